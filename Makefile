@@ -1,0 +1,94 @@
+# gpushare: `make` builds everything into build/, `make test` runs the suite,
+# `make SANITIZE=address,undefined test` runs it under sanitizers.
+
+CC      ?= cc
+BUILD   ?= build
+SANITIZE ?=
+WERROR  ?= 1
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -MMD -MP
+CFLAGS  += -Isrc/common -Isrc/model -Isrc/include -Isrc/sim -Isrc/smi
+ifeq ($(WERROR),1)
+CFLAGS  += -Werror
+endif
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+BIN := $(BUILD)/bin
+LIB := $(BUILD)/lib
+OBJ := $(BUILD)/obj
+SIMLIB := $(LIB)/gpushare-sim
+
+common_src := $(wildcard src/common/*.c)
+model_src  := $(wildcard src/model/*.c)
+smi_src    := $(wildcard src/smi/*.c)
+simnvml_src := src/sim/nvml-sim.c src/sim/simstate.c
+simcuda_src := src/sim/cuda-sim.c src/sim/simstate.c
+
+obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
+
+COMMON_A := $(LIB)/libgscommon.a
+MODEL_A  := $(LIB)/libgsmodel.a
+
+PROGRAMS := $(BIN)/gpushare-smi
+SIMLIBS  := $(SIMLIB)/libnvidia-ml.so.1 $(SIMLIB)/libcuda.so.1
+TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test-*.c))
+TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
+
+.PHONY: all test unit golden fuzz clean demo
+all: $(PROGRAMS) $(SIMLIBS) $(TESTS) $(TOOLS)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(COMMON_A): $(call obj,$(common_src))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(MODEL_A): $(call obj,$(model_src))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/gpushare-smi: $(call obj,$(smi_src)) $(MODEL_A) $(COMMON_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -ldl
+
+$(SIMLIB)/libnvidia-ml.so.1: $(call obj,$(simnvml_src)) $(MODEL_A) $(COMMON_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libnvidia-ml.so.1 -Wl,-z,defs -o $@ $^ -lpthread
+	ln -sf libnvidia-ml.so.1 $(SIMLIB)/libnvidia-ml.so
+
+$(SIMLIB)/libcuda.so.1: $(call obj,$(simcuda_src)) $(MODEL_A) $(COMMON_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcuda.so.1 -Wl,-z,defs -o $@ $^ -lpthread
+	ln -sf libcuda.so.1 $(SIMLIB)/libcuda.so
+
+$(BUILD)/tests/test-%: tests/test-%.c $(MODEL_A) $(COMMON_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $^ -lcmocka -ldl -lpthread
+
+$(BUILD)/tests/%: tests/tools/%.c $(MODEL_A) $(COMMON_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $^ -ldl -lpthread
+
+test: all
+	@scripts/run-tests.sh $(BUILD)
+
+unit: $(TESTS)
+	@for t in $(TESTS); do echo "== $$t"; $$t || exit 1; done
+
+fuzz:
+	@scripts/fuzz.sh $(BUILD) 10
+
+demo: all
+	@scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
