@@ -5,10 +5,8 @@
 #define GS_MIG_H
 
 #include "gpumodel.h"
+#include "store.h"
 
-#define GS_MIG_MAX_GI 32
-#define GS_MIG_MAX_CI 64
-#define GS_MIG_CUSTOM (-1)      /* profile_id of a gpushare custom-size GI */
 #define GS_MIG_CUSTOM_FIRST_ID 15 /* NVIDIA GI IDs end at 14 */
 
 /* Results use NVML's numbers, so that the simulated NVML returns them as they
@@ -20,29 +18,6 @@ enum gs_mig_rc {
 	GS_MIG_NOT_FOUND = 6,
 	GS_MIG_IN_USE = 19,
 	GS_MIG_INSUFFICIENT = 23,
-};
-
-struct gs_mig_gi {
-	unsigned id;
-	int profile_id;          /* GS_MIG_CUSTOM for custom sizes */
-	unsigned start, size;    /* logical placement in memory slices (0:0 if custom) */
-	unsigned sm;
-	uint32_t memory_mib;
-	uint64_t serial;         /* creation number: a re-created GI gets new UUIDs */
-};
-
-struct gs_mig_ci {
-	unsigned gi, id, profile_id;
-	unsigned start, size;    /* in the GI's compute slices */
-	unsigned sm;
-	uint64_t serial;
-};
-
-struct gs_mig_layout {
-	size_t n_gi, n_ci;
-	struct gs_mig_gi gi[GS_MIG_MAX_GI];
-	struct gs_mig_ci ci[GS_MIG_MAX_CI];
-	uint64_t next_serial;
 };
 
 const char *gs_mig_strerror(int rc);

@@ -1,0 +1,289 @@
+/* store.c: the slice store's text format, parse and crash-safe save. */
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STORE_MAGIC "gpushare-store 1"
+#define STORE_MAX_BYTES (1u << 20)
+
+struct gs_store_gpu *gs_store_gpu(struct gs_store *s, const char *uuid, bool create)
+{
+	for (size_t i = 0; i < s->n_gpu; i++)
+		if (strcmp(s->gpu[i].uuid, uuid) == 0)
+			return &s->gpu[i];
+	if (!create || s->n_gpu >= GS_STORE_MAX_GPU || strlen(uuid) >= sizeof s->gpu[0].uuid)
+		return NULL;
+	struct gs_store_gpu *g = &s->gpu[s->n_gpu++];
+	memset(g, 0, sizeof *g);
+	snprintf(g->uuid, sizeof g->uuid, "%s", uuid);
+	return g;
+}
+
+void gs_store_ci_uuid(const char *gpu_uuid, const struct gs_mig_ci *ci, char out[GS_UUID_STR + 4])
+{
+	char words[160];
+	struct gs_uuid u;
+	snprintf(words, sizeof words, "gpushare-mig/%s/%u/%u/%" PRIu64, gpu_uuid, ci->gi, ci->id,
+		 ci->serial);
+	gs_uuid_derive(&u, words);
+	memcpy(out, "MIG-", 4);
+	gs_uuid_format(&u, out + 4);
+}
+
+/* Splits one line into at most max space-separated words, in place. */
+static size_t split(char *line, char **w, size_t max)
+{
+	size_t n = 0;
+	char *save = NULL;
+	for (char *t = strtok_r(line, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+		if (n == max)
+			return max + 1;
+		w[n++] = t;
+	}
+	return n;
+}
+
+static int num(const char *s, unsigned long long max, unsigned long long *v)
+{
+	return gs_parse_uint(s, max, v);
+}
+
+static bool valid_gpu_uuid(const char *s)
+{
+	struct gs_uuid u;
+	return strncmp(s, "GPU-", 4) == 0 && gs_uuid_parse(s + 4, &u) == 0;
+}
+
+static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, unsigned lineno)
+{
+	char *w[12];
+	size_t n = split(line, w, 11);
+	unsigned long long v[9] = { 0 };
+	if (n == 0)
+		return 0;
+	if (strcmp(w[0], "gpu") == 0) {
+		if (n != 4 || !valid_gpu_uuid(w[1]) || strcmp(w[2], "mig") != 0 ||
+		    num(w[3], 1, &v[0]))
+			goto bad;
+		if (gs_store_gpu(s, w[1], false))
+			return gs_fail(err, errlen, -EINVAL, "line %u: GPU %s listed twice", lineno, w[1]);
+		struct gs_store_gpu *g = gs_store_gpu(s, w[1], true);
+		if (!g)
+			return gs_fail(err, errlen, -EINVAL, "line %u: too many GPUs", lineno);
+		g->mig = v[0];
+		return 0;
+	}
+	if (strcmp(w[0], "serial") == 0) {
+		struct gs_store_gpu *g = n == 3 ? gs_store_gpu(s, w[1], false) : NULL;
+		if (!g || num(w[2], UINT64_MAX, &v[0]))
+			goto bad;
+		g->layout.next_serial = v[0];
+		return 0;
+	}
+	if (strcmp(w[0], "gi") == 0) {
+		struct gs_store_gpu *g = n == 9 ? gs_store_gpu(s, w[1], false) : NULL;
+		if (!g)
+			goto bad;
+		bool custom = strcmp(w[3], "custom") == 0;
+		if (num(w[2], 255, &v[0]) || (!custom && num(w[3], 255, &v[1])) ||
+		    num(w[4], 7, &v[2]) || num(w[5], 8, &v[3]) || num(w[6], 100000, &v[4]) ||
+		    num(w[7], UINT32_MAX, &v[5]) || num(w[8], UINT64_MAX, &v[6]))
+			goto bad;
+		struct gs_mig_layout *l = &g->layout;
+		for (size_t i = 0; i < l->n_gi; i++)
+			if (l->gi[i].id == v[0])
+				return gs_fail(err, errlen, -EINVAL, "line %u: GPU instance %llu twice",
+					       lineno, v[0]);
+		if (l->n_gi >= GS_MIG_MAX_GI || v[2] + v[3] > 8)
+			goto bad;
+		l->gi[l->n_gi++] = (struct gs_mig_gi){
+			.id = (unsigned)v[0], .profile_id = custom ? GS_MIG_CUSTOM : (int)v[1],
+			.start = (unsigned)v[2], .size = (unsigned)v[3], .sm = (unsigned)v[4],
+			.memory_mib = (uint32_t)v[5], .serial = v[6] };
+		return 0;
+	}
+	if (strcmp(w[0], "ci") == 0) {
+		struct gs_store_gpu *g = n == 9 ? gs_store_gpu(s, w[1], false) : NULL;
+		if (!g)
+			goto bad;
+		for (int i = 0; i < 7; i++)
+			if (num(w[2 + i], i == 6 ? UINT64_MAX : i == 5 ? 100000 : 255, &v[i]))
+				goto bad;
+		struct gs_mig_layout *l = &g->layout;
+		bool parent = false;
+		for (size_t i = 0; i < l->n_gi; i++)
+			parent |= l->gi[i].id == v[0];
+		if (!parent)
+			return gs_fail(err, errlen, -EINVAL,
+				       "line %u: compute instance of unknown GPU instance %llu", lineno, v[0]);
+		for (size_t i = 0; i < l->n_ci; i++)
+			if (l->ci[i].gi == v[0] && l->ci[i].id == v[1])
+				return gs_fail(err, errlen, -EINVAL, "line %u: compute instance twice", lineno);
+		if (l->n_ci >= GS_MIG_MAX_CI || v[3] + v[4] > 8)
+			goto bad;
+		l->ci[l->n_ci++] = (struct gs_mig_ci){
+			.gi = (unsigned)v[0], .id = (unsigned)v[1], .profile_id = (unsigned)v[2],
+			.start = (unsigned)v[3], .size = (unsigned)v[4], .sm = (unsigned)v[5],
+			.serial = v[6] };
+		return 0;
+	}
+bad:
+	return gs_fail(err, errlen, -EINVAL, "line %u: malformed %s record", lineno, w[0]);
+}
+
+int gs_store_parse(const char *text, struct gs_store *s, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	size_t len = strlen(text);
+	if (len > STORE_MAX_BYTES)
+		return gs_fail(err, errlen, -EINVAL, "store larger than %u bytes", STORE_MAX_BYTES);
+	char *copy = strdup(text);
+	if (!copy)
+		return -ENOMEM;
+	int rc = 0;
+	unsigned lineno = 0;
+	char *save = NULL;
+	bool magic = false;
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		if (!magic) {
+			if (strcmp(line, STORE_MAGIC) != 0) {
+				rc = gs_fail(err, errlen, -EINVAL, "not a gpushare store (expected \"%s\")",
+					     STORE_MAGIC);
+				break;
+			}
+			magic = true;
+			continue;
+		}
+		if (line[0] == '#')
+			continue;
+		if ((rc = parse_line(s, line, err, errlen, lineno)))
+			break;
+	}
+	if (!rc && !magic)
+		rc = gs_fail(err, errlen, -EINVAL, "empty store file");
+	free(copy);
+	if (rc)
+		memset(s, 0, sizeof *s);
+	return rc;
+}
+
+int gs_store_format(const struct gs_store *s, char **out, size_t *len)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "%s\n", STORE_MAGIC);
+	for (size_t i = 0; i < s->n_gpu; i++) {
+		const struct gs_store_gpu *g = &s->gpu[i];
+		const struct gs_mig_layout *l = &g->layout;
+		fprintf(f, "gpu %s mig %d\nserial %s %" PRIu64 "\n", g->uuid, g->mig ? 1 : 0, g->uuid,
+			l->next_serial);
+		for (size_t k = 0; k < l->n_gi; k++) {
+			const struct gs_mig_gi *gi = &l->gi[k];
+			if (gi->profile_id == GS_MIG_CUSTOM)
+				fprintf(f, "gi %s %u custom", g->uuid, gi->id);
+			else
+				fprintf(f, "gi %s %u %d", g->uuid, gi->id, gi->profile_id);
+			fprintf(f, " %u %u %u %" PRIu32 " %" PRIu64 "\n", gi->start, gi->size, gi->sm,
+				gi->memory_mib, gi->serial);
+		}
+		for (size_t k = 0; k < l->n_ci; k++) {
+			const struct gs_mig_ci *ci = &l->ci[k];
+			fprintf(f, "ci %s %u %u %u %u %u %u %" PRIu64 "\n", g->uuid, ci->gi, ci->id,
+				ci->profile_id, ci->start, ci->size, ci->sm, ci->serial);
+		}
+	}
+	if (fclose(f)) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*out = buf;
+	if (len)
+		*len = size;
+	return 0;
+}
+
+static int store_path(const char *dir, const char *name, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s/%s", dir, name);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int gs_store_load(const char *dir, struct gs_store *s, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	char *text;
+	int rc = store_path(dir, "slices", path, sizeof path);
+	if (rc)
+		return gs_fail(err, errlen, rc, "state directory path too long");
+	rc = gs_file_read(path, STORE_MAX_BYTES, &text, NULL);
+	if (rc == -ENOENT) {
+		memset(s, 0, sizeof *s);
+		return 0;
+	}
+	if (rc)
+		return gs_fail(err, errlen, rc, "cannot read %s: %s", path, strerror(-rc));
+	char why[200];
+	rc = gs_store_parse(text, s, why, sizeof why);
+	free(text);
+	if (rc)
+		return gs_fail(err, errlen, rc, "%s: %s", path, why);
+	return 0;
+}
+
+/* GPUSHARE_FAULT=store-kill-before-rename or store-kill-after-rename kills
+ * the writer at that point, so tests can prove what a crash leaves behind. */
+static void fault(const char *where)
+{
+	const char *f = getenv("GPUSHARE_FAULT");
+	if (f && strcmp(f, where) == 0)
+		raise(SIGKILL);
+}
+
+int gs_store_save(const char *dir, const struct gs_store *s)
+{
+	char path[PATH_MAX];
+	char *text;
+	size_t len;
+	int rc = store_path(dir, "slices", path, sizeof path);
+	if (rc || (rc = gs_store_format(s, &text, &len)))
+		return rc;
+	if (getenv("GPUSHARE_FAULT")) {
+		/* leave a half-written temporary file, as a crash mid-write would */
+		char tmp[PATH_MAX + 32];
+		snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+		FILE *f = fopen(tmp, "w");
+		if (f) {
+			fwrite(text, 1, len / 2, f);
+			fclose(f);
+		}
+		fault("store-kill-before-rename");
+	}
+	rc = gs_file_replace(path, text, len);
+	free(text);
+	if (!rc)
+		fault("store-kill-after-rename");
+	return rc;
+}
+
+int gs_store_lock(const char *dir)
+{
+	char path[PATH_MAX];
+	int rc = gs_mkdir_p(dir, 0755);
+	if (rc)
+		return rc;
+	if ((rc = store_path(dir, "lock", path, sizeof path)))
+		return rc;
+	return gs_lock_file(path);
+}

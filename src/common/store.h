@@ -1,0 +1,70 @@
+/* store.h: the slice store, the durable truth of which slices (soft MIG GPU
+ * and compute instances) exist on which GPU. A text file in the state dir,
+ * replaced atomically under a lock, so a killed writer leaves the old or the
+ * new state and concurrent writers never lose an update. */
+#ifndef GS_STORE_H
+#define GS_STORE_H
+
+#include "gs.h"
+
+#define GS_MIG_MAX_GI 32
+#define GS_MIG_MAX_CI 64
+#define GS_STORE_MAX_GPU 16
+#define GS_MIG_CUSTOM (-1) /* profile_id of a gpushare custom-size GI */
+
+struct gs_mig_gi {
+	unsigned id;
+	int profile_id;          /* GS_MIG_CUSTOM for custom sizes */
+	unsigned start, size;    /* logical placement in memory slices (0:0 if custom) */
+	unsigned sm;
+	uint32_t memory_mib;
+	uint64_t serial;         /* creation number: a re-created GI gets new UUIDs */
+};
+
+struct gs_mig_ci {
+	unsigned gi, id, profile_id;
+	unsigned start, size;    /* in the GI's compute slices */
+	unsigned sm;
+	uint64_t serial;
+};
+
+struct gs_mig_layout {
+	size_t n_gi, n_ci;
+	struct gs_mig_gi gi[GS_MIG_MAX_GI];
+	struct gs_mig_ci ci[GS_MIG_MAX_CI];
+	uint64_t next_serial;
+};
+
+struct gs_store_gpu {
+	char uuid[48];           /* "GPU-..." as NVML reports it */
+	bool mig;                /* soft MIG mode on */
+	struct gs_mig_layout layout;
+};
+
+struct gs_store {
+	size_t n_gpu;
+	struct gs_store_gpu gpu[GS_STORE_MAX_GPU];
+};
+
+/* Parses the store's text form. 0, or -EINVAL with a line-numbered message. */
+int gs_store_parse(const char *text, struct gs_store *s, char *err, size_t errlen);
+/* Formats the store; *out is malloc'ed and owned by the caller. */
+int gs_store_format(const struct gs_store *s, char **out, size_t *len);
+
+/* Loads dir/slices (an absent file is an empty store). */
+int gs_store_load(const char *dir, struct gs_store *s, char *err, size_t errlen);
+/* Replaces dir/slices atomically. The caller holds gs_store_lock. */
+int gs_store_save(const char *dir, const struct gs_store *s);
+/* Creates dir (0755) and takes its lock; returns the fd to close, or -errno. */
+int gs_store_lock(const char *dir);
+
+/* The GPU entry with this UUID; created (MIG off, empty) when create is set
+ * and there is room. NULL otherwise. */
+struct gs_store_gpu *gs_store_gpu(struct gs_store *s, const char *uuid, bool create);
+
+/* The MIG-<uuid> of a compute instance: derived from the GPU, the IDs and the
+ * creation serial, so it is stable while the instance lives and new after it
+ * is re-created, as NVIDIA's are. */
+void gs_store_ci_uuid(const char *gpu_uuid, const struct gs_mig_ci *ci, char out[GS_UUID_STR + 4]);
+
+#endif
