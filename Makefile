@@ -7,6 +7,8 @@ SANITIZE ?=
 WERROR  ?= 1
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# snprintf into fixed buffers truncates on purpose
+WARN    += -Wno-format-truncation
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -MMD -MP
 CFLAGS  += -Isrc/common -Isrc/model -Isrc/include -Isrc/sim -Isrc/smi

@@ -1,0 +1,42 @@
+/* ledger.h: a memory ledger shared by every process of one slice (or of one
+ * simulated GPU): a small file mapped by all of them, one slot per process,
+ * a limit, and a robust process-shared mutex held only for a few loads and
+ * stores, so charging takes no system call. A process that dies, even by
+ * SIGKILL, is found by pid and start time and its charges are reclaimed. */
+#ifndef GS_LEDGER_H
+#define GS_LEDGER_H
+
+#include "gs.h"
+
+#include <sys/types.h>
+
+#define GS_LEDGER_SLOTS 1024
+
+struct gs_ledger;
+
+struct gs_ledger_usage {
+	pid_t pid;
+	uint64_t bytes;
+};
+
+/* Maps the ledger at path, creating it with limit when new. *out is owned by
+ * the caller and freed by gs_ledger_close. 0 or negative errno. */
+int gs_ledger_open(const char *path, uint64_t limit, struct gs_ledger **out);
+void gs_ledger_close(struct gs_ledger *l);
+
+/* Charges bytes to the calling process: 0, or -ENOMEM (and nothing changes)
+ * when the slice would go over its limit even after reclaiming dead
+ * processes; -ENOSPC when every slot is taken. */
+int gs_ledger_charge(struct gs_ledger *l, uint64_t bytes);
+/* Gives back what an earlier charge of the calling process took. */
+void gs_ledger_uncharge(struct gs_ledger *l, uint64_t bytes);
+
+uint64_t gs_ledger_used(struct gs_ledger *l);
+uint64_t gs_ledger_limit(struct gs_ledger *l);
+void gs_ledger_set_limit(struct gs_ledger *l, uint64_t limit);
+/* Frees the charges of processes that no longer exist; returns the bytes. */
+uint64_t gs_ledger_reclaim(struct gs_ledger *l);
+/* Lists live charged processes; returns how many were written (<= max). */
+size_t gs_ledger_usage(struct gs_ledger *l, struct gs_ledger_usage *out, size_t max);
+
+#endif

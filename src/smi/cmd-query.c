@@ -1,0 +1,144 @@
+/* cmd-query.c: `--query-gpu=<fields> --format=csv[,noheader][,nounits]`,
+ * `-q` (which MIG backend serves each GPU) and `--models`. */
+#include "smi.h"
+
+#include <string.h>
+
+struct field {
+	const char *name;
+	void (*print)(struct smi_gpu *g, bool units, char *out, size_t len);
+};
+
+static void f_index(struct smi_gpu *g, bool u, char *o, size_t n) { (void)u; snprintf(o, n, "%u", g->index); }
+static void f_name(struct smi_gpu *g, bool u, char *o, size_t n) { (void)u; snprintf(o, n, "%s", g->name); }
+static void f_uuid(struct smi_gpu *g, bool u, char *o, size_t n) { (void)u; snprintf(o, n, "%s", g->uuid); }
+static void f_bus(struct smi_gpu *g, bool u, char *o, size_t n) { (void)u; snprintf(o, n, "%s", g->bus_id); }
+
+static void mem_field(struct smi_gpu *g, bool u, char *o, size_t n, int which)
+{
+	nvmlMemory_t m = { 0 };
+	smi_nvml.nvmlDeviceGetMemoryInfo(g->dev, &m);
+	unsigned long long v = which == 0 ? m.total : which == 1 ? m.used : m.free;
+	snprintf(o, n, "%llu%s", v >> 20, u ? " MiB" : "");
+}
+static void f_total(struct smi_gpu *g, bool u, char *o, size_t n) { mem_field(g, u, o, n, 0); }
+static void f_used(struct smi_gpu *g, bool u, char *o, size_t n) { mem_field(g, u, o, n, 1); }
+static void f_free(struct smi_gpu *g, bool u, char *o, size_t n) { mem_field(g, u, o, n, 2); }
+
+static void f_mig(struct smi_gpu *g, bool u, char *o, size_t n)
+{
+	(void)u;
+	if (g->hw_mig || g->soft_mig)
+		snprintf(o, n, "Enabled");
+	else if (g->hw_mig_capable || g->model.mem_slices || g->backend == &smi_backend_soft)
+		snprintf(o, n, "Disabled");
+	else
+		snprintf(o, n, "[N/A]");
+}
+static void f_backend(struct smi_gpu *g, bool u, char *o, size_t n) { (void)u; snprintf(o, n, "%s", g->backend->name); }
+
+static const struct field fields[] = {
+	{ "index", f_index }, { "name", f_name }, { "gpu_name", f_name }, { "uuid", f_uuid },
+	{ "gpu_uuid", f_uuid }, { "pci.bus_id", f_bus }, { "memory.total", f_total },
+	{ "memory.used", f_used }, { "memory.free", f_free }, { "mig.mode.current", f_mig },
+	{ "mig.mode.pending", f_mig }, { "gpushare.backend", f_backend },
+};
+
+static const struct field *find_field(const char *name)
+{
+	for (size_t i = 0; i < GS_ARRAY_LEN(fields); i++)
+		if (strcmp(fields[i].name, name) == 0)
+			return &fields[i];
+	return NULL;
+}
+
+static int run_query_gpu(struct smi_ctx *c)
+{
+	bool header = true, units = true;
+	if (!c->format) {
+		fprintf(c->err, "--query-gpu needs --format=csv\n");
+		return SMI_EINVAL;
+	}
+	char fmt[128];
+	snprintf(fmt, sizeof fmt, "%s", c->format);
+	char *save = NULL;
+	bool csv = false;
+	for (char *t = strtok_r(fmt, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (strcmp(t, "csv") == 0)
+			csv = true;
+		else if (strcmp(t, "noheader") == 0)
+			header = false;
+		else if (strcmp(t, "nounits") == 0)
+			units = false;
+		else {
+			fprintf(c->err, "\"%s\" is not a valid format option.\n", t);
+			return SMI_EINVAL;
+		}
+	}
+	if (!csv) {
+		fprintf(c->err, "--format must include csv\n");
+		return SMI_EINVAL;
+	}
+	const struct field *want[32];
+	size_t n = 0;
+	char q[512];
+	snprintf(q, sizeof q, "%s", c->query);
+	for (char *t = strtok_r(q, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (n == GS_ARRAY_LEN(want) || !(want[n] = find_field(t))) {
+			fprintf(c->err, "Field \"%s\" is not a valid field to query.\n\n", t);
+			return SMI_EINVAL;
+		}
+		n++;
+	}
+	if (header)
+		for (size_t k = 0; k < n; k++)
+			fprintf(c->out, "%s%s", want[k]->name, k + 1 < n ? ", " : "\n");
+	for (size_t i = 0; i < c->n_gpu; i++) {
+		if (!c->selected[i])
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			char v[128];
+			want[k]->print(&c->gpus[i], units, v, sizeof v);
+			fprintf(c->out, "%s%s", v, k + 1 < n ? ", " : "\n");
+		}
+	}
+	return SMI_OK;
+}
+
+static int run_query(struct smi_ctx *c)
+{
+	fprintf(c->out, "\n==============GPUSHARE-SMI LOG==============\n\n");
+	fprintf(c->out, "Attached GPUs                             : %zu\n", c->n_gpu);
+	fprintf(c->out, "Simulated                                 : %s\n", smi_nvml.simulated ? "Yes" : "No");
+	fprintf(c->out, "State Directory                           : %s\n", c->state_dir);
+	for (size_t i = 0; i < c->n_gpu; i++) {
+		struct smi_gpu *g = &c->gpus[i];
+		if (!c->selected[i])
+			continue;
+		char mig[16];
+		f_mig(g, false, mig, sizeof mig);
+		fprintf(c->out, "GPU %s\n", g->bus_id);
+		fprintf(c->out, "    Product Name                          : %s\n", g->name);
+		fprintf(c->out, "    GPU UUID                              : %s\n", g->uuid);
+		fprintf(c->out, "    MIG Mode\n        Current                           : %s\n", mig);
+		fprintf(c->out, "    MIG Backend                           : %s\n",
+			g->backend == &smi_backend_hw ? "hw (NVIDIA MIG through NVML)"
+						      : "soft (gpushare slices: green contexts + memory ledger)");
+	}
+	return SMI_OK;
+}
+
+static int run_models(struct smi_ctx *c)
+{
+	for (size_t i = 0; i < gs_model_count(); i++) {
+		const struct gs_gpu_model *m = gs_model_at(i);
+		fprintf(c->out, "%-16s %-24s %3u SMs %7u MiB  %s\n", m->key, m->name, m->sm_count, m->memory_mib,
+			m->n_gi ? "MIG profiles" : "no MIG (soft slices: custom sizes)");
+	}
+	return SMI_OK;
+}
+
+const struct smi_cmd smi_cmd_query_gpu = { "--query-gpu", false, true, "Query GPU fields (csv).", run_query_gpu };
+const struct smi_cmd smi_cmd_query = { "-q", false, false, "Show each GPU's MIG backend.", run_query };
+const struct smi_cmd smi_cmd_models = { "--models", false, false, "List the GPU models gpushare knows.",
+					run_models };

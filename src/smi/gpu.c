@@ -1,0 +1,292 @@
+/* gpu.c: finding NVML (NVIDIA's or the simulated one), the GPUs, and which
+ * MIG backend serves each; helpers shared by the commands. */
+#include "smi.h"
+#include "store.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct smi_nvml smi_nvml;
+
+static void *open_sim_nvml(void)
+{
+	char path[PATH_MAX];
+	const char *dir = getenv("GPUSHARE_SIM_LIB_DIR");
+	if (dir && *dir) {
+		snprintf(path, sizeof path, "%s/libnvidia-ml.so.1", dir);
+		return dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	}
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	/* build/bin -> build/lib/gpushare-sim; /usr/bin -> /usr/lib/gpushare/sim */
+	const char *rel[] = { "../lib/gpushare-sim", "../lib/gpushare/sim" };
+	for (size_t i = 0; i < GS_ARRAY_LEN(rel); i++) {
+		snprintf(path, sizeof path, "%s/%s/libnvidia-ml.so.1", exe, rel[i]);
+		void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		if (h)
+			return h;
+	}
+	return NULL;
+}
+
+static int bind_nvml(void *h)
+{
+	smi_nvml.handle = h;
+	smi_nvml.simulated = dlsym(h, "gpushare_simulated") != NULL;
+#define SMI_NVML_BIND(name, params) smi_nvml.name = (nvmlReturn_t(*) params)dlsym(h, #name);
+	GS_NVML_FUNCS(SMI_NVML_BIND)
+#undef SMI_NVML_BIND
+	smi_nvml.nvmlErrorString = (const char *(*)(nvmlReturn_t))dlsym(h, "nvmlErrorString");
+	if (!smi_nvml.nvmlInit_v2 || !smi_nvml.nvmlDeviceGetCount_v2 ||
+	    !smi_nvml.nvmlDeviceGetHandleByIndex_v2 || !smi_nvml.nvmlErrorString)
+		return -ENOSYS;
+	return smi_nvml.nvmlInit_v2() == NVML_SUCCESS ? 0 : -ENODEV;
+}
+
+static int load_nvml(FILE *err)
+{
+	const char *sim = getenv("GPUSHARE_SIMULATE");
+	if (!sim || !*sim) {
+		void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+		if (h && bind_nvml(h) == 0)
+			return 0;
+		if (h)
+			dlclose(h);
+	}
+	void *h = open_sim_nvml();
+	if (!h) {
+		fprintf(err, "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver, "
+			     "and gpushare's simulated GPU library was not found (%s).\n", dlerror());
+		return -ENOENT;
+	}
+	int rc = bind_nvml(h);
+	if (rc)
+		fprintf(err, "gpushare-smi: the simulated NVML failed to start\n");
+	return rc;
+}
+
+const char *smi_strerror(int rc)
+{
+	return smi_nvml.nvmlErrorString ? smi_nvml.nvmlErrorString(rc) : gs_mig_strerror(rc);
+}
+
+int smi_exit_code(int rc)
+{
+	switch (rc) {
+	case NVML_SUCCESS: return SMI_OK;
+	case NVML_ERROR_INVALID_ARGUMENT: return SMI_EINVAL;
+	case NVML_ERROR_NOT_SUPPORTED: return SMI_ENOTSUP;
+	case NVML_ERROR_NO_PERMISSION: return SMI_EPERM;
+	case NVML_ERROR_NOT_FOUND: return SMI_ENOTFOUND;
+	default: return SMI_EOTHER;
+	}
+}
+
+/* Builds the hw backend's model from what NVML reports of the profiles. */
+static void model_from_nvml(struct smi_gpu *g)
+{
+	const struct gs_gpu_model *known = gs_model_by_name(g->name);
+	if (known)
+		g->model = *known;
+	g->model.n_gi = 0;
+	g->model.gi = g->profiles;
+	if (!smi_nvml.nvmlDeviceGetGpuInstanceProfileInfoV)
+		return;
+	for (unsigned e = 0; e < 0x12 && g->model.n_gi < GS_ARRAY_LEN(g->profiles); e++) {
+		nvmlGpuInstanceProfileInfo_v2_t info;
+		memset(&info, 0, sizeof info);
+		info.version = nvmlGpuInstanceProfileInfo_v2;
+		if (smi_nvml.nvmlDeviceGetGpuInstanceProfileInfoV(g->dev, e, &info) != NVML_SUCCESS)
+			continue;
+		size_t k = g->model.n_gi++;
+		struct gs_gi_profile *p = &g->profiles[k];
+		const char *nm = strncmp(info.name, "MIG ", 4) == 0 ? info.name + 4 : info.name;
+		snprintf(g->profile_names[k], GS_PROFILE_NAME_MAX, "%s", nm);
+		const struct gs_gi_profile *kp = known ? gs_model_gi_by_id(known, info.id) : NULL;
+		*p = (struct gs_gi_profile){
+			.id = info.id, .nvml_enum = e, .name = g->profile_names[k], .g = info.sliceCount,
+			.max_instances = info.instanceCount, .memory_mib = (uint32_t)info.memorySizeMB,
+			.sm = info.multiprocessorCount, .ce = info.copyEngineCount, .dec = info.decoderCount,
+			.enc = info.encoderCount, .jpeg = info.jpegCount, .ofa = info.ofaCount,
+			.ci_full_id = kp ? kp->ci_full_id : 0 };
+		nvmlGpuInstancePlacement_t pl[8];
+		unsigned n = 8;
+		if (smi_nvml.nvmlDeviceGetGpuInstancePossiblePlacements_v2 &&
+		    smi_nvml.nvmlDeviceGetGpuInstancePossiblePlacements_v2(g->dev, info.id, pl, &n) == 0)
+			for (unsigned i = 0; i < n; i++) {
+				p->starts |= (uint8_t)(1u << pl[i].start);
+				p->size = pl[i].size;
+			}
+	}
+	/* nvidia-smi lists profiles in this order whatever their enum order */
+	static const unsigned order[] = { 19, 20, 15, 14, 9, 5, 0 };
+	struct gs_gi_profile sorted[16];
+	size_t n = 0;
+	for (size_t o = 0; o < GS_ARRAY_LEN(order); o++)
+		for (size_t i = 0; i < g->model.n_gi; i++)
+			if (g->profiles[i].id == order[o])
+				sorted[n++] = g->profiles[i];
+	for (size_t i = 0; i < g->model.n_gi; i++) {
+		bool listed = false;
+		for (size_t o = 0; o < GS_ARRAY_LEN(order); o++)
+			listed |= g->profiles[i].id == order[o];
+		if (!listed)
+			sorted[n++] = g->profiles[i];
+	}
+	memcpy(g->profiles, sorted, n * sizeof sorted[0]);
+}
+
+int smi_discover(struct smi_ctx *c)
+{
+	if (load_nvml(c->err))
+		return SMI_ENVML;
+	unsigned count = 0;
+	smi_nvml.nvmlDeviceGetCount_v2(&count);
+	if (count == 0) {
+		fprintf(c->err, "No devices were found\n");
+		return SMI_ENOTFOUND;
+	}
+	if (count > 64)
+		count = 64;
+	c->gpus = calloc(count, sizeof *c->gpus);
+	if (!c->gpus)
+		return SMI_EOTHER;
+	c->n_gpu = count;
+	if (gs_state_dir(c->state_dir, sizeof c->state_dir)) {
+		fprintf(c->err, "gpushare-smi: state directory path too long\n");
+		return SMI_EINVAL;
+	}
+	struct gs_store *st = malloc(sizeof *st);
+	char why[512];
+	if (!st)
+		return SMI_EOTHER;
+	if (gs_store_load(c->state_dir, st, why, sizeof why)) {
+		fprintf(c->err, "gpushare-smi: %s\n", why);
+		free(st);
+		return SMI_EOTHER;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		struct smi_gpu *g = &c->gpus[i];
+		g->index = i;
+		smi_nvml.nvmlDeviceGetHandleByIndex_v2(i, &g->dev);
+		smi_nvml.nvmlDeviceGetName(g->dev, g->name, sizeof g->name);
+		smi_nvml.nvmlDeviceGetUUID(g->dev, g->uuid, sizeof g->uuid);
+		nvmlPciInfo_t pci;
+		if (smi_nvml.nvmlDeviceGetPciInfo_v3 && smi_nvml.nvmlDeviceGetPciInfo_v3(g->dev, &pci) == 0)
+			snprintf(g->bus_id, sizeof g->bus_id, "%s", pci.busId);
+		unsigned cur = 0, pend = 0;
+		if (smi_nvml.nvmlDeviceGetMigMode &&
+		    smi_nvml.nvmlDeviceGetMigMode(g->dev, &cur, &pend) == NVML_SUCCESS) {
+			g->hw_mig_capable = true;
+			g->hw_mig = cur == 1;
+		}
+		const struct gs_store_gpu *sg = gs_store_gpu(st, g->uuid, false);
+		g->soft_mig = sg && sg->mig;
+		if (g->hw_mig) {
+			g->backend = &smi_backend_hw;
+			model_from_nvml(g);
+		} else {
+			g->backend = &smi_backend_soft;
+			const struct gs_gpu_model *m = gs_model_by_name(g->name);
+			if (m) {
+				g->model = *m;
+			} else {
+				/* a GPU gpushare has no table for: custom sizes only */
+				nvmlMemory_t mem = { 0 };
+				smi_nvml.nvmlDeviceGetMemoryInfo(g->dev, &mem);
+				g->model = (struct gs_gpu_model){ .key = "unknown", .name = g->name,
+								  .memory_mib = (uint32_t)(mem.total >> 20) };
+				const char *sms = getenv("GPUSHARE_GPU_SMS");
+				unsigned long long v;
+				if (sms && gs_parse_uint(sms, 100000, &v) == 0)
+					g->model.sm_count = (unsigned)v;
+			}
+		}
+	}
+	free(st);
+	return SMI_OK;
+}
+
+void smi_release(struct smi_ctx *c)
+{
+	free(c->gpus);
+	c->gpus = NULL;
+	if (smi_nvml.handle && smi_nvml.nvmlShutdown)
+		smi_nvml.nvmlShutdown();
+}
+
+int smi_parse_ids(const char *s, unsigned *ids, size_t max, size_t *n)
+{
+	char buf[256];
+	*n = 0;
+	if (snprintf(buf, sizeof buf, "%s", s) >= (int)sizeof buf)
+		return -1;
+	char *save = NULL;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		unsigned long long v;
+		if (*n == max || gs_parse_uint(t, 1000, &v))
+			return -1;
+		ids[(*n)++] = (unsigned)v;
+	}
+	return *n ? 0 : -1;
+}
+
+static int profile_rank(const struct smi_gpu *g, int profile_id)
+{
+	for (size_t i = 0; i < g->model.n_gi; i++)
+		if ((int)g->model.gi[i].id == profile_id)
+			return (int)i;
+	return 1000;
+}
+
+static const struct smi_gpu *sort_gpu;
+
+static int cmp_gi_view(const void *a, const void *b)
+{
+	const struct smi_gi_view *x = a, *y = b;
+	int rx = profile_rank(sort_gpu, x->profile_id), ry = profile_rank(sort_gpu, y->profile_id);
+	return rx != ry ? rx - ry : (int)x->id - (int)y->id;
+}
+
+int smi_sorted_gis(struct smi_gpu *g, struct smi_gi_view *out, size_t max, size_t *n)
+{
+	int rc = g->backend->gi_list(g, out, max, n);
+	if (rc)
+		return rc;
+	sort_gpu = g;
+	qsort(out, *n, sizeof *out, cmp_gi_view);
+	return 0;
+}
+
+int smi_sorted_cis(struct smi_gpu *g, struct smi_ci_view *out, size_t max, size_t *n)
+{
+	struct smi_gi_view gis[GS_MIG_MAX_GI];
+	size_t ngi;
+	struct smi_ci_view all[GS_MIG_MAX_CI];
+	size_t nall;
+	int rc = smi_sorted_gis(g, gis, GS_MIG_MAX_GI, &ngi);
+	if (!rc)
+		rc = g->backend->ci_list(g, all, GS_MIG_MAX_CI, &nall);
+	if (rc)
+		return rc;
+	*n = 0;
+	for (size_t i = 0; i < ngi; i++)
+		for (unsigned prof = 0; prof < 16; prof++)
+			for (unsigned id = 0; id < 64; id++)
+				for (size_t k = 0; k < nall; k++)
+					if (all[k].gi == gis[i].id && all[k].profile_id == prof &&
+					    all[k].id == id && *n < max)
+						out[(*n)++] = all[k];
+	return 0;
+}
