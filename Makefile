@@ -74,7 +74,7 @@ $(BUILD)/tests/test-%: tests/test-%.c $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $^ -lcmocka -ldl -lpthread
 
-$(BUILD)/tests/%: tests/tools/%.c $(MODEL_A) $(COMMON_A)
+$(BUILD)/tests/%: tests/tools/%.c $(call obj,src/sim/simstate.c) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $^ -ldl -lpthread
 

@@ -104,7 +104,7 @@ int gs_parse_uint(const char *s, unsigned long long max, unsigned long long *out
 		if (*s < '0' || *s > '9')
 			return -EINVAL;
 		unsigned d = (unsigned)(*s - '0');
-		if (v > (max - d) / 10)
+		if (d > max || v > (max - d) / 10)
 			return -ERANGE;
 		v = v * 10 + d;
 	}

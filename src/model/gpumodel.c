@@ -1,6 +1,7 @@
 /* gpumodel.c: GPU models and MIG profile tables (reference B.2 to B.5). */
 #include "gpumodel.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,20 @@ const struct gs_gpu_model *gs_model_at(size_t i)
 const struct gs_gpu_model *gs_model_default(void)
 {
 	return &models[0];
+}
+
+int gs_model_apply_slice_order(struct gs_gpu_model *m)
+{
+	const char *o = getenv("GPUSHARE_SLICE_ORDER");
+	if (!o || !*o)
+		return 0;
+	if (strcmp(o, "identity") == 0)
+		m->swapped = false;
+	else if (strcmp(o, "swapped") == 0)
+		m->swapped = true;
+	else
+		return -EINVAL;
+	return 0;
 }
 
 const struct gs_gpu_model *gs_model_find(const char *key)

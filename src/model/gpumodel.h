@@ -55,6 +55,9 @@ const struct gs_gpu_model *gs_model_by_name(const char *name);
 size_t gs_model_count(void);
 const struct gs_gpu_model *gs_model_at(size_t i);
 const struct gs_gpu_model *gs_model_default(void);
+/* Applies GPUSHARE_SLICE_ORDER=identity|swapped (the board's memory-slice
+ * order, reference B.6) to a copy of a model. -EINVAL on another value. */
+int gs_model_apply_slice_order(struct gs_gpu_model *m);
 
 const struct gs_gi_profile *gs_model_gi_by_id(const struct gs_gpu_model *m, unsigned id);
 /* Accepts "3g.20gb", "MIG 3g.20gb" or a decimal ID. NULL when none matches. */

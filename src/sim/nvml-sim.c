@@ -37,6 +37,7 @@ static struct {
 	int refs;
 	size_t n;
 	struct gs_sim_gpu gpu[GS_SIM_MAX_GPU];
+	struct gs_gpu_model model[GS_SIM_MAX_GPU]; /* with the board's slice order */
 	char dir[PATH_MAX - 64];
 	struct nvmlDevice_st dev[GS_SIM_MAX_GPU];
 	struct nvmlDevice_st mig[GS_SIM_MAX_GPU][GS_MIG_MAX_CI];
@@ -54,6 +55,12 @@ static void sim_init(void)
 		return;
 	}
 	for (unsigned g = 0; g < S.n; g++) {
+		S.model[g] = *S.gpu[g].model;
+		if (gs_model_apply_slice_order(&S.model[g])) {
+			fprintf(stderr, "gpushare simulated NVML: GPUSHARE_SLICE_ORDER must be identity or swapped\n");
+			S.init_rc = NVML_ERROR_DRIVER_NOT_LOADED;
+			return;
+		}
 		S.dev[g] = (struct nvmlDevice_st){ .gpu = g };
 		for (unsigned i = 0; i < MAX_GI_ID; i++) {
 			S.gi[g][i] = (struct nvmlGpuInstance_st){ g, i };
@@ -114,7 +121,7 @@ static bool ready(void)
 
 static const struct gs_gpu_model *model_of(unsigned gpu)
 {
-	return S.gpu[gpu].model;
+	return &S.model[gpu];
 }
 
 /* The hardware MIG state of one GPU. With lockfd non-NULL the store lock is

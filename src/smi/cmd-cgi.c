@@ -1,9 +1,9 @@
 /* cmd-cgi.c: `mig -cgi <profile>[:start],... [-C]`: create GPU instances in
  * the order given, each with nvidia-smi's message; `-C` adds the default
  * compute instance. gpushare extension: "<N>sm.<size>" custom sizes (soft). */
+#include "profile-arg.h"
 #include "smi.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 struct gi_token {
@@ -11,66 +11,17 @@ struct gi_token {
 	struct smi_gi_request req;
 };
 
-/* Parses "<N>sm.<M>gb" / "<N>sm.<M>mb": a gpushare custom size. */
-static bool parse_custom(const char *s, unsigned *sm, uint32_t *mib)
-{
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-	if (end == s || strncmp(end, "sm.", 3) || v == 0 || v > 100000)
-		return false;
-	const char *m = end + 3;
-	unsigned long long mem;
-	char num[24];
-	size_t n = strspn(m, "0123456789");
-	if (n == 0 || n >= sizeof num)
-		return false;
-	memcpy(num, m, n);
-	num[n] = '\0';
-	if (gs_parse_uint(num, 1u << 24, &mem))
-		return false;
-	if (strcmp(m + n, "gb") == 0)
-		mem *= 1024;
-	else if (strcmp(m + n, "mb") != 0)
-		return false;
-	if (mem == 0 || mem > UINT32_MAX)
-		return false;
-	*sm = (unsigned)v;
-	*mib = (uint32_t)mem;
-	return true;
-}
-
-/* Resolves one tuple for a GPU; returns 0 or prints why and returns an exit code. */
 static int parse_tuple(struct smi_ctx *c, struct smi_gpu *g, const char *tok, struct gi_token *t)
 {
-	snprintf(t->text, sizeof t->text, "%s", tok);
-	memset(&t->req, 0, sizeof t->req);
-	t->req.start = -1;
-	t->req.overcommit = c->overcommit;
-	char *colon = strrchr(t->text, ':');
-	if (colon) {
-		unsigned long long s;
-		if (gs_parse_uint(colon + 1, 7, &s)) {
-			fprintf(c->err, "Invalid placement start \"%s\" in \"%s\".\n", colon + 1, tok);
-			return SMI_EINVAL;
-		}
-		t->req.start = (int)s;
-		*colon = '\0';
+	struct gs_profile_arg a;
+	char why[160];
+	if (gs_profile_arg_parse(&g->model, tok, &a, why, sizeof why)) {
+		fprintf(c->err, "%s\n", why);
+		return SMI_EINVAL;
 	}
-	t->req.profile = gs_model_gi_by_name(&g->model, t->text);
-	if (t->req.profile)
-		return SMI_OK;
-	if (parse_custom(t->text, &t->req.sm, &t->req.memory_mib)) {
-		if (t->req.start >= 0) {
-			fprintf(c->err, "A custom size (%s) takes no placement.\n", t->text);
-			return SMI_EINVAL;
-		}
-		return SMI_OK;
-	}
-	fprintf(c->err, "Unable to create a GPU instance on GPU %2u using profile %s: %s\n", g->index,
-		t->text, "Invalid Argument");
-	fprintf(c->err, "Invalid GPU instance profile \"%s\": use a name or ID from -lgip, or <N>sm.<M>gb.\n",
-		t->text);
-	return SMI_EINVAL;
+	snprintf(t->text, sizeof t->text, "%.*s", (int)strcspn(tok, ":"), tok);
+	t->req = (struct smi_gi_request){ a.profile, a.start, a.sm, a.memory_mib, c->overcommit };
+	return SMI_OK;
 }
 
 static int run_cgi(struct smi_ctx *c)

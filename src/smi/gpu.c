@@ -201,6 +201,11 @@ int smi_discover(struct smi_ctx *c)
 			const struct gs_gpu_model *m = gs_model_by_name(g->name);
 			if (m) {
 				g->model = *m;
+				if (gs_model_apply_slice_order(&g->model)) {
+					fprintf(c->err, "GPUSHARE_SLICE_ORDER must be identity or swapped.\n");
+					free(st);
+					return SMI_EINVAL;
+				}
 			} else {
 				/* a GPU gpushare has no table for: custom sizes only */
 				nvmlMemory_t mem = { 0 };

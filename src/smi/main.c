@@ -98,6 +98,7 @@ static int select_gpus(struct smi_ctx *c, const char *ids)
 int main(int argc, char **argv)
 {
 	struct smi_ctx c = { .out = stdout, .err = stderr };
+	setvbuf(stdout, NULL, _IOLBF, 0); /* keep messages in order with stderr */
 	const struct smi_cmd *cmd = NULL;
 	const char *ids = NULL;
 	bool mig = argc > 1 && strcmp(argv[1], "mig") == 0;

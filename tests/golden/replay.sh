@@ -7,7 +7,7 @@
 set -u
 build=$(cd "$1" && pwd); transcript=$2
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-export PATH="$build/bin:$PATH"
+export PATH="$build/bin:$build/tests:$PATH" GPUSHARE_SIM_LIB_DIR="$build/lib/gpushare-sim"
 reset_state() {
 	rm -rf "$work/state" "$work/sim"
 	export GPUSHARE_STATE_DIR="$work/state" GPUSHARE_SIM_DIR="$work/sim"
