@@ -41,7 +41,7 @@ SIMLIBS  := $(SIMLIB)/libnvidia-ml.so.1 $(SIMLIB)/libcuda.so.1
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test-*.c))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all test unit golden fuzz clean demo
+.PHONY: all deps test unit fuzz clean demo
 all: $(PROGRAMS) $(SIMLIBS) $(TESTS) $(TOOLS)
 
 $(OBJ)/%.o: %.c
@@ -78,7 +78,11 @@ $(BUILD)/tests/%: tests/tools/%.c $(call obj,src/sim/simstate.c) $(MODEL_A) $(CO
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $^ -ldl -lpthread
 
-test: all
+deps:
+	@scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/run-tests.sh $(BUILD)
 
 unit: $(TESTS)
@@ -87,7 +91,8 @@ unit: $(TESTS)
 fuzz:
 	@scripts/fuzz.sh $(BUILD) 10
 
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(BUILD)
 
 clean:

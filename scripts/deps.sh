@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# deps.sh: installs the Debian packages gpushare builds and tests with, when
+# they are missing. Safe to run again; does nothing when all are present.
+set -eu
+pkgs="gcc make libc6-dev libcmocka-dev clang libclang-rt-14-dev"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "gpushare: installing$missing" >&2
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends $missing > /dev/null

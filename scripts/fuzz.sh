@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# fuzz.sh BUILD SECONDS: builds the libFuzzer targets with clang and runs each
+# for SECONDS from its corpus. A crash or a failed check fails the run.
+set -eu
+build=$1; secs=${2:-10}
+out="$build/fuzz"; mkdir -p "$out"
+cc=${FUZZ_CC:-clang}
+srcs="src/common/gs.c src/common/cvd.c src/common/store.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c"
+for target in fuzz/fuzz-*.c; do
+	name=$(basename "$target" .c)
+	"$cc" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Isrc/common -Isrc/model -o "$out/$name" "$target" $srcs
+	corpus="$out/corpus-${name#fuzz-}"; mkdir -p "$corpus"
+	cp -n fuzz/corpus/"${name#fuzz-}"/* "$corpus"/ 2>/dev/null || true
+	echo "== $name (${secs}s)"
+	"$out/$name" -max_total_time="$secs" -max_len=512 -print_final_stats=0 "$corpus" 2>&1 | tail -n 2
+done
