@@ -281,5 +281,5 @@ int main(void)
 		cmocka_unit_test(ledger_loses_no_update_under_concurrency),
 		cmocka_unit_test(crash_safe_replace_leaves_old_or_new),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return GS_RUN_ISOLATED(tests) ? 1 : 0;
 }

@@ -262,5 +262,5 @@ int main(void)
 		cmocka_unit_test(custom_sizes_respect_capacity_unless_overcommitted),
 		cmocka_unit_test(every_model_is_consistent),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return GS_RUN_ISOLATED(tests) ? 1 : 0;
 }

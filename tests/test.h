@@ -1,4 +1,6 @@
-/* test.h: cmocka plus asserts that print both values, for every test binary. */
+/* test.h: cmocka plus asserts that print both values, and a runner that
+ * gives every test its own process, so a crash or leaked state in one test
+ * cannot hide or cause a failure in another. */
 #ifndef GS_TEST_H
 #define GS_TEST_H
 
@@ -7,10 +9,36 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "gs.h"
 
 #define ASSERT_INT_EQ(a, b) assert_int_equal((long long)(a), (long long)(b))
 #define ASSERT_STR_EQ(a, b) assert_string_equal((a), (b))
+
+/* Runs each test in a forked child; returns the number that failed or died. */
+static inline int gs_run_isolated(const char *group, const struct CMUnitTest *tests, size_t n)
+{
+	int failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(_cmocka_run_group_tests(group, &tests[i], 1, NULL, NULL) ? 1 : 0);
+		int status = 0;
+		waitpid(pid, &status, 0);
+		if (WIFSIGNALED(status))
+			printf("[  CRASHED ] %s (signal %d)\n", tests[i].name, WTERMSIG(status));
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			failed++;
+	}
+	printf("[==========] %s: %zu test(s), %d failed\n", group, n, failed);
+	return failed;
+}
+
+#define GS_RUN_ISOLATED(tests) gs_run_isolated(__FILE__, tests, sizeof(tests) / sizeof((tests)[0]))
 
 #endif

@@ -1,4 +1,1333 @@
-/* cuda-sim.c: placeholder until the simulated driver API lands. */
+/* cuda-sim.c: libcuda.so.1 for simulated GPUs: devices and attributes from
+ * the GPU model, primary, ordinary and green contexts with SM ranges, memory
+ * accounted across the processes of a GPU (a ledger in the sim dir), streams,
+ * events, and kernels that occupy their context's SMs for a given time
+ * (a per-GPU SM timeline shared by processes, so disjoint SM ranges run side
+ * by side and overlapping ones wait for each other, as under MPS).
+ *
+ * A module image is text: "gpushare-sim-module" then "kernel <name> <usec>"
+ * lines, usec being the run time of one wave of blocks. The kernel named
+ * "gs_smid" writes the SM each block ran on into the uint32 array given as
+ * its first parameter, the simulated %smid. */
+#include "gs-cuda.h"
+#include "simstate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
 #define EXPORT __attribute__((visibility("default")))
+/* prototypes of every exported function, from the one list */
+#define SIM_DECL(base, sym, ver, params, args) EXPORT CUresult sym params;
+GS_CUDA_API(SIM_DECL, SIM_DECL)
+
+#define MAGIC_CTX 0x63747821u
+#define MAGIC_STREAM 0x73747221u
+#define MAGIC_EVENT 0x65767421u
+#define MAGIC_MOD 0x6d6f6421u
+#define MAGIC_FUNC 0x66756e21u
+#define MAGIC_GREEN 0x67726e21u
+#define MAX_SMS 256
+#define MAX_KERNELS 32
+
+struct CUstream_st {
+	uint32_t magic;
+	struct CUctx_st *ctx;
+	uint64_t busy_until;
+};
+
+struct CUctx_st {
+	uint32_t magic;
+	int dev;
+	bool primary, green;
+	unsigned sm_start, sm_count;
+	int refs;
+	unsigned flags;
+	struct CUstream_st stream; /* the NULL stream */
+};
+
+struct CUgreenCtx_st {
+	uint32_t magic;
+	struct CUctx_st ctx;
+};
+
+struct CUdevResourceDesc_st {
+	int dev;
+	unsigned sm_start, sm_count;
+};
+
+struct CUevent_st {
+	uint32_t magic;
+	uint64_t t;
+	bool recorded;
+};
+
+struct CUfunc_st {
+	uint32_t magic;
+	char name[64];
+	uint64_t ns;
+};
+
+struct CUmod_st {
+	uint32_t magic;
+	size_t n;
+	struct CUfunc_st f[MAX_KERNELS];
+};
+
+/* The SMs of one GPU, shared by its processes. */
+struct sm_timeline {
+	uint32_t magic;
+	pthread_mutex_t lock;
+	uint64_t busy_until[MAX_SMS];
+};
+
+struct dev {
+	struct gs_sim_gpu gpu;
+	struct gs_ledger *mem;
+	struct sm_timeline *sms;
+	struct CUctx_st primary;
+};
+
+struct alloc {
+	uintptr_t ptr;
+	size_t size;
+	int dev;
+};
+
+static struct {
+	pthread_once_t once;
+	CUresult init_rc;
+	bool initialized;
+	int n;
+	struct dev dev[GS_SIM_MAX_GPU];
+	pthread_mutex_t lock; /* allocations */
+	struct alloc *allocs;
+	size_t n_allocs, cap_allocs;
+} S = { .once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static __thread struct CUctx_st *tls_stack[16];
+static __thread int tls_depth;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_until(uint64_t t)
+{
+	for (uint64_t n = now_ns(); n < t; n = now_ns()) {
+		struct timespec ts = { (time_t)((t - n) / 1000000000ull), (long)((t - n) % 1000000000ull) };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static struct sm_timeline *open_timeline(const struct gs_sim_gpu *g)
+{
+	char dir[PATH_MAX - 64], path[PATH_MAX];
+	if (gs_sim_dir(dir, sizeof dir))
+		return NULL;
+	snprintf(path, sizeof path, "%s/sms-%s", dir, g->uuid);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return NULL;
+	struct sm_timeline *t = MAP_FAILED;
+	struct stat st;
+	if (flock(fd, LOCK_EX) == 0 && fstat(fd, &st) == 0 &&
+	    (st.st_size == sizeof *t || ftruncate(fd, sizeof *t) == 0))
+		t = mmap(NULL, sizeof *t, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (t != MAP_FAILED && t->magic != 0x736d746c) {
+		pthread_mutexattr_t a;
+		pthread_mutexattr_init(&a);
+		pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+		pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+		pthread_mutex_init(&t->lock, &a);
+		t->magic = 0x736d746c;
+	}
+	flock(fd, LOCK_UN);
+	close(fd);
+	return t == MAP_FAILED ? NULL : t;
+}
+
+/* The devices CUDA_VISIBLE_DEVICES leaves (indexes and GPU UUIDs; MIG devices
+ * of soft slices are the interposer's to map to their GPU). */
+static void sim_init(void)
+{
+	struct gs_sim_gpu all[GS_SIM_MAX_GPU];
+	size_t n;
+	char err[256];
+	if (gs_sim_gpus(all, GS_SIM_MAX_GPU, &n, err, sizeof err)) {
+		fprintf(stderr, "gpushare simulated CUDA: %s\n", err);
+		S.init_rc = CUDA_ERROR_NO_DEVICE;
+		return;
+	}
+	struct gs_topo_gpu tg[GS_SIM_MAX_GPU];
+	for (size_t i = 0; i < n; i++)
+		snprintf(tg[i].uuid, sizeof tg[i].uuid, "%s", all[i].uuid);
+	struct gs_topo topo = { n, 0, tg, NULL };
+	struct gs_cvd_device vis[GS_SIM_MAX_GPU];
+	size_t nv;
+	gs_cvd_resolve(getenv("CUDA_VISIBLE_DEVICES"), &topo, vis, GS_SIM_MAX_GPU, &nv, err, sizeof err);
+	for (size_t i = 0; i < nv; i++) {
+		struct dev *d = &S.dev[S.n];
+		d->gpu = all[vis[i].gpu];
+		if (gs_sim_memory(&d->gpu, &d->mem) || !(d->sms = open_timeline(&d->gpu))) {
+			fprintf(stderr, "gpushare simulated CUDA: cannot open the state of %s\n", d->gpu.uuid);
+			S.init_rc = CUDA_ERROR_UNKNOWN;
+			return;
+		}
+		d->primary = (struct CUctx_st){ .magic = MAGIC_CTX, .dev = S.n, .primary = true,
+						.sm_count = d->gpu.model->sm_count };
+		d->primary.stream = (struct CUstream_st){ MAGIC_STREAM, &d->primary, 0 };
+		S.n++;
+	}
+	S.initialized = true;
+}
+
+#define NEED_INIT() do { if (!S.initialized) return S.init_rc ? S.init_rc : CUDA_ERROR_NOT_INITIALIZED; } while (0)
+#define NEED_DEV(d) do { NEED_INIT(); if ((d) < 0 || (d) >= S.n) return CUDA_ERROR_INVALID_DEVICE; } while (0)
+
+static const struct gs_gpu_model *model(int dev)
+{
+	return S.dev[dev].gpu.model;
+}
+
+static unsigned sm_granularity(int dev)
+{
+	return model(dev)->cc_major >= 9 ? 8 : 2;
+}
+
+static struct CUctx_st *current(void)
+{
+	return tls_depth ? tls_stack[tls_depth - 1] : NULL;
+}
+
+static bool valid_ctx(const struct CUctx_st *c)
+{
+	return c && c->magic == MAGIC_CTX;
+}
+
+EXPORT CUresult cuInit(unsigned int flags)
+{
+	if (flags)
+		return CUDA_ERROR_INVALID_VALUE;
+	pthread_once(&S.once, sim_init);
+	return S.init_rc;
+}
+
+EXPORT CUresult cuDriverGetVersion(int *v)
+{
+	if (!v)
+		return CUDA_ERROR_INVALID_VALUE;
+	*v = 13000;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetCount(int *count)
+{
+	NEED_INIT();
+	if (!count)
+		return CUDA_ERROR_INVALID_VALUE;
+	*count = S.n;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGet(CUdevice *device, int ordinal)
+{
+	NEED_INIT();
+	if (!device)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (ordinal < 0 || ordinal >= S.n)
+		return CUDA_ERROR_INVALID_DEVICE;
+	*device = ordinal;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetName(char *name, int len, CUdevice dev)
+{
+	NEED_DEV(dev);
+	if (!name || len <= 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	snprintf(name, (size_t)len, "%s", model(dev)->name);
+	return CUDA_SUCCESS;
+}
+
+static CUresult get_uuid(CUuuid *uuid, CUdevice dev)
+{
+	NEED_DEV(dev);
+	struct gs_uuid u;
+	if (!uuid || gs_uuid_parse(S.dev[dev].gpu.uuid + 4, &u))
+		return CUDA_ERROR_INVALID_VALUE;
+	memcpy(uuid->bytes, u.b, 16);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev)
+{
+	return get_uuid(uuid, dev);
+}
+
+EXPORT CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev)
+{
+	return get_uuid(uuid, dev);
+}
+
+EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
+{
+	NEED_DEV(dev);
+	if (!bytes)
+		return CUDA_ERROR_INVALID_VALUE;
+	*bytes = (size_t)model(dev)->memory_mib << 20;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetAttribute(int *pi, int attrib, CUdevice dev)
+{
+	NEED_DEV(dev);
+	if (!pi || attrib <= 0 || attrib >= CU_DEVICE_ATTRIBUTE_MAX)
+		return CUDA_ERROR_INVALID_VALUE;
+	const struct gs_gpu_model *m = model(dev);
+	bool hopper = m->cc_major >= 9;
+	switch (attrib) {
+	case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *pi = (int)m->sm_count; break;
+	case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *pi = (int)m->cc_major; break;
+	case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *pi = (int)m->cc_minor; break;
+	case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *pi = 1024; break;
+	case CU_DEVICE_ATTRIBUTE_WARP_SIZE: *pi = 32; break;
+	case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR: *pi = m->cc_minor == 9 ? 1536 : 2048; break;
+	case CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE: *pi = hopper ? 50331648 : 41943040; break;
+	case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR: *pi = hopper ? 233472 : 167936; break;
+	case CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR: *pi = 65536; break;
+	case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID: *pi = 0x10 + dev; break;
+	case CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING:
+	case CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED: *pi = 1; break;
+	default: *pi = 0; break;
+	}
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetPCIBusId(char *bus, int len, CUdevice dev)
+{
+	NEED_DEV(dev);
+	if (!bus || len <= 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	snprintf(bus, (size_t)len, "%s", S.dev[dev].gpu.bus_id);
+	return CUDA_SUCCESS;
+}
+
+/* ---- contexts ---- */
+
+static void push(struct CUctx_st *c)
+{
+	if (tls_depth < (int)GS_ARRAY_LEN(tls_stack))
+		tls_stack[tls_depth++] = c;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
+{
+	NEED_DEV(dev);
+	if (!pctx)
+		return CUDA_ERROR_INVALID_VALUE;
+	__atomic_add_fetch(&S.dev[dev].primary.refs, 1, __ATOMIC_SEQ_CST);
+	*pctx = &S.dev[dev].primary;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev)
+{
+	NEED_DEV(dev);
+	struct CUctx_st *p = &S.dev[dev].primary;
+	if (__atomic_load_n(&p->refs, __ATOMIC_SEQ_CST) <= 0)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	__atomic_sub_fetch(&p->refs, 1, __ATOMIC_SEQ_CST);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev)
+{
+	NEED_DEV(dev);
+	__atomic_store_n(&S.dev[dev].primary.refs, 0, __ATOMIC_SEQ_CST);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active)
+{
+	NEED_DEV(dev);
+	if (!flags || !active)
+		return CUDA_ERROR_INVALID_VALUE;
+	*flags = S.dev[dev].primary.flags;
+	*active = S.dev[dev].primary.refs > 0;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags)
+{
+	NEED_DEV(dev);
+	S.dev[dev].primary.flags = flags;
+	return CUDA_SUCCESS;
+}
+
+static CUresult ctx_create(CUcontext *pctx, unsigned flags, CUdevice dev)
+{
+	NEED_DEV(dev);
+	if (!pctx)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct CUctx_st *c = calloc(1, sizeof *c);
+	if (!c)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	*c = (struct CUctx_st){ .magic = MAGIC_CTX, .dev = dev, .sm_count = model(dev)->sm_count,
+				.refs = 1, .flags = flags };
+	c->stream = (struct CUstream_st){ MAGIC_STREAM, c, 0 };
+	push(c);
+	*pctx = c;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
+{
+	return ctx_create(pctx, flags, dev);
+}
+
+EXPORT CUresult cuCtxCreate_v3(CUcontext *pctx, void *affinity, int n, unsigned int flags, CUdevice dev)
+{
+	(void)affinity;
+	(void)n;
+	return ctx_create(pctx, flags, dev);
+}
+
+EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, void *params, unsigned int flags, CUdevice dev)
+{
+	(void)params;
+	return ctx_create(pctx, flags, dev);
+}
+
+EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx)
+{
+	NEED_INIT();
+	if (!valid_ctx(ctx) || ctx->primary || ctx->green)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	for (int i = 0; i < tls_depth; i++)
+		if (tls_stack[i] == ctx) {
+			memmove(&tls_stack[i], &tls_stack[i + 1], (size_t)(tls_depth - i - 1) * sizeof ctx);
+			tls_depth--;
+			i--;
+		}
+	ctx->magic = 0;
+	free(ctx);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxSetCurrent(CUcontext ctx)
+{
+	NEED_INIT();
+	if (ctx && !valid_ctx(ctx))
+		return CUDA_ERROR_INVALID_CONTEXT;
+	if (!ctx) {
+		if (tls_depth)
+			tls_depth--;
+		return CUDA_SUCCESS;
+	}
+	if (tls_depth)
+		tls_stack[tls_depth - 1] = ctx;
+	else
+		push(ctx);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxGetCurrent(CUcontext *pctx)
+{
+	NEED_INIT();
+	if (!pctx)
+		return CUDA_ERROR_INVALID_VALUE;
+	*pctx = current();
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxPushCurrent_v2(CUcontext ctx)
+{
+	NEED_INIT();
+	if (!valid_ctx(ctx))
+		return CUDA_ERROR_INVALID_CONTEXT;
+	push(ctx);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxPopCurrent_v2(CUcontext *pctx)
+{
+	NEED_INIT();
+	if (!tls_depth)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	struct CUctx_st *c = tls_stack[--tls_depth];
+	if (pctx)
+		*pctx = c;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxGetDevice(CUdevice *dev)
+{
+	NEED_INIT();
+	struct CUctx_st *c = current();
+	if (!dev)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!c)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	*dev = c->dev;
+	return CUDA_SUCCESS;
+}
+
+static struct CUstream_st *stream_of(CUstream s, struct CUctx_st *c);
+
+EXPORT CUresult cuCtxSynchronize(void)
+{
+	NEED_INIT();
+	struct CUctx_st *c = current();
+	if (!c)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	/* every stream of the context is done by the latest of its SMs */
+	uint64_t until = c->stream.busy_until;
+	struct sm_timeline *t = S.dev[c->dev].sms;
+	for (unsigned i = 0; i < c->sm_count && c->sm_start + i < MAX_SMS; i++)
+		if (t->busy_until[c->sm_start + i] > until)
+			until = t->busy_until[c->sm_start + i];
+	sleep_until(until);
+	return CUDA_SUCCESS;
+}
+
+/* ---- green contexts ---- */
+
+#define RES_MAGIC 0x67734d53u /* kept in CUdevResource's internal padding */
+
+static void res_set(CUdevResource *r, int dev, unsigned start, unsigned count)
+{
+	memset(r, 0, sizeof *r);
+	r->type = CU_DEV_RESOURCE_TYPE_SM;
+	uint32_t v[3] = { RES_MAGIC, (uint32_t)dev, start };
+	memcpy(r->_internal_padding, v, sizeof v);
+	r->sm.smCount = count;
+	r->sm.minSmPartitionSize = sm_granularity(dev);
+	r->sm.smCoscheduledAlignment = sm_granularity(dev);
+}
+
+static bool res_get(const CUdevResource *r, int *dev, unsigned *start)
+{
+	uint32_t v[3];
+	memcpy(v, r->_internal_padding, sizeof v);
+	if (r->type != CU_DEV_RESOURCE_TYPE_SM || v[0] != RES_MAGIC || (int)v[1] >= S.n)
+		return false;
+	*dev = (int)v[1];
+	*start = v[2];
+	return true;
+}
+
+EXPORT CUresult cuDeviceGetDevResource(CUdevice dev, CUdevResource *res, int type)
+{
+	NEED_DEV(dev);
+	if (!res)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (type != CU_DEV_RESOURCE_TYPE_SM)
+		return CUDA_ERROR_INVALID_RESOURCE_TYPE;
+	res_set(res, dev, 0, model(dev)->sm_count);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxGetDevResource(CUcontext ctx, CUdevResource *res, int type)
+{
+	NEED_INIT();
+	if (!valid_ctx(ctx))
+		return CUDA_ERROR_INVALID_CONTEXT;
+	if (!res)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (type != CU_DEV_RESOURCE_TYPE_SM)
+		return CUDA_ERROR_INVALID_RESOURCE_TYPE;
+	res_set(res, ctx->dev, ctx->sm_start, ctx->sm_count);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGreenCtxGetDevResource(CUgreenCtx g, CUdevResource *res, int type)
+{
+	NEED_INIT();
+	if (!g || g->magic != MAGIC_GREEN)
+		return CUDA_ERROR_INVALID_HANDLE;
+	return cuCtxGetDevResource(&g->ctx, res, type);
+}
+
+EXPORT CUresult cuDevSmResourceSplitByCount(CUdevResource *result, unsigned int *nbGroups, const CUdevResource *input,
+					    CUdevResource *remaining, unsigned int useFlags, unsigned int minCount)
+{
+	NEED_INIT();
+	int dev;
+	unsigned start;
+	if (!nbGroups || !input || useFlags || !res_get(input, &dev, &start))
+		return CUDA_ERROR_INVALID_VALUE;
+	unsigned gran = sm_granularity(dev), size = minCount ? minCount : gran;
+	size = (size + gran - 1) / gran * gran;
+	unsigned possible = input->sm.smCount / size;
+	if (possible == 0)
+		return CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION;
+	if (!result) {
+		*nbGroups = possible;
+		return CUDA_SUCCESS;
+	}
+	unsigned groups = *nbGroups < possible ? *nbGroups : possible;
+	if (groups == 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (unsigned i = 0; i < groups; i++)
+		res_set(&result[i], dev, start + i * size, size);
+	if (remaining)
+		res_set(remaining, dev, start + groups * size, input->sm.smCount - groups * size);
+	*nbGroups = groups;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDevResourceGenerateDesc(CUdevResourceDesc *desc, CUdevResource *res, unsigned int n)
+{
+	NEED_INIT();
+	if (!desc || !res || n == 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	int dev;
+	unsigned start, count = 0, lo = UINT32_MAX, hi = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (!res_get(&res[i], &dev, &start))
+			return CUDA_ERROR_INVALID_RESOURCE_TYPE;
+		lo = start < lo ? start : lo;
+		hi = start + res[i].sm.smCount > hi ? start + res[i].sm.smCount : hi;
+		count += res[i].sm.smCount;
+	}
+	if (hi - lo != count)
+		return CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION; /* the sim keeps SM sets contiguous */
+	struct CUdevResourceDesc_st *d = malloc(sizeof *d);
+	if (!d)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	*d = (struct CUdevResourceDesc_st){ dev, lo, count };
+	*desc = d;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGreenCtxCreate(CUgreenCtx *g, CUdevResourceDesc desc, CUdevice dev, unsigned int flags)
+{
+	NEED_DEV(dev);
+	if (!g || !desc || desc->dev != dev || !(flags & CU_GREEN_CTX_DEFAULT_STREAM))
+		return CUDA_ERROR_INVALID_VALUE;
+	struct CUgreenCtx_st *gc = calloc(1, sizeof *gc);
+	if (!gc)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	gc->magic = MAGIC_GREEN;
+	gc->ctx = (struct CUctx_st){ .magic = MAGIC_CTX, .dev = dev, .green = true,
+				     .sm_start = desc->sm_start, .sm_count = desc->sm_count, .refs = 1 };
+	gc->ctx.stream = (struct CUstream_st){ MAGIC_STREAM, &gc->ctx, 0 };
+	*g = gc;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGreenCtxDestroy(CUgreenCtx g)
+{
+	NEED_INIT();
+	if (!g || g->magic != MAGIC_GREEN)
+		return CUDA_ERROR_INVALID_HANDLE;
+	for (int i = 0; i < tls_depth; i++)
+		if (tls_stack[i] == &g->ctx)
+			tls_stack[i] = NULL;
+	g->magic = 0;
+	g->ctx.magic = 0;
+	free(g);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxFromGreenCtx(CUcontext *pctx, CUgreenCtx g)
+{
+	NEED_INIT();
+	if (!pctx || !g || g->magic != MAGIC_GREEN)
+		return CUDA_ERROR_INVALID_VALUE;
+	*pctx = &g->ctx;
+	return CUDA_SUCCESS;
+}
+
+/* ---- memory ---- */
+
+static CUresult need_ctx(struct CUctx_st **c)
+{
+	NEED_INIT();
+	*c = current();
+	return valid_ctx(*c) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+}
+
+EXPORT CUresult cuMemGetInfo_v2(size_t *free_b, size_t *total)
+{
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	if (rc)
+		return rc;
+	if (!free_b || !total)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct gs_ledger *l = S.dev[c->dev].mem;
+	gs_ledger_reclaim(l);
+	uint64_t lim = gs_ledger_limit(l), used = gs_ledger_used(l);
+	*total = (size_t)lim;
+	*free_b = (size_t)(used < lim ? lim - used : 0);
+	return CUDA_SUCCESS;
+}
+
+/* Takes bytes of device memory: charged to the GPU, backed by lazily
+ * committed host memory so that copies work. */
+static CUresult dev_alloc(int dev, size_t bytes, uintptr_t *out)
+{
+	if (bytes == 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (gs_ledger_charge(S.dev[dev].mem, bytes))
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		gs_ledger_uncharge(S.dev[dev].mem, bytes);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	pthread_mutex_lock(&S.lock);
+	if (S.n_allocs == S.cap_allocs) {
+		size_t cap = S.cap_allocs ? S.cap_allocs * 2 : 64;
+		struct alloc *a = realloc(S.allocs, cap * sizeof *a);
+		if (!a) {
+			pthread_mutex_unlock(&S.lock);
+			munmap(p, bytes);
+			gs_ledger_uncharge(S.dev[dev].mem, bytes);
+			return CUDA_ERROR_OUT_OF_MEMORY;
+		}
+		S.allocs = a;
+		S.cap_allocs = cap;
+	}
+	S.allocs[S.n_allocs++] = (struct alloc){ (uintptr_t)p, bytes, dev };
+	pthread_mutex_unlock(&S.lock);
+	*out = (uintptr_t)p;
+	return CUDA_SUCCESS;
+}
+
+static CUresult dev_free(uintptr_t p)
+{
+	pthread_mutex_lock(&S.lock);
+	for (size_t i = 0; i < S.n_allocs; i++) {
+		if (S.allocs[i].ptr == p) {
+			struct alloc a = S.allocs[i];
+			S.allocs[i] = S.allocs[--S.n_allocs];
+			pthread_mutex_unlock(&S.lock);
+			munmap((void *)a.ptr, a.size);
+			gs_ledger_uncharge(S.dev[a.dev].mem, a.size);
+			return CUDA_SUCCESS;
+		}
+	}
+	pthread_mutex_unlock(&S.lock);
+	return CUDA_ERROR_INVALID_VALUE;
+}
+
+static bool dev_range_ok(uintptr_t p, size_t n)
+{
+	bool ok = false;
+	pthread_mutex_lock(&S.lock);
+	for (size_t i = 0; i < S.n_allocs && !ok; i++)
+		ok = p >= S.allocs[i].ptr && n <= S.allocs[i].size && p - S.allocs[i].ptr <= S.allocs[i].size - n;
+	pthread_mutex_unlock(&S.lock);
+	return ok;
+}
+
+EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes)
+{
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	if (rc)
+		return rc;
+	if (!dptr)
+		return CUDA_ERROR_INVALID_VALUE;
+	uintptr_t p;
+	if ((rc = dev_alloc(c->dev, bytes, &p)) == CUDA_SUCCESS)
+		*dptr = p;
+	return rc;
+}
+
+EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height, unsigned int elem)
+{
+	if (!pitch || (elem != 4 && elem != 8 && elem != 16) || width == 0 || height == 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	size_t p = (width + 511) / 512 * 512;
+	if (height > SIZE_MAX / p)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	CUresult rc = cuMemAlloc_v2(dptr, p * height);
+	if (rc == CUDA_SUCCESS)
+		*pitch = p;
+	return rc;
+}
+
+EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytes, unsigned int flags)
+{
+	(void)flags;
+	return cuMemAlloc_v2(dptr, bytes);
+}
+
+EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
+{
+	NEED_INIT();
+	if (dptr == 0)
+		return CUDA_SUCCESS;
+	return dev_free((uintptr_t)dptr);
+}
+
+static struct CUstream_st *stream_of(CUstream s, struct CUctx_st *c)
+{
+	/* NULL, CU_STREAM_LEGACY (1) and CU_STREAM_PER_THREAD (2) are the context's own */
+	if ((uintptr_t)s <= 2)
+		return c ? &c->stream : NULL;
+	return s->magic == MAGIC_STREAM ? s : NULL;
+}
+
+EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytes, CUstream s)
+{
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	if (rc)
+		return rc;
+	if (!stream_of(s, c))
+		return CUDA_ERROR_INVALID_HANDLE;
+	return cuMemAlloc_v2(dptr, bytes);
+}
+
+EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytes, CUstream s)
+{
+	return cuMemAllocAsync(dptr, bytes, s);
+}
+
+EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream s)
+{
+	(void)s;
+	return cuMemFree_v2(dptr);
+}
+
+EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream s)
+{
+	return cuMemFreeAsync(dptr, s);
+}
+
+EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream s)
+{
+	(void)pool;
+	return cuMemAllocAsync(dptr, bytes, s);
+}
+
+EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream s)
+{
+	return cuMemAllocFromPoolAsync(dptr, bytes, pool, s);
+}
+
+EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep)
+{
+	(void)pool;
+	(void)keep;
+	NEED_INIT();
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,
+			    unsigned long long flags)
+{
+	NEED_INIT();
+	if (!h || !prop || flags || prop->location.id < 0 || prop->location.id >= S.n)
+		return CUDA_ERROR_INVALID_VALUE;
+	uintptr_t p;
+	CUresult rc = dev_alloc(prop->location.id, size, &p);
+	if (rc == CUDA_SUCCESS)
+		*h = p;
+	return rc;
+}
+
+EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle h)
+{
+	NEED_INIT();
+	return dev_free((uintptr_t)h);
+}
+
+static size_t format_bytes(int f)
+{
+	switch (f) {
+	case CU_AD_FORMAT_UNSIGNED_INT8: case CU_AD_FORMAT_SIGNED_INT8: return 1;
+	case CU_AD_FORMAT_UNSIGNED_INT16: case CU_AD_FORMAT_SIGNED_INT16: case CU_AD_FORMAT_HALF: return 2;
+	case CU_AD_FORMAT_UNSIGNED_INT32: case CU_AD_FORMAT_SIGNED_INT32: case CU_AD_FORMAT_FLOAT: return 4;
+	default: return 0;
+	}
+}
+
+static CUresult array_alloc(size_t w, size_t h, size_t d, int format, unsigned channels, unsigned levels, void **out)
+{
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	if (rc)
+		return rc;
+	size_t elem = format_bytes(format) * channels;
+	if (elem == 0 || w == 0 || (channels != 1 && channels != 2 && channels != 4))
+		return CUDA_ERROR_INVALID_VALUE;
+	size_t bytes = 0;
+	for (unsigned l = 0; l < (levels ? levels : 1); l++) {
+		size_t lw = w >> l ? w >> l : 1, lh = h >> l ? h >> l : 1, ld = d >> l ? d >> l : 1;
+		bytes += lw * (h ? lh : 1) * (d ? ld : 1) * elem;
+	}
+	uintptr_t p;
+	if ((rc = dev_alloc(c->dev, bytes, &p)) == CUDA_SUCCESS)
+		*out = (void *)p;
+	return rc;
+}
+
+EXPORT CUresult cuArrayCreate_v2(CUarray *a, const CUDA_ARRAY_DESCRIPTOR *d)
+{
+	if (!a || !d)
+		return CUDA_ERROR_INVALID_VALUE;
+	return array_alloc(d->Width, d->Height, 0, d->Format, d->NumChannels, 1, (void **)a);
+}
+
+EXPORT CUresult cuArray3DCreate_v2(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR *d)
+{
+	if (!a || !d)
+		return CUDA_ERROR_INVALID_VALUE;
+	return array_alloc(d->Width, d->Height, d->Depth, d->Format, d->NumChannels, 1, (void **)a);
+}
+
+EXPORT CUresult cuArrayDestroy(CUarray a)
+{
+	NEED_INIT();
+	return dev_free((uintptr_t)a) ? CUDA_ERROR_INVALID_HANDLE : CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray *a, const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned int levels)
+{
+	if (!a || !d || levels == 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	return array_alloc(d->Width, d->Height, d->Depth, d->Format, d->NumChannels, levels, (void **)a);
+}
+
+EXPORT CUresult cuMipmappedArrayDestroy(CUmipmappedArray a)
+{
+	NEED_INIT();
+	return dev_free((uintptr_t)a) ? CUDA_ERROR_INVALID_HANDLE : CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n)
+{
+	NEED_INIT();
+	if (!src || !dev_range_ok((uintptr_t)dst, n))
+		return CUDA_ERROR_INVALID_VALUE;
+	memcpy((void *)(uintptr_t)dst, src, n);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr dst, const void *src, size_t n)
+{
+	return cuMemcpyHtoD_v2(dst, src, n);
+}
+
+EXPORT CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n)
+{
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	if (rc)
+		return rc;
+	if (!dst || !dev_range_ok((uintptr_t)src, n))
+		return CUDA_ERROR_INVALID_VALUE;
+	sleep_until(c->stream.busy_until); /* a synchronous copy waits for the NULL stream */
+	memcpy(dst, (const void *)(uintptr_t)src, n);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemcpyDtoH_v2_ptds(void *dst, CUdeviceptr src, size_t n)
+{
+	return cuMemcpyDtoH_v2(dst, src, n);
+}
+
+EXPORT CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char v, size_t n)
+{
+	NEED_INIT();
+	if (!dev_range_ok((uintptr_t)dst, n))
+		return CUDA_ERROR_INVALID_VALUE;
+	memset((void *)(uintptr_t)dst, v, n);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemsetD8_v2_ptds(CUdeviceptr dst, unsigned char v, size_t n)
+{
+	return cuMemsetD8_v2(dst, v, n);
+}
+
+/* ---- streams and events ---- */
+
+EXPORT CUresult cuStreamCreate(CUstream *s, unsigned int flags)
+{
+	(void)flags;
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	if (rc)
+		return rc;
+	if (!s)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct CUstream_st *st = malloc(sizeof *st);
+	if (!st)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	*st = (struct CUstream_st){ MAGIC_STREAM, c, 0 };
+	*s = st;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuStreamCreateWithPriority(CUstream *s, unsigned int flags, int prio)
+{
+	(void)prio;
+	return cuStreamCreate(s, flags);
+}
+
+EXPORT CUresult cuStreamDestroy_v2(CUstream s)
+{
+	NEED_INIT();
+	if ((uintptr_t)s <= 2 || s->magic != MAGIC_STREAM)
+		return CUDA_ERROR_INVALID_HANDLE;
+	s->magic = 0;
+	free(s);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuStreamSynchronize(CUstream s)
+{
+	NEED_INIT();
+	struct CUstream_st *st = stream_of(s, current());
+	if (!st)
+		return CUDA_ERROR_INVALID_HANDLE;
+	sleep_until(st->busy_until);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s)
+{
+	return cuStreamSynchronize(s);
+}
+
+EXPORT CUresult cuEventCreate(CUevent *e, unsigned int flags)
+{
+	(void)flags;
+	NEED_INIT();
+	if (!e)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct CUevent_st *ev = calloc(1, sizeof *ev);
+	if (!ev)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	ev->magic = MAGIC_EVENT;
+	*e = ev;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuEventRecord(CUevent e, CUstream s)
+{
+	NEED_INIT();
+	struct CUstream_st *st = stream_of(s, current());
+	if (!e || e->magic != MAGIC_EVENT || !st)
+		return CUDA_ERROR_INVALID_HANDLE;
+	uint64_t n = now_ns();
+	e->t = st->busy_until > n ? st->busy_until : n;
+	e->recorded = true;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuEventRecord_ptsz(CUevent e, CUstream s)
+{
+	return cuEventRecord(e, s);
+}
+
+EXPORT CUresult cuEventSynchronize(CUevent e)
+{
+	NEED_INIT();
+	if (!e || e->magic != MAGIC_EVENT)
+		return CUDA_ERROR_INVALID_HANDLE;
+	sleep_until(e->t);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuEventElapsedTime(float *ms, CUevent start, CUevent end)
+{
+	NEED_INIT();
+	if (!ms || !start || !end || start->magic != MAGIC_EVENT || end->magic != MAGIC_EVENT)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (!start->recorded || !end->recorded)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (now_ns() < end->t)
+		return CUDA_ERROR_NOT_READY;
+	*ms = (float)((double)((int64_t)(end->t - start->t)) / 1e6);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuEventDestroy_v2(CUevent e)
+{
+	NEED_INIT();
+	if (!e || e->magic != MAGIC_EVENT)
+		return CUDA_ERROR_INVALID_HANDLE;
+	e->magic = 0;
+	free(e);
+	return CUDA_SUCCESS;
+}
+
+/* ---- modules and launches ---- */
+
+EXPORT CUresult cuModuleLoadData(CUmodule *m, const void *image)
+{
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	if (rc)
+		return rc;
+	if (!m || !image)
+		return CUDA_ERROR_INVALID_VALUE;
+	const char *text = image;
+	if (strncmp(text, "gpushare-sim-module\n", 20))
+		return CUDA_ERROR_INVALID_IMAGE;
+	struct CUmod_st *mod = calloc(1, sizeof *mod);
+	if (!mod)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	mod->magic = MAGIC_MOD;
+	for (const char *line = strchr(text, '\n'); line && *++line; line = strchr(line, '\n')) {
+		char name[64];
+		double usec;
+		if (mod->n == MAX_KERNELS || sscanf(line, "kernel %63s %lf", name, &usec) != 2 || usec < 0) {
+			free(mod);
+			return CUDA_ERROR_INVALID_IMAGE;
+		}
+		struct CUfunc_st *f = &mod->f[mod->n++];
+		f->magic = MAGIC_FUNC;
+		snprintf(f->name, sizeof f->name, "%s", name);
+		f->ns = (uint64_t)(usec * 1000.0);
+	}
+	*m = mod;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
+{
+	NEED_INIT();
+	if (!f || !m || !name || m->magic != MAGIC_MOD)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->f[i].name, name) == 0) {
+			*f = &m->f[i];
+			return CUDA_SUCCESS;
+		}
+	return CUDA_ERROR_NOT_FOUND;
+}
+
+EXPORT CUresult cuModuleUnload(CUmodule m)
+{
+	NEED_INIT();
+	if (!m || m->magic != MAGIC_MOD)
+		return CUDA_ERROR_INVALID_HANDLE;
+	m->magic = 0;
+	free(m);
+	return CUDA_SUCCESS;
+}
+
+static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+		       unsigned bz, CUstream s, void **params)
+{
+	NEED_INIT();
+	struct CUctx_st *c = current();
+	struct CUstream_st *st = stream_of(s, c);
+	if ((uintptr_t)s > 2 && st)
+		c = st->ctx;
+	if (!valid_ctx(c))
+		return CUDA_ERROR_INVALID_CONTEXT;
+	if (!st)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (!f || f->magic != MAGIC_FUNC)
+		return CUDA_ERROR_INVALID_HANDLE;
+	uint64_t blocks = (uint64_t)gx * gy * gz;
+	if (blocks == 0 || (uint64_t)bx * by * bz == 0 || (uint64_t)bx * by * bz > 1024)
+		return CUDA_ERROR_INVALID_VALUE;
+	unsigned sms = c->sm_count ? c->sm_count : 1;
+	uint64_t waves = (blocks + sms - 1) / sms, dur = waves * f->ns;
+	struct sm_timeline *t = S.dev[c->dev].sms;
+	if (pthread_mutex_lock(&t->lock) == EOWNERDEAD)
+		pthread_mutex_consistent(&t->lock);
+	uint64_t start = now_ns();
+	if (st->busy_until > start)
+		start = st->busy_until;
+	unsigned first = c->sm_start, last = c->sm_start + sms > MAX_SMS ? MAX_SMS : c->sm_start + sms;
+	for (unsigned i = first; i < last; i++)
+		if (t->busy_until[i] > start)
+			start = t->busy_until[i];
+	for (unsigned i = first; i < last; i++)
+		t->busy_until[i] = start + dur;
+	pthread_mutex_unlock(&t->lock);
+	st->busy_until = start + dur;
+	if (strcmp(f->name, "gs_smid") == 0 && params && params[0]) {
+		CUdeviceptr out = *(CUdeviceptr *)params[0];
+		if (!dev_range_ok((uintptr_t)out, blocks * sizeof(uint32_t)))
+			return CUDA_ERROR_INVALID_VALUE;
+		uint32_t *ids = (uint32_t *)(uintptr_t)out;
+		for (uint64_t b = 0; b < blocks; b++)
+			ids[b] = c->sm_start + (uint32_t)(b % sms);
+	}
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
+			       unsigned int by, unsigned int bz, unsigned int shmem, CUstream s, void **params,
+			       void **extra)
+{
+	(void)shmem;
+	(void)extra;
+	return launch(f, gx, gy, gz, bx, by, bz, s, params);
+}
+
+EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
+				    unsigned int by, unsigned int bz, unsigned int shmem, CUstream s, void **params,
+				    void **extra)
+{
+	return cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, s, params, extra);
+}
+
+EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra)
+{
+	(void)extra;
+	if (!cfg)
+		return CUDA_ERROR_INVALID_VALUE;
+	return launch(f, cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ, cfg->blockDimX, cfg->blockDimY,
+		      cfg->blockDimZ, cfg->hStream, params);
+}
+
+EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra)
+{
+	return cuLaunchKernelEx(cfg, f, params, extra);
+}
+
+EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *n, CUfunction f, int block, size_t shmem)
+{
+	(void)shmem;
+	NEED_INIT();
+	if (!n || !f || f->magic != MAGIC_FUNC || block <= 0 || block > 1024)
+		return CUDA_ERROR_INVALID_VALUE;
+	*n = 2048 / block > 32 ? 32 : 2048 / block;
+	return CUDA_SUCCESS;
+}
+
+/* ---- errors and lookup ---- */
+
+static const struct {
+	CUresult code;
+	const char *name, *text;
+} errors[] = {
+	{ CUDA_SUCCESS, "CUDA_SUCCESS", "no error" },
+	{ CUDA_ERROR_INVALID_VALUE, "CUDA_ERROR_INVALID_VALUE", "invalid argument" },
+	{ CUDA_ERROR_OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory" },
+	{ CUDA_ERROR_NOT_INITIALIZED, "CUDA_ERROR_NOT_INITIALIZED", "initialization error" },
+	{ CUDA_ERROR_NO_DEVICE, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected" },
+	{ CUDA_ERROR_INVALID_DEVICE, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal" },
+	{ CUDA_ERROR_INVALID_IMAGE, "CUDA_ERROR_INVALID_IMAGE", "device kernel image is invalid" },
+	{ CUDA_ERROR_INVALID_CONTEXT, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context" },
+	{ CUDA_ERROR_INVALID_HANDLE, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle" },
+	{ CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND", "named symbol not found" },
+	{ CUDA_ERROR_NOT_READY, "CUDA_ERROR_NOT_READY", "device not ready" },
+	{ CUDA_ERROR_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported" },
+	{ CUDA_ERROR_INVALID_RESOURCE_TYPE, "CUDA_ERROR_INVALID_RESOURCE_TYPE", "invalid resource type" },
+	{ CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION, "CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION",
+	  "invalid resource configuration" },
+	{ CUDA_ERROR_UNKNOWN, "CUDA_ERROR_UNKNOWN", "unknown error" },
+};
+
+EXPORT CUresult cuGetErrorString(CUresult e, const char **s)
+{
+	if (!s)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (size_t i = 0; i < GS_ARRAY_LEN(errors); i++)
+		if (errors[i].code == e) {
+			*s = errors[i].text;
+			return CUDA_SUCCESS;
+		}
+	*s = NULL;
+	return CUDA_ERROR_INVALID_VALUE;
+}
+
+EXPORT CUresult cuGetErrorName(CUresult e, const char **s)
+{
+	if (!s)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (size_t i = 0; i < GS_ARRAY_LEN(errors); i++)
+		if (errors[i].code == e) {
+			*s = errors[i].name;
+			return CUDA_SUCCESS;
+		}
+	*s = NULL;
+	return CUDA_ERROR_INVALID_VALUE;
+}
+
+struct proc {
+	const char *base;
+	int version;
+	bool ptds;
+	void *fn;
+};
+
+#define SIM_PROC(base, sym, ver, params, args) { #base, ver, false, (void *)sym },
+#define SIM_PROC_PTDS(base, sym, ver, params, args) { #base, ver, true, (void *)sym },
+static const struct proc procs[] = { GS_CUDA_API(SIM_PROC, SIM_PROC_PTDS) };
+
+EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, cuuint64_t flags,
+				    CUdriverProcAddressQueryResult *status);
+
+static CUresult lookup(const char *symbol, void **pfn, int version, cuuint64_t flags,
+		       CUdriverProcAddressQueryResult *status)
+{
+	if (!symbol || !pfn)
+		return CUDA_ERROR_INVALID_VALUE;
+	CUdriverProcAddressQueryResult st = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+	const struct proc *best = NULL;
+	bool ptds = flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
+	*pfn = NULL;
+	if (strcmp(symbol, "cuGetProcAddress") == 0) {
+		*pfn = version >= 12000 ? (void *)cuGetProcAddress_v2 : (void *)lookup;
+		st = CU_GET_PROC_ADDRESS_SUCCESS;
+	}
+	for (size_t i = 0; !*pfn && i < GS_ARRAY_LEN(procs); i++) {
+		const struct proc *p = &procs[i];
+		if (strcmp(p->base, symbol))
+			continue;
+		if (p->version > version) {
+			st = CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT;
+			continue;
+		}
+		/* the newest version the caller knows, its per-thread form when asked */
+		if (!best || (p->ptds == ptds && (best->ptds != ptds || p->version > best->version)) ||
+		    (p->ptds == best->ptds && p->version > best->version))
+			best = p;
+	}
+	if (best) {
+		*pfn = best->fn;
+		st = CU_GET_PROC_ADDRESS_SUCCESS;
+	}
+	if (status)
+		*status = st;
+	return *pfn ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
+}
+
+EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, cuuint64_t flags,
+				    CUdriverProcAddressQueryResult *status)
+{
+	return lookup(symbol, pfn, version, flags, status);
+}
+
+EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags);
+EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags)
+{
+	return lookup(symbol, pfn, version, flags, NULL);
+}
+
+/* Every function of the list must exist here with its exact type. */
+#define SIM_CHECK(base, sym, ver, params, args) __attribute__((unused)) static CUresult (*const check_##sym) params = sym;
+GS_CUDA_API(SIM_CHECK, SIM_CHECK)
+
+/* Lets gpushare tell the simulated library from NVIDIA's. */
 EXPORT extern const int gpushare_simulated;
 const int gpushare_simulated = 1;

@@ -7,6 +7,7 @@
 
 #include "gpumodel.h"
 #include "ledger.h"
+#include "cvd.h"
 #include "store.h"
 
 #define GS_SIM_MAX_GPU 8

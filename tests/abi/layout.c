@@ -1,0 +1,42 @@
+/* layout.c: prints the layouts and constants gpushare declares itself. Built
+ * once against NVIDIA's cuda.h and once against gs-cuda.h; the outputs must
+ * be identical (tests/shell/test-abi.sh). */
+#include <stddef.h>
+#include <stdio.h>
+#ifdef USE_GS
+#include "gs-cuda.h"
+#else
+#include <cuda.h>
+#endif
+
+#define SIZE(t) printf("sizeof %s = %zu\n", #t, sizeof(t))
+#define OFF(t, f) printf("offsetof %s.%s = %zu\n", #t, #f, offsetof(t, f))
+#define VAL(v) printf("%s = %d\n", #v, (int)(v))
+
+int main(void)
+{
+	SIZE(CUdevResource);
+	OFF(CUdevResource, sm);
+	SIZE(CUdevSmResource);
+	SIZE(CUlaunchConfig);
+	OFF(CUlaunchConfig, hStream);
+	OFF(CUlaunchConfig, numAttrs);
+	SIZE(CUDA_ARRAY_DESCRIPTOR);
+	SIZE(CUDA_ARRAY3D_DESCRIPTOR);
+	OFF(CUDA_ARRAY3D_DESCRIPTOR, Flags);
+	SIZE(CUmemAllocationProp);
+	OFF(CUmemAllocationProp, allocFlags);
+	SIZE(CUuuid);
+	SIZE(CUdeviceptr);
+	VAL(CUDA_ERROR_OUT_OF_MEMORY);
+	VAL(CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION);
+	VAL(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+	VAL(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+	VAL(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR);
+	VAL(CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED);
+	VAL(CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+	VAL(CU_DEV_RESOURCE_TYPE_SM);
+	VAL(CU_AD_FORMAT_FLOAT);
+	VAL(CU_AD_FORMAT_HALF);
+	return 0;
+}
