@@ -11,7 +11,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 WARN    += -Wno-format-truncation
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -MMD -MP
-CFLAGS  += -Isrc/common -Isrc/model -Isrc/include -Isrc/sim -Isrc/smi
+CFLAGS  += -Isrc/common -Isrc/model -Isrc/include -Isrc/sim -Isrc/smi -Isrc/interposer
 ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif
@@ -30,6 +30,7 @@ model_src  := $(wildcard src/model/*.c)
 smi_src    := $(wildcard src/smi/*.c)
 simnvml_src := src/sim/nvml-sim.c src/sim/simstate.c
 simcuda_src := src/sim/cuda-sim.c src/sim/simstate.c
+interposer_src := $(wildcard src/interposer/*.c)
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
@@ -37,12 +38,13 @@ COMMON_A := $(LIB)/libgscommon.a
 MODEL_A  := $(LIB)/libgsmodel.a
 
 PROGRAMS := $(BIN)/gpushare-smi
+INTERPOSER := $(LIB)/libgpushare.so
 SIMLIBS  := $(SIMLIB)/libnvidia-ml.so.1 $(SIMLIB)/libcuda.so.1
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test-*.c))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
 .PHONY: all deps test unit fuzz clean demo
-all: $(PROGRAMS) $(SIMLIBS) $(TESTS) $(TOOLS)
+all: $(PROGRAMS) $(INTERPOSER) $(SIMLIBS) $(TESTS) $(TOOLS)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -60,14 +62,28 @@ $(BIN)/gpushare-smi: $(call obj,$(smi_src)) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -ldl
 
+$(BUILD)/gen-version-script: tools/gen-version-script.c src/include/gs-cuda.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Isrc/include -o $@ $<
+
+$(BUILD)/libgpushare.map: $(BUILD)/gen-version-script
+	$< > $@
+
+# the interposer: libc, libdl and the common layer only; exports only the
+# version script's names
+$(INTERPOSER): $(call obj,$(interposer_src)) $(COMMON_A) $(BUILD)/libgpushare.map
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libgpushare.so -Wl,-z,defs -Wl,--version-script=$(BUILD)/libgpushare.map \
+		-o $@ $(call obj,$(interposer_src)) $(COMMON_A) -ldl -lpthread
+
 $(SIMLIB)/libnvidia-ml.so.1: $(call obj,$(simnvml_src)) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libnvidia-ml.so.1 -Wl,-z,defs -o $@ $^ -lpthread
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libnvidia-ml.so.1 -Wl,-z,defs -Wl,-Bsymbolic -o $@ $^ -lpthread
 	ln -sf libnvidia-ml.so.1 $(SIMLIB)/libnvidia-ml.so
 
 $(SIMLIB)/libcuda.so.1: $(call obj,$(simcuda_src)) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcuda.so.1 -Wl,-z,defs -o $@ $^ -lpthread
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcuda.so.1 -Wl,-z,defs -Wl,-Bsymbolic -o $@ $^ -lpthread
 	ln -sf libcuda.so.1 $(SIMLIB)/libcuda.so
 
 $(BUILD)/tests/test-%: tests/test-%.c $(MODEL_A) $(COMMON_A)

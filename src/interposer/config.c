@@ -1,0 +1,231 @@
+/* config.c: which slice this process runs in, from the environment and the
+ * slice store that gpushare-smi keeps:
+ *   GPUSHARE_SLICE=MIG-<uuid> | <uuid> | MIG-GPU-<gpu-uuid>/<gi>/<ci>
+ *   CUDA_VISIBLE_DEVICES naming a soft slice's MIG-<uuid> (as for real MIG);
+ *     it is rewritten to the slice's GPU before the driver reads it
+ *   GPUSHARE_MEMORY_LIMIT=<size> and/or GPUSHARE_SMS=<count>: an ad-hoc
+ *     slice of this process and its children.
+ * Any malformed value is an error: the caller refuses CUDA rather than run
+ * the program without its limits. */
+#include "cvd.h"
+#include "interposer.h"
+#include "store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* The stores a process may find its slice in: its own state dir, then the
+ * system one (a slice an administrator made for it). */
+static int load_store(struct gs_store *st, char *dir, size_t dirlen, int which)
+{
+	if (which == 0) {
+		if (gs_state_dir(dir, dirlen))
+			return -ENAMETOOLONG;
+	} else if (which == 1 && !getenv("GPUSHARE_STATE_DIR")) {
+		snprintf(dir, dirlen, "/var/lib/gpushare");
+	} else {
+		return -ENOENT;
+	}
+	char err[256];
+	if (gs_store_load(dir, st, err, sizeof err)) {
+		gs__log("ignoring %s: %s", dir, err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int cmp_ci(const void *a, const void *b)
+{
+	const struct gs_mig_ci *x = a, *y = b;
+	return x->gi != y->gi ? (int)x->gi - (int)y->gi : (int)x->id - (int)y->id;
+}
+
+/* Fills s from compute instance k of GPU g. */
+static int from_store(struct gs__slice *s, const char *dir, struct gs_store_gpu *g, const struct gs_mig_ci *ci,
+		      char *err, size_t errlen)
+{
+	const struct gs_mig_gi *gi = NULL;
+	for (size_t i = 0; i < g->layout.n_gi; i++)
+		if (g->layout.gi[i].id == ci->gi)
+			gi = &g->layout.gi[i];
+	if (!gi)
+		return gs_fail(err, errlen, -EINVAL, "slice store: compute instance without its GPU instance");
+	char uuid[GS_UUID_STR + 4];
+	gs_store_ci_uuid(g->uuid, ci, uuid);
+	snprintf(s->name, sizeof s->name, "%s", uuid);
+	snprintf(s->gpu_uuid, sizeof s->gpu_uuid, "%s", g->uuid);
+	s->memory_limited = s->sm_limited = true;
+	s->memory_limit = (uint64_t)gi->memory_mib << 20;
+	s->sms = ci->sm;
+	/* every process of the GPU splits its SMs in the same order */
+	struct gs_mig_ci sorted[GS_MIG_MAX_CI];
+	memcpy(sorted, g->layout.ci, g->layout.n_ci * sizeof sorted[0]);
+	qsort(sorted, g->layout.n_ci, sizeof sorted[0], cmp_ci);
+	s->n_split = 0;
+	for (size_t i = 0; i < g->layout.n_ci && i < GS_ARRAY_LEN(s->split); i++) {
+		if (sorted[i].gi == ci->gi && sorted[i].id == ci->id)
+			s->split_index = s->n_split;
+		s->split[s->n_split++] = sorted[i].sm;
+	}
+	/* one ledger per slice, shared by every process in it */
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/ledger-%s", dir, uuid);
+	int rc = gs_ledger_open(path, s->memory_limit, &s->ledger);
+	if (rc)
+		return gs_fail(err, errlen, rc, "cannot open the memory ledger %s: %s", path, strerror(-rc));
+	gs_ledger_set_limit(s->ledger, s->memory_limit); /* a resized slice takes effect */
+	return 0;
+}
+
+/* Finds a compute instance by the forms of GPUSHARE_SLICE / a CVD entry. */
+static bool find_slice(struct gs_store *st, const struct gs_cvd_entry *e, struct gs_store_gpu **gpu,
+		       const struct gs_mig_ci **ci)
+{
+	int found = 0;
+	for (size_t g = 0; g < st->n_gpu; g++) {
+		struct gs_store_gpu *sg = &st->gpu[g];
+		for (size_t k = 0; k < sg->layout.n_ci; k++) {
+			const struct gs_mig_ci *c = &sg->layout.ci[k];
+			bool match;
+			if (e->kind == GS_CVD_MIG_GPU) {
+				match = strcasecmp(sg->uuid + 4, e->uuid) == 0 && c->gi == e->gi && c->id == e->ci;
+			} else {
+				char uuid[GS_UUID_STR + 4];
+				gs_store_ci_uuid(sg->uuid, c, uuid);
+				match = strncasecmp(uuid + 4, e->uuid, strlen(e->uuid)) == 0;
+			}
+			if (match) {
+				*gpu = sg;
+				*ci = c;
+				found++;
+			}
+		}
+	}
+	return found == 1;
+}
+
+static int explicit_limits(struct gs__slice *s, const char *mem, const char *sms, char *err, size_t errlen)
+{
+	if (mem) {
+		uint64_t b;
+		if (gs_parse_size(mem, &b) || b == 0)
+			return gs_fail(err, errlen, -EINVAL,
+				       "GPUSHARE_MEMORY_LIMIT=\"%.40s\" is not a size (examples: 8G, 500M, 1073741824)", mem);
+		s->memory_limited = true;
+		s->memory_limit = b;
+	}
+	if (sms) {
+		unsigned long long n;
+		if (gs_parse_uint(sms, 4096, &n) || n == 0)
+			return gs_fail(err, errlen, -EINVAL, "GPUSHARE_SMS=\"%.40s\" is not an SM count (1 to 4096)", sms);
+		s->sm_limited = true;
+		s->sms = (unsigned)n;
+		s->split[0] = s->sms;
+		s->n_split = 1;
+		s->split_index = 0;
+	}
+	snprintf(s->name, sizeof s->name, "environment");
+	/* a ledger for this process and the children it forks, gone with them */
+	char path[PATH_MAX], dir[PATH_MAX - 64];
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, sizeof dir, "%s", tmp && *tmp ? tmp : "/tmp");
+	snprintf(path, sizeof path, "%s/gpushare-ledger-%ld-%lu", dir, (long)getpid(), (unsigned long)gs_now_ns());
+	int rc = gs_ledger_open(path, s->memory_limited ? s->memory_limit : UINT64_MAX, &s->ledger);
+	unlink(path);
+	if (rc)
+		return gs_fail(err, errlen, rc, "cannot create a memory ledger in %s: %s", dir, strerror(-rc));
+	return 0;
+}
+
+int gs__config_load(struct gs__slice *s, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	const char *slice = getenv("GPUSHARE_SLICE");
+	const char *mem = getenv("GPUSHARE_MEMORY_LIMIT"), *sms = getenv("GPUSHARE_SMS");
+	const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
+	if (slice && !*slice)
+		slice = NULL;
+	if (mem && !*mem)
+		mem = NULL;
+	if (sms && !*sms)
+		sms = NULL;
+	if (slice && (mem || sms))
+		return gs_fail(err, errlen, -EINVAL, "give GPUSHARE_SLICE or GPUSHARE_MEMORY_LIMIT/GPUSHARE_SMS, not both");
+
+	static struct gs_store st;
+	char dir[PATH_MAX - 128];
+	if (slice) {
+		struct gs_cvd_entry e;
+		size_t n;
+		char why[128];
+		if (gs_cvd_parse(slice, &e, 1, &n, why, sizeof why) || n != 1 ||
+		    (e.kind != GS_CVD_MIG_UUID && e.kind != GS_CVD_MIG_GPU)) {
+			/* a bare UUID is accepted too */
+			char with[64];
+			snprintf(with, sizeof with, "MIG-%s", slice);
+			if (gs_cvd_parse(with, &e, 1, &n, why, sizeof why) || n != 1)
+				return gs_fail(err, errlen, -EINVAL,
+					       "GPUSHARE_SLICE=\"%.60s\" is not a slice (MIG-<uuid> or MIG-GPU-<uuid>/<gi>/<ci>)", slice);
+		}
+		for (int which = 0; which < 2; which++) {
+			struct gs_store_gpu *g;
+			const struct gs_mig_ci *ci;
+			if (load_store(&st, dir, sizeof dir, which) == 0 && find_slice(&st, &e, &g, &ci))
+				return from_store(s, dir, g, ci, err, errlen);
+		}
+		return gs_fail(err, errlen, -ENOENT, "GPUSHARE_SLICE=\"%.60s\": no such slice (gpushare-smi -L lists them)",
+			       slice);
+	}
+	if (cvd) {
+		struct gs_cvd_entry e[GS_CVD_MAX];
+		size_t n;
+		char why[128];
+		gs_cvd_parse(cvd, e, GS_CVD_MAX, &n, why, sizeof why);
+		for (int which = 0; which < 2; which++) {
+			if (load_store(&st, dir, sizeof dir, which))
+				continue;
+			int hit = -1, hits = 0;
+			struct gs_store_gpu *g = NULL;
+			const struct gs_mig_ci *ci = NULL;
+			for (size_t i = 0; i < n; i++) {
+				struct gs_store_gpu *g2;
+				const struct gs_mig_ci *c2;
+				if ((e[i].kind == GS_CVD_MIG_UUID || e[i].kind == GS_CVD_MIG_GPU) &&
+				    find_slice(&st, &e[i], &g2, &c2)) {
+					hit = (int)i;
+					hits++;
+					g = g2;
+					ci = c2;
+				}
+			}
+			if (hits > 1)
+				return gs_fail(err, errlen, -EINVAL,
+					       "CUDA_VISIBLE_DEVICES names %d gpushare slices; a process runs in one", hits);
+			if (hits == 1) {
+				/* the driver sees the slice's GPU in the slice's place */
+				char rewritten[1024] = "";
+				size_t len = 0;
+				const char *p = cvd;
+				for (int i = 0; *p; i++) {
+					size_t tl = strcspn(p, ",");
+					len += (size_t)snprintf(rewritten + len, sizeof rewritten - len, "%s%.*s",
+								i ? "," : "", i == hit ? (int)strlen(g->uuid) : (int)tl,
+								i == hit ? g->uuid : p);
+					p += tl;
+					if (*p == ',')
+						p++;
+				}
+				setenv("CUDA_VISIBLE_DEVICES", rewritten, 1);
+				return from_store(s, dir, g, ci, err, errlen);
+			}
+		}
+	}
+	if (mem || sms)
+		return explicit_limits(s, mem, sms, err, errlen);
+	return 0;
+}

@@ -1,0 +1,346 @@
+/* ctx.c: SM slices through green contexts. Each device the slice applies to
+ * gets one green context over the slice's SMs, made lazily the first time a
+ * thread is seen on the device's real primary context. The CUDA runtime makes
+ * the primary current through paths no wrapper sees, so every wrapped call
+ * first checks the thread's current context (gs__ctx_check: one driver query
+ * and one thread-local compare) and swaps the green context in when it finds
+ * the real primary. Contexts a program creates itself become green contexts
+ * of the same SMs. */
+#include "interposer.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+bool gs__sm_active;
+__thread CUcontext gs__tls_ok;
+
+enum { DEV_UNKNOWN = 0, DEV_READY = 1, DEV_NOT_IN_SLICE = 2, DEV_FAILED = 3 };
+
+struct dev {
+	int state;
+	CUcontext primary;       /* the real primary, retained once by us */
+	CUgreenCtx green;
+	CUcontext green_ctx;
+	CUdevResource res;       /* the slice's SMs on this device */
+	unsigned sms;
+};
+static struct dev devs[GS__MAX_DEV];
+
+/* Contexts made for cuCtxCreate, to destroy their green context with them. */
+static struct {
+	CUcontext ctx;
+	CUgreenCtx green;
+} created[64];
+static pthread_mutex_t created_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool slice_applies(CUdevice dev)
+{
+	if (!gs__slice.gpu_uuid[0])
+		return true;
+	CUuuid u;
+	CUresult rc = gs__real.cuDeviceGetUuid_v2 ? gs__real.cuDeviceGetUuid_v2(&u, dev)
+						  : gs__real.cuDeviceGetUuid(&u, dev);
+	if (rc != CUDA_SUCCESS)
+		return false;
+	char s[GS_UUID_STR];
+	gs_uuid_format((const struct gs_uuid *)u.bytes, s);
+	return strcasecmp(gs__slice.gpu_uuid + 4, s) == 0;
+}
+
+bool gs__slice_device(CUdevice dev)
+{
+	static int known[GS__MAX_DEV]; /* 0 unknown, 1 in the slice, 2 not */
+	if (!gs__slice.gpu_uuid[0])
+		return true;
+	if (dev < 0 || dev >= GS__MAX_DEV)
+		return false;
+	int k = __atomic_load_n(&known[dev], __ATOMIC_RELAXED);
+	if (!k) {
+		k = slice_applies(dev) ? 1 : 2;
+		__atomic_store_n(&known[dev], k, __ATOMIC_RELAXED);
+	}
+	return k == 1;
+}
+
+/* The slice's SMs: the same sequence of splits in every process of the GPU,
+ * taking this slice's group, so slices get disjoint SMs. Over-committed SMs
+ * start again from the whole GPU. */
+static CUresult slice_resource(CUdevice dev, CUdevResource *out, unsigned *sms)
+{
+	CUdevResource all, cur, group, rest;
+	CUresult rc = gs__real.cuDeviceGetDevResource(dev, &all, CU_DEV_RESOURCE_TYPE_SM);
+	if (rc)
+		return rc;
+	unsigned gran = all.sm.smCoscheduledAlignment > all.sm.minSmPartitionSize ? all.sm.smCoscheduledAlignment
+										 : all.sm.minSmPartitionSize;
+	if (gran == 0)
+		gran = 1;
+	cur = all;
+	for (unsigned i = 0; i <= gs__slice.split_index; i++) {
+		unsigned want = gs__slice.split[i] / gran * gran;
+		if (want < gran)
+			want = gran;
+		if (want >= all.sm.smCount) {
+			group = all;
+		} else {
+			unsigned n = 1;
+			rc = gs__real.cuDevSmResourceSplitByCount(&group, &n, &cur, &rest, 0, want);
+			if (rc != CUDA_SUCCESS) {
+				cur = all;
+				n = 1;
+				rc = gs__real.cuDevSmResourceSplitByCount(&group, &n, &cur, &rest, 0, want);
+				if (rc)
+					return rc;
+			}
+			cur = rest;
+		}
+	}
+	*out = group;
+	*sms = group.sm.smCount;
+	return CUDA_SUCCESS;
+}
+
+static CUresult make_green(CUdevice dev, const CUdevResource *res, CUgreenCtx *g, CUcontext *ctx)
+{
+	CUdevResourceDesc desc;
+	CUdevResource copy = *res;
+	CUresult rc = gs__real.cuDevResourceGenerateDesc(&desc, &copy, 1);
+	if (!rc)
+		rc = gs__real.cuGreenCtxCreate(g, desc, dev, CU_GREEN_CTX_DEFAULT_STREAM);
+	if (!rc && (rc = gs__real.cuCtxFromGreenCtx(ctx, *g)))
+		gs__real.cuGreenCtxDestroy(*g);
+	return rc;
+}
+
+/* The device's state, set up on first use. No lock is held across driver
+ * calls: racing threads each build one and the loser drops its own. */
+static struct dev *dev_get(CUdevice dev)
+{
+	if (dev < 0 || dev >= GS__MAX_DEV)
+		return NULL;
+	struct dev *d = &devs[dev];
+	int st = __atomic_load_n(&d->state, __ATOMIC_ACQUIRE);
+	if (st != DEV_UNKNOWN)
+		return st == DEV_READY ? d : NULL;
+	if (!gs__slice_device(dev)) {
+		__atomic_store_n(&d->state, DEV_NOT_IN_SLICE, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	struct dev mine = { 0 };
+	CUresult rc = gs__real.cuDevicePrimaryCtxRetain(&mine.primary, dev);
+	if (!rc)
+		rc = slice_resource(dev, &mine.res, &mine.sms);
+	if (!rc)
+		rc = make_green(dev, &mine.res, &mine.green, &mine.green_ctx);
+	if (rc) {
+		gs__log("device %d: no green context (CUDA error %d); its SMs are not limited", dev, rc);
+		int expect = DEV_UNKNOWN;
+		__atomic_compare_exchange_n(&d->state, &expect, DEV_FAILED, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+		return NULL;
+	}
+	static pthread_mutex_t publish = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&publish); /* guards only the copy below */
+	bool won = d->state == DEV_UNKNOWN;
+	if (won) {
+		d->primary = mine.primary;
+		d->green = mine.green;
+		d->green_ctx = mine.green_ctx;
+		d->res = mine.res;
+		d->sms = mine.sms;
+		__atomic_store_n(&d->state, DEV_READY, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&publish);
+	if (!won)
+		gs__real.cuGreenCtxDestroy(mine.green);
+	else
+		gs__log("device %d: slice %s runs on %u SMs (green context)", dev, gs__slice.name, mine.sms);
+	return won || d->state == DEV_READY ? d : NULL;
+}
+
+static struct dev *dev_of_primary(CUcontext ctx)
+{
+	for (int i = 0; i < GS__MAX_DEV; i++)
+		if (__atomic_load_n(&devs[i].state, __ATOMIC_ACQUIRE) == DEV_READY && devs[i].primary == ctx)
+			return &devs[i];
+	return NULL;
+}
+
+/* The green context to use in place of ctx (ctx itself when it is fine). */
+static CUcontext substitute(CUcontext ctx)
+{
+	if (!gs__sm_active || !ctx)
+		return ctx;
+	struct dev *d = dev_of_primary(ctx);
+	if (!d) {
+		/* not known yet: is it a primary of a device we have not set up? */
+		CUcontext cur;
+		CUdevice dev;
+		if (gs__real.cuCtxGetCurrent(&cur) || gs__real.cuCtxPushCurrent_v2(ctx))
+			return ctx;
+		CUresult rc = gs__real.cuCtxGetDevice(&dev);
+		gs__real.cuCtxPopCurrent_v2(&cur);
+		if (rc || !(d = dev_get(dev)) || d->primary != ctx)
+			return ctx;
+	}
+	return d->green_ctx;
+}
+
+void gs__ctx_slow(void)
+{
+	CUcontext cur;
+	if (gs__real.cuCtxGetCurrent(&cur) != CUDA_SUCCESS)
+		return;
+	CUcontext want = substitute(cur);
+	if (want != cur && gs__real.cuCtxSetCurrent(want) == CUDA_SUCCESS)
+		cur = want;
+	gs__tls_ok = cur;
+}
+
+unsigned gs__ctx_sms(CUdevice dev)
+{
+	struct dev *d = gs__sm_active ? dev_get(dev) : NULL;
+	return d ? d->sms : 0;
+}
+
+/* ---- hooks ---- */
+
+CUresult gs__hook_cuInit(unsigned int flags);
+CUresult gs__hook_cuInit(unsigned int flags)
+{
+	if (gs__slice.refused)
+		return CUDA_ERROR_NO_DEVICE;
+	return gs__real.cuInit ? gs__real.cuInit(flags) : CUDA_ERROR_NO_DEVICE;
+}
+
+CUresult gs__hook_cuCtxSetCurrent(CUcontext ctx);
+CUresult gs__hook_cuCtxSetCurrent(CUcontext ctx)
+{
+	ctx = substitute(ctx);
+	CUresult rc = gs__real.cuCtxSetCurrent(ctx);
+	if (rc == CUDA_SUCCESS)
+		gs__tls_ok = ctx;
+	return rc;
+}
+
+CUresult gs__hook_cuCtxPushCurrent_v2(CUcontext ctx);
+CUresult gs__hook_cuCtxPushCurrent_v2(CUcontext ctx)
+{
+	ctx = substitute(ctx);
+	CUresult rc = gs__real.cuCtxPushCurrent_v2(ctx);
+	if (rc == CUDA_SUCCESS)
+		gs__tls_ok = ctx;
+	return rc;
+}
+
+CUresult gs__hook_cuCtxPopCurrent_v2(CUcontext *pctx);
+CUresult gs__hook_cuCtxPopCurrent_v2(CUcontext *pctx)
+{
+	CUresult rc = gs__real.cuCtxPopCurrent_v2(pctx);
+	gs__tls_ok = (CUcontext)(uintptr_t)1; /* whatever is current now gets checked */
+	return rc;
+}
+
+/* The primary a program retains is the slice's green context. */
+CUresult gs__hook_cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev);
+CUresult gs__hook_cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
+{
+	CUresult rc = gs__real.cuDevicePrimaryCtxRetain(pctx, dev);
+	if (rc == CUDA_SUCCESS && gs__sm_active) {
+		struct dev *d = dev_get(dev);
+		if (d)
+			*pctx = d->green_ctx;
+	}
+	return rc;
+}
+
+static CUresult own_context(CUcontext *pctx, CUdevice dev)
+{
+	struct dev *d = gs__sm_active ? dev_get(dev) : NULL;
+	if (!d)
+		return CUDA_ERROR_NOT_SUPPORTED; /* the caller creates an ordinary one */
+	CUgreenCtx g;
+	CUcontext ctx;
+	CUresult rc = make_green(dev, &d->res, &g, &ctx);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&created_lock);
+	size_t i = 0;
+	while (i < GS_ARRAY_LEN(created) && created[i].ctx)
+		i++;
+	if (i < GS_ARRAY_LEN(created))
+		created[i].ctx = ctx, created[i].green = g;
+	pthread_mutex_unlock(&created_lock);
+	if (i == GS_ARRAY_LEN(created)) {
+		gs__real.cuGreenCtxDestroy(g);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	if ((rc = gs__real.cuCtxPushCurrent_v2(ctx)) == CUDA_SUCCESS)
+		gs__tls_ok = ctx;
+	*pctx = ctx;
+	return rc;
+}
+
+CUresult gs__hook_cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev);
+CUresult gs__hook_cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
+{
+	CUresult rc = pctx ? own_context(pctx, dev) : CUDA_ERROR_INVALID_VALUE;
+	return rc == CUDA_ERROR_NOT_SUPPORTED ? gs__real.cuCtxCreate_v2(pctx, flags, dev) : rc;
+}
+
+CUresult gs__hook_cuCtxCreate_v3(CUcontext *pctx, void *affinity, int n, unsigned int flags, CUdevice dev);
+CUresult gs__hook_cuCtxCreate_v3(CUcontext *pctx, void *affinity, int n, unsigned int flags, CUdevice dev)
+{
+	CUresult rc = pctx ? own_context(pctx, dev) : CUDA_ERROR_INVALID_VALUE;
+	return rc == CUDA_ERROR_NOT_SUPPORTED ? gs__real.cuCtxCreate_v3(pctx, affinity, n, flags, dev) : rc;
+}
+
+CUresult gs__hook_cuCtxCreate_v4(CUcontext *pctx, void *params, unsigned int flags, CUdevice dev);
+CUresult gs__hook_cuCtxCreate_v4(CUcontext *pctx, void *params, unsigned int flags, CUdevice dev)
+{
+	CUresult rc = pctx ? own_context(pctx, dev) : CUDA_ERROR_INVALID_VALUE;
+	return rc == CUDA_ERROR_NOT_SUPPORTED ? gs__real.cuCtxCreate_v4(pctx, params, flags, dev) : rc;
+}
+
+CUresult gs__hook_cuCtxDestroy_v2(CUcontext ctx);
+CUresult gs__hook_cuCtxDestroy_v2(CUcontext ctx)
+{
+	CUgreenCtx g = NULL;
+	pthread_mutex_lock(&created_lock);
+	for (size_t i = 0; i < GS_ARRAY_LEN(created); i++)
+		if (created[i].ctx && created[i].ctx == ctx) {
+			g = created[i].green;
+			created[i].ctx = NULL;
+		}
+	pthread_mutex_unlock(&created_lock);
+	if (!g)
+		return gs__real.cuCtxDestroy_v2(ctx);
+	CUcontext cur;
+	if (gs__real.cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur == ctx)
+		gs__real.cuCtxPopCurrent_v2(&cur);
+	gs__tls_ok = (CUcontext)(uintptr_t)1;
+	return gs__real.cuGreenCtxDestroy(g);
+}
+
+CUresult gs__hook_cuDeviceGetAttribute(int *pi, int attrib, CUdevice dev);
+CUresult gs__hook_cuDeviceGetAttribute(int *pi, int attrib, CUdevice dev)
+{
+	CUresult rc = gs__real.cuDeviceGetAttribute(pi, attrib, dev);
+	if (rc == CUDA_SUCCESS && attrib == CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT) {
+		unsigned sms = gs__ctx_sms(dev);
+		if (sms)
+			*pi = (int)sms;
+	}
+	return rc;
+}
+
+/* A program partitioning SMs itself partitions the slice's. */
+CUresult gs__hook_cuDeviceGetDevResource(CUdevice dev, CUdevResource *res, int type);
+CUresult gs__hook_cuDeviceGetDevResource(CUdevice dev, CUdevResource *res, int type)
+{
+	CUresult rc = gs__real.cuDeviceGetDevResource(dev, res, type);
+	struct dev *d = rc == CUDA_SUCCESS && type == CU_DEV_RESOURCE_TYPE_SM && gs__sm_active ? dev_get(dev) : NULL;
+	if (d)
+		*res = d->res;
+	return rc;
+}

@@ -1,0 +1,78 @@
+/* interposer.h: the parts of libgpushare.so, the library loaded into CUDA
+ * programs to confine them to a slice. It depends on libc, libdl and the
+ * common layer only. Internal names carry the gs__ prefix. */
+#ifndef GS_INTERPOSER_H
+#define GS_INTERPOSER_H
+
+#include "gs-cuda.h"
+#include "gs-nvml.h"
+#include "ledger.h"
+
+#include <pthread.h>
+
+/* The real driver's function for every entry of the list. */
+struct gs__real {
+#define GS__REAL_PTR(base, sym, ver, params, args) CUresult (*sym) params;
+	GS_CUDA_API(GS__REAL_PTR, GS__REAL_PTR)
+#undef GS__REAL_PTR
+	gs_cuGetProcAddress_v2_t cuGetProcAddress_v2;
+	gs_cuGetProcAddress_t cuGetProcAddress;
+	CUresult (*cuMemGetAddressRange_v2)(CUdeviceptr *base, size_t *size, CUdeviceptr p);
+};
+extern struct gs__real gs__real;
+
+#define GS__MAX_DEV 16
+
+/* The slice this process runs in. */
+struct gs__slice {
+	bool refused;            /* bad configuration: CUDA is refused */
+	bool memory_limited, sm_limited;
+	char name[96];           /* what the user named: MIG-<uuid>, or "environment" */
+	char gpu_uuid[48];       /* the slice's GPU, "" for every device */
+	uint64_t memory_limit;
+	unsigned sms;            /* SMs asked for */
+	/* the SM counts of every slice on the GPU in split order, this one at
+	 * split_index: each process splits the same way, so groups are disjoint */
+	unsigned split[64];
+	unsigned n_split, split_index;
+	struct gs_ledger *ledger;
+};
+extern struct gs__slice gs__slice;
+
+/* One-time set-up, reachable from every entry point. */
+void gs__init(void);
+void gs__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Resolves the slice from the environment and the slice store (config.c). */
+int gs__config_load(struct gs__slice *s, char *err, size_t errlen);
+
+/* Contexts (ctx.c). The launch-path check: whether the calling thread's
+ * current context is a real primary context that must be swapped for the
+ * slice's green context. */
+extern bool gs__sm_active;
+extern __thread CUcontext gs__tls_ok;
+void gs__ctx_slow(void);
+static inline void gs__ctx_check(void)
+{
+	if (__builtin_expect(gs__sm_active, 0)) {
+		CUcontext cur;
+		if (gs__real.cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur != gs__tls_ok)
+			gs__ctx_slow();
+	}
+}
+/* The SM count a device's contexts get in this slice (0: not limited). */
+unsigned gs__ctx_sms(CUdevice dev);
+
+/* Whether the slice applies to a device (its GPU), cached per device. */
+bool gs__slice_device(CUdevice dev);
+/* The real dlsym, for the interposer's own lookups. */
+void *gs__dlsym(void *handle, const char *name);
+
+/* NVML (nvml.c): the real library's pointer for a wrapped name, or NULL. */
+void *gs__nvml_wrap(const char *name, void *real);
+
+/* The lookup shared by dlsym and cuGetProcAddress (wrap.c): our wrapper for
+ * a real function pointer, or the pointer itself when it is not wrapped. */
+void *gs__wrap_real(void *real);
+void *gs__wrap_by_name(const char *sym);
+
+#endif

@@ -1,0 +1,314 @@
+/* mem.c: memory slices. Every device allocation path is charged to the
+ * slice's ledger (shared by all its processes) before or right after the
+ * driver allocates, and refused with CUDA_ERROR_OUT_OF_MEMORY, nothing
+ * changed, over the limit; frees give back exactly what was charged. What a
+ * program sees (cuMemGetInfo, cuDeviceTotalMem) is the slice. */
+#include "interposer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* What each live allocation was charged: an open-addressing table, one
+ * short lock per shard, never held across a driver call. */
+#define SHARDS 16
+#define SHARD_SLOTS 4096
+struct slot {
+	uintptr_t key;   /* 0 empty, 1 deleted */
+	uint64_t bytes;
+};
+static struct shard {
+	pthread_mutex_t lock;
+	size_t used;
+	struct slot *slots;
+	size_t cap;
+} shards[SHARDS] = {
+#define S PTHREAD_MUTEX_INITIALIZER
+	{ S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 },
+	{ S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 },
+	{ S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 },
+	{ S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 },
+#undef S
+};
+
+/* shard by the low bits of the hash, probe by the high ones */
+static size_t hash(uintptr_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	return (size_t)k;
+}
+
+static void put_locked(struct shard *s, uintptr_t key, uint64_t bytes);
+
+static bool grow(struct shard *s)
+{
+	size_t cap = s->cap ? s->cap * 2 : SHARD_SLOTS;
+	struct slot *old = s->slots, *n = calloc(cap, sizeof *n);
+	if (!n)
+		return false;
+	size_t oldcap = s->cap;
+	s->slots = n;
+	s->cap = cap;
+	s->used = 0;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].key > 1)
+			put_locked(s, old[i].key, old[i].bytes);
+	free(old);
+	return true;
+}
+
+static void put_locked(struct shard *s, uintptr_t key, uint64_t bytes)
+{
+	for (size_t i = (hash(key) >> 8) & (s->cap - 1);; i = (i + 1) & (s->cap - 1))
+		if (s->slots[i].key <= 1) {
+			s->slots[i] = (struct slot){ key, bytes };
+			s->used++;
+			return;
+		}
+}
+
+static bool table_put(uintptr_t key, uint64_t bytes)
+{
+	struct shard *s = &shards[hash(key) % SHARDS];
+	pthread_mutex_lock(&s->lock);
+	bool ok = (s->used + 1) * 2 <= s->cap || grow(s);
+	if (ok)
+		put_locked(s, key, bytes);
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+/* Removes key; returns what it was charged, or 0 when it was not ours. */
+static uint64_t table_take(uintptr_t key)
+{
+	struct shard *s = &shards[hash(key) % SHARDS];
+	uint64_t bytes = 0;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = s->cap ? (hash(key) >> 8) & (s->cap - 1) : 0; s->cap && s->slots[i].key; i = (i + 1) & (s->cap - 1))
+		if (s->slots[i].key == key) {
+			bytes = s->slots[i].bytes;
+			s->slots[i].key = 1;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return bytes;
+}
+
+/* Whether allocations on the current context's device count to the slice. */
+static bool counted(void)
+{
+	if (!gs__slice.memory_limited)
+		return false;
+	if (!gs__slice.gpu_uuid[0])
+		return true;
+	CUdevice dev;
+	return gs__real.cuCtxGetDevice(&dev) == CUDA_SUCCESS && gs__slice_device(dev);
+}
+
+static CUresult charge(uint64_t bytes)
+{
+	return gs_ledger_charge(gs__slice.ledger, bytes) ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
+}
+
+static void uncharge(uint64_t bytes)
+{
+	if (bytes)
+		gs_ledger_uncharge(gs__slice.ledger, bytes);
+}
+
+/* charge, allocate, remember; undo the charge when the driver refuses */
+#define CHARGED_ALLOC(bytes, key_after, call) \
+	do { \
+		gs__ctx_check(); \
+		if (!counted()) \
+			return call; \
+		uint64_t n_ = (bytes); \
+		if (charge(n_)) \
+			return CUDA_ERROR_OUT_OF_MEMORY; \
+		CUresult rc_ = call; \
+		if (rc_ != CUDA_SUCCESS || !table_put((uintptr_t)(key_after), n_)) \
+			uncharge(n_); \
+		return rc_; \
+	} while (0)
+
+#define UNCHARGED_FREE(key, call) \
+	do { \
+		uint64_t n_ = table_take((uintptr_t)(key)); \
+		CUresult rc_ = call; \
+		if (rc_ == CUDA_SUCCESS) \
+			uncharge(n_); \
+		else if (n_) \
+			table_put((uintptr_t)(key), n_); \
+		return rc_; \
+	} while (0)
+
+CUresult gs__hook_cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes);
+CUresult gs__hook_cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes)
+{
+	if (!dptr)
+		return gs__real.cuMemAlloc_v2(dptr, bytes);
+	CHARGED_ALLOC(bytes, *dptr, gs__real.cuMemAlloc_v2(dptr, bytes));
+}
+
+CUresult gs__hook_cuMemAllocManaged(CUdeviceptr *dptr, size_t bytes, unsigned int flags);
+CUresult gs__hook_cuMemAllocManaged(CUdeviceptr *dptr, size_t bytes, unsigned int flags)
+{
+	if (!dptr)
+		return gs__real.cuMemAllocManaged(dptr, bytes, flags);
+	CHARGED_ALLOC(bytes, *dptr, gs__real.cuMemAllocManaged(dptr, bytes, flags));
+}
+
+/* The pitch is the driver's choice: charge what it took, or give it back. */
+CUresult gs__hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w, size_t h, unsigned int elem);
+CUresult gs__hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w, size_t h, unsigned int elem)
+{
+	gs__ctx_check();
+	CUresult rc = gs__real.cuMemAllocPitch_v2(dptr, pitch, w, h, elem);
+	if (rc != CUDA_SUCCESS || !counted())
+		return rc;
+	uint64_t bytes = (uint64_t)*pitch * h;
+	if (charge(bytes) || !table_put(*dptr, bytes)) {
+		gs__real.cuMemFree_v2(*dptr);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	return rc;
+}
+
+CUresult gs__hook_cuMemFree_v2(CUdeviceptr dptr);
+CUresult gs__hook_cuMemFree_v2(CUdeviceptr dptr)
+{
+	UNCHARGED_FREE(dptr, gs__real.cuMemFree_v2(dptr));
+}
+
+/* Stream-ordered allocations are charged as allocated and given back when
+ * freed (the pool's cached reserve is not charged). */
+#define ASYNC_HOOKS(suffix) \
+	CUresult gs__hook_cuMemAllocAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUstream s); \
+	CUresult gs__hook_cuMemAllocAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUstream s) \
+	{ \
+		if (!dptr) \
+			return gs__real.cuMemAllocAsync##suffix(dptr, bytes, s); \
+		CHARGED_ALLOC(bytes, *dptr, gs__real.cuMemAllocAsync##suffix(dptr, bytes, s)); \
+	} \
+	CUresult gs__hook_cuMemAllocFromPoolAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream s); \
+	CUresult gs__hook_cuMemAllocFromPoolAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream s) \
+	{ \
+		if (!dptr) \
+			return gs__real.cuMemAllocFromPoolAsync##suffix(dptr, bytes, pool, s); \
+		CHARGED_ALLOC(bytes, *dptr, gs__real.cuMemAllocFromPoolAsync##suffix(dptr, bytes, pool, s)); \
+	} \
+	CUresult gs__hook_cuMemFreeAsync##suffix(CUdeviceptr dptr, CUstream s); \
+	CUresult gs__hook_cuMemFreeAsync##suffix(CUdeviceptr dptr, CUstream s) \
+	{ \
+		UNCHARGED_FREE(dptr, gs__real.cuMemFreeAsync##suffix(dptr, s)); \
+	}
+ASYNC_HOOKS()
+ASYNC_HOOKS(_ptsz)
+
+CUresult gs__hook_cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,
+			      unsigned long long flags);
+CUresult gs__hook_cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,
+			      unsigned long long flags)
+{
+	if (!h || !prop || !gs__slice.memory_limited || !gs__slice_device(prop->location.id))
+		return gs__real.cuMemCreate(h, size, prop, flags);
+	if (charge(size))
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	CUresult rc = gs__real.cuMemCreate(h, size, prop, flags);
+	if (rc != CUDA_SUCCESS || !table_put((uintptr_t)*h, size))
+		uncharge(size);
+	return rc;
+}
+
+CUresult gs__hook_cuMemRelease(CUmemGenericAllocationHandle h);
+CUresult gs__hook_cuMemRelease(CUmemGenericAllocationHandle h)
+{
+	UNCHARGED_FREE(h, gs__real.cuMemRelease(h));
+}
+
+static uint64_t format_bytes(int f)
+{
+	switch (f) {
+	case CU_AD_FORMAT_UNSIGNED_INT8: case CU_AD_FORMAT_SIGNED_INT8: return 1;
+	case CU_AD_FORMAT_UNSIGNED_INT16: case CU_AD_FORMAT_SIGNED_INT16: case CU_AD_FORMAT_HALF: return 2;
+	default: return 4;
+	}
+}
+
+/* Bytes of an array (every mip level); the driver may pad, never less. */
+static uint64_t array_bytes(size_t w, size_t h, size_t d, int format, unsigned channels, unsigned levels)
+{
+	uint64_t total = 0, elem = format_bytes(format) * (channels ? channels : 1);
+	for (unsigned l = 0; l < (levels ? levels : 1); l++) {
+		uint64_t lw = w >> l ? w >> l : 1, lh = h >> l ? h >> l : 1, ld = d >> l ? d >> l : 1;
+		total += lw * (h ? lh : 1) * (d ? ld : 1) * elem;
+	}
+	return total;
+}
+
+CUresult gs__hook_cuArrayCreate_v2(CUarray *a, const CUDA_ARRAY_DESCRIPTOR *d);
+CUresult gs__hook_cuArrayCreate_v2(CUarray *a, const CUDA_ARRAY_DESCRIPTOR *d)
+{
+	if (!a || !d)
+		return gs__real.cuArrayCreate_v2(a, d);
+	CHARGED_ALLOC(array_bytes(d->Width, d->Height, 0, d->Format, d->NumChannels, 1), *a,
+		      gs__real.cuArrayCreate_v2(a, d));
+}
+
+CUresult gs__hook_cuArray3DCreate_v2(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR *d);
+CUresult gs__hook_cuArray3DCreate_v2(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR *d)
+{
+	if (!a || !d)
+		return gs__real.cuArray3DCreate_v2(a, d);
+	CHARGED_ALLOC(array_bytes(d->Width, d->Height, d->Depth, d->Format, d->NumChannels, 1), *a,
+		      gs__real.cuArray3DCreate_v2(a, d));
+}
+
+CUresult gs__hook_cuArrayDestroy(CUarray a);
+CUresult gs__hook_cuArrayDestroy(CUarray a)
+{
+	UNCHARGED_FREE(a, gs__real.cuArrayDestroy(a));
+}
+
+CUresult gs__hook_cuMipmappedArrayCreate(CUmipmappedArray *a, const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned int levels);
+CUresult gs__hook_cuMipmappedArrayCreate(CUmipmappedArray *a, const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned int levels)
+{
+	if (!a || !d)
+		return gs__real.cuMipmappedArrayCreate(a, d, levels);
+	CHARGED_ALLOC(array_bytes(d->Width, d->Height, d->Depth, d->Format, d->NumChannels, levels), *a,
+		      gs__real.cuMipmappedArrayCreate(a, d, levels));
+}
+
+CUresult gs__hook_cuMipmappedArrayDestroy(CUmipmappedArray a);
+CUresult gs__hook_cuMipmappedArrayDestroy(CUmipmappedArray a)
+{
+	UNCHARGED_FREE(a, gs__real.cuMipmappedArrayDestroy(a));
+}
+
+/* ---- what the program sees ---- */
+
+CUresult gs__hook_cuMemGetInfo_v2(size_t *free_b, size_t *total);
+CUresult gs__hook_cuMemGetInfo_v2(size_t *free_b, size_t *total)
+{
+	gs__ctx_check();
+	CUresult rc = gs__real.cuMemGetInfo_v2(free_b, total);
+	if (rc != CUDA_SUCCESS || !counted())
+		return rc;
+	gs_ledger_reclaim(gs__slice.ledger); /* processes of the slice that died */
+	uint64_t limit = gs__slice.memory_limit, used = gs_ledger_used(gs__slice.ledger);
+	uint64_t left = used < limit ? limit - used : 0;
+	if (left < *free_b)
+		*free_b = (size_t)left;
+	*total = (size_t)limit;
+	return rc;
+}
+
+CUresult gs__hook_cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev);
+CUresult gs__hook_cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
+{
+	CUresult rc = gs__real.cuDeviceTotalMem_v2(bytes, dev);
+	if (rc == CUDA_SUCCESS && gs__slice.memory_limited && gs__slice_device(dev) && gs__slice.memory_limit < *bytes)
+		*bytes = (size_t)gs__slice.memory_limit;
+	return rc;
+}

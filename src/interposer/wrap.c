@@ -1,0 +1,200 @@
+/* wrap.c: how calls reach the interposer and the real driver. Generated from
+ * the one list of driver functions (GS_CUDA_API): the exported wrappers (for
+ * programs linked to libcuda), the sorted name table behind our dlsym (for
+ * programs and runtimes that dlsym libcuda.so.1) and the pointer map behind
+ * cuGetProcAddress (for the CUDA runtime, which looks up everything through
+ * it). A wrapper runs the function's hand-written hook when there is one
+ * (mem.c, ctx.c), else the context check and the real function. */
+#include "interposer.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+struct gs__real gs__real;
+struct gs__slice gs__slice;
+
+static void *(*real_dlsym)(void *, const char *);
+static bool ready;
+static __thread bool in_init;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+/* Hooks are optional: a weak reference is NULL where none is written. */
+#define GS__HOOK_DECL(base, sym, ver, params, args) \
+	extern CUresult gs__hook_##sym params __attribute__((weak, visibility("hidden")));
+GS_CUDA_API(GS__HOOK_DECL, GS__HOOK_DECL)
+
+static void init_once(void);
+
+static inline void ensure_init(void)
+{
+	if (__builtin_expect(!__atomic_load_n(&ready, __ATOMIC_ACQUIRE), 0))
+		gs__init();
+}
+
+#define GS__WRAP(base, sym, ver, params, args) \
+	EXPORT CUresult sym params; \
+	EXPORT CUresult sym params \
+	{ \
+		ensure_init(); \
+		if (gs__hook_##sym) \
+			return gs__hook_##sym args; \
+		if (__builtin_expect(!gs__real.sym, 0)) \
+			return CUDA_ERROR_NOT_INITIALIZED; \
+		gs__ctx_check(); \
+		return gs__real.sym args; \
+	}
+GS_CUDA_API(GS__WRAP, GS__WRAP)
+
+struct entry {
+	const char *name;
+	void **real;
+	void *wrapper;
+};
+
+#define GS__ENTRY(base, sym, ver, params, args) { #sym, (void **)&gs__real.sym, (void *)sym },
+static struct entry table[] = { GS_CUDA_API(GS__ENTRY, GS__ENTRY) };
+#define N_TABLE (sizeof table / sizeof table[0])
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
+}
+
+void *gs__wrap_by_name(const char *sym)
+{
+	struct entry key = { sym, NULL, NULL };
+	const struct entry *e = bsearch(&key, table, N_TABLE, sizeof table[0], cmp_entry);
+	return e ? e->wrapper : NULL;
+}
+
+void *gs__wrap_real(void *real)
+{
+	for (size_t i = 0; i < N_TABLE; i++)
+		if (*table[i].real == real && real)
+			return table[i].wrapper;
+	return real;
+}
+
+EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, cuuint64_t flags,
+				    CUdriverProcAddressQueryResult *status);
+EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags);
+
+/* The driver chooses the version; we swap in our wrapper for what it chose,
+ * and answer for cuGetProcAddress itself so later lookups come back here. */
+static CUresult proc_address(const char *symbol, void **pfn, int version, cuuint64_t flags,
+			     CUdriverProcAddressQueryResult *status, bool v2)
+{
+	ensure_init();
+	CUresult rc;
+	if (gs__real.cuGetProcAddress_v2)
+		rc = gs__real.cuGetProcAddress_v2(symbol, pfn, version, flags, status);
+	else if (gs__real.cuGetProcAddress && !v2)
+		rc = gs__real.cuGetProcAddress(symbol, pfn, version, flags);
+	else
+		return CUDA_ERROR_NOT_INITIALIZED;
+	if (rc != CUDA_SUCCESS || !pfn || !*pfn || !symbol)
+		return rc;
+	if (strcmp(symbol, "cuGetProcAddress") == 0)
+		*pfn = version >= 12000 ? (void *)cuGetProcAddress_v2 : (void *)cuGetProcAddress;
+	else
+		*pfn = gs__wrap_real(*pfn);
+	return rc;
+}
+
+EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, cuuint64_t flags,
+				    CUdriverProcAddressQueryResult *status)
+{
+	return proc_address(symbol, pfn, version, flags, status, true);
+}
+
+EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags)
+{
+	return proc_address(symbol, pfn, version, flags, NULL, false);
+}
+
+static void resolve_real_dlsym(void)
+{
+	if (real_dlsym)
+		return;
+	void *f = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
+	if (!f)
+		f = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
+	real_dlsym = (void *(*)(void *, const char *))f;
+}
+
+void *gs__dlsym(void *handle, const char *name)
+{
+	resolve_real_dlsym();
+	return real_dlsym ? real_dlsym(handle, name) : NULL;
+}
+
+/* Runtimes dlopen libcuda.so.1 and dlsym what they need: hand out wrappers. */
+EXPORT void *dlsym(void *handle, const char *name)
+{
+	resolve_real_dlsym();
+	void *r = real_dlsym ? real_dlsym(handle, name) : NULL;
+	if (!r || in_init)
+		return r;
+	if (name[0] == 'c' && name[1] == 'u') {
+		ensure_init();
+		if (strcmp(name, "cuGetProcAddress_v2") == 0)
+			return (void *)cuGetProcAddress_v2;
+		if (strcmp(name, "cuGetProcAddress") == 0)
+			return (void *)cuGetProcAddress;
+		void *w = gs__wrap_by_name(name);
+		return w ? w : r;
+	}
+	if (strncmp(name, "nvml", 4) == 0) {
+		ensure_init();
+		return gs__nvml_wrap(name, r);
+	}
+	return r;
+}
+
+static void init_once(void)
+{
+	resolve_real_dlsym();
+	qsort(table, N_TABLE, sizeof table[0], cmp_entry);
+	const char *path = getenv("GPUSHARE_REAL_LIBCUDA");
+	void *h = dlopen(path && *path ? path : "libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+	if (!h) {
+		gs__log("no CUDA driver: %s", dlerror());
+	} else {
+		for (size_t i = 0; i < N_TABLE; i++)
+			*table[i].real = real_dlsym(h, table[i].name);
+		gs__real.cuGetProcAddress_v2 = (gs_cuGetProcAddress_v2_t)real_dlsym(h, "cuGetProcAddress_v2");
+		gs__real.cuGetProcAddress = (gs_cuGetProcAddress_t)real_dlsym(h, "cuGetProcAddress");
+		gs__real.cuMemGetAddressRange_v2 = (CUresult(*)(CUdeviceptr *, size_t *, CUdeviceptr))real_dlsym(
+			h, "cuMemGetAddressRange_v2");
+	}
+	char err[256] = "";
+	if (gs__config_load(&gs__slice, err, sizeof err)) {
+		/* a bad limit must never mean no limit: refuse CUDA, say why */
+		gs__slice.refused = true;
+		fprintf(stderr, "gpushare: %s; CUDA is refused for this program\n", err);
+		gs__log("refused: %s", err);
+	}
+	if (gs__slice.sm_limited && h && !real_dlsym(h, "cuGreenCtxCreate")) {
+		/* no green contexts in this driver: MPS's thread percentage instead */
+		gs__log("this driver has no green contexts: SMs are limited by CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
+		gs__slice.sm_limited = false;
+	}
+	gs__sm_active = gs__slice.sm_limited;
+	gs__log("slice %s: memory %s%llu MiB, SMs %s%u", gs__slice.name[0] ? gs__slice.name : "none",
+		gs__slice.memory_limited ? "" : "unlimited ", (unsigned long long)(gs__slice.memory_limit >> 20),
+		gs__slice.sm_limited ? "" : "unlimited ", gs__slice.sms);
+}
+
+void gs__init(void)
+{
+	if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE) || in_init)
+		return;
+	in_init = true;
+	pthread_once(&once, init_once);
+	in_init = false;
+	__atomic_store_n(&ready, true, __ATOMIC_RELEASE);
+}

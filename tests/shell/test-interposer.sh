@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# test-interposer.sh BUILD: libgpushare.so confines unmodified driver-API
+# programs on the simulated GPU, through both ways programs reach the driver
+# (dlsym on libcuda.so.1, and cuGetProcAddress as the CUDA runtime does).
+set -u
+build=$(cd "$1" && pwd)
+work=$(mktemp -d)
+cleanup() { pkill -9 -f "$build/tests/cuda-app" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+export PATH="$build/bin:$PATH" GPUSHARE_STATE_DIR="$work/state" GPUSHARE_SIM_DIR="$work/sim"
+export GPUSHARE_SIMULATE=a100-sxm4-40gb
+app="$build/tests/cuda-app"
+fails=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
+# run a program in a slice (preload + simulated driver), exec'ed so kill reaches it
+in_slice() { local s=$1; shift; (GPUSHARE_SLICE=$s LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" exec "$@"); }
+with_env() { (LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" exec env "$@"); }
+val() { awk -v k="$1" '$1 == k { print $2 }'; }
+
+gpushare-smi -i 0 -mig 1 > /dev/null
+gpushare-smi mig -cgi 4g.20gb,2g.10gb -C > /dev/null
+s0=$(gpushare-smi -L | awk '/Device  0/ { print substr($NF, 1, length($NF) - 1) }')
+s1=$(gpushare-smi -L | awk '/Device  1/ { print substr($NF, 1, length($NF) - 1) }')
+
+for via in dlsym procaddr; do
+	out=$(in_slice "$s0" "$app" --via $via info)
+	check "$via: cuMemGetInfo total is the slice's 20096 MiB" '[ "$(echo "$out" | val mem_total_mib)" = 20096 ]'
+	check "$via: cuDeviceTotalMem is the slice's" '[ "$(echo "$out" | val device_total_mib)" = 20096 ]'
+	check "$via: NVML memory total is the slice's" '[ "$(echo "$out" | val nvml_total_mib)" = 20096 ]'
+	check "$via: MULTIPROCESSOR_COUNT is the slice's 56" '[ "$(echo "$out" | val sms)" = 56 ]'
+	check "$via: every allocation path charged and given back" 'in_slice "$s0" "$app" --via $via paths > "$work/paths" && ! grep -q FAIL "$work/paths"'
+	check "$via: fill stops at the limit (19 GiB chunks of 1 GiB)" '[ "$(in_slice "$s0" "$app" --via $via fill 1024 | val got)" = 19456 ]'
+done
+out=$(LD_LIBRARY_PATH="$build/lib/gpushare-sim" "$app" info)
+check "without the interposer the whole GPU is seen" '[ "$(echo "$out" | val mem_total_mib)" = 40960 ] && [ "$(echo "$out" | val sms)" = 108 ]'
+out=$(CUDA_VISIBLE_DEVICES=$s1 LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" "$app" info)
+check "CUDA_VISIBLE_DEVICES=MIG-<uuid> of a soft slice selects it" '[ "$(echo "$out" | val mem_total_mib)" = 9984 ] && [ "$(echo "$out" | val sms)" = 28 ]'
+
+# limits across processes, and SIGKILL reclaim
+(GPUSHARE_SLICE=$s0 LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" \
+	exec "$app" hold 15000 > "$work/hold") &
+holder=$!
+for i in $(seq 50); do grep -q held "$work/hold" 2>/dev/null && break; sleep 0.1; done
+check "a second process is refused what would pass the shared limit" '[ "$(in_slice "$s0" "$app" alloc 6000)" = "refused 2" ]'
+check "a second process gets what fits" '[ "$(in_slice "$s0" "$app" alloc 4000)" = ok ]'
+check "the other slice is not affected" '[ "$(in_slice "$s1" "$app" alloc 9000)" = ok ]'
+check "destroying a slice in use is refused" '! gpushare-smi mig -gi 2 -ci 0 -dci > /dev/null 2>&1'
+check "gpushare-smi shows the slice's process" 'gpushare-smi | grep -q "cuda-app .*15000MiB"'
+kill -9 $holder; wait $holder 2>/dev/null
+check "after SIGKILL the holder's memory is reclaimed" '[ "$(in_slice "$s0" "$app" alloc 15000)" = ok ]'
+check "after SIGKILL the slice can be destroyed" 'gpushare-smi mig -gi 3 -ci 0 -dci > /dev/null && gpushare-smi mig -gi 3 -cci > /dev/null'
+s1=$(gpushare-smi -L | awk '/Device  1/ { print substr($NF, 1, length($NF) - 1) }')
+
+# SMs: disjoint groups, every thread, own contexts
+check "slice 0 kernels run on 56 SMs" '[ "$(in_slice "$s0" "$app" smid)" = "smid distinct 56 range 0-55" ]'
+check "slice 1 kernels run on 28 other SMs" '[ "$(in_slice "$s1" "$app" --via procaddr smid)" = "smid distinct 28 range 56-83" ]'
+check "every thread of a program is confined" '[ "$(in_slice "$s1" "$app" smid 8 | sort -u)" = "smid distinct 28 range 56-83" ]'
+check "contexts made with cuCtxCreate are confined" '[ "$(in_slice "$s0" "$app" smid 3 own | sort -u)" = "smid distinct 56 range 0-55" ]'
+
+# fork: the child charges the same slice
+out=$(in_slice "$s0" "$app" fork 8000)
+check "a forked child allocates within the slice" 'echo "$out" | grep -q "child alloc 0"'
+check "a forked child is refused past the slice" 'in_slice "$s0" "$app" fork 12000 | grep -q "child alloc 2"'
+
+# explicit limits and bad values
+out=$(with_env GPUSHARE_MEMORY_LIMIT=3G GPUSHARE_SMS=24 "$app" info)
+check "GPUSHARE_MEMORY_LIMIT / GPUSHARE_SMS without a store" '[ "$(echo "$out" | val mem_total_mib)" = 3072 ] && [ "$(echo "$out" | val sms)" = 24 ]'
+for bad in GPUSHARE_MEMORY_LIMIT=12Q GPUSHARE_MEMORY_LIMIT=0 GPUSHARE_SMS=0 GPUSHARE_SMS=lots GPUSHARE_SLICE=MIG-bogus \
+	   GPUSHARE_SLICE=MIG-00000000-0000-0000-0000-000000000000 "GPUSHARE_SLICE=$s0 GPUSHARE_SMS=8"; do
+	out=$(with_env $bad "$app" info 2>&1)
+	check "refused with a message: $bad" 'echo "$out" | grep -q "^gpushare: .*CUDA is refused" && echo "$out" | grep -q "cuInit 100"'
+done
+
+# a program that never touches CUDA is unaffected
+check "a program without CUDA runs as before" '[ "$(LD_PRELOAD="$build/lib/libgpushare.so" sh -c "echo hi")" = hi ]'
+check "a program that dlsyms other things is unaffected" '[ "$(LD_PRELOAD="$build/lib/libgpushare.so" python3 -c "import ctypes; print(ctypes.CDLL(None).strlen(b\"four\"))")" = 4 ]'
+exit $((fails > 0))

@@ -1,0 +1,326 @@
+/* cuda-app.c: a CUDA driver-API program for tests, reaching the driver the way
+ * real programs do: `dlsym` (PyTorch, Triton: dlopen libcuda.so.1 and dlsym
+ * names) or `procaddr` (the CUDA runtime: dlsym cuGetProcAddress_v2 and look
+ * everything up through it, per-thread-default-stream forms included).
+ *
+ *   cuda-app [--via dlsym|procaddr] info
+ *   cuda-app [--via ...] alloc MiB            allocate MiB at once; prints ok or the error
+ *   cuda-app [--via ...] fill MiB             allocate MiB chunks until refused; prints MiB got
+ *   cuda-app [--via ...] hold MiB             allocate, print "held", wait for SIGTERM
+ *   cuda-app [--via ...] paths                every allocation path, charged and given back
+ *   cuda-app [--via ...] smid [threads] [own] SM ids kernels ran on (per thread; own: cuCtxCreate)
+ *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
+ */
+#include "gs-cuda.h"
+#include "gs-nvml.h"
+
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void *lib;
+static gs_cuGetProcAddress_v2_t gpa;
+static bool via_procaddr;
+
+static void *fn(const char *name)
+{
+	void *p = NULL;
+	if (via_procaddr) {
+		CUdriverProcAddressQueryResult st;
+		gpa(name, &p, 13000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st);
+	} else {
+		static const char *const versioned[][2] = {
+			{ "cuMemAlloc", "cuMemAlloc_v2" }, { "cuMemFree", "cuMemFree_v2" },
+			{ "cuMemGetInfo", "cuMemGetInfo_v2" }, { "cuDeviceTotalMem", "cuDeviceTotalMem_v2" },
+			{ "cuMemAllocPitch", "cuMemAllocPitch_v2" }, { "cuCtxCreate", "cuCtxCreate_v2" },
+			{ "cuCtxDestroy", "cuCtxDestroy_v2" }, { "cuArrayCreate", "cuArrayCreate_v2" },
+			{ "cuArray3DCreate", "cuArray3DCreate_v2" }, { "cuMemcpyDtoH", "cuMemcpyDtoH_v2" },
+			{ "cuStreamDestroy", "cuStreamDestroy_v2" }, { "cuCtxPopCurrent", "cuCtxPopCurrent_v2" },
+		};
+		for (size_t i = 0; i < sizeof versioned / sizeof versioned[0]; i++)
+			if (strcmp(name, versioned[i][0]) == 0)
+				name = versioned[i][1];
+		p = dlsym(lib, name);
+	}
+	if (!p) {
+		fprintf(stderr, "cuda-app: no %s\n", name);
+		exit(3);
+	}
+	return p;
+}
+
+#define CALL(name, type, ...) ((type)fn(#name))(__VA_ARGS__)
+#define CHECK(x) do { CUresult r_ = (x); if (r_) { fprintf(stderr, "cuda-app: %s = %d\n", #x, r_); exit(4); } } while (0)
+
+typedef CUresult (*t_u)(unsigned);
+typedef CUresult (*t_ctxdev)(CUcontext *, CUdevice);
+typedef CUresult (*t_ctx)(CUcontext);
+typedef CUresult (*t_alloc)(CUdeviceptr *, size_t);
+typedef CUresult (*t_free)(CUdeviceptr);
+typedef CUresult (*t_info)(size_t *, size_t *);
+
+/* As the runtime does: the primary context of device 0, current. */
+static void setup(void)
+{
+	CHECK(CALL(cuInit, t_u, 0));
+	CUcontext c;
+	CHECK(CALL(cuDevicePrimaryCtxRetain, t_ctxdev, &c, 0));
+	CHECK(CALL(cuCtxSetCurrent, t_ctx, c));
+}
+
+static size_t free_mib(void)
+{
+	size_t f, t;
+	CHECK(CALL(cuMemGetInfo, t_info, &f, &t));
+	return f >> 20;
+}
+
+static int info(void)
+{
+	int n, sms;
+	size_t f, t, total;
+	CHECK(CALL(cuDeviceGetCount, CUresult(*)(int *), &n));
+	CHECK(CALL(cuDeviceGetAttribute, CUresult(*)(int *, int, CUdevice), &sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0));
+	CHECK(CALL(cuMemGetInfo, t_info, &f, &t));
+	CHECK(CALL(cuDeviceTotalMem, CUresult(*)(size_t *, CUdevice), &total, 0));
+	printf("devices %d\nsms %d\nmem_total_mib %zu\nmem_free_mib %zu\ndevice_total_mib %zu\n", n, sms, t >> 20, f >> 20,
+	       total >> 20);
+	/* what NVML says, as a monitoring library in the program would ask */
+	void *nv = dlopen("libnvidia-ml.so.1", RTLD_NOW);
+	if (nv) {
+		nvmlReturn_t (*init)(void) = (nvmlReturn_t(*)(void))dlsym(nv, "nvmlInit_v2");
+		nvmlReturn_t (*get)(unsigned, nvmlDevice_t *) = (nvmlReturn_t(*)(unsigned, nvmlDevice_t *))dlsym(nv, "nvmlDeviceGetHandleByIndex_v2");
+		nvmlReturn_t (*mem)(nvmlDevice_t, nvmlMemory_t *) = (nvmlReturn_t(*)(nvmlDevice_t, nvmlMemory_t *))dlsym(nv, "nvmlDeviceGetMemoryInfo");
+		nvmlDevice_t d;
+		nvmlMemory_t m;
+		char uuid[96];
+		CUuuid cu;
+		/* the NVML device that is CUDA device 0 */
+		CHECK(CALL(cuDeviceGetUuid, CUresult(*)(CUuuid *, CUdevice), &cu, 0));
+		nvmlReturn_t (*getuuid)(nvmlDevice_t, char *, unsigned) = (nvmlReturn_t(*)(nvmlDevice_t, char *, unsigned))dlsym(nv, "nvmlDeviceGetUUID");
+		if (init && get && mem && getuuid && init() == 0) {
+			for (unsigned i = 0; get(i, &d) == 0; i++) {
+				getuuid(d, uuid, sizeof uuid);
+				char want[8];
+				snprintf(want, sizeof want, "%02x%02x", (unsigned char)cu.bytes[0], (unsigned char)cu.bytes[1]);
+				if (strncmp(uuid + 4, want, 4) == 0 && mem(d, &m) == 0) {
+					printf("nvml_total_mib %llu\n", m.total >> 20);
+					break;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+static int alloc_once(size_t mib)
+{
+	CUdeviceptr p;
+	CUresult rc = CALL(cuMemAlloc, t_alloc, &p, mib << 20);
+	printf(rc ? "refused %d\n" : "ok\n", rc);
+	return rc ? 1 : 0;
+}
+
+static int fill(size_t chunk)
+{
+	size_t got = 0;
+	CUdeviceptr p;
+	while (CALL(cuMemAlloc, t_alloc, &p, chunk << 20) == CUDA_SUCCESS)
+		got += chunk;
+	printf("got %zu\n", got);
+	return 0;
+}
+
+static int hold(size_t mib)
+{
+	CUdeviceptr p;
+	CHECK(CALL(cuMemAlloc, t_alloc, &p, mib << 20));
+	printf("held\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+/* Each path: free memory drops by at least what was asked, comes back whole. */
+static int paths(void)
+{
+	int bad = 0;
+	size_t before = free_mib();
+#define EXPECT_DROP(what, mib) do { size_t now_ = free_mib(); if (before - now_ < (mib)) { printf("FAIL %s: free %zu -> %zu\n", what, before, now_); bad++; } else printf("ok %s charged\n", what); } while (0)
+#define EXPECT_BACK(what) do { size_t now_ = free_mib(); if (now_ != before) { printf("FAIL %s: free %zu after, %zu before\n", what, now_, before); bad++; } else printf("ok %s given back\n", what); } while (0)
+	CUdeviceptr p;
+	size_t pitch;
+	CHECK(CALL(cuMemAllocPitch, CUresult(*)(CUdeviceptr *, size_t *, size_t, size_t, unsigned), &p, &pitch, 1000, 65536, 4));
+	EXPECT_DROP("cuMemAllocPitch", 62);
+	CHECK(CALL(cuMemFree, t_free, p));
+	EXPECT_BACK("cuMemAllocPitch");
+	CHECK(CALL(cuMemAllocManaged, CUresult(*)(CUdeviceptr *, size_t, unsigned), &p, 64 << 20, 1));
+	EXPECT_DROP("cuMemAllocManaged", 64);
+	CHECK(CALL(cuMemFree, t_free, p));
+	EXPECT_BACK("cuMemAllocManaged");
+	CHECK(CALL(cuMemAllocAsync, CUresult(*)(CUdeviceptr *, size_t, CUstream), &p, 64 << 20, NULL));
+	EXPECT_DROP("cuMemAllocAsync", 64);
+	CHECK(CALL(cuMemFreeAsync, CUresult(*)(CUdeviceptr, CUstream), p, NULL));
+	CHECK(CALL(cuCtxSynchronize, CUresult(*)(void)));
+	EXPECT_BACK("cuMemAllocAsync");
+	CUmemAllocationProp prop = { .type = 1, .location = { 1, 0 } };
+	CUmemGenericAllocationHandle h;
+	CHECK(CALL(cuMemCreate, CUresult(*)(CUmemGenericAllocationHandle *, size_t, const CUmemAllocationProp *, unsigned long long), &h, 64 << 20, &prop, 0));
+	EXPECT_DROP("cuMemCreate", 64);
+	CHECK(CALL(cuMemRelease, CUresult(*)(CUmemGenericAllocationHandle), h));
+	EXPECT_BACK("cuMemCreate");
+	CUarray a;
+	CUDA_ARRAY_DESCRIPTOR ad = { 4096, 4096, CU_AD_FORMAT_FLOAT, 4 };
+	CHECK(CALL(cuArrayCreate, CUresult(*)(CUarray *, const CUDA_ARRAY_DESCRIPTOR *), &a, &ad));
+	EXPECT_DROP("cuArrayCreate", 256);
+	CHECK(CALL(cuArrayDestroy, CUresult(*)(CUarray), a));
+	EXPECT_BACK("cuArrayCreate");
+	CUDA_ARRAY3D_DESCRIPTOR a3 = { 256, 256, 256, CU_AD_FORMAT_HALF, 2, 0 };
+	CHECK(CALL(cuArray3DCreate, CUresult(*)(CUarray *, const CUDA_ARRAY3D_DESCRIPTOR *), &a, &a3));
+	EXPECT_DROP("cuArray3DCreate", 64);
+	CHECK(CALL(cuArrayDestroy, CUresult(*)(CUarray), a));
+	EXPECT_BACK("cuArray3DCreate");
+	CUmipmappedArray m;
+	CUDA_ARRAY3D_DESCRIPTOR md = { 4096, 4096, 0, CU_AD_FORMAT_UNSIGNED_INT8, 4, 0 };
+	CHECK(CALL(cuMipmappedArrayCreate, CUresult(*)(CUmipmappedArray *, const CUDA_ARRAY3D_DESCRIPTOR *, unsigned), &m, &md, 13));
+	EXPECT_DROP("cuMipmappedArrayCreate", 64);
+	CHECK(CALL(cuMipmappedArrayDestroy, CUresult(*)(CUmipmappedArray), m));
+	EXPECT_BACK("cuMipmappedArrayCreate");
+	return bad ? 1 : 0;
+}
+
+static CUfunction smid_fn;
+static bool own_ctx;
+
+static void *smid_thread(void *arg)
+{
+	(void)arg;
+	CUcontext own = NULL;
+	if (own_ctx) {
+		CHECK(CALL(cuCtxCreate, CUresult(*)(CUcontext *, unsigned, CUdevice), &own, 0, 0));
+	} else {
+		/* a new thread: the runtime binds the primary to it */
+		CUcontext c;
+		CHECK(CALL(cuDevicePrimaryCtxRetain, t_ctxdev, &c, 0));
+		CHECK(CALL(cuCtxSetCurrent, t_ctx, c));
+	}
+	CUmodule mod;
+	CHECK(CALL(cuModuleLoadData, CUresult(*)(CUmodule *, const void *), &mod, "gpushare-sim-module\nkernel gs_smid 5\n"));
+	CUfunction f;
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &f, mod, "gs_smid"));
+	enum { BLOCKS = 2048 };
+	CUdeviceptr out;
+	CHECK(CALL(cuMemAlloc, t_alloc, &out, BLOCKS * 4));
+	void *params[] = { &out };
+	CHECK(CALL(cuLaunchKernel, CUresult(*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **),
+		   f, BLOCKS, 1, 1, 128, 1, 1, 0, NULL, params, NULL));
+	static uint32_t ids[BLOCKS];
+	uint32_t mine[BLOCKS];
+	CHECK(CALL(cuMemcpyDtoH, CUresult(*)(void *, CUdeviceptr, size_t), mine, out, sizeof mine));
+	unsigned char seen[1024] = { 0 };
+	unsigned distinct = 0, lo = 1023, hi = 0;
+	for (unsigned i = 0; i < BLOCKS; i++) {
+		distinct += !seen[mine[i]];
+		seen[mine[i]] = 1;
+		lo = mine[i] < lo ? mine[i] : lo;
+		hi = mine[i] > hi ? mine[i] : hi;
+	}
+	(void)ids;
+	(void)smid_fn;
+	printf("smid distinct %u range %u-%u\n", distinct, lo, hi);
+	if (own)
+		CHECK(CALL(cuCtxDestroy, t_ctx, own));
+	return NULL;
+}
+
+static int smid(int threads)
+{
+	pthread_t t[64];
+	if (threads < 1 || threads > 64)
+		threads = 1;
+	for (int i = 0; i < threads; i++)
+		pthread_create(&t[i], NULL, smid_thread, NULL);
+	for (int i = 0; i < threads; i++)
+		pthread_join(t[i], NULL);
+	return 0;
+}
+
+static int forked(size_t mib)
+{
+	CUdeviceptr p;
+	CHECK(CALL(cuMemAlloc, t_alloc, &p, mib << 20));
+	size_t parent_free = free_mib();
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* a child charges its own memory to the same slice */
+		CUdeviceptr q;
+		CUresult rc = CALL(cuMemAlloc, t_alloc, &q, mib << 20);
+		printf("child alloc %d\n", rc);
+		fflush(stdout);
+		_exit(rc ? 1 : 0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	printf("parent free before %zu after %zu\n", parent_free, free_mib());
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+	if (i + 1 < argc && strcmp(argv[i], "--via") == 0) {
+		via_procaddr = strcmp(argv[i + 1], "procaddr") == 0;
+		i += 2;
+	}
+	if (i >= argc) {
+		fprintf(stderr, "usage: cuda-app [--via dlsym|procaddr] info|alloc|fill|hold|paths|smid|fork ...\n");
+		return 2;
+	}
+	lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		fprintf(stderr, "cuda-app: %s\n", dlerror());
+		return 3;
+	}
+	gpa = (gs_cuGetProcAddress_v2_t)dlsym(lib, "cuGetProcAddress_v2");
+	if (via_procaddr) {
+		/* the runtime asks cuGetProcAddress for itself first */
+		void *self = NULL;
+		CUdriverProcAddressQueryResult st;
+		gpa("cuGetProcAddress", &self, 12000, 0, &st);
+		if (self)
+			gpa = (gs_cuGetProcAddress_v2_t)self;
+	}
+	const char *cmd = argv[i];
+	size_t arg = i + 1 < argc ? strtoull(argv[i + 1], NULL, 10) : 0;
+	CUresult rc = CALL(cuInit, t_u, 0);
+	if (rc) {
+		printf("cuInit %d\n", rc);
+		return 5;
+	}
+	setup();
+	if (strcmp(cmd, "info") == 0)
+		return info();
+	if (strcmp(cmd, "alloc") == 0)
+		return alloc_once(arg);
+	if (strcmp(cmd, "fill") == 0)
+		return fill(arg ? arg : 256);
+	if (strcmp(cmd, "hold") == 0)
+		return hold(arg);
+	if (strcmp(cmd, "paths") == 0)
+		return paths();
+	if (strcmp(cmd, "smid") == 0) {
+		own_ctx = i + 2 < argc && strcmp(argv[i + 2], "own") == 0;
+		return smid(arg ? (int)arg : 1);
+	}
+	if (strcmp(cmd, "fork") == 0)
+		return forked(arg);
+	fprintf(stderr, "cuda-app: unknown command %s\n", cmd);
+	return 2;
+}
