@@ -86,6 +86,10 @@ $(SIMLIB)/libcuda.so.1: $(call obj,$(simcuda_src)) $(MODEL_A) $(COMMON_A)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcuda.so.1 -Wl,-z,defs -Wl,-Bsymbolic -o $@ $^ -lpthread
 	ln -sf libcuda.so.1 $(SIMLIB)/libcuda.so
 
+$(BUILD)/tests/test-interposer: tests/test-interposer.c $(interposer_src) $(COMMON_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DGS_TEST_BUILD -Itests $(LDFLAGS) -o $@ $^ -lcmocka -ldl -lpthread
+
 $(BUILD)/tests/test-%: tests/test-%.c $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $^ -lcmocka -ldl -lpthread

@@ -133,7 +133,16 @@ void *gs__dlsym(void *handle, const char *name)
 }
 
 /* Runtimes dlopen libcuda.so.1 and dlsym what they need: hand out wrappers. */
-EXPORT void *dlsym(void *handle, const char *name)
+/* Linked into a sanitized test binary, an executable's dlsym would run
+ * before the sanitizer's runtime is up: tests call it by another name. */
+#ifdef GS_TEST_BUILD
+#define GS__DLSYM gs__dlsym_override
+#else
+#define GS__DLSYM dlsym
+#endif
+
+EXPORT void *GS__DLSYM(void *handle, const char *name);
+EXPORT void *GS__DLSYM(void *handle, const char *name)
 {
 	resolve_real_dlsym();
 	void *r = real_dlsym ? real_dlsym(handle, name) : NULL;
