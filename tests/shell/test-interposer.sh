@@ -79,6 +79,15 @@ for bad in GPUSHARE_MEMORY_LIMIT=12Q GPUSHARE_MEMORY_LIMIT=0 GPUSHARE_SMS=0 GPUS
 	check "refused with a message: $bad" 'echo "$out" | grep -q "^gpushare: .*CUDA is refused" && echo "$out" | grep -q "cuInit 100"'
 done
 
+# gpushare run: the same, set up for the program
+out=$(gpushare run --slice "$s1" -- "$app" info)
+check "gpushare run --slice puts a program in the slice" '[ "$(echo "$out" | val mem_total_mib)" = 9984 ] && [ "$(echo "$out" | val sms)" = 28 ]'
+out=$(gpushare run --memory 1G --sms 8 -- "$app" info)
+check "gpushare run --memory --sms" '[ "$(echo "$out" | val mem_total_mib)" = 1024 ] && [ "$(echo "$out" | val sms)" = 8 ]'
+check "gpushare run refuses an unknown slice before starting" '! gpushare run --slice MIG-0000 -- true 2> /dev/null'
+check "gpushare run refuses a bad size" '! gpushare run --memory 1Q -- true 2> /dev/null'
+check "gpushare status lists both slices" '[ "$(gpushare status | grep -c "^MIG-")" = 2 ]'
+
 # a program that never touches CUDA is unaffected
 check "a program without CUDA runs as before" '[ "$(LD_PRELOAD="$preload" sh -c "echo hi")" = hi ]'
 check "a program that dlsyms other things is unaffected" '[ "$(LD_PRELOAD="$preload" python3 -c "import ctypes; print(ctypes.CDLL(None).strlen(b\"four\"))")" = 4 ]'

@@ -1,0 +1,21 @@
+/* cli.h: the `gpushare` command: one file per subcommand, one table. */
+#ifndef GS_CLI_H
+#define GS_CLI_H
+
+#include <stdbool.h>
+
+struct cli_cmd {
+	const char *name;
+	const char *args;
+	const char *usage;
+	int (*run)(int argc, char **argv);
+};
+
+extern const struct cli_cmd cli_cmd_run, cli_cmd_status, cli_cmd_mps_stop;
+
+/* Directory of the running executable (for build/bin -> build/lib). */
+int cli_exe_dir(char *out, unsigned long len);
+/* The MPS pipe directory gpushare uses for this user. */
+void cli_mps_pipe_dir(char *out, unsigned long len);
+
+#endif

@@ -1,0 +1,52 @@
+/* main.c: gpushare, the command that runs programs in slices. */
+#include "cli.h"
+#include "gs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct cli_cmd *const commands[] = { &cli_cmd_run, &cli_cmd_status, &cli_cmd_mps_stop };
+
+int cli_exe_dir(char *out, unsigned long len)
+{
+	ssize_t n = readlink("/proc/self/exe", out, len - 1);
+	if (n <= 0)
+		return -1;
+	out[n] = '\0';
+	char *slash = strrchr(out, '/');
+	if (slash)
+		*slash = '\0';
+	return 0;
+}
+
+void cli_mps_pipe_dir(char *out, unsigned long len)
+{
+	const char *d = getenv("GPUSHARE_MPS_PIPE_DIRECTORY");
+	if (d && *d)
+		snprintf(out, len, "%s", d);
+	else
+		snprintf(out, len, "/tmp/gpushare-mps-%ld", (long)geteuid());
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: gpushare <command> [args]\n\n");
+	for (size_t i = 0; i < GS_ARRAY_LEN(commands); i++)
+		fprintf(f, "  gpushare %s %s\n      %s\n", commands[i]->name, commands[i]->args, commands[i]->usage);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	for (size_t i = 0; i < GS_ARRAY_LEN(commands); i++)
+		if (strcmp(argv[1], commands[i]->name) == 0)
+			return commands[i]->run(argc - 1, argv + 1);
+	fprintf(stderr, "gpushare: unknown command \"%s\"\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
