@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# build.sh: builds gpushare and the device programs on the GPU machine.
+set -eu
+export PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:$PATH
+make -j16 all > /dev/null
+d=build/bench; mkdir -p $d; src=bench/device
+nvcc -O2 -arch=sm_90 -std=c++17 -cudart static -o $d/smid_static $src/smid.cu
+nvcc -O2 -arch=sm_90 -std=c++17 -cudart shared -o $d/smid_shared $src/smid.cu
+for p in victim aggressor; do nvcc -O2 -arch=sm_90 -std=c++17 -cudart shared -o $d/$p $src/$p.cu; done
+nvcc -O2 -arch=sm_90 -std=c++17 -cudart shared -o $d/launch $src/launch.cu -lcuda
+nvcc -O2 -std=c++17 -o $d/drvapi $src/drvapi.cpp -lcuda
+nvcc -arch=sm_90 -ptx -o $d/smid_kernel.ptx $src/smid_kernel.cu
