@@ -44,8 +44,11 @@ SIMLIBS  := $(SIMLIB)/libnvidia-ml.so.1 $(SIMLIB)/libcuda.so.1
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test-*.c))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all deps test unit fuzz clean demo
-all: $(PROGRAMS) $(INTERPOSER) $(SIMLIBS) $(TESTS) $(TOOLS)
+.PHONY: all runtime deps test unit fuzz clean demo
+all: runtime $(TESTS) $(TOOLS)
+
+# what a GPU node needs: the programs and the libraries, no test framework
+runtime: $(PROGRAMS) $(INTERPOSER) $(SIMLIBS)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -2,7 +2,7 @@
 # build.sh: builds gpushare and the device programs on the GPU machine.
 set -eu
 export PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:$PATH
-make -j16 all > /dev/null
+make -j16 runtime > /dev/null
 d=build/bench; mkdir -p $d; src=bench/device
 nvcc -O2 -arch=sm_90 -std=c++17 -cudart static -o $d/smid_static $src/smid.cu
 nvcc -O2 -arch=sm_90 -std=c++17 -cudart shared -o $d/smid_shared $src/smid.cu
