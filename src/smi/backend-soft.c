@@ -238,7 +238,9 @@ static uint64_t soft_gi_used_bytes(struct smi_gpu *g, unsigned gi_id)
 	uint64_t used = 0;
 	if (load(g, &st, &sg, NULL) == NVML_SUCCESS) {
 		const struct gs_mig_gi *gi = gs_mig_gi_find(&sg->layout, gi_id);
-		if (gi) {
+		if (gi && smi_nvml.simulated) {
+			/* the idle memory a simulated GI shows, as NVIDIA's driver does;
+			 * on a real GPU a soft GI holds only what its processes allocate */
 			const struct gs_gpu_model *m = &g->model;
 			uint64_t slices = gi->size ? gi->size
 				: m->memory_mib ? ((uint64_t)gi->memory_mib * 8 + m->memory_mib - 1) / m->memory_mib : 1;

@@ -60,7 +60,8 @@ static uint64_t gpu_used(struct smi_gpu *g)
 {
 	nvmlMemory_t mem = { 0 };
 	smi_nvml.nvmlDeviceGetMemoryInfo(g->dev, &mem);
-	if (!g->soft_mig)
+	/* a real GPU reports what it holds; the simulated one adds up its GIs */
+	if (!g->soft_mig || !smi_nvml.simulated)
 		return mem.used;
 	uint64_t used = 0;
 	struct smi_gi_view v[GS_MIG_MAX_GI];
