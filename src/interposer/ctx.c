@@ -9,6 +9,7 @@
 #include "interposer.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -22,9 +23,13 @@ struct dev {
 	CUcontext primary;       /* the real primary, retained once by us */
 	CUgreenCtx green;
 	CUcontext green_ctx;
-	CUdevResource res;       /* the slice's SMs on this device */
+	CUdevResourceDesc desc;  /* the slice's SMs, for every green context made */
+	CUdevResource res;       /* the same SMs as one resource */
 	unsigned sms;
 };
+
+/* Counts of the slow paths, logged at exit (GPUSHARE_LOG) to show they stay rare. */
+struct gs__stats gs__stats;
 static struct dev devs[GS__MAX_DEV];
 
 /* Contexts made for cuCtxCreate, to destroy their green context with them. */
@@ -63,12 +68,23 @@ bool gs__slice_device(CUdevice dev)
 	return k == 1;
 }
 
-/* The slice's SMs: the same sequence of splits in every process of the GPU,
- * taking this slice's group, so slices get disjoint SMs. Over-committed SMs
- * start again from the whole GPU. */
-static CUresult slice_resource(CUdevice dev, CUdevResource *out, unsigned *sms)
+static unsigned round_to(unsigned n, unsigned gran)
 {
-	CUdevResource all, cur, group, rest;
+	n = n / gran * gran;
+	return n < gran ? gran : n;
+}
+
+/* The slice's SMs as a resource descriptor. Every process of the GPU
+ * computes the same layout from the store's slice order, so slices get
+ * disjoint SMs (over-committed ones wrap around to the start):
+ *   combine (default): one split of the GPU into its smallest groups, the
+ *     slice taking a run of them, from the sum of the slices before it;
+ *   uniform: one split into groups of the slice's size, the slice taking its
+ *     index (slices of equal size);
+ *   sequential: a split per slice, each of what the previous left. */
+static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
+{
+	CUdevResource all, rest, groups[256];
 	CUresult rc = gs__real.cuDeviceGetDevResource(dev, &all, CU_DEV_RESOURCE_TYPE_SM);
 	if (rc)
 		return rc;
@@ -76,38 +92,53 @@ static CUresult slice_resource(CUdevice dev, CUdevResource *out, unsigned *sms)
 										 : all.sm.minSmPartitionSize;
 	if (gran == 0)
 		gran = 1;
-	cur = all;
-	for (unsigned i = 0; i <= gs__slice.split_index; i++) {
-		unsigned want = gs__slice.split[i] / gran * gran;
-		if (want < gran)
-			want = gran;
-		if (want >= all.sm.smCount) {
-			group = all;
-		} else {
-			unsigned n = 1;
-			rc = gs__real.cuDevSmResourceSplitByCount(&group, &n, &cur, &rest, 0, want);
-			if (rc != CUDA_SUCCESS) {
-				cur = all;
-				n = 1;
-				rc = gs__real.cuDevSmResourceSplitByCount(&group, &n, &cur, &rest, 0, want);
-				if (rc)
-					return rc;
-			}
-			cur = rest;
-		}
+	unsigned idx = gs__slice.split_index, want = round_to(gs__slice.split[idx], gran);
+	if (want >= all.sm.smCount)
+		return gs__real.cuDevResourceGenerateDesc(desc, &all, 1);
+	const char *mode = getenv("GPUSHARE_SM_SPLIT");
+	if (!mode || !*mode || strcmp(mode, "combine") == 0) {
+		unsigned n = all.sm.smCount / gran;
+		if (n > GS_ARRAY_LEN(groups))
+			n = GS_ARRAY_LEN(groups);
+		if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, gran)))
+			return rc;
+		unsigned first = 0, count = want / gran;
+		for (unsigned i = 0; i < idx; i++)
+			first += round_to(gs__slice.split[i], gran) / gran;
+		if (first + count > n)
+			first = 0;
+		return gs__real.cuDevResourceGenerateDesc(desc, groups + first, count);
 	}
-	*out = group;
-	*sms = group.sm.smCount;
-	return CUDA_SUCCESS;
+	if (strcmp(mode, "uniform") == 0) {
+		unsigned n = all.sm.smCount / want;
+		if (n > GS_ARRAY_LEN(groups))
+			n = GS_ARRAY_LEN(groups);
+		if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, want)))
+			return rc;
+		return gs__real.cuDevResourceGenerateDesc(desc, groups + idx % n, 1);
+	}
+	CUdevResource cur = all, group;
+	for (unsigned i = 0; i <= idx; i++) {
+		unsigned n = 1, size = round_to(gs__slice.split[i], gran);
+		if (size >= all.sm.smCount) {
+			group = all;
+			continue;
+		}
+		rc = gs__real.cuDevSmResourceSplitByCount(&group, &n, &cur, &rest, 0, size);
+		if (rc != CUDA_SUCCESS) {
+			cur = all;
+			n = 1;
+			if ((rc = gs__real.cuDevSmResourceSplitByCount(&group, &n, &cur, &rest, 0, size)))
+				return rc;
+		}
+		cur = rest;
+	}
+	return gs__real.cuDevResourceGenerateDesc(desc, &group, 1);
 }
 
-static CUresult make_green(CUdevice dev, const CUdevResource *res, CUgreenCtx *g, CUcontext *ctx)
+static CUresult make_green(CUdevice dev, CUdevResourceDesc desc, CUgreenCtx *g, CUcontext *ctx)
 {
-	CUdevResourceDesc desc;
-	CUdevResource copy = *res;
-	CUresult rc = gs__real.cuDevResourceGenerateDesc(&desc, &copy, 1);
-	if (!rc)
-		rc = gs__real.cuGreenCtxCreate(g, desc, dev, CU_GREEN_CTX_DEFAULT_STREAM);
+	CUresult rc = gs__real.cuGreenCtxCreate(g, desc, dev, CU_GREEN_CTX_DEFAULT_STREAM);
 	if (!rc && (rc = gs__real.cuCtxFromGreenCtx(ctx, *g)))
 		gs__real.cuGreenCtxDestroy(*g);
 	return rc;
@@ -130,9 +161,12 @@ static struct dev *dev_get(CUdevice dev)
 	struct dev mine = { 0 };
 	CUresult rc = gs__real.cuDevicePrimaryCtxRetain(&mine.primary, dev);
 	if (!rc)
-		rc = slice_resource(dev, &mine.res, &mine.sms);
+		rc = slice_desc(dev, &mine.desc);
 	if (!rc)
-		rc = make_green(dev, &mine.res, &mine.green, &mine.green_ctx);
+		rc = make_green(dev, mine.desc, &mine.green, &mine.green_ctx);
+	if (!rc && (rc = gs__real.cuGreenCtxGetDevResource(mine.green, &mine.res, CU_DEV_RESOURCE_TYPE_SM)))
+		gs__real.cuGreenCtxDestroy(mine.green);
+	mine.sms = mine.res.sm.smCount;
 	if (rc) {
 		gs__log("device %d: no green context (CUDA error %d); its SMs are not limited", dev, rc);
 		int expect = DEV_UNKNOWN;
@@ -146,6 +180,7 @@ static struct dev *dev_get(CUdevice dev)
 		d->primary = mine.primary;
 		d->green = mine.green;
 		d->green_ctx = mine.green_ctx;
+		d->desc = mine.desc;
 		d->res = mine.res;
 		d->sms = mine.sms;
 		__atomic_store_n(&d->state, DEV_READY, __ATOMIC_RELEASE);
@@ -166,13 +201,29 @@ static struct dev *dev_of_primary(CUcontext ctx)
 	return NULL;
 }
 
+/* Contexts seen not to be a primary: no need to probe them again. */
+static CUcontext not_primary[64];
+static unsigned not_primary_next;
+
+static bool known_not_primary(CUcontext ctx)
+{
+	for (int i = 0; i < GS__MAX_DEV; i++)
+		if (__atomic_load_n(&devs[i].state, __ATOMIC_ACQUIRE) == DEV_READY && devs[i].green_ctx == ctx)
+			return true;
+	for (size_t i = 0; i < GS_ARRAY_LEN(not_primary); i++)
+		if (__atomic_load_n(&not_primary[i], __ATOMIC_RELAXED) == ctx)
+			return true;
+	return false;
+}
+
 /* The green context to use in place of ctx (ctx itself when it is fine). */
 static CUcontext substitute(CUcontext ctx)
 {
-	if (!gs__sm_active || !ctx)
+	if (!gs__sm_active || !ctx || known_not_primary(ctx))
 		return ctx;
 	struct dev *d = dev_of_primary(ctx);
 	if (!d) {
+		__atomic_add_fetch(&gs__stats.probes, 1, __ATOMIC_RELAXED);
 		/* not known yet: is it a primary of a device we have not set up? */
 		CUcontext cur;
 		CUdevice dev;
@@ -180,14 +231,18 @@ static CUcontext substitute(CUcontext ctx)
 			return ctx;
 		CUresult rc = gs__real.cuCtxGetDevice(&dev);
 		gs__real.cuCtxPopCurrent_v2(&cur);
-		if (rc || !(d = dev_get(dev)) || d->primary != ctx)
+		if (rc || !(d = dev_get(dev)) || d->primary != ctx) {
+			unsigned slot = __atomic_fetch_add(&not_primary_next, 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&not_primary[slot % GS_ARRAY_LEN(not_primary)], ctx, __ATOMIC_RELAXED);
 			return ctx;
+		}
 	}
 	return d->green_ctx;
 }
 
 void gs__ctx_slow(void)
 {
+	__atomic_add_fetch(&gs__stats.slow, 1, __ATOMIC_RELAXED);
 	CUcontext cur;
 	if (gs__real.cuCtxGetCurrent(&cur) != CUDA_SUCCESS)
 		return;
@@ -237,7 +292,8 @@ CUresult gs__hook_cuCtxPopCurrent_v2(CUcontext *pctx);
 CUresult gs__hook_cuCtxPopCurrent_v2(CUcontext *pctx)
 {
 	CUresult rc = gs__real.cuCtxPopCurrent_v2(pctx);
-	gs__tls_ok = (CUcontext)(uintptr_t)1; /* whatever is current now gets checked */
+	if (rc == CUDA_SUCCESS && gs__sm_active)
+		gs__ctx_slow(); /* what is current now may be a real primary */
 	return rc;
 }
 
@@ -261,7 +317,7 @@ static CUresult own_context(CUcontext *pctx, CUdevice dev)
 		return CUDA_ERROR_NOT_SUPPORTED; /* the caller creates an ordinary one */
 	CUgreenCtx g;
 	CUcontext ctx;
-	CUresult rc = make_green(dev, &d->res, &g, &ctx);
+	CUresult rc = make_green(dev, d->desc, &g, &ctx);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&created_lock);

@@ -49,6 +49,10 @@ int gs__config_load(struct gs__slice *s, char *err, size_t errlen);
  * current context is a real primary context that must be swapped for the
  * slice's green context. */
 extern bool gs__sm_active;
+struct gs__stats {
+	unsigned long slow, probes;
+};
+extern struct gs__stats gs__stats;
 extern __thread CUcontext gs__tls_ok;
 void gs__ctx_slow(void);
 static inline void gs__ctx_check(void)

@@ -164,6 +164,11 @@ EXPORT void *GS__DLSYM(void *handle, const char *name)
 	return r;
 }
 
+static void log_stats(void)
+{
+	gs__log("context checks that took the slow path: %lu, primary probes: %lu", gs__stats.slow, gs__stats.probes);
+}
+
 static void init_once(void)
 {
 	resolve_real_dlsym();
@@ -193,6 +198,8 @@ static void init_once(void)
 		gs__slice.sm_limited = false;
 	}
 	gs__sm_active = gs__slice.sm_limited;
+	if (getenv("GPUSHARE_LOG"))
+		atexit(log_stats);
 	gs__log("slice %s: memory %s%llu MiB, SMs %s%u", gs__slice.name[0] ? gs__slice.name : "none",
 		gs__slice.memory_limited ? "" : "unlimited ", (unsigned long long)(gs__slice.memory_limit >> 20),
 		gs__slice.sm_limited ? "" : "unlimited ", gs__slice.sms);
