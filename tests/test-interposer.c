@@ -117,6 +117,11 @@ static void primary_made_current_behind_our_back_is_swapped(void **state)
 	int sms;
 	ASSERT_INT_EQ(cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0), 0);
 	ASSERT_INT_EQ(sms, 16);
+	/* bound again behind our back: the next non-launch call swaps it back */
+	ASSERT_INT_EQ(gs__real.cuCtxSetCurrent(real_primary), 0);
+	CUdeviceptr p;
+	ASSERT_INT_EQ(cuMemAlloc_v2(&p, 4096), 0);
+	ASSERT_INT_EQ(launch_smids(&lo, &hi), 16);
 }
 
 static void *thread_body(void *arg)

@@ -15,6 +15,8 @@
 
 bool gs__sm_active;
 __thread CUcontext gs__tls_ok;
+unsigned gs__gen = 1;
+__thread unsigned gs__tls_gen;
 
 enum { DEV_UNKNOWN = 0, DEV_READY = 1, DEV_NOT_IN_SLICE = 2, DEV_FAILED = 3 };
 
@@ -75,13 +77,15 @@ static unsigned round_to(unsigned n, unsigned gran)
 }
 
 /* The slice's SMs as a resource descriptor. Every process of the GPU
- * computes the same layout from the store's slice order, so slices get
+ * computes the same layout from the store's slice order, and slices get
  * disjoint SMs (over-committed ones wrap around to the start):
- *   combine (default): one split of the GPU into its smallest groups, the
- *     slice taking a run of them, from the sum of the slices before it;
- *   uniform: one split into groups of the slice's size, the slice taking its
- *     index (slices of equal size);
- *   sequential: a split per slice, each of what the previous left. */
+ *   aligned (default): the GPU split into groups of the slice's size in one
+ *     call, the slice taking the group where the slices before it end.
+ *     Measured on the H100 under MPS: groups of one such split are disjoint
+ *     across processes (bench/results/h100-split-*.txt);
+ *   combine: one split into the smallest groups, the slice combining a run
+ *     of them; sequential: a split per slice of what the previous left.
+ *     Both overlapped across processes under MPS: kept for experiments. */
 static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 {
 	CUdevResource all, rest, groups[256];
@@ -95,35 +99,35 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 	unsigned idx = gs__slice.split_index, want = round_to(gs__slice.split[idx], gran);
 	if (want >= all.sm.smCount)
 		return gs__real.cuDevResourceGenerateDesc(desc, &all, 1);
+	unsigned offset = 0;
+	for (unsigned i = 0; i < idx; i++)
+		offset += round_to(gs__slice.split[i], gran);
 	const char *mode = getenv("GPUSHARE_SM_SPLIT");
-	if (!mode || !*mode || strcmp(mode, "combine") == 0) {
-		unsigned n = all.sm.smCount / gran;
-		if (n > GS_ARRAY_LEN(groups))
-			n = GS_ARRAY_LEN(groups);
-		if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, gran)))
-			return rc;
-		unsigned first = 0, count = want / gran;
-		for (unsigned i = 0; i < idx; i++)
-			first += round_to(gs__slice.split[i], gran) / gran;
-		if (first + count > n)
-			first = 0;
-		return gs__real.cuDevResourceGenerateDesc(desc, groups + first, count);
-	}
-	if (strcmp(mode, "uniform") == 0) {
+	if (!mode || !*mode || strcmp(mode, "aligned") == 0) {
 		unsigned n = all.sm.smCount / want;
 		if (n > GS_ARRAY_LEN(groups))
 			n = GS_ARRAY_LEN(groups);
 		if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, want)))
 			return rc;
-		return gs__real.cuDevResourceGenerateDesc(desc, groups + idx % n, 1);
+		unsigned k = offset / want;
+		return gs__real.cuDevResourceGenerateDesc(desc, groups + (k < n ? k : k % n), 1);
 	}
-	CUdevResource cur = all, group;
+	if (strcmp(mode, "combine") == 0) {
+		unsigned n = all.sm.smCount / gran;
+		if (n > GS_ARRAY_LEN(groups))
+			n = GS_ARRAY_LEN(groups);
+		if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, gran)))
+			return rc;
+		unsigned first = offset / gran, count = want / gran;
+		if (first + count > n)
+			first = 0;
+		return gs__real.cuDevResourceGenerateDesc(desc, groups + first, count);
+	}
+	CUdevResource cur = all, group = all;
 	for (unsigned i = 0; i <= idx; i++) {
 		unsigned n = 1, size = round_to(gs__slice.split[i], gran);
-		if (size >= all.sm.smCount) {
-			group = all;
+		if (size >= all.sm.smCount)
 			continue;
-		}
 		rc = gs__real.cuDevSmResourceSplitByCount(&group, &n, &cur, &rest, 0, size);
 		if (rc != CUDA_SUCCESS) {
 			cur = all;
@@ -190,6 +194,7 @@ static struct dev *dev_get(CUdevice dev)
 		gs__real.cuGreenCtxDestroy(mine.green);
 	else
 		gs__log("device %d: slice %s runs on %u SMs (green context)", dev, gs__slice.name, mine.sms);
+	__atomic_add_fetch(&gs__gen, 1, __ATOMIC_RELEASE); /* every thread checks its context again */
 	return won || d->state == DEV_READY ? d : NULL;
 }
 
@@ -250,6 +255,7 @@ void gs__ctx_slow(void)
 	if (want != cur && gs__real.cuCtxSetCurrent(want) == CUDA_SUCCESS)
 		cur = want;
 	gs__tls_ok = cur;
+	gs__tls_gen = __atomic_load_n(&gs__gen, __ATOMIC_ACQUIRE);
 }
 
 unsigned gs__ctx_sms(CUdevice dev)
@@ -376,6 +382,41 @@ CUresult gs__hook_cuCtxDestroy_v2(CUcontext ctx)
 		gs__real.cuCtxPopCurrent_v2(&cur);
 	gs__tls_ok = (CUcontext)(uintptr_t)1;
 	return gs__real.cuGreenCtxDestroy(g);
+}
+
+/* The launch path: a thread-local compare. A thread's context is verified by
+ * its first wrapped call and by every non-launch call after it; the runtime
+ * binds a thread's primary once, so launches need not ask the driver. */
+static inline void launch_check(void)
+{
+	if (__builtin_expect(gs__sm_active && gs__tls_gen != __atomic_load_n(&gs__gen, __ATOMIC_RELAXED), 0))
+		gs__ctx_slow();
+}
+
+#define LAUNCH_HOOKS(suffix) \
+	CUresult gs__hook_cuLaunchKernel##suffix(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, \
+						 unsigned by, unsigned bz, unsigned shmem, CUstream s, void **p, void **e); \
+	CUresult gs__hook_cuLaunchKernel##suffix(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, \
+						 unsigned by, unsigned bz, unsigned shmem, CUstream s, void **p, void **e) \
+	{ \
+		launch_check(); \
+		return gs__real.cuLaunchKernel##suffix(f, gx, gy, gz, bx, by, bz, shmem, s, p, e); \
+	} \
+	CUresult gs__hook_cuLaunchKernelEx##suffix(const CUlaunchConfig *cfg, CUfunction f, void **p, void **e); \
+	CUresult gs__hook_cuLaunchKernelEx##suffix(const CUlaunchConfig *cfg, CUfunction f, void **p, void **e) \
+	{ \
+		launch_check(); \
+		return gs__real.cuLaunchKernelEx##suffix(cfg, f, p, e); \
+	}
+LAUNCH_HOOKS()
+LAUNCH_HOOKS(_ptsz)
+
+CUresult gs__hook_cuDevicePrimaryCtxReset_v2(CUdevice dev);
+CUresult gs__hook_cuDevicePrimaryCtxReset_v2(CUdevice dev)
+{
+	CUresult rc = gs__real.cuDevicePrimaryCtxReset_v2(dev);
+	__atomic_add_fetch(&gs__gen, 1, __ATOMIC_RELEASE);
+	return rc;
 }
 
 CUresult gs__hook_cuDeviceGetAttribute(int *pi, int attrib, CUdevice dev);

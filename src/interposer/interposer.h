@@ -54,6 +54,12 @@ struct gs__stats {
 };
 extern struct gs__stats gs__stats;
 extern __thread CUcontext gs__tls_ok;
+/* bumped when every thread must check its context again */
+extern unsigned gs__gen;
+extern __thread unsigned gs__tls_gen;
+/* GPUSHARE_TRACE: count every wrapped call, logged at exit */
+extern bool gs__trace;
+extern unsigned long gs__calls[];
 void gs__ctx_slow(void);
 static inline void gs__ctx_check(void)
 {
@@ -61,6 +67,8 @@ static inline void gs__ctx_check(void)
 		CUcontext cur;
 		if (gs__real.cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur != gs__tls_ok)
 			gs__ctx_slow();
+		else
+			gs__tls_gen = __atomic_load_n(&gs__gen, __ATOMIC_RELAXED);
 	}
 }
 /* The SM count a device's contexts get in this slice (0: not limited). */

@@ -35,11 +35,18 @@ static inline void ensure_init(void)
 		gs__init();
 }
 
+bool gs__trace;
+#define GS__INDEX(base, sym, ver, params, args) GS__I_##sym,
+enum { GS_CUDA_API(GS__INDEX, GS__INDEX) GS__N_CALLS };
+unsigned long gs__calls[GS__N_CALLS];
+
 #define GS__WRAP(base, sym, ver, params, args) \
 	EXPORT CUresult sym params; \
 	EXPORT CUresult sym params \
 	{ \
 		ensure_init(); \
+		if (__builtin_expect(gs__trace, 0)) \
+			__atomic_add_fetch(&gs__calls[GS__I_##sym], 1, __ATOMIC_RELAXED); \
 		if (gs__hook_##sym) \
 			return gs__hook_##sym args; \
 		if (__builtin_expect(!gs__real.sym, 0)) \
@@ -167,6 +174,16 @@ EXPORT void *GS__DLSYM(void *handle, const char *name)
 static void log_stats(void)
 {
 	gs__log("context checks that took the slow path: %lu, primary probes: %lu", gs__stats.slow, gs__stats.probes);
+	for (size_t i = 0; gs__trace && i < N_TABLE; i++) {
+		/* the table is sorted by name by now: find each entry's counter by its wrapper */
+		static const void *const order[] = {
+#define GS__WRAPPER(base, sym, ver, params, args) (const void *)sym,
+			GS_CUDA_API(GS__WRAPPER, GS__WRAPPER)
+		};
+		for (size_t k = 0; k < GS__N_CALLS; k++)
+			if (order[k] == table[i].wrapper && gs__calls[k])
+				gs__log("calls %-44s %lu", table[i].name, gs__calls[k]);
+	}
 }
 
 static void init_once(void)
@@ -198,6 +215,7 @@ static void init_once(void)
 		gs__slice.sm_limited = false;
 	}
 	gs__sm_active = gs__slice.sm_limited;
+	gs__trace = getenv("GPUSHARE_TRACE") && *getenv("GPUSHARE_TRACE");
 	if (getenv("GPUSHARE_LOG"))
 		atexit(log_stats);
 	gs__log("slice %s: memory %s%llu MiB, SMs %s%u", gs__slice.name[0] ? gs__slice.name : "none",
