@@ -18,7 +18,7 @@ slices() { # STATE-DIR SIZES...: soft slices, prints their MIG UUIDs
 	GPUSHARE_STATE_DIR=$dir gpushare-smi -L | awk '/Device/ { print substr($NF, 1, length($NF) - 1) }'
 }
 
-echo "=== launch cost (no MPS): native | interposer loaded, no slice | in a 128-SM slice; ns per launch"
+echo "=== launch cost (no MPS): native | interposer loaded, no slice | in a 128-SM slice; ns per call"
 for r in 1 2 3; do
 	echo "round $r native $($d/launch) | preload $(LD_PRELOAD=$lib $d/launch) | slice $(LD_PRELOAD=$lib GPUSHARE_SMS=128 GPUSHARE_MEMORY_LIMIT=78G $d/launch)"
 done
@@ -26,7 +26,7 @@ echo "wrapped calls per launch loop (GPUSHARE_TRACE):"
 GPUSHARE_TRACE=1 GPUSHARE_LOG=stderr LD_PRELOAD=$lib GPUSHARE_SMS=128 GPUSHARE_MEMORY_LIMIT=78G $d/launch 2>&1 | grep -E 'calls|slow' | sort -k4 -n -r | head -8
 
 echo "=== PyTorch training step (no MPS), alternating native | in a 128-SM slice"
-for r in 1 2 3; do
+for r in 1 2 3 4; do
 	echo "round $r native $(python3 bench/device/train_step.py) | slice $(LD_PRELOAD=$lib GPUSHARE_SMS=128 GPUSHARE_MEMORY_LIMIT=78G python3 bench/device/train_step.py)"
 done
 
@@ -41,6 +41,7 @@ st=$(mktemp -d); mapfile -t eq < <(slices $st 64sm.32gb 64sm.32gb)
 su=$(mktemp -d); mapfile -t un < <(slices $su 64sm.24gb 32sm.24gb 32sm.24gb)
 echo "=== under NVIDIA MPS (gpushare run starts it): two 64-SM slices"
 export GPUSHARE_STATE_DIR=$st
+gpushare run --slice ${eq[0]} -- $d/smid_shared 0.5 > /dev/null # MPS's first client warms the server
 echo "s0_alone $(gpushare run --slice ${eq[0]} -- $d/smid_shared 2 | rate) s1_alone $(gpushare run --slice ${eq[1]} -- $d/smid_shared 2 | rate)"
 gpushare run --slice ${eq[0]} -- $d/smid_shared 2 > /tmp/a & gpushare run --slice ${eq[1]} -- $d/smid_shared 2 > /tmp/b; wait
 echo "s0_s1_together $(rate < /tmp/a) $(rate < /tmp/b)"
@@ -50,11 +51,15 @@ echo "mps_nolimit_2proc $(rate < /tmp/a) $(rate < /tmp/b)"
 CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=50 $d/smid_shared 2 > /tmp/a & CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=50 $d/smid_shared 2 > /tmp/b; wait
 echo "mps_50_50_2proc $(rate < /tmp/a) $(rate < /tmp/b)"
 unset CUDA_MPS_PIPE_DIRECTORY
-echo "=== under MPS: slices of 64, 32 and 32 SMs"
+echo "=== under MPS: slices of 64, 32 and 32 SMs, by split layout"
 export GPUSHARE_STATE_DIR=$su
-for i in 0 1 2; do echo "u$i alone $(gpushare run --slice ${un[$i]} -- $d/smid_shared 2 | rate)"; done
-gpushare run --slice ${un[0]} -- $d/smid_shared 2 > /tmp/a & gpushare run --slice ${un[1]} -- $d/smid_shared 2 > /tmp/b & gpushare run --slice ${un[2]} -- $d/smid_shared 2 > /tmp/c; wait
-echo "u0_u1_u2_together $(rate < /tmp/a) $(rate < /tmp/b) $(rate < /tmp/c)"
+for mode in gcd aligned; do
+	export GPUSHARE_SM_SPLIT=$mode
+	alone=""; for i in 0 1 2; do alone="$alone $(gpushare run --slice ${un[$i]} -- $d/smid_shared 2 | rate)"; done
+	gpushare run --slice ${un[0]} -- $d/smid_shared 2 > /tmp/a & gpushare run --slice ${un[1]} -- $d/smid_shared 2 > /tmp/b & gpushare run --slice ${un[2]} -- $d/smid_shared 2 > /tmp/c; wait
+	echo "$mode alone$alone together $(rate < /tmp/a) $(rate < /tmp/b) $(rate < /tmp/c)"
+done
+unset GPUSHARE_SM_SPLIT
 
 echo "=== victim latency under MPS (p50/p99 us)"
 export GPUSHARE_STATE_DIR=$st CUDA_MPS_PIPE_DIRECTORY=$GPUSHARE_MPS_PIPE_DIRECTORY

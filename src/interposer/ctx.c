@@ -79,10 +79,13 @@ static unsigned round_to(unsigned n, unsigned gran)
 /* The slice's SMs as a resource descriptor. Every process of the GPU
  * computes the same layout from the store's slice order, and slices get
  * disjoint SMs (over-committed ones wrap around to the start):
- *   aligned (default): the GPU split into groups of the slice's size in one
- *     call, the slice taking the group where the slices before it end.
- *     Measured on the H100 under MPS: groups of one such split are disjoint
- *     across processes (bench/results/h100-split-*.txt);
+ *   gcd (default): the GPU split in one call into groups of the greatest
+ *     common divisor of the slices' sizes, each slice taking a run of groups
+ *     where the slices before it end (one group when all sizes are equal);
+ *   aligned: a split into groups of the slice's own size, taking the group
+ *     where the slices before it end. With equal sizes both are one split
+ *     into equal groups, measured disjoint across processes under MPS on the
+ *     H100 (bench/results/h100-split-*.txt);
  *   combine: one split into the smallest groups, the slice combining a run
  *     of them; sequential: a split per slice of what the previous left.
  *     Both overlapped across processes under MPS: kept for experiments. */
@@ -103,7 +106,28 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 	for (unsigned i = 0; i < idx; i++)
 		offset += round_to(gs__slice.split[i], gran);
 	const char *mode = getenv("GPUSHARE_SM_SPLIT");
-	if (!mode || !*mode || strcmp(mode, "aligned") == 0) {
+	if (!mode || !*mode || strcmp(mode, "gcd") == 0) {
+		unsigned g = want;
+		for (unsigned i = 0; i < gs__slice.n_split; i++) {
+			unsigned a = round_to(gs__slice.split[i], gran), b = g;
+			while (b) {
+				unsigned t = a % b;
+				a = b;
+				b = t;
+			}
+			g = a;
+		}
+		unsigned n = all.sm.smCount / g;
+		if (n > GS_ARRAY_LEN(groups))
+			n = GS_ARRAY_LEN(groups);
+		if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, g)))
+			return rc;
+		unsigned first = offset / g, count = want / g;
+		if (first + count > n)
+			first = 0;
+		return gs__real.cuDevResourceGenerateDesc(desc, groups + first, count);
+	}
+	if (strcmp(mode, "aligned") == 0) {
 		unsigned n = all.sm.smCount / want;
 		if (n > GS_ARRAY_LEN(groups))
 			n = GS_ARRAY_LEN(groups);
@@ -410,6 +434,14 @@ static inline void launch_check(void)
 	}
 LAUNCH_HOOKS()
 LAUNCH_HOOKS(_ptsz)
+
+/* The runtime asks this about ten times per launch: a thread-local compare. */
+CUresult gs__hook_cuCtxGetCurrent(CUcontext *pctx);
+CUresult gs__hook_cuCtxGetCurrent(CUcontext *pctx)
+{
+	launch_check();
+	return gs__real.cuCtxGetCurrent(pctx);
+}
 
 CUresult gs__hook_cuDevicePrimaryCtxReset_v2(CUdevice dev);
 CUresult gs__hook_cuDevicePrimaryCtxReset_v2(CUdevice dev)
