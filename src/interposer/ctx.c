@@ -14,9 +14,9 @@
 #include <strings.h>
 
 bool gs__sm_active;
-__thread CUcontext gs__tls_ok;
+__thread CUcontext gs__tls_ok GS__TLS;
 unsigned gs__gen = 1;
-__thread unsigned gs__tls_gen;
+__thread unsigned gs__tls_gen GS__TLS;
 
 enum { DEV_UNKNOWN = 0, DEV_READY = 1, DEV_NOT_IN_SLICE = 2, DEV_FAILED = 3 };
 

@@ -53,10 +53,13 @@ struct gs__stats {
 	unsigned long slow, probes;
 };
 extern struct gs__stats gs__stats;
-extern __thread CUcontext gs__tls_ok;
+/* The library is preloaded at start-up, so its thread-locals can live in the
+ * static TLS block: one instruction to reach instead of a __tls_get_addr call. */
+#define GS__TLS __attribute__((tls_model("initial-exec")))
+extern __thread CUcontext gs__tls_ok GS__TLS;
 /* bumped when every thread must check its context again */
 extern unsigned gs__gen;
-extern __thread unsigned gs__tls_gen;
+extern __thread unsigned gs__tls_gen GS__TLS;
 /* GPUSHARE_TRACE: count every wrapped call, logged at exit */
 extern bool gs__trace;
 extern unsigned long gs__calls[];

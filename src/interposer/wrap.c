@@ -19,7 +19,7 @@ struct gs__slice gs__slice;
 
 static void *(*real_dlsym)(void *, const char *);
 static bool ready;
-static __thread bool in_init;
+static __thread bool in_init GS__TLS;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 /* Hooks are optional: a weak reference is NULL where none is written. */
