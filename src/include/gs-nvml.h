@@ -64,6 +64,18 @@ typedef struct nvmlProcessInfo_st {
 	unsigned int gpuInstanceId, computeInstanceId;
 } nvmlProcessInfo_t;
 
+typedef struct nvmlDeviceAttributes_st {
+	unsigned int multiprocessorCount;
+	unsigned int sharedCopyEngineCount;
+	unsigned int sharedDecoderCount;
+	unsigned int sharedEncoderCount;
+	unsigned int sharedJpegCount;
+	unsigned int sharedOfaCount;
+	unsigned int gpuInstanceSliceCount;
+	unsigned int computeInstanceSliceCount;
+	unsigned long long memorySizeMB;
+} nvmlDeviceAttributes_t;
+
 typedef struct nvmlGpuInstancePlacement_st {
 	unsigned int start, size;
 } nvmlGpuInstancePlacement_t;
@@ -128,6 +140,8 @@ typedef struct nvmlComputeInstanceInfo_st {
 	X(nvmlSystemGetCudaDriverVersion, (int *version)) \
 	X(nvmlDeviceGetCount_v2, (unsigned int *count)) \
 	X(nvmlDeviceGetHandleByIndex_v2, (unsigned int index, nvmlDevice_t *device)) \
+	X(nvmlDeviceGetHandleByUUID, (const char *uuid, nvmlDevice_t *device)) \
+	X(nvmlDeviceGetAttributes_v2, (nvmlDevice_t device, nvmlDeviceAttributes_t *attributes)) \
 	X(nvmlDeviceGetName, (nvmlDevice_t device, char *name, unsigned int length)) \
 	X(nvmlDeviceGetUUID, (nvmlDevice_t device, char *uuid, unsigned int length)) \
 	X(nvmlDeviceGetPciInfo_v3, (nvmlDevice_t device, nvmlPciInfo_t *pci)) \

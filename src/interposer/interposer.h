@@ -82,8 +82,13 @@ bool gs__slice_device(CUdevice dev);
 /* The real dlsym, for the interposer's own lookups. */
 void *gs__dlsym(void *handle, const char *name);
 
-/* NVML (nvml.c): the real library's pointer for a wrapped name, or NULL. */
+/* NVML (nvml.c): our wrapper for a name a program dlsym'd, or its real
+ * pointer; and answers to the interposer's own questions, from an NVML it
+ * loads itself: the device memory this process holds on a GPU ("" for the
+ * first), and a GPU's SM count (0 when unknown). */
 void *gs__nvml_wrap(const char *name, void *real);
+uint64_t gs__nvml_process_bytes(const char *gpu_uuid);
+unsigned gs__nvml_sm_count(const char *gpu_uuid);
 
 /* The lookup shared by dlsym and cuGetProcAddress (wrap.c): our wrapper for
  * a real function pointer, or the pointer itself when it is not wrapped. */

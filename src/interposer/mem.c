@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* What each live allocation was charged: an open-addressing table, one
  * short lock per shard, never held across a driver call. */
@@ -95,15 +96,41 @@ static uint64_t table_take(uintptr_t key)
 	return bytes;
 }
 
+/* The device memory the driver took for this process's context before any
+ * allocation we saw (NVML's per-process figure, less what we charged), charged
+ * once per process; a fork inherits it as done, its parent's context being
+ * the one that holds it. Skipped, and logged, when it does not fit. */
+static void charge_context_once(void)
+{
+	static int done;
+	if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+		return;
+	uint64_t held = gs__nvml_process_bytes(gs__slice.gpu_uuid);
+	struct gs_ledger_usage u[GS_LEDGER_SLOTS / 16];
+	size_t n = gs_ledger_usage(gs__slice.ledger, u, GS_ARRAY_LEN(u));
+	for (size_t i = 0; i < n; i++)
+		if (u[i].pid == getpid())
+			held = held > u[i].bytes ? held - u[i].bytes : 0;
+	if (!held)
+		return;
+	if (gs_ledger_charge(gs__slice.ledger, held))
+		gs__log("the context's %llu MiB do not fit in the slice; not charged", (unsigned long long)(held >> 20));
+	else
+		gs__log("charged the context's %llu MiB to the slice", (unsigned long long)(held >> 20));
+}
+
 /* Whether allocations on the current context's device count to the slice. */
 static bool counted(void)
 {
 	if (!gs__slice.memory_limited)
 		return false;
-	if (!gs__slice.gpu_uuid[0])
-		return true;
-	CUdevice dev;
-	return gs__real.cuCtxGetDevice(&dev) == CUDA_SUCCESS && gs__slice_device(dev);
+	if (gs__slice.gpu_uuid[0]) {
+		CUdevice dev;
+		if (gs__real.cuCtxGetDevice(&dev) != CUDA_SUCCESS || !gs__slice_device(dev))
+			return false;
+	}
+	charge_context_once();
+	return true;
 }
 
 static CUresult charge(uint64_t bytes)

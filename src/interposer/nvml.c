@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -69,8 +70,92 @@ EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t *
 	return rc;
 }
 
+/* The processes of the slice and what each has charged, in place of every
+ * process on the GPU: a program sees its slice, as on a MIG device. */
+static nvmlReturn_t (*real_procs)(nvmlDevice_t, unsigned *, nvmlProcessInfo_t *);
+
+EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsigned *count, nvmlProcessInfo_t *infos)
+{
+	gs__init();
+	if (!real_procs)
+		real_procs = (nvmlReturn_t(*)(nvmlDevice_t, unsigned *, nvmlProcessInfo_t *))real_nvml(
+			"nvmlDeviceGetComputeRunningProcesses_v3");
+	if (!real_procs)
+		return NVML_ERROR_UNINITIALIZED;
+	if (!count || !in_slice(d))
+		return real_procs(d, count, infos);
+	struct gs_ledger_usage u[64];
+	size_t n = gs_ledger_usage(gs__slice.ledger, u, 64);
+	if (!infos || *count < n) {
+		*count = (unsigned)n;
+		return n ? NVML_ERROR_INSUFFICIENT_SIZE : NVML_SUCCESS;
+	}
+	for (size_t i = 0; i < n; i++)
+		infos[i] = (nvmlProcessInfo_t){ (unsigned)u[i].pid, u[i].bytes, 0xffffffffu, 0xffffffffu };
+	*count = (unsigned)n;
+	return NVML_SUCCESS;
+}
+
+/* NVML, loaded and initialised for the interposer's own questions. */
+static void *own_nvml(const char *name)
+{
+	static void *h;
+	static bool tried;
+	if (!tried) {
+		tried = true;
+		h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+		nvmlReturn_t (*init)(void) = h ? (nvmlReturn_t(*)(void))gs__dlsym(h, "nvmlInit_v2") : NULL;
+		if (!init || init() != NVML_SUCCESS)
+			h = NULL;
+	}
+	return h ? gs__dlsym(h, name) : NULL;
+}
+
+static bool own_device(const char *gpu_uuid, nvmlDevice_t *d)
+{
+	nvmlReturn_t (*by_uuid)(const char *, nvmlDevice_t *) =
+		(nvmlReturn_t(*)(const char *, nvmlDevice_t *))own_nvml("nvmlDeviceGetHandleByUUID");
+	nvmlReturn_t (*by_index)(unsigned, nvmlDevice_t *) =
+		(nvmlReturn_t(*)(unsigned, nvmlDevice_t *))own_nvml("nvmlDeviceGetHandleByIndex_v2");
+	if (gpu_uuid && *gpu_uuid)
+		return by_uuid && by_uuid(gpu_uuid, d) == NVML_SUCCESS;
+	return by_index && by_index(0, d) == NVML_SUCCESS;
+}
+
+uint64_t gs__nvml_process_bytes(const char *gpu_uuid)
+{
+	nvmlDevice_t d;
+	nvmlReturn_t (*procs)(nvmlDevice_t, unsigned *, nvmlProcessInfo_t *) =
+		(nvmlReturn_t(*)(nvmlDevice_t, unsigned *, nvmlProcessInfo_t *))own_nvml("nvmlDeviceGetComputeRunningProcesses_v3");
+	if (!procs || !own_device(gpu_uuid, &d))
+		return 0;
+	nvmlProcessInfo_t p[256];
+	unsigned n = 256;
+	if (procs(d, &n, p) != NVML_SUCCESS)
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		if (p[i].pid == (unsigned)getpid())
+			return p[i].usedGpuMemory;
+	return 0;
+}
+
+unsigned gs__nvml_sm_count(const char *gpu_uuid)
+{
+	nvmlDevice_t d;
+	nvmlDeviceAttributes_t a;
+	nvmlReturn_t (*attrs)(nvmlDevice_t, nvmlDeviceAttributes_t *) =
+		(nvmlReturn_t(*)(nvmlDevice_t, nvmlDeviceAttributes_t *))own_nvml("nvmlDeviceGetAttributes_v2");
+	if (!attrs || !own_device(gpu_uuid, &d) || attrs(d, &a) != NVML_SUCCESS)
+		return 0;
+	return a.multiprocessorCount;
+}
+
 void *gs__nvml_wrap(const char *name, void *real)
 {
+	if (strcmp(name, "nvmlDeviceGetComputeRunningProcesses_v3") == 0) {
+		real_procs = (nvmlReturn_t(*)(nvmlDevice_t, unsigned *, nvmlProcessInfo_t *))real;
+		return (void *)nvmlDeviceGetComputeRunningProcesses_v3;
+	}
 	if (strcmp(name, "nvmlDeviceGetMemoryInfo") == 0) {
 		real_mem = (nvmlReturn_t(*)(nvmlDevice_t, nvmlMemory_t *))real;
 		return (void *)nvmlDeviceGetMemoryInfo;

@@ -209,9 +209,23 @@ static void init_once(void)
 		fprintf(stderr, "gpushare: %s; CUDA is refused for this program\n", err);
 		gs__log("refused: %s", err);
 	}
-	if (gs__slice.sm_limited && h && !real_dlsym(h, "cuGreenCtxCreate")) {
-		/* no green contexts in this driver: MPS's thread percentage instead */
-		gs__log("this driver has no green contexts: SMs are limited by CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
+	int version = 0;
+	if (gs__real.cuDriverGetVersion)
+		gs__real.cuDriverGetVersion(&version); /* needs no cuInit */
+	if (gs__slice.sm_limited && h && (!real_dlsym(h, "cuGreenCtxCreate") || version < 12040)) {
+		/* no green contexts in this driver: MPS's thread percentage, set
+		 * before cuInit connects the program to MPS */
+		unsigned total = gs__nvml_sm_count(gs__slice.gpu_uuid);
+		const char *user = getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
+		if (total && !(user && *user)) {
+			char pct[16];
+			unsigned p = (gs__slice.sms * 100 + total - 1) / total;
+			snprintf(pct, sizeof pct, "%u", p < 1 ? 1 : p > 100 ? 100 : p);
+			setenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", pct, 1);
+		}
+		const char *set = getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
+		gs__log("driver %d has no green contexts: SMs limited by CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=%s (under MPS)",
+			version, set ? set : "(unknown SM count: not set)");
 		gs__slice.sm_limited = false;
 	}
 	gs__sm_active = gs__slice.sm_limited;

@@ -92,6 +92,7 @@ struct sm_timeline {
 };
 
 struct dev {
+	bool context_charged;    /* the memory a context takes, once per process */
 	struct gs_sim_gpu gpu;
 	struct gs_ledger *mem;
 	struct sm_timeline *sms;
@@ -230,7 +231,9 @@ EXPORT CUresult cuDriverGetVersion(int *v)
 {
 	if (!v)
 		return CUDA_ERROR_INVALID_VALUE;
-	*v = 13000;
+	/* GPUSHARE_SIM_DRIVER_VERSION plays an older driver (12020: no green contexts) */
+	const char *e = getenv("GPUSHARE_SIM_DRIVER_VERSION");
+	*v = e && *e ? atoi(e) : 13000;
 	return CUDA_SUCCESS;
 }
 
@@ -328,6 +331,15 @@ EXPORT CUresult cuDeviceGetPCIBusId(char *bus, int len, CUdevice dev)
 
 /* ---- contexts ---- */
 
+/* A context holds device memory of its own, as NVIDIA's do (smaller here). */
+#define CONTEXT_BYTES (256ull << 20)
+
+static void charge_context(int dev)
+{
+	if (!__atomic_exchange_n(&S.dev[dev].context_charged, true, __ATOMIC_SEQ_CST))
+		gs_ledger_charge(S.dev[dev].mem, CONTEXT_BYTES);
+}
+
 static void push(struct CUctx_st *c)
 {
 	if (tls_depth < (int)GS_ARRAY_LEN(tls_stack))
@@ -340,6 +352,7 @@ EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 	if (!pctx)
 		return CUDA_ERROR_INVALID_VALUE;
 	__atomic_add_fetch(&S.dev[dev].primary.refs, 1, __ATOMIC_SEQ_CST);
+	charge_context(dev);
 	*pctx = &S.dev[dev].primary;
 	return CUDA_SUCCESS;
 }
@@ -386,6 +399,7 @@ static CUresult ctx_create(CUcontext *pctx, unsigned flags, CUdevice dev)
 	struct CUctx_st *c = calloc(1, sizeof *c);
 	if (!c)
 		return CUDA_ERROR_OUT_OF_MEMORY;
+	charge_context(dev);
 	*c = (struct CUctx_st){ .magic = MAGIC_CTX, .dev = dev, .sm_count = model(dev)->sm_count,
 				.refs = 1, .flags = flags };
 	c->stream = (struct CUstream_st){ MAGIC_STREAM, c, 0 };

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -191,6 +192,31 @@ EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice
 	if (index >= S.n || !device)
 		return NVML_ERROR_INVALID_ARGUMENT;
 	*device = &S.dev[index];
+	return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *device)
+{
+	CHECK_INIT();
+	if (!uuid || !device)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	for (unsigned i = 0; i < S.n; i++)
+		if (strcasecmp(S.gpu[i].uuid, uuid) == 0) {
+			*device = &S.dev[i];
+			return NVML_SUCCESS;
+		}
+	return NVML_ERROR_NOT_FOUND;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t d, nvmlDeviceAttributes_t *a)
+{
+	CHECK_DEV(d);
+	if (!a)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	const struct gs_gpu_model *m = model_of(d->gpu);
+	memset(a, 0, sizeof *a);
+	a->multiprocessorCount = m->sm_count;
+	a->memorySizeMB = m->memory_mib;
 	return NVML_SUCCESS;
 }
 

@@ -39,6 +39,9 @@ for via in dlsym procaddr; do
 	check "$via: every allocation path charged and given back" 'in_slice "$s0" "$app" --via $via paths > "$work/paths" && ! grep -q FAIL "$work/paths"'
 	check "$via: fill stops at the limit (19 GiB chunks of 1 GiB)" '[ "$(in_slice "$s0" "$app" --via $via fill 1024 | val got)" = 19456 ]'
 done
+check "$via: the context's memory (256 MiB on the simulated GPU) is charged to the slice" '[ "$(echo "$out" | val mem_free_mib)" = 19840 ]'
+out=$(GPUSHARE_SIM_DRIVER_VERSION=12020 in_slice "$s0" "$app" info)
+check "a driver without green contexts: MPS thread percentage instead (56 of 108 SMs)" '[ "$(echo "$out" | val mps_pct)" = 52 ]'
 out=$(LD_LIBRARY_PATH="$build/lib/gpushare-sim" "$app" info)
 check "without the interposer the whole GPU is seen" '[ "$(echo "$out" | val mem_total_mib)" = 40960 ] && [ "$(echo "$out" | val sms)" = 108 ]'
 out=$(CUDA_VISIBLE_DEVICES=$s1 LD_PRELOAD="$preload" LD_LIBRARY_PATH="$build/lib/gpushare-sim" "$app" info)
@@ -53,7 +56,7 @@ check "a second process is refused what would pass the shared limit" '[ "$(in_sl
 check "a second process gets what fits" '[ "$(in_slice "$s0" "$app" alloc 4000)" = ok ]'
 check "the other slice is not affected" '[ "$(in_slice "$s1" "$app" alloc 9000)" = ok ]'
 check "destroying a slice in use is refused" '! gpushare-smi mig -gi 2 -ci 0 -dci > /dev/null 2>&1'
-check "gpushare-smi shows the slice's process" 'gpushare-smi | grep -q "cuda-app .*15000MiB"'
+check "gpushare-smi shows the slice's process, its context included" 'gpushare-smi | grep -q "cuda-app .*15256MiB"'
 kill -9 $holder; wait $holder 2>/dev/null
 check "after SIGKILL the holder's memory is reclaimed" '[ "$(in_slice "$s0" "$app" alloc 15000)" = ok ]'
 check "after SIGKILL the slice can be destroyed" 'gpushare-smi mig -gi 3 -ci 0 -dci > /dev/null && gpushare-smi mig -gi 3 -cci > /dev/null'
