@@ -120,6 +120,13 @@ enum {
 	CU_AD_FORMAT_HALF = 0x10, CU_AD_FORMAT_FLOAT = 0x20,
 };
 
+/* CUmemPool_attribute values gpushare reads */
+enum {
+	CU_MEMPOOL_ATTR_RELEASE_THRESHOLD = 4,
+	CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT = 5,
+	CU_MEMPOOL_ATTR_USED_MEM_CURRENT = 7,
+};
+
 typedef struct CUmemLocation_st {
 	int type;
 	int id;
@@ -188,6 +195,11 @@ typedef struct CUmemAllocationProp_st {
 	CU(cuMemAllocFromPoolAsync, cuMemAllocFromPoolAsync, 11020, (CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream s), (dptr, bytes, pool, s)) \
 	CU_PTDS(cuMemAllocFromPoolAsync, cuMemAllocFromPoolAsync_ptsz, 11020, (CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream s), (dptr, bytes, pool, s)) \
 	CU(cuMemPoolTrimTo, cuMemPoolTrimTo, 11020, (CUmemoryPool pool, size_t keep), (pool, keep)) \
+	CU(cuMemPoolGetAttribute, cuMemPoolGetAttribute, 11020, (CUmemoryPool pool, int attr, void *value), (pool, attr, value)) \
+	CU(cuMemPoolCreate, cuMemPoolCreate, 11020, (CUmemoryPool *pool, const void *props), (pool, props)) \
+	CU(cuMemPoolDestroy, cuMemPoolDestroy, 11020, (CUmemoryPool pool), (pool)) \
+	CU(cuDeviceGetDefaultMemPool, cuDeviceGetDefaultMemPool, 11020, (CUmemoryPool *pool, CUdevice dev), (pool, dev)) \
+	CU(cuDeviceGetMemPool, cuDeviceGetMemPool, 11020, (CUmemoryPool *pool, CUdevice dev), (pool, dev)) \
 	CU(cuMemCreate, cuMemCreate, 10020, (CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop, unsigned long long flags), (h, size, prop, flags)) \
 	CU(cuMemRelease, cuMemRelease, 10020, (CUmemGenericAllocationHandle h), (h)) \
 	CU(cuArrayCreate, cuArrayCreate_v2, 3020, (CUarray *a, const CUDA_ARRAY_DESCRIPTOR *d), (a, d)) \

@@ -191,8 +191,9 @@ CUresult gs__hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w,
 CUresult gs__hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w, size_t h, unsigned int elem)
 {
 	gs__ctx_check();
+	bool slice = counted();
 	CUresult rc = gs__real.cuMemAllocPitch_v2(dptr, pitch, w, h, elem);
-	if (rc != CUDA_SUCCESS || !counted())
+	if (rc != CUDA_SUCCESS || !slice)
 		return rc;
 	uint64_t bytes = (uint64_t)*pitch * h;
 	if (charge(bytes) || !table_put(*dptr, bytes)) {
@@ -208,30 +209,148 @@ CUresult gs__hook_cuMemFree_v2(CUdeviceptr dptr)
 	UNCHARGED_FREE(dptr, gs__real.cuMemFree_v2(dptr));
 }
 
-/* Stream-ordered allocations are charged as allocated and given back when
- * freed (the pool's cached reserve is not charged). */
-#define ASYNC_HOOKS(suffix) \
+/* Stream-ordered memory: what each pool has reserved is charged, its cache
+ * of freed blocks included, as it grows and as it shrinks (trimmed, or
+ * released at synchronisation), not each allocation. */
+#define MAX_POOLS 64
+struct pool_charge {
+	CUmemoryPool pool;
+	uint64_t charged;
+};
+static struct pool_charge pools[MAX_POOLS];
+static size_t n_pools;
+static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Charges or gives back the change in a pool's reserve. On a growth past the
+ * limit nothing is charged and CUDA_ERROR_OUT_OF_MEMORY is returned, with the
+ * amount charged before in *before. */
+static CUresult pool_sync(CUmemoryPool pool, uint64_t *before)
+{
+	uint64_t reserved;
+	if (!pool || gs__real.cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved))
+		return CUDA_SUCCESS;
+	CUresult rc = CUDA_SUCCESS;
+	pthread_mutex_lock(&pools_lock);
+	size_t i = 0;
+	while (i < n_pools && pools[i].pool != pool)
+		i++;
+	if (i == n_pools && n_pools < MAX_POOLS)
+		pools[n_pools++] = (struct pool_charge){ pool, 0 };
+	if (i < n_pools) {
+		if (before)
+			*before = pools[i].charged;
+		if (reserved > pools[i].charged) {
+			if (charge(reserved - pools[i].charged))
+				rc = CUDA_ERROR_OUT_OF_MEMORY;
+			else
+				pools[i].charged = reserved;
+		} else {
+			uncharge(pools[i].charged - reserved);
+			pools[i].charged = reserved;
+		}
+	}
+	pthread_mutex_unlock(&pools_lock);
+	return rc;
+}
+
+static void pools_sync_all(void)
+{
+	CUmemoryPool known[MAX_POOLS];
+	pthread_mutex_lock(&pools_lock);
+	size_t n = n_pools;
+	for (size_t i = 0; i < n; i++)
+		known[i] = pools[i].pool;
+	pthread_mutex_unlock(&pools_lock);
+	for (size_t i = 0; i < n; i++)
+		pool_sync(known[i], NULL);
+}
+
+static CUmemoryPool current_pool(void)
+{
+	CUdevice dev;
+	CUmemoryPool pool = NULL;
+	if (gs__real.cuCtxGetDevice(&dev) == CUDA_SUCCESS)
+		gs__real.cuDeviceGetMemPool(&pool, dev);
+	return pool;
+}
+
+/* After a pool allocation: charge the growth, or undo the allocation. */
+static CUresult pool_charged(CUresult rc, CUmemoryPool pool, CUdeviceptr p, CUstream s)
+{
+	uint64_t before = 0;
+	if (rc != CUDA_SUCCESS || pool_sync(pool, &before) == CUDA_SUCCESS)
+		return rc;
+	gs__real.cuMemFreeAsync(p, s);
+	gs__real.cuStreamSynchronize(s);
+	gs__real.cuMemPoolTrimTo(pool, before);
+	pool_sync(pool, NULL);
+	return CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+#define POOL_HOOKS(suffix) \
 	CUresult gs__hook_cuMemAllocAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUstream s); \
 	CUresult gs__hook_cuMemAllocAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUstream s) \
 	{ \
-		if (!dptr) \
-			return gs__real.cuMemAllocAsync##suffix(dptr, bytes, s); \
-		CHARGED_ALLOC(bytes, *dptr, gs__real.cuMemAllocAsync##suffix(dptr, bytes, s)); \
+		gs__ctx_check(); \
+		bool slice = counted(); /* before: the context is measured with nothing allocated */ \
+		CUresult rc = gs__real.cuMemAllocAsync##suffix(dptr, bytes, s); \
+		return slice && dptr ? pool_charged(rc, current_pool(), *dptr, s) : rc; \
 	} \
 	CUresult gs__hook_cuMemAllocFromPoolAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream s); \
 	CUresult gs__hook_cuMemAllocFromPoolAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream s) \
 	{ \
-		if (!dptr) \
-			return gs__real.cuMemAllocFromPoolAsync##suffix(dptr, bytes, pool, s); \
-		CHARGED_ALLOC(bytes, *dptr, gs__real.cuMemAllocFromPoolAsync##suffix(dptr, bytes, pool, s)); \
+		gs__ctx_check(); \
+		bool slice = counted(); \
+		CUresult rc = gs__real.cuMemAllocFromPoolAsync##suffix(dptr, bytes, pool, s); \
+		return slice && dptr ? pool_charged(rc, pool, *dptr, s) : rc; \
 	} \
-	CUresult gs__hook_cuMemFreeAsync##suffix(CUdeviceptr dptr, CUstream s); \
-	CUresult gs__hook_cuMemFreeAsync##suffix(CUdeviceptr dptr, CUstream s) \
+	CUresult gs__hook_cuStreamSynchronize##suffix(CUstream s); \
+	CUresult gs__hook_cuStreamSynchronize##suffix(CUstream s) \
 	{ \
-		UNCHARGED_FREE(dptr, gs__real.cuMemFreeAsync##suffix(dptr, s)); \
+		gs__ctx_check(); \
+		CUresult rc = gs__real.cuStreamSynchronize##suffix(s); \
+		if (__atomic_load_n(&n_pools, __ATOMIC_RELAXED)) \
+			pools_sync_all(); /* a release threshold gives reserve back here */ \
+		return rc; \
 	}
-ASYNC_HOOKS()
-ASYNC_HOOKS(_ptsz)
+POOL_HOOKS()
+POOL_HOOKS(_ptsz)
+
+CUresult gs__hook_cuCtxSynchronize(void);
+CUresult gs__hook_cuCtxSynchronize(void)
+{
+	gs__ctx_check();
+	CUresult rc = gs__real.cuCtxSynchronize();
+	if (__atomic_load_n(&n_pools, __ATOMIC_RELAXED))
+		pools_sync_all();
+	return rc;
+}
+
+CUresult gs__hook_cuMemPoolTrimTo(CUmemoryPool pool, size_t keep);
+CUresult gs__hook_cuMemPoolTrimTo(CUmemoryPool pool, size_t keep)
+{
+	CUresult rc = gs__real.cuMemPoolTrimTo(pool, keep);
+	if (rc == CUDA_SUCCESS && gs__slice.memory_limited)
+		pool_sync(pool, NULL);
+	return rc;
+}
+
+CUresult gs__hook_cuMemPoolDestroy(CUmemoryPool pool);
+CUresult gs__hook_cuMemPoolDestroy(CUmemoryPool pool)
+{
+	CUresult rc = gs__real.cuMemPoolDestroy(pool);
+	if (rc != CUDA_SUCCESS)
+		return rc;
+	pthread_mutex_lock(&pools_lock);
+	for (size_t i = 0; i < n_pools; i++)
+		if (pools[i].pool == pool) {
+			uncharge(pools[i].charged);
+			pools[i] = pools[--n_pools];
+			break;
+		}
+	pthread_mutex_unlock(&pools_lock);
+	return rc;
+}
 
 CUresult gs__hook_cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,
 			      unsigned long long flags);
@@ -322,6 +441,7 @@ CUresult gs__hook_cuMemGetInfo_v2(size_t *free_b, size_t *total)
 	CUresult rc = gs__real.cuMemGetInfo_v2(free_b, total);
 	if (rc != CUDA_SUCCESS || !counted())
 		return rc;
+	pools_sync_all();
 	gs_ledger_reclaim(gs__slice.ledger); /* processes of the slice that died */
 	uint64_t limit = gs__slice.memory_limit, used = gs_ledger_used(gs__slice.ledger);
 	uint64_t left = used < limit ? limit - used : 0;

@@ -84,6 +84,17 @@ struct CUmod_st {
 	struct CUfunc_st f[MAX_KERNELS];
 };
 
+/* A stream-ordered memory pool: memory it reserved (charged to the GPU)
+ * and the part of it in use; freed blocks stay reserved until the pool is
+ * trimmed or, with the default release threshold of 0, synchronised. */
+struct CUmemPoolHandle_st {
+	uint32_t magic;
+	int dev;
+	uint64_t reserved, used, threshold;
+};
+#define MAGIC_POOL 0x706f6f6cu
+#define POOL_CHUNK (2ull << 20)
+
 /* The SMs of one GPU, shared by its processes. */
 struct sm_timeline {
 	uint32_t magic;
@@ -92,6 +103,7 @@ struct sm_timeline {
 };
 
 struct dev {
+	struct CUmemPoolHandle_st pool; /* the default pool */
 	bool context_charged;    /* the memory a context takes, once per process */
 	struct gs_sim_gpu gpu;
 	struct gs_ledger *mem;
@@ -103,6 +115,7 @@ struct alloc {
 	uintptr_t ptr;
 	size_t size;
 	int dev;
+	struct CUmemPoolHandle_st *pool; /* stream-ordered allocations */
 };
 
 static struct {
@@ -191,6 +204,7 @@ static void sim_init(void)
 		d->primary = (struct CUctx_st){ .magic = MAGIC_CTX, .dev = S.n, .primary = true,
 						.sm_count = d->gpu.model->sm_count };
 		d->primary.stream = (struct CUstream_st){ MAGIC_STREAM, &d->primary, 0 };
+		d->pool = (struct CUmemPoolHandle_st){ .magic = MAGIC_POOL, .dev = S.n };
 		S.n++;
 	}
 	S.initialized = true;
@@ -501,6 +515,7 @@ EXPORT CUresult cuCtxGetDevice(CUdevice *dev)
 }
 
 static struct CUstream_st *stream_of(CUstream s, struct CUctx_st *c);
+static void pool_trim(struct CUmemPoolHandle_st *p, uint64_t keep);
 
 EXPORT CUresult cuCtxSynchronize(void)
 {
@@ -515,6 +530,7 @@ EXPORT CUresult cuCtxSynchronize(void)
 		if (t->busy_until[c->sm_start + i] > until)
 			until = t->busy_until[c->sm_start + i];
 	sleep_until(until);
+	pool_trim(&S.dev[c->dev].pool, S.dev[c->dev].pool.threshold);
 	return CUDA_SUCCESS;
 }
 
@@ -718,7 +734,7 @@ static CUresult dev_alloc(int dev, size_t bytes, uintptr_t *out)
 		S.allocs = a;
 		S.cap_allocs = cap;
 	}
-	S.allocs[S.n_allocs++] = (struct alloc){ (uintptr_t)p, bytes, dev };
+	S.allocs[S.n_allocs++] = (struct alloc){ (uintptr_t)p, bytes, dev, NULL };
 	pthread_mutex_unlock(&S.lock);
 	*out = (uintptr_t)p;
 	return CUDA_SUCCESS;
@@ -800,7 +816,41 @@ static struct CUstream_st *stream_of(CUstream s, struct CUctx_st *c)
 	return s->magic == MAGIC_STREAM ? s : NULL;
 }
 
-EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytes, CUstream s)
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Takes n bytes of a pool, reserving (and charging) more when its free
+ * part is too small. */
+static CUresult pool_take(struct CUmemPoolHandle_st *p, size_t n)
+{
+	pthread_mutex_lock(&pool_lock);
+	CUresult rc = CUDA_SUCCESS;
+	if (p->reserved - p->used < n) {
+		uint64_t grow = (n - (p->reserved - p->used) + POOL_CHUNK - 1) / POOL_CHUNK * POOL_CHUNK;
+		if (gs_ledger_charge(S.dev[p->dev].mem, grow))
+			rc = CUDA_ERROR_OUT_OF_MEMORY;
+		else
+			p->reserved += grow;
+	}
+	if (rc == CUDA_SUCCESS)
+		p->used += n;
+	pthread_mutex_unlock(&pool_lock);
+	return rc;
+}
+
+/* Gives the unused reserve above keep back to the GPU. */
+static void pool_trim(struct CUmemPoolHandle_st *p, uint64_t keep)
+{
+	pthread_mutex_lock(&pool_lock);
+	uint64_t floor = p->used > keep ? p->used : keep;
+	floor = (floor + POOL_CHUNK - 1) / POOL_CHUNK * POOL_CHUNK;
+	if (p->reserved > floor) {
+		gs_ledger_uncharge(S.dev[p->dev].mem, p->reserved - floor);
+		p->reserved = floor;
+	}
+	pthread_mutex_unlock(&pool_lock);
+}
+
+static CUresult pool_alloc(CUdeviceptr *dptr, size_t bytes, struct CUmemPoolHandle_st *p, CUstream s)
 {
 	struct CUctx_st *c;
 	CUresult rc = need_ctx(&c);
@@ -808,7 +858,41 @@ EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytes, CUstream s)
 		return rc;
 	if (!stream_of(s, c))
 		return CUDA_ERROR_INVALID_HANDLE;
-	return cuMemAlloc_v2(dptr, bytes);
+	if (!dptr || !bytes || !p || p->magic != MAGIC_POOL)
+		return CUDA_ERROR_INVALID_VALUE;
+	if ((rc = pool_take(p, bytes)))
+		return rc;
+	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	pthread_mutex_lock(&S.lock);
+	if (m != MAP_FAILED && S.n_allocs == S.cap_allocs) {
+		size_t cap = S.cap_allocs ? S.cap_allocs * 2 : 64;
+		struct alloc *a = realloc(S.allocs, cap * sizeof *a);
+		if (a) {
+			S.allocs = a;
+			S.cap_allocs = cap;
+		}
+	}
+	bool ok = m != MAP_FAILED && S.n_allocs < S.cap_allocs;
+	if (ok)
+		S.allocs[S.n_allocs++] = (struct alloc){ (uintptr_t)m, bytes, p->dev, p };
+	pthread_mutex_unlock(&S.lock);
+	if (!ok) {
+		if (m != MAP_FAILED)
+			munmap(m, bytes);
+		pthread_mutex_lock(&pool_lock);
+		p->used -= bytes;
+		pthread_mutex_unlock(&pool_lock);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	*dptr = (uintptr_t)m;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytes, CUstream s)
+{
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	return rc ? rc : pool_alloc(dptr, bytes, &S.dev[c->dev].pool, s);
 }
 
 EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytes, CUstream s)
@@ -819,7 +903,22 @@ EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytes, CUstream s
 EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream s)
 {
 	(void)s;
-	return cuMemFree_v2(dptr);
+	NEED_INIT();
+	pthread_mutex_lock(&S.lock);
+	for (size_t i = 0; i < S.n_allocs; i++) {
+		if (S.allocs[i].ptr == dptr && S.allocs[i].pool) {
+			struct alloc a = S.allocs[i];
+			S.allocs[i] = S.allocs[--S.n_allocs];
+			pthread_mutex_unlock(&S.lock);
+			munmap((void *)a.ptr, a.size);
+			pthread_mutex_lock(&pool_lock);
+			a.pool->used -= a.size; /* stays reserved until trimmed or synchronised */
+			pthread_mutex_unlock(&pool_lock);
+			return CUDA_SUCCESS;
+		}
+	}
+	pthread_mutex_unlock(&S.lock);
+	return cuMemFree_v2(dptr); /* memory from cuMemAlloc may be freed here too */
 }
 
 EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream s)
@@ -829,8 +928,7 @@ EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream s)
 
 EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream s)
 {
-	(void)pool;
-	return cuMemAllocAsync(dptr, bytes, s);
+	return pool_alloc(dptr, bytes, pool, s);
 }
 
 EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream s)
@@ -840,10 +938,66 @@ EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytes, CU
 
 EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep)
 {
-	(void)pool;
-	(void)keep;
 	NEED_INIT();
+	if (!pool || pool->magic != MAGIC_POOL)
+		return CUDA_ERROR_INVALID_VALUE;
+	pool_trim(pool, keep);
 	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemPoolGetAttribute(CUmemoryPool pool, int attr, void *value)
+{
+	NEED_INIT();
+	if (!pool || pool->magic != MAGIC_POOL || !value)
+		return CUDA_ERROR_INVALID_VALUE;
+	pthread_mutex_lock(&pool_lock);
+	uint64_t v = attr == CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT ? pool->reserved
+		   : attr == CU_MEMPOOL_ATTR_USED_MEM_CURRENT ? pool->used
+		   : attr == CU_MEMPOOL_ATTR_RELEASE_THRESHOLD ? pool->threshold : 0;
+	pthread_mutex_unlock(&pool_lock);
+	memcpy(value, &v, sizeof v);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemPoolCreate(CUmemoryPool *pool, const void *props)
+{
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	if (rc)
+		return rc;
+	if (!pool || !props)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct CUmemPoolHandle_st *p = calloc(1, sizeof *p);
+	if (!p)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	*p = (struct CUmemPoolHandle_st){ .magic = MAGIC_POOL, .dev = c->dev };
+	*pool = p;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemPoolDestroy(CUmemoryPool pool)
+{
+	NEED_INIT();
+	if (!pool || pool->magic != MAGIC_POOL || pool == &S.dev[pool->dev].pool)
+		return CUDA_ERROR_INVALID_VALUE;
+	pool_trim(pool, 0);
+	pool->magic = 0;
+	free(pool);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool, CUdevice dev)
+{
+	NEED_DEV(dev);
+	if (!pool)
+		return CUDA_ERROR_INVALID_VALUE;
+	*pool = &S.dev[dev].pool;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
+{
+	return cuDeviceGetDefaultMemPool(pool, dev);
 }
 
 EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,
@@ -1016,6 +1170,7 @@ EXPORT CUresult cuStreamSynchronize(CUstream s)
 	if (!st)
 		return CUDA_ERROR_INVALID_HANDLE;
 	sleep_until(st->busy_until);
+	pool_trim(&S.dev[st->ctx->dev].pool, S.dev[st->ctx->dev].pool.threshold);
 	return CUDA_SUCCESS;
 }
 

@@ -38,6 +38,7 @@ for via in dlsym procaddr; do
 	check "$via: MULTIPROCESSOR_COUNT is the slice's 56" '[ "$(echo "$out" | val sms)" = 56 ]'
 	check "$via: every allocation path charged and given back" 'in_slice "$s0" "$app" --via $via paths > "$work/paths" && ! grep -q FAIL "$work/paths"'
 	check "$via: fill stops at the limit (19 GiB chunks of 1 GiB)" '[ "$(in_slice "$s0" "$app" --via $via fill 1024 | val got)" = 19456 ]'
+	check "$via: stream-ordered allocations stop at the limit too" '[ "$(in_slice "$s0" "$app" --via $via fillasync 1024 | val got)" = 19456 ]'
 done
 check "$via: the context's memory (256 MiB on the simulated GPU) is charged to the slice" '[ "$(echo "$out" | val mem_free_mib)" = 19840 ]'
 out=$(GPUSHARE_SIM_DRIVER_VERSION=12020 in_slice "$s0" "$app" info)

@@ -130,11 +130,12 @@ static int alloc_once(size_t mib)
 	return rc ? 1 : 0;
 }
 
-static int fill(size_t chunk)
+static int fill(size_t chunk, bool async)
 {
 	size_t got = 0;
 	CUdeviceptr p;
-	while (CALL(cuMemAlloc, t_alloc, &p, chunk << 20) == CUDA_SUCCESS)
+	while ((async ? CALL(cuMemAllocAsync, CUresult(*)(CUdeviceptr *, size_t, CUstream), &p, chunk << 20, NULL)
+		      : CALL(cuMemAlloc, t_alloc, &p, chunk << 20)) == CUDA_SUCCESS)
 		got += chunk;
 	printf("got %zu\n", got);
 	return 0;
@@ -171,7 +172,18 @@ static int paths(void)
 	EXPECT_DROP("cuMemAllocAsync", 64);
 	CHECK(CALL(cuMemFreeAsync, CUresult(*)(CUdeviceptr, CUstream), p, NULL));
 	CHECK(CALL(cuCtxSynchronize, CUresult(*)(void)));
-	EXPECT_BACK("cuMemAllocAsync");
+	EXPECT_BACK("cuMemAllocAsync (released at synchronisation)");
+	/* a pool that keeps what it frees: its cache stays charged until trimmed */
+	CUmemoryPool pool;
+	unsigned char props[88] = { 0 };
+	CHECK(CALL(cuMemPoolCreate, CUresult(*)(CUmemoryPool *, const void *), &pool, props));
+	CHECK(CALL(cuMemAllocFromPoolAsync, CUresult(*)(CUdeviceptr *, size_t, CUmemoryPool, CUstream), &p, 128 << 20, pool, NULL));
+	EXPECT_DROP("cuMemAllocFromPoolAsync", 128);
+	CHECK(CALL(cuMemFreeAsync, CUresult(*)(CUdeviceptr, CUstream), p, NULL));
+	EXPECT_DROP("a pool's cache of freed blocks", 128);
+	CHECK(CALL(cuMemPoolTrimTo, CUresult(*)(CUmemoryPool, size_t), pool, 0));
+	EXPECT_BACK("cuMemPoolTrimTo");
+	CHECK(CALL(cuMemPoolDestroy, CUresult(*)(CUmemoryPool), pool));
 	CUmemAllocationProp prop = { .type = 1, .location = { 1, 0 } };
 	CUmemGenericAllocationHandle h;
 	CHECK(CALL(cuMemCreate, CUresult(*)(CUmemGenericAllocationHandle *, size_t, const CUmemAllocationProp *, unsigned long long), &h, 64 << 20, &prop, 0));
@@ -312,7 +324,9 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "alloc") == 0)
 		return alloc_once(arg);
 	if (strcmp(cmd, "fill") == 0)
-		return fill(arg ? arg : 256);
+		return fill(arg ? arg : 256, false);
+	if (strcmp(cmd, "fillasync") == 0)
+		return fill(arg ? arg : 256, true);
 	if (strcmp(cmd, "hold") == 0)
 		return hold(arg);
 	if (strcmp(cmd, "paths") == 0)
