@@ -67,6 +67,21 @@ except cupy.cuda.memory.OutOfMemoryError:
 PY
 t python3 /tmp/cp.py
 t gpushare run --no-mps --slice "$s0" -- python3 /tmp/cp.py
+echo "=== CuPy with the stream-ordered (cudaMallocAsync) allocator"
+cat > /tmp/cpa.py <<'PY'
+import cupy
+cupy.cuda.set_allocator(cupy.cuda.MemoryAsyncPool().malloc)
+free, total = cupy.cuda.runtime.memGetInfo()
+got = []
+try:
+    while True:
+        got.append(cupy.empty(1 << 30, dtype=cupy.uint8))
+except cupy.cuda.memory.OutOfMemoryError:
+    pass
+print("cupy async total_mib", total >> 20, "got_gib", len(got))
+PY
+t gpushare run --no-mps --slice "$s0" -- python3 /tmp/cpa.py
+t env GPUSHARE_LOG=stderr GPUSHARE_TRACE=1 gpushare run --no-mps --slice "$s0" -- python3 bench/device/torch_slice.py
 echo "=== Triton"
 cat > /tmp/tr.py <<'PY'
 import torch, triton, triton.language as tl
