@@ -10,7 +10,7 @@
 int main(void)
 {
 	fputs("{\n\tglobal:\n\t\tdlsym;\n\t\tcuGetProcAddress;\n\t\tcuGetProcAddress_v2;\n"
-	      "\t\tnvmlDeviceGetMemoryInfo;\n\t\tnvmlDeviceGetMemoryInfo_v2;\n\t\tnvmlDeviceGetComputeRunningProcesses_v3;\n", stdout);
+	      "\t\tnvmlDeviceGetMemoryInfo;\n\t\tnvmlDeviceGetMemoryInfo_v2;\n\t\tnvmlDeviceGetComputeRunningProcesses_v3;\n\t\tnvmlDeviceGetAttributes_v2;\n", stdout);
 	fputs(GS_CUDA_API(NAME, NAME), stdout);
 	fputs("\tlocal:\n\t\t*;\n};\n", stdout);
 	return 0;

@@ -20,6 +20,18 @@ static void *real_nvml(const char *name)
 	return h ? gs__dlsym(h, name) : NULL;
 }
 
+/* Whether an NVML device is the slice's GPU. */
+static bool in_slice_any(nvmlDevice_t d)
+{
+	if (!gs__slice.gpu_uuid[0])
+		return true;
+	if (!real_uuid)
+		real_uuid = (nvmlReturn_t(*)(nvmlDevice_t, char *, unsigned))real_nvml("nvmlDeviceGetUUID");
+	char uuid[96];
+	return real_uuid && real_uuid(d, uuid, sizeof uuid) == NVML_SUCCESS &&
+	       strcasecmp(uuid, gs__slice.gpu_uuid) == 0;
+}
+
 static bool in_slice(nvmlDevice_t d)
 {
 	if (!gs__slice.memory_limited)
@@ -96,6 +108,27 @@ EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsi
 	return NVML_SUCCESS;
 }
 
+/* A device's SMs and memory are the slice's. */
+static nvmlReturn_t (*real_attrs)(nvmlDevice_t, nvmlDeviceAttributes_t *);
+
+EXPORT nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t d, nvmlDeviceAttributes_t *a)
+{
+	gs__init();
+	if (!real_attrs)
+		real_attrs = (nvmlReturn_t(*)(nvmlDevice_t, nvmlDeviceAttributes_t *))real_nvml("nvmlDeviceGetAttributes_v2");
+	if (!real_attrs)
+		return NVML_ERROR_UNINITIALIZED;
+	nvmlReturn_t rc = real_attrs(d, a);
+	if (rc == NVML_SUCCESS && a && (gs__slice.memory_limited || gs__slice.sm_limited) && in_slice_any(d)) {
+		if (gs__slice.memory_limited && (gs__slice.memory_limit >> 20) < a->memorySizeMB)
+			a->memorySizeMB = gs__slice.memory_limit >> 20;
+		unsigned sms = gs__ctx_sms(0);
+		if (gs__slice.sm_limited && (sms ? sms : gs__slice.sms) < a->multiprocessorCount)
+			a->multiprocessorCount = sms ? sms : gs__slice.sms;
+	}
+	return rc;
+}
+
 /* NVML, loaded and initialised for the interposer's own questions. */
 static void *own_nvml(const char *name)
 {
@@ -152,6 +185,10 @@ unsigned gs__nvml_sm_count(const char *gpu_uuid)
 
 void *gs__nvml_wrap(const char *name, void *real)
 {
+	if (strcmp(name, "nvmlDeviceGetAttributes_v2") == 0) {
+		real_attrs = (nvmlReturn_t(*)(nvmlDevice_t, nvmlDeviceAttributes_t *))real;
+		return (void *)nvmlDeviceGetAttributes_v2;
+	}
 	if (strcmp(name, "nvmlDeviceGetComputeRunningProcesses_v3") == 0) {
 		real_procs = (nvmlReturn_t(*)(nvmlDevice_t, unsigned *, nvmlProcessInfo_t *))real;
 		return (void *)nvmlDeviceGetComputeRunningProcesses_v3;

@@ -36,6 +36,8 @@ for via in dlsym procaddr; do
 	check "$via: cuDeviceTotalMem is the slice's" '[ "$(echo "$out" | val device_total_mib)" = 20096 ]'
 	check "$via: NVML memory total is the slice's" '[ "$(echo "$out" | val nvml_total_mib)" = 20096 ]'
 	check "$via: MULTIPROCESSOR_COUNT is the slice's 56" '[ "$(echo "$out" | val sms)" = 56 ]'
+	check "$via: NVML's device attributes show the slice's SMs" '[ "$(echo "$out" | val nvml_sms)" = 56 ]'
+	check "$via: NVML lists the slice's processes only" '[ "$(echo "$out" | val nvml_processes)" = 1 ]'
 	check "$via: every allocation path charged and given back" 'in_slice "$s0" "$app" --via $via paths > "$work/paths" && ! grep -q FAIL "$work/paths"'
 	check "$via: fill stops at the limit (19 GiB chunks of 1 GiB)" '[ "$(in_slice "$s0" "$app" --via $via fill 1024 | val got)" = 19456 ]'
 	check "$via: stream-ordered allocations stop at the limit too" '[ "$(in_slice "$s0" "$app" --via $via fillasync 1024 | val got)" = 19456 ]'

@@ -114,6 +114,17 @@ static int info(void)
 				snprintf(want, sizeof want, "%02x%02x", (unsigned char)cu.bytes[0], (unsigned char)cu.bytes[1]);
 				if (strncmp(uuid + 4, want, 4) == 0 && mem(d, &m) == 0) {
 					printf("nvml_total_mib %llu\n", m.total >> 20);
+					nvmlReturn_t (*attrs)(nvmlDevice_t, nvmlDeviceAttributes_t *) =
+						(nvmlReturn_t(*)(nvmlDevice_t, nvmlDeviceAttributes_t *))dlsym(nv, "nvmlDeviceGetAttributes_v2");
+					nvmlDeviceAttributes_t a;
+					if (attrs && attrs(d, &a) == 0)
+						printf("nvml_sms %u\n", a.multiprocessorCount);
+					nvmlReturn_t (*procs)(nvmlDevice_t, unsigned *, nvmlProcessInfo_t *) =
+						(nvmlReturn_t(*)(nvmlDevice_t, unsigned *, nvmlProcessInfo_t *))dlsym(nv, "nvmlDeviceGetComputeRunningProcesses_v3");
+					nvmlProcessInfo_t pi[64];
+					unsigned np = 64;
+					if (procs && procs(d, &np, pi) == 0)
+						printf("nvml_processes %u\n", np);
 					break;
 				}
 			}
