@@ -1,23 +1,13 @@
 /* cmd-dci.c: `mig -dci [-gi N] [-ci M]`: destroy compute instances. */
 #include "smi.h"
 
-static bool listed(const unsigned *ids, size_t n, unsigned id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ids[i] == id)
-			return true;
-	return false;
-}
-
 static int run_dci(struct smi_ctx *c)
 {
 	unsigned gis[GS_MIG_MAX_GI], cis[GS_MIG_MAX_CI];
-	size_t ngi = 0, nci = 0;
-	if ((c->gi_ids && smi_parse_ids(c->gi_ids, gis, GS_MIG_MAX_GI, &ngi)) ||
-	    (c->ci_ids && smi_parse_ids(c->ci_ids, cis, GS_MIG_MAX_CI, &nci))) {
-		fprintf(c->err, "Invalid GPU or compute instance ID list.\n");
-		return SMI_EINVAL;
-	}
+	size_t ngi, nci;
+	int bad = smi_instance_filters(c, gis, &ngi, cis, &nci);
+	if (bad)
+		return bad;
 	int exit_code = SMI_OK, last = 0;
 	bool any = false;
 	for (size_t i = 0; i < c->n_gpu; i++) {
@@ -45,7 +35,7 @@ static int run_dci(struct smi_ctx *c)
 					}
 				}
 		for (size_t k = 0; k < n; k++) {
-			if ((c->gi_ids && !listed(gis, ngi, v[k].gi)) || (c->ci_ids && !listed(cis, nci, v[k].id)))
+			if ((c->gi_ids && !smi_listed(gis, ngi, v[k].gi)) || (c->ci_ids && !smi_listed(cis, nci, v[k].id)))
 				continue;
 			any = true;
 			if ((rc = g->backend->ci_destroy(g, v[k].gi, v[k].id))) {

@@ -3,23 +3,13 @@
 
 static const char *lci_sep = "+--------------------------------------------------------------------+\n";
 
-static bool listed(const unsigned *ids, size_t n, unsigned id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ids[i] == id)
-			return true;
-	return false;
-}
-
 static int run_lci(struct smi_ctx *c)
 {
 	unsigned gis[GS_MIG_MAX_GI], cis[GS_MIG_MAX_CI];
-	size_t ngi = 0, nci = 0;
-	if ((c->gi_ids && smi_parse_ids(c->gi_ids, gis, GS_MIG_MAX_GI, &ngi)) ||
-	    (c->ci_ids && smi_parse_ids(c->ci_ids, cis, GS_MIG_MAX_CI, &nci))) {
-		fprintf(c->err, "Invalid GPU or compute instance ID list.\n");
-		return SMI_EINVAL;
-	}
+	size_t ngi, nci;
+	int bad = smi_instance_filters(c, gis, &ngi, cis, &nci);
+	if (bad)
+		return bad;
 	bool header = false;
 	for (size_t i = 0; i < c->n_gpu; i++) {
 		struct smi_gpu *g = &c->gpus[i];
@@ -31,7 +21,7 @@ static int run_lci(struct smi_ctx *c)
 		if (rc)
 			return smi_exit_code(rc);
 		for (size_t k = 0; k < n; k++) {
-			if ((c->gi_ids && !listed(gis, ngi, v[k].gi)) || (c->ci_ids && !listed(cis, nci, v[k].id)))
+			if ((c->gi_ids && !smi_listed(gis, ngi, v[k].gi)) || (c->ci_ids && !smi_listed(cis, nci, v[k].id)))
 				continue;
 			if (!header) {
 				fputs(lci_sep, c->out);

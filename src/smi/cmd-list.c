@@ -12,17 +12,9 @@ static int run_list(struct smi_ctx *c)
 			continue;
 		struct smi_ci_view v[GS_MIG_MAX_CI];
 		size_t n;
-		int rc = g->backend->ci_list(g, v, GS_MIG_MAX_CI, &n);
+		int rc = smi_mig_devices(g, v, GS_MIG_MAX_CI, &n);
 		if (rc)
 			return smi_exit_code(rc);
-		/* MIG device indexes count by GI ID, then CI ID */
-		for (size_t a = 0; a < n; a++)
-			for (size_t b = a + 1; b < n; b++)
-				if (v[b].gi < v[a].gi || (v[b].gi == v[a].gi && v[b].id < v[a].id)) {
-					struct smi_ci_view t = v[a];
-					v[a] = v[b];
-					v[b] = t;
-				}
 		for (size_t k = 0; k < n; k++) {
 			char name[40];
 			snprintf(name, sizeof name, "MIG %s", v[k].name);

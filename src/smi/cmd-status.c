@@ -121,15 +121,8 @@ static void mig_block(struct smi_ctx *c)
 		struct smi_ci_view v[GS_MIG_MAX_CI];
 		struct smi_gi_view gis[GS_MIG_MAX_GI];
 		size_t n, ngi;
-		if (g->backend->ci_list(g, v, GS_MIG_MAX_CI, &n) || g->backend->gi_list(g, gis, GS_MIG_MAX_GI, &ngi))
+		if (smi_mig_devices(g, v, GS_MIG_MAX_CI, &n) || g->backend->gi_list(g, gis, GS_MIG_MAX_GI, &ngi))
 			continue;
-		for (size_t a = 0; a < n; a++)
-			for (size_t b = a + 1; b < n; b++)
-				if (v[b].gi < v[a].gi || (v[b].gi == v[a].gi && v[b].id < v[a].id)) {
-					struct smi_ci_view t = v[a];
-					v[a] = v[b];
-					v[b] = t;
-				}
 		for (size_t k = 0; k < n; k++) {
 			const struct smi_gi_view *gv = NULL;
 			for (size_t q = 0; q < ngi; q++)

@@ -295,3 +295,36 @@ int smi_sorted_cis(struct smi_gpu *g, struct smi_ci_view *out, size_t max, size_
 						out[(*n)++] = all[k];
 	return 0;
 }
+
+bool smi_listed(const unsigned *ids, size_t n, unsigned id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+int smi_instance_filters(struct smi_ctx *c, unsigned *gis, size_t *ngi, unsigned *cis, size_t *nci)
+{
+	*ngi = *nci = 0;
+	if ((c->gi_ids && smi_parse_ids(c->gi_ids, gis, GS_MIG_MAX_GI, ngi)) ||
+	    (c->ci_ids && smi_parse_ids(c->ci_ids, cis, GS_MIG_MAX_CI, nci))) {
+		fprintf(c->err, "Invalid GPU or compute instance ID list.\n");
+		return SMI_EINVAL;
+	}
+	return SMI_OK;
+}
+
+static int cmp_mig_device(const void *a, const void *b)
+{
+	const struct smi_ci_view *x = a, *y = b;
+	return x->gi != y->gi ? (int)x->gi - (int)y->gi : (int)x->id - (int)y->id;
+}
+
+int smi_mig_devices(struct smi_gpu *g, struct smi_ci_view *out, size_t max, size_t *n)
+{
+	int rc = g->backend->ci_list(g, out, max, n);
+	if (rc == 0)
+		qsort(out, *n, sizeof *out, cmp_mig_device);
+	return rc;
+}

@@ -107,6 +107,13 @@ int smi_parse_ids(const char *s, unsigned *ids, size_t max, size_t *n);
 int smi_exit_code(int nvml_rc);
 const char *smi_strerror(int nvml_rc);
 
+/* Whether id is among ids. */
+bool smi_listed(const unsigned *ids, size_t n, unsigned id);
+/* The -gi / -ci filters of a command: 0, or an exit code after the message. */
+int smi_instance_filters(struct smi_ctx *c, unsigned *gis, size_t *ngi, unsigned *cis, size_t *nci);
+/* A GPU's compute instances in MIG device order (GI ID, then CI ID). */
+int smi_mig_devices(struct smi_gpu *g, struct smi_ci_view *out, size_t max, size_t *n);
+
 /* Sorted views, as nvidia-smi lists them (reference B.6 "Listing order"). */
 int smi_sorted_gis(struct smi_gpu *g, struct smi_gi_view *out, size_t max, size_t *n);
 int smi_sorted_cis(struct smi_gpu *g, struct smi_ci_view *out, size_t max, size_t *n);
