@@ -11,5 +11,5 @@ export LD_LIBRARY_PATH="${libdir}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 for r in 1 2 3 4 5; do
 	echo "native            $("$build/overhead")"
 	echo "preload, no slice $(LD_PRELOAD="$build/lib/libgpushare.so" "$build/overhead")"
-	echo "preload, slice    $(LD_PRELOAD="$build/lib/libgpushare.so" GPUSHARE_SMS=8 GPUSHARE_MEMORY_LIMIT=1G "$build/overhead")"
+	echo "preload, slice    $(LD_PRELOAD="$build/lib/libgpushare.so" GPUSHARE_SMS=4096 GPUSHARE_MEMORY_LIMIT=1G "$build/overhead")"
 done

@@ -90,6 +90,14 @@ EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version,
 				    CUdriverProcAddressQueryResult *status);
 EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags);
 
+/* Wrapped for programs linked to libcuda, but handed out unwrapped to those
+ * that look them up: the CUDA runtime asks cuCtxGetCurrent about ten times
+ * per launch, and the launch itself checks the thread's context. */
+static bool lookup_unwrapped(const char *name)
+{
+	return strcmp(name, "cuCtxGetCurrent") == 0;
+}
+
 /* The driver chooses the version; we swap in our wrapper for what it chose,
  * and answer for cuGetProcAddress itself so later lookups come back here. */
 static CUresult proc_address(const char *symbol, void **pfn, int version, cuuint64_t flags,
@@ -107,7 +115,7 @@ static CUresult proc_address(const char *symbol, void **pfn, int version, cuuint
 		return rc;
 	if (strcmp(symbol, "cuGetProcAddress") == 0)
 		*pfn = version >= 12000 ? (void *)cuGetProcAddress_v2 : (void *)cuGetProcAddress;
-	else
+	else if (!lookup_unwrapped(symbol))
 		*pfn = gs__wrap_real(*pfn);
 	return rc;
 }
@@ -161,7 +169,7 @@ EXPORT void *GS__DLSYM(void *handle, const char *name)
 			return (void *)cuGetProcAddress_v2;
 		if (strcmp(name, "cuGetProcAddress") == 0)
 			return (void *)cuGetProcAddress;
-		void *w = gs__wrap_by_name(name);
+		void *w = lookup_unwrapped(name) ? NULL : gs__wrap_by_name(name);
 		return w ? w : r;
 	}
 	if (strncmp(name, "nvml", 4) == 0) {
