@@ -11,7 +11,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 WARN    += -Wno-format-truncation
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -MMD -MP
-CFLAGS  += -Isrc/common -Isrc/model -Isrc/include -Isrc/sim -Isrc/smi -Isrc/interposer -Isrc/cli
+CFLAGS  += -Isrc/common -Isrc/model -Isrc/include -Isrc/sim -Isrc/smi -Isrc/interposer -Isrc/cli -Isrc/control
 ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif
@@ -29,6 +29,7 @@ common_src := $(wildcard src/common/*.c)
 model_src  := $(wildcard src/model/*.c)
 smi_src    := $(wildcard src/smi/*.c)
 cli_src    := $(wildcard src/cli/*.c)
+control_src := $(wildcard src/control/*.c)
 simnvml_src := src/sim/nvml-sim.c src/sim/simstate.c
 simcuda_src := src/sim/cuda-sim.c src/sim/simstate.c
 interposer_src := $(wildcard src/interposer/*.c)
@@ -38,7 +39,7 @@ obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 COMMON_A := $(LIB)/libgscommon.a
 MODEL_A  := $(LIB)/libgsmodel.a
 
-PROGRAMS := $(BIN)/gpushare-smi $(BIN)/gpushare
+PROGRAMS := $(BIN)/gpushare-smi $(BIN)/gpushare $(BIN)/gpushare-control
 INTERPOSER := $(LIB)/libgpushare.so
 SIMLIBS  := $(SIMLIB)/libnvidia-ml.so.1 $(SIMLIB)/libcuda.so.1
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test-*.c))
@@ -79,6 +80,10 @@ $(INTERPOSER): $(call obj,$(interposer_src)) $(COMMON_A) $(BUILD)/libgpushare.ma
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libgpushare.so -Wl,-z,defs -Wl,--version-script=$(BUILD)/libgpushare.map \
 		-o $@ $(call obj,$(interposer_src)) $(COMMON_A) -ldl -lpthread
+
+$(BIN)/gpushare-control: $(call obj,$(control_src)) $(COMMON_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BIN)/gpushare: $(call obj,$(cli_src)) $(COMMON_A)
 	@mkdir -p $(dir $@)

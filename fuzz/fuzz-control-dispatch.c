@@ -1,0 +1,34 @@
+/* fuzz-control-dispatch.c: any command line, privileged or not, gets an
+ * answer of well-formed reply lines and leaves the daemon's settings valid. */
+#include "control.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct control_state s = { .default_pct = 100.0 };
+	if (size > GS_LINE_MAX || memchr(data, '\n', size))
+		return 0;
+	char line[GS_LINE_MAX + 1];
+	memcpy(line, data, size);
+	line[size] = '\0';
+	struct control_peer p = { .uid = size % 2 ? 0 : 65534, .pid = 1, .privileged = size % 3 == 0 };
+	struct control_reply r = { 0 };
+	control_dispatch(&s, &p, line, &r);
+	for (size_t i = 0; i < r.len;) {
+		if (r.len - i < 3 || memcmp(r.buf + i, "R ", 2))
+			abort();
+		char *nl = memchr(r.buf + i, '\n', r.len - i);
+		if (!nl)
+			abort();
+		i = (size_t)(nl - r.buf) + 1;
+	}
+	if (!(s.default_pct > 0 && s.default_pct <= 100) || s.n_default_limits > CONTROL_MAX_LIMITS ||
+	    (s.default_priority != 0 && s.default_priority != 1))
+		abort();
+	s.quitting = false;
+	free(r.buf);
+	return 0;
+}

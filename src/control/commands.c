@@ -1,0 +1,239 @@
+/* commands.c: the command table of gpushare-control and the commands of
+ * NVIDIA's MPS control daemon that need no server yet (reference A.5):
+ * outputs, messages and value syntax as nvidia-cuda-mps-control's. */
+#include "control.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+void control_reply_line(struct control_reply *r, const char *fmt, ...)
+{
+	char line[GS_LINE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line)
+		n = (int)sizeof line - 1;
+	size_t need = r->len + (size_t)n + 4;
+	if (need > r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 256;
+		while (cap < need)
+			cap *= 2;
+		char *nb = realloc(r->buf, cap);
+		if (!nb)
+			return;
+		r->buf = nb;
+		r->cap = cap;
+	}
+	memcpy(r->buf + r->len, "R ", 2);
+	memcpy(r->buf + r->len + 2, line, (size_t)n);
+	r->len += (size_t)n + 2;
+	r->buf[r->len++] = '\n';
+}
+
+void control_log(struct control_state *s, const char *fmt, ...)
+{
+	if (!s->log)
+		return;
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	struct tm tm;
+	localtime_r(&tv.tv_sec, &tm);
+	char when[32];
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+	fprintf(s->log, "[%s.%03ld %s %5d] ", when, (long)(tv.tv_usec / 1000), "Control", (int)getpid());
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(s->log, fmt, ap);
+	va_end(ap);
+	fputc('\n', s->log);
+	fflush(s->log);
+}
+
+static void get_server_list(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+			    struct control_reply *r)
+{
+	(void)s, (void)p, (void)argc, (void)argv, (void)r; /* no server runs yet: nothing, as MPS */
+}
+
+static void server_not_found(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+			     struct control_reply *r)
+{
+	(void)s, (void)p, (void)argc;
+	control_reply_line(r, "Server %s not found", argv[1]);
+}
+
+static void ps(struct control_state *s, const struct control_peer *p, int argc, char **argv, struct control_reply *r)
+{
+	(void)s, (void)p, (void)argc, (void)argv;
+	control_reply_line(r, "Server not found");
+}
+
+static void set_default_pct(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+			    struct control_reply *r)
+{
+	(void)p, (void)argc;
+	double v;
+	char out[16];
+	if (mpsval_parse_pct(argv[1], &v) == 0)
+		s->default_pct = v;
+	else
+		control_log(s, "Invalid percentage, expected between (0.0, 100.0]");
+	/* MPS answers with the value in force, the old one when refused */
+	mpsval_format_pct(s->default_pct, out);
+	control_reply_line(r, "%s", out);
+}
+
+static void get_default_pct(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+			    struct control_reply *r)
+{
+	(void)p, (void)argc, (void)argv;
+	char out[16];
+	mpsval_format_pct(s->default_pct, out);
+	control_reply_line(r, "%s", out);
+}
+
+static struct mpsval_dev_limit *find_limit(struct control_state *s, const char *dev)
+{
+	for (size_t i = 0; i < s->n_default_limits; i++)
+		if (strcmp(s->default_limits[i].dev, dev) == 0)
+			return &s->default_limits[i];
+	return NULL;
+}
+
+static void set_default_limit(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+			      struct control_reply *r)
+{
+	(void)p, (void)argc;
+	uint64_t bytes;
+	if (strlen(argv[1]) >= sizeof s->default_limits[0].dev || mpsval_parse_limit(argv[2], &bytes)) {
+		control_reply_line(r, "Invalid memory limit \"%s\": use an integer and G or M, e.g. 2G or 500M", argv[2]);
+		r->status = 1;
+		return;
+	}
+	struct mpsval_dev_limit *l = find_limit(s, argv[1]);
+	if (!l) {
+		if (s->n_default_limits == CONTROL_MAX_LIMITS) {
+			control_reply_line(r, "Too many devices with a default pinned memory limit");
+			r->status = 1;
+			return;
+		}
+		l = &s->default_limits[s->n_default_limits++];
+		snprintf(l->dev, sizeof l->dev, "%s", argv[1]);
+	}
+	l->bytes = bytes;
+	control_log(s, "set_default_device_pinned_mem_limit %s %s.", argv[1], argv[2]);
+}
+
+static void get_default_limit(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+			      struct control_reply *r)
+{
+	(void)p, (void)argc;
+	const struct mpsval_dev_limit *l = find_limit(s, argv[1]);
+	char out[32];
+	if (!l) {
+		control_log(s, "No default pinned memory limit set for the device!");
+		return;
+	}
+	mpsval_format_limit(l->bytes, out);
+	control_reply_line(r, "%s", out);
+}
+
+static void set_default_priority(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+				 struct control_reply *r)
+{
+	(void)p, (void)argc;
+	if (strcmp(argv[1], "0") && strcmp(argv[1], "1")) {
+		control_reply_line(r, "Invalid priority value - must be 0 or 1!");
+		return;
+	}
+	s->default_priority = argv[1][0] - '0';
+}
+
+static void get_default_priority(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+				 struct control_reply *r)
+{
+	(void)p, (void)argc, (void)argv;
+	control_reply_line(r, "%d", s->default_priority);
+}
+
+static void quit(struct control_state *s, const struct control_peer *p, int argc, char **argv, struct control_reply *r)
+{
+	(void)p;
+	unsigned long long t = 0;
+	if (argc == 3 && (strcmp(argv[1], "-t") || gs_parse_uint(argv[2], 86400, &t))) {
+		control_reply_line(r, "Invalid arguments: quit [-t <seconds>]");
+		r->status = 1;
+		return;
+	}
+	if (argc == 2) {
+		control_reply_line(r, "Invalid arguments: quit [-t <seconds>]");
+		r->status = 1;
+		return;
+	}
+	if (argc == 3)
+		control_log(s, "quit command issued with timeout of %llu", t);
+	s->quitting = true;
+	r->status = 0; /* no server to wait for: every one exited gracefully */
+}
+
+const struct control_cmd control_cmds[] = {
+	{ "get_server_list", 0, 0, false, "", get_server_list },
+	{ "get_server_status", 1, 1, false, "<PID>", server_not_found },
+	{ "get_client_list", 1, 1, false, "<PID>", server_not_found },
+	{ "shutdown_server", 1, 2, true, "<PID> [-f]", server_not_found },
+	{ "get_active_thread_percentage", 1, 1, false, "<PID>", server_not_found },
+	{ "ps", 0, 2, false, "[-p <PID>]", ps },
+	{ "set_default_active_thread_percentage", 1, 1, true, "<percentage>", set_default_pct },
+	{ "get_default_active_thread_percentage", 0, 0, false, "", get_default_pct },
+	{ "set_default_device_pinned_mem_limit", 2, 2, true, "<dev> <value>", set_default_limit },
+	{ "get_default_device_pinned_mem_limit", 1, 1, false, "<dev>", get_default_limit },
+	{ "set_default_client_priority", 1, 1, true, "<0|1>", set_default_priority },
+	{ "get_default_client_priority", 0, 0, false, "", get_default_priority },
+	{ "quit", 0, 2, true, "[-t <seconds>]", quit },
+};
+const size_t control_n_cmds = sizeof control_cmds / sizeof control_cmds[0];
+
+void control_dispatch(struct control_state *s, const struct control_peer *p, char *line, struct control_reply *r)
+{
+	char *argv[8], *save = NULL;
+	int argc = 0;
+	char copy[GS_LINE_MAX];
+	snprintf(copy, sizeof copy, "%s", line);
+	for (char *t = strtok_r(line, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+		if (argc == (int)GS_ARRAY_LEN(argv)) {
+			argc++;
+			break;
+		}
+		argv[argc++] = t;
+	}
+	r->status = 0;
+	if (argc == 0)
+		return;
+	const struct control_cmd *c = NULL;
+	for (size_t i = 0; i < control_n_cmds && argc <= (int)GS_ARRAY_LEN(argv); i++)
+		if (strcmp(argv[0], control_cmds[i].name) == 0)
+			c = &control_cmds[i];
+	if (!c) {
+		control_reply_line(r, "Unknown command \"%s\"", copy);
+		return;
+	}
+	if (argc - 1 < c->min_args || argc - 1 > c->max_args) {
+		control_reply_line(r, "Invalid arguments: %s %s", c->name, c->usage);
+		return;
+	}
+	if (c->admin && !p->privileged && p->uid != 0 && p->uid != geteuid()) {
+		control_reply_line(r, "Permission denied: %s needs root or the daemon's user", c->name);
+		r->status = 1;
+		return;
+	}
+	c->run(s, p, argc, argv, r);
+}

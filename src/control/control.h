@@ -1,0 +1,68 @@
+/* control.h: gpushare-control, the MPS control daemon of gpushare: its
+ * protocol, its state and its command table (used by the daemon, the client
+ * and the help text alike).
+ *
+ * Protocol (version GS_CONTROL_PROTOCOL): a peer sends one command per line;
+ * the daemon answers each with zero or more "R <text>" lines and one
+ * "E <status>" line. The front end prints the R texts, as nvidia-cuda-mps-
+ * control prints its answers. */
+#ifndef GS_CONTROL_H
+#define GS_CONTROL_H
+
+#include "gs.h"
+#include "line.h"
+#include "mpsval.h"
+
+#include <stdio.h>
+#include <sys/types.h>
+
+#define GS_CONTROL_PROTOCOL 1
+#define CONTROL_MAX_LIMITS 32
+
+struct control_state {
+	double default_pct;                      /* set_default_active_thread_percentage */
+	struct mpsval_dev_limit default_limits[CONTROL_MAX_LIMITS];
+	size_t n_default_limits;
+	int default_priority;
+	bool quitting;
+	FILE *log;                               /* control.log */
+};
+
+/* A reply being built: lines for the peer, echoed to control.log. */
+struct control_reply {
+	char *buf;
+	size_t len, cap;
+	int status;
+};
+
+void control_reply_line(struct control_reply *r, const char *fmt, ...) GS_PRINTF(2, 3);
+
+struct control_peer {
+	uid_t uid;
+	pid_t pid;
+	bool privileged;                         /* came through control_privileged */
+};
+
+struct control_cmd {
+	const char *name;
+	int min_args, max_args;
+	bool admin;                              /* changes state: privileged socket or root */
+	const char *usage;
+	void (*run)(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+		    struct control_reply *r);
+};
+
+extern const struct control_cmd control_cmds[];
+extern const size_t control_n_cmds;
+
+/* Runs one command line: splits it, finds the command by its exact name,
+ * checks arguments and privilege, and fills the reply. */
+void control_dispatch(struct control_state *s, const struct control_peer *p, char *line, struct control_reply *r);
+
+/* Writes "[YYYY-MM-DD HH:MM:SS.mmm Control %5d] text" to control.log. */
+void control_log(struct control_state *s, const char *fmt, ...) GS_PRINTF(2, 3);
+
+/* Runs the daemon in the pipe and log directories; returns its exit status. */
+int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground);
+
+#endif

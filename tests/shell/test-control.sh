@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# test-control.sh BUILD: gpushare-control as a drop-in for
+# nvidia-cuda-mps-control: daemon start and files, the commands that need no
+# server with MPS's exact outputs, bad input answered while everyone else is
+# still served, privilege, and a restart after kill -9.
+set -u
+build=$(cd "$1" && pwd)
+work=$(mktemp -d)
+export GPUSHARE_PIPE_DIRECTORY="$work/pipe" GPUSHARE_LOG_DIRECTORY="$work/log"
+ctl="$build/bin/gpushare-control"
+cleanup() { [ -f "$work/pipe/gpushare-control.pid" ] && kill -9 "$(cat "$work/pipe/gpushare-control.pid")" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+fails=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
+
+out=$(echo get_server_list | "$ctl"); rc=$?
+check "no daemon: the front end says so and exits 1" '[ "$out" = "Cannot find gpushare control daemon process" ] && [ $rc = 1 ]'
+check "-d returns once the daemon listens" '"$ctl" -d && [ -S "$work/pipe/control" ]'
+check "a second daemon is refused" '! "$ctl" -d 2> /dev/null'
+mode() { stat -c %A "$work/pipe/$1"; }
+check "pipe directory entries and modes as MPS's" '[ "$(mode control)" = srw-rw-rw- ] && [ "$(mode control_privileged)" = srwxr-xr-x ] && [ "$(mode control_lock)" = -rw-rw-rw- ] && [ "$(mode log)" = prwxrwxrwx ] && [ "$(cat "$work/pipe/gpushare-control.pid")" -gt 1 ]'
+
+cat > "$work/cmds" <<'CMDS'
+get_server_list
+get_default_active_thread_percentage
+set_default_active_thread_percentage 33
+set_default_active_thread_percentage 150
+get_default_active_thread_percentage
+set_default_device_pinned_mem_limit 0 20350M
+get_default_device_pinned_mem_limit 0
+set_default_device_pinned_mem_limit 1 512M
+get_default_device_pinned_mem_limit 1
+get_default_device_pinned_mem_limit GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9
+set_default_device_pinned_mem_limit 0 5
+get_server_status 578
+get_client_list 1
+ps
+set_default_client_priority 2
+set_default_client_priority 1
+get_default_client_priority
+bogus_cmd
+get_server_list extra
+CMDS
+cat > "$work/want" <<'WANT'
+100.0
+33.0
+33.0
+33.0
+19G
+512M
+Invalid memory limit "5": use an integer and G or M, e.g. 2G or 500M
+Server 578 not found
+Server 1 not found
+Server not found
+Invalid priority value - must be 0 or 1!
+1
+Unknown command "bogus_cmd"
+Invalid arguments: get_server_list 
+WANT
+"$ctl" < "$work/cmds" > "$work/got"; rc=$?
+check "MPS commands answer as nvidia-cuda-mps-control does" 'diff "$work/want" "$work/got" && [ $rc = 0 ]'
+check "control.log in MPS's line format" 'grep -qE "^\[[0-9-]{10} [0-9:.]{12} Control +[0-9]+\] Cmd:set_default_active_thread_percentage 33$" "$work/log/control.log"'
+check "a refused percentage is logged as MPS logs it" 'grep -q "Invalid percentage, expected between (0.0, 100.0\]" "$work/log/control.log"'
+
+# bad input: answered, and the daemon serves the next peer
+long=$(head -c 20000 /dev/zero | tr '\0' x)
+check "an oversized line gets an error" '[ "$(printf "%s\nget_default_active_thread_percentage\n" "$long" | "$ctl")" = "$(printf "Command too long\n33.0")" ]'
+check "binary input gets an error" 'printf "\001\002\377\n" | "$ctl" | grep -q "Command holds binary data"'
+# a peer that never reads its answers and never ends its line does not block others
+python3 - "$work/pipe/control" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.send(b"get_server_list"); time.sleep(3)
+PY
+stuck=$!
+sleep 0.3
+check "a stuck peer does not block the daemon" '[ "$(echo get_default_client_priority | timeout 2 "$ctl")" = 1 ]'
+kill $stuck 2>/dev/null; wait $stuck 2>/dev/null
+if command -v setpriv > /dev/null && [ "$(id -u)" = 0 ]; then
+	chmod 755 "$work" "$work/pipe"
+	out=$(echo "set_default_active_thread_percentage 10" | setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl")
+	check "a non-root user cannot change settings" 'echo "$out" | grep -q "Permission denied" && [ "$(echo get_default_active_thread_percentage | "$ctl")" = 33.0 ]'
+	out=$(echo "get_default_active_thread_percentage" | setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl")
+	check "a non-root user can query" '[ "$out" = 33.0 ]'
+fi
+
+# kill -9 and restart
+kill -9 "$(cat "$work/pipe/gpushare-control.pid")"; sleep 0.2
+check "after kill -9 a new daemon starts" '"$ctl" -d && [ "$(echo get_default_client_priority | "$ctl")" = 0 ]'
+echo quit | "$ctl"; rc=$?
+check "quit stops the daemon with status 0 and removes its sockets" '[ $rc = 0 ] && [ ! -e "$work/pipe/control" ] && [ ! -e "$work/pipe/gpushare-control.pid" ]'
+exit $((fails > 0))
