@@ -50,6 +50,8 @@ static int listen_on(const char *path, unsigned mode)
 
 static void queue_out(struct conn *c, const char *data, size_t n)
 {
+	if (n == 0)
+		return;
 	if (c->out_len + n > MAX_OUT) {
 		c->closing = true; /* it does not read its answers: let it go */
 		return;

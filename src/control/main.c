@@ -103,7 +103,8 @@ int main(int argc, char **argv)
 		int rc = roundtrip(fd, in, line);
 		if (rc < 0) {
 			printf("Lost the connection to the gpushare control daemon\n");
-			return 1;
+			status = 1;
+			break;
 		}
 		if (strncmp(line, "quit", 4) == 0)
 			status = rc;
