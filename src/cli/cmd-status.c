@@ -26,13 +26,17 @@ static int status(int argc, char **argv)
 		const struct gs_store_gpu *sg = &st.gpu[g];
 		for (size_t k = 0; k < sg->layout.n_ci; k++) {
 			const struct gs_mig_ci *ci = &sg->layout.ci[k];
-			uint32_t mib = 0;
+			const struct gs_mig_gi *gi = NULL;
 			for (size_t i = 0; i < sg->layout.n_gi; i++)
 				if (sg->layout.gi[i].id == ci->gi)
-					mib = sg->layout.gi[i].memory_mib;
+					gi = &sg->layout.gi[i];
+			if (!gi)
+				continue;
+			uint32_t mib = gi->memory_mib;
 			char uuid[GS_UUID_STR + 4], path[PATH_MAX], procs[256] = "-";
 			gs_store_ci_uuid(sg->uuid, ci, uuid);
-			snprintf(path, sizeof path, "%s/ledger-%s", dir, uuid);
+			/* memory and processes are the GPU instance's, shared by its CIs */
+			gs_store_ledger_path(dir, sg->uuid, gi, path, sizeof path);
 			uint64_t used = 0;
 			struct gs_ledger *l;
 			if (access(path, F_OK) == 0 && gs_ledger_open(path, 0, &l) == 0) {

@@ -287,3 +287,9 @@ int gs_store_lock(const char *dir)
 		return rc;
 	return gs_lock_file(path);
 }
+
+int gs_store_ledger_path(const char *dir, const char *gpu_uuid, const struct gs_mig_gi *gi, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s/ledger-%s-gi%u-%" PRIu64, dir, gpu_uuid, gi->id, gi->serial);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}

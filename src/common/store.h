@@ -67,4 +67,8 @@ struct gs_store_gpu *gs_store_gpu(struct gs_store *s, const char *uuid, bool cre
  * is re-created, as NVIDIA's are. */
 void gs_store_ci_uuid(const char *gpu_uuid, const struct gs_mig_ci *ci, char out[GS_UUID_STR + 4]);
 
+/* The memory ledger of a GPU instance: its compute instances share its
+ * memory, as MIG's do. "<dir>/ledger-<gpu-uuid>-gi<id>-<serial>". */
+int gs_store_ledger_path(const char *dir, const char *gpu_uuid, const struct gs_mig_gi *gi, char *out, size_t len);
+
 #endif

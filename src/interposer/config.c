@@ -72,9 +72,9 @@ static int from_store(struct gs__slice *s, const char *dir, struct gs_store_gpu 
 			s->split_index = s->n_split;
 		s->split[s->n_split++] = sorted[i].sm;
 	}
-	/* one ledger per slice, shared by every process in it */
+	/* one ledger per GPU instance, shared by every process of its slices */
 	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/ledger-%s", dir, uuid);
+	gs_store_ledger_path(dir, g->uuid, gi, path, sizeof path);
 	int rc = gs_ledger_open(path, s->memory_limit, &s->ledger);
 	if (rc)
 		return gs_fail(err, errlen, rc, "cannot open the memory ledger %s: %s", path, strerror(-rc));

@@ -194,13 +194,13 @@ static int soft_ci_create(struct smi_gpu *g, unsigned gi, unsigned profile, unsi
 	return rc;
 }
 
-/* The memory ledger of a slice, when any process has used it. */
-static struct gs_ledger *slice_ledger(const char *mig_uuid)
+/* The memory ledger of a GPU instance, when any process has used it. */
+static struct gs_ledger *gi_ledger(const char *gpu_uuid, const struct gs_mig_gi *gi)
 {
 	char path[PATH_MAX];
 	struct gs_ledger *l = NULL;
-	snprintf(path, sizeof path, "%s/ledger-%s", state_dir, mig_uuid);
-	if (access(path, F_OK) || gs_ledger_open(path, 0, &l))
+	if (!gi || gs_store_ledger_path(state_dir, gpu_uuid, gi, path, sizeof path) || access(path, F_OK) ||
+	    gs_ledger_open(path, 0, &l))
 		return NULL;
 	return l;
 }
@@ -214,14 +214,12 @@ static int soft_ci_destroy(struct smi_gpu *g, unsigned gi, unsigned ci)
 		free(st);
 		return rc;
 	}
-	const struct gs_mig_ci *c = gs_mig_ci_find(&sg->layout, gi, ci);
-	if (c) {
-		char uuid[GS_UUID_STR + 4];
-		gs_store_ci_uuid(g->uuid, c, uuid);
-		struct gs_ledger *l = slice_ledger(uuid);
+	if (gs_mig_ci_find(&sg->layout, gi, ci)) {
+		/* a process still runs in the GPU instance: its slices stay */
+		struct gs_ledger *l = gi_ledger(g->uuid, gs_mig_gi_find(&sg->layout, gi));
 		struct gs_ledger_usage u;
 		if (l && gs_ledger_usage(l, &u, 1))
-			rc = NVML_ERROR_IN_USE; /* a process still runs in this slice */
+			rc = NVML_ERROR_IN_USE;
 		gs_ledger_close(l);
 	}
 	if (rc == NVML_SUCCESS)
@@ -246,21 +244,42 @@ static uint64_t soft_gi_used_bytes(struct smi_gpu *g, unsigned gi_id)
 				: m->memory_mib ? ((uint64_t)gi->memory_mib * 8 + m->memory_mib - 1) / m->memory_mib : 1;
 			used = (uint64_t)m->gi_overhead_kib * slices << 10;
 		}
-		for (size_t i = 0; i < sg->layout.n_ci; i++) {
-			if (sg->layout.ci[i].gi != gi_id)
-				continue;
-			char uuid[GS_UUID_STR + 4];
-			gs_store_ci_uuid(g->uuid, &sg->layout.ci[i], uuid);
-			struct gs_ledger *l = slice_ledger(uuid);
-			if (l) {
-				gs_ledger_reclaim(l);
-				used += gs_ledger_used(l);
-				gs_ledger_close(l);
-			}
+		struct gs_ledger *l = gi_ledger(g->uuid, gi);
+		if (l) {
+			gs_ledger_reclaim(l);
+			used += gs_ledger_used(l);
+			gs_ledger_close(l);
 		}
 	}
 	free(st);
 	return used;
+}
+
+int smi_soft_processes(struct smi_gpu *g, struct smi_process *out, size_t max, size_t *n)
+{
+	struct gs_store *st;
+	struct gs_store_gpu *sg;
+	int rc = load(g, &st, &sg, NULL);
+	*n = 0;
+	for (size_t i = 0; rc == NVML_SUCCESS && i < sg->layout.n_gi; i++) {
+		const struct gs_mig_gi *gi = &sg->layout.gi[i];
+		struct gs_ledger *l = gi_ledger(g->uuid, gi);
+		if (!l)
+			continue;
+		struct gs_ledger_usage u[64];
+		size_t nu = gs_ledger_usage(l, u, 64);
+		gs_ledger_close(l);
+		int ci = -1, cis = 0;
+		for (size_t k = 0; k < sg->layout.n_ci; k++)
+			if (sg->layout.ci[k].gi == gi->id) {
+				ci = (int)sg->layout.ci[k].id;
+				cis++;
+			}
+		for (size_t q = 0; q < nu && *n < max; q++)
+			out[(*n)++] = (struct smi_process){ gi->id, cis == 1 ? ci : -1, u[q].pid, u[q].bytes };
+	}
+	free(st);
+	return rc;
 }
 
 const struct smi_backend smi_backend_soft = {

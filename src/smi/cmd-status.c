@@ -187,31 +187,20 @@ static void processes(struct smi_ctx *c)
 	      "|=========================================================================================|\n",
 	      c->out);
 	size_t rows = 0;
-	char dir[PATH_MAX - 128];
-	gs_state_dir(dir, sizeof dir);
 	for (size_t i = 0; i < c->n_gpu; i++) {
 		struct smi_gpu *g = &c->gpus[i];
 		if (!c->selected[i])
 			continue;
 		if (g->soft_mig) {
-			struct smi_ci_view v[GS_MIG_MAX_CI];
+			struct smi_process p[256];
 			size_t n;
-			if (g->backend->ci_list(g, v, GS_MIG_MAX_CI, &n))
+			if (smi_soft_processes(g, p, GS_ARRAY_LEN(p), &n))
 				continue;
-			for (size_t k = 0; k < n; k++) {
-				char path[PATH_MAX];
-				struct gs_ledger *l;
-				snprintf(path, sizeof path, "%s/ledger-%s", dir, v[k].uuid);
-				if (access(path, F_OK) || gs_ledger_open(path, 0, &l))
-					continue;
-				struct gs_ledger_usage u[64];
-				size_t nu = gs_ledger_usage(l, u, 64);
-				gs_ledger_close(l);
+			for (size_t k = 0; k < n; k++, rows++) {
 				char gi[8], ci[8];
-				snprintf(gi, sizeof gi, "%u", v[k].gi);
-				snprintf(ci, sizeof ci, "%u", v[k].id);
-				for (size_t q = 0; q < nu; q++, rows++)
-					process_row(c, g->index, gi, ci, u[q].pid, u[q].bytes);
+				snprintf(gi, sizeof gi, "%u", p[k].gi);
+				snprintf(ci, sizeof ci, p[k].ci < 0 ? "-" : "%d", p[k].ci);
+				process_row(c, g->index, gi, ci, p[k].pid, p[k].bytes);
 			}
 			continue;
 		}

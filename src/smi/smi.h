@@ -9,6 +9,7 @@
 #include "mig.h"
 
 #include <stdio.h>
+#include <sys/types.h>
 
 /* nvidia-smi's exit codes (its man page). */
 enum { SMI_OK = 0, SMI_EINVAL = 2, SMI_ENOTSUP = 3, SMI_EPERM = 4, SMI_ENOTFOUND = 6,
@@ -55,6 +56,15 @@ struct smi_backend {
 	/* memory a GI holds now, for the status table */
 	uint64_t (*gi_used_bytes)(struct smi_gpu *g, unsigned gi);
 };
+
+/* A process in a soft GPU instance and what its ledger charges it. */
+struct smi_process {
+	unsigned gi;
+	int ci;                  /* -1 when the GI has several CIs: the ledger is the GI's */
+	pid_t pid;
+	uint64_t bytes;
+};
+int smi_soft_processes(struct smi_gpu *g, struct smi_process *out, size_t max, size_t *n);
 
 extern const struct smi_backend smi_backend_soft;
 extern const struct smi_backend smi_backend_hw;

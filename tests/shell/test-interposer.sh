@@ -94,6 +94,18 @@ check "gpushare run refuses an unknown slice before starting" '! gpushare run --
 check "gpushare run refuses a bad size" '! gpushare run --memory 1Q -- true 2> /dev/null'
 check "gpushare status lists both slices" '[ "$(gpushare status | grep -c "^MIG-")" = 2 ]'
 
+# compute instances of one GPU instance share its memory, as on MIG
+gpushare-smi mig -dci > /dev/null && gpushare-smi mig -dgi > /dev/null
+gpushare-smi mig -cgi 2g.10gb > /dev/null && gpushare-smi mig -gi 3 -cci 1c.2g.10gb,1c.2g.10gb > /dev/null
+c0=$(gpushare-smi -L | awk '/Device  0/ { print substr($NF, 1, length($NF) - 1) }')
+c1=$(gpushare-smi -L | awk '/Device  1/ { print substr($NF, 1, length($NF) - 1) }')
+(GPUSHARE_SLICE=$c0 LD_PRELOAD="$preload" LD_LIBRARY_PATH="$build/lib/gpushare-sim" exec "$app" hold 6000 > "$work/hold2") &
+holder=$!
+for i in $(seq 50); do grep -q held "$work/hold2" 2>/dev/null && break; sleep 0.1; done
+check "CIs of one GI share its memory: the other CI is refused what would pass it" '[ "$(in_slice "$c1" "$app" alloc 4000)" = "refused 2" ] && [ "$(in_slice "$c1" "$app" alloc 3000)" = ok ]'
+check "CIs of one GI run on their own SMs" '[ "$(in_slice "$c1" "$app" smid)" = "smid distinct 14 range 14-27" ]'
+kill -9 $holder; wait $holder 2>/dev/null
+
 # a program that never touches CUDA is unaffected
 check "a program without CUDA runs as before" '[ "$(LD_PRELOAD="$preload" sh -c "echo hi")" = hi ]'
 check "a program that dlsyms other things is unaffected" '[ "$(LD_PRELOAD="$preload" python3 -c "import ctypes; print(ctypes.CDLL(None).strlen(b\"four\"))")" = 4 ]'
