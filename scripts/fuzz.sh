@@ -5,7 +5,7 @@ set -eu
 build=$1; secs=${2:-10}
 out="$build/fuzz"; mkdir -p "$out"
 cc=${FUZZ_CC:-clang}
-srcs="src/common/gs.c src/common/cvd.c src/common/store.c src/common/line.c src/common/mpsval.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c src/control/commands.c"
+srcs="src/common/gs.c src/common/cvd.c src/common/store.c src/common/line.c src/common/mpsval.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c src/control/commands.c src/common/slices.c src/common/ledger.c"
 for target in fuzz/fuzz-*.c; do
 	name=$(basename "$target" .c)
 	"$cc" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \

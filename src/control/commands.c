@@ -2,6 +2,7 @@
  * NVIDIA's MPS control daemon that need no server yet (reference A.5):
  * outputs, messages and value syntax as nvidia-cuda-mps-control's. */
 #include "control.h"
+#include "slices.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -83,9 +84,10 @@ static void set_default_pct(struct control_state *s, const struct control_peer *
 	(void)p, (void)argc;
 	double v;
 	char out[16];
-	if (mpsval_parse_pct(argv[1], &v) == 0)
+	if (mpsval_parse_pct(argv[1], &v) == 0) {
 		s->default_pct = v;
-	else
+		control_settings_save(s);
+	} else
 		control_log(s, "Invalid percentage, expected between (0.0, 100.0]");
 	/* MPS answers with the value in force, the old one when refused */
 	mpsval_format_pct(s->default_pct, out);
@@ -130,6 +132,7 @@ static void set_default_limit(struct control_state *s, const struct control_peer
 		snprintf(l->dev, sizeof l->dev, "%s", argv[1]);
 	}
 	l->bytes = bytes;
+	control_settings_save(s);
 	control_log(s, "set_default_device_pinned_mem_limit %s %s.", argv[1], argv[2]);
 }
 
@@ -156,6 +159,7 @@ static void set_default_priority(struct control_state *s, const struct control_p
 		return;
 	}
 	s->default_priority = argv[1][0] - '0';
+	control_settings_save(s);
 }
 
 static void get_default_priority(struct control_state *s, const struct control_peer *p, int argc, char **argv,
@@ -185,6 +189,45 @@ static void quit(struct control_state *s, const struct control_peer *p, int argc
 	r->status = 0; /* no server to wait for: every one exited gracefully */
 }
 
+static void reply_line(void *ctx, const char *line)
+{
+	control_reply_line(ctx, "%s", line);
+}
+
+/* gpushare: every slice, its SMs and memory, use and processes (a user
+ * other than root sees only their own processes). */
+static void list_slices(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+			struct control_reply *r)
+{
+	(void)argc, (void)argv;
+	if (gs_slices_report(s->state_dir, p->uid == 0 ? (uid_t)-1 : p->uid, reply_line, r)) {
+		control_reply_line(r, "Cannot read the slices in %s", s->state_dir);
+		r->status = 1;
+	}
+}
+
+/* gpushare: a slice's memory limit, changed live: running processes are
+ * held to it at their next allocation and see it in cuMemGetInfo. */
+static void set_slice_memory_limit(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+				   struct control_reply *r)
+{
+	(void)p, (void)argc;
+	uint64_t bytes;
+	if (mpsval_parse_limit(argv[2], &bytes)) {
+		control_reply_line(r, "Invalid memory limit \"%s\": use an integer and G or M, e.g. 2G or 500M", argv[2]);
+		r->status = 1;
+		return;
+	}
+	int rc = gs_slices_set_memory(s->state_dir, argv[1], bytes);
+	if (rc == -ENOENT || rc == -EINVAL)
+		control_reply_line(r, "Slice %s not found", argv[1]);
+	else if (rc)
+		control_reply_line(r, "Cannot change slice %s: %s", argv[1], strerror(-rc));
+	else
+		control_log(s, "set_slice_memory_limit %s %s.", argv[1], argv[2]);
+	r->status = rc ? 1 : 0;
+}
+
 const struct control_cmd control_cmds[] = {
 	{ "get_server_list", 0, 0, false, "", get_server_list },
 	{ "get_server_status", 1, 1, false, "<PID>", server_not_found },
@@ -199,6 +242,8 @@ const struct control_cmd control_cmds[] = {
 	{ "set_default_client_priority", 1, 1, true, "<0|1>", set_default_priority },
 	{ "get_default_client_priority", 0, 0, false, "", get_default_priority },
 	{ "quit", 0, 2, true, "[-t <seconds>]", quit },
+	{ "list_slices", 0, 0, false, "", list_slices },
+	{ "set_slice_memory_limit", 2, 2, true, "<MIG-uuid> <value>", set_slice_memory_limit },
 };
 const size_t control_n_cmds = sizeof control_cmds / sizeof control_cmds[0];
 
@@ -236,4 +281,59 @@ void control_dispatch(struct control_state *s, const struct control_peer *p, cha
 		return;
 	}
 	c->run(s, p, argc, argv, r);
+}
+
+/* The settings file: "pct <v>", "priority <n>", "limit <dev> <bytes>". */
+void control_settings_save(struct control_state *s)
+{
+	char path[4096 + 32], buf[8192];
+	size_t len = (size_t)snprintf(buf, sizeof buf, "gpushare-control-settings 1\npct %.6f\npriority %d\n", s->default_pct,
+				      s->default_priority);
+	for (size_t i = 0; i < s->n_default_limits && len < sizeof buf - 128; i++)
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "limit %s %llu\n", s->default_limits[i].dev,
+					(unsigned long long)s->default_limits[i].bytes);
+	snprintf(path, sizeof path, "%s/control-settings", s->state_dir);
+	if (gs_mkdir_p(s->state_dir, 0755) || gs_file_replace(path, buf, len))
+		control_log(s, "cannot save the settings in %s", path);
+}
+
+void control_settings_load(struct control_state *s)
+{
+	char path[4096 + 32], *text;
+	snprintf(path, sizeof path, "%s/control-settings", s->state_dir);
+	if (gs_file_read(path, 1 << 16, &text, NULL))
+		return;
+	char *save = NULL;
+	bool magic = false;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char dev[64];
+		double v;
+		int n;
+		unsigned long long b;
+		if (!magic) {
+			magic = strcmp(line, "gpushare-control-settings 1") == 0;
+			if (!magic)
+				break;
+		} else if (sscanf(line, "pct %lf", &v) == 1 && v > 0 && v <= 100) {
+			s->default_pct = v;
+		} else if (sscanf(line, "priority %d", &n) == 1 && (n == 0 || n == 1)) {
+			s->default_priority = n;
+		} else if (sscanf(line, "limit %63s %llu", dev, &b) == 2 && b && s->n_default_limits < CONTROL_MAX_LIMITS) {
+			struct mpsval_dev_limit *l = &s->default_limits[s->n_default_limits++];
+			snprintf(l->dev, sizeof l->dev, "%s", dev);
+			l->bytes = b;
+		} else {
+			control_log(s, "ignoring \"%s\" in %s", line, path);
+		}
+	}
+	if (magic)
+		control_log(s, "settings recovered from %s", path);
+	free(text);
+}
+
+void control_settings_forget(struct control_state *s)
+{
+	char path[4096 + 32];
+	snprintf(path, sizeof path, "%s/control-settings", s->state_dir);
+	unlink(path);
 }

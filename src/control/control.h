@@ -26,7 +26,14 @@ struct control_state {
 	int default_priority;
 	bool quitting;
 	FILE *log;                               /* control.log */
+	char state_dir[4000];                    /* the slice store, and settings kept across a crash */
 };
+
+/* Settings survive a crash of the daemon (kill -9 included) in the state
+ * dir and are dropped by quit, as MPS drops them. */
+void control_settings_save(struct control_state *s);
+void control_settings_load(struct control_state *s);
+void control_settings_forget(struct control_state *s);
 
 /* A reply being built: lines for the peer, echoed to control.log. */
 struct control_reply {

@@ -229,7 +229,9 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 		close(ready[0]);
 		setsid();
 	}
-	struct control_state s = { .default_pct = 100.0 };
+	static struct control_state s;
+	s = (struct control_state){ .default_pct = 100.0 };
+	gs_state_dir(s.state_dir, sizeof s.state_dir);
 	char path[PATH_MAX], err[256];
 	if (gs_mkdir_p(log_dir, 0755) == 0) {
 		snprintf(path, sizeof path, "%s/control.log", log_dir);
@@ -254,6 +256,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	control_log(&s, "Starting control daemon using socket %s/control", pipe_dir);
 	control_log(&s, "To connect CUDA applications to this daemon, set env GPUSHARE_PIPE_DIRECTORY=%s", pipe_dir);
 	control_log(&s, "gpushare control protocol version: %d", GS_CONTROL_PROTOCOL);
+	control_settings_load(&s); /* after a crash; quit removes them */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
@@ -317,6 +320,8 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	unlink(path);
 	snprintf(path, sizeof path, "%s/gpushare-control.pid", pipe_dir);
 	unlink(path);
+	if (s.quitting)
+		control_settings_forget(&s);
 	control_log(&s, "Exit with status 0");
 	if (s.log)
 		fclose(s.log);

@@ -39,6 +39,13 @@ struct gs__slice {
 };
 extern struct gs__slice gs__slice;
 
+/* The slice's memory limit now: its ledger's, which gpushare-control may
+ * change while the program runs. */
+static inline uint64_t gs__slice_limit(void)
+{
+	return gs__slice.ledger ? gs_ledger_limit(gs__slice.ledger) : gs__slice.memory_limit;
+}
+
 /* One-time set-up, reachable from every entry point. */
 void gs__init(void);
 void gs__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -443,7 +443,7 @@ CUresult gs__hook_cuMemGetInfo_v2(size_t *free_b, size_t *total)
 		return rc;
 	pools_sync_all();
 	gs_ledger_reclaim(gs__slice.ledger); /* processes of the slice that died */
-	uint64_t limit = gs__slice.memory_limit, used = gs_ledger_used(gs__slice.ledger);
+	uint64_t limit = gs__slice_limit(), used = gs_ledger_used(gs__slice.ledger);
 	uint64_t left = used < limit ? limit - used : 0;
 	if (left < *free_b)
 		*free_b = (size_t)left;
@@ -455,7 +455,7 @@ CUresult gs__hook_cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev);
 CUresult gs__hook_cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
 {
 	CUresult rc = gs__real.cuDeviceTotalMem_v2(bytes, dev);
-	if (rc == CUDA_SUCCESS && gs__slice.memory_limited && gs__slice_device(dev) && gs__slice.memory_limit < *bytes)
-		*bytes = (size_t)gs__slice.memory_limit;
+	if (rc == CUDA_SUCCESS && gs__slice.memory_limited && gs__slice_device(dev) && gs__slice_limit() < *bytes)
+		*bytes = (size_t)gs__slice_limit();
 	return rc;
 }

@@ -48,7 +48,7 @@ static bool in_slice(nvmlDevice_t d)
 static void slice_view(unsigned long long *total, unsigned long long *used, unsigned long long *free_b)
 {
 	gs_ledger_reclaim(gs__slice.ledger);
-	uint64_t u = gs_ledger_used(gs__slice.ledger), limit = gs__slice.memory_limit;
+	uint64_t u = gs_ledger_used(gs__slice.ledger), limit = gs__slice_limit();
 	*total = limit;
 	*used = u < limit ? u : limit;
 	*free_b = limit - *used;
@@ -120,8 +120,8 @@ EXPORT nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t d, nvmlDeviceAttribu
 		return NVML_ERROR_UNINITIALIZED;
 	nvmlReturn_t rc = real_attrs(d, a);
 	if (rc == NVML_SUCCESS && a && (gs__slice.memory_limited || gs__slice.sm_limited) && in_slice_any(d)) {
-		if (gs__slice.memory_limited && (gs__slice.memory_limit >> 20) < a->memorySizeMB)
-			a->memorySizeMB = gs__slice.memory_limit >> 20;
+		if (gs__slice.memory_limited && (gs__slice_limit() >> 20) < a->memorySizeMB)
+			a->memorySizeMB = gs__slice_limit() >> 20;
 		unsigned sms = gs__ctx_sms(0);
 		if (gs__slice.sm_limited && (sms ? sms : gs__slice.sms) < a->multiprocessorCount)
 			a->multiprocessorCount = sms ? sms : gs__slice.sms;

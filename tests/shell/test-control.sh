@@ -7,6 +7,8 @@ set -u
 build=$(cd "$1" && pwd)
 work=$(mktemp -d)
 export GPUSHARE_PIPE_DIRECTORY="$work/pipe" GPUSHARE_LOG_DIRECTORY="$work/log"
+export GPUSHARE_STATE_DIR="$work/state" GPUSHARE_SIM_DIR="$work/sim" GPUSHARE_SIMULATE=a100-sxm4-40gb
+export PATH="$build/bin:$PATH"
 ctl="$build/bin/gpushare-control"
 cleanup() { [ -f "$work/pipe/gpushare-control.pid" ] && kill -9 "$(cat "$work/pipe/gpushare-control.pid")" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
@@ -84,9 +86,27 @@ if command -v setpriv > /dev/null && [ "$(id -u)" = 0 ]; then
 	check "a non-root user can query" '[ "$out" = 33.0 ]'
 fi
 
-# kill -9 and restart
+# slices: listed with their use, memory limits changed live
+gpushare-smi -i 0 -mig 1 > /dev/null && gpushare-smi mig -cgi 4g.20gb -C > /dev/null
+s0=$(gpushare-smi -L | awk '/Device  0/ { print substr($NF, 1, length($NF) - 1) }')
+app="$build/tests/cuda-app"
+run_in() { (GPUSHARE_SLICE=$s0 LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" exec "$app" "$@"); }
+(GPUSHARE_SLICE=$s0 LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" exec "$app" hold 6000 > "$work/hold") &
+holder=$!
+for i in $(seq 50); do grep -q held "$work/hold" 2>/dev/null && break; sleep 0.1; done
+check "list_slices shows a slice, its memory, use and process" 'echo list_slices | "$ctl" | grep -qE "^$s0 +2 +0 +56 +20096MiB +6256MiB  $holder$"'
+check "set_slice_memory_limit on an unknown slice" '[ "$(echo "set_slice_memory_limit MIG-00000000 4G" | "$ctl")" = "Slice MIG-00000000 not found" ]'
+check "set_slice_memory_limit with a bad value changes nothing" 'echo "set_slice_memory_limit $s0 4" | "$ctl" | grep -q "Invalid memory limit" && echo list_slices | "$ctl" | grep -q "20096MiB"'
+echo "set_slice_memory_limit $s0 8G" | "$ctl"
+check "a new limit reaches programs at once: a new process sees it" '[ "$(run_in info | awk "\$1 == \"mem_total_mib\" { print \$2 }")" = 8192 ]'
+check "... and the running holder's slice refuses what passes it" '[ "$(run_in alloc 2000)" = "refused 2" ] && [ "$(run_in alloc 1500)" = ok ]'
+kill -9 $holder; wait $holder 2>/dev/null
+
+# kill -9 and restart: settings come back
 kill -9 "$(cat "$work/pipe/gpushare-control.pid")"; sleep 0.2
-check "after kill -9 a new daemon starts" '"$ctl" -d && [ "$(echo get_default_client_priority | "$ctl")" = 0 ]'
+check "after kill -9 a new daemon starts with the settings it had" '"$ctl" -d && [ "$(echo get_default_client_priority | "$ctl")" = 1 ] && [ "$(echo get_default_active_thread_percentage | "$ctl")" = 33.0 ] && [ "$(echo get_default_device_pinned_mem_limit 0 | "$ctl")" = 19G ]'
+check "slices outlive the daemon" 'echo list_slices | "$ctl" | grep -q "8192MiB"'
 echo quit | "$ctl"; rc=$?
 check "quit stops the daemon with status 0 and removes its sockets" '[ $rc = 0 ] && [ ! -e "$work/pipe/control" ] && [ ! -e "$work/pipe/gpushare-control.pid" ]'
+check "quit drops the settings, as MPS does" '"$ctl" -d && [ "$(echo get_default_active_thread_percentage | "$ctl")" = 100.0 ] && echo quit | "$ctl"'
 exit $((fails > 0))

@@ -1,0 +1,121 @@
+/* slices.c: slice listing and live memory limits (see slices.h). */
+#include "slices.h"
+#include "ledger.h"
+#include "store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static uid_t uid_of(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	FILE *f = fopen(path, "r");
+	uid_t uid = (uid_t)-1;
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, "Uid:", 4) == 0) {
+			uid = (uid_t)strtoul(line + 4, NULL, 10);
+			break;
+		}
+	if (f)
+		fclose(f);
+	return uid;
+}
+
+int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, const char *line), void *ctx)
+{
+	struct gs_store *st = malloc(sizeof *st);
+	char err[256], line[512];
+	if (!st)
+		return -ENOMEM;
+	int rc = gs_store_load(dir, st, err, sizeof err);
+	if (rc) {
+		free(st);
+		return rc;
+	}
+	snprintf(line, sizeof line, "%-42s %3s %3s %5s %10s %10s  %s", "SLICE", "GI", "CI", "SMs", "MEMORY", "USED",
+		 "PROCESSES");
+	emit(ctx, line);
+	for (size_t g = 0; g < st->n_gpu; g++) {
+		const struct gs_store_gpu *sg = &st->gpu[g];
+		for (size_t k = 0; k < sg->layout.n_ci; k++) {
+			const struct gs_mig_ci *ci = &sg->layout.ci[k];
+			const struct gs_mig_gi *gi = NULL;
+			for (size_t i = 0; i < sg->layout.n_gi; i++)
+				if (sg->layout.gi[i].id == ci->gi)
+					gi = &sg->layout.gi[i];
+			if (!gi)
+				continue;
+			char uuid[GS_UUID_STR + 4], path[PATH_MAX], procs[256] = "-";
+			gs_store_ci_uuid(sg->uuid, ci, uuid);
+			/* memory and processes are the GPU instance's, shared by its CIs */
+			gs_store_ledger_path(dir, sg->uuid, gi, path, sizeof path);
+			uint64_t used = 0;
+			struct gs_ledger *l;
+			if (access(path, F_OK) == 0 && gs_ledger_open(path, 0, &l) == 0) {
+				struct gs_ledger_usage u[16];
+				size_t nu = gs_ledger_usage(l, u, 16), len = 0;
+				used = gs_ledger_used(l);
+				for (size_t q = 0; q < nu && len < sizeof procs - 16; q++)
+					if (only_uid == (uid_t)-1 || uid_of(u[q].pid) == only_uid)
+						len += (size_t)snprintf(procs + len, sizeof procs - len, "%s%ld", len ? "," : "",
+									(long)u[q].pid);
+				gs_ledger_close(l);
+			}
+			snprintf(line, sizeof line, "%-42s %3u %3u %5u %7uMiB %7lluMiB  %s", uuid, ci->gi, ci->id, ci->sm,
+				 gi->memory_mib, (unsigned long long)(used >> 20), procs);
+			emit(ctx, line);
+		}
+	}
+	free(st);
+	return 0;
+}
+
+int gs_slices_set_memory(const char *dir, const char *mig_uuid, uint64_t bytes)
+{
+	if (strncmp(mig_uuid, "MIG-", 4) || strlen(mig_uuid) < 8 || (bytes >> 20) == 0 || (bytes >> 20) > UINT32_MAX)
+		return -EINVAL;
+	int fd = gs_store_lock(dir);
+	if (fd < 0)
+		return fd;
+	struct gs_store *st = malloc(sizeof *st);
+	int rc = st ? gs_store_load(dir, st, NULL, 0) : -ENOMEM;
+	struct gs_store_gpu *hit_gpu = NULL;
+	struct gs_mig_gi *hit_gi = NULL;
+	int hits = 0;
+	for (size_t g = 0; rc == 0 && g < st->n_gpu; g++)
+		for (size_t k = 0; k < st->gpu[g].layout.n_ci; k++) {
+			char uuid[GS_UUID_STR + 4];
+			gs_store_ci_uuid(st->gpu[g].uuid, &st->gpu[g].layout.ci[k], uuid);
+			if (strncasecmp(uuid, mig_uuid, strlen(mig_uuid)))
+				continue;
+			hits++;
+			hit_gpu = &st->gpu[g];
+			for (size_t i = 0; i < hit_gpu->layout.n_gi; i++)
+				if (hit_gpu->layout.gi[i].id == st->gpu[g].layout.ci[k].gi)
+					hit_gi = &hit_gpu->layout.gi[i];
+		}
+	if (rc == 0 && (hits != 1 || !hit_gi))
+		rc = -ENOENT;
+	if (rc == 0) {
+		hit_gi->memory_mib = (uint32_t)(bytes >> 20);
+		rc = gs_store_save(dir, st);
+	}
+	if (rc == 0) {
+		char path[PATH_MAX];
+		struct gs_ledger *l;
+		if (gs_store_ledger_path(dir, hit_gpu->uuid, hit_gi, path, sizeof path) == 0 && access(path, F_OK) == 0 &&
+		    gs_ledger_open(path, 0, &l) == 0) {
+			gs_ledger_set_limit(l, (uint64_t)hit_gi->memory_mib << 20);
+			gs_ledger_close(l);
+		}
+	}
+	free(st);
+	close(fd);
+	return rc;
+}

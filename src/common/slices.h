@@ -1,0 +1,21 @@
+/* slices.h: the slices of a state directory as a table (every compute
+ * instance, its SMs, its GPU instance's memory, what is in use and by which
+ * processes), for `gpushare status` and gpushare-control's list_slices. */
+#ifndef GS_SLICES_H
+#define GS_SLICES_H
+
+#include "gs.h"
+
+#include <sys/types.h>
+
+/* Calls emit with each line of the table, the header first. Processes of
+ * other users are left out when only_uid is not (uid_t)-1. 0 or -errno. */
+int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, const char *line), void *ctx);
+
+/* Sets the memory limit of the GPU instance behind a compute instance
+ * (MIG-<uuid> or a unique prefix) in the store and in its live ledger, so
+ * running processes are held to it at their next allocation. 0, -ENOENT
+ * when no such slice, or another -errno. */
+int gs_slices_set_memory(const char *dir, const char *mig_uuid, uint64_t bytes);
+
+#endif
