@@ -306,12 +306,11 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			}
 		}
 	}
-	/* answer what was asked before quit, then go */
+	/* answer what was asked before quit; peers see their connection close
+	 * only once the daemon is gone, so quit is synchronous as MPS's is */
 	for (int fd = 0; fd < MAX_CONN; fd++)
-		if (conns[fd]) {
+		if (conns[fd])
 			flush_out(conns[fd]);
-			drop(conns, ep, fd);
-		}
 	snprintf(path, sizeof path, "%s/control", pipe_dir);
 	unlink(path);
 	snprintf(path, sizeof path, "%s/control_privileged", pipe_dir);
@@ -326,5 +325,8 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	if (s.log)
 		fclose(s.log);
 	close(lock_fd);
+	for (int fd = 0; fd < MAX_CONN; fd++)
+		if (conns[fd])
+			drop(conns, ep, fd);
 	return 0;
 }

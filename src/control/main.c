@@ -106,8 +106,14 @@ int main(int argc, char **argv)
 			status = 1;
 			break;
 		}
-		if (strncmp(line, "quit", 4) == 0)
+		if (strncmp(line, "quit", 4) == 0 && (line[4] == '\0' || line[4] == ' ')) {
+			/* quit returns when the daemon has gone: its connection closes */
+			char rest[256];
+			while (fgets(rest, sizeof rest, in))
+				;
 			status = rc;
+			break;
+		}
 	}
 	free(line);
 	fclose(in);
