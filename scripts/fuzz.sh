@@ -5,11 +5,13 @@ set -eu
 build=$1; secs=${2:-10}
 out="$build/fuzz"; mkdir -p "$out"
 cc=${FUZZ_CC:-clang}
-srcs="src/common/gs.c src/common/cvd.c src/common/store.c src/common/line.c src/common/mpsval.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c src/control/commands.c src/common/slices.c src/common/ledger.c"
+srcs="src/common/gs.c src/common/cvd.c src/common/store.c src/common/line.c src/common/mpsval.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c"
 for target in fuzz/fuzz-*.c; do
 	name=$(basename "$target" .c)
+	extra=""
+	[ "$name" = fuzz-control-dispatch ] && extra="src/control/commands.c src/common/slices.c src/common/ledger.c"
 	"$cc" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Isrc/common -Isrc/model -Isrc/control -o "$out/$name" "$target" $srcs
+		-Isrc/common -Isrc/model -Isrc/control -o "$out/$name" "$target" $srcs $extra
 	corpus="$out/corpus-${name#fuzz-}"; mkdir -p "$corpus"
 	cp -n fuzz/corpus/"${name#fuzz-}"/* "$corpus"/ 2>/dev/null || true
 	echo "== $name (${secs}s)"

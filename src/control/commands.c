@@ -59,26 +59,26 @@ void control_log(struct control_state *s, const char *fmt, ...)
 	fflush(s->log);
 }
 
-static void get_server_list(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+static void get_server_list(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			    struct control_reply *r)
 {
 	(void)s, (void)p, (void)argc, (void)argv, (void)r; /* no server runs yet: nothing, as MPS */
 }
 
-static void server_not_found(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+static void server_not_found(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			     struct control_reply *r)
 {
 	(void)s, (void)p, (void)argc;
 	control_reply_line(r, "Server %s not found", argv[1]);
 }
 
-static void ps(struct control_state *s, const struct control_peer *p, int argc, char **argv, struct control_reply *r)
+static void ps(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
 {
 	(void)s, (void)p, (void)argc, (void)argv;
 	control_reply_line(r, "Server not found");
 }
 
-static void set_default_pct(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+static void set_default_pct(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			    struct control_reply *r)
 {
 	(void)p, (void)argc;
@@ -94,7 +94,7 @@ static void set_default_pct(struct control_state *s, const struct control_peer *
 	control_reply_line(r, "%s", out);
 }
 
-static void get_default_pct(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+static void get_default_pct(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			    struct control_reply *r)
 {
 	(void)p, (void)argc, (void)argv;
@@ -111,7 +111,7 @@ static struct mpsval_dev_limit *find_limit(struct control_state *s, const char *
 	return NULL;
 }
 
-static void set_default_limit(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+static void set_default_limit(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			      struct control_reply *r)
 {
 	(void)p, (void)argc;
@@ -136,7 +136,7 @@ static void set_default_limit(struct control_state *s, const struct control_peer
 	control_log(s, "set_default_device_pinned_mem_limit %s %s.", argv[1], argv[2]);
 }
 
-static void get_default_limit(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+static void get_default_limit(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			      struct control_reply *r)
 {
 	(void)p, (void)argc;
@@ -150,7 +150,7 @@ static void get_default_limit(struct control_state *s, const struct control_peer
 	control_reply_line(r, "%s", out);
 }
 
-static void set_default_priority(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+static void set_default_priority(struct control_state *s, struct control_peer *p, int argc, char **argv,
 				 struct control_reply *r)
 {
 	(void)p, (void)argc;
@@ -162,14 +162,14 @@ static void set_default_priority(struct control_state *s, const struct control_p
 	control_settings_save(s);
 }
 
-static void get_default_priority(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+static void get_default_priority(struct control_state *s, struct control_peer *p, int argc, char **argv,
 				 struct control_reply *r)
 {
 	(void)p, (void)argc, (void)argv;
 	control_reply_line(r, "%d", s->default_priority);
 }
 
-static void quit(struct control_state *s, const struct control_peer *p, int argc, char **argv, struct control_reply *r)
+static void quit(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
 {
 	(void)p;
 	unsigned long long t = 0;
@@ -196,7 +196,7 @@ static void reply_line(void *ctx, const char *line)
 
 /* gpushare: every slice, its SMs and memory, use and processes (a user
  * other than root sees only their own processes). */
-static void list_slices(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+static void list_slices(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			struct control_reply *r)
 {
 	(void)argc, (void)argv;
@@ -208,7 +208,7 @@ static void list_slices(struct control_state *s, const struct control_peer *p, i
 
 /* gpushare: a slice's memory limit, changed live: running processes are
  * held to it at their next allocation and see it in cuMemGetInfo. */
-static void set_slice_memory_limit(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+static void set_slice_memory_limit(struct control_state *s, struct control_peer *p, int argc, char **argv,
 				   struct control_reply *r)
 {
 	(void)p, (void)argc;
@@ -228,6 +228,46 @@ static void set_slice_memory_limit(struct control_state *s, const struct control
 	r->status = rc ? 1 : 0;
 }
 
+/* gpushare: a CUDA program in a slice says hello at CUDA init; the daemon
+ * knows it by SO_PEERCRED, not by what it claims, until its connection
+ * closes (a SIGKILL closes it too). */
+static void register_client(struct control_state *s, struct control_peer *p, int argc, char **argv,
+			    struct control_reply *r)
+{
+	(void)argc;
+	if (strlen(argv[1]) >= sizeof p->slice) {
+		control_reply_line(r, "Invalid slice name");
+		r->status = 1;
+		return;
+	}
+	p->client = true;
+	snprintf(p->slice, sizeof p->slice, "%s", argv[1]);
+	control_log(s, "NEW CLIENT %ld from user %ld: slice %s", (long)p->pid, (long)p->uid, p->slice);
+}
+
+struct clients_ctx {
+	struct control_reply *r;
+	uid_t only;
+};
+
+static void client_row(void *ctx, const struct control_peer *p)
+{
+	struct clients_ctx *c = ctx;
+	if (c->only != (uid_t)-1 && p->uid != c->only)
+		return;
+	control_reply_line(c->r, "%-10ld%-10ld%s", (long)p->pid, (long)p->uid, p->slice);
+}
+
+/* gpushare: the registered clients; a user other than root sees their own. */
+static void list_clients(struct control_state *s, struct control_peer *p, int argc, char **argv,
+			 struct control_reply *r)
+{
+	(void)s, (void)argc, (void)argv;
+	struct clients_ctx c = { r, p->uid == 0 ? (uid_t)-1 : p->uid };
+	control_reply_line(r, "%-10s%-10s%s", "PID", "UID", "SLICE");
+	control_each_client(client_row, &c);
+}
+
 const struct control_cmd control_cmds[] = {
 	{ "get_server_list", 0, 0, false, "", get_server_list },
 	{ "get_server_status", 1, 1, false, "<PID>", server_not_found },
@@ -244,10 +284,12 @@ const struct control_cmd control_cmds[] = {
 	{ "quit", 0, 2, true, "[-t <seconds>]", quit },
 	{ "list_slices", 0, 0, false, "", list_slices },
 	{ "set_slice_memory_limit", 2, 2, true, "<MIG-uuid> <value>", set_slice_memory_limit },
+	{ "register_client", 1, 1, false, "<slice|->", register_client },
+	{ "list_clients", 0, 0, false, "", list_clients },
 };
 const size_t control_n_cmds = sizeof control_cmds / sizeof control_cmds[0];
 
-void control_dispatch(struct control_state *s, const struct control_peer *p, char *line, struct control_reply *r)
+void control_dispatch(struct control_state *s, struct control_peer *p, char *line, struct control_reply *r)
 {
 	char *argv[8], *save = NULL;
 	int argc = 0;

@@ -48,14 +48,20 @@ struct control_peer {
 	uid_t uid;
 	pid_t pid;
 	bool privileged;                         /* came through control_privileged */
+	bool client;                             /* a CUDA program that registered */
+	char slice[96];                          /* its slice, "-" for none */
 };
+
+/* The registered clients, for list_clients: the daemon's connections. */
+typedef void (*control_client_fn)(void *ctx, const struct control_peer *p);
+void control_each_client(control_client_fn fn, void *ctx);
 
 struct control_cmd {
 	const char *name;
 	int min_args, max_args;
 	bool admin;                              /* changes state: privileged socket or root */
 	const char *usage;
-	void (*run)(struct control_state *s, const struct control_peer *p, int argc, char **argv,
+	void (*run)(struct control_state *s, struct control_peer *p, int argc, char **argv,
 		    struct control_reply *r);
 };
 
@@ -64,7 +70,7 @@ extern const size_t control_n_cmds;
 
 /* Runs one command line: splits it, finds the command by its exact name,
  * checks arguments and privilege, and fills the reply. */
-void control_dispatch(struct control_state *s, const struct control_peer *p, char *line, struct control_reply *r);
+void control_dispatch(struct control_state *s, struct control_peer *p, char *line, struct control_reply *r);
 
 /* Writes "[YYYY-MM-DD HH:MM:SS.mmm Control %5d] text" to control.log. */
 void control_log(struct control_state *s, const char *fmt, ...) GS_PRINTF(2, 3);

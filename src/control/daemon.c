@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,6 +30,15 @@ struct conn {
 	size_t out_len, out_cap;
 	bool closing;
 };
+
+static struct conn *conns[MAX_CONN];
+
+void control_each_client(control_client_fn fn, void *ctx)
+{
+	for (int fd = 0; fd < MAX_CONN; fd++)
+		if (conns[fd] && conns[fd]->peer.client && !conns[fd]->closing)
+			fn(ctx, &conns[fd]->peer);
+}
 
 static int listen_on(const char *path, unsigned mode)
 {
@@ -137,7 +147,7 @@ static void on_readable(struct control_state *s, struct conn *c)
 	}
 }
 
-static int accept_peer(int lfd, bool privileged, struct conn **conns, int ep, struct control_state *s)
+static int accept_peer(int lfd, bool privileged, int ep, struct control_state *s)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
@@ -154,7 +164,7 @@ static int accept_peer(int lfd, bool privileged, struct conn **conns, int ep, st
 		return -ENOMEM;
 	}
 	c->fd = fd;
-	c->peer = (struct control_peer){ cred.uid, cred.pid, privileged };
+	c->peer = (struct control_peer){ .uid = cred.uid, .pid = cred.pid, .privileged = privileged };
 	gs_linebuf_init(&c->in);
 	conns[fd] = c;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = fd };
@@ -163,9 +173,13 @@ static int accept_peer(int lfd, bool privileged, struct conn **conns, int ep, st
 	return 0;
 }
 
-static void drop(struct conn **conns, int ep, int fd)
+static void drop(struct control_state *s, int ep, int fd)
 {
 	struct conn *c = conns[fd];
+	if (c->peer.client)
+		control_log(s, "Client process %ld disconnected", (long)c->peer.pid);
+	else
+		control_log(s, "UI closed");
 	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 	close(fd);
 	free(c->out);
@@ -257,6 +271,11 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	control_log(&s, "To connect CUDA applications to this daemon, set env GPUSHARE_PIPE_DIRECTORY=%s", pipe_dir);
 	control_log(&s, "gpushare control protocol version: %d", GS_CONTROL_PROTOCOL);
 	control_settings_load(&s); /* after a crash; quit removes them */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+		nofile.rlim_cur = nofile.rlim_max < MAX_CONN ? nofile.rlim_max : MAX_CONN;
+		setrlimit(RLIMIT_NOFILE, &nofile); /* a connection per client */
+	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
@@ -265,7 +284,6 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	epoll_ctl(ep, EPOLL_CTL_ADD, ctl, &ev);
 	ev.data.fd = priv;
 	epoll_ctl(ep, EPOLL_CTL_ADD, priv, &ev);
-	static struct conn *conns[MAX_CONN];
 	if (ready[1] >= 0) {
 		char ok = 1;
 		if (write(ready[1], &ok, 1) < 0) {
@@ -286,7 +304,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 		for (int i = 0; i < n; i++) {
 			int fd = events[i].data.fd;
 			if (fd == ctl || fd == priv) {
-				while (accept_peer(fd, fd == priv, conns, ep, &s) == 0)
+				while (accept_peer(fd, fd == priv, ep, &s) == 0)
 					;
 				continue;
 			}
@@ -297,8 +315,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 				on_readable(&s, c);
 			flush_out(c);
 			if (c->closing && !c->out_len) {
-				control_log(&s, "UI closed");
-				drop(conns, ep, fd);
+				drop(&s, ep, fd);
 			} else {
 				struct epoll_event mod = { .events = EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0),
 							   .data.fd = fd };
@@ -327,6 +344,6 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	close(lock_fd);
 	for (int fd = 0; fd < MAX_CONN; fd++)
 		if (conns[fd])
-			drop(conns, ep, fd);
+			drop(&s, ep, fd);
 	return 0;
 }

@@ -49,6 +49,8 @@ static inline uint64_t gs__slice_limit(void)
 /* One-time set-up, reachable from every entry point. */
 void gs__init(void);
 void gs__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Registers with gpushare-control when one runs (register.c). */
+void gs__register(void);
 /* Resolves the slice from the environment and the slice store (config.c). */
 int gs__config_load(struct gs__slice *s, char *err, size_t errlen);
 

@@ -237,6 +237,8 @@ static void init_once(void)
 		gs__slice.sm_limited = false;
 	}
 	gs__sm_active = gs__slice.sm_limited;
+	if (!gs__slice.refused && (gs__slice.memory_limited || gs__slice.sm_limited))
+		gs__register();
 	gs__trace = getenv("GPUSHARE_TRACE") && *getenv("GPUSHARE_TRACE");
 	if (getenv("GPUSHARE_LOG"))
 		atexit(log_stats);

@@ -98,6 +98,7 @@ else
 (GPUSHARE_SLICE=$s0 LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" exec "$app" hold 6000 > "$work/hold") &
 holder=$!
 for i in $(seq 50); do grep -q held "$work/hold" 2>/dev/null && break; sleep 0.1; done
+check "a program in a slice registers: list_clients shows it" 'echo list_clients | "$ctl" | grep -qE "^$holder +$(id -u) +$s0$"'
 check "list_slices shows a slice, its memory, use and process" 'echo list_slices | "$ctl" | grep -qE "^$s0 +2 +0 +56 +20096MiB +6256MiB  $holder$"'
 check "set_slice_memory_limit on an unknown slice" '[ "$(echo "set_slice_memory_limit MIG-00000000 4G" | "$ctl")" = "Slice MIG-00000000 not found" ]'
 check "set_slice_memory_limit with a bad value changes nothing" 'echo "set_slice_memory_limit $s0 4" | "$ctl" | grep -q "Invalid memory limit" && echo list_slices | "$ctl" | grep -q "20096MiB"'
@@ -105,7 +106,32 @@ echo "set_slice_memory_limit $s0 8G" | "$ctl"
 check "a new limit reaches programs at once: a new process sees it" '[ "$(run_in info | awk "\$1 == \"mem_total_mib\" { print \$2 }")" = 8192 ]'
 check "... and the running holder's slice refuses what passes it" '[ "$(run_in alloc 2000)" = "refused 2" ] && [ "$(run_in alloc 1500)" = ok ]'
 kill -9 $holder; wait $holder 2>/dev/null
+sleep 0.2
+check "a client killed by SIGKILL disappears from list_clients" '[ "$(echo list_clients | "$ctl" | wc -l)" = 1 ]'
 fi
+
+# a thousand clients registering at once: none lost
+python3 - "$work/pipe/control" > "$work/many" <<'PY' &
+import resource, socket, sys, time, threading
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+socks = []
+def one(i):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b"register_client slice-%d\n" % i)
+    assert s.recv(16).startswith(b"E 0")
+    socks.append(s)
+threads = [threading.Thread(target=one, args=(i,)) for i in range(1000)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(len(socks), flush=True)
+time.sleep(3)
+PY
+many=$!
+for i in $(seq 100); do [ -s "$work/many" ] && break; sleep 0.1; done
+check "1000 clients registered concurrently, none lost" '[ "$(cat "$work/many")" = 1000 ] && [ "$(echo list_clients | "$ctl" | grep -c " slice-")" = 1000 ]'
+kill $many; wait $many 2>/dev/null; sleep 0.3
+check "their connections closed, they are gone" '[ "$(echo list_clients | "$ctl" | wc -l)" = 1 ]'
 
 # kill -9 and restart: settings come back
 kill -9 "$(cat "$work/pipe/gpushare-control.pid")"; sleep 0.2
