@@ -35,7 +35,7 @@ for mode in plain multiuser; do
 	t1=$(date +%s.%N)
 	echo "root together:   $(cat /tmp/mu_a)"
 	echo "nobody together: $(cat /tmp/mu_b)"
-	echo "wall for both: $(echo "$t1 - $t0" | bc) s (each runs 3 s + start)"
+	echo "wall for both: $(python3 -c "print(round($t1 - $t0, 2))") s (each runs 3 s + start)"
 	echo quit | nvidia-cuda-mps-control; echo "quit exit $?"
 	unset CUDA_MPS_PIPE_DIRECTORY
 	echo "--- control.log ($mode)"; grep -v 'Cmd:\|Accepting\|NEW UI\|UI closed' $logs/control.log | cut -c1-160 | tail -25
