@@ -34,15 +34,7 @@ static bool in_slice_any(nvmlDevice_t d)
 
 static bool in_slice(nvmlDevice_t d)
 {
-	if (!gs__slice.memory_limited)
-		return false;
-	if (!gs__slice.gpu_uuid[0])
-		return true;
-	if (!real_uuid)
-		real_uuid = (nvmlReturn_t(*)(nvmlDevice_t, char *, unsigned))real_nvml("nvmlDeviceGetUUID");
-	char uuid[96];
-	return real_uuid && real_uuid(d, uuid, sizeof uuid) == NVML_SUCCESS &&
-	       strcasecmp(uuid, gs__slice.gpu_uuid) == 0;
+	return gs__slice.memory_limited && in_slice_any(d);
 }
 
 static void slice_view(unsigned long long *total, unsigned long long *used, unsigned long long *free_b)

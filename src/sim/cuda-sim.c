@@ -1406,30 +1406,28 @@ static const struct {
 	{ CUDA_ERROR_UNKNOWN, "CUDA_ERROR_UNKNOWN", "unknown error" },
 };
 
-EXPORT CUresult cuGetErrorString(CUresult e, const char **s)
+/* The text (name false) or the name of an error, as the driver gives them. */
+static CUresult error_text(CUresult e, const char **s, bool name)
 {
 	if (!s)
 		return CUDA_ERROR_INVALID_VALUE;
 	for (size_t i = 0; i < GS_ARRAY_LEN(errors); i++)
 		if (errors[i].code == e) {
-			*s = errors[i].text;
+			*s = name ? errors[i].name : errors[i].text;
 			return CUDA_SUCCESS;
 		}
 	*s = NULL;
 	return CUDA_ERROR_INVALID_VALUE;
 }
 
+EXPORT CUresult cuGetErrorString(CUresult e, const char **s)
+{
+	return error_text(e, s, false);
+}
+
 EXPORT CUresult cuGetErrorName(CUresult e, const char **s)
 {
-	if (!s)
-		return CUDA_ERROR_INVALID_VALUE;
-	for (size_t i = 0; i < GS_ARRAY_LEN(errors); i++)
-		if (errors[i].code == e) {
-			*s = errors[i].name;
-			return CUDA_SUCCESS;
-		}
-	*s = NULL;
-	return CUDA_ERROR_INVALID_VALUE;
+	return error_text(e, s, true);
 }
 
 struct proc {
