@@ -30,53 +30,25 @@ static int prepend_env(const char *name, const char *value, const char *sep)
 	return setenv(name, buf, 1);
 }
 
-static bool have_driver(void)
-{
-	if (getenv("GPUSHARE_SIMULATE") && *getenv("GPUSHARE_SIMULATE"))
-		return false;
-	void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
-	bool real = h && !dlsym(h, "gpushare_simulated");
-	if (h)
-		dlclose(h);
-	return real;
-}
-
-static const char *find_mps_control(void)
-{
-	static char path[PATH_MAX];
-	const char *dirs[] = { "/usr/bin", "/usr/local/bin", "/usr/local/nvidia/bin", NULL };
-	const char *env = getenv("PATH");
-	char buf[4096];
-	snprintf(buf, sizeof buf, "%s", env ? env : "");
-	char *save = NULL;
-	for (char *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		snprintf(path, sizeof path, "%s/nvidia-cuda-mps-control", d);
-		if (access(path, X_OK) == 0)
-			return path;
-	}
-	for (int i = 0; dirs[i]; i++) {
-		snprintf(path, sizeof path, "%s/nvidia-cuda-mps-control", dirs[i]);
-		if (access(path, X_OK) == 0)
-			return path;
-	}
-	return NULL;
-}
-
 /* Makes sure an MPS control daemon listens in the pipe directory. */
 static int ensure_mps(void)
 {
 	const char *user = getenv("CUDA_MPS_PIPE_DIRECTORY");
+	const char *gs = getenv("GPUSHARE_PIPE_DIRECTORY");
 	char pipe[PATH_MAX], control[PATH_MAX + 16], logdir[PATH_MAX + 16];
+	snprintf(control, sizeof control, "%s/nvidia-mps/control", gs && *gs ? gs : "/tmp/gpushare");
 	if (user && *user)
 		snprintf(pipe, sizeof pipe, "%s", user);
+	else if (access(control, F_OK) == 0) /* the MPS gpushare-control supervises */
+		snprintf(pipe, sizeof pipe, "%s/nvidia-mps", gs && *gs ? gs : "/tmp/gpushare");
 	else
 		cli_mps_pipe_dir(pipe, sizeof pipe);
 	snprintf(control, sizeof control, "%s/control", pipe);
 	setenv("CUDA_MPS_PIPE_DIRECTORY", pipe, 1);
 	if (access(control, F_OK) == 0)
 		return 0;
-	const char *mps = find_mps_control();
-	if (!mps) {
+	char mps[PATH_MAX];
+	if (gs_find_program("nvidia-cuda-mps-control", mps, sizeof mps)) {
 		fprintf(stderr, "gpushare: no nvidia-cuda-mps-control: processes in different slices will "
 				"time-slice instead of running side by side\n");
 		return 0;
@@ -200,7 +172,7 @@ static int run(int argc, char **argv)
 		fprintf(stderr, "gpushare run: cannot find libgpushare.so (set GPUSHARE_LIB)\n");
 		return 1;
 	}
-	bool real = have_driver();
+	bool real = gs_nvidia_driver_present();
 	if (!real) {
 		snprintf(sim, sizeof sim, "%s/../lib/gpushare-sim", dir);
 		prepend_env("LD_LIBRARY_PATH", sim, ":");

@@ -2,6 +2,7 @@
 #include "gs.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -323,4 +324,31 @@ uint64_t gs_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int gs_find_program(const char *name, char *out, size_t len)
+{
+	const char *env = getenv("PATH");
+	char dirs[4096];
+	snprintf(dirs, sizeof dirs, "%s:/usr/local/nvidia/bin:/usr/bin:/usr/local/bin", env ? env : "");
+	char *save = NULL;
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		if (snprintf(out, len, "%s/%s", d, name) >= (int)len)
+			continue;
+		if (access(out, X_OK) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+bool gs_nvidia_driver_present(void)
+{
+	const char *sim = getenv("GPUSHARE_SIMULATE");
+	if (sim && *sim)
+		return false;
+	void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+	bool real = h && !dlsym(h, "gpushare_simulated");
+	if (h)
+		dlclose(h);
+	return real;
 }

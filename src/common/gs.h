@@ -60,6 +60,13 @@ int gs_lock_file(const char *path);
  * ~/.local/state/gpushare. Writes into out; 0 or -ENAMETOOLONG. */
 int gs_state_dir(char *out, size_t len);
 
+/* Finds an executable in $PATH, then where NVIDIA installs its tools
+ * (/usr/local/nvidia/bin). 0 with the path in out, or -ENOENT. */
+int gs_find_program(const char *name, char *out, size_t len);
+/* Whether NVIDIA's CUDA driver (not gpushare's simulated one) is here and
+ * simulation is not asked for. */
+bool gs_nvidia_driver_present(void);
+
 /* Monotonic nanoseconds. */
 uint64_t gs_now_ns(void);
 
