@@ -51,15 +51,11 @@ echo "mps_nolimit_2proc $(rate < /tmp/a) $(rate < /tmp/b)"
 CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=50 $d/smid_shared 2 > /tmp/a & CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=50 $d/smid_shared 2 > /tmp/b; wait
 echo "mps_50_50_2proc $(rate < /tmp/a) $(rate < /tmp/b)"
 unset CUDA_MPS_PIPE_DIRECTORY
-echo "=== under MPS: slices of 64, 32 and 32 SMs, by split layout"
+echo "=== under MPS: slices of 64, 32 and 32 SMs"
 export GPUSHARE_STATE_DIR=$su
-for mode in gcd aligned; do
-	export GPUSHARE_SM_SPLIT=$mode
-	alone=""; for i in 0 1 2; do alone="$alone $(gpushare run --slice ${un[$i]} -- $d/smid_shared 2 | rate)"; done
-	gpushare run --slice ${un[0]} -- $d/smid_shared 2 > /tmp/a & gpushare run --slice ${un[1]} -- $d/smid_shared 2 > /tmp/b & gpushare run --slice ${un[2]} -- $d/smid_shared 2 > /tmp/c; wait
-	echo "$mode alone$alone together $(rate < /tmp/a) $(rate < /tmp/b) $(rate < /tmp/c)"
-done
-unset GPUSHARE_SM_SPLIT
+alone=""; for i in 0 1 2; do alone="$alone $(gpushare run --slice ${un[$i]} -- $d/smid_shared 2 | rate)"; done
+gpushare run --slice ${un[0]} -- $d/smid_shared 2 > /tmp/a & gpushare run --slice ${un[1]} -- $d/smid_shared 2 > /tmp/b & gpushare run --slice ${un[2]} -- $d/smid_shared 2 > /tmp/c; wait
+echo "alone$alone together $(rate < /tmp/a) $(rate < /tmp/b) $(rate < /tmp/c)"
 
 echo "=== victim latency under MPS (p50/p99 us)"
 export GPUSHARE_STATE_DIR=$st CUDA_MPS_PIPE_DIRECTORY=$GPUSHARE_MPS_PIPE_DIRECTORY

@@ -77,18 +77,12 @@ static unsigned round_to(unsigned n, unsigned gran)
 }
 
 /* The slice's SMs as a resource descriptor. Every process of the GPU
- * computes the same layout from the store's slice order, and slices get
- * disjoint SMs (over-committed ones wrap around to the start):
- *   gcd (default): the GPU split in one call into groups of the greatest
- *     common divisor of the slices' sizes, each slice taking a run of groups
- *     where the slices before it end (one group when all sizes are equal);
- *   aligned: a split into groups of the slice's own size, taking the group
- *     where the slices before it end. With equal sizes both are one split
- *     into equal groups, measured disjoint across processes under MPS on the
- *     H100 (bench/results/h100-split-*.txt);
- *   combine: one split into the smallest groups, the slice combining a run
- *     of them; sequential: a split per slice of what the previous left.
- *     Both overlapped across processes under MPS: kept for experiments. */
+ * computes the same layout from the store's slice order: the GPU split in one
+ * call into groups of the greatest common divisor of the slices' sizes, each
+ * slice taking the run of groups where the slices before it end (an
+ * over-committed slice wraps around to the start). Groups of one split were
+ * measured disjoint across processes under MPS on the H100; a split per
+ * slice, or runs of the smallest groups, were not (docs/interposer.md). */
 static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 {
 	CUdevResource all, rest, groups[256];
@@ -102,66 +96,26 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 	unsigned idx = gs__slice.split_index, want = round_to(gs__slice.split[idx], gran);
 	if (want >= all.sm.smCount)
 		return gs__real.cuDevResourceGenerateDesc(desc, &all, 1);
-	unsigned offset = 0;
-	for (unsigned i = 0; i < idx; i++)
-		offset += round_to(gs__slice.split[i], gran);
-	const char *mode = getenv("GPUSHARE_SM_SPLIT");
-	if (!mode || !*mode || strcmp(mode, "gcd") == 0) {
-		unsigned g = want;
-		for (unsigned i = 0; i < gs__slice.n_split; i++) {
-			unsigned a = round_to(gs__slice.split[i], gran), b = g;
-			while (b) {
-				unsigned t = a % b;
-				a = b;
-				b = t;
-			}
+	unsigned offset = 0, g = want;
+	for (unsigned i = 0; i < gs__slice.n_split; i++) {
+		unsigned size = round_to(gs__slice.split[i], gran);
+		if (i < idx)
+			offset += size;
+		for (unsigned a = size; a;) { /* g = gcd(g, size) */
+			unsigned t = g % a;
 			g = a;
+			a = t;
 		}
-		unsigned n = all.sm.smCount / g;
-		if (n > GS_ARRAY_LEN(groups))
-			n = GS_ARRAY_LEN(groups);
-		if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, g)))
-			return rc;
-		unsigned first = offset / g, count = want / g;
-		if (first + count > n)
-			first = 0;
-		return gs__real.cuDevResourceGenerateDesc(desc, groups + first, count);
 	}
-	if (strcmp(mode, "aligned") == 0) {
-		unsigned n = all.sm.smCount / want;
-		if (n > GS_ARRAY_LEN(groups))
-			n = GS_ARRAY_LEN(groups);
-		if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, want)))
-			return rc;
-		unsigned k = offset / want;
-		return gs__real.cuDevResourceGenerateDesc(desc, groups + (k < n ? k : k % n), 1);
-	}
-	if (strcmp(mode, "combine") == 0) {
-		unsigned n = all.sm.smCount / gran;
-		if (n > GS_ARRAY_LEN(groups))
-			n = GS_ARRAY_LEN(groups);
-		if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, gran)))
-			return rc;
-		unsigned first = offset / gran, count = want / gran;
-		if (first + count > n)
-			first = 0;
-		return gs__real.cuDevResourceGenerateDesc(desc, groups + first, count);
-	}
-	CUdevResource cur = all, group = all;
-	for (unsigned i = 0; i <= idx; i++) {
-		unsigned n = 1, size = round_to(gs__slice.split[i], gran);
-		if (size >= all.sm.smCount)
-			continue;
-		rc = gs__real.cuDevSmResourceSplitByCount(&group, &n, &cur, &rest, 0, size);
-		if (rc != CUDA_SUCCESS) {
-			cur = all;
-			n = 1;
-			if ((rc = gs__real.cuDevSmResourceSplitByCount(&group, &n, &cur, &rest, 0, size)))
-				return rc;
-		}
-		cur = rest;
-	}
-	return gs__real.cuDevResourceGenerateDesc(desc, &group, 1);
+	unsigned n = all.sm.smCount / g;
+	if (n > GS_ARRAY_LEN(groups))
+		n = GS_ARRAY_LEN(groups);
+	if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, g)))
+		return rc;
+	unsigned first = offset / g, count = want / g;
+	if (first + count > n)
+		first = 0;
+	return gs__real.cuDevResourceGenerateDesc(desc, groups + first, count);
 }
 
 static CUresult make_green(CUdevice dev, CUdevResourceDesc desc, CUgreenCtx *g, CUcontext *ctx)
