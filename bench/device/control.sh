@@ -28,6 +28,15 @@ wait
 echo "together root:   $(cat /tmp/c_a)"
 echo "together nobody: $(cat /tmp/c_b)"
 echo "--- list_slices"; echo list_slices | gpushare-control
+echo "--- MPS's commands through gpushare-control (passed to NVIDIA MPS)"
+printf 'set_default_active_thread_percentage 50\nget_default_active_thread_percentage\n' | gpushare-control
+gpushare run --slice $s0 -- $d/smid_shared 4 > /tmp/c_a &
+sleep 2
+srv=$(echo get_server_list | gpushare-control); echo "get_server_list: $srv"
+echo "get_active_thread_percentage $srv: $(echo "get_active_thread_percentage $srv" | gpushare-control)"
+echo "get_client_list $srv: $(echo "get_client_list $srv" | gpushare-control | tr '\n' ' ')"
+echo "device_query:"; echo device_query | gpushare-control
+wait; echo "in slice under a 50% server: $(cat /tmp/c_a)"
 echo quit | gpushare-control; echo "quit: exit $?"
 ls /tmp/gs-ctl /tmp/gs-ctl/nvidia-mps 2>&1
 echo "--- control.log"; grep -v 'Cmd:\|Accepting\|UI closed' /tmp/gs-ctl-log/control.log | cut -c1-150 | tail -20

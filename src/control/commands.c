@@ -72,6 +72,15 @@ static void server_not_found(struct control_state *s, struct control_peer *p, in
 	control_reply_line(r, "Server %s not found", argv[1]);
 }
 
+/* Without NVIDIA's MPS (the simulated GPU) there are no servers to start or
+ * query devices of. */
+static void no_servers(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
+{
+	(void)s, (void)p, (void)argc;
+	control_reply_line(r, "%s needs NVIDIA MPS, which runs only on a real GPU", argv[0]);
+	r->status = 1;
+}
+
 static void ps(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
 {
 	(void)s, (void)p, (void)argc, (void)argv;
@@ -269,23 +278,30 @@ static void list_clients(struct control_state *s, struct control_peer *p, int ar
 }
 
 const struct control_cmd control_cmds[] = {
-	{ "get_server_list", 0, 0, false, "", get_server_list },
-	{ "get_server_status", 1, 1, false, "<PID>", server_not_found },
-	{ "get_client_list", 1, 1, false, "<PID>", server_not_found },
-	{ "shutdown_server", 1, 2, true, "<PID> [-f]", server_not_found },
-	{ "get_active_thread_percentage", 1, 1, false, "<PID>", server_not_found },
-	{ "ps", 0, 2, false, "[-p <PID>]", ps },
-	{ "set_default_active_thread_percentage", 1, 1, true, "<percentage>", set_default_pct },
-	{ "get_default_active_thread_percentage", 0, 0, false, "", get_default_pct },
-	{ "set_default_device_pinned_mem_limit", 2, 2, true, "<dev> <value>", set_default_limit },
-	{ "get_default_device_pinned_mem_limit", 1, 1, false, "<dev>", get_default_limit },
-	{ "set_default_client_priority", 1, 1, true, "<0|1>", set_default_priority },
-	{ "get_default_client_priority", 0, 0, false, "", get_default_priority },
-	{ "quit", 0, 2, true, "[-t <seconds>]", quit },
-	{ "list_slices", 0, 0, false, "", list_slices },
-	{ "set_slice_memory_limit", 2, 2, true, "<MIG-uuid> <value>", set_slice_memory_limit },
-	{ "register_client", 1, 1, false, "<slice|->", register_client },
-	{ "list_clients", 0, 0, false, "", list_clients },
+	{ "get_server_list", 0, 0, false, MPS_FORWARD, "", get_server_list },
+	{ "get_server_status", 1, 1, false, MPS_FORWARD, "<PID>", server_not_found },
+	{ "get_client_list", 1, 1, false, MPS_FORWARD, "<PID>", server_not_found },
+	{ "start_server", 2, 3, true, MPS_FORWARD, "-uid <UID>", no_servers },
+	{ "shutdown_server", 1, 2, true, MPS_FORWARD, "<PID> [-f]", server_not_found },
+	{ "terminate_client", 2, 2, true, MPS_FORWARD, "<server PID> <client PID>", server_not_found },
+	{ "get_active_thread_percentage", 1, 1, false, MPS_FORWARD, "<PID>", server_not_found },
+	{ "set_active_thread_percentage", 2, 2, true, MPS_FORWARD, "<PID> <percentage>", server_not_found },
+	{ "get_device_pinned_mem_limit", 2, 2, false, MPS_FORWARD, "<PID> <dev>", server_not_found },
+	{ "set_device_pinned_mem_limit", 3, 3, true, MPS_FORWARD, "<PID> <dev> <value>", server_not_found },
+	{ "get_device_client_list", 0, 1, false, MPS_FORWARD, "[<PID>]", get_server_list },
+	{ "device_query", 0, 2, false, MPS_FORWARD, "[<PID>] [--csv]", no_servers },
+	{ "ps", 0, 2, false, MPS_FORWARD, "[-p <PID>]", ps },
+	{ "set_default_active_thread_percentage", 1, 1, true, MPS_BOTH, "<percentage>", set_default_pct },
+	{ "get_default_active_thread_percentage", 0, 0, false, MPS_LOCAL, "", get_default_pct },
+	{ "set_default_device_pinned_mem_limit", 2, 2, true, MPS_BOTH, "<dev> <value>", set_default_limit },
+	{ "get_default_device_pinned_mem_limit", 1, 1, false, MPS_LOCAL, "<dev>", get_default_limit },
+	{ "set_default_client_priority", 1, 1, true, MPS_BOTH, "<0|1>", set_default_priority },
+	{ "get_default_client_priority", 0, 0, false, MPS_LOCAL, "", get_default_priority },
+	{ "quit", 0, 2, true, MPS_LOCAL, "[-t <seconds>]", quit },
+	{ "list_slices", 0, 0, false, MPS_LOCAL, "", list_slices },
+	{ "set_slice_memory_limit", 2, 2, true, MPS_LOCAL, "<MIG-uuid> <value>", set_slice_memory_limit },
+	{ "register_client", 1, 1, false, MPS_LOCAL, "<slice|->", register_client },
+	{ "list_clients", 0, 0, false, MPS_LOCAL, "", list_clients },
 };
 const size_t control_n_cmds = sizeof control_cmds / sizeof control_cmds[0];
 
@@ -320,6 +336,22 @@ void control_dispatch(struct control_state *s, struct control_peer *p, char *lin
 	if (c->admin && !p->privileged && p->uid != 0 && p->uid != geteuid()) {
 		control_reply_line(r, "Permission denied: %s needs root or the daemon's user", c->name);
 		r->status = 1;
+		return;
+	}
+	if (c->mps != MPS_LOCAL && s->mps.on) {
+		struct control_reply local = { 0 };
+		if (c->mps == MPS_BOTH)
+			c->run(s, p, argc, argv, &local); /* ours too: kept, saved, answered by get_* */
+		bool refused = c->mps == MPS_BOTH && local.status;
+		if (refused) {
+			*r = local;
+			return;
+		}
+		free(local.buf);
+		if (control_mps_forward(s, copy, r)) {
+			control_reply_line(r, "NVIDIA MPS gave no answer");
+			r->status = 1;
+		}
 		return;
 	}
 	c->run(s, p, argc, argv, r);

@@ -19,6 +19,14 @@
 #define GS_CONTROL_PROTOCOL 1
 #define CONTROL_MAX_LIMITS 32
 
+struct control_reply;
+
+/* NVIDIA MPS supervised by the daemon on real GPUs (mps.c). */
+struct control_mps {
+	bool on;
+	char bin[1024], pipe[1024], logs[1024];
+};
+
 struct control_state {
 	double default_pct;                      /* set_default_active_thread_percentage */
 	struct mpsval_dev_limit default_limits[CONTROL_MAX_LIMITS];
@@ -27,7 +35,18 @@ struct control_state {
 	bool quitting;
 	FILE *log;                               /* control.log */
 	char state_dir[4000];                    /* the slice store, and settings kept across a crash */
+	struct control_mps mps;
 };
+
+/* Starts NVIDIA's control daemon in -multiuser-server mode with a private
+ * pipe directory (<pipe>/nvidia-mps) when the GPU is NVIDIA's and the binary
+ * is there; stops it; tells whether it listens. */
+void control_mps_start(struct control_state *s, const char *pipe_dir, const char *log_dir);
+void control_mps_stop(struct control_state *s);
+bool control_mps_listening(const struct control_state *s);
+/* Passes one command line to NVIDIA's front end and its answer lines into r
+ * (5 s at most). 0, or -1 when it gave no answer. */
+int control_mps_forward(struct control_state *s, const char *line, struct control_reply *r);
 
 /* Settings survive a crash of the daemon (kill -9 included) in the state
  * dir and are dropped by quit, as MPS drops them. */
@@ -56,10 +75,18 @@ struct control_peer {
 typedef void (*control_client_fn)(void *ctx, const struct control_peer *p);
 void control_each_client(control_client_fn fn, void *ctx);
 
+/* What a command does where NVIDIA MPS runs under the daemon. */
+enum control_mps_role {
+	MPS_LOCAL,                               /* gpushare's own, answered here */
+	MPS_FORWARD,                             /* MPS's servers: NVIDIA's answer */
+	MPS_BOTH,                                /* a default: kept here, passed on to MPS */
+};
+
 struct control_cmd {
 	const char *name;
 	int min_args, max_args;
 	bool admin;                              /* changes state: privileged socket or root */
+	enum control_mps_role mps;
 	const char *usage;
 	void (*run)(struct control_state *s, struct control_peer *p, int argc, char **argv,
 		    struct control_reply *r);

@@ -219,82 +219,6 @@ static int open_pipe_dir(const char *pipe_dir, int *lock_fd, int *ctl, int *priv
 	return 0;
 }
 
-/* NVIDIA MPS under the daemon, on real GPUs: one control daemon in
- * -multiuser-server mode with a private pipe directory (<pipe>/nvidia-mps),
- * so programs of several users run side by side, each in its gpushare slice
- * (measured: docs/control.md). `gpushare run` points programs at it. */
-struct mps {
-	bool on;
-	char bin[PATH_MAX], pipe[PATH_MAX], logs[PATH_MAX];
-};
-
-/* Runs nvidia-cuda-mps-control with the private directories; input (may be
- * NULL) goes to its stdin. Returns its exit status, or -1. */
-static int mps_run(const struct mps *m, bool daemon, const char *input)
-{
-	int in[2];
-	if (pipe(in))
-		return -1;
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		dup2(in[0], 0);
-		close(in[0]);
-		close(in[1]);
-		setenv("CUDA_MPS_PIPE_DIRECTORY", m->pipe, 1);
-		setenv("CUDA_MPS_LOG_DIRECTORY", m->logs, 1);
-		unsetenv("LD_PRELOAD");
-		if (daemon)
-			execl(m->bin, m->bin, "-d", "-multiuser-server", (char *)NULL);
-		else
-			execl(m->bin, m->bin, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	if (input && write(in[1], input, strlen(input)) < 0) {
-		/* it exits on EOF either way */
-	}
-	close(in[1]);
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static bool mps_listening(const struct mps *m)
-{
-	char path[PATH_MAX + 16];
-	snprintf(path, sizeof path, "%s/control", m->pipe);
-	return access(path, F_OK) == 0;
-}
-
-static void mps_start(struct control_state *s, struct mps *m, const char *pipe_dir, const char *log_dir)
-{
-	const char *off = getenv("GPUSHARE_NO_MPS");
-	if ((off && *off) || !gs_nvidia_driver_present() || gs_find_program("nvidia-cuda-mps-control", m->bin, sizeof m->bin))
-		return;
-	snprintf(m->pipe, sizeof m->pipe, "%s/nvidia-mps", pipe_dir);
-	snprintf(m->logs, sizeof m->logs, "%s/nvidia-mps", log_dir);
-	if (gs_mkdir_p(m->pipe, 0755) || gs_mkdir_p(m->logs, 0755) || mps_run(m, true, NULL) != 0) {
-		control_log(s, "NVIDIA MPS did not start in %s: programs in slices will time-slice", m->pipe);
-		return;
-	}
-	for (int i = 0; i < 50 && !mps_listening(m); i++)
-		usleep(100000);
-	m->on = mps_listening(m);
-	control_log(s, m->on ? "Supervising NVIDIA MPS (-multiuser-server) in %s" : "NVIDIA MPS did not start in %s", m->pipe);
-}
-
-static void mps_stop(struct control_state *s, struct mps *m)
-{
-	if (!m->on)
-		return;
-	int rc = mps_run(m, false, "quit\n");
-	control_log(s, "Stopped NVIDIA MPS in %s (status %d)", m->pipe, rc);
-	m->on = false;
-}
-
 static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig)
 {
@@ -348,8 +272,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	control_log(&s, "To connect CUDA applications to this daemon, set env GPUSHARE_PIPE_DIRECTORY=%s", pipe_dir);
 	control_log(&s, "gpushare control protocol version: %d", GS_CONTROL_PROTOCOL);
 	control_settings_load(&s); /* after a crash; quit removes them */
-	static struct mps mps;
-	mps_start(&s, &mps, pipe_dir, log_dir);
+	control_mps_start(&s, pipe_dir, log_dir);
 	struct rlimit nofile;
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
 		nofile.rlim_cur = nofile.rlim_max < MAX_CONN ? nofile.rlim_max : MAX_CONN;
@@ -380,11 +303,11 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	while (!s.quitting && !stop_signal) {
 		struct epoll_event events[64];
 		int n = epoll_wait(ep, events, 64, 1000);
-		if (n == 0 && mps.on && !mps_listening(&mps)) {
+		if (n == 0 && s.mps.on && !control_mps_listening(&s)) {
 			/* supervised: it went away, bring it back */
-			control_log(&s, "NVIDIA MPS in %s went away: starting it again", mps.pipe);
-			mps.on = false;
-			mps_start(&s, &mps, pipe_dir, log_dir);
+			control_log(&s, "NVIDIA MPS in %s went away: starting it again", s.mps.pipe);
+			s.mps.on = false;
+			control_mps_start(&s, pipe_dir, log_dir);
 		}
 		for (int i = 0; i < n; i++) {
 			int fd = events[i].data.fd;
@@ -421,7 +344,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	unlink(path);
 	snprintf(path, sizeof path, "%s/gpushare-control.pid", pipe_dir);
 	unlink(path);
-	mps_stop(&s, &mps);
+	control_mps_stop(&s);
 	if (s.quitting)
 		control_settings_forget(&s);
 	control_log(&s, "Exit with status 0");

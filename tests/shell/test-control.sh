@@ -42,6 +42,9 @@ set_default_client_priority 1
 get_default_client_priority
 bogus_cmd
 get_server_list extra
+set_active_thread_percentage 578 50
+get_device_pinned_mem_limit 578 0
+device_query
 CMDS
 cat > "$work/want" <<'WANT'
 100.0
@@ -58,6 +61,9 @@ Invalid priority value - must be 0 or 1!
 1
 Unknown command "bogus_cmd"
 Invalid arguments: get_server_list 
+Server 578 not found
+Server 578 not found
+device_query needs NVIDIA MPS, which runs only on a real GPU
 WANT
 "$ctl" < "$work/cmds" > "$work/got"; rc=$?
 check "MPS commands answer as nvidia-cuda-mps-control does" 'diff "$work/want" "$work/got" && [ $rc = 0 ]'

@@ -1,0 +1,130 @@
+/* mps.c: NVIDIA MPS under gpushare-control, on real GPUs: one control
+ * daemon in -multiuser-server mode with a private pipe directory
+ * (<pipe>/nvidia-mps), so programs of several users run side by side, each
+ * in its gpushare slice (docs/control.md); MPS's server commands are passed
+ * to it and its answers relayed. */
+#include "control.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Runs nvidia-cuda-mps-control with the private directories: as a daemon,
+ * or as the front end with input on its stdin and its stdout into out
+ * (may be NULL). Returns its exit status, or -1 (also after 5 s). */
+static int mps_run(const struct control_mps *m, bool daemon, const char *input, char *out, size_t outlen)
+{
+	int in[2], o[2];
+	if (pipe(in))
+		return -1;
+	if (pipe(o)) {
+		close(in[0]);
+		close(in[1]);
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(o[1], 1);
+		close(in[0]);
+		close(in[1]);
+		close(o[0]);
+		close(o[1]);
+		setenv("CUDA_MPS_PIPE_DIRECTORY", m->pipe, 1);
+		setenv("CUDA_MPS_LOG_DIRECTORY", m->logs, 1);
+		unsetenv("LD_PRELOAD");
+		if (daemon)
+			execl(m->bin, m->bin, "-d", "-multiuser-server", (char *)NULL);
+		else
+			execl(m->bin, m->bin, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(o[1]);
+	if (input && write(in[1], input, strlen(input)) < 0) {
+		/* it exits on EOF either way */
+	}
+	close(in[1]);
+	size_t len = 0;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	bool late = false;
+	for (;;) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long left = 5000 - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+		struct pollfd p = { o[0], POLLIN, 0 };
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+			late = true;
+			break;
+		}
+		char buf[4096];
+		ssize_t n = read(o[0], buf, sizeof buf);
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; out && i < n && len + 1 < outlen; i++)
+			out[len++] = buf[i];
+	}
+	if (out && outlen)
+		out[len] = '\0';
+	close(o[0]);
+	if (late)
+		kill(pid, SIGKILL);
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return late || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+}
+
+bool control_mps_listening(const struct control_state *s)
+{
+	char path[sizeof s->mps.pipe + 16];
+	snprintf(path, sizeof path, "%s/control", s->mps.pipe);
+	return access(path, F_OK) == 0;
+}
+
+void control_mps_start(struct control_state *s, const char *pipe_dir, const char *log_dir)
+{
+	struct control_mps *m = &s->mps;
+	const char *off = getenv("GPUSHARE_NO_MPS");
+	if ((off && *off) || !gs_nvidia_driver_present() || gs_find_program("nvidia-cuda-mps-control", m->bin, sizeof m->bin))
+		return;
+	snprintf(m->pipe, sizeof m->pipe, "%s/nvidia-mps", pipe_dir);
+	snprintf(m->logs, sizeof m->logs, "%s/nvidia-mps", log_dir);
+	if (gs_mkdir_p(m->pipe, 0755) || gs_mkdir_p(m->logs, 0755) || mps_run(m, true, NULL, NULL, 0) != 0) {
+		control_log(s, "NVIDIA MPS did not start in %s: programs in slices will time-slice", m->pipe);
+		return;
+	}
+	for (int i = 0; i < 50 && !control_mps_listening(s); i++)
+		usleep(100000);
+	m->on = control_mps_listening(s);
+	control_log(s, m->on ? "Supervising NVIDIA MPS (-multiuser-server) in %s" : "NVIDIA MPS did not start in %s", m->pipe);
+}
+
+void control_mps_stop(struct control_state *s)
+{
+	if (!s->mps.on)
+		return;
+	int rc = mps_run(&s->mps, false, "quit\n", NULL, 0);
+	control_log(s, "Stopped NVIDIA MPS in %s (status %d)", s->mps.pipe, rc);
+	s->mps.on = false;
+}
+
+int control_mps_forward(struct control_state *s, const char *line, struct control_reply *r)
+{
+	char input[GS_LINE_MAX + 2], out[1 << 16];
+	snprintf(input, sizeof input, "%s\n", line);
+	if (mps_run(&s->mps, false, input, out, sizeof out) < 0)
+		return -1;
+	char *save = NULL;
+	for (char *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		control_reply_line(r, "%s", l);
+	return 0;
+}
