@@ -123,8 +123,15 @@ int control_mps_forward(struct control_state *s, const char *line, struct contro
 	snprintf(input, sizeof input, "%s\n", line);
 	if (mps_run(&s->mps, false, input, out, sizeof out) < 0)
 		return -1;
-	char *save = NULL;
-	for (char *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+	/* line by line, blank ones kept (device_query separates its blocks so) */
+	for (char *l = out; *l;) {
+		char *nl = strchr(l, '\n');
+		if (nl)
+			*nl = '\0';
 		control_reply_line(r, "%s", l);
+		if (!nl)
+			break;
+		l = nl + 1;
+	}
 	return 0;
 }
