@@ -155,9 +155,17 @@ static nvmlReturn_t save(struct gs_store *st, int lockfd, nvmlReturn_t rc)
 	return rc;
 }
 
-static struct gs_store *store_new(void)
+/* load() on a store of its own: *st is the caller's to free (NULL after a
+ * failure, which frees it here). */
+static nvmlReturn_t open_store(unsigned gpu, struct gs_store **st, struct gs_store_gpu **g, int *lockfd)
 {
-	return malloc(sizeof(struct gs_store));
+	*st = malloc(sizeof **st);
+	nvmlReturn_t rc = *st ? load(gpu, *st, g, lockfd) : NVML_ERROR_UNKNOWN;
+	if (rc) {
+		free(*st);
+		*st = NULL;
+	}
+	return rc;
 }
 
 EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int length)
@@ -278,15 +286,11 @@ static uint64_t gi_overhead(const struct gs_gpu_model *m, const struct gs_mig_gi
 static nvmlReturn_t memory(nvmlDevice_t d, unsigned long long *total, unsigned long long *used)
 {
 	const struct gs_gpu_model *m = model_of(d->gpu);
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
-	if (!st)
-		return NVML_ERROR_UNKNOWN;
-	nvmlReturn_t rc = load(d->gpu, st, &g, NULL);
-	if (rc) {
-		free(st);
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g, NULL);
+	if (rc)
 		return rc;
-	}
 	*total = (unsigned long long)m->memory_mib << 20;
 	*used = 0;
 	for (size_t i = 0; i < g->layout.n_gi; i++) {
@@ -418,9 +422,9 @@ EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned int *current, 
 		return NVML_ERROR_INVALID_ARGUMENT;
 	if (model_of(d->gpu)->mem_slices == 0)
 		return NVML_ERROR_NOT_SUPPORTED;
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
-	nvmlReturn_t rc = st ? load(d->gpu, st, &g, NULL) : NVML_ERROR_UNKNOWN;
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g, NULL);
 	if (!rc)
 		*current = *pending = g->mig ? 1 : 0;
 	free(st);
@@ -434,14 +438,12 @@ EXPORT nvmlReturn_t nvmlDeviceSetMigMode(nvmlDevice_t d, unsigned int mode, nvml
 		return NVML_ERROR_INVALID_ARGUMENT;
 	if (model_of(d->gpu)->mem_slices == 0)
 		return NVML_ERROR_NOT_SUPPORTED;
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
 	int fd;
-	nvmlReturn_t rc = st ? load(d->gpu, st, &g, &fd) : NVML_ERROR_UNKNOWN;
-	if (rc) {
-		free(st);
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g, &fd);
+	if (rc)
 		return rc;
-	}
 	if (mode == 0 && g->layout.n_gi)
 		rc = NVML_ERROR_IN_USE;
 	else
@@ -515,9 +517,9 @@ EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceRemainingCapacity(nvmlDevice_t d, un
 		return NVML_ERROR_INVALID_ARGUMENT;
 	if (!p)
 		return NVML_ERROR_NOT_SUPPORTED;
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
-	nvmlReturn_t rc = st ? load(d->gpu, st, &g, NULL) : NVML_ERROR_UNKNOWN;
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g, NULL);
 	if (!rc)
 		*count = gs_mig_gi_remaining(m, &g->layout, p);
 	free(st);
@@ -533,14 +535,12 @@ static nvmlReturn_t create_gi(nvmlDevice_t d, unsigned profileId, int start, nvm
 		return NVML_ERROR_INVALID_ARGUMENT;
 	if (!p)
 		return NVML_ERROR_NOT_SUPPORTED;
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
 	int fd;
-	nvmlReturn_t rc = st ? load(d->gpu, st, &g, &fd) : NVML_ERROR_UNKNOWN;
-	if (rc) {
-		free(st);
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g, &fd);
+	if (rc)
 		return rc;
-	}
 	unsigned id = 0;
 	if (!g->mig)
 		rc = NVML_ERROR_NOT_SUPPORTED;
@@ -572,14 +572,12 @@ EXPORT nvmlReturn_t nvmlDeviceCreateGpuInstanceWithPlacement(nvmlDevice_t d, uns
 EXPORT nvmlReturn_t nvmlGpuInstanceDestroy(nvmlGpuInstance_t h)
 {
 	CHECK_GI(h);
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
 	int fd;
-	nvmlReturn_t rc = st ? load(h->gpu, st, &g, &fd) : NVML_ERROR_UNKNOWN;
-	if (rc) {
-		free(st);
+	nvmlReturn_t rc = open_store(h->gpu, &st, &g, &fd);
+	if (rc)
 		return rc;
-	}
 	rc = save(st, fd, gs_mig_gi_destroy(&g->layout, h->id));
 	free(st);
 	return rc;
@@ -597,13 +595,11 @@ EXPORT nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t d, unsigned int profi
 	CHECK_DEV(d);
 	if (!count || !gis)
 		return NVML_ERROR_INVALID_ARGUMENT;
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
-	nvmlReturn_t rc = st ? load(d->gpu, st, &g, NULL) : NVML_ERROR_UNKNOWN;
-	if (rc) {
-		free(st);
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g, NULL);
+	if (rc)
 		return rc;
-	}
 	if (!g->mig) {
 		free(st);
 		return NVML_ERROR_NOT_SUPPORTED;
@@ -630,9 +626,9 @@ EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceById(nvmlDevice_t d, unsigned int id
 	CHECK_DEV(d);
 	if (!gi || id >= MAX_GI_ID)
 		return NVML_ERROR_INVALID_ARGUMENT;
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
-	nvmlReturn_t rc = st ? load(d->gpu, st, &g, NULL) : NVML_ERROR_UNKNOWN;
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g, NULL);
 	if (!rc && !g->mig)
 		rc = NVML_ERROR_NOT_SUPPORTED;
 	if (!rc && !gs_mig_gi_find(&g->layout, id))
@@ -647,8 +643,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceById(nvmlDevice_t d, unsigned int id
 static nvmlReturn_t load_gi(nvmlGpuInstance_t h, struct gs_store **st, struct gs_store_gpu **g,
 			    struct gs_mig_gi **gi)
 {
-	*st = store_new();
-	nvmlReturn_t rc = *st ? load(h->gpu, *st, g, NULL) : NVML_ERROR_UNKNOWN;
+	nvmlReturn_t rc = open_store(h->gpu, st, g, NULL);
 	if (!rc && !(*gi = gs_mig_gi_find(&(*g)->layout, h->id)))
 		rc = NVML_ERROR_NOT_FOUND;
 	return rc;
@@ -737,14 +732,12 @@ EXPORT nvmlReturn_t nvmlGpuInstanceCreateComputeInstance(nvmlGpuInstance_t h, un
 	CHECK_GI(h);
 	if (!ci)
 		return NVML_ERROR_INVALID_ARGUMENT;
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
 	int fd;
-	nvmlReturn_t rc = st ? load(h->gpu, st, &g, &fd) : NVML_ERROR_UNKNOWN;
-	if (rc) {
-		free(st);
+	nvmlReturn_t rc = open_store(h->gpu, &st, &g, &fd);
+	if (rc)
 		return rc;
-	}
 	unsigned id = 0;
 	rc = gs_mig_ci_create(model_of(h->gpu), &g->layout, h->id, profileId, &id);
 	if (!rc && id >= MAX_CI_ID)
@@ -761,14 +754,12 @@ EXPORT nvmlReturn_t nvmlGpuInstanceCreateComputeInstance(nvmlGpuInstance_t h, un
 EXPORT nvmlReturn_t nvmlComputeInstanceDestroy(nvmlComputeInstance_t h)
 {
 	CHECK_CI(h);
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
 	int fd;
-	nvmlReturn_t rc = st ? load(h->gpu, st, &g, &fd) : NVML_ERROR_UNKNOWN;
-	if (rc) {
-		free(st);
+	nvmlReturn_t rc = open_store(h->gpu, &st, &g, &fd);
+	if (rc)
 		return rc;
-	}
 	rc = save(st, fd, gs_mig_ci_destroy(&g->layout, h->gi, h->ci));
 	free(st);
 	return rc;
@@ -792,10 +783,8 @@ EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t h, unsi
 	struct gs_store_gpu *g;
 	struct gs_mig_gi *gi;
 	nvmlReturn_t rc = load_gi(h, &st, &g, &gi);
-	if (rc) {
-		free(st);
+	if (rc)
 		return rc;
-	}
 	qsort(g->layout.ci, g->layout.n_ci, sizeof g->layout.ci[0], cmp_ci);
 	unsigned n = 0;
 	for (size_t i = 0; i < g->layout.n_ci; i++) {
@@ -820,9 +809,9 @@ EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo_v2(nvmlComputeInstance_t h, nvmlC
 	CHECK_CI(h);
 	if (!info)
 		return NVML_ERROR_INVALID_ARGUMENT;
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
-	nvmlReturn_t rc = st ? load(h->gpu, st, &g, NULL) : NVML_ERROR_UNKNOWN;
+	nvmlReturn_t rc = open_store(h->gpu, &st, &g, NULL);
 	const struct gs_mig_ci *c = rc ? NULL : gs_mig_ci_find(&g->layout, h->gi, h->ci);
 	if (!rc && !c)
 		rc = NVML_ERROR_NOT_FOUND;
@@ -848,9 +837,9 @@ EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d, unsigned
 	CHECK_DEV(d);
 	if (!mig || d->mig || index >= GS_MIG_MAX_CI)
 		return NVML_ERROR_INVALID_ARGUMENT;
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
-	nvmlReturn_t rc = st ? load(d->gpu, st, &g, NULL) : NVML_ERROR_UNKNOWN;
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g, NULL);
 	if (!rc) {
 		qsort(g->layout.ci, g->layout.n_ci, sizeof g->layout.ci[0], cmp_ci);
 		if (!g->mig || index >= g->layout.n_ci) {
@@ -885,10 +874,10 @@ EXPORT nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t d, unsigned int 
 
 static void mig_device_name(nvmlDevice_t d, char *out, size_t len)
 {
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
 	snprintf(out, len, "MIG");
-	if (st && load(d->gpu, st, &g, NULL) == NVML_SUCCESS) {
+	if (open_store(d->gpu, &st, &g, NULL) == NVML_SUCCESS) {
 		const struct gs_mig_ci *c = gs_mig_ci_find(&g->layout, d->gi, d->ci);
 		struct gs_mig_gi *gi = gs_mig_gi_find(&g->layout, d->gi);
 		struct gs_ci_profile cp;
@@ -900,10 +889,10 @@ static void mig_device_name(nvmlDevice_t d, char *out, size_t len)
 
 static void mig_device_uuid(nvmlDevice_t d, char *out, size_t len)
 {
-	struct gs_store *st = store_new();
+	struct gs_store *st;
 	struct gs_store_gpu *g;
 	snprintf(out, len, "MIG-00000000-0000-0000-0000-000000000000");
-	if (st && load(d->gpu, st, &g, NULL) == NVML_SUCCESS) {
+	if (open_store(d->gpu, &st, &g, NULL) == NVML_SUCCESS) {
 		const struct gs_mig_ci *c = gs_mig_ci_find(&g->layout, d->gi, d->ci);
 		if (c && len >= GS_UUID_STR + 4)
 			gs_store_ci_uuid(S.gpu[d->gpu].uuid, c, out);
