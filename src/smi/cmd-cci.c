@@ -20,11 +20,10 @@ static bool find_profile(const struct gs_ci_profile *cps, size_t n, const char *
 static int run_cci(struct smi_ctx *c)
 {
 	unsigned want[GS_MIG_MAX_GI];
-	size_t n_want = 0;
-	if (c->gi_ids && smi_parse_ids(c->gi_ids, want, GS_MIG_MAX_GI, &n_want)) {
-		fprintf(c->err, "Invalid GPU instance ID list \"%s\".\n", c->gi_ids);
-		return SMI_EINVAL;
-	}
+	size_t n_want;
+	int bad = smi_instance_filters(c, want, &n_want, NULL, NULL);
+	if (bad)
+		return bad;
 	for (size_t i = 0; i < c->n_gpu; i++) {
 		struct smi_gpu *g = &c->gpus[i];
 		if (!c->selected[i])

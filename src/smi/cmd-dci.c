@@ -49,13 +49,7 @@ static int run_dci(struct smi_ctx *c)
 			}
 		}
 	}
-	if (!any) {
-		fprintf(c->err, "No compute instances found: Not Found\n");
-		return SMI_ENOTFOUND;
-	}
-	if (last)
-		fprintf(c->err, "Failed to destroy compute instances: %s\n", smi_strerror(last));
-	return exit_code;
+	return smi_destroyed(c, any, last, exit_code, "compute instances");
 }
 
 const struct smi_cmd smi_cmd_dci = { "-dci", true, false, "Destroy compute instances.", run_dci };

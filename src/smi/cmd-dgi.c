@@ -1,21 +1,25 @@
 /* cmd-dgi.c: `mig -dgi [-gi N,..]`: destroy GPU instances (all when no -gi). */
 #include "smi.h"
 
+#include <string.h>
+
 static int run_dgi(struct smi_ctx *c)
 {
 	int exit_code = SMI_OK, last = 0;
 	bool any = false;
+	unsigned want[GS_MIG_MAX_GI];
+	size_t n_want;
+	int bad = smi_instance_filters(c, want, &n_want, NULL, NULL);
+	if (bad)
+		return bad;
 	for (size_t i = 0; i < c->n_gpu; i++) {
 		struct smi_gpu *g = &c->gpus[i];
 		if (!c->selected[i])
 			continue;
 		unsigned ids[GS_MIG_MAX_GI];
-		size_t n = 0;
+		size_t n = n_want;
 		if (c->gi_ids) {
-			if (smi_parse_ids(c->gi_ids, ids, GS_MIG_MAX_GI, &n)) {
-				fprintf(c->err, "Invalid GPU instance ID list \"%s\".\n", c->gi_ids);
-				return SMI_EINVAL;
-			}
+			memcpy(ids, want, n * sizeof ids[0]);
 		} else {
 			struct smi_gi_view v[GS_MIG_MAX_GI];
 			int rc = g->backend->gi_list(g, v, GS_MIG_MAX_GI, &n);
@@ -46,13 +50,7 @@ static int run_dgi(struct smi_ctx *c)
 			}
 		}
 	}
-	if (!any) {
-		fprintf(c->err, "No GPU instances found: Not Found\n");
-		return SMI_ENOTFOUND;
-	}
-	if (last)
-		fprintf(c->err, "Failed to destroy GPU instances: %s\n", smi_strerror(last));
-	return exit_code;
+	return smi_destroyed(c, any, last, exit_code, "GPU instances");
 }
 
 const struct smi_cmd smi_cmd_dgi = { "-dgi", true, false, "Destroy GPU instances.", run_dgi };

@@ -13,48 +13,37 @@ static int run_lgi(struct smi_ctx *c)
 		fprintf(c->out, "No MIG-enabled devices found.\n");
 		return SMI_OK;
 	}
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < c->n_gpu; i++) {
-			struct smi_gpu *g = &c->gpus[i];
-			if (!c->selected[i])
-				continue;
-			struct smi_gi_view v[GS_MIG_MAX_GI];
-			size_t n;
-			int rc = smi_sorted_gis(g, v, GS_MIG_MAX_GI, &n);
-			if (rc)
-				return smi_exit_code(rc);
-			if (pass == 0) {
-				rows += n;
-				continue;
-			}
-			for (size_t k = 0; k < n; k++) {
-				char name[40], place[16];
-				snprintf(name, sizeof name, "MIG %s", v[k].name);
-				if (v[k].profile_id == GS_MIG_CUSTOM)
-					snprintf(place, sizeof place, "-");
-				else
-					snprintf(place, sizeof place, "%u:%u", v[k].start, v[k].size);
-				char prof[8];
-				if (v[k].profile_id == GS_MIG_CUSTOM)
-					snprintf(prof, sizeof prof, "-");
-				else
-					snprintf(prof, sizeof prof, "%d", v[k].profile_id);
-				fprintf(c->out, "|%4u  %-18s%6s%9u%10s%-8s|\n", g->index, name, prof, v[k].id, "",
-					place);
-				fputs(lgi_sep, c->out);
-			}
-		}
-		if (pass == 0) {
+	for (size_t i = 0; i < c->n_gpu; i++) {
+		struct smi_gpu *g = &c->gpus[i];
+		if (!c->selected[i])
+			continue;
+		struct smi_gi_view v[GS_MIG_MAX_GI];
+		size_t n;
+		int rc = smi_sorted_gis(g, v, GS_MIG_MAX_GI, &n);
+		if (rc)
+			return smi_exit_code(rc);
+		for (size_t k = 0; k < n; k++, rows++) {
 			if (!rows) {
-				fprintf(c->err, "No GPU instances found: Not Found\n");
-				return SMI_ENOTFOUND;
+				fputs(lgi_sep, c->out);
+				fputs("| GPU instances:                                          |\n"
+				      "| GPU   Name               Profile  Instance   Placement  |\n"
+				      "|                            ID       ID       Start:Size |\n"
+				      "|=========================================================|\n", c->out);
 			}
+			bool custom = v[k].profile_id == GS_MIG_CUSTOM;
+			char name[40], place[16] = "-", prof[8] = "-";
+			snprintf(name, sizeof name, "MIG %s", v[k].name);
+			if (!custom) {
+				snprintf(place, sizeof place, "%u:%u", v[k].start, v[k].size);
+				snprintf(prof, sizeof prof, "%d", v[k].profile_id);
+			}
+			fprintf(c->out, "|%4u  %-18s%6s%9u%10s%-8s|\n", g->index, name, prof, v[k].id, "", place);
 			fputs(lgi_sep, c->out);
-			fputs("| GPU instances:                                          |\n"
-			      "| GPU   Name               Profile  Instance   Placement  |\n"
-			      "|                            ID       ID       Start:Size |\n"
-			      "|=========================================================|\n", c->out);
 		}
+	}
+	if (!rows) {
+		fprintf(c->err, "No GPU instances found: Not Found\n");
+		return SMI_ENOTFOUND;
 	}
 	return SMI_OK;
 }

@@ -306,13 +306,29 @@ bool smi_listed(const unsigned *ids, size_t n, unsigned id)
 
 int smi_instance_filters(struct smi_ctx *c, unsigned *gis, size_t *ngi, unsigned *cis, size_t *nci)
 {
-	*ngi = *nci = 0;
-	if ((c->gi_ids && smi_parse_ids(c->gi_ids, gis, GS_MIG_MAX_GI, ngi)) ||
-	    (c->ci_ids && smi_parse_ids(c->ci_ids, cis, GS_MIG_MAX_CI, nci))) {
-		fprintf(c->err, "Invalid GPU or compute instance ID list.\n");
+	*ngi = 0;
+	if (nci)
+		*nci = 0;
+	if (c->gi_ids && smi_parse_ids(c->gi_ids, gis, GS_MIG_MAX_GI, ngi)) {
+		fprintf(c->err, "Invalid GPU instance ID list \"%s\".\n", c->gi_ids);
+		return SMI_EINVAL;
+	}
+	if (cis && c->ci_ids && smi_parse_ids(c->ci_ids, cis, GS_MIG_MAX_CI, nci)) {
+		fprintf(c->err, "Invalid compute instance ID list \"%s\".\n", c->ci_ids);
 		return SMI_EINVAL;
 	}
 	return SMI_OK;
+}
+
+int smi_destroyed(struct smi_ctx *c, bool any, int last, int exit_code, const char *what)
+{
+	if (!any) {
+		fprintf(c->err, "No %s found: Not Found\n", what);
+		return SMI_ENOTFOUND;
+	}
+	if (last)
+		fprintf(c->err, "Failed to destroy %s: %s\n", what, smi_strerror(last));
+	return exit_code;
 }
 
 static int cmp_mig_device(const void *a, const void *b)

@@ -119,8 +119,12 @@ const char *smi_strerror(int nvml_rc);
 
 /* Whether id is among ids. */
 bool smi_listed(const unsigned *ids, size_t n, unsigned id);
-/* The -gi / -ci filters of a command: 0, or an exit code after the message. */
+/* The -gi / -ci filters of a command (cis NULL: -gi only): 0, or an exit
+ * code after the message. */
 int smi_instance_filters(struct smi_ctx *c, unsigned *gis, size_t *ngi, unsigned *cis, size_t *nci);
+/* The end of -dgi / -dci, as nvidia-smi ends them: nothing found, or the
+ * last failure; what is "GPU instances" or "compute instances". */
+int smi_destroyed(struct smi_ctx *c, bool any, int last, int exit_code, const char *what);
 /* A GPU's compute instances in MIG device order (GI ID, then CI ID). */
 int smi_mig_devices(struct smi_gpu *g, struct smi_ci_view *out, size_t max, size_t *n);
 
