@@ -2,17 +2,16 @@
  * read past the input, and return only devices that exist. */
 #include "cvd.h"
 
+#include "fuzz.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstr(data, size);
 	if (!s)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 	static const struct gs_topo_gpu gpus[2] = { { "GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9" },
 						    { "GPU-9e4aeb94-0000-5173-4811-4ca60f77b3a9" } };
 	static const struct gs_topo_slice slices[2] = {

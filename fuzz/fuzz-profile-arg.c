@@ -4,17 +4,16 @@
 #include "gs.h"
 #include "profile-arg.h"
 
+#include "fuzz.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstr(data, size);
 	if (!s)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 	for (size_t k = 0; k < gs_model_count(); k++) {
 		const struct gs_gpu_model *m = gs_model_at(k);
 		struct gs_profile_arg a;

@@ -2,18 +2,17 @@
  * crashes, and what it accepts formats and re-parses to the same text. */
 #include "store.h"
 
+#include "fuzz.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct gs_store a, b;
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstr(data, size);
 	if (!s)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 	char err[200];
 	if (gs_store_parse(s, &a, err, sizeof err) == 0) {
 		char *t1, *t2;

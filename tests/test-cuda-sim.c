@@ -156,22 +156,6 @@ typedef CUresult (*f_from_green)(CUcontext *, CUgreenCtx);
 typedef CUresult (*f_launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
 			     CUstream, void **, void **);
 
-static unsigned distinct(const uint32_t *ids, size_t n, unsigned *lo, unsigned *hi)
-{
-	static unsigned char seen[256];
-	memset(seen, 0, sizeof seen);
-	unsigned d = 0;
-	*lo = 255;
-	*hi = 0;
-	for (size_t i = 0; i < n; i++) {
-		d += !seen[ids[i]];
-		seen[ids[i]] = 1;
-		*lo = ids[i] < *lo ? ids[i] : *lo;
-		*hi = ids[i] > *hi ? ids[i] : *hi;
-	}
-	return d;
-}
-
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -217,7 +201,7 @@ static void green_contexts_confine_kernels_to_their_sms(void **state)
 		ASSERT_INT_EQ(launch(smid, 1024, 1, 1, 128, 1, 1, 0, NULL, params, NULL), 0);
 		uint32_t ids[1024];
 		ASSERT_INT_EQ(FN(cuMemcpyDtoH, CUresult(*)(void *, CUdeviceptr, size_t))(ids, out, sizeof ids), 0);
-		ASSERT_INT_EQ(distinct(ids, 1024, &lo[g], &hi[g]), 64);
+		ASSERT_INT_EQ(gs_test_distinct_sms(ids, 1024, &lo[g], &hi[g]), 64);
 	}
 	assert_true(hi[0] < lo[1]); /* the two groups are disjoint */
 	/* 132 blocks of 2 ms waves on 64 SMs: three waves */

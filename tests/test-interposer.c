@@ -87,17 +87,7 @@ static unsigned launch_smids(unsigned *lo, unsigned *hi)
 	void *params[] = { &out };
 	assert_int_equal(cuLaunchKernel(f, 512, 1, 1, 64, 1, 1, 0, NULL, params, NULL), 0);
 	assert_int_equal(cuMemcpyDtoH_v2(ids, out, sizeof ids), 0);
-	unsigned char seen[256] = { 0 };
-	unsigned d = 0;
-	*lo = 255;
-	*hi = 0;
-	for (int i = 0; i < 512; i++) {
-		d += !seen[ids[i]];
-		seen[ids[i]] = 1;
-		*lo = ids[i] < *lo ? ids[i] : *lo;
-		*hi = ids[i] > *hi ? ids[i] : *hi;
-	}
-	return d;
+	return gs_test_distinct_sms(ids, 512, lo, hi);
 }
 
 static void primary_made_current_behind_our_back_is_swapped(void **state)

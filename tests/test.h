@@ -19,6 +19,23 @@
 #define ASSERT_INT_EQ(a, b) assert_int_equal((long long)(a), (long long)(b))
 #define ASSERT_STR_EQ(a, b) assert_string_equal((a), (b))
 
+/* How many distinct SM ids (below 256) a launch reported, and their range. */
+static inline unsigned gs_test_distinct_sms(const uint32_t *ids, size_t n, unsigned *lo, unsigned *hi)
+{
+	unsigned char seen[256] = { 0 };
+	unsigned d = 0;
+	*lo = 255;
+	*hi = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t id = ids[i] & 255;
+		d += !seen[id];
+		seen[id] = 1;
+		*lo = id < *lo ? id : *lo;
+		*hi = id > *hi ? id : *hi;
+	}
+	return d;
+}
+
 /* Runs each test in a forked child; returns the number that failed or died. */
 static inline int gs_run_isolated(const char *group, const struct CMUnitTest *tests, size_t n)
 {

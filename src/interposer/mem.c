@@ -103,7 +103,8 @@ static uint64_t table_take(uintptr_t key)
 static void charge_context_once(void)
 {
 	static int done;
-	if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+	/* a plain load first: this sits on every allocation */
+	if (__atomic_load_n(&done, __ATOMIC_RELAXED) || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
 		return;
 	uint64_t held = gs__nvml_process_bytes(gs__slice.gpu_uuid);
 	struct gs_ledger_usage u[GS_LEDGER_SLOTS / 16];
