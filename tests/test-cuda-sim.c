@@ -220,17 +220,8 @@ int main(void)
 	if (!mkdtemp(dir))
 		return 1;
 	setenv("GPUSHARE_SIM_DIR", dir, 1);
-	if (!getenv("GPUSHARE_SIM_CUDA")) {
-		/* build/tests/test-cuda-sim -> build/lib/gpushare-sim/libcuda.so.1 */
-		char exe[4096], lib_path[4200];
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-		if (n <= 0)
-			return 1;
-		exe[n] = '\0';
-		*strrchr(exe, '/') = '\0';
-		snprintf(lib_path, sizeof lib_path, "%s/../lib/gpushare-sim/libcuda.so.1", exe);
-		setenv("GPUSHARE_SIM_CUDA", lib_path, 1);
-	}
+	if (gs_test_sim_cuda("GPUSHARE_SIM_CUDA"))
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(proc_address_resolves_versions_and_ptds),
 		cmocka_unit_test(devices_follow_the_model_and_visible_devices),
@@ -239,9 +230,5 @@ int main(void)
 		cmocka_unit_test(green_contexts_confine_kernels_to_their_sms),
 	};
 	int rc = GS_RUN_ISOLATED(tests);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	if (system(cmd))
-		rc++;
-	return rc ? 1 : 0;
+	return rc || gs_test_rmdir(dir) ? 1 : 0;
 }

@@ -155,16 +155,8 @@ int main(void)
 		return 1;
 	setenv("GPUSHARE_SIM_DIR", dir, 1);
 	setenv("GPUSHARE_STATE_DIR", dir, 1);
-	if (!getenv("GPUSHARE_REAL_LIBCUDA")) {
-		char exe[4096], lib_path[4200];
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-		if (n <= 0)
-			return 1;
-		exe[n] = '\0';
-		*strrchr(exe, '/') = '\0';
-		snprintf(lib_path, sizeof lib_path, "%s/../lib/gpushare-sim/libcuda.so.1", exe);
-		setenv("GPUSHARE_REAL_LIBCUDA", lib_path, 1);
-	}
+	if (gs_test_sim_cuda("GPUSHARE_REAL_LIBCUDA"))
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(memory_limit_refuses_and_changes_nothing),
 		cmocka_unit_test(lookups_hand_out_wrappers),
@@ -173,9 +165,5 @@ int main(void)
 		cmocka_unit_test(bad_configuration_refuses_cuda),
 	};
 	int rc = GS_RUN_ISOLATED(tests);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	if (system(cmd))
-		rc++;
-	return rc ? 1 : 0;
+	return rc || gs_test_rmdir(dir) ? 1 : 0;
 }

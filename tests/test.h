@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +19,33 @@
 
 #define ASSERT_INT_EQ(a, b) assert_int_equal((long long)(a), (long long)(b))
 #define ASSERT_STR_EQ(a, b) assert_string_equal((a), (b))
+
+/* Points env (when unset) at the simulated libcuda.so.1 of this build:
+ * build/tests/<test> -> build/lib/gpushare-sim/libcuda.so.1. 0 or -1. */
+static inline int gs_test_sim_cuda(const char *env)
+{
+	if (getenv(env))
+		return 0;
+	char exe[4096], path[4200];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return -1;
+	*slash = '\0';
+	snprintf(path, sizeof path, "%s/../lib/gpushare-sim/libcuda.so.1", exe);
+	return setenv(env, path, 1);
+}
+
+/* Removes a test's temporary directory; returns 0 or 1 for the exit status. */
+static inline int gs_test_rmdir(const char *dir)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) ? 1 : 0;
+}
 
 /* How many distinct SM ids (below 256) a launch reported, and their range. */
 static inline unsigned gs_test_distinct_sms(const uint32_t *ids, size_t n, unsigned *lo, unsigned *hi)
