@@ -66,7 +66,10 @@ static void store_round_trips(void **state)
 	g->mig = true;
 	g->layout.gi[g->layout.n_gi++] = (struct gs_mig_gi){ 2, 5, 0, 4, 56, 20096, 7 };
 	g->layout.gi[g->layout.n_gi++] = (struct gs_mig_gi){ 15, GS_MIG_CUSTOM, 0, 0, 10, 1000, 8 };
-	g->layout.ci[g->layout.n_ci++] = (struct gs_mig_ci){ 2, 0, 3, 0, 4, 56, 9 };
+	g->layout.ci[g->layout.n_ci++] =
+		(struct gs_mig_ci){ .gi = 2, .id = 0, .profile_id = 3, .start = 0, .size = 4, .sm = 56, .serial = 9 };
+	g->layout.ci[g->layout.n_ci++] = (struct gs_mig_ci){ .gi = 15, .sm = 10, .serial = 8, .refuse_busy = true,
+							     .n_users = 2, .users = { 1000, 65534 } };
 	g->layout.next_serial = 10;
 	char *text;
 	ASSERT_INT_EQ(gs_store_format(&s, &text, NULL), 0);
@@ -81,6 +84,13 @@ static void store_round_trips(void **state)
 	assert_non_null(tg);
 	ASSERT_INT_EQ(tg->layout.gi[1].profile_id, GS_MIG_CUSTOM);
 	ASSERT_INT_EQ(tg->layout.next_serial, 10);
+	/* who may join: root always, the listed users, nobody else */
+	ASSERT_INT_EQ(tg->layout.ci[0].n_users, 0);
+	assert_true(gs_store_ci_open_to(&tg->layout.ci[0], 4242));
+	assert_true(tg->layout.ci[1].refuse_busy);
+	assert_true(gs_store_ci_open_to(&tg->layout.ci[1], 0));
+	assert_true(gs_store_ci_open_to(&tg->layout.ci[1], 65534));
+	assert_false(gs_store_ci_open_to(&tg->layout.ci[1], 1001));
 }
 
 static void store_rejects_malformed_files(void **state)
@@ -98,6 +108,14 @@ static void store_rejects_malformed_files(void **state)
 		"gpushare-store 1\ngpu " GPU " mig 1\nci " GPU " 2 0 3 0 4 56 1\n",
 		"gpushare-store 1\ngpu " GPU " mig 1\ngi " GPU " 2 5 0 4 56 20096\n",
 		"gpushare-store 1\ngpu " GPU " mig 1\ngi " GPU " 2 5 6 4 56 20096 1\n",
+		/* access of a compute instance that is not there, a bad policy, a bad list */
+		"gpushare-store 1\ngpu " GPU " mig 1\naccess " GPU " 2 0 queue *\n",
+		"gpushare-store 1\ngpu " GPU " mig 1\ngi " GPU " 2 5 0 4 56 20096 1\nci " GPU " 2 0 3 0 4 56 1\n"
+		"access " GPU " 2 0 wait *\n",
+		"gpushare-store 1\ngpu " GPU " mig 1\ngi " GPU " 2 5 0 4 56 20096 1\nci " GPU " 2 0 3 0 4 56 1\n"
+		"access " GPU " 2 0 queue 1,,x\n",
+		"gpushare-store 1\ngpu " GPU " mig 1\ngi " GPU " 2 5 0 4 56 20096 1\nci " GPU " 2 0 3 0 4 56 1\n"
+		"access " GPU " 2 0 queue 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17\n",
 		"gpushare-store 1\ngpu " GPU " mig 1\ngi " GPU " 2 5 0 4 56 20096 1\ngi " GPU " 2 5 0 4 56 20096 1\n",
 		"gpushare-store 1\ngpu " GPU " mig 1\ngi " GPU " 2 5 0 4 56 -1 1\n",
 		"gpushare-store 1\nbogus\n",

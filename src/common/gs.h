@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #define GS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define GS_UNUSED(x) ((void)(x))
@@ -66,6 +67,10 @@ int gs_find_program(const char *name, char *out, size_t len);
 /* Whether NVIDIA's CUDA driver (not gpushare's simulated one) is here and
  * simulation is not asked for. */
 bool gs_nvidia_driver_present(void);
+
+/* A process's start time (/proc/<pid>/stat field 22): with the pid, names a
+ * process even after its pid is reused. 0 when it is gone or unreadable. */
+uint64_t gs_proc_start_time(pid_t pid);
 
 /* Monotonic nanoseconds. */
 uint64_t gs_now_ns(void);

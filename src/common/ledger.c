@@ -38,35 +38,11 @@ struct gs_ledger {
 	int slot;              /* -1 until the first charge */
 };
 
-static uint64_t proc_start_time(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* the command name may hold spaces: fields start after the last ')' */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	unsigned long long v = 0;
-	/* after ')' come fields 3..; start time is field 22 */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-		   &v) != 1)
-		return 0;
-	return v;
-}
-
 static bool slot_alive(const struct slot *s)
 {
 	if (kill(s->pid, 0) && errno == ESRCH)
 		return false;
-	uint64_t st = proc_start_time(s->pid);
+	uint64_t st = gs_proc_start_time(s->pid);
 	return st == 0 || st == s->start_time; /* unreadable /proc: assume alive */
 }
 
@@ -161,7 +137,7 @@ static int my_slot(struct gs_ledger *l)
 		return l->slot;
 	if (l->pid != pid) {
 		l->pid = pid;
-		l->start_time = proc_start_time(pid);
+		l->start_time = gs_proc_start_time(pid);
 	}
 	struct shm *m = l->shm;
 	int free_slot = -1;

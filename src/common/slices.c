@@ -119,3 +119,32 @@ int gs_slices_set_memory(const char *dir, const char *mig_uuid, uint64_t bytes)
 	close(fd);
 	return rc;
 }
+
+int gs_slices_process_bytes(const char *dir, const char *mig_uuid, pid_t pid, uint64_t *bytes)
+{
+	struct gs_store *st = malloc(sizeof *st);
+	struct gs_store_gpu *g;
+	struct gs_mig_ci *ci;
+	int rc = st ? gs_store_load(dir, st, NULL, 0) : -ENOMEM;
+	if (rc == 0)
+		rc = gs_store_find_ci(st, mig_uuid, &g, &ci);
+	const struct gs_mig_gi *gi = NULL;
+	for (size_t i = 0; rc == 0 && i < g->layout.n_gi; i++)
+		if (g->layout.gi[i].id == ci->gi)
+			gi = &g->layout.gi[i];
+	char path[PATH_MAX];
+	struct gs_ledger *l;
+	*bytes = 0;
+	if (rc == 0 && (!gi || gs_store_ledger_path(dir, g->uuid, gi, path, sizeof path)))
+		rc = -ENOENT;
+	if (rc == 0 && access(path, F_OK) == 0 && gs_ledger_open(path, 0, &l) == 0) {
+		struct gs_ledger_usage u[GS_LEDGER_SLOTS];
+		size_t n = gs_ledger_usage(l, u, GS_ARRAY_LEN(u));
+		for (size_t i = 0; i < n; i++)
+			if (u[i].pid == pid)
+				*bytes += u[i].bytes;
+		gs_ledger_close(l);
+	}
+	free(st);
+	return rc;
+}

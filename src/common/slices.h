@@ -18,4 +18,7 @@ int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, co
  * when no such slice, or another -errno. */
 int gs_slices_set_memory(const char *dir, const char *mig_uuid, uint64_t bytes);
 
+/* What a process holds in a slice's memory ledger. 0 or -ENOENT. */
+int gs_slices_process_bytes(const char *dir, const char *mig_uuid, pid_t pid, uint64_t *bytes);
+
 #endif

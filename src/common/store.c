@@ -135,8 +135,65 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 			.serial = v[6] };
 		return 0;
 	}
+	if (strcmp(w[0], "access") == 0) {
+		/* access <gpu> <gi> <ci> queue|refuse <uid,uid,...|*> */
+		struct gs_store_gpu *g = n == 6 ? gs_store_gpu(s, w[1], false) : NULL;
+		if (!g || num(w[2], 255, &v[0]) || num(w[3], 255, &v[1]) ||
+		    (strcmp(w[4], "queue") && strcmp(w[4], "refuse")))
+			goto bad;
+		struct gs_mig_ci *ci = NULL;
+		for (size_t i = 0; i < g->layout.n_ci; i++)
+			if (g->layout.ci[i].gi == v[0] && g->layout.ci[i].id == v[1])
+				ci = &g->layout.ci[i];
+		if (!ci)
+			return gs_fail(err, errlen, -EINVAL, "line %u: access of unknown compute instance", lineno);
+		ci->refuse_busy = strcmp(w[4], "refuse") == 0;
+		ci->n_users = 0;
+		if (strcmp(w[5], "*") == 0)
+			return 0;
+		char *save = NULL;
+		for (char *u = strtok_r(w[5], ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+			if (ci->n_users == GS_SLICE_MAX_USERS || num(u, UINT32_MAX - 1, &v[2]))
+				goto bad;
+			ci->users[ci->n_users++] = (uint32_t)v[2];
+		}
+		if (ci->n_users == 0)
+			goto bad;
+		return 0;
+	}
 bad:
 	return gs_fail(err, errlen, -EINVAL, "line %u: malformed %s record", lineno, w[0]);
+}
+
+bool gs_store_ci_open_to(const struct gs_mig_ci *ci, uid_t uid)
+{
+	if (uid == 0 || ci->n_users == 0)
+		return true;
+	for (unsigned i = 0; i < ci->n_users; i++)
+		if (ci->users[i] == uid)
+			return true;
+	return false;
+}
+
+int gs_store_find_ci(struct gs_store *s, const char *mig_uuid, struct gs_store_gpu **gpu, struct gs_mig_ci **ci)
+{
+	size_t len = strlen(mig_uuid);
+	int found = 0;
+	if (strncasecmp(mig_uuid, "MIG-", 4) || len <= 4)
+		return -ENOENT;
+	for (size_t i = 0; i < s->n_gpu; i++) {
+		struct gs_mig_layout *l = &s->gpu[i].layout;
+		for (size_t k = 0; k < l->n_ci; k++) {
+			char uuid[GS_UUID_STR + 4];
+			gs_store_ci_uuid(s->gpu[i].uuid, &l->ci[k], uuid);
+			if (strncasecmp(uuid, mig_uuid, len) == 0) {
+				found++;
+				*gpu = &s->gpu[i];
+				*ci = &l->ci[k];
+			}
+		}
+	}
+	return found == 1 ? 0 : found ? -EINVAL : -ENOENT;
 }
 
 int gs_store_parse(const char *text, struct gs_store *s, char *err, size_t errlen)
@@ -202,6 +259,15 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 			const struct gs_mig_ci *ci = &l->ci[k];
 			fprintf(f, "ci %s %u %u %u %u %u %u %" PRIu64 "\n", g->uuid, ci->gi, ci->id,
 				ci->profile_id, ci->start, ci->size, ci->sm, ci->serial);
+		}
+		for (size_t k = 0; k < l->n_ci; k++) {
+			const struct gs_mig_ci *ci = &l->ci[k];
+			if (!ci->refuse_busy && !ci->n_users)
+				continue;
+			fprintf(f, "access %s %u %u %s ", g->uuid, ci->gi, ci->id, ci->refuse_busy ? "refuse" : "queue");
+			for (unsigned u = 0; u < ci->n_users; u++)
+				fprintf(f, "%s%" PRIu32, u ? "," : "", ci->users[u]);
+			fprintf(f, "%s\n", ci->n_users ? "" : "*");
 		}
 	}
 	if (fclose(f)) {

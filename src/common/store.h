@@ -21,11 +21,19 @@ struct gs_mig_gi {
 	uint64_t serial;         /* creation number: a re-created GI gets new UUIDs */
 };
 
+#define GS_SLICE_MAX_USERS 16
+
 struct gs_mig_ci {
 	unsigned gi, id, profile_id;
 	unsigned start, size;    /* in the GI's compute slices */
 	unsigned sm;
 	uint64_t serial;
+	/* gpushare: who may join the slice (none listed: every user; root
+	 * always), and whether a user arriving while another user's server
+	 * holds it is refused rather than queued */
+	bool refuse_busy;
+	unsigned n_users;
+	uint32_t users[GS_SLICE_MAX_USERS];
 };
 
 struct gs_mig_layout {
@@ -45,6 +53,13 @@ struct gs_store {
 	size_t n_gpu;
 	struct gs_store_gpu gpu[GS_STORE_MAX_GPU];
 };
+
+/* Whether uid may join the compute instance. */
+bool gs_store_ci_open_to(const struct gs_mig_ci *ci, uid_t uid);
+
+/* The compute instance named by a MIG-<uuid> (or a unique prefix of one):
+ * 0 with *gpu and *ci set, -ENOENT, or -EINVAL when the prefix is ambiguous. */
+int gs_store_find_ci(struct gs_store *s, const char *mig_uuid, struct gs_store_gpu **gpu, struct gs_mig_ci **ci);
 
 /* Parses the store's text form. 0, or -EINVAL with a line-numbered message. */
 int gs_store_parse(const char *text, struct gs_store *s, char *err, size_t errlen);

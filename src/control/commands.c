@@ -40,51 +40,30 @@ void control_reply_line(struct control_reply *r, const char *fmt, ...)
 	r->buf[r->len++] = '\n';
 }
 
-void control_log(struct control_state *s, const char *fmt, ...)
+void control_log_prefix(char *out, size_t len, const char *role, pid_t pid)
 {
-	if (!s->log)
-		return;
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	struct tm tm;
 	localtime_r(&tv.tv_sec, &tm);
 	char when[32];
 	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-	fprintf(s->log, "[%s.%03ld %s %5d] ", when, (long)(tv.tv_usec / 1000), "Control", (int)getpid());
+	snprintf(out, len, "[%s.%03ld %s %5d] ", when, (long)(tv.tv_usec / 1000), role, (int)pid);
+}
+
+void control_log(struct control_state *s, const char *fmt, ...)
+{
+	if (!s->log)
+		return;
+	char prefix[128];
+	control_log_prefix(prefix, sizeof prefix, "Control", getpid());
+	fputs(prefix, s->log);
 	va_list ap;
 	va_start(ap, fmt);
 	vfprintf(s->log, fmt, ap);
 	va_end(ap);
 	fputc('\n', s->log);
 	fflush(s->log);
-}
-
-static void get_server_list(struct control_state *s, struct control_peer *p, int argc, char **argv,
-			    struct control_reply *r)
-{
-	(void)s, (void)p, (void)argc, (void)argv, (void)r; /* no server runs yet: nothing, as MPS */
-}
-
-static void server_not_found(struct control_state *s, struct control_peer *p, int argc, char **argv,
-			     struct control_reply *r)
-{
-	(void)s, (void)p, (void)argc;
-	control_reply_line(r, "Server %s not found", argv[1]);
-}
-
-/* Without NVIDIA's MPS (the simulated GPU) there are no servers to start or
- * query devices of. */
-static void no_servers(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
-{
-	(void)s, (void)p, (void)argc;
-	control_reply_line(r, "%s needs NVIDIA MPS, which runs only on a real GPU", argv[0]);
-	r->status = 1;
-}
-
-static void ps(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
-{
-	(void)s, (void)p, (void)argc, (void)argv;
-	control_reply_line(r, "Server not found");
 }
 
 static void set_default_pct(struct control_state *s, struct control_peer *p, int argc, char **argv,
@@ -180,7 +159,6 @@ static void get_default_priority(struct control_state *s, struct control_peer *p
 
 static void quit(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
 {
-	(void)p;
 	unsigned long long t = 0;
 	if (argc == 3 && (strcmp(argv[1], "-t") || gs_parse_uint(argv[2], 86400, &t))) {
 		control_reply_line(r, "Invalid arguments: quit [-t <seconds>]");
@@ -192,10 +170,16 @@ static void quit(struct control_state *s, struct control_peer *p, int argc, char
 		r->status = 1;
 		return;
 	}
-	if (argc == 3)
+	if (argc == 3) {
 		control_log(s, "quit command issued with timeout of %llu", t);
+		s->quit_deadline_ns = gs_now_ns() + t * 1000000000ull + 1;
+	}
+	/* answered once every server has gone: the status is 0 when all of
+	 * them exited on their own */
 	s->quitting = true;
-	r->status = 0; /* no server to wait for: every one exited gracefully */
+	s->quit_conn = p->conn;
+	r->deferred = true;
+	control_servers_quit(s);
 }
 
 static void reply_line(void *ctx, const char *line)
@@ -237,60 +221,69 @@ static void set_slice_memory_limit(struct control_state *s, struct control_peer 
 	r->status = rc ? 1 : 0;
 }
 
-/* gpushare: a CUDA program in a slice says hello at CUDA init; the daemon
- * knows it by SO_PEERCRED, not by what it claims, until its connection
- * closes (a SIGKILL closes it too). */
+/* gpushare: a CUDA program in a slice says hello at CUDA init and is
+ * attached to its server; the daemon knows it by SO_PEERCRED, not by what it
+ * claims, until its connection closes (a SIGKILL closes it too). */
 static void register_client(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			    struct control_reply *r)
 {
-	(void)argc;
-	if (strlen(argv[1]) >= sizeof p->slice) {
-		control_reply_line(r, "Invalid slice name");
-		r->status = 1;
-		return;
-	}
-	p->client = true;
-	snprintf(p->slice, sizeof p->slice, "%s", argv[1]);
-	control_log(s, "NEW CLIENT %ld from user %ld: slice %s", (long)p->pid, (long)p->uid, p->slice);
+	control_client_register(s, p, argv[1], argc == 3 ? argv[2] : "-", r);
+}
+
+static void server_ready(struct control_state *s, struct control_peer *p, int argc, char **argv,
+			 struct control_reply *r)
+{
+	(void)argc, (void)argv;
+	control_server_ready(s, p, r);
 }
 
 struct clients_ctx {
+	struct control_state *s;
 	struct control_reply *r;
 	uid_t only;
 };
 
-static void client_row(void *ctx, const struct control_peer *p)
+static void client_row(void *ctx, struct control_peer *p)
 {
 	struct clients_ctx *c = ctx;
 	if (c->only != (uid_t)-1 && p->uid != c->only)
 		return;
-	control_reply_line(c->r, "%-10ld%-10ld%s", (long)p->pid, (long)p->uid, p->slice);
+	char server[16] = "-", mem[32] = "-";
+	if (p->server_pid)
+		snprintf(server, sizeof server, "%ld", (long)p->server_pid);
+	else if (p->pending)
+		snprintf(server, sizeof server, "queued");
+	uint64_t bytes;
+	if (strcmp(p->slice, "-") && gs_slices_process_bytes(c->s->state_dir, p->slice, p->pid, &bytes) == 0)
+		snprintf(mem, sizeof mem, "%lluMiB", (unsigned long long)(bytes >> 20));
+	control_reply_line(c->r, "%-10ld%-10ld%-10s%-12s%s", (long)p->pid, (long)p->uid, server, mem, p->slice);
 }
 
-/* gpushare: the registered clients; a user other than root sees their own. */
+/* gpushare: the registered clients, their server, memory and slice; a user
+ * other than root sees their own. */
 static void list_clients(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			 struct control_reply *r)
 {
-	(void)s, (void)argc, (void)argv;
-	struct clients_ctx c = { r, p->uid == 0 ? (uid_t)-1 : p->uid };
-	control_reply_line(r, "%-10s%-10s%s", "PID", "UID", "SLICE");
+	(void)argc, (void)argv;
+	struct clients_ctx c = { s, r, p->uid == 0 ? (uid_t)-1 : p->uid };
+	control_reply_line(r, "%-10s%-10s%-10s%-12s%s", "PID", "UID", "SERVER", "MEMORY", "SLICE");
 	control_each_client(client_row, &c);
 }
 
 const struct control_cmd control_cmds[] = {
-	{ "get_server_list", 0, 0, false, MPS_FORWARD, "", get_server_list },
-	{ "get_server_status", 1, 1, false, MPS_FORWARD, "<PID>", server_not_found },
-	{ "get_client_list", 1, 1, false, MPS_FORWARD, "<PID>", server_not_found },
-	{ "start_server", 2, 3, true, MPS_FORWARD, "-uid <UID>", no_servers },
-	{ "shutdown_server", 1, 2, true, MPS_FORWARD, "<PID> [-f]", server_not_found },
-	{ "terminate_client", 2, 2, true, MPS_FORWARD, "<server PID> <client PID>", server_not_found },
-	{ "get_active_thread_percentage", 1, 1, false, MPS_FORWARD, "<PID>", server_not_found },
-	{ "set_active_thread_percentage", 2, 2, true, MPS_FORWARD, "<PID> <percentage>", server_not_found },
-	{ "get_device_pinned_mem_limit", 2, 2, false, MPS_FORWARD, "<PID> <dev>", server_not_found },
-	{ "set_device_pinned_mem_limit", 3, 3, true, MPS_FORWARD, "<PID> <dev> <value>", server_not_found },
-	{ "get_device_client_list", 0, 1, false, MPS_FORWARD, "[<PID>]", get_server_list },
-	{ "device_query", 0, 2, false, MPS_FORWARD, "[<PID>] [--csv]", no_servers },
-	{ "ps", 0, 2, false, MPS_FORWARD, "[-p <PID>]", ps },
+	{ "get_server_list", 0, 0, false, MPS_FORWARD, "", cmd_get_server_list },
+	{ "get_server_status", 1, 1, false, MPS_FORWARD, "<PID>", cmd_get_server_status },
+	{ "get_client_list", 1, 1, false, MPS_FORWARD, "<PID>", cmd_get_client_list },
+	{ "start_server", 2, 4, true, MPS_FORWARD, "-uid <UID> [-slice <MIG-uuid>]", cmd_start_server },
+	{ "shutdown_server", 1, 2, true, MPS_FORWARD, "<PID> [-f]", cmd_shutdown_server },
+	{ "terminate_client", 2, 2, true, MPS_FORWARD, "<server PID> <client PID>", cmd_terminate_client },
+	{ "get_active_thread_percentage", 1, 1, false, MPS_FORWARD, "<PID>", cmd_get_pct },
+	{ "set_active_thread_percentage", 2, 2, true, MPS_FORWARD, "<PID> <percentage>", cmd_set_pct },
+	{ "get_device_pinned_mem_limit", 2, 2, false, MPS_FORWARD, "<PID> <dev>", cmd_get_limit },
+	{ "set_device_pinned_mem_limit", 3, 3, true, MPS_FORWARD, "<PID> <dev> <value>", cmd_set_limit },
+	{ "get_device_client_list", 0, 1, false, MPS_FORWARD, "[<PID>]", cmd_get_device_client_list },
+	{ "device_query", 0, 2, false, MPS_FORWARD, "[<PID>] [--csv]", cmd_device_query },
+	{ "ps", 0, 2, false, MPS_FORWARD, "[-p <PID>]", cmd_ps },
 	{ "set_default_active_thread_percentage", 1, 1, true, MPS_BOTH, "<percentage>", set_default_pct },
 	{ "get_default_active_thread_percentage", 0, 0, false, MPS_LOCAL, "", get_default_pct },
 	{ "set_default_device_pinned_mem_limit", 2, 2, true, MPS_BOTH, "<dev> <value>", set_default_limit },
@@ -300,7 +293,8 @@ const struct control_cmd control_cmds[] = {
 	{ "quit", 0, 2, true, MPS_LOCAL, "[-t <seconds>]", quit },
 	{ "list_slices", 0, 0, false, MPS_LOCAL, "", list_slices },
 	{ "set_slice_memory_limit", 2, 2, true, MPS_LOCAL, "<MIG-uuid> <value>", set_slice_memory_limit },
-	{ "register_client", 1, 1, false, MPS_LOCAL, "<slice|->", register_client },
+	{ "register_client", 1, 2, false, MPS_LOCAL, "<slice|-> [<GPU-uuid>]", register_client },
+	{ "server_ready", 0, 0, false, MPS_LOCAL, "", server_ready },
 	{ "list_clients", 0, 0, false, MPS_LOCAL, "", list_clients },
 };
 const size_t control_n_cmds = sizeof control_cmds / sizeof control_cmds[0];

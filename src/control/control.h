@@ -16,10 +16,39 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#define GS_CONTROL_PROTOCOL 1
+#define GS_CONTROL_PROTOCOL 2
 #define CONTROL_MAX_LIMITS 32
+#define CONTROL_MAX_SERVERS 256
+#define CONTROL_MAX_GPUS 16
 
 struct control_reply;
+
+/* A GPU as gpushare-smi reports it (device_query, pinned limits by ordinal). */
+struct control_gpu {
+	unsigned index, sms;
+	char uuid[48], name[96], bus[32];
+	uint64_t memory;
+};
+
+/* A server: one per (slice, user), started when its first client arrives,
+ * kept after its clients leave, as MPS keeps its servers. On the simulated
+ * GPU it is a gpushare process running as the user (servers.c). */
+enum control_server_state { SERVER_INITIALIZING, SERVER_ACTIVE };
+struct control_server {
+	pid_t pid;
+	uint64_t start;                          /* with pid: this process, not a reused pid */
+	uid_t uid;
+	char slice[96];                          /* MIG-<uuid>, or "-" for the whole GPU */
+	enum control_server_state state;
+	bool child;                              /* ours to reap; else adopted after a restart */
+	bool stopping;                           /* shutdown_server: exits once its clients have */
+	int conn;                                /* its connection once ready, -1 before */
+	double pct;
+	struct mpsval_dev_limit limits[CONTROL_MAX_LIMITS];
+	size_t n_limits;
+	int priority;
+	unsigned next_client_id;
+};
 
 /* NVIDIA MPS supervised by the daemon on real GPUs (mps.c). */
 struct control_mps {
@@ -35,7 +64,16 @@ struct control_state {
 	bool quitting;
 	FILE *log;                               /* control.log */
 	char state_dir[4000];                    /* the slice store, and settings kept across a crash */
+	char pipe_dir[1024], log_dir[1024];
 	struct control_mps mps;
+	struct control_server servers[CONTROL_MAX_SERVERS];
+	size_t n_servers;
+	struct control_gpu gpus[CONTROL_MAX_GPUS];
+	size_t n_gpus;
+	int quit_conn;                           /* who asked to quit: answered when servers are gone */
+	int quit_status;                         /* 0 unless a server had to be forced down */
+	uint64_t quit_deadline_ns;               /* quit -t: servers forced down after it, 0: none */
+	FILE *server_log;                        /* server.log: lines of servers (log pipe) and of the daemon for them */
 };
 
 /* Starts NVIDIA's control daemon in -multiuser-server mode with a private
@@ -48,6 +86,13 @@ bool control_mps_listening(const struct control_state *s);
  * (5 s at most). 0, or -1 when it gave no answer. */
 int control_mps_forward(struct control_state *s, const char *line, struct control_reply *r);
 
+/* Runs argv[0] with env (NAME=VALUE, NULL-ended, may be NULL) added and
+ * LD_PRELOAD dropped, input on its stdin, its stdout into out (may be NULL):
+ * its exit status, or -1 (also when it ran past timeout_ms and was killed). */
+int control_exec(char *const argv[], char *const env[], const char *input, char *out, size_t outlen, int timeout_ms);
+/* Runs gpushare-smi (next to this binary, else from $PATH) with args. */
+int control_smi(const char *const args[], char *out, size_t outlen);
+
 /* Settings survive a crash of the daemon (kill -9 included) in the state
  * dir and are dropped by quit, as MPS drops them. */
 void control_settings_save(struct control_state *s);
@@ -59,21 +104,64 @@ struct control_reply {
 	char *buf;
 	size_t len, cap;
 	int status;
+	bool deferred;                           /* its "E" line comes later, through control_send */
 };
 
 void control_reply_line(struct control_reply *r, const char *fmt, ...) GS_PRINTF(2, 3);
 
 struct control_peer {
+	int conn;                                /* the connection's id, for control_send */
 	uid_t uid;
 	pid_t pid;
 	bool privileged;                         /* came through control_privileged */
 	bool client;                             /* a CUDA program that registered */
+	bool pending;                            /* registered, waiting for its server */
+	bool server;                             /* one of our servers (server_ready) */
 	char slice[96];                          /* its slice, "-" for none */
+	char gpu[48];                            /* its slice's GPU, "" when not told */
+	pid_t server_pid;                        /* the server it is attached to, 0 none */
+	unsigned id;                             /* the client's ID in its server (ps) */
 };
 
 /* The registered clients, for list_clients: the daemon's connections. */
-typedef void (*control_client_fn)(void *ctx, const struct control_peer *p);
+typedef void (*control_client_fn)(void *ctx, struct control_peer *p);
 void control_each_client(control_client_fn fn, void *ctx);
+/* Queues text (whole lines) to a connection; nothing when it has gone. */
+void control_send(int conn, const char *text);
+/* The peer of a connection, NULL when it has gone. */
+struct control_peer *control_conn_peer(int conn);
+
+/* Servers and the clients attached to them (servers.c). */
+void control_servers_init(struct control_state *s);
+/* register_client: attaches p to its (slice, user) server, starting one,
+ * queueing p or refusing it; answers now or once the server is ready. */
+void control_client_register(struct control_state *s, struct control_peer *p, const char *slice, const char *gpu,
+			     struct control_reply *r);
+/* server_ready: a server of ours says it serves. */
+void control_server_ready(struct control_state *s, struct control_peer *p, struct control_reply *r);
+/* A connection closed: a client left or a server went away. */
+void control_peer_gone(struct control_state *s, struct control_peer *p);
+/* Reaps exited servers, checks adopted ones, forces quit -t; called from the
+ * loop at least every 200 ms. */
+void control_servers_tick(struct control_state *s);
+/* quit: servers shut down once their clients have gone; true when none is left. */
+void control_servers_quit(struct control_state *s);
+struct control_server *control_server_find(struct control_state *s, const char *pid_text);
+/* Runs the daemon loop's pending work for a server that may now exit. */
+void control_server_maybe_stop(struct control_state *s, struct control_server *v);
+/* For the server commands: start_server; shutdown_server -f (its clients
+ * are terminated); terminate_client; a setting changed (told to the server,
+ * kept in the state dir). */
+int control_server_start(struct control_state *s, const char *slice, uid_t uid, struct control_reply *r);
+void control_server_force(struct control_state *s, struct control_server *v);
+void control_server_terminate(struct control_state *s, struct control_server *v, struct control_peer *client);
+void control_server_changed(struct control_state *s, struct control_server *v, const char *fmt, ...)
+	GS_PRINTF(3, 4);
+/* Writes "[YYYY-MM-DD HH:MM:SS.mmm Server %5d] text" to server.log. */
+void control_server_log(struct control_state *s, pid_t server, const char *fmt, ...) GS_PRINTF(3, 4);
+/* The GPUs, from gpushare-smi, once at start. */
+void control_gpus_discover(struct control_state *s);
+const struct control_gpu *control_gpu_by_dev(const struct control_state *s, const char *dev);
 
 /* What a command does where NVIDIA MPS runs under the daemon. */
 enum control_mps_role {
@@ -92,6 +180,22 @@ struct control_cmd {
 		    struct control_reply *r);
 };
 
+#define CONTROL_CMD_FN(fn) \
+	void fn(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
+CONTROL_CMD_FN(cmd_get_server_list);
+CONTROL_CMD_FN(cmd_get_server_status);
+CONTROL_CMD_FN(cmd_get_client_list);
+CONTROL_CMD_FN(cmd_start_server);
+CONTROL_CMD_FN(cmd_shutdown_server);
+CONTROL_CMD_FN(cmd_terminate_client);
+CONTROL_CMD_FN(cmd_get_pct);
+CONTROL_CMD_FN(cmd_set_pct);
+CONTROL_CMD_FN(cmd_get_limit);
+CONTROL_CMD_FN(cmd_set_limit);
+CONTROL_CMD_FN(cmd_get_device_client_list);
+CONTROL_CMD_FN(cmd_device_query);
+CONTROL_CMD_FN(cmd_ps);
+
 extern const struct control_cmd control_cmds[];
 extern const size_t control_n_cmds;
 
@@ -101,6 +205,8 @@ void control_dispatch(struct control_state *s, struct control_peer *p, char *lin
 
 /* Writes "[YYYY-MM-DD HH:MM:SS.mmm Control %5d] text" to control.log. */
 void control_log(struct control_state *s, const char *fmt, ...) GS_PRINTF(2, 3);
+/* The line prefix of MPS's logs, for a role ("Control", "Server", "Other"). */
+void control_log_prefix(char *out, size_t len, const char *role, pid_t pid);
 
 /* Runs the daemon in the pipe and log directories; returns its exit status. */
 int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground);

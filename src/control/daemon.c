@@ -33,12 +33,37 @@ struct conn {
 };
 
 static struct conn *conns[MAX_CONN];
+static int ep = -1;
 
 void control_each_client(control_client_fn fn, void *ctx)
 {
 	for (int fd = 0; fd < MAX_CONN; fd++)
 		if (conns[fd] && conns[fd]->peer.client && !conns[fd]->closing)
 			fn(ctx, &conns[fd]->peer);
+}
+
+struct control_peer *control_conn_peer(int conn)
+{
+	return conn >= 0 && conn < MAX_CONN && conns[conn] ? &conns[conn]->peer : NULL;
+}
+
+static void queue_out(struct conn *c, const char *data, size_t n);
+static void flush_out(struct conn *c);
+
+static void watch(struct conn *c)
+{
+	struct epoll_event mod = { .events = EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0), .data.fd = c->fd };
+	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &mod);
+}
+
+void control_send(int conn, const char *text)
+{
+	struct conn *c = conn >= 0 && conn < MAX_CONN ? conns[conn] : NULL;
+	if (!c || c->closing)
+		return;
+	queue_out(c, text, strlen(text));
+	flush_out(c);
+	watch(c);
 }
 
 static int listen_on(const char *path, unsigned mode)
@@ -111,9 +136,11 @@ static void answer(struct control_state *s, struct conn *c, char *line)
 		i = (size_t)(nl - r.buf) + 1;
 	}
 	queue_out(c, r.buf ? r.buf : "", r.len);
-	char end[32];
-	int n = snprintf(end, sizeof end, "E %d\n", r.status);
-	queue_out(c, end, (size_t)n);
+	if (!r.deferred) {
+		char end[32];
+		int n = snprintf(end, sizeof end, "E %d\n", r.status);
+		queue_out(c, end, (size_t)n);
+	}
 	free(r.buf);
 }
 
@@ -142,13 +169,11 @@ static void on_readable(struct control_state *s, struct conn *c)
 				control_log(s, "%s", rc == -E2BIG ? "Command too long" : "Command holds binary data");
 				queue_out(c, why, strlen(why));
 			}
-			if (s->quitting)
-				return;
 		}
 	}
 }
 
-static int accept_peer(int lfd, bool privileged, int ep, struct control_state *s)
+static int accept_peer(int lfd, bool privileged, struct control_state *s)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
@@ -165,7 +190,7 @@ static int accept_peer(int lfd, bool privileged, int ep, struct control_state *s
 		return -ENOMEM;
 	}
 	c->fd = fd;
-	c->peer = (struct control_peer){ .uid = cred.uid, .pid = cred.pid, .privileged = privileged };
+	c->peer = (struct control_peer){ .conn = fd, .uid = cred.uid, .pid = cred.pid, .privileged = privileged };
 	gs_linebuf_init(&c->in);
 	conns[fd] = c;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = fd };
@@ -174,18 +199,39 @@ static int accept_peer(int lfd, bool privileged, int ep, struct control_state *s
 	return 0;
 }
 
-static void drop(struct control_state *s, int ep, int fd)
+static bool exiting; /* the daemon goes without quit: its servers and clients stay */
+
+static void drop(struct control_state *s, int fd)
 {
 	struct conn *c = conns[fd];
 	if (c->peer.client)
 		control_log(s, "Client process %ld disconnected", (long)c->peer.pid);
+	else if (c->peer.server)
+		control_log(s, "Server %ld disconnected", (long)c->peer.pid);
 	else
 		control_log(s, "UI closed");
 	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 	close(fd);
+	c->closing = true; /* out of every list from now on */
+	if (!exiting)
+		control_peer_gone(s, &c->peer);
+	if (s->quit_conn == fd)
+		s->quit_conn = -1;
 	free(c->out);
 	free(c);
 	conns[fd] = NULL;
+}
+
+/* Lines servers write to the log pipe, into server.log. */
+static void drain_log_pipe(struct control_state *s, int fd)
+{
+	char buf[8192];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		if (s->server_log) {
+			fwrite(buf, 1, (size_t)n, s->server_log);
+			fflush(s->server_log);
+		}
 }
 
 /* Sets up the pipe directory; returns the two listening sockets or -errno. */
@@ -207,10 +253,14 @@ static int open_pipe_dir(const char *pipe_dir, int *lock_fd, int *ctl, int *priv
 	snprintf(path, sizeof path, "%s/control_privileged", pipe_dir);
 	if ((*priv = listen_on(path, 0755)) < 0)
 		return gs_fail(err, errlen, *priv, "cannot listen on %s: %s", path, strerror(-*priv));
+	/* servers of a daemon killed before us still write to its log pipe */
 	snprintf(path, sizeof path, "%s/log", pipe_dir);
-	unlink(path);
-	if (mkfifo(path, 0777) == 0)
-		chmod(path, 0777);
+	struct stat st;
+	if (lstat(path, &st) || !S_ISFIFO(st.st_mode)) {
+		unlink(path);
+		if (mkfifo(path, 0777) == 0)
+			chmod(path, 0777);
+	}
 	char pid[32];
 	int n = snprintf(pid, sizeof pid, "%ld", (long)getpid());
 	snprintf(path, sizeof path, "%s/gpushare-control.pid", pipe_dir);
@@ -247,14 +297,14 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	static struct control_state s;
 	s = (struct control_state){ .default_pct = 100.0 };
 	gs_state_dir(s.state_dir, sizeof s.state_dir);
+	snprintf(s.pipe_dir, sizeof s.pipe_dir, "%s", pipe_dir);
+	snprintf(s.log_dir, sizeof s.log_dir, "%s", log_dir);
 	char path[PATH_MAX], err[256];
 	if (gs_mkdir_p(log_dir, 0755) == 0) {
 		snprintf(path, sizeof path, "%s/control.log", log_dir);
-		s.log = fopen(path, "a");
+		s.log = fopen(path, "ae");
 		snprintf(path, sizeof path, "%s/server.log", log_dir);
-		FILE *sl = fopen(path, "a");
-		if (sl)
-			fclose(sl);
+		s.server_log = fopen(path, "ae");
 	}
 	int lock_fd = -1, ctl = -1, priv = -1;
 	if (open_pipe_dir(pipe_dir, &lock_fd, &ctl, &priv, err, sizeof err)) {
@@ -272,7 +322,9 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	control_log(&s, "To connect CUDA applications to this daemon, set env GPUSHARE_PIPE_DIRECTORY=%s", pipe_dir);
 	control_log(&s, "gpushare control protocol version: %d", GS_CONTROL_PROTOCOL);
 	control_settings_load(&s); /* after a crash; quit removes them */
+	control_gpus_discover(&s);
 	control_mps_start(&s, pipe_dir, log_dir);
+	control_servers_init(&s); /* after a crash: the servers still running */
 	struct rlimit nofile;
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
 		nofile.rlim_cur = nofile.rlim_max < MAX_CONN ? nofile.rlim_max : MAX_CONN;
@@ -281,11 +333,18 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
-	int ep = epoll_create1(EPOLL_CLOEXEC);
+	ep = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = ctl };
 	epoll_ctl(ep, EPOLL_CTL_ADD, ctl, &ev);
 	ev.data.fd = priv;
 	epoll_ctl(ep, EPOLL_CTL_ADD, priv, &ev);
+	/* read and write: the pipe never reports EOF when a server closes it */
+	snprintf(path, sizeof path, "%s/log", pipe_dir);
+	int log_pipe = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (log_pipe >= 0) {
+		ev.data.fd = log_pipe;
+		epoll_ctl(ep, EPOLL_CTL_ADD, log_pipe, &ev);
+	}
 	if (ready[1] >= 0) {
 		char ok = 1;
 		if (write(ready[1], &ok, 1) < 0) {
@@ -300,9 +359,17 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			close(null);
 		}
 	}
-	while (!s.quitting && !stop_signal) {
+	while (!stop_signal) {
+		control_servers_tick(&s);
+		if (s.quitting && s.n_servers == 0) {
+			/* every server has gone: quit's answer, then the daemon goes */
+			char end[32];
+			snprintf(end, sizeof end, "E %d\n", s.quit_status);
+			control_send(s.quit_conn, end);
+			break;
+		}
 		struct epoll_event events[64];
-		int n = epoll_wait(ep, events, 64, 1000);
+		int n = epoll_wait(ep, events, 64, s.n_servers ? 200 : 1000);
 		if (n == 0 && s.mps.on && !control_mps_listening(&s)) {
 			/* supervised: it went away, bring it back */
 			control_log(&s, "NVIDIA MPS in %s went away: starting it again", s.mps.pipe);
@@ -312,8 +379,12 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 		for (int i = 0; i < n; i++) {
 			int fd = events[i].data.fd;
 			if (fd == ctl || fd == priv) {
-				while (accept_peer(fd, fd == priv, ep, &s) == 0)
+				while (accept_peer(fd, fd == priv, &s) == 0)
 					;
+				continue;
+			}
+			if (fd == log_pipe) {
+				drain_log_pipe(&s, fd);
 				continue;
 			}
 			struct conn *c = conns[fd];
@@ -322,13 +393,10 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 				on_readable(&s, c);
 			flush_out(c);
-			if (c->closing && !c->out_len) {
-				drop(&s, ep, fd);
-			} else {
-				struct epoll_event mod = { .events = EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0),
-							   .data.fd = fd };
-				epoll_ctl(ep, EPOLL_CTL_MOD, fd, &mod);
-			}
+			if (c->closing && !c->out_len)
+				drop(&s, fd);
+			else
+				watch(c);
 		}
 	}
 	/* answer what was asked before quit; peers see their connection close
@@ -347,12 +415,20 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	control_mps_stop(&s);
 	if (s.quitting)
 		control_settings_forget(&s);
-	control_log(&s, "Exit with status 0");
-	if (s.log)
-		fclose(s.log);
+	if (log_pipe >= 0) {
+		drain_log_pipe(&s, log_pipe);
+		close(log_pipe);
+	}
+	int status = s.quitting ? s.quit_status : 0;
+	control_log(&s, "Exit with status %d", status);
 	close(lock_fd);
+	exiting = true;
 	for (int fd = 0; fd < MAX_CONN; fd++)
 		if (conns[fd])
-			drop(&s, ep, fd);
-	return 0;
+			drop(&s, fd);
+	if (s.log)
+		fclose(s.log);
+	if (s.server_log)
+		fclose(s.server_log);
+	return status;
 }

@@ -5,13 +5,8 @@
  * to it and its answers relayed. */
 #include "control.h"
 
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Runs nvidia-cuda-mps-control with the private directories: as a daemon,
@@ -19,68 +14,12 @@
  * (may be NULL). Returns its exit status, or -1 (also after 5 s). */
 static int mps_run(const struct control_mps *m, bool daemon, const char *input, char *out, size_t outlen)
 {
-	int in[2], o[2];
-	if (pipe(in))
-		return -1;
-	if (pipe(o)) {
-		close(in[0]);
-		close(in[1]);
-		return -1;
-	}
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(o[1], 1);
-		close(in[0]);
-		close(in[1]);
-		close(o[0]);
-		close(o[1]);
-		setenv("CUDA_MPS_PIPE_DIRECTORY", m->pipe, 1);
-		setenv("CUDA_MPS_LOG_DIRECTORY", m->logs, 1);
-		unsetenv("LD_PRELOAD");
-		if (daemon)
-			execl(m->bin, m->bin, "-d", "-multiuser-server", (char *)NULL);
-		else
-			execl(m->bin, m->bin, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(o[1]);
-	if (input && write(in[1], input, strlen(input)) < 0) {
-		/* it exits on EOF either way */
-	}
-	close(in[1]);
-	size_t len = 0;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	bool late = false;
-	for (;;) {
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long left = 5000 - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
-		struct pollfd p = { o[0], POLLIN, 0 };
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
-			late = true;
-			break;
-		}
-		char buf[4096];
-		ssize_t n = read(o[0], buf, sizeof buf);
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; out && i < n && len + 1 < outlen; i++)
-			out[len++] = buf[i];
-	}
-	if (out && outlen)
-		out[len] = '\0';
-	close(o[0]);
-	if (late)
-		kill(pid, SIGKILL);
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return late || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+	char pipe[sizeof m->pipe + 32], logs[sizeof m->logs + 32];
+	snprintf(pipe, sizeof pipe, "CUDA_MPS_PIPE_DIRECTORY=%s", m->pipe);
+	snprintf(logs, sizeof logs, "CUDA_MPS_LOG_DIRECTORY=%s", m->logs);
+	char *env[] = { pipe, logs, NULL };
+	char *d[] = { (char *)m->bin, "-d", "-multiuser-server", NULL }, *ui[] = { (char *)m->bin, NULL };
+	return control_exec(daemon ? d : ui, env, input, out, outlen, 5000);
 }
 
 bool control_mps_listening(const struct control_state *s)

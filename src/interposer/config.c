@@ -57,6 +57,8 @@ static int from_store(struct gs__slice *s, const char *dir, struct gs_store_gpu 
 		return gs_fail(err, errlen, -EINVAL, "slice store: compute instance without its GPU instance");
 	char uuid[GS_UUID_STR + 4];
 	gs_store_ci_uuid(g->uuid, ci, uuid);
+	if (!gs_store_ci_open_to(ci, getuid()))
+		return gs_fail(err, errlen, -EPERM, "slice %s is not open to user %ld", uuid, (long)getuid());
 	snprintf(s->name, sizeof s->name, "%s", uuid);
 	snprintf(s->gpu_uuid, sizeof s->gpu_uuid, "%s", g->uuid);
 	s->memory_limited = s->sm_limited = true;

@@ -113,6 +113,13 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 	if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, g)))
 		return rc;
 	unsigned first = offset / g, count = want / g;
+	if (gs__client.pct > 0 && gs__client.pct < 100 && !gs__client.mps) {
+		/* the server's active thread percentage, provisioned as MPS does
+		 * (whole TPCs), taken from the front of the slice's own SMs */
+		unsigned cap = (unsigned)(all.sm.smCount * gs__client.pct / 100.0) & ~1u;
+		if (cap / g < count)
+			count = cap / g ? cap / g : 1;
+	}
 	if (first + count > n)
 		first = 0;
 	return gs__real.cuDevResourceGenerateDesc(desc, groups + first, count);

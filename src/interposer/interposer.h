@@ -46,6 +46,19 @@ static inline uint64_t gs__slice_limit(void)
 	return gs__slice.ledger ? gs_ledger_limit(gs__slice.ledger) : gs__slice.memory_limit;
 }
 
+/* What gpushare-control told this program when it registered (register.c):
+ * its server's active thread percentage (100 when none) and pinned memory
+ * limit (0: none), and whether NVIDIA's MPS enforces them. */
+struct gs__client {
+	pid_t server;
+	double pct;
+	uint64_t memory_limit;
+	bool mps;
+};
+extern struct gs__client gs__client;
+/* terminate_client: every later call fails with CUDA_ERROR_MPS_CLIENT_TERMINATED */
+extern bool gs__terminated;
+
 /* One-time set-up, reachable from every entry point. */
 void gs__init(void);
 void gs__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

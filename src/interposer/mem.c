@@ -134,15 +134,31 @@ static bool counted(void)
 	return true;
 }
 
+/* what this process holds, against its server's pinned memory limit */
+static uint64_t process_bytes;
+
 static CUresult charge(uint64_t bytes)
 {
-	return gs_ledger_charge(gs__slice.ledger, bytes) ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
+	uint64_t cap = gs__client.mps ? 0 : gs__client.memory_limit;
+	if (cap && __atomic_add_fetch(&process_bytes, bytes, __ATOMIC_RELAXED) > cap) {
+		__atomic_sub_fetch(&process_bytes, bytes, __ATOMIC_RELAXED);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	if (gs_ledger_charge(gs__slice.ledger, bytes)) {
+		if (cap)
+			__atomic_sub_fetch(&process_bytes, bytes, __ATOMIC_RELAXED);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	return CUDA_SUCCESS;
 }
 
 static void uncharge(uint64_t bytes)
 {
-	if (bytes)
-		gs_ledger_uncharge(gs__slice.ledger, bytes);
+	if (!bytes)
+		return;
+	if (gs__client.memory_limit && !gs__client.mps)
+		__atomic_sub_fetch(&process_bytes, bytes, __ATOMIC_RELAXED);
+	gs_ledger_uncharge(gs__slice.ledger, bytes);
 }
 
 /* charge, allocate, remember; undo the charge when the driver refuses */

@@ -1,11 +1,25 @@
-/* register.c: a program in a slice says hello to gpushare-control, when one
- * runs, so that the daemon lists it (list_clients) and knows when it is gone:
- * the connection stays open for the program's life and closes with it, a
- * SIGKILL included. Nothing blocks: no daemon, a full backlog, and the
- * program simply runs unregistered. */
+/* register.c: a program in a slice registers with gpushare-control, when
+ * one runs, before CUDA initialises: the daemon attaches it to the server of
+ * its (slice, user), starting one, or queues it behind another user's server
+ * (the wait is here, as MPS makes a queued client wait in cuInit), or
+ * refuses it (a slice not open to the user, or one held by another user that
+ * refuses rather than queues). The answer carries the server's limits: its
+ * active thread percentage and pinned memory limit, held here on the
+ * simulated GPU and handed to NVIDIA's MPS through its environment on a real
+ * one.
+ *
+ * The connection stays open for the program's life and closes with it (a
+ * SIGKILL included), so the daemon always knows who runs. A thread watches it:
+ * terminate_client marks the program terminated (every later call answers
+ * CUDA_ERROR_MPS_CLIENT_TERMINATED), and when the daemon dies the thread
+ * registers again with the next one; the program keeps its limits meanwhile.
+ * No daemon, and the program runs unregistered. */
 #include "interposer.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,28 +27,198 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int daemon_fd = -1;
+#define ANSWER_MS 10000 /* a server starts in milliseconds; a queued client waits for good */
+
+struct gs__client gs__client;
+bool gs__terminated;
+
+static struct sockaddr_un daemon_addr = { .sun_family = AF_UNIX };
+static int watched_fd = -1;
+
+/* A forked child is not the registered process: its copy of the
+ * connection must not keep the parent registered after the parent exits. */
+static void forked_child(void)
+{
+	if (watched_fd >= 0)
+		close(watched_fd);
+	watched_fd = -1;
+}
+
+static int connect_daemon(void)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&daemon_addr, sizeof daemon_addr)) {
+		close(fd);
+		return -1;
+	}
+	char line[256];
+	int n = snprintf(line, sizeof line, "register_client %s %s\n", gs__slice.name[0] ? gs__slice.name : "-",
+			 gs__slice.gpu_uuid[0] ? gs__slice.gpu_uuid : "-");
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One line of the answer into buf, without its newline: 0, or -1 on EOF,
+ * error or timeout (timeout_ms < 0: none). Reads byte by byte: the answers
+ * are a few short lines, once per process. */
+static int read_line(int fd, char *buf, size_t len, int timeout_ms)
+{
+	size_t n = 0;
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		int rc = poll(&p, 1, timeout_ms);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0)
+			return -1;
+		char c;
+		ssize_t got = recv(fd, &c, 1, 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -1;
+		if (c == '\n') {
+			buf[n] = '\0';
+			return 0;
+		}
+		if (n + 1 < len)
+			buf[n++] = c;
+	}
+}
+
+/* Reads the daemon's answer to register_client. 0 registered, 1 refused
+ * (why in why), -1 no answer. apply: take the limits it gives. */
+static int read_answer(int fd, bool apply, char *why, size_t whylen)
+{
+	char line[512];
+	int timeout = ANSWER_MS;
+	why[0] = '\0';
+	while (read_line(fd, line, sizeof line, timeout) == 0) {
+		long pid, uid;
+		double pct;
+		uint64_t bytes;
+		if (sscanf(line, "R server %ld %lf %" SCNu64, &pid, &pct, &bytes) == 3) {
+			if (apply) {
+				gs__client.server = (pid_t)pid;
+				gs__client.pct = pct;
+				gs__client.memory_limit = bytes;
+			}
+		} else if (sscanf(line, "R mps %lf %" SCNu64, &pct, &bytes) == 2) {
+			if (apply) {
+				gs__client.pct = pct;
+				gs__client.memory_limit = bytes;
+				gs__client.mps = true;
+			}
+		} else if (sscanf(line, "R queued %ld", &uid) == 1) {
+			fprintf(stderr, "gpushare: slice %s is in use by user %ld; waiting for it (queued)\n",
+				gs__slice.name, uid);
+			gs__log("queued behind user %ld", uid);
+			timeout = -1;
+		} else if (strncmp(line, "R ", 2) == 0) {
+			snprintf(why, whylen, "%s", line + 2);
+		} else if (strncmp(line, "E ", 2) == 0) {
+			return strcmp(line, "E 0") ? 1 : 0;
+		}
+	}
+	return -1;
+}
+
+/* NVIDIA's MPS takes a client's limits from its environment at cuInit,
+ * which has not run yet: the daemon's, unless the user set their own. */
+static void mps_environment(void)
+{
+	char v[96];
+	if (gs__client.pct > 0 && gs__client.pct < 100) {
+		snprintf(v, sizeof v, "%.1f", gs__client.pct);
+		setenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", v, 0);
+	}
+	if (gs__client.memory_limit && gs__slice.gpu_uuid[0]) {
+		snprintf(v, sizeof v, "%s=%" PRIu64 "M", gs__slice.gpu_uuid, gs__client.memory_limit >> 20);
+		setenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", v, 0);
+	}
+	const char *pct = getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"), *mem = getenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT");
+	gs__log("NVIDIA MPS limits: CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=%s CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=%s",
+		pct ? pct : "(none)", mem ? mem : "(none)");
+}
+
+/* Watches the connection: pushed events, and the daemon's death. */
+static void *watch(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char line[256], why[256];
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* the program's signals stay with its threads */
+	for (;;) {
+		while (read_line(fd, line, sizeof line, -1) == 0) {
+			if (strcmp(line, "S terminate") == 0) {
+				__atomic_store_n(&gs__terminated, true, __ATOMIC_RELEASE);
+				fprintf(stderr, "gpushare: terminated by gpushare-control (terminate_client)\n");
+				gs__log("terminated: every CUDA call now fails with CUDA_ERROR_MPS_CLIENT_TERMINATED");
+			}
+		}
+		close(fd);
+		/* the daemon went away: register with the next one, keeping our limits */
+		gs__log("lost gpushare-control; registering again when it is back");
+		for (;;) {
+			usleep(200000);
+			if ((fd = connect_daemon()) < 0)
+				continue;
+			int rc = read_answer(fd, false, why, sizeof why);
+			if (rc == 0)
+				break;
+			close(fd);
+			fd = -1;
+			if (rc == 1) {
+				gs__log("gpushare-control refused to register us again: %s", why);
+				return NULL;
+			}
+		}
+		__atomic_store_n(&watched_fd, fd, __ATOMIC_RELAXED);
+		gs__log("registered again with gpushare-control");
+	}
+}
 
 void gs__register(void)
 {
 	const char *dir = getenv("GPUSHARE_PIPE_DIRECTORY");
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	if (snprintf(a.sun_path, sizeof a.sun_path, "%s/control", dir && *dir ? dir : "/tmp/gpushare") >=
-	    (int)sizeof a.sun_path)
+	if (snprintf(daemon_addr.sun_path, sizeof daemon_addr.sun_path, "%s/control", dir && *dir ? dir : "/tmp/gpushare") >=
+	    (int)sizeof daemon_addr.sun_path)
 		return;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = connect_daemon();
 	if (fd < 0)
 		return;
-	if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+	char why[256];
+	int rc = read_answer(fd, true, why, sizeof why);
+	if (rc) {
 		close(fd);
+		if (rc == 1) {
+			/* refused: never run outside the rules */
+			gs__slice.refused = true;
+			fprintf(stderr, "gpushare: %s; CUDA is refused for this program\n", why[0] ? why : "refused by gpushare-control");
+			gs__log("refused by gpushare-control: %s", why);
+		} else {
+			gs__log("gpushare-control did not answer: running unregistered");
+		}
 		return;
 	}
-	char line[160];
-	int n = snprintf(line, sizeof line, "register_client %s\n", gs__slice.name[0] ? gs__slice.name : "-");
-	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
-		close(fd);
-		return;
-	}
-	daemon_fd = fd;
-	gs__log("registered with gpushare-control in %s", a.sun_path);
+	gs__log("registered with gpushare-control in %s: server %ld, active threads %.1f%%, memory limit %" PRIu64 " MiB",
+		daemon_addr.sun_path, (long)gs__client.server, gs__client.pct, gs__client.memory_limit >> 20);
+	if (gs__client.mps)
+		mps_environment();
+	watched_fd = fd;
+	pthread_atfork(NULL, NULL, forked_child);
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	if (pthread_create(&t, &attr, watch, (void *)(intptr_t)fd))
+		gs__log("cannot start the thread that watches gpushare-control");
+	pthread_attr_destroy(&attr);
 }

@@ -45,6 +45,8 @@ unsigned long gs__calls[GS__N_CALLS];
 	EXPORT CUresult sym params \
 	{ \
 		ensure_init(); \
+		if (__builtin_expect(gs__terminated, 0)) \
+			return CUDA_ERROR_MPS_CLIENT_TERMINATED; \
 		if (__builtin_expect(gs__trace, 0)) \
 			__atomic_add_fetch(&gs__calls[GS__I_##sym], 1, __ATOMIC_RELAXED); \
 		if (gs__hook_##sym) \

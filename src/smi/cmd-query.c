@@ -35,6 +35,7 @@ static void f_mig(struct smi_gpu *g, bool u, char *o, size_t n)
 	else
 		snprintf(o, n, "[N/A]");
 }
+static void f_sms(struct smi_gpu *g, bool u, char *o, size_t n) { (void)u; snprintf(o, n, "%u", g->model.sm_count); }
 static void f_backend(struct smi_gpu *g, bool u, char *o, size_t n) { (void)u; snprintf(o, n, "%s", g->backend->name); }
 
 static const struct field fields[] = {
@@ -42,6 +43,7 @@ static const struct field fields[] = {
 	{ "gpu_uuid", f_uuid }, { "pci.bus_id", f_bus }, { "memory.total", f_total },
 	{ "memory.used", f_used }, { "memory.free", f_free }, { "mig.mode.current", f_mig },
 	{ "mig.mode.pending", f_mig }, { "gpushare.backend", f_backend },
+	{ "gpushare.sm_count", f_sms },
 };
 
 static const struct field *find_field(const char *name)

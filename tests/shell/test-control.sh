@@ -63,8 +63,11 @@ Unknown command "bogus_cmd"
 Invalid arguments: get_server_list 
 Server 578 not found
 Server 578 not found
-device_query needs NVIDIA MPS, which runs only on a real GPU
+Default
+Device Ordinal  PCI IDs        UUID                                      Name                              Attributes
 WANT
+gpu=$(gpushare-smi --query-gpu=uuid --format=csv,noheader)
+printf '%-16s%-15s%-42s%-34s%s\n' 0 0000:10.1c.00 "$gpu" "NVIDIA A100-SXM4-40GB" N/A >> "$work/want"
 "$ctl" < "$work/cmds" > "$work/got"; rc=$?
 check "MPS commands answer as nvidia-cuda-mps-control does" 'diff "$work/want" "$work/got" && [ $rc = 0 ]'
 check "control.log in MPS's line format" 'grep -qE "^\[[0-9-]{10} [0-9:.]{12} Control +[0-9]+\] Cmd:set_default_active_thread_percentage 33$" "$work/log/control.log"'
@@ -104,7 +107,7 @@ else
 (GPUSHARE_SLICE=$s0 LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" exec "$app" hold 6000 > "$work/hold") &
 holder=$!
 for i in $(seq 50); do grep -q held "$work/hold" 2>/dev/null && break; sleep 0.1; done
-check "a program in a slice registers: list_clients shows it" 'echo list_clients | "$ctl" | grep -qE "^$holder +$(id -u) +$s0$"'
+check "a program in a slice registers: list_clients shows it, its server and memory" 'echo list_clients | "$ctl" | grep -qE "^$holder +$(id -u) +[0-9]+ +6256MiB +$s0$"'
 check "list_slices shows a slice, its memory, use and process" 'echo list_slices | "$ctl" | grep -qE "^$s0 +2 +0 +56 +20096MiB +6256MiB  $holder$"'
 check "set_slice_memory_limit on an unknown slice" '[ "$(echo "set_slice_memory_limit MIG-00000000 4G" | "$ctl")" = "Slice MIG-00000000 not found" ]'
 check "set_slice_memory_limit with a bad value changes nothing" 'echo "set_slice_memory_limit $s0 4" | "$ctl" | grep -q "Invalid memory limit" && echo list_slices | "$ctl" | grep -q "20096MiB"'
@@ -116,7 +119,7 @@ sleep 0.2
 check "a client killed by SIGKILL disappears from list_clients" '[ "$(echo list_clients | "$ctl" | wc -l)" = 1 ]'
 fi
 
-# a thousand clients registering at once: none lost
+# a thousand clients registering at once: none lost, all in one server
 python3 - "$work/pipe/control" > "$work/many" <<'PY' &
 import resource, socket, sys, time, threading
 resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
@@ -124,8 +127,13 @@ socks = []
 def one(i):
     s = socket.socket(socket.AF_UNIX)
     s.connect(sys.argv[1])
-    s.sendall(b"register_client slice-%d\n" % i)
-    assert s.recv(16).startswith(b"E 0")
+    s.sendall(b"register_client -\n")
+    answer = b""
+    while b"\nE " not in b"\n" + answer:
+        got = s.recv(256)
+        assert got
+        answer += got
+    assert answer.startswith(b"R server ") and answer.endswith(b"E 0\n"), answer
     socks.append(s)
 threads = [threading.Thread(target=one, args=(i,)) for i in range(1000)]
 for t in threads: t.start()
@@ -135,7 +143,7 @@ time.sleep(3)
 PY
 many=$!
 for i in $(seq 100); do [ -s "$work/many" ] && break; sleep 0.1; done
-check "1000 clients registered concurrently, none lost" '[ "$(cat "$work/many")" = 1000 ] && [ "$(echo list_clients | "$ctl" | grep -c " slice-")" = 1000 ]'
+check "1000 clients registered concurrently, none lost, one server" '[ "$(cat "$work/many")" = 1000 ] && [ "$(echo list_clients | "$ctl" | grep -cE " -\$")" = 1000 ] && [ "$(echo get_server_list | "$ctl" | wc -l)" -ge 1 ] && [ "$(echo "get_client_list $(echo get_server_list | "$ctl" | tail -1)" | "$ctl" | wc -l)" = 1000 ]'
 kill $many; wait $many 2>/dev/null; sleep 0.3
 check "their connections closed, they are gone" '[ "$(echo list_clients | "$ctl" | wc -l)" = 1 ]'
 

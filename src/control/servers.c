@@ -1,0 +1,738 @@
+/* servers.c: servers and their clients, as MPS runs them, with slices.
+ *
+ * A server serves one (slice, user): it is started when the first client of
+ * that user arrives in that slice and kept after its clients leave, as MPS
+ * keeps its servers. Different slices run at the same time, whoever their
+ * users are; a user arriving in a slice another user's server holds is
+ * queued until that server's clients are done (MPS's rule), or refused when
+ * the slice says so. On the simulated GPU a server is a gpushare process run
+ * as its user: it says it is ready on the control socket and writes its own
+ * lines to server.log through the log pipe. (On a real GPU the supervised
+ * NVIDIA MPS runs the servers; clients are told their limits at once.)
+ *
+ * The table is kept in the state dir too, so a daemon restarted after kill -9
+ * adopts the servers still running, and their clients re-register. */
+#include "control.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SERVER_WAIT_DAEMON_S 60 /* a server waits this long for a restarted daemon */
+
+/* ---- the server process (simulated GPU) ---- */
+
+static int server_log_fd = -1;
+
+static void slog(const char *role, const char *fmt, ...) GS_PRINTF(2, 3);
+static void slog(const char *role, const char *fmt, ...)
+{
+	char line[1024];
+	control_log_prefix(line, sizeof line, role, getpid());
+	size_t n = strlen(line);
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+	va_end(ap);
+	n = m < 0 ? n : n + (size_t)m >= sizeof line - 1 ? sizeof line - 2 : n + (size_t)m;
+	line[n++] = '\n';
+	/* one write below PIPE_BUF: lines of several servers never interleave */
+	if (server_log_fd >= 0 && write(server_log_fd, line, n) < 0) {
+		/* no daemon to read it: nothing to do */
+	}
+}
+
+static int server_connect(const char *pipe_dir)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof a.sun_path, "%s/control", pipe_dir);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	char line[32];
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) || send(fd, "server_ready\n", 13, MSG_NOSIGNAL) != 13) {
+		close(fd);
+		return -1;
+	}
+	/* the answer: "E 0" when the daemon knows us */
+	size_t n = 0;
+	while (n < sizeof line - 1 && recv(fd, line + n, 1, 0) == 1 && line[n] != '\n')
+		n++;
+	line[n] = '\0';
+	if (strcmp(line, "E 0")) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void client_ctx(char *out, size_t len, const char *pid)
+{
+	snprintf(out, len, "{PID: %s, Context ID: 0}", pid);
+}
+
+/* One "S <what> [args]" line pushed by the daemon. Returns false to exit. */
+static bool server_event(char *line)
+{
+	char *argv[4] = { 0 }, *save = NULL, c[64];
+	int argc = 0;
+	for (char *t = strtok_r(line, " ", &save); t && argc < 4; t = strtok_r(NULL, " ", &save))
+		argv[argc++] = t;
+	if (argc < 2 || strcmp(argv[0], "S"))
+		return true;
+	const char *what = argv[1], *a = argv[2] ? argv[2] : "", *b = argv[3] ? argv[3] : "";
+	client_ctx(c, sizeof c, a);
+	if (strcmp(what, "client_connected") == 0) {
+		slog("Server", "Received new client request for %s", c);
+		slog("Server", "Client %s connected", c);
+		slog("Server", "Status of client %s is ACTIVE", c);
+	} else if (strcmp(what, "client_exited") == 0) {
+		slog("Server", "Client %s exiting. Number of active client contexts is %s.", c, b);
+		slog("Server", "Client process %s disconnected", a);
+	} else if (strcmp(what, "terminate") == 0) {
+		slog("Server", "MPS server requesting client %s to exit", c);
+		slog("Server", "Client termination succeeded.");
+	} else if (strcmp(what, "pct") == 0) {
+		slog("Server", "Active Threads Percentage set to %s", a);
+	} else if (strcmp(what, "limit") == 0) {
+		slog("Server", "Device pinned memory limit for device %s set to 0x%llx bytes", a, strtoull(b, NULL, 10));
+	} else if (strcmp(what, "shutdown") == 0) {
+		slog("Server", "Server has been notified to shutdown");
+		slog("Server", "Exiting");
+		return false;
+	}
+	return true;
+}
+
+static void run_as(uid_t uid)
+{
+	if (geteuid() != 0 || uid == geteuid())
+		return;
+	struct passwd *pw = getpwuid(uid);
+	gid_t gid = pw ? pw->pw_gid : (gid_t)uid;
+	if (setgroups(0, NULL) || setgid(gid) || setuid(uid)) {
+		slog("Other", "Cannot run as user %ld: %s", (long)uid, strerror(errno));
+		_exit(1);
+	}
+}
+
+static __attribute__((noreturn)) void server_main(const struct control_state *s, const struct control_server *v)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/log", s->pipe_dir);
+	server_log_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_SET_NAME, "gpushare-server");
+	slog("Other", "Startup");
+	run_as(v->uid);
+	slog("Other", "Connecting to control daemon on socket: %s/control", s->pipe_dir);
+	int fd = server_connect(s->pipe_dir);
+	if (fd < 0) {
+		slog("Other", "Cannot connect to the control daemon");
+		_exit(1);
+	}
+	slog("Other", "Initializing server process");
+	slog("Server", "Serving slice %s for user %ld", v->slice, (long)v->uid);
+	slog("Server", "gpushare server, control protocol version %d", GS_CONTROL_PROTOCOL);
+	char pct[16];
+	mpsval_format_pct(v->pct, pct);
+	slog("Server", "Active Threads Percentage set to %s", pct);
+	for (size_t i = 0; i < v->n_limits; i++)
+		slog("Server", "Device pinned memory limit for device %s set to 0x%llx bytes", v->limits[i].dev,
+		     (unsigned long long)v->limits[i].bytes);
+	slog("Server", "Server Priority set to %d", v->priority);
+	slog("Server", "Server has started");
+	char buf[GS_LINE_MAX];
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = recv(fd, buf + len, sizeof buf - len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* the daemon went away: wait for it to come back and adopt us */
+			close(fd);
+			slog("Server", "Lost the control daemon; waiting up to %d s for it", SERVER_WAIT_DAEMON_S);
+			fd = -1;
+			for (int i = 0; i < SERVER_WAIT_DAEMON_S * 5 && fd < 0; i++) {
+				usleep(200000);
+				fd = server_connect(s->pipe_dir);
+			}
+			if (fd < 0) {
+				slog("Server", "Exiting");
+				_exit(0);
+			}
+			if (server_log_fd >= 0)
+				close(server_log_fd);
+			server_log_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+			slog("Server", "Reconnected to the control daemon");
+			len = 0;
+			continue;
+		}
+		len += (size_t)n;
+		buf[len] = '\0';
+		char *start = buf, *nl;
+		while ((nl = strchr(start, '\n'))) {
+			*nl = '\0';
+			if (!server_event(start))
+				_exit(0);
+			start = nl + 1;
+		}
+		len = (size_t)(buf + len - start);
+		memmove(buf, start, len);
+		if (len == sizeof buf - 1)
+			len = 0; /* no line is this long: drop it */
+	}
+}
+
+/* ---- the daemon's table ---- */
+
+struct control_server *control_server_find(struct control_state *s, const char *pid_text)
+{
+	unsigned long long pid;
+	if (gs_parse_uint(pid_text, INT_MAX, &pid))
+		return NULL;
+	for (size_t i = 0; i < s->n_servers; i++)
+		if (s->servers[i].pid == (pid_t)pid)
+			return &s->servers[i];
+	return NULL;
+}
+
+static struct control_server *server_of(struct control_state *s, const char *slice, uid_t uid)
+{
+	for (size_t i = 0; i < s->n_servers; i++)
+		if (s->servers[i].uid == uid && strcmp(s->servers[i].slice, slice) == 0 && !s->servers[i].stopping)
+			return &s->servers[i];
+	return NULL;
+}
+
+/* Another user's server on the slice: the one holding it. */
+static struct control_server *holder_of(struct control_state *s, const char *slice, uid_t uid)
+{
+	for (size_t i = 0; i < s->n_servers; i++)
+		if (s->servers[i].uid != uid && strcmp(s->servers[i].slice, slice) == 0)
+			return &s->servers[i];
+	return NULL;
+}
+
+static void save(struct control_state *s)
+{
+	char path[sizeof s->state_dir + 32], *buf = NULL;
+	size_t len = 0;
+	if (!s->state_dir[0])
+		return;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return;
+	fprintf(f, "gpushare-control-servers 1\n");
+	for (size_t i = 0; i < s->n_servers; i++) {
+		const struct control_server *v = &s->servers[i];
+		fprintf(f, "server %ld %" PRIu64 " %ld %.6f %d %u %s\n", (long)v->pid, v->start, (long)v->uid, v->pct,
+			v->priority, v->next_client_id, v->slice);
+		for (size_t k = 0; k < v->n_limits; k++)
+			fprintf(f, "limit %ld %s %" PRIu64 "\n", (long)v->pid, v->limits[k].dev, v->limits[k].bytes);
+	}
+	if (fclose(f) == 0) {
+		snprintf(path, sizeof path, "%s/control-servers", s->state_dir);
+		if (gs_mkdir_p(s->state_dir, 0755) || gs_file_replace(path, buf, len))
+			control_log(s, "cannot save the servers in %s", path);
+	}
+	free(buf);
+}
+
+/* After a restart: the servers of the last daemon still running are adopted;
+ * they reconnect by themselves, their clients re-register. */
+static void load(struct control_state *s)
+{
+	char path[sizeof s->state_dir + 32], *text;
+	snprintf(path, sizeof path, "%s/control-servers", s->state_dir);
+	if (gs_file_read(path, 1 << 20, &text, NULL))
+		return;
+	char *save_ptr = NULL;
+	bool magic = false;
+	for (char *line = strtok_r(text, "\n", &save_ptr); line; line = strtok_r(NULL, "\n", &save_ptr)) {
+		long pid, uid;
+		unsigned long long start, bytes;
+		double pct;
+		int prio, n = 0;
+		unsigned next;
+		char slice[96], dev[64];
+		if (!magic) {
+			if (!(magic = strcmp(line, "gpushare-control-servers 1") == 0))
+				break;
+		} else if (sscanf(line, "server %ld %llu %ld %lf %d %u %95s%n", &pid, &start, &uid, &pct, &prio, &next, slice,
+				  &n) == 7 && line[n] == '\0' && pid > 0 && uid >= 0 && pct > 0 && pct <= 100 &&
+			   s->n_servers < CONTROL_MAX_SERVERS) {
+			if (gs_proc_start_time((pid_t)pid) != start) {
+				control_log(s, "Server %ld of the last daemon is gone", pid);
+				continue;
+			}
+			s->servers[s->n_servers++] = (struct control_server){
+				.pid = (pid_t)pid, .start = start, .uid = (uid_t)uid, .state = SERVER_ACTIVE,
+				.conn = -1, .pct = pct, .priority = prio, .next_client_id = next };
+			snprintf(s->servers[s->n_servers - 1].slice, sizeof slice, "%s", slice);
+			control_log(s, "Adopted server %ld for user %ld (slice %s)", pid, uid, slice);
+		} else if (sscanf(line, "limit %ld %63s %llu", &pid, dev, &bytes) == 3) {
+			struct control_server *v = NULL;
+			for (size_t i = 0; i < s->n_servers; i++)
+				if (s->servers[i].pid == pid)
+					v = &s->servers[i];
+			if (v && v->n_limits < CONTROL_MAX_LIMITS) {
+				snprintf(v->limits[v->n_limits].dev, sizeof dev, "%s", dev);
+				v->limits[v->n_limits++].bytes = bytes;
+			}
+		} else {
+			control_log(s, "ignoring \"%s\" in %s", line, path);
+		}
+	}
+	free(text);
+	save(s);
+}
+
+void control_servers_init(struct control_state *s)
+{
+	s->quit_conn = -1;
+	load(s);
+}
+
+static void push(const struct control_server *v, const char *fmt, ...) GS_PRINTF(2, 3);
+static void push(const struct control_server *v, const char *fmt, ...)
+{
+	if (v->conn < 0)
+		return;
+	char line[256] = "S ";
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line + 2, sizeof line - 4, fmt, ap);
+	va_end(ap);
+	strcat(line, "\n");
+	control_send(v->conn, line);
+}
+
+/* Starts a server for (slice, uid); NULL when none can start. */
+static struct control_server *start_server(struct control_state *s, const char *slice, uid_t uid)
+{
+	if (s->n_servers == CONTROL_MAX_SERVERS || !s->pipe_dir[0])
+		return NULL; /* no room, or no pipe directory to serve in */
+	struct control_server *v = &s->servers[s->n_servers];
+	*v = (struct control_server){ .uid = uid, .state = SERVER_INITIALIZING, .child = true, .conn = -1,
+				      .pct = s->default_pct, .priority = s->default_priority };
+	snprintf(v->slice, sizeof v->slice, "%s", slice);
+	/* the defaults, by the GPU they name where we know it (an ordinal or a UUID) */
+	for (size_t i = 0; i < s->n_default_limits; i++) {
+		const struct control_gpu *g = control_gpu_by_dev(s, s->default_limits[i].dev);
+		v->limits[v->n_limits] = s->default_limits[i];
+		if (g)
+			snprintf(v->limits[v->n_limits].dev, sizeof v->limits[0].dev, "%s", g->uuid);
+		v->n_limits++;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return NULL;
+	if (pid == 0) {
+		close_range(3, ~0u, 0);
+		server_main(s, v);
+	}
+	v->pid = pid;
+	v->start = gs_proc_start_time(pid);
+	s->n_servers++;
+	control_log(s, "Starting new server %ld for user %ld (slice %s)", (long)pid, (long)uid, slice);
+	save(s);
+	return v;
+}
+
+struct count_ctx {
+	pid_t server;
+	unsigned n;
+	void (*each)(struct control_state *s, struct control_peer *p);
+	struct control_state *s;
+};
+
+static void count_client(void *ctx, struct control_peer *p)
+{
+	struct count_ctx *c = ctx;
+	if (p->server_pid != c->server)
+		return;
+	c->n++;
+	if (c->each)
+		c->each(c->s, p);
+}
+
+static unsigned clients_of(struct control_state *s, pid_t server,
+			   void (*each)(struct control_state *s, struct control_peer *p))
+{
+	struct count_ctx c = { server, 0, each, s };
+	control_each_client(count_client, &c);
+	return c.n;
+}
+
+void control_server_maybe_stop(struct control_state *s, struct control_server *v)
+{
+	if (v->stopping && v->state == SERVER_ACTIVE && clients_of(s, v->pid, NULL) == 0)
+		push(v, "shutdown");
+}
+
+static void answer_attached(struct control_state *s, struct control_server *v, struct control_peer *p,
+			    struct control_reply *r)
+{
+	p->pending = false;
+	p->server_pid = v->pid;
+	p->id = ++v->next_client_id;
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < v->n_limits; i++)
+		if (strcmp(v->limits[i].dev, p->gpu) == 0)
+			bytes = v->limits[i].bytes;
+	push(v, "client_connected %ld", (long)p->pid);
+	char line[128];
+	snprintf(line, sizeof line, "R server %ld %.1f %" PRIu64 "\nE 0\n", (long)v->pid, v->pct, bytes);
+	if (r) {
+		control_reply_line(r, "server %ld %.1f %" PRIu64, (long)v->pid, v->pct, bytes);
+	} else {
+		control_send(p->conn, line);
+		control_log(s, "Client %ld attached to server %ld", (long)p->pid, (long)v->pid);
+	}
+	save(s); /* next_client_id */
+}
+
+/* Pending clients whose server is ready, or who may now have one. */
+static void serve_pending_one(void *ctx, struct control_peer *p)
+{
+	struct control_state *s = ctx;
+	if (!p->pending || s->quitting)
+		return;
+	struct control_server *v = server_of(s, p->slice, p->uid), *h;
+	if (v) {
+		if (v->state == SERVER_ACTIVE)
+			answer_attached(s, v, p, NULL);
+		return; /* else: attached once it is ready */
+	}
+	if ((h = holder_of(s, p->slice, p->uid))) {
+		/* MPS's rule: the holder goes once its clients are done */
+		if (!h->stopping) {
+			h->stopping = true;
+			control_log(s, "Try shutting down server %ld, backoff is disabled", (long)h->pid);
+			control_server_maybe_stop(s, h);
+		}
+		return;
+	}
+	for (size_t i = 0; i < s->n_servers; i++)
+		if (s->servers[i].uid == p->uid && strcmp(s->servers[i].slice, p->slice) == 0)
+			return; /* the user's last server is on its way out: a new one after it */
+	if (!start_server(s, p->slice, p->uid)) {
+		control_log(s, "MPS server failed to start");
+		p->pending = false;
+		p->client = false;
+		control_send(p->conn, "R Server failed to start\nE 1\n");
+	}
+}
+
+static void serve_pending(struct control_state *s)
+{
+	control_each_client(serve_pending_one, s);
+}
+
+static void terminate_one(struct control_state *s, struct control_peer *p)
+{
+	(void)s;
+	control_send(p->conn, "S terminate\n");
+	p->server_pid = 0;
+}
+
+static void remove_server(struct control_state *s, struct control_server *v, int status)
+{
+	control_log(s, "Server %ld exited with status %d", (long)v->pid, status);
+	if (v->state == SERVER_INITIALIZING)
+		control_log(s, "MPS server failed to start");
+	clients_of(s, v->pid, terminate_one); /* forced down under them */
+	*v = s->servers[--s->n_servers];
+	save(s);
+	serve_pending(s);
+}
+
+void control_client_register(struct control_state *s, struct control_peer *p, const char *slice, const char *gpu,
+			     struct control_reply *r)
+{
+	r->status = 1;
+	if (p->client || p->server) {
+		control_reply_line(r, "Already registered");
+		return;
+	}
+	if (strlen(slice) >= sizeof p->slice || strlen(gpu) >= sizeof p->gpu ||
+	    (strcmp(slice, "-") && strncasecmp(slice, "MIG-", 4))) {
+		control_reply_line(r, "Invalid slice \"%.96s\": MIG-<uuid> or -", slice);
+		return;
+	}
+	if (s->quitting) {
+		control_reply_line(r, "The control daemon is shutting down");
+		return;
+	}
+	bool refuse_busy = false;
+	char gpu_uuid[48];
+	snprintf(gpu_uuid, sizeof gpu_uuid, "%s", strcmp(gpu, "-") ? gpu : "");
+	if (strcmp(slice, "-")) {
+		/* the slice must exist and be open to the user */
+		struct gs_store *st = malloc(sizeof *st);
+		struct gs_store_gpu *sg;
+		struct gs_mig_ci *ci;
+		int rc = st ? gs_store_load(s->state_dir, st, NULL, 0) : -ENOMEM;
+		if (rc == 0)
+			rc = gs_store_find_ci(st, slice, &sg, &ci);
+		if (rc == 0 && !gs_store_ci_open_to(ci, p->uid))
+			rc = -EPERM;
+		if (rc == 0) {
+			refuse_busy = ci->refuse_busy;
+			snprintf(gpu_uuid, sizeof gpu_uuid, "%s", sg->uuid);
+		}
+		free(st);
+		if (rc == -EPERM) {
+			control_reply_line(r, "Slice %s is not open to user %ld", slice, (long)p->uid);
+			control_log(s, "NEW CLIENT %ld from user %ld: slice %s is not open to the user", (long)p->pid,
+				    (long)p->uid, slice);
+			return;
+		}
+		if (rc) {
+			control_reply_line(r, "Slice %s not found", slice);
+			return;
+		}
+	}
+	r->status = 0;
+	p->client = true;
+	snprintf(p->slice, sizeof p->slice, "%s", slice);
+	snprintf(p->gpu, sizeof p->gpu, "%s", gpu_uuid);
+	if (s->mps.on) {
+		/* NVIDIA's MPS serves: the client takes the limits to it */
+		uint64_t bytes = 0;
+		for (size_t i = 0; i < s->n_default_limits; i++) {
+			const struct control_gpu *g = control_gpu_by_dev(s, s->default_limits[i].dev);
+			if (g && strcmp(g->uuid, p->gpu) == 0)
+				bytes = s->default_limits[i].bytes;
+		}
+		control_log(s, "NEW CLIENT %ld from user %ld: slice %s, NVIDIA MPS", (long)p->pid, (long)p->uid, slice);
+		control_reply_line(r, "mps %.1f %" PRIu64, s->default_pct, bytes);
+		return;
+	}
+	struct control_server *v = server_of(s, slice, p->uid);
+	if (v && v->state == SERVER_ACTIVE) {
+		control_log(s, "NEW CLIENT %ld from user %ld: Server already exists", (long)p->pid, (long)p->uid);
+		answer_attached(s, v, p, r);
+		return;
+	}
+	struct control_server *h = holder_of(s, slice, p->uid);
+	if (h && refuse_busy) {
+		control_log(s, "NEW CLIENT %ld from user %ld: slice %s is held by user %ld, refused", (long)p->pid,
+			    (long)p->uid, slice, (long)h->uid);
+		control_reply_line(r, "Slice %s is in use by user %ld", slice, (long)h->uid);
+		p->client = false;
+		r->status = 1;
+		return;
+	}
+	control_log(s, "NEW CLIENT %ld from user %ld: Server is not ready, push client to pending list", (long)p->pid,
+		    (long)p->uid);
+	p->pending = true;
+	r->deferred = true;
+	if (h)
+		control_reply_line(r, "queued %ld", (long)h->uid);
+	serve_pending_one(s, p);
+}
+
+void control_server_ready(struct control_state *s, struct control_peer *p, struct control_reply *r)
+{
+	struct control_server *v = NULL;
+	for (size_t i = 0; i < s->n_servers; i++)
+		if (s->servers[i].pid == p->pid && s->servers[i].start == gs_proc_start_time(p->pid))
+			v = &s->servers[i];
+	if (!v || p->client || v->conn >= 0) {
+		control_reply_line(r, "Not a server of this daemon");
+		r->status = 1;
+		return;
+	}
+	p->server = true;
+	v->conn = p->conn;
+	bool adopted = v->state == SERVER_ACTIVE;
+	v->state = SERVER_ACTIVE;
+	control_log(s, adopted ? "SERVER %ld reconnected" : "NEW SERVER %ld: Ready", (long)p->pid);
+	save(s);
+	/* answered before anything is pushed to it */
+	control_send(p->conn, "E 0\n");
+	r->deferred = true;
+	if (v->stopping || s->quitting) {
+		v->stopping = true;
+		control_server_maybe_stop(s, v);
+	}
+	serve_pending(s);
+}
+
+void control_peer_gone(struct control_state *s, struct control_peer *p)
+{
+	if (p->server) {
+		for (size_t i = 0; i < s->n_servers; i++)
+			if (s->servers[i].pid == p->pid && s->servers[i].conn == p->conn) {
+				s->servers[i].conn = -1;
+				if (!s->servers[i].child) /* adopted: not ours to reap */
+					remove_server(s, &s->servers[i], 0);
+			}
+		return;
+	}
+	if (!p->client)
+		return;
+	p->client = false; /* no longer counted */
+	struct control_server *v = NULL;
+	for (size_t i = 0; p->server_pid && i < s->n_servers; i++)
+		if (s->servers[i].pid == p->server_pid)
+			v = &s->servers[i];
+	if (v) {
+		push(v, "client_exited %ld %u", (long)p->pid, clients_of(s, v->pid, NULL));
+		control_server_maybe_stop(s, v);
+	}
+}
+
+void control_servers_tick(struct control_state *s)
+{
+	for (size_t i = 0; i < s->n_servers;) {
+		struct control_server *v = &s->servers[i];
+		int st;
+		pid_t w = v->child ? waitpid(v->pid, &st, WNOHANG) : 0;
+		if (w == v->pid) {
+			remove_server(s, v, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+			continue;
+		}
+		if (!v->child && gs_proc_start_time(v->pid) != v->start) {
+			remove_server(s, v, 0);
+			continue;
+		}
+		i++;
+	}
+	if (s->quitting && s->quit_deadline_ns && gs_now_ns() > s->quit_deadline_ns) {
+		s->quit_deadline_ns = 0;
+		for (size_t i = 0; i < s->n_servers; i++) {
+			control_log(s, "Server %ld did not exit in time: forcing it down", (long)s->servers[i].pid);
+			clients_of(s, s->servers[i].pid, terminate_one);
+			kill(s->servers[i].pid, SIGKILL);
+			s->quit_status = 1;
+			if (!s->servers[i].child)
+				s->servers[i].start = 0; /* gone at the next tick */
+		}
+	}
+}
+
+void control_servers_quit(struct control_state *s)
+{
+	for (size_t i = 0; i < s->n_servers; i++) {
+		struct control_server *v = &s->servers[i];
+		if (!v->stopping)
+			control_log(s, "Try shutting down server %ld, backoff is disabled", (long)v->pid);
+		v->stopping = true;
+		control_server_maybe_stop(s, v);
+	}
+}
+
+void control_server_log(struct control_state *s, pid_t server, const char *fmt, ...)
+{
+	if (!s->server_log || !server)
+		return;
+	char prefix[128];
+	control_log_prefix(prefix, sizeof prefix, "Server", server);
+	fputs(prefix, s->server_log);
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(s->server_log, fmt, ap);
+	va_end(ap);
+	fputc('\n', s->server_log);
+	fflush(s->server_log);
+}
+
+/* ---- the GPUs ---- */
+
+void control_gpus_discover(struct control_state *s)
+{
+	static const char *const args[] = {
+		"--query-gpu=index,uuid,name,pci.bus_id,memory.total,gpushare.sm_count", "--format=csv,noheader,nounits",
+		NULL
+	};
+	char out[8192];
+	if (control_smi(args, out, sizeof out)) {
+		control_log(s, "gpushare-smi did not list the GPUs: device_query and limits by ordinal are unavailable");
+		return;
+	}
+	char *save_ptr = NULL;
+	for (char *line = strtok_r(out, "\n", &save_ptr); line && s->n_gpus < CONTROL_MAX_GPUS;
+	     line = strtok_r(NULL, "\n", &save_ptr)) {
+		struct control_gpu *g = &s->gpus[s->n_gpus];
+		unsigned long long mib;
+		if (sscanf(line, "%u, %47[^,], %95[^,], %31[^,], %llu, %u", &g->index, g->uuid, g->name, g->bus, &mib,
+			   &g->sms) == 6) {
+			g->memory = mib << 20;
+			s->n_gpus++;
+		}
+	}
+	control_log(s, "%zu GPU(s) found", s->n_gpus);
+}
+
+const struct control_gpu *control_gpu_by_dev(const struct control_state *s, const char *dev)
+{
+	unsigned long long idx;
+	bool ordinal = gs_parse_uint(dev, 64, &idx) == 0;
+	for (size_t i = 0; i < s->n_gpus; i++)
+		if (ordinal ? s->gpus[i].index == idx : strcasecmp(s->gpus[i].uuid, dev) == 0)
+			return &s->gpus[i];
+	return NULL;
+}
+
+/* ---- for the commands ---- */
+
+int control_server_start(struct control_state *s, const char *slice, uid_t uid, struct control_reply *r)
+{
+	if (s->mps.on || server_of(s, slice, uid))
+		return 0; /* NVIDIA's MPS starts its own; one per (slice, user) */
+	if (strlen(slice) >= sizeof s->servers[0].slice || (strcmp(slice, "-") && strncasecmp(slice, "MIG-", 4))) {
+		control_reply_line(r, "Invalid slice \"%.96s\": MIG-<uuid> or -", slice);
+		return -1;
+	}
+	if (!start_server(s, slice, uid)) {
+		control_reply_line(r, "MPS server failed to start");
+		return -1;
+	}
+	return 0;
+}
+
+void control_server_force(struct control_state *s, struct control_server *v)
+{
+	clients_of(s, v->pid, terminate_one);
+	if (v->conn >= 0)
+		push(v, "shutdown");
+	else
+		kill(v->pid, SIGKILL);
+}
+
+void control_server_terminate(struct control_state *s, struct control_server *v, struct control_peer *client)
+{
+	push(v, "terminate %ld", (long)client->pid);
+	terminate_one(s, client);
+	control_server_maybe_stop(s, v);
+}
+
+void control_server_changed(struct control_state *s, struct control_server *v, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	push(v, "%s", line);
+	save(s);
+}
