@@ -353,26 +353,34 @@ bool gs_nvidia_driver_present(void)
 	return real;
 }
 
-uint64_t gs_proc_start_time(pid_t pid)
+int gs_proc_start(pid_t pid, uint64_t *start)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return errno == ENOENT ? -ESRCH : -EIO;
 	ssize_t n = read(fd, buf, sizeof buf - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return n == 0 ? -ESRCH : -EIO;
 	buf[n] = '\0';
 	/* the command name may hold spaces: fields start after the last ')' */
 	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
 	unsigned long long v = 0;
-	/* after ')' come fields 3..; start time is field 22 */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-		   &v) != 1)
-		return 0;
-	return v;
+	char state = 0;
+	/* after ')' come fields 3..; the state is field 3, the start time 22 */
+	if (!p || sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+			 &state, &v) != 2)
+		return -EIO;
+	if (state == 'Z' || state == 'X')
+		return -ESRCH; /* a zombie holds nothing any more */
+	*start = v;
+	return 0;
+}
+
+uint64_t gs_proc_start_time(pid_t pid)
+{
+	uint64_t v;
+	return gs_proc_start(pid, &v) ? 0 : v;
 }

@@ -69,7 +69,10 @@ int gs_find_program(const char *name, char *out, size_t len);
 bool gs_nvidia_driver_present(void);
 
 /* A process's start time (/proc/<pid>/stat field 22): with the pid, names a
- * process even after its pid is reused. 0 when it is gone or unreadable. */
+ * process even after its pid is reused. 0, -ESRCH when it is gone (a zombie
+ * too: it holds nothing), -EIO when /proc cannot tell. */
+int gs_proc_start(pid_t pid, uint64_t *start);
+/* The same, 0 for gone or unknown. */
 uint64_t gs_proc_start_time(pid_t pid);
 
 /* Monotonic nanoseconds. */

@@ -42,8 +42,9 @@ static bool slot_alive(const struct slot *s)
 {
 	if (kill(s->pid, 0) && errno == ESRCH)
 		return false;
-	uint64_t st = gs_proc_start_time(s->pid);
-	return st == 0 || st == s->start_time; /* unreadable /proc: assume alive */
+	uint64_t st;
+	int rc = gs_proc_start(s->pid, &st);
+	return rc == -EIO || (rc == 0 && st == s->start_time); /* unreadable /proc: assume alive */
 }
 
 static void lock(struct shm *m)

@@ -38,8 +38,8 @@ int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, co
 		free(st);
 		return rc;
 	}
-	snprintf(line, sizeof line, "%-42s %3s %3s %5s %10s %10s  %s", "SLICE", "GI", "CI", "SMs", "MEMORY", "USED",
-		 "PROCESSES");
+	snprintf(line, sizeof line, "%-42s %3s %3s %5s %10s %10s  %-16s %-7s %s", "SLICE", "GI", "CI", "SMs", "MEMORY",
+		 "USED", "USERS", "BUSY", "PROCESSES");
 	emit(ctx, line);
 	for (size_t g = 0; g < st->n_gpu; g++) {
 		const struct gs_store_gpu *sg = &st->gpu[g];
@@ -67,8 +67,13 @@ int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, co
 									(long)u[q].pid);
 				gs_ledger_close(l);
 			}
-			snprintf(line, sizeof line, "%-42s %3u %3u %5u %7uMiB %7lluMiB  %s", uuid, ci->gi, ci->id, ci->sm,
-				 gi->memory_mib, (unsigned long long)(used >> 20), procs);
+			char users[128] = "*";
+			for (unsigned q = 0, len = 0; q < ci->n_users && len < sizeof users - 16; q++)
+				len += (unsigned)snprintf(users + len, sizeof users - len, "%s%lu", q ? "," : "",
+							  (unsigned long)ci->users[q]);
+			snprintf(line, sizeof line, "%-42s %3u %3u %5u %7uMiB %7lluMiB  %-16s %-7s %s", uuid, ci->gi, ci->id,
+				 ci->sm, gi->memory_mib, (unsigned long long)(used >> 20), users,
+				 ci->refuse_busy ? "refuse" : "queue", procs);
 			emit(ctx, line);
 		}
 	}
@@ -76,48 +81,120 @@ int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, co
 	return 0;
 }
 
-int gs_slices_set_memory(const char *dir, const char *mig_uuid, uint64_t bytes)
+/* One locked read-modify-write of the store for the slice named mig_uuid:
+ * change() edits it (0, or -errno to leave the store as it was); the GPU
+ * instance's live ledger then takes its memory limit. */
+static int edit_slice(const char *dir, const char *mig_uuid,
+		      int (*change)(struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci, void *arg), void *arg)
 {
-	if (strncmp(mig_uuid, "MIG-", 4) || strlen(mig_uuid) < 8 || (bytes >> 20) == 0 || (bytes >> 20) > UINT32_MAX)
-		return -EINVAL;
 	int fd = gs_store_lock(dir);
 	if (fd < 0)
 		return fd;
 	struct gs_store *st = malloc(sizeof *st);
+	struct gs_store_gpu *g = NULL;
+	struct gs_mig_ci *ci = NULL;
+	struct gs_mig_gi *gi = NULL;
 	int rc = st ? gs_store_load(dir, st, NULL, 0) : -ENOMEM;
-	struct gs_store_gpu *hit_gpu = NULL;
-	struct gs_mig_gi *hit_gi = NULL;
-	int hits = 0;
-	for (size_t g = 0; rc == 0 && g < st->n_gpu; g++)
-		for (size_t k = 0; k < st->gpu[g].layout.n_ci; k++) {
-			char uuid[GS_UUID_STR + 4];
-			gs_store_ci_uuid(st->gpu[g].uuid, &st->gpu[g].layout.ci[k], uuid);
-			if (strncasecmp(uuid, mig_uuid, strlen(mig_uuid)))
-				continue;
-			hits++;
-			hit_gpu = &st->gpu[g];
-			for (size_t i = 0; i < hit_gpu->layout.n_gi; i++)
-				if (hit_gpu->layout.gi[i].id == st->gpu[g].layout.ci[k].gi)
-					hit_gi = &hit_gpu->layout.gi[i];
-		}
-	if (rc == 0 && (hits != 1 || !hit_gi))
+	if (rc == 0)
+		rc = gs_store_find_ci(st, mig_uuid, &g, &ci) ? -ENOENT : 0;
+	for (size_t i = 0; rc == 0 && i < g->layout.n_gi; i++)
+		if (g->layout.gi[i].id == ci->gi)
+			gi = &g->layout.gi[i];
+	if (rc == 0 && !gi)
 		rc = -ENOENT;
-	if (rc == 0) {
-		hit_gi->memory_mib = (uint32_t)(bytes >> 20);
+	if (rc == 0)
+		rc = change(g, gi, ci, arg);
+	if (rc == 0)
 		rc = gs_store_save(dir, st);
-	}
 	if (rc == 0) {
 		char path[PATH_MAX];
 		struct gs_ledger *l;
-		if (gs_store_ledger_path(dir, hit_gpu->uuid, hit_gi, path, sizeof path) == 0 && access(path, F_OK) == 0 &&
+		if (gs_store_ledger_path(dir, g->uuid, gi, path, sizeof path) == 0 && access(path, F_OK) == 0 &&
 		    gs_ledger_open(path, 0, &l) == 0) {
-			gs_ledger_set_limit(l, (uint64_t)hit_gi->memory_mib << 20);
+			gs_ledger_set_limit(l, (uint64_t)gi->memory_mib << 20);
 			gs_ledger_close(l);
 		}
 	}
 	free(st);
 	close(fd);
 	return rc;
+}
+
+static int change_memory(struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci, void *arg)
+{
+	(void)g, (void)ci;
+	gi->memory_mib = (uint32_t)(*(uint64_t *)arg >> 20);
+	return 0;
+}
+
+int gs_slices_set_memory(const char *dir, const char *mig_uuid, uint64_t bytes)
+{
+	if (strncmp(mig_uuid, "MIG-", 4) || strlen(mig_uuid) < 8 || (bytes >> 20) == 0 || (bytes >> 20) > UINT32_MAX)
+		return -EINVAL;
+	return edit_slice(dir, mig_uuid, change_memory, &bytes);
+}
+
+struct resize {
+	unsigned sm;
+	uint64_t bytes;
+	unsigned gpu_sms;
+	uint64_t gpu_bytes;
+};
+
+static int change_size(struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci, void *arg)
+{
+	const struct resize *z = arg;
+	if (gi->profile_id != GS_MIG_CUSTOM)
+		return -EPERM; /* a MIG profile's size is the profile's */
+	/* what the other GPU instances hold must leave room, unless over-commit */
+	unsigned sms = z->sm;
+	uint64_t bytes = z->bytes;
+	for (size_t i = 0; i < g->layout.n_gi; i++)
+		if (&g->layout.gi[i] != gi) {
+			sms += g->layout.gi[i].sm;
+			bytes += (uint64_t)g->layout.gi[i].memory_mib << 20;
+		}
+	if ((z->gpu_sms && sms > z->gpu_sms) || (z->gpu_bytes && bytes > z->gpu_bytes))
+		return -ENOSPC;
+	gi->sm = ci->sm = z->sm;
+	gi->memory_mib = (uint32_t)(z->bytes >> 20);
+	return 0;
+}
+
+int gs_slices_resize(const char *dir, const char *mig_uuid, unsigned sm, uint64_t bytes, unsigned gpu_sms,
+		     uint64_t gpu_bytes)
+{
+	if (sm == 0 || (bytes >> 20) == 0 || (bytes >> 20) > UINT32_MAX)
+		return -EINVAL;
+	struct resize z = { sm, bytes, gpu_sms, gpu_bytes };
+	return edit_slice(dir, mig_uuid, change_size, &z);
+}
+
+struct access {
+	const uint32_t *users;
+	unsigned n;
+	int refuse;
+};
+
+static int change_access(struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci, void *arg)
+{
+	(void)g, (void)gi;
+	const struct access *a = arg;
+	if (a->n > GS_SLICE_MAX_USERS)
+		return -E2BIG;
+	if (a->users) {
+		ci->n_users = a->n;
+		memcpy(ci->users, a->users, a->n * sizeof a->users[0]);
+	}
+	if (a->refuse >= 0)
+		ci->refuse_busy = a->refuse;
+	return 0;
+}
+
+int gs_slices_set_access(const char *dir, const char *mig_uuid, const uint32_t *users, unsigned n, int refuse)
+{
+	struct access a = { users, n, refuse };
+	return edit_slice(dir, mig_uuid, change_access, &a);
 }
 
 int gs_slices_process_bytes(const char *dir, const char *mig_uuid, pid_t pid, uint64_t *bytes)

@@ -18,6 +18,18 @@ int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, co
  * when no such slice, or another -errno. */
 int gs_slices_set_memory(const char *dir, const char *mig_uuid, uint64_t bytes);
 
+/* Sets the SMs (for contexts created afterwards) and the memory (at once)
+ * of a gpushare custom-size slice; the GPU's SMs and memory bound the sum
+ * over its GPU instances unless they are 0 (over-commit). 0, -ENOENT,
+ * -EPERM (a MIG-profile slice), -ENOSPC (does not fit), or another -errno. */
+int gs_slices_resize(const char *dir, const char *mig_uuid, unsigned sm, uint64_t bytes, unsigned gpu_sms,
+		     uint64_t gpu_bytes);
+
+/* Who may join a slice: users (NULL: unchanged; n == 0: everyone), and
+ * whether a user arriving while another user holds it is refused (1),
+ * queued (0) or as before (-1). 0, -ENOENT, -E2BIG or another -errno. */
+int gs_slices_set_access(const char *dir, const char *mig_uuid, const uint32_t *users, unsigned n, int refuse);
+
 /* What a process holds in a slice's memory ledger. 0 or -ENOENT. */
 int gs_slices_process_bytes(const char *dir, const char *mig_uuid, pid_t pid, uint64_t *bytes);
 

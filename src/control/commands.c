@@ -182,45 +182,6 @@ static void quit(struct control_state *s, struct control_peer *p, int argc, char
 	control_servers_quit(s);
 }
 
-static void reply_line(void *ctx, const char *line)
-{
-	control_reply_line(ctx, "%s", line);
-}
-
-/* gpushare: every slice, its SMs and memory, use and processes (a user
- * other than root sees only their own processes). */
-static void list_slices(struct control_state *s, struct control_peer *p, int argc, char **argv,
-			struct control_reply *r)
-{
-	(void)argc, (void)argv;
-	if (gs_slices_report(s->state_dir, p->uid == 0 ? (uid_t)-1 : p->uid, reply_line, r)) {
-		control_reply_line(r, "Cannot read the slices in %s", s->state_dir);
-		r->status = 1;
-	}
-}
-
-/* gpushare: a slice's memory limit, changed live: running processes are
- * held to it at their next allocation and see it in cuMemGetInfo. */
-static void set_slice_memory_limit(struct control_state *s, struct control_peer *p, int argc, char **argv,
-				   struct control_reply *r)
-{
-	(void)p, (void)argc;
-	uint64_t bytes;
-	if (mpsval_parse_limit(argv[2], &bytes)) {
-		control_reply_line(r, "Invalid memory limit \"%s\": use an integer and G or M, e.g. 2G or 500M", argv[2]);
-		r->status = 1;
-		return;
-	}
-	int rc = gs_slices_set_memory(s->state_dir, argv[1], bytes);
-	if (rc == -ENOENT || rc == -EINVAL)
-		control_reply_line(r, "Slice %s not found", argv[1]);
-	else if (rc)
-		control_reply_line(r, "Cannot change slice %s: %s", argv[1], strerror(-rc));
-	else
-		control_log(s, "set_slice_memory_limit %s %s.", argv[1], argv[2]);
-	r->status = rc ? 1 : 0;
-}
-
 /* gpushare: a CUDA program in a slice says hello at CUDA init and is
  * attached to its server; the daemon knows it by SO_PEERCRED, not by what it
  * claims, until its connection closes (a SIGKILL closes it too). */
@@ -291,8 +252,13 @@ const struct control_cmd control_cmds[] = {
 	{ "set_default_client_priority", 1, 1, true, MPS_BOTH, "<0|1>", set_default_priority },
 	{ "get_default_client_priority", 0, 0, false, MPS_LOCAL, "", get_default_priority },
 	{ "quit", 0, 2, true, MPS_LOCAL, "[-t <seconds>]", quit },
-	{ "list_slices", 0, 0, false, MPS_LOCAL, "", list_slices },
-	{ "set_slice_memory_limit", 2, 2, true, MPS_LOCAL, "<MIG-uuid> <value>", set_slice_memory_limit },
+	{ "list_slices", 0, 0, false, MPS_LOCAL, "", cmd_list_slices },
+	{ "create_slice", 2, 9, true, MPS_LOCAL,
+	  "<SMs> <memory> [-gpu <index|UUID>] [-users <user,...>|*] [-refuse] [-overcommit]", cmd_create_slice },
+	{ "resize_slice", 3, 4, true, MPS_LOCAL, "<MIG-uuid> <SMs> <memory> [-overcommit]", cmd_resize_slice },
+	{ "destroy_slice", 1, 1, true, MPS_LOCAL, "<MIG-uuid>", cmd_destroy_slice },
+	{ "set_slice_users", 2, 3, true, MPS_LOCAL, "<MIG-uuid> <user,...|*> [queue|refuse]", cmd_set_slice_users },
+	{ "set_slice_memory_limit", 2, 2, true, MPS_LOCAL, "<MIG-uuid> <value>", cmd_set_slice_memory_limit },
 	{ "register_client", 1, 2, false, MPS_LOCAL, "<slice|-> [<GPU-uuid>]", register_client },
 	{ "server_ready", 0, 0, false, MPS_LOCAL, "", server_ready },
 	{ "list_clients", 0, 0, false, MPS_LOCAL, "", list_clients },
@@ -301,7 +267,7 @@ const size_t control_n_cmds = sizeof control_cmds / sizeof control_cmds[0];
 
 void control_dispatch(struct control_state *s, struct control_peer *p, char *line, struct control_reply *r)
 {
-	char *argv[8], *save = NULL;
+	char *argv[12], *save = NULL;
 	int argc = 0;
 	char copy[GS_LINE_MAX];
 	snprintf(copy, sizeof copy, "%s", line);

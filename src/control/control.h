@@ -87,7 +87,7 @@ bool control_mps_listening(const struct control_state *s);
 int control_mps_forward(struct control_state *s, const char *line, struct control_reply *r);
 
 /* Runs argv[0] with env (NAME=VALUE, NULL-ended, may be NULL) added and
- * LD_PRELOAD dropped, input on its stdin, its stdout into out (may be NULL):
+ * LD_PRELOAD dropped, input on its stdin, its stdout and stderr into out (may be NULL):
  * its exit status, or -1 (also when it ran past timeout_ms and was killed). */
 int control_exec(char *const argv[], char *const env[], const char *input, char *out, size_t outlen, int timeout_ms);
 /* Runs gpushare-smi (next to this binary, else from $PATH) with args. */
@@ -153,6 +153,8 @@ void control_server_maybe_stop(struct control_state *s, struct control_server *v
  * are terminated); terminate_client; a setting changed (told to the server,
  * kept in the state dir). */
 int control_server_start(struct control_state *s, const char *slice, uid_t uid, struct control_reply *r);
+/* A slice was destroyed: its servers go. */
+void control_servers_slice_gone(struct control_state *s, const char *slice);
 void control_server_force(struct control_state *s, struct control_server *v);
 void control_server_terminate(struct control_state *s, struct control_server *v, struct control_peer *client);
 void control_server_changed(struct control_state *s, struct control_server *v, const char *fmt, ...)
@@ -195,6 +197,12 @@ CONTROL_CMD_FN(cmd_set_limit);
 CONTROL_CMD_FN(cmd_get_device_client_list);
 CONTROL_CMD_FN(cmd_device_query);
 CONTROL_CMD_FN(cmd_ps);
+CONTROL_CMD_FN(cmd_list_slices);
+CONTROL_CMD_FN(cmd_create_slice);
+CONTROL_CMD_FN(cmd_resize_slice);
+CONTROL_CMD_FN(cmd_destroy_slice);
+CONTROL_CMD_FN(cmd_set_slice_users);
+CONTROL_CMD_FN(cmd_set_slice_memory_limit);
 
 extern const struct control_cmd control_cmds[];
 extern const size_t control_n_cmds;

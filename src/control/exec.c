@@ -32,6 +32,7 @@ int control_exec(char *const argv[], char *const env[], const char *input, char 
 	if (pid == 0) {
 		dup2(in[0], 0);
 		dup2(o[1], 1);
+		dup2(o[1], 2);
 		for (size_t i = 0; env && env[i]; i++)
 			putenv(env[i]);
 		unsetenv("LD_PRELOAD");

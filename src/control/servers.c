@@ -736,3 +736,12 @@ void control_server_changed(struct control_state *s, struct control_server *v, c
 	push(v, "%s", line);
 	save(s);
 }
+
+void control_servers_slice_gone(struct control_state *s, const char *slice)
+{
+	for (size_t i = 0; i < s->n_servers; i++)
+		if (strcasecmp(s->servers[i].slice, slice) == 0) {
+			s->servers[i].stopping = true;
+			control_server_maybe_stop(s, &s->servers[i]);
+		}
+}
