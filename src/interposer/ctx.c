@@ -93,8 +93,15 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 										 : all.sm.minSmPartitionSize;
 	if (gran == 0)
 		gran = 1;
-	unsigned idx = gs__slice.split_index, want = round_to(gs__slice.split[idx], gran);
-	if (want >= all.sm.smCount)
+	unsigned idx = gs__slice.split_index, want = round_to(gs__slice.split[idx], gran), cap = want;
+	if (gs__client.pct > 0 && gs__client.pct < 100 && !gs__client.mps) {
+		/* the server's active thread percentage, provisioned as MPS does
+		 * (whole TPCs), from the front of the slice's own SMs */
+		cap = (unsigned)(all.sm.smCount * gs__client.pct / 100.0) & ~1u;
+		cap -= cap % gran;
+		cap = cap < gran ? gran : cap;
+	}
+	if (want >= all.sm.smCount && cap >= all.sm.smCount)
 		return gs__real.cuDevResourceGenerateDesc(desc, &all, 1);
 	unsigned offset = 0, g = want;
 	for (unsigned i = 0; i < gs__slice.n_split; i++) {
@@ -107,19 +114,14 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 			a = t;
 		}
 	}
+	if (cap < want)
+		g = gran; /* a part of the slice: groups as fine as the GPU allows */
 	unsigned n = all.sm.smCount / g;
 	if (n > GS_ARRAY_LEN(groups))
 		n = GS_ARRAY_LEN(groups);
 	if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, g)))
 		return rc;
-	unsigned first = offset / g, count = want / g;
-	if (gs__client.pct > 0 && gs__client.pct < 100 && !gs__client.mps) {
-		/* the server's active thread percentage, provisioned as MPS does
-		 * (whole TPCs), taken from the front of the slice's own SMs */
-		unsigned cap = (unsigned)(all.sm.smCount * gs__client.pct / 100.0) & ~1u;
-		if (cap / g < count)
-			count = cap / g ? cap / g : 1;
-	}
+	unsigned first = offset / g, count = (cap < want ? cap : want) / g;
 	if (first + count > n)
 		first = 0;
 	return gs__real.cuDevResourceGenerateDesc(desc, groups + first, count);

@@ -156,6 +156,7 @@ static struct sm_timeline *open_timeline(const struct gs_sim_gpu *g)
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	if (fd < 0)
 		return NULL;
+	fchmod(fd, 0666); /* one simulated GPU for every user, whatever their umask */
 	struct sm_timeline *t = MAP_FAILED;
 	struct stat st;
 	if (flock(fd, LOCK_EX) == 0 && fstat(fd, &st) == 0 &&

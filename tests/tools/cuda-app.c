@@ -6,7 +6,8 @@
  *   cuda-app [--via dlsym|procaddr] info
  *   cuda-app [--via ...] alloc MiB            allocate MiB at once; prints ok or the error
  *   cuda-app [--via ...] fill MiB             allocate MiB chunks until refused; prints MiB got
- *   cuda-app [--via ...] hold MiB             allocate, print "held", wait for SIGTERM
+ *   cuda-app [--via ...] hold MiB             allocate, print "held", wait for SIGTERM;
+ *                                             each SIGUSR1: one more allocation, "alloc <rc>"
  *   cuda-app [--via ...] paths                every allocation path, charged and given back
  *   cuda-app [--via ...] smid [threads] [own] SM ids kernels ran on (per thread; own: cuCtxCreate)
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
@@ -152,14 +153,29 @@ static int fill(size_t chunk, bool async)
 	return 0;
 }
 
+static volatile sig_atomic_t poked;
+static void on_usr1(int sig)
+{
+	(void)sig;
+	poked = 1;
+}
+
+/* Holds MiB; each SIGUSR1 makes one more call, whose result it prints. */
 static int hold(size_t mib)
 {
 	CUdeviceptr p;
+	signal(SIGUSR1, on_usr1);
 	CHECK(CALL(cuMemAlloc, t_alloc, &p, mib << 20));
 	printf("held\n");
 	fflush(stdout);
-	for (;;)
+	for (;;) {
 		pause();
+		if (poked) {
+			poked = 0;
+			printf("alloc %d\n", (int)CALL(cuMemAlloc, t_alloc, &p, 1 << 20));
+			fflush(stdout);
+		}
+	}
 }
 
 /* Each path: free memory drops by at least what was asked, comes back whole. */

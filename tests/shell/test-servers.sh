@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# test-servers.sh BUILD: gpushare-control's servers and slices on the
+# simulated GPU, with real programs (tests/tools/cuda-app under
+# libgpushare.so) of two users: a server per (slice, user) started by its
+# first client and kept after it, users on different slices at once, MPS's
+# queue (or a refusal) for a second user on a slice, who may join a slice,
+# MPS's per-server commands and their limits reaching new clients,
+# terminate_client, shutdown_server -f, slices created, resized and
+# destroyed through the daemon, and kill -9 of the daemon with everything
+# running. Needs root (servers and programs run as nobody too).
+set -u
+build=$(cd "$1" && pwd)
+if [ "$(id -u)" != 0 ] || ! command -v setpriv > /dev/null; then
+	echo "skip: needs root and setpriv to run programs as two users"
+	exit 0
+fi
+if nm -D "$build/lib/libgpushare.so" | grep -q __asan_init; then
+	echo "skip: a sanitized interposer cannot be preloaded (test-interposer covers it)"
+	exit 0
+fi
+work=$(mktemp -d)
+chmod 755 "$work"
+export GPUSHARE_PIPE_DIRECTORY="$work/pipe" GPUSHARE_LOG_DIRECTORY="$work/log"
+export GPUSHARE_STATE_DIR="$work/state" GPUSHARE_SIM_DIR="$work/sim" GPUSHARE_SIMULATE=a100-sxm4-40gb
+export PATH="$build/bin:$PATH"
+ctl="$build/bin/gpushare-control"
+pids=()
+cleanup() {
+	kill -9 "${pids[@]}" 2> /dev/null
+	[ -f "$work/pipe/gpushare-control.pid" ] && kill -9 "$(cat "$work/pipe/gpushare-control.pid")" 2> /dev/null
+	pkill -9 -f "gpushare-server" -U 0,65534 2> /dev/null
+	[ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+fails=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
+q() { echo "$*" | "$ctl"; }
+# wait until a command's output matches
+until_out() { for _ in $(seq 50); do q "$1" | grep -qE "$2" && return 0; sleep 0.1; done; return 1; }
+
+# program NAME SLICE USER ARGS...: runs cuda-app in a slice as a user, in the background
+program() {
+	local name=$1 slice=$2 user=$3
+	shift 3
+	(GPUSHARE_LOG=stderr GPUSHARE_SLICE=$slice LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" \
+		exec setpriv --reuid="$user" --regid="$user" --clear-groups "$build/tests/cuda-app" "$@" \
+		> "$work/$name.out" 2> "$work/$name.err") &
+	pids+=($!)
+	eval "$name=$!"
+}
+# once: runs cuda-app in a slice as a user and prints what it says
+once() {
+	local slice=$1 user=$2
+	shift 2
+	GPUSHARE_SLICE=$slice LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" \
+		setpriv --reuid="$user" --regid="$user" --clear-groups "$build/tests/cuda-app" "$@" 2>&1
+}
+held() { for _ in $(seq 50); do grep -q held "$work/$1.out" 2> /dev/null && return 0; sleep 0.1; done; return 1; }
+
+"$ctl" -d
+gpushare-smi -i 0 -mig 1 > /dev/null
+chmod -R a+rwX "$work/state" "$work/sim"
+
+# slices through the daemon
+a=$(q "create_slice 40 8G")
+b=$(q "create_slice 40 8G -users nobody -refuse")
+check "create_slice prints the new slice's MIG UUID" '[[ $a == MIG-* ]] && [[ $b == MIG-* ]] && [ "$a" != "$b" ]'
+check "create_slice: a size that does not fit is refused with gpushare-smi's words" 'q "create_slice 100 8G" | grep -q "Unable to create a GPU instance"'
+check "create_slice: an unknown user is refused" '[ "$(q "create_slice 8 1G -users nosuchuser")" = "Unknown user \"nosuchuser\"" ]'
+check "create_slice: bad sizes are refused" '[ "$(q "create_slice 0 1G")" = "Invalid SM count \"0\"" ] && q "create_slice 8 1" | grep -q "Invalid memory limit"'
+check "list_slices shows who may join and what a second user gets" 'q list_slices | grep -qE "^$a +15 +0 +40 +8192MiB +0MiB  \* +queue " && q list_slices | grep -qE "^$b +16 +0 +40 +8192MiB +0MiB  65534 +refuse "'
+check "a non-root user cannot create slices" 'echo "create_slice 8 1G" | setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" | grep -q "Permission denied"'
+
+# a server per (slice, user), started by its first client
+check "no program, no server" '[ -z "$(q get_server_list)" ]'
+program r1 "$a" 0 hold 100
+held r1
+srv_a=$(q get_server_list)
+check "the first client starts a server for its slice and user" '[ "$(echo "$srv_a" | wc -l)" = 1 ] && [ "$(q "get_server_status $srv_a")" = ACTIVE ] && [ "$(q "get_client_list $srv_a")" = "$r1" ]'
+program r2 "$a" 0 hold 100
+held r2
+check "a second client of the same user and slice joins that server" '[ "$(q get_server_list)" = "$srv_a" ] && [ "$(q "get_client_list $srv_a" | sort | tr "\n" " ")" = "$(printf "%s\n" "$r1" "$r2" | sort | tr "\n" " ")" ]'
+program n1 "$b" 65534 hold 100
+held n1
+srv_b=$(q get_server_list | grep -v "^$srv_a$")
+check "another user in another slice runs at the same time, in its own server" '[ -n "$srv_b" ] && grep -q held "$work/r1.out" && [ "$(q "get_client_list $srv_b")" = "$n1" ]'
+check "servers run as their users" '[ "$(ps -o user= -p "$srv_a")" = root ] && [ "$(ps -o user= -p "$srv_b")" = nobody ]'
+check "ps lists the clients in MPS's columns" 'q ps | head -1 | grep -qx "PID       ID        SERVER         DEVICE                    NAMESPACE      COMMAND        " && q ps | grep -qE "^$r1 +[0-9]+ +$srv_a +GPU-[0-9a-f-]{18} +[0-9]+ +cuda-app +$"'
+check "get_device_client_list lists them under their GPU" 'q get_device_client_list | grep -qE "^\[0\] [0-9a-f:.]+, NVIDIA A100-SXM4-40GB$" && q get_device_client_list | grep -qx "$n1.1"'
+check "server.log: the server's lines in MPS's format" 'grep -qE "^\[[0-9-]{10} [0-9:.]{12} Server +$srv_a\] Server has started$" "$work/log/server.log" && grep -qE "Server +$srv_a\] Client \{PID: $r1, Context ID: 0\} connected$" "$work/log/server.log" && grep -qE "Other +$srv_b\] Startup$" "$work/log/server.log"'
+check "control.log: MPS's lines for clients and servers" 'grep -q "NEW CLIENT $r1 from user 0: Server is not ready, push client to pending list" "$work/log/control.log" && grep -q "NEW SERVER $srv_a: Ready" "$work/log/control.log" && grep -q "NEW CLIENT $r2 from user 0: Server already exists" "$work/log/control.log"'
+
+# who may join, and a second user on a held slice
+out=$(once "$b" 1000 info)
+check "a user not listed for a slice cannot join it" 'echo "$out" | grep -q "slice $b is not open to user 1000; CUDA is refused"'
+out=$(once "$b" 0 info)
+check "a second user on a slice that refuses gets a clear refusal, at once" 'echo "$out" | grep -q "Slice $b is in use by user 65534; CUDA is refused" && [ "$(q "get_client_list $srv_b")" = "$n1" ]'
+program n2 "$a" 65534 hold 100
+check "a second user on a slice that queues waits, as MPS queues" 'until_out list_clients "^$n2 +65534 +queued " && grep -q "in use by user 0; waiting for it (queued)" "$work/n2.err" && ! grep -q held "$work/n2.out"'
+kill "$r1" "$r2"; wait "$r1" "$r2" 2> /dev/null
+check "... and runs once the first user's clients are done, in a new server" 'held n2 && [ "$(q "get_client_list $(q get_server_list | grep -v "^$srv_b$")")" = "$n2" ]'
+check "... the first user's server went the way MPS's goes" 'grep -q "Try shutting down server $srv_a, backoff is disabled" "$work/log/control.log" && grep -q "Server $srv_a exited with status 0" "$work/log/control.log"'
+srv_n=$(q get_server_list | grep -v "^$srv_b$")
+
+# limits of a server reach clients created afterwards
+check "set_active_thread_percentage answers with the value" '[ "$(q "set_active_thread_percentage $srv_b 20")" = 20.0 ] && [ "$(q "get_active_thread_percentage $srv_b")" = 20.0 ] && [ "$(q "set_active_thread_percentage $srv_b 0")" = 20.0 ]'
+check "set_device_pinned_mem_limit by ordinal, read back by UUID" '[ -z "$(q "set_device_pinned_mem_limit $srv_b 0 1G")" ] && [ "$(q "get_device_pinned_mem_limit $srv_b $(gpushare-smi --query-gpu=uuid --format=csv,noheader)")" = 1G ]'
+out=$(once "$b" 65534 info)
+check "the running client keeps its 40 SMs; a new one gets the server's 20% (20 of 108 SMs)" 'grep -q "slice $b runs on 40 SMs" "$work/n1.err" && echo "$out" | grep -qx "sms 20"'
+check "a new client is held to the server's pinned memory limit" '[ "$(once "$b" 65534 alloc 1500)" = "refused 2" ] && [ "$(once "$b" 65534 alloc 500)" = ok ]'
+check "server.log records the new limits" 'grep -qE "Server +$srv_b\] Device pinned memory limit for device 0 set to 0x40000000 bytes$" "$work/log/server.log" && grep -qE "Server +$srv_b\] Active Threads Percentage set to 20.0$" "$work/log/server.log"'
+
+# terminate_client, shutdown_server -f
+check "terminate_client answers 0" '[ "$(q "terminate_client $srv_b $n1")" = 0 ] && [ "$(q "terminate_client $srv_b 1")" = "Client 1 not found" ]'
+kill -USR1 "$n1"
+check "a terminated client gets CUDA_ERROR_MPS_CLIENT_TERMINATED from every later call" 'for _ in $(seq 30); do grep -q "^alloc" "$work/n1.out" && break; sleep 0.1; done; grep -qx "alloc 810" "$work/n1.out"'
+check "idle servers stay, as MPS keeps them" 'q get_server_list | grep -qx "$srv_b"'
+
+# kill -9 of the daemon with servers and clients running
+kill -9 "$(cat "$work/pipe/gpushare-control.pid")"
+sleep 0.2
+"$ctl" -d
+check "after kill -9 a new daemon adopts the running servers" 'until_out get_server_list "^$srv_n$" && q get_server_list | grep -qx "$srv_b"'
+check "... and the running clients register again with their servers" 'until_out list_clients "^$n2 +65534 +$srv_n "'
+kill -USR1 "$n2"
+check "... keeping their limits and running" 'for _ in $(seq 30); do grep -q "^alloc" "$work/n2.out" && break; sleep 0.1; done; grep -qx "alloc 0" "$work/n2.out"'
+kill -9 "$n2"; wait "$n2" 2> /dev/null
+check "a client killed by SIGKILL leaves every list, its memory reclaimed" 'until_out list_clients "^PID" && ! q list_clients | grep -q "^$n2 " && q list_slices | grep -qE "^$a .* 0MiB  "'
+check "shutdown_server of an unknown server" '[ "$(q "shutdown_server 1")" = "Server 1 not found" ]'
+q "shutdown_server $srv_n -f" > /dev/null
+check "shutdown_server -f takes the server down" 'for _ in $(seq 30); do q get_server_list | grep -qx "$srv_n" || break; sleep 0.1; done; ! q get_server_list | grep -qx "$srv_n"'
+
+# resize and destroy through the daemon
+check "resize_slice changes a slice's SMs and memory" '[ -z "$(q "resize_slice $b 20 4G")" ] && q list_slices | grep -qE "^$b +16 +0 +20 +4096MiB "'
+check "resize_slice past the GPU is refused and changes nothing" 'q "resize_slice $b 100 4G" | grep -q "does not fit" && q list_slices | grep -qE "^$b +16 +0 +20 +4096MiB "'
+check "destroy_slice is refused while a program is in the slice" '[ "$(q "destroy_slice $b")" = "Slice $b is in use by 1 client(s)" ]'
+kill "$n1"; wait "$n1" 2> /dev/null
+sleep 0.2
+check "destroy_slice once it is empty; its servers go" '[ -z "$(q "destroy_slice $b")" ] && ! q list_slices | grep -q "^$b" && for _ in $(seq 30); do q get_server_list | grep -qx "$srv_b" || break; sleep 0.1; done; ! q get_server_list | grep -qx "$srv_b"'
+check "set_slice_users opens a slice to listed users" '[ -z "$(q "set_slice_users $a nobody,1000 refuse")" ] && q list_slices | grep -qE "^$a .* 65534,1000 +refuse " && q "set_slice_users $a x,," | grep -q "Unknown user"'
+
+# quit waits for the servers; -t forces them down
+program r3 "$a" 0 hold 100
+held r3
+echo "quit -t 1" | "$ctl"; rc=$?
+check "quit -t: a server still busy is forced down, the status says so" '[ $rc = 1 ] && [ ! -e "$work/pipe/control" ] && grep -q "did not exit in time" "$work/log/control.log"'
+exit $((fails > 0))
