@@ -37,6 +37,12 @@ void control_mps_start(struct control_state *s, const char *pipe_dir, const char
 		return;
 	snprintf(m->pipe, sizeof m->pipe, "%s/nvidia-mps", pipe_dir);
 	snprintf(m->logs, sizeof m->logs, "%s/nvidia-mps", log_dir);
+	if (control_mps_listening(s)) {
+		/* ours from before a kill -9: its servers and clients are running */
+		m->on = true;
+		control_log(s, "Supervising NVIDIA MPS (-multiuser-server) in %s, already running", m->pipe);
+		return;
+	}
 	if (gs_mkdir_p(m->pipe, 0755) || gs_mkdir_p(m->logs, 0755) || mps_run(m, true, NULL, NULL, 0) != 0) {
 		control_log(s, "NVIDIA MPS did not start in %s: programs in slices will time-slice", m->pipe);
 		return;
