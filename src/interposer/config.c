@@ -45,6 +45,32 @@ static int cmp_ci(const void *a, const void *b)
 	return x->gi != y->gi ? (int)x->gi - (int)y->gi : (int)x->id - (int)y->id;
 }
 
+/* The slice's SMs, and those of every slice on its GPU in the order every
+ * process of the GPU splits them. */
+static void set_split(struct gs__slice *s, const struct gs_store_gpu *g, const struct gs_mig_ci *ci)
+{
+	struct gs_mig_ci sorted[GS_MIG_MAX_CI];
+	memcpy(sorted, g->layout.ci, g->layout.n_ci * sizeof sorted[0]);
+	qsort(sorted, g->layout.n_ci, sizeof sorted[0], cmp_ci);
+	s->sms = ci->sm;
+	s->n_split = 0;
+	for (size_t i = 0; i < g->layout.n_ci && i < GS_ARRAY_LEN(s->split); i++) {
+		if (sorted[i].gi == ci->gi && sorted[i].id == ci->id)
+			s->split_index = s->n_split;
+		s->split[s->n_split++] = sorted[i].sm;
+	}
+}
+
+void gs__config_refresh_split(struct gs__slice *s)
+{
+	static struct gs_store st;
+	struct gs_store_gpu *g;
+	struct gs_mig_ci *ci;
+	if (!s->store_dir[0] || gs_store_load(s->store_dir, &st, NULL, 0) || gs_store_find_ci(&st, s->name, &g, &ci))
+		return; /* gone or unreadable: the SMs it had */
+	set_split(s, g, ci);
+}
+
 /* Fills s from compute instance k of GPU g. */
 static int from_store(struct gs__slice *s, const char *dir, struct gs_store_gpu *g, const struct gs_mig_ci *ci,
 		      char *err, size_t errlen)
@@ -63,17 +89,8 @@ static int from_store(struct gs__slice *s, const char *dir, struct gs_store_gpu 
 	snprintf(s->gpu_uuid, sizeof s->gpu_uuid, "%s", g->uuid);
 	s->memory_limited = s->sm_limited = true;
 	s->memory_limit = (uint64_t)gi->memory_mib << 20;
-	s->sms = ci->sm;
-	/* every process of the GPU splits its SMs in the same order */
-	struct gs_mig_ci sorted[GS_MIG_MAX_CI];
-	memcpy(sorted, g->layout.ci, g->layout.n_ci * sizeof sorted[0]);
-	qsort(sorted, g->layout.n_ci, sizeof sorted[0], cmp_ci);
-	s->n_split = 0;
-	for (size_t i = 0; i < g->layout.n_ci && i < GS_ARRAY_LEN(s->split); i++) {
-		if (sorted[i].gi == ci->gi && sorted[i].id == ci->id)
-			s->split_index = s->n_split;
-		s->split[s->n_split++] = sorted[i].sm;
-	}
+	snprintf(s->store_dir, sizeof s->store_dir, "%s", dir);
+	set_split(s, g, ci);
 	/* one ledger per GPU instance, shared by every process of its slices */
 	char path[PATH_MAX];
 	gs_store_ledger_path(dir, g->uuid, gi, path, sizeof path);

@@ -308,10 +308,17 @@ static CUresult own_context(CUcontext *pctx, CUdevice dev)
 	struct dev *d = gs__sm_active ? dev_get(dev) : NULL;
 	if (!d)
 		return CUDA_ERROR_NOT_SUPPORTED; /* the caller creates an ordinary one */
+	/* the slice's size now: resize_slice reaches contexts created
+	 * afterwards, as MPS's limits do */
+	static pthread_mutex_t split_lock = PTHREAD_MUTEX_INITIALIZER;
+	CUdevResourceDesc desc;
+	pthread_mutex_lock(&split_lock);
+	gs__config_refresh_split(&gs__slice);
+	CUresult rc = slice_desc(dev, &desc);
+	pthread_mutex_unlock(&split_lock);
 	CUgreenCtx g;
 	CUcontext ctx;
-	CUresult rc = make_green(dev, d->desc, &g, &ctx);
-	if (rc)
+	if (rc || (rc = make_green(dev, desc, &g, &ctx)))
 		return rc;
 	pthread_mutex_lock(&created_lock);
 	size_t i = 0;

@@ -36,6 +36,7 @@ struct gs__slice {
 	unsigned split[64];
 	unsigned n_split, split_index;
 	struct gs_ledger *ledger;
+	char store_dir[4096];    /* where the slice was found, "" for environment limits */
 };
 extern struct gs__slice gs__slice;
 
@@ -66,6 +67,9 @@ void gs__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void gs__register(void);
 /* Resolves the slice from the environment and the slice store (config.c). */
 int gs__config_load(struct gs__slice *s, char *err, size_t errlen);
+/* Reads the slice's SMs (and its GPU's split) again from the store: a
+ * resized slice's contexts created afterwards take the new size. */
+void gs__config_refresh_split(struct gs__slice *s);
 
 /* Contexts (ctx.c). The launch-path check: whether the calling thread's
  * current context is a real primary context that must be swapped for the

@@ -137,6 +137,18 @@ check "destroy_slice is refused while a program is in the slice" '[ "$(q "destro
 kill "$n1"; wait "$n1" 2> /dev/null
 sleep 0.2
 check "destroy_slice once it is empty; its servers go" '[ -z "$(q "destroy_slice $b")" ] && ! q list_slices | grep -q "^$b" && for _ in $(seq 30); do q get_server_list | grep -qx "$srv_b" || break; sleep 0.1; done; ! q get_server_list | grep -qx "$srv_b"'
+# a resize reaches running programs: memory at once, SMs in contexts they create afterwards
+program h1 "$a" 0 hold 1000
+held h1
+kill -USR2 "$h1"
+check "a running program's new context has the slice's 40 SMs" 'for _ in $(seq 30); do grep -q "^smid" "$work/h1.out" && break; sleep 0.1; done; grep -q "^smid distinct 40 " "$work/h1.out"'
+q "resize_slice $a 20 2G" > /dev/null
+kill -USR2 "$h1"
+check "after resize_slice its next context has 20" 'for _ in $(seq 30); do [ "$(grep -c "^smid" "$work/h1.out")" = 2 ] && break; sleep 0.1; done; grep "^smid" "$work/h1.out" | tail -1 | grep -q "^smid distinct 20 "'
+q "resize_slice $a 20 1200M" > /dev/null
+kill -USR1 "$h1"
+check "... and, shrunk below what it holds, its next allocation is refused" 'for _ in $(seq 30); do grep -q "^alloc" "$work/h1.out" && break; sleep 0.1; done; grep -qx "alloc 2" "$work/h1.out"'
+kill "$h1"; wait "$h1" 2> /dev/null
 check "set_slice_users opens a slice to listed users" '[ -z "$(q "set_slice_users $a nobody,1000 refuse")" ] && q list_slices | grep -qE "^$a .* 65534,1000 +refuse " && q "set_slice_users $a x,," | grep -q "Unknown user"'
 
 # quit waits for the servers; -t forces them down

@@ -7,7 +7,8 @@
  *   cuda-app [--via ...] alloc MiB            allocate MiB at once; prints ok or the error
  *   cuda-app [--via ...] fill MiB             allocate MiB chunks until refused; prints MiB got
  *   cuda-app [--via ...] hold MiB             allocate, print "held", wait for SIGTERM;
- *                                             each SIGUSR1: one more allocation, "alloc <rc>"
+ *                                             each SIGUSR1: one more allocation, "alloc <rc>";
+ *                                             each SIGUSR2: a new context's SMs, "smid distinct ..."
  *   cuda-app [--via ...] paths                every allocation path, charged and given back
  *   cuda-app [--via ...] smid [threads] [own] SM ids kernels ran on (per thread; own: cuCtxCreate)
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
@@ -154,27 +155,32 @@ static int fill(size_t chunk, bool async)
 }
 
 static volatile sig_atomic_t poked;
-static void on_usr1(int sig)
+static void on_usr(int sig)
 {
-	(void)sig;
-	poked = 1;
+	poked = sig;
 }
+static void *smid_thread(void *arg);
+static bool own_ctx;
 
 /* Holds MiB; each SIGUSR1 makes one more call, whose result it prints. */
 static int hold(size_t mib)
 {
 	CUdeviceptr p;
-	signal(SIGUSR1, on_usr1);
+	signal(SIGUSR1, on_usr);
+	signal(SIGUSR2, on_usr);
 	CHECK(CALL(cuMemAlloc, t_alloc, &p, mib << 20));
 	printf("held\n");
 	fflush(stdout);
 	for (;;) {
 		pause();
-		if (poked) {
-			poked = 0;
+		if (poked == SIGUSR1)
 			printf("alloc %d\n", (int)CALL(cuMemAlloc, t_alloc, &p, 1 << 20));
-			fflush(stdout);
+		if (poked == SIGUSR2) {
+			own_ctx = true; /* a context of its own, created now */
+			smid_thread(NULL);
 		}
+		poked = 0;
+		fflush(stdout);
 	}
 }
 
@@ -238,7 +244,6 @@ static int paths(void)
 }
 
 static CUfunction smid_fn;
-static bool own_ctx;
 
 static void *smid_thread(void *arg)
 {
