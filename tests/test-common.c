@@ -64,8 +64,10 @@ static void store_round_trips(void **state)
 	memset(&s, 0, sizeof s);
 	struct gs_store_gpu *g = gs_store_gpu(&s, GPU, true);
 	g->mig = true;
-	g->layout.gi[g->layout.n_gi++] = (struct gs_mig_gi){ 2, 5, 0, 4, 56, 20096, 7 };
-	g->layout.gi[g->layout.n_gi++] = (struct gs_mig_gi){ 15, GS_MIG_CUSTOM, 0, 0, 10, 1000, 8 };
+	g->layout.gi[g->layout.n_gi++] = (struct gs_mig_gi){ .id = 2, .profile_id = 5, .start = 0, .size = 4, .sm = 56,
+							     .memory_mib = 20096, .serial = 7, .guarantee_mib = 20096 };
+	g->layout.gi[g->layout.n_gi++] = (struct gs_mig_gi){ .id = 15, .profile_id = GS_MIG_CUSTOM, .sm = 10,
+							     .memory_mib = 1000, .serial = 8, .guarantee_mib = 250 };
 	g->layout.ci[g->layout.n_ci++] =
 		(struct gs_mig_ci){ .gi = 2, .id = 0, .profile_id = 3, .start = 0, .size = 4, .sm = 56, .serial = 9 };
 	g->layout.ci[g->layout.n_ci++] = (struct gs_mig_ci){ .gi = 15, .sm = 10, .serial = 8, .refuse_busy = true,
@@ -83,6 +85,9 @@ static void store_round_trips(void **state)
 	struct gs_store_gpu *tg = gs_store_gpu(&t, GPU, false);
 	assert_non_null(tg);
 	ASSERT_INT_EQ(tg->layout.gi[1].profile_id, GS_MIG_CUSTOM);
+	/* a guarantee below the limit is written, a whole one is the default */
+	ASSERT_INT_EQ(tg->layout.gi[0].guarantee_mib, 20096);
+	ASSERT_INT_EQ(tg->layout.gi[1].guarantee_mib, 250);
 	ASSERT_INT_EQ(tg->layout.next_serial, 10);
 	/* who may join: root always, the listed users, nobody else */
 	ASSERT_INT_EQ(tg->layout.ci[0].n_users, 0);
@@ -108,6 +113,8 @@ static void store_rejects_malformed_files(void **state)
 		"gpushare-store 1\ngpu " GPU " mig 1\nci " GPU " 2 0 3 0 4 56 1\n",
 		"gpushare-store 1\ngpu " GPU " mig 1\ngi " GPU " 2 5 0 4 56 20096\n",
 		"gpushare-store 1\ngpu " GPU " mig 1\ngi " GPU " 2 5 6 4 56 20096 1\n",
+		/* a guarantee above the limit */
+		"gpushare-store 1\ngpu " GPU " mig 1\ngi " GPU " 2 5 0 4 56 20096 1 20097\n",
 		/* access of a compute instance that is not there, a bad policy, a bad list */
 		"gpushare-store 1\ngpu " GPU " mig 1\naccess " GPU " 2 0 queue *\n",
 		"gpushare-store 1\ngpu " GPU " mig 1\ngi " GPU " 2 5 0 4 56 20096 1\nci " GPU " 2 0 3 0 4 56 1\n"

@@ -38,8 +38,8 @@ int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, co
 		free(st);
 		return rc;
 	}
-	snprintf(line, sizeof line, "%-42s %3s %3s %5s %10s %10s  %-16s %-7s %s", "SLICE", "GI", "CI", "SMs", "MEMORY",
-		 "USED", "USERS", "BUSY", "PROCESSES");
+	snprintf(line, sizeof line, "%-42s %3s %3s %5s %10s %10s %10s  %-16s %-7s %s", "SLICE", "GI", "CI", "SMs", "MEMORY",
+		 "GUARANTEE", "USED", "USERS", "BUSY", "PROCESSES");
 	emit(ctx, line);
 	for (size_t g = 0; g < st->n_gpu; g++) {
 		const struct gs_store_gpu *sg = &st->gpu[g];
@@ -71,8 +71,8 @@ int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, co
 			for (unsigned q = 0, len = 0; q < ci->n_users && len < sizeof users - 16; q++)
 				len += (unsigned)snprintf(users + len, sizeof users - len, "%s%lu", q ? "," : "",
 							  (unsigned long)ci->users[q]);
-			snprintf(line, sizeof line, "%-42s %3u %3u %5u %7uMiB %7lluMiB  %-16s %-7s %s", uuid, ci->gi, ci->id,
-				 ci->sm, gi->memory_mib, (unsigned long long)(used >> 20), users,
+			snprintf(line, sizeof line, "%-42s %3u %3u %5u %7uMiB %7uMiB %7lluMiB  %-16s %-7s %s", uuid, ci->gi,
+				 ci->id, ci->sm, gi->memory_mib, gi->guarantee_mib, (unsigned long long)(used >> 20), users,
 				 ci->refuse_busy ? "refuse" : "queue", procs);
 			emit(ctx, line);
 		}
@@ -124,6 +124,8 @@ static int change_memory(struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs
 {
 	(void)g, (void)ci;
 	gi->memory_mib = (uint32_t)(*(uint64_t *)arg >> 20);
+	if (gi->guarantee_mib > gi->memory_mib)
+		gi->guarantee_mib = gi->memory_mib; /* nothing is guaranteed past the limit */
 	return 0;
 }
 
@@ -139,35 +141,66 @@ struct resize {
 	uint64_t bytes;
 	unsigned gpu_sms;
 	uint64_t gpu_bytes;
+	bool overcommit;
 };
+
+/* Whether the GPU instances' SMs and guarantees fit the GPU with gi at sm
+ * SMs and a guarantee of guarantee_mib. */
+static bool fits_gpu(const struct gs_store_gpu *g, const struct gs_mig_gi *gi, unsigned sm, uint32_t guarantee_mib,
+		     unsigned gpu_sms, uint64_t gpu_bytes)
+{
+	uint64_t sms = sm, mib = guarantee_mib;
+	for (size_t i = 0; i < g->layout.n_gi; i++)
+		if (&g->layout.gi[i] != gi) {
+			sms += g->layout.gi[i].sm;
+			mib += g->layout.gi[i].guarantee_mib;
+		}
+	return (!gpu_sms || sms <= gpu_sms) && (!gpu_bytes || mib <= gpu_bytes >> 20);
+}
 
 static int change_size(struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci, void *arg)
 {
 	const struct resize *z = arg;
 	if (gi->profile_id != GS_MIG_CUSTOM)
 		return -EPERM; /* a MIG profile's size is the profile's */
-	/* what the other GPU instances hold must leave room, unless over-commit */
-	unsigned sms = z->sm;
-	uint64_t bytes = z->bytes;
-	for (size_t i = 0; i < g->layout.n_gi; i++)
-		if (&g->layout.gi[i] != gi) {
-			sms += g->layout.gi[i].sm;
-			bytes += (uint64_t)g->layout.gi[i].memory_mib << 20;
-		}
-	if ((z->gpu_sms && sms > z->gpu_sms) || (z->gpu_bytes && bytes > z->gpu_bytes))
+	uint32_t mib = (uint32_t)(z->bytes >> 20);
+	/* a wholly guaranteed slice stays so; over-commit guarantees no more */
+	uint32_t guarantee = gi->guarantee_mib == gi->memory_mib && !z->overcommit ? mib
+			     : gi->guarantee_mib < mib ? gi->guarantee_mib : mib;
+	if (!z->overcommit && !fits_gpu(g, gi, z->sm, guarantee, z->gpu_sms, z->gpu_bytes))
 		return -ENOSPC;
 	gi->sm = ci->sm = z->sm;
-	gi->memory_mib = (uint32_t)(z->bytes >> 20);
+	gi->memory_mib = mib;
+	gi->guarantee_mib = guarantee;
 	return 0;
 }
 
 int gs_slices_resize(const char *dir, const char *mig_uuid, unsigned sm, uint64_t bytes, unsigned gpu_sms,
-		     uint64_t gpu_bytes)
+		     uint64_t gpu_bytes, bool overcommit)
 {
 	if (sm == 0 || (bytes >> 20) == 0 || (bytes >> 20) > UINT32_MAX)
 		return -EINVAL;
-	struct resize z = { sm, bytes, gpu_sms, gpu_bytes };
+	struct resize z = { sm, bytes, gpu_sms, gpu_bytes, overcommit };
 	return edit_slice(dir, mig_uuid, change_size, &z);
+}
+
+static int change_guarantee(struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci, void *arg)
+{
+	(void)ci;
+	const struct resize *z = arg;
+	uint64_t mib = z->bytes >> 20;
+	if (mib > gi->memory_mib)
+		return -EINVAL;
+	if (!fits_gpu(g, gi, gi->sm, (uint32_t)mib, 0, z->gpu_bytes))
+		return -ENOSPC;
+	gi->guarantee_mib = (uint32_t)mib;
+	return 0;
+}
+
+int gs_slices_set_guarantee(const char *dir, const char *mig_uuid, uint64_t bytes, uint64_t gpu_bytes)
+{
+	struct resize z = { .bytes = bytes, .gpu_bytes = gpu_bytes };
+	return edit_slice(dir, mig_uuid, change_guarantee, &z);
 }
 
 struct access {

@@ -19,11 +19,17 @@ int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, co
 int gs_slices_set_memory(const char *dir, const char *mig_uuid, uint64_t bytes);
 
 /* Sets the SMs (for contexts created afterwards) and the memory (at once)
- * of a gpushare custom-size slice; the GPU's SMs and memory bound the sum
- * over its GPU instances unless they are 0 (over-commit). 0, -ENOENT,
- * -EPERM (a MIG-profile slice), -ENOSPC (does not fit), or another -errno. */
+ * of a gpushare custom-size slice. A wholly guaranteed slice stays wholly
+ * guaranteed, and then the GPU's SMs and memory (when not 0) must hold every
+ * GPU instance's SMs and guarantee; with overcommit nothing is checked and
+ * the guarantee does not grow. 0, -ENOENT, -EPERM (a MIG-profile slice),
+ * -ENOSPC (does not fit), or another -errno. */
 int gs_slices_resize(const char *dir, const char *mig_uuid, unsigned sm, uint64_t bytes, unsigned gpu_sms,
-		     uint64_t gpu_bytes);
+		     uint64_t gpu_bytes, bool overcommit);
+
+/* Sets a slice's memory guarantee: at most its limit (-EINVAL), and the
+ * guarantees of its GPU must fit in gpu_bytes (-ENOSPC). */
+int gs_slices_set_guarantee(const char *dir, const char *mig_uuid, uint64_t bytes, uint64_t gpu_bytes);
 
 /* Who may join a slice: users (NULL: unchanged; n == 0: everyone), and
  * whether a user arriving while another user holds it is refused (1),

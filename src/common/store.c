@@ -89,7 +89,8 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 		return 0;
 	}
 	if (strcmp(w[0], "gi") == 0) {
-		struct gs_store_gpu *g = n == 9 ? gs_store_gpu(s, w[1], false) : NULL;
+		/* gi <gpu> <id> <profile|custom> <start> <size> <sm> <mib> <serial> [<guarantee mib>] */
+		struct gs_store_gpu *g = n == 9 || n == 10 ? gs_store_gpu(s, w[1], false) : NULL;
 		if (!g)
 			goto bad;
 		bool custom = strcmp(w[3], "custom") == 0;
@@ -104,10 +105,13 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 					       lineno, v[0]);
 		if (l->n_gi >= GS_MIG_MAX_GI || v[2] + v[3] > 8)
 			goto bad;
+		v[7] = v[5];
+		if (n == 10 && (num(w[9], UINT32_MAX, &v[7]) || v[7] > v[5]))
+			goto bad;
 		l->gi[l->n_gi++] = (struct gs_mig_gi){
 			.id = (unsigned)v[0], .profile_id = custom ? GS_MIG_CUSTOM : (int)v[1],
 			.start = (unsigned)v[2], .size = (unsigned)v[3], .sm = (unsigned)v[4],
-			.memory_mib = (uint32_t)v[5], .serial = v[6] };
+			.memory_mib = (uint32_t)v[5], .serial = v[6], .guarantee_mib = (uint32_t)v[7] };
 		return 0;
 	}
 	if (strcmp(w[0], "ci") == 0) {
@@ -252,8 +256,11 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 				fprintf(f, "gi %s %u custom", g->uuid, gi->id);
 			else
 				fprintf(f, "gi %s %u %d", g->uuid, gi->id, gi->profile_id);
-			fprintf(f, " %u %u %u %" PRIu32 " %" PRIu64 "\n", gi->start, gi->size, gi->sm,
-				gi->memory_mib, gi->serial);
+			fprintf(f, " %u %u %u %" PRIu32 " %" PRIu64, gi->start, gi->size, gi->sm, gi->memory_mib,
+				gi->serial);
+			if (gi->guarantee_mib != gi->memory_mib)
+				fprintf(f, " %" PRIu32, gi->guarantee_mib);
+			fputc('\n', f);
 		}
 		for (size_t k = 0; k < l->n_ci; k++) {
 			const struct gs_mig_ci *ci = &l->ci[k];

@@ -17,8 +17,11 @@ struct gs_mig_gi {
 	int profile_id;          /* GS_MIG_CUSTOM for custom sizes */
 	unsigned start, size;    /* logical placement in memory slices (0:0 if custom) */
 	unsigned sm;
-	uint32_t memory_mib;
+	uint32_t memory_mib;     /* the limit */
 	uint64_t serial;         /* creation number: a re-created GI gets new UUIDs */
+	/* memory no other GPU instance may take (gpushare): the whole limit
+	 * unless created over-committed; the guarantees of a GPU fit in it */
+	uint32_t guarantee_mib;
 };
 
 #define GS_SLICE_MAX_USERS 16

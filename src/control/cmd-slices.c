@@ -60,6 +60,17 @@ static int parse_users(char *list, uint32_t *uids, unsigned *n, struct control_r
 	return 0;
 }
 
+static void guarantee_error(struct control_reply *r, int rc)
+{
+	r->status = 1;
+	if (rc == -EINVAL)
+		control_reply_line(r, "A guarantee cannot exceed the slice's memory limit");
+	else if (rc == -ENOSPC)
+		control_reply_line(r, "The guarantees of the GPU would exceed its memory");
+	else
+		control_reply_line(r, "Cannot set the guarantee: %s", strerror(-rc));
+}
+
 static void slice_error(struct control_reply *r, const char *slice, int rc)
 {
 	r->status = 1;
@@ -120,7 +131,8 @@ CONTROL_CMD_FN(cmd_set_slice_memory_limit)
 		control_log(s, "set_slice_memory_limit %s %s.", argv[1], argv[2]);
 }
 
-/* create_slice <SMs> <memory> [-gpu <index|UUID>] [-users <list>|*] [-refuse] [-overcommit] */
+/* create_slice <SMs> <memory> [-gpu <index|UUID>] [-users <list>|*] [-refuse]
+ *              [-overcommit [-guarantee <memory>]] */
 CONTROL_CMD_FN(cmd_create_slice)
 {
 	(void)p;
@@ -130,6 +142,7 @@ CONTROL_CMD_FN(cmd_create_slice)
 	uint32_t uids[GS_SLICE_MAX_USERS];
 	unsigned n_users = 0;
 	bool refuse = false, overcommit = false;
+	uint64_t guarantee = UINT64_MAX;
 	if (parse_sms(argv[1], &sms, r) || parse_memory(argv[2], &bytes, r))
 		return;
 	for (int i = 3; i < argc; i++) {
@@ -144,12 +157,20 @@ CONTROL_CMD_FN(cmd_create_slice)
 			refuse = true;
 		} else if (strcmp(argv[i], "-overcommit") == 0) {
 			overcommit = true;
+		} else if (strcmp(argv[i], "-guarantee") == 0 && i + 1 < argc) {
+			if (parse_memory(argv[++i], &guarantee, r))
+				return;
 		} else {
 			control_reply_line(r, "Invalid arguments: create_slice <SMs> <memory> [-gpu <index|UUID>] "
-					      "[-users <user,...>|*] [-refuse] [-overcommit]");
+					      "[-users <user,...>|*] [-refuse] [-overcommit [-guarantee <memory>]]");
 			r->status = 1;
 			return;
 		}
+	}
+	if (guarantee != UINT64_MAX && !overcommit) {
+		control_reply_line(r, "A slice made without -overcommit is wholly guaranteed: -guarantee goes with -overcommit");
+		r->status = 1;
+		return;
 	}
 	const struct control_gpu *g = control_gpu_by_dev(s, gpu);
 	if (!g) {
@@ -189,6 +210,17 @@ CONTROL_CMD_FN(cmd_create_slice)
 		r->status = 1;
 		return;
 	}
+	if (guarantee != UINT64_MAX && (rc = gs_slices_set_guarantee(s->state_dir, uuid, guarantee, g->memory))) {
+		/* what cannot be guaranteed is not made */
+		const char *dci[] = { "mig", "-i", index, "-dci", "-gi", NULL, NULL }, *dgi[] = { "mig", "-i", index, "-dgi", "-gi", NULL, NULL };
+		char id[16];
+		snprintf(id, sizeof id, "%u", gi);
+		dci[5] = dgi[5] = id;
+		control_smi(dci, out, sizeof out);
+		control_smi(dgi, out, sizeof out);
+		guarantee_error(r, rc);
+		return;
+	}
 	control_log(s, "created slice %s: %u SMs, %" PRIu64 " MiB on GPU %u", uuid, sms, bytes >> 20, g->index);
 	control_reply_line(r, "%s", uuid);
 }
@@ -217,8 +249,7 @@ CONTROL_CMD_FN(cmd_resize_slice)
 		g = control_gpu_by_dev(s, sg->uuid);
 	free(st);
 	if (rc == 0)
-		rc = gs_slices_resize(s->state_dir, argv[1], sms, bytes, overcommit || !g ? 0 : g->sms,
-				      overcommit || !g ? 0 : g->memory);
+		rc = gs_slices_resize(s->state_dir, argv[1], sms, bytes, g ? g->sms : 0, g ? g->memory : 0, overcommit);
 	if (rc) {
 		slice_error(r, argv[1], rc == -EINVAL ? -ENOENT : rc);
 		return;
@@ -307,4 +338,31 @@ CONTROL_CMD_FN(cmd_set_slice_users)
 		slice_error(r, argv[1], rc);
 	else
 		control_log(s, "set_slice_users %s %s", argv[1], argv[2]);
+}
+
+/* set_slice_guarantee <MIG-uuid> <memory>: memory no other slice may take */
+CONTROL_CMD_FN(cmd_set_slice_guarantee)
+{
+	(void)p, (void)argc;
+	uint64_t bytes = 0;
+	if (strcmp(argv[2], "0") && parse_memory(argv[2], &bytes, r))
+		return;
+	struct gs_store *st = malloc(sizeof *st);
+	struct gs_store_gpu *sg;
+	struct gs_mig_ci *ci;
+	const struct control_gpu *g = NULL;
+	int rc = st ? gs_store_load(s->state_dir, st, NULL, 0) : -ENOMEM;
+	if (rc == 0 && (rc = gs_store_find_ci(st, argv[1], &sg, &ci)) == 0)
+		g = control_gpu_by_dev(s, sg->uuid);
+	free(st);
+	if (rc) {
+		slice_error(r, argv[1], -ENOENT);
+		return;
+	}
+	if ((rc = gs_slices_set_guarantee(s->state_dir, argv[1], bytes, g ? g->memory : 0)) == -ENOENT)
+		slice_error(r, argv[1], rc);
+	else if (rc)
+		guarantee_error(r, rc);
+	else
+		control_log(s, "set_slice_guarantee %s %s", argv[1], argv[2]);
 }

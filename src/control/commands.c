@@ -253,12 +253,14 @@ const struct control_cmd control_cmds[] = {
 	{ "get_default_client_priority", 0, 0, false, MPS_LOCAL, "", get_default_priority },
 	{ "quit", 0, 2, true, MPS_LOCAL, "[-t <seconds>]", quit },
 	{ "list_slices", 0, 0, false, MPS_LOCAL, "", cmd_list_slices },
-	{ "create_slice", 2, 9, true, MPS_LOCAL,
-	  "<SMs> <memory> [-gpu <index|UUID>] [-users <user,...>|*] [-refuse] [-overcommit]", cmd_create_slice },
+	{ "create_slice", 2, 11, true, MPS_LOCAL,
+	  "<SMs> <memory> [-gpu <index|UUID>] [-users <user,...>|*] [-refuse] [-overcommit [-guarantee <memory>]]",
+	  cmd_create_slice },
 	{ "resize_slice", 3, 4, true, MPS_LOCAL, "<MIG-uuid> <SMs> <memory> [-overcommit]", cmd_resize_slice },
 	{ "destroy_slice", 1, 1, true, MPS_LOCAL, "<MIG-uuid>", cmd_destroy_slice },
 	{ "set_slice_users", 2, 3, true, MPS_LOCAL, "<MIG-uuid> <user,...|*> [queue|refuse]", cmd_set_slice_users },
 	{ "set_slice_memory_limit", 2, 2, true, MPS_LOCAL, "<MIG-uuid> <value>", cmd_set_slice_memory_limit },
+	{ "set_slice_guarantee", 2, 2, true, MPS_LOCAL, "<MIG-uuid> <memory|0>", cmd_set_slice_guarantee },
 	{ "register_client", 1, 2, false, MPS_LOCAL, "<slice|-> [<GPU-uuid>]", register_client },
 	{ "server_ready", 0, 0, false, MPS_LOCAL, "", server_ready },
 	{ "list_clients", 0, 0, false, MPS_LOCAL, "", list_clients },
@@ -267,7 +269,7 @@ const size_t control_n_cmds = sizeof control_cmds / sizeof control_cmds[0];
 
 void control_dispatch(struct control_state *s, struct control_peer *p, char *line, struct control_reply *r)
 {
-	char *argv[12], *save = NULL;
+	char *argv[14], *save = NULL;
 	int argc = 0;
 	char copy[GS_LINE_MAX];
 	snprintf(copy, sizeof copy, "%s", line);

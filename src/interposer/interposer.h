@@ -115,6 +115,11 @@ void *gs__dlsym(void *handle, const char *name);
 void *gs__nvml_wrap(const char *name, void *real);
 uint64_t gs__nvml_process_bytes(const char *gpu_uuid);
 unsigned gs__nvml_sm_count(const char *gpu_uuid);
+/* The GPU's whole memory, as NVML reports it; 0 when it cannot tell. */
+uint64_t gs__nvml_total_bytes(const char *gpu_uuid);
+/* Whether the slice may hold used bytes: within its guarantee always, past
+ * it only out of what no other slice of the GPU is guaranteed (guarantee.c). */
+bool gs__guarantee_admits(uint64_t used);
 
 /* The lookup shared by dlsym and cuGetProcAddress (wrap.c): our wrapper for
  * a real function pointer, or the pointer itself when it is not wrapped. */

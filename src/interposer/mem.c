@@ -144,7 +144,12 @@ static CUresult charge(uint64_t bytes)
 		__atomic_sub_fetch(&process_bytes, bytes, __ATOMIC_RELAXED);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
-	if (gs_ledger_charge(gs__slice.ledger, bytes)) {
+	bool ledger_ok = gs_ledger_charge(gs__slice.ledger, bytes) == 0;
+	if (ledger_ok && !gs__guarantee_admits(gs_ledger_used(gs__slice.ledger))) {
+		gs_ledger_uncharge(gs__slice.ledger, bytes);
+		ledger_ok = false;
+	}
+	if (!ledger_ok) {
 		if (cap)
 			__atomic_sub_fetch(&process_bytes, bytes, __ATOMIC_RELAXED);
 		return CUDA_ERROR_OUT_OF_MEMORY;

@@ -164,6 +164,17 @@ uint64_t gs__nvml_process_bytes(const char *gpu_uuid)
 	return 0;
 }
 
+uint64_t gs__nvml_total_bytes(const char *gpu_uuid)
+{
+	nvmlDevice_t d;
+	nvmlMemory_t m;
+	nvmlReturn_t (*info)(nvmlDevice_t, nvmlMemory_t *) =
+		(nvmlReturn_t(*)(nvmlDevice_t, nvmlMemory_t *))own_nvml("nvmlDeviceGetMemoryInfo");
+	if (!info || !own_device(gpu_uuid, &d) || info(d, &m) != NVML_SUCCESS)
+		return 0;
+	return m.total;
+}
+
 unsigned gs__nvml_sm_count(const char *gpu_uuid)
 {
 	nvmlDevice_t d;

@@ -71,7 +71,7 @@ static void totals(const struct gs_mig_layout *l, unsigned *sm, uint64_t *mib)
 	*mib = 0;
 	for (size_t i = 0; i < l->n_gi; i++) {
 		*sm += l->gi[i].sm;
-		*mib += l->gi[i].memory_mib;
+		*mib += l->gi[i].guarantee_mib; /* over-committed memory is not held */
 	}
 }
 
@@ -152,7 +152,7 @@ static int add_gi(struct gs_mig_layout *l, unsigned id, int profile_id, unsigned
 		return GS_MIG_INSUFFICIENT;
 	struct gs_mig_gi *g = &l->gi[l->n_gi++];
 	*g = (struct gs_mig_gi){ .id = id, .profile_id = profile_id, .start = start, .size = size,
-				 .sm = sm, .memory_mib = mib, .serial = l->next_serial++ };
+				 .sm = sm, .memory_mib = mib, .serial = l->next_serial++, .guarantee_mib = mib };
 	return GS_MIG_OK;
 }
 
@@ -187,6 +187,8 @@ int gs_mig_gi_create_custom(const struct gs_gpu_model *m, struct gs_mig_layout *
 	while (gs_mig_gi_find(l, gid))
 		gid++;
 	int rc = add_gi(l, gid, GS_MIG_CUSTOM, 0, 0, sm, memory_mib);
+	if (rc == GS_MIG_OK && overcommit)
+		l->gi[l->n_gi - 1].guarantee_mib = 0; /* best effort, beside what others are guaranteed */
 	if (rc == GS_MIG_OK)
 		*id = gid;
 	return rc;

@@ -108,7 +108,7 @@ else
 holder=$!
 for i in $(seq 50); do grep -q held "$work/hold" 2>/dev/null && break; sleep 0.1; done
 check "a program in a slice registers: list_clients shows it, its server and memory" 'echo list_clients | "$ctl" | grep -qE "^$holder +$(id -u) +[0-9]+ +6256MiB +$s0$"'
-check "list_slices shows a slice, its memory, use, users and process" 'echo list_slices | "$ctl" | grep -qE "^$s0 +2 +0 +56 +20096MiB +6256MiB  \* +queue +$holder$"'
+check "list_slices shows a slice, its memory, use, users and process" 'echo list_slices | "$ctl" | grep -qE "^$s0 +2 +0 +56 +20096MiB +20096MiB +6256MiB  \* +queue +$holder$"'
 check "set_slice_memory_limit on an unknown slice" '[ "$(echo "set_slice_memory_limit MIG-00000000 4G" | "$ctl")" = "Slice MIG-00000000 not found" ]'
 check "set_slice_memory_limit with a bad value changes nothing" 'echo "set_slice_memory_limit $s0 4" | "$ctl" | grep -q "Invalid memory limit" && echo list_slices | "$ctl" | grep -q "20096MiB"'
 echo "set_slice_memory_limit $s0 8G" | "$ctl"

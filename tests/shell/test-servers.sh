@@ -68,7 +68,7 @@ check "create_slice prints the new slice's MIG UUID" '[[ $a == MIG-* ]] && [[ $b
 check "create_slice: a size that does not fit is refused with gpushare-smi's words" 'q "create_slice 100 8G" | grep -q "Unable to create a GPU instance"'
 check "create_slice: an unknown user is refused" '[ "$(q "create_slice 8 1G -users nosuchuser")" = "Unknown user \"nosuchuser\"" ]'
 check "create_slice: bad sizes are refused" '[ "$(q "create_slice 0 1G")" = "Invalid SM count \"0\"" ] && q "create_slice 8 1" | grep -q "Invalid memory limit"'
-check "list_slices shows who may join and what a second user gets" 'q list_slices | grep -qE "^$a +15 +0 +40 +8192MiB +0MiB  \* +queue " && q list_slices | grep -qE "^$b +16 +0 +40 +8192MiB +0MiB  65534 +refuse "'
+check "list_slices shows who may join and what a second user gets" 'q list_slices | grep -qE "^$a +15 +0 +40 +8192MiB +8192MiB +0MiB  \* +queue " && q list_slices | grep -qE "^$b +16 +0 +40 +8192MiB +8192MiB +0MiB  65534 +refuse "'
 check "a non-root user cannot create slices" 'echo "create_slice 8 1G" | setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" | grep -q "Permission denied"'
 
 # a server per (slice, user), started by its first client
@@ -131,8 +131,8 @@ q "shutdown_server $srv_n -f" > /dev/null
 check "shutdown_server -f takes the server down" 'for _ in $(seq 30); do q get_server_list | grep -qx "$srv_n" || break; sleep 0.1; done; ! q get_server_list | grep -qx "$srv_n"'
 
 # resize and destroy through the daemon
-check "resize_slice changes a slice's SMs and memory" '[ -z "$(q "resize_slice $b 20 4G")" ] && q list_slices | grep -qE "^$b +16 +0 +20 +4096MiB "'
-check "resize_slice past the GPU is refused and changes nothing" 'q "resize_slice $b 100 4G" | grep -q "does not fit" && q list_slices | grep -qE "^$b +16 +0 +20 +4096MiB "'
+check "resize_slice changes a slice's SMs and memory" '[ -z "$(q "resize_slice $b 20 4G")" ] && q list_slices | grep -qE "^$b +16 +0 +20 +4096MiB +4096MiB "'
+check "resize_slice past the GPU is refused and changes nothing" 'q "resize_slice $b 100 4G" | grep -q "does not fit" && q list_slices | grep -qE "^$b +16 +0 +20 +4096MiB +4096MiB "'
 check "destroy_slice is refused while a program is in the slice" '[ "$(q "destroy_slice $b")" = "Slice $b is in use by 1 client(s)" ]'
 kill "$n1"; wait "$n1" 2> /dev/null
 sleep 0.2
@@ -150,6 +150,21 @@ kill -USR1 "$h1"
 check "... and, shrunk below what it holds, its next allocation is refused" 'for _ in $(seq 30); do grep -q "^alloc" "$work/h1.out" && break; sleep 0.1; done; grep -qx "alloc 2" "$work/h1.out"'
 kill "$h1"; wait "$h1" 2> /dev/null
 check "set_slice_users opens a slice to listed users" '[ -z "$(q "set_slice_users $a nobody,1000 refuse")" ] && q list_slices | grep -qE "^$a .* 65534,1000 +refuse " && q "set_slice_users $a x,," | grep -q "Unknown user"'
+
+# memory guarantees: an over-committed slice takes only what no other slice is guaranteed
+g1=$(q "create_slice 20 16G")
+g2=$(q "create_slice 20 40G -overcommit")
+check "a slice is wholly guaranteed unless over-committed" 'q list_slices | grep -qE "^$g1 .* 16384MiB +16384MiB " && q list_slices | grep -qE "^$g2 .* 40960MiB +0MiB "'
+free_for_g2=$((40960 - 16384 - 1200))
+program f2 "$g2" 0 hold $((free_for_g2 - 256 - 100))
+held f2
+check "past its guarantee a slice allocates only what others are not guaranteed" '[ "$(once "$g2" 0 alloc 300)" = "refused 2" ]'
+check "... while a guaranteed slice still gets all of its own" '[ "$(once "$g1" 0 alloc 16000)" = ok ]'
+kill "$f2"; wait "$f2" 2> /dev/null
+check "set_slice_guarantee: what the GPU cannot hold is refused" '[ "$(q "set_slice_guarantee $g2 30G")" = "The guarantees of the GPU would exceed its memory" ] && [ "$(q "set_slice_guarantee $g2 50G")" = "A guarantee cannot exceed the slice'"'"'s memory limit" ]'
+check "set_slice_guarantee within the GPU" '[ -z "$(q "set_slice_guarantee $g2 20G")" ] && q list_slices | grep -qE "^$g2 .* 40960MiB +20480MiB "'
+check "create_slice -guarantee goes with -overcommit" 'q "create_slice 8 4G -guarantee 1G" | grep -q "goes with -overcommit" && [[ "$(q "create_slice 8 4G -overcommit -guarantee 1G")" == MIG-* ]]'
+check "create_slice -guarantee that does not fit makes no slice" 'n=$(q list_slices | wc -l); q "create_slice 8 8G -overcommit -guarantee 8G" | grep -q "would exceed" && [ "$(q list_slices | wc -l)" = "$n" ]'
 
 # quit waits for the servers; -t forces them down
 program r3 "$a" 0 hold 100

@@ -1,0 +1,102 @@
+/* guarantee.c: memory guarantees between the slices of one GPU.
+ *
+ * A slice made without over-commit is guaranteed its whole limit; one made
+ * with it is guaranteed what gpushare-control's set_slice_guarantee gave it
+ * (nothing by default), and the guarantees of a GPU always fit in its memory.
+ * Below its guarantee a slice allocates freely. Above it, an allocation is
+ * admitted only out of memory no other slice's unused guarantee needs:
+ *
+ *     sum over the other slices of max(used, guarantee) + ours <= the GPU's
+ *
+ * The other slices' ledgers and guarantees come from the store, read again
+ * when it changes (looked at no more than every 100 ms); only allocations
+ * above the guarantee read their ledgers. */
+#include "interposer.h"
+#include "store.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define RECHECK_NS 100000000ull
+
+struct peer {
+	struct gs_ledger *ledger;
+	uint64_t guarantee;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct peer peers[GS_MIG_MAX_GI];
+static size_t n_peers;
+static uint64_t own_guarantee = UINT64_MAX; /* unknown (no store): no check */
+static uint64_t gpu_bytes, checked_ns;
+static struct timespec store_mtime;
+
+static void forget_peers(void)
+{
+	for (size_t i = 0; i < n_peers; i++)
+		gs_ledger_close(peers[i].ledger);
+	n_peers = 0;
+}
+
+/* Reads the store again if it changed since we last read it. */
+static void refresh(void)
+{
+	uint64_t now = gs_now_ns();
+	if (now - checked_ns < RECHECK_NS && checked_ns)
+		return;
+	checked_ns = now;
+	char path[sizeof gs__slice.store_dir + 16];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/slices", gs__slice.store_dir);
+	if (stat(path, &st) ||
+	    (st.st_mtim.tv_sec == store_mtime.tv_sec && st.st_mtim.tv_nsec == store_mtime.tv_nsec))
+		return;
+	store_mtime = st.st_mtim;
+	static struct gs_store s;
+	struct gs_store_gpu *g;
+	struct gs_mig_ci *ci;
+	if (gs_store_load(gs__slice.store_dir, &s, NULL, 0) || gs_store_find_ci(&s, gs__slice.name, &g, &ci))
+		return;
+	forget_peers();
+	for (size_t i = 0; i < g->layout.n_gi; i++) {
+		const struct gs_mig_gi *gi = &g->layout.gi[i];
+		if (gi->id == ci->gi) {
+			own_guarantee = (uint64_t)gi->guarantee_mib << 20;
+			continue;
+		}
+		char lpath[PATH_MAX];
+		struct gs_ledger *l;
+		if (gs_store_ledger_path(gs__slice.store_dir, g->uuid, gi, lpath, sizeof lpath) == 0 &&
+		    gs_ledger_open(lpath, (uint64_t)gi->memory_mib << 20, &l) == 0)
+			peers[n_peers++] = (struct peer){ l, (uint64_t)gi->guarantee_mib << 20 };
+	}
+	if (!gpu_bytes)
+		gpu_bytes = gs__nvml_total_bytes(gs__slice.gpu_uuid);
+}
+
+bool gs__guarantee_admits(uint64_t used)
+{
+	if (!gs__slice.store_dir[0])
+		return true; /* limits from the environment: no slices to share with */
+	pthread_mutex_lock(&lock);
+	refresh();
+	bool ok = true;
+	if (used > own_guarantee && gpu_bytes) {
+		uint64_t others = 0;
+		for (size_t i = 0; i < n_peers; i++) {
+			uint64_t u = gs_ledger_used(peers[i].ledger);
+			others += u > peers[i].guarantee ? u : peers[i].guarantee;
+		}
+		ok = others + used <= gpu_bytes;
+		if (!ok)
+			gs__log("refused: %llu MiB would take memory other slices are guaranteed (%llu MiB held or "
+				"guaranteed of %llu MiB)",
+				(unsigned long long)(used >> 20), (unsigned long long)(others >> 20),
+				(unsigned long long)(gpu_bytes >> 20));
+	}
+	pthread_mutex_unlock(&lock);
+	return ok;
+}
