@@ -54,7 +54,10 @@ static int connect_daemon(void)
 		return -1;
 	}
 	char line[256];
-	int n = snprintf(line, sizeof line, "register_client %s %s\n", gs__slice.name[0] ? gs__slice.name : "-",
+	/* limits from the environment make no slice of the store: the whole GPU's
+	 * server, one user at a time, as MPS */
+	bool stored = gs__slice.store_dir[0] != '\0';
+	int n = snprintf(line, sizeof line, "register_client %s %s\n", stored ? gs__slice.name : "-",
 			 gs__slice.gpu_uuid[0] ? gs__slice.gpu_uuid : "-");
 	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
 		close(fd);

@@ -151,6 +151,11 @@ check "... and, shrunk below what it holds, its next allocation is refused" 'for
 kill "$h1"; wait "$h1" 2> /dev/null
 check "set_slice_users opens a slice to listed users" '[ -z "$(q "set_slice_users $a nobody,1000 refuse")" ] && q list_slices | grep -qE "^$a .* 65534,1000 +refuse " && q "set_slice_users $a x,," | grep -q "Unknown user"'
 
+# limits from the environment: no slice of the store, the whole GPU's server
+out=$(GPUSHARE_MEMORY_LIMIT=2G GPUSHARE_SMS=16 LD_PRELOAD="$build/lib/libgpushare.so" \
+	LD_LIBRARY_PATH="$build/lib/gpushare-sim" "$build/tests/cuda-app" info 2>&1)
+check "a program with limits from its environment registers for the whole GPU and runs" 'echo "$out" | grep -qx "mem_total_mib 2048" && grep -q "Cmd:register_client - " "$work/log/control.log"'
+
 # memory guarantees: an over-committed slice takes only what no other slice is guaranteed
 g1=$(q "create_slice 20 16G")
 g2=$(q "create_slice 20 40G -overcommit")
