@@ -188,7 +188,7 @@ static void quit(struct control_state *s, struct control_peer *p, int argc, char
 static void register_client(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			    struct control_reply *r)
 {
-	control_client_register(s, p, argv[1], argc == 3 ? argv[2] : "-", r);
+	control_client_register(s, p, argv[1], argc >= 3 ? argv[2] : "-", argc == 4 ? argv[3] : NULL, r);
 }
 
 static void server_ready(struct control_state *s, struct control_peer *p, int argc, char **argv,
@@ -261,7 +261,7 @@ const struct control_cmd control_cmds[] = {
 	{ "set_slice_users", 2, 3, true, MPS_LOCAL, "<MIG-uuid> <user,...|*> [queue|refuse]", cmd_set_slice_users },
 	{ "set_slice_memory_limit", 2, 2, true, MPS_LOCAL, "<MIG-uuid> <value>", cmd_set_slice_memory_limit },
 	{ "set_slice_guarantee", 2, 2, true, MPS_LOCAL, "<MIG-uuid> <memory|0>", cmd_set_slice_guarantee },
-	{ "register_client", 1, 2, false, MPS_LOCAL, "<slice|-> [<GPU-uuid>]", register_client },
+	{ "register_client", 1, 3, false, MPS_LOCAL, "<slice|-> [<GPU-uuid> [<server PID>]]", register_client },
 	{ "server_ready", 0, 0, false, MPS_LOCAL, "", server_ready },
 	{ "list_clients", 0, 0, false, MPS_LOCAL, "", list_clients },
 };

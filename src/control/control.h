@@ -42,6 +42,8 @@ struct control_server {
 	enum control_server_state state;
 	bool child;                              /* ours to reap; else adopted after a restart */
 	bool stopping;                           /* shutdown_server: exits once its clients have */
+	bool told;                               /* told to shut down */
+	uint64_t settle_ns;                      /* adopted: its clients register again until then */
 	int conn;                                /* its connection once ready, -1 before */
 	double pct;
 	struct mpsval_dev_limit limits[CONTROL_MAX_LIMITS];
@@ -134,9 +136,11 @@ struct control_peer *control_conn_peer(int conn);
 /* Servers and the clients attached to them (servers.c). */
 void control_servers_init(struct control_state *s);
 /* register_client: attaches p to its (slice, user) server, starting one,
- * queueing p or refusing it; answers now or once the server is ready. */
+ * queueing p or refusing it; answers now or once the server is ready. A
+ * running program registering again names the server it runs with
+ * (had_server, NULL otherwise) and goes back to it. */
 void control_client_register(struct control_state *s, struct control_peer *p, const char *slice, const char *gpu,
-			     struct control_reply *r);
+			     const char *had_server, struct control_reply *r);
 /* server_ready: a server of ours says it serves. */
 void control_server_ready(struct control_state *s, struct control_peer *p, struct control_reply *r);
 /* A connection closed: a client left or a server went away. */

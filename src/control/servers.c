@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #define SERVER_WAIT_DAEMON_S 60 /* a server waits this long for a restarted daemon */
+#define SETTLE_NS 2000000000ull /* after a restart, clients have this long to register again */
 
 /* ---- the server process (simulated GPU) ---- */
 
@@ -283,7 +284,8 @@ static void load(struct control_state *s)
 			}
 			s->servers[s->n_servers++] = (struct control_server){
 				.pid = (pid_t)pid, .start = start, .uid = (uid_t)uid, .state = SERVER_ACTIVE,
-				.conn = -1, .pct = pct, .priority = prio, .next_client_id = next };
+				.conn = -1, .pct = pct, .priority = prio, .next_client_id = next,
+				.settle_ns = gs_now_ns() + SETTLE_NS };
 			snprintf(s->servers[s->n_servers - 1].slice, sizeof slice, "%s", slice);
 			control_log(s, "Adopted server %ld for user %ld (slice %s)", pid, uid, slice);
 		} else if (sscanf(line, "limit %ld %63s %llu", &pid, dev, &bytes) == 3) {
@@ -383,8 +385,12 @@ static unsigned clients_of(struct control_state *s, pid_t server,
 
 void control_server_maybe_stop(struct control_state *s, struct control_server *v)
 {
-	if (v->stopping && v->state == SERVER_ACTIVE && clients_of(s, v->pid, NULL) == 0)
+	/* an adopted server's clients may not have registered again yet */
+	if (v->stopping && !v->told && v->state == SERVER_ACTIVE && v->conn >= 0 && gs_now_ns() >= v->settle_ns &&
+	    clients_of(s, v->pid, NULL) == 0) {
 		push(v, "shutdown");
+		v->told = true;
+	}
 }
 
 static void answer_attached(struct control_state *s, struct control_server *v, struct control_peer *p,
@@ -465,7 +471,7 @@ static void remove_server(struct control_state *s, struct control_server *v, int
 }
 
 void control_client_register(struct control_state *s, struct control_peer *p, const char *slice, const char *gpu,
-			     struct control_reply *r)
+			     const char *had_server, struct control_reply *r)
 {
 	r->status = 1;
 	if (p->client || p->server) {
@@ -526,7 +532,17 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 		control_reply_line(r, "mps %.1f %" PRIu64, s->default_pct, bytes);
 		return;
 	}
-	struct control_server *v = server_of(s, slice, p->uid);
+	struct control_server *v = had_server ? control_server_find(s, had_server) : NULL;
+	if (v && (v->uid != p->uid || strcmp(v->slice, slice)))
+		v = NULL; /* not its server: an ordinary arrival */
+	if (v) {
+		/* it runs with this server already, stopping or not */
+		control_log(s, "NEW CLIENT %ld from user %ld: back to server %ld", (long)p->pid, (long)p->uid,
+			    (long)v->pid);
+		answer_attached(s, v, p, r);
+		return;
+	}
+	v = server_of(s, slice, p->uid);
 	if (v && v->state == SERVER_ACTIVE) {
 		control_log(s, "NEW CLIENT %ld from user %ld: Server already exists", (long)p->pid, (long)p->uid);
 		answer_attached(s, v, p, r);
@@ -615,6 +631,7 @@ void control_servers_tick(struct control_state *s)
 			remove_server(s, v, 0);
 			continue;
 		}
+		control_server_maybe_stop(s, v); /* one that waited for its clients to settle */
 		i++;
 	}
 	if (s->quitting && s->quit_deadline_ns && gs_now_ns() > s->quit_deadline_ns) {
@@ -713,6 +730,7 @@ int control_server_start(struct control_state *s, const char *slice, uid_t uid, 
 void control_server_force(struct control_state *s, struct control_server *v)
 {
 	clients_of(s, v->pid, terminate_one);
+	v->told = true;
 	if (v->conn >= 0)
 		push(v, "shutdown");
 	else

@@ -57,8 +57,12 @@ static int connect_daemon(void)
 	/* limits from the environment make no slice of the store: the whole GPU's
 	 * server, one user at a time, as MPS */
 	bool stored = gs__slice.store_dir[0] != '\0';
-	int n = snprintf(line, sizeof line, "register_client %s %s\n", stored ? gs__slice.name : "-",
+	int n = snprintf(line, sizeof line, "register_client %s %s", stored ? gs__slice.name : "-",
 			 gs__slice.gpu_uuid[0] ? gs__slice.gpu_uuid : "-");
+	/* registering again: the server we run with, which a new daemon adopted */
+	if (gs__client.server)
+		n += snprintf(line + n, sizeof line - (size_t)n, " %ld", (long)gs__client.server);
+	line[n++] = '\n';
 	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
 		close(fd);
 		return -1;
@@ -96,6 +100,7 @@ static int read_line(int fd, char *buf, size_t len, int timeout_ms)
 
 /* Reads the daemon's answer to register_client. 0 registered, 1 refused
  * (why in why), -1 no answer. apply: take the limits it gives. */
+static bool queued;
 static int read_answer(int fd, bool apply, char *why, size_t whylen)
 {
 	char line[512];
@@ -118,9 +123,11 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 				gs__client.mps = true;
 			}
 		} else if (sscanf(line, "R queued %ld", &uid) == 1) {
-			fprintf(stderr, "gpushare: slice %s is in use by user %ld; waiting for it (queued)\n",
-				gs__slice.name, uid);
+			if (!queued)
+				fprintf(stderr, "gpushare: slice %s is in use by user %ld; waiting for it (queued)\n",
+					gs__slice.name, uid);
 			gs__log("queued behind user %ld", uid);
+			queued = true;
 			timeout = -1;
 		} else if (strncmp(line, "R ", 2) == 0) {
 			snprintf(why, whylen, "%s", line + 2);
@@ -198,6 +205,14 @@ void gs__register(void)
 		return;
 	char why[256];
 	int rc = read_answer(fd, true, why, sizeof why);
+	while (rc < 0 && queued) {
+		/* the daemon went away while we waited our turn: wait for the
+		 * next one rather than run beside the slice's holder */
+		close(fd);
+		usleep(200000);
+		if ((fd = connect_daemon()) >= 0)
+			rc = read_answer(fd, true, why, sizeof why);
+	}
 	if (rc) {
 		close(fd);
 		if (rc == 1) {

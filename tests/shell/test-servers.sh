@@ -97,6 +97,10 @@ out=$(once "$b" 0 info)
 check "a second user on a slice that refuses gets a clear refusal, at once" 'echo "$out" | grep -q "Slice $b is in use by user 65534; CUDA is refused" && [ "$(q "get_client_list $srv_b")" = "$n1" ]'
 program n2 "$a" 65534 hold 100
 check "a second user on a slice that queues waits, as MPS queues" 'until_out list_clients "^$n2 +65534 +queued " && grep -q "in use by user 0; waiting for it (queued)" "$work/n2.err" && ! grep -q held "$work/n2.out"'
+kill -9 "$(cat "$work/pipe/gpushare-control.pid")"
+sleep 0.2
+"$ctl" -d
+check "... and stays queued across a kill -9 of the daemon, never running beside the holder" 'until_out list_clients "^$n2 +65534 +queued " && until_out list_clients "^$r1 +0 +$srv_a " && until_out list_clients "^$r2 +0 +$srv_a " && ! grep -q held "$work/n2.out"'
 kill "$r1" "$r2"; wait "$r1" "$r2" 2> /dev/null
 check "... and runs once the first user's clients are done, in a new server" 'held n2 && [ "$(q "get_client_list $(q get_server_list | grep -v "^$srv_b$")")" = "$n2" ]'
 check "... the first user's server went the way MPS's goes" 'grep -q "Try shutting down server $srv_a, backoff is disabled" "$work/log/control.log" && grep -q "Server $srv_a exited with status 0" "$work/log/control.log"'
