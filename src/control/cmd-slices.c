@@ -15,9 +15,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A slice named by its MIG UUID (or a unique prefix): a copy of its compute
+ * instance, its full UUID, how many other compute instances share its GPU
+ * instance, and its GPU as the daemon knows it (NULL if unknown). */
+struct slice_info {
+	struct gs_mig_ci ci;
+	char uuid[GS_UUID_STR + 4];
+	unsigned siblings;
+	const struct control_gpu *gpu;
+};
+
+static int find_slice(struct control_state *s, const char *name, struct slice_info *out)
+{
+	struct gs_store *st = malloc(sizeof *st);
+	struct gs_store_gpu *sg;
+	struct gs_mig_ci *ci;
+	int rc = st ? gs_store_load(s->state_dir, st, NULL, 0) : -ENOMEM;
+	if (rc == 0 && (rc = gs_store_find_ci(st, name, &sg, &ci)) == 0) {
+		out->ci = *ci;
+		gs_store_ci_uuid(sg->uuid, ci, out->uuid);
+		out->siblings = 0;
+		for (size_t k = 0; k < sg->layout.n_ci; k++)
+			out->siblings += sg->layout.ci[k].gi == ci->gi && &sg->layout.ci[k] != ci;
+		out->gpu = control_gpu_by_dev(s, sg->uuid);
+	}
+	free(st);
+	return rc ? -ENOENT : 0;
+}
+
 static void reply_line(void *ctx, const char *line)
 {
 	control_reply_line(ctx, "%s", line);
+}
+
+/* gpushare-smi's own words say why it refused. */
+static void smi_refused(struct control_reply *r, char *out, const char *otherwise)
+{
+	char *save = NULL;
+	for (char *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		control_reply_line(r, "%s", l);
+	if (!out[0])
+		control_reply_line(r, "%s", otherwise);
+	r->status = 1;
 }
 
 /* A user's name or number: 0, or -1 when there is no such user. */
@@ -187,13 +226,7 @@ CONTROL_CMD_FN(cmd_create_slice)
 	const char *made = strstr(out, "Successfully created compute instance ID");
 	if (rc || !made || sscanf(made, "Successfully created compute instance ID %u on GPU %u GPU instance ID %u", &ci,
 				  &dev, &gi) != 3) {
-		/* gpushare-smi's own words say why */
-		char *save = NULL;
-		for (char *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-			control_reply_line(r, "%s", l);
-		if (!out[0])
-			control_reply_line(r, "gpushare-smi could not create the slice");
-		r->status = 1;
+		smi_refused(r, out, "gpushare-smi could not create the slice");
 		return;
 	}
 	struct gs_store *st = malloc(sizeof *st);
@@ -240,14 +273,9 @@ CONTROL_CMD_FN(cmd_resize_slice)
 	if (parse_sms(argv[2], &sms, r) || parse_memory(argv[3], &bytes, r))
 		return;
 	/* the slice's GPU bounds it */
-	struct gs_store *st = malloc(sizeof *st);
-	struct gs_store_gpu *sg;
-	struct gs_mig_ci *ci;
-	const struct control_gpu *g = NULL;
-	int rc = st ? gs_store_load(s->state_dir, st, NULL, 0) : -ENOMEM;
-	if (rc == 0 && (rc = gs_store_find_ci(st, argv[1], &sg, &ci)) == 0)
-		g = control_gpu_by_dev(s, sg->uuid);
-	free(st);
+	struct slice_info si;
+	int rc = find_slice(s, argv[1], &si);
+	const struct control_gpu *g = si.gpu;
 	if (rc == 0)
 		rc = gs_slices_resize(s->state_dir, argv[1], sms, bytes, g ? g->sms : 0, g ? g->memory : 0, overcommit);
 	if (rc) {
@@ -272,46 +300,31 @@ static void count_in_slice(void *ctx, struct control_peer *p)
 CONTROL_CMD_FN(cmd_destroy_slice)
 {
 	(void)p, (void)argc;
-	struct gs_store *st = malloc(sizeof *st);
-	struct gs_store_gpu *sg;
-	struct gs_mig_ci *ci;
-	char uuid[GS_UUID_STR + 4], gi_id[16], ci_id[16], index[16];
-	unsigned others = 0;
-	const struct control_gpu *g = NULL;
-	int rc = st ? gs_store_load(s->state_dir, st, NULL, 0) : -ENOMEM;
-	if (rc == 0 && (rc = gs_store_find_ci(st, argv[1], &sg, &ci)) == 0) {
-		gs_store_ci_uuid(sg->uuid, ci, uuid);
-		snprintf(gi_id, sizeof gi_id, "%u", ci->gi);
-		snprintf(ci_id, sizeof ci_id, "%u", ci->id);
-		for (size_t k = 0; k < sg->layout.n_ci; k++)
-			others += sg->layout.ci[k].gi == ci->gi && &sg->layout.ci[k] != ci;
-		g = control_gpu_by_dev(s, sg->uuid);
-	}
-	free(st);
-	if (rc || !g) {
+	struct slice_info si;
+	char gi_id[16], ci_id[16], index[16];
+	if (find_slice(s, argv[1], &si) || !si.gpu) {
 		slice_error(r, argv[1], -ENOENT);
 		return;
 	}
-	struct in_slice c = { uuid, 0 };
+	snprintf(gi_id, sizeof gi_id, "%u", si.ci.gi);
+	snprintf(ci_id, sizeof ci_id, "%u", si.ci.id);
+	struct in_slice c = { si.uuid, 0 };
 	control_each_client(count_in_slice, &c);
 	if (c.n) {
-		control_reply_line(r, "Slice %s is in use by %u client(s)", uuid, c.n);
+		control_reply_line(r, "Slice %s is in use by %u client(s)", si.uuid, c.n);
 		r->status = 1;
 		return;
 	}
-	snprintf(index, sizeof index, "%u", g->index);
+	snprintf(index, sizeof index, "%u", si.gpu->index);
 	const char *dci[] = { "mig", "-i", index, "-dci", "-gi", gi_id, "-ci", ci_id, NULL };
 	const char *dgi[] = { "mig", "-i", index, "-dgi", "-gi", gi_id, NULL };
 	char out[4096];
-	if (control_smi(dci, out, sizeof out) || (!others && control_smi(dgi, out, sizeof out))) {
-		char *save = NULL;
-		for (char *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-			control_reply_line(r, "%s", l);
-		r->status = 1;
+	if (control_smi(dci, out, sizeof out) || (!si.siblings && control_smi(dgi, out, sizeof out))) {
+		smi_refused(r, out, "gpushare-smi could not destroy the slice");
 		return;
 	}
-	control_servers_slice_gone(s, uuid);
-	control_log(s, "destroyed slice %s", uuid);
+	control_servers_slice_gone(s, si.uuid);
+	control_log(s, "destroyed slice %s", si.uuid);
 }
 
 /* set_slice_users <MIG-uuid> <user,...|*> [queue|refuse] */
@@ -347,19 +360,13 @@ CONTROL_CMD_FN(cmd_set_slice_guarantee)
 	uint64_t bytes = 0;
 	if (strcmp(argv[2], "0") && parse_memory(argv[2], &bytes, r))
 		return;
-	struct gs_store *st = malloc(sizeof *st);
-	struct gs_store_gpu *sg;
-	struct gs_mig_ci *ci;
-	const struct control_gpu *g = NULL;
-	int rc = st ? gs_store_load(s->state_dir, st, NULL, 0) : -ENOMEM;
-	if (rc == 0 && (rc = gs_store_find_ci(st, argv[1], &sg, &ci)) == 0)
-		g = control_gpu_by_dev(s, sg->uuid);
-	free(st);
+	struct slice_info si;
+	int rc = find_slice(s, argv[1], &si);
 	if (rc) {
-		slice_error(r, argv[1], -ENOENT);
+		slice_error(r, argv[1], rc);
 		return;
 	}
-	if ((rc = gs_slices_set_guarantee(s->state_dir, argv[1], bytes, g ? g->memory : 0)) == -ENOENT)
+	if ((rc = gs_slices_set_guarantee(s->state_dir, argv[1], bytes, si.gpu ? si.gpu->memory : 0)) == -ENOENT)
 		slice_error(r, argv[1], rc);
 	else if (rc)
 		guarantee_error(r, rc);

@@ -51,19 +51,24 @@ void control_log_prefix(char *out, size_t len, const char *role, pid_t pid)
 	snprintf(out, len, "[%s.%03ld %s %5d] ", when, (long)(tv.tv_usec / 1000), role, (int)pid);
 }
 
-void control_log(struct control_state *s, const char *fmt, ...)
+void control_vlog(FILE *f, const char *role, pid_t pid, const char *fmt, va_list ap)
 {
-	if (!s->log)
+	if (!f)
 		return;
 	char prefix[128];
-	control_log_prefix(prefix, sizeof prefix, "Control", getpid());
-	fputs(prefix, s->log);
+	control_log_prefix(prefix, sizeof prefix, role, pid);
+	fputs(prefix, f);
+	vfprintf(f, fmt, ap);
+	fputc('\n', f);
+	fflush(f);
+}
+
+void control_log(struct control_state *s, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vfprintf(s->log, fmt, ap);
+	control_vlog(s->log, "Control", getpid(), fmt, ap);
 	va_end(ap);
-	fputc('\n', s->log);
-	fflush(s->log);
 }
 
 static void set_default_pct(struct control_state *s, struct control_peer *p, int argc, char **argv,

@@ -13,6 +13,7 @@
 #include "line.h"
 #include "mpsval.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -220,6 +221,8 @@ void control_dispatch(struct control_state *s, struct control_peer *p, char *lin
 void control_log(struct control_state *s, const char *fmt, ...) GS_PRINTF(2, 3);
 /* The line prefix of MPS's logs, for a role ("Control", "Server", "Other"). */
 void control_log_prefix(char *out, size_t len, const char *role, pid_t pid);
+/* One prefixed line into f (nothing when f is NULL). */
+void control_vlog(FILE *f, const char *role, pid_t pid, const char *fmt, va_list ap);
 
 /* Runs the daemon in the pipe and log directories; returns its exit status. */
 int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground);

@@ -660,17 +660,12 @@ void control_servers_quit(struct control_state *s)
 
 void control_server_log(struct control_state *s, pid_t server, const char *fmt, ...)
 {
-	if (!s->server_log || !server)
+	if (!server)
 		return;
-	char prefix[128];
-	control_log_prefix(prefix, sizeof prefix, "Server", server);
-	fputs(prefix, s->server_log);
 	va_list ap;
 	va_start(ap, fmt);
-	vfprintf(s->server_log, fmt, ap);
+	control_vlog(s->server_log, "Server", server, fmt, ap);
 	va_end(ap);
-	fputc('\n', s->server_log);
-	fflush(s->server_log);
 }
 
 /* ---- the GPUs ---- */
