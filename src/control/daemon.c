@@ -275,6 +275,13 @@ static void on_signal(int sig)
 	stop_signal = sig;
 }
 
+static volatile sig_atomic_t child_exited;
+static void on_child(int sig)
+{
+	(void)sig;
+	child_exited = 1; /* epoll_wait returns: a server may have gone */
+}
+
 int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 {
 	int ready[2] = { -1, -1 };
@@ -333,6 +340,8 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
+	struct sigaction sa = { .sa_handler = on_child }; /* no SA_RESTART */
+	sigaction(SIGCHLD, &sa, NULL);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = ctl };
 	epoll_ctl(ep, EPOLL_CTL_ADD, ctl, &ev);
@@ -360,7 +369,15 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 		}
 	}
 	while (!stop_signal) {
-		control_servers_tick(&s);
+		/* servers are looked after when one exits and every 100 ms, not
+		 * on every command */
+		static uint64_t last_tick;
+		uint64_t now = gs_now_ns();
+		if (child_exited || now - last_tick >= 100000000u) {
+			child_exited = 0;
+			last_tick = now;
+			control_servers_tick(&s);
+		}
 		if (s.quitting && s.n_servers == 0) {
 			/* every server has gone: quit's answer, then the daemon goes */
 			char end[32];
@@ -369,7 +386,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			break;
 		}
 		struct epoll_event events[64];
-		int n = epoll_wait(ep, events, 64, s.n_servers ? 200 : 1000);
+		int n = epoll_wait(ep, events, 64, s.n_servers ? 100 : 1000);
 		if (n == 0 && s.mps.on && !control_mps_listening(&s)) {
 			/* supervised: it went away, bring it back */
 			control_log(&s, "NVIDIA MPS in %s went away: starting it again", s.mps.pipe);

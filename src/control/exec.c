@@ -51,7 +51,10 @@ int control_exec(char *const argv[], char *const env[], const char *input, char 
 	for (;;) {
 		uint64_t now = gs_now_ns();
 		struct pollfd p = { o[0], POLLIN, 0 };
-		if (now >= end || poll(&p, 1, (int)((end - now) / 1000000u) + 1) <= 0) {
+		int ready = now >= end ? 0 : poll(&p, 1, (int)((end - now) / 1000000u) + 1);
+		if (ready < 0 && errno == EINTR)
+			continue; /* a child exited: the daemon's SIGCHLD */
+		if (ready <= 0) {
 			late = true;
 			break;
 		}

@@ -137,6 +137,7 @@ static __attribute__((noreturn)) void server_main(const struct control_state *s,
 	server_log_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_NAME, "gpushare-server");
 	slog("Other", "Startup");
