@@ -38,8 +38,9 @@ struct each_ctx {
 	struct control_state *s;
 	struct control_reply *r;
 	pid_t server, client;      /* filters, 0: any */
-	const char *gpu;           /* filter, NULL: any */
+	const char *gpu;           /* filter, NULL: any (clients that named no GPU count as GPU 0's) */
 	unsigned n;
+	struct control_peer *last; /* the last client that passed */
 	void (*row)(struct each_ctx *c, struct control_peer *p);
 };
 
@@ -51,6 +52,7 @@ static void each_client(void *ctx, struct control_peer *p)
 	if (c->gpu && strcmp(p->gpu, c->gpu) && !(p->gpu[0] == '\0' && c->gpu == c->s->gpus[0].uuid))
 		return;
 	c->n++;
+	c->last = p;
 	if (c->row)
 		c->row(c, p);
 }
@@ -105,13 +107,6 @@ CONTROL_CMD_FN(cmd_shutdown_server)
 		control_server_maybe_stop(s, v);
 }
 
-static struct control_peer *found_client;
-static void find_client_row(struct each_ctx *c, struct control_peer *p)
-{
-	(void)c;
-	found_client = p;
-}
-
 CONTROL_CMD_FN(cmd_terminate_client)
 {
 	(void)p, (void)argc;
@@ -119,17 +114,16 @@ CONTROL_CMD_FN(cmd_terminate_client)
 	unsigned long long pid;
 	if (!v)
 		return;
-	found_client = NULL;
-	struct each_ctx c = { .s = s, .r = r, .server = v->pid, .row = find_client_row };
+	struct each_ctx c = { .s = s, .r = r, .server = v->pid };
 	if (gs_parse_uint(argv[2], INT_MAX, &pid) == 0 && pid) {
 		c.client = (pid_t)pid;
 		control_each_client(each_client, &c);
 	}
-	if (!found_client) {
+	if (!c.last) {
 		control_reply_line(r, "Client %s not found", argv[2]);
 		return;
 	}
-	control_server_terminate(s, v, found_client);
+	control_server_terminate(s, v, c.last);
 	control_reply_line(r, "0");
 }
 
