@@ -413,7 +413,6 @@ static void answer_attached(struct control_state *s, struct control_server *v, s
 		control_send(p->conn, line);
 		control_log(s, "Client %ld attached to server %ld", (long)p->pid, (long)v->pid);
 	}
-	save(s); /* next_client_id */
 }
 
 /* Pending clients whose server is ready, or who may now have one. */
