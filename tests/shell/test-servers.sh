@@ -175,6 +175,10 @@ check "set_slice_guarantee within the GPU" '[ -z "$(q "set_slice_guarantee $g2 2
 check "create_slice -guarantee goes with -overcommit" 'q "create_slice 8 4G -guarantee 1G" | grep -q "goes with -overcommit" && [[ "$(q "create_slice 8 4G -overcommit -guarantee 1G")" == MIG-* ]]'
 check "create_slice -guarantee that does not fit makes no slice" 'n=$(q list_slices | wc -l); q "create_slice 8 8G -overcommit -guarantee 8G" | grep -q "would exceed" && [ "$(q list_slices | wc -l)" = "$n" ]'
 
+check "a peer that is not one of our servers cannot pose as one" '[ "$(q server_ready)" = "Not a server of this daemon" ]'
+check "a program registers once per connection" '[ "$(printf "register_client -\nregister_client -\n" | "$ctl" | tail -1)" = "Already registered" ]'
+check "a non-root user cannot shut servers down or terminate clients" 'printf "shutdown_server $srv_b\nterminate_client $srv_b 1\n" | setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" | grep -c "Permission denied" | grep -qx 2 && q get_server_list | grep -q .'
+
 # quit waits for the servers; -t forces them down
 program r3 "$a" 0 hold 100
 held r3
