@@ -617,8 +617,36 @@ void control_peer_gone(struct control_state *s, struct control_peer *p)
 	}
 }
 
+/* Servers of slices that are gone (gpushare-smi -dci/-dgi by hand) go too;
+ * looked at once a second. */
+static void drop_orphans(struct control_state *s)
+{
+	static uint64_t last;
+	uint64_t now = gs_now_ns();
+	if (now - last < 1000000000u || !s->n_servers)
+		return;
+	last = now;
+	struct gs_store *st = malloc(sizeof *st);
+	if (!st || gs_store_load(s->state_dir, st, NULL, 0)) {
+		free(st);
+		return; /* unreadable: nothing to conclude */
+	}
+	for (size_t i = 0; i < s->n_servers; i++) {
+		struct control_server *v = &s->servers[i];
+		struct gs_store_gpu *g;
+		struct gs_mig_ci *ci;
+		if (strcmp(v->slice, "-") && !v->stopping && gs_store_find_ci(st, v->slice, &g, &ci) == -ENOENT) {
+			control_log(s, "Slice %s is gone: its server %ld goes too", v->slice, (long)v->pid);
+			v->stopping = true;
+			control_server_maybe_stop(s, v);
+		}
+	}
+	free(st);
+}
+
 void control_servers_tick(struct control_state *s)
 {
+	drop_orphans(s);
 	for (size_t i = 0; i < s->n_servers;) {
 		struct control_server *v = &s->servers[i];
 		int st;

@@ -153,6 +153,13 @@ q "resize_slice $a 20 1200M" > /dev/null
 kill -USR1 "$h1"
 check "... and, shrunk below what it holds, its next allocation is refused" 'for _ in $(seq 30); do grep -q "^alloc" "$work/h1.out" && break; sleep 0.1; done; grep -qx "alloc 2" "$work/h1.out"'
 kill "$h1"; wait "$h1" 2> /dev/null
+# a slice destroyed behind the daemon's back (gpushare-smi by hand): its idle server goes
+c=$(q "create_slice 8 1G")
+once "$c" 0 alloc 10 > /dev/null
+srv_c=$(grep -E "Server +[0-9]+\] Serving slice $c for user 0$" "$work/log/server.log" | sed -E 's/.*Server +([0-9]+)\].*/\1/' | tail -1)
+gi_c=$(q list_slices | awk -v c="$c" '$1 == c { print $2 }')
+gpushare-smi mig -dci -gi "$gi_c" > /dev/null && gpushare-smi mig -dgi -gi "$gi_c" > /dev/null
+check "a slice removed with gpushare-smi: its server goes too" '[ -n "$srv_c" ] && for _ in $(seq 30); do q get_server_list | grep -qx "$srv_c" || break; sleep 0.1; done; ! q get_server_list | grep -qx "$srv_c"'
 check "set_slice_users opens a slice to listed users" '[ -z "$(q "set_slice_users $a nobody,1000 refuse")" ] && q list_slices | grep -qE "^$a .* 65534,1000 +refuse " && q "set_slice_users $a x,," | grep -q "Unknown user"'
 
 # limits from the environment: no slice of the store, the whole GPU's server
