@@ -57,8 +57,11 @@ struct gs__client {
 	bool mps;
 };
 extern struct gs__client gs__client;
-/* terminate_client: every later call fails with CUDA_ERROR_MPS_CLIENT_TERMINATED */
-extern bool gs__terminated;
+/* What every wrapper looks at, in one word so that the usual case costs one
+ * load and a branch: GPUSHARE_TRACE counts calls; terminate_client makes
+ * every later call fail with CUDA_ERROR_MPS_CLIENT_TERMINATED. */
+enum { GS__WRAP_TRACE = 1, GS__WRAP_TERMINATED = 2 };
+extern unsigned gs__wrap_flags __attribute__((visibility("hidden")));
 
 /* One-time set-up, reachable from every entry point. */
 void gs__init(void);
@@ -87,7 +90,6 @@ extern __thread CUcontext gs__tls_ok GS__TLS;
 extern unsigned gs__gen;
 extern __thread unsigned gs__tls_gen GS__TLS;
 /* GPUSHARE_TRACE: count every wrapped call, logged at exit */
-extern bool gs__trace;
 extern unsigned long gs__calls[];
 void gs__ctx_slow(void);
 static inline void gs__ctx_check(void)

@@ -30,7 +30,6 @@
 #define ANSWER_MS 10000 /* a server starts in milliseconds; a queued client waits for good */
 
 struct gs__client gs__client;
-bool gs__terminated;
 
 static struct sockaddr_un daemon_addr = { .sun_family = AF_UNIX };
 static int watched_fd = -1;
@@ -167,7 +166,7 @@ static void *watch(void *arg)
 	for (;;) {
 		while (read_line(fd, line, sizeof line, -1) == 0) {
 			if (strcmp(line, "S terminate") == 0) {
-				__atomic_store_n(&gs__terminated, true, __ATOMIC_RELEASE);
+				__atomic_or_fetch(&gs__wrap_flags, GS__WRAP_TERMINATED, __ATOMIC_RELEASE);
 				fprintf(stderr, "gpushare: terminated by gpushare-control (terminate_client)\n");
 				gs__log("terminated: every CUDA call now fails with CUDA_ERROR_MPS_CLIENT_TERMINATED");
 			}

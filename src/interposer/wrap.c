@@ -35,7 +35,7 @@ static inline void ensure_init(void)
 		gs__init();
 }
 
-bool gs__trace;
+unsigned gs__wrap_flags;
 #define GS__INDEX(base, sym, ver, params, args) GS__I_##sym,
 enum { GS_CUDA_API(GS__INDEX, GS__INDEX) GS__N_CALLS };
 unsigned long gs__calls[GS__N_CALLS];
@@ -45,10 +45,11 @@ unsigned long gs__calls[GS__N_CALLS];
 	EXPORT CUresult sym params \
 	{ \
 		ensure_init(); \
-		if (__builtin_expect(gs__terminated, 0)) \
-			return CUDA_ERROR_MPS_CLIENT_TERMINATED; \
-		if (__builtin_expect(gs__trace, 0)) \
+		if (__builtin_expect(__atomic_load_n(&gs__wrap_flags, __ATOMIC_RELAXED), 0)) { \
+			if (gs__wrap_flags & GS__WRAP_TERMINATED) \
+				return CUDA_ERROR_MPS_CLIENT_TERMINATED; \
 			__atomic_add_fetch(&gs__calls[GS__I_##sym], 1, __ATOMIC_RELAXED); \
+		} \
 		if (gs__hook_##sym) \
 			return gs__hook_##sym args; \
 		if (__builtin_expect(!gs__real.sym, 0)) \
@@ -184,7 +185,7 @@ EXPORT void *GS__DLSYM(void *handle, const char *name)
 static void log_stats(void)
 {
 	gs__log("context checks that took the slow path: %lu, primary probes: %lu", gs__stats.slow, gs__stats.probes);
-	for (size_t i = 0; gs__trace && i < N_TABLE; i++) {
+	for (size_t i = 0; (gs__wrap_flags & GS__WRAP_TRACE) && i < N_TABLE; i++) {
 		/* the table is sorted by name by now: find each entry's counter by its wrapper */
 		static const void *const order[] = {
 #define GS__WRAPPER(base, sym, ver, params, args) (const void *)sym,
@@ -241,7 +242,8 @@ static void init_once(void)
 	gs__sm_active = gs__slice.sm_limited;
 	if (!gs__slice.refused && (gs__slice.memory_limited || gs__slice.sm_limited))
 		gs__register();
-	gs__trace = getenv("GPUSHARE_TRACE") && *getenv("GPUSHARE_TRACE");
+	if (getenv("GPUSHARE_TRACE") && *getenv("GPUSHARE_TRACE"))
+		__atomic_or_fetch(&gs__wrap_flags, GS__WRAP_TRACE, __ATOMIC_RELAXED);
 	if (getenv("GPUSHARE_LOG"))
 		atexit(log_stats);
 	gs__log("slice %s: memory %s%llu MiB, SMs %s%u", gs__slice.name[0] ? gs__slice.name : "none",
