@@ -324,7 +324,8 @@ void control_dispatch(struct control_state *s, struct control_peer *p, char *lin
 	c->run(s, p, argc, argv, r);
 }
 
-/* The settings file: "pct <v>", "priority <n>", "limit <dev> <bytes>". */
+/* The settings file, in the daemon's pipe directory (each daemon has its
+ * own): "pct <v>", "priority <n>", "limit <dev> <bytes>". */
 void control_settings_save(struct control_state *s)
 {
 	char path[4096 + 32], buf[8192];
@@ -333,15 +334,17 @@ void control_settings_save(struct control_state *s)
 	for (size_t i = 0; i < s->n_default_limits && len < sizeof buf - 128; i++)
 		len += (size_t)snprintf(buf + len, sizeof buf - len, "limit %s %llu\n", s->default_limits[i].dev,
 					(unsigned long long)s->default_limits[i].bytes);
-	snprintf(path, sizeof path, "%s/control-settings", s->state_dir);
-	if (gs_mkdir_p(s->state_dir, 0755) || gs_file_replace(path, buf, len))
+	if (!s->pipe_dir[0])
+		return; /* no daemon to keep them for */
+	snprintf(path, sizeof path, "%s/control-settings", s->pipe_dir);
+	if (gs_file_replace(path, buf, len))
 		control_log(s, "cannot save the settings in %s", path);
 }
 
 void control_settings_load(struct control_state *s)
 {
 	char path[4096 + 32], *text;
-	snprintf(path, sizeof path, "%s/control-settings", s->state_dir);
+	snprintf(path, sizeof path, "%s/control-settings", s->pipe_dir);
 	if (gs_file_read(path, 1 << 16, &text, NULL))
 		return;
 	char *save = NULL;
@@ -375,6 +378,6 @@ void control_settings_load(struct control_state *s)
 void control_settings_forget(struct control_state *s)
 {
 	char path[4096 + 32];
-	snprintf(path, sizeof path, "%s/control-settings", s->state_dir);
+	snprintf(path, sizeof path, "%s/control-settings", s->pipe_dir);
 	unlink(path);
 }

@@ -96,8 +96,8 @@ int control_exec(char *const argv[], char *const env[], const char *input, char 
 /* Runs gpushare-smi (next to this binary, else from $PATH) with args. */
 int control_smi(const char *const args[], char *out, size_t outlen);
 
-/* Settings survive a crash of the daemon (kill -9 included) in the state
- * dir and are dropped by quit, as MPS drops them. */
+/* Settings survive a crash of the daemon (kill -9 included) in its pipe
+ * directory and are dropped by quit, as MPS drops them. */
 void control_settings_save(struct control_state *s);
 void control_settings_load(struct control_state *s);
 void control_settings_forget(struct control_state *s);
@@ -156,7 +156,7 @@ struct control_server *control_server_find(struct control_state *s, const char *
 void control_server_maybe_stop(struct control_state *s, struct control_server *v);
 /* For the server commands: start_server; shutdown_server -f (its clients
  * are terminated); terminate_client; a setting changed (told to the server,
- * kept in the state dir). */
+ * kept in the pipe directory). */
 int control_server_start(struct control_state *s, const char *slice, uid_t uid, struct control_reply *r);
 /* A slice was destroyed: its servers go. */
 void control_servers_slice_gone(struct control_state *s, const char *slice);

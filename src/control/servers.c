@@ -10,8 +10,9 @@
  * lines to server.log through the log pipe. (On a real GPU the supervised
  * NVIDIA MPS runs the servers; clients are told their limits at once.)
  *
- * The table is kept in the state dir too, so a daemon restarted after kill -9
- * adopts the servers still running, and their clients re-register. */
+ * The table is kept in the daemon's pipe directory too (each daemon has its
+ * own), so a daemon restarted after kill -9 adopts the servers still
+ * running, and their clients re-register. */
 #include "control.h"
 #include "store.h"
 
@@ -141,6 +142,11 @@ static __attribute__((noreturn)) void server_main(const struct control_state *s,
 	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_NAME, "gpushare-server");
 	slog("Other", "Startup");
+	const char *fault = getenv("GPUSHARE_FAULT");
+	if (fault && strcmp(fault, "server-start") == 0) {
+		slog("Other", "Fault injected: exiting before the server is ready");
+		_exit(1);
+	}
 	run_as(v->uid);
 	slog("Other", "Connecting to control daemon on socket: %s/control", s->pipe_dir);
 	int fd = server_connect(s->pipe_dir);
@@ -233,9 +239,9 @@ static struct control_server *holder_of(struct control_state *s, const char *sli
 
 static void save(struct control_state *s)
 {
-	char path[sizeof s->state_dir + 32], *buf = NULL;
+	char path[sizeof s->pipe_dir + 32], *buf = NULL;
 	size_t len = 0;
-	if (!s->state_dir[0])
+	if (!s->pipe_dir[0])
 		return;
 	FILE *f = open_memstream(&buf, &len);
 	if (!f)
@@ -249,8 +255,8 @@ static void save(struct control_state *s)
 			fprintf(f, "limit %ld %s %" PRIu64 "\n", (long)v->pid, v->limits[k].dev, v->limits[k].bytes);
 	}
 	if (fclose(f) == 0) {
-		snprintf(path, sizeof path, "%s/control-servers", s->state_dir);
-		if (gs_mkdir_p(s->state_dir, 0755) || gs_file_replace(path, buf, len))
+		snprintf(path, sizeof path, "%s/control-servers", s->pipe_dir);
+		if (gs_file_replace(path, buf, len))
 			control_log(s, "cannot save the servers in %s", path);
 	}
 	free(buf);
@@ -260,8 +266,8 @@ static void save(struct control_state *s)
  * they reconnect by themselves, their clients re-register. */
 static void load(struct control_state *s)
 {
-	char path[sizeof s->state_dir + 32], *text;
-	snprintf(path, sizeof path, "%s/control-servers", s->state_dir);
+	char path[sizeof s->pipe_dir + 32], *text;
+	snprintf(path, sizeof path, "%s/control-servers", s->pipe_dir);
 	if (gs_file_read(path, 1 << 20, &text, NULL))
 		return;
 	char *save_ptr = NULL;
@@ -459,11 +465,25 @@ static void terminate_one(struct control_state *s, struct control_peer *p)
 	p->server_pid = 0;
 }
 
+/* Its server died before it was ready: the clients waiting for it are told,
+ * as MPS's are, instead of starting one server after another. */
+static void refuse_waiting(void *ctx, struct control_peer *p)
+{
+	const struct control_server *v = ctx;
+	if (!p->pending || p->uid != v->uid || strcmp(p->slice, v->slice))
+		return;
+	p->pending = false;
+	p->client = false;
+	control_send(p->conn, "R Server failed to start\nE 1\n");
+}
+
 static void remove_server(struct control_state *s, struct control_server *v, int status)
 {
 	control_log(s, "Server %ld exited with status %d", (long)v->pid, status);
-	if (v->state == SERVER_INITIALIZING)
+	if (v->state == SERVER_INITIALIZING) {
 		control_log(s, "MPS server failed to start");
+		control_each_client(refuse_waiting, v);
+	}
 	clients_of(s, v->pid, terminate_one); /* forced down under them */
 	*v = s->servers[--s->n_servers];
 	save(s);

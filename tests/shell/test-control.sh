@@ -147,6 +147,17 @@ check "1000 clients registered concurrently, none lost, one server" '[ "$(cat "$
 kill $many; wait $many 2>/dev/null; sleep 0.3
 check "their connections closed, they are gone" '[ "$(echo list_clients | "$ctl" | wc -l)" = 1 ]'
 
+# a server that dies before it is ready: its waiting client is told, once
+(
+	export GPUSHARE_PIPE_DIRECTORY="$work/pipe2" GPUSHARE_LOG_DIRECTORY="$work/log2" GPUSHARE_FAULT=server-start
+	"$ctl" -d
+	out=$(echo "register_client -" | timeout 5 "$ctl")
+	sleep 0.5
+	check "a server that fails to start: the client is refused, no second try" '[ "$out" = "Server failed to start" ] && [ "$(grep -c "Starting new server" "$work/log2/control.log")" = 1 ] && [ -z "$(echo get_server_list | "$ctl")" ] && grep -q "MPS server failed to start" "$work/log2/control.log"'
+	echo quit | "$ctl" > /dev/null
+	exit $fails
+) || fails=$((fails + 1))
+
 # kill -9 and restart: settings come back
 kill -9 "$(cat "$work/pipe/gpushare-control.pid")"; sleep 0.2
 check "after kill -9 a new daemon starts with the settings it had" '"$ctl" -d && [ "$(echo get_default_client_priority | "$ctl")" = 1 ] && [ "$(echo get_default_active_thread_percentage | "$ctl")" = 33.0 ] && [ "$(echo get_default_device_pinned_mem_limit 0 | "$ctl")" = 19G ]'
