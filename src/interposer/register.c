@@ -38,9 +38,9 @@ static int watched_fd = -1;
  * connection must not keep the parent registered after the parent exits. */
 static void forked_child(void)
 {
-	if (watched_fd >= 0)
-		close(watched_fd);
-	watched_fd = -1;
+	int fd = __atomic_exchange_n(&watched_fd, -1, __ATOMIC_RELAXED);
+	if (fd >= 0)
+		close(fd);
 }
 
 static int connect_daemon(void)
@@ -171,6 +171,8 @@ static void *watch(void *arg)
 				gs__log("terminated: every CUDA call now fails with CUDA_ERROR_MPS_CLIENT_TERMINATED");
 			}
 		}
+		/* no longer ours for a forked child to close: the number may be reused */
+		__atomic_store_n(&watched_fd, -1, __ATOMIC_RELAXED);
 		close(fd);
 		/* the daemon went away: register with the next one, keeping our limits */
 		gs__log("lost gpushare-control; registering again when it is back");
