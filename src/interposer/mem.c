@@ -100,6 +100,10 @@ static uint64_t table_take(uintptr_t key)
  * allocation we saw (NVML's per-process figure, less what we charged), charged
  * once per process; a fork inherits it as done, its parent's context being
  * the one that holds it. Skipped, and logged, when it does not fit. */
+/* what this process holds, its context included (as MPS counts it), against
+ * its server's pinned memory limit */
+static uint64_t process_bytes;
+
 static void charge_context_once(void)
 {
 	static int done;
@@ -114,10 +118,12 @@ static void charge_context_once(void)
 			held = held > u[i].bytes ? held - u[i].bytes : 0;
 	if (!held)
 		return;
-	if (gs_ledger_charge(gs__slice.ledger, held))
+	if (gs_ledger_charge(gs__slice.ledger, held)) {
 		gs__log("the context's %llu MiB do not fit in the slice; not charged", (unsigned long long)(held >> 20));
-	else
+	} else {
+		__atomic_add_fetch(&process_bytes, held, __ATOMIC_RELAXED);
 		gs__log("charged the context's %llu MiB to the slice", (unsigned long long)(held >> 20));
+	}
 }
 
 /* Whether allocations on the current context's device count to the slice. */
@@ -133,9 +139,6 @@ static bool counted(void)
 	charge_context_once();
 	return true;
 }
-
-/* what this process holds, against its server's pinned memory limit */
-static uint64_t process_bytes;
 
 static CUresult charge(uint64_t bytes)
 {
