@@ -57,6 +57,7 @@ struct control_server {
 struct control_mps {
 	bool on;
 	char bin[1024], pipe[1024], logs[1024];
+	uint64_t settle_ns;                      /* adopted after a restart: clients register again until then */
 };
 
 struct control_state {

@@ -490,6 +490,85 @@ static void remove_server(struct control_state *s, struct control_server *v, int
 	serve_pending(s);
 }
 
+/* ---- with NVIDIA's MPS underneath: one NVIDIA server for everyone, and
+ * MPS's rule for a second user on a slice kept by gpushare: the slice is
+ * held by the user whose programs are in it ---- */
+
+struct holder_ctx {
+	const struct control_peer *p;
+	long holder;
+};
+
+static void find_holder(void *ctx, struct control_peer *q)
+{
+	struct holder_ctx *h = ctx;
+	if (q != h->p && !q->pending && q->uid != h->p->uid && strcmp(q->slice, h->p->slice) == 0)
+		h->holder = q->uid;
+}
+
+static long mps_holder(const struct control_peer *p)
+{
+	struct holder_ctx h = { p, -1 };
+	control_each_client(find_holder, &h);
+	return h.holder;
+}
+
+/* The daemon's defaults, which the program hands to NVIDIA's MPS. */
+static void mps_answer(struct control_state *s, struct control_peer *p, struct control_reply *r)
+{
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < s->n_default_limits; i++) {
+		const struct control_gpu *g = control_gpu_by_dev(s, s->default_limits[i].dev);
+		if (g && strcmp(g->uuid, p->gpu) == 0)
+			bytes = s->default_limits[i].bytes;
+	}
+	p->pending = false;
+	char line[96];
+	snprintf(line, sizeof line, "mps %.1f %" PRIu64, s->default_pct, bytes);
+	if (r) {
+		control_reply_line(r, "%s", line);
+	} else {
+		char out[128];
+		snprintf(out, sizeof out, "R %s\nE 0\n", line);
+		control_send(p->conn, out);
+		control_log(s, "Client %ld may run now (NVIDIA MPS)", (long)p->pid);
+	}
+}
+
+static void mps_register(struct control_state *s, struct control_peer *p, bool running, bool refuse_busy,
+			 struct control_reply *r)
+{
+	long holder = strcmp(p->slice, "-") && !running ? mps_holder(p) : -1;
+	if (holder >= 0 && refuse_busy) {
+		control_log(s, "NEW CLIENT %ld from user %ld: slice %s is held by user %ld, refused", (long)p->pid,
+			    (long)p->uid, p->slice, holder);
+		control_reply_line(r, "Slice %s is in use by user %ld", p->slice, holder);
+		p->client = false;
+		r->status = 1;
+		return;
+	}
+	if (holder >= 0 || (!running && gs_now_ns() < s->mps.settle_ns)) {
+		/* queued, as MPS queues a second user; or, just after a restart,
+		 * until the programs already running have registered again */
+		control_log(s, "NEW CLIENT %ld from user %ld: slice %s, NVIDIA MPS: push client to pending list",
+			    (long)p->pid, (long)p->uid, p->slice);
+		p->pending = true;
+		r->deferred = true;
+		if (holder >= 0)
+			control_reply_line(r, "queued %ld", holder);
+		return;
+	}
+	control_log(s, "NEW CLIENT %ld from user %ld: slice %s, NVIDIA MPS", (long)p->pid, (long)p->uid, p->slice);
+	mps_answer(s, p, r);
+}
+
+static void mps_serve_pending_one(void *ctx, struct control_peer *p)
+{
+	struct control_state *s = ctx;
+	if (p->pending && gs_now_ns() >= s->mps.settle_ns && (!strcmp(p->slice, "-") || mps_holder(p) < 0))
+		mps_answer(s, p, NULL);
+}
+
 void control_client_register(struct control_state *s, struct control_peer *p, const char *slice, const char *gpu,
 			     const char *had_server, struct control_reply *r)
 {
@@ -541,15 +620,7 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 	snprintf(p->slice, sizeof p->slice, "%s", slice);
 	snprintf(p->gpu, sizeof p->gpu, "%s", gpu_uuid);
 	if (s->mps.on) {
-		/* NVIDIA's MPS serves: the client takes the limits to it */
-		uint64_t bytes = 0;
-		for (size_t i = 0; i < s->n_default_limits; i++) {
-			const struct control_gpu *g = control_gpu_by_dev(s, s->default_limits[i].dev);
-			if (g && strcmp(g->uuid, p->gpu) == 0)
-				bytes = s->default_limits[i].bytes;
-		}
-		control_log(s, "NEW CLIENT %ld from user %ld: slice %s, NVIDIA MPS", (long)p->pid, (long)p->uid, slice);
-		control_reply_line(r, "mps %.1f %" PRIu64, s->default_pct, bytes);
+		mps_register(s, p, had_server != NULL, refuse_busy, r);
 		return;
 	}
 	struct control_server *v = had_server ? control_server_find(s, had_server) : NULL;
@@ -627,6 +698,10 @@ void control_peer_gone(struct control_state *s, struct control_peer *p)
 	if (!p->client)
 		return;
 	p->client = false; /* no longer counted */
+	if (s->mps.on) {
+		control_each_client(mps_serve_pending_one, s); /* its slice may be free now */
+		return;
+	}
 	struct control_server *v = NULL;
 	for (size_t i = 0; p->server_pid && i < s->n_servers; i++)
 		if (s->servers[i].pid == p->server_pid)
@@ -666,6 +741,8 @@ static void drop_orphans(struct control_state *s)
 
 void control_servers_tick(struct control_state *s)
 {
+	if (s->mps.on)
+		control_each_client(mps_serve_pending_one, s);
 	drop_orphans(s);
 	for (size_t i = 0; i < s->n_servers;) {
 		struct control_server *v = &s->servers[i];

@@ -43,7 +43,9 @@ static void forked_child(void)
 		close(fd);
 }
 
-static int connect_daemon(void)
+/* again: a running program registering with a new daemon, which names the
+ * server it runs with (0 under NVIDIA's MPS) so that it is never queued */
+static int connect_daemon(bool again)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -58,8 +60,7 @@ static int connect_daemon(void)
 	bool stored = gs__slice.store_dir[0] != '\0';
 	int n = snprintf(line, sizeof line, "register_client %s %s", stored ? gs__slice.name : "-",
 			 gs__slice.gpu_uuid[0] ? gs__slice.gpu_uuid : "-");
-	/* registering again: the server we run with, which a new daemon adopted */
-	if (gs__client.server)
+	if (again)
 		n += snprintf(line + n, sizeof line - (size_t)n, " %ld", (long)gs__client.server);
 	line[n++] = '\n';
 	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
@@ -178,7 +179,7 @@ static void *watch(void *arg)
 		gs__log("lost gpushare-control; registering again when it is back");
 		for (;;) {
 			usleep(200000);
-			if ((fd = connect_daemon()) < 0)
+			if ((fd = connect_daemon(true)) < 0)
 				continue;
 			int rc = read_answer(fd, false, why, sizeof why);
 			if (rc == 0)
@@ -201,7 +202,7 @@ void gs__register(void)
 	if (snprintf(daemon_addr.sun_path, sizeof daemon_addr.sun_path, "%s/control", dir && *dir ? dir : "/tmp/gpushare") >=
 	    (int)sizeof daemon_addr.sun_path)
 		return;
-	int fd = connect_daemon();
+	int fd = connect_daemon(false);
 	if (fd < 0)
 		return;
 	char why[256];
@@ -211,7 +212,7 @@ void gs__register(void)
 		 * next one rather than run beside the slice's holder */
 		close(fd);
 		usleep(200000);
-		if ((fd = connect_daemon()) >= 0)
+		if ((fd = connect_daemon(false)) >= 0)
 			rc = read_answer(fd, true, why, sizeof why);
 	}
 	if (rc) {
