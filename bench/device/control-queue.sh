@@ -13,8 +13,8 @@ unset CUDA_MPS_PIPE_DIRECTORY
 nv=/tmp/gs-ctl/nvidia-mps
 trap 'echo quit | gpushare-control > /dev/null 2>&1; CUDA_MPS_PIPE_DIRECTORY=$nv nvidia-cuda-mps-control <<< quit > /dev/null 2>&1' EXIT
 q() { echo "$*" | gpushare-control; }
-t0=$(date +%s.%N)
-at() { printf '%5.2f s' "$(echo "$(date +%s.%N) - $t0" | bc)"; }
+t0=$(date +%s%N)
+at() { local ms=$((($(date +%s%N) - t0) / 1000000)); printf '%3d.%02d s' $((ms / 1000)) $((ms % 1000 / 10)); }
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp GPUSHARE_STATE_DIR=$state GPUSHARE_PIPE_DIRECTORY=/tmp/gs-ctl "$@"; }
 # job NAME CMD...: runs CMD, logging when it started and ended
 job() { local name=$1; shift; echo "$(at) $name starts"; "$@" > /tmp/q_$name 2>&1; echo "$(at) $name ends: $(grep -v '^gpushare\[' /tmp/q_$name | tr '\n' ' ' | cut -c1-150)"; }
