@@ -293,6 +293,40 @@ static void crash_safe_replace_leaves_old_or_new(void **state)
 	ASSERT_INT_EQ(system(cmd), 0);
 }
 
+/* An MPS daemon runs where its pid file names a live process; its sockets,
+ * which stay after it quits, say nothing; a zombie is not running. */
+static void mps_running_reads_the_pid_file(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/gs-mps-XXXXXX", path[64], pid[32];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/control", dir);
+	FILE *f = fopen(path, "w"); /* a stale socket's name */
+	assert_non_null(f);
+	fclose(f);
+	assert_false(gs_mps_running(dir));
+	snprintf(path, sizeof path, "%s/nvidia-cuda-mps-control.pid", dir);
+	int n = snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	ASSERT_INT_EQ(gs_file_replace(path, pid, (size_t)n), 0);
+	assert_true(gs_mps_running(dir));
+	pid_t child = fork();
+	if (child == 0)
+		_exit(0);
+	for (int i = 0; i < 100 && gs_proc_start_time(child); i++)
+		usleep(10000); /* a zombie until reaped */
+	n = snprintf(pid, sizeof pid, "%ld", (long)child);
+	ASSERT_INT_EQ(gs_file_replace(path, pid, (size_t)n), 0);
+	assert_false(gs_mps_running(dir));
+	waitpid(child, NULL, 0);
+	assert_false(gs_mps_running(dir));
+	ASSERT_INT_EQ(gs_file_replace(path, "bogus", 5), 0);
+	assert_false(gs_mps_running(dir));
+	unlink(path);
+	snprintf(path, sizeof path, "%s/control", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -305,6 +339,7 @@ int main(void)
 		cmocka_unit_test(ledger_reclaims_a_sigkilled_process),
 		cmocka_unit_test(ledger_loses_no_update_under_concurrency),
 		cmocka_unit_test(crash_safe_replace_leaves_old_or_new),
+		cmocka_unit_test(mps_running_reads_the_pid_file),
 	};
 	return GS_RUN_ISOLATED(tests) ? 1 : 0;
 }

@@ -14,6 +14,7 @@ d=$PWD/build/bench
 state=$(mktemp -d); chmod 0777 "$state"; chmod -R o+rX "$PWD" 2>/dev/null
 export GPUSHARE_STATE_DIR=$state GPUSHARE_PIPE_DIRECTORY=/tmp/gs-ctl GPUSHARE_LOG_DIRECTORY=/tmp/gs-ctl-log
 unset CUDA_MPS_PIPE_DIRECTORY
+rm -rf /tmp/gs-ctl /tmp/gs-ctl-log # ours, from an earlier run on a warm machine
 nv=/tmp/gs-ctl/nvidia-mps
 trap 'echo quit | gpushare-control > /dev/null 2>&1; CUDA_MPS_PIPE_DIRECTORY=$nv nvidia-cuda-mps-control <<< quit > /dev/null 2>&1' EXIT
 uuid=$(nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1)

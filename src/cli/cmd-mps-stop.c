@@ -1,6 +1,7 @@
 /* cmd-mps-stop.c: `gpushare mps-stop`: stops the NVIDIA MPS control daemon
  * that `gpushare run` started (its servers finish their clients first). */
 #include "cli.h"
+#include "gs.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -11,14 +12,13 @@ static int mps_stop(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	char pipe[PATH_MAX], control[PATH_MAX + 16];
+	char pipe[PATH_MAX];
 	const char *user = getenv("CUDA_MPS_PIPE_DIRECTORY");
 	if (user && *user)
 		snprintf(pipe, sizeof pipe, "%s", user);
 	else
 		cli_mps_pipe_dir(pipe, sizeof pipe);
-	snprintf(control, sizeof control, "%s/control", pipe);
-	if (access(control, F_OK)) {
+	if (!gs_mps_running(pipe)) {
 		fprintf(stderr, "gpushare: no MPS control daemon in %s\n", pipe);
 		return 1;
 	}

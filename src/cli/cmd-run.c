@@ -35,17 +35,16 @@ static int ensure_mps(void)
 {
 	const char *user = getenv("CUDA_MPS_PIPE_DIRECTORY");
 	const char *gs = getenv("GPUSHARE_PIPE_DIRECTORY");
-	char pipe[PATH_MAX], control[PATH_MAX + 16], logdir[PATH_MAX + 16];
-	snprintf(control, sizeof control, "%s/nvidia-mps/control", gs && *gs ? gs : "/tmp/gpushare");
+	char pipe[PATH_MAX], supervised[PATH_MAX], logdir[PATH_MAX + 16];
+	snprintf(supervised, sizeof supervised, "%s/nvidia-mps", gs && *gs ? gs : "/tmp/gpushare");
 	if (user && *user)
 		snprintf(pipe, sizeof pipe, "%s", user);
-	else if (access(control, F_OK) == 0) /* the MPS gpushare-control supervises */
-		snprintf(pipe, sizeof pipe, "%s/nvidia-mps", gs && *gs ? gs : "/tmp/gpushare");
+	else if (gs_mps_running(supervised)) /* the MPS gpushare-control supervises */
+		snprintf(pipe, sizeof pipe, "%s", supervised);
 	else
 		cli_mps_pipe_dir(pipe, sizeof pipe);
-	snprintf(control, sizeof control, "%s/control", pipe);
 	setenv("CUDA_MPS_PIPE_DIRECTORY", pipe, 1);
-	if (access(control, F_OK) == 0)
+	if (gs_mps_running(pipe))
 		return 0;
 	char mps[PATH_MAX];
 	if (gs_find_program("nvidia-cuda-mps-control", mps, sizeof mps)) {
@@ -67,9 +66,9 @@ static int ensure_mps(void)
 	}
 	int st;
 	waitpid(pid, &st, 0);
-	for (int i = 0; i < 50 && access(control, F_OK); i++)
+	for (int i = 0; i < 50 && !gs_mps_running(pipe); i++)
 		usleep(100000);
-	if (access(control, F_OK)) {
+	if (!gs_mps_running(pipe)) {
 		fprintf(stderr, "gpushare: NVIDIA MPS did not start in %s\n", pipe);
 		return -1;
 	}

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,4 +384,18 @@ uint64_t gs_proc_start_time(pid_t pid)
 {
 	uint64_t v;
 	return gs_proc_start(pid, &v) ? 0 : v;
+}
+
+bool gs_mps_running(const char *pipe_dir)
+{
+	char path[PATH_MAX], *text;
+	if (snprintf(path, sizeof path, "%s/nvidia-cuda-mps-control.pid", pipe_dir) >= (int)sizeof path ||
+	    gs_file_read(path, 64, &text, NULL))
+		return false;
+	unsigned long long pid;
+	text[strcspn(text, "\n")] = '\0';
+	bool alive = gs_parse_uint(text, INT_MAX, &pid) == 0 && pid > 0 &&
+		     (kill((pid_t)pid, 0) == 0 || errno == EPERM) && gs_proc_start_time((pid_t)pid) != 0;
+	free(text);
+	return alive;
 }

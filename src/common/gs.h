@@ -75,6 +75,11 @@ int gs_proc_start(pid_t pid, uint64_t *start);
 /* The same, 0 for gone or unknown. */
 uint64_t gs_proc_start_time(pid_t pid);
 
+/* Whether an NVIDIA MPS control daemon runs in a pipe directory: its pid
+ * file names a live process. (Its sockets stay behind after it quits, so
+ * their presence says nothing.) */
+bool gs_mps_running(const char *pipe_dir);
+
 /* Monotonic nanoseconds. */
 uint64_t gs_now_ns(void);
 

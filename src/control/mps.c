@@ -24,9 +24,7 @@ static int mps_run(const struct control_mps *m, bool daemon, const char *input, 
 
 bool control_mps_listening(const struct control_state *s)
 {
-	char path[sizeof s->mps.pipe + 16];
-	snprintf(path, sizeof path, "%s/control", s->mps.pipe);
-	return access(path, F_OK) == 0;
+	return gs_mps_running(s->mps.pipe);
 }
 
 void control_mps_start(struct control_state *s, const char *pipe_dir, const char *log_dir)
