@@ -45,7 +45,7 @@ SIMLIBS  := $(SIMLIB)/libnvidia-ml.so.1 $(SIMLIB)/libcuda.so.1
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test-*.c))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all runtime deps test unit fuzz clean demo
+.PHONY: all runtime deps test unit fuzz clean demo install
 all: runtime $(TESTS) $(TOOLS)
 
 # what a GPU node needs: the programs and the libraries, no test framework
@@ -123,6 +123,17 @@ unit: $(TESTS)
 
 fuzz:
 	@scripts/fuzz.sh $(BUILD) 10
+
+# what a GPU node needs, under PREFIX: the programs in bin/, libgpushare.so
+# and the simulated driver in lib/gpushare/ (where the programs look)
+PREFIX ?= /usr/local
+install: runtime
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/gpushare/sim
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(INTERPOSER) $(DESTDIR)$(PREFIX)/lib/gpushare/
+	install -m 755 $(SIMLIBS) $(DESTDIR)$(PREFIX)/lib/gpushare/sim/
+	ln -sf libnvidia-ml.so.1 $(DESTDIR)$(PREFIX)/lib/gpushare/sim/libnvidia-ml.so
+	ln -sf libcuda.so.1 $(DESTDIR)$(PREFIX)/lib/gpushare/sim/libcuda.so
 
 demo: deps
 	@$(MAKE) --no-print-directory all

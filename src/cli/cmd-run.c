@@ -173,7 +173,10 @@ static int run(int argc, char **argv)
 	}
 	bool real = gs_nvidia_driver_present();
 	if (!real) {
+		/* the build tree's layout, else the installed one */
 		snprintf(sim, sizeof sim, "%s/../lib/gpushare-sim", dir);
+		if (access(sim, R_OK))
+			snprintf(sim, sizeof sim, "%s/../lib/gpushare/sim", dir);
 		prepend_env("LD_LIBRARY_PATH", sim, ":");
 	}
 	prepend_env("LD_PRELOAD", lib, " ");
