@@ -14,6 +14,7 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A slice named by its MIG UUID (or a unique prefix): a copy of its compute
  * instance, its full UUID, how many other compute instances share its GPU
@@ -372,4 +373,35 @@ CONTROL_CMD_FN(cmd_set_slice_guarantee)
 		guarantee_error(r, rc);
 	else
 		control_log(s, "set_slice_guarantee %s %s", argv[1], argv[2]);
+}
+
+/* gpushare_smi <args>: what gpushare-smi asks of the daemon when one runs, so
+ * that the store has one writer at a time: the daemon runs it, with the
+ * same arguments, and answers with its output and its exit status. */
+CONTROL_CMD_FN(cmd_gpushare_smi)
+{
+	if (!p->privileged && p->uid != 0 && p->uid != geteuid()) {
+		control_reply_line(r, "Insufficient Permissions: changing slices needs root or the daemon's user");
+		r->status = 4; /* nvidia-smi's exit code for it */
+		return;
+	}
+	if (!s->pipe_dir[0]) {
+		control_reply_line(r, "No daemon to run gpushare-smi for"); /* a state without a daemon (the fuzz target) */
+		r->status = 255;
+		return;
+	}
+	const char *args[16];
+	int n = 0;
+	for (int i = 1; i < argc && n < (int)GS_ARRAY_LEN(args) - 1; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	char out[8192];
+	int rc = control_smi(args, out, sizeof out);
+	char *save = NULL;
+	for (char *l = strtok_r(out, "\n", &save); rc >= 0 && l; l = strtok_r(NULL, "\n", &save))
+		control_reply_line(r, "%s", l);
+	if (rc < 0)
+		control_reply_line(r, "gpushare-smi did not run");
+	r->status = rc < 0 ? 255 : rc;
+	control_log(s, "gpushare-smi run for user %ld: exit %d", (long)p->uid, r->status);
 }

@@ -210,6 +210,7 @@ CONTROL_CMD_FN(cmd_destroy_slice);
 CONTROL_CMD_FN(cmd_set_slice_users);
 CONTROL_CMD_FN(cmd_set_slice_memory_limit);
 CONTROL_CMD_FN(cmd_set_slice_guarantee);
+CONTROL_CMD_FN(cmd_gpushare_smi);
 
 extern const struct control_cmd control_cmds[];
 extern const size_t control_n_cmds;

@@ -95,5 +95,7 @@ int control_smi(const char *const args[], char *out, size_t outlen)
 	for (size_t i = 0; args[i] && k < GS_ARRAY_LEN(argv) - 1; i++)
 		argv[k++] = (char *)args[i];
 	argv[k] = NULL;
-	return control_exec(argv, NULL, NULL, out, outlen, 10000);
+	/* it changes the store itself: it must not hand the change back to us */
+	char *env[] = { "GPUSHARE_SMI_DIRECT=1", NULL };
+	return control_exec(argv, env, NULL, out, outlen, 10000);
 }

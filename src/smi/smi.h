@@ -132,6 +132,10 @@ int smi_mig_devices(struct smi_gpu *g, struct smi_ci_view *out, size_t max, size
 int smi_sorted_gis(struct smi_gpu *g, struct smi_gi_view *out, size_t max, size_t *n);
 int smi_sorted_cis(struct smi_gpu *g, struct smi_ci_view *out, size_t max, size_t *n);
 
+/* While gpushare-control runs, the commands that change slices go through
+ * it (daemon.c): the exit status, or -1 to run the command here. */
+int smi_via_daemon(int argc, char **argv);
+
 struct smi_cmd {
 	const char *flag;        /* the option that selects it: "-lgip" */
 	bool mig;                /* only after "mig" */
@@ -143,5 +147,7 @@ struct smi_cmd {
 extern const struct smi_cmd smi_cmd_lgip, smi_cmd_lgipp, smi_cmd_cgi, smi_cmd_dgi, smi_cmd_lgi,
 	smi_cmd_lcip, smi_cmd_cci, smi_cmd_dci, smi_cmd_lci, smi_cmd_list, smi_cmd_status,
 	smi_cmd_mig_mode, smi_cmd_query_gpu, smi_cmd_query, smi_cmd_models;
+
+bool smi_changes_slices(const struct smi_cmd *cmd);
 
 #endif

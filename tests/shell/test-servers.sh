@@ -182,6 +182,12 @@ check "set_slice_guarantee within the GPU" '[ -z "$(q "set_slice_guarantee $g2 2
 check "create_slice -guarantee goes with -overcommit" 'q "create_slice 8 4G -guarantee 1G" | grep -q "goes with -overcommit" && [[ "$(q "create_slice 8 4G -overcommit -guarantee 1G")" == MIG-* ]]'
 check "create_slice -guarantee that does not fit makes no slice" 'n=$(q list_slices | wc -l); q "create_slice 8 8G -overcommit -guarantee 8G" | grep -q "would exceed" && [ "$(q list_slices | wc -l)" = "$n" ]'
 
+# gpushare-smi hands slice changes to the running daemon: one writer at a time
+out=$(gpushare-smi mig -cgi 99 2>&1); rc=$?
+check "gpushare-smi's changes go through the daemon, with their output and exit status" '[ "$out" = "Invalid GPU instance profile \"99\": use a name or ID from -lgip, or <N>sm.<M>gb." ] && [ $rc = 2 ] && grep -q "gpushare-smi run for user 0: exit 2" "$work/log/control.log"'
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups env PATH="$PATH" gpushare-smi mig -dci 2>&1); rc=$?
+check "... and a user who may not change slices is told so, as nvidia-smi tells it (exit 4)" '[ $rc = 4 ] && echo "$out" | grep -q "Insufficient Permissions"'
+
 check "a peer that is not one of our servers cannot pose as one" '[ "$(q server_ready)" = "Not a server of this daemon" ]'
 check "a program registers once per connection" '[ "$(printf "register_client -\nregister_client -\n" | "$ctl" | tail -1)" = "Already registered" ]'
 check "a non-root user cannot shut servers down or terminate clients" 'printf "shutdown_server $srv_b\nterminate_client $srv_b 1\n" | setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" | grep -c "Permission denied" | grep -qx 2 && q get_server_list | grep -q .'
