@@ -375,11 +375,18 @@ CONTROL_CMD_FN(cmd_set_slice_guarantee)
 		control_log(s, "set_slice_guarantee %s %s", argv[1], argv[2]);
 }
 
-/* gpushare_smi <args>: what gpushare-smi asks of the daemon when one runs, so
- * that the store has one writer at a time: the daemon runs it, with the
- * same arguments, and answers with its output and its exit status. */
+/* gpushare_smi <state dir> <args>: what gpushare-smi asks of the daemon when
+ * one runs, so that the store has one writer at a time: the daemon runs it,
+ * with the same arguments, and answers with its output and its exit status.
+ * A gpushare-smi working on another state dir than the daemon's (a test, a
+ * user's own) is told to go on by itself. */
 CONTROL_CMD_FN(cmd_gpushare_smi)
 {
+	if (strcmp(argv[1], s->state_dir)) {
+		control_reply_line(r, "Not this daemon's state dir (%s)", s->state_dir);
+		r->status = GS_SMI_NOT_MINE;
+		return;
+	}
 	if (!p->privileged && p->uid != 0 && p->uid != geteuid()) {
 		control_reply_line(r, "Insufficient Permissions: changing slices needs root or the daemon's user");
 		r->status = 4; /* nvidia-smi's exit code for it */
@@ -392,7 +399,7 @@ CONTROL_CMD_FN(cmd_gpushare_smi)
 	}
 	const char *args[16];
 	int n = 0;
-	for (int i = 1; i < argc && n < (int)GS_ARRAY_LEN(args) - 1; i++)
+	for (int i = 2; i < argc && n < (int)GS_ARRAY_LEN(args) - 1; i++)
 		args[n++] = argv[i];
 	args[n] = NULL;
 	char out[8192];

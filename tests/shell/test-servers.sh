@@ -188,6 +188,10 @@ check "gpushare-smi's changes go through the daemon, with their output and exit 
 out=$(setpriv --reuid=65534 --regid=65534 --clear-groups env PATH="$PATH" gpushare-smi mig -dci 2>&1); rc=$?
 check "... and a user who may not change slices is told so, as nvidia-smi tells it (exit 4)" '[ $rc = 4 ] && echo "$out" | grep -q "Insufficient Permissions"'
 
+runs=$(grep -c "gpushare-smi run for user" "$work/log/control.log")
+GPUSHARE_STATE_DIR="$work/own" gpushare-smi -i 0 -mig 1 > /dev/null
+check "a gpushare-smi on another state dir than the daemon's changes its own store" '[ -f "$work/own/slices" ] && [ "$(grep -c "gpushare-smi run for user" "$work/log/control.log")" = "$runs" ]'
+
 check "a peer that is not one of our servers cannot pose as one" '[ "$(q server_ready)" = "Not a server of this daemon" ]'
 check "a program registers once per connection" '[ "$(printf "register_client -\nregister_client -\n" | "$ctl" | tail -1)" = "Already registered" ]'
 check "a non-root user cannot shut servers down or terminate clients" 'printf "shutdown_server $srv_b\nterminate_client $srv_b 1\n" | setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" | grep -c "Permission denied" | grep -qx 2 && q get_server_list | grep -q .'
