@@ -9,8 +9,8 @@
  *     sum over the other slices of max(used, guarantee) + ours <= the GPU's
  *
  * The other slices' ledgers and guarantees come from the store, read again
- * when it changes (looked at no more than every 100 ms); only allocations
- * above the guarantee read their ledgers. */
+ * when it changes (looked at no more than every 100 ms); an allocation
+ * within the guarantee takes no lock, only one above it reads their ledgers. */
 #include "interposer.h"
 #include "store.h"
 
@@ -41,13 +41,10 @@ static void forget_peers(void)
 	n_peers = 0;
 }
 
-/* Reads the store again if it changed since we last read it. */
-static void refresh(void)
+/* The guarantees and the other slices' ledgers, if the store changed since
+ * it was last read. */
+static void read_store(void)
 {
-	uint64_t now = gs_now_ns();
-	if (now - checked_ns < RECHECK_NS && checked_ns)
-		return;
-	checked_ns = now;
 	char path[sizeof gs__slice.store_dir + 16];
 	struct stat st;
 	snprintf(path, sizeof path, "%s/slices", gs__slice.store_dir);
@@ -64,7 +61,7 @@ static void refresh(void)
 	for (size_t i = 0; i < g->layout.n_gi; i++) {
 		const struct gs_mig_gi *gi = &g->layout.gi[i];
 		if (gi->id == ci->gi) {
-			own_guarantee = (uint64_t)gi->guarantee_mib << 20;
+			__atomic_store_n(&own_guarantee, (uint64_t)gi->guarantee_mib << 20, __ATOMIC_RELAXED);
 			continue;
 		}
 		char lpath[PATH_MAX];
@@ -77,10 +74,24 @@ static void refresh(void)
 		gpu_bytes = gs__nvml_total_bytes(gs__slice.gpu_uuid);
 }
 
+/* At most every RECHECK_NS; called with the lock held. */
+static void refresh(void)
+{
+	uint64_t now = gs_now_ns();
+	if (checked_ns && now - checked_ns < RECHECK_NS)
+		return;
+	read_store();
+	__atomic_store_n(&checked_ns, now, __ATOMIC_RELEASE); /* what read_store set is visible first */
+}
+
 bool gs__guarantee_admits(uint64_t used)
 {
 	if (!gs__slice.store_dir[0])
 		return true; /* limits from the environment: no slices to share with */
+	/* the usual allocation: within the guarantee, read not long ago; no lock */
+	uint64_t now = gs_now_ns(), checked = __atomic_load_n(&checked_ns, __ATOMIC_ACQUIRE);
+	if (checked && now - checked < RECHECK_NS && used <= __atomic_load_n(&own_guarantee, __ATOMIC_RELAXED))
+		return true;
 	pthread_mutex_lock(&lock);
 	refresh();
 	bool ok = true;
