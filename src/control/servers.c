@@ -400,25 +400,43 @@ void control_server_maybe_stop(struct control_state *s, struct control_server *v
 	}
 }
 
+/* The limit among limits that names gpu (by ordinal or UUID), 0 for none. */
+static uint64_t limit_for(const struct control_state *s, const struct mpsval_dev_limit *limits, size_t n,
+			  const char *gpu)
+{
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct control_gpu *g = control_gpu_by_dev(s, limits[i].dev);
+		if (strcmp(g ? g->uuid : limits[i].dev, gpu) == 0)
+			bytes = limits[i].bytes;
+	}
+	return bytes;
+}
+
+/* A registering client's answer: now, into r, or later, when it waited. */
+static void answer_client(struct control_state *s, struct control_peer *p, struct control_reply *r, const char *text)
+{
+	p->pending = false;
+	if (r) {
+		control_reply_line(r, "%s", text);
+		return;
+	}
+	char line[160];
+	snprintf(line, sizeof line, "R %s\nE 0\n", text);
+	control_send(p->conn, line);
+	control_log(s, "Client %ld may run now: %s", (long)p->pid, text);
+}
+
 static void answer_attached(struct control_state *s, struct control_server *v, struct control_peer *p,
 			    struct control_reply *r)
 {
-	p->pending = false;
 	p->server_pid = v->pid;
 	p->id = ++v->next_client_id;
-	uint64_t bytes = 0;
-	for (size_t i = 0; i < v->n_limits; i++)
-		if (strcmp(v->limits[i].dev, p->gpu) == 0)
-			bytes = v->limits[i].bytes;
 	push(v, "client_connected %ld", (long)p->pid);
-	char line[128];
-	snprintf(line, sizeof line, "R server %ld %.1f %" PRIu64 "\nE 0\n", (long)v->pid, v->pct, bytes);
-	if (r) {
-		control_reply_line(r, "server %ld %.1f %" PRIu64, (long)v->pid, v->pct, bytes);
-	} else {
-		control_send(p->conn, line);
-		control_log(s, "Client %ld attached to server %ld", (long)p->pid, (long)v->pid);
-	}
+	char text[128];
+	snprintf(text, sizeof text, "server %ld %.1f %" PRIu64, (long)v->pid, v->pct,
+		 limit_for(s, v->limits, v->n_limits, p->gpu));
+	answer_client(s, p, r, text);
 }
 
 /* Pending clients whose server is ready, or who may now have one. */
@@ -516,23 +534,10 @@ static long mps_holder(const struct control_peer *p)
 /* The daemon's defaults, which the program hands to NVIDIA's MPS. */
 static void mps_answer(struct control_state *s, struct control_peer *p, struct control_reply *r)
 {
-	uint64_t bytes = 0;
-	for (size_t i = 0; i < s->n_default_limits; i++) {
-		const struct control_gpu *g = control_gpu_by_dev(s, s->default_limits[i].dev);
-		if (g && strcmp(g->uuid, p->gpu) == 0)
-			bytes = s->default_limits[i].bytes;
-	}
-	p->pending = false;
-	char line[96];
-	snprintf(line, sizeof line, "mps %.1f %" PRIu64, s->default_pct, bytes);
-	if (r) {
-		control_reply_line(r, "%s", line);
-	} else {
-		char out[128];
-		snprintf(out, sizeof out, "R %s\nE 0\n", line);
-		control_send(p->conn, out);
-		control_log(s, "Client %ld may run now (NVIDIA MPS)", (long)p->pid);
-	}
+	char text[96];
+	snprintf(text, sizeof text, "mps %.1f %" PRIu64, s->default_pct,
+		 limit_for(s, s->default_limits, s->n_default_limits, p->gpu));
+	answer_client(s, p, r, text);
 }
 
 static void mps_register(struct control_state *s, struct control_peer *p, bool running, bool refuse_busy,
