@@ -8,21 +8,12 @@
 # programs in two slices at once, registered; (4) kill -9 of gpushare-control
 # with a program running: the new daemon adopts NVIDIA's MPS and the program
 # registers again; (5) quit stops both daemons.
-set -u
-export PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:$PWD/build/bin:$PATH
-d=$PWD/build/bench
-state=$(mktemp -d); chmod 0777 "$state"; chmod -R o+rX "$PWD" 2>/dev/null
-export GPUSHARE_STATE_DIR=$state GPUSHARE_PIPE_DIRECTORY=/tmp/gs-ctl GPUSHARE_LOG_DIRECTORY=/tmp/gs-ctl-log
-unset CUDA_MPS_PIPE_DIRECTORY
-rm -rf /tmp/gs-ctl /tmp/gs-ctl-log # ours, from an earlier run on a warm machine
-nv=/tmp/gs-ctl/nvidia-mps
-trap 'echo quit | gpushare-control > /dev/null 2>&1; CUDA_MPS_PIPE_DIRECTORY=$nv nvidia-cuda-mps-control <<< quit > /dev/null 2>&1' EXIT
+. bench/device/control-env.sh
 uuid=$(nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1)
 gpushare-smi -i 0 -mig 1 > /dev/null
 gpushare-smi mig -cgi 64sm.32gb,64sm.32gb -C > /dev/null
 s0=$(gpushare-smi -L | awk '/Device  0/ { print substr($NF, 1, length($NF) - 1) }')
 s1=$(gpushare-smi -L | awk '/Device  1/ { print substr($NF, 1, length($NF) - 1) }')
-as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp GPUSHARE_STATE_DIR=$state GPUSHARE_PIPE_DIRECTORY=/tmp/gs-ctl "$@"; }
 gpushare-control -d; echo "gpushare-control -d: exit $?"
 
 echo "== (1) NVIDIA MPS and CUDA_MPS_PINNED_DEVICE_MEM_LIMIT (no gpushare in the process)"

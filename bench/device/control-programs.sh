@@ -5,17 +5,8 @@
 # daemon; a user not listed for a slice refused; memory guarantees against
 # the real GPU's memory (an over-committed slice stops where the other
 # slice's guarantee begins); terminate_client passed to NVIDIA's MPS.
-set -u
-export PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:$PWD/build/bin:$PATH
-d=$PWD/build/bench
-state=$(mktemp -d); chmod 0777 "$state"; chmod -R o+rX "$PWD" 2>/dev/null
-export GPUSHARE_STATE_DIR=$state GPUSHARE_PIPE_DIRECTORY=/tmp/gs-ctl GPUSHARE_LOG_DIRECTORY=/tmp/gs-ctl-log
-unset CUDA_MPS_PIPE_DIRECTORY
-rm -rf /tmp/gs-ctl /tmp/gs-ctl-log # ours, from an earlier run on a warm machine
-nv=/tmp/gs-ctl/nvidia-mps
-trap 'echo quit | gpushare-control > /dev/null 2>&1; CUDA_MPS_PIPE_DIRECTORY=$nv nvidia-cuda-mps-control <<< quit > /dev/null 2>&1' EXIT
+. bench/device/control-env.sh
 t() { echo "\$ ${*: -3}"; timeout 120 "$@" 2>&1 | grep -v "^gpushare\[" | tail -4; echo "[exit ${PIPESTATUS[0]}]"; }
-q() { echo "$*" | gpushare-control; }
 gpushare-smi -i 0 -mig 1 > /dev/null
 gpushare-control -d; echo "gpushare-control -d: exit $?"
 a=$(q "create_slice 64 40G -users root")

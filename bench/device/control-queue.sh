@@ -4,19 +4,9 @@
 # is queued (and runs once the first is done) or, for a slice made with
 # -refuse, refused at once; the queue holds across a kill -9 of
 # gpushare-control. Users in different slices still run at once.
-set -u
-export PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:$PWD/build/bin:$PATH
-d=$PWD/build/bench
-state=$(mktemp -d); chmod 0777 "$state"; chmod -R o+rX "$PWD" 2>/dev/null
-export GPUSHARE_STATE_DIR=$state GPUSHARE_PIPE_DIRECTORY=/tmp/gs-ctl GPUSHARE_LOG_DIRECTORY=/tmp/gs-ctl-log
-unset CUDA_MPS_PIPE_DIRECTORY
-rm -rf /tmp/gs-ctl /tmp/gs-ctl-log # ours, from an earlier run on a warm machine
-nv=/tmp/gs-ctl/nvidia-mps
-trap 'echo quit | gpushare-control > /dev/null 2>&1; CUDA_MPS_PIPE_DIRECTORY=$nv nvidia-cuda-mps-control <<< quit > /dev/null 2>&1' EXIT
-q() { echo "$*" | gpushare-control; }
+. bench/device/control-env.sh
 t0=$(date +%s%N)
 at() { local ms=$((($(date +%s%N) - t0) / 1000000)); printf '%3d.%02d s' $((ms / 1000)) $((ms % 1000 / 10)); }
-as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp GPUSHARE_STATE_DIR=$state GPUSHARE_PIPE_DIRECTORY=/tmp/gs-ctl "$@"; }
 # job NAME CMD...: runs CMD, logging when it started and ended
 job() { local name=$1; shift; echo "$(at) $name starts"; "$@" > /tmp/q_$name 2>&1; echo "$(at) $name ends: $(grep -v '^gpushare\[' /tmp/q_$name | tr '\n' ' ' | cut -c1-150)"; }
 gpushare-smi -i 0 -mig 1 > /dev/null
