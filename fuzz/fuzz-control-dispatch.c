@@ -20,12 +20,6 @@ void control_send(int conn, const char *text)
 		abort(); /* whole lines only */
 }
 
-struct control_peer *control_conn_peer(int conn)
-{
-	(void)conn;
-	return NULL;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -132,8 +132,6 @@ typedef void (*control_client_fn)(void *ctx, struct control_peer *p);
 void control_each_client(control_client_fn fn, void *ctx);
 /* Queues text (whole lines) to a connection; nothing when it has gone. */
 void control_send(int conn, const char *text);
-/* The peer of a connection, NULL when it has gone. */
-struct control_peer *control_conn_peer(int conn);
 
 /* Servers and the clients attached to them (servers.c). */
 void control_servers_init(struct control_state *s);

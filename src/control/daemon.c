@@ -42,11 +42,6 @@ void control_each_client(control_client_fn fn, void *ctx)
 			fn(ctx, &conns[fd]->peer);
 }
 
-struct control_peer *control_conn_peer(int conn)
-{
-	return conn >= 0 && conn < MAX_CONN && conns[conn] ? &conns[conn]->peer : NULL;
-}
-
 static void queue_out(struct conn *c, const char *data, size_t n);
 static void flush_out(struct conn *c);
 
