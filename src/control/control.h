@@ -153,6 +153,8 @@ void control_servers_quit(struct control_state *s);
 struct control_server *control_server_find(struct control_state *s, const char *pid_text);
 /* Runs the daemon loop's pending work for a server that may now exit. */
 void control_server_maybe_stop(struct control_state *s, struct control_server *v);
+/* The server process (server.c), in the child the daemon forked. */
+void control_server_main(const struct control_state *s, const struct control_server *v) __attribute__((noreturn));
 /* For the server commands: start_server; shutdown_server -f (its clients
  * are terminated); terminate_client; a setting changed (told to the server,
  * kept in the pipe directory). */

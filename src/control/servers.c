@@ -6,9 +6,8 @@
  * users are; a user arriving in a slice another user's server holds is
  * queued until that server's clients are done (MPS's rule), or refused when
  * the slice says so. On the simulated GPU a server is a gpushare process run
- * as its user: it says it is ready on the control socket and writes its own
- * lines to server.log through the log pipe. (On a real GPU the supervised
- * NVIDIA MPS runs the servers; clients are told their limits at once.)
+ * as its user (server.c). (On a real GPU the supervised NVIDIA MPS runs one
+ * server for everyone; the rule for a second user is kept here.)
  *
  * The table is kept in the daemon's pipe directory too (each daemon has its
  * own), so a daemon restarted after kill -9 adopts the servers still
@@ -17,195 +16,16 @@
 #include "store.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SERVER_WAIT_DAEMON_S 60 /* a server waits this long for a restarted daemon */
 #define SETTLE_NS 2000000000ull /* after a restart, clients have this long to register again */
-
-/* ---- the server process (simulated GPU) ---- */
-
-static int server_log_fd = -1;
-
-static void slog(const char *role, const char *fmt, ...) GS_PRINTF(2, 3);
-static void slog(const char *role, const char *fmt, ...)
-{
-	char line[1024];
-	control_log_prefix(line, sizeof line, role, getpid());
-	size_t n = strlen(line);
-	va_list ap;
-	va_start(ap, fmt);
-	int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
-	va_end(ap);
-	n = m < 0 ? n : n + (size_t)m >= sizeof line - 1 ? sizeof line - 2 : n + (size_t)m;
-	line[n++] = '\n';
-	/* one write below PIPE_BUF: lines of several servers never interleave */
-	if (server_log_fd >= 0 && write(server_log_fd, line, n) < 0) {
-		/* no daemon to read it: nothing to do */
-	}
-}
-
-static int server_connect(const char *pipe_dir)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	snprintf(a.sun_path, sizeof a.sun_path, "%s/control", pipe_dir);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	char line[32];
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) || send(fd, "server_ready\n", 13, MSG_NOSIGNAL) != 13) {
-		close(fd);
-		return -1;
-	}
-	/* the answer: "E 0" when the daemon knows us */
-	size_t n = 0;
-	while (n < sizeof line - 1 && recv(fd, line + n, 1, 0) == 1 && line[n] != '\n')
-		n++;
-	line[n] = '\0';
-	if (strcmp(line, "E 0")) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static void client_ctx(char *out, size_t len, const char *pid)
-{
-	snprintf(out, len, "{PID: %s, Context ID: 0}", pid);
-}
-
-/* One "S <what> [args]" line pushed by the daemon. Returns false to exit. */
-static bool server_event(char *line)
-{
-	char *argv[4] = { 0 }, *save = NULL, c[64];
-	int argc = 0;
-	for (char *t = strtok_r(line, " ", &save); t && argc < 4; t = strtok_r(NULL, " ", &save))
-		argv[argc++] = t;
-	if (argc < 2 || strcmp(argv[0], "S"))
-		return true;
-	const char *what = argv[1], *a = argv[2] ? argv[2] : "", *b = argv[3] ? argv[3] : "";
-	client_ctx(c, sizeof c, a);
-	if (strcmp(what, "client_connected") == 0) {
-		slog("Server", "Received new client request for %s", c);
-		slog("Server", "Client %s connected", c);
-		slog("Server", "Status of client %s is ACTIVE", c);
-	} else if (strcmp(what, "client_exited") == 0) {
-		slog("Server", "Client %s exiting. Number of active client contexts is %s.", c, b);
-		slog("Server", "Client process %s disconnected", a);
-	} else if (strcmp(what, "terminate") == 0) {
-		slog("Server", "MPS server requesting client %s to exit", c);
-		slog("Server", "Client termination succeeded.");
-	} else if (strcmp(what, "pct") == 0) {
-		slog("Server", "Active Threads Percentage set to %s", a);
-	} else if (strcmp(what, "limit") == 0) {
-		slog("Server", "Device pinned memory limit for device %s set to 0x%llx bytes", a, strtoull(b, NULL, 10));
-	} else if (strcmp(what, "shutdown") == 0) {
-		slog("Server", "Server has been notified to shutdown");
-		slog("Server", "Exiting");
-		return false;
-	}
-	return true;
-}
-
-static void run_as(uid_t uid)
-{
-	if (geteuid() != 0 || uid == geteuid())
-		return;
-	struct passwd *pw = getpwuid(uid);
-	gid_t gid = pw ? pw->pw_gid : (gid_t)uid;
-	if (setgroups(0, NULL) || setgid(gid) || setuid(uid)) {
-		slog("Other", "Cannot run as user %ld: %s", (long)uid, strerror(errno));
-		_exit(1);
-	}
-}
-
-static __attribute__((noreturn)) void server_main(const struct control_state *s, const struct control_server *v)
-{
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/log", s->pipe_dir);
-	server_log_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	prctl(PR_SET_NAME, "gpushare-server");
-	slog("Other", "Startup");
-	const char *fault = getenv("GPUSHARE_FAULT");
-	if (fault && strcmp(fault, "server-start") == 0) {
-		slog("Other", "Fault injected: exiting before the server is ready");
-		_exit(1);
-	}
-	run_as(v->uid);
-	slog("Other", "Connecting to control daemon on socket: %s/control", s->pipe_dir);
-	int fd = server_connect(s->pipe_dir);
-	if (fd < 0) {
-		slog("Other", "Cannot connect to the control daemon");
-		_exit(1);
-	}
-	slog("Other", "Initializing server process");
-	slog("Server", "Serving slice %s for user %ld", v->slice, (long)v->uid);
-	slog("Server", "gpushare server, control protocol version %d", GS_CONTROL_PROTOCOL);
-	char pct[16];
-	mpsval_format_pct(v->pct, pct);
-	slog("Server", "Active Threads Percentage set to %s", pct);
-	for (size_t i = 0; i < v->n_limits; i++)
-		slog("Server", "Device pinned memory limit for device %s set to 0x%llx bytes", v->limits[i].dev,
-		     (unsigned long long)v->limits[i].bytes);
-	slog("Server", "Server Priority set to %d", v->priority);
-	slog("Server", "Server has started");
-	char buf[GS_LINE_MAX];
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = recv(fd, buf + len, sizeof buf - len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			/* the daemon went away: wait for it to come back and adopt us */
-			close(fd);
-			slog("Server", "Lost the control daemon; waiting up to %d s for it", SERVER_WAIT_DAEMON_S);
-			fd = -1;
-			for (int i = 0; i < SERVER_WAIT_DAEMON_S * 5 && fd < 0; i++) {
-				usleep(200000);
-				fd = server_connect(s->pipe_dir);
-			}
-			if (fd < 0) {
-				slog("Server", "Exiting");
-				_exit(0);
-			}
-			if (server_log_fd >= 0)
-				close(server_log_fd);
-			server_log_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-			slog("Server", "Reconnected to the control daemon");
-			len = 0;
-			continue;
-		}
-		len += (size_t)n;
-		buf[len] = '\0';
-		char *start = buf, *nl;
-		while ((nl = strchr(start, '\n'))) {
-			*nl = '\0';
-			if (!server_event(start))
-				_exit(0);
-			start = nl + 1;
-		}
-		len = (size_t)(buf + len - start);
-		memmove(buf, start, len);
-		if (len == sizeof buf - 1)
-			len = 0; /* no line is this long: drop it */
-	}
-}
 
 /* ---- the daemon's table ---- */
 
@@ -355,7 +175,7 @@ static struct control_server *start_server(struct control_state *s, const char *
 		return NULL;
 	if (pid == 0) {
 		close_range(3, ~0u, 0);
-		server_main(s, v);
+		control_server_main(s, v);
 	}
 	v->pid = pid;
 	v->start = gs_proc_start_time(pid);
