@@ -44,7 +44,6 @@ struct control_server {
 	bool child;                              /* ours to reap; else adopted after a restart */
 	bool stopping;                           /* shutdown_server: exits once its clients have */
 	bool told;                               /* told to shut down */
-	uint64_t settle_ns;                      /* adopted: its clients register again until then */
 	int conn;                                /* its connection once ready, -1 before */
 	double pct;
 	struct mpsval_dev_limit limits[CONTROL_MAX_LIMITS];
@@ -57,7 +56,6 @@ struct control_server {
 struct control_mps {
 	bool on;
 	char bin[1024], pipe[1024], logs[1024];
-	uint64_t settle_ns;                      /* adopted after a restart: clients register again until then */
 };
 
 struct control_state {
@@ -78,6 +76,8 @@ struct control_state {
 	int quit_status;                         /* 0 unless a server had to be forced down */
 	uint64_t quit_deadline_ns;               /* quit -t: servers forced down after it, 0: none */
 	FILE *server_log;                        /* server.log: lines of servers (log pipe) and of the daemon for them */
+	uint64_t settle_ns;                      /* after a restart that adopted servers or NVIDIA's MPS: the
+						  * programs already running register again until then */
 };
 
 /* Starts NVIDIA's control daemon in -multiuser-server mode with a private
@@ -134,6 +134,12 @@ void control_each_client(control_client_fn fn, void *ctx);
 void control_send(int conn, const char *text);
 
 /* Servers and the clients attached to them (servers.c). */
+#define CONTROL_SETTLE_NS 2000000000ull
+/* Something of a killed daemon was adopted: running programs come back first. */
+static inline void control_settle(struct control_state *s)
+{
+	s->settle_ns = gs_now_ns() + CONTROL_SETTLE_NS;
+}
 void control_servers_init(struct control_state *s);
 /* register_client: attaches p to its (slice, user) server, starting one,
  * queueing p or refusing it; answers now or once the server is ready. A

@@ -38,7 +38,7 @@ void control_mps_start(struct control_state *s, const char *pipe_dir, const char
 	if (control_mps_listening(s)) {
 		/* ours from before a kill -9: its servers and clients are running */
 		m->on = true;
-		m->settle_ns = gs_now_ns() + 2000000000u; /* its programs register again first */
+		control_settle(s); /* its programs register again first */
 		control_log(s, "Supervising NVIDIA MPS (-multiuser-server) in %s, already running", m->pipe);
 		return;
 	}

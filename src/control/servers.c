@@ -25,7 +25,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SETTLE_NS 2000000000ull /* after a restart, clients have this long to register again */
 
 /* ---- the daemon's table ---- */
 
@@ -111,8 +110,8 @@ static void load(struct control_state *s)
 			}
 			s->servers[s->n_servers++] = (struct control_server){
 				.pid = (pid_t)pid, .start = start, .uid = (uid_t)uid, .state = SERVER_ACTIVE,
-				.conn = -1, .pct = pct, .priority = prio, .next_client_id = next,
-				.settle_ns = gs_now_ns() + SETTLE_NS };
+				.conn = -1, .pct = pct, .priority = prio, .next_client_id = next };
+			control_settle(s);
 			snprintf(s->servers[s->n_servers - 1].slice, sizeof slice, "%s", slice);
 			control_log(s, "Adopted server %ld for user %ld (slice %s)", pid, uid, slice);
 		} else if (sscanf(line, "limit %ld %63s %llu", &pid, dev, &bytes) == 3) {
@@ -213,7 +212,7 @@ static unsigned clients_of(struct control_state *s, pid_t server,
 void control_server_maybe_stop(struct control_state *s, struct control_server *v)
 {
 	/* an adopted server's clients may not have registered again yet */
-	if (v->stopping && !v->told && v->state == SERVER_ACTIVE && v->conn >= 0 && gs_now_ns() >= v->settle_ns &&
+	if (v->stopping && !v->told && v->state == SERVER_ACTIVE && v->conn >= 0 && gs_now_ns() >= s->settle_ns &&
 	    clients_of(s, v->pid, NULL) == 0) {
 		push(v, "shutdown");
 		v->told = true;
@@ -372,7 +371,7 @@ static void mps_register(struct control_state *s, struct control_peer *p, bool r
 		r->status = 1;
 		return;
 	}
-	if (holder >= 0 || (!running && gs_now_ns() < s->mps.settle_ns)) {
+	if (holder >= 0 || (!running && gs_now_ns() < s->settle_ns)) {
 		/* queued, as MPS queues a second user; or, just after a restart,
 		 * until the programs already running have registered again */
 		control_log(s, "NEW CLIENT %ld from user %ld: slice %s, NVIDIA MPS: push client to pending list",
@@ -390,7 +389,7 @@ static void mps_register(struct control_state *s, struct control_peer *p, bool r
 static void mps_serve_pending_one(void *ctx, struct control_peer *p)
 {
 	struct control_state *s = ctx;
-	if (p->pending && gs_now_ns() >= s->mps.settle_ns && (!strcmp(p->slice, "-") || mps_holder(p) < 0))
+	if (p->pending && gs_now_ns() >= s->settle_ns && (!strcmp(p->slice, "-") || mps_holder(p) < 0))
 		mps_answer(s, p, NULL);
 }
 
