@@ -1,0 +1,41 @@
+# lib.sh: what every process test shares. Source it after setting "build":
+#   . "$(dirname "$0")/lib.sh"
+# check NAME COND     evaluates COND, prints "ok   NAME" or "FAIL NAME"
+# wait_for COND [S]   polls COND every 50 ms for up to S seconds (default 5);
+#                     0 when it came true, 1 when it did not
+# finish              prints the tally and exits 0 only when nothing failed
+# test_users          makes (once) two real non-root users, gs-test1 and
+#                     gs-test2, and sets user1/user2 to their names; returns 1
+#                     where that cannot be done (not root, no useradd/setpriv)
+# as USER CMD...      runs CMD as USER (its uid, gid and groups)
+fails=0
+check() {
+	if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
+}
+wait_for() {
+	local end=$(( $(date +%s%N) + ${2:-5} * 1000000000 ))
+	while :; do
+		eval "$1" && return 0
+		[ "$(date +%s%N)" -ge "$end" ] && return 1
+		sleep 0.05
+	done
+}
+finish() {
+	if [ "$fails" = 0 ]; then echo "all passed"; exit 0; fi
+	echo "$fails failed"
+	exit 1
+}
+test_users() {
+	[ "$(id -u)" = 0 ] && command -v setpriv > /dev/null && command -v useradd > /dev/null || return 1
+	local u
+	for u in gs-test1 gs-test2; do
+		id -u "$u" > /dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$u" 2> /dev/null ||
+			id -u "$u" > /dev/null 2>&1 || return 1
+	done
+	user1=gs-test1 user2=gs-test2
+}
+as() {
+	local u=$1
+	shift
+	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"
+}
