@@ -11,7 +11,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 WARN    += -Wno-format-truncation
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -MMD -MP
-CFLAGS  += -Isrc/common -Isrc/model -Isrc/include -Isrc/sim -Isrc/smi -Isrc/interposer -Isrc/cli -Isrc/control
+CFLAGS  += -Isrc/common -Isrc/model -Isrc/include -Isrc/sim -Isrc/smi -Isrc/interposer -Isrc/cli -Isrc/control -Isrc/slice
 ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif
@@ -27,6 +27,7 @@ SIMLIB := $(LIB)/gpushare-sim
 
 common_src := $(wildcard src/common/*.c)
 model_src  := $(wildcard src/model/*.c)
+slice_src  := $(wildcard src/slice/*.c)
 smi_src    := $(wildcard src/smi/*.c)
 cli_src    := $(wildcard src/cli/*.c)
 control_src := $(wildcard src/control/*.c)
@@ -38,6 +39,8 @@ obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 COMMON_A := $(LIB)/libgscommon.a
 MODEL_A  := $(LIB)/libgsmodel.a
+# the slice layer: the only code that changes slices (libc, model, common)
+SLICE_A  := $(LIB)/libgsslice.a
 
 PROGRAMS := $(BIN)/gpushare-smi $(BIN)/gpushare $(BIN)/gpushare-control
 INTERPOSER := $(LIB)/libgpushare.so
@@ -63,7 +66,11 @@ $(MODEL_A): $(call obj,$(model_src))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN)/gpushare-smi: $(call obj,$(smi_src)) $(MODEL_A) $(COMMON_A)
+$(SLICE_A): $(call obj,$(slice_src))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/gpushare-smi: $(call obj,$(smi_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -ldl
 
@@ -74,18 +81,18 @@ $(BUILD)/gen-version-script: tools/gen-version-script.c src/include/gs-cuda.h
 $(BUILD)/libgpushare.map: $(BUILD)/gen-version-script
 	$< > $@
 
-# the interposer: libc, libdl and the common layer only; exports only the
-# version script's names
-$(INTERPOSER): $(call obj,$(interposer_src)) $(COMMON_A) $(BUILD)/libgpushare.map
+# the interposer: libc, libdl, the slice layer and the common layer only;
+# exports only the version script's names
+$(INTERPOSER): $(call obj,$(interposer_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A) $(BUILD)/libgpushare.map
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libgpushare.so -Wl,-z,defs -Wl,--version-script=$(BUILD)/libgpushare.map \
-		-o $@ $(call obj,$(interposer_src)) $(COMMON_A) -ldl -lpthread
+		-o $@ $(call obj,$(interposer_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A) -ldl -lpthread
 
-$(BIN)/gpushare-control: $(call obj,$(control_src)) $(COMMON_A)
+$(BIN)/gpushare-control: $(call obj,$(control_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
-$(BIN)/gpushare: $(call obj,$(cli_src)) $(COMMON_A)
+$(BIN)/gpushare: $(call obj,$(cli_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -ldl
 
@@ -99,15 +106,15 @@ $(SIMLIB)/libcuda.so.1: $(call obj,$(simcuda_src)) $(MODEL_A) $(COMMON_A)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcuda.so.1 -Wl,-z,defs -Wl,-Bsymbolic -o $@ $^ -lpthread
 	ln -sf libcuda.so.1 $(SIMLIB)/libcuda.so
 
-$(BUILD)/tests/test-interposer: tests/test-interposer.c $(interposer_src) $(COMMON_A)
+$(BUILD)/tests/test-interposer: tests/test-interposer.c $(interposer_src) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DGS_TEST_BUILD -Itests $(LDFLAGS) -o $@ $^ -lcmocka -ldl -lpthread
 
-$(BUILD)/tests/test-%: tests/test-%.c $(MODEL_A) $(COMMON_A)
+$(BUILD)/tests/test-%: tests/test-%.c $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $^ -lcmocka -ldl -lpthread
 
-$(BUILD)/tests/%: tests/tools/%.c $(call obj,src/sim/simstate.c) $(MODEL_A) $(COMMON_A)
+$(BUILD)/tests/%: tests/tools/%.c $(call obj,src/sim/simstate.c) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $^ -ldl -lpthread
 

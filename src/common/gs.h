@@ -75,10 +75,6 @@ int gs_proc_start(pid_t pid, uint64_t *start);
 /* The same, 0 for gone or unknown. */
 uint64_t gs_proc_start_time(pid_t pid);
 
-/* gpushare-control's answer to a gpushare-smi working on another state dir
- * than its own: run the command yourself. */
-#define GS_SMI_NOT_MINE 250
-
 /* Whether an NVIDIA MPS control daemon runs in a pipe directory: its pid
  * file names a live process. (Its sockets stay behind after it quits, so
  * their presence says nothing.) */

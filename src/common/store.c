@@ -89,8 +89,8 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 		return 0;
 	}
 	if (strcmp(w[0], "gi") == 0) {
-		/* gi <gpu> <id> <profile|custom> <start> <size> <sm> <mib> <serial> [<guarantee mib>] */
-		struct gs_store_gpu *g = n == 9 || n == 10 ? gs_store_gpu(s, w[1], false) : NULL;
+		/* gi <gpu> <id> <profile|custom> <start> <size> <sm> <mib> <serial> [<guarantee mib> [<sm start>]] */
+		struct gs_store_gpu *g = n >= 9 && n <= 11 ? gs_store_gpu(s, w[1], false) : NULL;
 		if (!g)
 			goto bad;
 		bool custom = strcmp(w[3], "custom") == 0;
@@ -106,12 +106,15 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 		if (l->n_gi >= GS_MIG_MAX_GI || v[2] + v[3] > 8)
 			goto bad;
 		v[7] = v[5];
-		if (n == 10 && (num(w[9], UINT32_MAX, &v[7]) || v[7] > v[5]))
+		if (n >= 10 && (num(w[9], UINT32_MAX, &v[7]) || v[7] > v[5]))
+			goto bad;
+		if (n == 11 && (num(w[10], 100000, &v[8]) || v[8] + v[4] > 100000))
 			goto bad;
 		l->gi[l->n_gi++] = (struct gs_mig_gi){
 			.id = (unsigned)v[0], .profile_id = custom ? GS_MIG_CUSTOM : (int)v[1],
 			.start = (unsigned)v[2], .size = (unsigned)v[3], .sm = (unsigned)v[4],
-			.memory_mib = (uint32_t)v[5], .serial = v[6], .guarantee_mib = (uint32_t)v[7] };
+			.memory_mib = (uint32_t)v[5], .serial = v[6], .guarantee_mib = (uint32_t)v[7],
+			.sm_start = (unsigned)v[8], .sm_placed = n == 11 };
 		return 0;
 	}
 	if (strcmp(w[0], "ci") == 0) {
@@ -137,6 +140,52 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 			.gi = (unsigned)v[0], .id = (unsigned)v[1], .profile_id = (unsigned)v[2],
 			.start = (unsigned)v[3], .size = (unsigned)v[4], .sm = (unsigned)v[5],
 			.serial = v[6] };
+		return 0;
+	}
+	if (strcmp(w[0], "size") == 0) {
+		/* size <gpu> <SMs> <SM unit> <MiB> */
+		struct gs_store_gpu *g = n == 5 ? gs_store_gpu(s, w[1], false) : NULL;
+		if (!g || num(w[2], 100000, &v[0]) || num(w[3], 1024, &v[1]) || v[1] == 0 || num(w[4], UINT32_MAX, &v[2]))
+			goto bad;
+		g->sm_count = (unsigned)v[0];
+		g->sm_unit = (unsigned)v[1];
+		g->memory_mib = (uint32_t)v[2];
+		return 0;
+	}
+	if (strcmp(w[0], "owner") == 0 || strcmp(w[0], "cgroup") == 0 || strcmp(w[0], "default") == 0) {
+		/* owner <gpu> <gi> <ci> <pid> <start time>
+		 * cgroup <gpu> <gi> <ci> <path>
+		 * default <gpu> <gi> <ci> <uid,uid,...> */
+		bool owner = w[0][0] == 'o', cg = w[0][0] == 'c';
+		struct gs_store_gpu *g = n == (owner ? 6u : 5u) ? gs_store_gpu(s, w[1], false) : NULL;
+		if (!g || num(w[2], 255, &v[0]) || num(w[3], 255, &v[1]))
+			goto bad;
+		struct gs_mig_ci *ci = NULL;
+		for (size_t i = 0; i < g->layout.n_ci; i++)
+			if (g->layout.ci[i].gi == v[0] && g->layout.ci[i].id == v[1])
+				ci = &g->layout.ci[i];
+		if (!ci)
+			return gs_fail(err, errlen, -EINVAL, "line %u: %s of unknown compute instance", lineno, w[0]);
+		if (owner) {
+			if (num(w[4], INT32_MAX, &v[2]) || v[2] == 0 || num(w[5], UINT64_MAX, &v[3]))
+				goto bad;
+			ci->owner_pid = (int32_t)v[2];
+			ci->owner_start = v[3];
+		} else if (cg) {
+			if (!gs_store_cgroup_valid(w[4]))
+				goto bad;
+			snprintf(ci->cgroup, sizeof ci->cgroup, "%s", w[4]);
+		} else {
+			char *save = NULL;
+			ci->n_default = 0;
+			for (char *u = strtok_r(w[4], ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+				if (ci->n_default == GS_SLICE_MAX_USERS || num(u, UINT32_MAX - 1, &v[2]))
+					goto bad;
+				ci->default_for[ci->n_default++] = (uint32_t)v[2];
+			}
+			if (!ci->n_default)
+				goto bad;
+		}
 		return 0;
 	}
 	if (strcmp(w[0], "access") == 0) {
@@ -169,6 +218,21 @@ bad:
 	return gs_fail(err, errlen, -EINVAL, "line %u: malformed %s record", lineno, w[0]);
 }
 
+bool gs_store_cgroup_valid(const char *path)
+{
+	size_t len = strlen(path);
+	if (path[0] != '/' || len >= GS_STORE_CGROUP_MAX)
+		return false;
+	for (const char *p = path; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || (p[0] == '/' && p[1] == '/'))
+			return false;
+	/* no "." or ".." component: a binding names one cgroup, not a way around one */
+	for (const char *p = path; (p = strchr(p, '/')); p++)
+		if ((p[1] == '.' && (p[2] == '/' || !p[2])) || (p[1] == '.' && p[2] == '.' && (p[3] == '/' || !p[3])))
+			return false;
+	return true;
+}
+
 bool gs_store_ci_open_to(const struct gs_mig_ci *ci, uid_t uid)
 {
 	if (uid == 0 || ci->n_users == 0)
@@ -177,27 +241,6 @@ bool gs_store_ci_open_to(const struct gs_mig_ci *ci, uid_t uid)
 		if (ci->users[i] == uid)
 			return true;
 	return false;
-}
-
-int gs_store_find_ci(struct gs_store *s, const char *mig_uuid, struct gs_store_gpu **gpu, struct gs_mig_ci **ci)
-{
-	size_t len = strlen(mig_uuid);
-	int found = 0;
-	if (strncasecmp(mig_uuid, "MIG-", 4) || len <= 4)
-		return -ENOENT;
-	for (size_t i = 0; i < s->n_gpu; i++) {
-		struct gs_mig_layout *l = &s->gpu[i].layout;
-		for (size_t k = 0; k < l->n_ci; k++) {
-			char uuid[GS_UUID_STR + 4];
-			gs_store_ci_uuid(s->gpu[i].uuid, &l->ci[k], uuid);
-			if (strncasecmp(uuid, mig_uuid, len) == 0) {
-				found++;
-				*gpu = &s->gpu[i];
-				*ci = &l->ci[k];
-			}
-		}
-	}
-	return found == 1 ? 0 : found ? -EINVAL : -ENOENT;
 }
 
 int gs_store_parse(const char *text, struct gs_store *s, char *err, size_t errlen)
@@ -250,6 +293,8 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 		const struct gs_mig_layout *l = &g->layout;
 		fprintf(f, "gpu %s mig %d\nserial %s %" PRIu64 "\n", g->uuid, g->mig ? 1 : 0, g->uuid,
 			l->next_serial);
+		if (g->sm_unit)
+			fprintf(f, "size %s %u %u %" PRIu32 "\n", g->uuid, g->sm_count, g->sm_unit, g->memory_mib);
 		for (size_t k = 0; k < l->n_gi; k++) {
 			const struct gs_mig_gi *gi = &l->gi[k];
 			if (gi->profile_id == GS_MIG_CUSTOM)
@@ -258,7 +303,9 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 				fprintf(f, "gi %s %u %d", g->uuid, gi->id, gi->profile_id);
 			fprintf(f, " %u %u %u %" PRIu32 " %" PRIu64, gi->start, gi->size, gi->sm, gi->memory_mib,
 				gi->serial);
-			if (gi->guarantee_mib != gi->memory_mib)
+			if (gi->sm_placed)
+				fprintf(f, " %" PRIu32 " %u", gi->guarantee_mib, gi->sm_start);
+			else if (gi->guarantee_mib != gi->memory_mib)
 				fprintf(f, " %" PRIu32, gi->guarantee_mib);
 			fputc('\n', f);
 		}
@@ -275,6 +322,20 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 			for (unsigned u = 0; u < ci->n_users; u++)
 				fprintf(f, "%s%" PRIu32, u ? "," : "", ci->users[u]);
 			fprintf(f, "%s\n", ci->n_users ? "" : "*");
+		}
+		for (size_t k = 0; k < l->n_ci; k++) {
+			const struct gs_mig_ci *ci = &l->ci[k];
+			if (ci->owner_pid)
+				fprintf(f, "owner %s %u %u %" PRId32 " %" PRIu64 "\n", g->uuid, ci->gi, ci->id, ci->owner_pid,
+					ci->owner_start);
+			if (ci->cgroup[0])
+				fprintf(f, "cgroup %s %u %u %s\n", g->uuid, ci->gi, ci->id, ci->cgroup);
+			if (ci->n_default)
+				fprintf(f, "default %s %u %u ", g->uuid, ci->gi, ci->id);
+			for (unsigned u = 0; u < ci->n_default; u++)
+				fprintf(f, "%s%" PRIu32, u ? "," : "", ci->default_for[u]);
+			if (ci->n_default)
+				fputc('\n', f);
 		}
 	}
 	if (fclose(f)) {

@@ -22,9 +22,14 @@ struct gs_mig_gi {
 	/* memory no other GPU instance may take (gpushare): the whole limit
 	 * unless created over-committed; the guarantees of a GPU fit in it */
 	uint32_t guarantee_mib;
+	/* its SMs: [sm_start, sm_start + sm) (smrun.h); not placed in stores
+	 * written before runs were kept, until the slice layer places them */
+	unsigned sm_start;
+	bool sm_placed;
 };
 
 #define GS_SLICE_MAX_USERS 16
+#define GS_STORE_CGROUP_MAX 192
 
 struct gs_mig_ci {
 	unsigned gi, id, profile_id;
@@ -37,6 +42,17 @@ struct gs_mig_ci {
 	bool refuse_busy;
 	unsigned n_users;
 	uint32_t users[GS_SLICE_MAX_USERS];
+	/* an ephemeral slice (gpushare run --memory/--sms) lives as long as
+	 * its job: the process that asked for it (pid and start time) or, with
+	 * the daemon, the cgroup it is bound to; removed when they are gone */
+	int32_t owner_pid;
+	uint64_t owner_start;
+	/* every process of this cgroup (and below it) is in the slice,
+	 * whatever started it: "" when unbound */
+	char cgroup[GS_STORE_CGROUP_MAX];
+	/* users whose programs land here when they name no slice */
+	unsigned n_default;
+	uint32_t default_for[GS_SLICE_MAX_USERS];
 };
 
 struct gs_mig_layout {
@@ -49,6 +65,10 @@ struct gs_mig_layout {
 struct gs_store_gpu {
 	char uuid[48];           /* "GPU-..." as NVML reports it */
 	bool mig;                /* soft MIG mode on */
+	/* the GPU's size, as the slice layer last saw it (0: not known yet):
+	 * what readers without NVML need to place and split SMs */
+	unsigned sm_count, sm_unit;
+	uint32_t memory_mib;
 	struct gs_mig_layout layout;
 };
 
@@ -57,12 +77,12 @@ struct gs_store {
 	struct gs_store_gpu gpu[GS_STORE_MAX_GPU];
 };
 
+/* Whether a cgroup path may be stored: absolute, printable, no spaces, no
+ * "." or ".." components, shorter than GS_STORE_CGROUP_MAX. */
+bool gs_store_cgroup_valid(const char *path);
+
 /* Whether uid may join the compute instance. */
 bool gs_store_ci_open_to(const struct gs_mig_ci *ci, uid_t uid);
-
-/* The compute instance named by a MIG-<uuid> (or a unique prefix of one):
- * 0 with *gpu and *ci set, -ENOENT, or -EINVAL when the prefix is ambiguous. */
-int gs_store_find_ci(struct gs_store *s, const char *mig_uuid, struct gs_store_gpu **gpu, struct gs_mig_ci **ci);
 
 /* Parses the store's text form. 0, or -EINVAL with a line-numbered message. */
 int gs_store_parse(const char *text, struct gs_store *s, char *err, size_t errlen);

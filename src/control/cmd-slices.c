@@ -1,11 +1,9 @@
 /* cmd-slices.c: gpushare's own commands, in MPS's style, for what MPS cannot
  * do: create, resize, list and destroy slices, say who may join them, and
- * change a slice's memory limit live.
- *
- * Creating and destroying go through gpushare-smi, so its placement rules,
- * checks and messages are the daemon's too; the store's lock makes them safe
- * beside gpushare-smi run by hand. */
+ * change a slice's memory limit live. Each is one transaction of the slice
+ * layer, whose messages say why a change is refused. */
 #include "control.h"
+#include "slice.h"
 #include "slices.h"
 #include "store.h"
 
@@ -16,32 +14,30 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A slice named by its MIG UUID (or a unique prefix): a copy of its compute
- * instance, its full UUID, how many other compute instances share its GPU
- * instance, and its GPU as the daemon knows it (NULL if unknown). */
+/* A slice named by its MIG UUID (or a unique prefix): its full UUID and its
+ * GPU as the daemon knows it (NULL if unknown). -errno with why in r. */
 struct slice_info {
-	struct gs_mig_ci ci;
 	char uuid[GS_UUID_STR + 4];
-	unsigned siblings;
 	const struct control_gpu *gpu;
 };
 
-static int find_slice(struct control_state *s, const char *name, struct slice_info *out)
+static int find_slice(struct control_state *s, const char *name, struct slice_info *out, struct control_reply *r)
 {
 	struct gs_store *st = malloc(sizeof *st);
 	struct gs_store_gpu *sg;
 	struct gs_mig_ci *ci;
-	int rc = st ? gs_store_load(s->state_dir, st, NULL, 0) : -ENOMEM;
-	if (rc == 0 && (rc = gs_store_find_ci(st, name, &sg, &ci)) == 0) {
-		out->ci = *ci;
+	char why[256] = "no memory";
+	int rc = st ? gs_store_load(s->state_dir, st, why, sizeof why) : -ENOMEM;
+	if (rc == 0 && (rc = gs_slice_resolve(st, name, &sg, &ci, why, sizeof why)) == 0) {
 		gs_store_ci_uuid(sg->uuid, ci, out->uuid);
-		out->siblings = 0;
-		for (size_t k = 0; k < sg->layout.n_ci; k++)
-			out->siblings += sg->layout.ci[k].gi == ci->gi && &sg->layout.ci[k] != ci;
 		out->gpu = control_gpu_by_dev(s, sg->uuid);
 	}
 	free(st);
-	return rc ? -ENOENT : 0;
+	if (rc) {
+		control_reply_line(r, "%s", why);
+		r->status = 1;
+	}
+	return rc;
 }
 
 static void reply_line(void *ctx, const char *line)
@@ -49,14 +45,10 @@ static void reply_line(void *ctx, const char *line)
 	control_reply_line(ctx, "%s", line);
 }
 
-/* gpushare-smi's own words say why it refused. */
-static void smi_refused(struct control_reply *r, char *out, const char *otherwise)
+/* The slice layer's refusal, in its words. */
+static void refused(struct control_reply *r, const char *why)
 {
-	char *save = NULL;
-	for (char *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-		control_reply_line(r, "%s", l);
-	if (!out[0])
-		control_reply_line(r, "%s", otherwise);
+	control_reply_line(r, "%s", why[0] ? why : "refused");
 	r->status = 1;
 }
 
@@ -100,30 +92,6 @@ static int parse_users(char *list, uint32_t *uids, unsigned *n, struct control_r
 	return 0;
 }
 
-static void guarantee_error(struct control_reply *r, int rc)
-{
-	r->status = 1;
-	if (rc == -EINVAL)
-		control_reply_line(r, "A guarantee cannot exceed the slice's memory limit");
-	else if (rc == -ENOSPC)
-		control_reply_line(r, "The guarantees of the GPU would exceed its memory");
-	else
-		control_reply_line(r, "Cannot set the guarantee: %s", strerror(-rc));
-}
-
-static void slice_error(struct control_reply *r, const char *slice, int rc)
-{
-	r->status = 1;
-	if (rc == -ENOENT)
-		control_reply_line(r, "Slice %s not found", slice);
-	else if (rc == -EPERM)
-		control_reply_line(r, "Slice %s has a MIG profile's fixed size; create a custom-size slice to resize it", slice);
-	else if (rc == -ENOSPC)
-		control_reply_line(r, "Slice %s does not fit on its GPU at that size (add -overcommit to allow it)", slice);
-	else
-		control_reply_line(r, "Cannot change slice %s: %s", slice, strerror(-rc));
-}
-
 /* The memory argument in MPS's syntax, also as gpushare-smi's custom size. */
 static int parse_memory(const char *text, uint64_t *bytes, struct control_reply *r)
 {
@@ -160,13 +128,11 @@ CONTROL_CMD_FN(cmd_set_slice_memory_limit)
 {
 	(void)p, (void)argc;
 	uint64_t bytes;
+	char why[512];
 	if (parse_memory(argv[2], &bytes, r))
 		return;
-	int rc = gs_slices_set_memory(s->state_dir, argv[1], bytes);
-	if (rc == -EINVAL)
-		rc = -ENOENT;
-	if (rc)
-		slice_error(r, argv[1], rc);
+	if (gs_slice_set_memory(s->state_dir, argv[1], bytes, why, sizeof why))
+		refused(r, why);
 	else
 		control_log(s, "set_slice_memory_limit %s %s.", argv[1], argv[2]);
 }
@@ -218,45 +184,19 @@ CONTROL_CMD_FN(cmd_create_slice)
 		r->status = 1;
 		return;
 	}
-	char index[16], size[48], out[4096];
-	snprintf(index, sizeof index, "%u", g->index);
-	snprintf(size, sizeof size, "%usm.%" PRIu64 "mb", sms, bytes >> 20);
-	const char *args[] = { "mig", "-i", index, "-cgi", size, "-C", overcommit ? "--overcommit" : NULL, NULL };
-	int rc = control_smi(args, out, sizeof out);
-	unsigned gi, ci, dev;
-	const char *made = strstr(out, "Successfully created compute instance ID");
-	if (rc || !made || sscanf(made, "Successfully created compute instance ID %u on GPU %u GPU instance ID %u", &ci,
-				  &dev, &gi) != 3) {
-		smi_refused(r, out, "gpushare-smi could not create the slice");
+	struct gs_slice_spec spec = { .sm = sms, .memory = bytes, .overcommit = overcommit, .guarantee = guarantee,
+				      .users = uids, .n_users = n_users, .refuse = refuse };
+	struct gs_slice_info made;
+	char why[512];
+	if (gs_slice_create(s->state_dir, &g->slice, &spec, &made, why, sizeof why)) {
+		refused(r, why);
 		return;
 	}
-	struct gs_store *st = malloc(sizeof *st);
-	char uuid[GS_UUID_STR + 4] = "";
-	if (st && gs_store_load(s->state_dir, st, NULL, 0) == 0) {
-		struct gs_store_gpu *sg = gs_store_gpu(st, g->uuid, false);
-		for (size_t k = 0; sg && k < sg->layout.n_ci; k++)
-			if (sg->layout.ci[k].gi == gi && sg->layout.ci[k].id == ci)
-				gs_store_ci_uuid(sg->uuid, &sg->layout.ci[k], uuid);
-	}
-	free(st);
-	if (!uuid[0] || ((n_users || refuse) && gs_slices_set_access(s->state_dir, uuid, uids, n_users, refuse))) {
-		control_reply_line(r, "The slice was created (GPU instance %u) but its users could not be set", gi);
-		r->status = 1;
-		return;
-	}
-	if (guarantee != UINT64_MAX && (rc = gs_slices_set_guarantee(s->state_dir, uuid, guarantee, g->memory))) {
-		/* what cannot be guaranteed is not made */
-		const char *dci[] = { "mig", "-i", index, "-dci", "-gi", NULL, NULL }, *dgi[] = { "mig", "-i", index, "-dgi", "-gi", NULL, NULL };
-		char id[16];
-		snprintf(id, sizeof id, "%u", gi);
-		dci[5] = dgi[5] = id;
-		control_smi(dci, out, sizeof out);
-		control_smi(dgi, out, sizeof out);
-		guarantee_error(r, rc);
-		return;
-	}
-	control_log(s, "created slice %s: %u SMs, %" PRIu64 " MiB on GPU %u", uuid, sms, bytes >> 20, g->index);
-	control_reply_line(r, "%s", uuid);
+	if (made.note[0])
+		control_log(s, "create_slice: %s", made.note);
+	control_log(s, "created slice %s: %u SMs from SM %u, %" PRIu32 " MiB on GPU %u", made.uuid, made.sm, made.sm_start,
+		    made.memory_mib, g->index);
+	control_reply_line(r, "%s", made.uuid);
 }
 
 /* resize_slice <MIG-uuid> <SMs> <memory> [-overcommit] */
@@ -275,15 +215,19 @@ CONTROL_CMD_FN(cmd_resize_slice)
 		return;
 	/* the slice's GPU bounds it */
 	struct slice_info si;
-	int rc = find_slice(s, argv[1], &si);
-	const struct control_gpu *g = si.gpu;
-	if (rc == 0)
-		rc = gs_slices_resize(s->state_dir, argv[1], sms, bytes, g ? g->sms : 0, g ? g->memory : 0, overcommit);
-	if (rc) {
-		slice_error(r, argv[1], rc == -EINVAL ? -ENOENT : rc);
+	if (find_slice(s, argv[1], &si, r))
+		return;
+	struct gs_slice_info now;
+	char why[512];
+	if (gs_slice_resize(s->state_dir, si.gpu ? &si.gpu->slice : NULL, argv[1], sms, bytes, overcommit, &now, why,
+			    sizeof why)) {
+		refused(r, why);
 		return;
 	}
-	control_log(s, "resized slice %s: %u SMs, %" PRIu64 " MiB", argv[1], sms, bytes >> 20);
+	if (now.note[0])
+		control_reply_line(r, "%s", now.note);
+	control_log(s, "resized slice %s: %u SMs from SM %u, %" PRIu32 " MiB", now.uuid, now.sm, now.sm_start,
+		    now.memory_mib);
 }
 
 struct in_slice {
@@ -302,13 +246,8 @@ CONTROL_CMD_FN(cmd_destroy_slice)
 {
 	(void)p, (void)argc;
 	struct slice_info si;
-	char gi_id[16], ci_id[16], index[16];
-	if (find_slice(s, argv[1], &si) || !si.gpu) {
-		slice_error(r, argv[1], -ENOENT);
+	if (find_slice(s, argv[1], &si, r))
 		return;
-	}
-	snprintf(gi_id, sizeof gi_id, "%u", si.ci.gi);
-	snprintf(ci_id, sizeof ci_id, "%u", si.ci.id);
 	struct in_slice c = { si.uuid, 0 };
 	control_each_client(count_in_slice, &c);
 	if (c.n) {
@@ -316,12 +255,9 @@ CONTROL_CMD_FN(cmd_destroy_slice)
 		r->status = 1;
 		return;
 	}
-	snprintf(index, sizeof index, "%u", si.gpu->index);
-	const char *dci[] = { "mig", "-i", index, "-dci", "-gi", gi_id, "-ci", ci_id, NULL };
-	const char *dgi[] = { "mig", "-i", index, "-dgi", "-gi", gi_id, NULL };
-	char out[4096];
-	if (control_smi(dci, out, sizeof out) || (!si.siblings && control_smi(dgi, out, sizeof out))) {
-		smi_refused(r, out, "gpushare-smi could not destroy the slice");
+	char why[512];
+	if (gs_slice_destroy(s->state_dir, si.uuid, NULL, why, sizeof why)) {
+		refused(r, why);
 		return;
 	}
 	control_servers_slice_gone(s, si.uuid);
@@ -347,9 +283,9 @@ CONTROL_CMD_FN(cmd_set_slice_users)
 		r->status = 1;
 		return;
 	}
-	int rc = gs_slices_set_access(s->state_dir, argv[1], uids, n, refuse);
-	if (rc)
-		slice_error(r, argv[1], rc);
+	char why[512];
+	if (gs_slice_set_access(s->state_dir, argv[1], uids, n, refuse, why, sizeof why))
+		refused(r, why);
 	else
 		control_log(s, "set_slice_users %s %s", argv[1], argv[2]);
 }
@@ -362,53 +298,11 @@ CONTROL_CMD_FN(cmd_set_slice_guarantee)
 	if (strcmp(argv[2], "0") && parse_memory(argv[2], &bytes, r))
 		return;
 	struct slice_info si;
-	int rc = find_slice(s, argv[1], &si);
-	if (rc) {
-		slice_error(r, argv[1], rc);
+	char why[512];
+	if (find_slice(s, argv[1], &si, r))
 		return;
-	}
-	if ((rc = gs_slices_set_guarantee(s->state_dir, argv[1], bytes, si.gpu ? si.gpu->memory : 0)) == -ENOENT)
-		slice_error(r, argv[1], rc);
-	else if (rc)
-		guarantee_error(r, rc);
+	if (gs_slice_set_guarantee(s->state_dir, si.gpu ? &si.gpu->slice : NULL, argv[1], bytes, why, sizeof why))
+		refused(r, why);
 	else
 		control_log(s, "set_slice_guarantee %s %s", argv[1], argv[2]);
-}
-
-/* gpushare_smi <state dir> <args>: what gpushare-smi asks of the daemon when
- * one runs, so that the store has one writer at a time: the daemon runs it,
- * with the same arguments, and answers with its output and its exit status.
- * A gpushare-smi working on another state dir than the daemon's (a test, a
- * user's own) is told to go on by itself. */
-CONTROL_CMD_FN(cmd_gpushare_smi)
-{
-	if (strcmp(argv[1], s->state_dir)) {
-		control_reply_line(r, "Not this daemon's state dir (%s)", s->state_dir);
-		r->status = GS_SMI_NOT_MINE;
-		return;
-	}
-	if (!p->privileged && p->uid != 0 && p->uid != geteuid()) {
-		control_reply_line(r, "Insufficient Permissions: changing slices needs root or the daemon's user");
-		r->status = 4; /* nvidia-smi's exit code for it */
-		return;
-	}
-	if (!s->pipe_dir[0]) {
-		control_reply_line(r, "No daemon to run gpushare-smi for"); /* a state without a daemon (the fuzz target) */
-		r->status = 255;
-		return;
-	}
-	const char *args[16];
-	int n = 0;
-	for (int i = 2; i < argc && n < (int)GS_ARRAY_LEN(args) - 1; i++)
-		args[n++] = argv[i];
-	args[n] = NULL;
-	char out[8192];
-	int rc = control_smi(args, out, sizeof out);
-	char *save = NULL;
-	for (char *l = strtok_r(out, "\n", &save); rc >= 0 && l; l = strtok_r(NULL, "\n", &save))
-		control_reply_line(r, "%s", l);
-	if (rc < 0)
-		control_reply_line(r, "gpushare-smi did not run");
-	r->status = rc < 0 ? 255 : rc;
-	control_log(s, "gpushare-smi run for user %ld: exit %d", (long)p->uid, r->status);
 }

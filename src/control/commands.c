@@ -266,7 +266,6 @@ const struct control_cmd control_cmds[] = {
 	{ "set_slice_users", 2, 3, true, MPS_LOCAL, "<MIG-uuid> <user,...|*> [queue|refuse]", cmd_set_slice_users },
 	{ "set_slice_memory_limit", 2, 2, true, MPS_LOCAL, "<MIG-uuid> <value>", cmd_set_slice_memory_limit },
 	{ "set_slice_guarantee", 2, 2, true, MPS_LOCAL, "<MIG-uuid> <memory|0>", cmd_set_slice_guarantee },
-	{ "gpushare_smi", 2, 13, false, MPS_LOCAL, "<state dir> <gpushare-smi arguments>", cmd_gpushare_smi },
 	{ "register_client", 1, 3, false, MPS_LOCAL, "<slice|-> [<GPU-uuid> [<server PID>]]", register_client },
 	{ "server_ready", 0, 0, false, MPS_LOCAL, "", server_ready },
 	{ "list_clients", 0, 0, false, MPS_LOCAL, "", list_clients },

@@ -11,6 +11,7 @@
 
 #include "gs.h"
 #include "line.h"
+#include "slice.h"
 #include "mpsval.h"
 
 #include <stdarg.h>
@@ -24,11 +25,13 @@
 
 struct control_reply;
 
-/* A GPU as gpushare-smi reports it (device_query, pinned limits by ordinal). */
+/* A GPU as NVML reports it (device_query, pinned limits by ordinal, the
+ * slice layer's model). */
 struct control_gpu {
 	unsigned index, sms;
 	char uuid[48], name[96], bus[32];
 	uint64_t memory;
+	struct gs_slice_gpu slice;
 };
 
 /* A server: one per (slice, user), started when its first client arrives,
@@ -94,8 +97,6 @@ int control_mps_forward(struct control_state *s, const char *line, struct contro
  * LD_PRELOAD dropped, input on its stdin, its stdout and stderr into out (may be NULL):
  * its exit status, or -1 (also when it ran past timeout_ms and was killed). */
 int control_exec(char *const argv[], char *const env[], const char *input, char *out, size_t outlen, int timeout_ms);
-/* Runs gpushare-smi (next to this binary, else from $PATH) with args. */
-int control_smi(const char *const args[], char *out, size_t outlen);
 
 /* Settings survive a crash of the daemon (kill -9 included) in its pipe
  * directory and are dropped by quit, as MPS drops them. */
@@ -216,7 +217,6 @@ CONTROL_CMD_FN(cmd_destroy_slice);
 CONTROL_CMD_FN(cmd_set_slice_users);
 CONTROL_CMD_FN(cmd_set_slice_memory_limit);
 CONTROL_CMD_FN(cmd_set_slice_guarantee);
-CONTROL_CMD_FN(cmd_gpushare_smi);
 
 extern const struct control_cmd control_cmds[];
 extern const size_t control_n_cmds;

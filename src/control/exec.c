@@ -1,4 +1,4 @@
-/* exec.c: runs a helper program (NVIDIA's MPS front end, gpushare-smi) with
+/* exec.c: runs a helper program (NVIDIA's MPS front end) with
  * input on its stdin, its stdout captured, and a time limit, so the daemon
  * reuses their logic and messages instead of copying them. */
 #include "control.h"
@@ -76,26 +76,4 @@ int control_exec(char *const argv[], char *const env[], const char *input, char 
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	return late || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
-}
-
-int control_smi(const char *const args[], char *out, size_t outlen)
-{
-	char self[PATH_MAX], smi[PATH_MAX + 16];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n <= 0)
-		return -1;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	*slash = '\0';
-	snprintf(smi, sizeof smi, "%s/gpushare-smi", self);
-	if (access(smi, X_OK) && gs_find_program("gpushare-smi", smi, sizeof smi))
-		return -1;
-	char *argv[16] = { smi };
-	size_t k = 1;
-	for (size_t i = 0; args[i] && k < GS_ARRAY_LEN(argv) - 1; i++)
-		argv[k++] = (char *)args[i];
-	argv[k] = NULL;
-	/* it changes the store itself: it must not hand the change back to us */
-	char *env[] = { "GPUSHARE_SMI_DIRECT=1", NULL };
-	return control_exec(argv, env, NULL, out, outlen, 10000);
 }

@@ -13,6 +13,8 @@
  * own), so a daemon restarted after kill -9 adopts the servers still
  * running, and their clients re-register. */
 #include "control.h"
+#include "slice.h"
+#include "gpus.h"
 #include "store.h"
 
 #include <errno.h>
@@ -420,7 +422,7 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 		struct gs_mig_ci *ci;
 		int rc = st ? gs_store_load(s->state_dir, st, NULL, 0) : -ENOMEM;
 		if (rc == 0)
-			rc = gs_store_find_ci(st, slice, &sg, &ci);
+			rc = gs_slice_resolve(st, slice, &sg, &ci, NULL, 0);
 		if (rc == 0 && !gs_store_ci_open_to(ci, p->uid))
 			rc = -EPERM;
 		if (rc == 0) {
@@ -554,7 +556,7 @@ static void drop_orphans(struct control_state *s)
 		struct control_server *v = &s->servers[i];
 		struct gs_store_gpu *g;
 		struct gs_mig_ci *ci;
-		if (strcmp(v->slice, "-") && !v->stopping && gs_store_find_ci(st, v->slice, &g, &ci) == -ENOENT) {
+		if (strcmp(v->slice, "-") && !v->stopping && gs_slice_resolve(st, v->slice, &g, &ci, NULL, 0) == -ENOENT) {
 			control_log(s, "Slice %s is gone: its server %ld goes too", v->slice, (long)v->pid);
 			v->stopping = true;
 			control_server_maybe_stop(s, v);
@@ -621,25 +623,23 @@ void control_server_log(struct control_state *s, pid_t server, const char *fmt, 
 
 void control_gpus_discover(struct control_state *s)
 {
-	static const char *const args[] = {
-		"--query-gpu=index,uuid,name,pci.bus_id,memory.total,gpushare.sm_count", "--format=csv,noheader,nounits",
-		NULL
-	};
-	char out[8192];
-	if (control_smi(args, out, sizeof out)) {
-		control_log(s, "gpushare-smi did not list the GPUs: device_query and limits by ordinal are unavailable");
+	struct gs_slice_gpu found[CONTROL_MAX_GPUS];
+	size_t n;
+	char why[512];
+	if (gs_gpus_discover(found, CONTROL_MAX_GPUS, &n, why, sizeof why)) {
+		control_log(s, "NVML did not list the GPUs (%s): device_query and limits by ordinal are unavailable", why);
 		return;
 	}
-	char *save_ptr = NULL;
-	for (char *line = strtok_r(out, "\n", &save_ptr); line && s->n_gpus < CONTROL_MAX_GPUS;
-	     line = strtok_r(NULL, "\n", &save_ptr)) {
-		struct control_gpu *g = &s->gpus[s->n_gpus];
-		unsigned long long mib;
-		if (sscanf(line, "%u, %47[^,], %95[^,], %31[^,], %llu, %u", &g->index, g->uuid, g->name, g->bus, &mib,
-			   &g->sms) == 6) {
-			g->memory = mib << 20;
-			s->n_gpus++;
-		}
+	for (size_t i = 0; i < n; i++) {
+		struct control_gpu *g = &s->gpus[s->n_gpus++];
+		g->slice = found[i];
+		g->slice.model.name = g->slice.name; /* the copy's own */
+		g->index = found[i].index;
+		g->sms = found[i].model.sm_count;
+		g->memory = (uint64_t)found[i].model.memory_mib << 20;
+		snprintf(g->uuid, sizeof g->uuid, "%s", found[i].uuid);
+		snprintf(g->name, sizeof g->name, "%s", found[i].name);
+		snprintf(g->bus, sizeof g->bus, "%s", found[i].bus);
 	}
 	control_log(s, "%zu GPU(s) found", s->n_gpus);
 }

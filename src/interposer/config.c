@@ -8,7 +8,9 @@
  * Any malformed value is an error: the caller refuses CUDA rather than run
  * the program without its limits. */
 #include "cvd.h"
+#include "slice.h"
 #include "interposer.h"
+#include "smrun.h"
 #include "store.h"
 
 #include <errno.h>
@@ -39,36 +41,24 @@ static int load_store(struct gs_store *st, char *dir, size_t dirlen, int which)
 	return 0;
 }
 
-static int cmp_ci(const void *a, const void *b)
+/* The slice's SMs and the grid every process of its GPU splits it by. */
+static void set_sms(struct gs__slice *s, const struct gs_store_gpu *g, const struct gs_mig_ci *ci)
 {
-	const struct gs_mig_ci *x = a, *y = b;
-	return x->gi != y->gi ? (int)x->gi - (int)y->gi : (int)x->id - (int)y->id;
+	unsigned start, count;
+	gs_smrun_of_ci(&g->layout, ci, &start, &count);
+	s->sms = count;
+	s->sm_start = start;
+	s->sm_grid = gs_smrun_grid(g->sm_unit ? g->sm_unit : 2, &g->layout);
 }
 
-/* The slice's SMs, and those of every slice on its GPU in the order every
- * process of the GPU splits them. */
-static void set_split(struct gs__slice *s, const struct gs_store_gpu *g, const struct gs_mig_ci *ci)
-{
-	struct gs_mig_ci sorted[GS_MIG_MAX_CI];
-	memcpy(sorted, g->layout.ci, g->layout.n_ci * sizeof sorted[0]);
-	qsort(sorted, g->layout.n_ci, sizeof sorted[0], cmp_ci);
-	s->sms = ci->sm;
-	s->n_split = 0;
-	for (size_t i = 0; i < g->layout.n_ci && i < GS_ARRAY_LEN(s->split); i++) {
-		if (sorted[i].gi == ci->gi && sorted[i].id == ci->id)
-			s->split_index = s->n_split;
-		s->split[s->n_split++] = sorted[i].sm;
-	}
-}
-
-void gs__config_refresh_split(struct gs__slice *s)
+void gs__config_refresh_sms(struct gs__slice *s)
 {
 	static struct gs_store st;
 	struct gs_store_gpu *g;
 	struct gs_mig_ci *ci;
-	if (!s->store_dir[0] || gs_store_load(s->store_dir, &st, NULL, 0) || gs_store_find_ci(&st, s->name, &g, &ci))
+	if (!s->store_dir[0] || gs_store_load(s->store_dir, &st, NULL, 0) || gs_slice_resolve(&st, s->name, &g, &ci, NULL, 0))
 		return; /* gone or unreadable: the SMs it had */
-	set_split(s, g, ci);
+	set_sms(s, g, ci);
 }
 
 /* Fills s from compute instance k of GPU g. */
@@ -90,7 +80,7 @@ static int from_store(struct gs__slice *s, const char *dir, struct gs_store_gpu 
 	s->memory_limited = s->sm_limited = true;
 	s->memory_limit = (uint64_t)gi->memory_mib << 20;
 	snprintf(s->store_dir, sizeof s->store_dir, "%s", dir);
-	set_split(s, g, ci);
+	set_sms(s, g, ci);
 	/* one ledger per GPU instance, shared by every process of its slices */
 	char path[PATH_MAX];
 	gs_store_ledger_path(dir, g->uuid, gi, path, sizeof path);
@@ -101,31 +91,20 @@ static int from_store(struct gs__slice *s, const char *dir, struct gs_store_gpu 
 	return 0;
 }
 
-/* Finds a compute instance by the forms of GPUSHARE_SLICE / a CVD entry. */
+/* The slice a CVD entry names, when exactly one does. */
 static bool find_slice(struct gs_store *st, const struct gs_cvd_entry *e, struct gs_store_gpu **gpu,
 		       const struct gs_mig_ci **ci)
 {
-	int found = 0;
-	for (size_t g = 0; g < st->n_gpu; g++) {
-		struct gs_store_gpu *sg = &st->gpu[g];
-		for (size_t k = 0; k < sg->layout.n_ci; k++) {
-			const struct gs_mig_ci *c = &sg->layout.ci[k];
-			bool match;
-			if (e->kind == GS_CVD_MIG_GPU) {
-				match = strcasecmp(sg->uuid + 4, e->uuid) == 0 && c->gi == e->gi && c->id == e->ci;
-			} else {
-				char uuid[GS_UUID_STR + 4];
-				gs_store_ci_uuid(sg->uuid, c, uuid);
-				match = strncasecmp(uuid + 4, e->uuid, strlen(e->uuid)) == 0;
-			}
-			if (match) {
-				*gpu = sg;
-				*ci = c;
-				found++;
-			}
-		}
-	}
-	return found == 1;
+	char name[96];
+	if (e->kind == GS_CVD_MIG_GPU)
+		snprintf(name, sizeof name, "MIG-GPU-%s/%u/%u", e->uuid, e->gi, e->ci);
+	else
+		snprintf(name, sizeof name, "MIG-%s", e->uuid);
+	struct gs_mig_ci *c;
+	if (gs_slice_resolve(st, name, gpu, &c, NULL, 0))
+		return false;
+	*ci = c;
+	return true;
 }
 
 static int explicit_limits(struct gs__slice *s, const char *mem, const char *sms, char *err, size_t errlen)
@@ -144,9 +123,8 @@ static int explicit_limits(struct gs__slice *s, const char *mem, const char *sms
 			return gs_fail(err, errlen, -EINVAL, "GPUSHARE_SMS=\"%.40s\" is not an SM count (1 to 4096)", sms);
 		s->sm_limited = true;
 		s->sms = (unsigned)n;
-		s->split[0] = s->sms;
-		s->n_split = 1;
-		s->split_index = 0;
+		s->sm_start = 0;
+		s->sm_grid = s->sms;
 	}
 	snprintf(s->name, sizeof s->name, "environment");
 	/* a ledger for this process and the children it forks, gone with them */

@@ -76,13 +76,11 @@ static unsigned round_to(unsigned n, unsigned gran)
 	return n < gran ? gran : n;
 }
 
-/* The slice's SMs as a resource descriptor. Every process of the GPU
- * computes the same layout from the store's slice order: the GPU split in one
- * call into groups of the greatest common divisor of the slices' sizes, each
- * slice taking the run of groups where the slices before it end (an
- * over-committed slice wraps around to the start). Groups of one split were
- * measured disjoint across processes under MPS on the H100; a split per
- * slice, or runs of the smallest groups, were not (docs/interposer.md). */
+/* The slice's SMs as a resource descriptor: its run of groups in one split
+ * of the GPU into groups of the layout's grid, which every process of the
+ * GPU makes alike (smrun.h). Groups of one split were measured disjoint
+ * across processes under MPS on the H100; a split per slice, or runs of the
+ * smallest groups, were not (docs/interposer.md). */
 static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 {
 	CUdevResource all, rest, groups[256];
@@ -93,7 +91,7 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 										 : all.sm.minSmPartitionSize;
 	if (gran == 0)
 		gran = 1;
-	unsigned idx = gs__slice.split_index, want = round_to(gs__slice.split[idx], gran), cap = want;
+	unsigned want = round_to(gs__slice.sms, gran), cap = want;
 	if (gs__client.pct > 0 && gs__client.pct < 100 && !gs__client.mps) {
 		/* the server's active thread percentage, provisioned as MPS does
 		 * (whole TPCs), from the front of the slice's own SMs */
@@ -103,17 +101,7 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 	}
 	if (want >= all.sm.smCount && cap >= all.sm.smCount)
 		return gs__real.cuDevResourceGenerateDesc(desc, &all, 1);
-	unsigned offset = 0, g = want;
-	for (unsigned i = 0; i < gs__slice.n_split; i++) {
-		unsigned size = round_to(gs__slice.split[i], gran);
-		if (i < idx)
-			offset += size;
-		for (unsigned a = size; a;) { /* g = gcd(g, size) */
-			unsigned t = g % a;
-			g = a;
-			a = t;
-		}
-	}
+	unsigned g = round_to(gs__slice.sm_grid ? gs__slice.sm_grid : want, gran);
 	if (cap < want)
 		g = gran; /* a part of the slice: groups as fine as the GPU allows */
 	unsigned n = all.sm.smCount / g;
@@ -121,9 +109,11 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 		n = GS_ARRAY_LEN(groups);
 	if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, g)))
 		return rc;
-	unsigned first = offset / g, count = (cap < want ? cap : want) / g;
+	unsigned first = gs__slice.sm_start / g, count = (cap < want ? cap : want) / g;
+	if (count == 0)
+		count = 1;
 	if (first + count > n)
-		first = 0;
+		first = n > count ? n - count : 0; /* the layout changed under us: stay on the GPU */
 	return gs__real.cuDevResourceGenerateDesc(desc, groups + first, count);
 }
 
@@ -310,12 +300,12 @@ static CUresult own_context(CUcontext *pctx, CUdevice dev)
 		return CUDA_ERROR_NOT_SUPPORTED; /* the caller creates an ordinary one */
 	/* the slice's size now: resize_slice reaches contexts created
 	 * afterwards, as MPS's limits do */
-	static pthread_mutex_t split_lock = PTHREAD_MUTEX_INITIALIZER;
+	static pthread_mutex_t sms_lock = PTHREAD_MUTEX_INITIALIZER;
 	CUdevResourceDesc desc;
-	pthread_mutex_lock(&split_lock);
-	gs__config_refresh_split(&gs__slice);
+	pthread_mutex_lock(&sms_lock);
+	gs__config_refresh_sms(&gs__slice);
 	CUresult rc = slice_desc(dev, &desc);
-	pthread_mutex_unlock(&split_lock);
+	pthread_mutex_unlock(&sms_lock);
 	CUgreenCtx g;
 	CUcontext ctx;
 	if (rc || (rc = make_green(dev, desc, &g, &ctx)))

@@ -12,6 +12,7 @@
  * when it changes (looked at no more than every 100 ms); an allocation
  * within the guarantee takes no lock, only one above it reads their ledgers. */
 #include "interposer.h"
+#include "slice.h"
 #include "store.h"
 
 #include <limits.h>
@@ -55,7 +56,7 @@ static void read_store(void)
 	static struct gs_store s;
 	struct gs_store_gpu *g;
 	struct gs_mig_ci *ci;
-	if (gs_store_load(gs__slice.store_dir, &s, NULL, 0) || gs_store_find_ci(&s, gs__slice.name, &g, &ci))
+	if (gs_store_load(gs__slice.store_dir, &s, NULL, 0) || gs_slice_resolve(&s, gs__slice.name, &g, &ci, NULL, 0))
 		return;
 	forget_peers();
 	for (size_t i = 0; i < g->layout.n_gi; i++) {

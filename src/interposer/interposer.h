@@ -31,10 +31,10 @@ struct gs__slice {
 	char gpu_uuid[48];       /* the slice's GPU, "" for every device */
 	uint64_t memory_limit;
 	unsigned sms;            /* SMs asked for */
-	/* the SM counts of every slice on the GPU in split order, this one at
-	 * split_index: each process splits the same way, so groups are disjoint */
-	unsigned split[64];
-	unsigned n_split, split_index;
+	/* where they are: [sm_start, sm_start + sms) of a split of the GPU into
+	 * groups of sm_grid SMs, which every process of the GPU makes alike, so
+	 * that groups are disjoint (smrun.h) */
+	unsigned sm_start, sm_grid;
 	struct gs_ledger *ledger;
 	char store_dir[4096];    /* where the slice was found, "" for environment limits */
 };
@@ -70,9 +70,9 @@ void gs__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void gs__register(void);
 /* Resolves the slice from the environment and the slice store (config.c). */
 int gs__config_load(struct gs__slice *s, char *err, size_t errlen);
-/* Reads the slice's SMs (and its GPU's split) again from the store: a
+/* Reads the slice's SMs (and its GPU's grid) again from the store: a
  * resized slice's contexts created afterwards take the new size. */
-void gs__config_refresh_split(struct gs__slice *s);
+void gs__config_refresh_sms(struct gs__slice *s);
 
 /* Contexts (ctx.c). The launch-path check: whether the calling thread's
  * current context is a real primary context that must be swapped for the

@@ -10,6 +10,7 @@
  * "gs_smid" writes the SM each block ran on into the uint32 array given as
  * its first parameter, the simulated %smid. */
 #include "gs-cuda.h"
+#include "smrun.h"
 #include "simstate.h"
 
 #include <errno.h>
@@ -221,7 +222,7 @@ static const struct gs_gpu_model *model(int dev)
 
 static unsigned sm_granularity(int dev)
 {
-	return model(dev)->cc_major >= 9 ? 8 : 2;
+	return gs_smrun_unit(model(dev));
 }
 
 static struct CUctx_st *current(void)

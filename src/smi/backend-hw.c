@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#define N (&smi_nvml)
+#define N (&gs_nvml)
 
 static int hw_set_mig(struct smi_gpu *g, bool on)
 {

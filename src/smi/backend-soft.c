@@ -1,8 +1,11 @@
 /* backend-soft.c: gpushare's own MIG-style slices, kept in the slice store.
  * Same placement and IDs as NVIDIA's (the shared engine), on any GPU, plus
- * custom sizes; each change is one locked read-modify-write of the store. */
+ * custom sizes; every change is one transaction of the slice layer, which
+ * also places the instance's SMs and refuses to remove one a program runs in. */
 #include "ledger.h"
+#include "slice.h"
 #include "smi.h"
+#include "smrun.h"
 #include "store.h"
 
 #include <errno.h>
@@ -13,9 +16,8 @@
 
 static char state_dir[PATH_MAX - 128];
 
-/* Loads the store; with lockfd, under the store lock kept for save(). The
- * caller frees *st. */
-static int load(struct smi_gpu *g, struct gs_store **st, struct gs_store_gpu **sg, int *lockfd)
+/* Loads the store for reading. The caller frees *st. */
+static int load(struct smi_gpu *g, struct gs_store **st, struct gs_store_gpu **sg)
 {
 	char why[512];
 	if (!state_dir[0] && gs_state_dir(state_dir, sizeof state_dir))
@@ -23,63 +25,74 @@ static int load(struct smi_gpu *g, struct gs_store **st, struct gs_store_gpu **s
 	*st = malloc(sizeof **st);
 	if (!*st)
 		return NVML_ERROR_UNKNOWN;
-	if (lockfd && (*lockfd = gs_store_lock(state_dir)) < 0) {
-		fprintf(stderr, "gpushare-smi: cannot lock %s: %s\n", state_dir, strerror(-*lockfd));
-		return NVML_ERROR_NO_PERMISSION;
-	}
 	if (gs_store_load(state_dir, *st, why, sizeof why)) {
 		fprintf(stderr, "gpushare-smi: %s\n", why);
-		if (lockfd)
-			close(*lockfd);
 		return NVML_ERROR_UNKNOWN;
 	}
-	*sg = gs_store_gpu(*st, g->uuid, lockfd != NULL);
+	*sg = gs_store_gpu(*st, g->uuid, false);
 	if (!*sg) {
 		static struct gs_store_gpu empty;
 		memset(&empty, 0, sizeof empty);
 		*sg = &empty;
-		if (lockfd) {
-			close(*lockfd);
-			return NVML_ERROR_INSUFFICIENT_RESOURCES;
-		}
 	}
 	return NVML_SUCCESS;
 }
 
-static int save(struct gs_store *st, int lockfd, int rc)
+/* A change of one GPU's MIG layout: op runs in a slice-layer transaction
+ * and answers with an NVML code; anything but success changes nothing. */
+struct change {
+	struct smi_gpu *g;
+	int (*op)(struct change *c, struct gs_store_gpu *sg);
+	const struct smi_gi_request *req;
+	unsigned a, b, *out;
+	bool on;
+	int nvml;
+};
+
+static int run_op(struct gs_slice_txn *t, void *arg)
 {
-	if (rc == NVML_SUCCESS) {
-		int e = gs_store_save(state_dir, st);
-		if (e) {
-			fprintf(stderr, "gpushare-smi: cannot write %s/slices: %s\n", state_dir, strerror(-e));
-			rc = NVML_ERROR_NO_PERMISSION;
-		}
-	}
-	close(lockfd);
-	return rc;
+	struct change *c = arg;
+	struct gs_store_gpu *sg = gs_store_gpu(t->st, c->g->uuid, true);
+	c->nvml = sg ? c->op(c, sg) : NVML_ERROR_INSUFFICIENT_RESOURCES;
+	return c->nvml == NVML_SUCCESS ? 0 : -EAGAIN;
+}
+
+static int edit(struct smi_gpu *g, struct change *c)
+{
+	char why[512];
+	if (!state_dir[0] && gs_state_dir(state_dir, sizeof state_dir))
+		return NVML_ERROR_INVALID_ARGUMENT;
+	struct gs_slice_gpu sgpu = { .index = g->index, .model = g->model };
+	snprintf(sgpu.uuid, sizeof sgpu.uuid, "%s", g->uuid);
+	c->g = g;
+	c->nvml = NVML_ERROR_UNKNOWN;
+	int rc = gs_slice_edit(state_dir, &sgpu, 1, run_op, c, why, sizeof why);
+	if (rc == 0 || rc == -EAGAIN)
+		return c->nvml;
+	fprintf(stderr, "gpushare-smi: %s\n", why);
+	return rc == -EBUSY ? NVML_ERROR_IN_USE : rc == -EACCES || rc == -EPERM ? NVML_ERROR_NO_PERMISSION
+									      : NVML_ERROR_UNKNOWN;
+}
+
+static int op_set_mig(struct change *c, struct gs_store_gpu *sg)
+{
+	if (!c->on && sg->layout.n_gi)
+		return NVML_ERROR_IN_USE;
+	sg->mig = c->on;
+	return NVML_SUCCESS;
 }
 
 static int soft_set_mig(struct smi_gpu *g, bool on)
 {
-	struct gs_store *st;
-	struct gs_store_gpu *sg;
-	int fd, rc = load(g, &st, &sg, &fd);
-	if (rc == NVML_SUCCESS) {
-		if (!on && sg->layout.n_gi)
-			rc = NVML_ERROR_IN_USE;
-		else
-			sg->mig = on;
-		rc = save(st, fd, rc);
-	}
-	free(st);
-	return rc;
+	struct change c = { .op = op_set_mig, .on = on };
+	return edit(g, &c);
 }
 
 static int soft_gi_remaining(struct smi_gpu *g, const struct gs_gi_profile *p, unsigned *count)
 {
 	struct gs_store *st;
 	struct gs_store_gpu *sg;
-	int rc = load(g, &st, &sg, NULL);
+	int rc = load(g, &st, &sg);
 	if (rc == NVML_SUCCESS)
 		*count = gs_mig_gi_remaining(&g->model, &sg->layout, p);
 	free(st);
@@ -90,7 +103,7 @@ static int soft_gi_list(struct smi_gpu *g, struct smi_gi_view *out, size_t max, 
 {
 	struct gs_store *st;
 	struct gs_store_gpu *sg;
-	int rc = load(g, &st, &sg, NULL);
+	int rc = load(g, &st, &sg);
 	*n = 0;
 	for (size_t i = 0; rc == NVML_SUCCESS && i < sg->layout.n_gi && *n < max; i++) {
 		const struct gs_mig_gi *gi = &sg->layout.gi[i];
@@ -102,35 +115,45 @@ static int soft_gi_list(struct smi_gpu *g, struct smi_gi_view *out, size_t max, 
 	return rc;
 }
 
+static int op_gi_create(struct change *c, struct gs_store_gpu *sg)
+{
+	const struct smi_gi_request *r = c->req;
+	const struct gs_gpu_model *m = &c->g->model;
+	if (!sg->mig)
+		return NVML_ERROR_NOT_SUPPORTED;
+	unsigned unit = gs_smrun_unit(m), sm = r->profile ? r->profile->sm : gs_smrun_round(unit, r->sm);
+	int rc = r->profile ? gs_mig_gi_create(m, &sg->layout, r->profile, r->start, c->out)
+			    : gs_mig_gi_create_custom(m, &sg->layout, sm, r->memory_mib, r->overcommit, c->out);
+	if (rc)
+		return rc;
+	struct gs_mig_gi *gi = gs_mig_gi_find(&sg->layout, *c->out);
+	unsigned start;
+	if (r->profile ? gs_smrun_place_profile(m, &sg->layout, gi, r->overcommit, &start)
+		       : gs_smrun_place(unit, m->sm_count, &sg->layout, NULL, gs_smrun_round(unit, gi->sm), r->overcommit, &start))
+		return NVML_ERROR_INSUFFICIENT_RESOURCES; /* no run of free SMs left */
+	gi->sm_start = start;
+	gi->sm_placed = true;
+	if (!r->profile && sm != r->sm)
+		fprintf(stderr, "gpushare-smi: %u SMs rounded down to %u: this GPU's SMs are handed out in units of %u\n",
+			r->sm, sm, unit);
+	return NVML_SUCCESS;
+}
+
 static int soft_gi_create(struct smi_gpu *g, const struct smi_gi_request *r, unsigned *id)
 {
-	struct gs_store *st;
-	struct gs_store_gpu *sg;
-	int fd, rc = load(g, &st, &sg, &fd);
-	if (rc) {
-		free(st);
-		return rc;
-	}
-	if (!sg->mig)
-		rc = NVML_ERROR_NOT_SUPPORTED;
-	else if (r->profile)
-		rc = gs_mig_gi_create(&g->model, &sg->layout, r->profile, r->start, id);
-	else
-		rc = gs_mig_gi_create_custom(&g->model, &sg->layout, r->sm, r->memory_mib, r->overcommit, id);
-	rc = save(st, fd, rc);
-	free(st);
-	return rc;
+	struct change c = { .op = op_gi_create, .req = r, .out = id };
+	return edit(g, &c);
+}
+
+static int op_gi_destroy(struct change *c, struct gs_store_gpu *sg)
+{
+	return sg->mig ? gs_mig_gi_destroy(&sg->layout, c->a) : NVML_ERROR_NOT_SUPPORTED;
 }
 
 static int soft_gi_destroy(struct smi_gpu *g, unsigned id)
 {
-	struct gs_store *st;
-	struct gs_store_gpu *sg;
-	int fd, rc = load(g, &st, &sg, &fd);
-	if (rc == NVML_SUCCESS)
-		rc = save(st, fd, sg->mig ? gs_mig_gi_destroy(&sg->layout, id) : NVML_ERROR_NOT_SUPPORTED);
-	free(st);
-	return rc;
+	struct change c = { .op = op_gi_destroy, .a = id };
+	return edit(g, &c);
 }
 
 static int soft_ci_profiles(struct smi_gpu *g, unsigned gi, struct gs_ci_profile *out, size_t max,
@@ -138,7 +161,7 @@ static int soft_ci_profiles(struct smi_gpu *g, unsigned gi, struct gs_ci_profile
 {
 	struct gs_store *st;
 	struct gs_store_gpu *sg;
-	int rc = load(g, &st, &sg, NULL);
+	int rc = load(g, &st, &sg);
 	if (rc == NVML_SUCCESS) {
 		const struct gs_mig_gi *p = gs_mig_gi_find(&sg->layout, gi);
 		if (p)
@@ -154,7 +177,7 @@ static int soft_ci_remaining(struct smi_gpu *g, unsigned gi, unsigned profile, u
 {
 	struct gs_store *st;
 	struct gs_store_gpu *sg;
-	int rc = load(g, &st, &sg, NULL);
+	int rc = load(g, &st, &sg);
 	if (rc == NVML_SUCCESS)
 		*count = gs_mig_ci_remaining(&g->model, &sg->layout, gi, profile);
 	free(st);
@@ -165,7 +188,7 @@ static int soft_ci_list(struct smi_gpu *g, struct smi_ci_view *out, size_t max, 
 {
 	struct gs_store *st;
 	struct gs_store_gpu *sg;
-	int rc = load(g, &st, &sg, NULL);
+	int rc = load(g, &st, &sg);
 	*n = 0;
 	for (size_t i = 0; rc == NVML_SUCCESS && i < sg->layout.n_ci && *n < max; i++) {
 		const struct gs_mig_ci *ci = &sg->layout.ci[i];
@@ -183,15 +206,15 @@ static int soft_ci_list(struct smi_gpu *g, struct smi_ci_view *out, size_t max, 
 	return rc;
 }
 
+static int op_ci_create(struct change *c, struct gs_store_gpu *sg)
+{
+	return gs_mig_ci_create(&c->g->model, &sg->layout, c->a, c->b, c->out);
+}
+
 static int soft_ci_create(struct smi_gpu *g, unsigned gi, unsigned profile, unsigned *ci)
 {
-	struct gs_store *st;
-	struct gs_store_gpu *sg;
-	int fd, rc = load(g, &st, &sg, &fd);
-	if (rc == NVML_SUCCESS)
-		rc = save(st, fd, gs_mig_ci_create(&g->model, &sg->layout, gi, profile, ci));
-	free(st);
-	return rc;
+	struct change c = { .op = op_ci_create, .a = gi, .b = profile, .out = ci };
+	return edit(g, &c);
 }
 
 /* The memory ledger of a GPU instance, when any process has used it. */
@@ -205,28 +228,17 @@ static struct gs_ledger *gi_ledger(const char *gpu_uuid, const struct gs_mig_gi 
 	return l;
 }
 
+static int op_ci_destroy(struct change *c, struct gs_store_gpu *sg)
+{
+	/* a process still running in the GPU instance keeps it: the slice
+	 * layer refuses (In use) */
+	return gs_mig_ci_destroy(&sg->layout, c->a, c->b);
+}
+
 static int soft_ci_destroy(struct smi_gpu *g, unsigned gi, unsigned ci)
 {
-	struct gs_store *st;
-	struct gs_store_gpu *sg;
-	int fd, rc = load(g, &st, &sg, &fd);
-	if (rc) {
-		free(st);
-		return rc;
-	}
-	if (gs_mig_ci_find(&sg->layout, gi, ci)) {
-		/* a process still runs in the GPU instance: its slices stay */
-		struct gs_ledger *l = gi_ledger(g->uuid, gs_mig_gi_find(&sg->layout, gi));
-		struct gs_ledger_usage u;
-		if (l && gs_ledger_usage(l, &u, 1))
-			rc = NVML_ERROR_IN_USE;
-		gs_ledger_close(l);
-	}
-	if (rc == NVML_SUCCESS)
-		rc = gs_mig_ci_destroy(&sg->layout, gi, ci);
-	rc = save(st, fd, rc);
-	free(st);
-	return rc;
+	struct change c = { .op = op_ci_destroy, .a = gi, .b = ci };
+	return edit(g, &c);
 }
 
 static uint64_t soft_gi_used_bytes(struct smi_gpu *g, unsigned gi_id)
@@ -234,9 +246,9 @@ static uint64_t soft_gi_used_bytes(struct smi_gpu *g, unsigned gi_id)
 	struct gs_store *st;
 	struct gs_store_gpu *sg;
 	uint64_t used = 0;
-	if (load(g, &st, &sg, NULL) == NVML_SUCCESS) {
+	if (load(g, &st, &sg) == NVML_SUCCESS) {
 		const struct gs_mig_gi *gi = gs_mig_gi_find(&sg->layout, gi_id);
-		if (gi && smi_nvml.simulated) {
+		if (gi && gs_nvml.simulated) {
 			/* the idle memory a simulated GI shows, as NVIDIA's driver does;
 			 * on a real GPU a soft GI holds only what its processes allocate */
 			const struct gs_gpu_model *m = &g->model;
@@ -259,7 +271,7 @@ int smi_soft_processes(struct smi_gpu *g, struct smi_process *out, size_t max, s
 {
 	struct gs_store *st;
 	struct gs_store_gpu *sg;
-	int rc = load(g, &st, &sg, NULL);
+	int rc = load(g, &st, &sg);
 	*n = 0;
 	for (size_t i = 0; rc == NVML_SUCCESS && i < sg->layout.n_gi; i++) {
 		const struct gs_mig_gi *gi = &sg->layout.gi[i];

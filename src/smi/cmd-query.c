@@ -17,7 +17,7 @@ static void f_bus(struct smi_gpu *g, bool u, char *o, size_t n) { (void)u; snpri
 static void mem_field(struct smi_gpu *g, bool u, char *o, size_t n, int which)
 {
 	nvmlMemory_t m = { 0 };
-	smi_nvml.nvmlDeviceGetMemoryInfo(g->dev, &m);
+	gs_nvml.nvmlDeviceGetMemoryInfo(g->dev, &m);
 	unsigned long long v = which == 0 ? m.total : which == 1 ? m.used : m.free;
 	snprintf(o, n, "%llu%s", v >> 20, u ? " MiB" : "");
 }
@@ -111,7 +111,7 @@ static int run_query(struct smi_ctx *c)
 {
 	fprintf(c->out, "\n==============GPUSHARE-SMI LOG==============\n\n");
 	fprintf(c->out, "Attached GPUs                             : %zu\n", c->n_gpu);
-	fprintf(c->out, "Simulated                                 : %s\n", smi_nvml.simulated ? "Yes" : "No");
+	fprintf(c->out, "Simulated                                 : %s\n", gs_nvml.simulated ? "Yes" : "No");
 	fprintf(c->out, "State Directory                           : %s\n", c->state_dir);
 	for (size_t i = 0; i < c->n_gpu; i++) {
 		struct smi_gpu *g = &c->gpus[i];

@@ -33,15 +33,15 @@ static void header(struct smi_ctx *c)
 {
 	char drv[80] = "N/A", line[128];
 	int cuda = 0;
-	smi_nvml.nvmlSystemGetDriverVersion(drv, sizeof drv);
-	smi_nvml.nvmlSystemGetCudaDriverVersion(&cuda);
+	gs_nvml.nvmlSystemGetDriverVersion(drv, sizeof drv);
+	gs_nvml.nvmlSystemGetCudaDriverVersion(&cuda);
 	time_t now = time(NULL);
 	char date[64];
 	strftime(date, sizeof date, "%a %b %e %H:%M:%S %Y", localtime(&now));
 	fprintf(c->out, "%s\n", date);
 	fputs(line91, c->out);
 	snprintf(line, sizeof line, "GPUSHARE-SMI %-9s Driver Version: %-12s CUDA Version: %d.%d %s", VERSION,
-		 drv, cuda / 1000, cuda % 1000 / 10, smi_nvml.simulated ? "(simulated GPU)" : "");
+		 drv, cuda / 1000, cuda % 1000 / 10, gs_nvml.simulated ? "(simulated GPU)" : "");
 	padded(c->out, line);
 	fputs(gpu_sep, c->out);
 	fputs("| GPU  Name                 Persistence-M | Bus-Id          Disp.A | Volatile Uncorr. ECC |\n"
@@ -59,9 +59,9 @@ static bool mig_on(const struct smi_gpu *g)
 static uint64_t gpu_used(struct smi_gpu *g)
 {
 	nvmlMemory_t mem = { 0 };
-	smi_nvml.nvmlDeviceGetMemoryInfo(g->dev, &mem);
+	gs_nvml.nvmlDeviceGetMemoryInfo(g->dev, &mem);
 	/* a real GPU reports what it holds; the simulated one adds up its GIs */
-	if (!g->soft_mig || !smi_nvml.simulated)
+	if (!g->soft_mig || !gs_nvml.simulated)
 		return mem.used;
 	uint64_t used = 0;
 	struct smi_gi_view v[GS_MIG_MAX_GI];
@@ -77,12 +77,12 @@ static void gpu_rows(struct smi_ctx *c, struct smi_gpu *g)
 	unsigned temp = 0, mw = 0, cap = 0;
 	int pstate = 0, persist = 0;
 	nvmlMemory_t mem = { 0 };
-	smi_nvml.nvmlDeviceGetTemperature(g->dev, NVML_TEMPERATURE_GPU, &temp);
-	smi_nvml.nvmlDeviceGetPowerUsage(g->dev, &mw);
-	smi_nvml.nvmlDeviceGetEnforcedPowerLimit(g->dev, &cap);
-	smi_nvml.nvmlDeviceGetPerformanceState(g->dev, &pstate);
-	smi_nvml.nvmlDeviceGetPersistenceMode(g->dev, &persist);
-	smi_nvml.nvmlDeviceGetMemoryInfo(g->dev, &mem);
+	gs_nvml.nvmlDeviceGetTemperature(g->dev, NVML_TEMPERATURE_GPU, &temp);
+	gs_nvml.nvmlDeviceGetPowerUsage(g->dev, &mw);
+	gs_nvml.nvmlDeviceGetEnforcedPowerLimit(g->dev, &cap);
+	gs_nvml.nvmlDeviceGetPerformanceState(g->dev, &pstate);
+	gs_nvml.nvmlDeviceGetPersistenceMode(g->dev, &persist);
+	gs_nvml.nvmlDeviceGetMemoryInfo(g->dev, &mem);
 	char used[24], total[24], pst[8];
 	snprintf(used, sizeof used, "%lluMiB", mib(gpu_used(g)));
 	snprintf(total, sizeof total, "%lluMiB", mem.total >> 20);
@@ -206,8 +206,8 @@ static void processes(struct smi_ctx *c)
 		}
 		nvmlProcessInfo_t p[64];
 		unsigned n = 64;
-		if (smi_nvml.nvmlDeviceGetComputeRunningProcesses_v3 &&
-		    smi_nvml.nvmlDeviceGetComputeRunningProcesses_v3(g->dev, &n, p) == NVML_SUCCESS)
+		if (gs_nvml.nvmlDeviceGetComputeRunningProcesses_v3 &&
+		    gs_nvml.nvmlDeviceGetComputeRunningProcesses_v3(g->dev, &n, p) == NVML_SUCCESS)
 			for (unsigned k = 0; k < n; k++, rows++)
 				process_row(c, g->index, "N/A", "N/A", (pid_t)p[k].pid, p[k].usedGpuMemory);
 	}

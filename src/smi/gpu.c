@@ -10,75 +10,18 @@
 #include <string.h>
 #include <unistd.h>
 
-struct smi_nvml smi_nvml;
-
-static void *open_sim_nvml(void)
-{
-	char path[PATH_MAX];
-	const char *dir = getenv("GPUSHARE_SIM_LIB_DIR");
-	if (dir && *dir) {
-		snprintf(path, sizeof path, "%s/libnvidia-ml.so.1", dir);
-		return dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	}
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
-		return NULL;
-	exe[n] = '\0';
-	char *slash = strrchr(exe, '/');
-	if (!slash)
-		return NULL;
-	*slash = '\0';
-	/* build/bin -> build/lib/gpushare-sim; /usr/bin -> /usr/lib/gpushare/sim */
-	const char *rel[] = { "../lib/gpushare-sim", "../lib/gpushare/sim" };
-	for (size_t i = 0; i < GS_ARRAY_LEN(rel); i++) {
-		snprintf(path, sizeof path, "%s/%s/libnvidia-ml.so.1", exe, rel[i]);
-		void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-		if (h)
-			return h;
-	}
-	return NULL;
-}
-
-static int bind_nvml(void *h)
-{
-	smi_nvml.handle = h;
-	smi_nvml.simulated = dlsym(h, "gpushare_simulated") != NULL;
-#define SMI_NVML_BIND(name, params) smi_nvml.name = (nvmlReturn_t(*) params)dlsym(h, #name);
-	GS_NVML_FUNCS(SMI_NVML_BIND)
-#undef SMI_NVML_BIND
-	smi_nvml.nvmlErrorString = (const char *(*)(nvmlReturn_t))dlsym(h, "nvmlErrorString");
-	if (!smi_nvml.nvmlInit_v2 || !smi_nvml.nvmlDeviceGetCount_v2 ||
-	    !smi_nvml.nvmlDeviceGetHandleByIndex_v2 || !smi_nvml.nvmlErrorString)
-		return -ENOSYS;
-	return smi_nvml.nvmlInit_v2() == NVML_SUCCESS ? 0 : -ENODEV;
-}
-
 static int load_nvml(FILE *err)
 {
-	const char *sim = getenv("GPUSHARE_SIMULATE");
-	if (!sim || !*sim) {
-		void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
-		if (h && bind_nvml(h) == 0)
-			return 0;
-		if (h)
-			dlclose(h);
-	}
-	void *h = open_sim_nvml();
-	if (!h) {
-		fprintf(err, "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver, "
-			     "and gpushare's simulated GPU library was not found (%s).\n", dlerror());
-		return -ENOENT;
-	}
-	int rc = bind_nvml(h);
+	char why[512];
+	int rc = gs_nvml_load(why, sizeof why);
 	if (rc)
-		fprintf(err, "gpushare-smi: the simulated NVML failed to start\n");
+		fprintf(err, "%s\n", why);
 	return rc;
 }
 
 const char *smi_strerror(int rc)
 {
-	return smi_nvml.nvmlErrorString ? smi_nvml.nvmlErrorString(rc) : gs_mig_strerror(rc);
+	return gs_nvml.nvmlErrorString ? gs_nvml.nvmlErrorString(rc) : gs_mig_strerror(rc);
 }
 
 int smi_exit_code(int rc)
@@ -101,13 +44,13 @@ static void model_from_nvml(struct smi_gpu *g)
 		g->model = *known;
 	g->model.n_gi = 0;
 	g->model.gi = g->profiles;
-	if (!smi_nvml.nvmlDeviceGetGpuInstanceProfileInfoV)
+	if (!gs_nvml.nvmlDeviceGetGpuInstanceProfileInfoV)
 		return;
 	for (unsigned e = 0; e < 0x12 && g->model.n_gi < GS_ARRAY_LEN(g->profiles); e++) {
 		nvmlGpuInstanceProfileInfo_v2_t info;
 		memset(&info, 0, sizeof info);
 		info.version = nvmlGpuInstanceProfileInfo_v2;
-		if (smi_nvml.nvmlDeviceGetGpuInstanceProfileInfoV(g->dev, e, &info) != NVML_SUCCESS)
+		if (gs_nvml.nvmlDeviceGetGpuInstanceProfileInfoV(g->dev, e, &info) != NVML_SUCCESS)
 			continue;
 		size_t k = g->model.n_gi++;
 		struct gs_gi_profile *p = &g->profiles[k];
@@ -122,8 +65,8 @@ static void model_from_nvml(struct smi_gpu *g)
 			.ci_full_id = kp ? kp->ci_full_id : 0 };
 		nvmlGpuInstancePlacement_t pl[8];
 		unsigned n = 8;
-		if (smi_nvml.nvmlDeviceGetGpuInstancePossiblePlacements_v2 &&
-		    smi_nvml.nvmlDeviceGetGpuInstancePossiblePlacements_v2(g->dev, info.id, pl, &n) == 0)
+		if (gs_nvml.nvmlDeviceGetGpuInstancePossiblePlacements_v2 &&
+		    gs_nvml.nvmlDeviceGetGpuInstancePossiblePlacements_v2(g->dev, info.id, pl, &n) == 0)
 			for (unsigned i = 0; i < n; i++) {
 				p->starts |= (uint8_t)(1u << pl[i].start);
 				p->size = pl[i].size;
@@ -152,7 +95,7 @@ int smi_discover(struct smi_ctx *c)
 	if (load_nvml(c->err))
 		return SMI_ENVML;
 	unsigned count = 0;
-	smi_nvml.nvmlDeviceGetCount_v2(&count);
+	gs_nvml.nvmlDeviceGetCount_v2(&count);
 	if (count == 0) {
 		fprintf(c->err, "No devices were found\n");
 		return SMI_ENOTFOUND;
@@ -179,15 +122,15 @@ int smi_discover(struct smi_ctx *c)
 	for (unsigned i = 0; i < count; i++) {
 		struct smi_gpu *g = &c->gpus[i];
 		g->index = i;
-		smi_nvml.nvmlDeviceGetHandleByIndex_v2(i, &g->dev);
-		smi_nvml.nvmlDeviceGetName(g->dev, g->name, sizeof g->name);
-		smi_nvml.nvmlDeviceGetUUID(g->dev, g->uuid, sizeof g->uuid);
+		gs_nvml.nvmlDeviceGetHandleByIndex_v2(i, &g->dev);
+		gs_nvml.nvmlDeviceGetName(g->dev, g->name, sizeof g->name);
+		gs_nvml.nvmlDeviceGetUUID(g->dev, g->uuid, sizeof g->uuid);
 		nvmlPciInfo_t pci;
-		if (smi_nvml.nvmlDeviceGetPciInfo_v3 && smi_nvml.nvmlDeviceGetPciInfo_v3(g->dev, &pci) == 0)
+		if (gs_nvml.nvmlDeviceGetPciInfo_v3 && gs_nvml.nvmlDeviceGetPciInfo_v3(g->dev, &pci) == 0)
 			snprintf(g->bus_id, sizeof g->bus_id, "%s", pci.busId);
 		unsigned cur = 0, pend = 0;
-		if (smi_nvml.nvmlDeviceGetMigMode &&
-		    smi_nvml.nvmlDeviceGetMigMode(g->dev, &cur, &pend) == NVML_SUCCESS) {
+		if (gs_nvml.nvmlDeviceGetMigMode &&
+		    gs_nvml.nvmlDeviceGetMigMode(g->dev, &cur, &pend) == NVML_SUCCESS) {
 			g->hw_mig_capable = true;
 			g->hw_mig = cur == 1;
 		}
@@ -198,24 +141,10 @@ int smi_discover(struct smi_ctx *c)
 			model_from_nvml(g);
 		} else {
 			g->backend = &smi_backend_soft;
-			const struct gs_gpu_model *m = gs_model_by_name(g->name);
-			if (m) {
-				g->model = *m;
-				if (gs_model_apply_slice_order(&g->model)) {
-					fprintf(c->err, "GPUSHARE_SLICE_ORDER must be identity or swapped.\n");
-					free(st);
-					return SMI_EINVAL;
-				}
-			} else {
-				/* a GPU gpushare has no table for: custom sizes only */
-				nvmlMemory_t mem = { 0 };
-				smi_nvml.nvmlDeviceGetMemoryInfo(g->dev, &mem);
-				g->model = (struct gs_gpu_model){ .key = "unknown", .name = g->name,
-								  .memory_mib = (uint32_t)(mem.total >> 20) };
-				const char *sms = getenv("GPUSHARE_GPU_SMS");
-				unsigned long long v;
-				if (sms && gs_parse_uint(sms, 100000, &v) == 0)
-					g->model.sm_count = (unsigned)v;
+			if (gs_gpus_model(g->dev, g->name, &g->model)) {
+				fprintf(c->err, "GPUSHARE_SLICE_ORDER must be identity or swapped.\n");
+				free(st);
+				return SMI_EINVAL;
 			}
 		}
 	}
@@ -227,8 +156,8 @@ void smi_release(struct smi_ctx *c)
 {
 	free(c->gpus);
 	c->gpus = NULL;
-	if (smi_nvml.handle && smi_nvml.nvmlShutdown)
-		smi_nvml.nvmlShutdown();
+	if (gs_nvml.handle && gs_nvml.nvmlShutdown)
+		gs_nvml.nvmlShutdown();
 }
 
 int smi_parse_ids(const char *s, unsigned *ids, size_t max, size_t *n)

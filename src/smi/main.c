@@ -169,11 +169,6 @@ int main(int argc, char **argv)
 	}
 	if (cmd == &smi_cmd_models)
 		return cmd->run(&c);
-	if (smi_changes_slices(cmd)) {
-		int via = smi_via_daemon(argc, argv);
-		if (via >= 0)
-			return via;
-	}
 	int rc = smi_discover(&c);
 	if (rc == SMI_OK)
 		rc = select_gpus(&c, ids);

@@ -5,6 +5,7 @@
 #define GS_SMI_H
 
 #include "gpumodel.h"
+#include "gpus.h"
 #include "gs-nvml.h"
 #include "mig.h"
 
@@ -82,16 +83,7 @@ struct smi_gpu {
 	char profile_names[16][GS_PROFILE_NAME_MAX];
 };
 
-/* The NVML in use (real or simulated) and the functions gpushare-smi calls. */
-struct smi_nvml {
-	void *handle;
-	bool simulated;
-#define SMI_NVML_PTR(name, params) nvmlReturn_t (*name) params;
-	GS_NVML_FUNCS(SMI_NVML_PTR)
-#undef SMI_NVML_PTR
-	const char *(*nvmlErrorString)(nvmlReturn_t);
-};
-extern struct smi_nvml smi_nvml;
+/* The NVML in use (real or simulated): gs_nvml (gpus.h). */
 
 struct smi_ctx {
 	FILE *out, *err;
@@ -132,9 +124,6 @@ int smi_mig_devices(struct smi_gpu *g, struct smi_ci_view *out, size_t max, size
 int smi_sorted_gis(struct smi_gpu *g, struct smi_gi_view *out, size_t max, size_t *n);
 int smi_sorted_cis(struct smi_gpu *g, struct smi_ci_view *out, size_t max, size_t *n);
 
-/* While gpushare-control runs, the commands that change slices go through
- * it (daemon.c): the exit status, or -1 to run the command here. */
-int smi_via_daemon(int argc, char **argv);
 
 struct smi_cmd {
 	const char *flag;        /* the option that selects it: "-lgip" */
@@ -147,7 +136,5 @@ struct smi_cmd {
 extern const struct smi_cmd smi_cmd_lgip, smi_cmd_lgipp, smi_cmd_cgi, smi_cmd_dgi, smi_cmd_lgi,
 	smi_cmd_lcip, smi_cmd_cci, smi_cmd_dci, smi_cmd_lci, smi_cmd_list, smi_cmd_status,
 	smi_cmd_mig_mode, smi_cmd_query_gpu, smi_cmd_query, smi_cmd_models;
-
-bool smi_changes_slices(const struct smi_cmd *cmd);
 
 #endif
