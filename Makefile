@@ -1,9 +1,18 @@
 # gpushare: `make` builds everything into build/, `make test` runs the suite,
-# `make SANITIZE=address,undefined test` runs it under sanitizers.
+# `make SANITIZE=address,undefined test` runs it under sanitizers, in
+# build-san-address-undefined/: each configuration has its own directory, so
+# switching between them never links objects of one into the other.
 
 CC      ?= cc
-BUILD   ?= build
+comma   := ,
+# A build directory named by hand keeps the SANITIZE it was first built with
+# (`tests/shell/test-install.sh build-san-address-undefined` installs the
+# sanitized tree, not a rebuilt plain one).
+ifeq ($(origin SANITIZE)$(origin BUILD),undefinedcommand line)
+SANITIZE := $(shell cat '$(BUILD)/sanitize' 2>/dev/null)
+endif
 SANITIZE ?=
+BUILD   ?= build$(if $(SANITIZE),-san-$(subst $(comma),-,$(SANITIZE)))
 WERROR  ?= 1
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -48,13 +57,23 @@ SIMLIBS  := $(SIMLIB)/libnvidia-ml.so.1 $(SIMLIB)/libcuda.so.1
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test-*.c))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all runtime deps test unit fuzz clean demo install
+.PHONY: all runtime deps test unit fuzz clean demo install FORCE
 all: runtime $(TESTS) $(TOOLS)
+
+# The flags the objects were built with: where they change (a BUILD given by
+# hand for two configurations, other CFLAGS), everything is built again.
+CONFIG := $(BUILD)/config
+CONFIG_LINE := $(CC) $(CFLAGS) $(LDFLAGS)
+$(CONFIG): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CONFIG_LINE)' | cmp -s - $@ || echo '$(CONFIG_LINE)' > $@
+	@echo '$(SANITIZE)' | cmp -s - $(BUILD)/sanitize || echo '$(SANITIZE)' > $(BUILD)/sanitize
+srcs = $(filter-out $(CONFIG),$^)
 
 # what a GPU node needs: the programs and the libraries, no test framework
 runtime: $(PROGRAMS) $(INTERPOSER) $(SIMLIBS)
 
-$(OBJ)/%.o: %.c
+$(OBJ)/%.o: %.c $(CONFIG)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -106,17 +125,17 @@ $(SIMLIB)/libcuda.so.1: $(call obj,$(simcuda_src)) $(MODEL_A) $(COMMON_A)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcuda.so.1 -Wl,-z,defs -Wl,-Bsymbolic -o $@ $^ -lpthread
 	ln -sf libcuda.so.1 $(SIMLIB)/libcuda.so
 
-$(BUILD)/tests/test-interposer: tests/test-interposer.c $(interposer_src) $(SLICE_A) $(MODEL_A) $(COMMON_A)
+$(BUILD)/tests/test-interposer: tests/test-interposer.c $(interposer_src) $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DGS_TEST_BUILD -Itests $(LDFLAGS) -o $@ $^ -lcmocka -ldl -lpthread
+	$(CC) $(CFLAGS) -DGS_TEST_BUILD -Itests $(LDFLAGS) -o $@ $(srcs) -lcmocka -ldl -lpthread
 
-$(BUILD)/tests/test-%: tests/test-%.c $(SLICE_A) $(MODEL_A) $(COMMON_A)
+$(BUILD)/tests/test-%: tests/test-%.c $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $^ -lcmocka -ldl -lpthread
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $(srcs) -lcmocka -ldl -lpthread
 
-$(BUILD)/tests/%: tests/tools/%.c $(call obj,src/sim/simstate.c) $(SLICE_A) $(MODEL_A) $(COMMON_A)
+$(BUILD)/tests/%: tests/tools/%.c $(call obj,src/sim/simstate.c) $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $^ -ldl -lpthread
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $(srcs) -ldl -lpthread
 
 deps:
 	@scripts/deps.sh

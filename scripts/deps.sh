@@ -2,7 +2,8 @@
 # deps.sh: installs the Debian packages gpushare builds and tests with, when
 # they are missing. Safe to run again; does nothing when all are present.
 set -eu
-pkgs="gcc make libc6-dev libcmocka-dev clang libclang-rt-14-dev"
+# python3: test-preload.sh checks that python3 runs unchanged under the preload
+pkgs="gcc make libc6-dev libcmocka-dev clang libclang-rt-14-dev python3"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -11,10 +11,13 @@ struct cli_cmd {
 	int (*run)(int argc, char **argv);
 };
 
-extern const struct cli_cmd cli_cmd_run, cli_cmd_status, cli_cmd_mps_stop;
+extern const struct cli_cmd cli_cmd_run, cli_cmd_status, cli_cmd_mps_stop, cli_cmd_preload;
 
 /* Directory of the running executable (for build/bin -> build/lib). */
 int cli_exe_dir(char *out, unsigned long len);
+/* libgpushare.so as `gpushare run` preloads it: $GPUSHARE_LIB, else beside
+ * this executable (build/bin -> build/lib, bin -> lib/gpushare); 0 or -errno. */
+int cli_lib_path(char *out, unsigned long len);
 /* The MPS pipe directory gpushare uses for this user. */
 void cli_mps_pipe_dir(char *out, unsigned long len);
 

@@ -160,14 +160,7 @@ static int run(int argc, char **argv)
 	char dir[PATH_MAX], lib[PATH_MAX + 64], sim[PATH_MAX + 64];
 	if (cli_exe_dir(dir, sizeof dir))
 		return 1;
-	const char *env_lib = getenv("GPUSHARE_LIB");
-	snprintf(lib, sizeof lib, "%s", env_lib && *env_lib ? env_lib : "");
-	if (!lib[0]) {
-		snprintf(lib, sizeof lib, "%s/../lib/libgpushare.so", dir);
-		if (access(lib, R_OK))
-			snprintf(lib, sizeof lib, "%s/../lib/gpushare/libgpushare.so", dir);
-	}
-	if (access(lib, R_OK)) {
+	if (cli_lib_path(lib, sizeof lib)) {
 		fprintf(stderr, "gpushare run: cannot find libgpushare.so (set GPUSHARE_LIB)\n");
 		return 1;
 	}

@@ -2,12 +2,14 @@
 #include "cli.h"
 #include "gs.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static const struct cli_cmd *const commands[] = { &cli_cmd_run, &cli_cmd_status, &cli_cmd_mps_stop };
+static const struct cli_cmd *const commands[] = { &cli_cmd_run, &cli_cmd_status, &cli_cmd_mps_stop, &cli_cmd_preload };
 
 int cli_exe_dir(char *out, unsigned long len)
 {
@@ -19,6 +21,23 @@ int cli_exe_dir(char *out, unsigned long len)
 	if (slash)
 		*slash = '\0';
 	return 0;
+}
+
+int cli_lib_path(char *out, unsigned long len)
+{
+	const char *env = getenv("GPUSHARE_LIB");
+	char dir[PATH_MAX];
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+	} else {
+		if (cli_exe_dir(dir, sizeof dir))
+			return -ENOENT;
+		/* the build tree's layout, else the installed one */
+		snprintf(out, len, "%s/../lib/libgpushare.so", dir);
+		if (access(out, R_OK))
+			snprintf(out, len, "%s/../lib/gpushare/libgpushare.so", dir);
+	}
+	return access(out, R_OK) ? -errno : 0;
 }
 
 void cli_mps_pipe_dir(char *out, unsigned long len)

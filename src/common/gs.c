@@ -305,15 +305,15 @@ int gs_lock_file(const char *path)
 
 int gs_state_dir(char *out, size_t len)
 {
-	const char *env = getenv("GPUSHARE_STATE_DIR");
+	const char *env = secure_getenv("GPUSHARE_STATE_DIR");
 	int n;
 	if (env && *env)
 		n = snprintf(out, len, "%s", env);
 	else if (geteuid() == 0)
 		n = snprintf(out, len, "/var/lib/gpushare");
-	else if ((env = getenv("XDG_STATE_HOME")) && *env)
+	else if ((env = secure_getenv("XDG_STATE_HOME")) && *env)
 		n = snprintf(out, len, "%s/gpushare", env);
-	else if ((env = getenv("HOME")) && *env)
+	else if ((env = secure_getenv("HOME")) && *env)
 		n = snprintf(out, len, "%s/.local/state/gpushare", env);
 	else
 		n = snprintf(out, len, "/tmp/gpushare-state-%ld", (long)geteuid());
@@ -329,7 +329,7 @@ uint64_t gs_now_ns(void)
 
 int gs_find_program(const char *name, char *out, size_t len)
 {
-	const char *env = getenv("PATH");
+	const char *env = secure_getenv("PATH");
 	char dirs[4096];
 	snprintf(dirs, sizeof dirs, "%s:/usr/local/nvidia/bin:/usr/bin:/usr/local/bin", env ? env : "");
 	char *save = NULL;
@@ -344,7 +344,7 @@ int gs_find_program(const char *name, char *out, size_t len)
 
 bool gs_nvidia_driver_present(void)
 {
-	const char *sim = getenv("GPUSHARE_SIMULATE");
+	const char *sim = secure_getenv("GPUSHARE_SIMULATE");
 	if (sim && *sim)
 		return false;
 	void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);

@@ -380,7 +380,7 @@ int gs_store_load(const char *dir, struct gs_store *s, char *err, size_t errlen)
  * the writer at that point, so tests can prove what a crash leaves behind. */
 static void fault(const char *where)
 {
-	const char *f = getenv("GPUSHARE_FAULT");
+	const char *f = secure_getenv("GPUSHARE_FAULT");
 	if (f && strcmp(f, where) == 0)
 		raise(SIGKILL);
 }
@@ -393,7 +393,7 @@ int gs_store_save(const char *dir, const struct gs_store *s)
 	int rc = store_path(dir, "slices", path, sizeof path);
 	if (rc || (rc = gs_store_format(s, &text, &len)))
 		return rc;
-	if (getenv("GPUSHARE_FAULT")) {
+	if (secure_getenv("GPUSHARE_FAULT")) {
 		/* leave a half-written temporary file, as a crash mid-write would */
 		char tmp[PATH_MAX + 32];
 		snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());

@@ -28,7 +28,7 @@ static int load_store(struct gs_store *st, char *dir, size_t dirlen, int which)
 	if (which == 0) {
 		if (gs_state_dir(dir, dirlen))
 			return -ENAMETOOLONG;
-	} else if (which == 1 && !getenv("GPUSHARE_STATE_DIR")) {
+	} else if (which == 1 && !secure_getenv("GPUSHARE_STATE_DIR")) {
 		snprintf(dir, dirlen, "/var/lib/gpushare");
 	} else {
 		return -ENOENT;
@@ -129,7 +129,7 @@ static int explicit_limits(struct gs__slice *s, const char *mem, const char *sms
 	snprintf(s->name, sizeof s->name, "environment");
 	/* a ledger for this process and the children it forks, gone with them */
 	char path[PATH_MAX], dir[PATH_MAX - 64];
-	const char *tmp = getenv("TMPDIR");
+	const char *tmp = secure_getenv("TMPDIR");
 	snprintf(dir, sizeof dir, "%s", tmp && *tmp ? tmp : "/tmp");
 	snprintf(path, sizeof path, "%s/gpushare-ledger-%ld-%lu", dir, (long)getpid(), (unsigned long)gs_now_ns());
 	int rc = gs_ledger_open(path, s->memory_limited ? s->memory_limit : UINT64_MAX, &s->ledger);
@@ -142,9 +142,9 @@ static int explicit_limits(struct gs__slice *s, const char *mem, const char *sms
 int gs__config_load(struct gs__slice *s, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof *s);
-	const char *slice = getenv("GPUSHARE_SLICE");
-	const char *mem = getenv("GPUSHARE_MEMORY_LIMIT"), *sms = getenv("GPUSHARE_SMS");
-	const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
+	const char *slice = secure_getenv("GPUSHARE_SLICE");
+	const char *mem = secure_getenv("GPUSHARE_MEMORY_LIMIT"), *sms = secure_getenv("GPUSHARE_SMS");
+	const char *cvd = secure_getenv("CUDA_VISIBLE_DEVICES");
 	if (slice && !*slice)
 		slice = NULL;
 	if (mem && !*mem)

@@ -13,7 +13,7 @@ void gs__log(const char *fmt, ...)
 {
 	static int fd = -2;
 	if (fd == -2) {
-		const char *path = getenv("GPUSHARE_LOG");
+		const char *path = secure_getenv("GPUSHARE_LOG");
 		if (!path || !*path)
 			fd = -1;
 		else if (strcmp(path, "stderr") == 0)

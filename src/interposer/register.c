@@ -151,7 +151,8 @@ static void mps_environment(void)
 		snprintf(v, sizeof v, "%s=%" PRIu64 "M", gs__slice.gpu_uuid, gs__client.memory_limit >> 20);
 		setenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", v, 0);
 	}
-	const char *pct = getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"), *mem = getenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT");
+	const char *pct = secure_getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
+	const char *mem = secure_getenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT");
 	gs__log("NVIDIA MPS limits: CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=%s CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=%s",
 		pct ? pct : "(none)", mem ? mem : "(none)");
 }
@@ -198,7 +199,7 @@ static void *watch(void *arg)
 
 void gs__register(void)
 {
-	const char *dir = getenv("GPUSHARE_PIPE_DIRECTORY");
+	const char *dir = secure_getenv("GPUSHARE_PIPE_DIRECTORY");
 	if (snprintf(daemon_addr.sun_path, sizeof daemon_addr.sun_path, "%s/control", dir && *dir ? dir : "/tmp/gpushare") >=
 	    (int)sizeof daemon_addr.sun_path)
 		return;

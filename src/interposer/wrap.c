@@ -166,7 +166,10 @@ EXPORT void *GS__DLSYM(void *handle, const char *name)
 	void *r = real_dlsym ? real_dlsym(handle, name) : NULL;
 	if (!r || in_init)
 		return r;
-	if (name[0] == 'c' && name[1] == 'u') {
+	/* Preloaded into every program (gpushare preload), only a driver name
+	 * (cu or nvml and a capital: cuInit, nvmlInit_v2) may start the
+	 * interposer: a curl_ or cudnn lookup leaves it asleep. */
+	if (name[0] == 'c' && name[1] == 'u' && name[2] >= 'A' && name[2] <= 'Z') {
 		ensure_init();
 		if (strcmp(name, "cuGetProcAddress_v2") == 0)
 			return (void *)cuGetProcAddress_v2;
@@ -175,7 +178,7 @@ EXPORT void *GS__DLSYM(void *handle, const char *name)
 		void *w = lookup_unwrapped(name) ? NULL : gs__wrap_by_name(name);
 		return w ? w : r;
 	}
-	if (strncmp(name, "nvml", 4) == 0) {
+	if (strncmp(name, "nvml", 4) == 0 && name[4] >= 'A' && name[4] <= 'Z') {
 		ensure_init();
 		return gs__nvml_wrap(name, r);
 	}
@@ -201,7 +204,7 @@ static void init_once(void)
 {
 	resolve_real_dlsym();
 	qsort(table, N_TABLE, sizeof table[0], cmp_entry);
-	const char *path = getenv("GPUSHARE_REAL_LIBCUDA");
+	const char *path = secure_getenv("GPUSHARE_REAL_LIBCUDA");
 	void *h = dlopen(path && *path ? path : "libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
 	if (!h) {
 		gs__log("no CUDA driver: %s", dlerror());
@@ -227,14 +230,14 @@ static void init_once(void)
 		/* no green contexts in this driver: MPS's thread percentage, set
 		 * before cuInit connects the program to MPS */
 		unsigned total = gs__nvml_sm_count(gs__slice.gpu_uuid);
-		const char *user = getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
+		const char *user = secure_getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
 		if (total && !(user && *user)) {
 			char pct[16];
 			unsigned p = (gs__slice.sms * 100 + total - 1) / total;
 			snprintf(pct, sizeof pct, "%u", p < 1 ? 1 : p > 100 ? 100 : p);
 			setenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", pct, 1);
 		}
-		const char *set = getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
+		const char *set = secure_getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
 		gs__log("driver %d has no green contexts: SMs limited by CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=%s (under MPS)",
 			version, set ? set : "(unknown SM count: not set)");
 		gs__slice.sm_limited = false;
@@ -242,9 +245,9 @@ static void init_once(void)
 	gs__sm_active = gs__slice.sm_limited;
 	if (!gs__slice.refused && (gs__slice.memory_limited || gs__slice.sm_limited))
 		gs__register();
-	if (getenv("GPUSHARE_TRACE") && *getenv("GPUSHARE_TRACE"))
+	if (secure_getenv("GPUSHARE_TRACE") && *secure_getenv("GPUSHARE_TRACE"))
 		__atomic_or_fetch(&gs__wrap_flags, GS__WRAP_TRACE, __ATOMIC_RELAXED);
-	if (getenv("GPUSHARE_LOG"))
+	if (secure_getenv("GPUSHARE_LOG"))
 		atexit(log_stats);
 	gs__log("slice %s: memory %s%llu MiB, SMs %s%u", gs__slice.name[0] ? gs__slice.name : "none",
 		gs__slice.memory_limited ? "" : "unlimited ", (unsigned long long)(gs__slice.memory_limit >> 20),
