@@ -24,6 +24,24 @@ CUresult cuLaunchKernel(CUfunction, unsigned, unsigned, unsigned, unsigned, unsi
 			void **, void **);
 CUresult cuMemcpyDtoH_v2(void *, CUdeviceptr, size_t);
 CUresult cuGetProcAddress_v2(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *);
+CUresult cuCtxCreate_v2(CUcontext *, unsigned, CUdevice);
+CUresult cuCtxDestroy_v2(CUcontext);
+CUresult cuDevicePrimaryCtxReset_v2(CUdevice);
+CUresult cuMemAllocPitch_v2(CUdeviceptr *, size_t *, size_t, size_t, unsigned);
+CUresult cuMemAllocManaged(CUdeviceptr *, size_t, unsigned);
+CUresult cuMemAllocAsync(CUdeviceptr *, size_t, CUstream);
+CUresult cuMemFreeAsync(CUdeviceptr, CUstream);
+CUresult cuCtxSynchronize(void);
+CUresult cuMemPoolCreate(CUmemoryPool *, const void *);
+CUresult cuMemPoolDestroy(CUmemoryPool);
+CUresult cuMemPoolTrimTo(CUmemoryPool, size_t);
+CUresult cuMemAllocFromPoolAsync(CUdeviceptr *, size_t, CUmemoryPool, CUstream);
+CUresult cuMemCreate(CUmemGenericAllocationHandle *, size_t, const CUmemAllocationProp *, unsigned long long);
+CUresult cuMemRelease(CUmemGenericAllocationHandle);
+CUresult cuArrayCreate_v2(CUarray *, const CUDA_ARRAY_DESCRIPTOR *);
+CUresult cuArrayDestroy(CUarray);
+CUresult cuMipmappedArrayCreate(CUmipmappedArray *, const CUDA_ARRAY3D_DESCRIPTOR *, unsigned);
+CUresult cuMipmappedArrayDestroy(CUmipmappedArray);
 void *gs__dlsym_override(void *, const char *);
 #define dlsym gs__dlsym_override
 
@@ -35,23 +53,160 @@ static void primary_current(void)
 	ASSERT_INT_EQ(cuCtxSetCurrent(c), 0);
 }
 
+/* the simulated driver's context: 256 MiB, measured through NVML or, where
+ * the test finds no NVML, the interposer's first guess of the same size */
+#define CTX_MIB 256
+#define MIB(n) ((uint64_t)(n) << 20)
+
+static uint64_t used(void)
+{
+	return gs_ledger_used(gs__slice.ledger);
+}
+
 static void memory_limit_refuses_and_changes_nothing(void **state)
 {
 	(void)state;
-	setenv("GPUSHARE_MEMORY_LIMIT", "64M", 1);
+	setenv("GPUSHARE_MEMORY_LIMIT", "320M", 1);
 	primary_current();
 	CUdeviceptr a, b;
 	size_t f, t;
 	ASSERT_INT_EQ(cuMemAlloc_v2(&a, 48 << 20), 0);
 	ASSERT_INT_EQ(cuMemAlloc_v2(&b, 32 << 20), CUDA_ERROR_OUT_OF_MEMORY);
 	ASSERT_INT_EQ(cuMemGetInfo_v2(&f, &t), 0);
-	ASSERT_INT_EQ(t, 64 << 20);
+	ASSERT_INT_EQ(t, 320 << 20);
 	ASSERT_INT_EQ(f, 16 << 20);
 	ASSERT_INT_EQ(cuMemFree_v2(a), 0);
 	ASSERT_INT_EQ(cuMemFree_v2(a), CUDA_ERROR_INVALID_VALUE); /* a double free is the driver's error, nothing given back twice */
 	ASSERT_INT_EQ(cuMemGetInfo_v2(&f, &t), 0);
 	ASSERT_INT_EQ(f, 64 << 20);
 	ASSERT_INT_EQ(cuMemAlloc_v2(&b, 32 << 20), 0);
+}
+
+static void context_that_does_not_fit_is_refused_when_retained(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_MEMORY_LIMIT", "200M", 1);
+	CUcontext c;
+	ASSERT_INT_EQ(cuInit(0), 0);
+	ASSERT_INT_EQ(cuDevicePrimaryCtxRetain(&c, 0), CUDA_ERROR_OUT_OF_MEMORY);
+	ASSERT_INT_EQ(cuCtxCreate_v2(&c, 0, 0), CUDA_ERROR_OUT_OF_MEMORY);
+	ASSERT_INT_EQ(used(), 0);
+}
+
+static void every_context_is_charged_once(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_MEMORY_LIMIT", "1G", 1);
+	CUcontext p1, p2, own;
+	ASSERT_INT_EQ(cuInit(0), 0);
+	ASSERT_INT_EQ(cuDevicePrimaryCtxRetain(&p1, 0), 0);
+	ASSERT_INT_EQ(used(), MIB(CTX_MIB));
+	ASSERT_INT_EQ(cuDevicePrimaryCtxRetain(&p2, 0), 0); /* the same primary: not again */
+	ASSERT_INT_EQ(cuCtxSetCurrent(p1), 0);
+	CUdeviceptr a;
+	ASSERT_INT_EQ(cuMemAlloc_v2(&a, 1 << 20), 0); /* nor at its first use */
+	ASSERT_INT_EQ(used(), MIB(CTX_MIB + 1));
+	/* a context of its own is charged what it took (the simulated driver's
+	 * contexts after the first take nothing more), before it is handed out */
+	ASSERT_INT_EQ(cuCtxCreate_v2(&own, 0, 0), 0);
+	uint64_t with_own = used();
+	assert_true(with_own >= MIB(CTX_MIB + 1) && with_own <= MIB(2 * CTX_MIB + 1));
+	ASSERT_INT_EQ(cuCtxDestroy_v2(own), 0);
+	ASSERT_INT_EQ(used(), MIB(CTX_MIB + 1));
+	ASSERT_INT_EQ(cuMemFree_v2(a), 0);
+	ASSERT_INT_EQ(cuDevicePrimaryCtxReset_v2(0), 0);
+	ASSERT_INT_EQ(used(), 0);
+}
+
+static void vmm_only_program_has_its_context_charged(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_MEMORY_LIMIT", "1G", 1);
+	ASSERT_INT_EQ(cuInit(0), 0);
+	/* the context made without a wrapped call, as a runtime may */
+	CUcontext c;
+	ASSERT_INT_EQ(gs__real.cuDevicePrimaryCtxRetain(&c, 0), 0);
+	ASSERT_INT_EQ(gs__real.cuCtxSetCurrent(c), 0);
+	CUmemAllocationProp prop = { .type = 1, .location = { 1, 0 } };
+	CUmemGenericAllocationHandle h;
+	ASSERT_INT_EQ(cuMemCreate(&h, 64 << 20, &prop, 0), 0);
+	ASSERT_INT_EQ(used(), MIB(CTX_MIB + 64));
+	ASSERT_INT_EQ(cuMemCreate(&h, 800 << 20, &prop, 0), CUDA_ERROR_OUT_OF_MEMORY);
+	ASSERT_INT_EQ(used(), MIB(CTX_MIB + 64));
+}
+
+static void pools_past_the_64th_are_charged(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_MEMORY_LIMIT", "1G", 1);
+	primary_current();
+	unsigned char props[88] = { 0 };
+	unsigned ok = 0;
+	for (int i = 0; i < 200; i++) {
+		CUmemoryPool pool;
+		CUdeviceptr p;
+		ASSERT_INT_EQ(cuMemPoolCreate(&pool, props), 0);
+		CUresult rc = cuMemAllocFromPoolAsync(&p, 8 << 20, pool, NULL);
+		ok += rc == CUDA_SUCCESS;
+		assert_true(used() <= MIB(1024));
+	}
+	ASSERT_INT_EQ(ok, (1024 - CTX_MIB) / 8);
+}
+
+/* Every allocating path, refused or not, with its free: nothing is left
+ * charged but the context, and nothing at all once the context goes. */
+static void ledger_returns_to_zero(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_MEMORY_LIMIT", "1G", 1);
+	primary_current();
+	uint64_t base = used();
+	ASSERT_INT_EQ(base, MIB(CTX_MIB));
+	CUdeviceptr p, big;
+	size_t pitch;
+	ASSERT_INT_EQ(cuMemAlloc_v2(&big, 2000u << 20), CUDA_ERROR_OUT_OF_MEMORY);
+	ASSERT_INT_EQ(cuMemAllocPitch_v2(&p, &pitch, 1000, 65536, 4), 0);
+	ASSERT_INT_EQ(used(), base + (uint64_t)pitch * 65536);
+	ASSERT_INT_EQ(cuMemFree_v2(p), 0);
+	ASSERT_INT_EQ(cuMemAllocPitch_v2(&p, &pitch, 1 << 20, 1 << 12, 4), CUDA_ERROR_OUT_OF_MEMORY);
+	ASSERT_INT_EQ(cuMemAllocPitch_v2(&p, &pitch, 0, 10, 4), CUDA_ERROR_INVALID_VALUE); /* the driver's refusal */
+	ASSERT_INT_EQ(cuMemAllocManaged(&p, 64 << 20, 1), 0);
+	ASSERT_INT_EQ(cuMemFreeAsync(p, NULL), 0); /* memory of cuMemAlloc* freed stream-ordered */
+	ASSERT_INT_EQ(used(), base);
+	ASSERT_INT_EQ(cuMemAllocAsync(&p, 64 << 20, NULL), 0);
+	ASSERT_INT_EQ(cuMemAllocAsync(&big, 2000u << 20, NULL), CUDA_ERROR_OUT_OF_MEMORY);
+	ASSERT_INT_EQ(cuMemFreeAsync(p, NULL), 0);
+	ASSERT_INT_EQ(cuCtxSynchronize(), 0);
+	ASSERT_INT_EQ(used(), base);
+	unsigned char props[88] = { 0 };
+	CUmemoryPool pool;
+	ASSERT_INT_EQ(cuMemPoolCreate(&pool, props), 0);
+	ASSERT_INT_EQ(cuMemAllocFromPoolAsync(&p, 128 << 20, pool, NULL), 0);
+	ASSERT_INT_EQ(cuMemAllocFromPoolAsync(&big, 2000u << 20, pool, NULL), CUDA_ERROR_OUT_OF_MEMORY);
+	ASSERT_INT_EQ(cuMemFreeAsync(p, NULL), 0);
+	ASSERT_INT_EQ(cuMemPoolDestroy(pool), 0);
+	ASSERT_INT_EQ(used(), base);
+	CUmemAllocationProp prop = { .type = 1, .location = { 1, 0 } };
+	CUmemGenericAllocationHandle h;
+	ASSERT_INT_EQ(cuMemCreate(&h, 64 << 20, &prop, 0), 0);
+	ASSERT_INT_EQ(cuMemRelease(h), 0);
+	ASSERT_INT_EQ(cuMemRelease(h), CUDA_ERROR_INVALID_VALUE);
+	CUarray a;
+	CUDA_ARRAY_DESCRIPTOR ad = { 4096, 4096, CU_AD_FORMAT_FLOAT, 4 };
+	ASSERT_INT_EQ(cuArrayCreate_v2(&a, &ad), 0);
+	ASSERT_INT_EQ(cuArrayDestroy(a), 0);
+	CUDA_ARRAY_DESCRIPTOR huge = { (size_t)1 << 40, (size_t)1 << 40, CU_AD_FORMAT_FLOAT, 4 };
+	ASSERT_INT_EQ(cuArrayCreate_v2(&a, &huge), CUDA_ERROR_OUT_OF_MEMORY); /* sizes that overflow */
+	CUmipmappedArray m;
+	CUDA_ARRAY3D_DESCRIPTOR md = { 4096, 4096, 0, CU_AD_FORMAT_UNSIGNED_INT8, 4, 0 };
+	ASSERT_INT_EQ(cuMipmappedArrayCreate(&m, &md, 13), 0);
+	ASSERT_INT_EQ(cuMipmappedArrayDestroy(m), 0);
+	ASSERT_INT_EQ(used(), base);
+	CUcontext own;
+	ASSERT_INT_EQ(cuCtxCreate_v2(&own, 0, 0), 0);
+	ASSERT_INT_EQ(cuCtxDestroy_v2(own), 0);
+	ASSERT_INT_EQ(cuDevicePrimaryCtxReset_v2(0), 0);
+	ASSERT_INT_EQ(used(), 0);
 }
 
 static void lookups_hand_out_wrappers(void **state)
@@ -159,6 +314,11 @@ int main(void)
 		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(memory_limit_refuses_and_changes_nothing),
+		cmocka_unit_test(context_that_does_not_fit_is_refused_when_retained),
+		cmocka_unit_test(every_context_is_charged_once),
+		cmocka_unit_test(vmm_only_program_has_its_context_charged),
+		cmocka_unit_test(pools_past_the_64th_are_charged),
+		cmocka_unit_test(ledger_returns_to_zero),
 		cmocka_unit_test(lookups_hand_out_wrappers),
 		cmocka_unit_test(primary_made_current_behind_our_back_is_swapped),
 		cmocka_unit_test(every_thread_is_confined),

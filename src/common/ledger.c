@@ -215,6 +215,16 @@ uint64_t gs_ledger_used(struct gs_ledger *l)
 	return __atomic_load_n(&l->shm->used, __ATOMIC_RELAXED);
 }
 
+uint64_t gs_ledger_held(struct gs_ledger *l)
+{
+	struct shm *m = l->shm;
+	lock(m);
+	int slot = my_slot(l);
+	uint64_t bytes = slot >= 0 ? m->slots[slot].bytes : 0;
+	unlock(m);
+	return bytes;
+}
+
 uint64_t gs_ledger_limit(struct gs_ledger *l)
 {
 	return __atomic_load_n(&l->shm->limit, __ATOMIC_RELAXED);

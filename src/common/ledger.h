@@ -32,6 +32,8 @@ int gs_ledger_charge(struct gs_ledger *l, uint64_t bytes);
 void gs_ledger_uncharge(struct gs_ledger *l, uint64_t bytes);
 
 uint64_t gs_ledger_used(struct gs_ledger *l);
+/* What the calling process has charged (0 before its first charge). */
+uint64_t gs_ledger_held(struct gs_ledger *l);
 uint64_t gs_ledger_limit(struct gs_ledger *l);
 void gs_ledger_set_limit(struct gs_ledger *l, uint64_t limit);
 /* Frees the charges of processes that no longer exist; returns the bytes. */

@@ -280,16 +280,26 @@ CUresult gs__hook_cuCtxPopCurrent_v2(CUcontext *pctx)
 	return rc;
 }
 
-/* The primary a program retains is the slice's green context. */
+/* The primary a program retains is the slice's green context; its memory
+ * (the primary's and the green context's) is charged before it is handed
+ * out, and a context that does not fit is refused. */
 CUresult gs__hook_cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev);
 CUresult gs__hook_cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 {
-	CUresult rc = gs__real.cuDevicePrimaryCtxRetain(pctx, dev);
-	if (rc == CUDA_SUCCESS && gs__sm_active) {
-		struct dev *d = dev_get(dev);
-		if (d)
-			*pctx = d->green_ctx;
+	struct gs__ctx_charge t;
+	if (!pctx)
+		return gs__real.cuDevicePrimaryCtxRetain(pctx, dev);
+	CUresult rc = gs__ctx_charge_begin(dev, true, &t);
+	if (rc)
+		return rc;
+	rc = gs__real.cuDevicePrimaryCtxRetain(pctx, dev);
+	struct dev *d = rc == CUDA_SUCCESS && gs__sm_active ? dev_get(dev) : NULL;
+	if (gs__ctx_charge_end(&t, rc == CUDA_SUCCESS, NULL)) {
+		gs__real.cuDevicePrimaryCtxRelease_v2(dev);
+		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
+	if (d)
+		*pctx = d->green_ctx;
 	return rc;
 }
 
@@ -327,29 +337,8 @@ static CUresult own_context(CUcontext *pctx, CUdevice dev)
 	return rc;
 }
 
-CUresult gs__hook_cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev);
-CUresult gs__hook_cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
-{
-	CUresult rc = pctx ? own_context(pctx, dev) : CUDA_ERROR_INVALID_VALUE;
-	return rc == CUDA_ERROR_NOT_SUPPORTED ? gs__real.cuCtxCreate_v2(pctx, flags, dev) : rc;
-}
-
-CUresult gs__hook_cuCtxCreate_v3(CUcontext *pctx, void *affinity, int n, unsigned int flags, CUdevice dev);
-CUresult gs__hook_cuCtxCreate_v3(CUcontext *pctx, void *affinity, int n, unsigned int flags, CUdevice dev)
-{
-	CUresult rc = pctx ? own_context(pctx, dev) : CUDA_ERROR_INVALID_VALUE;
-	return rc == CUDA_ERROR_NOT_SUPPORTED ? gs__real.cuCtxCreate_v3(pctx, affinity, n, flags, dev) : rc;
-}
-
-CUresult gs__hook_cuCtxCreate_v4(CUcontext *pctx, void *params, unsigned int flags, CUdevice dev);
-CUresult gs__hook_cuCtxCreate_v4(CUcontext *pctx, void *params, unsigned int flags, CUdevice dev)
-{
-	CUresult rc = pctx ? own_context(pctx, dev) : CUDA_ERROR_INVALID_VALUE;
-	return rc == CUDA_ERROR_NOT_SUPPORTED ? gs__real.cuCtxCreate_v4(pctx, params, flags, dev) : rc;
-}
-
-CUresult gs__hook_cuCtxDestroy_v2(CUcontext ctx);
-CUresult gs__hook_cuCtxDestroy_v2(CUcontext ctx)
+/* Destroys a context made for cuCtxCreate (its green context with it). */
+static CUresult destroy_context(CUcontext ctx)
 {
 	CUgreenCtx g = NULL;
 	pthread_mutex_lock(&created_lock);
@@ -366,6 +355,53 @@ CUresult gs__hook_cuCtxDestroy_v2(CUcontext ctx)
 		gs__real.cuCtxPopCurrent_v2(&cur);
 	gs__tls_ok = (CUcontext)(uintptr_t)1;
 	return gs__real.cuGreenCtxDestroy(g);
+}
+
+/* A context of its own: a green context of the slice's SMs (or the driver's
+ * own where SMs are not limited), its memory charged before it is handed out. */
+#define CTX_CREATE(call) \
+	do { \
+		if (!pctx) \
+			return CUDA_ERROR_INVALID_VALUE; \
+		struct gs__ctx_charge t_; \
+		CUresult rc_ = gs__ctx_charge_begin(dev, false, &t_); \
+		if (rc_) \
+			return rc_; \
+		rc_ = own_context(pctx, dev); \
+		if (rc_ == CUDA_ERROR_NOT_SUPPORTED) \
+			rc_ = call; \
+		if (gs__ctx_charge_end(&t_, rc_ == CUDA_SUCCESS, rc_ == CUDA_SUCCESS ? *pctx : NULL)) { \
+			destroy_context(*pctx); \
+			return CUDA_ERROR_OUT_OF_MEMORY; \
+		} \
+		return rc_; \
+	} while (0)
+
+CUresult gs__hook_cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev);
+CUresult gs__hook_cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
+{
+	CTX_CREATE(gs__real.cuCtxCreate_v2(pctx, flags, dev));
+}
+
+CUresult gs__hook_cuCtxCreate_v3(CUcontext *pctx, void *affinity, int n, unsigned int flags, CUdevice dev);
+CUresult gs__hook_cuCtxCreate_v3(CUcontext *pctx, void *affinity, int n, unsigned int flags, CUdevice dev)
+{
+	CTX_CREATE(gs__real.cuCtxCreate_v3(pctx, affinity, n, flags, dev));
+}
+
+CUresult gs__hook_cuCtxCreate_v4(CUcontext *pctx, void *params, unsigned int flags, CUdevice dev);
+CUresult gs__hook_cuCtxCreate_v4(CUcontext *pctx, void *params, unsigned int flags, CUdevice dev)
+{
+	CTX_CREATE(gs__real.cuCtxCreate_v4(pctx, params, flags, dev));
+}
+
+CUresult gs__hook_cuCtxDestroy_v2(CUcontext ctx);
+CUresult gs__hook_cuCtxDestroy_v2(CUcontext ctx)
+{
+	CUresult rc = destroy_context(ctx);
+	if (rc == CUDA_SUCCESS)
+		gs__ctx_uncharge(ctx);
+	return rc;
 }
 
 /* The launch path: a thread-local compare. A thread's context is verified by
@@ -407,6 +443,8 @@ CUresult gs__hook_cuDevicePrimaryCtxReset_v2(CUdevice dev);
 CUresult gs__hook_cuDevicePrimaryCtxReset_v2(CUdevice dev)
 {
 	CUresult rc = gs__real.cuDevicePrimaryCtxReset_v2(dev);
+	if (rc == CUDA_SUCCESS)
+		gs__ctx_uncharge_primary(dev); /* the driver freed it; a retain makes it anew */
 	__atomic_add_fetch(&gs__gen, 1, __ATOMIC_RELEASE);
 	return rc;
 }

@@ -79,7 +79,7 @@ void gs__config_refresh_sms(struct gs__slice *s);
  * slice's green context. */
 extern bool gs__sm_active;
 struct gs__stats {
-	unsigned long slow, probes;
+	unsigned long slow, probes, contexts;
 };
 extern struct gs__stats gs__stats;
 /* The library is preloaded at start-up, so its thread-locals can live in the
@@ -102,6 +102,26 @@ static inline void gs__ctx_check(void)
 			gs__tls_gen = __atomic_load_n(&gs__gen, __ATOMIC_RELAXED);
 	}
 }
+/* Context memory (mem.c). Every call that makes a context brackets the
+ * driver's work: gs__ctx_charge_begin charges a first guess of the context's
+ * memory before (CUDA_ERROR_OUT_OF_MEMORY, and a line on stderr, when the
+ * slice is full: the context must not be made); gs__ctx_charge_end after
+ * replaces it by what the context took, or gives it back when the context
+ * was not made; CUDA_ERROR_OUT_OF_MEMORY, nothing left charged, when it does
+ * not fit: the caller destroys the context. A device's primary (with its
+ * green context) is charged once per process; each context made with
+ * cuCtxCreate (own) once, given back by gs__ctx_uncharge when destroyed. */
+struct gs__ctx_charge {
+	bool counted, primary;
+	CUdevice dev;
+	uint64_t guess;
+};
+CUresult gs__ctx_charge_begin(CUdevice dev, bool primary, struct gs__ctx_charge *t);
+CUresult gs__ctx_charge_end(struct gs__ctx_charge *t, bool made, CUcontext own);
+void gs__ctx_uncharge(CUcontext own);
+/* A primary reset: its charge goes back, the next retain charges it again. */
+void gs__ctx_uncharge_primary(CUdevice dev);
+
 /* The SM count a device's contexts get in this slice (0: not limited). */
 unsigned gs__ctx_sms(CUdevice dev);
 
@@ -113,9 +133,10 @@ void *gs__dlsym(void *handle, const char *name);
 /* NVML (nvml.c): our wrapper for a name a program dlsym'd, or its real
  * pointer; and answers to the interposer's own questions, from an NVML it
  * loads itself: the device memory this process holds on a GPU ("" for the
- * first), and a GPU's SM count (0 when unknown). */
+ * first; -ENOENT when NVML cannot tell, as when it does not list the
+ * process), and a GPU's SM count (0 when unknown). */
 void *gs__nvml_wrap(const char *name, void *real);
-uint64_t gs__nvml_process_bytes(const char *gpu_uuid);
+int gs__nvml_process_bytes(const char *gpu_uuid, uint64_t *bytes);
 unsigned gs__nvml_sm_count(const char *gpu_uuid);
 /* The GPU's whole memory, as NVML reports it; 0 when it cannot tell. */
 uint64_t gs__nvml_total_bytes(const char *gpu_uuid);

@@ -1,35 +1,43 @@
-/* mem.c: memory slices. Every device allocation path is charged to the
- * slice's ledger (shared by all its processes) before or right after the
- * driver allocates, and refused with CUDA_ERROR_OUT_OF_MEMORY, nothing
+/* mem.c: memory slices. Every path that takes device memory, the contexts
+ * included, is charged to the slice's ledger (shared by all its processes)
+ * before the driver allocates, and refused with CUDA_ERROR_OUT_OF_MEMORY, nothing
  * changed, over the limit; frees give back exactly what was charged. What a
  * program sees (cuMemGetInfo, cuDeviceTotalMem) is the slice. */
 #include "interposer.h"
 
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* What each live allocation was charged: an open-addressing table, one
- * short lock per shard, never held across a driver call. */
+/* What each live allocation was charged: open-addressing tables, one short
+ * lock per shard, never held across a driver call. A table that cannot grow
+ * refuses the allocation (CUDA_ERROR_OUT_OF_MEMORY): nothing is ever
+ * allocated without a record of its charge. Device pointers and arrays share
+ * one table; VMM handles, which the driver numbers as it likes, have their
+ * own. */
 #define SHARDS 16
 #define SHARD_SLOTS 4096
+enum { SLOT_EMPTY, SLOT_DELETED, SLOT_LIVE };
 struct slot {
-	uintptr_t key;   /* 0 empty, 1 deleted */
+	uintptr_t key;
 	uint64_t bytes;
+	int state;
 };
-static struct shard {
+struct shard {
 	pthread_mutex_t lock;
-	size_t used;
+	size_t used;     /* live and deleted slots */
 	struct slot *slots;
 	size_t cap;
-} shards[SHARDS] = {
-#define S PTHREAD_MUTEX_INITIALIZER
-	{ S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 },
-	{ S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 },
-	{ S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 },
-	{ S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 }, { S, 0, NULL, 0 },
-#undef S
 };
+struct table {
+	struct shard s[SHARDS];
+};
+#define S { PTHREAD_MUTEX_INITIALIZER, 0, NULL, 0 }
+#define TABLE_INIT { { S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S } }
+static struct table allocs = TABLE_INIT, handles = TABLE_INIT;
+#undef S
 
 /* shard by the low bits of the hash, probe by the high ones */
 static size_t hash(uintptr_t k)
@@ -40,7 +48,15 @@ static size_t hash(uintptr_t k)
 	return (size_t)k;
 }
 
-static void put_locked(struct shard *s, uintptr_t key, uint64_t bytes);
+static void put_locked(struct shard *s, uintptr_t key, uint64_t bytes)
+{
+	for (size_t i = (hash(key) >> 8) & (s->cap - 1);; i = (i + 1) & (s->cap - 1))
+		if (s->slots[i].state != SLOT_LIVE) {
+			s->used += s->slots[i].state == SLOT_EMPTY;
+			s->slots[i] = (struct slot){ key, bytes, SLOT_LIVE };
+			return;
+		}
+}
 
 static bool grow(struct shard *s)
 {
@@ -53,25 +69,16 @@ static bool grow(struct shard *s)
 	s->cap = cap;
 	s->used = 0;
 	for (size_t i = 0; i < oldcap; i++)
-		if (old[i].key > 1)
+		if (old[i].state == SLOT_LIVE)
 			put_locked(s, old[i].key, old[i].bytes);
 	free(old);
 	return true;
 }
 
-static void put_locked(struct shard *s, uintptr_t key, uint64_t bytes)
+/* false when the table cannot grow: the caller undoes the allocation */
+static bool table_put(struct table *t, uintptr_t key, uint64_t bytes)
 {
-	for (size_t i = (hash(key) >> 8) & (s->cap - 1);; i = (i + 1) & (s->cap - 1))
-		if (s->slots[i].key <= 1) {
-			s->slots[i] = (struct slot){ key, bytes };
-			s->used++;
-			return;
-		}
-}
-
-static bool table_put(uintptr_t key, uint64_t bytes)
-{
-	struct shard *s = &shards[hash(key) % SHARDS];
+	struct shard *s = &t->s[hash(key) % SHARDS];
 	pthread_mutex_lock(&s->lock);
 	bool ok = (s->used + 1) * 2 <= s->cap || grow(s);
 	if (ok)
@@ -81,67 +88,33 @@ static bool table_put(uintptr_t key, uint64_t bytes)
 }
 
 /* Removes key; returns what it was charged, or 0 when it was not ours. */
-static uint64_t table_take(uintptr_t key)
+static uint64_t table_take(struct table *t, uintptr_t key)
 {
-	struct shard *s = &shards[hash(key) % SHARDS];
+	struct shard *s = &t->s[hash(key) % SHARDS];
 	uint64_t bytes = 0;
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = s->cap ? (hash(key) >> 8) & (s->cap - 1) : 0; s->cap && s->slots[i].key; i = (i + 1) & (s->cap - 1))
-		if (s->slots[i].key == key) {
+	for (size_t i = s->cap ? (hash(key) >> 8) & (s->cap - 1) : 0; s->cap && s->slots[i].state != SLOT_EMPTY;
+	     i = (i + 1) & (s->cap - 1))
+		if (s->slots[i].state == SLOT_LIVE && s->slots[i].key == key) {
 			bytes = s->slots[i].bytes;
-			s->slots[i].key = 1;
+			s->slots[i].state = SLOT_DELETED;
 			break;
 		}
 	pthread_mutex_unlock(&s->lock);
 	return bytes;
 }
 
-/* The device memory the driver took for this process's context before any
- * allocation we saw (NVML's per-process figure, less what we charged), charged
- * once per process; a fork inherits it as done, its parent's context being
- * the one that holds it. Skipped, and logged, when it does not fit. */
-/* what this process holds, its context included (as MPS counts it), against
+/* what this process holds, its contexts included (as MPS counts it), against
  * its server's pinned memory limit */
 static uint64_t process_bytes;
 
-static void charge_context_once(void)
-{
-	static int done;
-	/* a plain load first: this sits on every allocation */
-	if (__atomic_load_n(&done, __ATOMIC_RELAXED) || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
-		return;
-	uint64_t held = gs__nvml_process_bytes(gs__slice.gpu_uuid);
-	struct gs_ledger_usage u[GS_LEDGER_SLOTS / 16];
-	size_t n = gs_ledger_usage(gs__slice.ledger, u, GS_ARRAY_LEN(u));
-	for (size_t i = 0; i < n; i++)
-		if (u[i].pid == getpid())
-			held = held > u[i].bytes ? held - u[i].bytes : 0;
-	if (!held)
-		return;
-	if (gs_ledger_charge(gs__slice.ledger, held)) {
-		gs__log("the context's %llu MiB do not fit in the slice; not charged", (unsigned long long)(held >> 20));
-	} else {
-		__atomic_add_fetch(&process_bytes, held, __ATOMIC_RELAXED);
-		gs__log("charged the context's %llu MiB to the slice", (unsigned long long)(held >> 20));
-	}
-}
-
-/* Whether allocations on the current context's device count to the slice. */
-static bool counted(void)
-{
-	if (!gs__slice.memory_limited)
-		return false;
-	if (gs__slice.gpu_uuid[0]) {
-		CUdevice dev;
-		if (gs__real.cuCtxGetDevice(&dev) != CUDA_SUCCESS || !gs__slice_device(dev))
-			return false;
-	}
-	charge_context_once();
-	return true;
-}
-
+/* Charges bytes to the slice: the server's pinned memory limit, the slice's
+ * limit and the other slices' guarantees, or CUDA_ERROR_OUT_OF_MEMORY and
+ * nothing changes. Every charge, contexts included, comes through here. */
 static CUresult charge(uint64_t bytes)
 {
+	if (!bytes)
+		return CUDA_SUCCESS;
 	uint64_t cap = gs__client.mps ? 0 : gs__client.memory_limit;
 	if (cap && __atomic_add_fetch(&process_bytes, bytes, __ATOMIC_RELAXED) > cap) {
 		__atomic_sub_fetch(&process_bytes, bytes, __ATOMIC_RELAXED);
@@ -169,29 +142,235 @@ static void uncharge(uint64_t bytes)
 	gs_ledger_uncharge(gs__slice.ledger, bytes);
 }
 
-/* charge, allocate, remember; undo the charge when the driver refuses */
-#define CHARGED_ALLOC(bytes, key_after, call) \
+/* ---- contexts ----
+ * A context takes device memory when the driver makes it. Every call that
+ * makes one (ctx.c: primary retain, cuCtxCreate, the slice's green contexts)
+ * charges a first guess before the driver runs, so a full slice refuses the
+ * context without it being made, then replaces the guess by what the context
+ * took: NVML's figure for the process less everything else it has charged
+ * (the guess when NVML cannot tell). A primary made behind our back (the
+ * runtime binding it on a thread) is charged the same way at its first
+ * allocation. A context that does not fit makes the call that made it fail
+ * with CUDA_ERROR_OUT_OF_MEMORY, and stderr says the slice is full. */
+#define CONTEXT_GUESS (256ull << 20)
+
+enum { PRIMARY_UNCHARGED, PRIMARY_CHARGING, PRIMARY_CHARGED };
+static int primary_state[GS__MAX_DEV];
+static uint64_t primary_bytes[GS__MAX_DEV];
+
+/* Contexts made with cuCtxCreate and what each was charged. */
+static struct own_ctx {
+	CUcontext ctx;
+	uint64_t bytes;
+} *own_ctxs;
+static size_t n_own, cap_own;
+static pthread_mutex_t own_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool ctx_counted(CUdevice dev)
+{
+	return gs__slice.memory_limited && dev >= 0 && dev < GS__MAX_DEV && gs__slice_device(dev);
+}
+
+static void slice_full(uint64_t bytes)
+{
+	uint64_t used = gs_ledger_used(gs__slice.ledger), limit = gs__slice_limit();
+	fprintf(stderr,
+		"gpushare: slice %s is full: a CUDA context needs %llu MiB and %llu of its %llu MiB are in use; "
+		"CUDA_ERROR_OUT_OF_MEMORY\n",
+		gs__slice.name, (unsigned long long)(bytes >> 20), (unsigned long long)(used >> 20),
+		(unsigned long long)(limit >> 20));
+	gs__log("refused a context of %llu MiB: the slice is full (%llu of %llu MiB in use)",
+		(unsigned long long)(bytes >> 20), (unsigned long long)(used >> 20), (unsigned long long)(limit >> 20));
+}
+
+/* What the context just made took: NVML's figure for the process less what
+ * it charged besides the guess (pre) held for this context. */
+static uint64_t context_bytes(uint64_t pre)
+{
+	uint64_t nv;
+	if (gs__nvml_process_bytes(gs__slice.gpu_uuid, &nv))
+		return pre ? pre : CONTEXT_GUESS; /* NVML cannot tell: the guess stands */
+	uint64_t mine = gs_ledger_held(gs__slice.ledger), other = mine > pre ? mine - pre : 0;
+	return nv > other ? nv - other : 0;
+}
+
+/* Takes the right to charge a device's primary: false when it is charged. */
+static bool primary_claim(CUdevice dev)
+{
+	for (;;) {
+		int st = __atomic_load_n(&primary_state[dev], __ATOMIC_ACQUIRE);
+		if (st == PRIMARY_CHARGED)
+			return false;
+		if (st == PRIMARY_UNCHARGED &&
+		    __atomic_compare_exchange_n(&primary_state[dev], &st, PRIMARY_CHARGING, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return true;
+		sched_yield(); /* another thread is charging it: a few driver calls */
+	}
+}
+
+CUresult gs__ctx_charge_begin(CUdevice dev, bool primary, struct gs__ctx_charge *t)
+{
+	*t = (struct gs__ctx_charge){ .dev = dev, .primary = primary };
+	if (!ctx_counted(dev) || (primary && !primary_claim(dev)))
+		return CUDA_SUCCESS;
+	if (charge(CONTEXT_GUESS)) {
+		if (primary)
+			__atomic_store_n(&primary_state[dev], PRIMARY_UNCHARGED, __ATOMIC_RELEASE);
+		slice_full(CONTEXT_GUESS);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	t->counted = true;
+	t->guess = CONTEXT_GUESS;
+	return CUDA_SUCCESS;
+}
+
+static bool own_put(CUcontext ctx, uint64_t bytes)
+{
+	pthread_mutex_lock(&own_lock);
+	bool ok = true;
+	if (n_own == cap_own) {
+		size_t cap = cap_own ? cap_own * 2 : 16;
+		struct own_ctx *n = realloc(own_ctxs, cap * sizeof *n);
+		if ((ok = n != NULL))
+			own_ctxs = n, cap_own = cap;
+	}
+	if (ok)
+		own_ctxs[n_own++] = (struct own_ctx){ ctx, bytes };
+	pthread_mutex_unlock(&own_lock);
+	return ok;
+}
+
+/* Removes ctx; what it was charged, 0 when it is not ours. */
+static uint64_t own_take(CUcontext ctx, bool take)
+{
+	uint64_t bytes = 0;
+	pthread_mutex_lock(&own_lock);
+	for (size_t i = 0; i < n_own; i++)
+		if (own_ctxs[i].ctx == ctx) {
+			bytes = own_ctxs[i].bytes ? own_ctxs[i].bytes : 1;
+			if (take) {
+				bytes = own_ctxs[i].bytes;
+				own_ctxs[i] = own_ctxs[--n_own];
+			}
+			break;
+		}
+	pthread_mutex_unlock(&own_lock);
+	return bytes;
+}
+
+CUresult gs__ctx_charge_end(struct gs__ctx_charge *t, bool made, CUcontext own)
+{
+	if (!t->counted)
+		return CUDA_SUCCESS;
+	t->counted = false;
+	uint64_t bytes = made ? context_bytes(t->guess) : 0;
+	bool fits = bytes <= t->guess || charge(bytes - t->guess) == CUDA_SUCCESS;
+	if (fits && bytes < t->guess)
+		uncharge(t->guess - bytes);
+	if (fits && made && !t->primary && !own_put(own, bytes)) {
+		uncharge(bytes);
+		bytes = 0;
+		made = fits = false;
+	} else if (!fits) {
+		uncharge(t->guess);
+		slice_full(bytes);
+	}
+	if (t->primary) {
+		primary_bytes[t->dev] = fits && made ? bytes : 0;
+		__atomic_store_n(&primary_state[t->dev], fits && made ? PRIMARY_CHARGED : PRIMARY_UNCHARGED,
+				 __ATOMIC_RELEASE);
+	}
+	if (fits && made) {
+		__atomic_add_fetch(&gs__stats.contexts, 1, __ATOMIC_RELAXED);
+		gs__log("charged a context's %llu MiB to the slice", (unsigned long long)(bytes >> 20));
+	}
+	return fits ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+void gs__ctx_uncharge(CUcontext ctx)
+{
+	uncharge(own_take(ctx, true));
+}
+
+void gs__ctx_uncharge_primary(CUdevice dev)
+{
+	int st = PRIMARY_CHARGED;
+	if (dev < 0 || dev >= GS__MAX_DEV ||
+	    !__atomic_compare_exchange_n(&primary_state[dev], &st, PRIMARY_CHARGING, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return; /* not charged, or being charged by a retain racing the reset */
+	uncharge(primary_bytes[dev]);
+	primary_bytes[dev] = 0;
+	__atomic_store_n(&primary_state[dev], PRIMARY_UNCHARGED, __ATOMIC_RELEASE);
+}
+
+/* The context of the calling thread, when its device's primary was made
+ * without a call we wrap: charged at its first allocation, or the
+ * allocation is refused. A context made with cuCtxCreate is charged already. */
+static CUresult primary_in_use(CUdevice dev)
+{
+	if (__builtin_expect(__atomic_load_n(&primary_state[dev], __ATOMIC_ACQUIRE) == PRIMARY_CHARGED, 1))
+		return CUDA_SUCCESS;
+	CUcontext cur;
+	if (gs__real.cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur && own_take(cur, false))
+		return CUDA_SUCCESS;
+	if (!primary_claim(dev))
+		return CUDA_SUCCESS;
+	uint64_t bytes = context_bytes(0);
+	CUresult rc = charge(bytes);
+	primary_bytes[dev] = rc ? 0 : bytes;
+	__atomic_store_n(&primary_state[dev], rc ? PRIMARY_UNCHARGED : PRIMARY_CHARGED, __ATOMIC_RELEASE);
+	if (rc)
+		slice_full(bytes);
+	else
+		gs__log("charged a context's %llu MiB to the slice at its first use", (unsigned long long)(bytes >> 20));
+	return rc;
+}
+
+/* Whether allocations on the current context's device count to the slice:
+ * 1 they do, 0 they do not, -1 they do but the context does not fit (the
+ * allocation is refused). */
+static int counted(void)
+{
+	if (!gs__slice.memory_limited)
+		return 0;
+	CUdevice dev;
+	if (gs__real.cuCtxGetDevice(&dev) != CUDA_SUCCESS || !ctx_counted(dev))
+		return gs__slice.gpu_uuid[0] ? 0 : 1;
+	return primary_in_use(dev) == CUDA_SUCCESS ? 1 : -1;
+}
+
+/* charge, allocate, remember; undo the charge when the driver refuses, and
+ * the allocation (undo) when it cannot be remembered */
+#define CHARGED_ALLOC(tab, bytes, key_after, call, undo) \
 	do { \
 		gs__ctx_check(); \
-		if (!counted()) \
-			return call; \
+		int c_ = counted(); \
+		if (c_ <= 0) \
+			return c_ ? CUDA_ERROR_OUT_OF_MEMORY : call; \
 		uint64_t n_ = (bytes); \
 		if (charge(n_)) \
 			return CUDA_ERROR_OUT_OF_MEMORY; \
 		CUresult rc_ = call; \
-		if (rc_ != CUDA_SUCCESS || !table_put((uintptr_t)(key_after), n_)) \
+		if (rc_ != CUDA_SUCCESS) { \
 			uncharge(n_); \
+		} else if (!table_put((tab), (uintptr_t)(key_after), n_)) { \
+			undo; \
+			uncharge(n_); \
+			rc_ = CUDA_ERROR_OUT_OF_MEMORY; \
+		} \
 		return rc_; \
 	} while (0)
 
-#define UNCHARGED_FREE(key, call) \
+#define UNCHARGED_FREE(tab, key, call) \
 	do { \
-		uint64_t n_ = table_take((uintptr_t)(key)); \
+		uint64_t n_ = table_take((tab), (uintptr_t)(key)); \
 		CUresult rc_ = call; \
 		if (rc_ == CUDA_SUCCESS) \
 			uncharge(n_); \
-		else if (n_) \
-			table_put((uintptr_t)(key), n_); \
+		else if (n_ && !table_put((tab), (uintptr_t)(key), n_)) \
+			uncharge(n_); /* still allocated, but no longer ours to give back */ \
 		return rc_; \
 	} while (0)
 
@@ -200,28 +379,44 @@ CUresult gs__hook_cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes)
 {
 	if (!dptr)
 		return gs__real.cuMemAlloc_v2(dptr, bytes);
-	CHARGED_ALLOC(bytes, *dptr, gs__real.cuMemAlloc_v2(dptr, bytes));
+	CHARGED_ALLOC(&allocs, bytes, *dptr, gs__real.cuMemAlloc_v2(dptr, bytes), gs__real.cuMemFree_v2(*dptr));
 }
 
+/* Managed memory is charged whole: it may all migrate to the device. */
 CUresult gs__hook_cuMemAllocManaged(CUdeviceptr *dptr, size_t bytes, unsigned int flags);
 CUresult gs__hook_cuMemAllocManaged(CUdeviceptr *dptr, size_t bytes, unsigned int flags)
 {
 	if (!dptr)
 		return gs__real.cuMemAllocManaged(dptr, bytes, flags);
-	CHARGED_ALLOC(bytes, *dptr, gs__real.cuMemAllocManaged(dptr, bytes, flags));
+	CHARGED_ALLOC(&allocs, bytes, *dptr, gs__real.cuMemAllocManaged(dptr, bytes, flags), gs__real.cuMemFree_v2(*dptr));
 }
 
-/* The pitch is the driver's choice: charge what it took, or give it back. */
+/* The pitch is the driver's choice: the least it can take (width x height)
+ * is charged before, the padding after, or the allocation is given back. */
 CUresult gs__hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w, size_t h, unsigned int elem);
 CUresult gs__hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w, size_t h, unsigned int elem)
 {
 	gs__ctx_check();
-	bool slice = counted();
+	int c = counted();
+	uint64_t least;
+	if (c <= 0 || !dptr || !pitch)
+		return c < 0 ? CUDA_ERROR_OUT_OF_MEMORY : gs__real.cuMemAllocPitch_v2(dptr, pitch, w, h, elem);
+	if (__builtin_mul_overflow((uint64_t)w, (uint64_t)h, &least) || charge(least))
+		return CUDA_ERROR_OUT_OF_MEMORY;
 	CUresult rc = gs__real.cuMemAllocPitch_v2(dptr, pitch, w, h, elem);
-	if (rc != CUDA_SUCCESS || !slice)
+	if (rc != CUDA_SUCCESS) {
+		uncharge(least);
 		return rc;
+	}
 	uint64_t bytes = (uint64_t)*pitch * h;
-	if (charge(bytes) || !table_put(*dptr, bytes)) {
+	if (bytes > least && charge(bytes - least)) {
+		uncharge(least);
+		gs__real.cuMemFree_v2(*dptr);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	bytes = bytes > least ? bytes : least;
+	if (!table_put(&allocs, *dptr, bytes)) {
+		uncharge(bytes);
 		gs__real.cuMemFree_v2(*dptr);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
@@ -231,63 +426,110 @@ CUresult gs__hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w,
 CUresult gs__hook_cuMemFree_v2(CUdeviceptr dptr);
 CUresult gs__hook_cuMemFree_v2(CUdeviceptr dptr)
 {
-	UNCHARGED_FREE(dptr, gs__real.cuMemFree_v2(dptr));
+	UNCHARGED_FREE(&allocs, dptr, gs__real.cuMemFree_v2(dptr));
 }
+
+/* cuMemFreeAsync may free memory of cuMemAlloc too: its charge goes back. */
+#define FREE_ASYNC_HOOK(suffix) \
+	CUresult gs__hook_cuMemFreeAsync##suffix(CUdeviceptr dptr, CUstream s); \
+	CUresult gs__hook_cuMemFreeAsync##suffix(CUdeviceptr dptr, CUstream s) \
+	{ \
+		gs__ctx_check(); \
+		UNCHARGED_FREE(&allocs, dptr, gs__real.cuMemFreeAsync##suffix(dptr, s)); \
+	}
+FREE_ASYNC_HOOK()
+FREE_ASYNC_HOOK(_ptsz)
 
 /* Stream-ordered memory: what each pool has reserved is charged, its cache
  * of freed blocks included, as it grows and as it shrinks (trimmed, or
- * released at synchronisation), not each allocation. */
-#define MAX_POOLS 64
+ * released at synchronisation), not each allocation. An allocation charges
+ * what the pool may have to grow by before the driver runs; the growth the
+ * driver chose is settled after. Pools are tracked from cuMemPoolCreate (or
+ * their first allocation) in a table that grows; one that cannot be tracked
+ * is refused. */
 struct pool_charge {
 	CUmemoryPool pool;
 	uint64_t charged;
 };
-static struct pool_charge pools[MAX_POOLS];
-static size_t n_pools;
+static struct pool_charge *pools;
+static size_t n_pools, cap_pools;
 static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Charges or gives back the change in a pool's reserve. On a growth past the
- * limit nothing is charged and CUDA_ERROR_OUT_OF_MEMORY is returned, with the
- * amount charged before in *before. */
-static CUresult pool_sync(CUmemoryPool pool, uint64_t *before)
+/* Room for one more pool; called with pools_lock held. */
+static bool pools_room_locked(void)
+{
+	if (n_pools < cap_pools)
+		return true;
+	size_t cap = cap_pools ? cap_pools * 2 : 16;
+	struct pool_charge *n = realloc(pools, cap * sizeof *n);
+	if (!n)
+		return false;
+	pools = n;
+	cap_pools = cap;
+	return true;
+}
+
+/* The pool's entry, made when new; -1 when it cannot be. Lock held. */
+static long pool_find_locked(CUmemoryPool pool, bool add)
+{
+	for (size_t i = 0; i < n_pools; i++)
+		if (pools[i].pool == pool)
+			return (long)i;
+	if (!add || !pools_room_locked())
+		return -1;
+	pools[n_pools] = (struct pool_charge){ pool, 0 };
+	return (long)n_pools++;
+}
+
+/* Charges or gives back the change in a pool's reserve, using first pre,
+ * which the caller charged before allocating. On a growth past the limit
+ * nothing more is charged, pre is given back and CUDA_ERROR_OUT_OF_MEMORY is
+ * returned, with the amount charged before in *before; likewise for a pool
+ * that cannot be tracked. */
+static CUresult pool_sync(CUmemoryPool pool, uint64_t *before, uint64_t pre)
 {
 	uint64_t reserved;
-	if (!pool || gs__real.cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved))
+	if (!pool || gs__real.cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved)) {
+		uncharge(pre);
 		return CUDA_SUCCESS;
+	}
 	CUresult rc = CUDA_SUCCESS;
 	pthread_mutex_lock(&pools_lock);
-	size_t i = 0;
-	while (i < n_pools && pools[i].pool != pool)
-		i++;
-	if (i == n_pools && n_pools < MAX_POOLS)
-		pools[n_pools++] = (struct pool_charge){ pool, 0 };
-	if (i < n_pools) {
+	long i = pool_find_locked(pool, true);
+	if (i < 0) {
+		rc = CUDA_ERROR_OUT_OF_MEMORY;
+	} else {
+		struct pool_charge *p = &pools[i];
 		if (before)
-			*before = pools[i].charged;
-		if (reserved > pools[i].charged) {
-			if (charge(reserved - pools[i].charged))
+			*before = p->charged;
+		if (reserved > p->charged) {
+			uint64_t grow = reserved - p->charged, use = pre < grow ? pre : grow;
+			if (grow > use && charge(grow - use)) {
 				rc = CUDA_ERROR_OUT_OF_MEMORY;
-			else
-				pools[i].charged = reserved;
+			} else {
+				p->charged = reserved;
+				pre -= use;
+			}
 		} else {
-			uncharge(pools[i].charged - reserved);
-			pools[i].charged = reserved;
+			uncharge(p->charged - reserved);
+			p->charged = reserved;
 		}
 	}
 	pthread_mutex_unlock(&pools_lock);
+	uncharge(pre);
 	return rc;
 }
 
 static void pools_sync_all(void)
 {
-	CUmemoryPool known[MAX_POOLS];
-	pthread_mutex_lock(&pools_lock);
-	size_t n = n_pools;
-	for (size_t i = 0; i < n; i++)
-		known[i] = pools[i].pool;
-	pthread_mutex_unlock(&pools_lock);
-	for (size_t i = 0; i < n; i++)
-		pool_sync(known[i], NULL);
+	for (size_t i = 0;; i++) {
+		pthread_mutex_lock(&pools_lock);
+		CUmemoryPool p = i < n_pools ? pools[i].pool : NULL;
+		pthread_mutex_unlock(&pools_lock);
+		if (!p)
+			return;
+		pool_sync(p, NULL, 0);
+	}
 }
 
 static CUmemoryPool current_pool(void)
@@ -299,35 +541,57 @@ static CUmemoryPool current_pool(void)
 	return pool;
 }
 
-/* After a pool allocation: charge the growth, or undo the allocation. */
-static CUresult pool_charged(CUresult rc, CUmemoryPool pool, CUdeviceptr p, CUstream s)
+/* What a pool may grow by to hand out bytes: what its free part lacks. */
+static uint64_t pool_need(CUmemoryPool pool, size_t bytes)
+{
+	uint64_t reserved, used;
+	if (!pool || gs__real.cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved) ||
+	    gs__real.cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &used))
+		return bytes;
+	uint64_t spare = reserved > used ? reserved - used : 0;
+	return bytes > spare ? bytes - spare : 0;
+}
+
+/* After a pool allocation: settle the growth, or undo the allocation. */
+static CUresult pool_charged(CUresult rc, CUmemoryPool pool, CUdeviceptr p, CUstream s, uint64_t pre)
 {
 	uint64_t before = 0;
-	if (rc != CUDA_SUCCESS || pool_sync(pool, &before) == CUDA_SUCCESS)
+	if (rc != CUDA_SUCCESS) {
+		uncharge(pre);
+		return rc;
+	}
+	if (pool_sync(pool, &before, pre) == CUDA_SUCCESS)
 		return rc;
 	gs__real.cuMemFreeAsync(p, s);
 	gs__real.cuStreamSynchronize(s);
 	gs__real.cuMemPoolTrimTo(pool, before);
-	pool_sync(pool, NULL);
+	pool_sync(pool, NULL, 0);
 	return CUDA_ERROR_OUT_OF_MEMORY;
 }
+
+#define POOL_ALLOC(pool_expr, call) \
+	do { \
+		gs__ctx_check(); \
+		int c_ = counted(); \
+		if (c_ <= 0 || !dptr) \
+			return c_ < 0 ? CUDA_ERROR_OUT_OF_MEMORY : call; \
+		CUmemoryPool pool_ = (pool_expr); \
+		uint64_t pre_ = pool_need(pool_, bytes); \
+		if (charge(pre_)) \
+			return CUDA_ERROR_OUT_OF_MEMORY; \
+		return pool_charged(call, pool_, *dptr, s, pre_); \
+	} while (0)
 
 #define POOL_HOOKS(suffix) \
 	CUresult gs__hook_cuMemAllocAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUstream s); \
 	CUresult gs__hook_cuMemAllocAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUstream s) \
 	{ \
-		gs__ctx_check(); \
-		bool slice = counted(); /* before: the context is measured with nothing allocated */ \
-		CUresult rc = gs__real.cuMemAllocAsync##suffix(dptr, bytes, s); \
-		return slice && dptr ? pool_charged(rc, current_pool(), *dptr, s) : rc; \
+		POOL_ALLOC(current_pool(), gs__real.cuMemAllocAsync##suffix(dptr, bytes, s)); \
 	} \
 	CUresult gs__hook_cuMemAllocFromPoolAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream s); \
 	CUresult gs__hook_cuMemAllocFromPoolAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream s) \
 	{ \
-		gs__ctx_check(); \
-		bool slice = counted(); \
-		CUresult rc = gs__real.cuMemAllocFromPoolAsync##suffix(dptr, bytes, pool, s); \
-		return slice && dptr ? pool_charged(rc, pool, *dptr, s) : rc; \
+		POOL_ALLOC(pool, gs__real.cuMemAllocFromPoolAsync##suffix(dptr, bytes, pool, s)); \
 	} \
 	CUresult gs__hook_cuStreamSynchronize##suffix(CUstream s); \
 	CUresult gs__hook_cuStreamSynchronize##suffix(CUstream s) \
@@ -351,12 +615,39 @@ CUresult gs__hook_cuCtxSynchronize(void)
 	return rc;
 }
 
+/* A pool reserves nothing when made (a maximum size only bounds its
+ * growth, charged as it happens); it is tracked from here, and refused when
+ * it cannot be. */
+CUresult gs__hook_cuMemPoolCreate(CUmemoryPool *pool, const void *props);
+CUresult gs__hook_cuMemPoolCreate(CUmemoryPool *pool, const void *props)
+{
+	gs__ctx_check();
+	if (!gs__slice.memory_limited || !pool)
+		return gs__real.cuMemPoolCreate(pool, props);
+	pthread_mutex_lock(&pools_lock);
+	bool room = pools_room_locked();
+	pthread_mutex_unlock(&pools_lock);
+	if (!room)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	CUresult rc = gs__real.cuMemPoolCreate(pool, props);
+	if (rc != CUDA_SUCCESS)
+		return rc;
+	pthread_mutex_lock(&pools_lock);
+	long i = pool_find_locked(*pool, true);
+	pthread_mutex_unlock(&pools_lock);
+	if (i < 0) {
+		gs__real.cuMemPoolDestroy(*pool);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	return rc;
+}
+
 CUresult gs__hook_cuMemPoolTrimTo(CUmemoryPool pool, size_t keep);
 CUresult gs__hook_cuMemPoolTrimTo(CUmemoryPool pool, size_t keep)
 {
 	CUresult rc = gs__real.cuMemPoolTrimTo(pool, keep);
 	if (rc == CUDA_SUCCESS && gs__slice.memory_limited)
-		pool_sync(pool, NULL);
+		pool_sync(pool, NULL, 0);
 	return rc;
 }
 
@@ -367,35 +658,43 @@ CUresult gs__hook_cuMemPoolDestroy(CUmemoryPool pool)
 	if (rc != CUDA_SUCCESS)
 		return rc;
 	pthread_mutex_lock(&pools_lock);
-	for (size_t i = 0; i < n_pools; i++)
-		if (pools[i].pool == pool) {
-			uncharge(pools[i].charged);
-			pools[i] = pools[--n_pools];
-			break;
-		}
+	long i = pool_find_locked(pool, false);
+	if (i >= 0) {
+		uncharge(pools[i].charged);
+		pools[i] = pools[--n_pools];
+	}
 	pthread_mutex_unlock(&pools_lock);
 	return rc;
 }
 
+/* Physical memory of the VMM API: charged when it is on a device of the
+ * slice (host locations are not device memory), with the device's context. */
+enum { CU_MEM_LOCATION_TYPE_DEVICE = 1 };
 CUresult gs__hook_cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,
 			      unsigned long long flags);
 CUresult gs__hook_cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,
 			      unsigned long long flags)
 {
-	if (!h || !prop || !gs__slice.memory_limited || !gs__slice_device(prop->location.id))
+	gs__ctx_check();
+	if (!h || !prop || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE || !ctx_counted(prop->location.id))
 		return gs__real.cuMemCreate(h, size, prop, flags);
-	if (charge(size))
+	if (primary_in_use(prop->location.id) || charge(size))
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	CUresult rc = gs__real.cuMemCreate(h, size, prop, flags);
-	if (rc != CUDA_SUCCESS || !table_put((uintptr_t)*h, size))
+	if (rc != CUDA_SUCCESS) {
 		uncharge(size);
+	} else if (!table_put(&handles, (uintptr_t)*h, size)) {
+		gs__real.cuMemRelease(*h);
+		uncharge(size);
+		rc = CUDA_ERROR_OUT_OF_MEMORY;
+	}
 	return rc;
 }
 
 CUresult gs__hook_cuMemRelease(CUmemGenericAllocationHandle h);
 CUresult gs__hook_cuMemRelease(CUmemGenericAllocationHandle h)
 {
-	UNCHARGED_FREE(h, gs__real.cuMemRelease(h));
+	UNCHARGED_FREE(&handles, h, gs__real.cuMemRelease(h));
 }
 
 static uint64_t format_bytes(int f)
@@ -407,13 +706,16 @@ static uint64_t format_bytes(int f)
 	}
 }
 
-/* Bytes of an array (every mip level); the driver may pad, never less. */
+/* Bytes of an array (every mip level); the driver may pad, never less.
+ * UINT64_MAX, which never fits, when the sizes overflow. */
 static uint64_t array_bytes(size_t w, size_t h, size_t d, int format, unsigned channels, unsigned levels)
 {
 	uint64_t total = 0, elem = format_bytes(format) * (channels ? channels : 1);
-	for (unsigned l = 0; l < (levels ? levels : 1); l++) {
-		uint64_t lw = w >> l ? w >> l : 1, lh = h >> l ? h >> l : 1, ld = d >> l ? d >> l : 1;
-		total += lw * (h ? lh : 1) * (d ? ld : 1) * elem;
+	for (unsigned l = 0; l < (levels ? levels : 1) && l < 64; l++) {
+		uint64_t lw = w >> l ? w >> l : 1, lh = h >> l ? h >> l : 1, ld = d >> l ? d >> l : 1, b;
+		if (__builtin_mul_overflow(lw, h ? lh : 1, &b) || __builtin_mul_overflow(b, d ? ld : 1, &b) ||
+		    __builtin_mul_overflow(b, elem, &b) || __builtin_add_overflow(total, b, &total))
+			return UINT64_MAX;
 	}
 	return total;
 }
@@ -423,8 +725,8 @@ CUresult gs__hook_cuArrayCreate_v2(CUarray *a, const CUDA_ARRAY_DESCRIPTOR *d)
 {
 	if (!a || !d)
 		return gs__real.cuArrayCreate_v2(a, d);
-	CHARGED_ALLOC(array_bytes(d->Width, d->Height, 0, d->Format, d->NumChannels, 1), *a,
-		      gs__real.cuArrayCreate_v2(a, d));
+	CHARGED_ALLOC(&allocs, array_bytes(d->Width, d->Height, 0, d->Format, d->NumChannels, 1), *a,
+		      gs__real.cuArrayCreate_v2(a, d), gs__real.cuArrayDestroy(*a));
 }
 
 CUresult gs__hook_cuArray3DCreate_v2(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR *d);
@@ -432,14 +734,14 @@ CUresult gs__hook_cuArray3DCreate_v2(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR *
 {
 	if (!a || !d)
 		return gs__real.cuArray3DCreate_v2(a, d);
-	CHARGED_ALLOC(array_bytes(d->Width, d->Height, d->Depth, d->Format, d->NumChannels, 1), *a,
-		      gs__real.cuArray3DCreate_v2(a, d));
+	CHARGED_ALLOC(&allocs, array_bytes(d->Width, d->Height, d->Depth, d->Format, d->NumChannels, 1), *a,
+		      gs__real.cuArray3DCreate_v2(a, d), gs__real.cuArrayDestroy(*a));
 }
 
 CUresult gs__hook_cuArrayDestroy(CUarray a);
 CUresult gs__hook_cuArrayDestroy(CUarray a)
 {
-	UNCHARGED_FREE(a, gs__real.cuArrayDestroy(a));
+	UNCHARGED_FREE(&allocs, a, gs__real.cuArrayDestroy(a));
 }
 
 CUresult gs__hook_cuMipmappedArrayCreate(CUmipmappedArray *a, const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned int levels);
@@ -447,14 +749,14 @@ CUresult gs__hook_cuMipmappedArrayCreate(CUmipmappedArray *a, const CUDA_ARRAY3D
 {
 	if (!a || !d)
 		return gs__real.cuMipmappedArrayCreate(a, d, levels);
-	CHARGED_ALLOC(array_bytes(d->Width, d->Height, d->Depth, d->Format, d->NumChannels, levels), *a,
-		      gs__real.cuMipmappedArrayCreate(a, d, levels));
+	CHARGED_ALLOC(&allocs, array_bytes(d->Width, d->Height, d->Depth, d->Format, d->NumChannels, levels), *a,
+		      gs__real.cuMipmappedArrayCreate(a, d, levels), gs__real.cuMipmappedArrayDestroy(*a));
 }
 
 CUresult gs__hook_cuMipmappedArrayDestroy(CUmipmappedArray a);
 CUresult gs__hook_cuMipmappedArrayDestroy(CUmipmappedArray a)
 {
-	UNCHARGED_FREE(a, gs__real.cuMipmappedArrayDestroy(a));
+	UNCHARGED_FREE(&allocs, a, gs__real.cuMipmappedArrayDestroy(a));
 }
 
 /* ---- what the program sees ---- */
@@ -464,7 +766,7 @@ CUresult gs__hook_cuMemGetInfo_v2(size_t *free_b, size_t *total)
 {
 	gs__ctx_check();
 	CUresult rc = gs__real.cuMemGetInfo_v2(free_b, total);
-	if (rc != CUDA_SUCCESS || !counted())
+	if (rc != CUDA_SUCCESS || counted() == 0)
 		return rc;
 	pools_sync_all();
 	gs_ledger_reclaim(gs__slice.ledger); /* processes of the slice that died */

@@ -4,6 +4,7 @@
 #include "interposer.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -147,21 +148,23 @@ static bool own_device(const char *gpu_uuid, nvmlDevice_t *d)
 	return by_index && by_index(0, d) == NVML_SUCCESS;
 }
 
-uint64_t gs__nvml_process_bytes(const char *gpu_uuid)
+int gs__nvml_process_bytes(const char *gpu_uuid, uint64_t *bytes)
 {
 	nvmlDevice_t d;
 	nvmlReturn_t (*procs)(nvmlDevice_t, unsigned *, nvmlProcessInfo_t *) =
 		(nvmlReturn_t(*)(nvmlDevice_t, unsigned *, nvmlProcessInfo_t *))own_nvml("nvmlDeviceGetComputeRunningProcesses_v3");
 	if (!procs || !own_device(gpu_uuid, &d))
-		return 0;
+		return -ENOENT;
 	nvmlProcessInfo_t p[256];
 	unsigned n = 256;
 	if (procs(d, &n, p) != NVML_SUCCESS)
-		return 0;
+		return -EIO;
 	for (unsigned i = 0; i < n; i++)
-		if (p[i].pid == (unsigned)getpid())
-			return p[i].usedGpuMemory;
-	return 0;
+		if (p[i].pid == (unsigned)getpid()) {
+			*bytes = p[i].usedGpuMemory;
+			return 0;
+		}
+	return -ENOENT;
 }
 
 uint64_t gs__nvml_total_bytes(const char *gpu_uuid)

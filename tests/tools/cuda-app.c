@@ -12,6 +12,8 @@
  *   cuda-app [--via ...] paths                every allocation path, charged and given back
  *   cuda-app [--via ...] smid [threads] [own] SM ids kernels ran on (per thread; own: cuCtxCreate)
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
+ *   cuda-app [--via ...] idle                 only its context: prints "ready", waits for SIGTERM
+ *   cuda-app [--via ...] vmm MiB              only cuMemCreate: prints "vmm <rc>", waits for SIGTERM
  */
 #include "gs-cuda.h"
 #include "gs-nvml.h"
@@ -369,6 +371,18 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "fork") == 0)
 		return forked(arg);
+	if (strcmp(cmd, "idle") == 0 || strcmp(cmd, "vmm") == 0) {
+		if (cmd[0] == 'v') {
+			CUmemAllocationProp prop = { .type = 1, .location = { 1, 0 } };
+			CUmemGenericAllocationHandle h;
+			printf("vmm %d\n", (int)CALL(cuMemCreate, CUresult(*)(CUmemGenericAllocationHandle *, size_t, const CUmemAllocationProp *, unsigned long long), &h, arg << 20, &prop, 0));
+		} else {
+			printf("ready\n");
+		}
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
 	fprintf(stderr, "cuda-app: unknown command %s\n", cmd);
 	return 2;
 }
