@@ -11,9 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct control_server *server_arg(struct control_state *s, const char *pid, struct control_reply *r)
+/* Another user's server is not there for a user other than root or the
+ * daemon's, as in the listings. */
+static struct control_server *server_arg(struct control_state *s, const struct control_peer *p, const char *pid,
+					 struct control_reply *r)
 {
 	struct control_server *v = control_server_find(s, pid);
+	if (v && !control_peer_sees(p, v->uid))
+		v = NULL;
 	if (!v)
 		control_reply_line(r, "Server %s not found", pid);
 	return v;
@@ -21,15 +26,16 @@ static struct control_server *server_arg(struct control_state *s, const char *pi
 
 CONTROL_CMD_FN(cmd_get_server_list)
 {
-	(void)p, (void)argc, (void)argv;
+	(void)argc, (void)argv;
 	for (size_t i = 0; i < s->n_servers; i++)
-		control_reply_line(r, "%ld", (long)s->servers[i].pid);
+		if (control_peer_sees(p, s->servers[i].uid))
+			control_reply_line(r, "%ld", (long)s->servers[i].pid);
 }
 
 CONTROL_CMD_FN(cmd_get_server_status)
 {
 	(void)p, (void)argc;
-	struct control_server *v = server_arg(s, argv[1], r);
+	struct control_server *v = server_arg(s, p, argv[1], r);
 	if (v)
 		control_reply_line(r, "%s", v->state == SERVER_ACTIVE ? "ACTIVE" : "INITIALIZING");
 }
@@ -37,6 +43,7 @@ CONTROL_CMD_FN(cmd_get_server_status)
 struct each_ctx {
 	struct control_state *s;
 	struct control_reply *r;
+	const struct control_peer *viewer; /* who asks: the clients it may see */
 	pid_t server, client;      /* filters, 0: any */
 	const char *gpu;           /* filter, NULL: any (clients that named no GPU count as GPU 0's) */
 	unsigned n;
@@ -47,7 +54,8 @@ struct each_ctx {
 static void each_client(void *ctx, struct control_peer *p)
 {
 	struct each_ctx *c = ctx;
-	if (!p->server_pid || (c->server && p->server_pid != c->server) || (c->client && p->pid != c->client))
+	if (!p->server_pid || (c->server && p->server_pid != c->server) || (c->client && p->pid != c->client) ||
+	    !control_peer_sees(c->viewer, p->uid))
 		return;
 	if (c->gpu && strcmp(p->gpu, c->gpu) && !(p->gpu[0] == '\0' && c->gpu == c->s->gpus[0].uuid))
 		return;
@@ -65,10 +73,10 @@ static void pid_row(struct each_ctx *c, struct control_peer *p)
 CONTROL_CMD_FN(cmd_get_client_list)
 {
 	(void)p, (void)argc;
-	struct control_server *v = server_arg(s, argv[1], r);
+	struct control_server *v = server_arg(s, p, argv[1], r);
 	if (!v)
 		return;
-	struct each_ctx c = { .s = s, .r = r, .server = v->pid, .row = pid_row };
+	struct each_ctx c = { .s = s, .r = r, .viewer = p, .server = v->pid, .row = pid_row };
 	control_each_client(each_client, &c);
 }
 
@@ -96,7 +104,7 @@ CONTROL_CMD_FN(cmd_shutdown_server)
 		control_reply_line(r, "Invalid arguments: shutdown_server <PID> [-f]");
 		return;
 	}
-	struct control_server *v = server_arg(s, argv[1], r);
+	struct control_server *v = server_arg(s, p, argv[1], r);
 	if (!v)
 		return;
 	control_log(s, "Try shutting down server %ld, backoff is disabled", (long)v->pid);
@@ -110,11 +118,11 @@ CONTROL_CMD_FN(cmd_shutdown_server)
 CONTROL_CMD_FN(cmd_terminate_client)
 {
 	(void)p, (void)argc;
-	struct control_server *v = server_arg(s, argv[1], r);
+	struct control_server *v = server_arg(s, p, argv[1], r);
 	unsigned long long pid;
 	if (!v)
 		return;
-	struct each_ctx c = { .s = s, .r = r, .server = v->pid };
+	struct each_ctx c = { .s = s, .r = r, .viewer = p, .server = v->pid };
 	if (gs_parse_uint(argv[2], INT_MAX, &pid) == 0 && pid) {
 		c.client = (pid_t)pid;
 		control_each_client(each_client, &c);
@@ -130,7 +138,7 @@ CONTROL_CMD_FN(cmd_terminate_client)
 CONTROL_CMD_FN(cmd_get_pct)
 {
 	(void)p, (void)argc;
-	struct control_server *v = server_arg(s, argv[1], r);
+	struct control_server *v = server_arg(s, p, argv[1], r);
 	char out[16];
 	if (!v)
 		return;
@@ -141,7 +149,7 @@ CONTROL_CMD_FN(cmd_get_pct)
 CONTROL_CMD_FN(cmd_set_pct)
 {
 	(void)p, (void)argc;
-	struct control_server *v = server_arg(s, argv[1], r);
+	struct control_server *v = server_arg(s, p, argv[1], r);
 	char out[16];
 	double pct;
 	if (!v)
@@ -177,7 +185,7 @@ static struct mpsval_dev_limit *server_limit(struct control_state *s, struct con
 CONTROL_CMD_FN(cmd_get_limit)
 {
 	(void)p, (void)argc;
-	struct control_server *v = server_arg(s, argv[1], r);
+	struct control_server *v = server_arg(s, p, argv[1], r);
 	if (!v)
 		return;
 	const struct mpsval_dev_limit *l = server_limit(s, v, argv[2], false);
@@ -193,7 +201,7 @@ CONTROL_CMD_FN(cmd_get_limit)
 CONTROL_CMD_FN(cmd_set_limit)
 {
 	(void)p, (void)argc;
-	struct control_server *v = server_arg(s, argv[1], r);
+	struct control_server *v = server_arg(s, p, argv[1], r);
 	uint64_t bytes;
 	if (!v)
 		return;
@@ -240,13 +248,13 @@ CONTROL_CMD_FN(cmd_get_device_client_list)
 	(void)p;
 	pid_t only = 0;
 	if (argc == 2) {
-		struct control_server *v = server_arg(s, argv[1], r);
+		struct control_server *v = server_arg(s, p, argv[1], r);
 		if (!v)
 			return;
 		only = v->pid;
 	}
 	for (size_t i = 0; i < s->n_gpus; i++) {
-		struct each_ctx c = { .s = s, .r = r, .server = only, .gpu = s->gpus[i].uuid };
+		struct each_ctx c = { .s = s, .r = r, .viewer = p, .server = only, .gpu = s->gpus[i].uuid };
 		control_each_client(each_client, &c);
 		if (!c.n)
 			continue; /* MPS prints nothing for a device without clients */
@@ -283,7 +291,7 @@ CONTROL_CMD_FN(cmd_device_query)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--csv") == 0)
 			csv = true;
-		else if (!(only = server_arg(s, argv[i], r)))
+		else if (!(only = server_arg(s, p, argv[i], r)))
 			return;
 	}
 	if (!only) {
@@ -291,7 +299,7 @@ CONTROL_CMD_FN(cmd_device_query)
 		device_block(s, r, csv);
 	}
 	for (size_t i = 0; i < s->n_servers; i++) {
-		if (only && &s->servers[i] != only)
+		if ((only && &s->servers[i] != only) || !control_peer_sees(p, s->servers[i].uid))
 			continue;
 		if (!only || i)
 			control_reply_line(r, "%s", "");
@@ -337,13 +345,18 @@ CONTROL_CMD_FN(cmd_ps)
 		control_reply_line(r, "Invalid arguments: ps [-p <PID>]");
 		return;
 	}
-	if (s->n_servers == 0) {
+	size_t seen = 0;
+	for (size_t i = 0; i < s->n_servers; i++)
+		seen += control_peer_sees(p, s->servers[i].uid);
+	if (seen == 0) {
 		control_reply_line(r, "Server not found");
 		return;
 	}
 	/* a client PID or a server PID */
 	struct control_server *v = pid ? control_server_find(s, argv[2]) : NULL;
-	struct each_ctx c = { .s = s, .r = r, .server = v ? v->pid : 0, .client = v ? 0 : (pid_t)pid };
+	if (v && !control_peer_sees(p, v->uid))
+		v = NULL;
+	struct each_ctx c = { .s = s, .r = r, .viewer = p, .server = v ? v->pid : 0, .client = v ? 0 : (pid_t)pid };
 	control_each_client(each_client, &c);
 	if (!c.n)
 		return; /* no client: not even the header, as MPS */

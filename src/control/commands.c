@@ -206,13 +206,13 @@ static void server_ready(struct control_state *s, struct control_peer *p, int ar
 struct clients_ctx {
 	struct control_state *s;
 	struct control_reply *r;
-	uid_t only;
+	const struct control_peer *viewer;
 };
 
 static void client_row(void *ctx, struct control_peer *p)
 {
 	struct clients_ctx *c = ctx;
-	if (c->only != (uid_t)-1 && p->uid != c->only)
+	if (!control_peer_sees(c->viewer, p->uid))
 		return;
 	char server[16] = "-", mem[32] = "-";
 	if (p->server_pid)
@@ -226,12 +226,12 @@ static void client_row(void *ctx, struct control_peer *p)
 }
 
 /* gpushare: the registered clients, their server, memory and slice; a user
- * other than root sees their own. */
+ * other than root or the daemon's sees their own. */
 static void list_clients(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			 struct control_reply *r)
 {
 	(void)argc, (void)argv;
-	struct clients_ctx c = { s, r, p->uid == 0 ? (uid_t)-1 : p->uid };
+	struct clients_ctx c = { s, r, p };
 	control_reply_line(r, "%-10s%-10s%-10s%-12s%s", "PID", "UID", "SERVER", "MEMORY", "SLICE");
 	control_each_client(client_row, &c);
 }

@@ -5,7 +5,9 @@
  * Protocol (version GS_CONTROL_PROTOCOL): a peer sends one command per line;
  * the daemon answers each with zero or more "R <text>" lines and one
  * "E <status>" line. The front end prints the R texts, as nvidia-cuda-mps-
- * control prints its answers. */
+ * control prints its answers. A connection the daemon refuses or closes on
+ * its own (too many of the user's, idle too long) gets one "C <why>" line,
+ * then EOF. */
 #ifndef GS_CONTROL_H
 #define GS_CONTROL_H
 
@@ -119,6 +121,8 @@ struct control_peer {
 	uid_t uid;
 	pid_t pid;
 	bool privileged;                         /* came through control_privileged */
+	bool sees_all;                           /* root, the daemon's user or privileged: every user's
+						  * servers and clients are listed to it, others see their own */
 	bool client;                             /* a CUDA program that registered */
 	bool pending;                            /* registered, waiting for its server */
 	bool server;                             /* one of our servers (server_ready) */
@@ -127,6 +131,12 @@ struct control_peer {
 	pid_t server_pid;                        /* the server it is attached to, 0 none */
 	unsigned id;                             /* the client's ID in its server (ps) */
 };
+
+/* Whether p may see what belongs to uid (a server, a client) in a listing. */
+static inline bool control_peer_sees(const struct control_peer *p, uid_t uid)
+{
+	return p->sees_all || p->uid == uid;
+}
 
 /* The registered clients, for list_clients: the daemon's connections. */
 typedef void (*control_client_fn)(void *ctx, struct control_peer *p);

@@ -5,7 +5,11 @@
  * that a slow or stuck peer never blocks the others. */
 #include "control.h"
 
+#include "secdir.h"
+
 #include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -20,8 +24,56 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_CONN 4096
-#define MAX_OUT (1u << 20) /* a peer that reads nothing is dropped past this */
+/* Limits (docs/control.md), each from its GPUSHARE_CONTROL_* variable at start. */
+struct limits {
+	unsigned user_conns;     /* connections of one user other than root and the daemon's */
+	unsigned max_conns;      /* of everyone; the last reserve_conns for root and the daemon's user */
+	unsigned reserve_conns;
+	unsigned idle_s;         /* to send a first whole command (registered programs: their life) */
+	size_t conn_out;         /* a peer's unread answers: dropped past it */
+	size_t user_out;         /* one user's unread answers on all connections: dropped past it */
+};
+static struct limits lim;
+static struct control_state *state;
+
+/* A line into control.log at most once a second: a user hammering the
+ * daemon with refused connections does not fill the disk. */
+static void log_rate(uid_t uid, const char *fmt, ...) GS_PRINTF(2, 3);
+static void log_rate(uid_t uid, const char *fmt, ...)
+{
+	static uint64_t last;
+	static unsigned skipped;
+	(void)uid;
+	uint64_t now = gs_now_ns();
+	if (last && now - last < 1000000000u) {
+		skipped++;
+		return;
+	}
+	last = now;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (skipped)
+		control_log(state, "%s (and %u more like it in the last second)", line, skipped);
+	else
+		control_log(state, "%s", line);
+	skipped = 0;
+}
+
+#define FD_RESERVE 64            /* log files, the epoll fd, pipes to gpushare-smi and NVIDIA's MPS */
+#define OUT_PAUSE (64u << 10)    /* no more commands read from a peer until it reads what it has */
+#define LINGER_NS 2000000000ull  /* a closing peer's last answer: this long to read it */
+
+struct user {
+	uid_t uid;
+	unsigned conns;
+	size_t out;
+	char name[40];
+};
+static struct user *users;       /* one per uid that connected; never removed, so indexes stay */
+static size_t n_users, cap_users;
 
 struct conn {
 	int fd;
@@ -29,38 +81,95 @@ struct conn {
 	struct gs_linebuf in;
 	char *out;
 	size_t out_len, out_cap;
-	bool closing;
+	size_t user;             /* its index in users */
+	bool exempt;             /* root or the daemon's user: no per-user limits */
+	bool commanded;          /* a whole command came: no idle timeout from then on */
+	bool backlog;            /* whole commands still in in, read while it had too much unread */
+	bool closing;            /* answers flushed, then it goes (by linger_ns at the latest) */
+	bool doomed;             /* goes at the end of this loop turn, unread answers discarded */
+	uint64_t since, linger_ns;
 };
 
-static struct conn *conns[MAX_CONN];
+static struct conn **conns;      /* by fd */
+static int table_len, max_fd = -1;
+static unsigned n_conns;
+static int *doomed;              /* fds to drop at the end of the loop turn */
+static int n_doomed;
 static int ep = -1;
 
 void control_each_client(control_client_fn fn, void *ctx)
 {
-	for (int fd = 0; fd < MAX_CONN; fd++)
-		if (conns[fd] && conns[fd]->peer.client && !conns[fd]->closing)
+	for (int fd = 0; fd <= max_fd; fd++)
+		if (conns[fd] && conns[fd]->peer.client && !conns[fd]->closing && !conns[fd]->doomed)
 			fn(ctx, &conns[fd]->peer);
+}
+
+static struct user *user_of(uid_t uid)
+{
+	for (size_t i = 0; i < n_users; i++)
+		if (users[i].uid == uid)
+			return &users[i];
+	if (n_users == cap_users) {
+		size_t cap = cap_users ? cap_users * 2 : 16;
+		struct user *nu = realloc(users, cap * sizeof *nu);
+		if (!nu)
+			return NULL;
+		users = nu;
+		cap_users = cap;
+	}
+	struct user *u = &users[n_users++];
+	*u = (struct user){ .uid = uid };
+	struct passwd *pw = getpwuid(uid);
+	if (pw)
+		snprintf(u->name, sizeof u->name, "%s", pw->pw_name);
+	else
+		snprintf(u->name, sizeof u->name, "%ld", (long)uid);
+	return u;
 }
 
 static void queue_out(struct conn *c, const char *data, size_t n);
 static void flush_out(struct conn *c);
 
+/* Its unread answers are dropped and it goes at the end of the loop turn
+ * (never in the middle of a walk over the connections). */
+static void doom(struct conn *c)
+{
+	if (c->doomed)
+		return;
+	users[c->user].out -= c->out_len;
+	c->out_len = 0;
+	c->doomed = true;
+	doomed[n_doomed++] = c->fd;
+}
+
+static void close_later(struct conn *c)
+{
+	if (!c->closing)
+		c->linger_ns = gs_now_ns() + LINGER_NS;
+	c->closing = true;
+}
+
 static void watch(struct conn *c)
 {
-	struct epoll_event mod = { .events = EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0), .data.fd = c->fd };
+	uint32_t ev = c->out_len ? EPOLLOUT : 0;
+	if (!c->closing && c->out_len < OUT_PAUSE)
+		ev |= EPOLLIN | EPOLLRDHUP;
+	struct epoll_event mod = { .events = ev, .data.fd = c->fd };
 	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &mod);
 }
 
 void control_send(int conn, const char *text)
 {
-	struct conn *c = conn >= 0 && conn < MAX_CONN ? conns[conn] : NULL;
-	if (!c || c->closing)
+	struct conn *c = conn >= 0 && conn <= max_fd ? conns[conn] : NULL;
+	if (!c || c->closing || c->doomed)
 		return;
 	queue_out(c, text, strlen(text));
 	flush_out(c);
-	watch(c);
+	if (!c->doomed)
+		watch(c);
 }
 
+/* The socket's mode comes from the umask at bind: never a chmod on its path. */
 static int listen_on(const char *path, unsigned mode)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -70,9 +179,12 @@ static int listen_on(const char *path, unsigned mode)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) || chmod(path, mode) || listen(fd, 512)) {
-		int rc = -errno;
+	unlink(path); /* a stale socket, or anything else in its place */
+	mode_t old = umask(~mode & 0777);
+	int rc = bind(fd, (struct sockaddr *)&a, sizeof a);
+	umask(old);
+	if (rc || listen(fd, 512)) {
+		rc = -errno;
 		close(fd);
 		return rc;
 	}
@@ -81,10 +193,16 @@ static int listen_on(const char *path, unsigned mode)
 
 static void queue_out(struct conn *c, const char *data, size_t n)
 {
-	if (n == 0)
+	if (n == 0 || c->doomed)
 		return;
-	if (c->out_len + n > MAX_OUT) {
-		c->closing = true; /* it does not read its answers: let it go */
+	struct user *u = &users[c->user];
+	/* one answer is always taken whole (a listing of many clients may be
+	 * long); unread answers past the limits are the peer's loss */
+	if ((c->out_len && c->out_len + n > lim.conn_out) || (!c->exempt && u->out + n > lim.user_out)) {
+		log_rate(c->peer.uid, "Dropping a connection of user %s (pid %ld): %zu bytes of answers unread "
+			"(limits %zu per connection, %zu per user)", u->name, (long)c->peer.pid, c->out_len + n,
+			lim.conn_out, lim.user_out);
+		doom(c);
 		return;
 	}
 	if (c->out_len + n > c->out_cap) {
@@ -93,7 +211,7 @@ static void queue_out(struct conn *c, const char *data, size_t n)
 			cap *= 2;
 		char *nb = realloc(c->out, cap);
 		if (!nb) {
-			c->closing = true;
+			doom(c);
 			return;
 		}
 		c->out = nb;
@@ -101,27 +219,38 @@ static void queue_out(struct conn *c, const char *data, size_t n)
 	}
 	memcpy(c->out + c->out_len, data, n);
 	c->out_len += n;
+	u->out += n;
 }
 
 static void flush_out(struct conn *c)
 {
-	while (c->out_len) {
+	while (c->out_len && !c->doomed) {
 		ssize_t w = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN)
-				c->closing = true;
+				doom(c);
 			return;
 		}
 		memmove(c->out, c->out + w, c->out_len - (size_t)w);
 		c->out_len -= (size_t)w;
+		users[c->user].out -= (size_t)w;
+	}
+	if (!c->out_len && c->out_cap > (64u << 10)) {
+		/* a long listing is not kept for the connection's life */
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
 	}
 }
 
 static void answer(struct control_state *s, struct conn *c, char *line)
 {
 	struct control_reply r = { 0 };
+	/* quit refused (not root, bad arguments): its asker is not left waiting
+	 * for the daemon to go; the connection closes after the answer */
+	bool quit = strncmp(line, "quit", 4) == 0 && (line[4] == '\0' || line[4] == ' ' || line[4] == '\t');
 	control_log(s, "Cmd:%s", line);
 	control_dispatch(s, &c->peer, line, &r);
 	/* the reply's lines into control.log, as MPS logs them */
@@ -135,59 +264,127 @@ static void answer(struct control_state *s, struct conn *c, char *line)
 		char end[32];
 		int n = snprintf(end, sizeof end, "E %d\n", r.status);
 		queue_out(c, end, (size_t)n);
+		if (quit)
+			close_later(c);
 	}
 	free(r.buf);
 }
 
+/* The whole commands in c's buffer (got: bytes just read into it), until it
+ * has too much unread: the rest waits in the buffer, more in the kernel's. */
+static void run_lines(struct control_state *s, struct conn *c, size_t got)
+{
+	char *line;
+	int rc;
+	c->backlog = false;
+	do {
+		rc = gs_linebuf_next(&c->in, got, &line);
+		got = 0;
+		if (rc == GS_LINE_NEED_MORE)
+			return;
+		c->commanded = true;
+		if (rc == GS_LINE_OK) {
+			answer(s, c, line);
+		} else {
+			const char *why = rc == -E2BIG ? "R Command too long\nE 1\n" : "R Command holds binary data\nE 1\n";
+			control_log(s, "%s", rc == -E2BIG ? "Command too long" : "Command holds binary data");
+			queue_out(c, why, strlen(why));
+		}
+	} while (!c->closing && !c->doomed && c->out_len < OUT_PAUSE);
+	c->backlog = !c->closing && !c->doomed;
+}
+
+/* One read per turn of the loop: a peer sending without pause does not keep
+ * the daemon from the others. */
 static void on_readable(struct control_state *s, struct conn *c)
 {
-	for (;;) {
-		size_t room = gs_linebuf_room(&c->in);
-		ssize_t n = recv(c->fd, c->in.buf + c->in.len, room, MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
+	if (c->backlog) {
+		run_lines(s, c, 0);
+		if (c->backlog || c->closing || c->doomed)
 			return;
-		if (n <= 0) {
-			c->closing = true;
-			return;
-		}
-		char *line;
-		int rc;
-		size_t got = (size_t)n;
-		while ((rc = gs_linebuf_next(&c->in, got, &line)) != GS_LINE_NEED_MORE) {
-			got = 0;
-			if (rc == GS_LINE_OK) {
-				answer(s, c, line);
-			} else {
-				const char *why = rc == -E2BIG ? "R Command too long\nE 1\n" : "R Command holds binary data\nE 1\n";
-				control_log(s, "%s", rc == -E2BIG ? "Command too long" : "Command holds binary data");
-				queue_out(c, why, strlen(why));
-			}
-		}
 	}
+	size_t room = gs_linebuf_room(&c->in);
+	ssize_t n = room ? recv(c->fd, c->in.buf + c->in.len, room, MSG_DONTWAIT) : 0;
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		close_later(c); /* it has gone, or stopped sending: its answers, then it goes */
+		return;
+	}
+	run_lines(s, c, (size_t)n);
 }
+
+/* A connection refused at once: one line saying why, and closed. */
+static void refuse(int fd, struct user *u, const char *fmt, ...) GS_PRINTF(3, 4);
+static void refuse(int fd, struct user *u, const char *fmt, ...)
+{
+	char line[256] = "C ";
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line + 2, sizeof line - 3, fmt, ap);
+	va_end(ap);
+	if (send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* it has gone already */
+	}
+	close(fd);
+	log_rate(u ? u->uid : (uid_t)-1, "Refused a connection: %s", line + 2);
+}
+
+static int spare_fd = -1; /* closed to accept-and-close when the fds run out */
 
 static int accept_peer(int lfd, bool privileged, struct control_state *s)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		int rc = -errno;
+		if ((rc == -EMFILE || rc == -ENFILE) && spare_fd >= 0) {
+			/* no fd left: take the peer off the backlog so the listening
+			 * socket does not stay readable for ever, and say no */
+			close(spare_fd);
+			fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd >= 0)
+				refuse(fd, NULL, "The gpushare control daemon has no file descriptor left");
+			spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		}
+		return rc;
+	}
 	struct ucred cred;
 	socklen_t len = sizeof cred;
-	if (fd >= MAX_CONN || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
 		close(fd);
-		return -EMFILE;
+		return 0;
+	}
+	struct user *u = user_of(cred.uid);
+	if (!u) {
+		close(fd);
+		return 0;
+	}
+	bool exempt = cred.uid == 0 || cred.uid == geteuid() || privileged;
+	if (!exempt && u->conns >= lim.user_conns) {
+		refuse(fd, u, "Too many connections for user %s (limit %u)", u->name, lim.user_conns);
+		return 0;
+	}
+	if (fd >= table_len || n_conns >= (exempt ? lim.max_conns : lim.max_conns - lim.reserve_conns)) {
+		refuse(fd, u, "Too many connections to the gpushare control daemon (limit %u)", lim.max_conns);
+		return 0;
 	}
 	struct conn *c = calloc(1, sizeof *c);
 	if (!c) {
 		close(fd);
-		return -ENOMEM;
+		return 0;
 	}
 	c->fd = fd;
-	c->peer = (struct control_peer){ .conn = fd, .uid = cred.uid, .pid = cred.pid, .privileged = privileged };
+	c->peer = (struct control_peer){ .conn = fd, .uid = cred.uid, .pid = cred.pid, .privileged = privileged,
+					 .sees_all = exempt };
+	c->user = (size_t)(u - users);
+	c->exempt = exempt;
+	c->since = gs_now_ns();
 	gs_linebuf_init(&c->in);
 	conns[fd] = c;
+	if (fd > max_fd)
+		max_fd = fd;
+	n_conns++;
+	u->conns++;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = fd };
 	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 	control_log(s, "Accepting connection...");
@@ -207,14 +404,54 @@ static void drop(struct control_state *s, int fd)
 		control_log(s, "UI closed");
 	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 	close(fd);
-	c->closing = true; /* out of every list from now on */
+	c->doomed = true; /* out of every list from now on */
 	if (!exiting)
 		control_peer_gone(s, &c->peer);
 	if (s->quit_conn == fd)
 		s->quit_conn = -1;
+	users[c->user].out -= c->out_len;
+	users[c->user].conns--;
+	n_conns--;
 	free(c->out);
 	free(c);
 	conns[fd] = NULL;
+	while (max_fd >= 0 && !conns[max_fd])
+		max_fd--;
+}
+
+static void drop_doomed(struct control_state *s)
+{
+	while (n_doomed > 0) {
+		int fd = doomed[--n_doomed];
+		if (conns[fd])
+			drop(s, fd);
+	}
+}
+
+/* Once a turn of at most a second: connections that never sent a whole
+ * command within the idle limit, and closing ones whose peer does not take
+ * its last answer. */
+static void sweep(struct control_state *s)
+{
+	uint64_t now = gs_now_ns(), idle = (uint64_t)lim.idle_s * 1000000000u;
+	for (int fd = 0; fd <= max_fd; fd++) {
+		struct conn *c = conns[fd];
+		if (!c || c->doomed)
+			continue;
+		if (c->closing && (!c->out_len || now >= c->linger_ns)) {
+			doom(c);
+		} else if (lim.idle_s && !c->commanded && !c->closing && now - c->since >= idle) {
+			char line[96];
+			int n = snprintf(line, sizeof line, "C No command within %u s: closed\n", lim.idle_s);
+			if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+				/* it has gone */
+			}
+			log_rate(c->peer.uid, "Closing an idle connection of user %s (pid %ld)", users[c->user].name,
+				 (long)c->peer.pid);
+			doom(c);
+		}
+	}
+	drop_doomed(s);
 }
 
 /* Lines servers write to the log pipe, into server.log. */
@@ -229,17 +466,85 @@ static void drain_log_pipe(struct control_state *s, int fd)
 		}
 }
 
-/* Sets up the pipe directory; returns the two listening sockets or -errno. */
-static int open_pipe_dir(const char *pipe_dir, int *lock_fd, int *ctl, int *priv, char *err, size_t errlen)
+/* A file of ours in a checked directory: a stale entry that is not a regular
+ * file of ours (a symlink above all) is removed, never followed. Returns the
+ * fd with mode set on it, or -errno. */
+static int open_own(const char *path, int flags, unsigned mode)
+{
+	for (int tries = 0; tries < 2; tries++) {
+		int fd = open(path, flags | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (tries ? O_EXCL : 0), mode);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()) {
+			if ((st.st_mode & 07777) != mode && fchmod(fd, mode)) {
+				int rc = -errno;
+				close(fd);
+				return rc;
+			}
+			return fd;
+		}
+		if (fd >= 0)
+			close(fd);
+		else if (errno != ELOOP && errno != EEXIST && errno != EACCES)
+			return -errno;
+		unlink(path);
+	}
+	return -EEXIST;
+}
+
+static FILE *open_log(const char *dir, const char *name)
 {
 	char path[PATH_MAX];
-	if (gs_mkdir_p(pipe_dir, 0755))
-		return gs_fail(err, errlen, -errno, "cannot create %s", pipe_dir);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int fd = open_own(path, O_WRONLY | O_APPEND, 0644);
+	FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+	if (!f && fd >= 0)
+		close(fd);
+	return f;
+}
+
+/* The log pipe: 0600, so that only the daemon's own servers, which get it
+ * opened before they take their user's identity, write server.log lines. One
+ * a killed daemon left is kept: its servers still hold it. */
+static int open_log_pipe(const char *pipe_dir)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/log", pipe_dir);
+	for (int tries = 0; tries < 2; tries++) {
+		int fd = open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_uid == geteuid()) {
+			if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600)) {
+				close(fd);
+				return -errno;
+			}
+			return fd;
+		}
+		if (fd >= 0)
+			close(fd);
+		unlink(path);
+		mode_t old = umask(077);
+		int rc = mkfifo(path, 0600);
+		umask(old);
+		if (rc && errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/* Sets up the pipe directory; returns the two listening sockets or -errno. */
+static int open_pipe_dir(const char *pipe_dir, int *lock_fd, int *ctl, int *priv, int *log_pipe, char *err,
+			 size_t errlen)
+{
+	char path[PATH_MAX];
+	int rc = gs_secdir(pipe_dir, 0755, "pipe directory (GPUSHARE_PIPE_DIRECTORY)", err, errlen);
+	if (rc)
+		return rc;
 	snprintf(path, sizeof path, "%s/control_lock", pipe_dir);
-	*lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	/* 0600, not MPS's 0666: flock needs no write access, so a lock file
+	 * others can open is one they can hold to keep the daemon from starting */
+	*lock_fd = open_own(path, O_RDWR, 0600);
 	if (*lock_fd < 0)
-		return gs_fail(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
-	fchmod(*lock_fd, 0666);
+		return gs_fail(err, errlen, *lock_fd, "cannot open %s: %s", path, strerror(-*lock_fd));
 	if (flock(*lock_fd, LOCK_EX | LOCK_NB))
 		return gs_fail(err, errlen, -EEXIST, "An instance of this daemon is already running");
 	snprintf(path, sizeof path, "%s/control", pipe_dir);
@@ -248,19 +553,56 @@ static int open_pipe_dir(const char *pipe_dir, int *lock_fd, int *ctl, int *priv
 	snprintf(path, sizeof path, "%s/control_privileged", pipe_dir);
 	if ((*priv = listen_on(path, 0755)) < 0)
 		return gs_fail(err, errlen, *priv, "cannot listen on %s: %s", path, strerror(-*priv));
-	/* servers of a daemon killed before us still write to its log pipe */
-	snprintf(path, sizeof path, "%s/log", pipe_dir);
-	struct stat st;
-	if (lstat(path, &st) || !S_ISFIFO(st.st_mode)) {
-		unlink(path);
-		if (mkfifo(path, 0777) == 0)
-			chmod(path, 0777);
-	}
+	if ((*log_pipe = open_log_pipe(pipe_dir)) < 0)
+		return gs_fail(err, errlen, *log_pipe, "cannot make the log pipe %s/log: %s", pipe_dir,
+			       strerror(-*log_pipe));
 	char pid[32];
 	int n = snprintf(pid, sizeof pid, "%ld", (long)getpid());
 	snprintf(path, sizeof path, "%s/gpushare-control.pid", pipe_dir);
-	if (gs_file_replace(path, pid, (size_t)n) == 0)
-		chmod(path, 0666);
+	gs_file_replace(path, pid, (size_t)n); /* 0644 (umask 022) */
+	return 0;
+}
+
+static unsigned env_limit(const char *name, unsigned def, unsigned min, unsigned max)
+{
+	const char *e = getenv(name);
+	unsigned long long v;
+	if (!e || !*e)
+		return def;
+	if (gs_parse_uint(e, max, &v) || v < min) {
+		fprintf(stderr, "%s=%s ignored: use a whole number from %u to %u; %u is used\n", name, e, min, max, def);
+		return def;
+	}
+	return (unsigned)v;
+}
+
+/* The limits, and the fd limit raised to what the system allows: a
+ * connection per program, and the refusals need an fd each too. */
+static int set_limits(char *err, size_t errlen)
+{
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+	getrlimit(RLIMIT_NOFILE, &nofile);
+	rlim_t fds = nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur > (1u << 20) ? (1u << 20) : nofile.rlim_cur;
+	if (fds < 2 * FD_RESERVE)
+		return gs_fail(err, errlen, -EMFILE, "only %lu file descriptors (ulimit -n): at least %d are needed",
+			       (unsigned long)fds, 2 * FD_RESERVE);
+	lim.user_conns = env_limit("GPUSHARE_CONTROL_USER_CONNECTIONS", 64, 1, 1u << 20);
+	lim.max_conns = env_limit("GPUSHARE_CONTROL_MAX_CONNECTIONS", 16384, 16, 1u << 20);
+	if (lim.max_conns > fds - FD_RESERVE)
+		lim.max_conns = (unsigned)(fds - FD_RESERVE);
+	lim.reserve_conns = lim.max_conns >= 256 ? 64 : lim.max_conns / 4;
+	lim.idle_s = env_limit("GPUSHARE_CONTROL_IDLE_TIMEOUT", 10, 0, 86400);
+	lim.conn_out = (size_t)env_limit("GPUSHARE_CONTROL_OUTPUT_LIMIT", 1024, 64, 1u << 20) << 10;
+	lim.user_out = (size_t)env_limit("GPUSHARE_CONTROL_USER_OUTPUT_LIMIT", 8192, 64, 1u << 22) << 10;
+	table_len = (int)lim.max_conns + 2 * FD_RESERVE;
+	conns = calloc((size_t)table_len, sizeof *conns);
+	doomed = calloc((size_t)table_len, sizeof *doomed);
+	if (!conns || !doomed)
+		return gs_fail(err, errlen, -ENOMEM, "no memory for %d connections", table_len);
 	return 0;
 }
 
@@ -298,19 +640,26 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	}
 	static struct control_state s;
 	s = (struct control_state){ .default_pct = 100.0 };
+	state = &s;
+	umask(022); /* the modes below are the ones documented, whoever starts the daemon */
 	gs_state_dir(s.state_dir, sizeof s.state_dir);
 	snprintf(s.pipe_dir, sizeof s.pipe_dir, "%s", pipe_dir);
 	snprintf(s.log_dir, sizeof s.log_dir, "%s", log_dir);
-	char path[PATH_MAX], err[256];
-	if (gs_mkdir_p(log_dir, 0755) == 0) {
-		snprintf(path, sizeof path, "%s/control.log", log_dir);
-		s.log = fopen(path, "ae");
-		snprintf(path, sizeof path, "%s/server.log", log_dir);
-		s.server_log = fopen(path, "ae");
+	char path[PATH_MAX], err[768];
+	int lock_fd = -1, ctl = -1, priv = -1, log_pipe = -1;
+	/* every directory checked before anything is written in it */
+	int rc = gs_secdir(log_dir, 0755, "log directory (GPUSHARE_LOG_DIRECTORY)", err, sizeof err);
+	if (rc == 0) {
+		s.log = open_log(log_dir, "control.log");
+		s.server_log = open_log(log_dir, "server.log");
+		rc = gs_secdir(s.state_dir, 0755, "state directory (GPUSHARE_STATE_DIR)", err, sizeof err);
 	}
-	int lock_fd = -1, ctl = -1, priv = -1;
-	if (open_pipe_dir(pipe_dir, &lock_fd, &ctl, &priv, err, sizeof err)) {
-		fprintf(stderr, "%s\n", err);
+	if (rc == 0)
+		rc = set_limits(err, sizeof err);
+	if (rc == 0)
+		rc = open_pipe_dir(pipe_dir, &lock_fd, &ctl, &priv, &log_pipe, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "gpushare-control: %s\n", err);
 		control_log(&s, "%s", err);
 		if (ready[1] >= 0) {
 			char no = 0;
@@ -320,6 +669,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 		}
 		return 1;
 	}
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	control_log(&s, "Starting control daemon using socket %s/control", pipe_dir);
 	control_log(&s, "To connect CUDA applications to this daemon, set env GPUSHARE_PIPE_DIRECTORY=%s", pipe_dir);
 	control_log(&s, "gpushare control protocol version: %d", GS_CONTROL_PROTOCOL);
@@ -327,11 +677,9 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	control_gpus_discover(&s);
 	control_mps_start(&s, pipe_dir, log_dir);
 	control_servers_init(&s); /* after a crash: the servers still running */
-	struct rlimit nofile;
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-		nofile.rlim_cur = nofile.rlim_max < MAX_CONN ? nofile.rlim_max : MAX_CONN;
-		setrlimit(RLIMIT_NOFILE, &nofile); /* a connection per client */
-	}
+	control_log(&s, "Limits: %u connections per user, %u in all (%u kept for root), %u s to send a command, "
+		       "%zu KiB of unread answers per connection, %zu KiB per user", lim.user_conns, lim.max_conns,
+		    lim.reserve_conns, lim.idle_s, lim.conn_out >> 10, lim.user_out >> 10);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
@@ -343,12 +691,8 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	ev.data.fd = priv;
 	epoll_ctl(ep, EPOLL_CTL_ADD, priv, &ev);
 	/* read and write: the pipe never reports EOF when a server closes it */
-	snprintf(path, sizeof path, "%s/log", pipe_dir);
-	int log_pipe = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (log_pipe >= 0) {
-		ev.data.fd = log_pipe;
-		epoll_ctl(ep, EPOLL_CTL_ADD, log_pipe, &ev);
-	}
+	ev.data.fd = log_pipe;
+	epoll_ctl(ep, EPOLL_CTL_ADD, log_pipe, &ev);
 	if (ready[1] >= 0) {
 		char ok = 1;
 		if (write(ready[1], &ok, 1) < 0) {
@@ -372,6 +716,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			child_exited = 0;
 			last_tick = now;
 			control_servers_tick(&s);
+			sweep(&s);
 		}
 		if (s.quitting && s.n_servers == 0) {
 			/* every server has gone: quit's answer, then the daemon goes */
@@ -381,7 +726,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			break;
 		}
 		struct epoll_event events[64];
-		int n = epoll_wait(ep, events, 64, s.n_servers ? 100 : 1000);
+		int n = epoll_wait(ep, events, 64, s.n_servers || n_conns ? 100 : 1000);
 		if (n == 0 && s.mps.on && !control_mps_listening(&s)) {
 			/* supervised: it went away, bring it back */
 			control_log(&s, "NVIDIA MPS in %s went away: starting it again", s.mps.pipe);
@@ -391,7 +736,9 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 		for (int i = 0; i < n; i++) {
 			int fd = events[i].data.fd;
 			if (fd == ctl || fd == priv) {
-				while (accept_peer(fd, fd == priv, &s) == 0)
+				/* a bounded number per turn: a user connecting without
+				 * pause does not keep the daemon from the others */
+				for (int k = 0; k < 64 && accept_peer(fd, fd == priv, &s) == 0; k++)
 					;
 				continue;
 			}
@@ -400,28 +747,42 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 				continue;
 			}
 			struct conn *c = conns[fd];
-			if (!c)
+			if (!c || c->doomed)
 				continue;
-			if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			uint32_t e = events[i].events;
+			if ((e & (EPOLLHUP | EPOLLERR)) && !(e & EPOLLIN)) {
+				doom(c); /* gone both ways: nobody to answer */
+				continue;
+			}
+			if (!c->closing && (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
 				on_readable(&s, c);
 			flush_out(c);
+			if (c->doomed)
+				continue;
+			if (c->backlog && c->out_len < OUT_PAUSE)
+				run_lines(&s, c, 0); /* it read its answers: the commands it sent meanwhile */
 			if (c->closing && !c->out_len)
-				drop(&s, fd);
-			else
+				doom(c);
+			else if (!c->doomed)
 				watch(c);
 		}
+		drop_doomed(&s);
 	}
 	/* answer what was asked before quit; peers see their connection close
 	 * only once the daemon is gone, so quit is synchronous as MPS's is */
-	for (int fd = 0; fd < MAX_CONN; fd++)
+	for (int fd = 0; fd <= max_fd; fd++)
 		if (conns[fd])
 			flush_out(conns[fd]);
 	snprintf(path, sizeof path, "%s/control", pipe_dir);
 	unlink(path);
 	snprintf(path, sizeof path, "%s/control_privileged", pipe_dir);
 	unlink(path);
-	snprintf(path, sizeof path, "%s/log", pipe_dir);
-	unlink(path);
+	if (s.quitting) {
+		/* without quit its servers stay, holding the log pipe: the next
+		 * daemon takes it over */
+		snprintf(path, sizeof path, "%s/log", pipe_dir);
+		unlink(path);
+	}
 	snprintf(path, sizeof path, "%s/gpushare-control.pid", pipe_dir);
 	unlink(path);
 	control_mps_stop(&s);
@@ -435,7 +796,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	control_log(&s, "Exit with status %d", status);
 	close(lock_fd);
 	exiting = true;
-	for (int fd = 0; fd < MAX_CONN; fd++)
+	for (int fd = max_fd; fd >= 0; fd--)
 		if (conns[fd])
 			drop(&s, fd);
 	if (s.log)

@@ -4,7 +4,10 @@
  * the answers. */
 #include "control.h"
 
+#include "sock.h"
+
 #include <errno.h>
+#include <poll.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,36 +44,103 @@ static void usage(FILE *f)
 		fprintf(f, "  %s %s\n", control_cmds[i].name, control_cmds[i].usage);
 }
 
-static int connect_daemon(const char *dir)
+/* Connects to the daemon (root: its privileged socket first): the fd, or
+ * -ETIMEDOUT when it does not accept in time, another -errno when none runs. */
+static int connect_daemon(const char *dir, int timeout_ms)
 {
 	const char *names[] = { "control_privileged", "control" };
+	int fd = -ENOENT;
 	for (size_t i = geteuid() == 0 ? 0 : 1; i < 2; i++) {
-		struct sockaddr_un a = { .sun_family = AF_UNIX };
-		snprintf(a.sun_path, sizeof a.sun_path, "%s/%s", dir, names[i]);
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		if ((fd = gs_sock_connect(path, timeout_ms)) >= 0 || fd == -ETIMEDOUT)
 			return fd;
-		if (fd >= 0)
-			close(fd);
 	}
-	return -1;
+	return fd;
 }
 
-/* Sends one command and prints its answer; returns its status, or -1 when
- * the daemon went away. */
-static int roundtrip(int fd, FILE *in, const char *cmd)
+/* The daemon's answers, line by line, each within a time limit. */
+struct reader {
+	int fd;
+	char buf[2 * GS_LINE_MAX + 16];
+	size_t len;
+};
+
+enum { LINE_EOF = -1, LINE_TIMEOUT = -2 };
+
+/* The next line without its newline into out (a longer one cut); 0, LINE_EOF
+ * or LINE_TIMEOUT when nothing came for timeout_ms (< 0: wait for ever). */
+static int read_line(struct reader *rd, char *out, size_t len, int timeout_ms)
+{
+	for (;;) {
+		char *nl = memchr(rd->buf, '\n', rd->len);
+		if (nl || rd->len == sizeof rd->buf) {
+			size_t n = nl ? (size_t)(nl - rd->buf) : rd->len;
+			size_t keep = n < len ? n : len - 1;
+			memcpy(out, rd->buf, keep);
+			out[keep] = '\0';
+			size_t used = nl ? n + 1 : n;
+			memmove(rd->buf, rd->buf + used, rd->len - used);
+			rd->len -= used;
+			return 0;
+		}
+		struct pollfd p = { rd->fd, POLLIN, 0 };
+		int rc = poll(&p, 1, timeout_ms);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc == 0)
+			return LINE_TIMEOUT;
+		ssize_t got = rc < 0 ? -1 : recv(rd->fd, rd->buf + rd->len, sizeof rd->buf - rd->len, 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return LINE_EOF;
+		rd->len += (size_t)got;
+	}
+}
+
+enum { ANSWER_LOST = -1, ANSWER_TIMEOUT = -2, ANSWER_REFUSED = -3 };
+
+/* Sends one command and prints its answer; returns its status, or one of
+ * ANSWER_*. */
+static int roundtrip(struct reader *rd, const char *cmd, int timeout_ms)
 {
 	size_t n = strlen(cmd);
-	if (send(fd, cmd, n, MSG_NOSIGNAL) != (ssize_t)n || send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
-		return -1;
+	if (send(rd->fd, cmd, n, MSG_NOSIGNAL) != (ssize_t)n || send(rd->fd, "\n", 1, MSG_NOSIGNAL) != 1)
+		return ANSWER_LOST;
 	char line[GS_LINE_MAX + 8];
-	while (fgets(line, sizeof line, in)) {
-		if (strncmp(line, "R ", 2) == 0)
-			fputs(line + 2, stdout);
-		else if (strncmp(line, "E ", 2) == 0)
+	int rc;
+	while ((rc = read_line(rd, line, sizeof line, timeout_ms)) == 0) {
+		if (strncmp(line, "R ", 2) == 0) {
+			puts(line + 2);
+		} else if (strncmp(line, "E ", 2) == 0) {
 			return atoi(line + 2);
+		} else if (strncmp(line, "C ", 2) == 0) {
+			puts(line + 2); /* the daemon closes the connection: why */
+			return ANSWER_REFUSED;
+		}
 	}
-	return -1;
+	return rc == LINE_TIMEOUT ? ANSWER_TIMEOUT : ANSWER_LOST;
+}
+
+static bool is_quit(const char *line)
+{
+	return strncmp(line, "quit", 4) == 0 && (line[4] == '\0' || line[4] == ' ' || line[4] == '\t');
+}
+
+/* GPUSHARE_CONTROL_TIMEOUT: seconds the front end waits for the daemon to
+ * accept it and for each answer; 0 waits for ever. */
+static int answer_timeout_ms(void)
+{
+	const char *e = getenv("GPUSHARE_CONTROL_TIMEOUT");
+	unsigned long long v;
+	if (!e || !*e)
+		return 30000;
+	if (gs_parse_uint(e, 86400, &v)) {
+		fprintf(stderr, "GPUSHARE_CONTROL_TIMEOUT=%s ignored: use whole seconds, 0 for no limit\n", e);
+		return 30000;
+	}
+	return v ? (int)v * 1000 : -1;
 }
 
 int main(int argc, char **argv)
@@ -88,35 +158,58 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	int fd = connect_daemon(dir);
-	if (fd < 0) {
-		printf("Cannot find gpushare control daemon process\n");
-		return 1;
-	}
-	FILE *in = fdopen(dup(fd), "r");
+	int timeout_ms = answer_timeout_ms();
 	char *line = NULL;
 	size_t cap = 0;
+	/* the first command before connecting: someone typing it at a terminal
+	 * is not taken for an idle connection */
+	bool have = getline(&line, &cap, stdin) >= 0;
+	int fd = connect_daemon(dir, timeout_ms);
+	if (fd == -ETIMEDOUT) {
+		printf("The gpushare control daemon (%s/control) did not accept the connection within %d s\n", dir,
+		       timeout_ms / 1000);
+		free(line);
+		return 1;
+	}
+	if (fd < 0) {
+		printf("Cannot find gpushare control daemon process\n");
+		free(line);
+		return 1;
+	}
+	static struct reader rd;
+	rd.fd = fd;
 	int status = 0;
 	/* whole lines, however long: the daemon answers what it refuses */
-	while (getline(&line, &cap, stdin) >= 0) {
+	for (; have; have = getline(&line, &cap, stdin) >= 0) {
 		line[strcspn(line, "\r\n")] = '\0';
-		int rc = roundtrip(fd, in, line);
+		bool quit = is_quit(line);
+		/* quit is synchronous, as MPS's: it returns when the daemon has gone */
+		int rc = roundtrip(&rd, line, quit ? -1 : timeout_ms);
+		if (rc == ANSWER_TIMEOUT) {
+			printf("The gpushare control daemon did not answer within %d s\n", timeout_ms / 1000);
+			status = 1;
+			break;
+		}
+		if (rc == ANSWER_REFUSED) {
+			status = 1;
+			break;
+		}
 		if (rc < 0) {
 			printf("Lost the connection to the gpushare control daemon\n");
 			status = 1;
 			break;
 		}
-		if (strncmp(line, "quit", 4) == 0 && (line[4] == '\0' || line[4] == ' ')) {
-			/* quit returns when the daemon has gone: its connection closes */
-			char rest[256];
-			while (fgets(rest, sizeof rest, in))
+		if (quit) {
+			/* the daemon closes the connection when it has gone, or at once
+			 * when it refused */
+			char rest[GS_LINE_MAX + 8];
+			while (read_line(&rd, rest, sizeof rest, -1) == 0)
 				;
 			status = rc;
 			break;
 		}
 	}
 	free(line);
-	fclose(in);
 	close(fd);
 	return status;
 }

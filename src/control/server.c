@@ -121,7 +121,9 @@ void control_server_main(const struct control_state *s, const struct control_ser
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/log", s->pipe_dir);
-	server_log_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	/* opened while still the daemon's user: the pipe is 0600, so that no
+	 * other process writes server.log lines */
+	server_log_fd = open(path, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
@@ -170,9 +172,8 @@ void control_server_main(const struct control_state *s, const struct control_ser
 				slog("Server", "Exiting");
 				_exit(0);
 			}
-			if (server_log_fd >= 0)
-				close(server_log_fd);
-			server_log_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+			/* the log pipe is the one we opened before taking the user's
+			 * identity (it is 0600): the next daemon takes it over */
 			slog("Server", "Reconnected to the control daemon");
 			len = 0;
 			continue;

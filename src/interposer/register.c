@@ -15,6 +15,7 @@
  * registers again with the next one; the program keeps its limits meanwhile.
  * No daemon, and the program runs unregistered. */
 #include "interposer.h"
+#include "sock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 #define ANSWER_MS 10000 /* a server starts in milliseconds; a queued client waits for good */
+#define CONNECT_MS 5000 /* a daemon that does not accept (its backlog full) is not waited for longer */
 
 struct gs__client gs__client;
 
@@ -47,11 +49,14 @@ static void forked_child(void)
  * server it runs with (0 under NVIDIA's MPS) so that it is never queued */
 static int connect_daemon(bool again)
 {
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&daemon_addr, sizeof daemon_addr)) {
-		close(fd);
+	int fd = gs_sock_connect(daemon_addr.sun_path, CONNECT_MS);
+	if (fd < 0) {
+		if (fd == -ETIMEDOUT && !again)
+			fprintf(stderr, "gpushare: gpushare-control (%s) did not accept the connection within %d s; "
+				"running unregistered\n", daemon_addr.sun_path, CONNECT_MS / 1000);
+		if (fd == -ETIMEDOUT)
+			gs__log("gpushare-control (%s) did not accept the connection within %d s", daemon_addr.sun_path,
+				CONNECT_MS / 1000);
 		return -1;
 	}
 	char line[256];
@@ -70,9 +75,9 @@ static int connect_daemon(bool again)
 	return fd;
 }
 
-/* One line of the answer into buf, without its newline: 0, or -1 on EOF,
- * error or timeout (timeout_ms < 0: none). Reads byte by byte: the answers
- * are a few short lines, once per process. */
+/* One line of the answer into buf, without its newline: 0, -ETIMEDOUT when
+ * nothing came for timeout_ms (< 0: no limit), or -1 on EOF or error. Reads
+ * byte by byte: the answers are a few short lines, once per process. */
 static int read_line(int fd, char *buf, size_t len, int timeout_ms)
 {
 	size_t n = 0;
@@ -81,7 +86,9 @@ static int read_line(int fd, char *buf, size_t len, int timeout_ms)
 		int rc = poll(&p, 1, timeout_ms);
 		if (rc < 0 && errno == EINTR)
 			continue;
-		if (rc <= 0)
+		if (rc == 0)
+			return -ETIMEDOUT;
+		if (rc < 0)
 			return -1;
 		char c;
 		ssize_t got = recv(fd, &c, 1, 0);
@@ -99,14 +106,15 @@ static int read_line(int fd, char *buf, size_t len, int timeout_ms)
 }
 
 /* Reads the daemon's answer to register_client. 0 registered, 1 refused
- * (why in why), -1 no answer. apply: take the limits it gives. */
+ * (why in why; a connection the daemon refused, too many of the user's, too),
+ * -1 no answer (-ETIMEDOUT: none in time). apply: take the limits it gives. */
 static bool queued;
 static int read_answer(int fd, bool apply, char *why, size_t whylen)
 {
 	char line[512];
-	int timeout = ANSWER_MS;
+	int timeout = ANSWER_MS, rc;
 	why[0] = '\0';
-	while (read_line(fd, line, sizeof line, timeout) == 0) {
+	while ((rc = read_line(fd, line, sizeof line, timeout)) == 0) {
 		long pid, uid;
 		double pct;
 		uint64_t bytes;
@@ -133,9 +141,12 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 			snprintf(why, whylen, "%s", line + 2);
 		} else if (strncmp(line, "E ", 2) == 0) {
 			return strcmp(line, "E 0") ? 1 : 0;
+		} else if (strncmp(line, "C ", 2) == 0) {
+			snprintf(why, whylen, "%s", line + 2);
+			return 1;
 		}
 	}
-	return -1;
+	return rc == -ETIMEDOUT ? -ETIMEDOUT : -1;
 }
 
 /* NVIDIA's MPS takes a client's limits from its environment at cuInit,
@@ -208,7 +219,7 @@ void gs__register(void)
 		return;
 	char why[256];
 	int rc = read_answer(fd, true, why, sizeof why);
-	while (rc < 0 && queued) {
+	while (rc < 0 && rc != -ETIMEDOUT && queued) {
 		/* the daemon went away while we waited our turn: wait for the
 		 * next one rather than run beside the slice's holder */
 		close(fd);
@@ -223,6 +234,10 @@ void gs__register(void)
 			gs__slice.refused = true;
 			fprintf(stderr, "gpushare: %s; CUDA is refused for this program\n", why[0] ? why : "refused by gpushare-control");
 			gs__log("refused by gpushare-control: %s", why);
+		} else if (rc == -ETIMEDOUT) {
+			fprintf(stderr, "gpushare: gpushare-control (%s) did not answer within %d s; running unregistered\n",
+				daemon_addr.sun_path, ANSWER_MS / 1000);
+			gs__log("gpushare-control did not answer within %d s: running unregistered", ANSWER_MS / 1000);
 		} else {
 			gs__log("gpushare-control did not answer: running unregistered");
 		}

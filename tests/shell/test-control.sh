@@ -20,7 +20,9 @@ check "no daemon: the front end says so and exits 1" '[ "$out" = "Cannot find gp
 check "-d returns once the daemon listens" '"$ctl" -d && [ -S "$work/pipe/control" ]'
 check "a second daemon is refused" '! "$ctl" -d 2> /dev/null'
 mode() { stat -c %A "$work/pipe/$1"; }
-check "pipe directory entries and modes as MPS's" '[ "$(mode control)" = srw-rw-rw- ] && [ "$(mode control_privileged)" = srwxr-xr-x ] && [ "$(mode control_lock)" = -rw-rw-rw- ] && [ "$(mode log)" = prwxrwxrwx ] && [ "$(cat "$work/pipe/gpushare-control.pid")" -gt 1 ]'
+# MPS's modes for the sockets; control_lock and log 0600, pid file 0644 (docs/control.md: another user must not
+# hold the lock or write server.log lines)
+check "pipe directory entries and modes" '[ "$(mode control)" = srw-rw-rw- ] && [ "$(mode control_privileged)" = srwxr-xr-x ] && [ "$(mode control_lock)" = -rw------- ] && [ "$(mode log)" = prw------- ] && [ "$(mode gpushare-control.pid)" = -rw-r--r-- ] && [ "$(cat "$work/pipe/gpushare-control.pid")" -gt 1 ]'
 
 cat > "$work/cmds" <<'CMDS'
 get_server_list

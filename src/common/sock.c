@@ -1,0 +1,52 @@
+/* sock.c: a UNIX socket connect with a time limit (see sock.h). */
+#include "sock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int gs_sock_connect(const char *path, int timeout_ms)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof a.sun_path)
+		return -ENAMETOOLONG;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	uint64_t end = gs_now_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000u;
+	int rc = 0;
+	for (;;) {
+		if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EINPROGRESS) {
+			/* AF_UNIX answers EAGAIN while the listener's backlog is full:
+			 * try again a little later, until the limit */
+			if (timeout_ms >= 0 && gs_now_ns() >= end) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+			poll(NULL, 0, 10);
+			continue;
+		}
+		rc = errno == EISCONN ? 0 : -errno;
+		break;
+	}
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK)) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
