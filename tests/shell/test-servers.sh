@@ -172,7 +172,8 @@ g1=$(q "create_slice 20 16G")
 g2=$(q "create_slice 20 40G -overcommit")
 check "a slice is wholly guaranteed unless over-committed" 'q list_slices | grep -qE "^$g1 .* 16384MiB +16384MiB " && q list_slices | grep -qE "^$g2 .* 40960MiB +0MiB "'
 free_for_g2=$((40960 - 16384 - 2048)) # a keeps 2G guaranteed
-program f2 "$g2" 0 hold $((free_for_g2 - 256 - 100))
+# room for its context and the next program's (contexts too are held to the guarantees)
+program f2 "$g2" 0 hold $((free_for_g2 - 256 - 256 - 100))
 held f2
 check "past its guarantee a slice allocates only what others are not guaranteed" '[ "$(once "$g2" 0 alloc 300)" = "refused 2" ]'
 check "... while a guaranteed slice still gets all of its own" '[ "$(once "$g1" 0 alloc 16000)" = ok ]'
