@@ -5,13 +5,13 @@ set -eu
 build=$1; secs=${2:-10}
 out="$build/fuzz"; mkdir -p "$out"
 cc=${FUZZ_CC:-clang}
-srcs="src/common/gs.c src/common/cvd.c src/common/store.c src/common/line.c src/common/mpsval.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c"
+srcs="src/common/gs.c src/common/cvd.c src/common/store.c src/common/line.c src/common/mpsval.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c src/model/smrun.c"
 for target in fuzz/fuzz-*.c; do
 	name=$(basename "$target" .c)
 	extra=""
-	[ "$name" = fuzz-control-dispatch ] && extra="src/control/commands.c src/control/mps.c src/control/servers.c src/control/server.c src/control/cmd-servers.c src/control/cmd-slices.c src/control/exec.c src/common/slices.c src/common/ledger.c"
+	[ "$name" = fuzz-control-dispatch ] && extra="src/control/commands.c src/control/mps.c src/control/servers.c src/control/server.c src/control/cmd-servers.c src/control/cmd-slices.c src/control/exec.c src/slice/slice.c src/slice/slices.c src/slice/gpus.c src/common/ledger.c src/common/secdir.c src/common/sock.c"
 	"$cc" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Isrc/common -Isrc/model -Isrc/control -o "$out/$name" "$target" $srcs $extra
+		-Isrc/common -Isrc/model -Isrc/include -Isrc/slice -Isrc/control -o "$out/$name" "$target" $srcs $extra
 	corpus="$out/corpus-${name#fuzz-}"; mkdir -p "$corpus"
 	cp -n fuzz/corpus/"${name#fuzz-}"/* "$corpus"/ 2>/dev/null || true
 	echo "== $name (${secs}s)"
