@@ -11,7 +11,7 @@ export PATH="$build/bin:$PATH"
 export GPUSHARE_STATE_DIR=$(mktemp -d) GPUSHARE_SIM_DIR=$(mktemp -d)
 export GPUSHARE_PIPE_DIRECTORY="$GPUSHARE_STATE_DIR/pipe" GPUSHARE_LOG_DIRECTORY="$GPUSHARE_STATE_DIR/log"
 export GPUSHARE_NO_MPS=1 # the demo starts no NVIDIA MPS on a real GPU
-trap 'echo quit | gpushare-control > /dev/null 2>&1; rm -rf "$GPUSHARE_STATE_DIR" "$GPUSHARE_SIM_DIR"' EXIT
+trap '{ echo quit | gpushare-control || true; } > /dev/null 2>&1; rm -rf "$GPUSHARE_STATE_DIR" "$GPUSHARE_SIM_DIR"' EXIT
 run() { printf '\n$ %s\n' "$*"; "$@"; }
 run gpushare-smi -q
 run gpushare-smi -i 0 -mig 1
