@@ -62,6 +62,30 @@ static bool valid_gpu_uuid(const char *s)
 	return strncmp(s, "GPU-", 4) == 0 && gs_uuid_parse(s + 4, &u) == 0;
 }
 
+/* The compute instance gi/ci of a GPU in the store, or NULL. */
+static struct gs_mig_ci *find_ci(struct gs_store_gpu *g, unsigned long long gi, unsigned long long ci)
+{
+	for (size_t i = 0; i < g->layout.n_ci; i++)
+		if (g->layout.ci[i].gi == gi && g->layout.ci[i].id == ci)
+			return &g->layout.ci[i];
+	return NULL;
+}
+
+/* A comma list of at least one and at most GS_SLICE_MAX_USERS uids, in
+ * place. 0 or -EINVAL. */
+static int parse_uids(char *list, uint32_t *out, unsigned *n)
+{
+	char *save = NULL;
+	unsigned long long v;
+	*n = 0;
+	for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+		if (*n == GS_SLICE_MAX_USERS || num(u, UINT32_MAX - 1, &v))
+			return -EINVAL;
+		out[(*n)++] = (uint32_t)v;
+	}
+	return *n ? 0 : -EINVAL;
+}
+
 static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, unsigned lineno)
 {
 	char *w[12];
@@ -160,10 +184,7 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 		struct gs_store_gpu *g = n == (owner ? 6u : 5u) ? gs_store_gpu(s, w[1], false) : NULL;
 		if (!g || num(w[2], 255, &v[0]) || num(w[3], 255, &v[1]))
 			goto bad;
-		struct gs_mig_ci *ci = NULL;
-		for (size_t i = 0; i < g->layout.n_ci; i++)
-			if (g->layout.ci[i].gi == v[0] && g->layout.ci[i].id == v[1])
-				ci = &g->layout.ci[i];
+		struct gs_mig_ci *ci = find_ci(g, v[0], v[1]);
 		if (!ci)
 			return gs_fail(err, errlen, -EINVAL, "line %u: %s of unknown compute instance", lineno, w[0]);
 		if (owner) {
@@ -175,16 +196,8 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 			if (!gs_store_cgroup_valid(w[4]))
 				goto bad;
 			snprintf(ci->cgroup, sizeof ci->cgroup, "%s", w[4]);
-		} else {
-			char *save = NULL;
-			ci->n_default = 0;
-			for (char *u = strtok_r(w[4], ",", &save); u; u = strtok_r(NULL, ",", &save)) {
-				if (ci->n_default == GS_SLICE_MAX_USERS || num(u, UINT32_MAX - 1, &v[2]))
-					goto bad;
-				ci->default_for[ci->n_default++] = (uint32_t)v[2];
-			}
-			if (!ci->n_default)
-				goto bad;
+		} else if (parse_uids(w[4], ci->default_for, &ci->n_default)) {
+			goto bad;
 		}
 		return 0;
 	}
@@ -194,23 +207,14 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 		if (!g || num(w[2], 255, &v[0]) || num(w[3], 255, &v[1]) ||
 		    (strcmp(w[4], "queue") && strcmp(w[4], "refuse")))
 			goto bad;
-		struct gs_mig_ci *ci = NULL;
-		for (size_t i = 0; i < g->layout.n_ci; i++)
-			if (g->layout.ci[i].gi == v[0] && g->layout.ci[i].id == v[1])
-				ci = &g->layout.ci[i];
+		struct gs_mig_ci *ci = find_ci(g, v[0], v[1]);
 		if (!ci)
 			return gs_fail(err, errlen, -EINVAL, "line %u: access of unknown compute instance", lineno);
 		ci->refuse_busy = strcmp(w[4], "refuse") == 0;
 		ci->n_users = 0;
 		if (strcmp(w[5], "*") == 0)
 			return 0;
-		char *save = NULL;
-		for (char *u = strtok_r(w[5], ",", &save); u; u = strtok_r(NULL, ",", &save)) {
-			if (ci->n_users == GS_SLICE_MAX_USERS || num(u, UINT32_MAX - 1, &v[2]))
-				goto bad;
-			ci->users[ci->n_users++] = (uint32_t)v[2];
-		}
-		if (ci->n_users == 0)
+		if (parse_uids(w[5], ci->users, &ci->n_users))
 			goto bad;
 		return 0;
 	}
