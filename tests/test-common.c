@@ -175,7 +175,7 @@ static void ledger_refuses_over_limit_and_changes_nothing(void **state)
 	(void)state;
 	struct gs_ledger *l;
 	char *path = ledger_path();
-	ASSERT_INT_EQ(gs_ledger_open(path, 1000, &l), 0);
+	ASSERT_INT_EQ(gs_ledger_open(path, 1000, 0600, &l), 0);
 	ASSERT_INT_EQ(gs_ledger_charge(l, 600), 0);
 	ASSERT_INT_EQ(gs_ledger_charge(l, 401), -ENOMEM);
 	ASSERT_INT_EQ(gs_ledger_used(l), 600);
@@ -193,13 +193,13 @@ static void ledger_reclaims_a_sigkilled_process(void **state)
 	(void)state;
 	struct gs_ledger *l;
 	char *path = ledger_path();
-	ASSERT_INT_EQ(gs_ledger_open(path, 1 << 20, &l), 0);
+	ASSERT_INT_EQ(gs_ledger_open(path, 1 << 20, 0600, &l), 0);
 	int fds[2];
 	ASSERT_INT_EQ(pipe(fds), 0);
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct gs_ledger *c;
-		if (gs_ledger_open(path, 0, &c) || gs_ledger_charge(c, 700000))
+		if (gs_ledger_open(path, 0, 0, &c) || gs_ledger_charge(c, 700000))
 			_exit(1);
 		if (write(fds[1], "x", 1) != 1)
 			_exit(1);
@@ -229,13 +229,13 @@ static void ledger_loses_no_update_under_concurrency(void **state)
 	(void)state;
 	struct gs_ledger *l;
 	char *path = ledger_path();
-	ASSERT_INT_EQ(gs_ledger_open(path, UINT64_MAX / 2, &l), 0);
+	ASSERT_INT_EQ(gs_ledger_open(path, UINT64_MAX / 2, 0600, &l), 0);
 	enum { PROCS = 8, ROUNDS = 20000 };
 	pid_t kids[PROCS];
 	for (int p = 0; p < PROCS; p++) {
 		if ((kids[p] = fork()) == 0) {
 			struct gs_ledger *c;
-			if (gs_ledger_open(path, 0, &c))
+			if (gs_ledger_open(path, 0, 0, &c))
 				_exit(1);
 			for (int i = 0; i < ROUNDS; i++) {
 				if (gs_ledger_charge(c, 3))

@@ -61,7 +61,7 @@ static pid_t run_in(const struct gs_slice_info *s)
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct gs_ledger *l;
-		if (gs_ledger_open(path, 0, &l) || gs_ledger_charge(l, 1 << 20))
+		if (gs_ledger_open(path, 0, 0, &l) || gs_ledger_charge(l, 1 << 20))
 			_exit(1);
 		if (write(p[1], "x", 1) != 1)
 			_exit(1);

@@ -36,6 +36,7 @@ struct gs_ledger {
 	pid_t pid;             /* the process that owns slot; refreshed after fork */
 	uint64_t start_time;
 	int slot;              /* -1 until the first charge */
+	bool ro;               /* mapped read-only: used and usage only */
 };
 
 static bool slot_alive(const struct slot *s)
@@ -65,33 +66,29 @@ static void unlock(struct shm *m)
 	pthread_mutex_unlock(&m->lock);
 }
 
-int gs_ledger_open(const char *path, uint64_t limit, struct gs_ledger **out)
+/* Checks and maps an open ledger file, initialising it when it is new (its
+ * size 0). Initialisation is serialised by flock; it is not on any hot path. */
+static int map(int fd, bool ro, uint64_t limit, struct gs_ledger **out)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-	if (fd < 0)
+	if (!ro && flock(fd, LOCK_EX))
 		return -errno;
-	fchmod(fd, 0666); /* a slice is shared by its users whatever their umask */
-	/* initialisation is serialised by flock; it is not on any hot path */
-	if (flock(fd, LOCK_EX)) {
-		int rc = -errno;
-		close(fd);
-		return rc;
-	}
 	struct stat st;
 	int rc = 0;
 	if (fstat(fd, &st))
 		rc = -errno;
-	else if (st.st_size == 0 && ftruncate(fd, sizeof(struct shm)))
-		rc = -errno;
+	else if (!S_ISREG(st.st_mode))
+		rc = -EINVAL;
+	else if (st.st_size == 0 && (ro || ftruncate(fd, sizeof(struct shm))))
+		rc = ro ? -EPROTO : -errno;
 	else if (st.st_size != 0 && st.st_size != sizeof(struct shm))
 		rc = -EPROTO;
 	struct shm *m = MAP_FAILED;
 	if (!rc) {
-		m = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		m = mmap(NULL, sizeof *m, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (m == MAP_FAILED)
 			rc = -errno;
 	}
-	if (!rc && m->magic != LEDGER_MAGIC) {
+	if (!rc && m->magic != LEDGER_MAGIC && !ro) {
 		pthread_mutexattr_t a;
 		pthread_mutexattr_init(&a);
 		pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
@@ -101,25 +98,56 @@ int gs_ledger_open(const char *path, uint64_t limit, struct gs_ledger **out)
 		m->limit = limit;
 		m->version = LEDGER_VERSION;
 		__atomic_store_n(&m->magic, LEDGER_MAGIC, __ATOMIC_RELEASE);
-	} else if (!rc && m->version != LEDGER_VERSION) {
+	} else if (!rc && (__atomic_load_n(&m->magic, __ATOMIC_ACQUIRE) != LEDGER_MAGIC || m->version != LEDGER_VERSION)) {
 		rc = -EPROTO;
 	}
-	flock(fd, LOCK_UN);
-	close(fd);
+	if (!ro)
+		flock(fd, LOCK_UN);
+	struct gs_ledger *l = rc ? NULL : calloc(1, sizeof *l);
+	if (!rc && !l)
+		rc = -ENOMEM;
 	if (rc) {
 		if (m != MAP_FAILED)
 			munmap(m, sizeof *m);
 		return rc;
 	}
-	struct gs_ledger *l = calloc(1, sizeof *l);
-	if (!l) {
-		munmap(m, sizeof *m);
-		return -ENOMEM;
-	}
 	l->shm = m;
 	l->slot = -1;
+	l->ro = ro;
 	*out = l;
 	return 0;
+}
+
+int gs_ledger_open(const char *path, uint64_t limit, unsigned mode, struct gs_ledger **out)
+{
+	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && mode) {
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd >= 0)
+			fchmod(fd, mode); /* the mode asked for, whatever the umask */
+		else if (errno == EEXIST) /* made by another process meanwhile */
+			fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	int rc = map(fd, false, limit, out);
+	close(fd);
+	return rc;
+}
+
+int gs_ledger_open_fd(int fd, struct gs_ledger **out)
+{
+	return map(fd, false, 0, out);
+}
+
+int gs_ledger_open_ro(const char *path, struct gs_ledger **out)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = map(fd, true, 0, out);
+	close(fd);
+	return rc;
 }
 
 void gs_ledger_close(struct gs_ledger *l)
@@ -170,6 +198,8 @@ static uint64_t reclaim_locked(struct shm *m, pid_t self)
 
 int gs_ledger_charge(struct gs_ledger *l, uint64_t bytes)
 {
+	if (l->ro)
+		return -EROFS;
 	struct shm *m = l->shm;
 	lock(m);
 	int slot = my_slot(l);
@@ -197,6 +227,8 @@ int gs_ledger_charge(struct gs_ledger *l, uint64_t bytes)
 
 void gs_ledger_uncharge(struct gs_ledger *l, uint64_t bytes)
 {
+	if (l->ro)
+		return;
 	struct shm *m = l->shm;
 	lock(m);
 	int slot = my_slot(l);
@@ -217,6 +249,8 @@ uint64_t gs_ledger_used(struct gs_ledger *l)
 
 uint64_t gs_ledger_held(struct gs_ledger *l)
 {
+	if (l->ro)
+		return 0;
 	struct shm *m = l->shm;
 	lock(m);
 	int slot = my_slot(l);
@@ -232,11 +266,15 @@ uint64_t gs_ledger_limit(struct gs_ledger *l)
 
 void gs_ledger_set_limit(struct gs_ledger *l, uint64_t limit)
 {
+	if (l->ro)
+		return;
 	__atomic_store_n(&l->shm->limit, limit, __ATOMIC_RELAXED);
 }
 
 uint64_t gs_ledger_reclaim(struct gs_ledger *l)
 {
+	if (l->ro)
+		return 0;
 	lock(l->shm);
 	uint64_t freed = reclaim_locked(l->shm, 0);
 	unlock(l->shm);
@@ -246,13 +284,32 @@ uint64_t gs_ledger_reclaim(struct gs_ledger *l)
 size_t gs_ledger_usage(struct gs_ledger *l, struct gs_ledger_usage *out, size_t max)
 {
 	size_t n = 0;
-	lock(l->shm);
-	reclaim_locked(l->shm, 0);
-	for (int i = 0; i < GS_LEDGER_SLOTS && n < max; i++) {
-		const struct slot *s = &l->shm->slots[i];
-		if (s->pid && s->bytes)
-			out[n++] = (struct gs_ledger_usage){ s->pid, s->bytes };
+	if (!l->ro) {
+		lock(l->shm);
+		reclaim_locked(l->shm, 0);
 	}
-	unlock(l->shm);
+	for (int i = 0; i < GS_LEDGER_SLOTS && n < max; i++) {
+		struct slot s = l->shm->slots[i];
+		/* read-only: a snapshot, without the dead (a writer reclaims them) */
+		if (s.pid && s.bytes && (!l->ro || slot_alive(&s)))
+			out[n++] = (struct gs_ledger_usage){ s.pid, s.bytes };
+	}
+	if (!l->ro)
+		unlock(l->shm);
 	return n;
+}
+
+uint64_t gs_ledger_live(struct gs_ledger *l)
+{
+	if (!l->ro) {
+		gs_ledger_reclaim(l);
+		return gs_ledger_used(l);
+	}
+	uint64_t sum = 0;
+	for (int i = 0; i < GS_LEDGER_SLOTS; i++) {
+		struct slot s = l->shm->slots[i];
+		if (s.pid && s.bytes && slot_alive(&s))
+			sum += s.bytes;
+	}
+	return sum;
 }

@@ -19,9 +19,17 @@ struct gs_ledger_usage {
 	uint64_t bytes;
 };
 
-/* Maps the ledger at path, creating it with limit when new. *out is owned by
- * the caller and freed by gs_ledger_close. 0 or negative errno. */
-int gs_ledger_open(const char *path, uint64_t limit, struct gs_ledger **out);
+/* Maps the ledger at path (never through a symlink), creating it with file
+ * mode mode and limit when it is not there (mode 0: it must be). *out is
+ * owned by the caller and freed by gs_ledger_close. 0 or negative errno
+ * (-EPROTO: not a ledger). */
+int gs_ledger_open(const char *path, uint64_t limit, unsigned mode, struct gs_ledger **out);
+/* Maps the ledger open at fd (one gpushare-control passed), read-write; the
+ * fd stays the caller's. */
+int gs_ledger_open_fd(int fd, struct gs_ledger **out);
+/* Maps a ledger read-only, for its used bytes and its processes: what a
+ * slice's neighbours and the listings read. Charges fail with -EROFS. */
+int gs_ledger_open_ro(const char *path, struct gs_ledger **out);
 void gs_ledger_close(struct gs_ledger *l);
 
 /* Charges bytes to the calling process: 0, or -ENOMEM (and nothing changes)
@@ -38,6 +46,9 @@ uint64_t gs_ledger_limit(struct gs_ledger *l);
 void gs_ledger_set_limit(struct gs_ledger *l, uint64_t limit);
 /* Frees the charges of processes that no longer exist; returns the bytes. */
 uint64_t gs_ledger_reclaim(struct gs_ledger *l);
+/* What live processes hold (the dead's charges reclaimed when writable,
+ * left out when read-only). */
+uint64_t gs_ledger_live(struct gs_ledger *l);
 /* Lists live charged processes; returns how many were written (<= max). */
 size_t gs_ledger_usage(struct gs_ledger *l, struct gs_ledger_usage *out, size_t max);
 

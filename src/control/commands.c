@@ -306,7 +306,7 @@ void control_dispatch(struct control_state *s, struct control_peer *p, char *lin
 		return;
 	}
 	if (c->mps != MPS_LOCAL && s->mps.on) {
-		struct control_reply local = { 0 };
+		struct control_reply local = { .pass_fd = -1 };
 		if (c->mps == MPS_BOTH)
 			c->run(s, p, argc, argv, &local); /* ours too: kept, saved, answered by get_* */
 		bool refused = c->mps == MPS_BOTH && local.status;

@@ -112,6 +112,8 @@ struct control_reply {
 	size_t len, cap;
 	int status;
 	bool deferred;                           /* its "E" line comes later, through control_send */
+	int pass_fd;                             /* an open file passed with its first line (SCM_RIGHTS),
+						  * closed once sent; -1: none */
 };
 
 void control_reply_line(struct control_reply *r, const char *fmt, ...) GS_PRINTF(2, 3);
@@ -143,6 +145,26 @@ typedef void (*control_client_fn)(void *ctx, struct control_peer *p);
 void control_each_client(control_client_fn fn, void *ctx);
 /* Queues text (whole lines) to a connection; nothing when it has gone. */
 void control_send(int conn, const char *text);
+
+/* Where a registering program runs (placement.c): the daemon decides, in
+ * order, from the slice bound to the program's cgroup, its job's ephemeral
+ * slice, the slice it asked for (if open to its user), its user's default
+ * slice, else its GPU's remainder (slice "-"). */
+struct control_placement {
+	char slice[GS_UUID_STR + 8];             /* MIG-<uuid>, or "-" for the remainder */
+	char gpu[48];
+	const char *how;                         /* "cgroup", "job", "named", "default", "remainder" */
+	bool refuse_busy;
+	uint64_t memory;                         /* the limit, bytes */
+	unsigned sm_start, sms, sm_grid;         /* its SM run (smrun.h); sms 0: the whole GPU */
+	int ledger_fd;                           /* its ledger, open read-write: the caller's to close */
+};
+/* 0, or -errno with why in err (-EPERM: the slice asked for is not open to
+ * the user; -ENOENT: no such slice). */
+int control_place(struct control_state *s, const struct control_peer *p, const char *asked, const char *gpu,
+		  struct control_placement *out, char *err, size_t errlen);
+/* The ledger of what programs outside every slice of a GPU hold. */
+int control_remainder_path(const struct control_state *s, const char *gpu_uuid, char *out, size_t len);
 
 /* Servers and the clients attached to them (servers.c). */
 #define CONTROL_SETTLE_NS 2000000000ull

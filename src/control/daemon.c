@@ -81,6 +81,8 @@ struct conn {
 	struct gs_linebuf in;
 	char *out;
 	size_t out_len, out_cap;
+	int pass_fd;             /* an open file that goes with out[pass_at] (SCM_RIGHTS), -1: none */
+	size_t pass_at;
 	size_t user;             /* its index in users */
 	bool exempt;             /* root or the daemon's user: no per-user limits */
 	bool commanded;          /* a whole command came: no idle timeout from then on */
@@ -222,10 +224,37 @@ static void queue_out(struct conn *c, const char *data, size_t n)
 	u->out += n;
 }
 
+/* Sends the first n bytes of out, with the file to pass when it goes with
+ * the first of them. */
+static ssize_t send_out(struct conn *c, size_t n)
+{
+	if (c->pass_fd < 0 || c->pass_at > 0)
+		return send(c->fd, c->out, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u = { 0 };
+	struct iovec iov = { c->out, n };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &c->pass_fd, sizeof(int));
+	ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w > 0) {
+		close(c->pass_fd);
+		c->pass_fd = -1;
+	}
+	return w;
+}
+
 static void flush_out(struct conn *c)
 {
 	while (c->out_len && !c->doomed) {
-		ssize_t w = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		/* what comes before the file to pass goes in sends of its own */
+		size_t n = c->pass_fd >= 0 && c->pass_at > 0 && c->pass_at < c->out_len ? c->pass_at : c->out_len;
+		ssize_t w = send_out(c, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -233,6 +262,8 @@ static void flush_out(struct conn *c)
 				doom(c);
 			return;
 		}
+		if (c->pass_fd >= 0)
+			c->pass_at -= (size_t)w;
 		memmove(c->out, c->out + w, c->out_len - (size_t)w);
 		c->out_len -= (size_t)w;
 		users[c->user].out -= (size_t)w;
@@ -247,7 +278,7 @@ static void flush_out(struct conn *c)
 
 static void answer(struct control_state *s, struct conn *c, char *line)
 {
-	struct control_reply r = { 0 };
+	struct control_reply r = { .pass_fd = -1 };
 	/* quit refused (not root, bad arguments): its asker is not left waiting
 	 * for the daemon to go; the connection closes after the answer */
 	bool quit = strncmp(line, "quit", 4) == 0 && (line[4] == '\0' || line[4] == ' ' || line[4] == '\t');
@@ -258,6 +289,14 @@ static void answer(struct control_state *s, struct conn *c, char *line)
 		char *nl = memchr(r.buf + i, '\n', r.len - i);
 		control_log(s, "%.*s", (int)(nl - (r.buf + i) - 2), r.buf + i + 2);
 		i = (size_t)(nl - r.buf) + 1;
+	}
+	if (r.pass_fd >= 0 && (c->pass_fd >= 0 || !r.len || (!r.deferred && r.status))) {
+		close(r.pass_fd); /* one file at a time, and only with an answer that is no refusal */
+		r.pass_fd = -1;
+	}
+	if (r.pass_fd >= 0) {
+		c->pass_fd = r.pass_fd;
+		c->pass_at = c->out_len;
 	}
 	queue_out(c, r.buf ? r.buf : "", r.len);
 	if (!r.deferred) {
@@ -374,6 +413,7 @@ static int accept_peer(int lfd, bool privileged, struct control_state *s)
 		return 0;
 	}
 	c->fd = fd;
+	c->pass_fd = -1;
 	c->peer = (struct control_peer){ .conn = fd, .uid = cred.uid, .pid = cred.pid, .privileged = privileged,
 					 .sees_all = exempt };
 	c->user = (size_t)(u - users);
@@ -413,6 +453,8 @@ static void drop(struct control_state *s, int fd)
 	users[c->user].conns--;
 	n_conns--;
 	free(c->out);
+	if (c->pass_fd >= 0)
+		close(c->pass_fd);
 	free(c);
 	conns[fd] = NULL;
 	while (max_fd >= 0 && !conns[max_fd])

@@ -49,9 +49,12 @@ static struct control_server *server_of(struct control_state *s, const char *sli
 	return NULL;
 }
 
-/* Another user's server on the slice: the one holding it. */
+/* Another user's server on the slice: the one holding it. The remainder
+ * ("-") is no slice: its users do not wait for each other. */
 static struct control_server *holder_of(struct control_state *s, const char *slice, uid_t uid)
 {
+	if (strcmp(slice, "-") == 0)
+		return NULL;
 	for (size_t i = 0; i < s->n_servers; i++)
 		if (s->servers[i].uid != uid && strcmp(s->servers[i].slice, slice) == 0)
 			return &s->servers[i];
@@ -403,44 +406,34 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 		control_reply_line(r, "Already registered");
 		return;
 	}
+	const char *name = slice[0] == '?' ? slice + 1 : slice;
 	if (strlen(slice) >= sizeof p->slice || strlen(gpu) >= sizeof p->gpu ||
-	    (strcmp(slice, "-") && strncasecmp(slice, "MIG-", 4))) {
-		control_reply_line(r, "Invalid slice \"%.96s\": MIG-<uuid> or -", slice);
+	    (strcmp(slice, "-") && strncasecmp(name, "MIG-", 4))) {
+		control_reply_line(r, "Invalid slice \"%.96s\": MIG-<uuid>, ?MIG-<uuid> or -", slice);
 		return;
 	}
 	if (s->quitting) {
 		control_reply_line(r, "The control daemon is shutting down");
 		return;
 	}
-	bool refuse_busy = false;
-	char gpu_uuid[48];
-	snprintf(gpu_uuid, sizeof gpu_uuid, "%s", strcmp(gpu, "-") ? gpu : "");
-	if (strcmp(slice, "-")) {
-		/* the slice must exist and be open to the user */
-		struct gs_store *st = malloc(sizeof *st);
-		struct gs_store_gpu *sg;
-		struct gs_mig_ci *ci;
-		int rc = st ? gs_store_load(s->state_dir, st, NULL, 0) : -ENOMEM;
-		if (rc == 0)
-			rc = gs_slice_resolve(st, slice, &sg, &ci, NULL, 0);
-		if (rc == 0 && !gs_store_ci_open_to(ci, p->uid))
-			rc = -EPERM;
-		if (rc == 0) {
-			refuse_busy = ci->refuse_busy;
-			snprintf(gpu_uuid, sizeof gpu_uuid, "%s", sg->uuid);
-		}
-		free(st);
-		if (rc == -EPERM) {
-			control_reply_line(r, "Slice %s is not open to user %ld", slice, (long)p->uid);
-			control_log(s, "NEW CLIENT %ld from user %ld: slice %s is not open to the user", (long)p->pid,
-				    (long)p->uid, slice);
-			return;
-		}
-		if (rc) {
-			control_reply_line(r, "Slice %s not found", slice);
-			return;
-		}
+	struct control_placement pl;
+	char why[320];
+	int rc = control_place(s, p, slice, gpu, &pl, why, sizeof why);
+	if (rc) {
+		control_reply_line(r, "%s", why);
+		control_log(s, "NEW CLIENT %ld from user %ld: %s", (long)p->pid, (long)p->uid, why);
+		return;
 	}
+	if (strcmp(slice, "-") && slice[0] != '?' && strcmp(pl.how, "named"))
+		control_log(s, "NEW CLIENT %ld from user %ld asked for slice %s: its %s's slice is %s", (long)p->pid,
+			    (long)p->uid, slice, pl.how, pl.slice);
+	/* first, with its ledger: where it runs, whatever it waits for next */
+	control_reply_line(r, "slice %s %s %" PRIu64 " %u %u %u %s %s", pl.slice, pl.gpu, pl.memory, pl.sm_start, pl.sms,
+			   pl.sm_grid, pl.how, s->state_dir);
+	r->pass_fd = pl.ledger_fd;
+	bool refuse_busy = pl.refuse_busy;
+	slice = pl.slice;
+	const char *gpu_uuid = pl.gpu;
 	r->status = 0;
 	p->client = true;
 	snprintf(p->slice, sizeof p->slice, "%s", slice);

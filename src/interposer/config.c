@@ -1,5 +1,7 @@
-/* config.c: which slice this process runs in, from the environment and the
- * slice store that gpushare-smi keeps:
+/* config.c: which slice this process runs in. With gpushare-control running,
+ * the daemon decides (register.c); the environment is only a request, and its
+ * limits only narrow what the daemon gives. Without one, from the environment
+ * and the slice store that gpushare-smi keeps:
  *   GPUSHARE_SLICE=MIG-<uuid> | <uuid> | MIG-GPU-<gpu-uuid>/<gi>/<ci>
  *   CUDA_VISIBLE_DEVICES naming a soft slice's MIG-<uuid> (as for real MIG);
  *     it is rewritten to the slice's GPU before the driver reads it
@@ -84,11 +86,42 @@ static int from_store(struct gs__slice *s, const char *dir, struct gs_store_gpu 
 	/* one ledger per GPU instance, shared by every process of its slices */
 	char path[PATH_MAX];
 	gs_store_ledger_path(dir, g->uuid, gi, path, sizeof path);
-	int rc = gs_ledger_open(path, s->memory_limit, &s->ledger);
+	int rc = gs_ledger_open(path, s->memory_limit, 0600, &s->ledger);
 	if (rc)
 		return gs_fail(err, errlen, rc, "cannot open the memory ledger %s: %s", path, strerror(-rc));
 	gs_ledger_set_limit(s->ledger, s->memory_limit); /* a resized slice takes effect */
 	return 0;
+}
+
+/* The slice GPUSHARE_SLICE names, as the resolver takes it (a bare UUID
+ * gets its "MIG-"), or -EINVAL. */
+static int slice_name(const char *slice, struct gs_cvd_entry *e, char *err, size_t errlen)
+{
+	size_t n;
+	char why[128];
+	if (gs_cvd_parse(slice, e, 1, &n, why, sizeof why) || n != 1 ||
+	    (e->kind != GS_CVD_MIG_UUID && e->kind != GS_CVD_MIG_GPU)) {
+		char with[64];
+		snprintf(with, sizeof with, "MIG-%s", slice);
+		if (gs_cvd_parse(with, e, 1, &n, why, sizeof why) || n != 1)
+			return gs_fail(err, errlen, -EINVAL,
+				       "GPUSHARE_SLICE=\"%.60s\" is not a slice (MIG-<uuid> or MIG-GPU-<uuid>/<gi>/<ci>)", slice);
+	}
+	return 0;
+}
+
+static void entry_name(const struct gs_cvd_entry *e, char *out, size_t len)
+{
+	if (e->kind == GS_CVD_MIG_GPU)
+		snprintf(out, len, "MIG-GPU-%s/%u/%u", e->uuid, e->gi, e->ci);
+	else
+		snprintf(out, len, "MIG-%s", e->uuid);
+}
+
+static const char *env(const char *name)
+{
+	const char *v = secure_getenv(name);
+	return v && *v ? v : NULL;
 }
 
 /* The slice a CVD entry names, when exactly one does. */
@@ -96,10 +129,7 @@ static bool find_slice(struct gs_store *st, const struct gs_cvd_entry *e, struct
 		       const struct gs_mig_ci **ci)
 {
 	char name[96];
-	if (e->kind == GS_CVD_MIG_GPU)
-		snprintf(name, sizeof name, "MIG-GPU-%s/%u/%u", e->uuid, e->gi, e->ci);
-	else
-		snprintf(name, sizeof name, "MIG-%s", e->uuid);
+	entry_name(e, name, sizeof name);
 	struct gs_mig_ci *c;
 	if (gs_slice_resolve(st, name, gpu, &c, NULL, 0))
 		return false;
@@ -132,10 +162,85 @@ static int explicit_limits(struct gs__slice *s, const char *mem, const char *sms
 	const char *tmp = secure_getenv("TMPDIR");
 	snprintf(dir, sizeof dir, "%s", tmp && *tmp ? tmp : "/tmp");
 	snprintf(path, sizeof path, "%s/gpushare-ledger-%ld-%lu", dir, (long)getpid(), (unsigned long)gs_now_ns());
-	int rc = gs_ledger_open(path, s->memory_limited ? s->memory_limit : UINT64_MAX, &s->ledger);
+	int rc = gs_ledger_open(path, s->memory_limited ? s->memory_limit : UINT64_MAX, 0600, &s->ledger);
 	unlink(path);
 	if (rc)
 		return gs_fail(err, errlen, rc, "cannot create a memory ledger in %s: %s", dir, strerror(-rc));
+	return 0;
+}
+
+int gs__config_request(char *out, size_t len, char *err, size_t errlen)
+{
+	const char *slice = env("GPUSHARE_SLICE"), *cvd = env("CUDA_VISIBLE_DEVICES");
+	struct gs_cvd_entry e[GS_CVD_MAX];
+	snprintf(out, len, "-");
+	if (slice) {
+		if (env("GPUSHARE_MEMORY_LIMIT") || env("GPUSHARE_SMS"))
+			return gs_fail(err, errlen, -EINVAL, "give GPUSHARE_SLICE or GPUSHARE_MEMORY_LIMIT/GPUSHARE_SMS, not both");
+		int rc = slice_name(slice, &e[0], err, errlen);
+		if (!rc)
+			entry_name(&e[0], out, len);
+		return rc;
+	}
+	if (cvd) {
+		size_t n, mig = 0, hit = 0;
+		char why[128];
+		gs_cvd_parse(cvd, e, GS_CVD_MAX, &n, why, sizeof why);
+		for (size_t i = 0; i < n; i++)
+			if (e[i].kind == GS_CVD_MIG_UUID || e[i].kind == GS_CVD_MIG_GPU)
+				mig++, hit = i;
+		if (mig == 1) {
+			/* a hardware MIG device, or a gpushare slice: the daemon knows */
+			out[0] = '?';
+			entry_name(&e[hit], out + 1, len - 1);
+		}
+	}
+	return 0;
+}
+
+int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	int rc = gs_ledger_open_fd(pl->ledger_fd, &s->ledger);
+	close(pl->ledger_fd);
+	pl->ledger_fd = -1;
+	if (rc)
+		return gs_fail(err, errlen, rc, "the memory ledger gpushare-control passed is unusable: %s", strerror(-rc));
+	snprintf(s->name, sizeof s->name, "%s", pl->slice);
+	snprintf(s->gpu_uuid, sizeof s->gpu_uuid, "%s", pl->gpu);
+	snprintf(s->store_dir, sizeof s->store_dir, "%s", pl->store_dir);
+	s->remainder = strcmp(pl->slice, "-") == 0;
+	s->memory_limited = true;
+	s->memory_limit = pl->memory;
+	s->sm_limited = pl->sms > 0;
+	s->sms = pl->sms;
+	s->sm_start = pl->sm_start;
+	s->sm_grid = pl->sm_grid;
+	/* the environment narrows, never widens */
+	const char *mem = env("GPUSHARE_MEMORY_LIMIT"), *sms = env("GPUSHARE_SMS");
+	if (mem) {
+		uint64_t b;
+		if (gs_parse_size(mem, &b) || b == 0)
+			return gs_fail(err, errlen, -EINVAL,
+				       "GPUSHARE_MEMORY_LIMIT=\"%.40s\" is not a size (examples: 8G, 500M, 1073741824)", mem);
+		if (b < s->memory_limit)
+			s->process_limit = b;
+	}
+	if (sms) {
+		unsigned long long n;
+		if (gs_parse_uint(sms, 4096, &n) || n == 0)
+			return gs_fail(err, errlen, -EINVAL, "GPUSHARE_SMS=\"%.40s\" is not an SM count (1 to 4096)", sms);
+		if (!s->sm_limited) {
+			s->sm_limited = true;
+			s->sms = (unsigned)n;
+			s->sm_grid = s->sms;
+		} else if (n < s->sms) {
+			s->sms = (unsigned)n;
+		}
+	}
+	/* a slice's program sees its slice's GPU alone, as a MIG device's does */
+	if (!s->remainder)
+		setenv("CUDA_VISIBLE_DEVICES", s->gpu_uuid, 1);
 	return 0;
 }
 
@@ -158,17 +263,9 @@ int gs__config_load(struct gs__slice *s, char *err, size_t errlen)
 	char dir[PATH_MAX - 128];
 	if (slice) {
 		struct gs_cvd_entry e;
-		size_t n;
-		char why[128];
-		if (gs_cvd_parse(slice, &e, 1, &n, why, sizeof why) || n != 1 ||
-		    (e.kind != GS_CVD_MIG_UUID && e.kind != GS_CVD_MIG_GPU)) {
-			/* a bare UUID is accepted too */
-			char with[64];
-			snprintf(with, sizeof with, "MIG-%s", slice);
-			if (gs_cvd_parse(with, &e, 1, &n, why, sizeof why) || n != 1)
-				return gs_fail(err, errlen, -EINVAL,
-					       "GPUSHARE_SLICE=\"%.60s\" is not a slice (MIG-<uuid> or MIG-GPU-<uuid>/<gi>/<ci>)", slice);
-		}
+		int rc = slice_name(slice, &e, err, errlen);
+		if (rc)
+			return rc;
 		for (int which = 0; which < 2; which++) {
 			struct gs_store_gpu *g;
 			const struct gs_mig_ci *ci;

@@ -8,7 +8,9 @@
  *
  *     sum over the other slices of max(used, guarantee) + ours <= the GPU's
  *
- * The other slices' ledgers and guarantees come from the store, read again
+ * A program outside every slice (the remainder) is guaranteed nothing: all
+ * it takes is checked so. The other slices' ledgers (read-only: only their
+ * own programs write them) and guarantees come from the store, read again
  * when it changes (looked at no more than every 100 ms); an allocation
  * within the guarantee takes no lock, only one above it reads their ledgers. */
 #include "interposer.h"
@@ -54,21 +56,28 @@ static void read_store(void)
 		return;
 	store_mtime = st.st_mtim;
 	static struct gs_store s;
-	struct gs_store_gpu *g;
-	struct gs_mig_ci *ci;
-	if (gs_store_load(gs__slice.store_dir, &s, NULL, 0) || gs_slice_resolve(&s, gs__slice.name, &g, &ci, NULL, 0))
+	struct gs_store_gpu *g = NULL;
+	struct gs_mig_ci *ci = NULL;
+	if (gs_store_load(gs__slice.store_dir, &s, NULL, 0))
 		return;
+	if (gs__slice.remainder) {
+		/* outside every slice: guaranteed nothing, every slice a neighbour */
+		__atomic_store_n(&own_guarantee, 0, __ATOMIC_RELAXED);
+		g = gs_store_gpu(&s, gs__slice.gpu_uuid, false);
+	} else if (gs_slice_resolve(&s, gs__slice.name, &g, &ci, NULL, 0)) {
+		return;
+	}
 	forget_peers();
-	for (size_t i = 0; i < g->layout.n_gi; i++) {
+	for (size_t i = 0; g && i < g->layout.n_gi; i++) {
 		const struct gs_mig_gi *gi = &g->layout.gi[i];
-		if (gi->id == ci->gi) {
+		if (ci && gi->id == ci->gi) {
 			__atomic_store_n(&own_guarantee, (uint64_t)gi->guarantee_mib << 20, __ATOMIC_RELAXED);
 			continue;
 		}
 		char lpath[PATH_MAX];
 		struct gs_ledger *l;
 		if (gs_store_ledger_path(gs__slice.store_dir, g->uuid, gi, lpath, sizeof lpath) == 0 &&
-		    gs_ledger_open(lpath, (uint64_t)gi->memory_mib << 20, &l) == 0)
+		    gs_ledger_open_ro(lpath, &l) == 0)
 			peers[n_peers++] = (struct peer){ l, (uint64_t)gi->guarantee_mib << 20 };
 	}
 	if (!gpu_bytes)

@@ -37,6 +37,8 @@ struct gs__slice {
 	unsigned sm_start, sm_grid;
 	struct gs_ledger *ledger;
 	char store_dir[4096];    /* where the slice was found, "" for environment limits */
+	bool remainder;          /* outside every slice: charged to what no slice is guaranteed */
+	uint64_t process_limit;  /* GPUSHARE_MEMORY_LIMIT inside a placed slice: this process's cap (0: none) */
 };
 extern struct gs__slice gs__slice;
 
@@ -66,9 +68,30 @@ extern unsigned gs__wrap_flags __attribute__((visibility("hidden")));
 /* One-time set-up, reachable from every entry point. */
 void gs__init(void);
 void gs__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Registers with gpushare-control when one runs (register.c). */
-void gs__register(void);
-/* Resolves the slice from the environment and the slice store (config.c). */
+/* Where gpushare-control placed this program: the register_client answer's
+ * "slice" line, and the ledger it passed. */
+struct gs__placement {
+	char slice[96];          /* MIG-<uuid>, or "-": the GPU's remainder */
+	char gpu[48];
+	char how[16];            /* cgroup, job, named, default or remainder */
+	uint64_t memory;
+	unsigned sm_start, sms, sm_grid;
+	char store_dir[4096];
+	int ledger_fd;
+};
+/* Registers with gpushare-control (register.c), asking for the slice
+ * asked ("-": none; "?MIG-...": a name from CUDA_VISIBLE_DEVICES, a slice
+ * only if it names one). 0: placed, gs__slice filled from the answer; 1:
+ * refused (gs__slice.refused set, stderr says why); -1: no daemon runs. */
+int gs__register(const char *asked);
+/* What the environment asks for (config.c): into out, "-" for nothing. A
+ * malformed value is an error. */
+int gs__config_request(char *out, size_t len, char *err, size_t errlen);
+/* gs__slice from where the daemon placed the program; the environment's
+ * limits only narrow it. Takes pl->ledger_fd. */
+int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, size_t errlen);
+/* Without a daemon: the slice from the environment and the stores (the
+ * user's own, then the system one) (config.c). */
 int gs__config_load(struct gs__slice *s, char *err, size_t errlen);
 /* Reads the slice's SMs (and its GPU's grid) again from the store: a
  * resized slice's contexts created afterwards take the new size. */

@@ -108,6 +108,16 @@ static uint64_t table_take(struct table *t, uintptr_t key)
  * its server's pinned memory limit */
 static uint64_t process_bytes;
 
+/* This process's own cap: its server's pinned limit (NVIDIA's MPS enforces
+ * it itself), narrowed by GPUSHARE_MEMORY_LIMIT; 0: none. */
+static uint64_t process_cap(void)
+{
+	uint64_t cap = gs__client.mps ? 0 : gs__client.memory_limit;
+	if (gs__slice.process_limit && (!cap || gs__slice.process_limit < cap))
+		cap = gs__slice.process_limit;
+	return cap;
+}
+
 /* Charges bytes to the slice: the server's pinned memory limit, the slice's
  * limit and the other slices' guarantees, or CUDA_ERROR_OUT_OF_MEMORY and
  * nothing changes. Every charge, contexts included, comes through here. */
@@ -115,7 +125,7 @@ static CUresult charge(uint64_t bytes)
 {
 	if (!bytes)
 		return CUDA_SUCCESS;
-	uint64_t cap = gs__client.mps ? 0 : gs__client.memory_limit;
+	uint64_t cap = process_cap();
 	if (cap && __atomic_add_fetch(&process_bytes, bytes, __ATOMIC_RELAXED) > cap) {
 		__atomic_sub_fetch(&process_bytes, bytes, __ATOMIC_RELAXED);
 		return CUDA_ERROR_OUT_OF_MEMORY;
@@ -137,7 +147,7 @@ static void uncharge(uint64_t bytes)
 {
 	if (!bytes)
 		return;
-	if (gs__client.memory_limit && !gs__client.mps)
+	if (process_cap())
 		__atomic_sub_fetch(&process_bytes, bytes, __ATOMIC_RELAXED);
 	gs_ledger_uncharge(gs__slice.ledger, bytes);
 }
@@ -771,7 +781,15 @@ CUresult gs__hook_cuMemGetInfo_v2(size_t *free_b, size_t *total)
 	pools_sync_all();
 	gs_ledger_reclaim(gs__slice.ledger); /* processes of the slice that died */
 	uint64_t limit = gs__slice_limit(), used = gs_ledger_used(gs__slice.ledger);
-	uint64_t left = used < limit ? limit - used : 0;
+	uint64_t left = used < limit ? limit - used : 0, cap = process_cap();
+	if (cap) {
+		/* this process's own cap, when it is the narrower */
+		uint64_t mine = __atomic_load_n(&process_bytes, __ATOMIC_RELAXED);
+		if (cap < limit)
+			limit = cap;
+		if (cap - (mine < cap ? mine : cap) < left)
+			left = cap - (mine < cap ? mine : cap);
+	}
 	if (left < *free_b)
 		*free_b = (size_t)left;
 	*total = (size_t)limit;
@@ -782,7 +800,10 @@ CUresult gs__hook_cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev);
 CUresult gs__hook_cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
 {
 	CUresult rc = gs__real.cuDeviceTotalMem_v2(bytes, dev);
-	if (rc == CUDA_SUCCESS && gs__slice.memory_limited && gs__slice_device(dev) && gs__slice_limit() < *bytes)
-		*bytes = (size_t)gs__slice_limit();
+	uint64_t limit = gs__slice_limit(), cap = process_cap();
+	if (cap && cap < limit)
+		limit = cap;
+	if (rc == CUDA_SUCCESS && gs__slice.memory_limited && gs__slice_device(dev) && limit < *bytes)
+		*bytes = (size_t)limit;
 	return rc;
 }

@@ -1,12 +1,19 @@
-/* register.c: a program in a slice registers with gpushare-control, when
- * one runs, before CUDA initialises: the daemon attaches it to the server of
- * its (slice, user), starting one, or queues it behind another user's server
- * (the wait is here, as MPS makes a queued client wait in cuInit), or
- * refuses it (a slice not open to the user, or one held by another user that
- * refuses rather than queues). The answer carries the server's limits: its
- * active thread percentage and pinned memory limit, held here on the
- * simulated GPU and handed to NVIDIA's MPS through its environment on a real
- * one.
+/* register.c: every CUDA program registers with gpushare-control, when one
+ * runs, before CUDA initialises. The daemon decides where it runs (its
+ * cgroup's slice, its job's, the one it asked for, its user's default, or
+ * the GPU's remainder) and answers with that slice's limits and SMs and its
+ * memory ledger, passed as an open file: the program can write no other.
+ * It then attaches the program to the server of its (slice, user), starting
+ * one, or queues it behind another user's server (the wait is here, as MPS
+ * makes a queued client wait in cuInit), or refuses it (a slice not open to
+ * the user, or one held by another user that refuses rather than queues).
+ * The answer carries the server's limits: its active thread percentage and
+ * pinned memory limit, held here on the simulated GPU and handed to NVIDIA's
+ * MPS through its environment on a real one.
+ *
+ * The daemon is found at the default pipe directory first: a daemon there is
+ * the authority whatever GPUSHARE_PIPE_DIRECTORY says; the variable names
+ * another one (a user's own, a test's) only where none runs at the default.
  *
  * The connection stays open for the program's life and closes with it (a
  * SIGKILL included), so the daemon always knows who runs. A thread watches it:
@@ -33,8 +40,14 @@
 
 struct gs__client gs__client;
 
+#define DEFAULT_PIPE_DIR "/tmp/gpushare"
+
 static struct sockaddr_un daemon_addr = { .sun_family = AF_UNIX };
 static int watched_fd = -1;
+static const char *asked_slice = "-";
+static struct gs__placement placed = { .ledger_fd = -1 };
+static bool got_placement;
+static int passed_fd = -1; /* a file that came with the answer */
 
 /* A forked child is not the registered process: its copy of the
  * connection must not keep the parent registered after the parent exits. */
@@ -59,11 +72,20 @@ static int connect_daemon(bool again)
 				CONNECT_MS / 1000);
 		return -1;
 	}
+	/* only root's daemon, or the user's own, decides for this program: one
+	 * of another user holding the socket is none */
+	struct ucred cred;
+	socklen_t cl = sizeof cred;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) || (cred.uid != 0 && cred.uid != getuid())) {
+		if (!again)
+			gs__log("ignoring %s: it is run by user %ld, neither root nor this program's user", daemon_addr.sun_path,
+				(long)cred.uid);
+		close(fd);
+		return -1;
+	}
 	char line[256];
-	/* limits from the environment make no slice of the store: the whole GPU's
-	 * server, one user at a time, as MPS */
-	bool stored = gs__slice.store_dir[0] != '\0';
-	int n = snprintf(line, sizeof line, "register_client %s %s", stored ? gs__slice.name : "-",
+	/* again: the slice it was placed in, which the daemon gives again */
+	int n = snprintf(line, sizeof line, "register_client %s %s", again ? gs__slice.name : asked_slice,
 			 gs__slice.gpu_uuid[0] ? gs__slice.gpu_uuid : "-");
 	if (again)
 		n += snprintf(line + n, sizeof line - (size_t)n, " %ld", (long)gs__client.server);
@@ -73,6 +95,25 @@ static int connect_daemon(bool again)
 		return -1;
 	}
 	return fd;
+}
+
+/* One byte, and the file passed with it, if any (into passed_fd). */
+static ssize_t recv_byte(int fd, char *c)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { c, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	ssize_t got = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+	for (struct cmsghdr *h = got > 0 ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS && h->cmsg_len == CMSG_LEN(sizeof(int))) {
+			if (passed_fd >= 0)
+				close(passed_fd);
+			memcpy(&passed_fd, CMSG_DATA(h), sizeof(int));
+		}
+	return got;
 }
 
 /* One line of the answer into buf, without its newline: 0, -ETIMEDOUT when
@@ -91,7 +132,7 @@ static int read_line(int fd, char *buf, size_t len, int timeout_ms)
 		if (rc < 0)
 			return -1;
 		char c;
-		ssize_t got = recv(fd, &c, 1, 0);
+		ssize_t got = recv_byte(fd, &c);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
@@ -111,14 +152,28 @@ static int read_line(int fd, char *buf, size_t len, int timeout_ms)
 static bool queued;
 static int read_answer(int fd, bool apply, char *why, size_t whylen)
 {
-	char line[512];
+	char line[sizeof placed.store_dir + 256];
 	int timeout = ANSWER_MS, rc;
 	why[0] = '\0';
 	while ((rc = read_line(fd, line, sizeof line, timeout)) == 0) {
 		long pid, uid;
 		double pct;
 		uint64_t bytes;
-		if (sscanf(line, "R server %ld %lf %" SCNu64, &pid, &pct, &bytes) == 3) {
+		int at = 0;
+		struct gs__placement pl = { .ledger_fd = -1 };
+		if (sscanf(line, "R slice %95s %47s %" SCNu64 " %u %u %u %15s %n", pl.slice, pl.gpu, &pl.memory,
+			   &pl.sm_start, &pl.sms, &pl.sm_grid, pl.how, &at) == 7 && at) {
+			/* where it runs, with its ledger */
+			if (apply && passed_fd >= 0) {
+				snprintf(pl.store_dir, sizeof pl.store_dir, "%s", line + at);
+				pl.ledger_fd = passed_fd;
+				passed_fd = -1;
+				if (placed.ledger_fd >= 0)
+					close(placed.ledger_fd);
+				placed = pl;
+				got_placement = true;
+			}
+		} else if (sscanf(line, "R server %ld %lf %" SCNu64, &pid, &pct, &bytes) == 3) {
 			if (apply) {
 				gs__client.server = (pid_t)pid;
 				gs__client.pct = pct;
@@ -133,7 +188,7 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 		} else if (sscanf(line, "R queued %ld", &uid) == 1) {
 			if (!queued)
 				fprintf(stderr, "gpushare: slice %s is in use by user %ld; waiting for it (queued)\n",
-					gs__slice.name, uid);
+					placed.slice, uid);
 			gs__log("queued behind user %ld", uid);
 			queued = true;
 			timeout = -1;
@@ -194,6 +249,10 @@ static void *watch(void *arg)
 			if ((fd = connect_daemon(true)) < 0)
 				continue;
 			int rc = read_answer(fd, false, why, sizeof why);
+			if (passed_fd >= 0) { /* it has its ledger */
+				close(passed_fd);
+				passed_fd = -1;
+			}
 			if (rc == 0)
 				break;
 			close(fd);
@@ -208,16 +267,45 @@ static void *watch(void *arg)
 	}
 }
 
-void gs__register(void)
+/* The daemon's socket: the default pipe directory's when a daemon listens
+ * there, else GPUSHARE_PIPE_DIRECTORY's. A connected fd, or -1: none runs. */
+static int find_daemon(void)
 {
 	const char *dir = secure_getenv("GPUSHARE_PIPE_DIRECTORY");
-	if (snprintf(daemon_addr.sun_path, sizeof daemon_addr.sun_path, "%s/control", dir && *dir ? dir : "/tmp/gpushare") >=
-	    (int)sizeof daemon_addr.sun_path)
-		return;
-	int fd = connect_daemon(false);
-	if (fd < 0)
-		return;
-	char why[256];
+	const char *dirs[2] = { DEFAULT_PIPE_DIR, dir && *dir && strcmp(dir, DEFAULT_PIPE_DIR) ? dir : NULL };
+	for (int i = 0; i < 2 && dirs[i]; i++) {
+		if (snprintf(daemon_addr.sun_path, sizeof daemon_addr.sun_path, "%s/control", dirs[i]) >=
+		    (int)sizeof daemon_addr.sun_path)
+			continue;
+		int fd = connect_daemon(false);
+		if (fd >= 0 || fd == -ETIMEDOUT)
+			return fd;
+	}
+	return -1;
+}
+
+/* The registration is refused, or failed where a daemon runs: CUDA is
+ * refused (never run outside the rules). */
+static int refuse(const char *why)
+{
+	gs__slice.refused = true;
+	fprintf(stderr, "gpushare: %s; CUDA is refused for this program\n", why);
+	gs__log("refused by gpushare-control: %s", why);
+	return 1;
+}
+
+int gs__register(const char *asked)
+{
+	asked_slice = asked;
+	int fd = find_daemon();
+	if (fd == -1)
+		return -1;
+	char why[320];
+	if (fd < 0) {
+		snprintf(why, sizeof why, "gpushare-control (%s) did not accept the connection within %d s",
+			 daemon_addr.sun_path, CONNECT_MS / 1000);
+		return refuse(why);
+	}
 	int rc = read_answer(fd, true, why, sizeof why);
 	while (rc < 0 && rc != -ETIMEDOUT && queued) {
 		/* the daemon went away while we waited our turn: wait for the
@@ -227,24 +315,34 @@ void gs__register(void)
 		if ((fd = connect_daemon(false)) >= 0)
 			rc = read_answer(fd, true, why, sizeof why);
 	}
+	if (passed_fd >= 0) {
+		close(passed_fd);
+		passed_fd = -1;
+	}
+	if (rc == 0 && !got_placement) {
+		snprintf(why, sizeof why, "gpushare-control (%s) did not say where this program runs (an older daemon?)",
+			 daemon_addr.sun_path);
+		rc = 1;
+	}
 	if (rc) {
 		close(fd);
-		if (rc == 1) {
-			/* refused: never run outside the rules */
-			gs__slice.refused = true;
-			fprintf(stderr, "gpushare: %s; CUDA is refused for this program\n", why[0] ? why : "refused by gpushare-control");
-			gs__log("refused by gpushare-control: %s", why);
-		} else if (rc == -ETIMEDOUT) {
-			fprintf(stderr, "gpushare: gpushare-control (%s) did not answer within %d s; running unregistered\n",
-				daemon_addr.sun_path, ANSWER_MS / 1000);
-			gs__log("gpushare-control did not answer within %d s: running unregistered", ANSWER_MS / 1000);
-		} else {
-			gs__log("gpushare-control did not answer: running unregistered");
-		}
-		return;
+		if (rc == -ETIMEDOUT)
+			snprintf(why, sizeof why, "gpushare-control (%s) did not answer within %d s", daemon_addr.sun_path,
+				 ANSWER_MS / 1000);
+		else if (rc < 0)
+			snprintf(why, sizeof why, "gpushare-control (%s) closed the connection without an answer",
+				 daemon_addr.sun_path);
+		return refuse(why[0] ? why : "refused by gpushare-control");
 	}
-	gs__log("registered with gpushare-control in %s: server %ld, active threads %.1f%%, memory limit %" PRIu64 " MiB",
-		daemon_addr.sun_path, (long)gs__client.server, gs__client.pct, gs__client.memory_limit >> 20);
+	char err[256];
+	if (gs__config_placed(&gs__slice, &placed, err, sizeof err)) {
+		close(fd);
+		return refuse(err);
+	}
+	gs__log("registered with gpushare-control in %s: slice %s (%s), server %ld, active threads %.1f%%, memory "
+		"limit %" PRIu64 " MiB",
+		daemon_addr.sun_path, gs__slice.name, placed.how, (long)gs__client.server, gs__client.pct,
+		gs__client.memory_limit >> 20);
 	if (gs__client.mps)
 		mps_environment();
 	watched_fd = fd;
@@ -257,4 +355,5 @@ void gs__register(void)
 	if (pthread_create(&t, &attr, watch, (void *)(intptr_t)fd))
 		gs__log("cannot start the thread that watches gpushare-control");
 	pthread_attr_destroy(&attr);
+	return 0;
 }

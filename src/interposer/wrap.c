@@ -216,9 +216,12 @@ static void init_once(void)
 		gs__real.cuMemGetAddressRange_v2 = (CUresult(*)(CUdeviceptr *, size_t *, CUdeviceptr))real_dlsym(
 			h, "cuMemGetAddressRange_v2");
 	}
-	char err[256] = "";
-	if (gs__config_load(&gs__slice, err, sizeof err)) {
-		/* a bad limit must never mean no limit: refuse CUDA, say why */
+	/* gpushare-control decides where the program runs; without one, the
+	 * environment and the stores do. A bad value must never mean no limit:
+	 * CUDA is refused, and stderr says why. */
+	char err[256] = "", asked[128];
+	if (gs__config_request(asked, sizeof asked, err, sizeof err) ||
+	    (gs__register(asked) < 0 && gs__config_load(&gs__slice, err, sizeof err))) {
 		gs__slice.refused = true;
 		fprintf(stderr, "gpushare: %s; CUDA is refused for this program\n", err);
 		gs__log("refused: %s", err);
@@ -243,8 +246,6 @@ static void init_once(void)
 		gs__slice.sm_limited = false;
 	}
 	gs__sm_active = gs__slice.sm_limited;
-	if (!gs__slice.refused && (gs__slice.memory_limited || gs__slice.sm_limited))
-		gs__register();
 	if (secure_getenv("GPUSHARE_TRACE") && *secure_getenv("GPUSHARE_TRACE"))
 		__atomic_or_fetch(&gs__wrap_flags, GS__WRAP_TRACE, __ATOMIC_RELAXED);
 	if (secure_getenv("GPUSHARE_LOG"))

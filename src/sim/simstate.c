@@ -72,5 +72,6 @@ int gs_sim_memory(const struct gs_sim_gpu *g, struct gs_ledger **out)
 	if (rc)
 		return rc;
 	snprintf(path, sizeof path, "%s/mem-%s", dir, g->uuid);
-	return gs_ledger_open(path, (uint64_t)g->model->memory_mib << 20, out);
+	/* the simulated GPU's memory is every user's, as a real GPU's is */
+	return gs_ledger_open(path, (uint64_t)g->model->memory_mib << 20, 0666, out);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct gs_mig_gi *gs_slice_gi_of(struct gs_store_gpu *g, const struct gs_mig_ci *ci)
@@ -26,8 +27,7 @@ static size_t live(const char *dir, const char *gpu_uuid, const struct gs_mig_gi
 {
 	char path[PATH_MAX];
 	struct gs_ledger *l;
-	if (gs_store_ledger_path(dir, gpu_uuid, gi, path, sizeof path) || access(path, F_OK) ||
-	    gs_ledger_open(path, 0, &l))
+	if (gs_store_ledger_path(dir, gpu_uuid, gi, path, sizeof path) || gs_ledger_open_ro(path, &l))
 		return 0;
 	struct gs_ledger_usage u[GS_LEDGER_SLOTS];
 	size_t n = gs_ledger_usage(l, u, GS_LEDGER_SLOTS);
@@ -117,10 +117,13 @@ static int check_running(const char *dir, const struct gs_store *before, struct 
 }
 
 /* The ledger of every GPU instance that has none yet: made with the store,
- * so that the daemon can hand it out (0600: only the store's owner opens
- * it), at the instance's limit. */
+ * at the instance's limit. Only the store's owner writes it (gpushare-control
+ * hands a program its slice's ledger as an open file); others may read it
+ * where the store's directory lets them, as the guarantee check must. */
 static int make_ledgers(const char *dir, const struct gs_store *st)
 {
+	struct stat d;
+	unsigned mode = stat(dir, &d) == 0 && (d.st_mode & 0055) ? 0644 : 0600;
 	for (size_t i = 0; i < st->n_gpu; i++)
 		for (size_t k = 0; k < st->gpu[i].layout.n_gi; k++) {
 			const struct gs_mig_gi *gi = &st->gpu[i].layout.gi[k];
@@ -128,7 +131,7 @@ static int make_ledgers(const char *dir, const struct gs_store *st)
 			struct gs_ledger *l;
 			int rc = gs_store_ledger_path(dir, st->gpu[i].uuid, gi, path, sizeof path);
 			if (!rc)
-				rc = gs_ledger_open(path, (uint64_t)gi->memory_mib << 20, &l);
+				rc = gs_ledger_open(path, (uint64_t)gi->memory_mib << 20, mode, &l);
 			if (rc)
 				return rc;
 			gs_ledger_set_limit(l, (uint64_t)gi->memory_mib << 20);

@@ -58,10 +58,10 @@ int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, co
 			gs_store_ledger_path(dir, sg->uuid, gi, path, sizeof path);
 			uint64_t used = 0;
 			struct gs_ledger *l;
-			if (access(path, F_OK) == 0 && gs_ledger_open(path, 0, &l) == 0) {
+			if (access(path, F_OK) == 0 && gs_ledger_open_ro(path, &l) == 0) {
 				struct gs_ledger_usage u[16];
 				size_t nu = gs_ledger_usage(l, u, 16), len = 0;
-				used = gs_ledger_used(l);
+				used = gs_ledger_live(l);
 				for (size_t q = 0; q < nu && len < sizeof procs - 16; q++)
 					if (only_uid == (uid_t)-1 || uid_of(u[q].pid) == only_uid)
 						len += (size_t)snprintf(procs + len, sizeof procs - len, "%s%ld", len ? "," : "",
@@ -99,7 +99,7 @@ int gs_slices_process_bytes(const char *dir, const char *mig_uuid, pid_t pid, ui
 	*bytes = 0;
 	if (rc == 0 && (!gi || gs_store_ledger_path(dir, g->uuid, gi, path, sizeof path)))
 		rc = -ENOENT;
-	if (rc == 0 && access(path, F_OK) == 0 && gs_ledger_open(path, 0, &l) == 0) {
+	if (rc == 0 && access(path, F_OK) == 0 && gs_ledger_open_ro(path, &l) == 0) {
 		struct gs_ledger_usage u[GS_LEDGER_SLOTS];
 		size_t n = gs_ledger_usage(l, u, GS_ARRAY_LEN(u));
 		for (size_t i = 0; i < n; i++)

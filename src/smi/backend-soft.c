@@ -222,8 +222,7 @@ static struct gs_ledger *gi_ledger(const char *gpu_uuid, const struct gs_mig_gi 
 {
 	char path[PATH_MAX];
 	struct gs_ledger *l = NULL;
-	if (!gi || gs_store_ledger_path(state_dir, gpu_uuid, gi, path, sizeof path) || access(path, F_OK) ||
-	    gs_ledger_open(path, 0, &l))
+	if (!gi || gs_store_ledger_path(state_dir, gpu_uuid, gi, path, sizeof path) || gs_ledger_open_ro(path, &l))
 		return NULL;
 	return l;
 }
@@ -258,8 +257,7 @@ static uint64_t soft_gi_used_bytes(struct smi_gpu *g, unsigned gi_id)
 		}
 		struct gs_ledger *l = gi_ledger(g->uuid, gi);
 		if (l) {
-			gs_ledger_reclaim(l);
-			used += gs_ledger_used(l);
+			used += gs_ledger_live(l);
 			gs_ledger_close(l);
 		}
 	}

@@ -92,7 +92,7 @@ check "control.log: MPS's lines for clients and servers" 'grep -q "NEW CLIENT $r
 
 # who may join, and a second user on a held slice
 out=$(once "$b" 1000 info)
-check "a user not listed for a slice cannot join it" 'echo "$out" | grep -q "slice $b is not open to user 1000; CUDA is refused"'
+check "a user not listed for a slice cannot join it" 'echo "$out" | grep -qi "slice $b is not open to user 1000; CUDA is refused"'
 out=$(once "$b" 0 info)
 check "a second user on a slice that refuses gets a clear refusal, at once" 'echo "$out" | grep -q "Slice $b is in use by user 65534; CUDA is refused" && [ "$(q "get_client_list $srv_b")" = "$n1" ]'
 program n2 "$a" 65534 hold 100

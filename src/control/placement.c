@@ -1,0 +1,230 @@
+/* placement.c: which slice a registering program is in. gpushare-control
+ * decides; what the program asked for is a request. In order:
+ *   1. the slice bound to its cgroup (or one above it): every process there,
+ *      whatever started it and whatever its environment;
+ *   2. its job's ephemeral slice: one whose owner (gpushare run) is the
+ *      program or one of its ancestors;
+ *   3. the slice it named, if it may join it;
+ *   4. its user's default slice;
+ *   5. else the GPU's remainder: the memory no slice is guaranteed.
+ * The answer carries the slice's limits and its SM run, and its ledger as an
+ * open file: the only way a program gets to write it. */
+#include "control.h"
+#include "ledger.h"
+#include "slice.h"
+#include "smrun.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ANCESTRY_MAX 64 /* deeper than any job's tree of processes */
+
+/* The unified (cgroup v2) path of a process: "" when it has none. */
+static void cgroup_of(pid_t pid, char *out, size_t len)
+{
+	char path[64], line[512];
+	out[0] = '\0';
+	snprintf(path, sizeof path, "/proc/%ld/cgroup", (long)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, "0::", 3) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(out, len, "%s", line + 3);
+		}
+	fclose(f);
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* the name, in parentheses, may hold anything: after its last ')' */
+	char *p = strrchr(buf, ')');
+	long ppid;
+	return p && sscanf(p + 1, " %*c %ld", &ppid) == 1 ? (pid_t)ppid : 0;
+}
+
+/* Whether owner (with its start time) is pid or an ancestor of it. */
+static bool job_of(pid_t pid, pid_t owner, uint64_t owner_start)
+{
+	if (owner <= 0 || gs_proc_start_time(owner) != owner_start)
+		return false;
+	for (int i = 0; pid > 1 && i < ANCESTRY_MAX; i++, pid = parent_of(pid))
+		if (pid == owner)
+			return true;
+	return false;
+}
+
+static bool under(const char *cgroup, const char *bound)
+{
+	size_t n = strlen(bound);
+	return n && strncmp(cgroup, bound, n) == 0 && (cgroup[n] == '\0' || cgroup[n] == '/' || strcmp(bound, "/") == 0);
+}
+
+/* The slice that holds the process whatever it asks: its cgroup's (the
+ * deepest bound one), else its job's. */
+static struct gs_mig_ci *bound_slice(struct gs_store *st, pid_t pid, struct gs_store_gpu **gpu, const char **how)
+{
+	char cg[PATH_MAX];
+	cgroup_of(pid, cg, sizeof cg);
+	struct gs_mig_ci *best = NULL;
+	size_t best_len = 0;
+	for (size_t g = 0; g < st->n_gpu; g++)
+		for (size_t i = 0; i < st->gpu[g].layout.n_ci; i++) {
+			struct gs_mig_ci *ci = &st->gpu[g].layout.ci[i];
+			if (cg[0] && ci->cgroup[0] && under(cg, ci->cgroup) && strlen(ci->cgroup) >= best_len) {
+				best = ci, best_len = strlen(ci->cgroup), *gpu = &st->gpu[g];
+				*how = "cgroup";
+			}
+		}
+	if (best)
+		return best;
+	for (size_t g = 0; g < st->n_gpu; g++)
+		for (size_t i = 0; i < st->gpu[g].layout.n_ci; i++) {
+			struct gs_mig_ci *ci = &st->gpu[g].layout.ci[i];
+			if (ci->owner_pid && job_of(pid, ci->owner_pid, ci->owner_start)) {
+				*gpu = &st->gpu[g];
+				*how = "job";
+				return ci;
+			}
+		}
+	return NULL;
+}
+
+static struct gs_mig_ci *default_slice(struct gs_store *st, uid_t uid, struct gs_store_gpu **gpu)
+{
+	for (size_t g = 0; g < st->n_gpu; g++)
+		for (size_t i = 0; i < st->gpu[g].layout.n_ci; i++) {
+			struct gs_mig_ci *ci = &st->gpu[g].layout.ci[i];
+			for (unsigned k = 0; k < ci->n_default; k++)
+				if (ci->default_for[k] == uid) {
+					*gpu = &st->gpu[g];
+					return ci;
+				}
+		}
+	return NULL;
+}
+
+/* The ledger at path as a file to pass, made (mode after the directory's,
+ * as the slice layer makes them) when it is not there; its limit set. */
+static int ledger_fd(const char *dir, const char *path, uint64_t limit)
+{
+	struct stat d;
+	unsigned mode = stat(dir, &d) == 0 && (d.st_mode & 0055) ? 0644 : 0600;
+	struct gs_ledger *l;
+	int rc = gs_ledger_open(path, limit, mode, &l);
+	if (rc)
+		return rc;
+	gs_ledger_set_limit(l, limit);
+	gs_ledger_close(l);
+	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int control_remainder_path(const struct control_state *s, const char *gpu_uuid, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s/remainder-%s", s->state_dir, gpu_uuid);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* What no slice of the GPU is guaranteed. */
+static uint64_t remainder_bytes(const struct control_gpu *cg, const struct gs_store_gpu *g)
+{
+	uint64_t guaranteed = 0;
+	for (size_t i = 0; g && i < g->layout.n_gi; i++)
+		guaranteed += (uint64_t)g->layout.gi[i].guarantee_mib << 20;
+	return cg->memory > guaranteed ? cg->memory - guaranteed : 0;
+}
+
+int control_place(struct control_state *s, const struct control_peer *p, const char *asked, const char *gpu,
+		  struct control_placement *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	out->ledger_fd = -1;
+	struct gs_store *st = malloc(sizeof *st);
+	if (!st)
+		return gs_fail(err, errlen, -ENOMEM, "out of memory");
+	char why[256];
+	int rc = gs_store_load(s->state_dir, st, why, sizeof why);
+	if (rc) {
+		gs_fail(err, errlen, rc, "the slice store %s/slices is unreadable (%s)", s->state_dir, why);
+		free(st);
+		return rc;
+	}
+	struct gs_store_gpu *g = NULL;
+	struct gs_mig_ci *ci = bound_slice(st, p->pid, &g, &out->how);
+	/* "?<name>": a name from CUDA_VISIBLE_DEVICES, a slice if it is one */
+	bool maybe = asked[0] == '?';
+	if (!ci && strcmp(asked, "-")) {
+		asked += maybe;
+		rc = gs_slice_resolve(st, asked, &g, &ci, why, sizeof why);
+		if (rc == -ENOENT && maybe)
+			rc = 0, ci = NULL;
+		else if (rc == 0 && !gs_store_ci_open_to(ci, p->uid))
+			rc = gs_fail(err, errlen, -EPERM, "Slice %s is not open to user %ld", asked, (long)p->uid);
+		else if (rc)
+			gs_fail(err, errlen, rc, "Slice %s not found%s%s", asked, rc == -EEXIST ? ": " : "",
+				rc == -EEXIST ? why : "");
+		out->how = "named";
+	}
+	if (!rc && !ci && (ci = default_slice(st, p->uid, &g)))
+		out->how = "default";
+	if (!rc && ci) {
+		struct gs_mig_gi *gi = gs_slice_gi_of(g, ci);
+		char path[PATH_MAX];
+		if (!gi || gs_store_ledger_path(s->state_dir, g->uuid, gi, path, sizeof path))
+			rc = gs_fail(err, errlen, -EINVAL, "slice store: a compute instance without its GPU instance");
+		if (!rc) {
+			gs_store_ci_uuid(g->uuid, ci, out->slice);
+			snprintf(out->gpu, sizeof out->gpu, "%s", g->uuid);
+			out->refuse_busy = ci->refuse_busy;
+			out->memory = (uint64_t)gi->memory_mib << 20;
+			gs_smrun_of_ci(&g->layout, ci, &out->sm_start, &out->sms);
+			out->sm_grid = gs_smrun_grid(g->sm_unit ? g->sm_unit : 2, &g->layout);
+			if ((out->ledger_fd = ledger_fd(s->state_dir, path, out->memory)) < 0)
+				rc = gs_fail(err, errlen, out->ledger_fd, "cannot open the ledger of slice %s: %s",
+					     out->slice, strerror(-out->ledger_fd));
+		}
+	} else if (!rc) {
+		/* the remainder of the GPU it asked for, else of the first */
+		const struct control_gpu *cg = strcmp(gpu, "-") ? control_gpu_by_dev(s, gpu) : s->n_gpus ? &s->gpus[0] : NULL;
+		char path[PATH_MAX];
+		if (!cg)
+			rc = gs_fail(err, errlen, -ENODEV, "No GPU %s here", gpu);
+		else if ((rc = control_remainder_path(s, cg->uuid, path, sizeof path)))
+			gs_fail(err, errlen, rc, "state directory path too long");
+		if (!rc) {
+			snprintf(out->slice, sizeof out->slice, "-");
+			snprintf(out->gpu, sizeof out->gpu, "%s", cg->uuid);
+			out->how = "remainder";
+			out->memory = remainder_bytes(cg, gs_store_gpu(st, cg->uuid, false));
+			if ((out->ledger_fd = ledger_fd(s->state_dir, path, out->memory)) < 0)
+				rc = gs_fail(err, errlen, out->ledger_fd, "cannot open the remainder ledger %s: %s", path,
+					     strerror(-out->ledger_fd));
+		}
+	}
+	free(st);
+	if (rc && out->ledger_fd >= 0) {
+		close(out->ledger_fd);
+		out->ledger_fd = -1;
+	}
+	return rc;
+}
