@@ -1,12 +1,25 @@
-/* cmd-run.c: `gpushare run [--slice S | --memory SIZE --sms N] [--no-mps] -- CMD`:
- * runs an unmodified program in a slice: preloads libgpushare.so, names the
- * slice, uses the simulated driver where there is no NVIDIA one, and on a
- * real GPU points the program at an NVIDIA MPS control daemon (kernels of
- * different processes only run at the same time under MPS), starting one with
- * a private pipe directory when none runs. `gpushare mps-stop` stops it. */
+/* cmd-run.c: `gpushare run [--slice S | --memory SIZE --sms N [--overcommit]]
+ * [--no-mps] -- CMD`: runs an unmodified program in a slice: preloads
+ * libgpushare.so, names the slice, uses the simulated driver where there is no
+ * NVIDIA one, and on a real GPU points the program at an NVIDIA MPS control
+ * daemon (kernels of different processes only run at the same time under
+ * MPS), starting one with a private pipe directory when none runs.
+ * `gpushare mps-stop` stops it.
+ *
+ * --memory/--sms make a job slice: an ephemeral slice of the whole job,
+ * placed like any other (its own SMs, its memory checked against the GPU's
+ * guarantees), made by gpushare-control when one runs (create_job_slice),
+ * else in the user's own store. This process stays as the job's subreaper:
+ * every descendant, however deep and however it detached, stays below it, so
+ * the daemon finds the job's programs by their ancestry whatever their
+ * environment. The slice goes when the job does (after a SIGKILL of this
+ * process too: the daemon, or the next gpushare run, collects it). */
 #include "cli.h"
 #include "cvd.h"
+#include "gpus.h"
 #include "gs.h"
+#include "slice.h"
+#include "sock.h"
 #include "store.h"
 
 #include <dlfcn.h>
@@ -14,10 +27,15 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#define DEFAULT_PIPE_DIR "/tmp/gpushare"
 
 static int prepend_env(const char *name, const char *value, const char *sep)
 {
@@ -110,10 +128,133 @@ static bool slice_exists(const char *slice)
 	return false;
 }
 
+/* The gpushare-control programs register with (the interposer's rule: the
+ * default pipe directory's, else GPUSHARE_PIPE_DIRECTORY's; root's or this
+ * user's only): a connected fd, or -1 when none runs. */
+static int connect_daemon(void)
+{
+	const char *env = getenv("GPUSHARE_PIPE_DIRECTORY");
+	const char *dirs[2] = { DEFAULT_PIPE_DIR, env && *env && strcmp(env, DEFAULT_PIPE_DIR) ? env : NULL };
+	for (int i = 0; i < 2 && dirs[i]; i++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/control", dirs[i]);
+		int fd = gs_sock_connect(path, 5000);
+		if (fd < 0)
+			continue;
+		struct ucred cred;
+		socklen_t len = sizeof cred;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && (cred.uid == 0 || cred.uid == getuid()))
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+/* The job slice from gpushare-control: its UUID into uuid; the connection
+ * stays open for the job's life. 0, or 1 when refused (stderr says why). */
+static int daemon_job_slice(int fd, unsigned sms, uint64_t bytes, bool overcommit, char *uuid, size_t len)
+{
+	char line[256];
+	int n = snprintf(line, sizeof line, "create_job_slice %u %lluM%s\n", sms, (unsigned long long)(bytes >> 20),
+			 overcommit ? " -overcommit" : "");
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
+		fprintf(stderr, "gpushare run: gpushare-control closed the connection\n");
+		return 1;
+	}
+	FILE *f = fdopen(dup(fd), "r");
+	int status = -1, lines = 0;
+	uuid[0] = '\0';
+	while (f && fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "E ", 2) == 0) {
+			status = atoi(line + 2);
+			break;
+		}
+		const char *text = strncmp(line, "R ", 2) == 0 || strncmp(line, "C ", 2) == 0 ? line + 2 : line;
+		if (lines++ == 0 && strncmp(line, "R MIG-", 6) == 0)
+			snprintf(uuid, len, "%s", text);
+		else
+			fprintf(stderr, "gpushare run: %s\n", text);
+	}
+	if (f)
+		fclose(f);
+	if (status != 0 || !uuid[0]) {
+		if (status != 0 && lines == 0)
+			fprintf(stderr, "gpushare run: gpushare-control gave no answer\n");
+		return 1;
+	}
+	return 0;
+}
+
+/* The job slice in the user's own store, without a daemon. */
+static int own_job_slice(const char *dir, unsigned sms, uint64_t bytes, bool overcommit, char *uuid, size_t len)
+{
+	struct gs_slice_gpu gpus[GS_STORE_MAX_GPU];
+	size_t n;
+	char err[512];
+	if (gs_gpus_discover(gpus, GS_STORE_MAX_GPU, &n, err, sizeof err) || n == 0) {
+		fprintf(stderr, "gpushare run: no GPU for a job slice: %s\n", n ? err : "none found");
+		return 1;
+	}
+	gs_slice_collect(dir, ""); /* jobs that ended without cleaning up (SIGKILL) */
+	struct gs_slice_spec spec = { .sm = sms, .memory = bytes, .overcommit = overcommit, .guarantee = UINT64_MAX,
+				      .owner = getpid() };
+	struct gs_slice_info made;
+	if (gs_slice_create(dir, &gpus[0], &spec, &made, err, sizeof err)) {
+		fprintf(stderr, "gpushare run: %s\n", err);
+		return 1;
+	}
+	if (made.note[0])
+		fprintf(stderr, "gpushare run: %s\n", made.note);
+	snprintf(uuid, len, "%s", made.uuid);
+	return 0;
+}
+
+static pid_t job_child;
+static void pass_signal(int sig)
+{
+	if (job_child > 0)
+		kill(job_child, sig);
+}
+
+/* Runs the job below this process and waits for all of it, as its
+ * subreaper; the job's first process's exit status. */
+static int run_job(char **argv)
+{
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "gpushare run: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		fprintf(stderr, "gpushare run: %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	job_child = pid;
+	struct sigaction sa = { .sa_handler = pass_signal };
+	sigemptyset(&sa.sa_mask);
+	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaction(sigs[i], &sa, NULL);
+	int status = 0, st;
+	for (;;) {
+		pid_t w = waitpid(-1, &st, 0);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break; /* ECHILD: the whole job is gone */
+		if (w == pid)
+			status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	}
+	return status;
+}
+
 static int run(int argc, char **argv)
 {
 	const char *slice = NULL, *mem = NULL, *sms = NULL;
-	bool mps = true;
+	bool mps = true, overcommit = false;
 	int i = 1;
 	for (; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0) {
@@ -128,6 +269,8 @@ static int run(int argc, char **argv)
 			mem = argv[++i];
 		} else if (i + 1 < argc && strcmp(argv[i], "--sms") == 0) {
 			sms = argv[++i];
+		} else if (strcmp(argv[i], "--overcommit") == 0) {
+			overcommit = true;
 		} else if (argv[i][0] == '-') {
 			fprintf(stderr, "gpushare run: unknown option %s\n", argv[i]);
 			return 2;
@@ -136,7 +279,8 @@ static int run(int argc, char **argv)
 		}
 	}
 	if (i >= argc) {
-		fprintf(stderr, "usage: gpushare run [--slice MIG-<uuid> | --memory SIZE --sms N] [--no-mps] -- COMMAND [ARGS]\n");
+		fprintf(stderr, "usage: gpushare run [--slice MIG-<uuid> | --memory SIZE --sms N [--overcommit]] [--no-mps] -- "
+				"COMMAND [ARGS]\n");
 		return 2;
 	}
 	if (slice && (mem || sms)) {
@@ -151,6 +295,14 @@ static int run(int argc, char **argv)
 	}
 	if (sms && (gs_parse_uint(sms, 4096, &n) || n == 0)) {
 		fprintf(stderr, "gpushare run: --sms \"%s\" is not an SM count (1 to 4096)\n", sms);
+		return 2;
+	}
+	if (!mem != !sms) {
+		fprintf(stderr, "gpushare run: a job slice needs both --memory and --sms (e.g. --memory 8G --sms 32)\n");
+		return 2;
+	}
+	if (overcommit && !mem) {
+		fprintf(stderr, "gpushare run: --overcommit goes with --memory and --sms\n");
 		return 2;
 	}
 	if (slice && !slice_exists(slice)) {
@@ -175,12 +327,27 @@ static int run(int argc, char **argv)
 	prepend_env("LD_PRELOAD", lib, " ");
 	if (slice)
 		setenv("GPUSHARE_SLICE", slice, 1);
-	if (mem)
-		setenv("GPUSHARE_MEMORY_LIMIT", mem, 1);
-	if (sms)
-		setenv("GPUSHARE_SMS", sms, 1);
 	if (real && mps && ensure_mps())
 		return 1;
+	if (mem) {
+		char uuid[GS_UUID_STR + 8], own[PATH_MAX];
+		int fd = connect_daemon();
+		if (fd >= 0 ? daemon_job_slice(fd, (unsigned)n, bytes, overcommit, uuid, sizeof uuid)
+			    : gs_state_dir(own, sizeof own) || own_job_slice(own, (unsigned)n, bytes, overcommit, uuid, sizeof uuid))
+			return 1;
+		/* the daemon places the job by its ancestry; without one, by name */
+		setenv("GPUSHARE_SLICE", uuid, 1);
+		int status = run_job(argv + i);
+		if (fd >= 0)
+			close(fd); /* the daemon removes the slice */
+		else {
+			struct gs_slice_info gone;
+			char err[512];
+			if (gs_slice_destroy(own, uuid, &gone, err, sizeof err))
+				fprintf(stderr, "gpushare run: the job slice %s stays: %s\n", uuid, err);
+		}
+		return status;
+	}
 	execvp(argv[i], argv + i);
 	fprintf(stderr, "gpushare run: %s: %s\n", argv[i], strerror(errno));
 	return 127;

@@ -138,7 +138,7 @@ CONTROL_CMD_FN(cmd_set_slice_memory_limit)
 }
 
 /* create_slice <SMs> <memory> [-gpu <index|UUID>] [-users <list>|*] [-refuse]
- *              [-overcommit [-guarantee <memory>]] */
+ *              [-overcommit [-guarantee <memory>]] [-cgroup <path>] */
 CONTROL_CMD_FN(cmd_create_slice)
 {
 	(void)p;
@@ -149,10 +149,19 @@ CONTROL_CMD_FN(cmd_create_slice)
 	unsigned n_users = 0;
 	bool refuse = false, overcommit = false;
 	uint64_t guarantee = UINT64_MAX;
+	const char *cgroup = NULL;
 	if (parse_sms(argv[1], &sms, r) || parse_memory(argv[2], &bytes, r))
 		return;
 	for (int i = 3; i < argc; i++) {
-		if (strcmp(argv[i], "-gpu") == 0 && i + 1 < argc) {
+		if (strcmp(argv[i], "-cgroup") == 0 && i + 1 < argc) {
+			cgroup = argv[++i];
+			if (!gs_store_cgroup_valid(cgroup)) {
+				control_reply_line(r, "Invalid cgroup \"%.64s\": an absolute cgroup v2 path such as "
+						      "/system.slice/job-42, without spaces, . or ..", cgroup);
+				r->status = 1;
+				return;
+			}
+		} else if (strcmp(argv[i], "-gpu") == 0 && i + 1 < argc) {
 			gpu = argv[++i];
 		} else if (strcmp(argv[i], "-users") == 0 && i + 1 < argc) {
 			if (parse_users(argv[++i], uids, &n_users, r)) {
@@ -168,7 +177,8 @@ CONTROL_CMD_FN(cmd_create_slice)
 				return;
 		} else {
 			control_reply_line(r, "Invalid arguments: create_slice <SMs> <memory> [-gpu <index|UUID>] "
-					      "[-users <user,...>|*] [-refuse] [-overcommit [-guarantee <memory>]]");
+					      "[-users <user,...>|*] [-refuse] [-overcommit [-guarantee <memory>]] "
+					      "[-cgroup <path>]");
 			r->status = 1;
 			return;
 		}
@@ -185,7 +195,7 @@ CONTROL_CMD_FN(cmd_create_slice)
 		return;
 	}
 	struct gs_slice_spec spec = { .sm = sms, .memory = bytes, .overcommit = overcommit, .guarantee = guarantee,
-				      .users = uids, .n_users = n_users, .refuse = refuse };
+				      .users = uids, .n_users = n_users, .refuse = refuse, .cgroup = cgroup };
 	struct gs_slice_info made;
 	char why[512];
 	if (gs_slice_create(s->state_dir, &g->slice, &spec, &made, why, sizeof why)) {
@@ -305,4 +315,82 @@ CONTROL_CMD_FN(cmd_set_slice_guarantee)
 		refused(r, why);
 	else
 		control_log(s, "set_slice_guarantee %s %s", argv[1], argv[2]);
+}
+
+/* create_job_slice <SMs> <memory> [-gpu <index|UUID>] [-overcommit]: what
+ * gpushare run --memory/--sms asks for. The slice is the asker's job's: its
+ * owner is the asking process (by SO_PEERCRED, not by what it says), open to
+ * its user alone, and every program whose ancestry reaches the owner lands in
+ * it whatever its environment. It goes when the owner has gone and no program
+ * holds memory in it. Any user may make one; sizes are checked against the
+ * GPU and its guarantees like any slice's. */
+CONTROL_CMD_FN(cmd_create_job_slice)
+{
+	unsigned sms;
+	uint64_t bytes;
+	const char *gpu = "0";
+	bool overcommit = false;
+	if (parse_sms(argv[1], &sms, r) || parse_memory(argv[2], &bytes, r))
+		return;
+	for (int i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "-gpu") == 0 && i + 1 < argc) {
+			gpu = argv[++i];
+		} else if (strcmp(argv[i], "-overcommit") == 0) {
+			overcommit = true;
+		} else {
+			control_reply_line(r, "Invalid arguments: create_job_slice <SMs> <memory> [-gpu <index|UUID>] [-overcommit]");
+			r->status = 1;
+			return;
+		}
+	}
+	const struct control_gpu *g = control_gpu_by_dev(s, gpu);
+	if (!g) {
+		control_reply_line(r, "GPU %s not found", gpu);
+		r->status = 1;
+		return;
+	}
+	if (p->job) {
+		control_reply_line(r, "This connection has made its job slice already");
+		r->status = 1;
+		return;
+	}
+	uint32_t uid = (uint32_t)p->uid;
+	struct gs_slice_spec spec = { .sm = sms, .memory = bytes, .overcommit = overcommit, .guarantee = UINT64_MAX,
+				      .users = &uid, .n_users = 1, .owner = p->pid };
+	struct gs_slice_info made;
+	char why[512];
+	control_collect_jobs(s); /* room left by jobs that ended */
+	if (gs_slice_create(s->state_dir, &g->slice, &spec, &made, why, sizeof why)) {
+		refused(r, why);
+		return;
+	}
+	p->job = true;
+	control_log(s, "created job slice %s for process %ld of user %ld: %u SMs from SM %u, %" PRIu32 " MiB on GPU %u",
+		    made.uuid, (long)p->pid, (long)p->uid, made.sm, made.sm_start, made.memory_mib, g->index);
+	control_reply_line(r, "%s", made.uuid);
+	if (made.note[0])
+		control_reply_line(r, "%s", made.note);
+}
+
+/* set_slice_default <MIG-uuid> <user,...|->: programs of these users that
+ * name no slice land here ("-": nobody's default any more). */
+CONTROL_CMD_FN(cmd_set_slice_default)
+{
+	(void)p, (void)argc;
+	uint32_t uids[GS_SLICE_MAX_USERS];
+	unsigned n = 0;
+	char why[512];
+	if (strcmp(argv[2], "-") && parse_users(argv[2], uids, &n, r)) {
+		r->status = 1;
+		return;
+	}
+	if (n == 0 && strcmp(argv[2], "-")) {
+		control_reply_line(r, "Invalid user list: users separated by commas, or - for none");
+		r->status = 1;
+		return;
+	}
+	if (gs_slice_set_default(s->state_dir, argv[1], uids, n, why, sizeof why))
+		refused(r, why);
+	else
+		control_log(s, "set_slice_default %s %s.", argv[1], argv[2]);
 }

@@ -72,6 +72,7 @@ struct control_state {
 	FILE *log;                               /* control.log */
 	char state_dir[4000];                    /* the slice store, and settings kept across a crash */
 	char pipe_dir[1024], log_dir[1024];
+	char cgroup_root[256];                   /* where cgroup v2 is mounted ("" : none), for bound slices */
 	struct control_mps mps;
 	struct control_server servers[CONTROL_MAX_SERVERS];
 	size_t n_servers;
@@ -130,6 +131,7 @@ struct control_peer {
 	bool server;                             /* one of our servers (server_ready) */
 	char slice[96];                          /* its slice, "-" for none */
 	char gpu[48];                            /* its slice's GPU, "" when not told */
+	bool job;                                /* made a job slice (gpushare run): collected when it goes */
 	pid_t server_pid;                        /* the server it is attached to, 0 none */
 	unsigned id;                             /* the client's ID in its server (ps) */
 };
@@ -163,6 +165,8 @@ struct control_placement {
  * the user; -ENOENT: no such slice). */
 int control_place(struct control_state *s, const struct control_peer *p, const char *asked, const char *gpu,
 		  struct control_placement *out, char *err, size_t errlen);
+/* Where the cgroup v2 hierarchy is mounted ("" when it is not). */
+void control_cgroup_root(char *out, size_t len);
 /* The ledger of what programs outside every slice of a GPU hold. */
 int control_remainder_path(const struct control_state *s, const char *gpu_uuid, char *out, size_t len);
 
@@ -182,6 +186,8 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 			     const char *had_server, struct control_reply *r);
 /* server_ready: a server of ours says it serves. */
 void control_server_ready(struct control_state *s, struct control_peer *p, struct control_reply *r);
+/* Removes job slices whose job has ended (and no program holds memory). */
+void control_collect_jobs(struct control_state *s);
 /* A connection closed: a client left or a server went away. */
 void control_peer_gone(struct control_state *s, struct control_peer *p);
 /* Reaps exited servers, checks adopted ones, forces quit -t; called from the
@@ -249,6 +255,8 @@ CONTROL_CMD_FN(cmd_destroy_slice);
 CONTROL_CMD_FN(cmd_set_slice_users);
 CONTROL_CMD_FN(cmd_set_slice_memory_limit);
 CONTROL_CMD_FN(cmd_set_slice_guarantee);
+CONTROL_CMD_FN(cmd_set_slice_default);
+CONTROL_CMD_FN(cmd_create_job_slice);
 
 extern const struct control_cmd control_cmds[];
 extern const size_t control_n_cmds;

@@ -687,6 +687,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	gs_state_dir(s.state_dir, sizeof s.state_dir);
 	snprintf(s.pipe_dir, sizeof s.pipe_dir, "%s", pipe_dir);
 	snprintf(s.log_dir, sizeof s.log_dir, "%s", log_dir);
+	control_cgroup_root(s.cgroup_root, sizeof s.cgroup_root);
 	char path[PATH_MAX], err[768];
 	int lock_fd = -1, ctl = -1, priv = -1, log_pipe = -1;
 	/* every directory checked before anything is written in it */

@@ -44,6 +44,25 @@ static void cgroup_of(pid_t pid, char *out, size_t len)
 	fclose(f);
 }
 
+void control_cgroup_root(char *out, size_t len)
+{
+	char line[1024];
+	out[0] = '\0';
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return;
+	/* "<id> <parent> <dev> <root> <mount point> <options> ... - cgroup2 ..." */
+	while (fgets(line, sizeof line, f)) {
+		char root[512], point[512];
+		const char *dash = strstr(line, " - cgroup2 ");
+		if (dash && sscanf(line, "%*s %*s %*s %511s %511s", root, point) == 2 && strcmp(root, "/") == 0) {
+			snprintf(out, len, "%s", point);
+			break;
+		}
+	}
+	fclose(f);
+}
+
 static pid_t parent_of(pid_t pid)
 {
 	char path[64], buf[512];

@@ -503,8 +503,17 @@ void control_server_ready(struct control_state *s, struct control_peer *p, struc
 	serve_pending(s);
 }
 
+void control_collect_jobs(struct control_state *s)
+{
+	int n = gs_slice_collect(s->state_dir, s->cgroup_root);
+	if (n > 0)
+		control_log(s, "Removed %d job slice(s) whose job has ended", n);
+}
+
 void control_peer_gone(struct control_state *s, struct control_peer *p)
 {
+	if (p->job)
+		control_collect_jobs(s); /* gpushare run ended, a SIGKILL included */
 	if (p->server) {
 		for (size_t i = 0; i < s->n_servers; i++)
 			if (s->servers[i].pid == p->pid && s->servers[i].conn == p->conn) {
@@ -537,9 +546,12 @@ static void drop_orphans(struct control_state *s)
 {
 	static uint64_t last;
 	uint64_t now = gs_now_ns();
-	if (now - last < 1000000000u || !s->n_servers)
+	if (now - last < 1000000000u)
 		return;
 	last = now;
+	control_collect_jobs(s);
+	if (!s->n_servers)
+		return;
 	struct gs_store *st = malloc(sizeof *st);
 	if (!st || gs_store_load(s->state_dir, st, NULL, 0)) {
 		free(st);
