@@ -9,7 +9,7 @@ srcs="src/common/gs.c src/common/cvd.c src/common/store.c src/common/line.c src/
 for target in fuzz/fuzz-*.c; do
 	name=$(basename "$target" .c)
 	extra=""
-	[ "$name" = fuzz-control-dispatch ] && extra="src/control/commands.c src/control/mps.c src/control/servers.c src/control/server.c src/control/cmd-servers.c src/control/cmd-slices.c src/control/exec.c src/slice/slice.c src/slice/slices.c src/slice/gpus.c src/common/ledger.c src/common/secdir.c src/common/sock.c"
+	[ "$name" = fuzz-control-dispatch ] && extra="src/control/commands.c src/control/mps.c src/control/servers.c src/control/server.c src/control/cmd-servers.c src/control/cmd-slices.c src/control/placement.c src/control/exec.c src/slice/slice.c src/slice/slices.c src/slice/gpus.c src/common/ledger.c src/common/secdir.c src/common/sock.c"
 	"$cc" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Isrc/common -Isrc/model -Isrc/include -Isrc/slice -Isrc/control -o "$out/$name" "$target" $srcs $extra
 	corpus="$out/corpus-${name#fuzz-}"; mkdir -p "$corpus"
