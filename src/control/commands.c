@@ -319,7 +319,7 @@ void control_dispatch(struct control_state *s, struct control_peer *p, char *lin
 			return;
 		}
 		free(local.buf);
-		if (control_mps_forward(s, copy, r)) {
+		if (control_mps_forward(s, p, copy, r)) {
 			control_reply_line(r, "NVIDIA MPS gave no answer");
 			r->status = 1;
 		}

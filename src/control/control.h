@@ -26,6 +26,7 @@
 #define CONTROL_MAX_GPUS 16
 
 struct control_reply;
+struct control_peer;
 
 /* A GPU as NVML reports it (device_query, pinned limits by ordinal, the
  * slice layer's model). */
@@ -92,14 +93,25 @@ struct control_state {
 void control_mps_start(struct control_state *s, const char *pipe_dir, const char *log_dir);
 void control_mps_stop(struct control_state *s);
 bool control_mps_listening(const struct control_state *s);
-/* Passes one command line to NVIDIA's front end and its answer lines into r
- * (5 s at most). 0, or -1 when it gave no answer. */
-int control_mps_forward(struct control_state *s, const char *line, struct control_reply *r);
+/* Passes one command line to NVIDIA's front end; its answer lines go to the
+ * peer when it gives them (5 s at most), r is deferred. 0, or -1 when it
+ * could not be started. */
+int control_mps_forward(struct control_state *s, const struct control_peer *p, const char *line,
+			struct control_reply *r);
 
 /* Runs argv[0] with env (NAME=VALUE, NULL-ended, may be NULL) added and
  * LD_PRELOAD dropped, input on its stdin, its stdout and stderr into out (may be NULL):
  * its exit status, or -1 (also when it ran past timeout_ms and was killed). */
 int control_exec(char *const argv[], char *const env[], const char *input, char *out, size_t outlen, int timeout_ms);
+/* The same in two halves: started, its output on the returned non-blocking
+ * fd (-1: it could not start); then, once that fd reads EOF (or the caller
+ * gives up: kill_it), reaped: its exit status, or -1. */
+int control_exec_start(char *const argv[], char *const env[], const char *input, pid_t *pid);
+int control_exec_end(pid_t pid, bool kill_it);
+/* The daemon's loop reads a started helper's output (fd) and answers the
+ * connection conn with it, as "R" lines and "E 0", or "NVIDIA MPS gave no
+ * answer" and "E 1" when it fails or runs past timeout_ms (daemon.c). */
+int control_relay(int conn, int fd, pid_t pid, int timeout_ms);
 
 /* Settings survive a crash of the daemon (kill -9 included) in its pipe
  * directory and are dropped by quit, as MPS drops them. */

@@ -92,6 +92,19 @@ struct conn {
 	uint64_t since, linger_ns;
 };
 
+/* Helpers (NVIDIA's MPS front end) whose output answers a connection. */
+#define MAX_RELAYS 16
+#define RELAY_OUT_MAX (64u << 10)
+struct relay {
+	int fd, conn;
+	pid_t pid;
+	uint64_t deadline_ns;
+	char *out;
+	size_t len;
+};
+static struct relay relays[MAX_RELAYS];
+static size_t n_relays;
+
 static struct conn **conns;      /* by fd */
 static int table_len, max_fd = -1;
 static unsigned n_conns;
@@ -169,6 +182,87 @@ void control_send(int conn, const char *text)
 	flush_out(c);
 	if (!c->doomed)
 		watch(c);
+}
+
+int control_relay(int conn, int fd, pid_t pid, int timeout_ms)
+{
+	if (n_relays == MAX_RELAYS)
+		return -1; /* the caller answers "no answer" */
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev))
+		return -1;
+	relays[n_relays++] = (struct relay){ fd, conn, pid, gs_now_ns() + (uint64_t)timeout_ms * 1000000u, NULL, 0 };
+	return 0;
+}
+
+/* The helper's output as the answer: its lines (blank ones kept: device_query
+ * separates its blocks so), then its end. */
+static void relay_done(struct control_state *s, size_t i, bool late)
+{
+	struct relay *x = &relays[i];
+	epoll_ctl(ep, EPOLL_CTL_DEL, x->fd, NULL);
+	close(x->fd);
+	int rc = control_exec_end(x->pid, late);
+	struct control_reply r = { .pass_fd = -1 };
+	if (rc < 0) {
+		control_reply_line(&r, "NVIDIA MPS gave no answer");
+	} else {
+		for (size_t at = 0; at < x->len;) {
+			char *nl = memchr(x->out + at, '\n', x->len - at);
+			size_t n = nl ? (size_t)(nl - (x->out + at)) : x->len - at;
+			control_reply_line(&r, "%.*s", (int)n, x->out + at);
+			control_log(s, "%.*s", (int)n, x->out + at);
+			at += n + 1;
+		}
+	}
+	char end[16];
+	snprintf(end, sizeof end, "E %d\n", rc < 0);
+	if (r.len) {
+		char *text = realloc(r.buf, r.len + 1);
+		if (text) {
+			text[r.len] = '\0';
+			control_send(x->conn, text);
+			r.buf = text;
+		}
+	}
+	control_send(x->conn, end);
+	free(r.buf);
+	free(x->out);
+	relays[i] = relays[--n_relays];
+}
+
+static bool relay_readable(struct control_state *s, int fd)
+{
+	for (size_t i = 0; i < n_relays; i++) {
+		struct relay *x = &relays[i];
+		if (x->fd != fd)
+			continue;
+		char buf[4096];
+		ssize_t n;
+		while ((n = read(fd, buf, sizeof buf)) > 0)
+			if (x->len + (size_t)n <= RELAY_OUT_MAX) {
+				char *o = realloc(x->out, x->len + (size_t)n);
+				if (o) {
+					memcpy(o + x->len, buf, (size_t)n);
+					x->out = o;
+					x->len += (size_t)n;
+				}
+			}
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			relay_done(s, i, false);
+		return true;
+	}
+	return false;
+}
+
+static void relays_tick(struct control_state *s)
+{
+	uint64_t now = gs_now_ns();
+	for (size_t i = 0; i < n_relays;)
+		if (now > relays[i].deadline_ns)
+			relay_done(s, i, true); /* the last one moved here: look at i again */
+		else
+			i++;
 }
 
 /* The socket's mode comes from the umask at bind: never a chmod on its path. */
@@ -759,6 +853,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			child_exited = 0;
 			last_tick = now;
 			control_servers_tick(&s);
+			relays_tick(&s);
 			sweep(&s);
 		}
 		if (s.quitting && s.n_servers == 0) {
@@ -789,6 +884,8 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 				drain_log_pipe(&s, fd);
 				continue;
 			}
+			if (relay_readable(&s, fd))
+				continue;
 			struct conn *c = conns[fd];
 			if (!c || c->doomed)
 				continue;

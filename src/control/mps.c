@@ -61,21 +61,24 @@ void control_mps_stop(struct control_state *s)
 	s->mps.on = false;
 }
 
-int control_mps_forward(struct control_state *s, const char *line, struct control_reply *r)
+int control_mps_forward(struct control_state *s, const struct control_peer *p, const char *line,
+			struct control_reply *r)
 {
-	char input[GS_LINE_MAX + 2], out[1 << 16];
+	const struct control_mps *m = &s->mps;
+	char input[GS_LINE_MAX + 2], pipe[sizeof m->pipe + 32], logs[sizeof m->logs + 32];
 	snprintf(input, sizeof input, "%s\n", line);
-	if (mps_run(&s->mps, false, input, out, sizeof out) < 0)
+	snprintf(pipe, sizeof pipe, "CUDA_MPS_PIPE_DIRECTORY=%s", m->pipe);
+	snprintf(logs, sizeof logs, "CUDA_MPS_LOG_DIRECTORY=%s", m->logs);
+	char *env[] = { pipe, logs, NULL }, *argv[] = { (char *)m->bin, NULL };
+	pid_t pid;
+	int fd = control_exec_start(argv, env, input, &pid);
+	if (fd < 0)
 		return -1;
-	/* line by line, blank ones kept (device_query separates its blocks so) */
-	for (char *l = out; *l;) {
-		char *nl = strchr(l, '\n');
-		if (nl)
-			*nl = '\0';
-		control_reply_line(r, "%s", l);
-		if (!nl)
-			break;
-		l = nl + 1;
+	if (control_relay(p->conn, fd, pid, 5000)) {
+		close(fd);
+		control_exec_end(pid, true);
+		return -1;
 	}
+	r->deferred = true;
 	return 0;
 }
