@@ -234,7 +234,14 @@ int control_place(struct control_state *s, const struct control_peer *p, const c
 			snprintf(out->slice, sizeof out->slice, "-");
 			snprintf(out->gpu, sizeof out->gpu, "%s", cg->uuid);
 			out->how = "remainder";
-			out->memory = remainder_bytes(cg, gs_store_gpu(st, cg->uuid, false));
+			struct gs_store_gpu *sg = gs_store_gpu(st, cg->uuid, false);
+			out->memory = remainder_bytes(cg, sg);
+			if (sg && sg->layout.n_gi && sg->sm_count) {
+				/* the SMs no slice holds, split as every program splits
+				 * the GPU; none free: the whole GPU, shared */
+				out->sm_grid = gs_smrun_grid(sg->sm_unit ? sg->sm_unit : 2, &sg->layout);
+				gs_smrun_free(sg->sm_count, out->sm_grid, &sg->layout, &out->sm_start, &out->sms);
+			}
 			if ((out->ledger_fd = ledger_fd(s->state_dir, path, out->memory)) < 0)
 				rc = gs_fail(err, errlen, out->ledger_fd, "cannot open the remainder ledger %s: %s", path,
 					     strerror(-out->ledger_fd));

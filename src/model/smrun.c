@@ -142,3 +142,19 @@ unsigned gs_smrun_grid(unsigned u, const struct gs_mig_layout *l)
 	g = g / u * u;
 	return g < u ? u : g;
 }
+
+void gs_smrun_free(unsigned sm_count, unsigned grid, const struct gs_mig_layout *l, unsigned *start, unsigned *count)
+{
+	*start = *count = 0;
+	unsigned run = 0;
+	for (unsigned k = 0; grid && (k + 1) * grid <= sm_count; k++) {
+		bool held = false;
+		for (size_t i = 0; i < l->n_gi && !held; i++)
+			held = gs_smrun_overlap(k * grid, grid, l->gi[i].sm_start, l->gi[i].sm);
+		run = held ? 0 : run + 1;
+		if (run * grid > *count) {
+			*count = run * grid;
+			*start = (k + 1 - run) * grid;
+		}
+	}
+}

@@ -45,6 +45,10 @@ void gs_smrun_of_ci(const struct gs_mig_layout *l, const struct gs_mig_ci *ci, u
 /* The grid every process of the GPU splits it by. */
 unsigned gs_smrun_grid(unsigned unit, const struct gs_mig_layout *l);
 
+/* The longest run of whole groups of grid SMs no instance holds (what
+ * programs outside every slice run on): *count 0 when there is none. */
+void gs_smrun_free(unsigned sm_count, unsigned grid, const struct gs_mig_layout *l, unsigned *start, unsigned *count);
+
 /* Whether two runs share an SM. */
 static inline bool gs_smrun_overlap(unsigned a, unsigned na, unsigned b, unsigned nb)
 {

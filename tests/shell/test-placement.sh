@@ -68,6 +68,7 @@ check "another user naming the slice is refused" 'echo "$out" | grep -qi "slice 
 # the remainder: what no slice is guaranteed
 out=$(cuda "$user2" info)
 check "a program naming no slice runs in the remainder (GPU less guarantees)" '[ "$(echo "$out" | val mem_total_mib)" = 32768 ]'
+check "... on the SMs no slice holds, in whole groups of the GPU's split" '[ "$(echo "$out" | val sms)" = 56 ] && [ "$(cuda "$user2" smid)" = "smid distinct 56 range 28-83" ]'
 check "... and cannot take what slices are guaranteed" '[ "$(cuda "$user2" alloc 33000)" = "refused 2" ] && [ "$(cuda "$user2" alloc 30000)" = ok ]'
 (LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" exec setpriv --reuid="$user2" \
 	--regid="$(id -g "$user2")" --init-groups "$app" hold 1000 > "$work/rem.out" 2>&1) &
@@ -99,7 +100,7 @@ out=$(run "$user1" 2G 16 bash -c "env -i '$(command -v env)' GPUSHARE_PIPE_DIREC
 check "a job's program with its environment wiped stays in the job slice" '[ "$(echo "$out" | val mem_total_mib)" = 2048 ] && [ "$(echo "$out" | val sms)" = 16 ]'
 out=$(run "$user1" 2G 16 bash -c "(setsid env -u GPUSHARE_SLICE '$app' info > '$work/tmp/detached' 2>&1 &); sleep 0.5" 2>&1; cat "$work/tmp/detached")
 check "a detached, double-forked program stays in the job slice" '[ "$(echo "$out" | val mem_total_mib)" = 2048 ]'
-check "the job slices are gone once their jobs ended" '! q list_slices | grep -qE " 2048MiB "'
+check "the job slices are gone once their jobs ended" 'wait_for "! q list_slices | grep -qE \" 2048MiB \"" 3'
 as "$user1" env LD_LIBRARY_PATH= gpushare run --no-mps --memory 2G --sms 16 -- "$app" hold 500 > "$work/job.out" 2>&1 &
 job=$!
 wait_for 'grep -q held "$work/job.out" 2> /dev/null'
