@@ -230,6 +230,30 @@ static void an_ephemeral_slice_goes_with_its_job(void **state)
 	ASSERT_INT_EQ(gs_slice_resolve(&st, out.uuid, &g, &ci, NULL, 0), -ENOENT);
 }
 
+/* Programs outside every slice get the longest run of whole grid groups no
+ * slice holds. */
+static void the_remainder_runs_on_the_sms_no_slice_holds(void **state)
+{
+	(void)state;
+	struct gs_mig_layout l = { 0 };
+	unsigned start, count;
+	gs_smrun_free(108, 28, &l, &start, &count);
+	assert_int_equal(count, 84); /* three whole groups of 28 in 108 */
+	l.n_gi = 2;
+	l.gi[0] = (struct gs_mig_gi){ .sm_start = 0, .sm = 28, .sm_placed = true };
+	l.gi[1] = (struct gs_mig_gi){ .sm_start = 56, .sm = 28, .sm_placed = true };
+	gs_smrun_free(108, 28, &l, &start, &count);
+	assert_int_equal(start, 28);
+	assert_int_equal(count, 28);
+	l.gi[1].sm_start = 28;
+	gs_smrun_free(108, 28, &l, &start, &count);
+	assert_int_equal(start, 56);
+	assert_int_equal(count, 28);
+	l.gi[1].sm = 80; /* every SM held */
+	gs_smrun_free(108, 28, &l, &start, &count);
+	assert_int_equal(count, 0);
+}
+
 static void a_failed_change_changes_nothing(void **state)
 {
 	(void)state;
@@ -262,6 +286,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_slice_grows_in_place_while_a_program_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(an_ephemeral_slice_goes_with_its_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_failed_change_changes_nothing, setup, teardown),
+		cmocka_unit_test(the_remainder_runs_on_the_sms_no_slice_holds),
 	};
 	return GS_RUN_ISOLATED(tests);
 }
