@@ -1,12 +1,12 @@
 # control-env.sh: sourced by the gpushare-control device scripts. A fresh
-# state dir open to every user, the daemon in private pipe and log
+# state dir readable by every user (only the daemon writes it), the daemon in private pipe and log
 # directories (/tmp/gs-ctl*, cleared first: a warm machine keeps an earlier
 # run's), both daemons stopped on exit, and helpers: q (a command to
 # gpushare-control), as_nobody (a command as user nobody, same directories).
 set -u
 export PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:$PWD/build/bin:$PATH
 d=$PWD/build/bench
-state=$(mktemp -d); chmod 0777 "$state"; chmod -R o+rX "$PWD" 2>/dev/null
+state=$(mktemp -d); chmod 0755 "$state"; chmod -R o+rX "$PWD" 2>/dev/null
 export GPUSHARE_STATE_DIR=$state GPUSHARE_PIPE_DIRECTORY=/tmp/gs-ctl GPUSHARE_LOG_DIRECTORY=/tmp/gs-ctl-log
 unset CUDA_MPS_PIPE_DIRECTORY
 rm -rf /tmp/gs-ctl /tmp/gs-ctl-log

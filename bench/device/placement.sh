@@ -15,6 +15,7 @@ if [ "${GS_PLACEMENT_NS:-}" = "" ]; then
 fi
 [ "$(readlink /proc/self/ns/mnt)" != "$GS_PLACEMENT_NS" ] || { echo "not in a private mount namespace"; exit 1; }
 . bench/device/control-env.sh
+trap 'echo quit | gpushare-control > /dev/null 2>&1; for p in $nv /tmp/gpushare-mps-0; do CUDA_MPS_PIPE_DIRECTORY=$p nvidia-cuda-mps-control <<< quit > /dev/null 2>&1; done' EXIT
 rate() { awk '{ print $NF }'; }
 gpushare-control -d; echo "gpushare-control -d: exit $?"
 echo "GPU: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader)"
@@ -63,7 +64,7 @@ done
 q list_slices | awk 'NR == 1 || /8192MiB/' | head -3
 echo "(no job slice is left after the jobs: the line above is the header alone)"
 
-trap 'echo quit | gpushare-control > /dev/null 2>&1; for p in $nv /tmp/gpushare/nvidia-mps; do CUDA_MPS_PIPE_DIRECTORY=$p nvidia-cuda-mps-control <<< quit > /dev/null 2>&1; done' EXIT
+trap 'echo quit | gpushare-control > /dev/null 2>&1; for p in $nv /tmp/gpushare/nvidia-mps /tmp/gpushare-mps-0; do CUDA_MPS_PIPE_DIRECTORY=$p nvidia-cuda-mps-control <<< quit > /dev/null 2>&1; done' EXIT
 echo "=== 3. /etc/ld.so.preload, no gpushare variable: the remainder, beside a guaranteed 100G slice"
 echo quit | gpushare-control > /dev/null
 CUDA_MPS_PIPE_DIRECTORY=$nv nvidia-cuda-mps-control <<< quit > /dev/null 2>&1
@@ -76,9 +77,9 @@ export GPUSHARE_PIPE_DIRECTORY=/tmp/gpushare
 /opt/gs/bin/gpushare-control -d; echo "gpushare-control -d at the default pipe directory: exit $?"
 g=$(q create_slice 64 100G); echo "slice $g (100G, guaranteed)"
 /opt/gs/bin/gpushare preload install; echo "gpushare preload install: exit $?; /etc/ld.so.preload: $(cat /etc/ld.so.preload)"
-echo "plain program, no variables: $(env -i PATH=/usr/bin:/bin $d/fill)"
-echo "the same in the slice:       $(env -i PATH=/usr/bin:/bin GPUSHARE_SLICE=$g $d/fill)"
-env -i PATH=/usr/bin:/bin python3 -c "import torch,time; x=torch.empty(1<<30,dtype=torch.uint8,device='cuda'); print('torch holds 1 GiB', flush=True); time.sleep(4)" &
+echo "plain program, no variables: $(env -i PATH="$PATH" $d/fill)"
+echo "the same in the slice:       $(env -i PATH="$PATH" GPUSHARE_SLICE=$g $d/fill)"
+env -i PATH="$PATH" python3 -c "import torch,time; x=torch.empty(1<<30,dtype=torch.uint8,device='cuda'); print('torch holds 1 GiB', flush=True); time.sleep(4)" &
 sleep 3; echo "--- list_clients while a plain PyTorch program runs"; q list_clients; wait
 /opt/gs/bin/gpushare preload remove; echo "gpushare preload remove: exit $?"
 echo quit | gpushare-control > /dev/null
