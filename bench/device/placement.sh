@@ -70,16 +70,18 @@ echo quit | gpushare-control > /dev/null
 CUDA_MPS_PIPE_DIRECTORY=$nv nvidia-cuda-mps-control <<< quit > /dev/null 2>&1
 w=$(mktemp -d); mkdir -p $w/upper $w/ovl
 mount -t overlay overlay -o lowerdir=/etc,upperdir=$w/upper,workdir=$w/ovl /etc && mountpoint -q /etc || { echo "no private /etc"; exit 1; }
-mount -t tmpfs -o mode=0755 gs-opt /opt
-make -s install PREFIX=/opt/gs > /dev/null
+# a root-owned prefix, private here (not /opt: Python's packages may live there)
+for root in /srv /mnt; do [ -d "$root" ] && break; done
+mount -t tmpfs -o mode=0755 gs-prefix "$root"
+make -s install PREFIX=$root/gs > /dev/null
 mkdir -p /tmp/gpushare && mount -t tmpfs -o mode=0755 gs-pipe /tmp/gpushare # the default pipe directory, private here
 export GPUSHARE_PIPE_DIRECTORY=/tmp/gpushare
-/opt/gs/bin/gpushare-control -d; echo "gpushare-control -d at the default pipe directory: exit $?"
+$root/gs/bin/gpushare-control -d; echo "gpushare-control -d at the default pipe directory: exit $?"
 g=$(q create_slice 64 100G); echo "slice $g (100G, guaranteed)"
-/opt/gs/bin/gpushare preload install; echo "gpushare preload install: exit $?; /etc/ld.so.preload: $(cat /etc/ld.so.preload)"
+$root/gs/bin/gpushare preload install; echo "gpushare preload install: exit $?; /etc/ld.so.preload: $(cat /etc/ld.so.preload)"
 echo "plain program, no variables: $(env -i PATH="$PATH" $d/fill)"
 echo "the same in the slice:       $(env -i PATH="$PATH" GPUSHARE_SLICE=$g $d/fill)"
-env -i PATH="$PATH" python3 -c "import torch,time; x=torch.empty(1<<30,dtype=torch.uint8,device='cuda'); print('torch holds 1 GiB', flush=True); time.sleep(4)" &
-sleep 3; echo "--- list_clients while a plain PyTorch program runs"; q list_clients; wait
-/opt/gs/bin/gpushare preload remove; echo "gpushare preload remove: exit $?"
+env $(env | sed -n 's/^\(GPUSHARE_[A-Z_]*\)=.*/-u \1/p') python3 -c "import torch,time; x=torch.empty(1<<30,dtype=torch.uint8,device='cuda'); print('torch holds 1 GiB', flush=True); time.sleep(4)" &
+sleep 3; echo "--- list_clients while a plain PyTorch program (no GPUSHARE_* variable) runs"; q list_clients; wait
+$root/gs/bin/gpushare preload remove; echo "gpushare preload remove: exit $?"
 echo quit | gpushare-control > /dev/null
