@@ -81,7 +81,7 @@ g=$(q create_slice 64 100G); echo "slice $g (100G, guaranteed)"
 $root/gs/bin/gpushare preload install; echo "gpushare preload install: exit $?; /etc/ld.so.preload: $(cat /etc/ld.so.preload)"
 echo "plain program, no variables: $(env -i PATH="$PATH" $d/fill)"
 echo "the same in the slice:       $(env -i PATH="$PATH" GPUSHARE_SLICE=$g $d/fill)"
-env $(env | sed -n 's/^\(GPUSHARE_[A-Z_]*\)=.*/-u \1/p') python3 -c "import torch,time; x=torch.empty(1<<30,dtype=torch.uint8,device='cuda'); print("torch holds 1 GiB", flush=True); time.sleep(30)" & torch=$!
-for _ in $(seq 40); do q list_clients | grep -q "1024MiB" && break; sleep 0.5; done; echo "--- list_clients while a plain PyTorch program (no GPUSHARE_* variable) runs"; q list_clients; kill $torch; wait
+env $(env | sed -n 's/^\(GPUSHARE_[A-Z_]*\)=.*/-u \1/p') python3 -c "import torch,time; x=torch.empty(1<<30,dtype=torch.uint8,device='cuda'); print('torch holds 1 GiB', flush=True); time.sleep(30)" & torch=$!
+for _ in $(seq 40); do q list_clients | grep -qE "[0-9]+MiB +-$" && break; sleep 0.5; done; echo "--- list_clients while a plain PyTorch program (no GPUSHARE_* variable) runs"; q list_clients; kill $torch; wait
 $root/gs/bin/gpushare preload remove; echo "gpushare preload remove: exit $?"
 echo quit | gpushare-control > /dev/null
