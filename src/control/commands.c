@@ -220,7 +220,8 @@ static void client_row(void *ctx, struct control_peer *p)
 	else if (p->pending)
 		snprintf(server, sizeof server, "queued");
 	uint64_t bytes;
-	if (strcmp(p->slice, "-") && gs_slices_process_bytes(c->s->state_dir, p->slice, p->pid, &bytes) == 0)
+	if (strcmp(p->slice, "-") ? gs_slices_process_bytes(c->s->state_dir, p->slice, p->pid, &bytes) == 0
+				  : control_remainder_process_bytes(c->s, p->gpu, p->pid, &bytes) == 0)
 		snprintf(mem, sizeof mem, "%lluMiB", (unsigned long long)(bytes >> 20));
 	control_reply_line(c->r, "%-10ld%-10ld%-10s%-12s%s", (long)p->pid, (long)p->uid, server, mem, p->slice);
 }

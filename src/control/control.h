@@ -181,6 +181,8 @@ int control_place(struct control_state *s, const struct control_peer *p, const c
 void control_cgroup_root(char *out, size_t len);
 /* The ledger of what programs outside every slice of a GPU hold. */
 int control_remainder_path(const struct control_state *s, const char *gpu_uuid, char *out, size_t len);
+/* What a process holds there: 0, or -ENOENT (no ledger yet). */
+int control_remainder_process_bytes(const struct control_state *s, const char *gpu_uuid, pid_t pid, uint64_t *bytes);
 
 /* Servers and the clients attached to them (servers.c). */
 #define CONTROL_SETTLE_NS 2000000000ull

@@ -254,3 +254,20 @@ int control_place(struct control_state *s, const struct control_peer *p, const c
 	}
 	return rc;
 }
+
+int control_remainder_process_bytes(const struct control_state *s, const char *gpu_uuid, pid_t pid, uint64_t *bytes)
+{
+	char path[PATH_MAX];
+	struct gs_ledger *l;
+	*bytes = 0;
+	if (control_remainder_path(s, gpu_uuid, path, sizeof path) || gs_ledger_open_ro(path, &l))
+		return -ENOENT;
+	struct gs_ledger_usage *u = malloc(GS_LEDGER_SLOTS * sizeof *u);
+	size_t n = u ? gs_ledger_usage(l, u, GS_LEDGER_SLOTS) : 0;
+	for (size_t i = 0; i < n; i++)
+		if (u[i].pid == pid)
+			*bytes += u[i].bytes;
+	free(u);
+	gs_ledger_close(l);
+	return 0;
+}

@@ -74,7 +74,7 @@ check "... and cannot take what slices are guaranteed" '[ "$(cuda "$user2" alloc
 	--regid="$(id -g "$user2")" --init-groups "$app" hold 1000 > "$work/rem.out" 2>&1) &
 rem=$!
 wait_for 'grep -q held "$work/rem.out" 2> /dev/null'
-check "a remainder program is listed, in slice -" 'q list_clients | grep -qE "^$rem +$(id -u "$user2") .* -$"'
+check "a remainder program is listed, in slice -, with what it holds" 'q list_clients | grep -qE "^$rem +$(id -u "$user2") +[0-9]+ +1[0-9]{3}MiB +-$"'
 kill $rem; wait $rem 2> /dev/null
 
 # the environment narrows, never widens; a user's default slice
