@@ -65,6 +65,7 @@ static void log_rate(uid_t uid, const char *fmt, ...)
 #define FD_RESERVE 64            /* log files, the epoll fd, pipes to gpushare-smi and NVIDIA's MPS */
 #define OUT_PAUSE (64u << 10)    /* no more commands read from a peer until it reads what it has */
 #define LINGER_NS 2000000000ull  /* a closing peer's last answer: this long to read it */
+#define READ_TURN 64             /* bytes read from a peer per turn: a few commands, not hundreds */
 
 struct user {
 	uid_t uid;
@@ -294,8 +295,10 @@ static void run_lines(struct control_state *s, struct conn *c, size_t got)
 	c->backlog = !c->closing && !c->doomed;
 }
 
-/* One read per turn of the loop: a peer sending without pause does not keep
- * the daemon from the others. */
+/* One read of at most READ_TURN bytes per turn of the loop: a peer sending
+ * without pause does not keep the daemon from the others. A whole line
+ * buffer's worth (4 KiB: some 300 short commands, each logged) per peer and
+ * turn made a thousand flooding peers hold root's command up for seconds. */
 static void on_readable(struct control_state *s, struct conn *c)
 {
 	if (c->backlog) {
@@ -304,6 +307,8 @@ static void on_readable(struct control_state *s, struct conn *c)
 			return;
 	}
 	size_t room = gs_linebuf_room(&c->in);
+	if (room > READ_TURN)
+		room = READ_TURN;
 	ssize_t n = room ? recv(c->fd, c->in.buf + c->in.len, room, MSG_DONTWAIT) : 0;
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
