@@ -36,35 +36,40 @@ struct limits {
 static struct limits lim;
 static struct control_state *state;
 
-/* A line into control.log at most once a second: a user hammering the
- * daemon with refused connections does not fill the disk. */
-static void log_rate(uid_t uid, const char *fmt, ...) GS_PRINTF(2, 3);
-static void log_rate(uid_t uid, const char *fmt, ...)
+/* Lines of one kind into control.log at most once a second: a user
+ * hammering the daemon with refused connections does not fill the disk, nor
+ * hides with them that its connections were dropped. */
+struct rate {
+	uint64_t last;
+	unsigned skipped;
+};
+static struct rate refused_rate, dropped_rate, idle_rate;
+
+static void log_rate(struct rate *r, const char *fmt, ...) GS_PRINTF(2, 3);
+static void log_rate(struct rate *r, const char *fmt, ...)
 {
-	static uint64_t last;
-	static unsigned skipped;
-	(void)uid;
 	uint64_t now = gs_now_ns();
-	if (last && now - last < 1000000000u) {
-		skipped++;
+	if (r->last && now - r->last < 1000000000u) {
+		r->skipped++;
 		return;
 	}
-	last = now;
+	r->last = now;
 	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	if (skipped)
-		control_log(state, "%s (and %u more like it in the last second)", line, skipped);
+	if (r->skipped)
+		control_log(state, "%s (and %u more like it in the last second)", line, r->skipped);
 	else
 		control_log(state, "%s", line);
-	skipped = 0;
+	r->skipped = 0;
 }
 
 #define FD_RESERVE 64            /* log files, the epoll fd, pipes to gpushare-smi and NVIDIA's MPS */
 #define OUT_PAUSE (64u << 10)    /* no more commands read from a peer until it reads what it has */
 #define LINGER_NS 2000000000ull  /* a closing peer's last answer: this long to read it */
+#define READ_TURN 64             /* bytes read from a peer per turn: a few commands, not hundreds */
 
 struct user {
 	uid_t uid;
@@ -295,7 +300,7 @@ static void queue_out(struct conn *c, const char *data, size_t n)
 	/* one answer is always taken whole (a listing of many clients may be
 	 * long); unread answers past the limits are the peer's loss */
 	if ((c->out_len && c->out_len + n > lim.conn_out) || (!c->exempt && u->out + n > lim.user_out)) {
-		log_rate(c->peer.uid, "Dropping a connection of user %s (pid %ld): %zu bytes of answers unread "
+		log_rate(&dropped_rate, "Dropping a connection of user %s (pid %ld): %zu bytes of answers unread "
 			"(limits %zu per connection, %zu per user)", u->name, (long)c->peer.pid, c->out_len + n,
 			lim.conn_out, lim.user_out);
 		doom(c);
@@ -427,8 +432,10 @@ static void run_lines(struct control_state *s, struct conn *c, size_t got)
 	c->backlog = !c->closing && !c->doomed;
 }
 
-/* One read per turn of the loop: a peer sending without pause does not keep
- * the daemon from the others. */
+/* One read of at most READ_TURN bytes per turn of the loop: a peer sending
+ * without pause does not keep the daemon from the others. A whole line
+ * buffer's worth (4 KiB: some 300 short commands, each logged) per peer and
+ * turn made a thousand flooding peers hold root's command up for seconds. */
 static void on_readable(struct control_state *s, struct conn *c)
 {
 	if (c->backlog) {
@@ -437,6 +444,8 @@ static void on_readable(struct control_state *s, struct conn *c)
 			return;
 	}
 	size_t room = gs_linebuf_room(&c->in);
+	if (room > READ_TURN)
+		room = READ_TURN;
 	ssize_t n = room ? recv(c->fd, c->in.buf + c->in.len, room, MSG_DONTWAIT) : 0;
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
@@ -448,8 +457,8 @@ static void on_readable(struct control_state *s, struct conn *c)
 }
 
 /* A connection refused at once: one line saying why, and closed. */
-static void refuse(int fd, struct user *u, const char *fmt, ...) GS_PRINTF(3, 4);
-static void refuse(int fd, struct user *u, const char *fmt, ...)
+static void refuse(int fd, const char *fmt, ...) GS_PRINTF(2, 3);
+static void refuse(int fd, const char *fmt, ...)
 {
 	char line[256] = "C ";
 	va_list ap;
@@ -460,7 +469,7 @@ static void refuse(int fd, struct user *u, const char *fmt, ...)
 		/* it has gone already */
 	}
 	close(fd);
-	log_rate(u ? u->uid : (uid_t)-1, "Refused a connection: %s", line + 2);
+	log_rate(&refused_rate, "Refused a connection: %s", line + 2);
 }
 
 static int spare_fd = -1; /* closed to accept-and-close when the fds run out */
@@ -476,7 +485,7 @@ static int accept_peer(int lfd, bool privileged, struct control_state *s)
 			close(spare_fd);
 			fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 			if (fd >= 0)
-				refuse(fd, NULL, "The gpushare control daemon has no file descriptor left");
+				refuse(fd, "The gpushare control daemon has no file descriptor left");
 			spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		}
 		return rc;
@@ -494,11 +503,11 @@ static int accept_peer(int lfd, bool privileged, struct control_state *s)
 	}
 	bool exempt = cred.uid == 0 || cred.uid == geteuid() || privileged;
 	if (!exempt && u->conns >= lim.user_conns) {
-		refuse(fd, u, "Too many connections for user %s (limit %u)", u->name, lim.user_conns);
+		refuse(fd, "Too many connections for user %s (limit %u)", u->name, lim.user_conns);
 		return 0;
 	}
 	if (fd >= table_len || n_conns >= (exempt ? lim.max_conns : lim.max_conns - lim.reserve_conns)) {
-		refuse(fd, u, "Too many connections to the gpushare control daemon (limit %u)", lim.max_conns);
+		refuse(fd, "Too many connections to the gpushare control daemon (limit %u)", lim.max_conns);
 		return 0;
 	}
 	struct conn *c = calloc(1, sizeof *c);
@@ -582,7 +591,7 @@ static void sweep(struct control_state *s)
 			if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 				/* it has gone */
 			}
-			log_rate(c->peer.uid, "Closing an idle connection of user %s (pid %ld)", users[c->user].name,
+			log_rate(&idle_rate, "Closing an idle connection of user %s (pid %ld)", users[c->user].name,
 				 (long)c->peer.pid);
 			doom(c);
 		}

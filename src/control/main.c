@@ -106,11 +106,12 @@ enum { ANSWER_LOST = -1, ANSWER_TIMEOUT = -2, ANSWER_REFUSED = -3 };
 static int roundtrip(struct reader *rd, const char *cmd, int timeout_ms)
 {
 	size_t n = strlen(cmd);
-	if (send(rd->fd, cmd, n, MSG_NOSIGNAL) != (ssize_t)n || send(rd->fd, "\n", 1, MSG_NOSIGNAL) != 1)
-		return ANSWER_LOST;
+	/* a daemon that refused the connection has said why and closed it, the
+	 * send failing: its "C" line is read all the same */
+	bool sent = send(rd->fd, cmd, n, MSG_NOSIGNAL) == (ssize_t)n && send(rd->fd, "\n", 1, MSG_NOSIGNAL) == 1;
 	char line[GS_LINE_MAX + 8];
 	int rc;
-	while ((rc = read_line(rd, line, sizeof line, timeout_ms)) == 0) {
+	while ((rc = read_line(rd, line, sizeof line, sent ? timeout_ms : 0)) == 0) {
 		if (strncmp(line, "R ", 2) == 0) {
 			puts(line + 2);
 		} else if (strncmp(line, "E ", 2) == 0) {
@@ -120,7 +121,7 @@ static int roundtrip(struct reader *rd, const char *cmd, int timeout_ms)
 			return ANSWER_REFUSED;
 		}
 	}
-	return rc == LINE_TIMEOUT ? ANSWER_TIMEOUT : ANSWER_LOST;
+	return rc == LINE_TIMEOUT && sent ? ANSWER_TIMEOUT : ANSWER_LOST;
 }
 
 static bool is_quit(const char *line)

@@ -2,12 +2,18 @@
 # hostile-peers.py: what a hostile local user does to gpushare-control's
 # control socket, for test-hostile.sh.
 #   idle SOCKET N HOLD     opens N connections and sends nothing; prints
-#                          "connected", then after 1 s and after HOLD s how
-#                          many are open, refused (a "C " line) or closed
+#                          "connected N", then after 1 s ("after-connect") and
+#                          after HOLD more s ("after-hold") how many are still
+#                          open, closed without a word, and how many got each
+#                          "C <why>" line the daemon closes a connection with
 #   flood SOCKET N SECONDS LINE
 #                          opens N connections and sends LINE on each over and
-#                          over for SECONDS without reading an answer; prints
-#                          "flooded" and holds them until killed
+#                          over for SECONDS without ever reading an answer;
+#                          prints "flooded" with the bytes sent, how many
+#                          connections the daemon took or refused (a "C "
+#                          line) and how many of those it took it dropped
+#                          since, and holds the rest until killed
+import collections
 import errno
 import resource
 import socket
@@ -35,7 +41,7 @@ def connect_all(path, n):
 
 
 def tally(socks):
-    open_, refused, closed, lines = 0, 0, 0, set()
+    open_, closed, lines = 0, 0, collections.Counter()
     for s in socks:
         try:
             got = s.recv(4096, socket.MSG_PEEK)
@@ -46,13 +52,12 @@ def tally(socks):
             closed += 1
             continue
         if got.startswith(b"C "):
-            refused += 1
-            lines.add(got.split(b"\n")[0].decode())
+            lines[got.split(b"\n")[0][2:].decode()] += 1
         elif got:
             open_ += 1
         else:
             closed += 1
-    return "open=%d refused=%d closed=%d lines=%s" % (open_, refused, closed, sorted(lines))
+    return "open=%d closed=%d %s" % (open_, closed, " ".join("[%s]=%d" % kv for kv in sorted(lines.items())))
 
 
 def idle(path, n, hold):
@@ -66,9 +71,20 @@ def idle(path, n, hold):
     time.sleep(3600)
 
 
+def refused(s):
+    try:
+        return s.recv(2, socket.MSG_PEEK) == b"C "
+    except OSError:
+        return False
+
+
 def flood(path, n, seconds, line):
     raise_nofile(n)
     socks = connect_all(path, n)
+    time.sleep(0.5)
+    taken = [s for s in socks if not refused(s)]
+    n_refused = len(socks) - len(taken)
+    socks = list(taken)
     data = (line + "\n").encode() * 64
     end = time.time() + seconds
     sent = 0
@@ -79,9 +95,13 @@ def flood(path, n, seconds, line):
             except BlockingIOError:
                 pass
             except OSError as e:
-                if e.errno in (errno.EPIPE, errno.ECONNRESET):
-                    socks.remove(s)
-    print("flooded %d bytes, %d connections left" % (sent, len(socks)), flush=True)
+                if e.errno not in (errno.EPIPE, errno.ECONNRESET):
+                    raise
+                socks.remove(s)
+                s.close()
+        time.sleep(0.001)
+    print("flooded sent=%d taken=%d refused=%d dropped=%d" % (sent, len(taken), n_refused, len(taken) - len(socks)),
+          flush=True)
     time.sleep(3600)
 
 

@@ -8,6 +8,8 @@
 #                     gs-test2, and sets user1/user2 to their names; returns 1
 #                     where that cannot be done (not root, no useradd/setpriv)
 # as USER CMD...      runs CMD as USER (its uid, gid and groups)
+# as_bg USER CMD...   the same in the background: $! is CMD's own pid (setpriv
+#                     execs it), not a shell's, so that kill reaches it
 fails=0
 check() {
 	if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
@@ -38,4 +40,9 @@ as() {
 	local u=$1
 	shift
 	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"
+}
+as_bg() {
+	local u=$1
+	shift
+	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@" &
 }
