@@ -1,16 +1,21 @@
 /* test-slice.c: the slice layer: where slices' SMs are placed, how names
- * resolve, and what no transaction may do to programs that run (their SMs
- * moved or shrunk, their slice removed), each refusal naming who runs. */
+ * resolve, what no transaction may do to programs that run (their SMs
+ * moved or shrunk, their slice removed), each refusal naming who runs, and
+ * what a kill -9 at any instant of a change leaves: the store before it or
+ * with it made, every slice whole, and ledgers never above their slices. */
 #include "test.h"
 
 #include "ledger.h"
+#include "mig.h"
 #include "slice.h"
 #include "smrun.h"
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 static char dir[64];
@@ -275,6 +280,274 @@ static void a_failed_change_changes_nothing(void **state)
 	ASSERT_STR_EQ(before, after);
 }
 
+/* ---- kill -9 at any instant of a change ---- */
+
+/* What a child that changes slices without pause was doing when it was
+ * killed, in memory it shares with the test: the store as it was before the
+ * change under way and the change, so that what the kill left can be held
+ * to "the store before, or the store with the change made, whole". */
+enum { OP_CREATE, OP_RESIZE, OP_DESTROY, OP_ACCESS };
+struct journal {
+	int phase; /* 0: choosing; 1: the change below under way; 2: it returned rc */
+	int op, rc;
+	char name[GS_UUID_STR + 4];
+	unsigned sm, mib;
+	int refuse;
+	char before[32768]; /* "" : no store yet */
+};
+
+/* A slice's users follow its memory: even MiB for one user, odd for the
+ * other, so that every change keeps who a slice was given to and a slice
+ * open to anyone else is seen. */
+#define CRASH_UID(mib) (2000u + ((mib) & 1u))
+
+static int parse_or_empty(const char *text, struct gs_store *st, char *err, size_t errlen)
+{
+	memset(st, 0, sizeof *st);
+	return text[0] ? gs_store_parse(text, st, err, errlen) : 0;
+}
+
+/* Changes slices at random until it is killed. */
+static void churn(struct journal *j, unsigned seed)
+{
+	static struct gs_store st;
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/slices", dir);
+	for (;;) {
+		__atomic_store_n(&j->phase, 0, __ATOMIC_SEQ_CST);
+		char *text;
+		size_t len;
+		j->before[0] = '\0';
+		if (gs_file_read(path, sizeof j->before - 1, &text, &len) == 0) {
+			memcpy(j->before, text, len + 1);
+			free(text);
+		}
+		if (parse_or_empty(j->before, &st, NULL, 0))
+			_exit(3); /* the test finds the store unreadable */
+		struct gs_store_gpu *g = st.n_gpu ? &st.gpu[0] : NULL;
+		size_t n = g ? g->layout.n_ci : 0;
+		unsigned r = (unsigned)rand_r(&seed) % 100;
+		j->op = !n || r < 35 ? OP_CREATE : r < 60 ? OP_RESIZE : r < 85 ? OP_DESTROY : OP_ACCESS;
+		if (n) {
+			const struct gs_mig_ci *ci = &g->layout.ci[(unsigned)rand_r(&seed) % n];
+			gs_store_ci_uuid(g->uuid, ci, j->name);
+			j->mib = gs_slice_gi_of(g, ci)->memory_mib; /* its user's parity */
+		}
+		j->sm = 8 * (1 + (unsigned)rand_r(&seed) % 3);
+		unsigned parity = j->op == OP_CREATE ? (unsigned)rand_r(&seed) & 1 : j->mib & 1;
+		j->mib = 256 * (1 + (unsigned)rand_r(&seed) % 8) + parity;
+		j->refuse = rand_r(&seed) & 1;
+		uint32_t user = CRASH_UID(j->mib);
+		struct gs_slice_spec sp = { .sm = j->sm, .memory = (uint64_t)j->mib << 20, .guarantee = UINT64_MAX,
+					    .users = &user, .n_users = 1, .refuse = j->refuse };
+		__atomic_store_n(&j->phase, 1, __ATOMIC_SEQ_CST);
+		int rc = j->op == OP_CREATE   ? gs_slice_create(dir, &gpu, &sp, NULL, NULL, 0)
+			 : j->op == OP_RESIZE ? gs_slice_resize(dir, &gpu, j->name, j->sm, sp.memory, false, NULL, NULL, 0)
+			 : j->op == OP_DESTROY ? gs_slice_destroy(dir, j->name, NULL, NULL, 0)
+					       : gs_slice_set_access(dir, j->name, &user, 1, j->refuse, NULL, 0);
+		j->rc = rc;
+		__atomic_store_n(&j->phase, 2, __ATOMIC_SEQ_CST);
+	}
+}
+
+static bool same_gi(const struct gs_mig_gi *a, const struct gs_mig_gi *b)
+{
+	return a->id == b->id && a->profile_id == b->profile_id && a->start == b->start && a->size == b->size &&
+	       a->sm == b->sm && a->memory_mib == b->memory_mib && a->serial == b->serial &&
+	       a->guarantee_mib == b->guarantee_mib && a->sm_start == b->sm_start && a->sm_placed == b->sm_placed;
+}
+
+static bool same_ci(const struct gs_mig_ci *a, const struct gs_mig_ci *b)
+{
+	return a->gi == b->gi && a->id == b->id && a->profile_id == b->profile_id && a->start == b->start &&
+	       a->size == b->size && a->sm == b->sm && a->serial == b->serial && a->refuse_busy == b->refuse_busy &&
+	       a->n_users == b->n_users && !memcmp(a->users, b->users, a->n_users * sizeof a->users[0]) &&
+	       a->owner_pid == b->owner_pid && a->owner_start == b->owner_start && !strcmp(a->cgroup, b->cgroup) &&
+	       a->n_default == b->n_default &&
+	       !memcmp(a->default_for, b->default_for, a->n_default * sizeof a->default_for[0]);
+}
+
+static const struct gs_mig_gi *gi_in(const struct gs_store_gpu *g, const struct gs_mig_gi *gi)
+{
+	for (size_t i = 0; g && i < g->layout.n_gi; i++)
+		if (g->layout.gi[i].id == gi->id && g->layout.gi[i].serial == gi->serial)
+			return &g->layout.gi[i];
+	return NULL;
+}
+
+/* How many slices of a are not in b as they are there (their GI and CIs
+ * alike), the last of them in *diff. */
+static unsigned differ(const struct gs_store_gpu *a, const struct gs_store_gpu *b, const struct gs_mig_gi **diff)
+{
+	unsigned n = 0;
+	for (size_t i = 0; a && i < a->layout.n_gi; i++) {
+		const struct gs_mig_gi *gi = &a->layout.gi[i], *other = gi_in(b, gi);
+		bool same = other && same_gi(gi, other);
+		for (size_t c = 0; same && c < a->layout.n_ci; c++) {
+			const struct gs_mig_ci *ci = &a->layout.ci[c];
+			const struct gs_mig_ci *oc = ci->gi == gi->id ? gs_mig_ci_find(&b->layout, ci->gi, ci->id) : NULL;
+			same = ci->gi != gi->id || (oc && same_ci(ci, oc));
+		}
+		if (!same) {
+			n++;
+			*diff = gi;
+		}
+	}
+	return n;
+}
+
+/* Whether after is before with the journal's change made, whole. */
+static bool made(const struct journal *j, struct gs_store *before, struct gs_store *after)
+{
+	struct gs_store_gpu *b = before->n_gpu ? &before->gpu[0] : NULL, *a = after->n_gpu ? &after->gpu[0] : NULL;
+	const struct gs_mig_gi *gone = NULL, *now = NULL;
+	unsigned lost = differ(b, a, &gone), got = differ(a, b, &now);
+	struct gs_store_gpu *tg;
+	struct gs_mig_ci *target = NULL;
+	if (j->op != OP_CREATE && gs_slice_resolve(before, j->name, &tg, &target, NULL, 0))
+		return false;
+	const struct gs_mig_gi *tgi = target ? gs_slice_gi_of(tg, target) : NULL;
+	if (!lost && !got) /* the change asked for what was there */
+		return j->op == OP_ACCESS || (j->op == OP_RESIZE && tgi->sm == j->sm && tgi->memory_mib == j->mib);
+	const struct gs_mig_ci *ci = NULL;
+	for (size_t c = 0; now && c < a->layout.n_ci; c++)
+		if (a->layout.ci[c].gi == now->id)
+			ci = &a->layout.ci[c];
+	uint32_t user = CRASH_UID(j->mib);
+	bool given = ci && ci->n_users == 1 && ci->users[0] == user;
+	bool sized = ci && now->sm == j->sm && ci->sm == j->sm && now->memory_mib == j->mib &&
+		     now->guarantee_mib == j->mib;
+	switch (j->op) {
+	case OP_CREATE:
+		return lost == 0 && got == 1 && sized && given && ci->refuse_busy == (j->refuse != 0);
+	case OP_DESTROY:
+		return lost == 1 && got == 0 && gone == tgi;
+	case OP_RESIZE:
+		return lost == 1 && got == 1 && gone == tgi && now->id == tgi->id && sized && given;
+	default:
+		return lost == 1 && got == 1 && gone == tgi && now->id == tgi->id && given &&
+		       ci->refuse_busy == (j->refuse != 0);
+	}
+}
+
+static bool unchanged(struct gs_store *before, struct gs_store *after)
+{
+	struct gs_store_gpu *b = before->n_gpu ? &before->gpu[0] : NULL, *a = after->n_gpu ? &after->gpu[0] : NULL;
+	const struct gs_mig_gi *d;
+	return differ(b, a, &d) == 0 && differ(a, b, &d) == 0;
+}
+
+/* What every store must be, whatever was killed when: every slice whole,
+ * given to its one user, on SMs of its own, with its ledger, whose limit
+ * never exceeds the slice's (equal says the limits were settled). */
+static void check_whole(const struct gs_store *st, bool settled)
+{
+	assert_true(st->n_gpu <= 1);
+	const struct gs_store_gpu *g = st->n_gpu ? &st->gpu[0] : NULL;
+	uint64_t guaranteed = 0;
+	for (size_t i = 0; g && i < g->layout.n_gi; i++) {
+		const struct gs_mig_gi *gi = &g->layout.gi[i];
+		ASSERT_INT_EQ(gi->profile_id, GS_MIG_CUSTOM);
+		assert_true(gi->sm_placed);
+		ASSERT_INT_EQ(gi->sm % 8, 0);
+		assert_true(gi->sm_start + gi->sm <= gpu.model.sm_count);
+		ASSERT_INT_EQ(gi->guarantee_mib, gi->memory_mib);
+		guaranteed += gi->guarantee_mib;
+		for (size_t k = 0; k < i; k++)
+			assert_false(gs_smrun_overlap(gi->sm_start, gi->sm, g->layout.gi[k].sm_start, g->layout.gi[k].sm));
+		unsigned cis = 0;
+		for (size_t c = 0; c < g->layout.n_ci; c++) {
+			const struct gs_mig_ci *ci = &g->layout.ci[c];
+			if (ci->gi != gi->id)
+				continue;
+			cis++;
+			ASSERT_INT_EQ(ci->sm, gi->sm);
+			ASSERT_INT_EQ(ci->n_users, 1);
+			ASSERT_INT_EQ(ci->users[0], CRASH_UID(gi->memory_mib));
+		}
+		ASSERT_INT_EQ(cis, 1);
+		char path[PATH_MAX];
+		struct gs_ledger *l;
+		gs_store_ledger_path(dir, g->uuid, gi, path, sizeof path);
+		ASSERT_INT_EQ(access(path, F_OK), 0);
+		ASSERT_INT_EQ(gs_ledger_open(path, 0, 0, &l), 0);
+		uint64_t limit = gs_ledger_limit(l), want = (uint64_t)gi->memory_mib << 20;
+		gs_ledger_close(l);
+		if (settled)
+			ASSERT_INT_EQ(limit, want);
+		else if (limit > want)
+			fail_msg("GPU instance %u: its ledger lets programs take %llu MiB, the store gives it %u MiB", gi->id,
+				 (unsigned long long)(limit >> 20), gi->memory_mib);
+	}
+	ASSERT_INT_EQ(g ? g->layout.n_ci : 0, g ? g->layout.n_gi : 0);
+	assert_true(guaranteed <= gpu.model.memory_mib);
+}
+
+/* Files in the state dir besides the store, its lock and its ledgers. */
+static unsigned litter(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	unsigned n = 0;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.' && strcmp(e->d_name, "slices") && strcmp(e->d_name, "lock") &&
+		    strncmp(e->d_name, "ledger-", 7)) {
+			print_message("left behind: %s\n", e->d_name);
+			n++;
+		}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void a_kill_at_any_instant_leaves_every_slice_whole_or_not_there(void **state)
+{
+	(void)state;
+	const char *env = getenv("GPUSHARE_STRESS_KILLS");
+	unsigned kills = env && *env ? (unsigned)strtoul(env, NULL, 10) : 400, seed = (unsigned)getpid();
+	struct journal *j = mmap(NULL, sizeof *j, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(j != MAP_FAILED);
+	static struct gs_store before, after;
+	unsigned in_flight = 0, made_whole = 0;
+	print_message("%u kills, seed %u\n", kills, seed);
+	for (unsigned k = 0; k < kills; k++) {
+		memset(j, 0, sizeof *j);
+		pid_t child = fork();
+		assert_true(child >= 0);
+		if (child == 0)
+			churn(j, seed + k);
+		/* a few changes' time: each is a lock, two reads, two fsyncs */
+		usleep((unsigned)rand_r(&seed) % 3000);
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		char err[256];
+		if (gs_store_load(dir, &after, err, sizeof err))
+			fail_msg("after kill %u the store does not load: %s", k, err);
+		check_whole(&after, false);
+		int phase = __atomic_load_n(&j->phase, __ATOMIC_SEQ_CST);
+		if (phase) {
+			if (parse_or_empty(j->before, &before, err, sizeof err))
+				fail_msg("the store before change %d does not parse: %s", j->op, err);
+			bool same = unchanged(&before, &after), done = made(j, &before, &after);
+			if (phase == 1 && !same && !done)
+				fail_msg("kill %u during change %d of %s: the store is neither as it was nor with the change made",
+					 k, j->op, j->name);
+			if (phase == 2 && (j->rc ? !same : !done))
+				fail_msg("change %d of %s returned %d, but the store says otherwise", j->op, j->name, j->rc);
+			in_flight += phase == 1;
+			made_whole += phase == 1 && done && !same;
+		}
+		/* the next change settles what the killed one left */
+		assert_true(gs_slice_collect(dir, "") >= 0);
+		assert_int_equal(gs_store_load(dir, &after, NULL, 0), 0);
+		check_whole(&after, true);
+		ASSERT_INT_EQ(litter(), 0);
+	}
+	print_message("%u kills during a change, %u of them after it was made\n", in_flight, made_whole);
+	assert_true(in_flight > kills / 4);
+	munmap(j, sizeof *j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +560,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(an_ephemeral_slice_goes_with_its_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_failed_change_changes_nothing, setup, teardown),
 		cmocka_unit_test(the_remainder_runs_on_the_sms_no_slice_holds),
+		cmocka_unit_test_setup_teardown(a_kill_at_any_instant_leaves_every_slice_whole_or_not_there, setup, teardown),
 	};
 	return GS_RUN_ISOLATED(tests);
 }

@@ -143,8 +143,11 @@ static struct gs_mig_ci *default_slice(struct gs_store *st, uid_t uid, struct gs
 }
 
 /* The ledger at path as a file to pass, made (mode after the directory's,
- * as the slice layer makes them) when it is not there; its limit set. */
-static int ledger_fd(const char *dir, const char *path, uint64_t limit)
+ * as the slice layer makes them) at limit when it is not there. A slice's
+ * limit is the slice layer's to set, under the store's lock (the store read
+ * here may be older than a resize since); the remainder's is the daemon's
+ * (set_limit). */
+static int ledger_fd(const char *dir, const char *path, uint64_t limit, bool set_limit)
 {
 	struct stat d;
 	unsigned mode = stat(dir, &d) == 0 && (d.st_mode & 0055) ? 0644 : 0600;
@@ -152,7 +155,8 @@ static int ledger_fd(const char *dir, const char *path, uint64_t limit)
 	int rc = gs_ledger_open(path, limit, mode, &l);
 	if (rc)
 		return rc;
-	gs_ledger_set_limit(l, limit);
+	if (set_limit)
+		gs_ledger_set_limit(l, limit);
 	gs_ledger_close(l);
 	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
@@ -218,7 +222,7 @@ int control_place(struct control_state *s, const struct control_peer *p, const c
 			out->memory = (uint64_t)gi->memory_mib << 20;
 			gs_smrun_of_ci(&g->layout, ci, &out->sm_start, &out->sms);
 			out->sm_grid = gs_smrun_grid(g->sm_unit ? g->sm_unit : 2, &g->layout);
-			if ((out->ledger_fd = ledger_fd(s->state_dir, path, out->memory)) < 0)
+			if ((out->ledger_fd = ledger_fd(s->state_dir, path, out->memory, false)) < 0)
 				rc = gs_fail(err, errlen, out->ledger_fd, "cannot open the ledger of slice %s: %s",
 					     out->slice, strerror(-out->ledger_fd));
 		}
@@ -242,7 +246,7 @@ int control_place(struct control_state *s, const struct control_peer *p, const c
 				out->sm_grid = gs_smrun_grid(sg->sm_unit ? sg->sm_unit : 2, &sg->layout);
 				gs_smrun_free(sg->sm_count, out->sm_grid, &sg->layout, &out->sm_start, &out->sms);
 			}
-			if ((out->ledger_fd = ledger_fd(s->state_dir, path, out->memory)) < 0)
+			if ((out->ledger_fd = ledger_fd(s->state_dir, path, out->memory, true)) < 0)
 				rc = gs_fail(err, errlen, out->ledger_fd, "cannot open the remainder ledger %s: %s", path,
 					     strerror(-out->ledger_fd));
 		}

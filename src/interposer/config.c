@@ -89,7 +89,8 @@ static int from_store(struct gs__slice *s, const char *dir, struct gs_store_gpu 
 	int rc = gs_ledger_open(path, s->memory_limit, 0600, &s->ledger);
 	if (rc)
 		return gs_fail(err, errlen, rc, "cannot open the memory ledger %s: %s", path, strerror(-rc));
-	gs_ledger_set_limit(s->ledger, s->memory_limit); /* a resized slice takes effect */
+	/* its limit is the slice layer's to set, under the store's lock: the
+	 * store read here may be older than a resize that has set it since */
 	return 0;
 }
 

@@ -116,28 +116,56 @@ static int check_running(const char *dir, const struct gs_store *before, struct 
 	return 0;
 }
 
-/* The ledger of every GPU instance that has none yet: made with the store,
- * at the instance's limit. Only the store's owner writes it (gpushare-control
- * hands a program its slice's ledger as an open file); others may read it
- * where the store's directory lets them, as the guarantee check must. */
-static int make_ledgers(const char *dir, const struct gs_store *st)
+/* The ledger of every GPU instance of st, made where it has none yet (so
+ * that the daemon can hand it out), its limit the instance's memory. Only the
+ * store's owner writes it (gpushare-control hands a program its slice's
+ * ledger as an open file); others may read it where the store's directory
+ * lets them, as the guarantee check must. With before (the store on disk
+ * until st replaces it) a ledger's limit is the lower of the two: a kill -9
+ * before the store is replaced must not leave programs taking more than the
+ * store gives their slice. */
+static int set_ledgers(const char *dir, const struct gs_store *st, const struct gs_store *before)
 {
 	struct stat d;
 	unsigned mode = stat(dir, &d) == 0 && (d.st_mode & 0055) ? 0644 : 0600;
-	for (size_t i = 0; i < st->n_gpu; i++)
+	for (size_t i = 0; i < st->n_gpu; i++) {
+		const struct gs_store_gpu *was = NULL;
+		for (size_t b = 0; before && b < before->n_gpu; b++)
+			if (strcmp(before->gpu[b].uuid, st->gpu[i].uuid) == 0)
+				was = &before->gpu[b];
 		for (size_t k = 0; k < st->gpu[i].layout.n_gi; k++) {
-			const struct gs_mig_gi *gi = &st->gpu[i].layout.gi[k];
+			const struct gs_mig_gi *gi = &st->gpu[i].layout.gi[k], *old = same_gi(was, gi);
+			uint64_t limit = (uint64_t)gi->memory_mib << 20;
+			if (old && ((uint64_t)old->memory_mib << 20) < limit)
+				limit = (uint64_t)old->memory_mib << 20;
 			char path[PATH_MAX];
 			struct gs_ledger *l;
 			int rc = gs_store_ledger_path(dir, st->gpu[i].uuid, gi, path, sizeof path);
 			if (!rc)
-				rc = gs_ledger_open(path, (uint64_t)gi->memory_mib << 20, mode, &l);
+				rc = gs_ledger_open(path, limit, mode, &l);
 			if (rc)
 				return rc;
-			gs_ledger_set_limit(l, (uint64_t)gi->memory_mib << 20);
+			gs_ledger_set_limit(l, limit);
 			gs_ledger_close(l);
 		}
+	}
 	return 0;
+}
+
+/* What a transaction killed before it ended left: ledger limits the store
+ * does not give, and its temporary copy of the store (every writer holds the
+ * lock, so no other is being written). */
+static void settle(const char *dir, const struct gs_store *st)
+{
+	set_ledgers(dir, st, NULL);
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "slices.tmp.", 11) == 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
 }
 
 /* Ledger files of GPU instances that are no longer in the store (removed,
@@ -194,6 +222,7 @@ int gs_slice_edit(const char *dir, const struct gs_slice_gpu *gpus, size_t n_gpu
 		rc = gs_store_load(dir, before, err, errlen);
 	if (!rc) {
 		record_sizes(before, gpus, n_gpus);
+		settle(dir, before);
 		*st = *before;
 		struct gs_slice_txn t = { dir, st, gpus, n_gpus, err, errlen };
 		rc = change(&t, arg);
@@ -212,12 +241,14 @@ int gs_slice_edit(const char *dir, const struct gs_slice_gpu *gpus, size_t n_gpu
 		record_sizes(st, gpus, n_gpus);
 		rc = check_running(dir, before, st, err, errlen);
 	}
-	if (!rc && (rc = make_ledgers(dir, st)))
+	if (!rc && (rc = set_ledgers(dir, st, before)))
 		gs_fail(err, errlen, rc, "cannot make a memory ledger in %s: %s", dir, strerror(-rc));
 	if (!rc && (rc = gs_store_save(dir, st)))
 		gs_fail(err, errlen, rc, "cannot write %s/slices: %s", dir, strerror(-rc));
-	if (!rc)
+	if (!rc) {
+		set_ledgers(dir, st, NULL); /* the limits grown; a failure is settled by the next change */
 		drop_stale_ledgers(dir, st);
+	}
 	free(before);
 	free(st);
 	close(fd);

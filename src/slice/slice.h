@@ -4,9 +4,10 @@
  * with running programs is never removed, guarantees fit the GPU), the
  * ledgers of new slices made, the store replaced atomically, and the live
  * ledgers given their new limits. A kill -9 at any instant leaves the slice
- * whole, with all its attributes, or not there at all. gpushare-smi's soft
- * backend, gpushare-control, gpushare run and the interposer's configuration
- * all go through it. */
+ * whole, with all its attributes, or not there at all, and no ledger's limit
+ * above what the store gives its slice; the next change settles the rest.
+ * gpushare-smi's soft backend, gpushare-control, gpushare run and the
+ * interposer's configuration all go through it. */
 #ifndef GS_SLICE_H
 #define GS_SLICE_H
 
