@@ -90,10 +90,10 @@ static int connect_daemon(bool again)
 	if (again)
 		n += snprintf(line + n, sizeof line - (size_t)n, " %ld", (long)gs__client.server);
 	line[n++] = '\n';
-	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
-		close(fd);
-		return -1;
-	}
+	/* a daemon that refused the connection (too many of the user's) has
+	 * said why and closed it: the send fails, the answer is still there */
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n)
+		gs__log("the registration could not be sent: reading why");
 	return fd;
 }
 
