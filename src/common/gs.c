@@ -293,9 +293,14 @@ int gs_mkdir_p(const char *path, unsigned mode)
 
 int gs_lock_file(const char *path)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* 0600: a lock another user could open, they could hold (flock needs
+	 * no write access), and stop every change */
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 077))
+		fchmod(fd, 0600); /* made by an older gpushare */
 	while (flock(fd, LOCK_EX)) {
 		if (errno != EINTR) {
 			int rc = -errno;

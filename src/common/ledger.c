@@ -2,6 +2,7 @@
 #include "ledger.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -68,10 +69,35 @@ static void unlock(struct shm *m)
 
 /* Checks and maps an open ledger file, initialising it when it is new (its
  * size 0). Initialisation is serialised by flock; it is not on any hot path. */
+static bool initialised(int fd)
+{
+	struct stat st;
+	uint32_t magic;
+	return fstat(fd, &st) == 0 && st.st_size == sizeof(struct shm) &&
+	       pread(fd, &magic, sizeof magic, offsetof(struct shm, magic)) == sizeof magic && magic == LEDGER_MAGIC;
+}
+
+/* The initialisation lock, taken only for a ledger not yet initialised and
+ * for 2 s at most: a reader of the file (any user, where the directory lets
+ * them) can hold it, but never stop a program for good. */
+static int init_lock(int fd)
+{
+	for (int i = 0; i < 200; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		usleep(10000);
+	}
+	return -EAGAIN;
+}
+
 static int map(int fd, bool ro, uint64_t limit, struct gs_ledger **out)
 {
-	if (!ro && flock(fd, LOCK_EX))
-		return -errno;
+	bool locked = !ro && !initialised(fd);
+	int lrc = locked ? init_lock(fd) : 0;
+	if (lrc)
+		return lrc;
 	struct stat st;
 	int rc = 0;
 	if (fstat(fd, &st))
@@ -101,7 +127,7 @@ static int map(int fd, bool ro, uint64_t limit, struct gs_ledger **out)
 	} else if (!rc && (__atomic_load_n(&m->magic, __ATOMIC_ACQUIRE) != LEDGER_MAGIC || m->version != LEDGER_VERSION)) {
 		rc = -EPROTO;
 	}
-	if (!ro)
+	if (locked)
 		flock(fd, LOCK_UN);
 	struct gs_ledger *l = rc ? NULL : calloc(1, sizeof *l);
 	if (!rc && !l)

@@ -418,7 +418,9 @@ int gs_store_save(const char *dir, const struct gs_store *s)
 int gs_store_lock(const char *dir)
 {
 	char path[PATH_MAX];
-	int rc = gs_mkdir_p(dir, 0755);
+	/* root's store (gpushare-control's) is read by every program; a user's
+	 * own is theirs alone */
+	int rc = gs_mkdir_p(dir, geteuid() == 0 ? 0755 : 0700);
 	if (rc)
 		return rc;
 	if ((rc = store_path(dir, "lock", path, sizeof path)))

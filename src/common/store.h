@@ -93,7 +93,9 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len);
 int gs_store_load(const char *dir, struct gs_store *s, char *err, size_t errlen);
 /* Replaces dir/slices atomically. The caller holds gs_store_lock. */
 int gs_store_save(const char *dir, const struct gs_store *s);
-/* Creates dir (0755) and takes its lock; returns the fd to close, or -errno. */
+/* Creates dir (0755 for root, whose store every program reads; 0700 for
+ * another user's own) and takes its lock (a 0600 file); returns the fd to
+ * close, or -errno. */
 int gs_store_lock(const char *dir);
 
 /* The GPU entry with this UUID; created (MIG off, empty) when create is set

@@ -172,6 +172,19 @@ if [ -n "$preload" ]; then
 	check "another user's server is not found for them, nor can they end its program" '[ "$(as_q $user1 get_client_list $srv_a2)" = "Server $srv_a2 not found" ] && [ "$(as_q $user1 get_server_status $srv_a2)" = "Server $srv_a2 not found" ] && [ "$(as_q $user1 terminate_client $srv_a2 $app2)" = "Permission denied: terminate_client needs root or the daemon'"'"'s user" ] && q ps | grep -q "^$app2 "'
 	kill "$app1" "$app2"
 	wait "$app1" "$app2" 2> /dev/null
+	# locks: the store's cannot be opened by another user; a ledger they can
+	# read they may flock, which must stop nobody
+	check "another user cannot open the store's lock (0600) to hold it" '[ "$(stat -c %a "$work/state/lock")" = 600 ] && ! as $user1 python3 -c "open(\"$work/state/lock\")" 2> /dev/null'
+	ledger=$(ls "$work/state"/ledger-* | head -1)
+	as_bg $user1 python3 -c "import fcntl, time; f = open('$ledger'); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)" > "$work/flock.out"
+	locker=$!
+	wait_for 'grep -q locked "$work/flock.out"'
+	start_ns=$(date +%s%N)
+	out=$(GPUSHARE_SLICE=$slice2 LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" as $user2 timeout 10 "$build/tests/cuda-app" alloc 10 2>&1)
+	made=$(q "create_slice 8 1G")
+	took=$(ms_since $start_ns)
+	check "a ledger flocked by another user stops neither a program nor a change" '[ "$out" = ok ] && [[ "$made" == MIG-* ]] && [ $took -lt 3000 ] && q "destroy_slice $made" > /dev/null'
+	kill $locker; wait $locker 2> /dev/null
 else
 	echo "skip listings of programs: a sanitized interposer cannot be preloaded"
 fi
