@@ -32,6 +32,7 @@ struct limits {
 	unsigned idle_s;         /* to send a first whole command (registered programs: their life) */
 	size_t conn_out;         /* a peer's unread answers: dropped past it */
 	size_t user_out;         /* one user's unread answers on all connections: dropped past it */
+	long log_max;            /* control.log and server.log: each rotated to <name>.1 past it */
 };
 static struct limits lim;
 static struct control_state *state;
@@ -647,6 +648,21 @@ static FILE *open_log(const char *dir, const char *name)
 	return f;
 }
 
+/* A log past its size goes to <name>.1 (the one there before is dropped) and
+ * a new one starts: whatever peers make the daemon log, its logs take at most
+ * twice GPUSHARE_CONTROL_LOG_MAX MiB each. */
+static void rotate_log(FILE **f, const char *dir, const char *name)
+{
+	if (!*f || ftell(*f) < lim.log_max)
+		return;
+	char path[PATH_MAX], old[PATH_MAX + 4];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	snprintf(old, sizeof old, "%s.1", path);
+	fclose(*f);
+	rename(path, old);
+	*f = open_log(dir, name);
+}
+
 /* The log pipe: 0600, so that only the daemon's own servers, which get it
  * opened before they take their user's identity, write server.log lines. One
  * a killed daemon left is kept: its servers still hold it. */
@@ -743,6 +759,7 @@ static int set_limits(char *err, size_t errlen)
 	lim.idle_s = env_limit("GPUSHARE_CONTROL_IDLE_TIMEOUT", 10, 0, 86400);
 	lim.conn_out = (size_t)env_limit("GPUSHARE_CONTROL_OUTPUT_LIMIT", 1024, 64, 1u << 20) << 10;
 	lim.user_out = (size_t)env_limit("GPUSHARE_CONTROL_USER_OUTPUT_LIMIT", 8192, 64, 1u << 22) << 10;
+	lim.log_max = (long)env_limit("GPUSHARE_CONTROL_LOG_MAX", 64, 1, 1u << 16) << 20;
 	table_len = (int)lim.max_conns + 2 * FD_RESERVE;
 	conns = calloc((size_t)table_len, sizeof *conns);
 	doomed = calloc((size_t)table_len, sizeof *doomed);
@@ -863,6 +880,8 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			last_tick = now;
 			control_servers_tick(&s);
 			relays_tick(&s);
+			rotate_log(&s.log, log_dir, "control.log");
+			rotate_log(&s.server_log, log_dir, "server.log");
 			sweep(&s);
 		}
 		if (s.quitting && s.n_servers == 0) {

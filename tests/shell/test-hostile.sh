@@ -238,18 +238,19 @@ check "the daemon lets go of the rest when they go and serves the user again" 'w
 # a daemon of its own that lets the user have all 1000: each gets its turn
 # of a few commands, so root's turn comes at once
 export2=(GPUSHARE_PIPE_DIRECTORY="$work/pipe2" GPUSHARE_LOG_DIRECTORY="$work/log2" GPUSHARE_STATE_DIR="$work/state2")
-env "${export2[@]}" GPUSHARE_CONTROL_USER_CONNECTIONS=1100 "$ctl" -d
+env "${export2[@]}" GPUSHARE_CONTROL_USER_CONNECTIONS=1100 GPUSHARE_CONTROL_LOG_MAX=1 "$ctl" -d
 pid2=$(cat "$work/pipe2/gpushare-control.pid")
 q2() { echo "$*" | env "${export2[@]}" timeout 1 "$ctl"; }
 as_q2() { local u=$1; shift; echo "$*" | as "$u" env "${export2[@]}" timeout 1 "$ctl"; }
 q2 device_query > /dev/null # what its first answers take counted before
 rss0=$(rss_kb "$pid2")
 flood "$work/pipe2/control" 2 get_default_client_priority
-wait_for '[ "$(grep -c "Cmd:get_default_client_priority" "$work/log2/control.log")" -ge 10000 ]' 10
+wait_for '[ "$(cat "$work/log2/control.log"* | grep -c "Cmd:get_default_client_priority")" -ge 10000 ]' 10
 check "1000 connections of a user (its limit raised) flooding: root and the other user are answered within a second" 'served q2 && sleep 0.5 && served q2'
 wait_for 'grep -q ^flooded "$work/flood"' 10
 rss1=$(rss_kb "$pid2")
 echo "     daemon VmRSS before $rss0 kB, after $rss1 kB; $(cat "$work/flood")"
+check "... its logs stay bounded: control.log went to control.log.1 past GPUSHARE_CONTROL_LOG_MAX (1 MiB)" '[ -s "$work/log2/control.log.1" ] && [ "$(stat -c %s "$work/log2/control.log")" -lt $((4 << 20)) ] && [ "$(stat -c %s "$work/log2/control.log.1")" -lt $((4 << 20)) ]'
 check "... all 1000 taken, the daemon's memory grew by less than 64 MiB" 'grep -Eq "^flooded sent=[0-9]+ taken=1000 refused=0 " "$work/flood" && [ $((rss1 - rss0)) -lt 65536 ]'
 stop $flood
 check "... it lets go of them and serves the user again" 'wait_for "[ \"\$(as_q2 $user1 get_default_client_priority)\" = 0 ]"'
