@@ -62,6 +62,7 @@ struct control_server {
 struct control_mps {
 	bool on;
 	char bin[1024], pipe[1024], logs[1024];
+	uint64_t started_ns;                     /* when it was last started (0: found running) */
 };
 
 struct control_state {
@@ -89,8 +90,9 @@ struct control_state {
 
 /* Starts NVIDIA's control daemon in -multiuser-server mode with a private
  * pipe directory (<pipe>/nvidia-mps) when the GPU is NVIDIA's and the binary
- * is there; stops it; tells whether it listens. */
-void control_mps_start(struct control_state *s, const char *pipe_dir, const char *log_dir);
+ * is there (wait: until it listens, 5 s at most; else it is taken as on and
+ * looked at again later); stops it; tells whether it listens. */
+void control_mps_start(struct control_state *s, const char *pipe_dir, const char *log_dir, bool wait);
 void control_mps_stop(struct control_state *s);
 bool control_mps_listening(const struct control_state *s);
 /* Passes one command line to NVIDIA's front end; its answer lines go to the

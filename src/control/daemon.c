@@ -838,7 +838,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	control_log(&s, "gpushare control protocol version: %d", GS_CONTROL_PROTOCOL);
 	control_settings_load(&s); /* after a crash; quit removes them */
 	control_gpus_discover(&s);
-	control_mps_start(&s, pipe_dir, log_dir);
+	control_mps_start(&s, pipe_dir, log_dir, true);
 	control_servers_init(&s); /* after a crash: the servers still running */
 	control_log(&s, "Limits: %u connections per user, %u in all (%u kept for root), %u s to send a command, "
 		       "%zu KiB of unread answers per connection, %zu KiB per user", lim.user_conns, lim.max_conns,
@@ -893,11 +893,11 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 		}
 		struct epoll_event events[64];
 		int n = epoll_wait(ep, events, 64, s.n_servers || n_conns ? 100 : 1000);
-		if (n == 0 && s.mps.on && !control_mps_listening(&s)) {
+		if (n == 0 && s.mps.on && gs_now_ns() - s.mps.started_ns > 10000000000ull && !control_mps_listening(&s)) {
 			/* supervised: it went away, bring it back */
 			control_log(&s, "NVIDIA MPS in %s went away: starting it again", s.mps.pipe);
 			s.mps.on = false;
-			control_mps_start(&s, pipe_dir, log_dir);
+			control_mps_start(&s, pipe_dir, log_dir, false);
 		}
 		for (int i = 0; i < n; i++) {
 			int fd = events[i].data.fd;

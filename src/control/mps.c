@@ -27,7 +27,7 @@ bool control_mps_listening(const struct control_state *s)
 	return gs_mps_running(s->mps.pipe);
 }
 
-void control_mps_start(struct control_state *s, const char *pipe_dir, const char *log_dir)
+void control_mps_start(struct control_state *s, const char *pipe_dir, const char *log_dir, bool wait)
 {
 	struct control_mps *m = &s->mps;
 	const char *off = getenv("GPUSHARE_NO_MPS");
@@ -44,6 +44,14 @@ void control_mps_start(struct control_state *s, const char *pipe_dir, const char
 	}
 	if (gs_mkdir_p(m->pipe, 0755) || gs_mkdir_p(m->logs, 0755) || mps_run(m, true, NULL, NULL, 0) != 0) {
 		control_log(s, "NVIDIA MPS did not start in %s: programs in slices will time-slice", m->pipe);
+		return;
+	}
+	m->started_ns = gs_now_ns();
+	if (!wait) {
+		/* brought back from the daemon's loop, which it must not hold up:
+		 * it is looked at again once it has had time to listen */
+		m->on = true;
+		control_log(s, "Starting NVIDIA MPS (-multiuser-server) in %s again", m->pipe);
 		return;
 	}
 	for (int i = 0; i < 50 && !control_mps_listening(s); i++)
