@@ -4,6 +4,7 @@
 #include "slice.h"
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -26,6 +27,23 @@ static uid_t uid_of(pid_t pid)
 	if (f)
 		fclose(f);
 	return uid;
+}
+
+/* A ledger's live use, limit and processes (those of only_uid, -1: all). */
+static int ledger_use(const char *path, uid_t only_uid, uint64_t *used, uint64_t *limit, char *procs, size_t len)
+{
+	struct gs_ledger *l;
+	if (access(path, F_OK) || gs_ledger_open_ro(path, &l))
+		return -ENOENT;
+	struct gs_ledger_usage u[16];
+	size_t nu = gs_ledger_usage(l, u, 16), at = 0;
+	*used = gs_ledger_live(l);
+	*limit = gs_ledger_limit(l);
+	for (size_t q = 0; q < nu && at < len - 16; q++)
+		if (only_uid == (uid_t)-1 || uid_of(u[q].pid) == only_uid)
+			at += (size_t)snprintf(procs + at, len - at, "%s%ld", at ? "," : "", (long)u[q].pid);
+	gs_ledger_close(l);
+	return 0;
 }
 
 int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, const char *line), void *ctx)
@@ -56,18 +74,8 @@ int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, co
 			gs_store_ci_uuid(sg->uuid, ci, uuid);
 			/* memory and processes are the GPU instance's, shared by its CIs */
 			gs_store_ledger_path(dir, sg->uuid, gi, path, sizeof path);
-			uint64_t used = 0;
-			struct gs_ledger *l;
-			if (access(path, F_OK) == 0 && gs_ledger_open_ro(path, &l) == 0) {
-				struct gs_ledger_usage u[16];
-				size_t nu = gs_ledger_usage(l, u, 16), len = 0;
-				used = gs_ledger_live(l);
-				for (size_t q = 0; q < nu && len < sizeof procs - 16; q++)
-					if (only_uid == (uid_t)-1 || uid_of(u[q].pid) == only_uid)
-						len += (size_t)snprintf(procs + len, sizeof procs - len, "%s%ld", len ? "," : "",
-									(long)u[q].pid);
-				gs_ledger_close(l);
-			}
+			uint64_t used = 0, limit;
+			ledger_use(path, only_uid, &used, &limit, procs, sizeof procs);
 			char users[128] = "*";
 			for (unsigned q = 0, len = 0; q < ci->n_users && len < sizeof users - 16; q++)
 				len += (unsigned)snprintf(users + len, sizeof users - len, "%s%lu", q ? "," : "",
@@ -79,6 +87,21 @@ int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, co
 		}
 	}
 	free(st);
+	/* what programs outside every slice hold, GPU by GPU (gpushare-control's) */
+	DIR *d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		char path[PATH_MAX], procs[256] = "-";
+		uint64_t used = 0, limit = 0;
+		if (strncmp(e->d_name, "remainder-", 10) || snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+		    ledger_use(path, only_uid, &used, &limit, procs, sizeof procs))
+			continue;
+		snprintf(line, sizeof line, "%-42s %3s %3s %5s %7lluMiB %7uMiB %7lluMiB  %-16s %-7s %s",
+			 e->d_name + 10, "-", "-", "-", (unsigned long long)(limit >> 20), 0u,
+			 (unsigned long long)(used >> 20), "* (remainder)", "-", procs);
+		emit(ctx, line);
+	}
+	if (d)
+		closedir(d);
 	return 0;
 }
 

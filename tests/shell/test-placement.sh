@@ -75,6 +75,7 @@ check "... and cannot take what slices are guaranteed" '[ "$(cuda "$user2" alloc
 rem=$!
 wait_for 'grep -q held "$work/rem.out" 2> /dev/null'
 check "a remainder program is listed, in slice -, with what it holds" 'q list_clients | grep -qE "^$rem +$(id -u "$user2") +[0-9]+ +1[0-9]{3}MiB +-$"'
+check "... and list_slices shows the GPU's remainder, its limit and its process" 'q list_slices | grep -qE "^GPU-[0-9a-f-]+ +- +- +- +32768MiB +0MiB +1[0-9]{3}MiB +\* \(remainder\) +- +$rem$"'
 kill $rem; wait $rem 2> /dev/null
 
 # the environment narrows, never widens; a user's default slice
