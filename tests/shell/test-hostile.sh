@@ -20,7 +20,13 @@ py=/usr/bin/python3 # the users' own python: a shim of root's may be closed to t
 peers="$(cd "$(dirname "$0")" && pwd)/hostile-peers.py"
 # a sanitized interposer cannot be preloaded (test-interposer covers it)
 preload=yes
-nm -D "$build/lib/libgpushare.so" | grep -q __asan_init && preload=
+# bounds on answers and on the daemon's growth; a sanitized daemon is slower
+# and keeps freed memory in quarantine (256 MiB), so its bounds are wider
+answer_s=1 grow_kb=65536
+if nm -D "$build/lib/libgpushare.so" | grep -q __asan_init; then
+	preload= answer_s=3 grow_kb=$((384 << 10))
+	echo "     (sanitized build: answers within $answer_s s, growth under $((grow_kb >> 10)) MiB)"
+fi
 work=$(mktemp -d)
 chmod 755 "$work"
 mkdir -m 1777 "$work/tmp" "$work/tmp2" # /tmps of their own: anyone makes things in them
@@ -111,8 +117,10 @@ check "a state directory another user owns is refused" '[ $rc = 1 ] && echo "$er
 if unshare -m true 2> /dev/null; then
 	as $user1 mkdir -m 777 "$work/tmp2/gpushare"
 	plant "$work/tmp2/gpushare"
-	err=$(env -u GPUSHARE_PIPE_DIRECTORY GPUSHARE_LOG_DIRECTORY="$work/log0" unshare -m sh -c \
-		'mount --bind "$1" /tmp && exec timeout 10 "$2" -d' sh "$work/tmp2" "$ctl" 2>&1); rc=$?
+	# the daemon from inside the new /tmp: the build tree may be under the old one
+	install -m 755 "$ctl" "$work/tmp2/gs-ctl"
+	err=$(env -u GPUSHARE_PIPE_DIRECTORY GPUSHARE_LOG_DIRECTORY=/tmp/log0 unshare -m sh -c \
+		'mount --bind "$1" /tmp && exec timeout 10 /tmp/gs-ctl -d' sh "$work/tmp2" 2>&1); rc=$?
 	check "the default /tmp/gpushare made by another user: refused, root's file untouched" '[ $rc = 1 ] && echo "$err" | grep -qF "pipe directory (GPUSHARE_PIPE_DIRECTORY) /tmp/gpushare is owned by $user1" && [ ! -S "$work/tmp2/gpushare/control" ] && victim_ok'
 else
 	echo "skip the default /tmp/gpushare made by another user: no mount namespace (unshare -m) here"
@@ -197,10 +205,10 @@ as_bg $user1 "$py" "$peers" idle "$work/pipe/control" 5000 $((GPUSHARE_CONTROL_I
 idle=$!
 wait_for 'grep -q "^after-connect" "$work/idle"' 30
 start_ns=$(date +%s%N)
-out=$(echo get_server_list | timeout 1 "$ctl"); rc=$?
+out=$(echo get_default_client_priority | timeout $answer_s "$ctl"); rc=$?
 took=$(ms_since $start_ns)
-check "5000 idle connections of a user: root's get_server_list answers within a second" '[ $rc = 0 ] && [ -n "$out" ] && [ $took -lt 1000 ]'
-check "... and the other user's commands too" '[ "$(echo get_default_client_priority | as $user2 timeout 1 "$ctl")" = 0 ]'
+check "5000 idle connections of a user: root's commands are answered promptly" '[ $rc = 0 ] && [ "$out" = 0 ] && [ $took -lt $((answer_s * 1000)) ]'
+check "... and the other user's commands too" '[ "$(echo get_default_client_priority | as $user2 timeout $answer_s "$ctl")" = 0 ]'
 check "... the user got its 64, the rest were refused with one clear line" 'grep -qxF "after-connect open=64 closed=0 [Too many connections for user $user1 (limit 64)]=4936" "$work/idle"'
 out=$(echo get_server_list | as $user1 timeout 5 "$ctl"); rc=$?
 check "... and the user's front end says so and exits 1" '[ "$out" = "Too many connections for user $user1 (limit 64)" ] && [ $rc = 1 ]'
@@ -214,25 +222,25 @@ flood() {
 	as_bg $user1 "$py" "$peers" flood "$1" 1000 "$2" "$3" > "$work/flood" 2>&1
 	flood=$!
 }
-# served Q: root's and user2's commands (through Q and as_Q) answered within a second
+# served Q: root's and user2's commands (through Q and as_Q) answered promptly
 served() {
 	local start_ns=$(date +%s%N) out
-	out=$($1 get_default_client_priority) && [ "$out" = 0 ] && [ "$(ms_since $start_ns)" -lt 1000 ] &&
+	out=$($1 get_default_client_priority) && [ "$out" = 0 ] && [ "$(ms_since $start_ns)" -lt $((answer_s * 1000)) ] &&
 		[ "$(as_$1 $user2 get_default_client_priority)" = 0 ]
 }
-q1() { echo "$*" | timeout 1 "$ctl"; }
-as_q1() { local u=$1; shift; echo "$*" | as "$u" timeout 1 "$ctl"; }
+q1() { echo "$*" | timeout $answer_s "$ctl"; }
+as_q1() { local u=$1; shift; echo "$*" | as "$u" timeout $answer_s "$ctl"; }
 # the user's limit lets 64 of them in, each sending device_query without
 # pause: past the user's 1 MiB of unread answers they are dropped
 rss0=$(rss_kb "$pid")
 flood "$work/pipe/control" 2 device_query
 check "1000 connections of a user flooding device_query: the daemon takes 64 and drops those past the user's output limit" 'wait_for "grep -q \"Dropping a connection of user $user1 (pid $flood): [0-9]* bytes of answers unread (limits 1048576 per connection, 1048576 per user)\" \"$work/log/control.log\"" 10'
-check "... while it floods, root and the other user are answered within a second" 'served q1'
+check "... while it floods, root and the other user are answered promptly" 'served q1'
 wait_for 'grep -q ^flooded "$work/flood"' 10
 rss1=$(rss_kb "$pid")
 echo "     daemon VmRSS before $rss0 kB, after $rss1 kB; $(cat "$work/flood")"
 check "... the peers were dropped, those left only held" 'grep -Eq "^flooded sent=[0-9]+ taken=64 refused=936 dropped=([1-9]|[1-5][0-9]|6[0-3])$" "$work/flood"'
-check "... the daemon's memory grew by less than 64 MiB" '[ $((rss1 - rss0)) -lt 65536 ]'
+check "... the daemon's memory stayed bounded" '[ $((rss1 - rss0)) -lt $grow_kb ]'
 stop $flood
 check "the daemon lets go of the rest when they go and serves the user again" 'wait_for "[ \"\$(as_q1 $user1 get_default_client_priority)\" = 0 ]"'
 # a daemon of its own that lets the user have all 1000: each gets its turn
@@ -240,18 +248,18 @@ check "the daemon lets go of the rest when they go and serves the user again" 'w
 export2=(GPUSHARE_PIPE_DIRECTORY="$work/pipe2" GPUSHARE_LOG_DIRECTORY="$work/log2" GPUSHARE_STATE_DIR="$work/state2")
 env "${export2[@]}" GPUSHARE_CONTROL_USER_CONNECTIONS=1100 GPUSHARE_CONTROL_LOG_MAX=1 "$ctl" -d
 pid2=$(cat "$work/pipe2/gpushare-control.pid")
-q2() { echo "$*" | env "${export2[@]}" timeout 1 "$ctl"; }
-as_q2() { local u=$1; shift; echo "$*" | as "$u" env "${export2[@]}" timeout 1 "$ctl"; }
+q2() { echo "$*" | env "${export2[@]}" timeout $answer_s "$ctl"; }
+as_q2() { local u=$1; shift; echo "$*" | as "$u" env "${export2[@]}" timeout $answer_s "$ctl"; }
 q2 device_query > /dev/null # what its first answers take counted before
 rss0=$(rss_kb "$pid2")
 flood "$work/pipe2/control" 2 get_default_client_priority
 wait_for '[ "$(cat "$work/log2/control.log"* | grep -c "Cmd:get_default_client_priority")" -ge 10000 ]' 10
-check "1000 connections of a user (its limit raised) flooding: root and the other user are answered within a second" 'served q2 && sleep 0.5 && served q2'
+check "1000 connections of a user (its limit raised) flooding: root and the other user are answered promptly" 'served q2 && sleep 0.5 && served q2'
 wait_for 'grep -q ^flooded "$work/flood"' 10
 rss1=$(rss_kb "$pid2")
 echo "     daemon VmRSS before $rss0 kB, after $rss1 kB; $(cat "$work/flood")"
 check "... its logs stay bounded: control.log went to control.log.1 past GPUSHARE_CONTROL_LOG_MAX (1 MiB)" '[ -s "$work/log2/control.log.1" ] && [ "$(stat -c %s "$work/log2/control.log")" -lt $((4 << 20)) ] && [ "$(stat -c %s "$work/log2/control.log.1")" -lt $((4 << 20)) ]'
-check "... all 1000 taken, the daemon's memory grew by less than 64 MiB" 'grep -Eq "^flooded sent=[0-9]+ taken=1000 refused=0 " "$work/flood" && [ $((rss1 - rss0)) -lt 65536 ]'
+check "... all 1000 taken, the daemon's memory stayed bounded" 'grep -Eq "^flooded sent=[0-9]+ taken=1000 refused=0 " "$work/flood" && [ $((rss1 - rss0)) -lt $grow_kb ]'
 stop $flood
 check "... it lets go of them and serves the user again" 'wait_for "[ \"\$(as_q2 $user1 get_default_client_priority)\" = 0 ]"'
 check "... and quits when root says so" 'echo quit | env "${export2[@]}" timeout 10 "$ctl" > /dev/null && wait_for "! kill -0 $pid2 2> /dev/null" 2'
