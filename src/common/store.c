@@ -433,3 +433,9 @@ int gs_store_ledger_path(const char *dir, const char *gpu_uuid, const struct gs_
 	int n = snprintf(out, len, "%s/ledger-%s-gi%u-%" PRIu64, dir, gpu_uuid, gi->id, gi->serial);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
+
+int gs_store_remainder_path(const char *dir, const char *gpu_uuid, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s/remainder-%s", dir, gpu_uuid);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}

@@ -111,4 +111,8 @@ void gs_store_ci_uuid(const char *gpu_uuid, const struct gs_mig_ci *ci, char out
  * memory, as MIG's do. "<dir>/ledger-<gpu-uuid>-gi<id>-<serial>". */
 int gs_store_ledger_path(const char *dir, const char *gpu_uuid, const struct gs_mig_gi *gi, char *out, size_t len);
 
+/* The ledger of what programs outside every slice of a GPU hold
+ * (gpushare-control's): "<dir>/remainder-<gpu-uuid>". */
+int gs_store_remainder_path(const char *dir, const char *gpu_uuid, char *out, size_t len);
+
 #endif

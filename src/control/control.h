@@ -137,6 +137,7 @@ struct control_peer {
 	int conn;                                /* the connection's id, for control_send */
 	uid_t uid;
 	pid_t pid;
+	uint64_t pid_start;                      /* pid's start time when it connected: the same process later */
 	bool privileged;                         /* came through control_privileged */
 	bool sees_all;                           /* root, the daemon's user or privileged: every user's
 						  * servers and clients are listed to it, others see their own */
@@ -172,6 +173,7 @@ struct control_placement {
 	const char *how;                         /* "cgroup", "job", "named", "default", "remainder" */
 	bool refuse_busy;
 	uint64_t memory;                         /* the limit, bytes */
+	uint64_t guarantee;                      /* what no other slice may take of it, bytes */
 	unsigned sm_start, sms, sm_grid;         /* its SM run (smrun.h); sms 0: the whole GPU */
 	int ledger_fd;                           /* its ledger, open read-write: the caller's to close */
 };
@@ -181,6 +183,9 @@ int control_place(struct control_state *s, const struct control_peer *p, const c
 		  struct control_placement *out, char *err, size_t errlen);
 /* Where the cgroup v2 hierarchy is mounted ("" when it is not). */
 void control_cgroup_root(char *out, size_t len);
+/* A client has gone: what it held goes back to its slice's ledger now, so
+ * that the neighbours, who read the ledger without reclaiming, see it free. */
+void control_reclaim(struct control_state *s, const struct control_peer *p);
 /* The ledger of what programs outside every slice of a GPU hold. */
 int control_remainder_path(const struct control_state *s, const char *gpu_uuid, char *out, size_t len);
 /* What a process holds there: 0, or -ENOENT (no ledger yet). */

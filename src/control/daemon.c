@@ -518,7 +518,8 @@ static int accept_peer(int lfd, bool privileged, struct control_state *s)
 	}
 	c->fd = fd;
 	c->pass_fd = -1;
-	c->peer = (struct control_peer){ .conn = fd, .uid = cred.uid, .pid = cred.pid, .privileged = privileged,
+	c->peer = (struct control_peer){ .conn = fd, .uid = cred.uid, .pid = cred.pid,
+					 .pid_start = gs_proc_start_time(cred.pid), .privileged = privileged,
 					 .sees_all = exempt };
 	c->user = (size_t)(u - users);
 	c->exempt = exempt;
@@ -548,6 +549,9 @@ static void drop(struct control_state *s, int fd)
 		control_log(s, "UI closed");
 	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 	close(fd);
+	for (size_t i = 0; i < n_relays; i++)
+		if (relays[i].conn == fd)
+			relays[i].conn = -1; /* its answer is nobody's: the number may be reused */
 	c->doomed = true; /* out of every list from now on */
 	if (!exiting)
 		control_peer_gone(s, &c->peer);

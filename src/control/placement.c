@@ -164,8 +164,7 @@ static int ledger_fd(const char *dir, const char *path, uint64_t limit, bool set
 
 int control_remainder_path(const struct control_state *s, const char *gpu_uuid, char *out, size_t len)
 {
-	int n = snprintf(out, len, "%s/remainder-%s", s->state_dir, gpu_uuid);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	return gs_store_remainder_path(s->state_dir, gpu_uuid, out, len);
 }
 
 /* What no slice of the GPU is guaranteed. */
@@ -182,6 +181,11 @@ int control_place(struct control_state *s, const struct control_peer *p, const c
 {
 	memset(out, 0, sizeof *out);
 	out->ledger_fd = -1;
+	/* its cgroup and ancestry are read from /proc: they must still be the
+	 * connecting process's, not those of another that took its pid since */
+	if (!p->pid_start || gs_proc_start_time(p->pid) != p->pid_start)
+		return gs_fail(err, errlen, -ESRCH, "The process that connected (%ld) is gone; register from the process "
+			       "that runs CUDA", (long)p->pid);
 	struct gs_store *st = malloc(sizeof *st);
 	if (!st)
 		return gs_fail(err, errlen, -ENOMEM, "out of memory");
@@ -220,6 +224,7 @@ int control_place(struct control_state *s, const struct control_peer *p, const c
 			snprintf(out->gpu, sizeof out->gpu, "%s", g->uuid);
 			out->refuse_busy = ci->refuse_busy;
 			out->memory = (uint64_t)gi->memory_mib << 20;
+			out->guarantee = (uint64_t)gi->guarantee_mib << 20;
 			gs_smrun_of_ci(&g->layout, ci, &out->sm_start, &out->sms);
 			out->sm_grid = gs_smrun_grid(g->sm_unit ? g->sm_unit : 2, &g->layout);
 			if ((out->ledger_fd = ledger_fd(s->state_dir, path, out->memory, false)) < 0)
@@ -274,4 +279,26 @@ int control_remainder_process_bytes(const struct control_state *s, const char *g
 	free(u);
 	gs_ledger_close(l);
 	return 0;
+}
+
+void control_reclaim(struct control_state *s, const struct control_peer *p)
+{
+	char path[PATH_MAX];
+	int rc = -ENOENT;
+	if (strcmp(p->slice, "-") == 0) {
+		rc = control_remainder_path(s, p->gpu, path, sizeof path);
+	} else {
+		struct gs_store *st = malloc(sizeof *st);
+		struct gs_store_gpu *g;
+		struct gs_mig_ci *ci;
+		if (st && gs_store_load(s->state_dir, st, NULL, 0) == 0 &&
+		    gs_slice_resolve(st, p->slice, &g, &ci, NULL, 0) == 0 && gs_slice_gi_of(g, ci))
+			rc = gs_store_ledger_path(s->state_dir, g->uuid, gs_slice_gi_of(g, ci), path, sizeof path);
+		free(st);
+	}
+	struct gs_ledger *l;
+	if (rc == 0 && gs_ledger_open(path, 0, 0, &l) == 0) {
+		gs_ledger_reclaim(l);
+		gs_ledger_close(l);
+	}
 }

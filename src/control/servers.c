@@ -428,8 +428,8 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 		control_log(s, "NEW CLIENT %ld from user %ld asked for slice %s: its %s's slice is %s", (long)p->pid,
 			    (long)p->uid, slice, pl.how, pl.slice);
 	/* first, with its ledger: where it runs, whatever it waits for next */
-	control_reply_line(r, "slice %s %s %" PRIu64 " %u %u %u %s %s", pl.slice, pl.gpu, pl.memory, pl.sm_start, pl.sms,
-			   pl.sm_grid, pl.how, s->state_dir);
+	control_reply_line(r, "slice %s %s %" PRIu64 " %" PRIu64 " %u %u %u %s %s", pl.slice, pl.gpu, pl.memory,
+			   pl.guarantee, pl.sm_start, pl.sms, pl.sm_grid, pl.how, s->state_dir);
 	r->pass_fd = pl.ledger_fd;
 	bool refuse_busy = pl.refuse_busy;
 	slice = pl.slice;
@@ -439,7 +439,9 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 	snprintf(p->slice, sizeof p->slice, "%s", slice);
 	snprintf(p->gpu, sizeof p->gpu, "%s", gpu_uuid);
 	if (s->mps.on) {
-		mps_register(s, p, had_server != NULL, refuse_busy, r);
+		/* a claim of running programs counts only while they come back
+		 * after a restart: anyone can claim it */
+		mps_register(s, p, had_server != NULL && gs_now_ns() < s->settle_ns, refuse_busy, r);
 		return;
 	}
 	struct control_server *v = had_server ? control_server_find(s, had_server) : NULL;
@@ -526,6 +528,7 @@ void control_peer_gone(struct control_state *s, struct control_peer *p)
 	if (!p->client)
 		return;
 	p->client = false; /* no longer counted */
+	control_reclaim(s, p);
 	if (s->mps.on) {
 		control_each_client(mps_serve_pending_one, s); /* its slice may be free now */
 		return;
@@ -653,10 +656,15 @@ const struct control_gpu *control_gpu_by_dev(const struct control_state *s, cons
 {
 	unsigned long long idx;
 	bool ordinal = gs_parse_uint(dev, 64, &idx) == 0;
-	for (size_t i = 0; i < s->n_gpus; i++)
+	const struct control_gpu *prefixed = NULL;
+	for (size_t i = 0; i < s->n_gpus; i++) {
 		if (ordinal ? s->gpus[i].index == idx : strcasecmp(s->gpus[i].uuid, dev) == 0)
 			return &s->gpus[i];
-	return NULL;
+		/* a prefix names a GPU where it names one alone, as in CUDA_VISIBLE_DEVICES */
+		if (!ordinal && strlen(dev) > 4 && strncasecmp(s->gpus[i].uuid, dev, strlen(dev)) == 0)
+			prefixed = prefixed ? (const struct control_gpu *)-1 : &s->gpus[i];
+	}
+	return prefixed == (const struct control_gpu *)-1 ? NULL : prefixed;
 }
 
 /* ---- for the commands ---- */

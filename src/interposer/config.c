@@ -170,11 +170,12 @@ static int explicit_limits(struct gs__slice *s, const char *mem, const char *sms
 	return 0;
 }
 
-int gs__config_request(char *out, size_t len, char *err, size_t errlen)
+int gs__config_request(char *out, size_t len, char *gpu, size_t gpulen, char *err, size_t errlen)
 {
 	const char *slice = env("GPUSHARE_SLICE"), *cvd = env("CUDA_VISIBLE_DEVICES");
 	struct gs_cvd_entry e[GS_CVD_MAX];
 	snprintf(out, len, "-");
+	snprintf(gpu, gpulen, "-");
 	if (slice) {
 		if (env("GPUSHARE_MEMORY_LIMIT") || env("GPUSHARE_SMS"))
 			return gs_fail(err, errlen, -EINVAL, "give GPUSHARE_SLICE or GPUSHARE_MEMORY_LIMIT/GPUSHARE_SMS, not both");
@@ -187,6 +188,11 @@ int gs__config_request(char *out, size_t len, char *err, size_t errlen)
 		size_t n, mig = 0, hit = 0;
 		char why[128];
 		gs_cvd_parse(cvd, e, GS_CVD_MAX, &n, why, sizeof why);
+		/* the GPU it would run on first: the one whose remainder it asks for */
+		if (n && e[0].kind == GS_CVD_INDEX)
+			snprintf(gpu, gpulen, "%u", e[0].index);
+		else if (n && e[0].kind == GS_CVD_GPU_UUID)
+			snprintf(gpu, gpulen, "GPU-%s", e[0].uuid);
 		for (size_t i = 0; i < n; i++)
 			if (e[i].kind == GS_CVD_MIG_UUID || e[i].kind == GS_CVD_MIG_GPU)
 				mig++, hit = i;
@@ -211,6 +217,8 @@ int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, 
 	snprintf(s->gpu_uuid, sizeof s->gpu_uuid, "%s", pl->gpu);
 	snprintf(s->store_dir, sizeof s->store_dir, "%s", pl->store_dir);
 	s->remainder = strcmp(pl->slice, "-") == 0;
+	s->placed = true;
+	s->guarantee = pl->guarantee;
 	s->memory_limited = true;
 	s->memory_limit = pl->memory;
 	s->sm_limited = pl->sms > 0;
@@ -239,9 +247,10 @@ int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, 
 			s->sms = (unsigned)n;
 		}
 	}
-	/* a slice's program sees its slice's GPU alone, as a MIG device's does */
-	if (!s->remainder)
-		setenv("CUDA_VISIBLE_DEVICES", s->gpu_uuid, 1);
+	/* a slice's program sees its slice's GPU alone, as a MIG device's does;
+	 * one in the remainder the GPU it was placed on, whose remainder it is
+	 * charged to (no other would be counted) */
+	setenv("CUDA_VISIBLE_DEVICES", s->gpu_uuid, 1);
 	return 0;
 }
 

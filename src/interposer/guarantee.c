@@ -17,6 +17,7 @@
 #include "slice.h"
 #include "store.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -31,9 +32,13 @@ struct peer {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct peer peers[GS_MIG_MAX_GI];
+static struct peer peers[GS_MIG_MAX_GI + 1]; /* the other slices, and the remainder */
 static size_t n_peers;
 static uint64_t own_guarantee = UINT64_MAX; /* unknown (no store): no check */
+/* the store cannot be read (a private state dir): placed by the daemon, a
+ * program takes no more than its guarantee, since it cannot see what the
+ * others are owed */
+static bool blind;
 static uint64_t gpu_bytes, checked_ns;
 static struct timespec store_mtime;
 
@@ -51,15 +56,22 @@ static void read_store(void)
 	char path[sizeof gs__slice.store_dir + 16];
 	struct stat st;
 	snprintf(path, sizeof path, "%s/slices", gs__slice.store_dir);
-	if (stat(path, &st) ||
-	    (st.st_mtim.tv_sec == store_mtime.tv_sec && st.st_mtim.tv_nsec == store_mtime.tv_nsec))
+	static struct gs_store s;
+	if (stat(path, &st) || gs_store_load(gs__slice.store_dir, &s, NULL, 0)) {
+		if (errno == ENOENT && !stat(gs__slice.store_dir, &st))
+			return; /* no store yet: no slice to share with */
+		/* the remainder's own limit already leaves every guarantee free */
+		blind = gs__slice.placed && !gs__slice.remainder;
+		if (blind)
+			__atomic_store_n(&own_guarantee, gs__slice.guarantee, __ATOMIC_RELAXED);
+		return;
+	}
+	if (st.st_mtim.tv_sec == store_mtime.tv_sec && st.st_mtim.tv_nsec == store_mtime.tv_nsec && !blind)
 		return;
 	store_mtime = st.st_mtim;
-	static struct gs_store s;
+	blind = false;
 	struct gs_store_gpu *g = NULL;
 	struct gs_mig_ci *ci = NULL;
-	if (gs_store_load(gs__slice.store_dir, &s, NULL, 0))
-		return;
 	if (gs__slice.remainder) {
 		/* outside every slice: guaranteed nothing, every slice a neighbour */
 		__atomic_store_n(&own_guarantee, 0, __ATOMIC_RELAXED);
@@ -80,6 +92,13 @@ static void read_store(void)
 		    gs_ledger_open_ro(lpath, &l) == 0)
 			peers[n_peers++] = (struct peer){ l, (uint64_t)gi->guarantee_mib << 20 };
 	}
+	/* for a slice, what programs outside every slice hold: guaranteed nothing */
+	char rpath[PATH_MAX];
+	struct gs_ledger *r;
+	if (!gs__slice.remainder && n_peers < GS_ARRAY_LEN(peers) &&
+	    gs_store_remainder_path(gs__slice.store_dir, gs__slice.gpu_uuid, rpath, sizeof rpath) == 0 &&
+	    gs_ledger_open_ro(rpath, &r) == 0)
+		peers[n_peers++] = (struct peer){ r, 0 };
 	if (!gpu_bytes)
 		gpu_bytes = gs__nvml_total_bytes(gs__slice.gpu_uuid);
 }
@@ -105,10 +124,14 @@ bool gs__guarantee_admits(uint64_t used)
 	pthread_mutex_lock(&lock);
 	refresh();
 	bool ok = true;
-	if (used > own_guarantee && gpu_bytes) {
+	if (used > own_guarantee && blind) {
+		ok = false;
+		gs__log("refused: %llu MiB would pass the slice's guarantee, and the other slices' use cannot be read "
+			"(%s)", (unsigned long long)(used >> 20), gs__slice.store_dir);
+	} else if (used > own_guarantee && gpu_bytes) {
 		uint64_t others = 0;
 		for (size_t i = 0; i < n_peers; i++) {
-			uint64_t u = gs_ledger_used(peers[i].ledger);
+			uint64_t u = gs_ledger_live(peers[i].ledger); /* the dead left out: nobody reclaims through a read-only map */
 			others += u > peers[i].guarantee ? u : peers[i].guarantee;
 		}
 		ok = others + used <= gpu_bytes;

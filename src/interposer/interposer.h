@@ -38,6 +38,8 @@ struct gs__slice {
 	struct gs_ledger *ledger;
 	char store_dir[4096];    /* where the slice was found, "" for environment limits */
 	bool remainder;          /* outside every slice: charged to what no slice is guaranteed */
+	bool placed;             /* by gpushare-control, which gave its guarantee */
+	uint64_t guarantee;
 	uint64_t process_limit;  /* GPUSHARE_MEMORY_LIMIT inside a placed slice: this process's cap (0: none) */
 };
 extern struct gs__slice gs__slice;
@@ -74,7 +76,7 @@ struct gs__placement {
 	char slice[96];          /* MIG-<uuid>, or "-": the GPU's remainder */
 	char gpu[48];
 	char how[16];            /* cgroup, job, named, default or remainder */
-	uint64_t memory;
+	uint64_t memory, guarantee;
 	unsigned sm_start, sms, sm_grid;
 	char store_dir[4096];
 	int ledger_fd;
@@ -83,10 +85,11 @@ struct gs__placement {
  * asked ("-": none; "?MIG-...": a name from CUDA_VISIBLE_DEVICES, a slice
  * only if it names one). 0: placed, gs__slice filled from the answer; 1:
  * refused (gs__slice.refused set, stderr says why); -1: no daemon runs. */
-int gs__register(const char *asked);
-/* What the environment asks for (config.c): into out, "-" for nothing. A
- * malformed value is an error. */
-int gs__config_request(char *out, size_t len, char *err, size_t errlen);
+int gs__register(const char *asked, const char *gpu);
+/* What the environment asks for (config.c): the slice into out, the GPU
+ * (from CUDA_VISIBLE_DEVICES) into gpu, "-" for nothing. A malformed value
+ * is an error. */
+int gs__config_request(char *out, size_t len, char *gpu, size_t gpulen, char *err, size_t errlen);
 /* gs__slice from where the daemon placed the program; the environment's
  * limits only narrow it. Takes pl->ledger_fd. */
 int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, size_t errlen);

@@ -44,7 +44,7 @@ struct gs__client gs__client;
 
 static struct sockaddr_un daemon_addr = { .sun_family = AF_UNIX };
 static int watched_fd = -1;
-static const char *asked_slice = "-";
+static const char *asked_slice = "-", *asked_gpu = "-";
 static struct gs__placement placed = { .ledger_fd = -1 };
 static bool got_placement;
 static int passed_fd = -1; /* a file that came with the answer */
@@ -86,7 +86,7 @@ static int connect_daemon(bool again)
 	char line[256];
 	/* again: the slice it was placed in, which the daemon gives again */
 	int n = snprintf(line, sizeof line, "register_client %s %s", again ? gs__slice.name : asked_slice,
-			 gs__slice.gpu_uuid[0] ? gs__slice.gpu_uuid : "-");
+			 again ? gs__slice.gpu_uuid : asked_gpu);
 	if (again)
 		n += snprintf(line + n, sizeof line - (size_t)n, " %ld", (long)gs__client.server);
 	line[n++] = '\n';
@@ -161,8 +161,8 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 		uint64_t bytes;
 		int at = 0;
 		struct gs__placement pl = { .ledger_fd = -1 };
-		if (sscanf(line, "R slice %95s %47s %" SCNu64 " %u %u %u %15s %n", pl.slice, pl.gpu, &pl.memory,
-			   &pl.sm_start, &pl.sms, &pl.sm_grid, pl.how, &at) == 7 && at) {
+		if (sscanf(line, "R slice %95s %47s %" SCNu64 " %" SCNu64 " %u %u %u %15s %n", pl.slice, pl.gpu, &pl.memory,
+			   &pl.guarantee, &pl.sm_start, &pl.sms, &pl.sm_grid, pl.how, &at) == 8 && at) {
 			/* where it runs, with its ledger */
 			if (apply && passed_fd >= 0) {
 				snprintf(pl.store_dir, sizeof pl.store_dir, "%s", line + at);
@@ -294,9 +294,10 @@ static int refuse(const char *why)
 	return 1;
 }
 
-int gs__register(const char *asked)
+int gs__register(const char *asked, const char *gpu)
 {
 	asked_slice = asked;
+	asked_gpu = gpu;
 	int fd = find_daemon();
 	if (fd == -1)
 		return -1;

@@ -219,9 +219,9 @@ static void init_once(void)
 	/* gpushare-control decides where the program runs; without one, the
 	 * environment and the stores do. A bad value must never mean no limit:
 	 * CUDA is refused, and stderr says why. */
-	char err[256] = "", asked[128];
-	if (gs__config_request(asked, sizeof asked, err, sizeof err) ||
-	    (gs__register(asked) < 0 && gs__config_load(&gs__slice, err, sizeof err))) {
+	char err[256] = "", asked[128], gpu[64];
+	if (gs__config_request(asked, sizeof asked, gpu, sizeof gpu, err, sizeof err) ||
+	    (gs__register(asked, gpu) < 0 && gs__config_load(&gs__slice, err, sizeof err))) {
 		gs__slice.refused = true;
 		fprintf(stderr, "gpushare: %s; CUDA is refused for this program\n", err);
 		gs__log("refused: %s", err);
