@@ -21,6 +21,13 @@ void control_send(int conn, const char *text)
 		abort(); /* whole lines only */
 }
 
+void control_send_fd(int conn, const char *text, int fd)
+{
+	if (fd >= 0)
+		close(fd);
+	control_send(conn, text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int control_relay(int conn, int fd, pid_t pid, int timeout_ms)
 {
@@ -36,11 +43,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char line[GS_LINE_MAX + 1];
 	memcpy(line, data, size);
 	line[size] = '\0';
-	struct control_peer p = { .uid = size % 2 ? 0 : 65534, .pid = 1, .privileged = size % 3 == 0, .conn = 5 };
+	struct control_peer p = { .uid = size % 2 ? 0 : 65534, .pid = 1, .privileged = size % 3 == 0, .conn = 5,
+				  .ledger_fd = -1 };
 	struct control_reply r = { .pass_fd = -1 };
 	control_dispatch(&s, &p, line, &r);
 	if (r.pass_fd >= 0)
 		close(r.pass_fd); /* a registration's ledger */
+	if (p.ledger_fd >= 0)
+		close(p.ledger_fd);
 	for (size_t i = 0; i < r.len;) {
 		if (r.len - i < 3 || memcmp(r.buf + i, "R ", 2))
 			abort();

@@ -147,6 +147,7 @@ struct control_peer {
 	char slice[96];                          /* its slice, "-" for none */
 	char gpu[48];                            /* its slice's GPU, "" when not told */
 	bool job;                                /* made a job slice (gpushare run): collected when it goes */
+	int ledger_fd;                           /* its slice's ledger, passed with its admission; -1: none */
 	pid_t server_pid;                        /* the server it is attached to, 0 none */
 	unsigned id;                             /* the client's ID in its server (ps) */
 };
@@ -162,6 +163,9 @@ typedef void (*control_client_fn)(void *ctx, struct control_peer *p);
 void control_each_client(control_client_fn fn, void *ctx);
 /* Queues text (whole lines) to a connection; nothing when it has gone. */
 void control_send(int conn, const char *text);
+/* The same with an open file passed with its first line (SCM_RIGHTS); the
+ * fd is the daemon's to close, sent or not. */
+void control_send_fd(int conn, const char *text, int fd);
 
 /* Where a registering program runs (placement.c): the daemon decides, in
  * order, from the slice bound to the program's cgroup, its job's ephemeral

@@ -271,6 +271,19 @@ static void relays_tick(struct control_state *s)
 			i++;
 }
 
+void control_send_fd(int conn, const char *text, int fd)
+{
+	struct conn *c = conn >= 0 && conn <= max_fd ? conns[conn] : NULL;
+	if (!c || c->closing || c->doomed || c->pass_fd >= 0) {
+		close(fd);
+		control_send(conn, text);
+		return;
+	}
+	c->pass_fd = fd;
+	c->pass_at = c->out_len;
+	control_send(conn, text);
+}
+
 /* The socket's mode comes from the umask at bind: never a chmod on its path. */
 static int listen_on(const char *path, unsigned mode)
 {
@@ -518,7 +531,7 @@ static int accept_peer(int lfd, bool privileged, struct control_state *s)
 	}
 	c->fd = fd;
 	c->pass_fd = -1;
-	c->peer = (struct control_peer){ .conn = fd, .uid = cred.uid, .pid = cred.pid,
+	c->peer = (struct control_peer){ .conn = fd, .uid = cred.uid, .pid = cred.pid, .ledger_fd = -1,
 					 .pid_start = gs_proc_start_time(cred.pid), .privileged = privileged,
 					 .sees_all = exempt };
 	c->user = (size_t)(u - users);
@@ -563,6 +576,8 @@ static void drop(struct control_state *s, int fd)
 	free(c->out);
 	if (c->pass_fd >= 0)
 		close(c->pass_fd);
+	if (c->peer.ledger_fd >= 0)
+		close(c->peer.ledger_fd);
 	free(c);
 	conns[fd] = NULL;
 	while (max_fd >= 0 && !conns[max_fd])

@@ -238,16 +238,21 @@ static uint64_t limit_for(const struct control_state *s, const struct mpsval_dev
 }
 
 /* A registering client's answer: now, into r, or later, when it waited. */
+/* Admitted: its ledger goes with this answer, not before (a queued program
+ * holds nothing of the slice). */
 static void answer_client(struct control_state *s, struct control_peer *p, struct control_reply *r, const char *text)
 {
 	p->pending = false;
+	int fd = p->ledger_fd;
+	p->ledger_fd = -1;
 	if (r) {
 		control_reply_line(r, "%s", text);
+		r->pass_fd = fd;
 		return;
 	}
 	char line[160];
 	snprintf(line, sizeof line, "R %s\nE 0\n", text);
-	control_send(p->conn, line);
+	control_send_fd(p->conn, line, fd);
 	control_log(s, "Client %ld may run now: %s", (long)p->pid, text);
 }
 
@@ -430,7 +435,9 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 	/* first, with its ledger: where it runs, whatever it waits for next */
 	control_reply_line(r, "slice %s %s %" PRIu64 " %" PRIu64 " %u %u %u %s %s", pl.slice, pl.gpu, pl.memory,
 			   pl.guarantee, pl.sm_start, pl.sms, pl.sm_grid, pl.how, s->state_dir);
-	r->pass_fd = pl.ledger_fd;
+	if (p->ledger_fd >= 0)
+		close(p->ledger_fd);
+	p->ledger_fd = pl.ledger_fd; /* passed once it is admitted */
 	bool refuse_busy = pl.refuse_busy;
 	slice = pl.slice;
 	const char *gpu_uuid = pl.gpu;

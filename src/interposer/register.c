@@ -163,13 +163,9 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 		struct gs__placement pl = { .ledger_fd = -1 };
 		if (sscanf(line, "R slice %95s %47s %" SCNu64 " %" SCNu64 " %u %u %u %15s %n", pl.slice, pl.gpu, &pl.memory,
 			   &pl.guarantee, &pl.sm_start, &pl.sms, &pl.sm_grid, pl.how, &at) == 8 && at) {
-			/* where it runs, with its ledger */
-			if (apply && passed_fd >= 0) {
+			/* where it runs; its ledger comes with the admission */
+			if (apply) {
 				snprintf(pl.store_dir, sizeof pl.store_dir, "%s", line + at);
-				pl.ledger_fd = passed_fd;
-				passed_fd = -1;
-				if (placed.ledger_fd >= 0)
-					close(placed.ledger_fd);
 				placed = pl;
 				got_placement = true;
 			}
@@ -316,15 +312,15 @@ int gs__register(const char *asked, const char *gpu)
 		if ((fd = connect_daemon(false)) >= 0)
 			rc = read_answer(fd, true, why, sizeof why);
 	}
-	if (passed_fd >= 0) {
-		close(passed_fd);
-		passed_fd = -1;
-	}
-	if (rc == 0 && !got_placement) {
-		snprintf(why, sizeof why, "gpushare-control (%s) did not say where this program runs (an older daemon?)",
-			 daemon_addr.sun_path);
+	if (rc == 0 && (!got_placement || passed_fd < 0)) {
+		snprintf(why, sizeof why, "gpushare-control (%s) did not say where this program runs, or passed no ledger "
+			 "(an older daemon?)", daemon_addr.sun_path);
 		rc = 1;
 	}
+	placed.ledger_fd = rc == 0 ? passed_fd : -1;
+	if (rc && passed_fd >= 0)
+		close(passed_fd); /* refused: nothing of the slice is kept */
+	passed_fd = -1;
 	if (rc) {
 		close(fd);
 		if (rc == -ETIMEDOUT)

@@ -32,6 +32,8 @@ export GPUSHARE_STATE_DIR="$work/state" GPUSHARE_SIM_DIR="$work/sim" GPUSHARE_SI
 export PATH="$build/bin:$PATH"
 ctl="$build/bin/gpushare-control"
 app="$build/tests/cuda-app"
+py=/usr/bin/python3 # the users' own python: a shim of root's may be closed to them
+[ -x "$py" ] || py=$(command -v python3)
 cg=""
 cleanup() {
 	[ -f "$work/pipe/gpushare-control.pid" ] && kill -9 "$(cat "$work/pipe/gpushare-control.pid")" 2> /dev/null
@@ -58,12 +60,44 @@ check "create_slice made a slice for gs-test1" '[[ "$a" == MIG-* ]]'
 # the ledger is the daemon's: readable, written only through the fd it passes
 ledger=$(ls "$work/state"/ledger-* | head -1)
 check "a slice's ledger belongs to the daemon's user, 0644, made with the slice" '[ "$(stat -c "%U %a" "$ledger")" = "root 644" ]'
-check "another user cannot open the ledger for writing" '! as "$user2" python3 -c "open(\"$ledger\", \"r+b\")" 2> /dev/null'
-check "nor can the slice's own user: only the daemon's fd writes it" '! as "$user1" python3 -c "open(\"$ledger\", \"r+b\")" 2> /dev/null'
+# opens: "denied" when the user may not open the file so, "opened" when they may
+opens() { as "$1" "$py" -c "
+try:
+    open('$2', '$3'); print('opened')
+except PermissionError:
+    print('denied')"; }
+check "another user cannot open the ledger for writing" '[ "$(opens "$user2" "$ledger" r+b)" = denied ] && [ "$(opens "$user2" "$ledger" rb)" = opened ]'
+check "nor can the slice's own user: only the daemon's fd writes it" '[ "$(opens "$user1" "$ledger" r+b)" = denied ]'
 out=$(GPUSHARE_SLICE=$a cuda "$user1" info)
 check "the slice's user runs there from the first program on" '[ "$(echo "$out" | val mem_total_mib)" = 8192 ] && [ "$(echo "$out" | val sms)" = 28 ]'
 out=$(GPUSHARE_SLICE=$a cuda "$user2" info)
 check "another user naming the slice is refused" 'echo "$out" | grep -qi "slice $a is not open to user $(id -u "$user2")"'
+
+# a program queued behind another user's holds nothing of the slice: its
+# ledger comes with its admission
+q set_slice_users "$a" "$user1,$user2" > /dev/null
+(GPUSHARE_SLICE=$a LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" exec setpriv --reuid="$user1" \
+	--regid="$(id -g "$user1")" --init-groups "$app" hold 100 > "$work/q1.out" 2>&1) &
+q1=$!
+wait_for 'grep -q held "$work/q1.out" 2> /dev/null'
+got=$(as "$user2" "$py" - "$work/pipe/control" "$a" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(1.5)
+s.sendall(b"register_client " + sys.argv[2].encode() + b" -\n")
+fds, text = [], b""
+try:
+    while True:
+        data, f, _, _ = socket.recv_fds(s, 4096, 4)
+        if not data: break
+        text += data; fds += f
+except socket.timeout:
+    pass
+print("queued" if b"R queued" in text else "not-queued", "fds=%d" % len(fds))
+PY
+)
+check "a program queued behind another user gets no ledger before its admission" '[ "$got" = "queued fds=0" ]'
+kill $q1; wait $q1 2> /dev/null
+q set_slice_users "$a" "$user1" > /dev/null
 
 # the remainder: what no slice is guaranteed
 out=$(cuda "$user2" info)
