@@ -2,6 +2,7 @@
 #include "ledger.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -144,16 +145,37 @@ static int map(int fd, bool ro, uint64_t limit, struct gs_ledger **out)
 	return 0;
 }
 
+/* A new ledger: made whole in a file of its own (0600, so nobody else can
+ * open it, let alone lock it, meanwhile), given its mode, then linked in
+ * place; where another process linked one first, that one is used. */
+static int create(const char *path, uint64_t limit, unsigned mode, struct gs_ledger **out)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof tmp, "%s.new.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+		return -ENAMETOOLONG;
+	unlink(tmp); /* one a killed process of this pid left */
+	int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	int rc = map(fd, false, limit, out);
+	if (!rc && fchmod(fd, mode)) /* the mode asked for, whatever the umask */
+		rc = -errno;
+	if (!rc && link(tmp, path)) {
+		rc = -errno;
+		gs_ledger_close(*out);
+		if (rc == -EEXIST) /* made by another process meanwhile */
+			rc = gs_ledger_open(path, limit, 0, out);
+	}
+	unlink(tmp);
+	close(fd);
+	return rc;
+}
+
 int gs_ledger_open(const char *path, uint64_t limit, unsigned mode, struct gs_ledger **out)
 {
 	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && mode) {
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-		if (fd >= 0)
-			fchmod(fd, mode); /* the mode asked for, whatever the umask */
-		else if (errno == EEXIST) /* made by another process meanwhile */
-			fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	}
+	if (fd < 0 && errno == ENOENT && mode)
+		return create(path, limit, mode, out);
 	if (fd < 0)
 		return -errno;
 	int rc = map(fd, false, limit, out);

@@ -317,13 +317,29 @@ CONTROL_CMD_FN(cmd_set_slice_guarantee)
 		control_log(s, "set_slice_guarantee %s %s", argv[1], argv[2]);
 }
 
+/* How many job slices of a user exist now. */
+static unsigned jobs_of(const struct control_state *s, uid_t uid)
+{
+	struct gs_store *st = malloc(sizeof *st);
+	unsigned n = 0;
+	if (st && gs_store_load(s->state_dir, st, NULL, 0) == 0)
+		for (size_t g = 0; g < st->n_gpu; g++)
+			for (size_t i = 0; i < st->gpu[g].layout.n_ci; i++) {
+				const struct gs_mig_ci *ci = &st->gpu[g].layout.ci[i];
+				n += ci->owner_pid && ci->n_users == 1 && ci->users[0] == (uint32_t)uid;
+			}
+	free(st);
+	return n;
+}
+
 /* create_job_slice <SMs> <memory> [-gpu <index|UUID>] [-overcommit]: what
  * gpushare run --memory/--sms asks for. The slice is the asker's job's: its
  * owner is the asking process (by SO_PEERCRED, not by what it says), open to
  * its user alone, and every program whose ancestry reaches the owner lands in
  * it whatever its environment. It goes when the owner has gone and no program
- * holds memory in it. Any user may make one; sizes are checked against the
- * GPU and its guarantees like any slice's. */
+ * holds memory in it. Any user may make one, GPUSHARE_CONTROL_USER_JOBS (4)
+ * at a time (root and the daemon's user: no limit); sizes are checked against
+ * the GPU and its guarantees like any slice's. */
 CONTROL_CMD_FN(cmd_create_job_slice)
 {
 	unsigned sms;
@@ -354,12 +370,22 @@ CONTROL_CMD_FN(cmd_create_job_slice)
 		r->status = 1;
 		return;
 	}
+	control_collect_jobs(s); /* room left by jobs that ended */
+	const char *env = getenv("GPUSHARE_CONTROL_USER_JOBS");
+	unsigned long long cap = 4;
+	if (env && *env && gs_parse_uint(env, 1u << 20, &cap))
+		cap = 4;
+	if (p->uid != 0 && p->uid != geteuid() && jobs_of(s, p->uid) >= cap) {
+		control_reply_line(r, "User %ld has %llu job slices already (GPUSHARE_CONTROL_USER_JOBS); one must end first",
+				   (long)p->uid, cap);
+		r->status = 1;
+		return;
+	}
 	uint32_t uid = (uint32_t)p->uid;
 	struct gs_slice_spec spec = { .sm = sms, .memory = bytes, .overcommit = overcommit, .guarantee = UINT64_MAX,
 				      .users = &uid, .n_users = 1, .owner = p->pid };
 	struct gs_slice_info made;
 	char why[512];
-	control_collect_jobs(s); /* room left by jobs that ended */
 	if (gs_slice_create(s->state_dir, &g->slice, &spec, &made, why, sizeof why)) {
 		refused(r, why);
 		return;

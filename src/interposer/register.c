@@ -254,6 +254,10 @@ static void *watch(void *arg)
 			close(fd);
 			fd = -1;
 			if (rc == 1) {
+				/* never run outside the rules: as terminate_client */
+				__atomic_or_fetch(&gs__wrap_flags, GS__WRAP_TERMINATED, __ATOMIC_RELEASE);
+				fprintf(stderr, "gpushare: gpushare-control refused to register this program again (%s); "
+						"every CUDA call now fails\n", why);
 				gs__log("gpushare-control refused to register us again: %s", why);
 				return NULL;
 			}

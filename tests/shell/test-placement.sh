@@ -148,6 +148,12 @@ sleep 1.5
 check "after a kill -9 of gpushare run the slice stays while its program holds memory" 'q list_slices | grep -q " 2048MiB "'
 kill "$held_pid"
 check "... and goes once it ends" 'wait_for "! q list_slices | grep -q \" 2048MiB \"" 5'
+jobs=()
+for i in 1 2 3 4; do run "$user1" 1G 8 sleep 4 > /dev/null 2>&1 & jobs+=($!); done
+wait_for '[ "$(q list_slices | grep -c " 1024MiB ")" = 4 ]'
+check "a user's fifth job slice at once is refused, saying why" 'run "$user1" 1G 8 true 2>&1 | grep -q "has 4 job slices already"'
+kill "${jobs[@]}" 2> /dev/null; wait "${jobs[@]}" 2> /dev/null
+wait_for '! q list_slices | grep -q " 1024MiB "'
 check "create_job_slice larger than the GPU is refused, saying what it has" 'run "$user1" 100G 16 true 2>&1 | grep -q "40960 MiB"'
 
 # a slice bound to a cgroup: every process in it, whatever it asks
