@@ -115,6 +115,17 @@ static int parse_sms(const char *text, unsigned *sms, struct control_reply *r)
 	return 0;
 }
 
+/* The GPU an argument names (index or UUID), or NULL with why in r. */
+static const struct control_gpu *gpu_named(const struct control_state *s, const char *gpu, struct control_reply *r)
+{
+	const struct control_gpu *g = control_gpu_by_dev(s, gpu);
+	if (!g) {
+		control_reply_line(r, "GPU %s not found", gpu);
+		r->status = 1;
+	}
+	return g;
+}
+
 CONTROL_CMD_FN(cmd_list_slices)
 {
 	(void)argc, (void)argv;
@@ -188,12 +199,9 @@ CONTROL_CMD_FN(cmd_create_slice)
 		r->status = 1;
 		return;
 	}
-	const struct control_gpu *g = control_gpu_by_dev(s, gpu);
-	if (!g) {
-		control_reply_line(r, "GPU %s not found", gpu);
-		r->status = 1;
+	const struct control_gpu *g = gpu_named(s, gpu, r);
+	if (!g)
 		return;
-	}
 	struct gs_slice_spec spec = { .sm = sms, .memory = bytes, .overcommit = overcommit, .guarantee = guarantee,
 				      .users = uids, .n_users = n_users, .refuse = refuse, .cgroup = cgroup };
 	struct gs_slice_info made;
@@ -359,12 +367,9 @@ CONTROL_CMD_FN(cmd_create_job_slice)
 			return;
 		}
 	}
-	const struct control_gpu *g = control_gpu_by_dev(s, gpu);
-	if (!g) {
-		control_reply_line(r, "GPU %s not found", gpu);
-		r->status = 1;
+	const struct control_gpu *g = gpu_named(s, gpu, r);
+	if (!g)
 		return;
-	}
 	if (p->job) {
 		control_reply_line(r, "This connection has made its job slice already");
 		r->status = 1;
