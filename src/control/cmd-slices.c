@@ -7,7 +7,11 @@
 #include "slices.h"
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <sys/stat.h>
+#include <limits.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -325,6 +329,55 @@ CONTROL_CMD_FN(cmd_set_slice_guarantee)
 		control_log(s, "set_slice_guarantee %s %s", argv[1], argv[2]);
 }
 
+#define JOBS_CGROUP "/gpushare.jobs"
+
+/* A cgroup of its own for a job (under the cgroup v2 mount, when the daemon
+ * may make one): its path below the mount into rel, or "" when none. Every
+ * process of the job stays in it, however it detaches, and no user can move
+ * a process out of it: the job's slice holds it even once gpushare run has
+ * gone. */
+static void job_cgroup(const struct control_state *s, const struct control_peer *p, char *rel, size_t len)
+{
+	char path[PATH_MAX];
+	rel[0] = '\0';
+	if (!s->cgroup_root[0])
+		return;
+	snprintf(path, sizeof path, "%s%s", s->cgroup_root, JOBS_CGROUP);
+	if (mkdir(path, 0755) && errno != EEXIST)
+		return;
+	char name[96];
+	snprintf(name, sizeof name, "%s/job-%ld-%llu", JOBS_CGROUP, (long)p->pid, (unsigned long long)p->pid_start);
+	snprintf(path, sizeof path, "%s%s", s->cgroup_root, name);
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
+		snprintf(rel, len, "%s", name);
+}
+
+static int join_cgroup(const struct control_state *s, const char *rel, pid_t pid)
+{
+	char path[PATH_MAX], text[32];
+	snprintf(path, sizeof path, "%s%s/cgroup.procs", s->cgroup_root, rel);
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	int n = snprintf(text, sizeof text, "%ld\n", (long)pid);
+	int rc = fd >= 0 && write(fd, text, (size_t)n) == n ? 0 : -errno;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+void control_jobs_cgroups_tidy(const struct control_state *s)
+{
+	char path[PATH_MAX];
+	if (!s->cgroup_root[0])
+		return;
+	snprintf(path, sizeof path, "%s%s", s->cgroup_root, JOBS_CGROUP);
+	DIR *d = opendir(path);
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (strncmp(e->d_name, "job-", 4) == 0)
+			unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR); /* only an empty one goes */
+	if (d)
+		closedir(d);
+}
+
 /* How many job slices of a user exist now. */
 static unsigned jobs_of(const struct control_state *s, uid_t uid)
 {
@@ -387,8 +440,10 @@ CONTROL_CMD_FN(cmd_create_job_slice)
 		return;
 	}
 	uint32_t uid = (uint32_t)p->uid;
+	char cgroup[128];
+	job_cgroup(s, p, cgroup, sizeof cgroup);
 	struct gs_slice_spec spec = { .sm = sms, .memory = bytes, .overcommit = overcommit, .guarantee = UINT64_MAX,
-				      .users = &uid, .n_users = 1, .owner = p->pid };
+				      .users = &uid, .n_users = 1, .owner = p->pid, .cgroup = cgroup[0] ? cgroup : NULL };
 	struct gs_slice_info made;
 	char why[512];
 	if (gs_slice_create(s->state_dir, &g->slice, &spec, &made, why, sizeof why)) {
@@ -396,6 +451,9 @@ CONTROL_CMD_FN(cmd_create_job_slice)
 		return;
 	}
 	p->job = true;
+	if (cgroup[0] && join_cgroup(s, cgroup, p->pid))
+		control_log(s, "job slice %s: cannot move process %ld into %s (its ancestry binds it alone)", made.uuid,
+			    (long)p->pid, cgroup);
 	control_log(s, "created job slice %s for process %ld of user %ld: %u SMs from SM %u, %" PRIu32 " MiB on GPU %u",
 		    made.uuid, (long)p->pid, (long)p->uid, made.sm, made.sm_start, made.memory_mib, g->index);
 	control_reply_line(r, "%s", made.uuid);

@@ -213,6 +213,8 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 void control_server_ready(struct control_state *s, struct control_peer *p, struct control_reply *r);
 /* Removes job slices whose job has ended (and no program holds memory). */
 void control_collect_jobs(struct control_state *s);
+/* Removes the empty cgroups of jobs (cmd-slices.c). */
+void control_jobs_cgroups_tidy(const struct control_state *s);
 /* A connection closed: a client left or a server went away. */
 void control_peer_gone(struct control_state *s, struct control_peer *p);
 /* Reaps exited servers, checks adopted ones, forces quit -t; called from the

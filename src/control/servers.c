@@ -515,8 +515,10 @@ void control_server_ready(struct control_state *s, struct control_peer *p, struc
 void control_collect_jobs(struct control_state *s)
 {
 	int n = gs_slice_collect(s->state_dir, s->cgroup_root);
-	if (n > 0)
+	if (n > 0) {
 		control_log(s, "Removed %d job slice(s) whose job has ended", n);
+		control_jobs_cgroups_tidy(s);
+	}
 }
 
 void control_peer_gone(struct control_state *s, struct control_peer *p)

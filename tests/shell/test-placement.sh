@@ -148,6 +148,19 @@ sleep 1.5
 check "after a kill -9 of gpushare run the slice stays while its program holds memory" 'q list_slices | grep -q " 2048MiB "'
 kill "$held_pid"
 check "... and goes once it ends" 'wait_for "! q list_slices | grep -q \" 2048MiB \"" 5'
+# shedding the job: its processes outlive a kill -9 of gpushare run
+cgroot=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+if [ -n "$cgroot" ] && mkdir "$cgroot/gs-probe-$$" 2> /dev/null && rmdir "$cgroot/gs-probe-$$"; then
+	as "$user1" env LD_LIBRARY_PATH= gpushare run --no-mps --memory 2G --sms 16 -- bash -c "'$app' hold 300 & sleep 2.5; '$app' info; kill \$!" > "$work/shed.out" 2>&1 &
+	job=$!
+	wait_for 'grep -q held "$work/shed.out" 2> /dev/null'
+	kill -9 $job; wait $job 2> /dev/null
+	wait_for 'grep -q mem_total_mib "$work/shed.out"' 6
+	check "a job's program started after a kill -9 of gpushare run is still in the job slice (its cgroup)" '[ "$(val mem_total_mib < "$work/shed.out")" = 2048 ]'
+	check "... and the job slice goes once the job's last process has" 'wait_for "! q list_slices | grep -q \" 2048MiB \"" 5'
+else
+	echo "skip shedding a job: no cgroup v2 hierarchy the daemon may write here (the job is bound by its ancestry alone)"
+fi
 jobs=()
 for i in 1 2 3 4; do run "$user1" 1G 8 sleep 4 > /dev/null 2>&1 & jobs+=($!); done
 wait_for '[ "$(q list_slices | grep -c " 1024MiB ")" = 4 ]'
