@@ -115,7 +115,7 @@ $(BIN)/gpushare: $(call obj,$(cli_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -ldl
 
-$(SIMLIB)/libnvidia-ml.so.1: $(call obj,$(simnvml_src)) $(MODEL_A) $(COMMON_A)
+$(SIMLIB)/libnvidia-ml.so.1: $(call obj,$(simnvml_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libnvidia-ml.so.1 -Wl,-z,defs -Wl,-Bsymbolic -o $@ $^ -lpthread
 	ln -sf libnvidia-ml.so.1 $(SIMLIB)/libnvidia-ml.so

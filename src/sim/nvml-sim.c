@@ -5,6 +5,7 @@
 #include "gs-nvml.h"
 #include "mig.h"
 #include "simstate.h"
+#include "slice.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -125,47 +126,59 @@ static const struct gs_gpu_model *model_of(unsigned gpu)
 	return &S.model[gpu];
 }
 
-/* The hardware MIG state of one GPU. With lockfd non-NULL the store lock is
- * taken and kept for a following save(). */
-static nvmlReturn_t load(unsigned gpu, struct gs_store *st, struct gs_store_gpu **g, int *lockfd)
+/* The hardware MIG state of one GPU, read (changes go through hw_edit). */
+static nvmlReturn_t load(unsigned gpu, struct gs_store *st, struct gs_store_gpu **g)
 {
-	if (lockfd && (*lockfd = gs_store_lock(S.dir)) < 0)
-		return NVML_ERROR_UNKNOWN;
 	char err[256];
 	if (gs_store_load(S.dir, st, err, sizeof err)) {
 		fprintf(stderr, "gpushare simulated NVML: %s\n", err);
-		if (lockfd)
-			close(*lockfd);
 		return NVML_ERROR_UNKNOWN;
 	}
 	*g = gs_store_gpu(st, S.gpu[gpu].uuid, true);
-	if (!*g) {
-		if (lockfd)
-			close(*lockfd);
-		return NVML_ERROR_UNKNOWN;
-	}
-	return NVML_SUCCESS;
-}
-
-static nvmlReturn_t save(struct gs_store *st, int lockfd, nvmlReturn_t rc)
-{
-	if (rc == NVML_SUCCESS && gs_store_save(S.dir, st))
-		rc = NVML_ERROR_UNKNOWN;
-	close(lockfd);
-	return rc;
+	return *g ? NVML_SUCCESS : NVML_ERROR_UNKNOWN;
 }
 
 /* load() on a store of its own: *st is the caller's to free (NULL after a
  * failure, which frees it here). */
-static nvmlReturn_t open_store(unsigned gpu, struct gs_store **st, struct gs_store_gpu **g, int *lockfd)
+static nvmlReturn_t open_store(unsigned gpu, struct gs_store **st, struct gs_store_gpu **g)
 {
 	*st = malloc(sizeof **st);
-	nvmlReturn_t rc = *st ? load(gpu, *st, g, lockfd) : NVML_ERROR_UNKNOWN;
+	nvmlReturn_t rc = *st ? load(gpu, *st, g) : NVML_ERROR_UNKNOWN;
 	if (rc) {
 		free(*st);
 		*st = NULL;
 	}
 	return rc;
+}
+
+/* A change of one GPU's MIG state, as one transaction of the slice layer
+ * (gs_slice_edit: the store's lock, load, change, atomic save), the one way
+ * the store is changed. op returns an NVML status; only NVML_SUCCESS is
+ * written. */
+struct hw_change {
+	unsigned gpu;
+	nvmlReturn_t (*op)(struct gs_store_gpu *g, void *arg);
+	void *arg;
+	nvmlReturn_t rc;
+};
+
+static int hw_change_fn(struct gs_slice_txn *t, void *arg)
+{
+	struct hw_change *c = arg;
+	struct gs_store_gpu *g = gs_store_gpu(t->st, S.gpu[c->gpu].uuid, true);
+	c->rc = g ? c->op(g, c->arg) : NVML_ERROR_UNKNOWN;
+	return c->rc == NVML_SUCCESS ? 0 : 1;
+}
+
+static nvmlReturn_t hw_edit(unsigned gpu, nvmlReturn_t (*op)(struct gs_store_gpu *g, void *arg), void *arg)
+{
+	struct hw_change c = { gpu, op, arg, NVML_SUCCESS };
+	char err[256] = "";
+	if (gs_slice_edit(S.dir, NULL, 0, hw_change_fn, &c, err, sizeof err) < 0) {
+		fprintf(stderr, "gpushare simulated NVML: %s\n", err[0] ? err : "cannot change the MIG state");
+		return NVML_ERROR_UNKNOWN;
+	}
+	return c.rc;
 }
 
 EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int length)
@@ -288,7 +301,7 @@ static nvmlReturn_t memory(nvmlDevice_t d, unsigned long long *total, unsigned l
 	const struct gs_gpu_model *m = model_of(d->gpu);
 	struct gs_store *st;
 	struct gs_store_gpu *g;
-	nvmlReturn_t rc = open_store(d->gpu, &st, &g, NULL);
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g);
 	if (rc)
 		return rc;
 	*total = (unsigned long long)m->memory_mib << 20;
@@ -424,11 +437,20 @@ EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned int *current, 
 		return NVML_ERROR_NOT_SUPPORTED;
 	struct gs_store *st;
 	struct gs_store_gpu *g;
-	nvmlReturn_t rc = open_store(d->gpu, &st, &g, NULL);
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g);
 	if (!rc)
 		*current = *pending = g->mig ? 1 : 0;
 	free(st);
 	return rc;
+}
+
+static nvmlReturn_t set_mig(struct gs_store_gpu *g, void *arg)
+{
+	unsigned mode = *(const unsigned *)arg;
+	if (mode == 0 && g->layout.n_gi)
+		return NVML_ERROR_IN_USE;
+	g->mig = mode;
+	return NVML_SUCCESS;
 }
 
 EXPORT nvmlReturn_t nvmlDeviceSetMigMode(nvmlDevice_t d, unsigned int mode, nvmlReturn_t *activation)
@@ -438,18 +460,7 @@ EXPORT nvmlReturn_t nvmlDeviceSetMigMode(nvmlDevice_t d, unsigned int mode, nvml
 		return NVML_ERROR_INVALID_ARGUMENT;
 	if (model_of(d->gpu)->mem_slices == 0)
 		return NVML_ERROR_NOT_SUPPORTED;
-	struct gs_store *st;
-	struct gs_store_gpu *g;
-	int fd;
-	nvmlReturn_t rc = open_store(d->gpu, &st, &g, &fd);
-	if (rc)
-		return rc;
-	if (mode == 0 && g->layout.n_gi)
-		rc = NVML_ERROR_IN_USE;
-	else
-		g->mig = mode;
-	rc = save(st, fd, rc);
-	free(st);
+	nvmlReturn_t rc = hw_edit(d->gpu, set_mig, &mode);
 	*activation = rc;
 	return rc;
 }
@@ -519,11 +530,24 @@ EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceRemainingCapacity(nvmlDevice_t d, un
 		return NVML_ERROR_NOT_SUPPORTED;
 	struct gs_store *st;
 	struct gs_store_gpu *g;
-	nvmlReturn_t rc = open_store(d->gpu, &st, &g, NULL);
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g);
 	if (!rc)
 		*count = gs_mig_gi_remaining(m, &g->layout, p);
 	free(st);
 	return rc;
+}
+
+struct gi_create {
+	const struct gs_gpu_model *m;
+	const struct gs_gi_profile *p;
+	int start;
+	unsigned id;
+};
+
+static nvmlReturn_t gi_create_op(struct gs_store_gpu *g, void *arg)
+{
+	struct gi_create *c = arg;
+	return g->mig ? gs_mig_gi_create(c->m, &g->layout, c->p, c->start, &c->id) : NVML_ERROR_NOT_SUPPORTED;
 }
 
 static nvmlReturn_t create_gi(nvmlDevice_t d, unsigned profileId, int start, nvmlGpuInstance_t *out)
@@ -535,19 +559,9 @@ static nvmlReturn_t create_gi(nvmlDevice_t d, unsigned profileId, int start, nvm
 		return NVML_ERROR_INVALID_ARGUMENT;
 	if (!p)
 		return NVML_ERROR_NOT_SUPPORTED;
-	struct gs_store *st;
-	struct gs_store_gpu *g;
-	int fd;
-	nvmlReturn_t rc = open_store(d->gpu, &st, &g, &fd);
-	if (rc)
-		return rc;
-	unsigned id = 0;
-	if (!g->mig)
-		rc = NVML_ERROR_NOT_SUPPORTED;
-	else
-		rc = gs_mig_gi_create(m, &g->layout, p, start, &id);
-	rc = save(st, fd, rc);
-	free(st);
+	struct gi_create c = { m, p, start, 0 };
+	nvmlReturn_t rc = hw_edit(d->gpu, gi_create_op, &c);
+	unsigned id = c.id;
 	if (!rc)
 		*out = &S.gi[d->gpu][id];
 	return rc;
@@ -569,18 +583,16 @@ EXPORT nvmlReturn_t nvmlDeviceCreateGpuInstanceWithPlacement(nvmlDevice_t d, uns
 
 #define CHECK_GI(h) do { CHECK_INIT(); if (!(h) || (h)->gpu >= S.n || (h)->id >= MAX_GI_ID) return NVML_ERROR_INVALID_ARGUMENT; } while (0)
 
+static nvmlReturn_t gi_destroy_op(struct gs_store_gpu *g, void *arg)
+{
+	const struct nvmlGpuInstance_st *h = arg;
+	return gs_mig_gi_destroy(&g->layout, h->id);
+}
+
 EXPORT nvmlReturn_t nvmlGpuInstanceDestroy(nvmlGpuInstance_t h)
 {
 	CHECK_GI(h);
-	struct gs_store *st;
-	struct gs_store_gpu *g;
-	int fd;
-	nvmlReturn_t rc = open_store(h->gpu, &st, &g, &fd);
-	if (rc)
-		return rc;
-	rc = save(st, fd, gs_mig_gi_destroy(&g->layout, h->id));
-	free(st);
-	return rc;
+	return hw_edit(h->gpu, gi_destroy_op, h);
 }
 
 static int cmp_gi(const void *a, const void *b)
@@ -597,7 +609,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t d, unsigned int profi
 		return NVML_ERROR_INVALID_ARGUMENT;
 	struct gs_store *st;
 	struct gs_store_gpu *g;
-	nvmlReturn_t rc = open_store(d->gpu, &st, &g, NULL);
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g);
 	if (rc)
 		return rc;
 	if (!g->mig) {
@@ -628,7 +640,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceById(nvmlDevice_t d, unsigned int id
 		return NVML_ERROR_INVALID_ARGUMENT;
 	struct gs_store *st;
 	struct gs_store_gpu *g;
-	nvmlReturn_t rc = open_store(d->gpu, &st, &g, NULL);
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g);
 	if (!rc && !g->mig)
 		rc = NVML_ERROR_NOT_SUPPORTED;
 	if (!rc && !gs_mig_gi_find(&g->layout, id))
@@ -643,7 +655,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceById(nvmlDevice_t d, unsigned int id
 static nvmlReturn_t load_gi(nvmlGpuInstance_t h, struct gs_store **st, struct gs_store_gpu **g,
 			    struct gs_mig_gi **gi)
 {
-	nvmlReturn_t rc = open_store(h->gpu, st, g, NULL);
+	nvmlReturn_t rc = open_store(h->gpu, st, g);
 	if (!rc && !(*gi = gs_mig_gi_find(&(*g)->layout, h->id)))
 		rc = NVML_ERROR_NOT_FOUND;
 	return rc;
@@ -726,24 +738,27 @@ EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceRemainingCapacity(nvmlGpuIn
 	return rc;
 }
 
+struct ci_create {
+	const struct gs_gpu_model *m;
+	unsigned gi, profile, id;
+};
+
+static nvmlReturn_t ci_create_op(struct gs_store_gpu *g, void *arg)
+{
+	struct ci_create *c = arg;
+	nvmlReturn_t rc = gs_mig_ci_create(c->m, &g->layout, c->gi, c->profile, &c->id);
+	return !rc && c->id >= MAX_CI_ID ? NVML_ERROR_INSUFFICIENT_RESOURCES : rc;
+}
+
 EXPORT nvmlReturn_t nvmlGpuInstanceCreateComputeInstance(nvmlGpuInstance_t h, unsigned int profileId,
 							  nvmlComputeInstance_t *ci)
 {
 	CHECK_GI(h);
 	if (!ci)
 		return NVML_ERROR_INVALID_ARGUMENT;
-	struct gs_store *st;
-	struct gs_store_gpu *g;
-	int fd;
-	nvmlReturn_t rc = open_store(h->gpu, &st, &g, &fd);
-	if (rc)
-		return rc;
-	unsigned id = 0;
-	rc = gs_mig_ci_create(model_of(h->gpu), &g->layout, h->id, profileId, &id);
-	if (!rc && id >= MAX_CI_ID)
-		rc = NVML_ERROR_INSUFFICIENT_RESOURCES;
-	rc = save(st, fd, rc);
-	free(st);
+	struct ci_create c = { model_of(h->gpu), h->id, profileId, 0 };
+	nvmlReturn_t rc = hw_edit(h->gpu, ci_create_op, &c);
+	unsigned id = c.id;
 	if (!rc)
 		*ci = &S.ci[h->gpu][h->id][id];
 	return rc;
@@ -751,18 +766,16 @@ EXPORT nvmlReturn_t nvmlGpuInstanceCreateComputeInstance(nvmlGpuInstance_t h, un
 
 #define CHECK_CI(h) do { CHECK_INIT(); if (!(h) || (h)->gpu >= S.n || (h)->gi >= MAX_GI_ID || (h)->ci >= MAX_CI_ID) return NVML_ERROR_INVALID_ARGUMENT; } while (0)
 
+static nvmlReturn_t ci_destroy_op(struct gs_store_gpu *g, void *arg)
+{
+	const struct nvmlComputeInstance_st *h = arg;
+	return gs_mig_ci_destroy(&g->layout, h->gi, h->ci);
+}
+
 EXPORT nvmlReturn_t nvmlComputeInstanceDestroy(nvmlComputeInstance_t h)
 {
 	CHECK_CI(h);
-	struct gs_store *st;
-	struct gs_store_gpu *g;
-	int fd;
-	nvmlReturn_t rc = open_store(h->gpu, &st, &g, &fd);
-	if (rc)
-		return rc;
-	rc = save(st, fd, gs_mig_ci_destroy(&g->layout, h->gi, h->ci));
-	free(st);
-	return rc;
+	return hw_edit(h->gpu, ci_destroy_op, h);
 }
 
 static int cmp_ci(const void *a, const void *b)
@@ -811,7 +824,7 @@ EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo_v2(nvmlComputeInstance_t h, nvmlC
 		return NVML_ERROR_INVALID_ARGUMENT;
 	struct gs_store *st;
 	struct gs_store_gpu *g;
-	nvmlReturn_t rc = open_store(h->gpu, &st, &g, NULL);
+	nvmlReturn_t rc = open_store(h->gpu, &st, &g);
 	const struct gs_mig_ci *c = rc ? NULL : gs_mig_ci_find(&g->layout, h->gi, h->ci);
 	if (!rc && !c)
 		rc = NVML_ERROR_NOT_FOUND;
@@ -839,7 +852,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d, unsigned
 		return NVML_ERROR_INVALID_ARGUMENT;
 	struct gs_store *st;
 	struct gs_store_gpu *g;
-	nvmlReturn_t rc = open_store(d->gpu, &st, &g, NULL);
+	nvmlReturn_t rc = open_store(d->gpu, &st, &g);
 	if (!rc) {
 		qsort(g->layout.ci, g->layout.n_ci, sizeof g->layout.ci[0], cmp_ci);
 		if (!g->mig || index >= g->layout.n_ci) {
@@ -877,7 +890,7 @@ static void mig_device_name(nvmlDevice_t d, char *out, size_t len)
 	struct gs_store *st;
 	struct gs_store_gpu *g;
 	snprintf(out, len, "MIG");
-	if (open_store(d->gpu, &st, &g, NULL) == NVML_SUCCESS) {
+	if (open_store(d->gpu, &st, &g) == NVML_SUCCESS) {
 		const struct gs_mig_ci *c = gs_mig_ci_find(&g->layout, d->gi, d->ci);
 		struct gs_mig_gi *gi = gs_mig_gi_find(&g->layout, d->gi);
 		struct gs_ci_profile cp;
@@ -892,7 +905,7 @@ static void mig_device_uuid(nvmlDevice_t d, char *out, size_t len)
 	struct gs_store *st;
 	struct gs_store_gpu *g;
 	snprintf(out, len, "MIG-00000000-0000-0000-0000-000000000000");
-	if (open_store(d->gpu, &st, &g, NULL) == NVML_SUCCESS) {
+	if (open_store(d->gpu, &st, &g) == NVML_SUCCESS) {
 		const struct gs_mig_ci *c = gs_mig_ci_find(&g->layout, d->gi, d->ci);
 		if (c && len >= GS_UUID_STR + 4)
 			gs_store_ci_uuid(S.gpu[d->gpu].uuid, c, out);
