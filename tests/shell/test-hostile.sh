@@ -262,12 +262,12 @@ check "1000 connections of a user (its limit raised) flooding: root and the othe
 wait_for 'grep -q ^flooded "$work/flood"' 10
 rss1=$(rss_kb "$pid2")
 echo "     daemon VmRSS before $rss0 kB, after $rss1 kB; $(cat "$work/flood")"
-# a user's 60000 commands in a row make the daemon log megabytes
-yes get_default_client_priority | head -60000 | as $user1 env "${export2[@]}" timeout 20 "$ctl" > /dev/null
-check "... its logs stay bounded: control.log went to control.log.1 past GPUSHARE_CONTROL_LOG_MAX (1 MiB)" 'wait_for "[ -s \"$work/log2/control.log.1\" ]" 5 && [ "$(stat -c %s "$work/log2/control.log")" -lt $((4 << 20)) ] && [ "$(stat -c %s "$work/log2/control.log.1")" -lt $((4 << 20)) ]'
 check "... all 1000 taken, the daemon's memory stayed bounded" 'grep -Eq "^flooded sent=[0-9]+ taken=1000 refused=0 " "$work/flood" && [ $((rss1 - rss0)) -lt $grow_kb ]'
 stop $flood
 check "... it lets go of them and serves the user again" 'wait_for "[ \"\$(as_q2 $user1 get_default_client_priority)\" = 0 ]"'
+# a user's 60000 commands in a row make the daemon log megabytes
+yes get_default_client_priority | head -60000 | as $user1 env "${export2[@]}" timeout 20 "$ctl" > /dev/null
+check "... its logs stay bounded: control.log went to control.log.1 past GPUSHARE_CONTROL_LOG_MAX (1 MiB)" 'wait_for "[ -s \"$work/log2/control.log.1\" ]" 5 && [ "$(stat -c %s "$work/log2/control.log")" -lt $((4 << 20)) ] && [ "$(stat -c %s "$work/log2/control.log.1")" -lt $((4 << 20)) ]'
 check "... and quits when root says so" 'echo quit | env "${export2[@]}" timeout 10 "$ctl" > /dev/null && wait_for "! kill -0 $pid2 2> /dev/null" 2'
 
 # ---- 6. a daemon that does not answer: time limits, clear messages ----
