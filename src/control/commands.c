@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,8 +110,18 @@ static void set_default_limit(struct control_state *s, struct control_peer *p, i
 {
 	(void)p, (void)argc;
 	uint64_t bytes;
+	if (strcmp(argv[2], "0") == 0 || strcasecmp(argv[2], "0G") == 0 || strcasecmp(argv[2], "0M") == 0) {
+		/* 0: no default limit for the device any more */
+		struct mpsval_dev_limit *l = find_limit(s, argv[1]);
+		if (l)
+			*l = s->default_limits[--s->n_default_limits];
+		control_settings_save(s);
+		control_log(s, "set_default_device_pinned_mem_limit %s %s: no default limit.", argv[1], argv[2]);
+		return;
+	}
 	if (strlen(argv[1]) >= sizeof s->default_limits[0].dev || mpsval_parse_limit(argv[2], &bytes)) {
-		control_reply_line(r, "Invalid memory limit \"%s\": use an integer and G or M, e.g. 2G or 500M", argv[2]);
+		control_reply_line(r, "Invalid memory limit \"%s\": use an integer and G or M, e.g. 2G or 500M (0: none)",
+				   argv[2]);
 		r->status = 1;
 		return;
 	}

@@ -36,6 +36,8 @@ set_default_device_pinned_mem_limit 1 512M
 get_default_device_pinned_mem_limit 1
 get_default_device_pinned_mem_limit GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9
 set_default_device_pinned_mem_limit 0 5
+set_default_device_pinned_mem_limit 1 0
+get_default_device_pinned_mem_limit 1
 get_server_status 578
 get_client_list 1
 ps
@@ -55,7 +57,7 @@ cat > "$work/want" <<'WANT'
 33.0
 19G
 512M
-Invalid memory limit "5": use an integer and G or M, e.g. 2G or 500M
+Invalid memory limit "5": use an integer and G or M, e.g. 2G or 500M (0: none)
 Server 578 not found
 Server 1 not found
 Server not found
