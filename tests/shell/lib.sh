@@ -8,6 +8,13 @@
 #                     gs-test2, and sets user1/user2 to their names; returns 1
 #                     where that cannot be done (not root, no useradd/setpriv)
 # as USER CMD...      runs CMD as USER (its uid, gid and groups)
+# sanitized           whether $build's libgpushare.so is built with sanitizers
+#                     (then it cannot be preloaded)
+# need_preload        says skip and exits 0 where the interposer is sanitized
+# sim_env             a work dir ($work, 0755) holding the daemon's pipe, log
+#                     and state directories and the simulated GPU's (an
+#                     A100-40GB), exported; $build/bin on PATH; $ctl
+# py                  the users' own python (a shim of root's may be closed to them)
 # as_bg USER CMD...   the same in the background: $! is CMD's own pid (setpriv
 #                     execs it), not a shell's, so that kill reaches it
 fails=0
@@ -46,3 +53,22 @@ as_bg() {
 	shift
 	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@" &
 }
+sanitized() {
+	nm -D "$build/lib/libgpushare.so" | grep -q __asan_init
+}
+need_preload() {
+	if sanitized; then
+		echo "skip: a sanitized interposer cannot be preloaded (test-interposer covers it)"
+		exit 0
+	fi
+}
+sim_env() {
+	work=$(mktemp -d)
+	chmod 755 "$work"
+	export GPUSHARE_PIPE_DIRECTORY="$work/pipe" GPUSHARE_LOG_DIRECTORY="$work/log"
+	export GPUSHARE_STATE_DIR="$work/state" GPUSHARE_SIM_DIR="$work/sim" GPUSHARE_SIMULATE=a100-sxm4-40gb
+	export PATH="$build/bin:$PATH"
+	ctl="$build/bin/gpushare-control"
+}
+py=/usr/bin/python3
+[ -x "$py" ] || py=$(command -v python3)

@@ -15,27 +15,20 @@ if ! test_users; then
 	echo "skip: needs root, setpriv and useradd for two real users"
 	exit 0
 fi
-py=/usr/bin/python3 # the users' own python: a shim of root's may be closed to them
-[ -x "$py" ] || py=$(command -v python3)
 peers="$(cd "$(dirname "$0")" && pwd)/hostile-peers.py"
 # a sanitized interposer cannot be preloaded (test-interposer covers it)
 preload=yes
 # bounds on answers and on the daemon's growth; a sanitized daemon is slower
 # and keeps freed memory in quarantine (256 MiB), so its bounds are wider
 answer_s=1 grow_kb=65536
-if nm -D "$build/lib/libgpushare.so" | grep -q __asan_init; then
+if sanitized; then
 	preload= answer_s=3 grow_kb=$((384 << 10))
 	echo "     (sanitized build: answers within $answer_s s, growth under $((grow_kb >> 10)) MiB)"
 fi
-work=$(mktemp -d)
-chmod 755 "$work"
+sim_env
 mkdir -m 1777 "$work/tmp" "$work/tmp2" # /tmps of their own: anyone makes things in them
-export GPUSHARE_PIPE_DIRECTORY="$work/pipe" GPUSHARE_LOG_DIRECTORY="$work/log"
-export GPUSHARE_STATE_DIR="$work/state" GPUSHARE_SIM_DIR="$work/sim" GPUSHARE_SIMULATE=a100-sxm4-40gb
 # small limits, to see idle connections closed and peers that never read dropped
 export GPUSHARE_CONTROL_IDLE_TIMEOUT=4 GPUSHARE_CONTROL_USER_OUTPUT_LIMIT=1024
-export PATH="$build/bin:$PATH"
-ctl="$build/bin/gpushare-control"
 servers=""
 cleanup() {
 	local p f

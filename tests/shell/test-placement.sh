@@ -20,20 +20,10 @@ if ! test_users; then
 	echo "skip: needs root, setpriv and useradd for two real users"
 	exit 0
 fi
-if nm -D "$build/lib/libgpushare.so" | grep -q __asan_init; then
-	echo "skip: a sanitized interposer cannot be preloaded (test-interposer covers it)"
-	exit 0
-fi
-work=$(mktemp -d)
-chmod 755 "$work"
+need_preload
+sim_env
 mkdir -m 1777 "$work/sim" "$work/tmp" # the simulated GPU, every user's as a real one is; the users' files
-export GPUSHARE_PIPE_DIRECTORY="$work/pipe" GPUSHARE_LOG_DIRECTORY="$work/log"
-export GPUSHARE_STATE_DIR="$work/state" GPUSHARE_SIM_DIR="$work/sim" GPUSHARE_SIMULATE=a100-sxm4-40gb
-export PATH="$build/bin:$PATH"
-ctl="$build/bin/gpushare-control"
 app="$build/tests/cuda-app"
-py=/usr/bin/python3 # the users' own python: a shim of root's may be closed to them
-[ -x "$py" ] || py=$(command -v python3)
 cg=""
 cleanup() {
 	[ -f "$work/pipe/gpushare-control.pid" ] && kill -9 "$(cat "$work/pipe/gpushare-control.pid")" 2> /dev/null

@@ -10,20 +10,13 @@
 # running. Needs root (servers and programs run as nobody too).
 set -u
 build=$(cd "$1" && pwd)
+. "$(dirname "$0")/lib.sh"
 if [ "$(id -u)" != 0 ] || ! command -v setpriv > /dev/null; then
 	echo "skip: needs root and setpriv to run programs as two users"
 	exit 0
 fi
-if nm -D "$build/lib/libgpushare.so" | grep -q __asan_init; then
-	echo "skip: a sanitized interposer cannot be preloaded (test-interposer covers it)"
-	exit 0
-fi
-work=$(mktemp -d)
-chmod 755 "$work"
-export GPUSHARE_PIPE_DIRECTORY="$work/pipe" GPUSHARE_LOG_DIRECTORY="$work/log"
-export GPUSHARE_STATE_DIR="$work/state" GPUSHARE_SIM_DIR="$work/sim" GPUSHARE_SIMULATE=a100-sxm4-40gb
-export PATH="$build/bin:$PATH"
-ctl="$build/bin/gpushare-control"
+need_preload
+sim_env
 pids=()
 cleanup() {
 	kill -9 "${pids[@]}" 2> /dev/null
@@ -32,8 +25,6 @@ cleanup() {
 	[ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
-fails=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
 q() { echo "$*" | "$ctl"; }
 # wait until a command's output matches
 until_out() { for _ in $(seq 50); do q "$1" | grep -qE "$2" && return 0; sleep 0.1; done; return 1; }

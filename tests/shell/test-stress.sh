@@ -17,17 +17,9 @@ if ! test_users; then
 	echo "skip: needs root, setpriv and useradd to run programs as two users"
 	exit 0
 fi
-if nm -D "$build/lib/libgpushare.so" | grep -q __asan_init; then
-	echo "skip: a sanitized interposer cannot be preloaded (test-interposer covers it)"
-	exit 0
-fi
-work=$(mktemp -d)
-chmod 755 "$work"
+need_preload
+sim_env
 mkdir "$work/p"
-export GPUSHARE_PIPE_DIRECTORY="$work/pipe" GPUSHARE_LOG_DIRECTORY="$work/log"
-export GPUSHARE_STATE_DIR="$work/state" GPUSHARE_SIM_DIR="$work/sim" GPUSHARE_SIMULATE=a100-sxm4-40gb
-export PATH="$build/bin:$PATH"
-ctl="$build/bin/gpushare-control"
 app="$build/tests/cuda-app"
 dump="$build/tests/slice-dump"
 want=${GPUSHARE_STRESS_KILLS:-1000}
