@@ -35,7 +35,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define DEFAULT_PIPE_DIR "/tmp/gpushare"
 
 static int prepend_env(const char *name, const char *value, const char *sep)
 {
@@ -128,24 +127,16 @@ static bool slice_exists(const char *slice)
 	return false;
 }
 
-/* The gpushare-control programs register with (the interposer's rule: the
- * default pipe directory's, else GPUSHARE_PIPE_DIRECTORY's; root's or this
- * user's only): a connected fd, or -1 when none runs. */
+/* The gpushare-control programs register with (gs_control_paths): a
+ * connected fd, or -1 when none runs. */
 static int connect_daemon(void)
 {
-	const char *env = getenv("GPUSHARE_PIPE_DIRECTORY");
-	const char *dirs[2] = { DEFAULT_PIPE_DIR, env && *env && strcmp(env, DEFAULT_PIPE_DIR) ? env : NULL };
-	for (int i = 0; i < 2 && dirs[i]; i++) {
-		char path[PATH_MAX];
-		snprintf(path, sizeof path, "%s/control", dirs[i]);
-		int fd = gs_sock_connect(path, 5000);
-		if (fd < 0)
-			continue;
-		struct ucred cred;
-		socklen_t len = sizeof cred;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && (cred.uid == 0 || cred.uid == getuid()))
+	char paths[2][GS_CONTROL_SOCK_MAX];
+	size_t n = gs_control_paths(paths);
+	for (size_t i = 0; i < n; i++) {
+		int fd = gs_control_connect(paths[i], 5000);
+		if (fd >= 0)
 			return fd;
-		close(fd);
 	}
 	return -1;
 }

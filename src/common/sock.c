@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -47,6 +49,32 @@ int gs_sock_connect(const char *path, int timeout_ms)
 		rc = -errno;
 		close(fd);
 		return rc;
+	}
+	return fd;
+}
+
+size_t gs_control_paths(char paths[2][GS_CONTROL_SOCK_MAX])
+{
+	static const char def[] = "/tmp/gpushare";
+	const char *env = secure_getenv("GPUSHARE_PIPE_DIRECTORY");
+	size_t n = 0;
+	snprintf(paths[n++], GS_CONTROL_SOCK_MAX, "%s/control", def);
+	if (env && *env && strcmp(env, def) &&
+	    snprintf(paths[n], GS_CONTROL_SOCK_MAX, "%s/control", env) < GS_CONTROL_SOCK_MAX)
+		n++;
+	return n;
+}
+
+int gs_control_connect(const char *path, int timeout_ms)
+{
+	int fd = gs_sock_connect(path, timeout_ms);
+	if (fd < 0)
+		return fd;
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || (cred.uid != 0 && cred.uid != getuid())) {
+		close(fd);
+		return -EPERM;
 	}
 	return fd;
 }

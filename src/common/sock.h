@@ -11,4 +11,14 @@
  * -ENOENT / -ECONNREFUSED (no daemon there), -ENAMETOOLONG, other -errno. */
 int gs_sock_connect(const char *path, int timeout_ms);
 
+/* Where programs look for gpushare-control, in order: the default pipe
+ * directory's socket (a daemon there is the authority), then
+ * GPUSHARE_PIPE_DIRECTORY's when it names another. Returns how many paths
+ * were written (1 or 2). */
+#define GS_CONTROL_SOCK_MAX 108
+size_t gs_control_paths(char paths[2][GS_CONTROL_SOCK_MAX]);
+/* gs_sock_connect to a gpushare-control run by root or by this user: a
+ * daemon of another user holding the socket is -EPERM, as if none ran. */
+int gs_control_connect(const char *path, int timeout_ms);
+
 #endif

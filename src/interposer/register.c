@@ -40,8 +40,6 @@
 
 struct gs__client gs__client;
 
-#define DEFAULT_PIPE_DIR "/tmp/gpushare"
-
 static struct sockaddr_un daemon_addr = { .sun_family = AF_UNIX };
 static int watched_fd = -1;
 static const char *asked_slice = "-", *asked_gpu = "-";
@@ -62,27 +60,14 @@ static void forked_child(void)
  * server it runs with (0 under NVIDIA's MPS) so that it is never queued */
 static int connect_daemon(bool again)
 {
-	int fd = gs_sock_connect(daemon_addr.sun_path, CONNECT_MS);
-	if (fd < 0) {
-		if (fd == -ETIMEDOUT && !again)
-			fprintf(stderr, "gpushare: gpushare-control (%s) did not accept the connection within %d s; "
-				"running unregistered\n", daemon_addr.sun_path, CONNECT_MS / 1000);
-		if (fd == -ETIMEDOUT)
-			gs__log("gpushare-control (%s) did not accept the connection within %d s", daemon_addr.sun_path,
-				CONNECT_MS / 1000);
-		return -1;
-	}
-	/* only root's daemon, or the user's own, decides for this program: one
-	 * of another user holding the socket is none */
-	struct ucred cred;
-	socklen_t cl = sizeof cred;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) || (cred.uid != 0 && cred.uid != getuid())) {
-		if (!again)
-			gs__log("ignoring %s: it is run by user %ld, neither root nor this program's user", daemon_addr.sun_path,
-				(long)cred.uid);
-		close(fd);
-		return -1;
-	}
+	int fd = gs_control_connect(daemon_addr.sun_path, CONNECT_MS);
+	if (fd == -ETIMEDOUT)
+		gs__log("gpushare-control (%s) did not accept the connection within %d s", daemon_addr.sun_path,
+			CONNECT_MS / 1000);
+	else if (fd == -EPERM && !again)
+		gs__log("ignoring %s: it is run by neither root nor this program's user", daemon_addr.sun_path);
+	if (fd < 0)
+		return fd;
 	char line[256];
 	/* again: the slice it was placed in, which the daemon gives again */
 	int n = snprintf(line, sizeof line, "register_client %s %s", again ? gs__slice.name : asked_slice,
@@ -271,12 +256,10 @@ static void *watch(void *arg)
  * there, else GPUSHARE_PIPE_DIRECTORY's. A connected fd, or -1: none runs. */
 static int find_daemon(void)
 {
-	const char *dir = secure_getenv("GPUSHARE_PIPE_DIRECTORY");
-	const char *dirs[2] = { DEFAULT_PIPE_DIR, dir && *dir && strcmp(dir, DEFAULT_PIPE_DIR) ? dir : NULL };
-	for (int i = 0; i < 2 && dirs[i]; i++) {
-		if (snprintf(daemon_addr.sun_path, sizeof daemon_addr.sun_path, "%s/control", dirs[i]) >=
-		    (int)sizeof daemon_addr.sun_path)
-			continue;
+	char paths[2][GS_CONTROL_SOCK_MAX];
+	size_t n = gs_control_paths(paths);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(daemon_addr.sun_path, sizeof daemon_addr.sun_path, "%s", paths[i]);
 		int fd = connect_daemon(false);
 		if (fd >= 0 || fd == -ETIMEDOUT)
 			return fd;
