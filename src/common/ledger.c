@@ -361,3 +361,20 @@ uint64_t gs_ledger_live(struct gs_ledger *l)
 	}
 	return sum;
 }
+
+unsigned gs_ledger_mode(const char *dir)
+{
+	struct stat d;
+	return stat(dir, &d) == 0 && (d.st_mode & 0055) ? 0644 : 0600;
+}
+
+uint64_t gs_ledger_pid_bytes(struct gs_ledger *l, pid_t pid)
+{
+	uint64_t sum = 0;
+	for (int i = 0; i < GS_LEDGER_SLOTS; i++) {
+		struct slot s = l->shm->slots[i];
+		if (s.pid == pid)
+			sum += s.bytes;
+	}
+	return sum;
+}

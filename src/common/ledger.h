@@ -49,6 +49,11 @@ uint64_t gs_ledger_reclaim(struct gs_ledger *l);
 /* What live processes hold (the dead's charges reclaimed when writable,
  * left out when read-only). */
 uint64_t gs_ledger_live(struct gs_ledger *l);
+/* The mode of a ledger made in dir: 0644 where others may read the
+ * directory (the guarantee check reads its neighbours), else 0600. */
+unsigned gs_ledger_mode(const char *dir);
+/* What process pid has charged. */
+uint64_t gs_ledger_pid_bytes(struct gs_ledger *l, pid_t pid);
 /* Lists live charged processes; returns how many were written (<= max). */
 size_t gs_ledger_usage(struct gs_ledger *l, struct gs_ledger_usage *out, size_t max);
 

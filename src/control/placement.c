@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define ANCESTRY_MAX 64 /* deeper than any job's tree of processes */
@@ -149,10 +148,8 @@ static struct gs_mig_ci *default_slice(struct gs_store *st, uid_t uid, struct gs
  * (set_limit). */
 static int ledger_fd(const char *dir, const char *path, uint64_t limit, bool set_limit)
 {
-	struct stat d;
-	unsigned mode = stat(dir, &d) == 0 && (d.st_mode & 0055) ? 0644 : 0600;
 	struct gs_ledger *l;
-	int rc = gs_ledger_open(path, limit, mode, &l);
+	int rc = gs_ledger_open(path, limit, gs_ledger_mode(dir), &l);
 	if (rc)
 		return rc;
 	if (set_limit)
@@ -271,12 +268,7 @@ int control_remainder_process_bytes(const struct control_state *s, const char *g
 	*bytes = 0;
 	if (control_remainder_path(s, gpu_uuid, path, sizeof path) || gs_ledger_open_ro(path, &l))
 		return -ENOENT;
-	struct gs_ledger_usage *u = malloc(GS_LEDGER_SLOTS * sizeof *u);
-	size_t n = u ? gs_ledger_usage(l, u, GS_LEDGER_SLOTS) : 0;
-	for (size_t i = 0; i < n; i++)
-		if (u[i].pid == pid)
-			*bytes += u[i].bytes;
-	free(u);
+	*bytes = gs_ledger_pid_bytes(l, pid);
 	gs_ledger_close(l);
 	return 0;
 }

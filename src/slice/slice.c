@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 struct gs_mig_gi *gs_slice_gi_of(struct gs_store_gpu *g, const struct gs_mig_ci *ci)
@@ -126,8 +125,7 @@ static int check_running(const char *dir, const struct gs_store *before, struct 
  * store gives their slice. */
 static int set_ledgers(const char *dir, const struct gs_store *st, const struct gs_store *before)
 {
-	struct stat d;
-	unsigned mode = stat(dir, &d) == 0 && (d.st_mode & 0055) ? 0644 : 0600;
+	unsigned mode = gs_ledger_mode(dir);
 	for (size_t i = 0; i < st->n_gpu; i++) {
 		const struct gs_store_gpu *was = NULL;
 		for (size_t b = 0; before && b < before->n_gpu; b++)

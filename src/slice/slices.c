@@ -123,11 +123,7 @@ int gs_slices_process_bytes(const char *dir, const char *mig_uuid, pid_t pid, ui
 	if (rc == 0 && (!gi || gs_store_ledger_path(dir, g->uuid, gi, path, sizeof path)))
 		rc = -ENOENT;
 	if (rc == 0 && access(path, F_OK) == 0 && gs_ledger_open_ro(path, &l) == 0) {
-		struct gs_ledger_usage u[GS_LEDGER_SLOTS];
-		size_t n = gs_ledger_usage(l, u, GS_ARRAY_LEN(u));
-		for (size_t i = 0; i < n; i++)
-			if (u[i].pid == pid)
-				*bytes += u[i].bytes;
+		*bytes = gs_ledger_pid_bytes(l, pid);
 		gs_ledger_close(l);
 	}
 	free(st);
