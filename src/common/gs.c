@@ -364,6 +364,11 @@ bool gs_nvidia_driver_present(void)
 
 int gs_proc_start(pid_t pid, uint64_t *start)
 {
+	return gs_proc_stat(pid, NULL, start);
+}
+
+int gs_proc_stat(pid_t pid, pid_t *parent, uint64_t *start)
+{
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -377,14 +382,19 @@ int gs_proc_start(pid_t pid, uint64_t *start)
 	/* the command name may hold spaces: fields start after the last ')' */
 	char *p = strrchr(buf, ')');
 	unsigned long long v = 0;
+	long pp = 0;
 	char state = 0;
-	/* after ')' come fields 3..; the state is field 3, the start time 22 */
-	if (!p || sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-			 &state, &v) != 2)
+	/* after ')' come fields 3..; the state is field 3, the parent 4, the
+	 * start time 22 */
+	if (!p || sscanf(p + 2, "%c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+			 &state, &pp, &v) != 3)
 		return -EIO;
 	if (state == 'Z' || state == 'X')
 		return -ESRCH; /* a zombie holds nothing any more */
-	*start = v;
+	if (parent)
+		*parent = (pid_t)pp;
+	if (start)
+		*start = v;
 	return 0;
 }
 

@@ -71,6 +71,9 @@ bool gs_nvidia_driver_present(void);
 /* A process's start time (/proc/<pid>/stat field 22): with the pid, names a
  * process even after its pid is reused. 0, -ESRCH when it is gone (a zombie
  * too: it holds nothing), -EIO when /proc cannot tell. */
+/* A live process's parent and start time (either may be NULL): 0, -ESRCH
+ * (gone, or a zombie), -EIO. */
+int gs_proc_stat(pid_t pid, pid_t *parent, uint64_t *start);
 int gs_proc_start(pid_t pid, uint64_t *start);
 /* The same, 0 for gone or unknown. */
 uint64_t gs_proc_start_time(pid_t pid);

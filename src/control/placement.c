@@ -62,32 +62,17 @@ void control_cgroup_root(char *out, size_t len)
 	fclose(f);
 }
 
-static pid_t parent_of(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* the name, in parentheses, may hold anything: after its last ')' */
-	char *p = strrchr(buf, ')');
-	long ppid;
-	return p && sscanf(p + 1, " %*c %ld", &ppid) == 1 ? (pid_t)ppid : 0;
-}
-
 /* Whether owner (with its start time) is pid or an ancestor of it. */
 static bool job_of(pid_t pid, pid_t owner, uint64_t owner_start)
 {
 	if (owner <= 0 || gs_proc_start_time(owner) != owner_start)
 		return false;
-	for (int i = 0; pid > 1 && i < ANCESTRY_MAX; i++, pid = parent_of(pid))
+	for (int i = 0; pid > 1 && i < ANCESTRY_MAX; i++) {
 		if (pid == owner)
 			return true;
+		if (gs_proc_stat(pid, &pid, NULL))
+			return false;
+	}
 	return false;
 }
 
