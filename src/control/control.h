@@ -190,8 +190,6 @@ void control_cgroup_root(char *out, size_t len);
 /* A client has gone: what it held goes back to its slice's ledger now, so
  * that the neighbours, who read the ledger without reclaiming, see it free. */
 void control_reclaim(struct control_state *s, const struct control_peer *p);
-/* The ledger of what programs outside every slice of a GPU hold. */
-int control_remainder_path(const struct control_state *s, const char *gpu_uuid, char *out, size_t len);
 /* What a process holds there: 0, or -ENOENT (no ledger yet). */
 int control_remainder_process_bytes(const struct control_state *s, const char *gpu_uuid, pid_t pid, uint64_t *bytes);
 

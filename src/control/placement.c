@@ -144,10 +144,6 @@ static int ledger_fd(const char *dir, const char *path, uint64_t limit, bool set
 	return fd < 0 ? -errno : fd;
 }
 
-int control_remainder_path(const struct control_state *s, const char *gpu_uuid, char *out, size_t len)
-{
-	return gs_store_remainder_path(s->state_dir, gpu_uuid, out, len);
-}
 
 /* What no slice of the GPU is guaranteed. */
 static uint64_t remainder_bytes(const struct control_gpu *cg, const struct gs_store_gpu *g)
@@ -219,7 +215,7 @@ int control_place(struct control_state *s, const struct control_peer *p, const c
 		char path[PATH_MAX];
 		if (!cg)
 			rc = gs_fail(err, errlen, -ENODEV, "No GPU %s here", gpu);
-		else if ((rc = control_remainder_path(s, cg->uuid, path, sizeof path)))
+		else if ((rc = gs_store_remainder_path(s->state_dir, cg->uuid, path, sizeof path)))
 			gs_fail(err, errlen, rc, "state directory path too long");
 		if (!rc) {
 			snprintf(out->slice, sizeof out->slice, "-");
@@ -251,7 +247,7 @@ int control_remainder_process_bytes(const struct control_state *s, const char *g
 	char path[PATH_MAX];
 	struct gs_ledger *l;
 	*bytes = 0;
-	if (control_remainder_path(s, gpu_uuid, path, sizeof path) || gs_ledger_open_ro(path, &l))
+	if (gs_store_remainder_path(s->state_dir, gpu_uuid, path, sizeof path) || gs_ledger_open_ro(path, &l))
 		return -ENOENT;
 	*bytes = gs_ledger_pid_bytes(l, pid);
 	gs_ledger_close(l);
@@ -263,7 +259,7 @@ void control_reclaim(struct control_state *s, const struct control_peer *p)
 	char path[PATH_MAX];
 	int rc = -ENOENT;
 	if (strcmp(p->slice, "-") == 0) {
-		rc = control_remainder_path(s, p->gpu, path, sizeof path);
+		rc = gs_store_remainder_path(s->state_dir, p->gpu, path, sizeof path);
 	} else {
 		struct gs_store *st = malloc(sizeof *st);
 		struct gs_store_gpu *g;
