@@ -144,7 +144,6 @@ static int ledger_fd(const char *dir, const char *path, uint64_t limit, bool set
 	return fd < 0 ? -errno : fd;
 }
 
-
 /* What no slice of the GPU is guaranteed. */
 static uint64_t remainder_bytes(const struct control_gpu *cg, const struct gs_store_gpu *g)
 {
