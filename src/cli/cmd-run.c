@@ -161,7 +161,8 @@ static int daemon_job_slice(int fd, unsigned sms, uint64_t bytes, bool overcommi
 			status = atoi(line + 2);
 			break;
 		}
-		const char *text = strncmp(line, "R ", 2) == 0 || strncmp(line, "C ", 2) == 0 ? line + 2 : line;
+		bool tagged = strncmp(line, "R ", 2) == 0 || strncmp(line, "W ", 2) == 0 || strncmp(line, "C ", 2) == 0;
+		const char *text = tagged ? line + 2 : line;
 		if (lines++ == 0 && strncmp(line, "R MIG-", 6) == 0)
 			snprintf(uuid, len, "%s", text);
 		else

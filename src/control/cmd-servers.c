@@ -20,7 +20,7 @@ static struct control_server *server_arg(struct control_state *s, const struct c
 	if (v && !control_peer_sees(p, v->uid))
 		v = NULL;
 	if (!v)
-		control_reply_line(r, "Server %s not found", pid);
+		control_reply_error(r, "Server %s not found", pid);
 	return v;
 }
 
@@ -87,12 +87,15 @@ CONTROL_CMD_FN(cmd_start_server)
 	const char *slice = "-";
 	if (strcmp(argv[1], "-uid") || gs_parse_uint(argv[2], UINT32_MAX - 1, &uid) ||
 	    (argc == 5 && strcmp(argv[3], "-slice")) || argc == 4) {
-		control_reply_line(r, "Invalid arguments: start_server -uid <UID> [-slice <MIG-uuid>]");
-		r->status = 1;
+		control_reply_error(r, "Invalid arguments: start_server -uid <UID> [-slice <MIG-uuid>]");
 		return;
 	}
-	if (argc == 5)
-		slice = argv[4];
+	struct control_slice named;
+	if (argc == 5 && strcmp(argv[4], "-")) {
+		if (control_slice_find(s, argv[4], &named, r))
+			return;
+		slice = named.uuid;
+	}
 	if (control_server_start(s, slice, (uid_t)uid, r))
 		r->status = 1;
 }
@@ -101,7 +104,7 @@ CONTROL_CMD_FN(cmd_shutdown_server)
 {
 	(void)p;
 	if (argc == 3 && strcmp(argv[2], "-f")) {
-		control_reply_line(r, "Invalid arguments: shutdown_server <PID> [-f]");
+		control_reply_error(r, "Invalid arguments: shutdown_server <PID> [-f]");
 		return;
 	}
 	struct control_server *v = server_arg(s, p, argv[1], r);
@@ -128,7 +131,7 @@ CONTROL_CMD_FN(cmd_terminate_client)
 		control_each_client(each_client, &c);
 	}
 	if (!c.last) {
-		control_reply_line(r, "Client %s not found", argv[2]);
+		control_reply_error(r, "Client %s not found", argv[2]);
 		return;
 	}
 	control_server_terminate(s, v, c.last);
@@ -154,7 +157,8 @@ CONTROL_CMD_FN(cmd_set_pct)
 	double pct;
 	if (!v)
 		return;
-	if (mpsval_parse_pct(argv[2], &pct) == 0) {
+	bool ok = mpsval_parse_pct(argv[2], &pct) == 0;
+	if (ok) {
 		v->pct = pct; /* clients created afterwards, as MPS */
 		mpsval_format_pct(pct, out);
 		control_server_changed(s, v, "pct %s", out);
@@ -163,6 +167,8 @@ CONTROL_CMD_FN(cmd_set_pct)
 	}
 	mpsval_format_pct(v->pct, out);
 	control_reply_line(r, "%s", out);
+	if (!ok)
+		control_percentage_refused(r, argv[2], out);
 }
 
 /* A server's limits are kept by GPU UUID where the daemon knows the GPU, so
@@ -206,14 +212,12 @@ CONTROL_CMD_FN(cmd_set_limit)
 	if (!v)
 		return;
 	if (mpsval_parse_limit(argv[3], &bytes)) {
-		control_reply_line(r, "Invalid memory limit \"%s\": use an integer and G or M, e.g. 2G or 500M", argv[3]);
-		r->status = 1;
+		control_reply_fail(r, "Invalid memory limit \"%.32s\": use an integer and G or M, e.g. 2G or 500M", argv[3]);
 		return;
 	}
 	struct mpsval_dev_limit *l = server_limit(s, v, argv[2], true);
 	if (!l) {
-		control_reply_line(r, "Too many devices with a pinned memory limit");
-		r->status = 1;
+		control_reply_fail(r, "Too many devices with a pinned memory limit");
 		return;
 	}
 	l->bytes = bytes;
@@ -342,7 +346,7 @@ CONTROL_CMD_FN(cmd_ps)
 	(void)p;
 	unsigned long long pid = 0;
 	if (argc != 1 && (argc != 3 || strcmp(argv[1], "-p") || gs_parse_uint(argv[2], INT_MAX, &pid))) {
-		control_reply_line(r, "Invalid arguments: ps [-p <PID>]");
+		control_reply_error(r, "Invalid arguments: ps [-p <PID>]");
 		return;
 	}
 	size_t seen = 0;

@@ -18,14 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A slice named by its MIG UUID (or a unique prefix): its full UUID and its
- * GPU as the daemon knows it (NULL if unknown). -errno with why in r. */
-struct slice_info {
-	char uuid[GS_UUID_STR + 4];
-	const struct control_gpu *gpu;
-};
-
-static int find_slice(struct control_state *s, const char *name, struct slice_info *out, struct control_reply *r)
+int control_slice_find(struct control_state *s, const char *name, struct control_slice *out, struct control_reply *r)
 {
 	struct gs_store *st = malloc(sizeof *st);
 	struct gs_store_gpu *sg;
@@ -38,8 +31,7 @@ static int find_slice(struct control_state *s, const char *name, struct slice_in
 	}
 	free(st);
 	if (rc) {
-		control_reply_line(r, "%s", why);
-		r->status = 1;
+		control_reply_fail(r, "%s", why);
 	}
 	return rc;
 }
@@ -52,8 +44,7 @@ static void reply_line(void *ctx, const char *line)
 /* The slice layer's refusal, in its words. */
 static void refused(struct control_reply *r, const char *why)
 {
-	control_reply_line(r, "%s", why[0] ? why : "refused");
-	r->status = 1;
+	control_reply_fail(r, "%s", why[0] ? why : "refused");
 }
 
 /* A user's name or number: 0, or -1 when there is no such user. */
@@ -80,17 +71,17 @@ static int parse_users(char *list, uint32_t *uids, unsigned *n, struct control_r
 	char *save = NULL;
 	for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
 		if (*n == GS_SLICE_MAX_USERS) {
-			control_reply_line(r, "At most %d users may be listed for a slice", GS_SLICE_MAX_USERS);
+			control_reply_fail(r, "At most %d users may be listed for a slice", GS_SLICE_MAX_USERS);
 			return -1;
 		}
 		if (parse_user(u, &uids[*n])) {
-			control_reply_line(r, "Unknown user \"%s\"", u);
+			control_reply_fail(r, "Unknown user \"%s\"", u);
 			return -1;
 		}
 		(*n)++;
 	}
 	if (*n == 0) {
-		control_reply_line(r, "Invalid user list: users separated by commas, or *");
+		control_reply_fail(r, "Invalid user list: users separated by commas, or *");
 		return -1;
 	}
 	return 0;
@@ -100,8 +91,7 @@ static int parse_users(char *list, uint32_t *uids, unsigned *n, struct control_r
 static int parse_memory(const char *text, uint64_t *bytes, struct control_reply *r)
 {
 	if (mpsval_parse_limit(text, bytes)) {
-		control_reply_line(r, "Invalid memory limit \"%s\": use an integer and G or M, e.g. 2G or 500M", text);
-		r->status = 1;
+		control_reply_fail(r, "Invalid memory limit \"%s\": use an integer and G or M, e.g. 2G or 500M", text);
 		return -1;
 	}
 	return 0;
@@ -111,8 +101,7 @@ static int parse_sms(const char *text, unsigned *sms, struct control_reply *r)
 {
 	unsigned long long v;
 	if (gs_parse_uint(text, 100000, &v) || v == 0) {
-		control_reply_line(r, "Invalid SM count \"%s\"", text);
-		r->status = 1;
+		control_reply_fail(r, "Invalid SM count \"%.32s\": a whole number from 1 to the GPU's SMs (gpushare-smi -q)", text);
 		return -1;
 	}
 	*sms = (unsigned)v;
@@ -124,8 +113,7 @@ static const struct control_gpu *gpu_named(const struct control_state *s, const 
 {
 	const struct control_gpu *g = control_gpu_by_dev(s, gpu);
 	if (!g) {
-		control_reply_line(r, "GPU %s not found", gpu);
-		r->status = 1;
+		control_reply_fail(r, "GPU %s not found", gpu);
 	}
 	return g;
 }
@@ -134,8 +122,7 @@ CONTROL_CMD_FN(cmd_list_slices)
 {
 	(void)argc, (void)argv;
 	if (gs_slices_report(s->state_dir, p->uid == 0 ? (uid_t)-1 : p->uid, reply_line, r)) {
-		control_reply_line(r, "Cannot read the slices in %s", s->state_dir);
-		r->status = 1;
+		control_reply_fail(r, "Cannot read the slices in %s", s->state_dir);
 	}
 }
 
@@ -171,18 +158,15 @@ CONTROL_CMD_FN(cmd_create_slice)
 		if (strcmp(argv[i], "-cgroup") == 0 && i + 1 < argc) {
 			cgroup = argv[++i];
 			if (!gs_store_cgroup_valid(cgroup)) {
-				control_reply_line(r, "Invalid cgroup \"%.64s\": an absolute cgroup v2 path such as "
+				control_reply_fail(r, "Invalid cgroup \"%.64s\": an absolute cgroup v2 path such as "
 						      "/system.slice/job-42, without spaces, . or ..", cgroup);
-				r->status = 1;
 				return;
 			}
 		} else if (strcmp(argv[i], "-gpu") == 0 && i + 1 < argc) {
 			gpu = argv[++i];
 		} else if (strcmp(argv[i], "-users") == 0 && i + 1 < argc) {
-			if (parse_users(argv[++i], uids, &n_users, r)) {
-				r->status = 1;
+			if (parse_users(argv[++i], uids, &n_users, r))
 				return;
-			}
 		} else if (strcmp(argv[i], "-refuse") == 0) {
 			refuse = true;
 		} else if (strcmp(argv[i], "-overcommit") == 0) {
@@ -191,16 +175,14 @@ CONTROL_CMD_FN(cmd_create_slice)
 			if (parse_memory(argv[++i], &guarantee, r))
 				return;
 		} else {
-			control_reply_line(r, "Invalid arguments: create_slice <SMs> <memory> [-gpu <index|UUID>] "
+			control_reply_fail(r, "Invalid arguments: create_slice <SMs> <memory> [-gpu <index|UUID>] "
 					      "[-users <user,...>|*] [-refuse] [-overcommit [-guarantee <memory>]] "
 					      "[-cgroup <path>]");
-			r->status = 1;
 			return;
 		}
 	}
 	if (guarantee != UINT64_MAX && !overcommit) {
-		control_reply_line(r, "A slice made without -overcommit is wholly guaranteed: -guarantee goes with -overcommit");
-		r->status = 1;
+		control_reply_fail(r, "A slice made without -overcommit is wholly guaranteed: -guarantee goes with -overcommit");
 		return;
 	}
 	const struct control_gpu *g = gpu_named(s, gpu, r);
@@ -229,15 +211,14 @@ CONTROL_CMD_FN(cmd_resize_slice)
 	uint64_t bytes;
 	bool overcommit = argc == 5 && strcmp(argv[4], "-overcommit") == 0;
 	if (argc == 5 && !overcommit) {
-		control_reply_line(r, "Invalid arguments: resize_slice <MIG-uuid> <SMs> <memory> [-overcommit]");
-		r->status = 1;
+		control_reply_fail(r, "Invalid arguments: resize_slice <MIG-uuid> <SMs> <memory> [-overcommit]");
 		return;
 	}
 	if (parse_sms(argv[2], &sms, r) || parse_memory(argv[3], &bytes, r))
 		return;
 	/* the slice's GPU bounds it */
-	struct slice_info si;
-	if (find_slice(s, argv[1], &si, r))
+	struct control_slice si;
+	if (control_slice_find(s, argv[1], &si, r))
 		return;
 	struct gs_slice_info now;
 	char why[512];
@@ -246,10 +227,11 @@ CONTROL_CMD_FN(cmd_resize_slice)
 		refused(r, why);
 		return;
 	}
+	/* what it did, for the log too (an admin command's answer is logged) */
+	control_reply_line(r, "Resized slice %s: %u SMs from SM %u, %" PRIu32 " MiB", now.uuid, now.sm, now.sm_start,
+			   now.memory_mib);
 	if (now.note[0])
-		control_reply_line(r, "%s", now.note);
-	control_log(s, "resized slice %s: %u SMs from SM %u, %" PRIu32 " MiB", now.uuid, now.sm, now.sm_start,
-		    now.memory_mib);
+		control_reply_hint(r, "%s", now.note);
 }
 
 struct in_slice {
@@ -267,14 +249,13 @@ static void count_in_slice(void *ctx, struct control_peer *p)
 CONTROL_CMD_FN(cmd_destroy_slice)
 {
 	(void)p, (void)argc;
-	struct slice_info si;
-	if (find_slice(s, argv[1], &si, r))
+	struct control_slice si;
+	if (control_slice_find(s, argv[1], &si, r))
 		return;
 	struct in_slice c = { si.uuid, 0 };
 	control_each_client(count_in_slice, &c);
 	if (c.n) {
-		control_reply_line(r, "Slice %s is in use by %u client(s)", si.uuid, c.n);
-		r->status = 1;
+		control_reply_fail(r, "Slice %s is in use by %u client(s)", si.uuid, c.n);
 		return;
 	}
 	char why[512];
@@ -283,7 +264,7 @@ CONTROL_CMD_FN(cmd_destroy_slice)
 		return;
 	}
 	control_servers_slice_gone(s, si.uuid);
-	control_log(s, "destroyed slice %s", si.uuid);
+	control_reply_line(r, "Destroyed slice %s", si.uuid);
 }
 
 /* set_slice_users <MIG-uuid> <user,...|*> [queue|refuse] */
@@ -295,16 +276,13 @@ CONTROL_CMD_FN(cmd_set_slice_users)
 	int refuse = -1;
 	if (argc == 4) {
 		if (strcmp(argv[3], "queue") && strcmp(argv[3], "refuse")) {
-			control_reply_line(r, "Invalid arguments: set_slice_users <MIG-uuid> <user,...|*> [queue|refuse]");
-			r->status = 1;
+			control_reply_fail(r, "Invalid arguments: set_slice_users <MIG-uuid> <user,...|*> [queue|refuse]");
 			return;
 		}
 		refuse = strcmp(argv[3], "refuse") == 0;
 	}
-	if (parse_users(argv[2], uids, &n, r)) {
-		r->status = 1;
+	if (parse_users(argv[2], uids, &n, r))
 		return;
-	}
 	char why[512];
 	if (gs_slice_set_access(s->state_dir, argv[1], uids, n, refuse, why, sizeof why))
 		refused(r, why);
@@ -319,9 +297,9 @@ CONTROL_CMD_FN(cmd_set_slice_guarantee)
 	uint64_t bytes = 0;
 	if (strcmp(argv[2], "0") && parse_memory(argv[2], &bytes, r))
 		return;
-	struct slice_info si;
+	struct control_slice si;
 	char why[512];
-	if (find_slice(s, argv[1], &si, r))
+	if (control_slice_find(s, argv[1], &si, r))
 		return;
 	if (gs_slice_set_guarantee(s->state_dir, si.gpu ? &si.gpu->slice : NULL, argv[1], bytes, why, sizeof why))
 		refused(r, why);
@@ -415,8 +393,7 @@ CONTROL_CMD_FN(cmd_create_job_slice)
 		} else if (strcmp(argv[i], "-overcommit") == 0) {
 			overcommit = true;
 		} else {
-			control_reply_line(r, "Invalid arguments: create_job_slice <SMs> <memory> [-gpu <index|UUID>] [-overcommit]");
-			r->status = 1;
+			control_reply_fail(r, "Invalid arguments: create_job_slice <SMs> <memory> [-gpu <index|UUID>] [-overcommit]");
 			return;
 		}
 	}
@@ -424,8 +401,7 @@ CONTROL_CMD_FN(cmd_create_job_slice)
 	if (!g)
 		return;
 	if (p->job) {
-		control_reply_line(r, "This connection has made its job slice already");
-		r->status = 1;
+		control_reply_fail(r, "This connection has made its job slice already");
 		return;
 	}
 	control_collect_jobs(s); /* room left by jobs that ended */
@@ -434,9 +410,8 @@ CONTROL_CMD_FN(cmd_create_job_slice)
 	if (env && *env && gs_parse_uint(env, 1u << 20, &cap))
 		cap = 4;
 	if (p->uid != 0 && p->uid != geteuid() && jobs_of(s, p->uid) >= cap) {
-		control_reply_line(r, "User %ld has %llu job slices already (GPUSHARE_CONTROL_USER_JOBS); one must end first",
+		control_reply_fail(r, "User %ld has %llu job slices already (GPUSHARE_CONTROL_USER_JOBS); one must end first",
 				   (long)p->uid, cap);
-		r->status = 1;
 		return;
 	}
 	uint32_t uid = (uint32_t)p->uid;
@@ -458,7 +433,7 @@ CONTROL_CMD_FN(cmd_create_job_slice)
 		    made.uuid, (long)p->pid, (long)p->uid, made.sm, made.sm_start, made.memory_mib, g->index);
 	control_reply_line(r, "%s", made.uuid);
 	if (made.note[0])
-		control_reply_line(r, "%s", made.note);
+		control_reply_hint(r, "%s", made.note);
 }
 
 /* set_slice_default <MIG-uuid> <user,...|->: programs of these users that
@@ -469,13 +444,10 @@ CONTROL_CMD_FN(cmd_set_slice_default)
 	uint32_t uids[GS_SLICE_MAX_USERS];
 	unsigned n = 0;
 	char why[512];
-	if (strcmp(argv[2], "-") && parse_users(argv[2], uids, &n, r)) {
-		r->status = 1;
+	if (strcmp(argv[2], "-") && parse_users(argv[2], uids, &n, r))
 		return;
-	}
 	if (n == 0 && strcmp(argv[2], "-")) {
-		control_reply_line(r, "Invalid user list: users separated by commas, or - for none");
-		r->status = 1;
+		control_reply_fail(r, "Invalid user list: users separated by commas, or - for none");
 		return;
 	}
 	if (gs_slice_set_default(s->state_dir, argv[1], uids, n, why, sizeof why))

@@ -13,13 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
-void control_reply_line(struct control_reply *r, const char *fmt, ...)
+/* One line of a reply, tagged "R" (the answer, the front end's stdout) or
+ * "W" (gpushare's explanation, its stderr). */
+static void reply_vadd(struct control_reply *r, char tag, const char *fmt, va_list ap)
 {
 	char line[GS_LINE_MAX];
-	va_list ap;
-	va_start(ap, fmt);
 	int n = vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof line)
@@ -35,10 +34,45 @@ void control_reply_line(struct control_reply *r, const char *fmt, ...)
 		r->buf = nb;
 		r->cap = cap;
 	}
-	memcpy(r->buf + r->len, "R ", 2);
+	r->buf[r->len] = tag;
+	r->buf[r->len + 1] = ' ';
 	memcpy(r->buf + r->len + 2, line, (size_t)n);
 	r->len += (size_t)n + 2;
 	r->buf[r->len++] = '\n';
+}
+
+void control_reply_line(struct control_reply *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	reply_vadd(r, 'R', fmt, ap);
+	va_end(ap);
+}
+
+void control_reply_error(struct control_reply *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	reply_vadd(r, 'R', fmt, ap);
+	va_end(ap);
+	r->status = 1;
+}
+
+void control_reply_fail(struct control_reply *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	reply_vadd(r, 'W', fmt, ap);
+	va_end(ap);
+	r->status = 1;
+}
+
+void control_reply_hint(struct control_reply *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	reply_vadd(r, 'W', fmt, ap);
+	va_end(ap);
 }
 
 void control_log_prefix(char *out, size_t len, const char *role, pid_t pid)
@@ -72,20 +106,30 @@ void control_log(struct control_state *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+void control_percentage_refused(struct control_reply *r, const char *text, const char *in_force)
+{
+	control_reply_fail(r, "Invalid percentage \"%.32s\": a number in (0.0, 100.0], e.g. 50 or 33.3; %s stays in force",
+			   text, in_force);
+}
+
 static void set_default_pct(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			    struct control_reply *r)
 {
 	(void)p, (void)argc;
 	double v;
 	char out[16];
-	if (mpsval_parse_pct(argv[1], &v) == 0) {
+	bool ok = mpsval_parse_pct(argv[1], &v) == 0;
+	if (ok) {
 		s->default_pct = v;
 		control_settings_save(s);
-	} else
+	} else {
 		control_log(s, "Invalid percentage, expected between (0.0, 100.0]");
+	}
 	/* MPS answers with the value in force, the old one when refused */
 	mpsval_format_pct(s->default_pct, out);
 	control_reply_line(r, "%s", out);
+	if (!ok)
+		control_percentage_refused(r, argv[1], out);
 }
 
 static void get_default_pct(struct control_state *s, struct control_peer *p, int argc, char **argv,
@@ -97,44 +141,57 @@ static void get_default_pct(struct control_state *s, struct control_peer *p, int
 	control_reply_line(r, "%s", out);
 }
 
-static struct mpsval_dev_limit *find_limit(struct control_state *s, const char *dev)
+/* A default limit is kept under the device as it was given (NVIDIA's MPS is
+ * told that string) and found by the GPU it names: an ordinal and a UUID
+ * name the same one. */
+static struct mpsval_dev_limit *find_limit(struct control_state *s, const struct control_gpu *g)
 {
 	for (size_t i = 0; i < s->n_default_limits; i++)
-		if (strcmp(s->default_limits[i].dev, dev) == 0)
+		if (control_gpu_by_dev(s, s->default_limits[i].dev) == g)
 			return &s->default_limits[i];
 	return NULL;
+}
+
+/* The GPU a command names, or NULL with why. */
+static const struct control_gpu *gpu_arg(struct control_state *s, const char *dev, struct control_reply *r)
+{
+	const struct control_gpu *g = control_gpu_by_dev(s, dev);
+	if (!g)
+		control_reply_fail(r, "No GPU \"%.64s\": use an index from 0 to %zu or a GPU-<uuid> (nvidia-smi -L)", dev,
+				   s->n_gpus ? s->n_gpus - 1 : 0);
+	return g;
 }
 
 static void set_default_limit(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			      struct control_reply *r)
 {
 	(void)p, (void)argc;
-	uint64_t bytes;
-	if (strcmp(argv[2], "0") == 0 || strcasecmp(argv[2], "0G") == 0 || strcasecmp(argv[2], "0M") == 0) {
-		/* 0: no default limit for the device any more */
-		struct mpsval_dev_limit *l = find_limit(s, argv[1]);
+	uint64_t bytes = 0;
+	bool none = strcmp(argv[2], "0") == 0 || strcasecmp(argv[2], "0G") == 0 || strcasecmp(argv[2], "0M") == 0;
+	if (!none && mpsval_parse_limit(argv[2], &bytes)) {
+		control_reply_fail(r, "Invalid memory limit \"%.32s\": use an integer and G or M, e.g. 2G or 500M (0: none)",
+				   argv[2]);
+		return;
+	}
+	const struct control_gpu *g = gpu_arg(s, argv[1], r);
+	if (!g)
+		return;
+	struct mpsval_dev_limit *l = find_limit(s, g);
+	if (none) {
 		if (l)
 			*l = s->default_limits[--s->n_default_limits];
 		control_settings_save(s);
 		control_log(s, "set_default_device_pinned_mem_limit %s %s: no default limit.", argv[1], argv[2]);
 		return;
 	}
-	if (strlen(argv[1]) >= sizeof s->default_limits[0].dev || mpsval_parse_limit(argv[2], &bytes)) {
-		control_reply_line(r, "Invalid memory limit \"%s\": use an integer and G or M, e.g. 2G or 500M (0: none)",
-				   argv[2]);
-		r->status = 1;
-		return;
-	}
-	struct mpsval_dev_limit *l = find_limit(s, argv[1]);
 	if (!l) {
-		if (s->n_default_limits == CONTROL_MAX_LIMITS) {
-			control_reply_line(r, "Too many devices with a default pinned memory limit");
-			r->status = 1;
+		if (s->n_default_limits == CONTROL_MAX_LIMITS || strlen(argv[1]) >= sizeof l->dev) {
+			control_reply_fail(r, "Too many devices with a default pinned memory limit");
 			return;
 		}
 		l = &s->default_limits[s->n_default_limits++];
-		snprintf(l->dev, sizeof l->dev, "%s", argv[1]);
 	}
+	snprintf(l->dev, sizeof l->dev, "%s", argv[1]);
 	l->bytes = bytes;
 	control_settings_save(s);
 	control_log(s, "set_default_device_pinned_mem_limit %s %s.", argv[1], argv[2]);
@@ -144,10 +201,15 @@ static void get_default_limit(struct control_state *s, struct control_peer *p, i
 			      struct control_reply *r)
 {
 	(void)p, (void)argc;
-	const struct mpsval_dev_limit *l = find_limit(s, argv[1]);
+	const struct control_gpu *g = gpu_arg(s, argv[1], r);
+	if (!g)
+		return;
+	const struct mpsval_dev_limit *l = find_limit(s, g);
 	char out[32];
 	if (!l) {
+		/* MPS prints nothing */
 		control_log(s, "No default pinned memory limit set for the device!");
+		control_reply_hint(r, "No default pinned memory limit set for GPU %u", g->index);
 		return;
 	}
 	mpsval_format_limit(l->bytes, out);
@@ -159,7 +221,7 @@ static void set_default_priority(struct control_state *s, struct control_peer *p
 {
 	(void)p, (void)argc;
 	if (strcmp(argv[1], "0") && strcmp(argv[1], "1")) {
-		control_reply_line(r, "Invalid priority value - must be 0 or 1!");
+		control_reply_error(r, "Invalid priority value - must be 0 or 1!");
 		return;
 	}
 	s->default_priority = argv[1][0] - '0';
@@ -177,13 +239,11 @@ static void quit(struct control_state *s, struct control_peer *p, int argc, char
 {
 	unsigned long long t = 0;
 	if (argc == 3 && (strcmp(argv[1], "-t") || gs_parse_uint(argv[2], 86400, &t))) {
-		control_reply_line(r, "Invalid arguments: quit [-t <seconds>]");
-		r->status = 1;
+		control_reply_error(r, "Invalid arguments: quit [-t <seconds>]");
 		return;
 	}
 	if (argc == 2) {
-		control_reply_line(r, "Invalid arguments: quit [-t <seconds>]");
-		r->status = 1;
+		control_reply_error(r, "Invalid arguments: quit [-t <seconds>]");
 		return;
 	}
 	if (argc == 3) {
@@ -309,16 +369,21 @@ void control_dispatch(struct control_state *s, struct control_peer *p, char *lin
 		if (strcmp(argv[0], control_cmds[i].name) == 0)
 			c = &control_cmds[i];
 	if (!c) {
-		control_reply_line(r, "Unknown command \"%s\"", copy);
+		control_reply_error(r, "Unknown command \"%s\"", copy);
+		control_reply_hint(r, "gpushare-control --help lists the commands");
 		return;
 	}
 	if (argc - 1 < c->min_args || argc - 1 > c->max_args) {
-		control_reply_line(r, "Invalid arguments: %s %s", c->name, c->usage);
+		control_reply_error(r, "Invalid arguments: %s%s%s", c->name, c->usage[0] ? " " : "", c->usage);
+		control_reply_hint(r, "%s takes %s%d argument%s, not %d", c->name,
+				   c->min_args == c->max_args ? "" : argc - 1 < c->min_args ? "at least " : "at most ",
+				   argc - 1 < c->min_args ? c->min_args : c->max_args,
+				   (argc - 1 < c->min_args ? c->min_args : c->max_args) == 1 ? "" : "s", argc - 1);
 		return;
 	}
+	r->logged = c->admin;
 	if (c->admin && !p->privileged && p->uid != 0 && p->uid != geteuid()) {
-		control_reply_line(r, "Permission denied: %s needs root or the daemon's user", c->name);
-		r->status = 1;
+		control_reply_fail(r, "Permission denied: %s needs root or the daemon's user", c->name);
 		return;
 	}
 	if (c->mps != MPS_LOCAL && s->mps.on) {

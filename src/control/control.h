@@ -4,8 +4,10 @@
  *
  * Protocol (version GS_CONTROL_PROTOCOL): a peer sends one command per line;
  * the daemon answers each with zero or more "R <text>" lines and one
- * "E <status>" line. The front end prints the R texts, as nvidia-cuda-mps-
- * control prints its answers. A connection the daemon refuses or closes on
+ * "E <status>" line; "W <text>" lines say what gpushare adds (why a command
+ * was refused, a hint). The front end prints the R texts on stdout, as
+ * nvidia-cuda-mps-control prints its answers, the W texts on stderr, and
+ * exits 1 when a command's status was not 0. A connection the daemon refuses or closes on
  * its own (too many of the user's, idle too long) gets one "C <why>" line,
  * then EOF. */
 #ifndef GS_CONTROL_H
@@ -127,11 +129,21 @@ struct control_reply {
 	size_t len, cap;
 	int status;
 	bool deferred;                           /* its "E" line comes later, through control_send */
+	bool logged;                             /* a change: its lines go to control.log */
 	int pass_fd;                             /* an open file passed with its first line (SCM_RIGHTS),
 						  * closed once sent; -1: none */
 };
 
+/* An answer line (the front end's stdout). */
 void control_reply_line(struct control_reply *r, const char *fmt, ...) GS_PRINTF(2, 3);
+/* A refusal in the words MPS uses for it: an answer line, status 1. */
+void control_reply_error(struct control_reply *r, const char *fmt, ...) GS_PRINTF(2, 3);
+/* gpushare's own refusal: a "W" line (the front end's stderr), status 1. */
+void control_reply_fail(struct control_reply *r, const char *fmt, ...) GS_PRINTF(2, 3);
+/* What gpushare adds to an answer MPS defines: a "W" line, status kept. */
+void control_reply_hint(struct control_reply *r, const char *fmt, ...) GS_PRINTF(2, 3);
+/* A percentage MPS refuses by answering the value in force: why, status 1. */
+void control_percentage_refused(struct control_reply *r, const char *text, const char *in_force);
 
 struct control_peer {
 	int conn;                                /* the connection's id, for control_send */
@@ -185,6 +197,14 @@ struct control_placement {
  * the user; -ENOENT: no such slice). */
 int control_place(struct control_state *s, const struct control_peer *p, const char *asked, const char *gpu,
 		  struct control_placement *out, char *err, size_t errlen);
+/* A slice named by its MIG UUID, a unique prefix of it or its name: its full
+ * UUID and its GPU as the daemon knows it (NULL if unknown). 0, or -errno
+ * with why in r (cmd-slices.c). */
+struct control_slice {
+	char uuid[GS_UUID_STR + 4];
+	const struct control_gpu *gpu;
+};
+int control_slice_find(struct control_state *s, const char *name, struct control_slice *out, struct control_reply *r);
 /* Where the cgroup v2 hierarchy is mounted ("" when it is not). */
 void control_cgroup_root(char *out, size_t len);
 /* A client has gone: what it held goes back to its slice's ledger now, so

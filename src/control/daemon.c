@@ -397,8 +397,9 @@ static void answer(struct control_state *s, struct conn *c, char *line)
 	bool quit = strncmp(line, "quit", 4) == 0 && (line[4] == '\0' || line[4] == ' ' || line[4] == '\t');
 	control_log(s, "Cmd:%s", line);
 	control_dispatch(s, &c->peer, line, &r);
-	/* the reply's lines into control.log, as MPS logs them */
-	for (size_t i = 0; i < r.len;) {
+	/* the reply's lines into control.log, as MPS logs them, where the
+	 * command changed something or was refused: not every listing */
+	for (size_t i = 0; (r.logged || r.status) && i < r.len;) {
 		char *nl = memchr(r.buf + i, '\n', r.len - i);
 		control_log(s, "%.*s", (int)(nl - (r.buf + i) - 2), r.buf + i + 2);
 		i = (size_t)(nl - r.buf) + 1;

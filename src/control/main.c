@@ -114,6 +114,9 @@ static int roundtrip(struct reader *rd, const char *cmd, int timeout_ms)
 	while ((rc = read_line(rd, line, sizeof line, sent ? timeout_ms : 0)) == 0) {
 		if (strncmp(line, "R ", 2) == 0) {
 			puts(line + 2);
+		} else if (strncmp(line, "W ", 2) == 0) {
+			fflush(stdout);
+			fprintf(stderr, "gpushare-control: %s\n", line + 2);
 		} else if (strncmp(line, "E ", 2) == 0) {
 			return atoi(line + 2);
 		} else if (strncmp(line, "C ", 2) == 0) {
@@ -200,6 +203,8 @@ int main(int argc, char **argv)
 			status = 1;
 			break;
 		}
+		if (rc > 0)
+			status = 1; /* refused: a script can tell (MPS exits 0) */
 		if (quit) {
 			/* the daemon closes the connection when it has gone, or at once
 			 * when it refused */

@@ -683,11 +683,11 @@ int control_server_start(struct control_state *s, const char *slice, uid_t uid, 
 	if (s->mps.on || server_of(s, slice, uid))
 		return 0; /* NVIDIA's MPS starts its own; one per (slice, user) */
 	if (strlen(slice) >= sizeof s->servers[0].slice || (strcmp(slice, "-") && strncasecmp(slice, "MIG-", 4))) {
-		control_reply_line(r, "Invalid slice \"%.96s\": MIG-<uuid> or -", slice);
+		control_reply_fail(r, "Invalid slice \"%.96s\": MIG-<uuid> or -", slice);
 		return -1;
 	}
 	if (!start_server(s, slice, uid)) {
-		control_reply_line(r, "MPS server failed to start");
+		control_reply_fail(r, "MPS server failed to start");
 		return -1;
 	}
 	return 0;

@@ -93,9 +93,10 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 		gran = 1;
 	unsigned want = round_to(gs__slice.sms, gran), cap = want;
 	if (gs__client.pct > 0 && gs__client.pct < 100 && !gs__client.mps) {
-		/* the server's active thread percentage, provisioned as MPS does
+		/* the server's active thread percentage of the slice's SMs (as
+		 * MPS's is of the GPU its clients see), provisioned as MPS does
 		 * (whole TPCs), from the front of the slice's own SMs */
-		cap = (unsigned)(all.sm.smCount * gs__client.pct / 100.0) & ~1u;
+		cap = (unsigned)((want < all.sm.smCount ? want : all.sm.smCount) * gs__client.pct / 100.0) & ~1u;
 		cap -= cap % gran;
 		cap = cap < gran ? gran : cap;
 	}

@@ -186,12 +186,18 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 }
 
 /* NVIDIA's MPS takes a client's limits from its environment at cuInit,
- * which has not run yet: the daemon's, unless the user set their own. */
+ * which has not run yet: the daemon's, unless the user set their own. A
+ * server's active thread percentage is of its slice's SMs, as MPS's is of
+ * the GPU its clients see; NVIDIA's MPS is given it as a part of the GPU. */
 static void mps_environment(void)
 {
 	char v[96];
 	if (gs__client.pct > 0 && gs__client.pct < 100) {
-		snprintf(v, sizeof v, "%.1f", gs__client.pct);
+		unsigned total = gs__slice.sms ? gs__nvml_sm_count(gs__slice.gpu_uuid) : 0;
+		double pct = gs__client.pct;
+		if (total && gs__slice.sms < total)
+			pct = pct * gs__slice.sms / total;
+		snprintf(v, sizeof v, "%.1f", pct < 0.1 ? 0.1 : pct);
 		setenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", v, 0);
 	}
 	if (gs__client.memory_limit && gs__slice.gpu_uuid[0]) {

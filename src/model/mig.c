@@ -75,6 +75,15 @@ static void totals(const struct gs_mig_layout *l, unsigned *sm, uint64_t *mib)
 	}
 }
 
+void gs_mig_free(const struct gs_gpu_model *m, const struct gs_mig_layout *l, unsigned *sm, uint32_t *mib)
+{
+	unsigned used_sm;
+	uint64_t used_mib;
+	totals(l, &used_sm, &used_mib);
+	*sm = used_sm < m->sm_count ? m->sm_count - used_sm : 0;
+	*mib = used_mib < m->memory_mib ? (uint32_t)(m->memory_mib - used_mib) : 0;
+}
+
 static bool fits(const struct gs_gpu_model *m, const struct gs_mig_layout *l, unsigned sm,
 		 uint64_t mib, unsigned count)
 {

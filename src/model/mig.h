@@ -40,6 +40,8 @@ int gs_mig_gi_destroy(struct gs_mig_layout *l, unsigned id);
 /* How many more GIs of this profile fit now (the -lgip "Free" count). */
 unsigned gs_mig_gi_remaining(const struct gs_gpu_model *m, const struct gs_mig_layout *l,
 			     const struct gs_gi_profile *p);
+/* SMs and guaranteed memory no GI holds (what a custom size may still take). */
+void gs_mig_free(const struct gs_gpu_model *m, const struct gs_mig_layout *l, unsigned *sm, uint32_t *mib);
 /* Free placement starts of a profile, as a bit mask. */
 unsigned gs_mig_gi_free_starts(const struct gs_mig_layout *l, const struct gs_gi_profile *p);
 

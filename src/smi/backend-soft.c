@@ -99,6 +99,17 @@ static int soft_gi_remaining(struct smi_gpu *g, const struct gs_gi_profile *p, u
 	return rc;
 }
 
+static int soft_gi_free(struct smi_gpu *g, unsigned *sm, uint32_t *mib)
+{
+	struct gs_store *st;
+	struct gs_store_gpu *sg;
+	int rc = load(g, &st, &sg);
+	if (rc == NVML_SUCCESS)
+		gs_mig_free(&g->model, &sg->layout, sm, mib);
+	free(st);
+	return rc;
+}
+
 static int soft_gi_list(struct smi_gpu *g, struct smi_gi_view *out, size_t max, size_t *n)
 {
 	struct gs_store *st;
@@ -305,4 +316,5 @@ const struct smi_backend smi_backend_soft = {
 	.ci_create = soft_ci_create,
 	.ci_destroy = soft_ci_destroy,
 	.gi_used_bytes = soft_gi_used_bytes,
+	.gi_free = soft_gi_free,
 };

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,6 +23,17 @@ static int load_nvml(FILE *err)
 const char *smi_strerror(int rc)
 {
 	return gs_nvml.nvmlErrorString ? gs_nvml.nvmlErrorString(rc) : gs_mig_strerror(rc);
+}
+
+void smi_hint(struct smi_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fflush(c->out);
+	fputs("gpushare-smi: ", c->err);
+	vfprintf(c->err, fmt, ap);
+	fputc('\n', c->err);
+	va_end(ap);
 }
 
 int smi_exit_code(int rc)

@@ -56,6 +56,8 @@ struct smi_backend {
 	int (*ci_destroy)(struct smi_gpu *g, unsigned gi, unsigned ci);
 	/* memory a GI holds now, for the status table */
 	uint64_t (*gi_used_bytes)(struct smi_gpu *g, unsigned gi);
+	/* SMs and memory no GI holds (soft; NULL where unknown), for messages */
+	int (*gi_free)(struct smi_gpu *g, unsigned *sm, uint32_t *mib);
 };
 
 /* A process in a soft GPU instance and what its ledger charges it. */
@@ -119,6 +121,10 @@ int smi_instance_filters(struct smi_ctx *c, unsigned *gis, size_t *ngi, unsigned
 int smi_destroyed(struct smi_ctx *c, bool any, int last, int exit_code, const char *what);
 /* A GPU's compute instances in MIG device order (GI ID, then CI ID). */
 int smi_mig_devices(struct smi_gpu *g, struct smi_ci_view *out, size_t max, size_t *n);
+
+/* gpushare's word after one of nvidia-smi's messages: "gpushare-smi: ..."
+ * on stderr, where nvidia-smi's own lines must stay as they are. */
+void smi_hint(struct smi_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Sorted views, as nvidia-smi lists them (reference B.6 "Listing order"). */
 int smi_sorted_gis(struct smi_gpu *g, struct smi_gi_view *out, size_t max, size_t *n);

@@ -2,7 +2,9 @@
 # replay.sh BUILD TRANSCRIPT: runs every "$ command" of a transcript against
 # the simulated GPU and diffs the whole output with the transcript's.
 # "@ K=V ..." lines set environment for the commands after them; "@reset"
-# starts from empty state. The clock line and the version header of the
+# starts from empty state; "@nvidia" marks a transcript of NVIDIA's own
+# output, where the lines gpushare-smi adds on stderr ("gpushare-smi: ...",
+# hints after nvidia-smi's messages) are left out of the comparison. The clock line and the version header of the
 # status table, and MIG UUIDs (random on NVIDIA's side), are normalised.
 set -u
 build=$(cd "$1" && pwd); transcript=$2
@@ -14,12 +16,18 @@ reset_state() {
 }
 reset_state
 export GPUSHARE_SIMULATE=a100-sxm4-40gb
-actual="$work/actual"; : > "$actual"
+actual="$work/actual"; : > "$actual"; nvidia=0
 while IFS= read -r line; do
 	case "$line" in
 	'@reset') reset_state; echo "$line" >> "$actual" ;;
+	'@nvidia') nvidia=1; echo "$line" >> "$actual" ;;
 	'@ '*) echo "$line" >> "$actual"; for kv in ${line#@ }; do export "$kv"; done ;;
-	'$ '*) echo "$line" >> "$actual"; (eval "${line#\$ }") >> "$actual" 2>&1 ;;
+	'$ '*) echo "$line" >> "$actual"
+	      if [ "$nvidia" = 1 ]; then
+		      (eval "${line#\$ }") 2>&1 | grep -v '^gpushare-smi: ' >> "$actual"
+	      else
+		      (eval "${line#\$ }") >> "$actual" 2>&1
+	      fi ;;
 	esac
 done < "$transcript"
 normalise() {

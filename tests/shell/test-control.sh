@@ -56,15 +56,14 @@ cat > "$work/want" <<'WANT'
 33.0
 33.0
 19G
-512M
-Invalid memory limit "5": use an integer and G or M, e.g. 2G or 500M (0: none)
+19G
 Server 578 not found
 Server 1 not found
 Server not found
 Invalid priority value - must be 0 or 1!
 1
 Unknown command "bogus_cmd"
-Invalid arguments: get_server_list 
+Invalid arguments: get_server_list
 Server 578 not found
 Server 578 not found
 Default
@@ -72,8 +71,23 @@ Device Ordinal  PCI IDs        UUID                                      Name   
 WANT
 gpu=$(gpushare-smi --query-gpu=uuid --format=csv,noheader)
 printf '%-16s%-15s%-42s%-34s%s\n' 0 0000:10.1c.00 "$gpu" "NVIDIA A100-SXM4-40GB" N/A >> "$work/want"
-"$ctl" < "$work/cmds" > "$work/got"; rc=$?
-check "MPS commands answer as nvidia-cuda-mps-control does" 'diff "$work/want" "$work/got" && [ $rc = 0 ]'
+# gpushare's words go to stderr, and a refused command makes the exit status 1
+cat > "$work/want-err" <<'WANT'
+gpushare-control: Invalid percentage "150": a number in (0.0, 100.0], e.g. 50 or 33.3; 33.0 stays in force
+gpushare-control: No GPU "1": use an index from 0 to 0 or a GPU-<uuid> (nvidia-smi -L)
+gpushare-control: No GPU "1": use an index from 0 to 0 or a GPU-<uuid> (nvidia-smi -L)
+gpushare-control: Invalid memory limit "5": use an integer and G or M, e.g. 2G or 500M (0: none)
+gpushare-control: No GPU "1": use an index from 0 to 0 or a GPU-<uuid> (nvidia-smi -L)
+gpushare-control: No GPU "1": use an index from 0 to 0 or a GPU-<uuid> (nvidia-smi -L)
+gpushare-control: gpushare-control --help lists the commands
+gpushare-control: get_server_list takes 0 arguments, not 1
+WANT
+sed -i "s/GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9/$gpu/" "$work/cmds" # the GPU's UUID names it as its index does
+"$ctl" < "$work/cmds" > "$work/got" 2> "$work/got-err"; rc=$?
+check "MPS commands answer as nvidia-cuda-mps-control does" 'diff "$work/want" "$work/got"'
+check "what gpushare adds is on stderr, and refusals make the exit status 1" 'diff "$work/want-err" "$work/got-err" && [ $rc = 1 ]'
+check "commands that all pass exit 0" 'printf "get_server_list\nget_default_client_priority\n" | "$ctl" > /dev/null 2>&1'
+check "an unknown command exits 1" '! echo bogus | "$ctl" > /dev/null 2>&1'
 check "control.log in MPS's line format" 'grep -qE "^\[[0-9-]{10} [0-9:.]{12} Control +[0-9]+\] Cmd:set_default_active_thread_percentage 33$" "$work/log/control.log"'
 check "a refused percentage is logged as MPS logs it" 'grep -q "Invalid percentage, expected between (0.0, 100.0\]" "$work/log/control.log"'
 
@@ -93,7 +107,7 @@ check "a stuck peer does not block the daemon" '[ "$(echo get_default_client_pri
 kill $stuck 2>/dev/null; wait $stuck 2>/dev/null
 if command -v setpriv > /dev/null && [ "$(id -u)" = 0 ]; then
 	chmod 755 "$work" "$work/pipe"
-	out=$(echo "set_default_active_thread_percentage 10" | setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl")
+	out=$(echo "set_default_active_thread_percentage 10" | setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" 2>&1)
 	check "a non-root user cannot change settings" 'echo "$out" | grep -q "Permission denied" && [ "$(echo get_default_active_thread_percentage | "$ctl")" = 33.0 ]'
 	out=$(echo "get_default_active_thread_percentage" | setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl")
 	check "a non-root user can query" '[ "$out" = 33.0 ]'
@@ -113,8 +127,8 @@ holder=$!
 for i in $(seq 50); do grep -q held "$work/hold" 2>/dev/null && break; sleep 0.1; done
 check "a program in a slice registers: list_clients shows it, its server and memory" 'echo list_clients | "$ctl" | grep -qE "^$holder +$(id -u) +[0-9]+ +6256MiB +$s0$"'
 check "list_slices shows a slice, its memory, use, users and process" 'echo list_slices | "$ctl" | grep -qE "^$s0 +2 +0 +56 +20096MiB +20096MiB +6256MiB  \* +queue +$holder$"'
-check "set_slice_memory_limit on an unknown slice" '[ "$(echo "set_slice_memory_limit MIG-00000000 4G" | "$ctl")" = "Slice MIG-00000000 not found" ]'
-check "set_slice_memory_limit with a bad value changes nothing" 'echo "set_slice_memory_limit $s0 4" | "$ctl" | grep -q "Invalid memory limit" && echo list_slices | "$ctl" | grep -q "20096MiB"'
+check "set_slice_memory_limit on an unknown slice" '[ "$(echo "set_slice_memory_limit MIG-00000000 4G" | "$ctl" 2>&1)" = "gpushare-control: Slice MIG-00000000 not found" ]'
+check "set_slice_memory_limit with a bad value changes nothing" 'echo "set_slice_memory_limit $s0 4" | "$ctl" 2>&1 | grep -q "Invalid memory limit" && echo list_slices | "$ctl" | grep -q "20096MiB"'
 echo "set_slice_memory_limit $s0 8G" | "$ctl"
 check "a new limit reaches programs at once: a new process sees it" '[ "$(run_in info | awk "\$1 == \"mem_total_mib\" { print \$2 }")" = 8192 ]'
 check "... and the running holder's slice refuses what passes it" '[ "$(run_in alloc 2000)" = "refused 2" ] && [ "$(run_in alloc 1500)" = ok ]'
