@@ -58,7 +58,7 @@ TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test-*.c))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
 .PHONY: all runtime deps test unit fuzz clean demo install FORCE
-all: runtime $(TESTS) $(TOOLS)
+all: runtime $(TESTS) $(TOOLS) man
 
 # The flags the objects were built with: where they change (a BUILD given by
 # hand for two configurations, other CFLAGS), everything is built again.
@@ -137,6 +137,21 @@ $(BUILD)/tests/%: tests/tools/%.c $(call obj,src/sim/simstate.c) $(SLICE_A) $(MO
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $(srcs) -ldl -lpthread
 
+# the manual pages (mdoc), gzipped without a name or time stamp so that the
+# build is reproducible
+MAN1 := $(patsubst docs/man/%,$(BUILD)/share/man/man1/%.gz,$(wildcard docs/man/*.1))
+MAN7 := $(patsubst docs/man/%,$(BUILD)/share/man/man7/%.gz,$(wildcard docs/man/*.7))
+.PHONY: man
+man: $(MAN1) $(MAN7)
+
+$(BUILD)/share/man/man1/%.gz: docs/man/%
+	@mkdir -p $(dir $@)
+	gzip -n -9 < $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/share/man/man7/%.gz: docs/man/%
+	@mkdir -p $(dir $@)
+	gzip -n -9 < $< > $@.tmp && mv $@.tmp $@
+
 deps:
 	@scripts/deps.sh
 
@@ -151,15 +166,19 @@ fuzz:
 	@scripts/fuzz.sh $(BUILD) 10
 
 # what a GPU node needs, under PREFIX: the programs in bin/, libgpushare.so
-# and the simulated driver in lib/gpushare/ (where the programs look)
+# and the simulated driver in lib/gpushare/ (where the programs look), the
+# manual pages in share/man/
 PREFIX ?= /usr/local
-install: runtime
+install: runtime man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/gpushare/sim
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(INTERPOSER) $(DESTDIR)$(PREFIX)/lib/gpushare/
 	install -m 755 $(SIMLIBS) $(DESTDIR)$(PREFIX)/lib/gpushare/sim/
 	ln -sf libnvidia-ml.so.1 $(DESTDIR)$(PREFIX)/lib/gpushare/sim/libnvidia-ml.so
 	ln -sf libcuda.so.1 $(DESTDIR)$(PREFIX)/lib/gpushare/sim/libcuda.so
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(MAN7) $(DESTDIR)$(PREFIX)/share/man/man7/
 
 demo: deps
 	@$(MAKE) --no-print-directory all

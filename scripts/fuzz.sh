@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fuzz.sh BUILD SECONDS: builds the libFuzzer targets with clang and runs each
 # for SECONDS from its corpus. A crash or a failed check fails the run.
-set -eu
+set -eu -o pipefail # a target that crashes fails the run, through its pipe into tail
 build=$1; secs=${2:-10}
 out="$build/fuzz"; mkdir -p "$out"
 cc=${FUZZ_CC:-clang}
@@ -15,5 +15,5 @@ for target in fuzz/fuzz-*.c; do
 	corpus="$out/corpus-${name#fuzz-}"; mkdir -p "$corpus"
 	cp -n fuzz/corpus/"${name#fuzz-}"/* "$corpus"/ 2>/dev/null || true
 	echo "== $name (${secs}s)"
-	"$out/$name" -max_total_time="$secs" -max_len=512 -print_final_stats=0 "$corpus" 2>&1 | tail -n 2
+	"$out/$name" -max_total_time="$secs" -max_len=512 -print_final_stats=0 -artifact_prefix="$out/$name-" "$corpus" 2>&1 | tail -n 2
 done

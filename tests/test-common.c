@@ -103,9 +103,11 @@ static void store_rejects_malformed_files(void **state)
 	(void)state;
 	static struct gs_store s;
 	char err[128];
+	/* a store cut short or corrupt is -EBADMSG (test-store.c); these are
+	 * malformed: not a store, or a bad record */
 	const char *bad[] = {
-		"",
-		"gpushare-store 2\n",
+		"x",
+		"gpushare-store 3\n",
 		"gpushare-store 1\ngpu GPU-zz mig 1\n",
 		"gpushare-store 1\ngpu " GPU " mig 2\n",
 		"gpushare-store 1\ngpu " GPU " mig 1\ngpu " GPU " mig 0\n",

@@ -9,6 +9,7 @@ struct cli_cmd {
 	const char *args;
 	const char *usage;
 	int (*run)(int argc, char **argv);
+	const char *options;     /* its options, one per line, for --help (NULL: none) */
 };
 
 extern const struct cli_cmd cli_cmd_run, cli_cmd_status, cli_cmd_mps_stop, cli_cmd_preload;

@@ -33,4 +33,5 @@ static int mps_stop(int argc, char **argv)
 	return rc ? 1 : 0;
 }
 
-const struct cli_cmd cli_cmd_mps_stop = { "mps-stop", "", "stop the NVIDIA MPS daemon gpushare run started", mps_stop };
+const struct cli_cmd cli_cmd_mps_stop = { "mps-stop", "", "stop the NVIDIA MPS daemon gpushare run started", mps_stop,
+					  NULL };

@@ -269,4 +269,7 @@ out:
 const struct cli_cmd cli_cmd_preload = { "preload", "install|remove|status",
 					 "as root: preload libgpushare.so into every program (/etc/ld.so.preload), "
 					 "take it out, or say whether it is in (status exits 1 when not)",
-					 preload };
+					 preload,
+					 "  install          add libgpushare.so to /etc/ld.so.preload (root)\n"
+					 "  remove           take that line out again, keeping the others (root)\n"
+					 "  status           whether it is in (exit 0) or not (exit 1)\n" };

@@ -96,33 +96,24 @@ static int ensure_mps(void)
 
 /* Checks that a slice named on the command line exists, for a clear error
  * now rather than a refused CUDA later. */
-static bool slice_exists(const char *slice)
+/* The slice a name means (its human name, a MIG UUID or a prefix of one, in
+ * the user's store or the daemon's): its MIG-<uuid> into out, or false. */
+static bool slice_resolve(const char *slice, char *out, size_t len)
 {
-	struct gs_cvd_entry e;
-	size_t n;
-	char with[80];
-	if (gs_cvd_parse(slice, &e, 1, &n, NULL, 0) || n != 1 || (e.kind != GS_CVD_MIG_UUID && e.kind != GS_CVD_MIG_GPU)) {
-		snprintf(with, sizeof with, "MIG-%.70s", slice);
-		if (gs_cvd_parse(with, &e, 1, &n, NULL, 0) || n != 1)
-			return false;
-	}
 	static struct gs_store st;
 	char dir[PATH_MAX];
 	const char *dirs[2] = { dir, "/var/lib/gpushare" };
 	if (gs_state_dir(dir, sizeof dir))
 		return false;
 	for (int d = 0; d < 2; d++) {
-		if (gs_store_load(dirs[d], &st, NULL, 0))
-			continue;
-		for (size_t g = 0; g < st.n_gpu; g++)
-			for (size_t k = 0; k < st.gpu[g].layout.n_ci; k++) {
-				const struct gs_mig_ci *ci = &st.gpu[g].layout.ci[k];
-				char uuid[GS_UUID_STR + 4];
-				gs_store_ci_uuid(st.gpu[g].uuid, ci, uuid);
-				if (e.kind == GS_CVD_MIG_GPU ? strcasecmp(st.gpu[g].uuid + 4, e.uuid) == 0 && ci->gi == e.gi && ci->id == e.ci
-							     : strncasecmp(uuid + 4, e.uuid, strlen(e.uuid)) == 0)
-					return true;
-			}
+		struct gs_store_gpu *g;
+		struct gs_mig_ci *ci;
+		if (gs_store_load(dirs[d], &st, NULL, 0) == 0 && gs_slice_resolve(&st, slice, &g, &ci, NULL, 0) == 0) {
+			char uuid[GS_UUID_STR + 4];
+			gs_store_ci_uuid(g->uuid, ci, uuid);
+			snprintf(out, len, "%s", uuid);
+			return true;
+		}
 	}
 	return false;
 }
@@ -297,10 +288,13 @@ static int run(int argc, char **argv)
 		fprintf(stderr, "gpushare run: --overcommit goes with --memory and --sms\n");
 		return 2;
 	}
-	if (slice && !slice_exists(slice)) {
-		fprintf(stderr, "gpushare run: no slice \"%s\" (gpushare-smi -L lists them)\n", slice);
+	char resolved[GS_UUID_STR + 8];
+	if (slice && !slice_resolve(slice, resolved, sizeof resolved)) {
+		fprintf(stderr, "gpushare run: no slice \"%s\" (gpushare-smi -L and gpushare status list them)\n", slice);
 		return 2;
 	}
+	if (slice)
+		slice = resolved;
 	char dir[PATH_MAX], lib[PATH_MAX + 64], sim[PATH_MAX + 64];
 	if (cli_exe_dir(dir, sizeof dir))
 		return 1;
@@ -345,5 +339,13 @@ static int run(int argc, char **argv)
 	return 127;
 }
 
-const struct cli_cmd cli_cmd_run = { "run", "[--slice S | --memory SIZE --sms N] [--no-mps] -- CMD...",
-				     "run a program in a slice", run };
+const struct cli_cmd cli_cmd_run = {
+	"run", "[--slice S | --memory SIZE --sms N [--overcommit]] [--no-mps] -- CMD...", "run a program in a slice", run,
+	"  --slice S        an existing slice: its name, MIG-<uuid> or a unique prefix of it\n"
+	"  --memory SIZE    with --sms: a job slice of its own for CMD and all it starts (8G, 500M),\n"
+	"                   gone when the job has ended\n"
+	"  --sms N          the job slice's SMs\n"
+	"  --overcommit     the job slice may go past what the GPU's guarantees leave free\n"
+	"  --no-mps         do not start NVIDIA's MPS for the program on a real GPU\n"
+	"  -h, --help       this text\n"
+};

@@ -2,10 +2,12 @@
  * use and the processes in it. */
 #include "cli.h"
 #include "gs.h"
+#include "gpus.h"
 #include "slices.h"
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void print_line(void *ctx, const char *line)
@@ -14,28 +16,38 @@ static void print_line(void *ctx, const char *line)
 	puts(line);
 }
 
-static void count_line(void *ctx, const char *line)
-{
-	(void)line;
-	(*(int *)ctx)++;
-}
-
 static int status(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	char dir[PATH_MAX];
-	int lines = 0;
-	if (gs_state_dir(dir, sizeof dir) || gs_slices_report(dir, (uid_t)-1, count_line, &lines)) {
-		fprintf(stderr, "gpushare: cannot read the slices in %s\n", dir);
+	bool as_json = argc == 2 && (strcmp(argv[1], "--json") == 0 || strcmp(argv[1], "-o=json") == 0);
+	if (argc > 2 || (argc == 2 && !as_json)) {
+		fprintf(stderr, "usage: gpushare status [--json]\n");
+		return 2;
+	}
+	char dir[PATH_MAX], why[512] = "no state directory (GPUSHARE_STATE_DIR, /var/lib/gpushare or ~/.local/state/gpushare)";
+	struct gs_slice_gpu gpus[16];
+	size_t n_gpus = 0;
+	if (gs_gpus_discover(gpus, 16, &n_gpus, why, sizeof why))
+		n_gpus = 0; /* the slices without their GPU indexes */
+	struct gs_slice_row *rows;
+	size_t n;
+	if (gs_state_dir(dir, sizeof dir) || gs_slices_rows(dir, (uid_t)-1, gpus, n_gpus, &rows, &n, why, sizeof why)) {
+		fprintf(stderr, "gpushare status: %s\n", why);
 		return 1;
 	}
-	if (lines <= 1) {
+	free(rows);
+	if (n == 0 && !as_json) {
 		printf("no slices (create them with gpushare-smi mig -cgi ... -C)\n");
 		return 0;
 	}
-	gs_slices_report(dir, (uid_t)-1, print_line, NULL);
+	if (gs_slices_report(dir, (uid_t)-1, gpus, n_gpus, as_json, print_line, NULL, why, sizeof why)) {
+		fprintf(stderr, "gpushare status: %s\n", why);
+		return 1;
+	}
 	return 0;
 }
 
-const struct cli_cmd cli_cmd_status = { "status", "", "list slices, their limits, use and processes", status };
+const struct cli_cmd cli_cmd_status = {
+	"status", "[--json]", "list slices, their limits, use and processes", status,
+	"  --json           the same as JSON (its schema: docs/control.md)\n"
+	"  -h, --help       this text\n"
+};

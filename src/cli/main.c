@@ -56,15 +56,35 @@ static void usage(FILE *f)
 		fprintf(f, "  gpushare %s %s\n      %s\n", commands[i]->name, commands[i]->args, commands[i]->usage);
 }
 
+static bool is_help(const char *a)
+{
+	return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+	if (argc < 2 || is_help(argv[1])) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
-	for (size_t i = 0; i < GS_ARRAY_LEN(commands); i++)
-		if (strcmp(argv[1], commands[i]->name) == 0)
-			return commands[i]->run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("gpushare %s\n", GS_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < GS_ARRAY_LEN(commands); i++) {
+		const struct cli_cmd *c = commands[i];
+		if (strcmp(argv[1], c->name))
+			continue;
+		/* gpushare <command> --help, before the command's own options (not
+		 * after run's --, where the options are the program's) */
+		if (argc >= 3 && is_help(argv[2])) {
+			printf("usage: gpushare %s %s\n    %s\n", c->name, c->args, c->usage);
+			if (c->options)
+				printf("\n%s", c->options);
+			return 0;
+		}
+		return c->run(argc - 1, argv + 1);
+	}
 	fprintf(stderr, "gpushare: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return 2;

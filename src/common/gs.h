@@ -9,6 +9,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* gpushare's version: every program's --version, gpushare-smi's status table. */
+#define GS_VERSION "0.9.0"
+
 #define GS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define GS_UNUSED(x) ((void)(x))
 

@@ -8,11 +8,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STORE_MAGIC "gpushare-store 1"
+/* version 2 ends with "end <lines> <checksum>"; version 1 (the previous
+ * release's, no end line) is still read, and written as 2 by the next save */
+#define STORE_MAGIC "gpushare-store 2"
+#define STORE_MAGIC_V1 "gpushare-store 1"
 #define STORE_MAX_BYTES (1u << 20)
+#define STORE_UNREADABLE ": the store is unreadable; restore it or remove it to start empty"
+
+/* FNV-1a 64 of len bytes: the end line's checksum. */
+static uint64_t fnv1a64(const char *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
 
 struct gs_store_gpu *gs_store_gpu(struct gs_store *s, const char *uuid, bool create)
 {
@@ -85,6 +101,9 @@ static int parse_uids(char *list, uint32_t *out, unsigned *n)
 	}
 	return *n ? 0 : -EINVAL;
 }
+
+/* Fails with -EBADMSG: the store is cut short or corrupt, not malformed. */
+#define corrupt(err, errlen, fmt, ...) gs_fail(err, errlen, -EBADMSG, fmt STORE_UNREADABLE, __VA_ARGS__)
 
 static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, unsigned lineno)
 {
@@ -201,6 +220,30 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 		}
 		return 0;
 	}
+	if (strcmp(w[0], "name") == 0) {
+		/* name <gpu> <gi> <ci> <name> */
+		struct gs_store_gpu *g = n == 5 ? gs_store_gpu(s, w[1], false) : NULL;
+		if (!g || num(w[2], 255, &v[0]) || num(w[3], 255, &v[1]))
+			goto bad;
+		struct gs_mig_ci *ci = find_ci(g, v[0], v[1]);
+		if (!ci)
+			return gs_fail(err, errlen, -EINVAL, "line %u: name of unknown compute instance", lineno);
+		if (!gs_store_name_valid(w[4]))
+			return gs_fail(err, errlen, -EINVAL,
+				       "line %u: invalid slice name (1-31 of A-Z a-z 0-9 . _ -, not all digits, "
+				       "not starting with -, MIG- or GPU-)", lineno);
+		if (ci->name[0])
+			return gs_fail(err, errlen, -EINVAL, "line %u: compute instance %llu/%llu named twice", lineno,
+				       v[0], v[1]);
+		const struct gs_store_gpu *og;
+		const struct gs_mig_ci *other = gs_store_find_name(s, w[4], &og);
+		if (other)
+			return gs_fail(err, errlen, -EINVAL,
+				       "line %u: slice name \"%s\" already names compute instance %u/%u of %s", lineno,
+				       w[4], other->gi, other->id, og->uuid);
+		snprintf(ci->name, sizeof ci->name, "%s", w[4]);
+		return 0;
+	}
 	if (strcmp(w[0], "access") == 0) {
 		/* access <gpu> <gi> <ci> queue|refuse <uid,uid,...|*> */
 		struct gs_store_gpu *g = n == 6 ? gs_store_gpu(s, w[1], false) : NULL;
@@ -237,6 +280,45 @@ bool gs_store_cgroup_valid(const char *path)
 	return true;
 }
 
+bool gs_store_name_valid(const char *name)
+{
+	size_t len = name ? strnlen(name, GS_STORE_NAME_MAX) : 0;
+	if (len == 0 || len >= GS_STORE_NAME_MAX || name[0] == '-')
+		return false;
+	/* not a UUID's prefix, nor an index: either would read as another
+	 * way of naming a device */
+	if (strncasecmp(name, "MIG-", 4) == 0 || strncasecmp(name, "GPU-", 4) == 0)
+		return false;
+	bool digits = true;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		bool digit = c >= '0' && c <= '9';
+		if (!digit && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && c != '.' && c != '_' && c != '-')
+			return false;
+		digits &= digit;
+	}
+	return !digits;
+}
+
+const struct gs_mig_ci *gs_store_find_name(const struct gs_store *s, const char *name,
+					   const struct gs_store_gpu **gpu)
+{
+	if (gpu)
+		*gpu = NULL;
+	if (!name || !name[0])
+		return NULL;
+	for (size_t i = 0; i < s->n_gpu; i++) {
+		const struct gs_mig_layout *l = &s->gpu[i].layout;
+		for (size_t k = 0; k < l->n_ci; k++)
+			if (strncmp(l->ci[k].name, name, sizeof l->ci[k].name) == 0) {
+				if (gpu)
+					*gpu = &s->gpu[i];
+				return &l->ci[k];
+			}
+	}
+	return NULL;
+}
+
 bool gs_store_ci_open_to(const struct gs_mig_ci *ci, uid_t uid)
 {
 	if (uid == 0 || ci->n_users == 0)
@@ -247,47 +329,139 @@ bool gs_store_ci_open_to(const struct gs_mig_ci *ci, uid_t uid)
 	return false;
 }
 
-int gs_store_parse(const char *text, struct gs_store *s, char *err, size_t errlen)
+/* Whether the line (len bytes, no newline) is an end line. */
+static bool is_end_line(const char *line, size_t len)
+{
+	return len >= 3 && memcmp(line, "end", 3) == 0 && (len == 3 || line[3] == ' ' || line[3] == '\t');
+}
+
+/* Reads a decimal (no sign, no leading zero) or a 16-digit lowercase hex
+ * number at *p, moving *p past it. */
+static bool trailer_num(const char **p, const char *end, bool hex, unsigned long long *v)
+{
+	const char *q = *p;
+	*v = 0;
+	for (; q < end && *q != ' '; q++) {
+		unsigned d;
+		if (*q >= '0' && *q <= '9')
+			d = (unsigned)(*q - '0');
+		else if (hex && *q >= 'a' && *q <= 'f')
+			d = (unsigned)(*q - 'a' + 10);
+		else
+			return false;
+		if (!hex && (q - *p >= 9 || (q > *p && **p == '0')))
+			return false;
+		*v = *v * (hex ? 16 : 10) + d;
+	}
+	bool ok = hex ? q - *p == 16 : q > *p;
+	*p = q;
+	return ok;
+}
+
+/* A version 2 store's integrity: its last line is "end <n> <hash>", n the
+ * lines before it and hash the FNV-1a 64 of every byte before it, and
+ * nothing follows. Sets *body to the end line's offset. */
+static int check_trailer(const char *text, size_t len, size_t *body, char *err, size_t errlen)
+{
+	unsigned lineno = 0;
+	for (size_t off = 0; off < len;) {
+		const char *line = text + off, *nl = memchr(line, '\n', len - off);
+		size_t llen = nl ? (size_t)(nl - line) : len - off;
+		lineno++;
+		if (lineno > 1 && is_end_line(line, llen)) {
+			if (!nl)
+				return corrupt(err, errlen, "truncated in line %u (the \"end\" line is cut short)", lineno);
+			if (off + llen + 1 != len)
+				return corrupt(err, errlen, "%zu unexpected bytes after the \"end\" line (line %u)",
+					       len - (off + llen + 1), lineno);
+			const char *p = line + 4, *e = line + llen;
+			unsigned long long count, sum;
+			if (llen < 4 || line[3] != ' ' || !trailer_num(&p, e, false, &count) || p == e || *p++ != ' ' ||
+			    !trailer_num(&p, e, true, &sum) || p != e)
+				return corrupt(err, errlen, "malformed \"end\" line (line %u)", lineno);
+			if (count != lineno - 1)
+				return corrupt(err, errlen, "line count mismatch: the \"end\" line (line %u) counts %llu lines, "
+					       "%u precede it", lineno, count, lineno - 1);
+			uint64_t h = fnv1a64(text, off);
+			if (h != sum)
+				return corrupt(err, errlen, "checksum mismatch: the \"end\" line (line %u) says %016llx, "
+					       "the %u lines before it hash to %016" PRIx64, lineno, sum, lineno - 1, h);
+			*body = off;
+			return 0;
+		}
+		if (!nl)
+			return corrupt(err, errlen, "truncated in line %u (no \"end\" line)", lineno);
+		off += llen + 1;
+	}
+	return corrupt(err, errlen, "truncated after line %u (no \"end\" line)", lineno);
+}
+
+/* gs_store_parse of len bytes, which a file may hold NULs among. */
+static int parse_text(const char *text, size_t len, struct gs_store *s, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof *s);
-	size_t len = strlen(text);
 	if (len > STORE_MAX_BYTES)
 		return gs_fail(err, errlen, -EINVAL, "store larger than %u bytes", STORE_MAX_BYTES);
-	char *copy = strdup(text);
+	if (len == 0)
+		return corrupt(err, errlen, "empty file (truncated before line %u)", 1);
+	const char *nul = memchr(text, '\0', len);
+	if (nul) {
+		unsigned lineno = 1;
+		for (const char *p = text; p < nul; p++)
+			lineno += *p == '\n';
+		return corrupt(err, errlen, "a NUL byte in line %u", lineno);
+	}
+	const char *eol = memchr(text, '\n', len);
+	size_t first = eol ? (size_t)(eol - text) : len;
+	if (!eol && first < strlen(STORE_MAGIC) && memcmp(text, STORE_MAGIC, first) == 0)
+		return corrupt(err, errlen, "truncated in line %u (no \"end\" line)", 1);
+	bool v1 = first == strlen(STORE_MAGIC_V1) && memcmp(text, STORE_MAGIC_V1, first) == 0;
+	if (!v1 && !(first == strlen(STORE_MAGIC) && memcmp(text, STORE_MAGIC, first) == 0))
+		return gs_fail(err, errlen, -EINVAL, "not a gpushare store (expected \"%s\")", STORE_MAGIC);
+	size_t body = len;
+	int rc = v1 ? 0 : check_trailer(text, len, &body, err, errlen);
+	if (rc)
+		return rc;
+	char *copy = strndup(text, body);
 	if (!copy)
 		return -ENOMEM;
-	int rc = 0;
-	unsigned lineno = 0;
-	char *save = NULL;
-	bool magic = false;
-	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	unsigned lineno = 1;
+	for (char *line = strchr(copy, '\n'); line && line[1]; ) {
+		line++;
 		lineno++;
-		if (!magic) {
-			if (strcmp(line, STORE_MAGIC) != 0) {
-				rc = gs_fail(err, errlen, -EINVAL, "not a gpushare store (expected \"%s\")",
-					     STORE_MAGIC);
-				break;
-			}
-			magic = true;
-			continue;
-		}
-		if (line[0] == '#')
-			continue;
-		if ((rc = parse_line(s, line, err, errlen, lineno)))
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		if (v1 && is_end_line(line, strlen(line)))
+			rc = corrupt(err, errlen, "line %u: an \"end\" line in a version 1 store", lineno);
+		else if (line[0] != '#')
+			rc = parse_line(s, line, err, errlen, lineno);
+		if (rc)
 			break;
+		line = nl;
 	}
-	if (!rc && !magic)
-		rc = gs_fail(err, errlen, -EINVAL, "empty store file");
 	free(copy);
 	if (rc)
 		memset(s, 0, sizeof *s);
 	return rc;
 }
 
+int gs_store_parse(const char *text, struct gs_store *s, char *err, size_t errlen)
+{
+	return parse_text(text, strlen(text), s, err, errlen);
+}
+
 int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 {
 	char *buf = NULL;
 	size_t size = 0;
+	/* a name that would not parse back is not written */
+	for (size_t i = 0; i < s->n_gpu; i++)
+		for (size_t k = 0; k < s->gpu[i].layout.n_ci; k++) {
+			const struct gs_mig_ci *ci = &s->gpu[i].layout.ci[k];
+			if (ci->name[0] && (!gs_store_name_valid(ci->name) || gs_store_find_name(s, ci->name, NULL) != ci))
+				return -EINVAL;
+		}
 	FILE *f = open_memstream(&buf, &size);
 	if (!f)
 		return -ENOMEM;
@@ -329,6 +503,8 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 		}
 		for (size_t k = 0; k < l->n_ci; k++) {
 			const struct gs_mig_ci *ci = &l->ci[k];
+			if (ci->name[0])
+				fprintf(f, "name %s %u %u %s\n", g->uuid, ci->gi, ci->id, ci->name);
 			if (ci->owner_pid)
 				fprintf(f, "owner %s %u %u %" PRId32 " %" PRIu64 "\n", g->uuid, ci->gi, ci->id, ci->owner_pid,
 					ci->owner_start);
@@ -342,7 +518,16 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 				fputc('\n', f);
 		}
 	}
-	if (fclose(f)) {
+	/* the end line: how many lines precede it, and their checksum */
+	bool ok = fflush(f) == 0;
+	if (ok) {
+		unsigned lines = 0;
+		for (size_t i = 0; i < size; i++)
+			lines += buf[i] == '\n';
+		ok = fprintf(f, "end %u %016" PRIx64 "\n", lines, fnv1a64(buf, size)) > 0;
+	}
+	ok = ok && !ferror(f);
+	if (fclose(f) || !ok) {
 		free(buf);
 		return -ENOMEM;
 	}
@@ -365,15 +550,16 @@ int gs_store_load(const char *dir, struct gs_store *s, char *err, size_t errlen)
 	int rc = store_path(dir, "slices", path, sizeof path);
 	if (rc)
 		return gs_fail(err, errlen, rc, "state directory path too long");
-	rc = gs_file_read(path, STORE_MAX_BYTES, &text, NULL);
+	size_t len;
+	rc = gs_file_read(path, STORE_MAX_BYTES, &text, &len);
 	if (rc == -ENOENT) {
 		memset(s, 0, sizeof *s);
 		return 0;
 	}
 	if (rc)
 		return gs_fail(err, errlen, rc, "cannot read %s: %s", path, strerror(-rc));
-	char why[200];
-	rc = gs_store_parse(text, s, why, sizeof why);
+	char why[256];
+	rc = parse_text(text, len, s, why, sizeof why);
 	free(text);
 	if (rc)
 		return gs_fail(err, errlen, rc, "%s: %s", path, why);

@@ -30,6 +30,7 @@ struct gs_mig_gi {
 
 #define GS_SLICE_MAX_USERS 16
 #define GS_STORE_CGROUP_MAX 192
+#define GS_STORE_NAME_MAX 32 /* a slice name's size, its NUL included */
 
 struct gs_mig_ci {
 	unsigned gi, id, profile_id;
@@ -53,6 +54,8 @@ struct gs_mig_ci {
 	/* users whose programs land here when they name no slice */
 	unsigned n_default;
 	uint32_t default_for[GS_SLICE_MAX_USERS];
+	/* a human name, unique in the store (gs_store_name_valid): "" when unnamed */
+	char name[GS_STORE_NAME_MAX];
 };
 
 struct gs_mig_layout {
@@ -81,15 +84,31 @@ struct gs_store {
  * "." or ".." components, shorter than GS_STORE_CGROUP_MAX. */
 bool gs_store_cgroup_valid(const char *path);
 
+/* Whether a slice name may be stored: 1-31 of [A-Za-z0-9._-], not starting
+ * with '-', not all digits, not "MIG-" or "GPU-" (any case) prefixed. */
+bool gs_store_name_valid(const char *name);
+
+/* The compute instance named name in the store (and its GPU in *gpu, when
+ * gpu is not NULL), or NULL. */
+const struct gs_mig_ci *gs_store_find_name(const struct gs_store *s, const char *name,
+					   const struct gs_store_gpu **gpu);
+
 /* Whether uid may join the compute instance. */
 bool gs_store_ci_open_to(const struct gs_mig_ci *ci, uid_t uid);
 
-/* Parses the store's text form. 0, or -EINVAL with a line-numbered message. */
+/* Parses the store's text form: "gpushare-store 2" ... "end <lines> <FNV-1a
+ * 64 of the bytes before it, 16 hex digits>", or "gpushare-store 1" (no end
+ * line). 0; -EBADMSG for a truncated or corrupt store (no end line, a wrong
+ * count or checksum, bytes after it); -EINVAL with a line-numbered message
+ * for a malformed record, or for text that is not a store. */
 int gs_store_parse(const char *text, struct gs_store *s, char *err, size_t errlen);
-/* Formats the store; *out is malloc'ed and owned by the caller. */
+/* Formats the store, in the current version, end line included; *out is
+ * malloc'ed and owned by the caller. -EINVAL for an invalid or repeated
+ * slice name (what would not parse back), -ENOMEM. */
 int gs_store_format(const struct gs_store *s, char **out, size_t *len);
 
-/* Loads dir/slices (an absent file is an empty store). */
+/* Loads dir/slices (an absent file is an empty store); errors as
+ * gs_store_parse's, the message prefixed with the file's path. */
 int gs_store_load(const char *dir, struct gs_store *s, char *err, size_t errlen);
 /* Replaces dir/slices atomically. The caller holds gs_store_lock. */
 int gs_store_save(const char *dir, const struct gs_store *s);

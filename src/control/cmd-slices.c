@@ -118,12 +118,21 @@ static const struct control_gpu *gpu_named(const struct control_state *s, const 
 	return g;
 }
 
+/* list_slices [--json] */
 CONTROL_CMD_FN(cmd_list_slices)
 {
-	(void)argc, (void)argv;
-	if (gs_slices_report(s->state_dir, p->uid == 0 ? (uid_t)-1 : p->uid, reply_line, r)) {
-		control_reply_fail(r, "Cannot read the slices in %s", s->state_dir);
+	bool as_json = argc == 2 && strcmp(argv[1], "--json") == 0;
+	if (argc == 2 && !as_json) {
+		control_reply_fail(r, "Invalid arguments: list_slices [--json]");
+		return;
 	}
+	static struct gs_slice_gpu gpus[CONTROL_MAX_GPUS];
+	for (size_t i = 0; i < s->n_gpus; i++)
+		gpus[i] = s->gpus[i].slice;
+	char why[512];
+	if (gs_slices_report(s->state_dir, p->sees_all ? (uid_t)-1 : p->uid, gpus, s->n_gpus, as_json, reply_line, r, why,
+			     sizeof why))
+		control_reply_fail(r, "%s", why);
 }
 
 CONTROL_CMD_FN(cmd_set_slice_memory_limit)
@@ -151,7 +160,7 @@ CONTROL_CMD_FN(cmd_create_slice)
 	unsigned n_users = 0;
 	bool refuse = false, overcommit = false;
 	uint64_t guarantee = UINT64_MAX;
-	const char *cgroup = NULL;
+	const char *cgroup = NULL, *name = NULL;
 	if (parse_sms(argv[1], &sms, r) || parse_memory(argv[2], &bytes, r))
 		return;
 	for (int i = 3; i < argc; i++) {
@@ -164,6 +173,8 @@ CONTROL_CMD_FN(cmd_create_slice)
 			}
 		} else if (strcmp(argv[i], "-gpu") == 0 && i + 1 < argc) {
 			gpu = argv[++i];
+		} else if (strcmp(argv[i], "-name") == 0 && i + 1 < argc) {
+			name = argv[++i];
 		} else if (strcmp(argv[i], "-users") == 0 && i + 1 < argc) {
 			if (parse_users(argv[++i], uids, &n_users, r))
 				return;
@@ -175,7 +186,7 @@ CONTROL_CMD_FN(cmd_create_slice)
 			if (parse_memory(argv[++i], &guarantee, r))
 				return;
 		} else {
-			control_reply_fail(r, "Invalid arguments: create_slice <SMs> <memory> [-gpu <index|UUID>] "
+			control_reply_fail(r, "Invalid arguments: create_slice <SMs> <memory> [-gpu <index|UUID>] [-name <name>] "
 					      "[-users <user,...>|*] [-refuse] [-overcommit [-guarantee <memory>]] "
 					      "[-cgroup <path>]");
 			return;
@@ -189,7 +200,7 @@ CONTROL_CMD_FN(cmd_create_slice)
 	if (!g)
 		return;
 	struct gs_slice_spec spec = { .sm = sms, .memory = bytes, .overcommit = overcommit, .guarantee = guarantee,
-				      .users = uids, .n_users = n_users, .refuse = refuse, .cgroup = cgroup };
+				      .users = uids, .n_users = n_users, .refuse = refuse, .cgroup = cgroup, .name = name };
 	struct gs_slice_info made;
 	char why[512];
 	if (gs_slice_create(s->state_dir, &g->slice, &spec, &made, why, sizeof why)) {

@@ -278,6 +278,8 @@ struct clients_ctx {
 	struct control_state *s;
 	struct control_reply *r;
 	const struct control_peer *viewer;
+	bool json;
+	unsigned n;
 };
 
 static void client_row(void *ctx, struct control_peer *p)
@@ -285,27 +287,57 @@ static void client_row(void *ctx, struct control_peer *p)
 	struct clients_ctx *c = ctx;
 	if (!control_peer_sees(c->viewer, p->uid))
 		return;
-	char server[16] = "-", mem[32] = "-";
+	char server[16] = "-", mem[32] = "-", user[64], command[32], gpu[16] = "-";
 	if (p->server_pid)
 		snprintf(server, sizeof server, "%ld", (long)p->server_pid);
 	else if (p->pending)
 		snprintf(server, sizeof server, "queued");
 	uint64_t bytes;
-	if (strcmp(p->slice, "-") ? gs_slices_process_bytes(c->s->state_dir, p->slice, p->pid, &bytes) == 0
-				  : control_remainder_process_bytes(c->s, p->gpu, p->pid, &bytes) == 0)
+	bool known = strcmp(p->slice, "-") ? gs_slices_process_bytes(c->s->state_dir, p->slice, p->pid, &bytes) == 0
+					   : control_remainder_process_bytes(c->s, p->gpu, p->pid, &bytes) == 0;
+	if (known)
 		snprintf(mem, sizeof mem, "%lluMiB", (unsigned long long)(bytes >> 20));
-	control_reply_line(c->r, "%-10ld%-10ld%-10s%-12s%s", (long)p->pid, (long)p->uid, server, mem, p->slice);
+	const struct control_gpu *g = p->gpu[0] ? control_gpu_by_dev(c->s, p->gpu) : NULL;
+	if (g)
+		snprintf(gpu, sizeof gpu, "%u", g->index);
+	gs_slices_user_name(p->uid, user, sizeof user);
+	gs_slices_command(p->pid, command, sizeof command);
+	if (!c->json) {
+		control_reply_line(c->r, "%-10ld%-12s%-10s%-12s%-5s%-42s%s", (long)p->pid, user, server, mem, gpu, p->slice,
+				   command);
+		return;
+	}
+	char server_json[16] = "null", used_json[24] = "null";
+	if (p->server_pid)
+		snprintf(server_json, sizeof server_json, "%ld", (long)p->server_pid);
+	if (known)
+		snprintf(used_json, sizeof used_json, "%llu", (unsigned long long)bytes);
+	control_reply_line(c->r, "%s{\"pid\": %ld, \"uid\": %ld, \"user\": \"%s\", \"command\": \"%s\", \"server\": %s, "
+			   "\"queued\": %s, \"gpu\": %s, \"gpu_uuid\": \"%s\", \"slice\": \"%s\", \"used_bytes\": %s}",
+			   c->n ? "," : "", (long)p->pid, (long)p->uid, user, command, server_json,
+			   p->pending ? "true" : "false", g ? gpu : "null", p->gpu, p->slice, used_json);
+	c->n++;
 }
 
-/* gpushare: the registered clients, their server, memory and slice; a user
- * other than root or the daemon's sees their own. */
+/* gpushare: the registered clients, their user, server, memory, GPU, slice
+ * and command; a user other than root or the daemon's sees their own.
+ * list_clients [--json] */
 static void list_clients(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			 struct control_reply *r)
 {
-	(void)argc, (void)argv;
-	struct clients_ctx c = { s, r, p };
-	control_reply_line(r, "%-10s%-10s%-10s%-12s%s", "PID", "UID", "SERVER", "MEMORY", "SLICE");
+	struct clients_ctx c = { s, r, p, argc == 2 && strcmp(argv[1], "--json") == 0, 0 };
+	if (argc == 2 && !c.json) {
+		control_reply_fail(r, "Invalid arguments: list_clients [--json]");
+		return;
+	}
+	if (c.json)
+		control_reply_line(r, "{\"version\": 1, \"clients\": [");
+	else
+		control_reply_line(r, "%-10s%-12s%-10s%-12s%-5s%-42s%s", "PID", "USER", "SERVER", "MEMORY", "GPU", "SLICE",
+				   "COMMAND");
 	control_each_client(client_row, &c);
+	if (c.json)
+		control_reply_line(r, "]}");
 }
 
 const struct control_cmd control_cmds[] = {
@@ -329,28 +361,32 @@ const struct control_cmd control_cmds[] = {
 	{ "set_default_client_priority", 1, 1, true, MPS_BOTH, "<0|1>", set_default_priority },
 	{ "get_default_client_priority", 0, 0, false, MPS_LOCAL, "", get_default_priority },
 	{ "quit", 0, 2, true, MPS_LOCAL, "[-t <seconds>]", quit },
-	{ "list_slices", 0, 0, false, MPS_LOCAL, "", cmd_list_slices },
-	{ "create_slice", 2, 13, true, MPS_LOCAL,
-	  "<SMs> <memory> [-gpu <index|UUID>] [-users <user,...>|*] [-refuse] [-overcommit [-guarantee <memory>]] "
-	  "[-cgroup <path>]",
+	{ "list_slices", 0, 1, false, MPS_LOCAL, "[--json]", cmd_list_slices },
+	{ "create_slice", 2, 15, true, MPS_LOCAL,
+	  "<SMs> <memory> [-gpu <index|UUID>] [-name <name>] [-users <user,...>|*] [-refuse] "
+	  "[-overcommit [-guarantee <memory>]] [-cgroup <path>]",
 	  cmd_create_slice },
 	{ "create_job_slice", 2, 5, false, MPS_LOCAL, "<SMs> <memory> [-gpu <index|UUID>] [-overcommit]",
 	  cmd_create_job_slice },
-	{ "set_slice_default", 2, 2, true, MPS_LOCAL, "<MIG-uuid> <user,...|->", cmd_set_slice_default },
-	{ "resize_slice", 3, 4, true, MPS_LOCAL, "<MIG-uuid> <SMs> <memory> [-overcommit]", cmd_resize_slice },
-	{ "destroy_slice", 1, 1, true, MPS_LOCAL, "<MIG-uuid>", cmd_destroy_slice },
-	{ "set_slice_users", 2, 3, true, MPS_LOCAL, "<MIG-uuid> <user,...|*> [queue|refuse]", cmd_set_slice_users },
-	{ "set_slice_memory_limit", 2, 2, true, MPS_LOCAL, "<MIG-uuid> <value>", cmd_set_slice_memory_limit },
-	{ "set_slice_guarantee", 2, 2, true, MPS_LOCAL, "<MIG-uuid> <memory|0>", cmd_set_slice_guarantee },
-	{ "register_client", 1, 3, false, MPS_LOCAL, "<slice|-> [<GPU-uuid> [<server PID>]]", register_client },
-	{ "server_ready", 0, 0, false, MPS_LOCAL, "", server_ready },
-	{ "list_clients", 0, 0, false, MPS_LOCAL, "", list_clients },
+	{ "set_slice_default", 2, 2, true, MPS_LOCAL, "<slice> <user,...|->", cmd_set_slice_default },
+	{ "resize_slice", 3, 4, true, MPS_LOCAL, "<slice> <SMs> <memory> [-overcommit]", cmd_resize_slice },
+	{ "destroy_slice", 1, 1, true, MPS_LOCAL, "<slice>", cmd_destroy_slice },
+	{ "set_slice_users", 2, 3, true, MPS_LOCAL, "<slice> <user,...|*> [queue|refuse]", cmd_set_slice_users },
+	{ "set_slice_memory_limit", 2, 2, true, MPS_LOCAL, "<slice> <value>", cmd_set_slice_memory_limit },
+	{ "set_slice_guarantee", 2, 2, true, MPS_LOCAL, "<slice> <memory|0>", cmd_set_slice_guarantee },
+	{ "list_clients", 0, 1, false, MPS_LOCAL, "[--json]", list_clients },
 };
 const size_t control_n_cmds = sizeof control_cmds / sizeof control_cmds[0];
 
+const struct control_cmd control_internal_cmds[] = {
+	{ "register_client", 1, 3, false, MPS_LOCAL, "<slice|-> [<GPU-uuid> [<server PID>]]", register_client },
+	{ "server_ready", 0, 0, false, MPS_LOCAL, "", server_ready },
+};
+const size_t control_n_internal_cmds = sizeof control_internal_cmds / sizeof control_internal_cmds[0];
+
 void control_dispatch(struct control_state *s, struct control_peer *p, char *line, struct control_reply *r)
 {
-	char *argv[14], *save = NULL;
+	char *argv[16], *save = NULL;
 	int argc = 0;
 	char copy[GS_LINE_MAX];
 	snprintf(copy, sizeof copy, "%s", line);
@@ -368,6 +404,9 @@ void control_dispatch(struct control_state *s, struct control_peer *p, char *lin
 	for (size_t i = 0; i < control_n_cmds && argc <= (int)GS_ARRAY_LEN(argv); i++)
 		if (strcmp(argv[0], control_cmds[i].name) == 0)
 			c = &control_cmds[i];
+	for (size_t i = 0; i < control_n_internal_cmds && argc <= (int)GS_ARRAY_LEN(argv); i++)
+		if (strcmp(argv[0], control_internal_cmds[i].name) == 0)
+			c = &control_internal_cmds[i];
 	if (!c) {
 		control_reply_error(r, "Unknown command \"%s\"", copy);
 		control_reply_hint(r, "gpushare-control --help lists the commands");
@@ -433,17 +472,19 @@ void control_settings_load(struct control_state *s)
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char dev[64];
 		double v;
-		int n;
+		int n, end = 0;
 		unsigned long long b;
+		/* each line whole: "pct 50junk" is no percentage */
 		if (!magic) {
 			magic = strcmp(line, "gpushare-control-settings 1") == 0;
 			if (!magic)
 				break;
-		} else if (sscanf(line, "pct %lf", &v) == 1 && v > 0 && v <= 100) {
+		} else if (sscanf(line, "pct %lf%n", &v, &end) == 1 && !line[end] && v > 0 && v <= 100) {
 			s->default_pct = v;
-		} else if (sscanf(line, "priority %d", &n) == 1 && (n == 0 || n == 1)) {
+		} else if (sscanf(line, "priority %d%n", &n, &end) == 1 && !line[end] && (n == 0 || n == 1)) {
 			s->default_priority = n;
-		} else if (sscanf(line, "limit %63s %llu", dev, &b) == 2 && b && s->n_default_limits < CONTROL_MAX_LIMITS) {
+		} else if (sscanf(line, "limit %63s %llu%n", dev, &b, &end) == 2 && !line[end] && b &&
+			   s->n_default_limits < CONTROL_MAX_LIMITS) {
 			struct mpsval_dev_limit *l = &s->default_limits[s->n_default_limits++];
 			snprintf(l->dev, sizeof l->dev, "%s", dev);
 			l->bytes = b;

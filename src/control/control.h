@@ -243,6 +243,9 @@ void control_servers_quit(struct control_state *s);
 struct control_server *control_server_find(struct control_state *s, const char *pid_text);
 /* Runs the daemon loop's pending work for a server that may now exit. */
 void control_server_maybe_stop(struct control_state *s, struct control_server *v);
+/* Keeps the room of the daemon's argv (and environment, moved to the heap)
+ * for its servers to name themselves in ps; from main, before the daemon. */
+void control_proctitle_init(int argc, char **argv);
 /* The server process (server.c), in the child the daemon forked. */
 void control_server_main(const struct control_state *s, const struct control_server *v) __attribute__((noreturn));
 /* For the server commands: start_server; shutdown_server -f (its clients
@@ -303,8 +306,13 @@ CONTROL_CMD_FN(cmd_set_slice_guarantee);
 CONTROL_CMD_FN(cmd_set_slice_default);
 CONTROL_CMD_FN(cmd_create_job_slice);
 
+/* The commands of users and administrators (--help lists them), then the
+ * messages of gpushare's own programs (a CUDA program registering, a server
+ * saying it serves). */
 extern const struct control_cmd control_cmds[];
 extern const size_t control_n_cmds;
+extern const struct control_cmd control_internal_cmds[];
+extern const size_t control_n_internal_cmds;
 
 /* Runs one command line: splits it, finds the command by its exact name,
  * checks arguments and privilege, and fills the reply. */

@@ -38,10 +38,15 @@ static void log_dir(char *out, size_t len)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: gpushare-control [-d | -f]\n       echo <command> | gpushare-control\n\n"
-		   "  -d    start the daemon in the background\n  -f    run the daemon in the foreground\n\n"
+		   "  -d, --daemon        start the daemon in the background\n"
+		   "  -f, --foreground    run the daemon in the foreground\n"
+		   "  -h, --help          this text\n"
+		   "      --version       gpushare's version\n\n"
+		   "The front end sends each line of stdin to the daemon and prints its answers;\n"
+		   "it exits 1 when the daemon refused a command (why is on stderr).\n\n"
 		   "Commands:\n");
 	for (size_t i = 0; i < control_n_cmds; i++)
-		fprintf(f, "  %s %s\n", control_cmds[i].name, control_cmds[i].usage);
+		fprintf(f, "  %s%s%s\n", control_cmds[i].name, control_cmds[i].usage[0] ? " " : "", control_cmds[i].usage);
 }
 
 /* Connects to the daemon (root: its privileged socket first): the fd, or
@@ -153,14 +158,24 @@ int main(int argc, char **argv)
 	pipe_dir(dir, sizeof dir);
 	log_dir(logs, sizeof logs);
 	if (argc > 1) {
-		if (strcmp(argv[1], "-d") == 0 || strcmp(argv[1], "--daemon") == 0)
-			return control_daemon(dir, logs, false);
-		if (strcmp(argv[1], "-f") == 0 || strcmp(argv[1], "--foreground") == 0)
-			return control_daemon(dir, logs, true);
-		if (strcmp(argv[1], "-h") && strcmp(argv[1], "--help"))
-			fprintf(stdout, "Unrecognized option\n");
-		usage(stdout);
-		return 0;
+		bool d = strcmp(argv[1], "-d") == 0 || strcmp(argv[1], "--daemon") == 0;
+		bool f = strcmp(argv[1], "-f") == 0 || strcmp(argv[1], "--foreground") == 0;
+		if (d || f) {
+			control_proctitle_init(argc, argv);
+			return control_daemon(dir, logs, f);
+		}
+		if (strcmp(argv[1], "--version") == 0) {
+			printf("gpushare-control %s\n", GS_VERSION);
+			return 0;
+		}
+		if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		/* MPS's words on stdout; the usage and a status that says so */
+		printf("Unrecognized option\n");
+		usage(stderr);
+		return 2;
 	}
 	int timeout_ms = answer_timeout_ms();
 	char *line = NULL;

@@ -166,10 +166,10 @@ int control_place(struct control_state *s, const struct control_peer *p, const c
 	struct gs_store *st = malloc(sizeof *st);
 	if (!st)
 		return gs_fail(err, errlen, -ENOMEM, "out of memory");
-	char why[256];
+	char why[384];
 	int rc = gs_store_load(s->state_dir, st, why, sizeof why);
 	if (rc) {
-		gs_fail(err, errlen, rc, "the slice store %s/slices is unreadable (%s)", s->state_dir, why);
+		gs_fail(err, errlen, rc, "%s", why); /* it names the file and says what to do */
 		free(st);
 		return rc;
 	}

@@ -117,6 +117,55 @@ static void run_as(uid_t uid)
 	}
 }
 
+/* The room of the daemon's arguments and environment, where a server writes
+ * what it is for ps (/proc/<pid>/cmdline reads it). */
+static char *title_at;
+static size_t title_room;
+
+void control_proctitle_init(int argc, char **argv)
+{
+	extern char **environ;
+	if (argc < 1 || !argv[0])
+		return;
+	char *end = argv[0] + strlen(argv[0]) + 1;
+	for (int i = 1; i < argc && argv[i] == end; i++)
+		end = argv[i] + strlen(argv[i]) + 1;
+	/* the environment follows: copied to the heap, its room is the title's too */
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **copy = calloc(n + 1, sizeof *copy);
+	size_t i = 0;
+	for (; copy && i < n && (copy[i] = strdup(environ[i])); i++)
+		;
+	if (copy && i == n) {
+		for (size_t k = 0; k < n && environ[k] == end; k++)
+			end = environ[k] + strlen(environ[k]) + 1;
+		environ = copy;
+	} else if (copy) {
+		while (i)
+			free(copy[--i]);
+		free(copy);
+	}
+	title_at = argv[0];
+	title_room = (size_t)(end - argv[0]);
+}
+
+/* "gpushare-server <slice> <user>" in ps, not another "gpushare-control -d". */
+static void proctitle(const struct control_server *v)
+{
+	prctl(PR_SET_NAME, "gpushare-server");
+	if (!title_at || title_room < 2)
+		return;
+	char user[64];
+	struct passwd *pw = getpwuid(v->uid);
+	snprintf(user, sizeof user, "%s", pw ? pw->pw_name : "");
+	if (!pw)
+		snprintf(user, sizeof user, "%ld", (long)v->uid);
+	memset(title_at, 0, title_room);
+	snprintf(title_at, title_room, "gpushare-server %s %s", v->slice, user);
+}
+
 void control_server_main(const struct control_state *s, const struct control_server *v)
 {
 	char path[PATH_MAX];
@@ -128,7 +177,7 @@ void control_server_main(const struct control_state *s, const struct control_ser
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	prctl(PR_SET_NAME, "gpushare-server");
+	proctitle(v);
 	slog("Other", "Startup");
 	const char *fault = getenv("GPUSHARE_FAULT");
 	if (fault && strcmp(fault, "server-start") == 0) {

@@ -413,8 +413,8 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 	}
 	const char *name = slice[0] == '?' ? slice + 1 : slice;
 	if (strlen(slice) >= sizeof p->slice || strlen(gpu) >= sizeof p->gpu ||
-	    (strcmp(slice, "-") && strncasecmp(name, "MIG-", 4))) {
-		control_reply_line(r, "Invalid slice \"%.96s\": MIG-<uuid>, ?MIG-<uuid> or -", slice);
+	    (strcmp(slice, "-") && strncasecmp(name, "MIG-", 4) && !gs_store_name_valid(name))) {
+		control_reply_line(r, "Invalid slice \"%.96s\": a slice's name, MIG-<uuid>, ?MIG-<uuid> or -", slice);
 		return;
 	}
 	if (s->quitting) {

@@ -25,6 +25,9 @@
 
 /* The stores a process may find its slice in: its own state dir, then the
  * system one (a slice an administrator made for it). */
+/* Why a store that was looked in could not be read ("" when every one could). */
+static char store_error[384];
+
 static int load_store(struct gs_store *st, char *dir, size_t dirlen, int which)
 {
 	if (which == 0) {
@@ -35,12 +38,21 @@ static int load_store(struct gs_store *st, char *dir, size_t dirlen, int which)
 	} else {
 		return -ENOENT;
 	}
-	char err[256];
-	if (gs_store_load(dir, st, err, sizeof err)) {
-		gs__log("ignoring %s: %s", dir, err);
+	if (gs_store_load(dir, st, store_error, sizeof store_error)) {
+		gs__log("ignoring %s: %s", dir, store_error);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* A slice that was asked for and not found: "no such slice", unless a store
+ * that may hold it could not be read, which is said instead (and where). */
+static int not_found(const char *what, const char *slice, char *err, size_t errlen)
+{
+	if (store_error[0])
+		return gs_fail(err, errlen, -EIO, "%s=\"%.60s\": %s", what, slice,
+			       store_error);
+	return gs_fail(err, errlen, -ENOENT, "%s=\"%.60s\": no such slice (gpushare-smi -L lists them)", what, slice);
 }
 
 /* The slice's SMs and the grid every process of its GPU splits it by. */
@@ -95,18 +107,21 @@ static int from_store(struct gs__slice *s, const char *dir, struct gs_store_gpu 
 }
 
 /* The slice GPUSHARE_SLICE names, as the resolver takes it (a bare UUID
- * gets its "MIG-"), or -EINVAL. */
+ * gets its "MIG-"): 0; 1 for a slice's human name (e is not set); -EINVAL. */
 static int slice_name(const char *slice, struct gs_cvd_entry *e, char *err, size_t errlen)
 {
 	size_t n;
 	char why[128];
+	if (gs_store_name_valid(slice))
+		return 1; /* a slice's human name: the store says which */
 	if (gs_cvd_parse(slice, e, 1, &n, why, sizeof why) || n != 1 ||
 	    (e->kind != GS_CVD_MIG_UUID && e->kind != GS_CVD_MIG_GPU)) {
 		char with[64];
 		snprintf(with, sizeof with, "MIG-%s", slice);
 		if (gs_cvd_parse(with, e, 1, &n, why, sizeof why) || n != 1)
 			return gs_fail(err, errlen, -EINVAL,
-				       "GPUSHARE_SLICE=\"%.60s\" is not a slice (MIG-<uuid> or MIG-GPU-<uuid>/<gi>/<ci>)", slice);
+				       "GPUSHARE_SLICE=\"%.60s\" is not a slice (a slice's name, MIG-<uuid> or "
+				       "MIG-GPU-<uuid>/<gi>/<ci>)", slice);
 	}
 	return 0;
 }
@@ -180,9 +195,11 @@ int gs__config_request(char *out, size_t len, char *gpu, size_t gpulen, char *er
 		if (env("GPUSHARE_MEMORY_LIMIT") || env("GPUSHARE_SMS"))
 			return gs_fail(err, errlen, -EINVAL, "give GPUSHARE_SLICE or GPUSHARE_MEMORY_LIMIT/GPUSHARE_SMS, not both");
 		int rc = slice_name(slice, &e[0], err, errlen);
-		if (!rc)
+		if (rc == 1)
+			snprintf(out, len, "%s", slice);
+		else if (!rc)
 			entry_name(&e[0], out, len);
-		return rc;
+		return rc < 0 ? rc : 0;
 	}
 	if (cvd) {
 		size_t n, mig = 0, hit = 0;
@@ -257,6 +274,7 @@ int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, 
 int gs__config_load(struct gs__slice *s, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof *s);
+	store_error[0] = '\0';
 	const char *slice = secure_getenv("GPUSHARE_SLICE");
 	const char *mem = secure_getenv("GPUSHARE_MEMORY_LIMIT"), *sms = secure_getenv("GPUSHARE_SMS");
 	const char *cvd = secure_getenv("CUDA_VISIBLE_DEVICES");
@@ -274,16 +292,24 @@ int gs__config_load(struct gs__slice *s, char *err, size_t errlen)
 	if (slice) {
 		struct gs_cvd_entry e;
 		int rc = slice_name(slice, &e, err, errlen);
-		if (rc)
+		if (rc < 0)
 			return rc;
 		for (int which = 0; which < 2; which++) {
-			struct gs_store_gpu *g;
-			const struct gs_mig_ci *ci;
-			if (load_store(&st, dir, sizeof dir, which) == 0 && find_slice(&st, &e, &g, &ci))
+			struct gs_store_gpu *g = NULL;
+			const struct gs_mig_ci *ci = NULL;
+			if (load_store(&st, dir, sizeof dir, which))
+				continue;
+			if (rc == 1) {
+				const struct gs_store_gpu *named;
+				if ((ci = gs_store_find_name(&st, slice, &named)))
+					g = (struct gs_store_gpu *)named;
+			} else if (!find_slice(&st, &e, &g, &ci)) {
+				ci = NULL;
+			}
+			if (ci)
 				return from_store(s, dir, g, ci, err, errlen);
 		}
-		return gs_fail(err, errlen, -ENOENT, "GPUSHARE_SLICE=\"%.60s\": no such slice (gpushare-smi -L lists them)",
-			       slice);
+		return not_found("GPUSHARE_SLICE", slice, err, errlen);
 	}
 	if (cvd) {
 		struct gs_cvd_entry e[GS_CVD_MAX];

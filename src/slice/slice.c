@@ -273,9 +273,18 @@ int gs_slice_resolve(struct gs_store *st, const char *name, struct gs_store_gpu 
 		     char *err, size_t errlen)
 {
 	struct gs_cvd_entry e;
+	const struct gs_store_gpu *named_gpu;
+	const struct gs_mig_ci *named = name ? gs_store_find_name(st, name, &named_gpu) : NULL;
+	if (named) {
+		/* a name first: it is never one of the UUID forms */
+		*gpu = (struct gs_store_gpu *)named_gpu;
+		*ci = (struct gs_mig_ci *)named;
+		return 0;
+	}
 	if (!name || parse_name(name, &e))
 		return gs_fail(err, errlen, -EINVAL,
-			       "\"%.60s\" is not a slice name: MIG-<uuid> (or a unique prefix of one) or MIG-GPU-<uuid>/<gi>/<ci>",
+			       "No slice \"%.60s\": give a slice's name, its MIG-<uuid> (or a unique prefix of it) or "
+			       "MIG-GPU-<uuid>/<gi>/<ci> (gpushare-smi -L, list_slices)",
 			       name ? name : "");
 	int found = 0;
 	char first[GS_UUID_STR + 4] = "";
@@ -366,16 +375,32 @@ static int do_create(struct gs_slice_txn *t, void *arg)
 		return gs_fail(t->err, t->errlen, -E2BIG, "at most %d users may be listed for a slice", GS_SLICE_MAX_USERS);
 	if (sp->cgroup && !gs_store_cgroup_valid(sp->cgroup))
 		return gs_fail(t->err, t->errlen, -EINVAL, "cgroup \"%.60s\" is not a cgroup path", sp->cgroup);
+	const struct gs_store_gpu *named_gpu;
+	const struct gs_mig_ci *named = sp->name ? gs_store_find_name(t->st, sp->name, &named_gpu) : NULL;
+	if (sp->name && !gs_store_name_valid(sp->name))
+		return gs_fail(t->err, t->errlen, -EINVAL,
+			       "Invalid slice name \"%.40s\": 1 to 31 letters, digits, '.', '_' or '-', not all digits, "
+			       "not starting with '-', MIG- or GPU-", sp->name);
+	if (named) {
+		char uuid[GS_UUID_STR + 4];
+		gs_store_ci_uuid(named_gpu->uuid, named, uuid);
+		return gs_fail(t->err, t->errlen, -EEXIST, "A slice named %s exists already (%s)", sp->name, uuid);
+	}
 	if (sm != sp->sm)
 		snprintf(c->out->note, sizeof c->out->note,
 			 "%u SMs rounded down to %u: this GPU's SMs are handed out in units of %u", sp->sm, sm, unit);
 	g->mig = true; /* a slice made through the layer turns soft MIG on, as MIG devices need it */
 	unsigned id;
 	int rc = gs_mig_gi_create_custom(m, &g->layout, sm, (uint32_t)mib, sp->overcommit, &id);
-	if (rc == GS_MIG_INSUFFICIENT)
+	if (rc == GS_MIG_INSUFFICIENT) {
+		unsigned free_sm;
+		uint32_t free_mib;
+		gs_mig_free(m, &g->layout, &free_sm, &free_mib);
 		return gs_fail(t->err, t->errlen, -ENOSPC,
-			       "%u SMs and %" PRIu64 " MiB do not fit beside the slices of GPU %u (add -overcommit to allow it)", sm,
-			       mib, gpu->index);
+			       "%u SMs and %" PRIu64 " MiB do not fit beside the slices of GPU %u: %u of its %u SMs and %" PRIu32
+			       " of its %" PRIu32 " MiB are free (add -overcommit to share them)",
+			       sm, mib, gpu->index, free_sm, m->sm_count, free_mib, m->memory_mib);
+	}
 	if (rc)
 		return gs_fail(t->err, t->errlen, -EINVAL, "cannot make the slice: %s", gs_mig_strerror(rc));
 	struct gs_mig_gi *gi = gs_mig_gi_find(&g->layout, id);
@@ -412,6 +437,8 @@ static int do_create(struct gs_slice_txn *t, void *arg)
 	}
 	if (sp->cgroup)
 		snprintf(ci->cgroup, sizeof ci->cgroup, "%s", sp->cgroup);
+	if (sp->name)
+		snprintf(ci->name, sizeof ci->name, "%s", sp->name);
 	char note[sizeof c->out->note];
 	memcpy(note, c->out->note, sizeof note);
 	gs_slice_describe(g, ci, c->out);

@@ -45,8 +45,8 @@ struct gs_slice_txn {
 int gs_slice_edit(const char *dir, const struct gs_slice_gpu *gpus, size_t n_gpus,
 		  int (*change)(struct gs_slice_txn *t, void *arg), void *arg, char *err, size_t errlen);
 
-/* The slice a name means: MIG-<uuid>, a unique prefix of one, the UUID
- * without "MIG-", or MIG-GPU-<uuid>/<gi>/<ci>. 0 with *g and *ci set;
+/* The slice a name means: its human name (create_slice -name), MIG-<uuid>,
+ * a unique prefix of one, the UUID without "MIG-", or MIG-GPU-<uuid>/<gi>/<ci>. 0 with *g and *ci set;
  * -ENOENT; -EINVAL for a malformed name; -EEXIST when it matches several
  * slices (the message names two). */
 int gs_slice_resolve(struct gs_store *st, const char *name, struct gs_store_gpu **g, struct gs_mig_ci **ci, char *err,
@@ -66,6 +66,7 @@ struct gs_slice_spec {
 	bool refuse;             /* refuse rather than queue a second user */
 	pid_t owner;             /* an ephemeral slice of this process's job (0: lasting) */
 	const char *cgroup;      /* bind every process of this cgroup (NULL: none) */
+	const char *name;        /* a human name, unique in the store (NULL: none) */
 };
 
 /* What was made or found. */

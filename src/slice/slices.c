@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,40 +30,80 @@ static uid_t uid_of(pid_t pid)
 	return uid;
 }
 
+void gs_slices_user_name(uid_t uid, char *out, size_t len)
+{
+	struct passwd pw, *found = NULL;
+	char buf[1024];
+	if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found)
+		snprintf(out, len, "%s", found->pw_name);
+	else
+		snprintf(out, len, "%lu", (unsigned long)uid);
+}
+
+void gs_slices_command(pid_t pid, char *out, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/comm", (long)pid);
+	FILE *f = fopen(path, "r");
+	snprintf(out, len, "?");
+	if (f && fgets(out, (int)len, f))
+		out[strcspn(out, "\n")] = '\0';
+	if (f)
+		fclose(f);
+	/* a name is the program's to choose: nothing in it breaks a table or JSON */
+	for (char *c = out; *c; c++)
+		if ((unsigned char)*c < 0x21 || *c == '"' || *c == '\\' || *c == ',' || (unsigned char)*c >= 0x7f)
+			*c = '_';
+}
+
 /* A ledger's live use, limit and processes (those of only_uid, -1: all). */
-static int ledger_use(const char *path, uid_t only_uid, uint64_t *used, uint64_t *limit, char *procs, size_t len)
+static int ledger_use(const char *path, uid_t only_uid, struct gs_slice_row *row)
 {
 	struct gs_ledger *l;
 	if (access(path, F_OK) || gs_ledger_open_ro(path, &l))
 		return -ENOENT;
-	struct gs_ledger_usage u[16];
-	size_t nu = gs_ledger_usage(l, u, 16), at = 0;
-	*used = gs_ledger_live(l);
-	*limit = gs_ledger_limit(l);
-	for (size_t q = 0; q < nu && at < len - 16; q++)
-		if (only_uid == (uid_t)-1 || uid_of(u[q].pid) == only_uid)
-			at += (size_t)snprintf(procs + at, len - at, "%s%ld", at ? "," : "", (long)u[q].pid);
+	struct gs_ledger_usage u[GS_SLICES_MAX_PROCS];
+	size_t nu = gs_ledger_usage(l, u, GS_SLICES_MAX_PROCS);
+	row->used = gs_ledger_live(l);
+	row->limit = gs_ledger_limit(l);
+	for (size_t q = 0; q < nu; q++) {
+		uid_t uid = uid_of(u[q].pid);
+		if (only_uid != (uid_t)-1 && uid != only_uid)
+			continue;
+		struct gs_slice_proc *p = &row->procs[row->n_procs++];
+		p->pid = u[q].pid;
+		p->uid = uid;
+		p->bytes = u[q].bytes;
+		gs_slices_command(p->pid, p->command, sizeof p->command);
+	}
 	gs_ledger_close(l);
 	return 0;
 }
 
-int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, const char *line), void *ctx)
+static int gpu_index(const struct gs_slice_gpu *gpus, size_t n, const char *uuid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(gpus[i].uuid, uuid) == 0)
+			return (int)gpus[i].index;
+	return -1;
+}
+
+int gs_slices_rows(const char *dir, uid_t only_uid, const struct gs_slice_gpu *gpus, size_t n_gpus,
+		   struct gs_slice_row **rows, size_t *n, char *err, size_t errlen)
 {
 	struct gs_store *st = malloc(sizeof *st);
-	char err[256], line[512];
+	*rows = NULL;
+	*n = 0;
 	if (!st)
 		return -ENOMEM;
-	int rc = gs_store_load(dir, st, err, sizeof err);
-	if (rc) {
-		free(st);
-		return rc;
-	}
-	snprintf(line, sizeof line, "%-42s %3s %3s %5s %10s %10s %10s  %-16s %-7s %s", "SLICE", "GI", "CI", "SMs", "MEMORY",
-		 "GUARANTEE", "USED", "USERS", "BUSY", "PROCESSES");
-	emit(ctx, line);
-	for (size_t g = 0; g < st->n_gpu; g++) {
+	int rc = gs_store_load(dir, st, err, errlen);
+	size_t cap = 8;
+	struct gs_slice_row *r = rc ? NULL : calloc(cap, sizeof *r);
+	if (!rc && !r)
+		rc = -ENOMEM;
+	for (size_t g = 0; !rc && g < st->n_gpu; g++) {
 		const struct gs_store_gpu *sg = &st->gpu[g];
-		for (size_t k = 0; k < sg->layout.n_ci; k++) {
+		for (size_t k = 0; !rc && k < sg->layout.n_ci; k++) {
 			const struct gs_mig_ci *ci = &sg->layout.ci[k];
 			const struct gs_mig_gi *gi = NULL;
 			for (size_t i = 0; i < sg->layout.n_gi; i++)
@@ -70,38 +111,176 @@ int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, co
 					gi = &sg->layout.gi[i];
 			if (!gi)
 				continue;
-			char uuid[GS_UUID_STR + 4], path[PATH_MAX], procs[256] = "-";
-			gs_store_ci_uuid(sg->uuid, ci, uuid);
+			if (*n == cap) {
+				struct gs_slice_row *more = reallocarray(r, cap * 2, sizeof *r);
+				if (!more) {
+					rc = -ENOMEM;
+					break;
+				}
+				r = more;
+				memset(r + cap, 0, cap * sizeof *r);
+				cap *= 2;
+			}
+			struct gs_slice_row *row = &r[(*n)++];
+			gs_store_ci_uuid(sg->uuid, ci, row->slice);
+			snprintf(row->name, sizeof row->name, "%s", ci->name);
+			snprintf(row->gpu_uuid, sizeof row->gpu_uuid, "%s", sg->uuid);
+			row->gpu = gpu_index(gpus, n_gpus, sg->uuid);
+			row->gi = (int)ci->gi;
+			row->ci = (int)ci->id;
+			row->sms = ci->sm;
+			row->memory = (uint64_t)gi->memory_mib << 20;
+			row->guarantee = (uint64_t)gi->guarantee_mib << 20;
+			row->n_users = ci->n_users;
+			memcpy(row->users, ci->users, sizeof row->users);
+			row->refuse = ci->refuse_busy;
+			row->job = ci->owner_pid != 0;
 			/* memory and processes are the GPU instance's, shared by its CIs */
-			gs_store_ledger_path(dir, sg->uuid, gi, path, sizeof path);
-			uint64_t used = 0, limit;
-			ledger_use(path, only_uid, &used, &limit, procs, sizeof procs);
-			char users[128] = "*";
-			for (unsigned q = 0, len = 0; q < ci->n_users && len < sizeof users - 16; q++)
-				len += (unsigned)snprintf(users + len, sizeof users - len, "%s%lu", q ? "," : "",
-							  (unsigned long)ci->users[q]);
-			snprintf(line, sizeof line, "%-42s %3u %3u %5u %7uMiB %7uMiB %7lluMiB  %-16s %-7s %s", uuid, ci->gi,
-				 ci->id, ci->sm, gi->memory_mib, gi->guarantee_mib, (unsigned long long)(used >> 20), users,
-				 ci->refuse_busy ? "refuse" : "queue", procs);
-			emit(ctx, line);
+			char path[PATH_MAX];
+			if (gs_store_ledger_path(dir, sg->uuid, gi, path, sizeof path) == 0)
+				ledger_use(path, only_uid, row);
 		}
 	}
 	free(st);
 	/* what programs outside every slice hold, GPU by GPU (gpushare-control's) */
-	DIR *d = opendir(dir);
+	DIR *d = rc ? NULL : opendir(dir);
 	for (struct dirent *e; d && (e = readdir(d));) {
-		char path[PATH_MAX], procs[256] = "-";
-		uint64_t used = 0, limit = 0;
-		if (strncmp(e->d_name, "remainder-", 10) || snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
-		    ledger_use(path, only_uid, &used, &limit, procs, sizeof procs))
+		char path[PATH_MAX];
+		if (strncmp(e->d_name, "remainder-", 10) || strlen(e->d_name + 10) >= sizeof r->gpu_uuid ||
+		    snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
 			continue;
-		snprintf(line, sizeof line, "%-42s %3s %3s %5s %7lluMiB %7uMiB %7lluMiB  %-16s %-7s %s",
-			 e->d_name + 10, "-", "-", "-", (unsigned long long)(limit >> 20), 0u,
-			 (unsigned long long)(used >> 20), "* (remainder)", "-", procs);
-		emit(ctx, line);
+		if (*n == cap) {
+			struct gs_slice_row *more = reallocarray(r, cap * 2, sizeof *r);
+			if (!more)
+				break;
+			r = more;
+			memset(r + cap, 0, cap * sizeof *r);
+			cap *= 2;
+		}
+		struct gs_slice_row *row = &r[*n];
+		memset(row, 0, sizeof *row);
+		if (ledger_use(path, only_uid, row))
+			continue;
+		(*n)++;
+		row->remainder = true;
+		snprintf(row->slice, sizeof row->slice, "-");
+		snprintf(row->gpu_uuid, sizeof row->gpu_uuid, "%s", e->d_name + 10);
+		row->gpu = gpu_index(gpus, n_gpus, row->gpu_uuid);
+		row->gi = row->ci = -1;
+		row->memory = row->limit;
 	}
 	if (d)
 		closedir(d);
+	if (rc) {
+		free(r);
+		*n = 0;
+		return rc;
+	}
+	*rows = r;
+	return 0;
+}
+
+static void users_text(const struct gs_slice_row *row, char *out, size_t len)
+{
+	size_t at = 0;
+	snprintf(out, len, "*");
+	for (unsigned q = 0; q < row->n_users && at + 2 < len; q++) {
+		char name[64];
+		gs_slices_user_name(row->users[q], name, sizeof name);
+		at += (size_t)snprintf(out + at, len - at, "%s%s", q ? "," : "", name);
+	}
+}
+
+static void table(const struct gs_slice_row *rows, size_t n, void (*emit)(void *, const char *), void *ctx)
+{
+	char line[2048];
+	snprintf(line, sizeof line, "%-40s %3s %-14s %3s %3s %5s %10s %10s %10s  %-16s %-7s %-4s %s", "SLICE", "GPU", "NAME",
+		 "GI", "CI", "SMs", "MEMORY", "GUARANTEE", "USED", "USERS", "POLICY", "BUSY", "PROCESSES");
+	emit(ctx, line);
+	for (size_t i = 0; i < n; i++) {
+		const struct gs_slice_row *row = &rows[i];
+		char gpu[16] = "-", gi[16] = "-", ci[16] = "-", sms[16] = "-", users[160], procs[1024] = "-";
+		if (row->gpu >= 0)
+			snprintf(gpu, sizeof gpu, "%d", row->gpu);
+		if (!row->remainder) {
+			snprintf(gi, sizeof gi, "%d", row->gi);
+			snprintf(ci, sizeof ci, "%d", row->ci);
+			snprintf(sms, sizeof sms, "%u", row->sms);
+			users_text(row, users, sizeof users);
+		} else {
+			snprintf(users, sizeof users, "*");
+		}
+		for (size_t q = 0, at = 0; q < row->n_procs && at + 40 < sizeof procs; q++)
+			at += (size_t)snprintf(procs + at, sizeof procs - at, "%s%ld(%s)", q ? "," : "", (long)row->procs[q].pid,
+					       row->procs[q].command);
+		snprintf(line, sizeof line, "%-40s %3s %-14s %3s %3s %5s %7lluMiB %7lluMiB %7lluMiB  %-16s %-7s %-4s %s",
+			 row->slice, gpu, row->remainder ? "(remainder)" : row->name[0] ? row->name : "-", gi, ci, sms,
+			 (unsigned long long)(row->memory >> 20), (unsigned long long)(row->guarantee >> 20),
+			 (unsigned long long)(row->used >> 20), users,
+			 row->remainder ? "-" : row->refuse ? "refuse" : "queue", row->n_procs ? "yes" : "no", procs);
+		emit(ctx, line);
+	}
+}
+
+/* One JSON object per line: every line stays short enough for a reply. */
+static void json(const struct gs_slice_row *rows, size_t n, void (*emit)(void *, const char *), void *ctx)
+{
+	char line[4000];
+	emit(ctx, "{\"version\": 1, \"slices\": [");
+	for (size_t i = 0; i < n; i++) {
+		const struct gs_slice_row *row = &rows[i];
+		size_t at = 0;
+#define PUT(...) (at += at < sizeof line ? (size_t)snprintf(line + at, sizeof line - at, __VA_ARGS__) : 0)
+		PUT("{\"slice\": \"%s\", \"name\": ", row->remainder ? "-" : row->slice);
+		if (row->name[0])
+			PUT("\"%s\"", row->name);
+		else
+			PUT("null");
+		PUT(", \"remainder\": %s, \"gpu\": ", row->remainder ? "true" : "false");
+		if (row->gpu >= 0)
+			PUT("%d", row->gpu);
+		else
+			PUT("null");
+		PUT(", \"gpu_uuid\": \"%s\"", row->gpu_uuid);
+		if (!row->remainder)
+			PUT(", \"gi\": %d, \"ci\": %d, \"sms\": %u", row->gi, row->ci, row->sms);
+		PUT(", \"memory_bytes\": %llu, \"guarantee_bytes\": %llu, \"used_bytes\": %llu",
+		    (unsigned long long)row->memory, (unsigned long long)row->guarantee, (unsigned long long)row->used);
+		if (!row->remainder) {
+			PUT(", \"everyone\": %s, \"users\": [", row->n_users ? "false" : "true");
+			for (unsigned q = 0; q < row->n_users; q++) {
+				char name[64];
+				gs_slices_user_name(row->users[q], name, sizeof name);
+				PUT("%s{\"uid\": %lu, \"name\": \"%s\"}", q ? ", " : "", (unsigned long)row->users[q], name);
+			}
+			PUT("]");
+			PUT(", \"policy\": \"%s\", \"job\": %s", row->refuse ? "refuse" : "queue", row->job ? "true" : "false");
+		}
+		PUT(", \"busy\": %s, \"processes\": [", row->n_procs ? "true" : "false");
+		for (size_t q = 0; q < row->n_procs; q++) {
+			char name[64];
+			gs_slices_user_name(row->procs[q].uid, name, sizeof name);
+			PUT("%s{\"pid\": %ld, \"uid\": %ld, \"user\": \"%s\", \"command\": \"%s\", \"used_bytes\": %llu}",
+			    q ? ", " : "", (long)row->procs[q].pid, (long)row->procs[q].uid, name, row->procs[q].command,
+			    (unsigned long long)row->procs[q].bytes);
+		}
+		PUT("]}%s", i + 1 < n ? "," : "");
+#undef PUT
+		emit(ctx, line);
+	}
+	emit(ctx, "]}");
+}
+
+int gs_slices_report(const char *dir, uid_t only_uid, const struct gs_slice_gpu *gpus, size_t n_gpus, bool as_json,
+		     void (*emit)(void *ctx, const char *line), void *ctx, char *err, size_t errlen)
+{
+	struct gs_slice_row *rows;
+	size_t n;
+	int rc = gs_slices_rows(dir, only_uid, gpus, n_gpus, &rows, &n, err, errlen);
+	if (rc)
+		return rc;
+	(as_json ? json : table)(rows, n, emit, ctx);
+	free(rows);
 	return 0;
 }
 

@@ -6,12 +6,54 @@
 #define GS_SLICES_H
 
 #include "gs.h"
+#include "slice.h"
+#include "store.h"
 
 #include <sys/types.h>
 
-/* Calls emit with each line of the table, the header first. Processes of
- * other users are left out when only_uid is not (uid_t)-1. 0 or -errno. */
-int gs_slices_report(const char *dir, uid_t only_uid, void (*emit)(void *ctx, const char *line), void *ctx);
+#define GS_SLICES_MAX_PROCS 32
+
+/* A process a row's ledger charges. */
+struct gs_slice_proc {
+	pid_t pid;
+	uid_t uid;                               /* (uid_t)-1 once gone */
+	uint64_t bytes;
+	char command[32];                        /* /proc/<pid>/comm, made safe for a table and JSON */
+};
+
+/* One line of the table: a slice, or a GPU's remainder (memory no slice is
+ * guaranteed, where gpushare-control puts programs of no slice). */
+struct gs_slice_row {
+	char slice[GS_UUID_STR + 8];             /* MIG-<uuid>; "-" for a remainder */
+	char name[32];                           /* "" when unnamed */
+	bool remainder, refuse, job;
+	int gpu;                                 /* its index, -1 when not among the GPUs given */
+	char gpu_uuid[48];
+	int gi, ci;                              /* -1 for a remainder */
+	unsigned sms;
+	uint64_t memory, guarantee, used, limit; /* bytes; limit: its ledger's */
+	uint32_t users[GS_SLICE_MAX_USERS];
+	unsigned n_users;                        /* 0: open to everyone */
+	struct gs_slice_proc procs[GS_SLICES_MAX_PROCS];
+	size_t n_procs;
+};
+
+/* Every slice and remainder of dir: *rows malloc'ed (the caller frees), GPU
+ * indexes from gpus (may be NULL). Processes of other users are left out when
+ * only_uid is not (uid_t)-1. 0 or -errno with why in err. */
+int gs_slices_rows(const char *dir, uid_t only_uid, const struct gs_slice_gpu *gpus, size_t n_gpus,
+		   struct gs_slice_row **rows, size_t *n, char *err, size_t errlen);
+
+/* Calls emit with each line of the table (the header first), or of its JSON
+ * form (docs/control.md gives the schema). 0 or -errno with why in err. */
+int gs_slices_report(const char *dir, uid_t only_uid, const struct gs_slice_gpu *gpus, size_t n_gpus, bool as_json,
+		     void (*emit)(void *ctx, const char *line), void *ctx, char *err, size_t errlen);
+
+/* A user's name, or their number where there is none. */
+void gs_slices_user_name(uid_t uid, char *out, size_t len);
+/* A process's command name (/proc/<pid>/comm), "?" once gone; characters that
+ * would break a table or JSON become '_'. */
+void gs_slices_command(pid_t pid, char *out, size_t len);
 
 /* What a process holds in a slice's memory ledger. 0 or -ENOENT. */
 int gs_slices_process_bytes(const char *dir, const char *mig_uuid, pid_t pid, uint64_t *bytes);

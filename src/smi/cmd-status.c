@@ -9,7 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define VERSION "0.1.0"
 
 static const char *line91 =
 	"+-----------------------------------------------------------------------------------------+\n";
@@ -40,7 +39,7 @@ static void header(struct smi_ctx *c)
 	strftime(date, sizeof date, "%a %b %e %H:%M:%S %Y", localtime(&now));
 	fprintf(c->out, "%s\n", date);
 	fputs(line91, c->out);
-	snprintf(line, sizeof line, "GPUSHARE-SMI %-9s Driver Version: %-12s CUDA Version: %d.%d %s", VERSION,
+	snprintf(line, sizeof line, "GPUSHARE-SMI %-9s Driver Version: %-12s CUDA Version: %d.%d %s", GS_VERSION,
 		 drv, cuda / 1000, cuda % 1000 / 10, gs_nvml.simulated ? "(simulated GPU)" : "");
 	padded(c->out, line);
 	fputs(gpu_sep, c->out);

@@ -42,7 +42,8 @@ static void usage(FILE *f, bool mig)
 			   "    gpushare-smi --query-gpu=F,.. --format=csv[,noheader][,nounits]\n"
 			   "    gpushare-smi -q                             which MIG backend serves each GPU\n"
 			   "    gpushare-smi --models                       GPU models gpushare knows\n"
-			   "    gpushare-smi mig -h                         the MIG commands\n");
+			   "    gpushare-smi mig -h                         the MIG commands\n"
+			   "    gpushare-smi --version                      gpushare's version\n");
 		return;
 	}
 	fprintf(f, "    gpushare-smi mig [-i ID] [-gi IDS] [-ci IDS] <command>\n\n");
@@ -115,6 +116,10 @@ int main(int argc, char **argv)
 		a = canonical(a);
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout, mig);
+			return SMI_OK;
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("gpushare-smi %s\n", GS_VERSION);
 			return SMI_OK;
 		}
 		bool needs = strcmp(a, "-i") == 0 || strcmp(a, "-gi") == 0 || strcmp(a, "-ci") == 0 ||

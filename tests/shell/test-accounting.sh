@@ -31,7 +31,7 @@ start() {
 }
 once() { local s=$1; shift; (GPUSHARE_SLICE=$s LD_PRELOAD="$preload" LD_LIBRARY_PATH="$build/lib/gpushare-sim" exec "$app" "$@"); }
 # the USED column of gpushare status for a slice, in MiB
-used() { gpushare status | awk -v s="$1" '$1 == s { sub("MiB", "", $7); print $7 }'; }
+used() { gpushare status | awk -v s="$1" '$1 == s { sub("MiB", "", $9); print $9 }'; }
 slice() { gpushare-smi -L | awk -v n="$1" '$0 ~ "Device +" n ":" { print substr($NF, 1, length($NF) - 1) }'; }
 # settled N PREFIX: every one of N programs is ready or has exited
 settled() { local i n=0; for i in $(seq "$1"); do { grep -q "ready\|vmm" "$work/$2$i.out" || ! kill -0 "${pids[$((i - 1 + ${3:-0}))]}"; } 2> /dev/null && n=$((n + 1)); done; [ $n = "$1" ]; }

@@ -141,9 +141,9 @@ check "... and after kill -9 of the daemon, the next one gets its lines" '[ -n "
 
 # ---- 2. quit as another user ----
 start_ns=$(date +%s%N)
-out=$(echo quit | as $user1 timeout 10 "$ctl"); rc=$?
+out=$(echo quit | as $user1 timeout 10 "$ctl" 2>&1); rc=$?
 took=$(ms_since $start_ns)
-check "a non-root quit is refused at once, with a message and status 1" '[ "$out" = "Permission denied: quit needs root or the daemon'"'"'s user" ] && [ $rc = 1 ] && [ $took -lt 2000 ]'
+check "a non-root quit is refused at once, with a message and status 1" '[ "$out" = "gpushare-control: Permission denied: quit needs root or the daemon'"'"'s user" ] && [ $rc = 1 ] && [ $took -lt 2000 ]'
 out=$(echo "quit -t x" | timeout 10 "$ctl"); rc=$?
 check "a quit with bad arguments is refused at once too" '[ "$out" = "Invalid arguments: quit [-t <seconds>]" ] && [ $rc = 1 ]'
 check "... and the daemon still runs and answers" 'kill -0 "$pid" && [ "$(q get_default_client_priority)" = 0 ] && [ "$(as_q $user2 get_default_client_priority)" = 0 ]'
@@ -170,7 +170,7 @@ if [ -n "$preload" ]; then
 	check "ps and get_device_client_list as $user2: its own program, none of $user1's" 'as_q $user2 ps | grep -q "^$app2 " && ! as_q $user2 ps | grep -q "^$app1 " && as_q $user2 get_device_client_list | grep -q "^$app2\." && ! as_q $user2 get_device_client_list | grep -q "^$app1\."'
 	check "... nor in list_clients, get_server_list, device_query" 'as_q $user2 list_clients | grep -q "^$app2 " && ! as_q $user2 list_clients | grep -q "^$app1 " && [ "$(as_q $user2 get_server_list)" = "$srv_a2" ] && q device_query | grep -qx "Server $srv_a1" && as_q $user2 device_query | grep -qx "Server $srv_a2" && ! as_q $user2 device_query | grep -Eqx "Server ($srv1|$srv_a1)"'
 	check "... and the same the other way round for $user1" '! as_q $user1 ps | grep -q "^$app2 " && as_q $user1 ps | grep -q "^$app1 " && ! as_q $user1 get_device_client_list | grep -q "^$app2\." && [ "$(as_q $user1 get_server_list | sort | tr "\n" " ")" = "$(printf "%s\n" $srv1 $srv_a1 | sort | tr "\n" " ")" ]'
-	check "another user's server is not found for them, nor can they end its program" '[ "$(as_q $user1 get_client_list $srv_a2)" = "Server $srv_a2 not found" ] && [ "$(as_q $user1 get_server_status $srv_a2)" = "Server $srv_a2 not found" ] && [ "$(as_q $user1 terminate_client $srv_a2 $app2)" = "Permission denied: terminate_client needs root or the daemon'"'"'s user" ] && q ps | grep -q "^$app2 "'
+	check "another user's server is not found for them, nor can they end its program" '[ "$(as_q $user1 get_client_list $srv_a2)" = "Server $srv_a2 not found" ] && [ "$(as_q $user1 get_server_status $srv_a2)" = "Server $srv_a2 not found" ] && [ "$(as_q $user1 terminate_client $srv_a2 $app2 2>&1)" = "gpushare-control: Permission denied: terminate_client needs root or the daemon'"'"'s user" ] && q ps | grep -q "^$app2 "'
 	kill "$app1" "$app2"
 	wait "$app1" "$app2" 2> /dev/null
 	# locks: the store's cannot be opened by another user; a ledger they can

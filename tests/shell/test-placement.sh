@@ -98,8 +98,8 @@ check "... and cannot take what slices are guaranteed" '[ "$(cuda "$user2" alloc
 	--regid="$(id -g "$user2")" --init-groups "$app" hold 1000 > "$work/rem.out" 2>&1) &
 rem=$!
 wait_for 'grep -q held "$work/rem.out" 2> /dev/null'
-check "a remainder program is listed, in slice -, with what it holds" 'q list_clients | grep -qE "^$rem +$(id -u "$user2") +[0-9]+ +1[0-9]{3}MiB +-$"'
-check "... and list_slices shows the GPU's remainder, its limit and its process" 'q list_slices | grep -qE "^GPU-[0-9a-f-]+ +- +- +- +32768MiB +0MiB +1[0-9]{3}MiB +\* \(remainder\) +- +$rem$"'
+check "a remainder program is listed, in slice -, with what it holds" 'q list_clients | grep -qE "^$rem +$user2 +[0-9]+ +1[0-9]{3}MiB +0 +- +cuda-app$"'
+check "... and list_slices shows the GPU's remainder, its limit and its process" 'q list_slices | grep -qE "^- +0 +\(remainder\) +- +- +- +32768MiB +0MiB +1[0-9]{3}MiB +\* +- +yes +$rem\(cuda-app\)$"'
 kill $rem; wait $rem 2> /dev/null
 
 # the environment narrows, never widens; a user's default slice
@@ -130,7 +130,7 @@ as "$user1" env LD_LIBRARY_PATH= gpushare run --no-mps --memory 2G --sms 16 -- "
 job=$!
 wait_for 'grep -q held "$work/job.out" 2> /dev/null'
 held_pid=$(pgrep -f "$app hold 500" | head -1)
-check "a job slice is listed while the job runs, open to its user alone" 'q list_slices | grep -qE " 2048MiB .* $(id -u "$user1") "'
+check "a job slice is listed while the job runs, open to its user alone" 'q list_slices | grep -qE " 2048MiB .* $user1 "'
 sa=$(GPUSHARE_SLICE=$a cuda "$user1" smid) sj=$(run "$user1" 1G 8 "$app" smid 2>&1)
 check "a job slice's SMs are its own, not the named slice's" '[ "$sa" = "smid distinct 28 range 0-27" ] && [[ "$sj" =~ ^"smid distinct 8 range "([0-9]+)-([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 28 ]'
 kill -9 $job; wait $job 2> /dev/null

@@ -58,10 +58,10 @@ chmod -R a+rwX "$work/sim"
 a=$(q "create_slice 40 8G")
 b=$(q "create_slice 40 8G -users nobody -refuse")
 check "create_slice prints the new slice's MIG UUID" '[[ $a == MIG-* ]] && [[ $b == MIG-* ]] && [ "$a" != "$b" ]'
-check "create_slice: a size that does not fit is refused, saying why" 'qe "create_slice 100 8G" | grep -q "do not fit beside the slices of GPU 0"'
+check "create_slice: a size that does not fit is refused, saying why and what is free" 'qe "create_slice 100 8G" | grep -q "do not fit beside the slices of GPU 0: 28 of its 108 SMs and 24576 of its 40960 MiB are free"'
 check "create_slice: an unknown user is refused" '[ "$(qe "create_slice 8 1G -users nosuchuser")" = "Unknown user \"nosuchuser\"" ]'
 check "create_slice: bad sizes are refused" 'qe "create_slice 0 1G" | grep -q "^Invalid SM count \"0\": a whole number" && qe "create_slice 8 1" | grep -q "Invalid memory limit"'
-check "list_slices shows who may join and what a second user gets" 'q list_slices | grep -qE "^$a +15 +0 +40 +8192MiB +8192MiB +0MiB  \* +queue " && q list_slices | grep -qE "^$b +16 +0 +40 +8192MiB +8192MiB +0MiB  65534 +refuse "'
+check "list_slices shows who may join and what a second user gets" 'q list_slices | grep -qE "^$a +0 +- +15 +0 +40 +8192MiB +8192MiB +0MiB  \* +queue " && q list_slices | grep -qE "^$b +0 +- +16 +0 +40 +8192MiB +8192MiB +0MiB  nobody +refuse "'
 check "a non-root user cannot create slices" 'echo "create_slice 8 1G" | setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" 2>&1 | grep -q "Permission denied"'
 
 # a server per (slice, user), started by its first client
@@ -89,15 +89,17 @@ check "a user not listed for a slice cannot join it" 'echo "$out" | grep -qi "sl
 out=$(once "$b" 0 info)
 check "a second user on a slice that refuses gets a clear refusal, at once" 'echo "$out" | grep -q "Slice $b is in use by user 65534; CUDA is refused" && [ "$(q "get_client_list $srv_b")" = "$n1" ]'
 program n2 "$a" 65534 hold 100
-check "a second user on a slice that queues waits, as MPS queues" 'until_out list_clients "^$n2 +65534 +queued " && grep -q "in use by user 0; waiting for it (queued)" "$work/n2.err" && ! grep -q held "$work/n2.out"'
+check "a second user on a slice that queues waits, as MPS queues" 'until_out list_clients "^$n2 +nobody +queued " && grep -q "in use by user 0; waiting for it (queued)" "$work/n2.err" && ! grep -q held "$work/n2.out"'
 kill -9 "$(cat "$work/pipe/gpushare-control.pid")"
 sleep 0.2
 "$ctl" -d
-check "... and stays queued across a kill -9 of the daemon, never running beside the holder" 'until_out list_clients "^$n2 +65534 +queued " && until_out list_clients "^$r1 +0 +$srv_a " && until_out list_clients "^$r2 +0 +$srv_a " && ! grep -q held "$work/n2.out"'
+check "... and stays queued across a kill -9 of the daemon, never running beside the holder" 'until_out list_clients "^$n2 +nobody +queued " && until_out list_clients "^$r1 +root +$srv_a " && until_out list_clients "^$r2 +root +$srv_a " && ! grep -q held "$work/n2.out"'
 kill "$r1" "$r2"; wait "$r1" "$r2" 2> /dev/null
 check "... and runs once the first user's clients are done, in a new server" 'held n2 && [ "$(q "get_client_list $(q get_server_list | grep -v "^$srv_b$")")" = "$n2" ]'
 check "... the first user's server went the way MPS's goes" 'grep -q "Try shutting down server $srv_a, backoff is disabled" "$work/log/control.log" && grep -q "Server $srv_a exited with status 0" "$work/log/control.log"'
 srv_n=$(q get_server_list | grep -v "^$srv_b$")
+
+check "a server shows in ps as what it is: gpushare-server <slice> <user>" 'ps -o comm= -p "$srv_b" | grep -qx gpushare-server && ps -o args= -p "$srv_b" | grep -qE "^gpushare-server $b nobody *$"'
 
 # limits of a server reach clients created afterwards
 check "set_active_thread_percentage answers with the value" '[ "$(q "set_active_thread_percentage $srv_b 20")" = 20.0 ] && [ "$(q "get_active_thread_percentage $srv_b")" = 20.0 ] && [ "$(q "set_active_thread_percentage $srv_b 0" 2> /dev/null)" = 20.0 ]'
@@ -118,7 +120,7 @@ kill -9 "$(cat "$work/pipe/gpushare-control.pid")"
 sleep 0.2
 "$ctl" -d
 check "after kill -9 a new daemon adopts the running servers" 'until_out get_server_list "^$srv_n$" && q get_server_list | grep -qx "$srv_b"'
-check "... and the running clients register again with their servers" 'until_out list_clients "^$n2 +65534 +$srv_n "'
+check "... and the running clients register again with their servers" 'until_out list_clients "^$n2 +nobody +$srv_n "'
 kill -USR1 "$n2"
 check "... keeping their limits and running" 'for _ in $(seq 30); do grep -q "^alloc" "$work/n2.out" && break; sleep 0.1; done; grep -qx "alloc 0" "$work/n2.out"'
 kill -9 "$n2"; wait "$n2" 2> /dev/null
@@ -128,9 +130,9 @@ q "shutdown_server $srv_n -f" > /dev/null
 check "shutdown_server -f takes the server down" 'for _ in $(seq 30); do q get_server_list | grep -qx "$srv_n" || break; sleep 0.1; done; ! q get_server_list | grep -qx "$srv_n"'
 
 # resize and destroy through the daemon
-check "resize_slice changes a running slice's memory at once, and says so" 'q "resize_slice $b 40 4G" | grep -qxE "Resized slice $b: 40 SMs from SM [0-9]+, 4096 MiB" && q list_slices | grep -qE "^$b +16 +0 +40 +4096MiB +4096MiB "'
-check "resize_slice does not take SMs from a slice a program runs in, and says who runs" 'qe "resize_slice $b 20 4G" | grep -q "has 1 running process ($n1): its SMs can only grow in place while they run" && q list_slices | grep -qE "^$b +16 +0 +40 "'
-check "resize_slice past the GPU is refused and changes nothing" 'qe "resize_slice $b 100 4G" | grep -q "does not fit" && q list_slices | grep -qE "^$b +16 +0 +40 +4096MiB +4096MiB "'
+check "resize_slice changes a running slice's memory at once, and says so" 'q "resize_slice $b 40 4G" | grep -qxE "Resized slice $b: 40 SMs from SM [0-9]+, 4096 MiB" && q list_slices | grep -qE "^$b +0 +- +16 +0 +40 +4096MiB +4096MiB "'
+check "resize_slice does not take SMs from a slice a program runs in, and says who runs" 'qe "resize_slice $b 20 4G" | grep -q "has 1 running process ($n1): its SMs can only grow in place while they run" && q list_slices | grep -qE "^$b +0 +- +16 +0 +40 "'
+check "resize_slice past the GPU is refused and changes nothing" 'qe "resize_slice $b 100 4G" | grep -q "does not fit" && q list_slices | grep -qE "^$b +0 +- +16 +0 +40 +4096MiB +4096MiB "'
 check "destroy_slice is refused while a program is in the slice" '[ "$(qe "destroy_slice $b")" = "Slice $b is in use by 1 client(s)" ]'
 kill "$n1"; wait "$n1" 2> /dev/null
 sleep 0.2
@@ -150,10 +152,10 @@ check "once it has ended, the slice shrinks: the next program runs on 20 SMs" 'w
 c=$(q "create_slice 8 1G")
 once "$c" 0 alloc 10 > /dev/null
 srv_c=$(grep -E "Server +[0-9]+\] Serving slice $c for user 0$" "$work/log/server.log" | sed -E 's/.*Server +([0-9]+)\].*/\1/' | tail -1)
-gi_c=$(q list_slices | awk -v c="$c" '$1 == c { print $2 }')
+gi_c=$(q list_slices | awk -v c="$c" '$1 == c { print $4 }')
 gpushare-smi mig -dci -gi "$gi_c" > /dev/null && gpushare-smi mig -dgi -gi "$gi_c" > /dev/null
 check "a slice removed with gpushare-smi: its server goes too" '[ -n "$srv_c" ] && for _ in $(seq 30); do q get_server_list | grep -qx "$srv_c" || break; sleep 0.1; done; ! q get_server_list | grep -qx "$srv_c"'
-check "set_slice_users opens a slice to listed users" '[ -z "$(q "set_slice_users $a nobody,1000 refuse")" ] && q list_slices | grep -qE "^$a .* 65534,1000 +refuse " && qe "set_slice_users $a x,," | grep -q "Unknown user"'
+check "set_slice_users opens a slice to listed users" '[ -z "$(q "set_slice_users $a nobody,1000 refuse")" ] && q list_slices | grep -qE "^$a .* nobody,[^ ]+ +refuse " && qe "set_slice_users $a x,," | grep -q "Unknown user"'
 
 # limits from the environment: no slice of the store, the whole GPU's server
 out=$(GPUSHARE_MEMORY_LIMIT=2G GPUSHARE_SMS=16 LD_PRELOAD="$build/lib/libgpushare.so" \
