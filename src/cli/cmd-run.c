@@ -96,26 +96,36 @@ static int ensure_mps(void)
 
 /* Checks that a slice named on the command line exists, for a clear error
  * now rather than a refused CUDA later. */
-/* The slice a name means (its human name, a MIG UUID or a prefix of one, in
- * the user's store or the daemon's): its MIG-<uuid> into out, or false. */
-static bool slice_resolve(const char *slice, char *out, size_t len)
+/* The slice a name means (its human name, a MIG UUID or a prefix of one),
+ * where the interposer looks: $GPUSHARE_STATE_DIR alone where it is set,
+ * else the user's store, then the system's: its MIG-<uuid> into out, 0;
+ * -ENOENT; or the error of a store that could not be read, why in err. */
+static int slice_resolve(const char *slice, char *out, size_t len, char *err, size_t errlen)
 {
 	static struct gs_store st;
 	char dir[PATH_MAX];
 	const char *dirs[2] = { dir, "/var/lib/gpushare" };
+	const char *set = getenv("GPUSHARE_STATE_DIR");
+	int unreadable = 0;
 	if (gs_state_dir(dir, sizeof dir))
-		return false;
-	for (int d = 0; d < 2; d++) {
+		return -ENOENT;
+	for (int d = 0; d < (set && *set ? 1 : 2); d++) {
 		struct gs_store_gpu *g;
 		struct gs_mig_ci *ci;
-		if (gs_store_load(dirs[d], &st, NULL, 0) == 0 && gs_slice_resolve(&st, slice, &g, &ci, NULL, 0) == 0) {
+		char why[384];
+		int rc = gs_store_load(dirs[d], &st, why, sizeof why);
+		if (rc) {
+			if (!unreadable)
+				snprintf(err, errlen, "%s", why);
+			unreadable = rc;
+		} else if (gs_slice_resolve(&st, slice, &g, &ci, NULL, 0) == 0) {
 			char uuid[GS_UUID_STR + 4];
 			gs_store_ci_uuid(g->uuid, ci, uuid);
 			snprintf(out, len, "%s", uuid);
-			return true;
+			return 0;
 		}
 	}
-	return false;
+	return unreadable ? unreadable : -ENOENT;
 }
 
 /* The gpushare-control programs register with (gs_control_paths): a
@@ -288,10 +298,15 @@ static int run(int argc, char **argv)
 		fprintf(stderr, "gpushare run: --overcommit goes with --memory and --sms\n");
 		return 2;
 	}
-	char resolved[GS_UUID_STR + 8];
-	if (slice && !slice_resolve(slice, resolved, sizeof resolved)) {
+	char resolved[GS_UUID_STR + 8], why[384];
+	int found = slice ? slice_resolve(slice, resolved, sizeof resolved, why, sizeof why) : 0;
+	if (found == -ENOENT) {
 		fprintf(stderr, "gpushare run: no slice \"%s\" (gpushare-smi -L and gpushare status list them)\n", slice);
 		return 2;
+	}
+	if (found) {
+		fprintf(stderr, "gpushare run: slice \"%s\": %s\n", slice, why);
+		return 1;
 	}
 	if (slice)
 		slice = resolved;

@@ -418,8 +418,10 @@ CONTROL_CMD_FN(cmd_create_job_slice)
 	control_collect_jobs(s); /* room left by jobs that ended */
 	const char *env = getenv("GPUSHARE_CONTROL_USER_JOBS");
 	unsigned long long cap = 4;
-	if (env && *env && gs_parse_uint(env, 1u << 20, &cap))
+	if (env && *env && gs_parse_uint(env, 1u << 20, &cap)) {
+		control_log(s, "GPUSHARE_CONTROL_USER_JOBS=%.32s ignored: a whole number of job slices per user; 4 it is", env);
 		cap = 4;
+	}
 	if (p->uid != 0 && p->uid != geteuid() && jobs_of(s, p->uid) >= cap) {
 		control_reply_fail(r, "User %ld has %llu job slices already (GPUSHARE_CONTROL_USER_JOBS); one must end first",
 				   (long)p->uid, cap);

@@ -158,6 +158,7 @@ struct control_peer {
 	bool server;                             /* one of our servers (server_ready) */
 	char slice[96];                          /* its slice, "-" for none */
 	char gpu[48];                            /* its slice's GPU, "" when not told */
+	unsigned sms;                            /* its slice's SMs (0: the whole GPU) */
 	bool job;                                /* made a job slice (gpushare run): collected when it goes */
 	int ledger_fd;                           /* its slice's ledger, passed with its admission; -1: none */
 	pid_t server_pid;                        /* the server it is attached to, 0 none */

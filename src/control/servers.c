@@ -360,12 +360,16 @@ static long mps_holder(const struct control_peer *p)
 	return h.holder;
 }
 
-/* The daemon's defaults, which the program hands to NVIDIA's MPS. */
+/* The daemon's defaults, which the program hands to NVIDIA's MPS, and the
+ * part of the GPU its slice's SMs are: NVIDIA's percentage is of the whole
+ * GPU, gpushare's of the slice. */
 static void mps_answer(struct control_state *s, struct control_peer *p, struct control_reply *r)
 {
-	char text[96];
-	snprintf(text, sizeof text, "mps %.1f %" PRIu64, s->default_pct,
-		 limit_for(s, s->default_limits, s->n_default_limits, p->gpu));
+	char text[128];
+	const struct control_gpu *g = control_gpu_by_dev(s, p->gpu);
+	double share = g && g->sms && p->sms && p->sms < g->sms ? (double)p->sms / g->sms : 1.0;
+	snprintf(text, sizeof text, "mps %.1f %" PRIu64 " %.6f", s->default_pct,
+		 limit_for(s, s->default_limits, s->n_default_limits, p->gpu), share);
 	answer_client(s, p, r, text);
 }
 
@@ -445,6 +449,7 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 	p->client = true;
 	snprintf(p->slice, sizeof p->slice, "%s", slice);
 	snprintf(p->gpu, sizeof p->gpu, "%s", gpu_uuid);
+	p->sms = pl.sms;
 	if (s->mps.on) {
 		/* a claim of running programs counts only while they come back
 		 * after a restart: anyone can claim it */

@@ -336,6 +336,10 @@ int gs__config_load(struct gs__slice *s, char *err, size_t errlen)
 			if (hits > 1)
 				return gs_fail(err, errlen, -EINVAL,
 					       "CUDA_VISIBLE_DEVICES names %d gpushare slices; a process runs in one", hits);
+			if (hits == 1 && (mem || sms))
+				return gs_fail(err, errlen, -EINVAL,
+					       "CUDA_VISIBLE_DEVICES names a gpushare slice: give a slice or "
+					       "GPUSHARE_MEMORY_LIMIT/GPUSHARE_SMS, not both");
 			if (hits == 1) {
 				/* the driver sees the slice's GPU in the slice's place */
 				char rewritten[1024] = "";

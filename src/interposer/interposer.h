@@ -56,9 +56,10 @@ static inline uint64_t gs__slice_limit(void)
  * limit (0: none), and whether NVIDIA's MPS enforces them. */
 struct gs__client {
 	pid_t server;
-	double pct;
+	double pct;              /* the server's active thread percentage, of the slice */
 	uint64_t memory_limit;
 	bool mps;
+	double share;            /* under NVIDIA's MPS: the slice's part of the GPU's SMs (1: all) */
 };
 extern struct gs__client gs__client;
 /* What every wrapper looks at, in one word so that the usual case costs one

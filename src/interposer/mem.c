@@ -118,6 +118,17 @@ static uint64_t process_cap(void)
 	return cap;
 }
 
+/* The most this process can be given, for what it is told: its cap and,
+ * under NVIDIA's MPS, the pinned limit MPS enforces itself (whose free
+ * memory the driver already reports). 0: none. */
+static uint64_t process_view_cap(void)
+{
+	uint64_t cap = process_cap();
+	if (gs__client.mps && gs__client.memory_limit && (!cap || gs__client.memory_limit < cap))
+		cap = gs__client.memory_limit;
+	return cap;
+}
+
 /* Charges bytes to the slice: the server's pinned memory limit, the slice's
  * limit and the other slices' guarantees, or CUDA_ERROR_OUT_OF_MEMORY and
  * nothing changes. Every charge, contexts included, comes through here. */
@@ -790,6 +801,9 @@ CUresult gs__hook_cuMemGetInfo_v2(size_t *free_b, size_t *total)
 		if (cap - (mine < cap ? mine : cap) < left)
 			left = cap - (mine < cap ? mine : cap);
 	}
+	uint64_t view = process_view_cap();
+	if (view && view < limit)
+		limit = view;
 	if (left < *free_b)
 		*free_b = (size_t)left;
 	*total = (size_t)limit;
@@ -800,7 +814,7 @@ CUresult gs__hook_cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev);
 CUresult gs__hook_cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
 {
 	CUresult rc = gs__real.cuDeviceTotalMem_v2(bytes, dev);
-	uint64_t limit = gs__slice_limit(), cap = process_cap();
+	uint64_t limit = gs__slice_limit(), cap = process_view_cap();
 	if (cap && cap < limit)
 		limit = cap;
 	if (rc == CUDA_SUCCESS && gs__slice.memory_limited && gs__slice_device(dev) && limit < *bytes)

@@ -161,10 +161,14 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 				gs__client.memory_limit = bytes;
 			}
 		} else if (sscanf(line, "R mps %lf %" SCNu64, &pct, &bytes) == 2) {
+			double share = 1;
+			if (sscanf(line, "R mps %*f %*u %lf", &share) != 1 || !(share > 0 && share <= 1))
+				share = 1;
 			if (apply) {
 				gs__client.pct = pct;
 				gs__client.memory_limit = bytes;
 				gs__client.mps = true;
+				gs__client.share = share;
 			}
 		} else if (sscanf(line, "R queued %ld", &uid) == 1) {
 			if (!queued)
@@ -185,20 +189,48 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 	return rc == -ETIMEDOUT ? -ETIMEDOUT : -1;
 }
 
+/* The percentage of a GPU of total SMs that NVIDIA's MPS turns into sms SMs:
+ * it provisions whole TPCs (two SMs), rounding down, so the part is rounded
+ * up to its one decimal (never a TPC more: 0.1% of a GPU is less than one). */
+static double gpu_percentage(unsigned sms, unsigned total)
+{
+	return (double)((sms * 1000u + total - 1) / total) / 10; /* libc only: no ceil() */
+}
+
 /* NVIDIA's MPS takes a client's limits from its environment at cuInit,
- * which has not run yet: the daemon's, unless the user set their own. A
+ * which has not run yet: the daemon's, unless the user set a lower one. A
  * server's active thread percentage is of its slice's SMs, as MPS's is of
- * the GPU its clients see; NVIDIA's MPS is given it as a part of the GPU. */
+ * the GPU its clients see; NVIDIA's MPS is given the same SMs as its part
+ * of the whole GPU. A user's own CUDA_MPS_ACTIVE_THREAD_PERCENTAGE (of the
+ * GPU, as NVIDIA's) never takes more than the slice: more SMs provisioned
+ * than the slice has leave its green context unmade (CUDA error 915 on the
+ * H200), and the program on the whole of what MPS gave. */
 static void mps_environment(void)
 {
 	char v[96];
-	if (gs__client.pct > 0 && gs__client.pct < 100) {
-		unsigned total = gs__slice.sms ? gs__nvml_sm_count(gs__slice.gpu_uuid) : 0;
-		double pct = gs__client.pct;
-		if (total && gs__slice.sms < total)
-			pct = pct * gs__slice.sms / total;
-		snprintf(v, sizeof v, "%.1f", pct < 0.1 ? 0.1 : pct);
-		setenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", v, 0);
+	double share = gs__client.share > 0 && gs__client.share < 1 ? gs__client.share : 1;
+	unsigned sms = gs__slice.sms;
+	unsigned total = share < 1 && sms ? (unsigned)(sms / share + 0.5) : 0; /* the GPU's SMs, 0: the slice is it */
+	double want = 0, ceiling = 100;
+	if (total) {
+		ceiling = gpu_percentage(sms, total);
+		if (gs__client.pct > 0 && gs__client.pct < 100) {
+			unsigned part = (unsigned)(sms * gs__client.pct / 100) & ~1u;
+			want = gpu_percentage(part < 2 ? 2 : part, total);
+		}
+	} else if (gs__client.pct > 0 && gs__client.pct < 100) {
+		want = gs__client.pct;
+	}
+	const char *user = secure_getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
+	char *end = NULL;
+	double own = user && *user ? strtod(user, &end) : 0;
+	if (user && *user && (!end || *end || !(own > 0)))
+		own = 100; /* not a percentage: taken as all of it */
+	if (user && *user)
+		want = own > (want ? want : ceiling) ? (want ? want : ceiling) : 0; /* 0: the user's, lower, kept */
+	if (want > 0) {
+		snprintf(v, sizeof v, "%.1f", want);
+		setenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", v, 1);
 	}
 	if (gs__client.memory_limit && gs__slice.gpu_uuid[0]) {
 		snprintf(v, sizeof v, "%s=%" PRIu64 "M", gs__slice.gpu_uuid, gs__client.memory_limit >> 20);

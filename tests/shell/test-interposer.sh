@@ -80,7 +80,8 @@ check "a forked child is refused past the slice" 'in_slice "$s0" "$app" fork 120
 out=$(with_env GPUSHARE_MEMORY_LIMIT=3G GPUSHARE_SMS=24 "$app" info)
 check "GPUSHARE_MEMORY_LIMIT / GPUSHARE_SMS without a store" '[ "$(echo "$out" | val mem_total_mib)" = 3072 ] && [ "$(echo "$out" | val sms)" = 24 ]'
 for bad in GPUSHARE_MEMORY_LIMIT=12Q GPUSHARE_MEMORY_LIMIT=0 GPUSHARE_SMS=0 GPUSHARE_SMS=lots GPUSHARE_SLICE=MIG-bogus \
-	   GPUSHARE_SLICE=MIG-00000000-0000-0000-0000-000000000000 "GPUSHARE_SLICE=$s0 GPUSHARE_SMS=8"; do
+	   GPUSHARE_SLICE=MIG-00000000-0000-0000-0000-000000000000 "GPUSHARE_SLICE=$s0 GPUSHARE_SMS=8" \
+	   "CUDA_VISIBLE_DEVICES=$s0 GPUSHARE_MEMORY_LIMIT=1G" GPUSHARE_SLICE=no-such-name; do
 	out=$(with_env $bad "$app" info 2>&1)
 	check "refused with a message: $bad" 'echo "$out" | grep -q "^gpushare: .*CUDA is refused" && echo "$out" | grep -q "cuInit 100"'
 done
