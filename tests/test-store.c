@@ -314,14 +314,16 @@ static void the_previous_version_still_reads(void **state)
 static void names_valid_and_not(void **state)
 {
 	(void)state;
-	const char *good[] = { "a", "train", "A.b_c-d", "1a", "a1", "x-", "0x1f", "mig", "GPU", "MIG.1", "gpu_1", "._",
-			       "_", ".", "a234567890123456789012345678901" };
+	const char *good[] = { "t", "train", "A.b_c-d", "1g", "a.1", "x-", "0x1f", "mig", "GPU", "MIG.1", "gpu_1", "._",
+			       "_", ".", "z234567890123456789012345678901", "train-a", "cafe_1" };
 	for (size_t i = 0; i < GS_ARRAY_LEN(good); i++)
 		if (!gs_store_name_valid(good[i]))
 			fail_msg("refused the name \"%s\"", good[i]);
 	const char *bad[] = { "", "-", "-a", "--", "MIG-x", "mig-1", "Gpu-a", "GPU-", "gPu-9e4aeb94", "123", "0",
 			      "a b", "a/b", "a\tb", "a\nb", "caf\xc3\xa9", "a,b", "a:b", "*", "a\x7f",
-			      "a2345678901234567890123456789012" };
+			      "a2345678901234567890123456789012",
+			      /* hex digits and '-' alone: the start of a slice's UUID */
+			      "a", "1a", "a1", "cafe", "dead-beef", "efe1a3a9", "EFE1-A3", "a234567890123456789012345678901" };
 	for (size_t i = 0; i < GS_ARRAY_LEN(bad); i++)
 		if (gs_store_name_valid(bad[i]))
 			fail_msg("accepted the name \"%s\"", bad[i]);
@@ -346,9 +348,9 @@ static void bad_and_repeated_names_are_refused(void **state)
 	(void)state;
 	static struct gs_store s;
 	char err[256];
-	ASSERT_INT_EQ(parse_sealed(HEAD "name " GPU " 2 0 a\nname " GPU " 2 1 b\nname " GPU2 " 1 0 c\n", &s, err,
+	ASSERT_INT_EQ(parse_sealed(HEAD "name " GPU " 2 0 x\nname " GPU " 2 1 y\nname " GPU2 " 1 0 z\n", &s, err,
 				   sizeof err), 0);
-	ASSERT_STR_EQ(gs_store_find_name(&s, "c", NULL)->name, "c");
+	ASSERT_STR_EQ(gs_store_find_name(&s, "z", NULL)->name, "z");
 	struct {
 		const char *line, *err;
 	} bad[] = {
@@ -358,17 +360,17 @@ static void bad_and_repeated_names_are_refused(void **state)
 		{ "name " GPU " 2 0 a/b\n", "line 9: invalid slice name" },
 		{ "name " GPU " 2 0 a2345678901234567890123456789012\n", "line 9: invalid slice name" },
 		/* of a compute instance that is not there, or a malformed line */
-		{ "name " GPU " 2 7 a\n", "line 9: name of unknown compute instance" },
-		{ "name " GPU2 " 2 0 a\n", "line 9: name of unknown compute instance" },
+		{ "name " GPU " 2 7 x\n", "line 9: name of unknown compute instance" },
+		{ "name " GPU2 " 2 0 x\n", "line 9: name of unknown compute instance" },
 		{ "name " GPU " 2 0\n", "line 9: malformed name record" },
 		{ "name " GPU " 2 0 a b\n", "line 9: malformed name record" },
-		{ "name " GPU " x 0 a\n", "line 9: malformed name record" },
+		{ "name " GPU " x 0 x\n", "line 9: malformed name record" },
 		/* a name twice: on the same GPU, on another, one instance named twice */
-		{ "name " GPU " 2 0 a\nname " GPU " 2 1 a\n",
-		  "line 10: slice name \"a\" already names compute instance 2/0 of " GPU },
-		{ "name " GPU " 2 0 a\nname " GPU2 " 1 0 a\n",
-		  "line 10: slice name \"a\" already names compute instance 2/0 of " GPU },
-		{ "name " GPU " 2 0 a\nname " GPU " 2 0 b\n", "line 10: compute instance 2/0 named twice" },
+		{ "name " GPU " 2 0 x\nname " GPU " 2 1 x\n",
+		  "line 10: slice name \"x\" already names compute instance 2/0 of " GPU },
+		{ "name " GPU " 2 0 x\nname " GPU2 " 1 0 x\n",
+		  "line 10: slice name \"x\" already names compute instance 2/0 of " GPU },
+		{ "name " GPU " 2 0 x\nname " GPU " 2 0 y\n", "line 10: compute instance 2/0 named twice" },
 	};
 	char body[1024];
 	for (size_t i = 0; i < GS_ARRAY_LEN(bad); i++) {
@@ -379,7 +381,7 @@ static void bad_and_repeated_names_are_refused(void **state)
 		ASSERT_INT_EQ(s.n_gpu, 0);
 	}
 	/* names exactly: one differing in case is another name */
-	ASSERT_INT_EQ(parse_sealed(HEAD "name " GPU " 2 0 a\nname " GPU " 2 1 A\n", &s, err, sizeof err), 0);
+	ASSERT_INT_EQ(parse_sealed(HEAD "name " GPU " 2 0 x\nname " GPU " 2 1 X\n", &s, err, sizeof err), 0);
 
 	/* nor does the format write what would not read back */
 	static struct gs_store f;

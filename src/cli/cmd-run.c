@@ -94,22 +94,21 @@ static int ensure_mps(void)
 	return 0;
 }
 
-/* Checks that a slice named on the command line exists, for a clear error
- * now rather than a refused CUDA later. */
-/* The slice a name means (its human name, a MIG UUID or a prefix of one),
- * where the interposer looks: $GPUSHARE_STATE_DIR alone where it is set,
- * else the user's store, then the system's: its MIG-<uuid> into out, 0;
- * -ENOENT; or the error of a store that could not be read, why in err. */
+/* The slice a name on the command line means (its human name, a MIG UUID or
+ * a prefix of one), for a clear error now rather than a refused CUDA later.
+ * It looks where the interposer does: $GPUSHARE_STATE_DIR alone where it is
+ * set, else the user's store, then the system's. Its MIG-<uuid> into out,
+ * 0; -ENOENT; or, why in err, -EEXIST (a prefix of several) or the error of
+ * a store that could not be read. */
 static int slice_resolve(const char *slice, char *out, size_t len, char *err, size_t errlen)
 {
 	static struct gs_store st;
 	char dir[PATH_MAX];
 	const char *dirs[2] = { dir, "/var/lib/gpushare" };
-	const char *set = getenv("GPUSHARE_STATE_DIR");
 	int unreadable = 0;
 	if (gs_state_dir(dir, sizeof dir))
 		return -ENOENT;
-	for (int d = 0; d < (set && *set ? 1 : 2); d++) {
+	for (int d = 0; d < (getenv("GPUSHARE_STATE_DIR") ? 1 : 2); d++) {
 		struct gs_store_gpu *g;
 		struct gs_mig_ci *ci;
 		char why[384];
@@ -118,7 +117,10 @@ static int slice_resolve(const char *slice, char *out, size_t len, char *err, si
 			if (!unreadable)
 				snprintf(err, errlen, "%s", why);
 			unreadable = rc;
-		} else if (gs_slice_resolve(&st, slice, &g, &ci, NULL, 0) == 0) {
+		} else if ((rc = gs_slice_resolve(&st, slice, &g, &ci, why, sizeof why)) == -EEXIST) {
+			snprintf(err, errlen, "%s", why);
+			return rc;
+		} else if (rc == 0) {
 			char uuid[GS_UUID_STR + 4];
 			gs_store_ci_uuid(g->uuid, ci, uuid);
 			snprintf(out, len, "%s", uuid);

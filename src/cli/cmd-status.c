@@ -4,6 +4,7 @@
 #include "gs.h"
 #include "gpus.h"
 #include "slices.h"
+#include "store.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -23,26 +24,27 @@ static int status(int argc, char **argv)
 		fprintf(stderr, "usage: gpushare status [--json]\n");
 		return 2;
 	}
-	char dir[PATH_MAX], why[512] = "no state directory (GPUSHARE_STATE_DIR, /var/lib/gpushare or ~/.local/state/gpushare)";
-	struct gs_slice_gpu gpus[16];
+	char dir[PATH_MAX], why[512], nvml[256];
+	struct gs_slice_gpu gpus[GS_STORE_MAX_GPU];
 	size_t n_gpus = 0;
-	if (gs_gpus_discover(gpus, 16, &n_gpus, why, sizeof why))
-		n_gpus = 0; /* the slices without their GPU indexes */
+	if (gs_gpus_discover(gpus, GS_ARRAY_LEN(gpus), &n_gpus, nvml, sizeof nvml))
+		n_gpus = 0; /* the slices all the same, without their GPU indexes */
+	if (gs_state_dir(dir, sizeof dir)) {
+		fprintf(stderr, "gpushare status: no state directory (GPUSHARE_STATE_DIR, else /var/lib/gpushare for root, "
+				"else ~/.local/state/gpushare)\n");
+		return 1;
+	}
 	struct gs_slice_row *rows;
 	size_t n;
-	if (gs_state_dir(dir, sizeof dir) || gs_slices_rows(dir, (uid_t)-1, gpus, n_gpus, &rows, &n, why, sizeof why)) {
+	if (gs_slices_rows(dir, (uid_t)-1, gpus, n_gpus, &rows, &n, why, sizeof why)) {
 		fprintf(stderr, "gpushare status: %s\n", why);
 		return 1;
 	}
-	free(rows);
-	if (n == 0 && !as_json) {
+	if (n == 0 && !as_json)
 		printf("no slices (create them with gpushare-smi mig -cgi ... -C)\n");
-		return 0;
-	}
-	if (gs_slices_report(dir, (uid_t)-1, gpus, n_gpus, as_json, print_line, NULL, why, sizeof why)) {
-		fprintf(stderr, "gpushare status: %s\n", why);
-		return 1;
-	}
+	else
+		gs_slices_print(rows, n, as_json, print_line, NULL);
+	free(rows);
 	return 0;
 }
 

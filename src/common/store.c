@@ -230,7 +230,7 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 			return gs_fail(err, errlen, -EINVAL, "line %u: name of unknown compute instance", lineno);
 		if (!gs_store_name_valid(w[4]))
 			return gs_fail(err, errlen, -EINVAL,
-				       "line %u: invalid slice name (1-31 of A-Z a-z 0-9 . _ -, not all digits, "
+				       "line %u: invalid slice name (1-31 of A-Z a-z 0-9 . _ -, not hex digits and - alone, "
 				       "not starting with -, MIG- or GPU-)", lineno);
 		if (ci->name[0])
 			return gs_fail(err, errlen, -EINVAL, "line %u: compute instance %llu/%llu named twice", lineno,
@@ -285,19 +285,20 @@ bool gs_store_name_valid(const char *name)
 	size_t len = name ? strnlen(name, GS_STORE_NAME_MAX) : 0;
 	if (len == 0 || len >= GS_STORE_NAME_MAX || name[0] == '-')
 		return false;
-	/* not a UUID's prefix, nor an index: either would read as another
-	 * way of naming a device */
+	/* not a UUID or a prefix of one (hex digits and '-' alone: "cafe" could
+	 * be the start of a slice's UUID), nor an index: either would read as
+	 * another way of naming a device */
 	if (strncasecmp(name, "MIG-", 4) == 0 || strncasecmp(name, "GPU-", 4) == 0)
 		return false;
-	bool digits = true;
+	bool uuid_like = true;
 	for (size_t i = 0; i < len; i++) {
 		char c = name[i];
-		bool digit = c >= '0' && c <= '9';
-		if (!digit && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && c != '.' && c != '_' && c != '-')
+		bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
+		if (!hex && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && c != '.' && c != '_')
 			return false;
-		digits &= digit;
+		uuid_like &= hex;
 	}
-	return !digits;
+	return !uuid_like;
 }
 
 const struct gs_mig_ci *gs_store_find_name(const struct gs_store *s, const char *name,

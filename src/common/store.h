@@ -85,7 +85,8 @@ struct gs_store {
 bool gs_store_cgroup_valid(const char *path);
 
 /* Whether a slice name may be stored: 1-31 of [A-Za-z0-9._-], not starting
- * with '-', not all digits, not "MIG-" or "GPU-" (any case) prefixed. */
+ * with '-', not made of hex digits and '-' alone (a UUID's prefix, an
+ * index), not "MIG-" or "GPU-" (any case) prefixed. */
 bool gs_store_name_valid(const char *name);
 
 /* The compute instance named name in the store (and its GPU in *gpu, when

@@ -126,7 +126,7 @@ CONTROL_CMD_FN(cmd_list_slices)
 		control_reply_fail(r, "Invalid arguments: list_slices [--json]");
 		return;
 	}
-	static struct gs_slice_gpu gpus[CONTROL_MAX_GPUS];
+	struct gs_slice_gpu gpus[CONTROL_MAX_GPUS];
 	for (size_t i = 0; i < s->n_gpus; i++)
 		gpus[i] = s->gpus[i].slice;
 	char why[512];

@@ -23,6 +23,9 @@ static void reply_vadd(struct control_reply *r, char tag, const char *fmt, va_li
 		return;
 	if ((size_t)n >= sizeof line)
 		n = (int)sizeof line - 1;
+	for (int i = 0; i < n; i++)
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' '; /* one line, whatever a text it quotes holds */
 	size_t need = r->len + (size_t)n + 4;
 	if (need > r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 256;

@@ -226,7 +226,8 @@ int main(int argc, char **argv)
 			char rest[GS_LINE_MAX + 8];
 			while (read_line(&rd, rest, sizeof rest, -1) == 0)
 				;
-			status = rc;
+			if (rc > status)
+				status = rc; /* the daemon's own, unless a command before was refused */
 			break;
 		}
 	}

@@ -23,11 +23,12 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* The stores a process may find its slice in: its own state dir, then the
- * system one (a slice an administrator made for it). */
 /* Why a store that was looked in could not be read ("" when every one could). */
 static char store_error[384];
 
+/* The stores a process may find its slice in: its own state dir, then the
+ * system one (a slice an administrator made for it), unless
+ * GPUSHARE_STATE_DIR names the one. */
 static int load_store(struct gs_store *st, char *dir, size_t dirlen, int which)
 {
 	if (which == 0) {

@@ -804,6 +804,8 @@ CUresult gs__hook_cuMemGetInfo_v2(size_t *free_b, size_t *total)
 	uint64_t view = process_view_cap();
 	if (view && view < limit)
 		limit = view;
+	if (left > limit)
+		left = limit;
 	if (left < *free_b)
 		*free_b = (size_t)left;
 	*total = (size_t)limit;

@@ -142,9 +142,9 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 	why[0] = '\0';
 	while ((rc = read_line(fd, line, sizeof line, timeout)) == 0) {
 		long pid, uid;
-		double pct;
+		double pct, share;
 		uint64_t bytes;
-		int at = 0;
+		int at = 0, fields;
 		struct gs__placement pl = { .ledger_fd = -1 };
 		if (sscanf(line, "R slice %95s %47s %" SCNu64 " %" SCNu64 " %u %u %u %15s %n", pl.slice, pl.gpu, &pl.memory,
 			   &pl.guarantee, &pl.sm_start, &pl.sms, &pl.sm_grid, pl.how, &at) == 8 && at) {
@@ -160,9 +160,9 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 				gs__client.pct = pct;
 				gs__client.memory_limit = bytes;
 			}
-		} else if (sscanf(line, "R mps %lf %" SCNu64, &pct, &bytes) == 2) {
-			double share = 1;
-			if (sscanf(line, "R mps %*f %*u %lf", &share) != 1 || !(share > 0 && share <= 1))
+		} else if ((fields = sscanf(line, "R mps %lf %" SCNu64 " %lf", &pct, &bytes, &share)) >= 2) {
+			/* an older daemon sends no share: the slice is taken as the GPU */
+			if (fields == 2 || !(share > 0 && share <= 1))
 				share = 1;
 			if (apply) {
 				gs__client.pct = pct;
@@ -222,19 +222,29 @@ static void mps_environment(void)
 		want = gs__client.pct;
 	}
 	const char *user = secure_getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
-	char *end = NULL;
-	double own = user && *user ? strtod(user, &end) : 0;
-	if (user && *user && (!end || *end || !(own > 0)))
-		own = 100; /* not a percentage: taken as all of it */
-	if (user && *user)
-		want = own > (want ? want : ceiling) ? (want ? want : ceiling) : 0; /* 0: the user's, lower, kept */
+	if (user && *user) {
+		/* the most it may have: the server's part, else the whole slice */
+		double most = want ? want : ceiling;
+		char *end;
+		double own = strtod(user, &end);
+		bool lower = *end == '\0' && own > 0 && own <= most;
+		want = lower ? 0 : most; /* a lower one of the user's stays as it is */
+	}
 	if (want > 0) {
 		snprintf(v, sizeof v, "%.1f", want);
 		setenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", v, 1);
 	}
 	if (gs__client.memory_limit && gs__slice.gpu_uuid[0]) {
+		/* the server's limit, whatever the user set: a user's own higher
+		 * value would lift it (NVIDIA's MPS enforces it, not the ledger);
+		 * a lower one is GPUSHARE_MEMORY_LIMIT's, which the interposer
+		 * enforces for the process */
+		const char *own_limit = secure_getenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT");
 		snprintf(v, sizeof v, "%s=%" PRIu64 "M", gs__slice.gpu_uuid, gs__client.memory_limit >> 20);
-		setenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", v, 0);
+		if (own_limit && *own_limit && strcmp(own_limit, v))
+			gs__log("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=%s replaced by the server's %s (GPUSHARE_MEMORY_LIMIT "
+				"lowers it for this process)", own_limit, v);
+		setenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", v, 1);
 	}
 	const char *pct = secure_getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
 	const char *mem = secure_getenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT");

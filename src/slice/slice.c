@@ -276,7 +276,7 @@ int gs_slice_resolve(struct gs_store *st, const char *name, struct gs_store_gpu 
 	const struct gs_store_gpu *named_gpu;
 	const struct gs_mig_ci *named = name ? gs_store_find_name(st, name, &named_gpu) : NULL;
 	if (named) {
-		/* a name first: it is never one of the UUID forms */
+		/* a name first: it is never one of the UUID forms (nor a prefix) */
 		*gpu = (struct gs_store_gpu *)named_gpu;
 		*ci = (struct gs_mig_ci *)named;
 		return 0;
@@ -379,8 +379,8 @@ static int do_create(struct gs_slice_txn *t, void *arg)
 	const struct gs_mig_ci *named = sp->name ? gs_store_find_name(t->st, sp->name, &named_gpu) : NULL;
 	if (sp->name && !gs_store_name_valid(sp->name))
 		return gs_fail(t->err, t->errlen, -EINVAL,
-			       "Invalid slice name \"%.40s\": 1 to 31 letters, digits, '.', '_' or '-', not all digits, "
-			       "not starting with '-', MIG- or GPU-", sp->name);
+			       "Invalid slice name \"%.40s\": 1 to 31 letters, digits, '.', '_' or '-', with a letter "
+			       "past f or a '.' or '_' (not a UUID's start), not starting with '-', MIG- or GPU-", sp->name);
 	if (named) {
 		char uuid[GS_UUID_STR + 4];
 		gs_store_ci_uuid(named_gpu->uuid, named, uuid);

@@ -30,14 +30,42 @@ static uid_t uid_of(pid_t pid)
 	return uid;
 }
 
+/* Names for a few seconds: a listing asks for the same users row after row,
+ * and the daemon answers it in its one loop (a slow directory service would
+ * hold every peer up). */
+#define NAME_CACHE 64
+#define NAME_CACHE_NS 5000000000ull
+
 void gs_slices_user_name(uid_t uid, char *out, size_t len)
 {
+	static struct {
+		uid_t uid;
+		uint64_t at;
+		char name[64];
+	} cache[NAME_CACHE];
+	static size_t next;
+	uint64_t now = gs_now_ns();
+	for (size_t i = 0; i < NAME_CACHE; i++)
+		if (cache[i].at && cache[i].uid == uid && now - cache[i].at < NAME_CACHE_NS) {
+			snprintf(out, len, "%s", cache[i].name);
+			return;
+		}
 	struct passwd pw, *found = NULL;
-	char buf[1024];
+	char buf[1024], name[64];
 	if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found)
-		snprintf(out, len, "%s", found->pw_name);
+		snprintf(name, sizeof name, "%s", found->pw_name);
 	else
-		snprintf(out, len, "%lu", (unsigned long)uid);
+		snprintf(name, sizeof name, "%lu", (unsigned long)uid);
+	/* a directory service's names may hold anything: nothing that breaks a
+	 * table or JSON comes out */
+	for (char *c = name; *c; c++)
+		if ((unsigned char)*c < 0x21 || *c == '"' || *c == '\\' || *c == ',' || (unsigned char)*c >= 0x7f)
+			*c = '_';
+	cache[next].uid = uid;
+	cache[next].at = now;
+	snprintf(cache[next].name, sizeof cache[next].name, "%s", name);
+	next = (next + 1) % NAME_CACHE;
+	snprintf(out, len, "%s", name);
 }
 
 void gs_slices_command(pid_t pid, char *out, size_t len)
@@ -56,20 +84,26 @@ void gs_slices_command(pid_t pid, char *out, size_t len)
 			*c = '_';
 }
 
-/* A ledger's live use, limit and processes (those of only_uid, -1: all). */
+/* A ledger's live use, limit and processes (those of only_uid, -1: all);
+ * busy counts every process, whoever looks. */
 static int ledger_use(const char *path, uid_t only_uid, struct gs_slice_row *row)
 {
 	struct gs_ledger *l;
 	if (access(path, F_OK) || gs_ledger_open_ro(path, &l))
 		return -ENOENT;
-	struct gs_ledger_usage u[GS_SLICES_MAX_PROCS];
-	size_t nu = gs_ledger_usage(l, u, GS_SLICES_MAX_PROCS);
+	static struct gs_ledger_usage u[GS_LEDGER_SLOTS];
+	size_t nu = gs_ledger_usage(l, u, GS_LEDGER_SLOTS);
 	row->used = gs_ledger_live(l);
 	row->limit = gs_ledger_limit(l);
+	row->busy = nu > 0;
 	for (size_t q = 0; q < nu; q++) {
 		uid_t uid = uid_of(u[q].pid);
 		if (only_uid != (uid_t)-1 && uid != only_uid)
 			continue;
+		if (row->n_procs == GS_SLICES_MAX_PROCS) {
+			row->procs_omitted++;
+			continue;
+		}
 		struct gs_slice_proc *p = &row->procs[row->n_procs++];
 		p->pid = u[q].pid;
 		p->uid = uid;
@@ -78,6 +112,31 @@ static int ledger_use(const char *path, uid_t only_uid, struct gs_slice_row *row
 	}
 	gs_ledger_close(l);
 	return 0;
+}
+
+/* A row more at the end of *rows (grown as needed), zeroed; NULL when out of
+ * memory. */
+static struct gs_slice_row *row_add(struct gs_slice_row **rows, size_t *n, size_t *cap)
+{
+	if (*n == *cap) {
+		size_t more = *cap ? *cap * 2 : 8;
+		struct gs_slice_row *r = reallocarray(*rows, more, sizeof *r);
+		if (!r)
+			return NULL;
+		*rows = r;
+		*cap = more;
+	}
+	struct gs_slice_row *row = &(*rows)[(*n)++];
+	memset(row, 0, sizeof *row);
+	return row;
+}
+
+/* A remainder ledger's name: "remainder-GPU-<uuid>". */
+static bool remainder_name(const char *name)
+{
+	struct gs_uuid u;
+	return strncmp(name, "remainder-GPU-", 14) == 0 && strlen(name + 14) == GS_UUID_STR - 1 &&
+	       gs_uuid_parse(name + 14, &u) == 0;
 }
 
 static int gpu_index(const struct gs_slice_gpu *gpus, size_t n, const char *uuid)
@@ -92,15 +151,13 @@ int gs_slices_rows(const char *dir, uid_t only_uid, const struct gs_slice_gpu *g
 		   struct gs_slice_row **rows, size_t *n, char *err, size_t errlen)
 {
 	struct gs_store *st = malloc(sizeof *st);
+	struct gs_slice_row *r = NULL;
+	size_t cap = 0;
 	*rows = NULL;
 	*n = 0;
 	if (!st)
 		return -ENOMEM;
 	int rc = gs_store_load(dir, st, err, errlen);
-	size_t cap = 8;
-	struct gs_slice_row *r = rc ? NULL : calloc(cap, sizeof *r);
-	if (!rc && !r)
-		rc = -ENOMEM;
 	for (size_t g = 0; !rc && g < st->n_gpu; g++) {
 		const struct gs_store_gpu *sg = &st->gpu[g];
 		for (size_t k = 0; !rc && k < sg->layout.n_ci; k++) {
@@ -111,17 +168,11 @@ int gs_slices_rows(const char *dir, uid_t only_uid, const struct gs_slice_gpu *g
 					gi = &sg->layout.gi[i];
 			if (!gi)
 				continue;
-			if (*n == cap) {
-				struct gs_slice_row *more = reallocarray(r, cap * 2, sizeof *r);
-				if (!more) {
-					rc = -ENOMEM;
-					break;
-				}
-				r = more;
-				memset(r + cap, 0, cap * sizeof *r);
-				cap *= 2;
+			struct gs_slice_row *row = row_add(&r, n, &cap);
+			if (!row) {
+				rc = gs_fail(err, errlen, -ENOMEM, "out of memory");
+				break;
 			}
-			struct gs_slice_row *row = &r[(*n)++];
 			gs_store_ci_uuid(sg->uuid, ci, row->slice);
 			snprintf(row->name, sizeof row->name, "%s", ci->name);
 			snprintf(row->gpu_uuid, sizeof row->gpu_uuid, "%s", sg->uuid);
@@ -142,26 +193,20 @@ int gs_slices_rows(const char *dir, uid_t only_uid, const struct gs_slice_gpu *g
 		}
 	}
 	free(st);
-	/* what programs outside every slice hold, GPU by GPU (gpushare-control's) */
+	/* what programs outside every slice hold, GPU by GPU (gpushare-control's);
+	 * only a file named as a remainder's ledger is one */
 	DIR *d = rc ? NULL : opendir(dir);
 	for (struct dirent *e; d && (e = readdir(d));) {
 		char path[PATH_MAX];
-		if (strncmp(e->d_name, "remainder-", 10) || strlen(e->d_name + 10) >= sizeof r->gpu_uuid ||
-		    snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
+		if (!remainder_name(e->d_name) || snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
 			continue;
-		if (*n == cap) {
-			struct gs_slice_row *more = reallocarray(r, cap * 2, sizeof *r);
-			if (!more)
-				break;
-			r = more;
-			memset(r + cap, 0, cap * sizeof *r);
-			cap *= 2;
+		struct gs_slice_row *row = row_add(&r, n, &cap);
+		if (!row)
+			break;
+		if (ledger_use(path, only_uid, row)) {
+			(*n)--;
+			continue;
 		}
-		struct gs_slice_row *row = &r[*n];
-		memset(row, 0, sizeof *row);
-		if (ledger_use(path, only_uid, row))
-			continue;
-		(*n)++;
 		row->remainder = true;
 		snprintf(row->slice, sizeof row->slice, "-");
 		snprintf(row->gpu_uuid, sizeof row->gpu_uuid, "%s", e->d_name + 10);
@@ -194,7 +239,7 @@ static void users_text(const struct gs_slice_row *row, char *out, size_t len)
 static void table(const struct gs_slice_row *rows, size_t n, void (*emit)(void *, const char *), void *ctx)
 {
 	char line[2048];
-	snprintf(line, sizeof line, "%-40s %3s %-14s %3s %3s %5s %10s %10s %10s  %-16s %-7s %-4s %s", "SLICE", "GPU", "NAME",
+	snprintf(line, sizeof line, "%-40s %3s %-16s %3s %3s %5s %10s %10s %10s  %-16s %-7s %-4s %s", "SLICE", "GPU", "NAME",
 		 "GI", "CI", "SMs", "MEMORY", "GUARANTEE", "USED", "USERS", "POLICY", "BUSY", "PROCESSES");
 	emit(ctx, line);
 	for (size_t i = 0; i < n; i++) {
@@ -210,14 +255,17 @@ static void table(const struct gs_slice_row *rows, size_t n, void (*emit)(void *
 		} else {
 			snprintf(users, sizeof users, "*");
 		}
-		for (size_t q = 0, at = 0; q < row->n_procs && at + 40 < sizeof procs; q++)
+		size_t at = 0;
+		for (size_t q = 0; q < row->n_procs && at + 40 < sizeof procs; q++)
 			at += (size_t)snprintf(procs + at, sizeof procs - at, "%s%ld(%s)", q ? "," : "", (long)row->procs[q].pid,
 					       row->procs[q].command);
-		snprintf(line, sizeof line, "%-40s %3s %-14s %3s %3s %5s %7lluMiB %7lluMiB %7lluMiB  %-16s %-7s %-4s %s",
+		if (row->procs_omitted && at + 24 < sizeof procs)
+			snprintf(procs + at, sizeof procs - at, ",+%zu more", row->procs_omitted);
+		snprintf(line, sizeof line, "%-40s %3s %-16s %3s %3s %5s %7lluMiB %7lluMiB %7lluMiB  %-16s %-7s %-4s %s",
 			 row->slice, gpu, row->remainder ? "(remainder)" : row->name[0] ? row->name : "-", gi, ci, sms,
 			 (unsigned long long)(row->memory >> 20), (unsigned long long)(row->guarantee >> 20),
 			 (unsigned long long)(row->used >> 20), users,
-			 row->remainder ? "-" : row->refuse ? "refuse" : "queue", row->n_procs ? "yes" : "no", procs);
+			 row->remainder ? "-" : row->refuse ? "refuse" : "queue", row->busy ? "yes" : "no", procs);
 		emit(ctx, line);
 	}
 }
@@ -256,12 +304,23 @@ static void json(const struct gs_slice_row *rows, size_t n, void (*emit)(void *,
 			PUT("]");
 			PUT(", \"policy\": \"%s\", \"job\": %s", row->refuse ? "refuse" : "queue", row->job ? "true" : "false");
 		}
-		PUT(", \"busy\": %s, \"processes\": [", row->n_procs ? "true" : "false");
+		PUT(", \"busy\": %s, \"processes_omitted\": %zu, \"processes\": [", row->busy ? "true" : "false",
+		    row->procs_omitted);
+		/* a process a line: the row's line stays short, however many there are */
 		for (size_t q = 0; q < row->n_procs; q++) {
-			char name[64];
-			gs_slices_user_name(row->procs[q].uid, name, sizeof name);
-			PUT("%s{\"pid\": %ld, \"uid\": %ld, \"user\": \"%s\", \"command\": \"%s\", \"used_bytes\": %llu}",
-			    q ? ", " : "", (long)row->procs[q].pid, (long)row->procs[q].uid, name, row->procs[q].command,
+			emit(ctx, line);
+			at = 0;
+			char name[64] = "", uid[24] = "null";
+			if (row->procs[q].uid != (uid_t)-1) {
+				gs_slices_user_name(row->procs[q].uid, name, sizeof name);
+				snprintf(uid, sizeof uid, "%ld", (long)row->procs[q].uid);
+			}
+			PUT("%s{\"pid\": %ld, \"uid\": %s, \"user\": ", q ? ", " : "", (long)row->procs[q].pid, uid);
+			if (name[0])
+				PUT("\"%s\"", name);
+			else
+				PUT("null");
+			PUT(", \"command\": \"%s\", \"used_bytes\": %llu}", row->procs[q].command,
 			    (unsigned long long)row->procs[q].bytes);
 		}
 		PUT("]}%s", i + 1 < n ? "," : "");
@@ -269,6 +328,12 @@ static void json(const struct gs_slice_row *rows, size_t n, void (*emit)(void *,
 		emit(ctx, line);
 	}
 	emit(ctx, "]}");
+}
+
+void gs_slices_print(const struct gs_slice_row *rows, size_t n, bool as_json, void (*emit)(void *ctx, const char *line),
+		     void *ctx)
+{
+	(as_json ? json : table)(rows, n, emit, ctx);
 }
 
 int gs_slices_report(const char *dir, uid_t only_uid, const struct gs_slice_gpu *gpus, size_t n_gpus, bool as_json,
@@ -279,7 +344,7 @@ int gs_slices_report(const char *dir, uid_t only_uid, const struct gs_slice_gpu 
 	int rc = gs_slices_rows(dir, only_uid, gpus, n_gpus, &rows, &n, err, errlen);
 	if (rc)
 		return rc;
-	(as_json ? json : table)(rows, n, emit, ctx);
+	gs_slices_print(rows, n, as_json, emit, ctx);
 	free(rows);
 	return 0;
 }

@@ -36,6 +36,8 @@ struct gs_slice_row {
 	unsigned n_users;                        /* 0: open to everyone */
 	struct gs_slice_proc procs[GS_SLICES_MAX_PROCS];
 	size_t n_procs;
+	size_t procs_omitted;                    /* the viewer's processes past GS_SLICES_MAX_PROCS */
+	bool busy;                               /* any process holds it, the viewer's or not */
 };
 
 /* Every slice and remainder of dir: *rows malloc'ed (the caller frees), GPU
@@ -44,12 +46,16 @@ struct gs_slice_row {
 int gs_slices_rows(const char *dir, uid_t only_uid, const struct gs_slice_gpu *gpus, size_t n_gpus,
 		   struct gs_slice_row **rows, size_t *n, char *err, size_t errlen);
 
-/* Calls emit with each line of the table (the header first), or of its JSON
- * form (docs/control.md gives the schema). 0 or -errno with why in err. */
+/* Calls emit with each line of the table of rows (the header first), or of
+ * its JSON form (docs/control.md gives the schema). */
+void gs_slices_print(const struct gs_slice_row *rows, size_t n, bool as_json, void (*emit)(void *ctx, const char *line),
+		     void *ctx);
+/* gs_slices_rows, then gs_slices_print: 0 or -errno with why in err. */
 int gs_slices_report(const char *dir, uid_t only_uid, const struct gs_slice_gpu *gpus, size_t n_gpus, bool as_json,
 		     void (*emit)(void *ctx, const char *line), void *ctx, char *err, size_t errlen);
 
-/* A user's name, or their number where there is none. */
+/* A user's name, or their number where there is none; characters that would
+ * break a table or JSON become '_'. */
 void gs_slices_user_name(uid_t uid, char *out, size_t len);
 /* A process's command name (/proc/<pid>/comm), "?" once gone; characters that
  * would break a table or JSON become '_'. */

@@ -90,7 +90,7 @@ static int soft_set_mig(struct smi_gpu *g, bool on)
 
 static int soft_gi_remaining(struct smi_gpu *g, const struct gs_gi_profile *p, unsigned *count)
 {
-	struct gs_store *st;
+	struct gs_store *st = NULL;
 	struct gs_store_gpu *sg;
 	int rc = load(g, &st, &sg);
 	if (rc == NVML_SUCCESS)
@@ -101,7 +101,7 @@ static int soft_gi_remaining(struct smi_gpu *g, const struct gs_gi_profile *p, u
 
 static int soft_gi_free(struct smi_gpu *g, unsigned *sm, uint32_t *mib)
 {
-	struct gs_store *st;
+	struct gs_store *st = NULL;
 	struct gs_store_gpu *sg;
 	int rc = load(g, &st, &sg);
 	if (rc == NVML_SUCCESS)
@@ -112,7 +112,7 @@ static int soft_gi_free(struct smi_gpu *g, unsigned *sm, uint32_t *mib)
 
 static int soft_gi_list(struct smi_gpu *g, struct smi_gi_view *out, size_t max, size_t *n)
 {
-	struct gs_store *st;
+	struct gs_store *st = NULL;
 	struct gs_store_gpu *sg;
 	int rc = load(g, &st, &sg);
 	*n = 0;
@@ -170,7 +170,7 @@ static int soft_gi_destroy(struct smi_gpu *g, unsigned id)
 static int soft_ci_profiles(struct smi_gpu *g, unsigned gi, struct gs_ci_profile *out, size_t max,
 			    size_t *n)
 {
-	struct gs_store *st;
+	struct gs_store *st = NULL;
 	struct gs_store_gpu *sg;
 	int rc = load(g, &st, &sg);
 	if (rc == NVML_SUCCESS) {
@@ -186,7 +186,7 @@ static int soft_ci_profiles(struct smi_gpu *g, unsigned gi, struct gs_ci_profile
 
 static int soft_ci_remaining(struct smi_gpu *g, unsigned gi, unsigned profile, unsigned *count)
 {
-	struct gs_store *st;
+	struct gs_store *st = NULL;
 	struct gs_store_gpu *sg;
 	int rc = load(g, &st, &sg);
 	if (rc == NVML_SUCCESS)
@@ -197,7 +197,7 @@ static int soft_ci_remaining(struct smi_gpu *g, unsigned gi, unsigned profile, u
 
 static int soft_ci_list(struct smi_gpu *g, struct smi_ci_view *out, size_t max, size_t *n)
 {
-	struct gs_store *st;
+	struct gs_store *st = NULL;
 	struct gs_store_gpu *sg;
 	int rc = load(g, &st, &sg);
 	*n = 0;
@@ -253,7 +253,7 @@ static int soft_ci_destroy(struct smi_gpu *g, unsigned gi, unsigned ci)
 
 static uint64_t soft_gi_used_bytes(struct smi_gpu *g, unsigned gi_id)
 {
-	struct gs_store *st;
+	struct gs_store *st = NULL;
 	struct gs_store_gpu *sg;
 	uint64_t used = 0;
 	if (load(g, &st, &sg) == NVML_SUCCESS) {
@@ -278,7 +278,7 @@ static uint64_t soft_gi_used_bytes(struct smi_gpu *g, unsigned gi_id)
 
 int smi_soft_processes(struct smi_gpu *g, struct smi_process *out, size_t max, size_t *n)
 {
-	struct gs_store *st;
+	struct gs_store *st = NULL;
 	struct gs_store_gpu *sg;
 	int rc = load(g, &st, &sg);
 	*n = 0;
