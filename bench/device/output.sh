@@ -5,7 +5,8 @@
 # active thread percentage as a part of the slice (50% and 25% of a 64-SM
 # slice: 32 and 16 SMs), against the same percentage of a plain MPS client
 # (of the GPU); (3) a pinned memory limit: what cuMemGetInfo reports to
-# PyTorch and where its allocations stop; (4) list_slices / list_clients
+# PyTorch and where its allocations stop, also with the user's own higher
+# CUDA_MPS_PINNED_DEVICE_MEM_LIMIT, and GPUSHARE_MEMORY_LIMIT lowering it; (4) list_slices / list_clients
 # --json while PyTorch runs; (5) a store cut short: PyTorch is refused with
 # the reason, the daemon keeps serving; (6) refusals exit 1 with the reason
 # on stderr.
@@ -39,6 +40,9 @@ q "set_default_device_pinned_mem_limit 0 4G"
 for srv in $(q get_server_list); do q "shutdown_server $srv" > /dev/null; done
 sleep 1
 echo "PyTorch in train-a (40G), limit 4G: $(gpushare run --slice train-a -- python3 bench/device/torch_slice.py 2>&1 | tail -1)"
+uuid=$(nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1)
+echo "the same, the user's own CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=$uuid=100G: $(CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=$uuid=100G gpushare run --slice train-a -- python3 bench/device/torch_slice.py 2>&1 | tail -1)"
+echo "the same, CUDA_VISIBLE_DEVICES=<slice> and GPUSHARE_MEMORY_LIMIT=2G lowering it: $(CUDA_VISIBLE_DEVICES=$slice GPUSHARE_MEMORY_LIMIT=2G LD_PRELOAD=$PWD/build/lib/libgpushare.so python3 bench/device/torch_slice.py 2>&1 | tail -1)"
 q "set_default_device_pinned_mem_limit 0 0"
 
 echo "== (4) --json while PyTorch runs"
