@@ -113,7 +113,7 @@ $(BIN)/gpushare-control: $(call obj,$(control_src)) $(SLICE_A) $(MODEL_A) $(COMM
 
 $(BIN)/gpushare: $(call obj,$(cli_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -ldl
+	$(CC) $(LDFLAGS) -o $@ $^ -lyaml -ldl
 
 $(SIMLIB)/libnvidia-ml.so.1: $(call obj,$(simnvml_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
@@ -128,6 +128,11 @@ $(SIMLIB)/libcuda.so.1: $(call obj,$(simcuda_src)) $(MODEL_A) $(COMMON_A)
 $(BUILD)/tests/test-interposer: tests/test-interposer.c $(interposer_src) $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DGS_TEST_BUILD -Itests $(LDFLAGS) -o $@ $(srcs) -lcmocka -ldl -lpthread
+
+# the config parser of `gpushare apply` needs libyaml
+$(BUILD)/tests/test-migconfig: tests/test-migconfig.c $(call obj,src/cli/migconfig.c) $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $(srcs) -lcmocka -lyaml -ldl -lpthread
 
 $(BUILD)/tests/test-%: tests/test-%.c $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
 	@mkdir -p $(dir $@)
@@ -167,8 +172,11 @@ fuzz:
 
 # what a GPU node needs, under PREFIX: the programs in bin/, libgpushare.so
 # and the simulated driver in lib/gpushare/ (where the programs look), the
-# manual pages in share/man/
+# manual pages in share/man/, the systemd units (contrib/systemd/, @BINDIR@
+# made $(PREFIX)/bin) in lib/systemd/system/, the example configuration and
+# /etc/default/gpushare in share/doc/gpushare/examples/ (nothing in /etc)
 PREFIX ?= /usr/local
+UNITS := $(wildcard contrib/systemd/*.service)
 install: runtime man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/gpushare/sim
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
@@ -179,6 +187,13 @@ install: runtime man
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(MAN7) $(DESTDIR)$(PREFIX)/share/man/man7/
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/gpushare/examples
+	for u in $(UNITS); do \
+		sed 's|@BINDIR@|$(PREFIX)/bin|g' $$u > $(DESTDIR)$(PREFIX)/lib/systemd/system/$${u##*/} && \
+		chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$${u##*/} || exit 1; \
+	done
+	install -m 644 contrib/gpushare.yaml $(DESTDIR)$(PREFIX)/share/doc/gpushare/examples/gpushare.yaml
+	install -m 644 contrib/default-gpushare $(DESTDIR)$(PREFIX)/share/doc/gpushare/examples/default-gpushare
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -8,10 +8,12 @@ cc=${FUZZ_CC:-clang}
 srcs="src/common/gs.c src/common/cvd.c src/common/store.c src/common/line.c src/common/mpsval.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c src/model/smrun.c"
 for target in fuzz/fuzz-*.c; do
 	name=$(basename "$target" .c)
-	extra=""
+	extra=""; libs=""
+	# the config of gpushare apply: libyaml, and its header beside the CLI's
+	[ "$name" = fuzz-migconfig ] && extra="-Isrc/cli src/cli/migconfig.c" && libs="-lyaml"
 	[ "$name" = fuzz-control-dispatch ] && extra="src/control/commands.c src/control/mps.c src/control/servers.c src/control/server.c src/control/cmd-servers.c src/control/cmd-slices.c src/control/placement.c src/control/exec.c src/slice/slice.c src/slice/slices.c src/slice/gpus.c src/common/ledger.c src/common/secdir.c src/common/sock.c"
 	"$cc" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Isrc/common -Isrc/model -Isrc/include -Isrc/slice -Isrc/control -o "$out/$name" "$target" $srcs $extra
+		-Isrc/common -Isrc/model -Isrc/include -Isrc/slice -Isrc/control -o "$out/$name" "$target" $srcs $extra $libs
 	corpus="$out/corpus-${name#fuzz-}"; mkdir -p "$corpus"
 	cp -n fuzz/corpus/"${name#fuzz-}"/* "$corpus"/ 2>/dev/null || true
 	echo "== $name (${secs}s)"

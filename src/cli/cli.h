@@ -12,7 +12,8 @@ struct cli_cmd {
 	const char *options;     /* its options, one per line, for --help (NULL: none) */
 };
 
-extern const struct cli_cmd cli_cmd_run, cli_cmd_status, cli_cmd_mps_stop, cli_cmd_preload;
+extern const struct cli_cmd cli_cmd_run, cli_cmd_status, cli_cmd_mps_stop, cli_cmd_preload, cli_cmd_apply,
+	cli_cmd_assert, cli_cmd_export;
 
 /* Directory of the running executable (for build/bin -> build/lib). */
 int cli_exe_dir(char *out, unsigned long len);

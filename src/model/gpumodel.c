@@ -83,23 +83,25 @@ static const struct gs_gi_profile h200[] = {
 #define PROFILES(t) t, sizeof(t) / sizeof((t)[0])
 #define NO_MIG NULL, 0
 
-/* key, name, SMs, MiB, cc, power cap W, BAR1 MiB, memory slices, swapped,
+/* key, name, PCI id (NVML's pciDeviceId: device << 16 | vendor 0x10DE; the
+ * MIG parts' from mig-parted's configs, the L40S's and L4's from the PCI ID
+ * database), SMs, MiB, cc, power cap W, BAR1 MiB, memory slices, swapped,
  * SMs per compute slice, idle GI KiB per slice, BAR1 KiB per slice */
 static const struct gs_gpu_model models[] = {
-	{ "a100-sxm4-40gb", "NVIDIA A100-SXM4-40GB", 108, 40960, 8, 0, 400, 65536, 8, true, 14,
+	{ "a100-sxm4-40gb", "NVIDIA A100-SXM4-40GB", 0x20B010DE, 108, 40960, 8, 0, 400, 65536, 8, true, 14,
 	  36352, 3126016, PROFILES(a100_40) },
-	{ "a100-sxm4-80gb", "NVIDIA A100-SXM4-80GB", 108, 81920, 8, 0, 400, 131072, 8, true, 14,
+	{ "a100-sxm4-80gb", "NVIDIA A100-SXM4-80GB", 0x20B210DE, 108, 81920, 8, 0, 400, 131072, 8, true, 14,
 	  36352, 6252032, PROFILES(a100_80) },
-	{ "h100-sxm5-80gb", "NVIDIA H100 80GB HBM3", 132, 81559, 9, 0, 700, 131072, 8, false, 16,
+	{ "h100-sxm5-80gb", "NVIDIA H100 80GB HBM3", 0x233010DE, 132, 81559, 9, 0, 700, 131072, 8, false, 16,
 	  36352, 6252032, PROFILES(h100_sxm) },
-	{ "h100-pcie-80gb", "NVIDIA H100 PCIe", 114, 81559, 9, 0, 350, 131072, 8, true, 14,
+	{ "h100-pcie-80gb", "NVIDIA H100 PCIe", 0x233110DE, 114, 81559, 9, 0, 350, 131072, 8, true, 14,
 	  36352, 6252032, PROFILES(h100_pcie) },
-	{ "h100-nvl-94gb", "NVIDIA H100 NVL", 132, 95830, 9, 0, 400, 131072, 8, true, 16,
+	{ "h100-nvl-94gb", "NVIDIA H100 NVL", 0x232110DE, 132, 95830, 9, 0, 400, 131072, 8, true, 16,
 	  36352, 7314432, PROFILES(h100_nvl) },
-	{ "h200-sxm-141gb", "NVIDIA H200", 132, 143771, 9, 0, 700, 262144, 8, false, 16,
+	{ "h200-sxm-141gb", "NVIDIA H200", 0x233510DE, 132, 143771, 9, 0, 700, 262144, 8, false, 16,
 	  36352, 10993664, PROFILES(h200) },
-	{ "l40s", "NVIDIA L40S", 142, 46068, 8, 9, 350, 65536, 0, false, 0, 0, 0, NO_MIG },
-	{ "l4", "NVIDIA L4", 58, 23034, 8, 9, 72, 32768, 0, false, 0, 0, 0, NO_MIG },
+	{ "l40s", "NVIDIA L40S", 0x26B910DE, 142, 46068, 8, 9, 350, 65536, 0, false, 0, 0, 0, NO_MIG },
+	{ "l4", "NVIDIA L4", 0x27B810DE, 58, 23034, 8, 9, 72, 32768, 0, false, 0, 0, 0, NO_MIG },
 };
 
 size_t gs_model_count(void)

@@ -35,6 +35,7 @@ struct gs_ci_profile {
 struct gs_gpu_model {
 	const char *key;        /* "a100-sxm4-40gb" */
 	const char *name;       /* "NVIDIA A100-SXM4-40GB" */
+	uint32_t pci_id;        /* NVML's pciDeviceId: the PCI device ID << 16 | 0x10DE (mig-parted's device-filter) */
 	unsigned sm_count;
 	uint32_t memory_mib;    /* the total nvidia-smi prints */
 	unsigned cc_major, cc_minor;

@@ -284,7 +284,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t *pci)
 	snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "%s", S.gpu[d->gpu].bus_id + 4);
 	pci->bus = 0x10 + d->gpu;
 	pci->device = 0x1c;
-	pci->pciDeviceId = 0x20b010de;
+	pci->pciDeviceId = model_of(d->gpu)->pci_id;
 	return NVML_SUCCESS;
 }
 

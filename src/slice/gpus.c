@@ -122,11 +122,14 @@ int gs_gpus_discover(struct gs_slice_gpu *out, size_t max, size_t *n, char *err,
 			continue;
 		g->index = i;
 		nvmlPciInfo_t pci;
-		if (gs_nvml.nvmlDeviceGetPciInfo_v3 && gs_nvml.nvmlDeviceGetPciInfo_v3(dev, &pci) == 0)
+		bool have_pci = gs_nvml.nvmlDeviceGetPciInfo_v3 && gs_nvml.nvmlDeviceGetPciInfo_v3(dev, &pci) == 0;
+		if (have_pci)
 			snprintf(g->bus, sizeof g->bus, "%s", pci.busId);
 		/* the model's name points into g: g lives as long as its model */
 		if ((rc = gs_gpus_model(dev, g->name, &g->model)))
 			return gs_fail(err, errlen, rc, "GPUSHARE_SLICE_ORDER must be identity or swapped.");
+		if (have_pci && pci.pciDeviceId)
+			g->model.pci_id = pci.pciDeviceId; /* the board's own, where a model guessed */
 		(*n)++;
 	}
 	return 0;

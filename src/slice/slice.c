@@ -355,11 +355,10 @@ struct create_arg {
 	struct gs_slice_info *out;
 };
 
-static int do_create(struct gs_slice_txn *t, void *arg)
+int gs_slice_txn_create(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, const struct gs_slice_spec *sp,
+			struct gs_slice_info *out)
 {
-	struct create_arg *c = arg;
-	const struct gs_slice_spec *sp = c->spec;
-	const struct gs_slice_gpu *gpu = t->gpus;
+	struct create_arg arg = { sp, out }, *c = &arg;
 	const struct gs_gpu_model *m = &gpu->model;
 	struct gs_store_gpu *g = gs_store_gpu(t->st, gpu->uuid, true);
 	if (!g)
@@ -444,6 +443,53 @@ static int do_create(struct gs_slice_txn *t, void *arg)
 	gs_slice_describe(g, ci, c->out);
 	memcpy(c->out->note, note, sizeof note);
 	return 0;
+}
+
+static int do_create(struct gs_slice_txn *t, void *arg)
+{
+	struct create_arg *c = arg;
+	return gs_slice_txn_create(t, t->gpus, c->spec, c->out);
+}
+
+int gs_slice_txn_create_profile(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, const struct gs_gi_profile *p,
+				struct gs_slice_info *out)
+{
+	const struct gs_gpu_model *m = &gpu->model;
+	struct gs_store_gpu *g = gs_store_gpu(t->st, gpu->uuid, true);
+	if (!g)
+		return gs_fail(t->err, t->errlen, -ENOSPC, "the store holds no more GPUs");
+	g->mig = true;
+	unsigned id, ci_id, start;
+	int rc = gs_mig_gi_create(m, &g->layout, p, -1, &id);
+	if (rc == GS_MIG_INSUFFICIENT)
+		return gs_fail(t->err, t->errlen, -ENOSPC, "no room for another %s on GPU %u", p->name, gpu->index);
+	if (rc)
+		return gs_fail(t->err, t->errlen, -EINVAL, "cannot make a %s: %s", p->name, gs_mig_strerror(rc));
+	struct gs_mig_gi *gi = gs_mig_gi_find(&g->layout, id);
+	if (gs_smrun_place_profile(m, &g->layout, gi, false, &start))
+		return gs_fail(t->err, t->errlen, -ENOSPC, "no run of %u free SMs for a %s on GPU %u", gi->sm, p->name,
+			       gpu->index);
+	gi->sm_start = start;
+	gi->sm_placed = true;
+	/* with its default compute instance, the whole GPU instance (-cgi -C) */
+	struct gs_ci_profile cps[8];
+	size_t np = gs_mig_ci_profiles(m, gi, cps, GS_ARRAY_LEN(cps)), k = 0;
+	while (k < np && !cps[k].is_default)
+		k++;
+	if (k == np || gs_mig_ci_create(m, &g->layout, id, cps[k].id, &ci_id))
+		return gs_fail(t->err, t->errlen, -EINVAL, "cannot make the compute instance of a %s", p->name);
+	if (out)
+		gs_slice_describe(g, gs_mig_ci_find(&g->layout, id, ci_id), out);
+	return 0;
+}
+
+int gs_slice_txn_remove(struct gs_slice_txn *t, struct gs_store_gpu *g, unsigned gi)
+{
+	for (size_t k = g->layout.n_ci; k-- > 0;)
+		if (g->layout.ci[k].gi == gi && gs_mig_ci_destroy(&g->layout, gi, g->layout.ci[k].id))
+			return gs_fail(t->err, t->errlen, -ENOENT, "cannot remove compute instance %u/%u", gi,
+				       g->layout.ci[k].id);
+	return gs_mig_gi_destroy(&g->layout, gi) ? gs_fail(t->err, t->errlen, -ENOENT, "no GPU instance %u", gi) : 0;
 }
 
 int gs_slice_create(const char *dir, const struct gs_slice_gpu *gpu, const struct gs_slice_spec *spec,
@@ -673,6 +719,12 @@ static int default_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct gs_
 	if (d->n)
 		memcpy(ci->default_for, d->users, d->n * sizeof d->users[0]);
 	return 0;
+}
+
+int gs_slice_txn_set_default(struct gs_slice_txn *t, struct gs_mig_ci *ci, const uint32_t *users, unsigned n)
+{
+	struct dflt d = { users, n };
+	return default_fn(t, NULL, NULL, ci, &d);
 }
 
 int gs_slice_set_default(const char *dir, const char *name, const uint32_t *users, unsigned n, char *err, size_t errlen)

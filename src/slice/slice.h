@@ -97,6 +97,19 @@ int gs_slice_set_memory(const char *dir, const char *name, uint64_t bytes, char 
  * nobody); a user has one default slice per store. */
 int gs_slice_set_default(const char *dir, const char *name, const uint32_t *users, unsigned n, char *err, size_t errlen);
 
+/* The changes above as steps of one transaction (a change function of
+ * gs_slice_edit, which checks the whole and commits it or nothing; gpushare
+ * apply makes a whole configuration so): a custom-size slice; a GPU
+ * instance of an NVIDIA profile with its default compute instance, where
+ * nvidia-smi's placement puts it; a GPU instance and its compute instances
+ * removed; the users a slice is the default of. 0 or -errno, why in t->err. */
+int gs_slice_txn_create(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, const struct gs_slice_spec *spec,
+			struct gs_slice_info *out);
+int gs_slice_txn_create_profile(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, const struct gs_gi_profile *p,
+				struct gs_slice_info *out);
+int gs_slice_txn_remove(struct gs_slice_txn *t, struct gs_store_gpu *g, unsigned gi);
+int gs_slice_txn_set_default(struct gs_slice_txn *t, struct gs_mig_ci *ci, const uint32_t *users, unsigned n);
+
 /* Fills info from a slice of the store. */
 void gs_slice_describe(struct gs_store_gpu *g, const struct gs_mig_ci *ci, struct gs_slice_info *info);
 

@@ -97,6 +97,11 @@ EXPECT=(
 	README.md '^echo "create_slice 32 40G -overcommit -guarantee 8G"' 'has "^MIG-[0-9a-f-]{36}$"'
 	README.md '^runuser -u alice -- gpushare run --slice "\$slice" -- python train\.py' 'has "^sms 64$" && has "^mem_total_mib 24576$"'
 	README.md '^echo list_clients \| gpushare-control' 'has "^PID +[A-Z]+ +SERVER +MEMORY .*SLICE"'
+	README.md '^gpushare apply -f gpushare\.yaml -c all-balanced --dry-run' 'has "^GPU 0: create MIG 3g\.20gb" && has "dry run: nothing was changed"'
+	README.md '^gpushare apply -f gpushare\.yaml -c all-balanced  ' 'has "^GPU 0: create MIG 1g\.5gb" && [ "$(gpushare-smi mig -lgi | grep -c "MIG ")" = 4 ]'
+	README.md '^gpushare assert -f gpushare\.yaml -c all-balanced' 'has "^the GPUs match config \"all-balanced\""'
+	README.md '^gpushare apply -f gpushare\.yaml -c shared' 'has "create MIG 64sm\.24gb .*named train-a" && has "remove MIG 3g\.20gb"'
+	README.md '^gpushare export' 'has "^version: v1$" && has "name: \"train-a\""'
 	README.md '^echo "resize_slice \$slice 48 16G"' 'has "^Resized slice $slice: 48 SMs from SM [0-9]+, 16384 MiB$"'
 	README.md '^echo quit \| gpushare-control' '[ ! -e "$GPUSHARE_PIPE_DIRECTORY/control" ]'
 	README.md '^make demo$' 'has "^Successfully created GPU instance" && has "^Destroyed slice MIG-"'
@@ -300,6 +305,14 @@ gen() {
 	return $bad
 }
 
+# incomplete CMD: whether CMD needs more lines: bash cannot parse it, or a
+# here-document in it has not ended
+incomplete() {
+	local why
+	why=$(bash -n -c "$1" 2>&1) || return 0
+	[[ $why == *here-document* ]]
+}
+
 # gen_sh NAME START: the commands of the sh block in body/at
 gen_sh() {
 	local name=$1 start=$2 i k cmd first loc need="" why="" safe notrun known
@@ -318,8 +331,9 @@ gen_sh() {
 	for ((i = 0; i < ${#body[@]}; i++)); do
 		[[ ${body[i]} =~ ^[[:space:]]*(#.*)?$ ]] && continue
 		cmd=${body[i]} first=${body[i]} loc="$name:${at[i]}"
-		# continuation lines, until bash can parse the command
-		while { [[ $cmd == *\\ ]] || ! bash -n -c "$cmd" 2> /dev/null; } && [ $((i + 1)) -lt ${#body[@]} ]; do
+		# continuation lines, until bash can parse the command (a here-document
+		# to its end: bash takes one cut short with a warning only)
+		while { [[ $cmd == *\\ ]] || incomplete "$cmd"; } && [ $((i + 1)) -lt ${#body[@]} ]; do
 			i=$((i + 1))
 			cmd+=$'\n'${body[i]}
 		done

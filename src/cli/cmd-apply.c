@@ -1,0 +1,659 @@
+/* cmd-apply.c: `gpushare apply -f FILE -c CONFIG`, `gpushare assert` and
+ * `gpushare export`, as nvidia-mig-parted's: every GPU's slices from a
+ * mig-parted configuration (migconfig.h: its format and gpushare's
+ * `gpushare-slices`), made in one transaction of the slice layer, so that a
+ * file that cannot be applied whole changes nothing.
+ *
+ * A GPU takes the first device spec that names it (its index in `devices`,
+ * its PCI id in `device-filter`); one that none names is left alone, as are
+ * the ephemeral slices of running jobs. A slice already there that the spec
+ * asks for (an NVIDIA profile with nothing else set, or a gpushare slice of
+ * the same size, name and attributes) stays as it is; the others go, and
+ * what is missing is made, profiles the largest first (as mig-parted makes
+ * them) where nvidia-smi's placement puts them, then gpushare's slices. Where the GPU's free space is
+ * too scattered for what is missing, the GPU is laid out again from empty.
+ * A slice that must go while programs hold memory in it is refused, naming
+ * them, unless --force, which stops them first (SIGTERM, then SIGKILL). The
+ * daemon sees the new store as it sees gpushare-smi's changes. */
+#include "cli.h"
+#include "gpus.h"
+#include "gs.h"
+#include "mig.h"
+#include "migconfig.h"
+#include "profile-arg.h"
+#include "slice.h"
+#include "slices.h"
+#include "smrun.h"
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_WANT 64
+
+/* One slice a spec asks for, resolved against its GPU. */
+struct want {
+	const struct gs_gi_profile *profile;    /* NULL: a custom size */
+	unsigned sm;                             /* custom: rounded to the GPU's unit */
+	uint32_t mib;
+	const struct gs_migconf_slice *extra;    /* gpushare's attributes; NULL: an NVIDIA profile alone */
+	uint32_t users[GS_SLICE_MAX_USERS], dflt[GS_SLICE_MAX_USERS];
+	unsigned n_users, n_dflt;
+	uint64_t guarantee;                      /* with overcommit; UINT64_MAX: none */
+	bool matched;
+};
+
+struct plan {
+	const struct gs_migconf *conf;
+	const struct gs_slice_gpu *gpus;
+	size_t n_gpus;
+	bool commit;                             /* false: a dry run, nothing is written */
+	unsigned changes;
+	char *log;                               /* what was done (or would be), line by line */
+	size_t log_len, log_cap;
+	struct gs_slice_row *rows;               /* who holds memory where, before the change */
+	size_t n_rows;
+	pid_t busy[256];                         /* the programs of slices that must go */
+	size_t n_busy;
+};
+
+static void say(struct plan *p, const char *fmt, ...) GS_PRINTF(2, 3);
+static void say(struct plan *p, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	size_t len = strnlen(line, sizeof line - 1);
+	if (p->log_len + len + 2 > p->log_cap) {
+		size_t cap = p->log_cap ? p->log_cap * 2 : 4096;
+		while (cap < p->log_len + len + 2)
+			cap *= 2;
+		char *more = realloc(p->log, cap);
+		if (!more)
+			return;
+		p->log = more;
+		p->log_cap = cap;
+	}
+	memcpy(p->log + p->log_len, line, len);
+	p->log_len += len;
+	p->log[p->log_len++] = '\n';
+	p->log[p->log_len] = '\0';
+}
+
+static int at_fail(struct gs_slice_txn *t, const struct gs_migconf *c, struct gs_migconf_pos at, int rc,
+		   const char *fmt, ...) GS_PRINTF(5, 6);
+static int at_fail(struct gs_slice_txn *t, const struct gs_migconf *c, struct gs_migconf_pos at, int rc,
+		   const char *fmt, ...)
+{
+	char what[384];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	return gs_fail(t->err, t->errlen, rc, "%s:%u:%u: %s", c->file, at.line, at.col, what);
+}
+
+static bool spec_names(const struct gs_migconf_spec *s, const struct gs_slice_gpu *g)
+{
+	bool listed = s->all_devices;
+	for (size_t i = 0; !listed && i < s->n_devices; i++)
+		listed = s->devices[i] == g->index;
+	bool filtered = s->n_filters == 0;
+	for (size_t i = 0; !filtered && i < s->n_filters; i++)
+		filtered = s->filters[i] == g->model.pci_id;
+	return listed && filtered;
+}
+
+static int user_ids(struct gs_slice_txn *t, const struct gs_migconf *c, struct gs_migconf_pos at, char names[][64],
+		    unsigned n, uint32_t *out)
+{
+	for (unsigned i = 0; i < n; i++) {
+		unsigned long long v;
+		struct passwd *pw;
+		if (gs_parse_uint(names[i], UINT32_MAX - 1, &v) == 0)
+			out[i] = (uint32_t)v;
+		else if ((pw = getpwnam(names[i])))
+			out[i] = (uint32_t)pw->pw_uid;
+		else
+			return at_fail(t, c, at, -EINVAL, "no user \"%s\" on this machine", names[i]);
+	}
+	return 0;
+}
+
+/* What a spec asks of GPU g, resolved: the model's profiles, sizes rounded. */
+static int wants_of(struct gs_slice_txn *t, const struct gs_migconf *c, const struct gs_migconf_spec *s,
+		    const struct gs_slice_gpu *g, struct want *w, size_t *n)
+{
+	*n = 0;
+	char why[160], names[512];
+	for (size_t i = 0; i < s->n_profiles; i++) {
+		const struct gs_gi_profile *p = gs_model_gi_by_name(&g->model, s->profiles[i].name);
+		if (!p) {
+			size_t at = 0;
+			names[0] = '\0';
+			for (size_t k = 0; k < g->model.n_gi && at < sizeof names; k++)
+				at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", k ? ", " : "", g->model.gi[k].name);
+			return at_fail(t, c, s->profiles[i].at, -EINVAL, "GPU %u (%s) has no MIG profile \"%s\" (%s%s)", g->index,
+				       g->name, s->profiles[i].name, names[0] ? "its profiles: " : "it has none; give gpushare-slices sizes",
+				       names);
+		}
+		for (unsigned k = 0; k < s->profiles[i].count; k++) {
+			if (*n == MAX_WANT)
+				return at_fail(t, c, s->profiles[i].at, -E2BIG, "more than %d slices for GPU %u", MAX_WANT, g->index);
+			w[(*n)++] = (struct want){ .profile = p, .guarantee = UINT64_MAX };
+		}
+	}
+	/* the largest first, as mig-parted makes them: small ones placed first
+	 * can leave no room for a large one (1g.5gb,1g.5gb,2g.10gb,3g.20gb on
+	 * an A100-40GB), the other way round they all fit; stable, so that
+	 * profiles of one size keep the file's order */
+	for (size_t i = 1; i < *n; i++)
+		for (size_t k = i; k > 0 && w[k].profile->size > w[k - 1].profile->size; k--) {
+			struct want tmp = w[k];
+			w[k] = w[k - 1];
+			w[k - 1] = tmp;
+		}
+	unsigned unit = gs_smrun_unit(&g->model);
+	for (size_t i = 0; i < s->n_slices; i++) {
+		const struct gs_migconf_slice *x = &s->slices[i];
+		struct gs_profile_arg a;
+		if (*n == MAX_WANT)
+			return at_fail(t, c, x->at, -E2BIG, "more than %d slices for GPU %u", MAX_WANT, g->index);
+		if (gs_profile_arg_parse(&g->model, x->size, &a, why, sizeof why) || a.start >= 0)
+			return at_fail(t, c, x->size_at, -EINVAL, "\"%s\" is no size for GPU %u (%s): a profile of it or "
+				       "<SMs>sm.<N>gb such as %usm.%ugb", x->size, g->index, g->name, g->model.sm_count / 2,
+				       g->model.memory_mib / 2048);
+		struct want *o = &w[(*n)++];
+		*o = (struct want){ .profile = a.profile, .extra = x, .guarantee = UINT64_MAX };
+		if (!a.profile) {
+			o->sm = gs_smrun_round(unit, a.sm);
+			o->mib = a.memory_mib;
+		}
+		if (a.profile && (x->overcommit || x->guarantee[0]))
+			return at_fail(t, c, x->at, -EINVAL, "a MIG profile (%s) is wholly guaranteed: overcommit and guarantee "
+				       "go with custom sizes", x->size);
+		if (x->name[0] && !gs_store_name_valid(x->name))
+			return at_fail(t, c, x->name_at, -EINVAL, "\"%s\" is no slice name: 1 to 31 letters, digits, '.', '_' "
+				       "or '-', not hex digits and '-' alone, not starting with '-', MIG- or GPU-", x->name);
+		if (x->guarantee[0]) {
+			if (gs_parse_size(x->guarantee, &o->guarantee))
+				return at_fail(t, c, x->guarantee_at, -EINVAL, "\"%s\" is no size: e.g. 8G or 512M", x->guarantee);
+		}
+		if (x->cgroup[0] && !gs_store_cgroup_valid(x->cgroup))
+			return at_fail(t, c, x->cgroup_at, -EINVAL, "\"%s\" is no cgroup path: an absolute cgroup v2 path "
+				       "without spaces, . or ..", x->cgroup);
+		if (!x->everyone && user_ids(t, c, x->users_at, (char (*)[64])x->users, x->n_users, o->users))
+			return -EINVAL;
+		o->n_users = x->everyone ? 0 : x->n_users;
+		if (user_ids(t, c, x->at, (char (*)[64])x->default_for, x->n_default, o->dflt))
+			return -EINVAL;
+		o->n_dflt = x->n_default;
+	}
+	return 0;
+}
+
+static bool same_set(const uint32_t *a, unsigned na, const uint32_t *b, unsigned nb)
+{
+	if (na != nb)
+		return false;
+	for (unsigned i = 0; i < na; i++) {
+		bool found = false;
+		for (unsigned k = 0; k < nb && !found; k++)
+			found = a[i] == b[k];
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* Whether the GPU instance gi (with its one compute instance ci) is what w asks for. */
+static bool matches(const struct want *w, const struct gs_mig_gi *gi, const struct gs_mig_ci *ci)
+{
+	const struct gs_migconf_slice *x = w->extra;
+	if (w->profile ? gi->profile_id != (int)w->profile->id : gi->profile_id != GS_MIG_CUSTOM)
+		return false;
+	if (!w->profile && (gi->sm != w->sm || gi->memory_mib != w->mib))
+		return false;
+	bool overcommit = x && x->overcommit;
+	uint64_t guarantee = overcommit ? (w->guarantee == UINT64_MAX ? 0 : w->guarantee >> 20) : gi->memory_mib;
+	if (!w->profile && gi->guarantee_mib != guarantee)
+		return false;
+	return strcmp(ci->name, x ? x->name : "") == 0 && ci->refuse_busy == (x && x->refuse) &&
+	       strcmp(ci->cgroup, x ? x->cgroup : "") == 0 && same_set(ci->users, ci->n_users, w->users, w->n_users) &&
+	       same_set(ci->default_for, ci->n_default, w->dflt, w->n_dflt);
+}
+
+static const struct gs_slice_row *row_of(const struct plan *p, const char *uuid)
+{
+	for (size_t i = 0; i < p->n_rows; i++)
+		if (strcmp(p->rows[i].slice, uuid) == 0)
+			return &p->rows[i];
+	return NULL;
+}
+
+/* Removes GPU instance gi of g, saying so; its programs are listed to stop. */
+static int remove_gi(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gpu *gpu, struct gs_store_gpu *g,
+		     struct gs_mig_gi *gi)
+{
+	char name[64], uuid[GS_UUID_STR + 4] = "";
+	gs_mig_gi_name(&gpu->model, gi, name, sizeof name);
+	for (size_t k = 0; k < g->layout.n_ci; k++)
+		if (g->layout.ci[k].gi == gi->id) {
+			gs_store_ci_uuid(g->uuid, &g->layout.ci[k], uuid);
+			const struct gs_slice_row *r = row_of(p, uuid);
+			for (size_t q = 0; r && q < r->n_procs && p->n_busy < GS_ARRAY_LEN(p->busy); q++)
+				p->busy[p->n_busy++] = r->procs[q].pid;
+		}
+	say(p, "GPU %u: remove MIG %s (GI %u) %s", gpu->index, name, gi->id, uuid);
+	p->changes++;
+	return gs_slice_txn_remove(t, g, gi->id);
+}
+
+static int make(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gpu *gpu, const struct want *w)
+{
+	struct gs_slice_info made;
+	const struct gs_migconf_slice *x = w->extra;
+	int rc;
+	if (!w->profile) {
+		struct gs_slice_spec spec = { .sm = w->sm, .memory = (uint64_t)w->mib << 20, .overcommit = x->overcommit,
+					      .guarantee = w->guarantee, .users = w->users, .n_users = w->n_users,
+					      .refuse = x->refuse, .cgroup = x->cgroup[0] ? x->cgroup : NULL,
+					      .name = x->name[0] ? x->name : NULL };
+		rc = gs_slice_txn_create(t, gpu, &spec, &made);
+	} else {
+		rc = gs_slice_txn_create_profile(t, gpu, w->profile, &made);
+	}
+	if (rc)
+		return rc;
+	struct gs_store_gpu *g = gs_store_gpu(t->st, gpu->uuid, false);
+	struct gs_mig_ci *ci = g ? (struct gs_mig_ci *)gs_mig_ci_find(&g->layout, made.gi, made.ci) : NULL;
+	if (!ci)
+		return gs_fail(t->err, t->errlen, -EIO, "the slice just made is not there");
+	if (w->profile && x) {
+		/* gpushare's attributes on an NVIDIA profile's slice */
+		const struct gs_store_gpu *other;
+		if (x->name[0] && gs_store_find_name(t->st, x->name, &other))
+			return gs_fail(t->err, t->errlen, -EEXIST, "a slice named %s exists already", x->name);
+		snprintf(ci->name, sizeof ci->name, "%s", x->name);
+		snprintf(ci->cgroup, sizeof ci->cgroup, "%s", x->cgroup);
+		ci->refuse_busy = x->refuse;
+		ci->n_users = w->n_users;
+		memcpy(ci->users, w->users, sizeof ci->users);
+	}
+	if (w->n_dflt && (rc = gs_slice_txn_set_default(t, ci, w->dflt, w->n_dflt)))
+		return rc;
+	char name[64];
+	gs_mig_gi_name(&gpu->model, gs_mig_gi_find(&g->layout, made.gi), name, sizeof name);
+	say(p, "GPU %u: create MIG %s (GI %u)%s%s %s", gpu->index, name, made.gi, x && x->name[0] ? " named " : "",
+	    x && x->name[0] ? x->name : "", made.uuid);
+	p->changes++;
+	return 0;
+}
+
+/* GPU gpu to what spec s asks: 0, or -errno with why in t->err. */
+static int plan_gpu(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gpu *gpu,
+		    const struct gs_migconf_spec *s)
+{
+	static struct want w[MAX_WANT];
+	size_t n;
+	int rc = wants_of(t, p->conf, s, gpu, w, &n);
+	if (rc)
+		return rc;
+	struct gs_store_gpu *g = gs_store_gpu(t->st, gpu->uuid, s->mig_enabled);
+	if (!g && s->mig_enabled)
+		return gs_fail(t->err, t->errlen, -ENOSPC, "the store holds no more GPUs");
+	if (!g) {
+		say(p, "GPU %u: matches", gpu->index); /* no slice, soft MIG off */
+		return 0;
+	}
+	static struct gs_store_gpu before;
+	before = *g;
+	/* what a second attempt takes back of the first */
+	size_t busy0 = p->n_busy, log0 = p->log_len;
+	unsigned changes0 = p->changes;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		/* first keep what matches; then, where that leaves no room, start from empty */
+		unsigned kept = 0;
+		for (size_t i = 0; i < n; i++)
+			w[i].matched = false;
+		for (size_t i = g->layout.n_gi; i-- > 0;) {
+			struct gs_mig_gi *gi = &g->layout.gi[i];
+			const struct gs_mig_ci *ci = NULL;
+			unsigned cis = 0;
+			bool job = false;
+			for (size_t k = 0; k < g->layout.n_ci; k++)
+				if (g->layout.ci[k].gi == gi->id) {
+					ci = &g->layout.ci[k];
+					cis++;
+					job |= ci->owner_pid != 0;
+				}
+			if (job)
+				continue; /* a running job's: not the configuration's */
+			bool keep = false;
+			for (size_t k = 0; attempt == 0 && cis == 1 && !keep && k < n; k++)
+				if (!w[k].matched && matches(&w[k], gi, ci))
+					keep = w[k].matched = true;
+			if (keep) {
+				kept++;
+				continue;
+			}
+			if ((rc = remove_gi(t, p, gpu, g, gi)))
+				return rc;
+		}
+		g->mig = s->mig_enabled || g->layout.n_gi > 0;
+		if (before.mig != g->mig) {
+			say(p, "GPU %u: soft MIG %s", gpu->index, g->mig ? "on" : "off");
+			p->changes++;
+		}
+		rc = 0;
+		for (size_t i = 0; !rc && i < n; i++)
+			if (!w[i].matched)
+				rc = make(t, p, gpu, &w[i]);
+		if (rc != -ENOSPC || attempt == 1 || kept == 0) {
+			if (!rc && p->changes == changes0)
+				say(p, "GPU %u: matches", gpu->index);
+			return rc;
+		}
+		/* scattered: everything of the configuration laid out again */
+		*g = before;
+		p->n_busy = busy0;
+		p->changes = changes0;
+		p->log_len = log0;
+		if (p->log)
+			p->log[log0] = '\0';
+		say(p, "GPU %u: what is there leaves no room for the rest: laid out again", gpu->index);
+	}
+	return rc;
+}
+
+static int plan_all(struct gs_slice_txn *t, void *arg)
+{
+	struct plan *p = arg;
+	const struct gs_migconf *c = p->conf;
+	for (size_t i = 0; i < p->n_gpus; i++) {
+		const struct gs_slice_gpu *gpu = &p->gpus[i];
+		const struct gs_migconf_spec *s = NULL;
+		for (size_t k = 0; k < c->n_specs; k++) {
+			if (!spec_names(&c->specs[k], gpu))
+				continue;
+			if (s)
+				return at_fail(t, c, c->specs[k].at, -EINVAL, "GPU %u is named by two device specs (the other at "
+					       "line %u): one spec per GPU", gpu->index, s->at.line);
+			s = &c->specs[k];
+		}
+		if (!s) {
+			say(p, "GPU %u: not in config \"%s\": left as it is", gpu->index, c->label);
+			continue;
+		}
+		nvmlDevice_t dev;
+		unsigned cur = 0, pend = 0;
+		if (gs_nvml.nvmlDeviceGetMigMode && gs_nvml.nvmlDeviceGetHandleByIndex_v2(gpu->index, &dev) == NVML_SUCCESS &&
+		    gs_nvml.nvmlDeviceGetMigMode(dev, &cur, &pend) == NVML_SUCCESS && cur == 1)
+			return at_fail(t, c, s->at, -EPERM, "GPU %u runs NVIDIA's MIG (hardware): apply its profiles with "
+				       "nvidia-mig-parted; gpushare never changes a hardware MIG mode", gpu->index);
+		int rc = plan_gpu(t, p, gpu, s);
+		if (rc)
+			return rc;
+	}
+	return p->commit && p->changes ? 0 : 1; /* 1: nothing is written */
+}
+
+static void stop_programs(const pid_t *pids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		kill(pids[i], SIGTERM);
+	for (int tick = 0; tick < 100; tick++) {
+		bool alive = false;
+		for (size_t i = 0; i < n; i++)
+			alive |= kill(pids[i], 0) == 0;
+		if (!alive)
+			return;
+		nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
+	}
+	for (size_t i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	nanosleep(&(struct timespec){ 0, 200000000 }, NULL);
+}
+
+static void usage(FILE *f, const char *cmd)
+{
+	if (strcmp(cmd, "export") == 0)
+		fprintf(f, "usage: gpushare export [-c CONFIG]\n");
+	else
+		fprintf(f, "usage: gpushare %s -f FILE -c CONFIG%s\n", cmd, strcmp(cmd, "apply") ? "" : " [--dry-run] [--force]");
+}
+
+/* apply and assert: the plan, run once as a dry run (what it would do, which
+ * busy slices are in the way), then for real. */
+static int apply_or_assert(int argc, char **argv, bool assert_only)
+{
+	const char *file = NULL, *label = NULL;
+	bool dry = assert_only, force = false;
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--config-file") == 0) && i + 1 < argc)
+			file = argv[++i];
+		else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--selected-config") == 0) && i + 1 < argc)
+			label = argv[++i];
+		else if (!assert_only && strcmp(argv[i], "--dry-run") == 0)
+			dry = true;
+		else if (!assert_only && strcmp(argv[i], "--force") == 0)
+			force = true;
+		else {
+			fprintf(stderr, "gpushare %s: unexpected \"%s\"\n", argv[0], argv[i]);
+			usage(stderr, argv[0]);
+			return 2;
+		}
+	}
+	if (!file || !label) {
+		usage(stderr, argv[0]);
+		return 2;
+	}
+	static struct gs_migconf conf;
+	char err[640], dir[PATH_MAX];
+	if (gs_migconf_load(file, label, &conf, err, sizeof err)) {
+		fprintf(stderr, "gpushare %s: %s\n", argv[0], err);
+		return 1;
+	}
+	static struct gs_slice_gpu gpus[GS_STORE_MAX_GPU];
+	size_t n_gpus;
+	if (gs_gpus_discover(gpus, GS_ARRAY_LEN(gpus), &n_gpus, err, sizeof err)) {
+		fprintf(stderr, "gpushare %s: %s\n", argv[0], err);
+		return 1;
+	}
+	if (gs_state_dir(dir, sizeof dir)) {
+		fprintf(stderr, "gpushare %s: no state directory\n", argv[0]);
+		return 1;
+	}
+	struct plan p = { .conf = &conf, .gpus = gpus, .n_gpus = n_gpus };
+	if (gs_slices_rows(dir, (uid_t)-1, gpus, n_gpus, &p.rows, &p.n_rows, err, sizeof err)) {
+		fprintf(stderr, "gpushare %s: %s\n", argv[0], err);
+		return 1;
+	}
+	int rc = gs_slice_edit(dir, gpus, n_gpus, plan_all, &p, err, sizeof err);
+	int status = 0;
+	if (rc < 0) {
+		fprintf(stderr, "gpushare %s: %s\n", argv[0], err);
+		status = 1;
+	} else if (assert_only) {
+		if (p.changes) {
+			fputs(p.log ? p.log : "", stdout);
+			printf("the GPUs do not match config \"%s\" of %s\n", label, file);
+			status = 1;
+		} else {
+			printf("the GPUs match config \"%s\" of %s\n", label, file);
+		}
+	} else if (p.n_busy && !force) {
+		fputs(p.log ? p.log : "", stderr);
+		fprintf(stderr, "gpushare apply: programs hold memory in slices that must go:");
+		for (size_t i = 0; i < p.n_busy; i++)
+			fprintf(stderr, " %ld", (long)p.busy[i]);
+		fprintf(stderr, "; nothing was changed (stop them, or apply --force stops them)\n");
+		status = 1;
+	} else if (dry) {
+		fputs(p.log ? p.log : "", stdout);
+		printf("(dry run: nothing was changed)\n");
+	} else {
+		if (p.n_busy)
+			stop_programs(p.busy, p.n_busy);
+		free(p.log);
+		p.log = NULL;
+		p.log_len = p.log_cap = 0;
+		p.changes = 0;
+		p.n_busy = 0;
+		p.commit = true;
+		rc = gs_slice_edit(dir, gpus, n_gpus, plan_all, &p, err, sizeof err);
+		fputs(p.log ? p.log : "", rc < 0 ? stderr : stdout);
+		if (rc < 0) {
+			fprintf(stderr, "gpushare apply: %s\nnothing was changed\n", err);
+			status = 1;
+		}
+	}
+	free(p.log);
+	free(p.rows);
+	return status;
+}
+
+static int apply(int argc, char **argv)
+{
+	return apply_or_assert(argc, argv, false);
+}
+
+static int assert_config(int argc, char **argv)
+{
+	return apply_or_assert(argc, argv, true);
+}
+
+/* export: the slices there are, as a configuration apply makes again. */
+static int export_config(int argc, char **argv)
+{
+	const char *label = "current";
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--selected-config") == 0) && i + 1 < argc &&
+		    strlen(argv[i + 1]) < 60) {
+			label = argv[++i];
+		} else {
+			usage(stderr, "export");
+			return 2;
+		}
+	}
+	static struct gs_slice_gpu gpus[GS_STORE_MAX_GPU];
+	static struct gs_store st;
+	size_t n_gpus;
+	char err[512], dir[PATH_MAX];
+	if (gs_gpus_discover(gpus, GS_ARRAY_LEN(gpus), &n_gpus, err, sizeof err) || gs_state_dir(dir, sizeof dir) ||
+	    gs_store_load(dir, &st, err, sizeof err)) {
+		fprintf(stderr, "gpushare export: %s\n", err);
+		return 1;
+	}
+	printf("version: v1\nmig-configs:\n  %s:\n", label);
+	for (size_t i = 0; i < n_gpus; i++) {
+		const struct gs_slice_gpu *gpu = &gpus[i];
+		const struct gs_store_gpu *g = gs_store_gpu(&st, gpu->uuid, false);
+		printf("    - devices: [%u]\n      mig-enabled: %s\n", gpu->index, g && g->mig ? "true" : "false");
+		if (!g || !g->mig)
+			continue;
+		/* NVIDIA profiles with nothing else set, counted; the rest as gpushare's */
+		unsigned counts[64] = { 0 };
+		bool custom = false;
+		for (size_t k = 0; k < g->layout.n_ci; k++) {
+			const struct gs_mig_ci *ci = &g->layout.ci[k];
+			const struct gs_mig_gi *gi = gs_mig_gi_find((struct gs_mig_layout *)&g->layout, ci->gi);
+			if (!gi || ci->owner_pid)
+				continue;
+			bool plain = gi->profile_id != GS_MIG_CUSTOM && !ci->name[0] && !ci->n_users && !ci->refuse_busy &&
+				     !ci->cgroup[0] && !ci->n_default;
+			if (plain && gi->profile_id >= 0 && gi->profile_id < 64)
+				counts[gi->profile_id]++;
+			else
+				custom = true;
+		}
+		bool any = false;
+		for (size_t k = 0; k < gpu->model.n_gi; k++)
+			any |= gpu->model.gi[k].id < 64 && counts[gpu->model.gi[k].id];
+		printf("      mig-devices:%s\n", any ? "" : " {}");
+		for (size_t k = 0; any && k < gpu->model.n_gi; k++) {
+			const struct gs_gi_profile *p = &gpu->model.gi[k];
+			if (p->id < 64 && counts[p->id])
+				printf("        \"%s\": %u\n", p->name, counts[p->id]);
+		}
+		if (!custom)
+			continue;
+		printf("      gpushare-slices:\n");
+		for (size_t k = 0; k < g->layout.n_ci; k++) {
+			const struct gs_mig_ci *ci = &g->layout.ci[k];
+			const struct gs_mig_gi *gi = gs_mig_gi_find((struct gs_mig_layout *)&g->layout, ci->gi);
+			if (!gi || ci->owner_pid)
+				continue;
+			bool plain = gi->profile_id != GS_MIG_CUSTOM && !ci->name[0] && !ci->n_users && !ci->refuse_busy &&
+				     !ci->cgroup[0] && !ci->n_default;
+			if (plain)
+				continue;
+			char size[64];
+			const struct gs_gi_profile *p = gi->profile_id == GS_MIG_CUSTOM ? NULL
+							 : gs_model_gi_by_id(&gpu->model, (unsigned)gi->profile_id);
+			if (p)
+				snprintf(size, sizeof size, "%s", p->name);
+			else if (gi->memory_mib % 1024)
+				snprintf(size, sizeof size, "%usm.%" PRIu32 "mb", gi->sm, gi->memory_mib);
+			else
+				snprintf(size, sizeof size, "%usm.%" PRIu32 "gb", gi->sm, gi->memory_mib / 1024);
+			printf("        - size: \"%s\"\n", size);
+			if (ci->name[0])
+				printf("          name: \"%s\"\n", ci->name);
+			if (ci->n_users) {
+				printf("          users: [");
+				for (unsigned u = 0; u < ci->n_users; u++) {
+					char name[64];
+					gs_slices_user_name(ci->users[u], name, sizeof name);
+					printf("%s\"%s\"", u ? ", " : "", name);
+				}
+				printf("]\n");
+			}
+			if (ci->refuse_busy)
+				printf("          refuse: true\n");
+			if (!p && gi->guarantee_mib != gi->memory_mib)
+				printf("          overcommit: true\n          guarantee: \"%" PRIu32 "M\"\n", gi->guarantee_mib);
+			if (ci->n_default) {
+				printf("          default-for: [");
+				for (unsigned u = 0; u < ci->n_default; u++) {
+					char name[64];
+					gs_slices_user_name(ci->default_for[u], name, sizeof name);
+					printf("%s\"%s\"", u ? ", " : "", name);
+				}
+				printf("]\n");
+			}
+			if (ci->cgroup[0])
+				printf("          cgroup: \"%s\"\n", ci->cgroup);
+		}
+	}
+	return 0;
+}
+
+#define APPLY_OPTIONS \
+	"  -f, --config-file FILE       a mig-parted configuration (version v1), with gpushare-slices\n" \
+	"  -c, --selected-config NAME   the configuration of the file to use\n"
+
+const struct cli_cmd cli_cmd_apply = {
+	"apply", "-f FILE -c CONFIG [--dry-run] [--force]",
+	"make every GPU's slices what a mig-parted configuration says, as nvidia-mig-parted apply", apply,
+	APPLY_OPTIONS "  --dry-run                    say what would change, change nothing\n"
+		      "  --force                      stop the programs in slices that must go (SIGTERM, then SIGKILL)\n"
+};
+const struct cli_cmd cli_cmd_assert = { "assert", "-f FILE -c CONFIG",
+					"exit 0 when every GPU's slices are what the configuration says, 1 when not",
+					assert_config, APPLY_OPTIONS };
+const struct cli_cmd cli_cmd_export = { "export", "[-c NAME]", "print the slices there are as a configuration",
+					export_config, "  -c NAME    the configuration's name (default: current)\n" };

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# test-apply.sh BUILD: gpushare apply / assert / export on two simulated
+# A100-40GB: mig-parted's own configurations give the layout nvidia-smi's
+# -cgi gives, gpushare-slices the README's multi-user slices, a second apply
+# changes nothing, a bad file says file:line:column and changes nothing, a
+# busy slice in the way is refused (and --force stops its program), and what
+# export prints applies back to the same.
+set -u
+build=$(cd "$1" && pwd)
+. "$(dirname "$0")/lib.sh"
+sim_env
+export GPUSHARE_SIMULATE=a100-sxm4-40gb,a100-sxm4-40gb
+trap 'echo quit | "$ctl" > /dev/null 2>&1; rm -rf "$work"' EXIT
+app="$build/tests/cuda-app"
+conf=$work/config.yaml
+# the configurations of NVIDIA mig-parted's examples for the A100-40GB
+cat > "$conf" <<'YAML'
+version: v1
+mig-configs:
+  all-disabled:
+    - devices: all
+      mig-enabled: false
+
+  all-enabled:
+    - devices: all
+      mig-enabled: true
+      mig-devices: {}
+
+  all-1g.5gb:
+    - devices: all
+      mig-enabled: true
+      mig-devices:
+        "1g.5gb": 7
+
+  all-balanced:
+    - device-filter: ["0x20B010DE", "0x20B110DE", "0x20F110DE"]
+      devices: all
+      mig-enabled: true
+      mig-devices:
+        "1g.5gb": 2
+        "2g.10gb": 1
+        "3g.20gb": 1
+
+  custom-config:
+    - devices: [0]
+      mig-enabled: false
+    - devices: [1]
+      mig-enabled: true
+      mig-devices:
+        "3g.20gb": 2
+
+  h100-only:
+    - device-filter: "0x233010DE"
+      devices: all
+      mig-enabled: true
+      mig-devices:
+        "1g.10gb": 7
+
+  multi-user:
+    - devices: [0]
+      mig-enabled: true
+      mig-devices: {}
+      gpushare-slices:
+        - size: 64sm.24gb
+          name: train-a
+          users: [root, nobody]
+        - size: 32sm.8gb
+          overcommit: true
+          guarantee: 4G
+          default-for: [nobody]
+YAML
+store() { cat "$work/state/slices" 2> /dev/null; }
+lgi() { gpushare-smi mig -lgi 2>&1; }
+
+check "apply -c all-balanced: every GPU laid out" 'gpushare apply -f "$conf" -c all-balanced > "$work/out" && grep -q "^GPU 0: create MIG 3g.20gb" "$work/out" && grep -q "^GPU 1: create MIG 1g.5gb" "$work/out"'
+lgi > "$work/applied"
+# the same layout made by hand, as nvidia-smi makes it
+mv "$work/state" "$work/state.applied"
+gpushare-smi -i 0 -mig 1 > /dev/null && gpushare-smi -i 1 -mig 1 > /dev/null && gpushare-smi mig -cgi 3g.20gb,2g.10gb,1g.5gb,1g.5gb -C > /dev/null
+lgi > "$work/by-hand"
+rm -rf "$work/state"; mv "$work/state.applied" "$work/state"
+check "... the layout -cgi 3g.20gb,2g.10gb,1g.5gb,1g.5gb -C gives (profiles, IDs, placements: the largest first, as mig-parted)" 'diff "$work/by-hand" "$work/applied"'
+check "... each with its compute instance (mig -lci)" '[ "$(gpushare-smi mig -lci | grep -c "MIG ")" = 8 ]'
+before=$(store)
+check "a second apply changes nothing and says so" 'gpushare apply -f "$conf" -c all-balanced | grep -q "^GPU 0: matches" && [ "$(store)" = "$before" ]'
+check "assert: the GPUs match" 'gpushare assert -f "$conf" -c all-balanced | grep -q "match config \"all-balanced\""'
+check "assert of another config: exit 1, saying what differs" '! gpushare assert -f "$conf" -c all-1g.5gb > "$work/out" && grep -q "do not match" "$work/out" && [ "$(store)" = "$before" ]'
+check "--dry-run says what it would do and changes nothing" 'gpushare apply -f "$conf" -c all-1g.5gb --dry-run > "$work/out" && grep -q "remove MIG 3g.20gb" "$work/out" && grep -q "dry run" "$work/out" && [ "$(store)" = "$before" ]'
+check "apply -c all-1g.5gb: seven 1g.5gb on each GPU" 'gpushare apply -f "$conf" -c all-1g.5gb > /dev/null && [ "$(gpushare-smi mig -lgi | grep -c "MIG 1g.5gb")" = 14 ]'
+check "custom-config: GPU 0 off, GPU 1 two 3g.20gb" 'gpushare apply -f "$conf" -c custom-config > /dev/null && gpushare-smi -i 0 -q | grep -A1 "MIG Mode" | grep -q Disabled && [ "$(gpushare-smi mig -i 1 -lgi | grep -c "MIG 3g.20gb")" = 2 ]'
+check "a device-filter of another GPU leaves these as they are" 'before=$(store); gpushare apply -f "$conf" -c h100-only | grep -q "GPU 0: not in config" && [ "$(store)" = "$before" ]'
+check "all-disabled: soft MIG off everywhere, no slice left" 'gpushare apply -f "$conf" -c all-disabled > /dev/null && ! gpushare-smi mig -lgi | grep -q "MIG "'
+
+# gpushare's own: the README's multi-user slices, through the daemon
+chmod -R a+rwX "$work/sim" # the simulated GPU's state, shared by every user's programs
+"$ctl" -d
+check "gpushare-slices: names, users, over-commit with a guarantee, a default user" 'gpushare apply -f "$conf" -c multi-user > /dev/null && echo list_slices | "$ctl" > "$work/slices" && grep -qE " train-a +[0-9]+ +0 +64 +24576MiB +24576MiB .* root,nobody +queue " "$work/slices" && grep -qE " +32 +8192MiB +4096MiB " "$work/slices"'
+check "... the default user's programs land in the default slice" 'out=$(setpriv --reuid=65534 --regid=65534 --clear-groups env LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" "$app" info 2>&1); echo "$out" | grep -qx "sms 32"'
+check "export prints what apply makes again" 'gpushare export -c again > "$work/export.yaml" && gpushare assert -f "$work/export.yaml" -c again | grep -q "match"'
+
+# a busy slice in the way
+GPUSHARE_SLICE=train-a LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" "$app" hold 512 > "$work/hold" 2>&1 &
+holder=$!
+wait_for 'grep -q held "$work/hold"'
+before=$(store)
+check "a slice a program holds memory in is not taken away: refused, naming it, nothing changed" '! gpushare apply -f "$conf" -c all-1g.5gb 2> "$work/err" && grep -q "programs hold memory in slices that must go: $holder;" "$work/err" && [ "$(store)" = "$before" ] && kill -0 $holder'
+check "--force stops it and applies" 'gpushare apply -f "$conf" -c all-1g.5gb --force > /dev/null && ! kill -0 $holder 2> /dev/null && [ "$(gpushare-smi mig -lgi | grep -c "MIG 1g.5gb")" = 14 ]'
+wait "$holder" 2> /dev/null
+
+# bad files: file:line:column, nothing changed
+before=$(store)
+bad() { printf '%s\n' "$@" > "$work/bad.yaml"; gpushare apply -f "$work/bad.yaml" -c c 2>&1; }
+check "a profile the GPU does not have" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: all" "      mig-enabled: true" "      mig-devices:" "        \"3g.40gb\": 1" | grep -q "bad.yaml:7:9: GPU 0 (NVIDIA A100-SXM4-40GB) has no MIG profile \"3g.40gb\" (its profiles: 1g.5gb"'
+check "more than fits: refused, nothing changed" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: all" "      mig-enabled: true" "      mig-devices:" "        \"4g.20gb\": 2" | grep -q "no room for another 4g.20gb on GPU 0" && [ "$(store)" = "$before" ]'
+check "an unknown user" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: [0]" "      mig-enabled: true" "      mig-devices: {}" "      gpushare-slices:" "        - size: 8sm.1gb" "          users: [no-such-user]" | grep -q "bad.yaml:9:18: no user \"no-such-user\""'
+check "a size that is none" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: [0]" "      mig-enabled: true" "      mig-devices: {}" "      gpushare-slices:" "        - size: lots" | grep -q "bad.yaml:8:17: \"lots\" is no size for GPU 0"'
+check "a config the file does not have" '! gpushare apply -f "$conf" -c nope 2> "$work/err" && grep -q "all-balanced" "$work/err"'
+check "... and none of them changed anything" '[ "$(store)" = "$before" ]'
+check "apply without -f or -c: usage, exit 2" 'gpushare apply -c x > /dev/null 2>&1; [ $? = 2 ]'
+finish
