@@ -39,6 +39,13 @@ model_src  := $(wildcard src/model/*.c)
 slice_src  := $(wildcard src/slice/*.c)
 smi_src    := $(wildcard src/smi/*.c)
 cli_src    := $(wildcard src/cli/*.c)
+# libyaml, for the configuration files of gpushare apply (scripts/deps.sh
+# installs it); where it is not (a GPU node with the driver alone) gpushare
+# builds without it and apply says so
+YAML_LIBS ?= $(if $(shell printf '\043include <yaml.h>\n' | $(CC) -E - > /dev/null 2>&1 && echo y),-lyaml)
+ifeq ($(YAML_LIBS),)
+CFLAGS  += -DGS_NO_YAML
+endif
 control_src := $(wildcard src/control/*.c)
 simnvml_src := src/sim/nvml-sim.c src/sim/simstate.c
 simcuda_src := src/sim/cuda-sim.c src/sim/simstate.c
@@ -113,7 +120,7 @@ $(BIN)/gpushare-control: $(call obj,$(control_src)) $(SLICE_A) $(MODEL_A) $(COMM
 
 $(BIN)/gpushare: $(call obj,$(cli_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -lyaml -ldl
+	$(CC) $(LDFLAGS) -o $@ $^ $(YAML_LIBS) -ldl
 
 $(SIMLIB)/libnvidia-ml.so.1: $(call obj,$(simnvml_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
@@ -132,7 +139,7 @@ $(BUILD)/tests/test-interposer: tests/test-interposer.c $(interposer_src) $(SLIC
 # the config parser of `gpushare apply` needs libyaml
 $(BUILD)/tests/test-migconfig: tests/test-migconfig.c $(call obj,src/cli/migconfig.c) $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $(srcs) -lcmocka -lyaml -ldl -lpthread
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $(srcs) -lcmocka $(YAML_LIBS) -ldl -lpthread
 
 $(BUILD)/tests/test-%: tests/test-%.c $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
 	@mkdir -p $(dir $@)
