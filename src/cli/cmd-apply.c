@@ -29,7 +29,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -120,16 +119,9 @@ static bool spec_names(const struct gs_migconf_spec *s, const struct gs_slice_gp
 static int user_ids(struct gs_slice_txn *t, const struct gs_migconf *c, struct gs_migconf_pos at, char names[][64],
 		    unsigned n, uint32_t *out)
 {
-	for (unsigned i = 0; i < n; i++) {
-		unsigned long long v;
-		struct passwd *pw;
-		if (gs_parse_uint(names[i], UINT32_MAX - 1, &v) == 0)
-			out[i] = (uint32_t)v;
-		else if ((pw = getpwnam(names[i])))
-			out[i] = (uint32_t)pw->pw_uid;
-		else
+	for (unsigned i = 0; i < n; i++)
+		if (gs_slices_user_id(names[i], &out[i]))
 			return at_fail(t, c, at, -EINVAL, "no user \"%s\" on this machine", names[i]);
-	}
 	return 0;
 }
 
@@ -536,6 +528,26 @@ static int assert_config(int argc, char **argv)
 	return apply_or_assert(argc, argv, true);
 }
 
+/* An NVIDIA profile's slice with nothing of gpushare's set: a mig-devices count. */
+static bool plain(const struct gs_mig_gi *gi, const struct gs_mig_ci *ci)
+{
+	return gi->profile_id != GS_MIG_CUSTOM && !ci->name[0] && !ci->n_users && !ci->refuse_busy && !ci->cgroup[0] &&
+	       !ci->n_default;
+}
+
+static void print_users(const char *key, const uint32_t *uids, unsigned n)
+{
+	if (!n)
+		return;
+	printf("          %s: [", key);
+	for (unsigned u = 0; u < n; u++) {
+		char name[64];
+		gs_slices_user_name(uids[u], name, sizeof name);
+		printf("%s\"%s\"", u ? ", " : "", name);
+	}
+	printf("]\n");
+}
+
 /* export: the slices there are, as a configuration apply makes again. */
 static int export_config(int argc, char **argv)
 {
@@ -573,9 +585,7 @@ static int export_config(int argc, char **argv)
 			const struct gs_mig_gi *gi = gs_mig_gi_find((struct gs_mig_layout *)&g->layout, ci->gi);
 			if (!gi || ci->owner_pid)
 				continue;
-			bool plain = gi->profile_id != GS_MIG_CUSTOM && !ci->name[0] && !ci->n_users && !ci->refuse_busy &&
-				     !ci->cgroup[0] && !ci->n_default;
-			if (plain && gi->profile_id >= 0 && gi->profile_id < 64)
+			if (plain(gi, ci) && gi->profile_id >= 0 && gi->profile_id < 64)
 				counts[gi->profile_id]++;
 			else
 				custom = true;
@@ -595,11 +605,7 @@ static int export_config(int argc, char **argv)
 		for (size_t k = 0; k < g->layout.n_ci; k++) {
 			const struct gs_mig_ci *ci = &g->layout.ci[k];
 			const struct gs_mig_gi *gi = gs_mig_gi_find((struct gs_mig_layout *)&g->layout, ci->gi);
-			if (!gi || ci->owner_pid)
-				continue;
-			bool plain = gi->profile_id != GS_MIG_CUSTOM && !ci->name[0] && !ci->n_users && !ci->refuse_busy &&
-				     !ci->cgroup[0] && !ci->n_default;
-			if (plain)
+			if (!gi || ci->owner_pid || plain(gi, ci))
 				continue;
 			char size[64];
 			const struct gs_gi_profile *p = gi->profile_id == GS_MIG_CUSTOM ? NULL
@@ -613,28 +619,12 @@ static int export_config(int argc, char **argv)
 			printf("        - size: \"%s\"\n", size);
 			if (ci->name[0])
 				printf("          name: \"%s\"\n", ci->name);
-			if (ci->n_users) {
-				printf("          users: [");
-				for (unsigned u = 0; u < ci->n_users; u++) {
-					char name[64];
-					gs_slices_user_name(ci->users[u], name, sizeof name);
-					printf("%s\"%s\"", u ? ", " : "", name);
-				}
-				printf("]\n");
-			}
+			print_users("users", ci->users, ci->n_users);
 			if (ci->refuse_busy)
 				printf("          refuse: true\n");
 			if (!p && gi->guarantee_mib != gi->memory_mib)
 				printf("          overcommit: true\n          guarantee: \"%" PRIu32 "M\"\n", gi->guarantee_mib);
-			if (ci->n_default) {
-				printf("          default-for: [");
-				for (unsigned u = 0; u < ci->n_default; u++) {
-					char name[64];
-					gs_slices_user_name(ci->default_for[u], name, sizeof name);
-					printf("%s\"%s\"", u ? ", " : "", name);
-				}
-				printf("]\n");
-			}
+			print_users("default-for", ci->default_for, ci->n_default);
 			if (ci->cgroup[0])
 				printf("          cgroup: \"%s\"\n", ci->cgroup);
 		}

@@ -13,7 +13,6 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -47,21 +46,6 @@ static void refused(struct control_reply *r, const char *why)
 	control_reply_fail(r, "%s", why[0] ? why : "refused");
 }
 
-/* A user's name or number: 0, or -1 when there is no such user. */
-static int parse_user(const char *name, uint32_t *uid)
-{
-	unsigned long long v;
-	if (gs_parse_uint(name, UINT32_MAX - 1, &v) == 0) {
-		*uid = (uint32_t)v;
-		return 0;
-	}
-	struct passwd *pw = getpwnam(name);
-	if (!pw)
-		return -1;
-	*uid = (uint32_t)pw->pw_uid;
-	return 0;
-}
-
 /* "*" (everyone) or a comma list of users; *n = 0 for everyone. */
 static int parse_users(char *list, uint32_t *uids, unsigned *n, struct control_reply *r)
 {
@@ -74,7 +58,7 @@ static int parse_users(char *list, uint32_t *uids, unsigned *n, struct control_r
 			control_reply_fail(r, "At most %d users may be listed for a slice", GS_SLICE_MAX_USERS);
 			return -1;
 		}
-		if (parse_user(u, &uids[*n])) {
+		if (gs_slices_user_id(u, &uids[*n])) {
 			control_reply_fail(r, "Unknown user \"%s\"", u);
 			return -1;
 		}

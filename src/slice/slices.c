@@ -30,6 +30,29 @@ static uid_t uid_of(pid_t pid)
 	return uid;
 }
 
+/* A name from a directory service or from /proc: nothing in it that would
+ * break a table or JSON. */
+static void make_safe(char *s)
+{
+	for (char *c = s; *c; c++)
+		if ((unsigned char)*c < 0x21 || *c == '"' || *c == '\\' || *c == ',' || (unsigned char)*c >= 0x7f)
+			*c = '_';
+}
+
+int gs_slices_user_id(const char *name, uint32_t *uid)
+{
+	unsigned long long v;
+	if (gs_parse_uint(name, UINT32_MAX - 1, &v) == 0) {
+		*uid = (uint32_t)v;
+		return 0;
+	}
+	struct passwd *pw = getpwnam(name);
+	if (!pw)
+		return -1;
+	*uid = (uint32_t)pw->pw_uid;
+	return 0;
+}
+
 /* Names for a few seconds: a listing asks for the same users row after row,
  * and the daemon answers it in its one loop (a slow directory service would
  * hold every peer up). */
@@ -56,11 +79,7 @@ void gs_slices_user_name(uid_t uid, char *out, size_t len)
 		snprintf(name, sizeof name, "%s", found->pw_name);
 	else
 		snprintf(name, sizeof name, "%lu", (unsigned long)uid);
-	/* a directory service's names may hold anything: nothing that breaks a
-	 * table or JSON comes out */
-	for (char *c = name; *c; c++)
-		if ((unsigned char)*c < 0x21 || *c == '"' || *c == '\\' || *c == ',' || (unsigned char)*c >= 0x7f)
-			*c = '_';
+	make_safe(name); /* a directory service's names may hold anything */
 	cache[next].uid = uid;
 	cache[next].at = now;
 	snprintf(cache[next].name, sizeof cache[next].name, "%s", name);
@@ -78,10 +97,7 @@ void gs_slices_command(pid_t pid, char *out, size_t len)
 		out[strcspn(out, "\n")] = '\0';
 	if (f)
 		fclose(f);
-	/* a name is the program's to choose: nothing in it breaks a table or JSON */
-	for (char *c = out; *c; c++)
-		if ((unsigned char)*c < 0x21 || *c == '"' || *c == '\\' || *c == ',' || (unsigned char)*c >= 0x7f)
-			*c = '_';
+	make_safe(out); /* a name is the program's to choose */
 }
 
 /* A ledger's live use, limit and processes (those of only_uid, -1: all);

@@ -54,6 +54,8 @@ void gs_slices_print(const struct gs_slice_row *rows, size_t n, bool as_json, vo
 int gs_slices_report(const char *dir, uid_t only_uid, const struct gs_slice_gpu *gpus, size_t n_gpus, bool as_json,
 		     void (*emit)(void *ctx, const char *line), void *ctx, char *err, size_t errlen);
 
+/* A user's number from a name or a number: 0, or -1 when there is no such user. */
+int gs_slices_user_id(const char *name, uint32_t *uid);
 /* A user's name, or their number where there is none; characters that would
  * break a table or JSON become '_'. */
 void gs_slices_user_name(uid_t uid, char *out, size_t len);
