@@ -58,6 +58,10 @@ MODEL_A  := $(LIB)/libgsmodel.a
 # the slice layer: the only code that changes slices (libc, model, common)
 SLICE_A  := $(LIB)/libgsslice.a
 
+# the Slurm plugin, where Slurm's spank.h is (libslurm-dev, which
+# scripts/deps.sh installs)
+HAVE_SPANK ?= $(if $(shell printf '\043include <slurm/spank.h>\n' | $(CC) -E - > /dev/null 2>&1 && echo y),y)
+SPANK_PLUGIN := $(if $(HAVE_SPANK),$(LIB)/slurm/gpushare.so)
 PROGRAMS := $(BIN)/gpushare-smi $(BIN)/gpushare $(BIN)/gpushare-control
 INTERPOSER := $(LIB)/libgpushare.so
 SIMLIBS  := $(SIMLIB)/libnvidia-ml.so.1 $(SIMLIB)/libcuda.so.1
@@ -78,7 +82,7 @@ $(CONFIG): FORCE
 srcs = $(filter-out $(CONFIG),$^)
 
 # what a GPU node needs: the programs and the libraries, no test framework
-runtime: $(PROGRAMS) $(INTERPOSER) $(SIMLIBS)
+runtime: $(PROGRAMS) $(INTERPOSER) $(SIMLIBS) $(SPANK_PLUGIN)
 
 $(OBJ)/%.o: %.c $(CONFIG)
 	@mkdir -p $(dir $@)
@@ -113,6 +117,16 @@ $(INTERPOSER): $(call obj,$(interposer_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A) $
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libgpushare.so -Wl,-z,defs -Wl,--version-script=$(BUILD)/libgpushare.map \
 		-o $@ $(call obj,$(interposer_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A) -ldl -lpthread
+
+# slurmstepd and slurmd load it: built without the sanitizers (their runtime
+# is not in those programs), from its own sources and the few of the common
+# layer it needs; exports only what SPANK looks up (spank_* and slurm_*
+# come from the Slurm program that loads it)
+spank_src := src/slurm/spank-gpushare.c src/common/sock.c src/common/gs.c
+$(LIB)/slurm/gpushare.so: $(spank_src) src/slurm/spank.map $(CONFIG)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fsanitize=% -fno-sanitize-recover=% -MMD -MP,$(CFLAGS)) -shared \
+		-Wl,--version-script=src/slurm/spank.map -o $@ $(spank_src)
 
 $(BIN)/gpushare-control: $(call obj,$(control_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)

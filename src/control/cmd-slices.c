@@ -3,6 +3,7 @@
  * change a slice's memory limit live. Each is one transaction of the slice
  * layer, whose messages say why a change is refused. */
 #include "control.h"
+#include "profile-arg.h"
 #include "slice.h"
 #include "slices.h"
 #include "store.h"
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <sys/stat.h>
 #include <limits.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -345,7 +347,7 @@ void control_jobs_cgroups_tidy(const struct control_state *s)
 	snprintf(path, sizeof path, "%s%s", s->cgroup_root, JOBS_CGROUP);
 	DIR *d = opendir(path);
 	for (struct dirent *e; d && (e = readdir(d));)
-		if (strncmp(e->d_name, "job-", 4) == 0)
+		if (e->d_name[0] != '.')
 			unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR); /* only an empty one goes */
 	if (d)
 		closedir(d);
@@ -451,4 +453,193 @@ CONTROL_CMD_FN(cmd_set_slice_default)
 		refused(r, why);
 	else
 		control_log(s, "set_slice_default %s %s.", argv[1], argv[2]);
+}
+
+/* A job's size as a scheduler asks for it: a custom size ("64sm.24gb"), one
+ * of the GPU's NVIDIA profiles ("3g.20gb": its SMs and memory), or a share
+ * of the GPU ("0.25" or "25%"). 0, or -1 with why in r. */
+static int job_size(const struct control_gpu *g, const char *text, unsigned *sms, uint64_t *bytes,
+		    struct control_reply *r)
+{
+	const struct gs_gpu_model *m = &g->slice.model;
+	size_t n = strlen(text);
+	if (n && n < 16 && strspn(text, "0123456789.") == n - (text[n - 1] == '%') && strchr("0123456789.", text[0])) {
+		char *end;
+		double share = strtod(text, &end);
+		if (*end == '%')
+			share /= 100, end++;
+		if (*end || !(share > 0 && share <= 1)) {
+			control_reply_fail(r, "Invalid share \"%s\": a fraction of the GPU above 0 and at most 1, "
+					      "as 0.25 or 25%%", text);
+			return -1;
+		}
+		*sms = (unsigned)(share * m->sm_count);
+		*bytes = (uint64_t)(share * m->memory_mib) << 20;
+		if (*sms == 0) {
+			control_reply_fail(r, "A share of %s is less than one SM of GPU %u's %u", text, g->index,
+					   m->sm_count);
+			return -1;
+		}
+		return 0;
+	}
+	struct gs_profile_arg a;
+	char why[256];
+	if (gs_profile_arg_parse(m, text, &a, why, sizeof why) || a.start >= 0) {
+		control_reply_fail(r, "Invalid size \"%.40s\": <SMs>sm.<N>gb (64sm.24gb), a profile of GPU %u "
+				      "(gpushare-smi mig -lgip), or a share (0.25, 25%%)", text, g->index);
+		return -1;
+	}
+	*sms = a.profile ? a.profile->sm : a.sm;
+	*bytes = (uint64_t)(a.profile ? a.profile->memory_mib : a.memory_mib) << 20;
+	return 0;
+}
+
+/* The job slice already named so: 0 with its UUID and cgroup, -ENOENT, or
+ * -EEXIST when the name is a lasting slice's (a scheduler never takes an
+ * administrator's slice over). */
+static int job_find(const struct control_state *s, const char *name, char *uuid, char *cgroup, size_t cglen)
+{
+	struct gs_store *st = malloc(sizeof *st);
+	int rc = st ? gs_store_load(s->state_dir, st, NULL, 0) : -ENOMEM;
+	const struct gs_store_gpu *g;
+	const struct gs_mig_ci *ci = rc ? NULL : gs_store_find_name(st, name, &g);
+	if (!rc && !ci)
+		rc = -ENOENT;
+	else if (ci && !ci->owner_pid)
+		rc = -EEXIST;
+	else if (ci) {
+		gs_store_ci_uuid(g->uuid, ci, uuid);
+		snprintf(cgroup, cglen, "%s", ci->cgroup);
+	}
+	free(st);
+	return rc;
+}
+
+/* attach_job <name> <user> <size> <pid> [-gpu <index|UUID>] [-cgroup <path>]:
+ * what a scheduler's node agent (the Slurm plugin) asks for each step of a
+ * job. The job's slice is named <name> (slurm-<job id>), open to <user>
+ * alone, <size> as job_size reads it, placed disjoint from every other
+ * slice; made at the first step, the same slice for every later one. It
+ * holds the job's processes by cgroup: the scheduler's own job cgroup
+ * (-cgroup), else one the daemon makes for it, into which <pid> (the
+ * step's first process: its tasks follow) is moved, where no user can move a
+ * process out. It is ephemeral: the scheduler destroys it at the job's end,
+ * and the daemon once the cgroup is empty and no program holds memory in it
+ * (a killed job, a node agent that never came back). */
+CONTROL_CMD_FN(cmd_attach_job)
+{
+	(void)p;
+	const char *name = argv[1], *gpu = "0", *cgroup = NULL;
+	for (int i = 5; i < argc; i++) {
+		if (strcmp(argv[i], "-gpu") == 0 && i + 1 < argc) {
+			gpu = argv[++i];
+		} else if (strcmp(argv[i], "-cgroup") == 0 && i + 1 < argc && gs_store_cgroup_valid(argv[i + 1])) {
+			cgroup = argv[++i];
+		} else {
+			control_reply_fail(r, "Invalid arguments: attach_job <name> <user> <size> <pid> "
+					      "[-gpu <index|UUID>] [-cgroup <absolute cgroup v2 path>]");
+			return;
+		}
+	}
+	uint32_t uid;
+	unsigned long long pid;
+	unsigned sms;
+	uint64_t bytes;
+	if (!gs_store_name_valid(name)) {
+		control_reply_fail(r, "Invalid job slice name \"%.40s\": 1-31 of A-Z a-z 0-9 . _ -, as slurm-42", name);
+		return;
+	}
+	if (gs_slices_user_id(argv[2], &uid)) {
+		control_reply_fail(r, "Unknown user \"%.40s\"", argv[2]);
+		return;
+	}
+	if (gs_parse_uint(argv[4], INT32_MAX, &pid) || pid < 2 || kill((pid_t)pid, 0)) {
+		control_reply_fail(r, "Invalid pid \"%.20s\": the running process that starts the job's step", argv[4]);
+		return;
+	}
+	const struct control_gpu *g = gpu_named(s, gpu, r);
+	if (!g || job_size(g, argv[3], &sms, &bytes, r))
+		return;
+	char uuid[GS_UUID_STR + 8] = "", bound[GS_STORE_CGROUP_MAX] = "", why[512];
+	int rc = job_find(s, name, uuid, bound, sizeof bound);
+	if (rc == -EEXIST) {
+		control_reply_fail(r, "Slice %s exists and is not a job's: name the job's slice otherwise", name);
+		return;
+	}
+	char own[128] = "";
+	if (rc == -ENOENT) {
+		control_collect_jobs(s); /* room left by jobs that ended */
+		if (!cgroup) {
+			/* a cgroup of the daemon's for the job, named after it */
+			char path[PATH_MAX];
+			snprintf(path, sizeof path, "%s%s", s->cgroup_root, JOBS_CGROUP);
+			snprintf(own, sizeof own, "%s/%s", JOBS_CGROUP, name);
+			if (!s->cgroup_root[0] || (mkdir(path, 0755) && errno != EEXIST)) {
+				control_reply_fail(r, "No cgroup v2 hierarchy the daemon may write: a job's processes "
+						      "cannot be held in its slice (give the scheduler's job cgroup with -cgroup)");
+				return;
+			}
+			snprintf(path, sizeof path, "%s%s", s->cgroup_root, own);
+			if (mkdir(path, 0755) && errno != EEXIST) {
+				control_reply_fail(r, "Cannot make the job's cgroup %s: %s", path, strerror(errno));
+				return;
+			}
+			cgroup = own;
+		}
+		struct gs_slice_spec spec = { .sm = sms, .memory = bytes, .guarantee = UINT64_MAX, .users = &uid,
+					      .n_users = 1, .owner = (pid_t)pid, .cgroup = cgroup, .name = name };
+		struct gs_slice_info made;
+		rc = gs_slice_create(s->state_dir, &g->slice, &spec, &made, why, sizeof why);
+		if (rc == 0) {
+			snprintf(uuid, sizeof uuid, "%s", made.uuid);
+			snprintf(bound, sizeof bound, "%s", cgroup);
+			control_log(s, "created job slice %s (%s) for user %ld: %u SMs from SM %u, %" PRIu32 " MiB on GPU %u",
+				    made.uuid, name, (long)uid, made.sm, made.sm_start, made.memory_mib, g->index);
+			if (made.note[0])
+				control_reply_hint(r, "%s", made.note);
+		} else if (job_find(s, name, uuid, bound, sizeof bound)) {
+			/* not made, and no other step made it meanwhile */
+			refused(r, why);
+			return;
+		}
+	}
+	/* the step's processes into the job's cgroup, unless it is the
+	 * scheduler's own (they are in it already) */
+	if (strncmp(bound, JOBS_CGROUP "/", sizeof JOBS_CGROUP) == 0) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s%s", s->cgroup_root, bound);
+		rc = mkdir(path, 0755) && errno != EEXIST ? -errno : join_cgroup(s, bound, (pid_t)pid);
+	}
+	if (rc) {
+		control_reply_fail(r, "Cannot move process %llu into the job's cgroup %s: %s", pid, bound, strerror(-rc));
+		return;
+	}
+	control_log(s, "attach_job %s: process %llu of user %ld in slice %s", name, pid, (long)uid, uuid);
+	control_reply_line(r, "%s", uuid);
+}
+
+/* detach_job <name>: the scheduler's job has ended; its slice goes now, or,
+ * while a program still holds memory in it, with the daemon's collection once
+ * none does. Only a job's slice: a lasting one of that name is refused. */
+CONTROL_CMD_FN(cmd_detach_job)
+{
+	(void)p, (void)argc;
+	char uuid[GS_UUID_STR + 8], bound[GS_STORE_CGROUP_MAX], why[512];
+	int rc = job_find(s, argv[1], uuid, bound, sizeof bound);
+	if (rc == -ENOENT) {
+		control_reply_line(r, "no slice %s", argv[1]);
+		return;
+	}
+	if (rc) {
+		control_reply_fail(r, "Slice %s is not a job's: destroy_slice takes it away", argv[1]);
+		return;
+	}
+	struct gs_slice_info gone;
+	if (gs_slice_destroy(s->state_dir, uuid, &gone, why, sizeof why)) {
+		refused(r, why);
+		return;
+	}
+	control_log(s, "detach_job %s: slice %s destroyed", argv[1], uuid);
+	control_reply_line(r, "slice %s destroyed", uuid);
+	control_jobs_cgroups_tidy(s);
 }

@@ -306,6 +306,8 @@ CONTROL_CMD_FN(cmd_set_slice_memory_limit);
 CONTROL_CMD_FN(cmd_set_slice_guarantee);
 CONTROL_CMD_FN(cmd_set_slice_default);
 CONTROL_CMD_FN(cmd_create_job_slice);
+CONTROL_CMD_FN(cmd_attach_job);
+CONTROL_CMD_FN(cmd_detach_job);
 
 /* The commands of users and administrators (--help lists them), then the
  * messages of gpushare's own programs (a CUDA program registering, a server
