@@ -167,6 +167,8 @@ static int kube_limits(const char *gpu_uuid, size_t ndev, uint64_t *mem, unsigne
 	*sms = 0;
 	if (rc)
 		return rc;
+	if (k.portion_ppm == 1000000)
+		k.portion_ppm = 0; /* the whole GPU: nothing to narrow, nothing to measure */
 	uint64_t total = k.portion_ppm ? gs__nvml_total_bytes(gpu_uuid) : 0;
 	if (k.portion_ppm && !total)
 		return gs_fail(err, errlen, -ENODEV, "GPU_PORTION=\"%.40s\" needs the GPU's memory size, which NVML cannot "
