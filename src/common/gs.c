@@ -340,11 +340,14 @@ int gs_find_program(const char *name, char *out, size_t len)
 	const char *env = secure_getenv("PATH");
 	char dirs[4096];
 	snprintf(dirs, sizeof dirs, "%s:/usr/local/nvidia/bin:/usr/bin:/usr/local/bin", env ? env : "");
-	char *save = NULL;
+	char *save = NULL, self[PATH_MAX], real[PATH_MAX];
+	/* never this program itself: gpushare-control installed as
+	 * nvidia-cuda-mps-control first on PATH looks for NVIDIA's beside it */
+	bool known = realpath("/proc/self/exe", self) != NULL;
 	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
 		if (snprintf(out, len, "%s/%s", d, name) >= (int)len)
 			continue;
-		if (access(out, X_OK) == 0)
+		if (access(out, X_OK) == 0 && !(known && realpath(out, real) && strcmp(real, self) == 0))
 			return 0;
 	}
 	return -ENOENT;

@@ -360,6 +360,17 @@ int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, 
 	if ((rc = kube_limits(s->gpu_uuid, 1, &kmem, &ksms, err, errlen)))
 		return rc;
 	narrow(s, kmem, ksms);
+	if (!s->sm_limited && gs__client.pct > 0 && gs__client.pct < 100 && !gs__client.mps) {
+		/* outside every slice, on a GPU no slice holds SMs of (plain MPS,
+		 * as a cluster's MPS daemon runs it): the server's percentage is
+		 * of the whole GPU, carved as a slice's (ctx.c) */
+		unsigned all = gs__nvml_sm_count(s->gpu_uuid);
+		if (all) {
+			s->sm_limited = true;
+			s->sms = s->sm_grid = all;
+			s->sm_start = 0;
+		}
+	}
 	/* a slice's program sees its slice's GPU alone, as a MIG device's does;
 	 * one in the remainder the GPU it was placed on, whose remainder it is
 	 * charged to (no other would be counted) */

@@ -258,6 +258,18 @@ static void mps_environment(void)
 				"own lower cap)", own_limit, v);
 		setenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", v, 1);
 	}
+	/* gpushare-control answering as nvidia-cuda-mps-control in the pipe
+	 * directory the program was given (a cluster's device plugin): NVIDIA's
+	 * own daemon is the one it supervises beneath (<pipe>/nvidia-mps), and
+	 * the driver must reach that one, not gpushare's socket */
+	const char *given = secure_getenv("CUDA_MPS_PIPE_DIRECTORY");
+	size_t dl = strlen(daemon_addr.sun_path) - strlen("/control");
+	if (given && strlen(given) == dl && strncmp(given, daemon_addr.sun_path, dl) == 0) {
+		char under[sizeof daemon_addr.sun_path + 16];
+		snprintf(under, sizeof under, "%.*s/nvidia-mps", (int)dl, daemon_addr.sun_path);
+		setenv("CUDA_MPS_PIPE_DIRECTORY", under, 1);
+		gs__log("CUDA_MPS_PIPE_DIRECTORY=%s: NVIDIA's MPS under gpushare-control", under);
+	}
 	const char *pct = secure_getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
 	const char *mem = secure_getenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT");
 	gs__log("NVIDIA MPS limits: CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=%s CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=%s",
@@ -313,10 +325,12 @@ static void *watch(void *arg)
 }
 
 /* The daemon's socket: the default pipe directory's when a daemon listens
- * there, else GPUSHARE_PIPE_DIRECTORY's. A connected fd, or -1: none runs. */
+ * there, else GPUSHARE_PIPE_DIRECTORY's, else MPS's pipe directory's where
+ * gpushare-control runs as nvidia-cuda-mps-control (gs_control_paths). A
+ * connected fd, or -1: none runs. */
 static int find_daemon(void)
 {
-	char paths[2][GS_CONTROL_SOCK_MAX];
+	char paths[GS_CONTROL_PATHS][GS_CONTROL_SOCK_MAX];
 	size_t n = gs_control_paths(paths);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(daemon_addr.sun_path, sizeof daemon_addr.sun_path, "%s", paths[i]);
