@@ -192,7 +192,8 @@ fuzz:
 	@scripts/fuzz.sh $(BUILD) 10
 
 # what a GPU node needs, under PREFIX: the programs in bin/, libgpushare.so
-# and the simulated driver in lib/gpushare/ (where the programs look), the
+# and the simulated driver in lib/gpushare/ (where the programs look), a
+# link nvidia-cuda-mps-control -> gpushare-control in lib/gpushare/mps-compat/, the
 # manual pages in share/man/, the systemd units (contrib/systemd/, @BINDIR@
 # made $(PREFIX)/bin) in lib/systemd/system/, the example configuration and
 # /etc/default/gpushare in share/doc/gpushare/examples/ (nothing in /etc)
@@ -201,6 +202,10 @@ UNITS := $(wildcard contrib/systemd/*.service)
 install: runtime man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/gpushare/sim
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	# gpushare-control under NVIDIA's name, in a directory of its own so
+	# that it never shadows NVIDIA's binary unless put first on PATH
+	install -d $(DESTDIR)$(PREFIX)/lib/gpushare/mps-compat
+	ln -sf ../../../bin/gpushare-control $(DESTDIR)$(PREFIX)/lib/gpushare/mps-compat/nvidia-cuda-mps-control
 	install -m 755 $(INTERPOSER) $(DESTDIR)$(PREFIX)/lib/gpushare/
 	install -m 755 $(SIMLIBS) $(DESTDIR)$(PREFIX)/lib/gpushare/sim/
 	ln -sf libnvidia-ml.so.1 $(DESTDIR)$(PREFIX)/lib/gpushare/sim/libnvidia-ml.so

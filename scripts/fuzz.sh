@@ -5,7 +5,7 @@ set -eu -o pipefail # a target that crashes fails the run, through its pipe into
 build=$1; secs=${2:-10}
 out="$build/fuzz"; mkdir -p "$out"
 cc=${FUZZ_CC:-clang}
-srcs="src/common/gs.c src/common/cvd.c src/common/store.c src/common/line.c src/common/mpsval.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c src/model/smrun.c"
+srcs="src/common/gs.c src/common/kubeenv.c src/common/cvd.c src/common/store.c src/common/line.c src/common/mpsval.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c src/model/smrun.c"
 for target in fuzz/fuzz-*.c; do
 	name=$(basename "$target" .c)
 	extra=""; libs=""

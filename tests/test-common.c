@@ -3,6 +3,7 @@
 #include "test.h"
 
 #include "cvd.h"
+#include "kubeenv.h"
 #include "ledger.h"
 #include "store.h"
 
@@ -297,6 +298,90 @@ static void crash_safe_replace_leaves_old_or_new(void **state)
 
 /* An MPS daemon runs where its pid file names a live process; its sockets,
  * which stay after it quits, say nothing; a zombie is not running. */
+/* a table of NAME=VALUE strings, NULL-terminated, as the environment */
+static const char *table_get(const char *name, void *arg)
+{
+	size_t n = strlen(name);
+	for (const char *const *e = arg; *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+static int kube(const char *const *env, struct gs_kubeenv *k, char *err, size_t errlen)
+{
+	return gs_kubeenv_parse(table_get, (void *)env, k, err, errlen);
+}
+
+static void kubeenv_reads_hami_and_kai_forms(void **state)
+{
+	(void)state;
+	struct gs_kubeenv k;
+	char err[256];
+	const char *hami[] = { "CUDA_DEVICE_MEMORY_LIMIT=4g", "CUDA_DEVICE_MEMORY_LIMIT_1=1024m",
+			       "CUDA_DEVICE_MEMORY_LIMIT_2=1048576k", "CUDA_DEVICE_MEMORY_LIMIT_3=1073741824",
+			       "CUDA_DEVICE_SM_LIMIT=50", "CUDA_DEVICE_SM_LIMIT_1=100", NULL };
+	ASSERT_INT_EQ(kube(hami, &k, err, sizeof err), 0);
+	ASSERT_INT_EQ(k.memory[0], 4ull << 30);
+	ASSERT_INT_EQ(k.memory[1], 1ull << 30); /* the index's own value overrides the general one */
+	ASSERT_INT_EQ(k.memory[2], 1ull << 30);
+	ASSERT_INT_EQ(k.memory[3], 1ull << 30); /* a bare number is bytes, as HAMi-core reads it */
+	ASSERT_INT_EQ(k.memory[15], 4ull << 30);
+	ASSERT_INT_EQ(k.sm_percent[0], 50);
+	ASSERT_INT_EQ(k.sm_percent[1], 0); /* 100: no limit */
+	ASSERT_INT_EQ(gs_kubeenv_memory(&k, 1, 0), 4ull << 30);
+	ASSERT_INT_EQ(gs_kubeenv_memory(&k, 2, 0), 1ull << 30); /* the narrowest of the devices seen */
+	ASSERT_INT_EQ(gs_kubeenv_sm_percent(&k, 2), 50);
+	const char *kai[] = { "GPU_PORTION=0.25", NULL };
+	ASSERT_INT_EQ(kube(kai, &k, err, sizeof err), 0);
+	ASSERT_INT_EQ(k.portion_ppm, 250000);
+	ASSERT_INT_EQ(gs_kubeenv_memory(&k, 1, 40ull << 30), 10ull << 30);
+	ASSERT_INT_EQ(gs_kubeenv_memory(&k, 1, 0), 0); /* the caller refuses: it needs the GPU's size */
+	const char *both[] = { "GPU_PORTION=0.5", "CUDA_DEVICE_MEMORY_LIMIT_0=8g", NULL };
+	ASSERT_INT_EQ(kube(both, &k, err, sizeof err), 0);
+	ASSERT_INT_EQ(gs_kubeenv_memory(&k, 1, 40ull << 30), 8ull << 30); /* the smallest wins */
+	const char *none[] = { "CUDA_DEVICE_SM_LIMIT=0", "CUDA_DEVICE_MEMORY_LIMIT=", NULL };
+	ASSERT_INT_EQ(kube(none, &k, err, sizeof err), 0);
+	assert_false(gs_kubeenv_any(&k));
+	uint32_t ppm;
+	ASSERT_INT_EQ(gs_kubeenv_fraction("1", &ppm), 0);
+	ASSERT_INT_EQ(ppm, 1000000);
+	ASSERT_INT_EQ(gs_kubeenv_fraction(".5", &ppm), 0);
+	ASSERT_INT_EQ(ppm, 500000);
+	ASSERT_INT_EQ(gs_kubeenv_fraction("0.0000001", &ppm), 0);
+	ASSERT_INT_EQ(ppm, 1); /* a sliver, never nothing */
+	ASSERT_INT_EQ(gs_kubeenv_fraction("1.000", &ppm), 0);
+}
+
+static void kubeenv_refuses_malformed_values(void **state)
+{
+	(void)state;
+	static const char *const bad[][2] = {
+		{ "CUDA_DEVICE_MEMORY_LIMIT=4x", "CUDA_DEVICE_MEMORY_LIMIT=\"4x\" is not a device memory size" },
+		{ "CUDA_DEVICE_MEMORY_LIMIT=0", "CUDA_DEVICE_MEMORY_LIMIT=\"0\"" },
+		{ "CUDA_DEVICE_MEMORY_LIMIT=-1g", "CUDA_DEVICE_MEMORY_LIMIT=\"-1g\"" },
+		{ "CUDA_DEVICE_MEMORY_LIMIT=99999999999999999999g", "CUDA_DEVICE_MEMORY_LIMIT=" },
+		{ "CUDA_DEVICE_MEMORY_LIMIT_3=lots", "CUDA_DEVICE_MEMORY_LIMIT_3=\"lots\"" },
+		{ "CUDA_DEVICE_SM_LIMIT=101", "CUDA_DEVICE_SM_LIMIT=\"101\" is not a percentage" },
+		{ "CUDA_DEVICE_SM_LIMIT=50%", "CUDA_DEVICE_SM_LIMIT=\"50%\"" },
+		{ "CUDA_DEVICE_SM_LIMIT_0=half", "CUDA_DEVICE_SM_LIMIT_0=\"half\"" },
+		{ "GPU_PORTION=0", "GPU_PORTION=\"0\" is not a portion" },
+		{ "GPU_PORTION=1.5", "GPU_PORTION=\"1.5\"" },
+		{ "GPU_PORTION=50%", "GPU_PORTION=\"50%\"" },
+		{ "GPU_PORTION=.", "GPU_PORTION=\".\"" },
+		{ "GPU_PORTION=0.1234567891", "GPU_PORTION=" },
+		{ "GPU_PORTION=-0.5", "GPU_PORTION=" },
+	};
+	for (size_t i = 0; i < GS_ARRAY_LEN(bad); i++) {
+		const char *env[] = { bad[i][0], NULL };
+		struct gs_kubeenv k;
+		char err[256] = "";
+		assert_true(kube(env, &k, err, sizeof err) < 0);
+		if (!strstr(err, bad[i][1]))
+			fail_msg("%s: \"%s\" does not say \"%s\"", bad[i][0], err, bad[i][1]);
+	}
+}
+
 static void mps_running_reads_the_pid_file(void **state)
 {
 	(void)state;
@@ -341,6 +426,8 @@ int main(void)
 		cmocka_unit_test(ledger_reclaims_a_sigkilled_process),
 		cmocka_unit_test(ledger_loses_no_update_under_concurrency),
 		cmocka_unit_test(crash_safe_replace_leaves_old_or_new),
+		cmocka_unit_test(kubeenv_reads_hami_and_kai_forms),
+		cmocka_unit_test(kubeenv_refuses_malformed_values),
 		cmocka_unit_test(mps_running_reads_the_pid_file),
 	};
 	return GS_RUN_ISOLATED(tests) ? 1 : 0;

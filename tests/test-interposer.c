@@ -7,6 +7,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 /* the interposer's exported wrappers, as a program linked to libcuda sees them */
@@ -295,6 +296,82 @@ static void every_thread_is_confined(void **state)
 	}
 }
 
+/* The simulated NVML, for tests whose limits need the GPU's size: loaded by
+ * its path, it is the library the interposer's dlopen("libnvidia-ml.so.1")
+ * then finds (by its soname). Each test runs in a process of its own. */
+static void with_sim_nvml(void)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s", getenv("GPUSHARE_REAL_LIBCUDA"));
+	char *slash = strrchr(path, '/');
+	assert_non_null(slash);
+	snprintf(slash, sizeof path - (size_t)(slash - path), "/libnvidia-ml.so.1");
+	assert_non_null(dlopen(path, RTLD_NOW | RTLD_GLOBAL));
+}
+
+static void hami_memory_limit_narrows_and_is_refused_past(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_MEMORY_LIMIT", "1G", 1);
+	setenv("CUDA_DEVICE_MEMORY_LIMIT", "768m", 1);
+	setenv("CUDA_DEVICE_MEMORY_LIMIT_0", "512m", 1); /* the device's own value, and the smallest: it wins */
+	primary_current();
+	CUdeviceptr a, b;
+	size_t f, t;
+	ASSERT_INT_EQ(cuMemGetInfo_v2(&f, &t), 0);
+	ASSERT_INT_EQ(t, 512 << 20);
+	ASSERT_INT_EQ(cuMemAlloc_v2(&a, 200 << 20), 0);
+	ASSERT_INT_EQ(cuMemAlloc_v2(&b, 100 << 20), CUDA_ERROR_OUT_OF_MEMORY);
+	ASSERT_INT_EQ(cuMemFree_v2(a), 0);
+}
+
+static void hami_wider_than_the_limit_changes_nothing(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_MEMORY_LIMIT", "320M", 1);
+	setenv("CUDA_DEVICE_MEMORY_LIMIT", "4g", 1);
+	setenv("GPU_PORTION", "1", 1);
+	setenv("CUDA_DEVICE_SM_LIMIT", "100", 1);
+	primary_current();
+	size_t f, t;
+	int sms;
+	ASSERT_INT_EQ(cuMemGetInfo_v2(&f, &t), 0);
+	ASSERT_INT_EQ(t, 320 << 20);
+	ASSERT_INT_EQ(cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0), 0);
+	ASSERT_INT_EQ(sms, 108);
+}
+
+static void hami_sm_limit_and_gpu_portion_alone(void **state)
+{
+	(void)state;
+	setenv("CUDA_DEVICE_SM_LIMIT", "25", 1);
+	setenv("GPU_PORTION", "0.125", 1);
+	with_sim_nvml();
+	primary_current();
+	size_t f, t;
+	int sms;
+	ASSERT_INT_EQ(cuMemGetInfo_v2(&f, &t), 0);
+	ASSERT_INT_EQ(t, 5120ull << 20); /* an eighth of the simulated A100's 40 GiB */
+	ASSERT_INT_EQ(cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0), 0);
+	ASSERT_INT_EQ(sms, 26); /* 27 of 108, in the GPU's whole TPCs */
+}
+
+static void malformed_hami_value_refuses_cuda(void **state)
+{
+	(void)state;
+	setenv("CUDA_DEVICE_MEMORY_LIMIT", "4x", 1);
+	ASSERT_INT_EQ(cuInit(0), CUDA_ERROR_NO_DEVICE);
+	assert_true(gs__slice.refused);
+}
+
+static void gpu_portion_without_the_gpus_size_refuses_cuda(void **state)
+{
+	(void)state;
+	setenv("GPU_PORTION", "0.5", 1); /* no NVML here: never unlimited */
+	ASSERT_INT_EQ(cuInit(0), CUDA_ERROR_NO_DEVICE);
+	assert_true(gs__slice.refused);
+}
+
 static void bad_configuration_refuses_cuda(void **state)
 {
 	(void)state;
@@ -323,6 +400,11 @@ int main(void)
 		cmocka_unit_test(primary_made_current_behind_our_back_is_swapped),
 		cmocka_unit_test(every_thread_is_confined),
 		cmocka_unit_test(bad_configuration_refuses_cuda),
+		cmocka_unit_test(hami_memory_limit_narrows_and_is_refused_past),
+		cmocka_unit_test(hami_wider_than_the_limit_changes_nothing),
+		cmocka_unit_test(hami_sm_limit_and_gpu_portion_alone),
+		cmocka_unit_test(malformed_hami_value_refuses_cuda),
+		cmocka_unit_test(gpu_portion_without_the_gpus_size_refuses_cuda),
 	};
 	int rc = GS_RUN_ISOLATED(tests);
 	return rc || gs_test_rmdir(dir) ? 1 : 0;

@@ -134,7 +134,7 @@ static int slice_resolve(const char *slice, char *out, size_t len, char *err, si
  * connected fd, or -1 when none runs. */
 static int connect_daemon(void)
 {
-	char paths[2][GS_CONTROL_SOCK_MAX];
+	char paths[GS_CONTROL_PATHS][GS_CONTROL_SOCK_MAX];
 	size_t n = gs_control_paths(paths);
 	for (size_t i = 0; i < n; i++) {
 		int fd = gs_control_connect(paths[i], 5000);

@@ -340,11 +340,19 @@ int gs_find_program(const char *name, char *out, size_t len)
 	const char *env = secure_getenv("PATH");
 	char dirs[4096];
 	snprintf(dirs, sizeof dirs, "%s:/usr/local/nvidia/bin:/usr/bin:/usr/local/bin", env ? env : "");
-	char *save = NULL;
+	char *save = NULL, self[PATH_MAX], real[PATH_MAX];
+	/* never this program itself, nor gpushare-control in another's place:
+	 * its nvidia-cuda-mps-control link (mps-compat/) first on PATH is not
+	 * the NVIDIA daemon that gpushare-control and gpushare run look for */
+	bool known = realpath("/proc/self/exe", self) != NULL;
 	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		if (snprintf(out, len, "%s/%s", d, name) >= (int)len)
+		if (snprintf(out, len, "%s/%s", d, name) >= (int)len || access(out, X_OK))
 			continue;
-		if (access(out, X_OK) == 0)
+		if (!realpath(out, real))
+			return 0;
+		const char *base = strrchr(real, '/');
+		if (!(known && strcmp(real, self) == 0) &&
+		    (strcmp(name, "gpushare-control") == 0 || strcmp(base ? base + 1 : real, "gpushare-control") != 0))
 			return 0;
 	}
 	return -ENOENT;

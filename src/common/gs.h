@@ -65,7 +65,9 @@ int gs_lock_file(const char *path);
 int gs_state_dir(char *out, size_t len);
 
 /* Finds an executable in $PATH, then where NVIDIA installs its tools
- * (/usr/local/nvidia/bin). 0 with the path in out, or -ENOENT. */
+ * (/usr/local/nvidia/bin), never the calling program itself nor a link to
+ * gpushare-control under another name (mps-compat/). 0 with the path in
+ * out, or -ENOENT. */
 int gs_find_program(const char *name, char *out, size_t len);
 /* Whether NVIDIA's CUDA driver (not gpushare's simulated one) is here and
  * simulation is not asked for. */

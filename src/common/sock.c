@@ -53,7 +53,7 @@ int gs_sock_connect(const char *path, int timeout_ms)
 	return fd;
 }
 
-size_t gs_control_paths(char paths[2][GS_CONTROL_SOCK_MAX])
+size_t gs_control_paths(char paths[GS_CONTROL_PATHS][GS_CONTROL_SOCK_MAX])
 {
 	static const char def[] = "/tmp/gpushare";
 	const char *env = secure_getenv("GPUSHARE_PIPE_DIRECTORY");
@@ -61,6 +61,15 @@ size_t gs_control_paths(char paths[2][GS_CONTROL_SOCK_MAX])
 	snprintf(paths[n++], GS_CONTROL_SOCK_MAX, "%s/control", def);
 	if (env && *env && strcmp(env, def) &&
 	    snprintf(paths[n], GS_CONTROL_SOCK_MAX, "%s/control", env) < GS_CONTROL_SOCK_MAX)
+		n++;
+	/* a cluster's MPS pipe directory, where gpushare-control answers as
+	 * nvidia-cuda-mps-control: what its clients are given */
+	const char *mps = secure_getenv("CUDA_MPS_PIPE_DIRECTORY");
+	char pid[GS_CONTROL_SOCK_MAX + 32];
+	mps = mps && *mps ? mps : "/tmp/nvidia-mps";
+	snprintf(pid, sizeof pid, "%s/gpushare-control.pid", mps);
+	if (strcmp(mps, def) && (!env || strcmp(mps, env)) && access(pid, F_OK) == 0 &&
+	    snprintf(paths[n], GS_CONTROL_SOCK_MAX, "%s/control", mps) < GS_CONTROL_SOCK_MAX)
 		n++;
 	return n;
 }

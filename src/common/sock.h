@@ -13,10 +13,14 @@ int gs_sock_connect(const char *path, int timeout_ms);
 
 /* Where programs look for gpushare-control, in order: the default pipe
  * directory's socket (a daemon there is the authority), then
- * GPUSHARE_PIPE_DIRECTORY's when it names another. Returns how many paths
- * were written (1 or 2). */
+ * GPUSHARE_PIPE_DIRECTORY's when it names another, then MPS's pipe
+ * directory (CUDA_MPS_PIPE_DIRECTORY, else /tmp/nvidia-mps) when
+ * gpushare-control runs there under NVIDIA's name (its pid file says so:
+ * NVIDIA's own daemon must never be sent gpushare's protocol). Returns how
+ * many paths were written (1 to GS_CONTROL_PATHS). */
 #define GS_CONTROL_SOCK_MAX 108
-size_t gs_control_paths(char paths[2][GS_CONTROL_SOCK_MAX]);
+#define GS_CONTROL_PATHS 3
+size_t gs_control_paths(char paths[GS_CONTROL_PATHS][GS_CONTROL_SOCK_MAX]);
 /* gs_sock_connect to a gpushare-control run by root or by this user: a
  * daemon of another user holding the socket is -EPERM, as if none ran. */
 int gs_control_connect(const char *path, int timeout_ms);

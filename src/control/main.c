@@ -1,7 +1,8 @@
 /* main.c: gpushare-control, used as nvidia-cuda-mps-control is: `-d` starts
  * the daemon in the background, `-f` in the foreground; with no option it
  * is the front end, sending each line of stdin to the daemon and printing
- * the answers. */
+ * the answers. Installed under NVIDIA's name too (mps-compat/), it takes
+ * MPS's directories. */
 #include "control.h"
 
 #include "sock.h"
@@ -15,19 +16,34 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Run as nvidia-cuda-mps-control (the link `make install` puts in
+ * lib/gpushare/mps-compat/, for a cluster's MPS daemon set or device plugin
+ * to find first on PATH), it takes MPS's directories as NVIDIA's does:
+ * CUDA_MPS_PIPE_DIRECTORY and CUDA_MPS_LOG_DIRECTORY, NVIDIA's defaults
+ * otherwise; gpushare's variables come next, as they do under its own name. */
+static bool as_mps;
+
+static const char *env_of(const char *mps, const char *ours)
+{
+	const char *e = as_mps ? getenv(mps) : NULL;
+	if (!e || !*e)
+		e = getenv(ours);
+	return e && *e ? e : NULL;
+}
+
 static void pipe_dir(char *out, size_t len)
 {
-	const char *e = getenv("GPUSHARE_PIPE_DIRECTORY");
-	snprintf(out, len, "%s", e && *e ? e : "/tmp/gpushare");
+	const char *e = env_of("CUDA_MPS_PIPE_DIRECTORY", "GPUSHARE_PIPE_DIRECTORY");
+	snprintf(out, len, "%s", e ? e : as_mps ? "/tmp/nvidia-mps" : "/tmp/gpushare");
 }
 
 static void log_dir(char *out, size_t len)
 {
-	const char *e = getenv("GPUSHARE_LOG_DIRECTORY");
-	if (e && *e)
+	const char *e = env_of("CUDA_MPS_LOG_DIRECTORY", "GPUSHARE_LOG_DIRECTORY");
+	if (e)
 		snprintf(out, len, "%s", e);
 	else if (geteuid() == 0)
-		snprintf(out, len, "/var/log/gpushare");
+		snprintf(out, len, as_mps ? "/var/log/nvidia-mps" : "/var/log/gpushare");
 	else {
 		char state[PATH_MAX - 8];
 		gs_state_dir(state, sizeof state);
@@ -155,6 +171,8 @@ static int answer_timeout_ms(void)
 int main(int argc, char **argv)
 {
 	char dir[PATH_MAX - 64], logs[PATH_MAX - 64];
+	const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	as_mps = argc > 0 && strcmp(base ? base + 1 : argv[0], "nvidia-cuda-mps-control") == 0;
 	pipe_dir(dir, sizeof dir);
 	log_dir(logs, sizeof logs);
 	if (argc > 1) {

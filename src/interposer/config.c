@@ -7,9 +7,14 @@
  *     it is rewritten to the slice's GPU before the driver reads it
  *   GPUSHARE_MEMORY_LIMIT=<size> and/or GPUSHARE_SMS=<count>: an ad-hoc
  *     slice of this process and its children.
+ * Kubernetes schedulers' variables (HAMi's CUDA_DEVICE_MEMORY_LIMIT[_<i>],
+ * CUDA_DEVICE_SM_LIMIT, KAI's GPU_PORTION; kubeenv.h) narrow whichever of
+ * these applies, or make the ad-hoc slice alone: clusters set them beside
+ * ours, so they never conflict with a slice; the smallest limit wins.
  * Any malformed value is an error: the caller refuses CUDA rather than run
  * the program without its limits. */
 #include "cvd.h"
+#include "kubeenv.h"
 #include "slice.h"
 #include "interposer.h"
 #include "smrun.h"
@@ -141,6 +146,78 @@ static const char *env(const char *name)
 	return v && *v ? v : NULL;
 }
 
+static const char *kube_get(const char *name, void *arg)
+{
+	GS_UNUSED(arg);
+	return secure_getenv(name);
+}
+
+/* What the schedulers' variables allow this process on the devices it sees
+ * (ndev of them, counted from 0: the slice's GPU alone for a placed
+ * program): the narrowest memory (GPU_PORTION of the GPU's memory, as NVML
+ * reports it) and SM count (a percentage of the GPU's SMs); 0: no limit.
+ * gpushare charges a process's memory on all its devices against one
+ * limit, so with several devices the narrowest per-device value is taken
+ * for them all: never wider than what the scheduler gave any one. */
+static int kube_limits(const char *gpu_uuid, size_t ndev, uint64_t *mem, unsigned *sms, char *err, size_t errlen)
+{
+	struct gs_kubeenv k;
+	int rc = gs_kubeenv_parse(kube_get, NULL, &k, err, errlen);
+	*mem = 0;
+	*sms = 0;
+	if (rc)
+		return rc;
+	if (k.portion_ppm == 1000000)
+		k.portion_ppm = 0; /* the whole GPU: nothing to narrow, nothing to measure */
+	uint64_t total = k.portion_ppm ? gs__nvml_total_bytes(gpu_uuid) : 0;
+	if (k.portion_ppm && !total)
+		return gs_fail(err, errlen, -ENODEV, "GPU_PORTION=\"%.40s\" needs the GPU's memory size, which NVML cannot "
+			       "tell", secure_getenv("GPU_PORTION"));
+	*mem = gs_kubeenv_memory(&k, ndev, total);
+	unsigned pct = gs_kubeenv_sm_percent(&k, ndev);
+	if (pct) {
+		unsigned all = gs__nvml_sm_count(gpu_uuid);
+		if (!all)
+			return gs_fail(err, errlen, -ENODEV, "CUDA_DEVICE_SM_LIMIT=%u%% needs the GPU's SM count, which NVML "
+				       "cannot tell", pct);
+		*sms = all * pct / 100 ? all * pct / 100 : 1;
+	}
+	if (*mem || *sms)
+		gs__log("Kubernetes limits from the environment: memory %llu MiB, SMs %u (%u%%) (0: none)",
+			(unsigned long long)(*mem >> 20), *sms, pct);
+	return 0;
+}
+
+/* How many devices the process sees before the driver tells: the entries of
+ * CUDA_VISIBLE_DEVICES, else every index a variable may name. */
+static size_t visible_devices(void)
+{
+	const char *cvd = secure_getenv("CUDA_VISIBLE_DEVICES");
+	struct gs_cvd_entry e[GS_CVD_MAX];
+	size_t n;
+	char why[128];
+	if (!cvd || !*cvd || gs_cvd_parse(cvd, e, GS_CVD_MAX, &n, why, sizeof why) || n == 0)
+		return GS_KUBEENV_DEVS;
+	return n;
+}
+
+/* Narrows a slice's process to mem bytes (its own cap, as
+ * GPUSHARE_MEMORY_LIMIT in a placed slice) and sms SMs of its run (as
+ * GPUSHARE_SMS); 0: not narrowed. Never widens. */
+static void narrow(struct gs__slice *s, uint64_t mem, unsigned sms)
+{
+	if (mem && (!s->memory_limited || mem < s->memory_limit) && (!s->process_limit || mem < s->process_limit))
+		s->process_limit = mem;
+	if (sms && !s->sm_limited) {
+		s->sm_limited = true;
+		s->sms = sms;
+		s->sm_start = 0;
+		s->sm_grid = sms;
+	} else if (sms && sms < s->sms) {
+		s->sms = sms;
+	}
+}
+
 /* The slice a CVD entry names, when exactly one does. */
 static bool find_slice(struct gs_store *st, const struct gs_cvd_entry *e, struct gs_store_gpu **gpu,
 		       const struct gs_mig_ci **ci)
@@ -154,7 +231,8 @@ static bool find_slice(struct gs_store *st, const struct gs_cvd_entry *e, struct
 	return true;
 }
 
-static int explicit_limits(struct gs__slice *s, const char *mem, const char *sms, char *err, size_t errlen)
+static int explicit_limits(struct gs__slice *s, const char *mem, const char *sms, uint64_t kmem, unsigned ksms,
+			   char *err, size_t errlen)
 {
 	if (mem) {
 		uint64_t b;
@@ -172,6 +250,16 @@ static int explicit_limits(struct gs__slice *s, const char *mem, const char *sms
 		s->sms = (unsigned)n;
 		s->sm_start = 0;
 		s->sm_grid = s->sms;
+	}
+	/* the schedulers' limits: the smaller of theirs and ours */
+	if (kmem && (!s->memory_limited || kmem < s->memory_limit)) {
+		s->memory_limited = true;
+		s->memory_limit = kmem;
+	}
+	if (ksms && (!s->sm_limited || ksms < s->sms)) {
+		s->sm_limited = true;
+		s->sms = s->sm_grid = ksms;
+		s->sm_start = 0;
 	}
 	snprintf(s->name, sizeof s->name, "environment");
 	/* a ledger for this process and the children it forks, gone with them */
@@ -265,11 +353,37 @@ int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, 
 			s->sms = (unsigned)n;
 		}
 	}
+	/* the schedulers' variables narrow the same way; the program sees one
+	 * device, its slice's GPU */
+	uint64_t kmem;
+	unsigned ksms;
+	if ((rc = kube_limits(s->gpu_uuid, 1, &kmem, &ksms, err, errlen)))
+		return rc;
+	narrow(s, kmem, ksms);
+	if (!s->sm_limited && gs__client.pct > 0 && gs__client.pct < 100 && !gs__client.mps) {
+		/* outside every slice, on a GPU no slice holds SMs of (plain MPS,
+		 * as a cluster's MPS daemon runs it): the server's percentage is
+		 * of the whole GPU, carved as a slice's (ctx.c) */
+		unsigned all = gs__nvml_sm_count(s->gpu_uuid);
+		if (all) {
+			s->sm_limited = true;
+			s->sms = s->sm_grid = all;
+			s->sm_start = 0;
+		}
+	}
 	/* a slice's program sees its slice's GPU alone, as a MIG device's does;
 	 * one in the remainder the GPU it was placed on, whose remainder it is
 	 * charged to (no other would be counted) */
 	setenv("CUDA_VISIBLE_DEVICES", s->gpu_uuid, 1);
 	return 0;
+}
+
+/* A slice found in a store, narrowed by the schedulers' limits: rc as it was. */
+static int narrowed(int rc, struct gs__slice *s, uint64_t kmem, unsigned ksms)
+{
+	if (!rc)
+		narrow(s, kmem, ksms);
+	return rc;
 }
 
 int gs__config_load(struct gs__slice *s, char *err, size_t errlen)
@@ -287,6 +401,13 @@ int gs__config_load(struct gs__slice *s, char *err, size_t errlen)
 		sms = NULL;
 	if (slice && (mem || sms))
 		return gs_fail(err, errlen, -EINVAL, "give GPUSHARE_SLICE or GPUSHARE_MEMORY_LIMIT/GPUSHARE_SMS, not both");
+
+	/* read first: a malformed value refuses CUDA whatever else is given */
+	uint64_t kmem;
+	unsigned ksms;
+	int krc = kube_limits("", visible_devices(), &kmem, &ksms, err, errlen);
+	if (krc)
+		return krc;
 
 	static struct gs_store st;
 	char dir[PATH_MAX - 128];
@@ -308,7 +429,7 @@ int gs__config_load(struct gs__slice *s, char *err, size_t errlen)
 				ci = NULL;
 			}
 			if (ci)
-				return from_store(s, dir, g, ci, err, errlen);
+				return narrowed(from_store(s, dir, g, ci, err, errlen), s, kmem, ksms);
 		}
 		return not_found("GPUSHARE_SLICE", slice, err, errlen);
 	}
@@ -356,11 +477,11 @@ int gs__config_load(struct gs__slice *s, char *err, size_t errlen)
 						p++;
 				}
 				setenv("CUDA_VISIBLE_DEVICES", rewritten, 1);
-				return from_store(s, dir, g, ci, err, errlen);
+				return narrowed(from_store(s, dir, g, ci, err, errlen), s, kmem, ksms);
 			}
 		}
 	}
-	if (mem || sms)
-		return explicit_limits(s, mem, sms, err, errlen);
+	if (mem || sms || kmem || ksms)
+		return explicit_limits(s, mem, sms, kmem, ksms, err, errlen);
 	return 0;
 }

@@ -103,8 +103,8 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 	if (want >= all.sm.smCount && cap >= all.sm.smCount)
 		return gs__real.cuDevResourceGenerateDesc(desc, &all, 1);
 	unsigned g = round_to(gs__slice.sm_grid ? gs__slice.sm_grid : want, gran);
-	if (cap < want)
-		g = gran; /* a part of the slice: groups as fine as the GPU allows */
+	if (cap < want || want % g)
+		g = gran; /* a part of the slice (a server's percentage, fewer SMs asked for): groups as fine as the GPU allows */
 	unsigned n = all.sm.smCount / g;
 	if (n > GS_ARRAY_LEN(groups))
 		n = GS_ARRAY_LEN(groups);

@@ -167,6 +167,10 @@ int gs__nvml_process_bytes(const char *gpu_uuid, uint64_t *bytes);
 unsigned gs__nvml_sm_count(const char *gpu_uuid);
 /* The GPU's whole memory, as NVML reports it; 0 when it cannot tell. */
 uint64_t gs__nvml_total_bytes(const char *gpu_uuid);
+/* This process's own cap as it is told it (mem.c: the server's pinned limit,
+ * GPUSHARE_MEMORY_LIMIT, the schedulers' limits; 0: none) and what it holds
+ * against it (counted only while there is a cap). */
+void gs__process_view(uint64_t *cap, uint64_t *held);
 /* Whether the slice may hold used bytes: within its guarantee always, past
  * it only out of what no other slice of the GPU is guaranteed (guarantee.c). */
 bool gs__guarantee_admits(uint64_t used);

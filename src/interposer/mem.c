@@ -129,6 +129,12 @@ static uint64_t process_view_cap(void)
 	return cap;
 }
 
+void gs__process_view(uint64_t *cap, uint64_t *held)
+{
+	*cap = process_view_cap();
+	*held = __atomic_load_n(&process_bytes, __ATOMIC_RELAXED);
+}
+
 /* Charges bytes to the slice: the server's pinned memory limit, the slice's
  * limit and the other slices' guarantees, or CUDA_ERROR_OUT_OF_MEMORY and
  * nothing changes. Every charge, contexts included, comes through here. */

@@ -41,10 +41,20 @@ static bool in_slice(nvmlDevice_t d)
 static void slice_view(unsigned long long *total, unsigned long long *used, unsigned long long *free_b)
 {
 	gs_ledger_reclaim(gs__slice.ledger);
-	uint64_t u = gs_ledger_used(gs__slice.ledger), limit = gs__slice_limit();
+	uint64_t u = gs_ledger_used(gs__slice.ledger), limit = gs__slice_limit(), cap, mine;
+	uint64_t left = u < limit ? limit - u : 0;
+	/* the process's own cap, when it is the narrower, as cuMemGetInfo tells it */
+	gs__process_view(&cap, &mine);
+	if (cap && cap < limit) {
+		limit = cap;
+		if (cap - (mine < cap ? mine : cap) < left)
+			left = cap - (mine < cap ? mine : cap);
+	}
+	if (left > limit)
+		left = limit;
 	*total = limit;
-	*used = u < limit ? u : limit;
-	*free_b = limit - *used;
+	*free_b = left;
+	*used = limit - left;
 }
 
 EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *m)
@@ -113,8 +123,12 @@ EXPORT nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t d, nvmlDeviceAttribu
 		return NVML_ERROR_UNINITIALIZED;
 	nvmlReturn_t rc = real_attrs(d, a);
 	if (rc == NVML_SUCCESS && a && (gs__slice.memory_limited || gs__slice.sm_limited) && in_slice_any(d)) {
-		if (gs__slice.memory_limited && (gs__slice_limit() >> 20) < a->memorySizeMB)
-			a->memorySizeMB = gs__slice_limit() >> 20;
+		uint64_t limit = gs__slice_limit(), cap, mine;
+		gs__process_view(&cap, &mine);
+		if (cap && cap < limit)
+			limit = cap;
+		if (gs__slice.memory_limited && (limit >> 20) < a->memorySizeMB)
+			a->memorySizeMB = limit >> 20;
 		unsigned sms = gs__ctx_sms(0);
 		if (gs__slice.sm_limited && (sms ? sms : gs__slice.sms) < a->multiprocessorCount)
 			a->multiprocessorCount = sms ? sms : gs__slice.sms;

@@ -209,14 +209,22 @@ static void mps_environment(void)
 {
 	char v[96];
 	double share = gs__client.share > 0 && gs__client.share < 1 ? gs__client.share : 1;
-	unsigned sms = gs__slice.sms;
-	unsigned total = share < 1 && sms ? (unsigned)(sms / share + 0.5) : 0; /* the GPU's SMs, 0: the slice is it */
+	/* the slice's SMs give the GPU's; the process may have fewer of them
+	 * (GPUSHARE_SMS, CUDA_DEVICE_SM_LIMIT: config.c), which MPS is given
+	 * as its part of the GPU, as a server's percentage is */
+	unsigned slice_sms = placed.sms, sms = gs__slice.sms;
+	bool fewer = slice_sms && sms && sms < slice_sms;
+	unsigned total = share < 1 && slice_sms ? (unsigned)(slice_sms / share + 0.5) : 0; /* the GPU's SMs, 0: the slice is it */
+	if (!total && fewer)
+		total = slice_sms;
 	double want = 0, ceiling = 100;
 	if (total) {
 		ceiling = gpu_percentage(sms, total);
 		if (gs__client.pct > 0 && gs__client.pct < 100) {
 			unsigned part = (unsigned)(sms * gs__client.pct / 100) & ~1u;
 			want = gpu_percentage(part < 2 ? 2 : part, total);
+		} else if (fewer) {
+			want = ceiling;
 		}
 	} else if (gs__client.pct > 0 && gs__client.pct < 100) {
 		want = gs__client.pct;
@@ -234,17 +242,33 @@ static void mps_environment(void)
 		snprintf(v, sizeof v, "%.1f", want);
 		setenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", v, 1);
 	}
-	if (gs__client.memory_limit && gs__slice.gpu_uuid[0]) {
-		/* the server's limit, whatever the user set: a user's own higher
-		 * value would lift it (NVIDIA's MPS enforces it, not the ledger);
-		 * a lower one is GPUSHARE_MEMORY_LIMIT's, which the interposer
-		 * enforces for the process */
+	/* the server's limit, or the process's own cap where it is lower
+	 * (GPUSHARE_MEMORY_LIMIT, CUDA_DEVICE_MEMORY_LIMIT, GPU_PORTION:
+	 * config.c), so that NVIDIA's MPS enforces it too */
+	uint64_t pinned = gs__client.memory_limit;
+	if (gs__slice.process_limit && (!pinned || gs__slice.process_limit < pinned))
+		pinned = gs__slice.process_limit;
+	if (pinned && gs__slice.gpu_uuid[0]) {
+		/* whatever the user set: a user's own higher value would lift it
+		 * (NVIDIA's MPS enforces it, not the ledger) */
 		const char *own_limit = secure_getenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT");
-		snprintf(v, sizeof v, "%s=%" PRIu64 "M", gs__slice.gpu_uuid, gs__client.memory_limit >> 20);
+		snprintf(v, sizeof v, "%s=%" PRIu64 "M", gs__slice.gpu_uuid, pinned >> 20);
 		if (own_limit && *own_limit && strcmp(own_limit, v))
-			gs__log("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=%s replaced by the server's %s (GPUSHARE_MEMORY_LIMIT "
-				"lowers it for this process)", own_limit, v);
+			gs__log("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=%s replaced by %s (the server's, or this process's "
+				"own lower cap)", own_limit, v);
 		setenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", v, 1);
+	}
+	/* gpushare-control answering as nvidia-cuda-mps-control in the pipe
+	 * directory the program was given (a cluster's device plugin): NVIDIA's
+	 * own daemon is the one it supervises beneath (<pipe>/nvidia-mps), and
+	 * the driver must reach that one, not gpushare's socket */
+	const char *given = secure_getenv("CUDA_MPS_PIPE_DIRECTORY");
+	size_t dl = strlen(daemon_addr.sun_path) - strlen("/control");
+	if (given && strlen(given) == dl && strncmp(given, daemon_addr.sun_path, dl) == 0) {
+		char under[sizeof daemon_addr.sun_path + 16];
+		snprintf(under, sizeof under, "%.*s/nvidia-mps", (int)dl, daemon_addr.sun_path);
+		setenv("CUDA_MPS_PIPE_DIRECTORY", under, 1);
+		gs__log("CUDA_MPS_PIPE_DIRECTORY=%s: NVIDIA's MPS under gpushare-control", under);
 	}
 	const char *pct = secure_getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
 	const char *mem = secure_getenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT");
@@ -301,10 +325,12 @@ static void *watch(void *arg)
 }
 
 /* The daemon's socket: the default pipe directory's when a daemon listens
- * there, else GPUSHARE_PIPE_DIRECTORY's. A connected fd, or -1: none runs. */
+ * there, else GPUSHARE_PIPE_DIRECTORY's, else MPS's pipe directory's where
+ * gpushare-control runs as nvidia-cuda-mps-control (gs_control_paths). A
+ * connected fd, or -1: none runs. */
 static int find_daemon(void)
 {
-	char paths[2][GS_CONTROL_SOCK_MAX];
+	char paths[GS_CONTROL_PATHS][GS_CONTROL_SOCK_MAX];
 	size_t n = gs_control_paths(paths);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(daemon_addr.sun_path, sizeof daemon_addr.sun_path, "%s", paths[i]);

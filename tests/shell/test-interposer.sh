@@ -86,6 +86,29 @@ for bad in GPUSHARE_MEMORY_LIMIT=12Q GPUSHARE_MEMORY_LIMIT=0 GPUSHARE_SMS=0 GPUS
 	check "refused with a message: $bad" 'echo "$out" | grep -q "^gpushare: .*CUDA is refused" && echo "$out" | grep -q "cuInit 100"'
 done
 
+# Kubernetes schedulers' variables (HAMi, KAI): they only narrow, the smallest wins, and they are given beside a slice
+out=$(with_env CUDA_DEVICE_MEMORY_LIMIT=4096m "$app" info)
+check "CUDA_DEVICE_MEMORY_LIMIT=4096m: 4096 MiB seen by CUDA and NVML" '[ "$(echo "$out" | val mem_total_mib)" = 4096 ] && [ "$(echo "$out" | val nvml_total_mib)" = 4096 ]'
+check "CUDA_DEVICE_MEMORY_LIMIT: an allocation past it is refused" '[ "$(with_env CUDA_DEVICE_MEMORY_LIMIT=4g "$app" alloc 5000)" = "refused 2" ] && [ "$(with_env CUDA_DEVICE_MEMORY_LIMIT=4g "$app" alloc 3000)" = ok ]'
+check "CUDA_DEVICE_MEMORY_LIMIT_0 overrides the general one for device 0" '[ "$(with_env CUDA_DEVICE_MEMORY_LIMIT=4g CUDA_DEVICE_MEMORY_LIMIT_0=2g "$app" info | val mem_total_mib)" = 2048 ]'
+check "... a bare number is bytes, as HAMi-core reads it" '[ "$(with_env CUDA_DEVICE_MEMORY_LIMIT_0=1073741824 "$app" info | val mem_total_mib)" = 1024 ]'
+check "beside GPUSHARE_MEMORY_LIMIT the smaller wins, either way" '[ "$(with_env CUDA_DEVICE_MEMORY_LIMIT=2g GPUSHARE_MEMORY_LIMIT=3G "$app" info | val mem_total_mib)" = 2048 ] && [ "$(with_env CUDA_DEVICE_MEMORY_LIMIT=3g GPUSHARE_MEMORY_LIMIT=2G "$app" info | val mem_total_mib)" = 2048 ]'
+check "CUDA_DEVICE_SM_LIMIT=50: kernels on 54 of the 108 SMs" '[ "$(with_env CUDA_DEVICE_SM_LIMIT=50 "$app" smid)" = "smid distinct 54 range 0-53" ] && [ "$(with_env CUDA_DEVICE_SM_LIMIT=50 "$app" info | val sms)" = 54 ]'
+check "CUDA_DEVICE_SM_LIMIT=0 and =100 are no limit (HAMi)" '[ "$(with_env CUDA_DEVICE_SM_LIMIT=0 "$app" info | val sms)" = 108 ] && [ "$(with_env CUDA_DEVICE_SM_LIMIT=100 "$app" info | val sms)" = 108 ]'
+check "GPU_PORTION=0.25: a quarter of the 40 GiB, allocations stop there" '[ "$(with_env GPU_PORTION=0.25 "$app" info | val mem_total_mib)" = 10240 ] && [ "$(with_env GPU_PORTION=0.25 "$app" alloc 11000)" = "refused 2" ]'
+out=$(with_env GPUSHARE_SLICE="$s0" CUDA_DEVICE_MEMORY_LIMIT=4g CUDA_DEVICE_SM_LIMIT=25 "$app" info 2>&1)
+check "beside GPUSHARE_SLICE (no \"not both\"): the slice narrowed to 4096 MiB (NVML too), 26 SMs" '[ "$(echo "$out" | val mem_total_mib)" = 4096 ] && [ "$(echo "$out" | val nvml_total_mib)" = 4096 ] && [ "$(echo "$out" | val sms)" = 26 ]'
+check "... kernels on 26 SMs of the slice's own" '[ "$(with_env GPUSHARE_SLICE="$s0" CUDA_DEVICE_SM_LIMIT=25 "$app" smid)" = "smid distinct 26 range 0-25" ]'
+check "... an allocation past it refused" '[ "$(with_env GPUSHARE_SLICE="$s0" CUDA_DEVICE_MEMORY_LIMIT=4g "$app" alloc 5000)" = "refused 2" ]'
+check "a value wider than the slice changes nothing" '[ "$(with_env GPUSHARE_SLICE="$s0" CUDA_DEVICE_MEMORY_LIMIT=30g GPU_PORTION=1 CUDA_DEVICE_SM_LIMIT=90 "$app" info | val mem_total_mib)" = 20096 ] && [ "$(with_env GPUSHARE_SLICE="$s0" CUDA_DEVICE_SM_LIMIT=90 "$app" info | val sms)" = 56 ]'
+check "CUDA_VISIBLE_DEVICES naming a slice, with CUDA_DEVICE_MEMORY_LIMIT_0" '[ "$(with_env CUDA_VISIBLE_DEVICES="$s1" CUDA_DEVICE_MEMORY_LIMIT_0=1g "$app" info | val mem_total_mib)" = 1024 ]'
+for bad in CUDA_DEVICE_MEMORY_LIMIT=4x CUDA_DEVICE_MEMORY_LIMIT=0 CUDA_DEVICE_MEMORY_LIMIT_0=-1g CUDA_DEVICE_SM_LIMIT=150 \
+	   CUDA_DEVICE_SM_LIMIT=half GPU_PORTION=1.5 GPU_PORTION=0 GPU_PORTION=50% "GPUSHARE_SLICE=$s0 CUDA_DEVICE_MEMORY_LIMIT=lots"; do
+	out=$(with_env $bad "$app" info 2>&1)
+	var=${bad##* }; var=${var%%=*}
+	check "refused, the variable named: $bad" 'echo "$out" | grep -q "^gpushare: $var=\"" && echo "$out" | grep -q "CUDA is refused" && echo "$out" | grep -q "cuInit 100"'
+done
+
 # gpushare run: the same, set up for the program
 out=$(gpushare run --slice "$s1" -- "$app" info)
 check "gpushare run --slice puts a program in the slice" '[ "$(echo "$out" | val mem_total_mib)" = 9984 ] && [ "$(echo "$out" | val sms)" = 28 ]'
