@@ -94,7 +94,7 @@ static int read_conf(int ac, char **av, struct conf *c)
  * daemon answers (why says so). */
 static int ask(const struct conf *c, const char *cmd, char *first, size_t flen, char *why, size_t wlen)
 {
-	char paths[2][GS_CONTROL_SOCK_MAX];
+	char paths[GS_CONTROL_PATHS][GS_CONTROL_SOCK_MAX];
 	size_t n = 0;
 	if (c->pipe[0])
 		n = snprintf(paths[0], sizeof paths[0], "%s/control", c->pipe) < (int)sizeof paths[0];
