@@ -4,8 +4,10 @@
 set -eu
 # python3: test-preload.sh checks that python3 runs unchanged under the preload
 # man-db, groff-base, mandoc: test-man.sh renders and lints the manual pages
+# slurmctld, slurmd, slurm-client, libslurm-dev, munge: the Slurm plugin and
+# test-slurm.sh's one-node cluster
 # libyaml-dev: gpushare apply reads its config (mig-parted's YAML) with libyaml
-pkgs="gcc make libc6-dev libcmocka-dev python3-yaml libyaml-dev clang libclang-rt-14-dev python3 man-db groff-base mandoc"
+pkgs="slurmctld slurmd slurm-client libslurm-dev munge gcc make libc6-dev libcmocka-dev python3-yaml libyaml-dev clang libclang-rt-14-dev python3 man-db groff-base mandoc"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

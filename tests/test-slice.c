@@ -214,6 +214,32 @@ static void a_slice_grows_in_place_while_a_program_runs(void **state)
 	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, NULL, err, sizeof err), 0);
 }
 
+/* A slice taken away beside a running one whose SMs the coarser split would
+ * regroup: the GPU keeps its split (a floor in the store) while the program
+ * runs, and lets it go once none does. */
+static void a_slice_goes_beside_a_running_one_and_the_split_stays(void **state)
+{
+	(void)state;
+	struct gs_slice_info a = make(16, 4096, false); /* SMs 0-15 */
+	struct gs_slice_info b = make(32, 4096, false); /* SMs 32-63: groups of 16 */
+	pid_t p = run_in(&b);
+	char err[256];
+	int rc = gs_slice_destroy(dir, a.uuid, NULL, err, sizeof err);
+	if (rc)
+		print_message("%s\n", err);
+	ASSERT_INT_EQ(rc, 0);
+	struct gs_store st;
+	assert_int_equal(gs_store_load(dir, &st, NULL, 0), 0);
+	ASSERT_INT_EQ(gs_smrun_grid(2, &st.gpu[0].layout), 16);
+	/* a new program of b splits the GPU as b's running one did */
+	ASSERT_INT_EQ(st.gpu[0].layout.grid_floor, 16);
+	stop(p);
+	struct gs_slice_spec sp = { .sm = 32, .memory = 1 << 30, .guarantee = UINT64_MAX };
+	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, NULL, err, sizeof err), 0);
+	assert_int_equal(gs_store_load(dir, &st, NULL, 0), 0);
+	ASSERT_INT_EQ(st.gpu[0].layout.grid_floor, 0);
+}
+
 static void an_ephemeral_slice_goes_with_its_job(void **state)
 {
 	(void)state;
@@ -556,6 +582,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_slice_is_made_with_all_its_attributes_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(an_ambiguous_name_is_an_error_naming_both, setup, teardown),
 		cmocka_unit_test_setup_teardown(sms_grow_in_place_but_never_shrink_or_move_under_a_program, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_slice_goes_beside_a_running_one_and_the_split_stays, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_slice_grows_in_place_while_a_program_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(an_ephemeral_slice_goes_with_its_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_failed_change_changes_nothing, setup, teardown),

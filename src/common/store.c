@@ -195,6 +195,14 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 		g->memory_mib = (uint32_t)v[2];
 		return 0;
 	}
+	if (strcmp(w[0], "grid") == 0) {
+		/* grid <gpu> <SMs> */
+		struct gs_store_gpu *g = n == 3 ? gs_store_gpu(s, w[1], false) : NULL;
+		if (!g || num(w[2], 100000, &v[0]) || v[0] == 0)
+			goto bad;
+		g->layout.grid_floor = (unsigned)v[0];
+		return 0;
+	}
 	if (strcmp(w[0], "owner") == 0 || strcmp(w[0], "cgroup") == 0 || strcmp(w[0], "default") == 0) {
 		/* owner <gpu> <gi> <ci> <pid> <start time>
 		 * cgroup <gpu> <gi> <ci> <path>
@@ -474,6 +482,8 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 			l->next_serial);
 		if (g->sm_unit)
 			fprintf(f, "size %s %u %u %" PRIu32 "\n", g->uuid, g->sm_count, g->sm_unit, g->memory_mib);
+		if (l->grid_floor)
+			fprintf(f, "grid %s %u\n", g->uuid, l->grid_floor);
 		for (size_t k = 0; k < l->n_gi; k++) {
 			const struct gs_mig_gi *gi = &l->gi[k];
 			if (gi->profile_id == GS_MIG_CUSTOM)

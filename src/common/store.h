@@ -63,6 +63,9 @@ struct gs_mig_layout {
 	struct gs_mig_gi gi[GS_MIG_MAX_GI];
 	struct gs_mig_ci ci[GS_MIG_MAX_CI];
 	uint64_t next_serial;
+	/* a grid the GPU keeps splitting by while programs run (0: none): a
+	 * slice gone beside running ones leaves the split as it was */
+	unsigned grid_floor;
 };
 
 struct gs_store_gpu {

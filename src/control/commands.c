@@ -283,7 +283,20 @@ struct clients_ctx {
 	const struct control_peer *viewer;
 	bool json;
 	unsigned n;
+	struct gs_store *st; /* NULL when unreadable: no JOB shown */
 };
+
+/* The scheduler's job whose slice holds a client: a job slice's name
+ * (attach_job names it slurm-<job id>), else "-". */
+static const char *client_job(const struct clients_ctx *c, const char *slice)
+{
+	struct gs_store_gpu *g;
+	struct gs_mig_ci *ci;
+	if (!c->st || strcmp(slice, "-") == 0 || gs_slice_resolve(c->st, slice, &g, &ci, NULL, 0) || !ci->owner_pid ||
+	    !ci->name[0])
+		return "-";
+	return ci->name;
+}
 
 static void client_row(void *ctx, struct control_peer *p)
 {
@@ -305,9 +318,10 @@ static void client_row(void *ctx, struct control_peer *p)
 		snprintf(gpu, sizeof gpu, "%u", g->index);
 	gs_slices_user_name(p->uid, user, sizeof user);
 	gs_slices_command(p->pid, command, sizeof command);
+	const char *job = client_job(c, p->slice);
 	if (!c->json) {
-		control_reply_line(c->r, "%-10ld%-12s%-10s%-12s%-5s%-42s%s", (long)p->pid, user, server, mem, gpu, p->slice,
-				   command);
+		control_reply_line(c->r, "%-10ld%-12s%-10s%-12s%-5s%-42s%-14s%s", (long)p->pid, user, server, mem, gpu,
+				   p->slice, job, command);
 		return;
 	}
 	char server_json[16] = "null", used_json[24] = "null";
@@ -316,9 +330,11 @@ static void client_row(void *ctx, struct control_peer *p)
 	if (known)
 		snprintf(used_json, sizeof used_json, "%llu", (unsigned long long)bytes);
 	control_reply_line(c->r, "%s{\"pid\": %ld, \"uid\": %ld, \"user\": \"%s\", \"command\": \"%s\", \"server\": %s, "
-			   "\"queued\": %s, \"gpu\": %s, \"gpu_uuid\": \"%s\", \"slice\": \"%s\", \"used_bytes\": %s}",
+			   "\"queued\": %s, \"gpu\": %s, \"gpu_uuid\": \"%s\", \"slice\": \"%s\", \"job\": %s%s%s, "
+			   "\"used_bytes\": %s}",
 			   c->n ? "," : "", (long)p->pid, (long)p->uid, user, command, server_json,
-			   p->pending ? "true" : "false", g ? gpu : "null", p->gpu, p->slice, used_json);
+			   p->pending ? "true" : "false", g ? gpu : "null", p->gpu, p->slice, strcmp(job, "-") ? "\"" : "",
+			   strcmp(job, "-") ? job : "null", strcmp(job, "-") ? "\"" : "", used_json);
 	c->n++;
 }
 
@@ -328,19 +344,25 @@ static void client_row(void *ctx, struct control_peer *p)
 static void list_clients(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			 struct control_reply *r)
 {
-	struct clients_ctx c = { s, r, p, argc == 2 && strcmp(argv[1], "--json") == 0, 0 };
+	struct clients_ctx c = { s, r, p, argc == 2 && strcmp(argv[1], "--json") == 0, 0, malloc(sizeof *c.st) };
 	if (argc == 2 && !c.json) {
 		control_reply_fail(r, "Invalid arguments: list_clients [--json]");
+		free(c.st);
 		return;
+	}
+	if (c.st && gs_store_load(s->state_dir, c.st, NULL, 0)) {
+		free(c.st);
+		c.st = NULL;
 	}
 	if (c.json)
 		control_reply_line(r, "{\"version\": 1, \"clients\": [");
 	else
-		control_reply_line(r, "%-10s%-12s%-10s%-12s%-5s%-42s%s", "PID", "USER", "SERVER", "MEMORY", "GPU", "SLICE",
-				   "COMMAND");
+		control_reply_line(r, "%-10s%-12s%-10s%-12s%-5s%-42s%-14s%s", "PID", "USER", "SERVER", "MEMORY", "GPU",
+				   "SLICE", "JOB", "COMMAND");
 	control_each_client(client_row, &c);
 	if (c.json)
 		control_reply_line(r, "]}");
+	free(c.st);
 }
 
 const struct control_cmd control_cmds[] = {

@@ -137,6 +137,7 @@ unsigned gs_smrun_grid(unsigned u, const struct gs_mig_layout *l)
 		gs_smrun_of_ci(l, &l->ci[i], &s, &n);
 		g = gcd(gcd(g, s), gs_smrun_round(u, n));
 	}
+	g = gcd(g, l->grid_floor);
 	if (g == 0)
 		return u;
 	g = g / u * u;

@@ -87,7 +87,23 @@ static int check_running(const char *dir, const struct gs_store *before, struct 
 	for (size_t i = 0; i < before->n_gpu; i++) {
 		const struct gs_store_gpu *b = &before->gpu[i];
 		struct gs_store_gpu *a = gs_store_gpu(after, b->uuid, false);
-		bool grid_changed = a && gs_smrun_grid(unit_of(b), &b->layout) != gs_smrun_grid(unit_of(a), &a->layout);
+		bool grid_changed = false;
+		if (a) {
+			/* the split is kept while any program runs: a slice taken
+			 * away beside running ones leaves a floor, gone once none runs */
+			bool running = false;
+			pid_t pid;
+			for (size_t k = 0; k < b->layout.n_gi && !running; k++)
+				running = live(dir, b->uuid, &b->layout.gi[k], &pid, 1) > 0;
+			if (!running)
+				a->layout.grid_floor = 0;
+			unsigned was = gs_smrun_grid(unit_of(b), &b->layout), now = gs_smrun_grid(unit_of(a), &a->layout);
+			if (running && now != was && now % was == 0) {
+				a->layout.grid_floor = was;
+				now = gs_smrun_grid(unit_of(a), &a->layout);
+			}
+			grid_changed = now != was;
+		}
 		for (size_t k = 0; k < b->layout.n_gi; k++) {
 			const struct gs_mig_gi *old = &b->layout.gi[k], *now = same_gi(a, old);
 			int rc = 0;

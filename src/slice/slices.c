@@ -196,6 +196,7 @@ int gs_slices_rows(const char *dir, uid_t only_uid, const struct gs_slice_gpu *g
 			row->gi = (int)ci->gi;
 			row->ci = (int)ci->id;
 			row->sms = ci->sm;
+			row->sm_start = gi->sm_start;
 			row->memory = (uint64_t)gi->memory_mib << 20;
 			row->guarantee = (uint64_t)gi->guarantee_mib << 20;
 			row->n_users = ci->n_users;
@@ -307,7 +308,8 @@ static void json(const struct gs_slice_row *rows, size_t n, void (*emit)(void *,
 			PUT("null");
 		PUT(", \"gpu_uuid\": \"%s\"", row->gpu_uuid);
 		if (!row->remainder)
-			PUT(", \"gi\": %d, \"ci\": %d, \"sms\": %u", row->gi, row->ci, row->sms);
+			PUT(", \"gi\": %d, \"ci\": %d, \"sms\": %u, \"sm_start\": %u", row->gi, row->ci, row->sms,
+			    row->sm_start);
 		PUT(", \"memory_bytes\": %llu, \"guarantee_bytes\": %llu, \"used_bytes\": %llu",
 		    (unsigned long long)row->memory, (unsigned long long)row->guarantee, (unsigned long long)row->used);
 		if (!row->remainder) {

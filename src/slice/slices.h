@@ -30,7 +30,7 @@ struct gs_slice_row {
 	int gpu;                                 /* its index, -1 when not among the GPUs given */
 	char gpu_uuid[48];
 	int gi, ci;                              /* -1 for a remainder */
-	unsigned sms;
+	unsigned sms, sm_start;                  /* sm_start: its GPU instance's first SM */
 	uint64_t memory, guarantee, used, limit; /* bytes; limit: its ledger's */
 	uint32_t users[GS_SLICE_MAX_USERS];
 	unsigned n_users;                        /* 0: open to everyone */

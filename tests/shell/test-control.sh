@@ -125,7 +125,7 @@ else
 (GPUSHARE_SLICE=$s0 LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" exec "$app" hold 6000 > "$work/hold") &
 holder=$!
 for i in $(seq 50); do grep -q held "$work/hold" 2>/dev/null && break; sleep 0.1; done
-check "a program in a slice registers: list_clients shows it, its user, server, memory, GPU, slice and command" 'echo list_clients | "$ctl" | grep -qE "^$holder +$(id -un) +[0-9]+ +6256MiB +0 +$s0 +cuda-app$"'
+check "a program in a slice registers: list_clients shows it, its user, server, memory, GPU, slice and command" 'echo list_clients | "$ctl" | grep -qE "^$holder +$(id -un) +[0-9]+ +6256MiB +0 +$s0 +- +cuda-app$"'
 check "list_slices shows a slice, its GPU, memory, use, users, policy, and its process by name" 'echo list_slices | "$ctl" | grep -qE "^$s0 +0 +- +2 +0 +56 +20096MiB +20096MiB +6256MiB  \* +queue +yes +$holder\(cuda-app\)$"'
 check "set_slice_memory_limit on an unknown slice" '[ "$(echo "set_slice_memory_limit MIG-00000000 4G" | "$ctl" 2>&1)" = "gpushare-control: Slice MIG-00000000 not found" ]'
 check "set_slice_memory_limit with a bad value changes nothing" 'echo "set_slice_memory_limit $s0 4" | "$ctl" 2>&1 | grep -q "Invalid memory limit" && echo list_slices | "$ctl" | grep -q "20096MiB"'

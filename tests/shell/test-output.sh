@@ -38,7 +38,7 @@ holder=$!
 wait_for 'grep -q held "$work/hold"'
 check "GPUSHARE_SLICE takes a slice's name" 'grep -q held "$work/hold"'
 check "list_slices: GPU, name, users by name, policy, busy and the process by name" 'q list_slices | grep -qE "^$slice +0 +train-a +[0-9]+ +0 +32 +4096MiB +4096MiB +[0-9]+MiB  root,nobody +queue +yes +$holder\(cuda-app\)$"'
-check "list_clients: the user by name, GPU and command" 'q list_clients | grep -qE "^$holder +root +[0-9]+ +[0-9]+MiB +0 +$slice +cuda-app$"'
+check "list_clients: the user by name, GPU and command" 'q list_clients | grep -qE "^$holder +root +[0-9]+ +[0-9]+MiB +0 +$slice +- +cuda-app$"'
 check "gpushare status shows the same table" 'gpushare status | grep -qE "^$slice +0 +train-a .* yes +$holder\(cuda-app\)$"'
 json_ok() { "$py" -c "$1" "$2"; }
 q "list_slices --json" > "$work/slices.json"
