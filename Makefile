@@ -207,6 +207,8 @@ install: runtime man
 	install -d $(DESTDIR)$(PREFIX)/lib/gpushare/mps-compat
 	ln -sf ../../../bin/gpushare-control $(DESTDIR)$(PREFIX)/lib/gpushare/mps-compat/nvidia-cuda-mps-control
 	install -m 755 $(INTERPOSER) $(DESTDIR)$(PREFIX)/lib/gpushare/
+	$(if $(SPANK_PLUGIN),install -d $(DESTDIR)$(PREFIX)/lib/gpushare/slurm && \
+		install -m 755 $(SPANK_PLUGIN) $(DESTDIR)$(PREFIX)/lib/gpushare/slurm/)
 	install -m 755 $(SIMLIBS) $(DESTDIR)$(PREFIX)/lib/gpushare/sim/
 	ln -sf libnvidia-ml.so.1 $(DESTDIR)$(PREFIX)/lib/gpushare/sim/libnvidia-ml.so
 	ln -sf libcuda.so.1 $(DESTDIR)$(PREFIX)/lib/gpushare/sim/libcuda.so

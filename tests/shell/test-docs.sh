@@ -73,14 +73,17 @@ SAFE_FORMS=(
 NOT_RUN=(
 	'^make test$'
 	'it is the suite this test is part of (scripts/run-tests.sh): it would run itself'
+
+	'^(srun|sbatch) '
+	'it needs a Slurm cluster: tests/shell/test-slurm.sh runs these jobs (the block after "test-slurm.sh runs") as a user in the cluster it starts'
 )
 # what a block needs / pattern (on each command of the block) / why
 NEEDS=(
 	users '(^|[^[:alnum:]_-])(alice|bob)([^[:alnum:]_-]|$)'
 	'it runs programs as alice and bob, real users, made by the test only as root'
 
-	private '^(make install|gpushare preload (install|remove))( |$)'
-	'it installs into /usr/local and changes /etc/ld.so.preload, which the test does only as root, in a private mount namespace'
+	private '^((make install|gpushare preload (install|remove))( |$)|cat >> /etc/)'
+	'it installs into /usr/local and changes /etc (ld.so.preload, the Slurm files), which the test does only as root, in a private mount namespace'
 )
 # file / pattern (on a command's first line) / a condition, evaluated after
 # the command in its session: has ERE greps the command's output

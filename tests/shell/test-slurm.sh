@@ -17,6 +17,7 @@
 #   killed with SIGKILL.
 set -u
 build=$(cd "$1" && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 . "$(dirname "$0")/lib.sh"
 for p in slurmctld slurmd srun sbatch scontrol munged; do
 	if ! command -v "$p" > /dev/null; then
@@ -195,6 +196,38 @@ check "a job whose program is killed with SIGKILL: its slice is gone" 'wait_for 
 j5=$(run_as "$user1" sbatch --parsable -o /dev/null --gpushare=16sm.4gb --wrap "sleep 1")
 wait_for '[ -n "$(slice_field "$j5" slice)" ]' 10
 check "a job that ends by itself: its slice is gone" 'wait_for "gone $j5" 15'
+# the jobs of README.md and docs/slurm.md, as written, as a user: `python train.py` stands
+# for a CUDA program (the simulated one, printing what it sees), as in
+# test-docs.sh
+mkdir -p "$work/bin"
+printf '#!/bin/sh\n[ "$*" = train.py ] && exec %s info\necho "python stand-in: only train.py" >&2; exit 2\n' "$app" \
+	> "$work/bin/python"
+chmod 755 "$work/bin" "$work/bin/python"
+for doc in README.md docs/slurm.md; do
+jobs=$(awk '/test-slurm.sh runs the jobs below/ { f = 1; next } f && /^```sh/ { b = 1; next } b && /^```/ { exit } b' \
+	"$repo/$doc")
+check "$doc has its block of jobs" '[ "$(echo "$jobs" | wc -l)" -ge 4 ]'
+while IFS= read -r line; do
+	out=$(cd "$work/out" && PATH="$work/bin:$PATH" as "$user1" bash -c "$line" 2>&1)
+	echo "$line:"; echo "$out" | sed "s/^/    /"
+	case $line in
+	sbatch*)
+		id=$(echo "$out" | grep -o "Submitted batch job [0-9]*" | grep -o "[0-9]*$")
+		wait_for '[ -s "$work/out/slurm-$id.out" ] && grep -q mem_total "$work/out/slurm-$id.out"' 15
+		out=$(cat "$work/out/slurm-$id.out" 2> /dev/null) ;;
+	esac
+	want=
+	case $line in
+	*28sm.8gb*) want="28 8192" ;;
+	*3g.20gb*) want="42 20096" ;;
+	*shard:2*) want="54 20480" ;;
+	*0.25*) want="26 10240" ;;
+	esac
+	check "$doc: $line (SMs and MiB: $want)" \
+		'[ -n "$want" ] && [ "$(echo "$out" | val sms) $(echo "$out" | val mem_total_mib)" = "$want" ]'
+done <<< "$jobs"
+done
+
 check "no slice is left behind" '[ "$(q list_slices | grep -c "^MIG-")" = 0 ]'
 check "the daemon's log shows each job attached and detached" \
 	'grep -q "attach_job slurm-$j1: process" "$work/log/control.log" && grep -q "detach_job slurm-$j1" "$work/log/control.log"'
