@@ -1,6 +1,7 @@
 /* nvml.c: what NVML tells a program in a slice about its GPU's memory: the
  * slice's total, used and free (nvmlDeviceGetMemoryInfo and _v2), whether
  * the program links NVML or dlsym's it. */
+#include "gpumodel.h"
 #include "interposer.h"
 
 #include <dlfcn.h>
@@ -198,9 +199,17 @@ unsigned gs__nvml_sm_count(const char *gpu_uuid)
 	nvmlDeviceAttributes_t a;
 	nvmlReturn_t (*attrs)(nvmlDevice_t, nvmlDeviceAttributes_t *) =
 		(nvmlReturn_t(*)(nvmlDevice_t, nvmlDeviceAttributes_t *))own_nvml("nvmlDeviceGetAttributes_v2");
-	if (!attrs || !own_device(gpu_uuid, &d) || attrs(d, &a) != NVML_SUCCESS)
+	if (!own_device(gpu_uuid, &d))
 		return 0;
-	return a.multiprocessorCount;
+	if (attrs && attrs(d, &a) == NVML_SUCCESS && a.multiprocessorCount)
+		return a.multiprocessorCount;
+	/* a whole GPU (not a MIG device) has no attributes on a real driver:
+	 * its model's count, by the name NVML gives */
+	nvmlReturn_t (*name)(nvmlDevice_t, char *, unsigned) =
+		(nvmlReturn_t(*)(nvmlDevice_t, char *, unsigned))own_nvml("nvmlDeviceGetName");
+	char text[96];
+	const struct gs_gpu_model *m = name && name(d, text, sizeof text) == NVML_SUCCESS ? gs_model_by_name(text) : NULL;
+	return m ? m->sm_count : 0;
 }
 
 void *gs__nvml_wrap(const char *name, void *real)
