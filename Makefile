@@ -62,6 +62,12 @@ SLICE_A  := $(LIB)/libgsslice.a
 # scripts/deps.sh installs)
 HAVE_SPANK ?= $(if $(shell printf '\043include <slurm/spank.h>\n' | $(CC) -E - > /dev/null 2>&1 && echo y),y)
 SPANK_PLUGIN := $(if $(HAVE_SPANK),$(LIB)/slurm/gpushare.so)
+# the Kubernetes device plugin, where Debian's gRPC++ and protobuf are
+# (scripts/deps.sh installs them): C++ for gRPC's generated services
+CXX ?= c++
+HAVE_GRPC ?= $(if $(shell command -v protoc > /dev/null && command -v grpc_cpp_plugin > /dev/null && pkg-config --exists grpc++ protobuf && \
+	printf '\043include <grpcpp/grpcpp.h>\n' | $(CXX) -x c++ -E - > /dev/null 2>&1 && echo y),y)
+K8S_PLUGIN := $(if $(HAVE_GRPC),$(BUILD)/bin/gpushare-device-plugin)
 PROGRAMS := $(BIN)/gpushare-smi $(BIN)/gpushare $(BIN)/gpushare-control
 INTERPOSER := $(LIB)/libgpushare.so
 SIMLIBS  := $(SIMLIB)/libnvidia-ml.so.1 $(SIMLIB)/libcuda.so.1
@@ -82,7 +88,7 @@ $(CONFIG): FORCE
 srcs = $(filter-out $(CONFIG),$^)
 
 # what a GPU node needs: the programs and the libraries, no test framework
-runtime: $(PROGRAMS) $(INTERPOSER) $(SIMLIBS) $(SPANK_PLUGIN)
+runtime: $(PROGRAMS) $(INTERPOSER) $(SIMLIBS) $(SPANK_PLUGIN) $(K8S_PLUGIN)
 
 $(OBJ)/%.o: %.c $(CONFIG)
 	@mkdir -p $(dir $@)
@@ -127,6 +133,19 @@ $(LIB)/slurm/gpushare.so: $(spank_src) src/slurm/spank.map $(CONFIG)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -fsanitize=% -fno-sanitize-recover=% -MMD -MP,$(CFLAGS)) -shared \
 		-Wl,--version-script=src/slurm/spank.map -o $@ $(spank_src)
+
+K8S_GEN := $(BUILD)/k8s/deviceplugin.pb.cc $(BUILD)/k8s/deviceplugin.grpc.pb.cc
+$(K8S_GEN) &: src/k8s/deviceplugin.proto
+	@mkdir -p $(BUILD)/k8s
+	protoc -Isrc/k8s --cpp_out=$(BUILD)/k8s --grpc_out=$(BUILD)/k8s \
+		--plugin=protoc-gen-grpc=$$(command -v grpc_cpp_plugin) $<
+$(BUILD)/bin/gpushare-device-plugin: src/k8s/device-plugin.cc src/k8s/plugin-slices.h $(K8S_GEN) \
+		$(OBJ)/src/k8s/plugin-slices.o $(SLICE_A) $(MODEL_A) $(COMMON_A)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O2 -g -Wall -Wextra $(filter -fsanitize=% -fno-sanitize-recover=% -fno-omit-frame-pointer,$(CFLAGS)) \
+		-I$(BUILD)/k8s -Isrc/k8s -DGS_LIBDIR='"$(PREFIX)/lib/gpushare"' -o $@ \
+		src/k8s/device-plugin.cc $(K8S_GEN) $(OBJ)/src/k8s/plugin-slices.o $(SLICE_A) $(MODEL_A) $(COMMON_A) \
+		$(LDFLAGS) $$(pkg-config --libs grpc++ protobuf) -ldl -lpthread
 
 $(BIN)/gpushare-control: $(call obj,$(control_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
@@ -207,6 +226,7 @@ install: runtime man
 	install -d $(DESTDIR)$(PREFIX)/lib/gpushare/mps-compat
 	ln -sf ../../../bin/gpushare-control $(DESTDIR)$(PREFIX)/lib/gpushare/mps-compat/nvidia-cuda-mps-control
 	install -m 755 $(INTERPOSER) $(DESTDIR)$(PREFIX)/lib/gpushare/
+	$(if $(K8S_PLUGIN),install -m 755 $(K8S_PLUGIN) $(DESTDIR)$(PREFIX)/bin/)
 	$(if $(SPANK_PLUGIN),install -d $(DESTDIR)$(PREFIX)/lib/gpushare/slurm && \
 		install -m 755 $(SPANK_PLUGIN) $(DESTDIR)$(PREFIX)/lib/gpushare/slurm/)
 	install -m 755 $(SIMLIBS) $(DESTDIR)$(PREFIX)/lib/gpushare/sim/
