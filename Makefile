@@ -20,7 +20,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 WARN    += -Wno-format-truncation
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -MMD -MP
-CFLAGS  += -Isrc/common -Isrc/model -Isrc/include -Isrc/sim -Isrc/smi -Isrc/interposer -Isrc/cli -Isrc/control -Isrc/slice
+CFLAGS  += -Isrc/common -Isrc/model -Isrc/include -Isrc/sim -Isrc/smi -Isrc/interposer -Isrc/cli -Isrc/control -Isrc/slice -Isrc/k8s
 ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif
@@ -38,7 +38,10 @@ common_src := $(wildcard src/common/*.c)
 model_src  := $(wildcard src/model/*.c)
 slice_src  := $(wildcard src/slice/*.c)
 smi_src    := $(wildcard src/smi/*.c)
-cli_src    := $(wildcard src/cli/*.c)
+# what a container in a slice gets: gpushare cdi generate's spec and the
+# device plugin's Allocate answer, from one description
+k8s_src    := src/k8s/container.c
+cli_src    := $(wildcard src/cli/*.c) $(k8s_src)
 # libyaml, for the configuration files of gpushare apply (scripts/deps.sh
 # installs it); where it is not (a GPU node with the driver alone) gpushare
 # builds without it and apply says so
@@ -139,12 +142,12 @@ $(K8S_GEN) &: src/k8s/deviceplugin.proto
 	@mkdir -p $(BUILD)/k8s
 	protoc -Isrc/k8s --cpp_out=$(BUILD)/k8s --grpc_out=$(BUILD)/k8s \
 		--plugin=protoc-gen-grpc=$$(command -v grpc_cpp_plugin) $<
-$(BUILD)/bin/gpushare-device-plugin: src/k8s/device-plugin.cc src/k8s/plugin-slices.h $(K8S_GEN) \
-		$(OBJ)/src/k8s/plugin-slices.o $(SLICE_A) $(MODEL_A) $(COMMON_A)
+$(BUILD)/bin/gpushare-device-plugin: src/k8s/device-plugin.cc src/k8s/container.h $(K8S_GEN) \
+		$(call obj,$(k8s_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 -O2 -g -Wall -Wextra $(filter -fsanitize=% -fno-sanitize-recover=% -fno-omit-frame-pointer,$(CFLAGS)) \
 		-I$(BUILD)/k8s -Isrc/k8s -DGS_LIBDIR='"$(PREFIX)/lib/gpushare"' -o $@ \
-		src/k8s/device-plugin.cc $(K8S_GEN) $(OBJ)/src/k8s/plugin-slices.o $(SLICE_A) $(MODEL_A) $(COMMON_A) \
+		src/k8s/device-plugin.cc $(K8S_GEN) $(call obj,$(k8s_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A) \
 		$(LDFLAGS) $$(pkg-config --libs grpc++ protobuf) -ldl -lpthread
 
 $(BIN)/gpushare-control: $(call obj,$(control_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)

@@ -10,9 +10,10 @@
 // (grpc/grpc.h) has no code generator for services, so each call, the
 // server stream and the registration client would be hand-written against
 // completion queues and byte buffers; gRPC++ generates them from
-// deviceplugin.proto. gpushare's own code stays C (plugin-slices.c).
+// deviceplugin.proto. gpushare's own code stays C (container.c: the slices,
+// and what a container gets, the same for `gpushare cdi generate`).
 #include "deviceplugin.grpc.pb.h"
-#include "plugin-slices.h"
+#include "container.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -225,42 +226,30 @@ class Resource final : public v1beta1::DevicePlugin::Service {
 		return grpc::Status::OK;
 	}
 
-      private:
-	// What a container needs to run in slice s: it names its slice (the
-	// daemon checks the container's user may run there), loads
-	// libgpushare.so, reaches gpushare-control, and sees the GPU.
 	void container(const k8s_slice &s, v1beta1::ContainerAllocateResponse *r) const
 	{
+		k8s_paths p = { o_.library.c_str(), o_.pipe.c_str(), o_.dev.c_str() };
+		k8s_edits e;
+		k8s_container_edits(&s, &p, &e);
 		auto &env = *r->mutable_envs();
-		env["GPUSHARE_SLICE"] = s.uuid;
-		env["CUDA_VISIBLE_DEVICES"] = s.uuid;
-		env["LD_PRELOAD"] = o_.library;
-		env["GPUSHARE_PIPE_DIRECTORY"] = o_.pipe;
-		// the NVIDIA container runtime mounts the driver for this GPU
-		env["NVIDIA_VISIBLE_DEVICES"] = s.gpu_uuid;
-		env["NVIDIA_DRIVER_CAPABILITIES"] = "compute,utility";
-		v1beta1::Mount *m = r->add_mounts();
-		m->set_host_path(o_.library);
-		m->set_container_path(o_.library);
-		m->set_read_only(true);
-		m = r->add_mounts();
-		m->set_host_path(o_.pipe);
-		m->set_container_path(o_.pipe);
-		m->set_read_only(false);
-		for (const std::string &n : {std::string("nvidia") + std::to_string(s.gpu), std::string("nvidiactl"),
-					     std::string("nvidia-uvm"), std::string("nvidia-uvm-tools")}) {
-			std::string path = o_.dev + "/" + n;
-			struct stat st;
-			if (stat(path.c_str(), &st) == 0 && S_ISCHR(st.st_mode)) {
-				v1beta1::DeviceSpec *d = r->add_devices();
-				d->set_host_path(path);
-				d->set_container_path("/dev/" + n);
-				d->set_permissions("rw");
-			}
+		for (size_t i = 0; i < e.n_env; i++)
+			env[e.env[i].key] = e.env[i].value;
+		for (size_t i = 0; i < e.n_mounts; i++) {
+			v1beta1::Mount *m = r->add_mounts();
+			m->set_host_path(e.mount[i].host);
+			m->set_container_path(e.mount[i].container);
+			m->set_read_only(e.mount[i].read_only);
 		}
-		r->add_cdi_devices()->set_name("gpushare.io/slice=" + std::string(s.uuid));
+		for (size_t i = 0; i < e.n_devices; i++) {
+			v1beta1::DeviceSpec *d = r->add_devices();
+			d->set_host_path(e.device[i].host);
+			d->set_container_path(e.device[i].container);
+			d->set_permissions("rw");
+		}
+		r->add_cdi_devices()->set_name(e.cdi);
 	}
 
+      private:
 	const Options &o_;
 	std::string size_;
 	std::unique_ptr<grpc::Server> server_;
@@ -347,6 +336,12 @@ int main(int argc, char **argv)
 	}
 	if (!dir_trusted(o.dir))
 		return 1;
+	k8s_paths paths = { o.library.c_str(), o.pipe.c_str(), o.dev.c_str() };
+	char why[256];
+	if (k8s_paths_check(&paths, why, sizeof why)) {
+		say("%s", why);
+		return 2;
+	}
 	std::signal(SIGTERM, [](int) { stopping = true; });
 	std::signal(SIGINT, [](int) { stopping = true; });
 	std::signal(SIGPIPE, SIG_IGN);
