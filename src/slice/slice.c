@@ -500,14 +500,21 @@ int gs_slice_txn_create_ci(struct gs_slice_txn *t, const struct gs_slice_gpu *gp
 		return gs_fail(t->err, t->errlen, -ENOENT, "no GPU instance %u on GPU %u", gi_id, gpu->index);
 	char name[64];
 	gs_mig_gi_name(&gpu->model, gi, name, sizeof name);
+	struct gs_ci_profile cps[8];
+	size_t np = gs_mig_ci_profiles(&gpu->model, gi, cps, GS_ARRAY_LEN(cps)), k = 0;
+	while (k < np && cps[k].id != ci_profile)
+		k++;
+	if (k == np)
+		return gs_fail(t->err, t->errlen, -EINVAL, "the %s (GI %u) of GPU %u has no compute instance profile %u",
+			       name, gi_id, gpu->index, ci_profile);
 	unsigned id;
 	int rc = gs_mig_ci_create(&gpu->model, &g->layout, gi_id, ci_profile, &id);
 	if (rc == GS_MIG_INSUFFICIENT)
-		return gs_fail(t->err, t->errlen, -ENOSPC, "no room for compute instance profile %u in the %s (GI %u) of "
-			       "GPU %u", ci_profile, name, gi_id, gpu->index);
+		return gs_fail(t->err, t->errlen, -ENOSPC, "no room for another %s in the %s (GI %u) of GPU %u",
+			       cps[k].name, name, gi_id, gpu->index);
 	if (rc)
-		return gs_fail(t->err, t->errlen, -EINVAL, "cannot make compute instance profile %u in the %s (GI %u) of "
-			       "GPU %u: %s", ci_profile, name, gi_id, gpu->index, gs_mig_strerror(rc));
+		return gs_fail(t->err, t->errlen, -EINVAL, "cannot make a %s in the %s (GI %u) of GPU %u: %s", cps[k].name,
+			       name, gi_id, gpu->index, gs_mig_strerror(rc));
 	if (out)
 		gs_slice_describe(g, gs_mig_ci_find(&g->layout, gi_id, id), out);
 	return 0;
