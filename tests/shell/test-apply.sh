@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # test-apply.sh BUILD: gpushare apply / assert / export on two simulated
 # A100-40GB: mig-parted's own configurations give the layout nvidia-smi's
-# -cgi gives, gpushare-slices the README's multi-user slices, a second apply
-# changes nothing, compute instance profiles ("1c.3g.20gb": 3) give the GPU
-# instances -cgi and the compute instances -cci give, a bad file says
-# file:line:column and changes nothing, a busy slice in the way is refused (and --force stops its program), and what
-# export prints applies back to the same.
+# -cgi gives, compute instance profiles ("1c.3g.20gb": 3) the GPU instances
+# of -cgi and the compute instances of -cci, gpushare-slices the README's
+# multi-user slices, a second apply changes nothing, a bad file says
+# file:line:column and changes nothing, a busy slice in the way is refused
+# (and --force stops its program), and what export prints applies back to
+# the same.
 set -u
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib.sh"
