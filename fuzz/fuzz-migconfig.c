@@ -32,6 +32,13 @@ static void check_spec(const struct gs_migconf_spec *s)
 	for (size_t i = 0; i < s->n_profiles; i++)
 		if (!s->profiles[i].name[0] || s->profiles[i].count > GS_MIGCONF_MAX_COUNT)
 			abort();
+	/* a CI profile's key is "<c>c." and its GI profile; a GI profile's is the GI profile alone */
+	for (size_t i = 0; i < s->n_profiles; i++) {
+		const struct gs_migconf_profile *p = &s->profiles[i];
+		size_t n = strlen(p->name), g = strlen(p->gi);
+		if (!g || g > n || strcmp(p->name + n - g, p->gi) || (p->c == 0) != (g == n))
+			abort();
+	}
 	for (size_t i = 0; i < s->n_slices; i++) {
 		const struct gs_migconf_slice *sl = &s->slices[i];
 		if (!sl->size[0] || sl->n_users > GS_MIGCONF_MAX_USERS || sl->n_default > GS_MIGCONF_MAX_USERS)

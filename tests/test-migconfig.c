@@ -570,11 +570,11 @@ static void too_many_entries_are_refused(void **state)
 		o = 0;
 		PUT(HEAD "    - devices: all\n      mig-enabled: true\n      mig-devices:\n");
 		for (unsigned i = 0; i < n; i++)
-			PUT("        p%u: %u\n", i, i);
+			PUT("        1g.%ugb: %u\n", i + 1, i);
 		ASSERT_INT_EQ(parse(y, "x", err, sizeof err), n == 16 ? 0 : -EINVAL);
 		if (n == 16) {
 			ASSERT_INT_EQ(conf.specs[0].n_profiles, 16);
-			ASSERT_STR_EQ(conf.specs[0].profiles[15].name, "p15");
+			ASSERT_STR_EQ(conf.specs[0].profiles[15].name, "1g.16gb");
 			ASSERT_INT_EQ(conf.specs[0].profiles[15].count, 15);
 			ASSERT_POS(conf.specs[0].profiles[15].at, 22, 9);
 		} else {
@@ -682,6 +682,67 @@ static void what_mig_parted_takes_is_taken(void **state)
 	ASSERT_INT_EQ(conf.specs[0].devices[0], 3);
 	ASSERT_INT_EQ(conf.specs[0].profiles[0].count, 2);
 	ASSERT_POS(conf.specs[0].at, 1, 20);
+}
+
+/* mig-parted's compute instance profiles: <c>c.<g>g.<N>gb keys beside GPU
+ * instance profiles, each split into its CI size and its GI profile. */
+static void compute_instance_profiles_parse(void **state)
+{
+	(void)state;
+	char err[512] = "";
+	const char *yaml = HEAD "    - devices: all\n"
+			   "      mig-enabled: true\n"
+			   "      mig-devices:\n"
+			   "        \"1c.3g.20gb\": 3     # three 1-slice CIs in one 3g.20gb\n"
+			   "        \"3g.20gb\": 1\n"
+			   "        2c.4g.20gb: 2\n"
+			   "        \"1c.1g.10gb+me\": 1\n"
+			   "        \"7g.80gb-me,gfx\": 0\n";
+	ASSERT_INT_EQ(parse(yaml, "x", err, sizeof err), 0);
+	ASSERT_STR_EQ(err, "");
+	const struct gs_migconf_spec *s = &conf.specs[0];
+	ASSERT_INT_EQ(s->n_profiles, 5);
+	const char *names[] = { "1c.3g.20gb", "3g.20gb", "2c.4g.20gb", "1c.1g.10gb+me", "7g.80gb-me,gfx" };
+	const char *gis[] = { "3g.20gb", "3g.20gb", "4g.20gb", "1g.10gb+me", "7g.80gb-me,gfx" };
+	const unsigned cs[] = { 1, 0, 2, 1, 0 }, counts[] = { 3, 1, 2, 1, 0 };
+	for (unsigned i = 0; i < 5; i++) {
+		ASSERT_STR_EQ(s->profiles[i].name, names[i]);
+		ASSERT_STR_EQ(s->profiles[i].gi, gis[i]);
+		ASSERT_INT_EQ(s->profiles[i].c, cs[i]);
+		ASSERT_INT_EQ(s->profiles[i].count, counts[i]);
+		ASSERT_POS(s->profiles[i].at, 7 + i, 9);
+	}
+}
+
+/* A key that is no profile name: where it is and what one looks like. */
+static void profile_names_with_bad_syntax_are_refused(void **state)
+{
+	(void)state;
+	static const char *const names[] = { "3g20gb", "1c3g.20gb", "1c.3g.20", "c.3g.20gb", "0c.3g.20gb", "1c.03g.20gb",
+					   "1c.3g.20gb.", "1c.1c.3g.20gb", "3g.20gb+", "3g.20gb+1me", "3g.20gb+me.",
+					   "3g.20gb+me,me", "3g.20gb+m_e", "x1c.3g.20gb", "1C.3G.20GB", "19" };
+	char err[512], yaml[256], want[512];
+	for (size_t i = 0; i < GS_ARRAY_LEN(names); i++) {
+		snprintf(yaml, sizeof yaml, HEAD "    - devices: all\n      mig-enabled: true\n      mig-devices:\n"
+			 "        \"1g.5gb\": 1\n        \"%s\": 1\n", names[i]);
+		ASSERT_INT_EQ(parse(yaml, "x", err, sizeof err), -EINVAL);
+		snprintf(want, sizeof want, "t.yaml:8:9: a profile name must be a GPU instance profile <g>g.<N>gb like "
+			 "\"3g.20gb\" or a compute instance profile <c>c.<g>g.<N>gb like \"1c.3g.20gb\" (either may end "
+			 "in attributes like +me), not \"%s\"", names[i]);
+		ASSERT_STR_EQ(err, want);
+	}
+	/* in flow style, the column of the key */
+	ASSERT_INT_EQ(parse(HEAD "    - devices: all\n      mig-enabled: true\n      mig-devices: {1c.3g.20gb: 1, 1c.3g: 2}\n",
+			    "x", err, sizeof err), -EINVAL);
+	ASSERT_INT_EQ(strncmp(err, "t.yaml:6:36: a profile name must be", 35), 0);
+	/* the count of a CI profile is checked as any count */
+	ASSERT_INT_EQ(parse(HEAD "    - devices: all\n      mig-enabled: true\n      mig-devices: {1c.3g.20gb: -3}\n",
+			    "x", err, sizeof err), -EINVAL);
+	ASSERT_STR_EQ(err, "t.yaml:6:33: the count of \"1c.3g.20gb\" must be 0 or more, not -3");
+	/* one key twice */
+	ASSERT_INT_EQ(parse(HEAD "    - devices: all\n      mig-enabled: true\n      mig-devices:\n        1c.3g.20gb: 1\n"
+			    "        \"1c.3g.20gb\": 2\n", "x", err, sizeof err), -EINVAL);
+	ASSERT_STR_EQ(err, "t.yaml:8:9: duplicate profile \"1c.3g.20gb\" (first at 7:9)");
 }
 
 /* The text is len bytes, not a C string: nothing past it is read. */
@@ -809,6 +870,8 @@ int main(void)
 		cmocka_unit_test(errors_name_file_line_and_column),
 		cmocka_unit_test(too_many_entries_are_refused),
 		cmocka_unit_test(what_mig_parted_takes_is_taken),
+		cmocka_unit_test(compute_instance_profiles_parse),
+		cmocka_unit_test(profile_names_with_bad_syntax_are_refused),
 		cmocka_unit_test(only_len_bytes_are_read),
 		cmocka_unit_test(small_or_missing_error_buffers),
 		cmocka_unit_test(load_reads_files_and_follows_symlinks),

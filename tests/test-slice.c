@@ -285,6 +285,71 @@ static void the_remainder_runs_on_the_sms_no_slice_holds(void **state)
 	assert_int_equal(count, 0);
 }
 
+/* A GPU instance alone, then n compute instances of CI profile ci in it (-cgi, then -cci). */
+struct gi_cis {
+	unsigned n, ci, gi;
+	struct gs_slice_info made[8];
+};
+
+static int make_gi_cis(struct gs_slice_txn *t, void *arg)
+{
+	struct gi_cis *a = arg;
+	int rc = gs_slice_txn_create_gi(t, &gpu, gs_model_gi_by_name(&gpu.model, "3g.20gb"), &a->gi);
+	for (unsigned i = 0; !rc && i < a->n; i++)
+		rc = gs_slice_txn_create_ci(t, &gpu, a->gi, a->ci, &a->made[i]);
+	return rc;
+}
+
+static void a_gpu_instance_takes_compute_instances_in_one_transaction(void **state)
+{
+	(void)state;
+	char err[256];
+	/* four 1c.3g.20gb do not fit in one 3g.20gb: refused, nothing made */
+	struct gi_cis four = { .n = 4, .ci = 0 };
+	ASSERT_INT_EQ(gs_slice_edit(dir, &gpu, 1, make_gi_cis, &four, err, sizeof err), -ENOSPC);
+	ASSERT_STR_EQ(err, "no room for another 1c.3g.20gb in the 3g.20gb (GI 1) of GPU 0");
+	struct gs_store st;
+	ASSERT_INT_EQ(gs_store_load(dir, &st, NULL, 0), 0);
+	const struct gs_store_gpu *g = gs_store_gpu(&st, gpu.uuid, false);
+	assert_true(!g || g->layout.n_gi == 0);
+	/* three do, where -cci puts them: slices 0, 1 and 2 of the GI */
+	struct gi_cis three = { .n = 3, .ci = 0 };
+	ASSERT_INT_EQ(gs_slice_edit(dir, &gpu, 1, make_gi_cis, &three, err, sizeof err), 0);
+	ASSERT_INT_EQ(gs_store_load(dir, &st, NULL, 0), 0);
+	g = gs_store_gpu(&st, gpu.uuid, false);
+	assert_non_null(g);
+	assert_true(g->mig);
+	ASSERT_INT_EQ(g->layout.n_gi, 1);
+	ASSERT_INT_EQ(g->layout.n_ci, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		const struct gs_mig_ci *ci = gs_mig_ci_find(&g->layout, three.gi, three.made[i].ci);
+		assert_non_null(ci);
+		ASSERT_INT_EQ(ci->id, i);
+		ASSERT_INT_EQ(ci->profile_id, 0);
+		ASSERT_INT_EQ(ci->start, i);
+		ASSERT_INT_EQ(ci->size, 1);
+		ASSERT_INT_EQ(three.made[i].gi, three.gi);
+	}
+	/* a CI profile the GI has not, and a GI that is not there */
+	struct gi_cis none = { .n = 1, .ci = 4 };
+	ASSERT_INT_EQ(gs_slice_edit(dir, &gpu, 1, make_gi_cis, &none, err, sizeof err), -EINVAL);
+	ASSERT_STR_EQ(err, "the 3g.20gb (GI 2) of GPU 0 has no compute instance profile 4");
+}
+
+static int ci_in_no_gi(struct gs_slice_txn *t, void *arg)
+{
+	(void)arg;
+	return gs_slice_txn_create_ci(t, &gpu, 9, 0, NULL);
+}
+
+static void a_compute_instance_needs_its_gpu_instance(void **state)
+{
+	(void)state;
+	char err[256];
+	ASSERT_INT_EQ(gs_slice_edit(dir, &gpu, 1, ci_in_no_gi, NULL, err, sizeof err), -ENOENT);
+	ASSERT_STR_EQ(err, "no GPU instance 9 on GPU 0");
+}
+
 static void a_failed_change_changes_nothing(void **state)
 {
 	(void)state;
@@ -585,6 +650,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_slice_goes_beside_a_running_one_and_the_split_stays, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_slice_grows_in_place_while_a_program_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(an_ephemeral_slice_goes_with_its_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_gpu_instance_takes_compute_instances_in_one_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_compute_instance_needs_its_gpu_instance, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_failed_change_changes_nothing, setup, teardown),
 		cmocka_unit_test(the_remainder_runs_on_the_sms_no_slice_holds),
 		cmocka_unit_test_setup_teardown(a_kill_at_any_instant_leaves_every_slice_whole_or_not_there, setup, teardown),

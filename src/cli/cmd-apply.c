@@ -38,10 +38,14 @@
 #include <unistd.h>
 
 #define MAX_WANT 64
+#define MAX_CI_PER_GI 8 /* 7 compute instances of 1c in a 7g */
+#define MAX_CI_PROFILE 16 /* NVML's CI profile IDs */
 
-/* One slice a spec asks for, resolved against its GPU. */
+/* One slice a spec asks for, resolved against its GPU: a GPU instance of
+ * mig-devices with its compute instances, or one of gpushare-slices. */
 struct want {
 	const struct gs_gi_profile *profile;    /* NULL: a custom size */
+	unsigned ci[MAX_CI_PER_GI], n_ci;        /* mig-devices: its CI profiles, the largest first; 0: a gpushare slice */
 	unsigned sm;                             /* custom: rounded to the GPU's unit */
 	uint32_t mib;
 	const struct gs_migconf_slice *extra;    /* gpushare's attributes; NULL: an NVIDIA profile alone */
@@ -125,28 +129,109 @@ static int user_ids(struct gs_slice_txn *t, const struct gs_migconf *c, struct g
 	return 0;
 }
 
+/* The GPU instance profile and compute instance profile a mig-devices key
+ * names on GPU g: "3g.20gb" its whole CI, "1c.3g.20gb" a CI of one slice. */
+static int resolve_profile(struct gs_slice_txn *t, const struct gs_migconf *c, const struct gs_migconf_profile *pr,
+			   const struct gs_slice_gpu *g, const struct gs_gi_profile **gp, struct gs_ci_profile *cp)
+{
+	char names[512];
+	size_t at = 0;
+	names[0] = '\0';
+	*gp = gs_model_gi_by_name(&g->model, pr->gi);
+	if (!*gp) {
+		for (size_t k = 0; k < g->model.n_gi && at < sizeof names; k++)
+			at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", k ? ", " : "", g->model.gi[k].name);
+		if (pr->c)
+			return at_fail(t, c, pr->at, -EINVAL, "GPU %u (%s) has no MIG profile \"%s\" for compute instances "
+				       "\"%s\" (%s%s)", g->index, g->name, pr->gi, pr->name,
+				       names[0] ? "its profiles: " : "it has none", names);
+		return at_fail(t, c, pr->at, -EINVAL, "GPU %u (%s) has no MIG profile \"%s\" (%s%s)", g->index, g->name,
+			       pr->name, names[0] ? "its profiles: " : "it has none; give gpushare-slices sizes", names);
+	}
+	struct gs_ci_profile cps[MAX_CI_PER_GI];
+	size_t np = gs_model_ci_profiles(&g->model, *gp, cps, GS_ARRAY_LEN(cps));
+	for (size_t k = 0; k < np; k++)
+		if (pr->c ? cps[k].c == pr->c : cps[k].is_default) {
+			*cp = cps[k];
+			return 0;
+		}
+	for (size_t k = np; k-- > 0 && at < sizeof names;)
+		at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", k + 1 < np ? ", " : "", cps[k].name);
+	return at_fail(t, c, pr->at, -EINVAL, "GPU %u (%s) has no compute instance profile \"%s\" in a %s (its "
+		       "compute instance profiles: %s)", g->index, g->name, pr->name, (*gp)->name, names);
+}
+
+/* The GPU instances of profile gp that mig-devices ask for, appended to w:
+ * its compute instances the largest first, each in the GPU instance made
+ * last while it fits there, else in a new one, as mig-parted packs them
+ * ("1c.3g.20gb": 4 is one 3g.20gb with three, and one with the fourth). The
+ * layout engine itself says what fits, in a GPU instance of a scratch GPU. */
+static int pack_profile(struct gs_slice_txn *t, const struct gs_migconf *c, const struct gs_migconf_spec *s,
+			const struct gs_slice_gpu *g, const struct gs_gi_profile *gp, struct want *w, size_t *n)
+{
+	static struct gs_ci_profile cis[MAX_WANT * MAX_CI_PER_GI];
+	static struct gs_mig_layout scratch;
+	size_t n_cis = 0;
+	struct gs_migconf_pos at = { 0, 0 };
+	for (size_t i = 0; i < s->n_profiles; i++) {
+		const struct gs_gi_profile *p;
+		struct gs_ci_profile cp;
+		int rc = resolve_profile(t, c, &s->profiles[i], g, &p, &cp);
+		if (rc)
+			return rc;
+		if (p != gp)
+			continue;
+		if (!at.line)
+			at = s->profiles[i].at;
+		for (unsigned k = 0; k < s->profiles[i].count; k++) {
+			if (n_cis == GS_ARRAY_LEN(cis))
+				return at_fail(t, c, s->profiles[i].at, -E2BIG, "more than %zu compute instances for GPU %u",
+					       GS_ARRAY_LEN(cis), g->index);
+			/* the largest first; stable, in the file's order */
+			size_t j = n_cis++;
+			for (; j > 0 && cis[j - 1].c < cp.c; j--)
+				cis[j] = cis[j - 1];
+			cis[j] = cp;
+		}
+	}
+	struct want *cur = NULL;
+	unsigned gi = 0, ci;
+	for (size_t i = 0; i < n_cis; i++) {
+		int rc = cur ? gs_mig_ci_create(&g->model, &scratch, gi, cis[i].id, &ci) : GS_MIG_INSUFFICIENT;
+		if (rc == GS_MIG_INSUFFICIENT) {
+			if (*n == MAX_WANT)
+				return at_fail(t, c, at, -E2BIG, "more than %d slices for GPU %u", MAX_WANT, g->index);
+			memset(&scratch, 0, sizeof scratch);
+			cur = &w[(*n)++];
+			*cur = (struct want){ .profile = gp, .guarantee = UINT64_MAX };
+			rc = gs_mig_gi_create(&g->model, &scratch, gp, -1, &gi);
+			if (!rc)
+				rc = gs_mig_ci_create(&g->model, &scratch, gi, cis[i].id, &ci);
+		}
+		if (rc || cur->n_ci == MAX_CI_PER_GI)
+			return at_fail(t, c, at, -EINVAL, "GPU %u (%s) cannot make compute instance %s in a %s: %s", g->index,
+				       g->name, cis[i].name, gp->name, gs_mig_strerror(rc ? rc : GS_MIG_INSUFFICIENT));
+		cur->ci[cur->n_ci++] = cis[i].id;
+	}
+	return 0;
+}
+
 /* What a spec asks of GPU g, resolved: the model's profiles, sizes rounded. */
 static int wants_of(struct gs_slice_txn *t, const struct gs_migconf *c, const struct gs_migconf_spec *s,
 		    const struct gs_slice_gpu *g, struct want *w, size_t *n)
 {
 	*n = 0;
-	char why[160], names[512];
+	char why[160];
+	/* each GPU instance profile once, where the file names it first */
 	for (size_t i = 0; i < s->n_profiles; i++) {
-		const struct gs_gi_profile *p = gs_model_gi_by_name(&g->model, s->profiles[i].name);
-		if (!p) {
-			size_t at = 0;
-			names[0] = '\0';
-			for (size_t k = 0; k < g->model.n_gi && at < sizeof names; k++)
-				at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", k ? ", " : "", g->model.gi[k].name);
-			return at_fail(t, c, s->profiles[i].at, -EINVAL, "GPU %u (%s) has no MIG profile \"%s\" (%s%s)", g->index,
-				       g->name, s->profiles[i].name, names[0] ? "its profiles: " : "it has none; give gpushare-slices sizes",
-				       names);
-		}
-		for (unsigned k = 0; k < s->profiles[i].count; k++) {
-			if (*n == MAX_WANT)
-				return at_fail(t, c, s->profiles[i].at, -E2BIG, "more than %d slices for GPU %u", MAX_WANT, g->index);
-			w[(*n)++] = (struct want){ .profile = p, .guarantee = UINT64_MAX };
-		}
+		const struct gs_gi_profile *p, *q;
+		struct gs_ci_profile cp;
+		int rc = resolve_profile(t, c, &s->profiles[i], g, &p, &cp);
+		bool first = true;
+		for (size_t k = 0; !rc && first && k < i; k++)
+			first = resolve_profile(t, c, &s->profiles[k], g, &q, &cp) || q != p;
+		if (rc || (first && (rc = pack_profile(t, c, s, g, p, w, n))))
+			return rc;
 	}
 	/* the largest first, as mig-parted makes them: small ones placed first
 	 * can leave no room for a large one (1g.5gb,1g.5gb,2g.10gb,3g.20gb on
@@ -211,7 +296,7 @@ static bool same_set(const uint32_t *a, unsigned na, const uint32_t *b, unsigned
 	return true;
 }
 
-/* Whether the GPU instance gi (with its one compute instance ci) is what w asks for. */
+/* Whether compute instance ci of GPU instance gi is what w asks for (of mig-devices: nothing of gpushare's set). */
 static bool matches(const struct want *w, const struct gs_mig_gi *gi, const struct gs_mig_ci *ci)
 {
 	const struct gs_migconf_slice *x = w->extra;
@@ -226,6 +311,32 @@ static bool matches(const struct want *w, const struct gs_mig_gi *gi, const stru
 	return strcmp(ci->name, x ? x->name : "") == 0 && ci->refuse_busy == (x && x->refuse) &&
 	       strcmp(ci->cgroup, x ? x->cgroup : "") == 0 && same_set(ci->users, ci->n_users, w->users, w->n_users) &&
 	       same_set(ci->default_for, ci->n_default, w->dflt, w->n_dflt);
+}
+
+/* Whether GPU instance gi of layout l, with its compute instances, is what w
+ * asks for: a gpushare slice one compute instance, a GPU instance of
+ * mig-devices the same CI profiles (in any order), nothing else set. */
+static bool matches_gi(const struct want *w, const struct gs_mig_layout *l, const struct gs_mig_gi *gi)
+{
+	unsigned want[MAX_CI_PER_GI], n_want = w->n_ci, n = 0;
+	const struct gs_mig_ci *one = NULL;
+	memcpy(want, w->ci, sizeof want);
+	for (size_t k = 0; k < l->n_ci; k++) {
+		const struct gs_mig_ci *ci = &l->ci[k];
+		if (ci->gi != gi->id)
+			continue;
+		one = ci;
+		n++;
+		if (!w->n_ci)
+			continue;
+		size_t j = 0;
+		while (j < n_want && want[j] != ci->profile_id)
+			j++;
+		if (j == n_want || !matches(w, gi, ci))
+			return false;
+		want[j] = want[--n_want]; /* each wanted CI taken once */
+	}
+	return w->n_ci ? n == w->n_ci && n_want == 0 : n == 1 && matches(w, gi, one);
 }
 
 static const struct gs_slice_row *row_of(const struct plan *p, const char *uuid)
@@ -254,6 +365,32 @@ static int remove_gi(struct gs_slice_txn *t, struct plan *p, const struct gs_sli
 	return gs_slice_txn_remove(t, g, gi->id);
 }
 
+/* A GPU instance of mig-devices with compute instances smaller than itself
+ * (-cgi, then -cci), saying so: the GPU instance, then each of them. */
+static int make_cis(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gpu *gpu, const struct want *w)
+{
+	unsigned gi;
+	int rc = gs_slice_txn_create_gi(t, gpu, w->profile, &gi);
+	if (rc)
+		return rc;
+	say(p, "GPU %u: create MIG %s (GI %u) with %u compute instance%s", gpu->index, w->profile->name, gi, w->n_ci,
+	    w->n_ci > 1 ? "s" : "");
+	struct gs_ci_profile cps[MAX_CI_PER_GI];
+	size_t np = gs_model_ci_profiles(&gpu->model, w->profile, cps, GS_ARRAY_LEN(cps));
+	for (unsigned i = 0; i < w->n_ci; i++) {
+		struct gs_slice_info made;
+		if ((rc = gs_slice_txn_create_ci(t, gpu, gi, w->ci[i], &made)))
+			return rc;
+		const char *name = "";
+		for (size_t k = 0; k < np; k++)
+			if (cps[k].id == w->ci[i])
+				name = cps[k].name;
+		say(p, "GPU %u: create MIG %s (GI %u, CI %u) %s", gpu->index, name, gi, made.ci, made.uuid);
+	}
+	p->changes++;
+	return 0;
+}
+
 static int make(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gpu *gpu, const struct want *w)
 {
 	struct gs_slice_info made;
@@ -265,6 +402,8 @@ static int make(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gp
 					      .refuse = x->refuse, .cgroup = x->cgroup[0] ? x->cgroup : NULL,
 					      .name = x->name[0] ? x->name : NULL };
 		rc = gs_slice_txn_create(t, gpu, &spec, &made);
+	} else if (w->n_ci && (w->n_ci > 1 || w->ci[0] != w->profile->ci_full_id)) {
+		return make_cis(t, p, gpu, w);
 	} else {
 		rc = gs_slice_txn_create_profile(t, gpu, w->profile, &made);
 	}
@@ -323,20 +462,14 @@ static int plan_gpu(struct gs_slice_txn *t, struct plan *p, const struct gs_slic
 			w[i].matched = false;
 		for (size_t i = g->layout.n_gi; i-- > 0;) {
 			struct gs_mig_gi *gi = &g->layout.gi[i];
-			const struct gs_mig_ci *ci = NULL;
-			unsigned cis = 0;
 			bool job = false;
 			for (size_t k = 0; k < g->layout.n_ci; k++)
-				if (g->layout.ci[k].gi == gi->id) {
-					ci = &g->layout.ci[k];
-					cis++;
-					job |= ci->owner_pid != 0;
-				}
+				job |= g->layout.ci[k].gi == gi->id && g->layout.ci[k].owner_pid != 0;
 			if (job)
 				continue; /* a running job's: not the configuration's */
 			bool keep = false;
-			for (size_t k = 0; attempt == 0 && cis == 1 && !keep && k < n; k++)
-				if (!w[k].matched && matches(&w[k], gi, ci))
+			for (size_t k = 0; attempt == 0 && !keep && k < n; k++)
+				if (!w[k].matched && matches_gi(&w[k], &g->layout, gi))
 					keep = w[k].matched = true;
 			if (keep) {
 				kept++;
@@ -535,6 +668,21 @@ static bool plain(const struct gs_mig_gi *gi, const struct gs_mig_ci *ci)
 	       !ci->n_default;
 }
 
+/* Whether export writes compute instance ci of gi as a mig-devices count: an
+ * NVIDIA profile's with nothing of gpushare's set, or one of several in its
+ * GPU instance (gpushare-slices are whole GPU instances: what is set on such
+ * a CI is not written). */
+static bool counted(const struct gs_mig_layout *l, const struct gs_mig_gi *gi, const struct gs_mig_ci *ci)
+{
+	if (gi->profile_id == GS_MIG_CUSTOM || gi->profile_id < 0 || gi->profile_id >= 64 ||
+	    ci->profile_id >= MAX_CI_PROFILE)
+		return false;
+	unsigned n = 0;
+	for (size_t k = 0; k < l->n_ci; k++)
+		n += l->ci[k].gi == gi->id;
+	return n > 1 || plain(gi, ci);
+}
+
 static void print_users(const char *key, const uint32_t *uids, unsigned n)
 {
 	if (!n)
@@ -577,27 +725,31 @@ static int export_config(int argc, char **argv)
 		printf("    - devices: [%u]\n      mig-enabled: %s\n", gpu->index, g && g->mig ? "true" : "false");
 		if (!g || !g->mig)
 			continue;
-		/* NVIDIA profiles with nothing else set, counted; the rest as gpushare's */
-		unsigned counts[64] = { 0 };
-		bool custom = false;
+		/* NVIDIA profiles with nothing else set, counted by compute instance
+		 * as mig-parted counts them ("1c.3g.20gb" for a CI smaller than its
+		 * GI); the rest as gpushare's */
+		unsigned counts[64][MAX_CI_PROFILE] = { { 0 } };
+		bool custom = false, any = false;
 		for (size_t k = 0; k < g->layout.n_ci; k++) {
 			const struct gs_mig_ci *ci = &g->layout.ci[k];
 			const struct gs_mig_gi *gi = gs_mig_gi_find((struct gs_mig_layout *)&g->layout, ci->gi);
 			if (!gi || ci->owner_pid)
 				continue;
-			if (plain(gi, ci) && gi->profile_id >= 0 && gi->profile_id < 64)
-				counts[gi->profile_id]++;
-			else
+			if (counted(&g->layout, gi, ci)) {
+				counts[gi->profile_id][ci->profile_id]++;
+				any = true;
+			} else {
 				custom = true;
+			}
 		}
-		bool any = false;
-		for (size_t k = 0; k < gpu->model.n_gi; k++)
-			any |= gpu->model.gi[k].id < 64 && counts[gpu->model.gi[k].id];
 		printf("      mig-devices:%s\n", any ? "" : " {}");
 		for (size_t k = 0; any && k < gpu->model.n_gi; k++) {
 			const struct gs_gi_profile *p = &gpu->model.gi[k];
-			if (p->id < 64 && counts[p->id])
-				printf("        \"%s\": %u\n", p->name, counts[p->id]);
+			struct gs_ci_profile cps[MAX_CI_PER_GI];
+			size_t np = p->id < 64 ? gs_model_ci_profiles(&gpu->model, p, cps, GS_ARRAY_LEN(cps)) : 0;
+			while (np-- > 0) /* the largest first: the whole GI's, named as the GI */
+				if (cps[np].id < MAX_CI_PROFILE && counts[p->id][cps[np].id])
+					printf("        \"%s\": %u\n", cps[np].name, counts[p->id][cps[np].id]);
 		}
 		if (!custom)
 			continue;
@@ -605,7 +757,7 @@ static int export_config(int argc, char **argv)
 		for (size_t k = 0; k < g->layout.n_ci; k++) {
 			const struct gs_mig_ci *ci = &g->layout.ci[k];
 			const struct gs_mig_gi *gi = gs_mig_gi_find((struct gs_mig_layout *)&g->layout, ci->gi);
-			if (!gi || ci->owner_pid || plain(gi, ci))
+			if (!gi || ci->owner_pid || counted(&g->layout, gi, ci))
 				continue;
 			char size[64];
 			const struct gs_gi_profile *p = gi->profile_id == GS_MIG_CUSTOM ? NULL

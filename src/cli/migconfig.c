@@ -405,6 +405,53 @@ static int parse_devices(struct ctx *c, const yaml_node_t *v, struct gs_migconf_
 	return 0;
 }
 
+/* A decimal number without a leading zero (so above 0), then suffix: what follows, or NULL. */
+static const char *number_then(const char *s, const char *suffix, unsigned *out)
+{
+	size_t n = strspn(s, "0123456789");
+	if (!n || n > 4 || s[0] == '0' || strncmp(s + n, suffix, strlen(suffix)))
+		return NULL;
+	*out = (unsigned)strtoul(s, NULL, 10);
+	return s + n + strlen(suffix);
+}
+
+/* +attr[,attr...] or -attr[,...] as mig-parted writes them: letters, digits
+ * and dots, starting with a letter, not ending with a dot, none twice. */
+static bool attributes_syntax(const char *s)
+{
+	if (*s != '+' && *s != '-')
+		return false;
+	for (const char *a = ++s;;) {
+		size_t n = strcspn(a, ",");
+		if (!n || !((*a >= 'a' && *a <= 'z') || (*a >= 'A' && *a <= 'Z')) || a[n - 1] == '.')
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if (!((a[i] >= 'a' && a[i] <= 'z') || (a[i] >= 'A' && a[i] <= 'Z') || (a[i] >= '0' && a[i] <= '9') ||
+			      a[i] == '.'))
+				return false;
+		for (const char *b = s; b < a; b += strcspn(b, ",") + 1)
+			if (strcspn(b, ",") == n && !strncmp(a, b, n))
+				return false;
+		if (!a[n])
+			return true;
+		a += n + 1;
+	}
+}
+
+/* mig-parted's profile names: a GPU instance profile <g>g.<N>gb, or a compute
+ * instance profile <c>c.<g>g.<N>gb in one, either with attributes (+me).
+ * *c: 0 for a GPU instance profile; *gi: where its GPU instance profile starts. */
+static bool profile_syntax(const char *s, unsigned *c, const char **gi)
+{
+	unsigned n;
+	const char *p = number_then(s, "c.", &n);
+	*c = p ? n : 0;
+	*gi = p ? p : s;
+	if (!(p = number_then(*gi, "g.", &n)) || !(p = number_then(p, "gb", &n)))
+		return false;
+	return !*p || attributes_syntax(p);
+}
+
 static int parse_profiles(struct ctx *c, const yaml_node_t *v, struct gs_migconf_spec *spec)
 {
 	char d[256], q[200];
@@ -420,6 +467,12 @@ static int parse_profiles(struct ctx *c, const yaml_node_t *v, struct gs_migconf
 		if (!word(name, 31))
 			return FAIL(c, k, "a profile name must be 1 to 31 characters without spaces like \"1g.5gb\", not %s",
 				    describe(k, d, sizeof d));
+		unsigned ci_slices;
+		const char *gi;
+		if (!profile_syntax(name, &ci_slices, &gi))
+			return FAIL(c, k, "a profile name must be a GPU instance profile <g>g.<N>gb like \"3g.20gb\" or a "
+				    "compute instance profile <c>c.<g>g.<N>gb like \"1c.3g.20gb\" (either may end in "
+				    "attributes like +me), not %s", describe(k, d, sizeof d));
 		if ((rc = check_dup(c, v, p, k, "profile")))
 			return rc;
 		if (spec->n_profiles == GS_MIGCONF_MAX_PROFILES)
@@ -430,6 +483,8 @@ static int parse_profiles(struct ctx *c, const yaml_node_t *v, struct gs_migconf
 		if ((rc = get_uint(c, val, what, "0 or more", GS_MIGCONF_MAX_COUNT, &pr->count)))
 			return rc;
 		snprintf(pr->name, sizeof pr->name, "%s", name);
+		snprintf(pr->gi, sizeof pr->gi, "%s", gi);
+		pr->c = ci_slices;
 		pr->at = pos_of(k);
 		spec->n_profiles++;
 	}

@@ -9,7 +9,11 @@
  *         devices: all                  # required: all, or a list of GPU indexes 0..63
  *         mig-enabled: true             # required: true or false
  *         mig-devices: {"1g.5gb": 2}    # required when mig-enabled is true ({} for none);
- *                                       # with false only {} (as mig-parted)
+ *                                       # with false only {} (as mig-parted); a key is a
+ *                                       # GPU instance profile <g>g.<N>gb[+attr] (with its
+ *                                       # whole compute instance) or a compute instance
+ *                                       # profile <c>c.<g>g.<N>gb[+attr] (packed into GPU
+ *                                       # instances of <g>g.<N>gb, as mig-parted packs them)
  *         gpushare-slices:              # optional, only where mig-enabled is true
  *           - size: 64sm.24gb           # required; a gpushare size or an NVIDIA profile name
  *             name: train               # optional
@@ -45,7 +49,9 @@ struct gs_migconf_pos {
 	unsigned line, col;
 };
 struct gs_migconf_profile {
-	char name[32];
+	char name[32];   /* as written: "1c.3g.20gb", "3g.20gb" */
+	char gi[32];     /* its GPU instance profile: "3g.20gb" */
+	unsigned c;      /* compute slices of the compute instance; 0: the GI profile alone (its whole CI) */
 	unsigned count;
 	struct gs_migconf_pos at;
 };

@@ -467,15 +467,15 @@ static int do_create(struct gs_slice_txn *t, void *arg)
 	return gs_slice_txn_create(t, t->gpus, c->spec, c->out);
 }
 
-int gs_slice_txn_create_profile(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, const struct gs_gi_profile *p,
-				struct gs_slice_info *out)
+int gs_slice_txn_create_gi(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, const struct gs_gi_profile *p,
+			   unsigned *gi_id)
 {
 	const struct gs_gpu_model *m = &gpu->model;
 	struct gs_store_gpu *g = gs_store_gpu(t->st, gpu->uuid, true);
 	if (!g)
 		return gs_fail(t->err, t->errlen, -ENOSPC, "the store holds no more GPUs");
 	g->mig = true;
-	unsigned id, ci_id, start;
+	unsigned id, start;
 	int rc = gs_mig_gi_create(m, &g->layout, p, -1, &id);
 	if (rc == GS_MIG_INSUFFICIENT)
 		return gs_fail(t->err, t->errlen, -ENOSPC, "no room for another %s on GPU %u", p->name, gpu->index);
@@ -487,16 +487,55 @@ int gs_slice_txn_create_profile(struct gs_slice_txn *t, const struct gs_slice_gp
 			       gpu->index);
 	gi->sm_start = start;
 	gi->sm_placed = true;
-	/* with its default compute instance, the whole GPU instance (-cgi -C) */
+	*gi_id = id;
+	return 0;
+}
+
+int gs_slice_txn_create_ci(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, unsigned gi_id, unsigned ci_profile,
+			   struct gs_slice_info *out)
+{
+	struct gs_store_gpu *g = gs_store_gpu(t->st, gpu->uuid, false);
+	struct gs_mig_gi *gi = g ? gs_mig_gi_find(&g->layout, gi_id) : NULL;
+	if (!gi)
+		return gs_fail(t->err, t->errlen, -ENOENT, "no GPU instance %u on GPU %u", gi_id, gpu->index);
+	char name[64];
+	gs_mig_gi_name(&gpu->model, gi, name, sizeof name);
 	struct gs_ci_profile cps[8];
-	size_t np = gs_mig_ci_profiles(m, gi, cps, GS_ARRAY_LEN(cps)), k = 0;
+	size_t np = gs_mig_ci_profiles(&gpu->model, gi, cps, GS_ARRAY_LEN(cps)), k = 0;
+	while (k < np && cps[k].id != ci_profile)
+		k++;
+	if (k == np)
+		return gs_fail(t->err, t->errlen, -EINVAL, "the %s (GI %u) of GPU %u has no compute instance profile %u",
+			       name, gi_id, gpu->index, ci_profile);
+	unsigned id;
+	int rc = gs_mig_ci_create(&gpu->model, &g->layout, gi_id, ci_profile, &id);
+	if (rc == GS_MIG_INSUFFICIENT)
+		return gs_fail(t->err, t->errlen, -ENOSPC, "no room for another %s in the %s (GI %u) of GPU %u",
+			       cps[k].name, name, gi_id, gpu->index);
+	if (rc)
+		return gs_fail(t->err, t->errlen, -EINVAL, "cannot make a %s in the %s (GI %u) of GPU %u: %s", cps[k].name,
+			       name, gi_id, gpu->index, gs_mig_strerror(rc));
+	if (out)
+		gs_slice_describe(g, gs_mig_ci_find(&g->layout, gi_id, id), out);
+	return 0;
+}
+
+int gs_slice_txn_create_profile(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, const struct gs_gi_profile *p,
+				struct gs_slice_info *out)
+{
+	unsigned id;
+	int rc = gs_slice_txn_create_gi(t, gpu, p, &id);
+	if (rc)
+		return rc;
+	/* with its default compute instance, the whole GPU instance (-cgi -C) */
+	struct gs_store_gpu *g = gs_store_gpu(t->st, gpu->uuid, false);
+	struct gs_ci_profile cps[8];
+	size_t np = gs_mig_ci_profiles(&gpu->model, gs_mig_gi_find(&g->layout, id), cps, GS_ARRAY_LEN(cps)), k = 0;
 	while (k < np && !cps[k].is_default)
 		k++;
-	if (k == np || gs_mig_ci_create(m, &g->layout, id, cps[k].id, &ci_id))
+	if (k == np)
 		return gs_fail(t->err, t->errlen, -EINVAL, "cannot make the compute instance of a %s", p->name);
-	if (out)
-		gs_slice_describe(g, gs_mig_ci_find(&g->layout, id, ci_id), out);
-	return 0;
+	return gs_slice_txn_create_ci(t, gpu, id, cps[k].id, out);
 }
 
 int gs_slice_txn_remove(struct gs_slice_txn *t, struct gs_store_gpu *g, unsigned gi)

@@ -101,10 +101,17 @@ int gs_slice_set_default(const char *dir, const char *name, const uint32_t *user
  * gs_slice_edit, which checks the whole and commits it or nothing; gpushare
  * apply makes a whole configuration so): a custom-size slice; a GPU
  * instance of an NVIDIA profile with its default compute instance, where
- * nvidia-smi's placement puts it; a GPU instance and its compute instances
- * removed; the users a slice is the default of. 0 or -errno, why in t->err. */
+ * nvidia-smi's placement puts it (-cgi -C); the same GPU instance alone
+ * (-cgi), and a compute instance of a CI profile in it, where nvidia-smi
+ * puts it (-cci); a GPU instance and its compute instances removed; the
+ * users a slice is the default of. 0 or -errno, why in t->err (-ENOSPC:
+ * no room). */
 int gs_slice_txn_create(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, const struct gs_slice_spec *spec,
 			struct gs_slice_info *out);
+int gs_slice_txn_create_gi(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, const struct gs_gi_profile *p,
+			   unsigned *gi);
+int gs_slice_txn_create_ci(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, unsigned gi, unsigned ci_profile,
+			   struct gs_slice_info *out);
 int gs_slice_txn_create_profile(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, const struct gs_gi_profile *p,
 				struct gs_slice_info *out);
 int gs_slice_txn_remove(struct gs_slice_txn *t, struct gs_store_gpu *g, unsigned gi);

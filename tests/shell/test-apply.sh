@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # test-apply.sh BUILD: gpushare apply / assert / export on two simulated
 # A100-40GB: mig-parted's own configurations give the layout nvidia-smi's
-# -cgi gives, gpushare-slices the README's multi-user slices, a second apply
-# changes nothing, a bad file says file:line:column and changes nothing, a
-# busy slice in the way is refused (and --force stops its program), and what
-# export prints applies back to the same.
+# -cgi gives, compute instance profiles ("1c.3g.20gb": 3) the GPU instances
+# of -cgi and the compute instances of -cci, gpushare-slices the README's
+# multi-user slices, a second apply changes nothing, a bad file says
+# file:line:column and changes nothing, a busy slice in the way is refused
+# (and --force stops its program), and what export prints applies back to
+# the same.
 set -u
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib.sh"
@@ -56,6 +58,20 @@ mig-configs:
       mig-devices:
         "1g.10gb": 7
 
+  custom-ci:
+    - devices: all
+      mig-enabled: true
+      mig-devices:
+        "1c.3g.20gb": 3     # three 1-slice compute instances in one 3g.20gb GPU instance
+        "3g.20gb": 1
+
+  ci-four:
+    - devices: all
+      mig-enabled: true
+      mig-devices:
+        "1c.3g.20gb": 4     # three in one 3g.20gb, the fourth in a second
+        "2c.4g.20gb": 0
+
   multi-user:
     - devices: [0]
       mig-enabled: true
@@ -91,6 +107,26 @@ check "custom-config: GPU 0 off, GPU 1 two 3g.20gb" 'gpushare apply -f "$conf" -
 check "a device-filter of another GPU leaves these as they are" 'before=$(store); gpushare apply -f "$conf" -c h100-only | grep -q "GPU 0: not in config" && [ "$(store)" = "$before" ]'
 check "all-disabled: soft MIG off everywhere, no slice left" 'gpushare apply -f "$conf" -c all-disabled > /dev/null && ! gpushare-smi mig -lgi | grep -q "MIG "'
 
+# mig-parted's compute instance profiles: GPU instances filled with CIs
+lci() { gpushare-smi mig -lci 2>&1; }
+check "apply -c custom-ci --dry-run: the GPU instances and their compute instances, nothing changed" 'before=$(store); gpushare apply -f "$conf" -c custom-ci --dry-run > "$work/out" && grep -q "^GPU 1: create MIG 3g.20gb (GI 2) with 3 compute instances" "$work/out" && [ "$(grep -c "^GPU 0: create MIG 1c.3g.20gb (GI 2, CI [012]) MIG-" "$work/out")" = 3 ] && [ "$(store)" = "$before" ]'
+check "apply -c custom-ci" 'gpushare apply -f "$conf" -c custom-ci > /dev/null'
+lgi > "$work/applied"; lci > "$work/applied-ci"
+mv "$work/state" "$work/state.applied"
+gpushare-smi -i 0 -mig 1 > /dev/null && gpushare-smi -i 1 -mig 1 > /dev/null && gpushare-smi mig -cgi 9 -C > /dev/null && gpushare-smi mig -cgi 9 > /dev/null && gpushare-smi mig -gi 2 -cci 1c.3g.20gb,1c.3g.20gb,1c.3g.20gb > /dev/null
+lgi > "$work/by-hand"; lci > "$work/by-hand-ci"
+rm -rf "$work/state"; mv "$work/state.applied" "$work/state"
+check "... the GPU instances -cgi 9 -C, then -cgi 9 give" 'diff "$work/by-hand" "$work/applied"'
+check "... and the compute instances -gi 2 -cci 1c.3g.20gb,1c.3g.20gb,1c.3g.20gb gives beside the first GI's whole one (mig -lci)" 'diff "$work/by-hand-ci" "$work/applied-ci" && [ "$(grep -c "MIG 1c.3g.20gb" "$work/applied-ci")" = 6 ]'
+before=$(store)
+check "a second apply changes nothing and says so" '[ "$(gpushare apply -f "$conf" -c custom-ci | grep -c ": matches$")" = 2 ] && [ "$(store)" = "$before" ]'
+check "assert: the GPUs match custom-ci" 'gpushare assert -f "$conf" -c custom-ci | grep -q "match config \"custom-ci\""'
+check "export writes the compute instances as \"1c.3g.20gb\": 3 beside \"3g.20gb\": 1" 'gpushare export -c ci-again > "$work/export-ci.yaml" && [ "$(grep -c "^        \"1c.3g.20gb\": 3$" "$work/export-ci.yaml")" = 2 ] && [ "$(grep -c "^        \"3g.20gb\": 1$" "$work/export-ci.yaml")" = 2 ]'
+check "... which assert matches and apply leaves as it is" 'gpushare assert -f "$work/export-ci.yaml" -c ci-again | grep -q "match" && gpushare apply -f "$work/export-ci.yaml" -c ci-again > /dev/null && [ "$(store)" = "$before" ]'
+check "ci-four: the GI holding three 1c stays, the other gets the fourth" 'gpushare apply -f "$conf" -c ci-four > "$work/out" && grep -q "^GPU 0: remove MIG 3g.20gb (GI 1)" "$work/out" && ! grep -q "remove MIG 3g.20gb (GI 2)" "$work/out" && [ "$(lci | grep -c "MIG 1c.3g.20gb")" = 8 ] && [ "$(lgi | grep -c "MIG 3g.20gb")" = 4 ] && gpushare assert -f "$conf" -c ci-four > /dev/null'
+check "assert of custom-ci now: exit 1, saying what differs" '! gpushare assert -f "$conf" -c custom-ci > "$work/out" && grep -q "create MIG 3g.20gb" "$work/out"'
+gpushare apply -f "$conf" -c all-disabled > /dev/null
+
 # gpushare's own: the README's multi-user slices, through the daemon
 chmod -R a+rwX "$work/sim" # the simulated GPU's state, shared by every user's programs
 "$ctl" -d
@@ -121,6 +157,9 @@ before=$(store)
 bad() { printf '%s\n' "$@" > "$work/bad.yaml"; gpushare apply -f "$work/bad.yaml" -c c 2>&1; }
 check "a profile the GPU does not have" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: all" "      mig-enabled: true" "      mig-devices:" "        \"3g.40gb\": 1" | grep -q "bad.yaml:7:9: GPU 0 (NVIDIA A100-SXM4-40GB) has no MIG profile \"3g.40gb\" (its profiles: 1g.5gb"'
 check "more than fits: refused, nothing changed" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: all" "      mig-enabled: true" "      mig-devices:" "        \"4g.20gb\": 2" | grep -q "no room for another 4g.20gb on GPU 0" && [ "$(store)" = "$before" ]'
+check "a compute instance size the GI profile does not have: the CI profiles it has" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: all" "      mig-enabled: true" "      mig-devices:" "        \"3c.4g.20gb\": 1" | grep -q "bad.yaml:7:9: GPU 0 (NVIDIA A100-SXM4-40GB) has no compute instance profile \"3c.4g.20gb\" in a 4g.20gb (its compute instance profiles: 4g.20gb, 2c.4g.20gb, 1c.4g.20gb)" && [ "$(store)" = "$before" ]'
+check "a compute instance profile of a GI profile the GPU does not have" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: all" "      mig-enabled: true" "      mig-devices:" "        \"1c.3g.40gb\": 1" | grep -q "bad.yaml:7:9: GPU 0 (NVIDIA A100-SXM4-40GB) has no MIG profile \"3g.40gb\" for compute instances \"1c.3g.40gb\" (its profiles: 1g.5gb"'
+check "a profile name of the wrong shape" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: all" "      mig-enabled: true" "      mig-devices: {1c.3g.20gb: 1, 1c.3g: 2}" | grep -q "bad.yaml:6:36: a profile name must be a GPU instance profile <g>g.<N>gb like \"3g.20gb\" or a compute instance profile <c>c.<g>g.<N>gb like \"1c.3g.20gb\""'
 check "an unknown user" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: [0]" "      mig-enabled: true" "      mig-devices: {}" "      gpushare-slices:" "        - size: 8sm.1gb" "          users: [no-such-user]" | grep -q "bad.yaml:9:18: no user \"no-such-user\""'
 check "a size that is none" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: [0]" "      mig-enabled: true" "      mig-devices: {}" "      gpushare-slices:" "        - size: lots" | grep -q "bad.yaml:8:17: \"lots\" is no size for GPU 0"'
 check "a config the file does not have" '! gpushare apply -f "$conf" -c nope 2> "$work/err" && grep -q "all-balanced" "$work/err"'
