@@ -76,14 +76,17 @@ NOT_RUN=(
 
 	'^(srun|sbatch) '
 	'it needs a Slurm cluster: tests/shell/test-slurm.sh runs these jobs (the block after "test-slurm.sh runs") as a user in the cluster it starts'
+
+	'^kubectl '
+	'it needs a Kubernetes cluster: tests/shell/test-k8s.sh runs gpushare-device-plugin with the DaemonSet'"'"'s arguments under a fake kubelet speaking the kubelet'"'"'s protocol, and starts containers as Allocate answers'
 )
 # what a block needs / pattern (on each command of the block) / why
 NEEDS=(
 	users '(^|[^[:alnum:]_-])(alice|bob)([^[:alnum:]_-]|$)'
 	'it runs programs as alice and bob, real users, made by the test only as root'
 
-	private '^((make install|gpushare preload (install|remove))( |$)|cat >> /etc/)'
-	'it installs into /usr/local and changes /etc (ld.so.preload, the Slurm files), which the test does only as root, in a private mount namespace'
+	private '^((make install|gpushare preload (install|remove))( |$)|cat >> /etc/|mkdir -p /etc/|gpushare cdi generate --output /etc/)'
+	'it installs into /usr/local and changes /etc (ld.so.preload, the Slurm files, CDI specs), which the test does only as root, in a private mount namespace'
 )
 # file / pattern (on a command's first line) / a condition, evaluated after
 # the command in its session: has ERE greps the command's output

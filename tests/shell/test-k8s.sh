@@ -56,8 +56,21 @@ cleanup() {
 }
 trap cleanup EXIT
 start_kubelet() { rm -f "$state"; $kubelet serve "$dp" "$state" & kpid=$!; wait_for "[ -f $state ] && [ -S $dp/kubelet.sock ]" 10; }
+# the plugin as contrib/k8s/gpushare-device-plugin.yaml runs it: its
+# DaemonSet's options, each given this test's path in place of the node's
+manifest=$repo/contrib/k8s/gpushare-device-plugin.yaml
+dsargs=$("$py" -c '
+import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))["spec"]["template"]["spec"]["containers"][0]
+assert c["command"][-1] == "/usr/local/bin/gpushare-device-plugin", c["command"]
+print(*c["args"][::2])' "$manifest")
+declare -A here=([--dir]=$dp [--library]=$lib [--pipe]=$work/pipe [--state]=$work/state)
+args=()
+for o in $dsargs; do args+=("$o" "${here[$o]:-}"); done
+check "the DaemonSet's options ($dsargs) are the plugin's" \
+	'[ -n "$dsargs" ] && (for o in $dsargs; do [ -n "${here[$o]:-}" ] && "$plugin" --help 2>&1 | grep -q -- "^ *$o " || exit 1; done)'
 start_plugin() {
-	"$plugin" --dir "$dp" --library "$lib" --pipe "$work/pipe" --state "$work/state" 2>> "$work/plugin.log" &
+	"$plugin" "${args[@]}" 2>> "$work/plugin.log" &
 	ppid=$!
 }
 # js EXPR: a python expression on the kubelet's state s
