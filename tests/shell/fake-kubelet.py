@@ -15,9 +15,10 @@ more.
          "refused": [why, ...]}
   fake-kubelet.py allocate DIR STATE RESOURCE N OUT
       what the kubelet does for a container asking RESOURCE: N: the healthy
-      devices it knows, GetPreferredAllocation, then Allocate of those;
-      writes the container's answer to OUT (JSON); prints the IDs. A gRPC
-      error: its code and details on stderr, exit 1.
+      devices it knows that no container holds yet (STATE.allocated lists
+      those given), GetPreferredAllocation, then Allocate of those; writes
+      the container's answer to OUT (JSON); prints the IDs. A gRPC error:
+      its code and details on stderr, exit 1.
   fake-kubelet.py call DIR ENDPOINT METHOD JSON
       one call with a request written by hand (bad requests): prints "ok" and
       the answer, or the error's code and details
@@ -27,7 +28,9 @@ more.
       where it says) and its device nodes checked to be there, as USER, with
       exactly the answer's environment plus the image's K=V (PATH, and the
       driver's LD_LIBRARY_PATH where the simulated GPU stands in for the one
-      the NVIDIA runtime would mount)
+      the NVIDIA runtime would mount). FAKE_KUBELET_NO_MOUNTNS=1: no mount
+      namespace (a sandbox that has none), the mounts only checked to be the
+      node's own paths, at the same place
 """
 import json
 import os
@@ -111,7 +114,9 @@ def plugin(dir, state, resource):
 
 def allocate(dir, state, resource, n, out):
     stub, devices = plugin(dir, state, resource)
-    healthy = sorted(d for d, h in devices.items() if h == "Healthy")
+    held = state + ".allocated"
+    given = open(held).read().split() if os.path.exists(held) else []
+    healthy = sorted(d for d, h in devices.items() if h == "Healthy" and d not in given)
     try:
         pref = stub.GetPreferredAllocation(pb.PreferredAllocationRequest(container_requests=[
             pb.ContainerPreferredAllocationRequest(available_deviceIDs=healthy, allocation_size=n)]), timeout=5)
@@ -123,6 +128,8 @@ def allocate(dir, state, resource, n, out):
         sys.exit(1)
     with open(out, "w") as f:
         json.dump(json_format.MessageToDict(r.container_responses[0]), f)
+    with open(held, "a") as f:
+        f.write(" ".join(ids) + "\n")
     print(" ".join(ids))
 
 
@@ -153,6 +160,11 @@ def run(out, user, rest):
             binds.append("mount -o remount,bind,ro '%s'" % m["containerPath"])
     setpriv = ["setpriv", "--reuid=" + user, "--regid=" + str(int(subprocess.check_output(["id", "-g", user]))),
                "--init-groups", "env", "-i"] + ["%s=%s" % kv for kv in env.items()] + cmd
+    if os.environ.get("FAKE_KUBELET_NO_MOUNTNS") == "1":
+        for m in r.get("mounts", []):
+            if m["hostPath"] != m["containerPath"] or not os.path.exists(m["hostPath"]):
+                sys.exit("fake-kubelet: cannot mount %s at %s without a mount namespace" % (m["hostPath"], m["containerPath"]))
+        os.execvp(setpriv[0], setpriv)
     script = " && ".join(binds + ['exec "$@"'])
     os.execvp("unshare", ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"] + setpriv)
 

@@ -115,8 +115,13 @@ check "the plugin's sockets are its owner's alone (0600)" \
 
 # a container asking gpushare.io/28sm.10gb: 1
 ids=$($kubelet allocate "$dp" "$state" gpushare.io/28sm.10gb 1 "$work/a1.json")
-check "GetPreferredAllocation picks one of them, the same for the same question" \
-	'[ -n "$ids" ] && [ "$($kubelet allocate "$dp" "$state" gpushare.io/28sm.10gb 1 "$work/a1.json")" = "$ids" ]'
+other=$($kubelet allocate "$dp" "$state" gpushare.io/28sm.10gb 1 "$work/a2.json")
+check "a container gets one of the slices, a second container the other" \
+	'[ -n "$ids" ] && [ -n "$other" ] && [ "$ids" != "$other" ] && [ "$(echo "$ids $other" | tr " " "\n" | sort | xargs)" = "$want" ]'
+pref='{"container_requests": [{"available_deviceIDs": ["'$s2'", "'$s1'"], "allocation_size": 1}]}'
+p1=$($kubelet call "$dp" gpushare-28sm.10gb.sock GetPreferredAllocation "$pref")
+check "GetPreferredAllocation: one of them, the same for the same question" \
+	'echo "$p1" | grep -qE "^ok .*(\"$s1\"|\"$s2\")" && [ "$($kubelet call "$dp" gpushare-28sm.10gb.sock GetPreferredAllocation "$pref")" = "$p1" ]'
 a() { "$py" -c "import json, sys; r = json.load(open(sys.argv[1])); print($2)" "$1"; }
 check "Allocate: the slice, libgpushare.so preloaded, the pipe directory, a CDI name" \
 	'[ "$(a "$work/a1.json" "r[\"envs\"][\"GPUSHARE_SLICE\"]")" = "$ids" ] &&
@@ -132,19 +137,11 @@ check "the container's program runs in its slice: 28 SMs, 10240 MiB" \
 	'[ "$(echo "$out" | val sms)" = 28 ] && [ "$(echo "$out" | val mem_total_mib)" = 10240 ]'
 out=$($kubelet run "$work/a1.json" "$u" $image -- "$app" alloc 11000 2>&1)
 check "an allocation past its slice is refused" '! echo "$out" | grep -qx ok'
-other=$(echo "$s1 $s2" | tr ' ' '\n' | grep -vx "$ids")
 out=$($kubelet run "$work/a1.json" "$(owner "$other")" $image -- "$app" info 2>&1)
 check "a container of another user is refused the slice (the daemon checks its user)" \
 	'[ "$(echo "$out" | val mem_total_mib)" != 10240 ]'
 
 # two containers, two users, side by side
-"$py" - "$work/a1.json" "$work/a2.json" "$other" <<'EOF'
-import json, sys
-r = json.load(open(sys.argv[1]))
-r["envs"]["GPUSHARE_SLICE"] = r["envs"]["CUDA_VISIBLE_DEVICES"] = sys.argv[3]
-r["cdiDevices"][0]["name"] = "gpushare.io/slice=" + sys.argv[3]
-json.dump(r, open(sys.argv[2], "w"))
-EOF
 $kubelet call "$dp" gpushare-28sm.10gb.sock Allocate "{\"container_requests\": [{\"devices_ids\": [\"$other\"]}]}" > "$work/a2.raw"
 check "Allocate of the other slice answers the same edits for it" \
 	'"$py" -c "import json, sys; a = json.loads(open(sys.argv[1]).read()[3:])[\"containerResponses\"][0]; b = json.load(open(sys.argv[2])); sys.exit(a != b)" "$work/a2.raw" "$work/a2.json"'
@@ -172,6 +169,7 @@ check "Allocate of two slices for one container: refused, saying to ask for one"
 many=$("$py" -c 'import json; print(json.dumps({"container_requests": [{"devices_ids": ["x"]}] * 65}))')
 out=$($kubelet call "$dp" gpushare-28sm.10gb.sock Allocate "$many")
 check "too many container requests: refused" 'echo "$out" | grep -q "^INVALID_ARGUMENT: too many container requests"'
+rm -f "$state.allocated"
 check "the plugin still serves" '$kubelet allocate "$dp" "$state" gpushare.io/28sm.10gb 1 "$work/a3.json" > /dev/null'
 
 # slices coming and going
