@@ -262,13 +262,21 @@ static void mps_environment(void)
 	 * directory the program was given (a cluster's device plugin): NVIDIA's
 	 * own daemon is the one it supervises beneath (<pipe>/nvidia-mps), and
 	 * the driver must reach that one, not gpushare's socket */
+	/* A program given no MPS pipe directory at all (a container started
+	 * as gpushare-device-plugin's Allocate says, a program run with
+	 * LD_PRELOAD alone) uses that MPS too, where it runs: else the driver
+	 * looks in /tmp/nvidia-mps, finds none, and slices' programs
+	 * time-slice instead of running side by side. */
 	const char *given = secure_getenv("CUDA_MPS_PIPE_DIRECTORY");
 	size_t dl = strlen(daemon_addr.sun_path) - strlen("/control");
+	char under[sizeof daemon_addr.sun_path + 16];
+	snprintf(under, sizeof under, "%.*s/nvidia-mps", (int)dl, daemon_addr.sun_path);
 	if (given && strlen(given) == dl && strncmp(given, daemon_addr.sun_path, dl) == 0) {
-		char under[sizeof daemon_addr.sun_path + 16];
-		snprintf(under, sizeof under, "%.*s/nvidia-mps", (int)dl, daemon_addr.sun_path);
 		setenv("CUDA_MPS_PIPE_DIRECTORY", under, 1);
 		gs__log("CUDA_MPS_PIPE_DIRECTORY=%s: NVIDIA's MPS under gpushare-control", under);
+	} else if ((!given || !*given) && gs_mps_running(under)) {
+		setenv("CUDA_MPS_PIPE_DIRECTORY", under, 1);
+		gs__log("CUDA_MPS_PIPE_DIRECTORY=%s: none was given; NVIDIA's MPS under gpushare-control", under);
 	}
 	const char *pct = secure_getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
 	const char *mem = secure_getenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT");

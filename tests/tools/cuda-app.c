@@ -96,6 +96,8 @@ static int info(void)
 	CHECK(CALL(cuDeviceTotalMem, CUresult(*)(size_t *, CUdevice), &total, 0));
 	const char *pct = getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
 	printf("mps_pct %s\n", pct ? pct : "-");
+	const char *mps_pipe = getenv("CUDA_MPS_PIPE_DIRECTORY");
+	printf("mps_pipe %s\n", mps_pipe && *mps_pipe ? mps_pipe : "-");
 	printf("devices %d\nsms %d\nmem_total_mib %zu\nmem_free_mib %zu\ndevice_total_mib %zu\n", n, sms, t >> 20, f >> 20,
 	       total >> 20);
 	/* what NVML says, as a monitoring library in the program would ask */
