@@ -21,6 +21,7 @@ enum {
 	CUDA_ERROR_INVALID_HANDLE = 400,
 	CUDA_ERROR_NOT_FOUND = 500,
 	CUDA_ERROR_NOT_READY = 600,
+	CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES = 701,
 	CUDA_ERROR_NOT_SUPPORTED = 801,
 	CUDA_ERROR_MPS_SERVER_NOT_READY = 807,
 	CUDA_ERROR_MPS_CLIENT_TERMINATED = 810,
@@ -234,6 +235,7 @@ typedef struct CUmemAllocationProp_st {
 	CU(cuLaunchKernelEx, cuLaunchKernelEx, 11060, (const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra), (cfg, f, params, extra)) \
 	CU_PTDS(cuLaunchKernelEx, cuLaunchKernelEx_ptsz, 11060, (const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra), (cfg, f, params, extra)) \
 	CU(cuOccupancyMaxActiveBlocksPerMultiprocessor, cuOccupancyMaxActiveBlocksPerMultiprocessor, 6050, (int *n, CUfunction f, int block, size_t shmem), (n, f, block, shmem)) \
+	CU(cuGetExportTable, cuGetExportTable, 3000, (const void **table, const CUuuid *id), (table, id)) \
 	CU(cuGetErrorString, cuGetErrorString, 6000, (CUresult e, const char **s), (e, s)) \
 	CU(cuGetErrorName, cuGetErrorName, 6000, (CUresult e, const char **s), (e, s))
 

@@ -12,6 +12,7 @@
 #include "gs-cuda.h"
 #include "smrun.h"
 #include "simstate.h"
+#include "tpcmap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -110,6 +111,7 @@ struct dev {
 	struct gs_ledger *mem;
 	struct sm_timeline *sms;
 	struct CUctx_st primary;
+	int16_t tpc[GS_TPC_BITS]; /* mask bit -> first SM of its pair, -1 dead */
 };
 
 struct alloc {
@@ -207,6 +209,7 @@ static void sim_init(void)
 						.sm_count = d->gpu.model->sm_count };
 		d->primary.stream = (struct CUstream_st){ MAGIC_STREAM, &d->primary, 0 };
 		d->pool = (struct CUmemPoolHandle_st){ .magic = MAGIC_POOL, .dev = S.n };
+		gs_tpcmap_fill(d->gpu.model, d->tpc);
 		S.n++;
 	}
 	S.initialized = true;
@@ -1300,6 +1303,169 @@ EXPORT CUresult cuModuleUnload(CUmodule m)
 	return CUDA_SUCCESS;
 }
 
+/* ---- the launch-descriptor callback (an export table), as on Hopper ----
+ *
+ * cuGetExportTable with TPC_TABLE_ID gives a table of functions; entry 3
+ * subscribes a callback (handle out), entry 6 enables it for a domain and
+ * callback id. Enabled for domain 0xb, id 1 ("before the launch descriptor
+ * is uploaded"), it runs at every launch with params whose first word is
+ * their size and whose 5th pointer is the task descriptor (TMD), where it may
+ * write a disabled-TPC mask (h200-findings.md; libsmctrl is the reference
+ * user). Our reading of the Hopper TMD (version byte 0x40 at offset 72):
+ * - the mask is 128 bits in four 32-bit words at 304, 308 (TPCs 0-63) and
+ *   312, 316 (TPCs 64-127); bit i of word 304 + 4 * (i / 32) is TPC i, and
+ *   a set bit disables it. Bit 31 of word 304 is TPC 31 like any other;
+ * - the "enable bit" the findings name ("bit 31 of the first word") is bit
+ *   31 of the TMD's first word, offset 0 (libsmctrl sets it there, beside
+ *   the mask words), not of word 304: a mask without it is ignored. */
+#define TPC_DOMAIN 0xb
+#define TPC_CBID_PRE_UPLOAD 1
+#define TPC_MAX_SUBSCRIBERS 8
+#define TPC_TABLE_ENTRIES 16
+#define TMD_SIZE 512
+#define TMD_VERSION_OFF 72
+#define TMD_VERSION_HOPPER 0x40
+#define TMD_ENABLE_OFF 0
+#define TMD_ENABLE_BIT 0x80000000u
+#define TMD_MASK_OFF 304
+
+typedef void (*tpc_callback)(void *userdata, int domain, int cbid, const void *params);
+
+static const CUuuid TPC_TABLE_ID = { { (char)0x2c, (char)0x8e, (char)0x0a, (char)0xd8, (char)0x07, (char)0x10,
+				       (char)0xab, (char)0x4e, (char)0x90, (char)0xdd, (char)0x54, (char)0x71,
+				       (char)0x9f, (char)0xe5, (char)0xf7, (char)0x4b } };
+
+static struct {
+	pthread_mutex_t lock;
+	unsigned n;
+	struct {
+		tpc_callback fn;
+		void *userdata;
+		bool enabled;
+	} sub[TPC_MAX_SUBSCRIBERS];
+} T = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* handle = index + 1, so that 0 is never a handle */
+static int tpc_subscribe(uint32_t *handle, tpc_callback fn, void *userdata)
+{
+	if (!handle || !fn)
+		return CUDA_ERROR_INVALID_VALUE;
+	pthread_mutex_lock(&T.lock);
+	if (T.n == TPC_MAX_SUBSCRIBERS) {
+		pthread_mutex_unlock(&T.lock);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	T.sub[T.n].fn = fn;
+	T.sub[T.n].userdata = userdata;
+	T.sub[T.n].enabled = false;
+	*handle = ++T.n;
+	pthread_mutex_unlock(&T.lock);
+	return CUDA_SUCCESS;
+}
+
+/* Only the pre-upload launch callback exists here: enabling another domain
+ * or id is accepted (the real driver has many) and has no effect. */
+static int tpc_enable(uint32_t enable, uint32_t handle, int domain, int cbid)
+{
+	int rc = CUDA_SUCCESS;
+	pthread_mutex_lock(&T.lock);
+	if (handle == 0 || handle > T.n)
+		rc = CUDA_ERROR_INVALID_HANDLE;
+	else if (domain == TPC_DOMAIN && cbid == TPC_CBID_PRE_UPLOAD)
+		T.sub[handle - 1].enabled = enable != 0;
+	pthread_mutex_unlock(&T.lock);
+	return rc;
+}
+
+/* The table's other entries: what they do on the real driver is unknown. */
+static int tpc_unknown_entry(void)
+{
+	return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+static void *tpc_table[TPC_TABLE_ENTRIES];
+static pthread_once_t tpc_table_once = PTHREAD_ONCE_INIT;
+
+static void tpc_table_init(void)
+{
+	for (size_t i = 0; i < TPC_TABLE_ENTRIES; i++)
+		tpc_table[i] = (void *)tpc_unknown_entry;
+	tpc_table[3] = (void *)tpc_subscribe;
+	tpc_table[6] = (void *)tpc_enable;
+}
+
+/* Needs no cuInit, as the runtime asks for tables before it. An id this
+ * library has no table for gets CUDA_ERROR_INVALID_VALUE and *table NULL
+ * (the real driver answers unknown ids with an error too). */
+EXPORT CUresult cuGetExportTable(const void **table, const CUuuid *id)
+{
+	if (!table || !id)
+		return CUDA_ERROR_INVALID_VALUE;
+	*table = NULL;
+	if (memcmp(id->bytes, TPC_TABLE_ID.bytes, sizeof id->bytes))
+		return CUDA_ERROR_INVALID_VALUE;
+	pthread_once(&tpc_table_once, tpc_table_init);
+	*table = tpc_table;
+	return CUDA_SUCCESS;
+}
+
+static uint32_t tmd_word(const unsigned char *tmd, size_t off)
+{
+	uint32_t w;
+	memcpy(&w, tmd + off, sizeof w);
+	return w;
+}
+
+/* Runs the enabled launch callbacks on a fresh TMD and marks in use[] the SMs
+ * the kernel may take: those of enabled live TPCs inside the context's range
+ * [first, last). The findings do not say what a real GPU does with a mask in
+ * a green context; here the two intersect. Returns how many SMs are marked
+ * (the whole range when no callback set an enabled mask), 0 when the mask
+ * leaves none: a real GPU never runs such a launch (it hangs), so the caller
+ * fails it instead. The callbacks run with no lock held. */
+static unsigned tpc_select(const struct dev *d, unsigned first, unsigned last, bool use[MAX_SMS],
+			   uint32_t mask[4], bool *masked)
+{
+	tpc_callback fn[TPC_MAX_SUBSCRIBERS];
+	void *ud[TPC_MAX_SUBSCRIBERS];
+	unsigned n = 0;
+	pthread_mutex_lock(&T.lock);
+	for (unsigned i = 0; i < T.n; i++)
+		if (T.sub[i].enabled) {
+			fn[n] = T.sub[i].fn;
+			ud[n++] = T.sub[i].userdata;
+		}
+	pthread_mutex_unlock(&T.lock);
+	*masked = false;
+	memset(mask, 0, 4 * sizeof *mask);
+	unsigned count = 0;
+	if (n) {
+		_Alignas(8) unsigned char tmd[TMD_SIZE] = { 0 };
+		tmd[TMD_VERSION_OFF] = TMD_VERSION_HOPPER;
+		/* size, then four pointers, the 5th being the TMD */
+		void *params[6] = { (void *)(uintptr_t)sizeof params, NULL, NULL, NULL, tmd, NULL };
+		for (unsigned i = 0; i < n; i++)
+			fn[i](ud[i], TPC_DOMAIN, TPC_CBID_PRE_UPLOAD, params);
+		*masked = (tmd_word(tmd, TMD_ENABLE_OFF) & TMD_ENABLE_BIT) != 0;
+		for (unsigned w = 0; w < 4; w++)
+			mask[w] = tmd_word(tmd, TMD_MASK_OFF + 4 * w);
+	}
+	for (unsigned i = first; i < last; i++)
+		use[i] = !*masked;
+	if (*masked)
+		for (unsigned b = 0; b < GS_TPC_BITS; b++) {
+			int sm = d->tpc[b];
+			if (sm < 0 || (mask[b / 32] >> (b % 32)) & 1)
+				continue;
+			for (unsigned k = (unsigned)sm; k < (unsigned)sm + 2; k++)
+				if (k >= first && k < last)
+					use[k] = true;
+		}
+	for (unsigned i = first; i < last; i++)
+		count += use[i];
+	return count;
+}
+
 static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
 		       unsigned bz, CUstream s, void **params)
 {
@@ -1317,7 +1483,22 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
 	uint64_t blocks = (uint64_t)gx * gy * gz;
 	if (blocks == 0 || (uint64_t)bx * by * bz == 0 || (uint64_t)bx * by * bz > 1024)
 		return CUDA_ERROR_INVALID_VALUE;
-	unsigned sms = c->sm_count ? c->sm_count : 1;
+	unsigned span = c->sm_count ? c->sm_count : 1;
+	unsigned first = c->sm_start, last = c->sm_start + span > MAX_SMS ? MAX_SMS : c->sm_start + span;
+	/* the SMs the kernel runs on: the context's, less what a TPC mask set
+	 * by a launch callback disables */
+	bool use[MAX_SMS] = { false };
+	uint32_t mask[4];
+	bool masked;
+	unsigned sms = tpc_select(&S.dev[c->dev], first, last, use, mask, &masked);
+	if (sms == 0) {
+		/* a real GPU never runs it and the launch hangs: fail it here */
+		fprintf(stderr,
+			"gpushare simulated CUDA: TPC mask %08x %08x %08x %08x leaves no live TPC in SMs %u-%u; "
+			"a real GPU would hang on this launch\n",
+			mask[0], mask[1], mask[2], mask[3], first, last - 1);
+		return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
+	}
 	uint64_t waves = (blocks + sms - 1) / sms, dur = waves * f->ns;
 	struct sm_timeline *t = S.dev[c->dev].sms;
 	if (pthread_mutex_lock(&t->lock) == EOWNERDEAD)
@@ -1325,12 +1506,12 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
 	uint64_t start = now_ns();
 	if (st->busy_until > start)
 		start = st->busy_until;
-	unsigned first = c->sm_start, last = c->sm_start + sms > MAX_SMS ? MAX_SMS : c->sm_start + sms;
 	for (unsigned i = first; i < last; i++)
-		if (t->busy_until[i] > start)
+		if (use[i] && t->busy_until[i] > start)
 			start = t->busy_until[i];
 	for (unsigned i = first; i < last; i++)
-		t->busy_until[i] = start + dur;
+		if (use[i])
+			t->busy_until[i] = start + dur;
 	pthread_mutex_unlock(&t->lock);
 	st->busy_until = start + dur;
 	if (strcmp(f->name, "gs_smid") == 0 && params && params[0]) {
@@ -1338,8 +1519,13 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
 		if (!dev_range_ok((uintptr_t)out, blocks * sizeof(uint32_t)))
 			return CUDA_ERROR_INVALID_VALUE;
 		uint32_t *ids = (uint32_t *)(uintptr_t)out;
+		uint32_t list[MAX_SMS];
+		unsigned n = 0;
+		for (unsigned i = first; i < last; i++)
+			if (use[i])
+				list[n++] = i;
 		for (uint64_t b = 0; b < blocks; b++)
-			ids[b] = c->sm_start + (uint32_t)(b % sms);
+			ids[b] = list[b % n];
 	}
 	return CUDA_SUCCESS;
 }
@@ -1401,6 +1587,8 @@ static const struct {
 	{ CUDA_ERROR_INVALID_HANDLE, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle" },
 	{ CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND", "named symbol not found" },
 	{ CUDA_ERROR_NOT_READY, "CUDA_ERROR_NOT_READY", "device not ready" },
+	{ CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES",
+	  "too many resources requested for launch" },
 	{ CUDA_ERROR_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported" },
 	{ CUDA_ERROR_INVALID_RESOURCE_TYPE, "CUDA_ERROR_INVALID_RESOURCE_TYPE", "invalid resource type" },
 	{ CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION, "CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION",
