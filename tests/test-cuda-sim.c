@@ -1,9 +1,11 @@
 /* test-cuda-sim.c: the simulated CUDA driver, loaded as programs load
  * libcuda.so.1 (dlopen + cuGetProcAddress): devices, contexts, green-context
- * SM partitions, memory accounted across processes, kernel timing. */
+ * SM partitions, per-launch TPC masks, memory accounted across processes,
+ * kernel timing. */
 #include "test.h"
 
 #include "gs-cuda.h"
+#include "tpcmap.h"
 
 #include <dlfcn.h>
 #include <signal.h>
@@ -31,6 +33,7 @@ typedef CUresult (*f_alloc)(CUdeviceptr *, size_t);
 typedef CUresult (*f_free)(CUdeviceptr);
 typedef CUresult (*f_meminfo)(size_t *, size_t *);
 typedef CUresult (*f_attr)(int *, int, CUdevice);
+typedef CUresult (*f_getexport)(const void **, const CUuuid *);
 
 static void load(void)
 {
@@ -214,6 +217,271 @@ static void green_contexts_confine_kernels_to_their_sms(void **state)
 	ASSERT_INT_EQ(FN(cuModuleLoadData, CUresult(*)(CUmodule *, const void *))(&m, "\x7f" "ELF"), CUDA_ERROR_INVALID_IMAGE);
 }
 
+/* ---- per-launch TPC masks through the launch-descriptor callback ---- */
+
+static const CUuuid tpc_table_id = { { (char)0x2c, (char)0x8e, (char)0x0a, (char)0xd8, (char)0x07, (char)0x10,
+				       (char)0xab, (char)0x4e, (char)0x90, (char)0xdd, (char)0x54, (char)0x71,
+				       (char)0x9f, (char)0xe5, (char)0xf7, (char)0x4b } };
+
+typedef void (*f_tpc_cb)(void *, int, int, const void *);
+typedef int (*f_subscribe)(uint32_t *, f_tpc_cb, void *);
+typedef int (*f_enable)(uint32_t, uint32_t, int, int);
+
+/* what the callback writes at the next launch, as a policy would */
+static struct {
+	uint32_t mask[4];
+	bool enable_bit;
+	unsigned calls;
+	bool tmd_ok; /* params and TMD looked as on Hopper, mask words zeroed */
+	void *userdata;
+} cb_state;
+
+static void tpc_callback(void *userdata, int domain, int cbid, const void *params)
+{
+	cb_state.calls++;
+	cb_state.userdata = userdata;
+	unsigned char *tmd = *((void *const *)params + 4);
+	uint32_t size, words[4], w0;
+	memcpy(&size, params, sizeof size);
+	memcpy(words, tmd + 304, sizeof words);
+	cb_state.tmd_ok = domain == 0xb && cbid == 1 && size >= 5 * sizeof(void *) && tmd[72] == 0x40 &&
+			  !(words[0] | words[1] | words[2] | words[3]);
+	memcpy(tmd + 304, cb_state.mask, sizeof cb_state.mask);
+	memcpy(&w0, tmd, sizeof w0);
+	if (cb_state.enable_bit)
+		w0 |= 0x80000000u;
+	memcpy(tmd, &w0, sizeof w0);
+}
+
+/* Subscribes and enables tpc_callback through the export table. */
+static void tpc_hook(bool enable)
+{
+	const void *table = NULL;
+	f_getexport get = FN(cuGetExportTable, f_getexport);
+	CUuuid other = tpc_table_id;
+	other.bytes[0] ^= 1;
+	ASSERT_INT_EQ(get(&table, &other), CUDA_ERROR_INVALID_VALUE);
+	assert_null(table);
+	ASSERT_INT_EQ(get(&table, &tpc_table_id), CUDA_SUCCESS);
+	void *const *entries = table;
+	ASSERT_INT_EQ(((int (*)(void))entries[0])(), CUDA_ERROR_NOT_SUPPORTED);
+	uint32_t h = 0;
+	ASSERT_INT_EQ(((f_subscribe)entries[3])(&h, tpc_callback, &cb_state), 0);
+	assert_true(h != 0);
+	ASSERT_INT_EQ(((f_enable)entries[6])(1, h + 100, 0xb, 0x1), CUDA_ERROR_INVALID_HANDLE);
+	if (enable)
+		ASSERT_INT_EQ(((f_enable)entries[6])(1, h, 0xb, 0x1), 0);
+}
+
+/* A mask that disables every TPC but the given bits. */
+static void enable_only(const unsigned *bits, size_t n)
+{
+	memset(cb_state.mask, 0xff, sizeof cb_state.mask);
+	for (size_t i = 0; i < n; i++)
+		cb_state.mask[bits[i] / 32] &= ~(1u << (bits[i] % 32));
+	cb_state.enable_bit = true;
+}
+
+static CUfunction kernel(const char *name)
+{
+	CUmodule m;
+	CUfunction f;
+	const char *image = "gpushare-sim-module\nkernel gs_smid 10\nkernel spin 20000\n";
+	ASSERT_INT_EQ(FN(cuModuleLoadData, CUresult(*)(CUmodule *, const void *))(&m, image), 0);
+	ASSERT_INT_EQ(FN(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *))(&f, m, name), 0);
+	return f;
+}
+
+/* Launches gs_smid on 1024 blocks and marks the SMs they report in seen[];
+ * returns the launch's result. */
+static CUresult smids(bool seen[256])
+{
+	static CUdeviceptr out;
+	if (!out)
+		ASSERT_INT_EQ(FN(cuMemAlloc, f_alloc)(&out, 1024 * sizeof(uint32_t)), 0);
+	void *params[] = { &out };
+	memset(seen, 0, 256);
+	CUresult rc = FN(cuLaunchKernel, f_launch)(kernel("gs_smid"), 1024, 1, 1, 128, 1, 1, 0, NULL, params, NULL);
+	if (rc)
+		return rc;
+	uint32_t ids[1024];
+	ASSERT_INT_EQ(FN(cuMemcpyDtoH, CUresult(*)(void *, CUdeviceptr, size_t))(ids, out, sizeof ids), 0);
+	for (size_t i = 0; i < 1024; i++) {
+		assert_true(ids[i] < 256);
+		seen[ids[i]] = true;
+	}
+	return CUDA_SUCCESS;
+}
+
+static unsigned count_seen(const bool seen[256])
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < 256; i++)
+		n += seen[i];
+	return n;
+}
+
+static void tpc_map_covers_every_sm_once_on_each_model(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < gs_model_count(); i++) {
+		const struct gs_gpu_model *m = gs_model_at(i);
+		int16_t map[GS_TPC_BITS];
+		unsigned times[256] = { 0 }, dead = 0;
+		gs_tpcmap_fill(m, map);
+		for (unsigned b = 0; b < GS_TPC_BITS; b++) {
+			if (map[b] < 0) {
+				dead++;
+				continue;
+			}
+			assert_true(map[b] % 2 == 0 && (unsigned)map[b] + 1 < m->sm_count);
+			times[map[b]]++;
+			times[map[b] + 1]++;
+		}
+		for (unsigned sm = 0; sm < m->sm_count; sm++)
+			ASSERT_INT_EQ(times[sm], 1);
+		ASSERT_INT_EQ(dead, GS_TPC_BITS - m->sm_count / 2);
+		ASSERT_INT_EQ(gs_tpcmap_sm(m, GS_TPC_BITS), -1);
+	}
+	/* the H200's first bits as measured; 64 live bits in 0-79, SMs 128-131 above */
+	const struct gs_gpu_model *h200 = gs_model_find("h200-sxm-141gb");
+	assert_non_null(h200);
+	const int first[10] = { 0, 16, 32, 48, -1, -1, -1, -1, -1, 2 };
+	for (unsigned b = 0; b < 10; b++)
+		ASSERT_INT_EQ(gs_tpcmap_sm(h200, b), first[b]);
+	unsigned live = 0;
+	for (unsigned b = 0; b < GS_TPC_BITS; b++) {
+		int sm = gs_tpcmap_sm(h200, b);
+		live += b < 80 && sm >= 0;
+		if (sm >= 128)
+			assert_true(b >= 80);
+	}
+	ASSERT_INT_EQ(live, 64);
+}
+
+static void tpc_mask_limits_the_sms_a_kernel_reports(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_SIMULATE", "h200-sxm-141gb", 1);
+	load();
+	primary();
+	tpc_hook(true);
+	bool seen[256];
+	/* bits 0-7: four live TPCs (bits 4-7 are dead on the H200) */
+	const unsigned low8[] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+	enable_only(low8, 8);
+	ASSERT_INT_EQ(smids(seen), CUDA_SUCCESS);
+	assert_true(cb_state.tmd_ok);
+	assert_ptr_equal(cb_state.userdata, &cb_state);
+	ASSERT_INT_EQ(count_seen(seen), 8);
+	const unsigned want[] = { 0, 1, 16, 17, 32, 33, 48, 49 };
+	for (size_t i = 0; i < 8; i++)
+		assert_true(seen[want[i]]);
+	/* a new mask takes effect at the next launch */
+	const unsigned two[] = { 0, 9 };
+	enable_only(two, 2);
+	ASSERT_INT_EQ(smids(seen), CUDA_SUCCESS);
+	assert_true(cb_state.tmd_ok); /* each launch starts from a zeroed mask */
+	ASSERT_INT_EQ(count_seen(seen), 4);
+	for (unsigned sm = 0; sm < 4; sm++)
+		assert_true(seen[sm]);
+	ASSERT_INT_EQ(cb_state.calls, 2);
+	/* the mask words without the enable bit (TMD word 0, bit 31) do nothing */
+	cb_state.enable_bit = false;
+	ASSERT_INT_EQ(smids(seen), CUDA_SUCCESS);
+	ASSERT_INT_EQ(count_seen(seen), 132);
+}
+
+static void tpc_mask_dead_bits_are_ignored_and_an_empty_mask_refused(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_SIMULATE", "h200-sxm-141gb", 1);
+	load();
+	primary();
+	tpc_hook(true);
+	bool seen[256];
+	/* disabling only dead bits changes nothing */
+	memset(cb_state.mask, 0, sizeof cb_state.mask);
+	cb_state.mask[0] = 0x1f0; /* bits 4-8 */
+	cb_state.enable_bit = true;
+	ASSERT_INT_EQ(smids(seen), CUDA_SUCCESS);
+	ASSERT_INT_EQ(count_seen(seen), 132);
+	/* only dead bits enabled: no live TPC, refused (a real GPU hangs) */
+	const unsigned dead[] = { 4, 5, 6, 7, 8 };
+	enable_only(dead, 5);
+	ASSERT_INT_EQ(smids(seen), CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES);
+	/* everything disabled */
+	enable_only(NULL, 0);
+	ASSERT_INT_EQ(smids(seen), CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES);
+	const char *name;
+	ASSERT_INT_EQ(FN(cuGetErrorName, CUresult(*)(CUresult, const char **))(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, &name), 0);
+	ASSERT_STR_EQ(name, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES");
+}
+
+static void tpc_mask_without_an_enabled_callback_changes_nothing(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_SIMULATE", "h200-sxm-141gb", 1);
+	load();
+	primary();
+	bool seen[256];
+	ASSERT_INT_EQ(smids(seen), CUDA_SUCCESS);
+	ASSERT_INT_EQ(count_seen(seen), 132);
+	tpc_hook(false); /* subscribed, never enabled */
+	enable_only(NULL, 0);
+	ASSERT_INT_EQ(smids(seen), CUDA_SUCCESS);
+	ASSERT_INT_EQ(count_seen(seen), 132);
+	ASSERT_INT_EQ(cb_state.calls, 0);
+}
+
+/* Two contexts of one process, each launching one 20 ms wave under half of
+ * the TPCs: complementary masks overlap in time, the same mask waits. */
+static void tpc_masks_complementary_run_side_by_side(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_SIMULATE", "h200-sxm-141gb", 1);
+	load();
+	primary();
+	tpc_hook(true);
+	CUcontext ctx[2];
+	CUresult (*create)(CUcontext *, unsigned, CUdevice) = (CUresult(*)(CUcontext *, unsigned, CUdevice))dlsym(lib, "cuCtxCreate_v2");
+	for (int i = 0; i < 2; i++)
+		ASSERT_INT_EQ(create(&ctx[i], 0, 0), 0);
+	const struct gs_gpu_model *m = gs_model_find("h200-sxm-141gb");
+	uint32_t half[2][4];
+	memset(half, 0, sizeof half);
+	for (unsigned b = 0; b < GS_TPC_BITS; b++) {
+		int sm = gs_tpcmap_sm(m, b);
+		/* half 0 disables the TPCs of SMs >= 66, half 1 the others */
+		half[sm >= 0 && sm < 66][b / 32] |= 1u << (b % 32);
+	}
+	f_launch launch = FN(cuLaunchKernel, f_launch);
+	CUfunction spin[2];
+	for (int i = 0; i < 2; i++) {
+		ASSERT_INT_EQ(FN(cuCtxSetCurrent, f_ctx)(ctx[i]), 0);
+		spin[i] = kernel("spin");
+	}
+	cb_state.enable_bit = true;
+	for (int same = 0; same < 2; same++) {
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < 2; i++) {
+			ASSERT_INT_EQ(FN(cuCtxSetCurrent, f_ctx)(ctx[i]), 0);
+			memcpy(cb_state.mask, half[same ? 0 : i], sizeof cb_state.mask);
+			ASSERT_INT_EQ(launch(spin[i], 66, 1, 1, 256, 1, 1, 0, NULL, NULL, NULL), 0);
+		}
+		for (int i = 0; i < 2; i++) {
+			ASSERT_INT_EQ(FN(cuCtxSetCurrent, f_ctx)(ctx[i]), 0);
+			ASSERT_INT_EQ(FN(cuCtxSynchronize, CUresult(*)(void))(), 0);
+		}
+		double ms = ms_since(&t0);
+		if (same)
+			assert_true(ms >= 39.9);
+		else
+			assert_true(ms >= 19.9 && ms < 35);
+	}
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/gs-test-cuda-sim-XXXXXX";
@@ -228,6 +496,11 @@ int main(void)
 		cmocka_unit_test(calls_before_init_are_refused),
 		cmocka_unit_test(memory_is_accounted_across_processes),
 		cmocka_unit_test(green_contexts_confine_kernels_to_their_sms),
+		cmocka_unit_test(tpc_map_covers_every_sm_once_on_each_model),
+		cmocka_unit_test(tpc_mask_limits_the_sms_a_kernel_reports),
+		cmocka_unit_test(tpc_mask_dead_bits_are_ignored_and_an_empty_mask_refused),
+		cmocka_unit_test(tpc_mask_without_an_enabled_callback_changes_nothing),
+		cmocka_unit_test(tpc_masks_complementary_run_side_by_side),
 	};
 	int rc = GS_RUN_ISOLATED(tests);
 	return rc || gs_test_rmdir(dir) ? 1 : 0;
