@@ -482,6 +482,42 @@ static void tpc_masks_complementary_run_side_by_side(void **state)
 	}
 }
 
+/* A mask and a green context intersect: the kernel runs on the enabled SMs
+ * of its own range; none there is refused like an empty mask. */
+static void tpc_mask_and_green_context_intersect(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_SIMULATE", "h200-sxm-141gb", 1);
+	load();
+	primary();
+	tpc_hook(true);
+	CUdevResource all, groups[2], rest;
+	ASSERT_INT_EQ(FN(cuDeviceGetDevResource, f_getres)(0, &all, CU_DEV_RESOURCE_TYPE_SM), 0);
+	unsigned n = 2;
+	ASSERT_INT_EQ(FN(cuDevSmResourceSplitByCount, f_split)(groups, &n, &all, &rest, 0, 64), 0);
+	ASSERT_INT_EQ(n, 2);
+	CUcontext ctx[2];
+	for (int g = 0; g < 2; g++) {
+		CUdevResourceDesc d;
+		CUgreenCtx gc;
+		ASSERT_INT_EQ(FN(cuDevResourceGenerateDesc, f_desc)(&d, &groups[g], 1), 0);
+		ASSERT_INT_EQ(FN(cuGreenCtxCreate, f_green)(&gc, d, 0, CU_GREEN_CTX_DEFAULT_STREAM), 0);
+		ASSERT_INT_EQ(FN(cuCtxFromGreenCtx, f_from_green)(&ctx[g], gc), 0);
+	}
+	/* bits 0 and 9: SMs 0-3; bit 80: SMs 128-129, outside both groups */
+	const unsigned bits[] = { 0, 9, 80 };
+	bool seen[256];
+	enable_only(bits, 3);
+	ASSERT_INT_EQ(gs_tpcmap_sm(gs_model_find("h200-sxm-141gb"), 80), 128);
+	ASSERT_INT_EQ(FN(cuCtxSetCurrent, f_ctx)(ctx[0]), 0);
+	ASSERT_INT_EQ(smids(seen), CUDA_SUCCESS);
+	ASSERT_INT_EQ(count_seen(seen), 4);
+	for (unsigned sm = 0; sm < 4; sm++)
+		assert_true(seen[sm]);
+	ASSERT_INT_EQ(FN(cuCtxSetCurrent, f_ctx)(ctx[1]), 0);
+	ASSERT_INT_EQ(smids(seen), CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/gs-test-cuda-sim-XXXXXX";
@@ -501,6 +537,7 @@ int main(void)
 		cmocka_unit_test(tpc_mask_dead_bits_are_ignored_and_an_empty_mask_refused),
 		cmocka_unit_test(tpc_mask_without_an_enabled_callback_changes_nothing),
 		cmocka_unit_test(tpc_masks_complementary_run_side_by_side),
+		cmocka_unit_test(tpc_mask_and_green_context_intersect),
 	};
 	int rc = GS_RUN_ISOLATED(tests);
 	return rc || gs_test_rmdir(dir) ? 1 : 0;
