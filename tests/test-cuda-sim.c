@@ -273,6 +273,17 @@ static void tpc_hook(bool enable)
 		ASSERT_INT_EQ(((f_enable)entries[6])(1, h, 0xb, 0x1), 0);
 }
 
+/* The simulated H200's primary context, current; with hook, its launches
+ * go through tpc_callback (subscribed and enabled). */
+static void h200_primary(bool hook)
+{
+	setenv("GPUSHARE_SIMULATE", "h200-sxm-141gb", 1);
+	load();
+	primary();
+	if (hook)
+		tpc_hook(true);
+}
+
 /* A mask that disables every TPC but the given bits. */
 static void enable_only(const unsigned *bits, size_t n)
 {
@@ -362,10 +373,7 @@ static void tpc_map_covers_every_sm_once_on_each_model(void **state)
 static void tpc_mask_limits_the_sms_a_kernel_reports(void **state)
 {
 	(void)state;
-	setenv("GPUSHARE_SIMULATE", "h200-sxm-141gb", 1);
-	load();
-	primary();
-	tpc_hook(true);
+	h200_primary(true);
 	bool seen[256];
 	/* bits 0-7: four live TPCs (bits 4-7 are dead on the H200) */
 	const unsigned low8[] = { 0, 1, 2, 3, 4, 5, 6, 7 };
@@ -395,10 +403,7 @@ static void tpc_mask_limits_the_sms_a_kernel_reports(void **state)
 static void tpc_mask_dead_bits_are_ignored_and_an_empty_mask_refused(void **state)
 {
 	(void)state;
-	setenv("GPUSHARE_SIMULATE", "h200-sxm-141gb", 1);
-	load();
-	primary();
-	tpc_hook(true);
+	h200_primary(true);
 	bool seen[256];
 	/* disabling only dead bits changes nothing */
 	memset(cb_state.mask, 0, sizeof cb_state.mask);
@@ -421,9 +426,7 @@ static void tpc_mask_dead_bits_are_ignored_and_an_empty_mask_refused(void **stat
 static void tpc_mask_without_an_enabled_callback_changes_nothing(void **state)
 {
 	(void)state;
-	setenv("GPUSHARE_SIMULATE", "h200-sxm-141gb", 1);
-	load();
-	primary();
+	h200_primary(false);
 	bool seen[256];
 	ASSERT_INT_EQ(smids(seen), CUDA_SUCCESS);
 	ASSERT_INT_EQ(count_seen(seen), 132);
@@ -439,10 +442,7 @@ static void tpc_mask_without_an_enabled_callback_changes_nothing(void **state)
 static void tpc_masks_complementary_run_side_by_side(void **state)
 {
 	(void)state;
-	setenv("GPUSHARE_SIMULATE", "h200-sxm-141gb", 1);
-	load();
-	primary();
-	tpc_hook(true);
+	h200_primary(true);
 	CUcontext ctx[2];
 	CUresult (*create)(CUcontext *, unsigned, CUdevice) = (CUresult(*)(CUcontext *, unsigned, CUdevice))dlsym(lib, "cuCtxCreate_v2");
 	for (int i = 0; i < 2; i++)
@@ -487,10 +487,7 @@ static void tpc_masks_complementary_run_side_by_side(void **state)
 static void tpc_mask_and_green_context_intersect(void **state)
 {
 	(void)state;
-	setenv("GPUSHARE_SIMULATE", "h200-sxm-141gb", 1);
-	load();
-	primary();
-	tpc_hook(true);
+	h200_primary(true);
 	CUdevResource all, groups[2], rest;
 	ASSERT_INT_EQ(FN(cuDeviceGetDevResource, f_getres)(0, &all, CU_DEV_RESOURCE_TYPE_SM), 0);
 	unsigned n = 2;

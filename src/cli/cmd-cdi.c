@@ -1,5 +1,5 @@
 /* cmd-cdi.c: `gpushare cdi generate`: a CDI spec (the Container Device
- * Interface, which containerd, CRI-O, Podman and Docker read from /etc/cdi)
+ * Interface, which container runtimes read from /etc/cdi)
  * with one device per lasting slice, gpushare.io/slice=MIG-<uuid> (and
  * =<name> for a named slice), holding what gpushare-device-plugin's Allocate
  * gives a container: the same edits, from container.c. */
@@ -34,6 +34,15 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* the start of an object of two paths: {"k1": "v1", "k2": "v2" (left open) */
+static void json_paths(FILE *f, bool first, const char *k1, const char *v1, const char *k2, const char *v2)
+{
+	fprintf(f, "%s{\"%s\": ", first ? "" : ", ", k1);
+	json_str(f, v1);
+	fprintf(f, ", \"%s\": ", k2);
+	json_str(f, v2);
+}
+
 /* CDI's rule for a device's name: letters, digits, '_', '.', ':' and '-',
  * starting with a letter or digit */
 static bool cdi_name_ok(const char *s)
@@ -59,18 +68,12 @@ static void device(FILE *f, const char *name, const struct k8s_edits *e, bool fi
 	}
 	fprintf(f, "],\n        \"deviceNodes\": [");
 	for (size_t i = 0; i < e->n_devices; i++) {
-		fprintf(f, "%s{\"path\": ", i ? ", " : "");
-		json_str(f, e->device[i].container);
-		fprintf(f, ", \"hostPath\": ");
-		json_str(f, e->device[i].host);
+		json_paths(f, i == 0, "path", e->device[i].container, "hostPath", e->device[i].host);
 		fprintf(f, ", \"permissions\": \"rw\"}");
 	}
 	fprintf(f, "],\n        \"mounts\": [");
 	for (size_t i = 0; i < e->n_mounts; i++) {
-		fprintf(f, "%s{\"hostPath\": ", i ? ", " : "");
-		json_str(f, e->mount[i].host);
-		fprintf(f, ", \"containerPath\": ");
-		json_str(f, e->mount[i].container);
+		json_paths(f, i == 0, "hostPath", e->mount[i].host, "containerPath", e->mount[i].container);
 		fprintf(f, ", \"options\": [\"%s\", \"nosuid\", \"nodev\", \"bind\"]}", e->mount[i].read_only ? "ro" : "rw");
 	}
 	fprintf(f, "]\n      }\n    }");

@@ -87,14 +87,20 @@ mig-configs:
 YAML
 store() { cat "$work/state/slices" 2> /dev/null; }
 lgi() { gpushare-smi mig -lgi 2>&1; }
+lci() { gpushare-smi mig -lci 2>&1; }
+# by_hand CMDS: what CMDS make on GPUs with nothing applied (their -lgi and
+# -lci in by-hand and by-hand-ci), the applied state put back after
+by_hand() {
+	mv "$work/state" "$work/state.applied"
+	eval "$1"
+	lgi > "$work/by-hand"; lci > "$work/by-hand-ci"
+	rm -rf "$work/state"; mv "$work/state.applied" "$work/state"
+}
 
 check "apply -c all-balanced: every GPU laid out" 'gpushare apply -f "$conf" -c all-balanced > "$work/out" && grep -q "^GPU 0: create MIG 3g.20gb" "$work/out" && grep -q "^GPU 1: create MIG 1g.5gb" "$work/out"'
 lgi > "$work/applied"
 # the same layout made by hand, as nvidia-smi makes it
-mv "$work/state" "$work/state.applied"
-gpushare-smi -i 0 -mig 1 > /dev/null && gpushare-smi -i 1 -mig 1 > /dev/null && gpushare-smi mig -cgi 3g.20gb,2g.10gb,1g.5gb,1g.5gb -C > /dev/null
-lgi > "$work/by-hand"
-rm -rf "$work/state"; mv "$work/state.applied" "$work/state"
+by_hand 'gpushare-smi -i 0 -mig 1 > /dev/null && gpushare-smi -i 1 -mig 1 > /dev/null && gpushare-smi mig -cgi 3g.20gb,2g.10gb,1g.5gb,1g.5gb -C > /dev/null'
 check "... the layout -cgi 3g.20gb,2g.10gb,1g.5gb,1g.5gb -C gives (profiles, IDs, placements: the largest first, as mig-parted)" 'diff "$work/by-hand" "$work/applied"'
 check "... each with its compute instance (mig -lci)" '[ "$(gpushare-smi mig -lci | grep -c "MIG ")" = 8 ]'
 before=$(store)
@@ -108,14 +114,10 @@ check "a device-filter of another GPU leaves these as they are" 'before=$(store)
 check "all-disabled: soft MIG off everywhere, no slice left" 'gpushare apply -f "$conf" -c all-disabled > /dev/null && ! gpushare-smi mig -lgi | grep -q "MIG "'
 
 # mig-parted's compute instance profiles: GPU instances filled with CIs
-lci() { gpushare-smi mig -lci 2>&1; }
 check "apply -c custom-ci --dry-run: the GPU instances and their compute instances, nothing changed" 'before=$(store); gpushare apply -f "$conf" -c custom-ci --dry-run > "$work/out" && grep -q "^GPU 1: create MIG 3g.20gb (GI 2) with 3 compute instances" "$work/out" && [ "$(grep -c "^GPU 0: create MIG 1c.3g.20gb (GI 2, CI [012]) MIG-" "$work/out")" = 3 ] && [ "$(store)" = "$before" ]'
 check "apply -c custom-ci" 'gpushare apply -f "$conf" -c custom-ci > /dev/null'
 lgi > "$work/applied"; lci > "$work/applied-ci"
-mv "$work/state" "$work/state.applied"
-gpushare-smi -i 0 -mig 1 > /dev/null && gpushare-smi -i 1 -mig 1 > /dev/null && gpushare-smi mig -cgi 9 -C > /dev/null && gpushare-smi mig -cgi 9 > /dev/null && gpushare-smi mig -gi 2 -cci 1c.3g.20gb,1c.3g.20gb,1c.3g.20gb > /dev/null
-lgi > "$work/by-hand"; lci > "$work/by-hand-ci"
-rm -rf "$work/state"; mv "$work/state.applied" "$work/state"
+by_hand 'gpushare-smi -i 0 -mig 1 > /dev/null && gpushare-smi -i 1 -mig 1 > /dev/null && gpushare-smi mig -cgi 9 -C > /dev/null && gpushare-smi mig -cgi 9 > /dev/null && gpushare-smi mig -gi 2 -cci 1c.3g.20gb,1c.3g.20gb,1c.3g.20gb > /dev/null'
 check "... the GPU instances -cgi 9 -C, then -cgi 9 give" 'diff "$work/by-hand" "$work/applied"'
 check "... and the compute instances -gi 2 -cci 1c.3g.20gb,1c.3g.20gb,1c.3g.20gb gives beside the first GI's whole one (mig -lci)" 'diff "$work/by-hand-ci" "$work/applied-ci" && [ "$(grep -c "MIG 1c.3g.20gb" "$work/applied-ci")" = 6 ]'
 before=$(store)

@@ -221,6 +221,17 @@ d = [d for d in spec[\"devices\"] if d[\"name\"] == sys.argv[3]][0][\"containerE
 assert sorted(d[\"env\"]) == sorted(k + \"=\" + v for k, v in r[\"envs\"].items()), d
 assert [(m[\"hostPath\"], \"ro\" in m[\"options\"]) for m in d[\"mounts\"]] == [(m[\"hostPath\"], m.get(\"readOnly\", False)) for m in r[\"mounts\"]]
 " "$work/gpushare.json" "$work/a1.json" "$ids"'
+# the GPU's device nodes, where they are (character devices; anything else
+# named like one is not passed)
+mkdir "$work/dev"
+mknod "$work/dev/nvidia0" c 1 3 && mknod "$work/dev/nvidiactl" c 1 3 && touch "$work/dev/nvidia-uvm"
+gpushare cdi generate --output - --library "$lib" --pipe "$work/pipe" --dev "$work/dev" > "$work/dev.json"
+check "the GPU's character devices are passed, at /dev/<name>; a plain file named like one is not" '"$py" -c "
+import json, sys
+d = json.load(open(sys.argv[1]))[\"devices\"][0][\"containerEdits\"][\"deviceNodes\"]
+assert d == [{\"path\": \"/dev/nvidia0\", \"hostPath\": sys.argv[2] + \"/nvidia0\", \"permissions\": \"rw\"},
+             {\"path\": \"/dev/nvidiactl\", \"hostPath\": sys.argv[2] + \"/nvidiactl\", \"permissions\": \"rw\"}], d
+" "$work/dev.json" "$work/dev"'
 out=$(gpushare cdi generate --output "$work/x.json" --pipe relative 2>&1); rc=$?
 check "a bad path: refused, saying what is wrong, nothing written" \
 	'[ $rc = 2 ] && echo "$out" | grep -q "the pipe directory \"relative\" is not an absolute path" && [ ! -e "$work/x.json" ]'
