@@ -77,8 +77,9 @@ int k8s_paths_check(const struct k8s_paths *p, char *err, size_t errlen)
 				       path[i] ? path[i] : "");
 		if (strlen(path[i]) > K8S_PATH_MAX)
 			return gs_fail(err, errlen, -EINVAL, "%s is longer than %d bytes", what[i], K8S_PATH_MAX);
-		if (strpbrk(path[i], ",:\n"))
-			return gs_fail(err, errlen, -EINVAL, "%s \"%s\" holds ',', ':' or a newline", what[i], path[i]);
+		if (strpbrk(path[i], ",: \t\n"))
+			return gs_fail(err, errlen, -EINVAL, "%s \"%s\" holds ',', ':', a space or a newline", what[i],
+				       path[i]);
 	}
 	return 0;
 }

@@ -52,8 +52,9 @@ struct k8s_edits {
 #define K8S_CDI_KIND "gpushare.io/slice"
 
 /* 0 when every path is absolute, at most K8S_PATH_MAX long and holds no
- * ',' ':' or newline (they would change the meaning of LD_PRELOAD, of a
- * mount's options or of a line); else -EINVAL with what is wrong in err. */
+ * ',', ':', space, tab or newline (LD_PRELOAD splits at ':' and spaces, a
+ * mount's options at ','; a newline would end a line); else -EINVAL with
+ * what is wrong in err. */
 int k8s_paths_check(const struct k8s_paths *p, char *err, size_t errlen);
 /* What a container needs to run in slice s: it names its slice (the daemon
  * checks the container's user may run there), loads libgpushare.so, reaches

@@ -232,6 +232,8 @@ d = json.load(open(sys.argv[1]))[\"devices\"][0][\"containerEdits\"][\"deviceNod
 assert d == [{\"path\": \"/dev/nvidia0\", \"hostPath\": sys.argv[2] + \"/nvidia0\", \"permissions\": \"rw\"},
              {\"path\": \"/dev/nvidiactl\", \"hostPath\": sys.argv[2] + \"/nvidiactl\", \"permissions\": \"rw\"}], d
 " "$work/dev.json" "$work/dev"'
+out=$(gpushare cdi generate --output - --library "$work/a b.so" 2>&1); rc=$?
+check "a library path with a space (LD_PRELOAD would split it): refused" '[ $rc = 2 ] && echo "$out" | grep -q "holds .*a space"'
 out=$(gpushare cdi generate --output "$work/x.json" --pipe relative 2>&1); rc=$?
 check "a bad path: refused, saying what is wrong, nothing written" \
 	'[ $rc = 2 ] && echo "$out" | grep -q "the pipe directory \"relative\" is not an absolute path" && [ ! -e "$work/x.json" ]'
