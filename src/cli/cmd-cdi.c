@@ -168,7 +168,9 @@ static int cdi(int argc, char **argv)
 		fprintf(stderr, "gpushare cdi generate: out of memory\n");
 		return 1;
 	}
-	int rc = k8s_slices(dir, s, MAX_SLICES, &n, why, sizeof why);
+	struct k8s_gpus *gpus = k8s_gpus_find(why, sizeof why);
+	int rc = gpus ? k8s_slices(dir, gpus, s, MAX_SLICES, &n, why, sizeof why) : -ENODEV;
+	k8s_gpus_free(gpus);
 	if (rc) {
 		fprintf(stderr, "gpushare cdi generate: %s\n", why);
 	} else if ((rc = write_spec(out, s, n, &paths))) {

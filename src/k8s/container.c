@@ -16,14 +16,34 @@
 #include <string.h>
 #include <unistd.h>
 
-int k8s_slices(const char *state_dir, struct k8s_slice *out, size_t max, size_t *n, char *err, size_t errlen)
+struct k8s_gpus {
+	struct gs_slice_gpu gpu[GS_STORE_MAX_GPU];
+	size_t n;
+};
+
+struct k8s_gpus *k8s_gpus_find(char *err, size_t errlen)
+{
+	struct k8s_gpus *g = calloc(1, sizeof *g);
+	char why[256];
+	if (!g) {
+		gs_fail(err, errlen, -ENOMEM, "out of memory");
+	} else if (gs_gpus_discover(g->gpu, GS_STORE_MAX_GPU, &g->n, why, sizeof why)) {
+		gs_fail(err, errlen, -ENODEV, "no GPU: %s", why);
+		free(g);
+		g = NULL;
+	}
+	return g;
+}
+
+void k8s_gpus_free(struct k8s_gpus *g)
+{
+	free(g);
+}
+
+int k8s_slices(const char *state_dir, const struct k8s_gpus *gpus, struct k8s_slice *out, size_t max, size_t *n,
+	       char *err, size_t errlen)
 {
 	*n = 0;
-	struct gs_slice_gpu gpus[GS_STORE_MAX_GPU];
-	size_t n_gpus = 0;
-	char why[256];
-	if (gs_gpus_discover(gpus, GS_STORE_MAX_GPU, &n_gpus, why, sizeof why))
-		return gs_fail(err, errlen, -ENODEV, "no GPU: %s", why);
 	struct gs_store *st = malloc(sizeof *st);
 	if (!st)
 		return gs_fail(err, errlen, -ENOMEM, "out of memory");
@@ -31,9 +51,9 @@ int k8s_slices(const char *state_dir, struct k8s_slice *out, size_t max, size_t 
 	for (size_t g = 0; !rc && g < st->n_gpu; g++) {
 		const struct gs_store_gpu *sg = &st->gpu[g];
 		const struct gs_slice_gpu *gpu = NULL;
-		for (size_t k = 0; k < n_gpus; k++)
-			if (strcmp(gpus[k].uuid, sg->uuid) == 0)
-				gpu = &gpus[k];
+		for (size_t k = 0; k < gpus->n; k++)
+			if (strcmp(gpus->gpu[k].uuid, sg->uuid) == 0)
+				gpu = &gpus->gpu[k];
 		for (size_t i = 0; gpu && i < sg->layout.n_ci && *n < max; i++) {
 			const struct gs_mig_ci *ci = &sg->layout.ci[i];
 			const struct gs_mig_gi *gi = NULL;

@@ -20,9 +20,15 @@ struct k8s_slice {
 	int gpu;        /* the GPU's index */
 };
 
-/* The lasting slices of the store in state_dir (job slices left out), at
- * most max. 0, or -errno with why in err. */
-int k8s_slices(const char *state_dir, struct k8s_slice *out, size_t max, size_t *n, char *err, size_t errlen);
+/* The node's GPUs, found once (NVML's start is not for every poll): NULL
+ * with why in err where none is found. */
+struct k8s_gpus;
+struct k8s_gpus *k8s_gpus_find(char *err, size_t errlen);
+void k8s_gpus_free(struct k8s_gpus *g);
+/* The lasting slices of the store in state_dir on the GPUs gpus (job slices
+ * left out), at most max. 0, or -errno with why in err. */
+int k8s_slices(const char *state_dir, const struct k8s_gpus *gpus, struct k8s_slice *out, size_t max, size_t *n,
+	       char *err, size_t errlen);
 /* Whether gpushare-control accepts a connection in pipe_dir. */
 bool k8s_daemon_answers(const char *pipe_dir);
 

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -348,11 +349,14 @@ int main(int argc, char **argv)
 
 	std::map<std::string, std::unique_ptr<Resource>> resources;
 	std::string last_error;
+	k8s_gpus *gpus = nullptr;
 	while (!stopping) {
 		std::vector<k8s_slice> all(kMaxSlices);
 		size_t n = 0;
 		char err[512] = "";
-		int rc = k8s_slices(o.state.c_str(), all.data(), all.size(), &n, err, sizeof err);
+		if (!gpus) // until the driver answers
+			gpus = k8s_gpus_find(err, sizeof err);
+		int rc = gpus ? k8s_slices(o.state.c_str(), gpus, all.data(), all.size(), &n, err, sizeof err) : -ENODEV;
 		if (rc && last_error != err)
 			say("cannot read the slices: %s", err);
 		last_error = rc ? err : "";
@@ -381,5 +385,6 @@ int main(int argc, char **argv)
 	}
 	for (auto &[size, r] : resources)
 		r->stop();
+	k8s_gpus_free(gpus);
 	return 0;
 }
