@@ -264,7 +264,8 @@ static void tpc_hook(bool enable)
 	assert_null(table);
 	ASSERT_INT_EQ(get(&table, &tpc_table_id), CUDA_SUCCESS);
 	void *const *entries = table;
-	ASSERT_INT_EQ(((int (*)(void))entries[0])(), CUDA_ERROR_NOT_SUPPORTED);
+	ASSERT_INT_EQ((uintptr_t)entries[0], 0x60); /* its size in bytes, as the driver's */
+	ASSERT_INT_EQ(((int (*)(void))entries[1])(), CUDA_ERROR_NOT_SUPPORTED);
 	uint32_t h = 0;
 	ASSERT_INT_EQ(((f_subscribe)entries[3])(&h, tpc_callback, &cb_state), 0);
 	assert_true(h != 0);
@@ -482,9 +483,9 @@ static void tpc_masks_complementary_run_side_by_side(void **state)
 	}
 }
 
-/* A mask and a green context intersect: the kernel runs on the enabled SMs
- * of its own range; none there is refused like an empty mask. */
-static void tpc_mask_and_green_context_intersect(void **state)
+/* A mask overrides a green context, as on the H200: the kernel runs on the
+ * enabled SMs wherever they are, in its context's range or not. */
+static void tpc_mask_overrides_a_green_context(void **state)
 {
 	(void)state;
 	h200_primary(true);
@@ -506,13 +507,19 @@ static void tpc_mask_and_green_context_intersect(void **state)
 	bool seen[256];
 	enable_only(bits, 3);
 	ASSERT_INT_EQ(gs_tpcmap_sm(gs_model_find("h200-sxm-141gb"), 80), 128);
-	ASSERT_INT_EQ(FN(cuCtxSetCurrent, f_ctx)(ctx[0]), 0);
+	for (int g = 0; g < 2; g++) {
+		ASSERT_INT_EQ(FN(cuCtxSetCurrent, f_ctx)(ctx[g]), 0);
+		ASSERT_INT_EQ(smids(seen), CUDA_SUCCESS);
+		ASSERT_INT_EQ(count_seen(seen), 6);
+		for (unsigned sm = 0; sm < 4; sm++)
+			assert_true(seen[sm]);
+		assert_true(seen[128] && seen[129]);
+	}
+	/* every TPC enabled: a program in a 64-SM green context takes all 132 */
+	enable_only(NULL, 0);
+	memset(cb_state.mask, 0, sizeof cb_state.mask);
 	ASSERT_INT_EQ(smids(seen), CUDA_SUCCESS);
-	ASSERT_INT_EQ(count_seen(seen), 4);
-	for (unsigned sm = 0; sm < 4; sm++)
-		assert_true(seen[sm]);
-	ASSERT_INT_EQ(FN(cuCtxSetCurrent, f_ctx)(ctx[1]), 0);
-	ASSERT_INT_EQ(smids(seen), CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES);
+	ASSERT_INT_EQ(count_seen(seen), 132);
 }
 
 int main(void)
@@ -534,7 +541,7 @@ int main(void)
 		cmocka_unit_test(tpc_mask_dead_bits_are_ignored_and_an_empty_mask_refused),
 		cmocka_unit_test(tpc_mask_without_an_enabled_callback_changes_nothing),
 		cmocka_unit_test(tpc_masks_complementary_run_side_by_side),
-		cmocka_unit_test(tpc_mask_and_green_context_intersect),
+		cmocka_unit_test(tpc_mask_overrides_a_green_context),
 	};
 	int rc = GS_RUN_ISOLATED(tests);
 	return rc || gs_test_rmdir(dir) ? 1 : 0;

@@ -49,6 +49,22 @@ typedef struct CUuuid_st {
 	char bytes[16];
 } CUuuid;
 
+/* The driver's launch-descriptor callback table (cuGetExportTable with this
+ * id): entry 0 is the table's size in bytes (0x60 on driver 580), entry 3
+ * subscribes a callback (int (*)(uint32_t *handle, cb, void *userdata)),
+ * entry 6 enables it for a domain and id (int (*)(uint32_t on, uint32_t
+ * handle, int domain, int cbid)); in domain 0xb (id 1: before the launch
+ * descriptor is uploaded) the callback may rewrite the descriptor, a TPC
+ * mask included, which overrides a green context's SMs (h200-findings.md;
+ * bench/results/h200-tpcmask-probe-2026-12-03.txt). */
+#define GS_CU_LAUNCH_CB_TABLE_ID                                                                                 \
+	{ { (char)0x2c, (char)0x8e, (char)0x0a, (char)0xd8, (char)0x07, (char)0x10, (char)0xab, (char)0x4e,       \
+	    (char)0x90, (char)0xdd, (char)0x54, (char)0x71, (char)0x9f, (char)0xe5, (char)0xf7, (char)0x4b } }
+#define GS_CU_LAUNCH_CB_SUBSCRIBE 3
+#define GS_CU_LAUNCH_CB_ENABLE 6
+#define GS_CU_LAUNCH_CB_DOMAIN 0xb
+typedef void (*gs_cu_launch_cb)(void *userdata, int domain, int cbid, const void *params);
+
 enum {
 	CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1,
 	CU_DEVICE_ATTRIBUTE_WARP_SIZE = 10,

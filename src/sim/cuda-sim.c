@@ -1318,10 +1318,10 @@ EXPORT CUresult cuModuleUnload(CUmodule m)
  * - the "enable bit" the findings name ("bit 31 of the first word") is bit
  *   31 of the TMD's first word, offset 0 (libsmctrl sets it there, beside
  *   the mask words), not of word 304: a mask without it is ignored. */
-#define TPC_DOMAIN 0xb
+#define TPC_DOMAIN GS_CU_LAUNCH_CB_DOMAIN
 #define TPC_CBID_PRE_UPLOAD 1
 #define TPC_MAX_SUBSCRIBERS 8
-#define TPC_TABLE_ENTRIES 16
+#define TPC_TABLE_ENTRIES 12 /* 0x60 bytes, entry 0 included, as on driver 580 */
 #define TMD_SIZE 512
 #define TMD_VERSION_OFF 72
 #define TMD_VERSION_HOPPER 0x40
@@ -1329,11 +1329,9 @@ EXPORT CUresult cuModuleUnload(CUmodule m)
 #define TMD_ENABLE_BIT 0x80000000u
 #define TMD_MASK_OFF 304
 
-typedef void (*tpc_callback)(void *userdata, int domain, int cbid, const void *params);
+typedef gs_cu_launch_cb tpc_callback;
 
-static const CUuuid TPC_TABLE_ID = { { (char)0x2c, (char)0x8e, (char)0x0a, (char)0xd8, (char)0x07, (char)0x10,
-				       (char)0xab, (char)0x4e, (char)0x90, (char)0xdd, (char)0x54, (char)0x71,
-				       (char)0x9f, (char)0xe5, (char)0xf7, (char)0x4b } };
+static const CUuuid TPC_TABLE_ID = GS_CU_LAUNCH_CB_TABLE_ID;
 
 static struct {
 	pthread_mutex_t lock;
@@ -1388,10 +1386,11 @@ static pthread_once_t tpc_table_once = PTHREAD_ONCE_INIT;
 
 static void tpc_table_init(void)
 {
-	for (size_t i = 0; i < TPC_TABLE_ENTRIES; i++)
+	for (size_t i = 1; i < TPC_TABLE_ENTRIES; i++)
 		tpc_table[i] = (void *)tpc_unknown_entry;
-	tpc_table[3] = (void *)tpc_subscribe;
-	tpc_table[6] = (void *)tpc_enable;
+	tpc_table[0] = (void *)(uintptr_t)sizeof tpc_table; /* the real table's first entry: its size */
+	tpc_table[GS_CU_LAUNCH_CB_SUBSCRIBE] = (void *)tpc_subscribe;
+	tpc_table[GS_CU_LAUNCH_CB_ENABLE] = (void *)tpc_enable;
 }
 
 /* Needs no cuInit, as the runtime asks for tables before it. An id this
@@ -1417,13 +1416,15 @@ static uint32_t tmd_word(const unsigned char *tmd, size_t off)
 }
 
 /* Runs the enabled launch callbacks on a fresh TMD and marks in use[] the SMs
- * the kernel may take: those of enabled live TPCs inside the context's range
- * [first, last). The findings do not say what a real GPU does with a mask in
- * a green context; here the two intersect. Returns how many SMs are marked
- * (the whole range when no callback set an enabled mask), 0 when the mask
- * leaves none: a real GPU never runs such a launch (it hangs), so the caller
- * fails it instead. The callbacks run with no lock held. */
-static unsigned tpc_select(const struct dev *d, unsigned first, unsigned last, bool use[MAX_SMS],
+ * the kernel may take: the context's range [*first, *last) when no callback
+ * set an enabled mask, else those of the enabled live TPCs on the whole GPU,
+ * [*first, *last) widened to it: a mask overrides a green context, as on the
+ * H200 (a program in a 64-SM green context took all 132 SMs,
+ * bench/results/h200-tpcmask-probe-2026-12-03.txt). Returns how many SMs
+ * are marked, 0 when the mask leaves none: a real GPU never runs such a
+ * launch (it hangs), so the caller fails it instead. The callbacks run with
+ * no lock held. */
+static unsigned tpc_select(const struct dev *d, unsigned *first, unsigned *last, bool use[MAX_SMS],
 			   uint32_t mask[4], bool *masked)
 {
 	tpc_callback fn[TPC_MAX_SUBSCRIBERS];
@@ -1450,18 +1451,21 @@ static unsigned tpc_select(const struct dev *d, unsigned first, unsigned last, b
 		for (unsigned w = 0; w < 4; w++)
 			mask[w] = tmd_word(tmd, TMD_MASK_OFF + 4 * w);
 	}
-	for (unsigned i = first; i < last; i++)
+	if (*masked) {
+		*first = 0;
+		*last = d->primary.sm_count < MAX_SMS ? d->primary.sm_count : MAX_SMS;
+	}
+	for (unsigned i = *first; i < *last; i++)
 		use[i] = !*masked;
 	if (*masked)
 		for (unsigned b = 0; b < GS_TPC_BITS; b++) {
 			int sm = d->tpc[b];
 			if (sm < 0 || (mask[b / 32] >> (b % 32)) & 1)
 				continue;
-			for (unsigned k = (unsigned)sm; k < (unsigned)sm + 2; k++)
-				if (k >= first && k < last)
-					use[k] = true;
+			for (unsigned k = (unsigned)sm; k < (unsigned)sm + 2 && k < *last; k++)
+				use[k] = true;
 		}
-	for (unsigned i = first; i < last; i++)
+	for (unsigned i = *first; i < *last; i++)
 		count += use[i];
 	return count;
 }
@@ -1490,7 +1494,7 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
 	bool use[MAX_SMS] = { false };
 	uint32_t mask[4];
 	bool masked;
-	unsigned sms = tpc_select(&S.dev[c->dev], first, last, use, mask, &masked);
+	unsigned sms = tpc_select(&S.dev[c->dev], &first, &last, use, mask, &masked);
 	if (sms == 0) {
 		/* a real GPU never runs it and the launch hangs: fail it here */
 		fprintf(stderr,
