@@ -70,6 +70,13 @@ check "slice 0 kernels run on 56 SMs" '[ "$(in_slice "$s0" "$app" smid)" = "smid
 check "slice 1 kernels run on 28 other SMs" '[ "$(in_slice "$s1" "$app" --via procaddr smid)" = "smid distinct 28 range 56-83" ]'
 check "every thread of a program is confined" '[ "$(in_slice "$s1" "$app" smid 8 | sort -u)" = "smid distinct 28 range 56-83" ]'
 check "contexts made with cuCtxCreate are confined" '[ "$(in_slice "$s0" "$app" smid 3 own | sort -u)" = "smid distinct 56 range 0-55" ]'
+# a TPC mask of the program's own (a launch callback, as libsmctrl's) would
+# override its green context and take every SM (as on the H200): in a slice
+# it is not run
+out=$(LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE= "$app" smid 1 mask 2>&1)
+check "without gpushare a program's launch callback runs (its TPC mask: all 108 SMs)" '[ "$out" = "smid distinct 108 range 0-107" ]'
+check "in a slice, a program's own TPC mask takes no SM outside it (dlsym, cuGetProcAddress)" \
+	'[ "$(in_slice "$s1" "$app" smid 1 mask)" = "smid distinct 28 range 56-83" ] && [ "$(in_slice "$s1" "$app" --via procaddr smid 1 mask)" = "smid distinct 28 range 56-83" ]'
 
 # fork: the child charges the same slice
 out=$(in_slice "$s0" "$app" fork 8000)

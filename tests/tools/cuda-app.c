@@ -10,7 +10,8 @@
  *                                             each SIGUSR1: one more allocation, "alloc <rc>";
  *                                             each SIGUSR2: a new context's SMs, "smid distinct ..."
  *   cuda-app [--via ...] paths                every allocation path, charged and given back
- *   cuda-app [--via ...] smid [threads] [own] SM ids kernels ran on (per thread; own: cuCtxCreate)
+ *   cuda-app [--via ...] smid [threads] [own|mask] SM ids kernels ran on (per thread; own: cuCtxCreate;
+ *                                             mask: a launch callback of its own asks for every TPC)
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
  *   cuda-app [--via ...] idle                 only its context: prints "ready", waits for SIGTERM
  *   cuda-app [--via ...] vmm MiB              only cuMemCreate: prints "vmm <rc>", waits for SIGTERM
@@ -249,6 +250,36 @@ static int paths(void)
 
 static CUfunction smid_fn;
 
+/* As libsmctrl does: every TPC enabled in each launch's descriptor (the
+ * enable bit, bit 31 of word 0, and no TPC disabled at 304..319). */
+static void every_tpc(void *userdata, int domain, int cbid, const void *params)
+{
+	(void)userdata;
+	(void)cbid;
+	unsigned char *tmd = domain == GS_CU_LAUNCH_CB_DOMAIN ? ((void *const *)params)[4] : NULL;
+	if (!tmd || tmd[72] != 0x40)
+		return;
+	uint32_t w0;
+	memcpy(&w0, tmd, sizeof w0);
+	w0 |= 0x80000000u;
+	memcpy(tmd, &w0, sizeof w0);
+	memset(tmd + 304, 0, 16);
+}
+
+static int ask_every_tpc(void)
+{
+	static const CUuuid id = GS_CU_LAUNCH_CB_TABLE_ID;
+	const void **table = NULL;
+	CHECK(CALL(cuGetExportTable, CUresult(*)(const void **, const CUuuid *), (const void **)&table, &id));
+	uint32_t handle;
+	int rc = ((int (*)(uint32_t *, gs_cu_launch_cb, void *))table[GS_CU_LAUNCH_CB_SUBSCRIBE])(&handle, every_tpc, NULL);
+	if (!rc)
+		rc = ((int (*)(uint32_t, uint32_t, int, int))table[GS_CU_LAUNCH_CB_ENABLE])(1, handle, GS_CU_LAUNCH_CB_DOMAIN, 1);
+	if (rc)
+		fprintf(stderr, "cuda-app: the launch callback: %d\n", rc);
+	return rc;
+}
+
 static void *smid_thread(void *arg)
 {
 	(void)arg;
@@ -369,6 +400,8 @@ int main(int argc, char **argv)
 		return paths();
 	if (strcmp(cmd, "smid") == 0) {
 		own_ctx = i + 2 < argc && strcmp(argv[i + 2], "own") == 0;
+		if (i + 2 < argc && strcmp(argv[i + 2], "mask") == 0 && ask_every_tpc())
+			return 1;
 		return smid(arg ? (int)arg : 1);
 	}
 	if (strcmp(cmd, "fork") == 0)
