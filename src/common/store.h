@@ -32,6 +32,21 @@ struct gs_mig_gi {
 #define GS_STORE_CGROUP_MAX 192
 #define GS_STORE_NAME_MAX 32 /* a slice name's size, its NUL included */
 
+/* gpushare: how a slice's SMs are shared with the other slices of its GPU
+ * where TPC masks work (docs/elastic.md). All zero is the default: a shared
+ * slice that lends its SMs while it is idle and borrows idle SMs while it is
+ * busy. An isolated slice never lends nor borrows. Best-effort slices lend
+ * and borrow, and also run on each other's SMs while they are all busy. A
+ * critical slice (any mode) makes the best-effort slices of its GPU shrink
+ * to their floor while it is busy. */
+enum gs_sm_mode { GS_SM_SHARED = 0, GS_SM_ISOLATED = 1, GS_SM_BEST_EFFORT = 2 };
+struct gs_sm_policy {
+	uint8_t mode;            /* enum gs_sm_mode */
+	bool no_lend, no_borrow; /* a shared slice's switches (an isolated one has both) */
+	bool critical;
+	unsigned floor_sm;       /* a best-effort slice's SMs beside a busy critical one (0: a quarter of its own, at least a TPC) */
+};
+
 struct gs_mig_ci {
 	unsigned gi, id, profile_id;
 	unsigned start, size;    /* in the GI's compute slices */
@@ -56,6 +71,8 @@ struct gs_mig_ci {
 	uint32_t default_for[GS_SLICE_MAX_USERS];
 	/* a human name, unique in the store (gs_store_name_valid): "" when unnamed */
 	char name[GS_STORE_NAME_MAX];
+	/* how its SMs are shared with the GPU's other slices (elastic SMs) */
+	struct gs_sm_policy sm_policy;
 };
 
 struct gs_mig_layout {
