@@ -270,6 +270,20 @@ static void register_client(struct control_state *s, struct control_peer *p, int
 	control_client_register(s, p, argv[1], argc >= 3 ? argv[2] : "-", argc == 4 ? argv[3] : NULL, r);
 }
 
+/* gpushare: a registered program's interposer says it launches again, or
+ * has launched nothing for the idle interval (elastic.c). */
+static void sm_busy(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
+{
+	(void)argc, (void)argv, (void)r;
+	control_elastic_activity(s, p, true);
+}
+
+static void sm_idle(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
+{
+	(void)argc, (void)argv, (void)r;
+	control_elastic_activity(s, p, false);
+}
+
 static void server_ready(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			 struct control_reply *r)
 {
@@ -409,6 +423,8 @@ const size_t control_n_cmds = sizeof control_cmds / sizeof control_cmds[0];
 const struct control_cmd control_internal_cmds[] = {
 	{ "register_client", 1, 3, false, MPS_LOCAL, "<slice|-> [<GPU-uuid> [<server PID>]]", register_client },
 	{ "server_ready", 0, 0, false, MPS_LOCAL, "", server_ready },
+	{ "sm_busy", 0, 0, false, MPS_LOCAL, "", sm_busy },
+	{ "sm_idle", 0, 0, false, MPS_LOCAL, "", sm_idle },
 };
 const size_t control_n_internal_cmds = sizeof control_internal_cmds / sizeof control_internal_cmds[0];
 

@@ -29,6 +29,7 @@
 
 struct control_reply;
 struct control_peer;
+struct gs_tpc_calib;
 
 /* A GPU as NVML reports it (device_query, pinned limits by ordinal, the
  * slice layer's model). */
@@ -37,6 +38,8 @@ struct control_gpu {
 	char uuid[48], name[96], bus[32];
 	uint64_t memory;
 	struct gs_slice_gpu slice;
+	struct gs_tpc_calib *tpc;                /* its TPC map: masks confine its slices (NULL: green contexts) */
+	char tpc_why[200];                       /* how its SMs are confined, or why not by masks */
 };
 
 /* A server: one per (slice, user), started when its first client arrives,
@@ -163,6 +166,9 @@ struct control_peer {
 	int ledger_fd;                           /* its slice's ledger, passed with its admission; -1: none */
 	pid_t server_pid;                        /* the server it is attached to, 0 none */
 	unsigned id;                             /* the client's ID in its server (ps) */
+	bool masked;                             /* its launches carry the TPC mask the daemon pushes (elastic.c) */
+	bool busy;                               /* it launched within the idle interval */
+	uint32_t mask[4];                        /* the TPC bits last pushed to it */
 };
 
 /* Whether p may see what belongs to uid (a server, a client) in a listing. */
@@ -264,6 +270,26 @@ void control_server_log(struct control_state *s, pid_t server, const char *fmt, 
 /* The GPUs, from gpushare-smi, once at start. */
 void control_gpus_discover(struct control_state *s);
 const struct control_gpu *control_gpu_by_dev(const struct control_state *s, const char *dev);
+
+/* Elastic SMs (elastic.c): each GPU's TPC map taken at start (before the
+ * control socket listens: calibration runs CUDA programs); a client
+ * admitted into a slice of a mapped GPU gets its "mask" line; its busy and
+ * idle reports, arrivals and departures push new masks to the programs
+ * whose mask changed. */
+void control_elastic_init(struct control_state *s);
+void control_elastic_admit(struct control_state *s, struct control_peer *p, struct control_reply *r);
+void control_elastic_activity(struct control_state *s, struct control_peer *p, bool busy);
+void control_elastic_gone(struct control_state *s, struct control_peer *p);
+/* After slices or their policies changed. */
+void control_elastic_update_all(struct control_state *s);
+/* The SMs a slice's launches may use now (0: not masked). */
+unsigned control_elastic_sms_now(struct control_state *s, const struct control_gpu *g, const char *slice);
+unsigned control_elastic_idle_ms(void);
+/* The TPC map of a GPU (calibrate.c): read from the state directory when it
+ * was measured with this driver, else measured now in a child process. 0,
+ * or -errno with why. */
+int control_tpc_map(const char *state_dir, unsigned dev_ordinal, const char *gpu_uuid, struct gs_tpc_calib *out,
+		    char *why, size_t whylen);
 
 /* What a command does where NVIDIA MPS runs under the daemon. */
 enum control_mps_role {

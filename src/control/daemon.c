@@ -839,6 +839,12 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	}
 	if (rc == 0)
 		rc = set_limits(err, sizeof err);
+	if (rc == 0) {
+		/* before the control socket listens: the TPC calibration runs a
+		 * CUDA program, whose interposer must not wait for this daemon */
+		control_gpus_discover(&s);
+		control_elastic_init(&s);
+	}
 	if (rc == 0)
 		rc = open_pipe_dir(pipe_dir, &lock_fd, &ctl, &priv, &log_pipe, err, sizeof err);
 	if (rc) {
@@ -857,7 +863,6 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	control_log(&s, "To connect CUDA applications to this daemon, set env GPUSHARE_PIPE_DIRECTORY=%s", pipe_dir);
 	control_log(&s, "gpushare control protocol version: %d", GS_CONTROL_PROTOCOL);
 	control_settings_load(&s); /* after a crash; quit removes them */
-	control_gpus_discover(&s);
 	control_mps_start(&s, pipe_dir, log_dir, true);
 	control_servers_init(&s); /* after a crash: the servers still running */
 	control_log(&s, "Limits: %u connections per user, %u in all (%u kept for root), %u s to send a command, "

@@ -450,6 +450,7 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 	snprintf(p->slice, sizeof p->slice, "%s", slice);
 	snprintf(p->gpu, sizeof p->gpu, "%s", gpu_uuid);
 	p->sms = pl.sms;
+	control_elastic_admit(s, p, r);
 	if (s->mps.on) {
 		/* a claim of running programs counts only while they come back
 		 * after a restart: anyone can claim it */
@@ -528,6 +529,7 @@ void control_collect_jobs(struct control_state *s)
 
 void control_peer_gone(struct control_state *s, struct control_peer *p)
 {
+	control_elastic_gone(s, p);
 	if (p->job)
 		control_collect_jobs(s); /* gpushare run ended, a SIGKILL included */
 	if (p->server) {

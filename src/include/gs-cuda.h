@@ -40,6 +40,7 @@ typedef struct CUfunc_st *CUfunction;
 typedef struct CUstream_st *CUstream;
 typedef struct CUevent_st *CUevent;
 typedef struct CUgreenCtx_st *CUgreenCtx;
+typedef struct CUgraphExec_st *CUgraphExec;
 typedef struct CUdevResourceDesc_st *CUdevResourceDesc;
 typedef struct CUmemPoolHandle_st *CUmemoryPool;
 typedef struct CUarray_st *CUarray;
@@ -250,6 +251,8 @@ typedef struct CUmemAllocationProp_st {
 	CU_PTDS(cuLaunchKernel, cuLaunchKernel_ptsz, 7000, (CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem, CUstream s, void **params, void **extra), (f, gx, gy, gz, bx, by, bz, shmem, s, params, extra)) \
 	CU(cuLaunchKernelEx, cuLaunchKernelEx, 11060, (const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra), (cfg, f, params, extra)) \
 	CU_PTDS(cuLaunchKernelEx, cuLaunchKernelEx_ptsz, 11060, (const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra), (cfg, f, params, extra)) \
+	CU(cuGraphLaunch, cuGraphLaunch, 10000, (CUgraphExec g, CUstream s), (g, s)) \
+	CU_PTDS(cuGraphLaunch, cuGraphLaunch_ptsz, 10000, (CUgraphExec g, CUstream s), (g, s)) \
 	CU(cuOccupancyMaxActiveBlocksPerMultiprocessor, cuOccupancyMaxActiveBlocksPerMultiprocessor, 6050, (int *n, CUfunction f, int block, size_t shmem), (n, f, block, shmem)) \
 	CU(cuGetExportTable, cuGetExportTable, 3000, (const void **table, const CUuuid *id), (table, id)) \
 	CU(cuGetErrorString, cuGetErrorString, 6000, (CUresult e, const char **s), (e, s)) \

@@ -238,6 +238,8 @@ void gs__ctx_slow(void)
 
 unsigned gs__ctx_sms(CUdevice dev)
 {
+	if (gs__mask_on)
+		return gs__slice_device(dev) ? gs__slice.sms : 0; /* its own; lent SMs come and go */
 	struct dev *d = gs__sm_active ? dev_get(dev) : NULL;
 	return d ? d->sms : 0;
 }
@@ -249,7 +251,10 @@ CUresult gs__hook_cuInit(unsigned int flags)
 {
 	if (gs__slice.refused)
 		return CUDA_ERROR_NO_DEVICE;
-	return gs__real.cuInit ? gs__real.cuInit(flags) : CUDA_ERROR_NO_DEVICE;
+	CUresult rc = gs__real.cuInit ? gs__real.cuInit(flags) : CUDA_ERROR_NO_DEVICE;
+	if (rc == CUDA_SUCCESS)
+		gs__mask_subscribe();
+	return rc;
 }
 
 CUresult gs__hook_cuCtxSetCurrent(CUcontext ctx);
@@ -421,13 +426,30 @@ static inline void launch_check(void)
 						 unsigned by, unsigned bz, unsigned shmem, CUstream s, void **p, void **e) \
 	{ \
 		launch_check(); \
-		return gs__real.cuLaunchKernel##suffix(f, gx, gy, gz, bx, by, bz, shmem, s, p, e); \
+		gs__mask_note(); \
+		gs__mask_in_launch = true; \
+		CUresult rc = gs__real.cuLaunchKernel##suffix(f, gx, gy, gz, bx, by, bz, shmem, s, p, e); \
+		gs__mask_in_launch = false; \
+		return rc; \
 	} \
 	CUresult gs__hook_cuLaunchKernelEx##suffix(const CUlaunchConfig *cfg, CUfunction f, void **p, void **e); \
 	CUresult gs__hook_cuLaunchKernelEx##suffix(const CUlaunchConfig *cfg, CUfunction f, void **p, void **e) \
 	{ \
 		launch_check(); \
-		return gs__real.cuLaunchKernelEx##suffix(cfg, f, p, e); \
+		gs__mask_note(); \
+		gs__mask_in_launch = true; \
+		CUresult rc = gs__real.cuLaunchKernelEx##suffix(cfg, f, p, e); \
+		gs__mask_in_launch = false; \
+		return rc; \
+	} \
+	/* a graph's kernels keep the mask of its upload (the slice's own): \
+	 * counted as launches, so a slice replaying graphs is busy */ \
+	CUresult gs__hook_cuGraphLaunch##suffix(CUgraphExec g, CUstream s); \
+	CUresult gs__hook_cuGraphLaunch##suffix(CUgraphExec g, CUstream s) \
+	{ \
+		launch_check(); \
+		gs__mask_note(); \
+		return gs__real.cuGraphLaunch##suffix(g, s); \
 	}
 LAUNCH_HOOKS()
 LAUNCH_HOOKS(_ptsz)

@@ -81,12 +81,44 @@ struct gs__placement {
 	unsigned sm_start, sms, sm_grid;
 	char store_dir[4096];
 	int ledger_fd;
+	/* TPC masks (smmask.c): the bits its launches enable now and its
+	 * slice's own, and the idle interval; masked false: green contexts */
+	bool masked;
+	uint32_t mask[4], own[4];
+	unsigned idle_ms;
 };
 /* Registers with gpushare-control (register.c), asking for the slice
  * asked ("-": none; "?MIG-...": a name from CUDA_VISIBLE_DEVICES, a slice
  * only if it names one). 0: placed, gs__slice filled from the answer; 1:
  * refused (gs__slice.refused set, stderr says why); -1: no daemon runs. */
 int gs__register(const char *asked, const char *gpu);
+/* A line to gpushare-control on the registered connection (register.c):
+ * never blocks; dropped when there is none. */
+void gs__notify(const char *line);
+
+/* TPC masks (smmask.c). gs__mask_setup takes the registration's mask
+ * (false: green contexts); gs__mask_subscribe after cuInit; gs__mask_set for
+ * a pushed mask; the watcher calls gs__mask_tick when gs__mask_watch_ms (-1:
+ * no need) passed without a line. The launch path: gs__mask_note. */
+bool gs__mask_setup(const struct gs__placement *pl);
+void gs__mask_subscribe(void);
+void gs__mask_set(const uint32_t enabled[4]);
+int gs__mask_watch_ms(void);
+void gs__mask_tick(void);
+void gs__mask_busy(void);
+extern bool gs__mask_on;
+extern unsigned long gs__mask_launches;
+extern int gs__mask_idle;
+extern __thread bool gs__mask_in_launch __attribute__((tls_model("initial-exec")));
+static inline void gs__mask_note(void)
+{
+	if (__builtin_expect(gs__mask_on, 0)) {
+		__atomic_fetch_add(&gs__mask_launches, 1, __ATOMIC_RELAXED);
+		if (__builtin_expect(__atomic_load_n(&gs__mask_idle, __ATOMIC_RELAXED), 0))
+			gs__mask_busy();
+	}
+}
+
 /* What the environment asks for (config.c): the slice into out, the GPU
  * (from CUDA_VISIBLE_DEVICES) into gpu, "-" for nothing. A malformed value
  * is an error. */

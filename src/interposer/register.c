@@ -154,6 +154,17 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 				placed = pl;
 				got_placement = true;
 			}
+		} else if (strncmp(line, "R mask ", 7) == 0) {
+			/* TPC masks: the bits enabled now, the slice's own, the idle interval */
+			uint32_t m[8];
+			unsigned idle;
+			if (sscanf(line + 7, "%" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32
+				   " %" SCNx32 " %u", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &m[6], &m[7], &idle) == 9 && apply) {
+				memcpy(placed.mask, m, sizeof placed.mask);
+				memcpy(placed.own, m + 4, sizeof placed.own);
+				placed.idle_ms = idle;
+				placed.masked = true;
+			}
 		} else if (sscanf(line, "R server %ld %lf %" SCNu64, &pid, &pct, &bytes) == 3) {
 			if (apply) {
 				gs__client.server = (pid_t)pid;
@@ -284,6 +295,13 @@ static void mps_environment(void)
 		pct ? pct : "(none)", mem ? mem : "(none)");
 }
 
+void gs__notify(const char *line)
+{
+	int fd = __atomic_load_n(&watched_fd, __ATOMIC_RELAXED);
+	if (fd >= 0 && send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		gs__log("could not tell gpushare-control \"%.*s\": %s", (int)strcspn(line, "\n"), line, strerror(errno));
+}
+
 /* Watches the connection: pushed events, and the daemon's death. */
 static void *watch(void *arg)
 {
@@ -293,11 +311,35 @@ static void *watch(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* the program's signals stay with its threads */
 	for (;;) {
-		while (read_line(fd, line, sizeof line, -1) == 0) {
+		uint64_t next = 0;
+		for (;;) {
+			/* while it is busy, a look at its launches every idle interval */
+			int every = gs__mask_watch_ms(), wait = -1;
+			uint64_t now = gs_now_ns();
+			if (every >= 0) {
+				if (!next || next > now + (uint64_t)every * 1000000u)
+					next = now + (uint64_t)every * 1000000u;
+				wait = now >= next ? 0 : (int)((next - now + 999999) / 1000000);
+			}
+			struct pollfd pf = { fd, POLLIN, 0 };
+			int rc = poll(&pf, 1, wait);
+			if (rc < 0 && errno == EINTR)
+				continue;
+			if (rc == 0) {
+				gs__mask_tick();
+				next = 0;
+				continue;
+			}
+			if (rc < 0 || read_line(fd, line, sizeof line, -1))
+				break;
+			uint32_t m[4];
 			if (strcmp(line, "S terminate") == 0) {
 				__atomic_or_fetch(&gs__wrap_flags, GS__WRAP_TERMINATED, __ATOMIC_RELEASE);
 				fprintf(stderr, "gpushare: terminated by gpushare-control (terminate_client)\n");
 				gs__log("terminated: every CUDA call now fails with CUDA_ERROR_MPS_CLIENT_TERMINATED");
+			} else if (sscanf(line, "S mask %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32, &m[0], &m[1], &m[2],
+					  &m[3]) == 4) {
+				gs__mask_set(m);
 			}
 		}
 		/* no longer ours for a forked child to close: the number may be reused */
@@ -328,6 +370,7 @@ static void *watch(void *arg)
 			}
 		}
 		__atomic_store_n(&watched_fd, fd, __ATOMIC_RELAXED);
+		__atomic_store_n(&gs__mask_idle, 1, __ATOMIC_RELAXED); /* the new daemon takes it as idle */
 		gs__log("registered again with gpushare-control");
 	}
 }
@@ -412,6 +455,7 @@ int gs__register(const char *asked, const char *gpu)
 	if (gs__client.mps)
 		mps_environment();
 	watched_fd = fd;
+	gs__mask_setup(&placed);
 	pthread_atfork(NULL, NULL, forked_child);
 	pthread_attr_t attr;
 	pthread_t t;

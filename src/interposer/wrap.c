@@ -245,7 +245,7 @@ static void init_once(void)
 			version, set ? set : "(unknown SM count: not set)");
 		gs__slice.sm_limited = false;
 	}
-	gs__sm_active = gs__slice.sm_limited;
+	gs__sm_active = gs__slice.sm_limited && !gs__mask_on; /* TPC masks need no green context */
 	if (secure_getenv("GPUSHARE_TRACE") && *secure_getenv("GPUSHARE_TRACE"))
 		__atomic_or_fetch(&gs__wrap_flags, GS__WRAP_TRACE, __ATOMIC_RELAXED);
 	if (secure_getenv("GPUSHARE_LOG"))

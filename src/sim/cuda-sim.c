@@ -1564,6 +1564,19 @@ EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *cfg, CUfunction f, v
 	return cuLaunchKernelEx(cfg, f, params, extra);
 }
 
+/* The simulated driver makes no graphs, so no executable graph is valid. */
+EXPORT CUresult cuGraphLaunch(CUgraphExec g, CUstream s)
+{
+	(void)s;
+	NEED_INIT();
+	return g ? CUDA_ERROR_INVALID_HANDLE : CUDA_ERROR_INVALID_VALUE;
+}
+
+EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec g, CUstream s)
+{
+	return cuGraphLaunch(g, s);
+}
+
 EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *n, CUfunction f, int block, size_t shmem)
 {
 	(void)shmem;

@@ -12,6 +12,8 @@
  *   cuda-app [--via ...] paths                every allocation path, charged and given back
  *   cuda-app [--via ...] smid [threads] [own|mask] SM ids kernels ran on (per thread; own: cuCtxCreate;
  *                                             mask: a launch callback of its own asks for every TPC)
+ *   cuda-app [--via ...] smidloop [ms]        the SM-id kernel every 200 us for ms (0: until killed),
+ *                                             a "smid distinct ..." line whenever its SMs change
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
  *   cuda-app [--via ...] idle                 only its context: prints "ready", waits for SIGTERM
  *   cuda-app [--via ...] vmm MiB              only cuMemCreate: prints "vmm <rc>", waits for SIGTERM
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static void *lib;
@@ -321,6 +324,49 @@ static void *smid_thread(void *arg)
 	return NULL;
 }
 
+/* Launches the SM-id kernel every 200 us for ms milliseconds (0: until
+ * killed), printing a line each time the SMs it ran on change. */
+static int smidloop(size_t ms)
+{
+	CUmodule mod;
+	CHECK(CALL(cuModuleLoadData, CUresult(*)(CUmodule *, const void *), &mod, "gpushare-sim-module\nkernel gs_smid 5\n"));
+	CUfunction f;
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &f, mod, "gs_smid"));
+	enum { BLOCKS = 2048 };
+	CUdeviceptr out;
+	CHECK(CALL(cuMemAlloc, t_alloc, &out, BLOCKS * 4));
+	void *params[] = { &out };
+	char last[64] = "";
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		CHECK(CALL(cuLaunchKernel, CUresult(*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **),
+			   f, BLOCKS, 1, 1, 128, 1, 1, 0, NULL, params, NULL));
+		uint32_t ids[BLOCKS];
+		CHECK(CALL(cuMemcpyDtoH, CUresult(*)(void *, CUdeviceptr, size_t), ids, out, sizeof ids));
+		unsigned char seen[1024] = { 0 };
+		unsigned distinct = 0, lo = 1023, hi = 0;
+		for (unsigned i = 0; i < BLOCKS; i++) {
+			distinct += !seen[ids[i] & 1023];
+			seen[ids[i] & 1023] = 1;
+			lo = ids[i] < lo ? ids[i] : lo;
+			hi = ids[i] > hi ? ids[i] : hi;
+		}
+		char line[64];
+		snprintf(line, sizeof line, "smid distinct %u range %u-%u", distinct, lo, hi);
+		if (strcmp(line, last)) {
+			printf("%s\n", line);
+			fflush(stdout);
+			snprintf(last, sizeof last, "%s", line);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (ms && (size_t)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000) >= ms)
+			return 0;
+		struct timespec pause_200us = { 0, 200000 };
+		nanosleep(&pause_200us, NULL);
+	}
+}
+
 static int smid(int threads)
 {
 	pthread_t t[64];
@@ -404,6 +450,8 @@ int main(int argc, char **argv)
 			return 1;
 		return smid(arg ? (int)arg : 1);
 	}
+	if (strcmp(cmd, "smidloop") == 0)
+		return smidloop(arg);
 	if (strcmp(cmd, "fork") == 0)
 		return forked(arg);
 	if (strcmp(cmd, "idle") == 0 || strcmp(cmd, "vmm") == 0) {

@@ -1,0 +1,246 @@
+/* elastic.c: elastic SMs where TPC masks work. At start the daemon takes
+ * each GPU's TPC map (calibrate.c: measured once per GPU and driver, kept in
+ * the state directory); a GPU without one keeps green contexts, and says why.
+ *
+ * A program admitted into a slice of a mapped GPU gets a "mask" line with
+ * its registration: the TPC bits its launches enable now, its slice's own,
+ * and the idle interval. Its interposer then says "sm_busy" at its first
+ * launch after an idle interval and "sm_idle" once it has launched nothing
+ * for one (its launches themselves cost no system call: a watcher thread
+ * compares a counter). On each of these, and on arrivals and departures, the
+ * daemon works out every slice's mask (smpolicy.c) and pushes "S mask ..."
+ * to the programs whose mask changed; their next launch uses it. */
+#include "control.h"
+
+#include "smpolicy.h"
+#include "smrun.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define IDLE_MS_DEFAULT 2
+
+static struct {
+	struct gs_store *st;     /* the store as last read (NULL: unreadable) */
+	struct stat seen;        /* of the file it was read from */
+	unsigned idle_ms;
+} E;
+
+unsigned control_elastic_idle_ms(void)
+{
+	return E.idle_ms;
+}
+
+void control_elastic_init(struct control_state *s)
+{
+	const char *v = getenv("GPUSHARE_CONTROL_LEND_IDLE_MS");
+	char *end;
+	unsigned long ms = v && *v ? strtoul(v, &end, 10) : IDLE_MS_DEFAULT;
+	if (v && *v && (*end || ms < 1 || ms > 60000)) {
+		control_log(s, "GPUSHARE_CONTROL_LEND_IDLE_MS=\"%.32s\" is not a whole number of milliseconds from 1 to "
+			       "60000: %u ms", v, IDLE_MS_DEFAULT);
+		ms = IDLE_MS_DEFAULT;
+	}
+	E.idle_ms = (unsigned)ms;
+	for (size_t i = 0; i < s->n_gpus; i++) {
+		struct control_gpu *g = &s->gpus[i];
+		struct gs_tpc_calib *c = calloc(1, sizeof *c);
+		char why[sizeof g->tpc_why] = "out of memory";
+		if (c && control_tpc_map(s->state_dir, g->index, g->uuid, c, why, sizeof why) == 0) {
+			uint32_t all[GS_TPC_WORDS];
+			gs_tpc_bits_all(c, all);
+			g->tpc = c;
+			snprintf(g->tpc_why, sizeof g->tpc_why, "TPC masks");
+			control_log(s, "GPU %u: SMs confined by TPC masks (%u SMs on %u live TPC bits, driver %s); idle "
+				       "slices lend their SMs after %u ms",
+				    g->index, gs_tpc_sm_count(c, all), gs_tpc_sm_count(c, all) / 2, c->driver, E.idle_ms);
+		} else {
+			free(c);
+			snprintf(g->tpc_why, sizeof g->tpc_why, "%s", why);
+			control_log(s, "GPU %u: SMs confined by green contexts, no lending: %s", g->index, why);
+		}
+	}
+}
+
+/* The store, read again when its file changed. */
+static struct gs_store *store(struct control_state *s)
+{
+	char path[sizeof s->state_dir + 16];
+	struct stat now;
+	snprintf(path, sizeof path, "%s/slices", s->state_dir);
+	if (stat(path, &now)) {
+		memset(&now, 0, sizeof now);
+	}
+	if (E.st && now.st_ino == E.seen.st_ino && now.st_size == E.seen.st_size &&
+	    now.st_mtim.tv_sec == E.seen.st_mtim.tv_sec && now.st_mtim.tv_nsec == E.seen.st_mtim.tv_nsec)
+		return E.st;
+	if (!E.st && !(E.st = malloc(sizeof *E.st)))
+		return NULL;
+	char err[256];
+	if (gs_store_load(s->state_dir, E.st, err, sizeof err)) {
+		control_log(s, "elastic SMs: the slice store cannot be read: %s", err);
+		free(E.st);
+		E.st = NULL;
+		return NULL;
+	}
+	E.seen = now;
+	return E.st;
+}
+
+#define MAX_SLICES (GS_MIG_MAX_CI + 1)
+
+struct gpu_view {
+	const struct control_gpu *g;
+	size_t n;
+	char name[MAX_SLICES][GS_UUID_STR + 8]; /* MIG-<uuid>, "-" for the remainder */
+	struct gs_smpolicy_slice sl[MAX_SLICES];
+	uint32_t free_bits[GS_TPC_WORDS];
+};
+
+static int slice_index(const struct gpu_view *v, const char *name)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (strcmp(v->name[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void mark_busy(void *ctx, struct control_peer *p)
+{
+	struct gpu_view *v = ctx;
+	if (!p->masked || strcmp(p->gpu, v->g->uuid))
+		return;
+	int i = slice_index(v, p->slice);
+	if (i >= 0 && p->busy)
+		v->sl[i].busy = true;
+	if (strcmp(p->slice, "-") == 0)
+		memset(v->free_bits, 0, sizeof v->free_bits);
+}
+
+/* Every slice of the GPU, with its own bits and policy, and who is busy. */
+static bool view(struct control_state *s, const struct control_gpu *g, struct gpu_view *v)
+{
+	memset(v, 0, sizeof *v);
+	v->g = g;
+	struct gs_store *st = store(s);
+	struct gs_store_gpu *sg = NULL;
+	for (size_t i = 0; st && i < st->n_gpu; i++)
+		if (strcmp(st->gpu[i].uuid, g->uuid) == 0)
+			sg = &st->gpu[i];
+	uint32_t taken[GS_TPC_WORDS] = { 0 };
+	for (size_t k = 0; sg && k < sg->layout.n_ci && v->n < MAX_SLICES - 1; k++) {
+		const struct gs_mig_ci *ci = &sg->layout.ci[k];
+		struct gs_slice_info info;
+		unsigned start, count;
+		gs_slice_describe(sg, ci, &info);
+		gs_smrun_of_ci(&sg->layout, ci, &start, &count);
+		struct gs_smpolicy_slice *x = &v->sl[v->n];
+		gs_tpc_bits_in(g->tpc, start, count, x->own);
+		if (!gs_tpc_any_live(g->tpc, x->own))
+			continue; /* too small for one TPC of the map: left to green contexts */
+		x->policy = ci->sm_policy;
+		snprintf(v->name[v->n++], sizeof v->name[0], "%s", info.uuid);
+		for (unsigned w = 0; w < GS_TPC_WORDS; w++)
+			taken[w] |= x->own[w];
+	}
+	/* programs outside every slice run on the longest free run */
+	unsigned unit = sg && sg->sm_unit ? sg->sm_unit : 2, start = 0, count = g->sms;
+	if (sg)
+		gs_smrun_free(sg->sm_count ? sg->sm_count : g->sms, gs_smrun_grid(unit, &sg->layout), &sg->layout, &start,
+			      &count);
+	struct gs_smpolicy_slice *rest = &v->sl[v->n];
+	gs_tpc_bits_in(g->tpc, start, count, rest->own);
+	if (count && gs_tpc_any_live(g->tpc, rest->own)) {
+		snprintf(v->name[v->n++], sizeof v->name[0], "-");
+		for (unsigned w = 0; w < GS_TPC_WORDS; w++)
+			taken[w] |= rest->own[w];
+	}
+	gs_tpc_bits_all(g->tpc, v->free_bits);
+	for (unsigned w = 0; w < GS_TPC_WORDS; w++)
+		v->free_bits[w] &= ~taken[w];
+	control_each_client(mark_busy, v);
+	return true;
+}
+
+static void push(void *ctx, struct control_peer *p)
+{
+	struct gpu_view *v = ctx;
+	if (!p->masked || strcmp(p->gpu, v->g->uuid))
+		return;
+	int i = slice_index(v, p->slice);
+	if (i < 0)
+		return; /* its slice is gone: it keeps what it has until it goes */
+	const uint32_t *m = v->sl[i].mask;
+	if (!memcmp(m, p->mask, sizeof p->mask))
+		return;
+	memcpy(p->mask, m, sizeof p->mask);
+	char line[96];
+	snprintf(line, sizeof line, "S mask %08" PRIx32 " %08" PRIx32 " %08" PRIx32 " %08" PRIx32 "\n", m[0], m[1], m[2],
+		 m[3]);
+	control_send(p->conn, line);
+}
+
+static void update(struct control_state *s, const struct control_gpu *g)
+{
+	static struct gpu_view v;
+	if (!g || !g->tpc || !view(s, g, &v))
+		return;
+	gs_smpolicy_masks(g->tpc, v.sl, v.n, v.free_bits);
+	control_each_client(push, &v);
+}
+
+void control_elastic_update_all(struct control_state *s)
+{
+	for (size_t i = 0; i < s->n_gpus; i++)
+		update(s, &s->gpus[i]);
+}
+
+void control_elastic_admit(struct control_state *s, struct control_peer *p, struct control_reply *r)
+{
+	const struct control_gpu *g = control_gpu_by_dev(s, p->gpu);
+	static struct gpu_view v;
+	if (!g || !g->tpc || !p->sms || !view(s, g, &v))
+		return;
+	int i = slice_index(&v, p->slice);
+	if (i < 0)
+		return;
+	gs_smpolicy_masks(g->tpc, v.sl, v.n, v.free_bits);
+	const uint32_t *m = v.sl[i].mask, *own = v.sl[i].own;
+	memcpy(p->mask, m, sizeof p->mask);
+	p->masked = true;
+	p->busy = false;
+	control_reply_line(r,
+			   "mask %08" PRIx32 " %08" PRIx32 " %08" PRIx32 " %08" PRIx32 " %08" PRIx32 " %08" PRIx32
+			   " %08" PRIx32 " %08" PRIx32 " %u",
+			   m[0], m[1], m[2], m[3], own[0], own[1], own[2], own[3], E.idle_ms);
+}
+
+void control_elastic_activity(struct control_state *s, struct control_peer *p, bool busy)
+{
+	if (!p->masked || p->busy == busy)
+		return;
+	p->busy = busy;
+	update(s, control_gpu_by_dev(s, p->gpu));
+}
+
+void control_elastic_gone(struct control_state *s, struct control_peer *p)
+{
+	if (!p->masked)
+		return;
+	p->masked = false;
+	update(s, control_gpu_by_dev(s, p->gpu));
+}
+
+unsigned control_elastic_sms_now(struct control_state *s, const struct control_gpu *g, const char *slice)
+{
+	static struct gpu_view v;
+	if (!g || !g->tpc || !view(s, g, &v))
+		return 0;
+	gs_smpolicy_masks(g->tpc, v.sl, v.n, v.free_bits);
+	int i = slice_index(&v, slice);
+	return i < 0 ? 0 : gs_tpc_sm_count(g->tpc, v.sl[i].mask);
+}

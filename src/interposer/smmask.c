@@ -1,0 +1,188 @@
+/* smmask.c: SM confinement by per-launch TPC masks, where gpushare-control
+ * calibrated the GPU (its registration answer has a "mask" line). The
+ * interposer subscribes a launch-descriptor callback of its own (the
+ * driver's table, not the guarded copy programs get: launchcb.c) that writes
+ * the slice's current mask into every launch's task descriptor. The daemon
+ * pushes a new mask when the slice may borrow idle SMs or must give them
+ * back (elastic.c); the launch path reads it with two loads and no lock.
+ *
+ * Activity: every launch adds one to a counter (process-local, relaxed);
+ * the thread that watches the daemon's connection (register.c) compares it
+ * every idle interval and says "sm_idle" when it did not move. The first
+ * launch after that says "sm_busy" itself: the one system call, on the
+ * transition only. Both go under one lock so the daemon hears them in order.
+ *
+ * A launch the callback sees outside a wrapped kernel launch (a CUDA graph
+ * being uploaded, whose kernels keep the mask of their upload:
+ * bench/results/h200-tpcmask-paths-2026-12-03.txt) gets the slice's own
+ * SMs only, so no graph keeps SMs its slice was lent. */
+#include "interposer.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#define TMD_VERSION_OFF 72
+#define TMD_VERSION_HOPPER 0x40
+#define TMD_ENABLE_BIT 0x80000000u
+#define TMD_MASK_OFF 304
+#define RING 8
+
+bool gs__mask_on;
+unsigned long gs__mask_launches;
+int gs__mask_idle = 1;           /* the daemon takes a new client as idle */
+__thread bool gs__mask_in_launch GS__TLS;
+
+static struct {
+	uint32_t own[4];             /* disabled words: every bit but the slice's own */
+	uint32_t ring[RING][4];      /* disabled words, the current one at index cur % RING */
+	unsigned cur;
+	unsigned idle_ms;
+	unsigned long seen;          /* launches at the last look */
+	pthread_mutex_t lock;        /* the busy/idle transitions */
+} M = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void disabled(const uint32_t enabled[4], uint32_t out[4])
+{
+	for (int w = 0; w < 4; w++)
+		out[w] = ~enabled[w];
+}
+
+/* Whether a set of enabled bits holds some of the slice's own: every mask
+ * the daemon sends does; one that did not could leave no live TPC. */
+static bool holds_own(const uint32_t enabled[4])
+{
+	for (int w = 0; w < 4; w++)
+		if (enabled[w] & ~M.own[w])
+			return true;
+	return false;
+}
+
+void gs__mask_set(const uint32_t enabled[4])
+{
+	if (!gs__mask_on)
+		return;
+	if (!holds_own(enabled)) {
+		gs__log("gpushare-control pushed a TPC mask with none of the slice's own TPCs: ignored");
+		return;
+	}
+	unsigned next = __atomic_load_n(&M.cur, __ATOMIC_RELAXED) + 1;
+	disabled(enabled, M.ring[next % RING]);
+	__atomic_store_n(&M.cur, next, __ATOMIC_RELEASE);
+}
+
+static void launch_cb(void *userdata, int domain, int cbid, const void *params)
+{
+	(void)userdata, (void)cbid;
+	void *const *p = params;
+	if (domain != GS_CU_LAUNCH_CB_DOMAIN || !p || (uintptr_t)p[0] < 5 * sizeof(void *) || !p[4])
+		return;
+	unsigned char *tmd = p[4];
+	if (tmd[TMD_VERSION_OFF] != TMD_VERSION_HOPPER) {
+		static bool said;
+		if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+			gs__log("a launch's task descriptor is of version 0x%x, not 0x40: its TPC mask is not written",
+				tmd[TMD_VERSION_OFF]);
+		return;
+	}
+	const uint32_t *m = M.own;
+	if (gs__mask_in_launch)
+		m = M.ring[__atomic_load_n(&M.cur, __ATOMIC_ACQUIRE) % RING];
+	uint32_t w0;
+	memcpy(tmd + TMD_MASK_OFF, m, 16);
+	memcpy(&w0, tmd, sizeof w0);
+	w0 |= TMD_ENABLE_BIT;
+	memcpy(tmd, &w0, sizeof w0);
+}
+
+bool gs__mask_setup(const struct gs__placement *pl)
+{
+	if (!pl->masked)
+		return false;
+	disabled(pl->own, M.own);
+	if (!gs__slice.sm_limited || gs__slice.sms != pl->sms || !holds_own(pl->mask) ||
+	    (gs__client.pct > 0 && gs__client.pct < 100 && !gs__client.mps)) {
+		/* fewer SMs than the slice's (GPUSHARE_SMS, a server's
+		 * percentage): a green context of them; the slice's SMs are
+		 * never lent while this program runs */
+		gs__log("SMs confined by a green context (this program has fewer SMs than its slice)");
+		gs__notify("sm_busy\n");
+		return false;
+	}
+	disabled(pl->mask, M.ring[0]);
+	M.idle_ms = pl->idle_ms ? pl->idle_ms : 2;
+	gs__mask_on = true;
+	return true;
+}
+
+/* After cuInit: the callback. Without it the program could not be held by
+ * masks: it falls back to a green context, and its SMs are never lent. */
+void gs__mask_subscribe(void)
+{
+	static bool done;
+	if (!gs__mask_on || __atomic_load_n(&done, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&M.lock);
+	if (!done) {
+		static const CUuuid id = GS_CU_LAUNCH_CB_TABLE_ID;
+		const void **table = NULL;
+		uint32_t handle = 0;
+		bool ok = false;
+		CUresult rc = gs__real.cuGetExportTable ? gs__real.cuGetExportTable((const void **)&table, &id)
+							 : CUDA_ERROR_NOT_SUPPORTED;
+		size_t n = !rc && table ? (size_t)(uintptr_t)table[0] / sizeof(void *) : 0;
+		if (n > GS_CU_LAUNCH_CB_ENABLE) {
+			int (*subscribe)(uint32_t *, gs_cu_launch_cb, void *) =
+				(int (*)(uint32_t *, gs_cu_launch_cb, void *))table[GS_CU_LAUNCH_CB_SUBSCRIBE];
+			int (*enable)(uint32_t, uint32_t, int, int) =
+				(int (*)(uint32_t, uint32_t, int, int))table[GS_CU_LAUNCH_CB_ENABLE];
+			ok = !subscribe(&handle, launch_cb, NULL) && !enable(1, handle, GS_CU_LAUNCH_CB_DOMAIN, 1);
+		}
+		if (!ok) {
+			gs__log("the launch-descriptor callback cannot be subscribed: SMs confined by a green context");
+			gs__mask_on = false;
+			gs__sm_active = gs__slice.sm_limited;
+			gs__notify("sm_busy\n");
+		} else {
+			gs__log("slice %s runs on %u SMs (TPC masks; idle SMs lent and borrowed after %u ms)",
+				gs__slice.name, gs__slice.sms, M.idle_ms);
+		}
+		__atomic_store_n(&done, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&M.lock);
+}
+
+/* The first launch after an idle interval. */
+void gs__mask_busy(void)
+{
+	pthread_mutex_lock(&M.lock);
+	if (__atomic_load_n(&gs__mask_idle, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&gs__mask_idle, 0, __ATOMIC_RELAXED);
+		gs__notify("sm_busy\n");
+	}
+	pthread_mutex_unlock(&M.lock);
+}
+
+int gs__mask_watch_ms(void)
+{
+	return gs__mask_on && !__atomic_load_n(&gs__mask_idle, __ATOMIC_RELAXED) ? (int)M.idle_ms : -1;
+}
+
+/* Every idle interval while busy (the watcher thread): idle when no launch
+ * came since the last look. */
+void gs__mask_tick(void)
+{
+	pthread_mutex_lock(&M.lock);
+	unsigned long now = __atomic_load_n(&gs__mask_launches, __ATOMIC_RELAXED);
+	if (now == M.seen && !__atomic_load_n(&gs__mask_idle, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&gs__mask_idle, 1, __ATOMIC_SEQ_CST);
+		gs__notify("sm_idle\n");
+		/* a launch that came meanwhile saw busy and said nothing */
+		if ((now = __atomic_load_n(&gs__mask_launches, __ATOMIC_SEQ_CST)) != M.seen) {
+			__atomic_store_n(&gs__mask_idle, 0, __ATOMIC_RELAXED);
+			gs__notify("sm_busy\n");
+		}
+	}
+	M.seen = now;
+	pthread_mutex_unlock(&M.lock);
+}

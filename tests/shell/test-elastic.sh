@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# test-elastic.sh BUILD: elastic SMs on the simulated H200 (132 SMs, its TPC
+# map as irregular as the real one's), gpushare-control deciding, two real
+# non-root users (gs-test1, gs-test2):
+# - the daemon calibrates the GPU's TPC map at start, keeps it, and
+#   gpushare-smi -q says the SMs are confined by TPC masks;
+# - a busy slice beside an idle one runs on the idle one's SMs too, and
+#   gives them back from its next launches once the owner launches again,
+#   a SIGKILL of the owner giving them to it again;
+# - an isolated slice neither lends nor borrows; best-effort slices share
+#   each other's SMs while both are busy; a busy critical slice shrinks a
+#   best-effort neighbour to its floor;
+# - nobody else's report moves a slice's SMs: sm_busy and sm_idle from a
+#   connection that is not a registered program of the GPU change nothing.
+set -u
+build=$(cd "$1" && pwd)
+. "$(dirname "$0")/lib.sh"
+if ! test_users; then
+	echo "skip: needs root, setpriv and useradd for two real users"
+	exit 0
+fi
+need_preload
+sim_env
+export GPUSHARE_SIMULATE=h200-sxm-141gb
+mkdir -m 1777 "$work/sim" "$work/tmp"
+app="$build/tests/cuda-app"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null; done
+	[ -f "$work/pipe/gpushare-control.pid" ] && kill -9 "$(cat "$work/pipe/gpushare-control.pid")" 2> /dev/null
+	pkill -9 -f "$app" 2> /dev/null
+	[ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+q() { echo "$*" | "$ctl"; }
+# loop NAME USER SLICE: the SM-id kernel in a loop in a slice, its lines in $work/NAME.out
+loop() {
+	LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$3" \
+		as "$2" "$app" smidloop > "$work/$1.out" 2> "$work/$1.err" &
+	pids+=($!)
+	eval "pid_$1=$!"
+}
+last() { tail -1 "$work/$1.out" 2> /dev/null; }
+is() { wait_for "[ \"\$(last $1)\" = \"smid distinct $2\" ]" "${3:-5}"; }
+
+"$ctl" -d
+check "the daemon calibrated the simulated H200's TPC map" 'grep -q "GPU 0: SMs confined by TPC masks (132 SMs on 66 live TPC bits" "$work/log/control.log"'
+check "and keeps it in its state directory" '[ -f "$work/state/tpcmap-$(gpushare-smi --query-gpu=uuid --format=csv,noheader | head -1)" ]'
+check "gpushare-smi -q says the SMs are confined by TPC masks" 'gpushare-smi -q | grep -q "SM Confinement *: TPC mask"'
+
+a=$(q create_slice 64 8G -users "$user1")
+b=$(q create_slice 64 8G -users "$user2")
+check "two 64-SM slices for two users" '[[ "$a" == MIG-* && "$b" == MIG-* ]]'
+
+loop a "$user1" "$a"
+check "a busy slice beside an idle one runs on the whole GPU: its 64, the idle one's 64 and the 4 in no slice" 'is a "132 range 0-131"'
+loop b "$user2" "$b"
+check "the owner launching again: the borrower is back on its own 64 SMs" 'is a "64 range 0-63"'
+check "and the owner on its 64" 'is b "64 range 64-127"'
+kill -9 "$pid_b"
+check "the owner killed: its SMs are lent again" 'is a "132 range 0-131"'
+kill -9 "$pid_a"
+
+# someone else's reports change nothing
+loop a "$user1" "$a"
+is a "132 range 0-131" > /dev/null
+for cmd in sm_busy sm_idle; do
+	printf '%s\n' "$cmd" | as "$user2" "$py" -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect('$work/pipe/control'); s.sendall(sys.stdin.buffer.read()); s.recv(100)"
+done
+sleep 0.2
+check "sm_busy and sm_idle from a connection that is no registered program move nothing" '[ "$(last a)" = "smid distinct 132 range 0-131" ]'
+kill -9 "$pid_a"
+
+# isolated
+q destroy_slice "$b" > /dev/null
+c=$(q create_slice 64 8G -users "$user1" -isolated)
+loop c "$user1" "$c"
+check "an isolated slice borrows nothing" 'is c "64 range 64-127" && sleep 0.3 && [ "$(last c)" = "smid distinct 64 range 64-127" ]'
+loop a "$user1" "$a"
+check "and lends nothing: its busy neighbour keeps its own and the 4 free SMs" 'is a "68 range 0-131"'
+kill -9 "$pid_a" "$pid_c"
+q destroy_slice "$c" > /dev/null
+
+# best-effort slices share while both are busy
+q set_slice_sm_policy "$a" -best-effort > /dev/null
+d=$(q create_slice 64 8G -users "$user2" -best-effort)
+loop a "$user1" "$a"
+loop d "$user2" "$d"
+check "two busy best-effort slices each run on both their SMs (and the 4 free)" 'is a "132 range 0-131" && is d "132 range 0-131"'
+kill -9 "$pid_d"
+q set_slice_sm_policy "$d" -shared -priority critical > /dev/null
+loop d "$user2" "$d"
+check "a busy critical neighbour shrinks a best-effort slice to its floor (a quarter: 16 SMs)" 'is a "16 range 0-49"'
+kill -9 "$pid_d"
+check "the critical one gone: the best-effort one has the GPU again" 'is a "132 range 0-131"'
+kill -9 "$pid_a"
+
+q quit
+finish
