@@ -5,10 +5,12 @@ set -eu -o pipefail # a target that crashes fails the run, through its pipe into
 build=$1; secs=${2:-10}
 out="$build/fuzz"; mkdir -p "$out"
 cc=${FUZZ_CC:-clang}
-srcs="src/common/gs.c src/common/kubeenv.c src/common/cvd.c src/common/store.c src/common/line.c src/common/mpsval.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c src/model/smrun.c"
+srcs="src/common/gs.c src/common/kubeenv.c src/common/cvd.c src/common/store.c src/common/line.c src/common/mpsval.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c src/model/smrun.c src/model/tpcmap.c src/model/tpcmask.c"
 for target in fuzz/fuzz-*.c; do
 	name=$(basename "$target" .c)
-	extra=""; libs=""
+	extra=""; libs=""; maxlen=512
+	# a whole GPU's TPC map (an H200's is about 1 KB)
+	[ "$name" = fuzz-tpcmask ] && maxlen=4096
 	# the config of gpushare apply: libyaml, and its header beside the CLI's
 	[ "$name" = fuzz-migconfig ] && extra="-Isrc/cli src/cli/migconfig.c" && libs="-lyaml"
 	[ "$name" = fuzz-control-dispatch ] && extra="src/control/commands.c src/control/mps.c src/control/servers.c src/control/server.c src/control/cmd-servers.c src/control/cmd-slices.c src/control/placement.c src/control/exec.c src/slice/slice.c src/slice/slices.c src/slice/gpus.c src/common/ledger.c src/common/secdir.c src/common/sock.c"
@@ -17,5 +19,5 @@ for target in fuzz/fuzz-*.c; do
 	corpus="$out/corpus-${name#fuzz-}"; mkdir -p "$corpus"
 	cp -n fuzz/corpus/"${name#fuzz-}"/* "$corpus"/ 2>/dev/null || true
 	echo "== $name (${secs}s)"
-	"$out/$name" -max_total_time="$secs" -max_len=512 -print_final_stats=0 -artifact_prefix="$out/$name-" "$corpus" 2>&1 | tail -n 2
+	"$out/$name" -max_total_time="$secs" -max_len="$maxlen" -print_final_stats=0 -artifact_prefix="$out/$name-" "$corpus" 2>&1 | tail -n 2
 done

@@ -54,5 +54,23 @@ void gs_tpc_bits_first(const struct gs_tpc_calib *c, const uint32_t bits[GS_TPC_
 void gs_tpc_disabled(const uint32_t enabled[GS_TPC_WORDS], uint32_t words[GS_TPC_WORDS]);
 /* Whether a set holds at least one live bit. */
 bool gs_tpc_any_live(const struct gs_tpc_calib *c, const uint32_t bits[GS_TPC_WORDS]);
+/* How many bits are live (the GPU's TPCs). */
+unsigned gs_tpc_live_count(const struct gs_tpc_calib *c);
+
+/* The map's file in the state directory, "tpcmap-GPU-<uuid>", from a GPU
+ * UUID as NVML prints it (anything else: -EINVAL, so that no name from
+ * outside can reach another path). 0, -EINVAL or -ENAMETOOLONG. */
+int gs_tpc_file_name(const char *gpu_uuid, char *out, size_t len);
+/* What that file holds when calibration failed, so that gpushare-smi can say
+ * why: one line "gpushare-tpcmap-failed <reason>" (the reason made one
+ * printable line). Format: the length, or -ENOSPC; parse: 0 with the reason,
+ * or -EINVAL when the text is not such a line. */
+#define GS_TPC_FAILED "gpushare-tpcmap-failed"
+int gs_tpc_failed_format(const char *reason, char *buf, size_t len);
+int gs_tpc_failed_parse(const char *text, size_t len, char *reason, size_t reasonlen);
+/* The driver's version from the text of /proc/driver/nvidia/version (its
+ * first line's first word of digits and dots, "580.159.04"). 0, -ENOENT
+ * (none), -ENAMETOOLONG. */
+int gs_tpc_driver_token(const char *text, char *out, size_t len);
 
 #endif
