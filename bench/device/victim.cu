@@ -1,8 +1,11 @@
 // victim.cu: a latency-sensitive process: a 16-block kernel of ~30 us every
 // millisecond, 2000 times; prints launch-to-completion p50 and p99 in us.
+// Usage: victim [work|mem] [period ms] [count]: a period longer than
+// gpushare-control's idle interval makes every kernel the first after idle.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -29,6 +32,11 @@ __global__ void readmem(const float4 *p, size_t n, float *out)
 int main(int argc, char **argv)
 {
 	bool mem = argc > 1 && argv[1][0] == 'm'; // "mem": read 32 MiB instead of computing
+	int period = argc > 2 ? atoi(argv[2]) : 1, count = argc > 3 ? atoi(argv[3]) : 2000;
+	if (period < 1)
+		period = 1;
+	if (count < 100)
+		count = 100;
 	float *x;
 	float4 *buf;
 	size_t n = (32u << 20) / sizeof(float4);
@@ -41,8 +49,8 @@ int main(int argc, char **argv)
 	cudaDeviceSynchronize();
 	std::vector<double> lat;
 	auto next = std::chrono::steady_clock::now();
-	for (int i = 0; i < 2000; i++) {
-		next += std::chrono::milliseconds(1);
+	for (int i = 0; i < count; i++) {
+		next += std::chrono::milliseconds(period);
 		auto t0 = std::chrono::steady_clock::now();
 		if (mem)
 			readmem<<<264, 256>>>(buf, n, x);
