@@ -2,7 +2,9 @@
  * resolve, what no transaction may do to programs that run (their SMs
  * moved or shrunk, their slice removed), each refusal naming who runs, and
  * what a kill -9 at any instant of a change leaves: the store before it or
- * with it made, every slice whole, and ledgers never above their slices. */
+ * with it made, every slice whole, and ledgers never above their slices;
+ * the SM-sharing policy made with a slice or set later, and refused where
+ * it means nothing. */
 #include "test.h"
 
 #include "ledger.h"
@@ -371,6 +373,117 @@ static void a_failed_change_changes_nothing(void **state)
 	ASSERT_STR_EQ(before, after);
 }
 
+/* The SM policy of the slice named so, as the store on disk holds it. */
+static struct gs_sm_policy policy_of(const char *name)
+{
+	static struct gs_store st;
+	struct gs_store_gpu *g;
+	struct gs_mig_ci *ci;
+	ASSERT_INT_EQ(gs_store_load(dir, &st, NULL, 0), 0);
+	ASSERT_INT_EQ(gs_slice_resolve(&st, name, &g, &ci, NULL, 0), 0);
+	return ci->sm_policy;
+}
+
+static void an_sm_policy_is_made_with_the_slice_and_set_later(void **state)
+{
+	(void)state;
+	struct gs_slice_spec sp = { .sm = 32, .memory = 1 << 30, .guarantee = UINT64_MAX, .name = "batch",
+				    .sm_policy = { .mode = GS_SM_BEST_EFFORT, .floor_sm = 9 } };
+	struct gs_slice_info out;
+	char err[256] = "";
+	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, &out, err, sizeof err), 0);
+	/* the floor in whole TPCs, as sizes are, and said so */
+	ASSERT_INT_EQ(out.sm_policy.mode, GS_SM_BEST_EFFORT);
+	ASSERT_INT_EQ(out.sm_policy.floor_sm, 8);
+	assert_non_null(strstr(out.note, "a floor of 9 SMs rounded to 8"));
+	struct gs_sm_policy p = policy_of("batch");
+	ASSERT_INT_EQ(p.floor_sm, 8);
+	/* a floor below one TPC is one TPC */
+	ASSERT_INT_EQ(gs_slice_set_sm_policy(dir, "batch", &(struct gs_sm_policy){ .mode = GS_SM_BEST_EFFORT, .floor_sm = 1 },
+					     err, sizeof err), 0);
+	ASSERT_INT_EQ(policy_of("batch").floor_sm, 2);
+	/* set: the whole policy, read back from the store */
+	struct gs_sm_policy want = { .mode = GS_SM_SHARED, .no_lend = true, .critical = true };
+	ASSERT_INT_EQ(gs_slice_set_sm_policy(dir, "batch", &want, err, sizeof err), 0);
+	p = policy_of(out.uuid);
+	assert_true(p.mode == GS_SM_SHARED && p.no_lend && !p.no_borrow && p.critical && p.floor_sm == 0);
+	/* back to the default: nothing of it is left in the store */
+	ASSERT_INT_EQ(gs_slice_set_sm_policy(dir, "batch", &(struct gs_sm_policy){ .mode = GS_SM_SHARED }, err, sizeof err), 0);
+	p = policy_of("batch");
+	assert_true(gs_store_sm_policy_default(&p));
+	char path[PATH_MAX], *text;
+	snprintf(path, sizeof path, "%s/slices", dir);
+	ASSERT_INT_EQ(gs_file_read(path, 1 << 20, &text, NULL), 0);
+	assert_null(strstr(text, "smpolicy"));
+	free(text);
+}
+
+static void an_isolated_slice_neither_lends_nor_borrows(void **state)
+{
+	(void)state;
+	struct gs_slice_info a = make(16, 4096, false);
+	char err[256];
+	ASSERT_INT_EQ(gs_slice_set_sm_policy(dir, a.uuid, &(struct gs_sm_policy){ .mode = GS_SM_ISOLATED }, err,
+					     sizeof err), 0);
+	struct gs_sm_policy p = policy_of(a.uuid);
+	assert_true(p.mode == GS_SM_ISOLATED && p.no_lend && p.no_borrow && !p.critical);
+	/* made so too */
+	struct gs_slice_spec sp = { .sm = 8, .memory = 1 << 30, .guarantee = UINT64_MAX,
+				    .sm_policy = { .mode = GS_SM_ISOLATED, .critical = true } };
+	struct gs_slice_info b;
+	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, &b, err, sizeof err), 0);
+	assert_true(b.sm_policy.no_lend && b.sm_policy.no_borrow && b.sm_policy.critical);
+	p = policy_of(b.uuid);
+	assert_true(p.mode == GS_SM_ISOLATED && p.no_lend && p.no_borrow && p.critical);
+}
+
+static void a_bad_sm_policy_is_refused_saying_what_would_do(void **state)
+{
+	(void)state;
+	struct gs_slice_info a = make(16, 4096, false);
+	struct gs_sm_policy be = { .mode = GS_SM_BEST_EFFORT, .floor_sm = 4 };
+	char err[256], before[8192], after[8192], path[PATH_MAX];
+	ASSERT_INT_EQ(gs_slice_set_sm_policy(dir, a.uuid, &be, err, sizeof err), 0);
+	snprintf(path, sizeof path, "%s/slices", dir);
+	FILE *f = fopen(path, "r");
+	size_t n = fread(before, 1, sizeof before - 1, f);
+	before[n] = '\0';
+	fclose(f);
+	struct {
+		struct gs_sm_policy p;
+		int rc;
+		const char *err;
+	} bad[] = {
+		{ { .mode = GS_SM_BEST_EFFORT, .floor_sm = 20 }, -EINVAL,
+		  "A floor of 20 SMs is more than the slice's 16 SMs: give at most 16" },
+		{ { .mode = GS_SM_SHARED, .floor_sm = 4 }, -EINVAL, "A floor is a best-effort slice's" },
+		{ { .mode = GS_SM_ISOLATED, .floor_sm = 4 }, -EINVAL, "A floor is a best-effort slice's" },
+		{ { .mode = GS_SM_BEST_EFFORT, .no_lend = true }, -EINVAL,
+		  "A best-effort slice always lends and borrows idle SMs: turning lending off" },
+		{ { .mode = 3 }, -EINVAL, "Unknown SM-sharing mode 3" },
+	};
+	for (size_t i = 0; i < GS_ARRAY_LEN(bad); i++) {
+		err[0] = '\0';
+		int rc = gs_slice_set_sm_policy(dir, a.uuid, &bad[i].p, err, sizeof err);
+		if (rc != bad[i].rc || strncmp(err, bad[i].err, strlen(bad[i].err)))
+			fail_msg("%zu: %d \"%s\", not %d \"%s\"", i, rc, err, bad[i].rc, bad[i].err);
+	}
+	/* nor at create, where no slice is made */
+	struct gs_slice_spec sp = { .sm = 8, .memory = 1 << 30, .guarantee = UINT64_MAX,
+				    .sm_policy = { .mode = GS_SM_BEST_EFFORT, .floor_sm = 10 } };
+	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, NULL, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "more than the slice's 8 SMs: give at most 8"));
+	ASSERT_INT_EQ(gs_slice_set_sm_policy(dir, "MIG-nothex", &be, err, sizeof err), -EINVAL);
+	/* a resize below the floor is refused too: the floor is lowered first */
+	ASSERT_INT_EQ(gs_slice_resize(dir, &gpu, a.uuid, 2, 4096ull << 20, false, NULL, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "floor is 4 SMs, more than 2: lower it first"));
+	f = fopen(path, "r");
+	n = fread(after, 1, sizeof after - 1, f);
+	after[n] = '\0';
+	fclose(f);
+	ASSERT_STR_EQ(before, after);
+}
+
 /* ---- kill -9 at any instant of a change ---- */
 
 /* What a child that changes slices without pause was doing when it was
@@ -653,6 +766,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_gpu_instance_takes_compute_instances_in_one_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_compute_instance_needs_its_gpu_instance, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_failed_change_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(an_sm_policy_is_made_with_the_slice_and_set_later, setup, teardown),
+		cmocka_unit_test_setup_teardown(an_isolated_slice_neither_lends_nor_borrows, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_bad_sm_policy_is_refused_saying_what_would_do, setup, teardown),
 		cmocka_unit_test(the_remainder_runs_on_the_sms_no_slice_holds),
 		cmocka_unit_test_setup_teardown(a_kill_at_any_instant_leaves_every_slice_whole_or_not_there, setup, teardown),
 	};

@@ -1,7 +1,8 @@
 /* test-store.c: the slice store's file: the "end" line that makes a store
  * cut short or corrupted refused (-EBADMSG) rather than read as fewer or no
  * slices, stores of the previous version still read and rewritten in the
- * current one, and slice names: which are valid, found, refused twice. */
+ * current one, slice names: which are valid, found, refused twice, and the
+ * SM-sharing policy records. */
 #include "test.h"
 
 #include "store.h"
@@ -399,6 +400,82 @@ static void bad_and_repeated_names_are_refused(void **state)
 	free(text);
 }
 
+static void sm_policies_round_trip_and_only_non_default_ones_are_written(void **state)
+{
+	(void)state;
+	static struct gs_store s, t;
+	fill(&s);
+	s.gpu[0].layout.ci[0].sm_policy = (struct gs_sm_policy){ .no_lend = true, .critical = true };
+	s.gpu[0].layout.ci[1].sm_policy = (struct gs_sm_policy){ .mode = GS_SM_BEST_EFFORT, .floor_sm = 4 };
+	s.gpu[1].layout.ci[0].sm_policy = (struct gs_sm_policy){ .mode = GS_SM_ISOLATED, .no_lend = true,
+								 .no_borrow = true };
+	char *text, *again;
+	ASSERT_INT_EQ(gs_store_format(&s, &text, NULL), 0);
+	assert_non_null(strstr(text, "\nsmpolicy " GPU " 2 0 shared 0 1 1 0\n"));
+	assert_non_null(strstr(text, "\nsmpolicy " GPU " 15 0 best-effort 1 1 0 4\n"));
+	assert_non_null(strstr(text, "\nsmpolicy " GPU2 " 1 0 isolated 0 0 0 0\n"));
+	assert_null(strstr(text, "\nsmpolicy " GPU2 " 1 1")); /* the default: no record */
+	char err[256] = "";
+	ASSERT_INT_EQ(gs_store_parse(text, &t, err, sizeof err), 0);
+	const struct gs_sm_policy *p = &t.gpu[0].layout.ci[0].sm_policy;
+	assert_true(p->mode == GS_SM_SHARED && p->no_lend && !p->no_borrow && p->critical && p->floor_sm == 0);
+	p = &t.gpu[0].layout.ci[1].sm_policy;
+	assert_true(p->mode == GS_SM_BEST_EFFORT && !p->no_lend && !p->no_borrow && !p->critical);
+	ASSERT_INT_EQ(p->floor_sm, 4);
+	p = &t.gpu[1].layout.ci[0].sm_policy;
+	assert_true(p->mode == GS_SM_ISOLATED && p->no_lend && p->no_borrow);
+	assert_true(gs_store_sm_policy_default(&t.gpu[1].layout.ci[1].sm_policy));
+	ASSERT_INT_EQ(gs_store_format(&t, &again, NULL), 0);
+	ASSERT_STR_EQ(text, again);
+	free(text);
+	free(again);
+
+	/* the format writes nothing the parser would refuse */
+	s.gpu[1].layout.ci[0].sm_policy.no_borrow = false; /* isolated, borrowing */
+	ASSERT_INT_EQ(gs_store_format(&s, &text, NULL), -EINVAL);
+	s.gpu[1].layout.ci[0].sm_policy = (struct gs_sm_policy){ .floor_sm = 2 }; /* a shared slice's floor */
+	ASSERT_INT_EQ(gs_store_format(&s, &text, NULL), -EINVAL);
+	s.gpu[1].layout.ci[0].sm_policy = (struct gs_sm_policy){ .mode = GS_SM_BEST_EFFORT, .floor_sm = 30 };
+	ASSERT_INT_EQ(gs_store_format(&s, &text, NULL), -EINVAL); /* past its 28 SMs */
+	s.gpu[1].layout.ci[0].sm_policy = (struct gs_sm_policy){ .mode = 3 };
+	ASSERT_INT_EQ(gs_store_format(&s, &text, NULL), -EINVAL);
+}
+
+static void bad_sm_policy_records_are_refused(void **state)
+{
+	(void)state;
+	static struct gs_store s;
+	char err[256];
+	ASSERT_INT_EQ(parse_sealed(HEAD "smpolicy " GPU " 2 0 best-effort 1 1 1 56\n", &s, err, sizeof err), 0);
+	ASSERT_INT_EQ(s.gpu[0].layout.ci[0].sm_policy.floor_sm, 56);
+	struct {
+		const char *line, *err;
+	} bad[] = {
+		{ "smpolicy " GPU " 2 7 shared 1 1 0 0\n", "line 9: smpolicy of unknown compute instance" },
+		{ "smpolicy " GPU2 " 2 0 shared 1 1 0 0\n", "line 9: smpolicy of unknown compute instance" },
+		{ "smpolicy " GPU " 2 0 elastic 1 1 0 0\n", "line 9: malformed smpolicy record" },
+		{ "smpolicy " GPU " 2 0 Shared 1 1 0 0\n", "line 9: malformed smpolicy record" },
+		{ "smpolicy " GPU " 2 0 shared 2 1 0 0\n", "line 9: malformed smpolicy record" },
+		{ "smpolicy " GPU " 2 0 shared 1 1 0\n", "line 9: malformed smpolicy record" },
+		{ "smpolicy " GPU " 2 0 shared 1 1 0 0 0\n", "line 9: malformed smpolicy record" },
+		{ "smpolicy " GPU " 2 0 shared 1 1 0 -1\n", "line 9: malformed smpolicy record" },
+		{ "smpolicy " GPU " 2 0 isolated 1 0 0 0\n", "line 9: an isolated slice neither lends nor borrows" },
+		{ "smpolicy " GPU " 2 0 shared 1 1 0 8\n", "line 9: a floor is a best-effort slice's, at most its 56 SMs" },
+		{ "smpolicy " GPU " 2 0 best-effort 1 1 0 58\n",
+		  "line 9: a floor is a best-effort slice's, at most its 56 SMs" },
+		{ "smpolicy " GPU " 2 0 shared 0 1 0 0\nsmpolicy " GPU " 2 0 shared 1 0 0 0\n",
+		  "line 10: compute instance 2/0 has two smpolicy records" },
+	};
+	char body[1024];
+	for (size_t i = 0; i < GS_ARRAY_LEN(bad); i++) {
+		snprintf(body, sizeof body, "%s%s", HEAD, bad[i].line);
+		int rc = parse_sealed(body, &s, err, sizeof err);
+		if (rc != -EINVAL || strncmp(err, bad[i].err, strlen(bad[i].err)))
+			fail_msg("%zu: %s: %d \"%s\", not \"%s\"", i, bad[i].line, rc, err, bad[i].err);
+		ASSERT_INT_EQ(s.n_gpu, 0);
+	}
+}
+
 static void load_names_the_file_and_the_damage(void **state)
 {
 	(void)state;
@@ -464,6 +541,8 @@ int main(void)
 		cmocka_unit_test(the_previous_version_still_reads),
 		cmocka_unit_test(names_valid_and_not),
 		cmocka_unit_test(bad_and_repeated_names_are_refused),
+		cmocka_unit_test(sm_policies_round_trip_and_only_non_default_ones_are_written),
+		cmocka_unit_test(bad_sm_policy_records_are_refused),
 		cmocka_unit_test(load_names_the_file_and_the_damage),
 	};
 	return GS_RUN_ISOLATED(tests) ? 1 : 0;

@@ -252,6 +252,30 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 		snprintf(ci->name, sizeof ci->name, "%s", w[4]);
 		return 0;
 	}
+	if (strcmp(w[0], "smpolicy") == 0) {
+		/* smpolicy <gpu> <gi> <ci> shared|isolated|best-effort <lend 0|1> <borrow 0|1> <critical 0|1> <floor SMs> */
+		struct gs_store_gpu *g = n == 9 ? gs_store_gpu(s, w[1], false) : NULL;
+		int mode = g ? gs_store_sm_mode_parse(w[4]) : -1;
+		if (!g || num(w[2], 255, &v[0]) || num(w[3], 255, &v[1]) || mode < 0 || num(w[5], 1, &v[2]) ||
+		    num(w[6], 1, &v[3]) || num(w[7], 1, &v[4]) || num(w[8], 100000, &v[5]))
+			goto bad;
+		struct gs_mig_ci *ci = find_ci(g, v[0], v[1]);
+		if (!ci)
+			return gs_fail(err, errlen, -EINVAL, "line %u: smpolicy of unknown compute instance", lineno);
+		if (!gs_store_sm_policy_default(&ci->sm_policy))
+			return gs_fail(err, errlen, -EINVAL, "line %u: compute instance %llu/%llu has two smpolicy records",
+				       lineno, v[0], v[1]);
+		/* what the slice layer never writes: a store that holds it was
+		 * written by something else, and would be enforced as nobody meant */
+		if (mode == GS_SM_ISOLATED && (v[2] || v[3]))
+			return gs_fail(err, errlen, -EINVAL, "line %u: an isolated slice neither lends nor borrows (0 0)", lineno);
+		if (v[5] && (mode != GS_SM_BEST_EFFORT || v[5] > ci->sm))
+			return gs_fail(err, errlen, -EINVAL,
+				       "line %u: a floor is a best-effort slice's, at most its %u SMs", lineno, ci->sm);
+		ci->sm_policy = (struct gs_sm_policy){ .mode = (uint8_t)mode, .no_lend = !v[2], .no_borrow = !v[3],
+						       .critical = v[4], .floor_sm = (unsigned)v[5] };
+		return 0;
+	}
 	if (strcmp(w[0], "access") == 0) {
 		/* access <gpu> <gi> <ci> queue|refuse <uid,uid,...|*> */
 		struct gs_store_gpu *g = n == 6 ? gs_store_gpu(s, w[1], false) : NULL;
@@ -271,6 +295,27 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 	}
 bad:
 	return gs_fail(err, errlen, -EINVAL, "line %u: malformed %s record", lineno, w[0]);
+}
+
+static const char *const sm_modes[] = { [GS_SM_SHARED] = "shared", [GS_SM_ISOLATED] = "isolated",
+					 [GS_SM_BEST_EFFORT] = "best-effort" };
+
+const char *gs_store_sm_mode_name(unsigned mode)
+{
+	return mode < GS_ARRAY_LEN(sm_modes) ? sm_modes[mode] : "?";
+}
+
+int gs_store_sm_mode_parse(const char *name)
+{
+	for (size_t i = 0; i < GS_ARRAY_LEN(sm_modes); i++)
+		if (strcmp(name, sm_modes[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+bool gs_store_sm_policy_default(const struct gs_sm_policy *p)
+{
+	return p->mode == GS_SM_SHARED && !p->no_lend && !p->no_borrow && !p->critical && !p->floor_sm;
 }
 
 bool gs_store_cgroup_valid(const char *path)
@@ -464,11 +509,15 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 {
 	char *buf = NULL;
 	size_t size = 0;
-	/* a name that would not parse back is not written */
+	/* a name or an SM policy that would not parse back is not written */
 	for (size_t i = 0; i < s->n_gpu; i++)
 		for (size_t k = 0; k < s->gpu[i].layout.n_ci; k++) {
 			const struct gs_mig_ci *ci = &s->gpu[i].layout.ci[k];
 			if (ci->name[0] && (!gs_store_name_valid(ci->name) || gs_store_find_name(s, ci->name, NULL) != ci))
+				return -EINVAL;
+			const struct gs_sm_policy *sp = &ci->sm_policy;
+			if (sp->mode > GS_SM_BEST_EFFORT || (sp->mode == GS_SM_ISOLATED && !(sp->no_lend && sp->no_borrow)) ||
+			    (sp->floor_sm && (sp->mode != GS_SM_BEST_EFFORT || sp->floor_sm > ci->sm)))
 				return -EINVAL;
 		}
 	FILE *f = open_memstream(&buf, &size);
@@ -527,6 +576,10 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 				fprintf(f, "%s%" PRIu32, u ? "," : "", ci->default_for[u]);
 			if (ci->n_default)
 				fputc('\n', f);
+			const struct gs_sm_policy *sp = &ci->sm_policy;
+			if (!gs_store_sm_policy_default(sp))
+				fprintf(f, "smpolicy %s %u %u %s %d %d %d %u\n", g->uuid, ci->gi, ci->id,
+					gs_store_sm_mode_name(sp->mode), !sp->no_lend, !sp->no_borrow, sp->critical, sp->floor_sm);
 		}
 	}
 	/* the end line: how many lines precede it, and their checksum */

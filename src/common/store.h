@@ -47,6 +47,14 @@ struct gs_sm_policy {
 	unsigned floor_sm;       /* a best-effort slice's SMs beside a busy critical one (0: a quarter of its own, at least a TPC) */
 };
 
+/* The names of the modes ("shared", "isolated", "best-effort"), as the store
+ * and the commands write them; "?" for a mode that is none. */
+const char *gs_store_sm_mode_name(unsigned mode);
+/* The mode a name means, or -1. */
+int gs_store_sm_mode_parse(const char *name);
+/* Whether a policy is the default one (all zero), which the store does not write. */
+bool gs_store_sm_policy_default(const struct gs_sm_policy *p);
+
 struct gs_mig_ci {
 	unsigned gi, id, profile_id;
 	unsigned start, size;    /* in the GI's compute slices */
@@ -125,7 +133,8 @@ bool gs_store_ci_open_to(const struct gs_mig_ci *ci, uid_t uid);
 int gs_store_parse(const char *text, struct gs_store *s, char *err, size_t errlen);
 /* Formats the store, in the current version, end line included; *out is
  * malloc'ed and owned by the caller. -EINVAL for an invalid or repeated
- * slice name (what would not parse back), -ENOMEM. */
+ * slice name or an SM policy the parser refuses (what would not parse back),
+ * -ENOMEM. */
 int gs_store_format(const struct gs_store *s, char **out, size_t *len);
 
 /* Loads dir/slices (an absent file is an empty store); errors as

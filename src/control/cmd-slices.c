@@ -29,6 +29,7 @@ int control_slice_find(struct control_state *s, const char *name, struct control
 	if (rc == 0 && (rc = gs_slice_resolve(st, name, &sg, &ci, why, sizeof why)) == 0) {
 		gs_store_ci_uuid(sg->uuid, ci, out->uuid);
 		out->gpu = control_gpu_by_dev(s, sg->uuid);
+		out->sm_policy = ci->sm_policy;
 	}
 	free(st);
 	if (rc) {
@@ -104,6 +105,112 @@ static const struct control_gpu *gpu_named(const struct control_state *s, const 
 	return g;
 }
 
+/* The SM-sharing options of create_slice and set_slice_sm_policy, as given:
+ * -1 where one was not. */
+struct sm_options {
+	int mode, lend, borrow, critical;
+	long floor;
+};
+#define SM_OPTIONS_NONE { -1, -1, -1, -1, -1 }
+
+/* A command's refusal of its arguments, its usage from the command table
+ * (the one list the help text and the manual are checked against). */
+static void bad_arguments(struct control_reply *r, const char *cmd, const char *why)
+{
+	const char *usage = "";
+	for (size_t i = 0; i < control_n_cmds; i++)
+		if (strcmp(control_cmds[i].name, cmd) == 0)
+			usage = control_cmds[i].usage;
+	control_reply_fail(r, "Invalid arguments: %s %s%s", cmd, usage, why);
+}
+
+/* The value of "-lend on|off" and its kind: 0 or 1, or -1 with why in r. */
+static int on_off(const char *opt, const char *value, const char *on, const char *off, struct control_reply *r)
+{
+	if (strcmp(value, on) == 0)
+		return 1;
+	if (strcmp(value, off) == 0)
+		return 0;
+	control_reply_fail(r, "Invalid %s \"%.32s\": %s or %s", opt, value, on, off);
+	return -1;
+}
+
+/* Reads the SM-sharing option at argv[*i] (and its value) into o: 1 when it
+ * was one, 0 when it is some other option, -1 when it is malformed (why in r). */
+static int sm_option(int argc, char **argv, int *i, struct sm_options *o, struct control_reply *r)
+{
+	const char *a = argv[*i], *value = *i + 1 < argc ? argv[*i + 1] : NULL;
+	int mode = gs_store_sm_mode_parse(a[0] == '-' ? a + 1 : "");
+	if (mode >= 0) {
+		if (o->mode >= 0 && o->mode != mode) {
+			control_reply_fail(r, "-%s and %s: a slice has one SM-sharing mode; give one of -shared, -isolated, "
+					      "-best-effort", gs_store_sm_mode_name((unsigned)o->mode), a);
+			return -1;
+		}
+		o->mode = mode;
+		return 1;
+	}
+	int *flag = strcmp(a, "-lend") == 0 ? &o->lend : strcmp(a, "-borrow") == 0 ? &o->borrow
+						     : strcmp(a, "-priority") == 0 ? &o->critical : NULL;
+	if (flag && value) {
+		*flag = flag == &o->critical ? on_off(a, value, "critical", "normal", r) : on_off(a, value, "on", "off", r);
+		++*i;
+		return *flag < 0 ? -1 : 1;
+	}
+	if (strcmp(a, "-floor") == 0 && value) {
+		unsigned long long v;
+		if (gs_parse_uint(value, 100000, &v)) {
+			control_reply_fail(r, "Invalid -floor \"%.32s\": a whole number of SMs, at most the slice's (0: a quarter "
+					      "of them)", value);
+			return -1;
+		}
+		o->floor = (long)v;
+		++*i;
+		return 1;
+	}
+	return 0;
+}
+
+/* The policy the options make of a slice's policy now: options not given
+ * stay as they were, except what the mode decides. A new mode starts from
+ * its own defaults (shared: lends and borrows; best-effort: no floor),
+ * keeping the priority. Options that contradict the mode are refused here,
+ * where what was given is known; the slice layer checks the rest. 0, or -1
+ * with why in r. */
+static int sm_policy_of(const struct gs_sm_policy *now, const struct sm_options *o, struct gs_sm_policy *out,
+			struct control_reply *r)
+{
+	*out = *now;
+	if (o->mode >= 0 && o->mode != now->mode)
+		*out = (struct gs_sm_policy){ .mode = (uint8_t)o->mode, .critical = now->critical };
+	if (out->mode == GS_SM_ISOLATED && (o->lend == 1 || o->borrow == 1)) {
+		control_reply_fail(r, "An isolated slice neither lends nor borrows SMs: leave -%s on out, or make the slice "
+				      "-shared (it lends and borrows)", o->lend == 1 ? "lend" : "borrow");
+		return -1;
+	}
+	if (out->mode == GS_SM_BEST_EFFORT && (o->lend == 0 || o->borrow == 0)) {
+		control_reply_fail(r, "A best-effort slice always lends and borrows SMs: -%s off goes with -shared (or "
+				      "-isolated, which does neither)", o->lend == 0 ? "lend" : "borrow");
+		return -1;
+	}
+	if (o->floor > 0 && out->mode != GS_SM_BEST_EFFORT) {
+		control_reply_fail(r, "-floor is a best-effort slice's (the SMs it keeps beside a busy critical slice): add "
+				      "-best-effort, or leave -floor out");
+		return -1;
+	}
+	if (o->lend >= 0)
+		out->no_lend = !o->lend;
+	if (o->borrow >= 0)
+		out->no_borrow = !o->borrow;
+	if (out->mode == GS_SM_ISOLATED)
+		out->no_lend = out->no_borrow = true;
+	if (o->critical >= 0)
+		out->critical = o->critical;
+	if (o->floor >= 0)
+		out->floor_sm = (unsigned)o->floor;
+	return 0;
+}
+
 /* list_slices [--json] */
 CONTROL_CMD_FN(cmd_list_slices)
 {
@@ -147,9 +254,15 @@ CONTROL_CMD_FN(cmd_create_slice)
 	bool refuse = false, overcommit = false;
 	uint64_t guarantee = UINT64_MAX;
 	const char *cgroup = NULL, *name = NULL;
+	struct sm_options smo = SM_OPTIONS_NONE;
 	if (parse_sms(argv[1], &sms, r) || parse_memory(argv[2], &bytes, r))
 		return;
 	for (int i = 3; i < argc; i++) {
+		int sm_opt = sm_option(argc, argv, &i, &smo, r);
+		if (sm_opt < 0)
+			return;
+		if (sm_opt)
+			continue;
 		if (strcmp(argv[i], "-cgroup") == 0 && i + 1 < argc) {
 			cgroup = argv[++i];
 			if (!gs_store_cgroup_valid(cgroup)) {
@@ -172,9 +285,7 @@ CONTROL_CMD_FN(cmd_create_slice)
 			if (parse_memory(argv[++i], &guarantee, r))
 				return;
 		} else {
-			control_reply_fail(r, "Invalid arguments: create_slice <SMs> <memory> [-gpu <index|UUID>] [-name <name>] "
-					      "[-users <user,...>|*] [-refuse] [-overcommit [-guarantee <memory>]] "
-					      "[-cgroup <path>]");
+			bad_arguments(r, "create_slice", "");
 			return;
 		}
 	}
@@ -182,11 +293,15 @@ CONTROL_CMD_FN(cmd_create_slice)
 		control_reply_fail(r, "A slice made without -overcommit is wholly guaranteed: -guarantee goes with -overcommit");
 		return;
 	}
+	struct gs_sm_policy policy;
+	if (sm_policy_of(&(struct gs_sm_policy){ .mode = GS_SM_SHARED }, &smo, &policy, r))
+		return;
 	const struct control_gpu *g = gpu_named(s, gpu, r);
 	if (!g)
 		return;
 	struct gs_slice_spec spec = { .sm = sms, .memory = bytes, .overcommit = overcommit, .guarantee = guarantee,
-				      .users = uids, .n_users = n_users, .refuse = refuse, .cgroup = cgroup, .name = name };
+				      .users = uids, .n_users = n_users, .refuse = refuse, .cgroup = cgroup, .name = name,
+				      .sm_policy = policy };
 	struct gs_slice_info made;
 	char why[512];
 	if (gs_slice_create(s->state_dir, &g->slice, &spec, &made, why, sizeof why)) {
@@ -195,8 +310,10 @@ CONTROL_CMD_FN(cmd_create_slice)
 	}
 	if (made.note[0])
 		control_log(s, "create_slice: %s", made.note);
-	control_log(s, "created slice %s: %u SMs from SM %u, %" PRIu32 " MiB on GPU %u", made.uuid, made.sm, made.sm_start,
-		    made.memory_mib, g->index);
+	char sharing[64];
+	gs_slices_sm_policy_text(&made.sm_policy, sharing, sizeof sharing);
+	control_log(s, "created slice %s: %u SMs from SM %u, %" PRIu32 " MiB on GPU %u, SMs %s", made.uuid, made.sm,
+		    made.sm_start, made.memory_mib, g->index, sharing);
 	control_reply_line(r, "%s", made.uuid);
 }
 
@@ -285,6 +402,42 @@ CONTROL_CMD_FN(cmd_set_slice_users)
 		refused(r, why);
 	else
 		control_log(s, "set_slice_users %s %s", argv[1], argv[2]);
+}
+
+/* set_slice_sm_policy <slice> [-shared|-isolated|-best-effort] [-lend on|off]
+ * [-borrow on|off] [-priority critical|normal] [-floor <SMs>]: how the
+ * slice's SMs are shared with its GPU's other slices; what is not given
+ * stays as it was (sm_policy_of) */
+CONTROL_CMD_FN(cmd_set_slice_sm_policy)
+{
+	(void)p;
+	struct sm_options smo = SM_OPTIONS_NONE;
+	for (int i = 2; i < argc; i++) {
+		int sm_opt = sm_option(argc, argv, &i, &smo, r);
+		if (sm_opt < 0)
+			return;
+		if (!sm_opt) {
+			bad_arguments(r, "set_slice_sm_policy", " (at least one option)");
+			return;
+		}
+	}
+	struct control_slice si;
+	struct gs_sm_policy want;
+	char why[512], was[64], now[64];
+	if (control_slice_find(s, argv[1], &si, r) || sm_policy_of(&si.sm_policy, &smo, &want, r))
+		return;
+	gs_slices_sm_policy_text(&si.sm_policy, was, sizeof was);
+	if (gs_slice_set_sm_policy(s->state_dir, si.uuid, &want, why, sizeof why)) {
+		refused(r, why);
+		return;
+	}
+	struct control_reply quiet = { .pass_fd = -1 };
+	if (control_slice_find(s, si.uuid, &si, &quiet) == 0 && want.floor_sm && si.sm_policy.floor_sm != want.floor_sm)
+		control_reply_hint(r, "A floor of %u SMs rounded to %u: the GPU's SMs are handed out in whole TPCs",
+				   want.floor_sm, si.sm_policy.floor_sm);
+	free(quiet.buf);
+	gs_slices_sm_policy_text(&si.sm_policy, now, sizeof now);
+	control_log(s, "set_slice_sm_policy %s: SMs %s, were %s", si.uuid, now, was);
 }
 
 /* set_slice_guarantee <MIG-uuid> <memory>: memory no other slice may take */

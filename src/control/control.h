@@ -210,6 +210,7 @@ int control_place(struct control_state *s, const struct control_peer *p, const c
 struct control_slice {
 	char uuid[GS_UUID_STR + 4];
 	const struct control_gpu *gpu;
+	struct gs_sm_policy sm_policy; /* as the store holds it now */
 };
 int control_slice_find(struct control_state *s, const char *name, struct control_slice *out, struct control_reply *r);
 /* Where the cgroup v2 hierarchy is mounted ("" when it is not). */
@@ -330,6 +331,7 @@ CONTROL_CMD_FN(cmd_destroy_slice);
 CONTROL_CMD_FN(cmd_set_slice_users);
 CONTROL_CMD_FN(cmd_set_slice_memory_limit);
 CONTROL_CMD_FN(cmd_set_slice_guarantee);
+CONTROL_CMD_FN(cmd_set_slice_sm_policy);
 CONTROL_CMD_FN(cmd_set_slice_default);
 CONTROL_CMD_FN(cmd_create_job_slice);
 CONTROL_CMD_FN(cmd_attach_job);

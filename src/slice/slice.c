@@ -345,6 +345,38 @@ void gs_slice_describe(struct gs_store_gpu *g, const struct gs_mig_ci *ci, struc
 		info->memory_mib = gi->memory_mib;
 		info->guarantee_mib = gi->guarantee_mib;
 	}
+	info->sm_policy = ci->sm_policy;
+}
+
+/* The SM policy p as a slice of sm SMs on a GPU handing SMs out in units
+ * keeps it (slice.h, gs_slice_set_sm_policy), into *out; 0 or -EINVAL with
+ * what would be right in err. */
+static int sm_policy_check(const struct gs_sm_policy *p, unsigned sm, unsigned unit, struct gs_sm_policy *out,
+			   char *err, size_t errlen)
+{
+	*out = *p;
+	if (p->mode > GS_SM_BEST_EFFORT)
+		return gs_fail(err, errlen, -EINVAL, "Unknown SM-sharing mode %u: shared, isolated or best-effort", p->mode);
+	if (p->mode == GS_SM_ISOLATED)
+		out->no_lend = out->no_borrow = true; /* isolated is exactly that */
+	if (p->mode == GS_SM_BEST_EFFORT && (p->no_lend || p->no_borrow))
+		return gs_fail(err, errlen, -EINVAL,
+			       "A best-effort slice always lends and borrows idle SMs: turning %s off is a shared slice's "
+			       "(-shared -lend off / -borrow off) or an isolated one's (-isolated)",
+			       p->no_lend ? "lending" : "borrowing");
+	if (!p->floor_sm)
+		return 0;
+	if (p->mode != GS_SM_BEST_EFFORT)
+		return gs_fail(err, errlen, -EINVAL,
+			       "A floor is a best-effort slice's (the SMs it keeps beside a busy critical slice): "
+			       "add -best-effort, or leave -floor out");
+	if (p->floor_sm > sm)
+		return gs_fail(err, errlen, -EINVAL,
+			       "A floor of %u SMs is more than the slice's %u SMs: give at most %u (0: a quarter of them)",
+			       p->floor_sm, sm, sm);
+	/* whole units, as sizes are (at least one: the slice has that many) */
+	out->floor_sm = gs_smrun_round(unit, p->floor_sm);
+	return 0;
 }
 
 static const struct gs_slice_gpu *txn_gpu(const struct gs_slice_txn *t, const char *uuid)
@@ -401,12 +433,20 @@ int gs_slice_txn_create(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, 
 		gs_store_ci_uuid(named_gpu->uuid, named, uuid);
 		return gs_fail(t->err, t->errlen, -EEXIST, "A slice named %s exists already (%s)", sp->name, uuid);
 	}
+	struct gs_sm_policy policy;
+	int rc = sm_policy_check(&sp->sm_policy, sm, unit, &policy, t->err, t->errlen);
+	if (rc)
+		return rc;
 	if (sm != sp->sm)
 		snprintf(c->out->note, sizeof c->out->note,
 			 "%u SMs rounded down to %u: this GPU's SMs are handed out in units of %u", sp->sm, sm, unit);
+	else if (policy.floor_sm != sp->sm_policy.floor_sm)
+		snprintf(c->out->note, sizeof c->out->note,
+			 "a floor of %u SMs rounded to %u: this GPU's SMs are handed out in units of %u",
+			 sp->sm_policy.floor_sm, policy.floor_sm, unit);
 	g->mig = true; /* a slice made through the layer turns soft MIG on, as MIG devices need it */
 	unsigned id;
-	int rc = gs_mig_gi_create_custom(m, &g->layout, sm, (uint32_t)mib, sp->overcommit, &id);
+	rc = gs_mig_gi_create_custom(m, &g->layout, sm, (uint32_t)mib, sp->overcommit, &id);
 	if (rc == GS_MIG_INSUFFICIENT) {
 		unsigned free_sm;
 		uint32_t free_mib;
@@ -454,6 +494,7 @@ int gs_slice_txn_create(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, 
 		snprintf(ci->cgroup, sizeof ci->cgroup, "%s", sp->cgroup);
 	if (sp->name)
 		snprintf(ci->name, sizeof ci->name, "%s", sp->name);
+	ci->sm_policy = policy;
 	char note[sizeof c->out->note];
 	memcpy(note, c->out->note, sizeof note);
 	gs_slice_describe(g, ci, c->out);
@@ -635,6 +676,10 @@ static int resize_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct gs_m
 	if (mib == 0 || mib > UINT32_MAX || (gpu_mib && mib > gpu_mib) || (total && z->sm > total))
 		return gs_fail(t->err, t->errlen, -EINVAL, "%u SMs and %" PRIu64 " MiB is not a size for a slice of this GPU",
 			       z->sm, mib);
+	if (ci->sm_policy.floor_sm > sm)
+		return gs_fail(t->err, t->errlen, -EINVAL,
+			       "The slice's floor is %u SMs, more than %u: lower it first (set_slice_sm_policy -floor)",
+			       ci->sm_policy.floor_sm, sm);
 	if (sm != z->sm)
 		snprintf(z->note, z->notelen, "%u SMs rounded down to %u: this GPU's SMs are handed out in units of %u", z->sm,
 			 sm, unit);
@@ -741,6 +786,19 @@ static int memory_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct gs_m
 int gs_slice_set_memory(const char *dir, const char *name, uint64_t bytes, char *err, size_t errlen)
 {
 	return edit_named(dir, NULL, name, memory_fn, &bytes, NULL, err, errlen);
+}
+
+static int sm_policy_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci,
+			void *arg)
+{
+	(void)gi;
+	return sm_policy_check(arg, ci->sm, unit_of(g), &ci->sm_policy, t->err, t->errlen);
+}
+
+int gs_slice_set_sm_policy(const char *dir, const char *name, const struct gs_sm_policy *p, char *err, size_t errlen)
+{
+	struct gs_sm_policy want = *p;
+	return edit_named(dir, NULL, name, sm_policy_fn, &want, NULL, err, errlen);
 }
 
 struct dflt {

@@ -67,6 +67,7 @@ struct gs_slice_spec {
 	pid_t owner;             /* an ephemeral slice of this process's job (0: lasting) */
 	const char *cgroup;      /* bind every process of this cgroup (NULL: none) */
 	const char *name;        /* a human name, unique in the store (NULL: none) */
+	struct gs_sm_policy sm_policy; /* how its SMs are shared (all zero: the default), as gs_slice_set_sm_policy checks it */
 };
 
 /* What was made or found. */
@@ -75,6 +76,7 @@ struct gs_slice_info {
 	char gpu_uuid[48];
 	unsigned gi, ci, sm, sm_start;
 	uint32_t memory_mib, guarantee_mib;
+	struct gs_sm_policy sm_policy; /* as stored: isolated with both switches, the floor in whole units */
 	char note[160];          /* e.g. how the SM count was rounded; "" when none */
 };
 
@@ -93,6 +95,14 @@ int gs_slice_set_access(const char *dir, const char *name, const uint32_t *users
 int gs_slice_set_guarantee(const char *dir, const struct gs_slice_gpu *gpu, const char *name, uint64_t bytes, char *err,
 			   size_t errlen);
 int gs_slice_set_memory(const char *dir, const char *name, uint64_t bytes, char *err, size_t errlen);
+/* How the slice's SMs are shared with its GPU's other slices (store.h), the
+ * whole policy at once. An isolated slice is stored with no_lend and
+ * no_borrow set, whatever p says; a best-effort one always lends and
+ * borrows (either switch: -EINVAL); a floor is a best-effort slice's alone,
+ * at most its SMs, rounded to whole units of the GPU's (TPCs) as sizes are
+ * (gs_smrun_round). -EINVAL with what would be right in err; nothing
+ * changes. */
+int gs_slice_set_sm_policy(const char *dir, const char *name, const struct gs_sm_policy *p, char *err, size_t errlen);
 /* The users whose programs land in the slice when they name none (n 0:
  * nobody); a user has one default slice per store. */
 int gs_slice_set_default(const char *dir, const char *name, const uint32_t *users, unsigned n, char *err, size_t errlen);

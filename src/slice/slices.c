@@ -202,6 +202,7 @@ int gs_slices_rows(const char *dir, uid_t only_uid, const struct gs_slice_gpu *g
 			row->n_users = ci->n_users;
 			memcpy(row->users, ci->users, sizeof row->users);
 			row->refuse = ci->refuse_busy;
+			row->sm_policy = ci->sm_policy;
 			row->job = ci->owner_pid != 0;
 			/* memory and processes are the GPU instance's, shared by its CIs */
 			char path[PATH_MAX];
@@ -253,15 +254,40 @@ static void users_text(const struct gs_slice_row *row, char *out, size_t len)
 	}
 }
 
+void gs_slices_sm_policy_text(const struct gs_sm_policy *p, char *out, size_t len)
+{
+	snprintf(out, len, "%s%s%s", gs_store_sm_mode_name(p->mode),
+		 p->mode == GS_SM_SHARED && p->no_lend ? ",no-lend" : "",
+		 p->mode == GS_SM_SHARED && p->no_borrow ? ",no-borrow" : "");
+	size_t at = strlen(out);
+	if (p->mode == GS_SM_BEST_EFFORT && p->floor_sm && at < len)
+		at += (size_t)snprintf(out + at, len - at, ",floor=%u", p->floor_sm);
+	if (p->critical && at < len)
+		snprintf(out + at, len - at, ",critical");
+}
+
+#define SHARING_TEXT 64
+
 static void table(const struct gs_slice_row *rows, size_t n, void (*emit)(void *, const char *), void *ctx)
 {
-	char line[2048];
-	snprintf(line, sizeof line, "%-40s %3s %-16s %3s %3s %5s %10s %10s %10s  %-16s %-7s %-4s %s", "SLICE", "GPU", "NAME",
-		 "GI", "CI", "SMs", "MEMORY", "GUARANTEE", "USED", "USERS", "POLICY", "BUSY", "PROCESSES");
+	char line[2048], sharing[SHARING_TEXT];
+	/* the SHARING column as wide as its widest entry: rows stay aligned */
+	int wide = (int)strlen("SHARING");
+	for (size_t i = 0; i < n; i++) {
+		gs_slices_sm_policy_text(&rows[i].sm_policy, sharing, sizeof sharing);
+		if (!rows[i].remainder && (int)strlen(sharing) > wide)
+			wide = (int)strlen(sharing);
+	}
+	snprintf(line, sizeof line, "%-40s %3s %-16s %3s %3s %5s %10s %10s %10s  %-16s %-7s %-*s %-4s %s", "SLICE", "GPU",
+		 "NAME", "GI", "CI", "SMs", "MEMORY", "GUARANTEE", "USED", "USERS", "POLICY", wide, "SHARING", "BUSY",
+		 "PROCESSES");
 	emit(ctx, line);
 	for (size_t i = 0; i < n; i++) {
 		const struct gs_slice_row *row = &rows[i];
 		char gpu[16] = "-", gi[16] = "-", ci[16] = "-", sms[16] = "-", users[160], procs[1024] = "-";
+		snprintf(sharing, sizeof sharing, "-");
+		if (!row->remainder)
+			gs_slices_sm_policy_text(&row->sm_policy, sharing, sizeof sharing);
 		if (row->gpu >= 0)
 			snprintf(gpu, sizeof gpu, "%d", row->gpu);
 		if (!row->remainder) {
@@ -278,11 +304,11 @@ static void table(const struct gs_slice_row *rows, size_t n, void (*emit)(void *
 					       row->procs[q].command);
 		if (row->procs_omitted && at + 24 < sizeof procs)
 			snprintf(procs + at, sizeof procs - at, ",+%zu more", row->procs_omitted);
-		snprintf(line, sizeof line, "%-40s %3s %-16s %3s %3s %5s %7lluMiB %7lluMiB %7lluMiB  %-16s %-7s %-4s %s",
+		snprintf(line, sizeof line, "%-40s %3s %-16s %3s %3s %5s %7lluMiB %7lluMiB %7lluMiB  %-16s %-7s %-*s %-4s %s",
 			 row->slice, gpu, row->remainder ? "(remainder)" : row->name[0] ? row->name : "-", gi, ci, sms,
 			 (unsigned long long)(row->memory >> 20), (unsigned long long)(row->guarantee >> 20),
 			 (unsigned long long)(row->used >> 20), users,
-			 row->remainder ? "-" : row->refuse ? "refuse" : "queue", row->busy ? "yes" : "no", procs);
+			 row->remainder ? "-" : row->refuse ? "refuse" : "queue", wide, sharing, row->busy ? "yes" : "no", procs);
 		emit(ctx, line);
 	}
 }
@@ -321,6 +347,10 @@ static void json(const struct gs_slice_row *rows, size_t n, void (*emit)(void *,
 			}
 			PUT("]");
 			PUT(", \"policy\": \"%s\", \"job\": %s", row->refuse ? "refuse" : "queue", row->job ? "true" : "false");
+			const struct gs_sm_policy *sp = &row->sm_policy;
+			PUT(", \"sm_mode\": \"%s\", \"lend\": %s, \"borrow\": %s, \"priority\": \"%s\", \"floor_sms\": %u",
+			    gs_store_sm_mode_name(sp->mode), sp->no_lend ? "false" : "true", sp->no_borrow ? "false" : "true",
+			    sp->critical ? "critical" : "normal", sp->floor_sm);
 		}
 		PUT(", \"busy\": %s, \"processes_omitted\": %zu, \"processes\": [", row->busy ? "true" : "false",
 		    row->procs_omitted);

@@ -34,6 +34,7 @@ struct gs_slice_row {
 	uint64_t memory, guarantee, used, limit; /* bytes; limit: its ledger's */
 	uint32_t users[GS_SLICE_MAX_USERS];
 	unsigned n_users;                        /* 0: open to everyone */
+	struct gs_sm_policy sm_policy;           /* how its SMs are shared (store.h) */
 	struct gs_slice_proc procs[GS_SLICES_MAX_PROCS];
 	size_t n_procs;
 	size_t procs_omitted;                    /* the viewer's processes past GS_SLICES_MAX_PROCS */
@@ -53,6 +54,11 @@ void gs_slices_print(const struct gs_slice_row *rows, size_t n, bool as_json, vo
 /* gs_slices_rows, then gs_slices_print: 0 or -errno with why in err. */
 int gs_slices_report(const char *dir, uid_t only_uid, const struct gs_slice_gpu *gpus, size_t n_gpus, bool as_json,
 		     void (*emit)(void *ctx, const char *line), void *ctx, char *err, size_t errlen);
+
+/* An SM-sharing policy in the table's words: the mode ("shared", "isolated",
+ * "best-effort"), then what sets it apart: ",no-lend", ",no-borrow" (a
+ * shared slice's), ",floor=<SMs>" (a best-effort one's), ",critical". */
+void gs_slices_sm_policy_text(const struct gs_sm_policy *p, char *out, size_t len);
 
 /* A user's number from a name or a number: 0, or -1 when there is no such user. */
 int gs_slices_user_id(const char *name, uint32_t *uid);

@@ -126,7 +126,7 @@ else
 holder=$!
 for i in $(seq 50); do grep -q held "$work/hold" 2>/dev/null && break; sleep 0.1; done
 check "a program in a slice registers: list_clients shows it, its user, server, memory, GPU, slice and command" 'echo list_clients | "$ctl" | grep -qE "^$holder +$(id -un) +[0-9]+ +6256MiB +0 +$s0 +- +cuda-app$"'
-check "list_slices shows a slice, its GPU, memory, use, users, policy, and its process by name" 'echo list_slices | "$ctl" | grep -qE "^$s0 +0 +- +2 +0 +56 +20096MiB +20096MiB +6256MiB  \* +queue +yes +$holder\(cuda-app\)$"'
+check "list_slices shows a slice, its GPU, memory, use, users, policy, and its process by name" 'echo list_slices | "$ctl" | grep -qE "^$s0 +0 +- +2 +0 +56 +20096MiB +20096MiB +6256MiB  \* +queue +shared +yes +$holder\(cuda-app\)$"'
 check "set_slice_memory_limit on an unknown slice" '[ "$(echo "set_slice_memory_limit MIG-00000000 4G" | "$ctl" 2>&1)" = "gpushare-control: Slice MIG-00000000 not found" ]'
 check "set_slice_memory_limit with a bad value changes nothing" 'echo "set_slice_memory_limit $s0 4" | "$ctl" 2>&1 | grep -q "Invalid memory limit" && echo list_slices | "$ctl" | grep -q "20096MiB"'
 echo "set_slice_memory_limit $s0 8G" | "$ctl"
@@ -135,6 +135,46 @@ check "... and the running holder's slice refuses what passes it" '[ "$(run_in a
 kill -9 $holder; wait $holder 2>/dev/null
 sleep 0.2
 check "a client killed by SIGKILL disappears from list_clients" '[ "$(echo list_clients | "$ctl" | wc -l)" = 1 ]'
+fi
+
+# SM-sharing policies: made with a slice, listed, changed, refused where they mean nothing
+q() { echo "$1" | "$ctl"; }
+sharing() { q list_slices | awk -v n="$1" '$3 == n { print $12 }'; }
+check "create_slice -isolated -priority critical" '[[ "$(q "create_slice 16 2G -name sp-iso -isolated -priority critical")" =~ ^MIG- ]] && [ "$(sharing sp-iso)" = isolated,critical ]'
+check "create_slice -best-effort -floor" '[[ "$(q "create_slice 16 2G -name sp-batch -best-effort -floor 8 -lend on")" =~ ^MIG- ]] && [ "$(sharing sp-batch)" = best-effort,floor=8 ]'
+check "create_slice -lend off -borrow on; a slice made without options is shared" 'q "create_slice 8 1G -name sp-quiet -lend off -borrow on" > /dev/null && [ "$(sharing sp-quiet)" = shared,no-lend ] && q "create_slice 2 1G -name sp-plain" > /dev/null && [ "$(sharing sp-plain)" = shared ]'
+# where each row's BUSY column starts: one place for every row
+busy_at() { q list_slices | sed -n "2,\$p" | while IFS= read -r l; do l=${l%% no *}; echo ${#l}; done | sort -u; }
+check "list_slices has a SHARING column, the table aligned" 'q list_slices | head -1 | grep -qE " POLICY +SHARING +BUSY +PROCESSES$" && [ "$(busy_at | wc -l)" = 1 ]'
+q "list_slices --json" > "$work/sm.json"
+check "list_slices --json: sm_mode, lend, borrow, priority, floor_sms" 'python3 - "$work/sm.json" <<"PY"
+import json, sys
+d = {s["name"]: s for s in json.load(open(sys.argv[1]))["slices"] if s["name"]}
+f = lambda n: [d[n][k] for k in ("sm_mode", "lend", "borrow", "priority", "floor_sms")]
+assert f("sp-iso") == ["isolated", False, False, "critical", 0], f("sp-iso")
+assert f("sp-batch") == ["best-effort", True, True, "normal", 8], f("sp-batch")
+assert f("sp-quiet") == ["shared", False, True, "normal", 0], f("sp-quiet")
+assert f("sp-plain") == ["shared", True, True, "normal", 0], f("sp-plain")
+PY'
+check "set_slice_sm_policy changes what it is given, the rest stays, and is logged" '[ -z "$(q "set_slice_sm_policy sp-quiet -borrow off -priority critical")" ] && [ "$(sharing sp-quiet)" = shared,no-lend,no-borrow,critical ] && grep -qE "set_slice_sm_policy MIG-[0-9a-f-]+: SMs shared,no-lend,no-borrow,critical, were shared,no-lend$" "$work/log/control.log"'
+check "set_slice_sm_policy to a new mode starts from its defaults, keeping the priority" 'q "set_slice_sm_policy sp-quiet -best-effort -floor 4" && [ "$(sharing sp-quiet)" = best-effort,floor=4,critical ] && q "set_slice_sm_policy sp-quiet -shared -priority normal" && [ "$(sharing sp-quiet)" = shared ]'
+check "a floor is rounded to whole TPCs, and said so" 'q "set_slice_sm_policy sp-quiet -best-effort -floor 5" 2>&1 | grep -q "A floor of 5 SMs rounded to 4" && [ "$(sharing sp-quiet)" = best-effort,floor=4 ]'
+before=$(q list_slices)
+refused() { local out; out=$(q "$1" 2>&1) && return 1; echo "$out" | grep -qF -- "$2"; }
+check "create_slice -isolated -lend on is refused, saying why" 'refused "create_slice 8 1G -name sp-bad -isolated -lend on" "An isolated slice neither lends nor borrows SMs: leave -lend on out, or make the slice -shared"'
+no_floor="-floor is a best-effort slice's (the SMs it keeps beside a busy critical slice): add -best-effort"
+too_high="A floor of 20 SMs is more than the slice's 16 SMs: give at most 16"
+check "create_slice -floor without -best-effort is refused" 'refused "create_slice 8 1G -name sp-bad -floor 4" "$no_floor"'
+check "create_slice with two modes is refused" 'refused "create_slice 8 1G -name sp-bad -isolated -best-effort" "a slice has one SM-sharing mode"'
+check "create_slice -best-effort -borrow off is refused" 'refused "create_slice 8 1G -name sp-bad -best-effort -borrow off" "A best-effort slice always lends and borrows SMs: -borrow off goes with -shared"'
+check "create_slice -lend with a bad value is refused" 'refused "create_slice 8 1G -name sp-bad -lend yes" "Invalid -lend \"yes\": on or off"'
+check "a floor above the slice's SMs is refused, saying what would do" 'refused "set_slice_sm_policy sp-batch -floor 20" "$too_high"'
+check "set_slice_sm_policy -borrow on of an isolated slice is refused" 'refused "set_slice_sm_policy sp-iso -borrow on" "An isolated slice neither lends nor borrows SMs"'
+check "set_slice_sm_policy without an option, or with another, is refused" 'refused "set_slice_sm_policy sp-iso" "takes at least 2 arguments" && refused "set_slice_sm_policy sp-iso -refuse" "(at least one option)" && refused "set_slice_sm_policy sp-nothing -shared" "No slice"'
+check "... and the refusals changed nothing" '[ "$before" = "$(q list_slices)" ] && ! q list_slices | grep -q sp-bad'
+if command -v setpriv > /dev/null && [ "$(id -u)" = 0 ]; then
+	out=$(echo "set_slice_sm_policy sp-iso -shared" | setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" 2>&1)
+	check "a non-root user cannot set_slice_sm_policy" 'echo "$out" | grep -q "Permission denied: set_slice_sm_policy needs root" && [ "$(sharing sp-iso)" = isolated,critical ]'
 fi
 
 # a thousand clients registering at once: none lost, all in one server
@@ -181,6 +221,7 @@ check "their connections closed, they are gone" '[ "$(echo list_clients | "$ctl"
 kill -9 "$(cat "$work/pipe/gpushare-control.pid")"; sleep 0.2
 check "after kill -9 a new daemon starts with the settings it had" '"$ctl" -d && [ "$(echo get_default_client_priority | "$ctl")" = 1 ] && [ "$(echo get_default_active_thread_percentage | "$ctl")" = 33.0 ] && [ "$(echo get_default_device_pinned_mem_limit 0 | "$ctl")" = 19G ]'
 check "slices outlive the daemon" 'echo list_slices | "$ctl" | grep -q "8192MiB"'
+check "... with their SM policies" '[ "$(sharing sp-iso)" = isolated,critical ] && [ "$(sharing sp-batch)" = best-effort,floor=8 ]'
 # a settings file with damaged lines: each is ignored whole, and said so
 kill -9 "$(cat "$work/pipe/gpushare-control.pid")"; sleep 0.2
 printf 'gpushare-control-settings 1\npct 50junk\npriority 1x\nlimit 0 1073741824\n' > "$work/pipe/control-settings"

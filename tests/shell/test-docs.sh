@@ -117,6 +117,8 @@ EXPECT=(
 	docs/control.md '^gpushare run --slice "\$slice" -- python train\.py' 'has "^sms 16$" && has "^mem_total_mib 8192$"'
 	docs/control.md '^echo get_server_list \| gpushare-control' 'has "^[0-9]+$"'
 	docs/control.md '^echo list_slices \| gpushare-control' 'has "^SLICE " && has "^$slice .* 32 +8192MiB +8192MiB .* refuse "'
+	docs/control.md '^echo "list_slices" \| gpushare-control' 'has "^SLICE .* POLICY +SHARING +BUSY " && has " infer .* queue +isolated,critical +no " && has " batch .* queue +best-effort,floor=16 +no "'
+	docs/control.md '^echo "set_slice_sm_policy infer -lend on"' 'has "^gpushare-control: An isolated slice neither lends nor borrows SMs" && has "^refused: nothing changed$"'
 )
 # FILE:LINE of a command (or of a text block) that fails because of a bug in
 # the code, not in the docs, then what fails; one entry a line, e.g.

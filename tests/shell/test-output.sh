@@ -37,7 +37,7 @@ GPUSHARE_SLICE=train-a LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$
 holder=$!
 wait_for 'grep -q held "$work/hold"'
 check "GPUSHARE_SLICE takes a slice's name" 'grep -q held "$work/hold"'
-check "list_slices: GPU, name, users by name, policy, busy and the process by name" 'q list_slices | grep -qE "^$slice +0 +train-a +[0-9]+ +0 +32 +4096MiB +4096MiB +[0-9]+MiB  root,nobody +queue +yes +$holder\(cuda-app\)$"'
+check "list_slices: GPU, name, users by name, policy, busy and the process by name" 'q list_slices | grep -qE "^$slice +0 +train-a +[0-9]+ +0 +32 +4096MiB +4096MiB +[0-9]+MiB  root,nobody +queue +shared +yes +$holder\(cuda-app\)$"'
 check "list_clients: the user by name, GPU and command" 'q list_clients | grep -qE "^$holder +root +[0-9]+ +[0-9]+MiB +0 +$slice +- +cuda-app$"'
 check "gpushare status shows the same table" 'gpushare status | grep -qE "^$slice +0 +train-a .* yes +$holder\(cuda-app\)$"'
 json_ok() { "$py" -c "$1" "$2"; }
@@ -50,6 +50,7 @@ assert d[\"version\"] == 1
 assert s[\"name\"] == \"train-a\" and s[\"gpu\"] == 0 and s[\"sms\"] == 32 and s[\"memory_bytes\"] == 4 << 30
 assert s[\"everyone\"] is False and [u[\"name\"] for u in s[\"users\"]] == [\"root\", \"nobody\"]
 assert s[\"policy\"] == \"queue\" and s[\"busy\"] is True and s[\"job\"] is False
+assert [s[k] for k in (\"sm_mode\", \"lend\", \"borrow\", \"priority\", \"floor_sms\")] == [\"shared\", True, True, \"normal\", 0]
 p = s[\"processes\"][0]
 assert p[\"pid\"] == $holder and p[\"command\"] == \"cuda-app\" and p[\"user\"] == \"root\" and p[\"used_bytes\"] > 0
 " "$work/slices.json"'

@@ -99,7 +99,7 @@ check "... and cannot take what slices are guaranteed" '[ "$(cuda "$user2" alloc
 rem=$!
 wait_for 'grep -q held "$work/rem.out" 2> /dev/null'
 check "a remainder program is listed, in slice -, with what it holds" 'q list_clients | grep -qE "^$rem +$user2 +[0-9]+ +1[0-9]{3}MiB +0 +- +- +cuda-app$"'
-check "... and list_slices shows the GPU's remainder, its limit and its process" 'q list_slices | grep -qE "^- +0 +\(remainder\) +- +- +- +32768MiB +0MiB +1[0-9]{3}MiB +\* +- +yes +$rem\(cuda-app\)$"'
+check "... and list_slices shows the GPU's remainder, its limit and its process" 'q list_slices | grep -qE "^- +0 +\(remainder\) +- +- +- +32768MiB +0MiB +1[0-9]{3}MiB +\* +- +- +yes +$rem\(cuda-app\)$"'
 kill $rem; wait $rem 2> /dev/null
 
 # the environment narrows, never widens; a user's default slice
