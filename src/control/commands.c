@@ -491,6 +491,10 @@ void control_dispatch(struct control_state *s, struct control_peer *p, char *lin
 		return;
 	}
 	c->run(s, p, argc, argv, r);
+	/* slices made, removed, resized or given another policy: the SMs
+	 * their neighbours may borrow change (read again only when they did) */
+	if (r->status == 0 && (c->admin || strstr(c->name, "job")))
+		control_elastic_update_all(s);
 }
 
 /* The settings file, in the daemon's pipe directory (each daemon has its
