@@ -276,7 +276,7 @@ static void child_env(const char *mps_dir)
 	for (char **e = environ; *e && n < GS_ARRAY_LEN(names); e++) {
 		const char *eq = strchr(*e, '=');
 		size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
-		if (strncmp(*e, "GPUSHARE_", 9) || len >= sizeof names[0] || !strncmp(*e, "GPUSHARE_SIM", 12))
+		if (strncmp(*e, "GPUSHARE_", 9) || len >= sizeof names[0] || !strncmp(*e + 9, "SIM", 3))
 			continue;
 		memcpy(names[n], *e, len);
 		names[n++][len] = '\0';
@@ -490,6 +490,18 @@ static int read_answer(int fd, uint64_t deadline, char *buf, size_t cap, size_t 
 	return 0;
 }
 
+/* Waits up to 5 s for pid to exit: whether it has. */
+static bool reap(pid_t pid, int *st)
+{
+	for (int i = 0; i < 500; i++) {
+		pid_t w = waitpid(pid, st, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR))
+			return w == pid;
+		nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
+	}
+	return false;
+}
+
 int control_tpc_calibrate(unsigned dev_ordinal, const char *gpu_uuid, const struct control_tpc_opts *o,
 			  struct gs_tpc_calib *out, char *err, size_t errlen)
 {
@@ -527,15 +539,23 @@ int control_tpc_calibrate(unsigned dev_ordinal, const char *gpu_uuid, const stru
 	size_t len;
 	int rc = read_answer(fds[0], gs_now_ns() + (uint64_t)timeout_ms * 1000000, answer, sizeof answer, &len);
 	close(fds[0]);
+	/* a process the driver holds in the kernel may take a while to die
+	 * even of SIGKILL: the daemon does not wait for it past a few seconds
+	 * (it stays a zombie until reaped) */
+	int st = 0;
 	if (rc)
 		kill(pid, SIGKILL);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	bool gone = reap(pid, &st);
+	if (!gone && !rc) {
+		kill(pid, SIGKILL);
+		reap(pid, &st);
+	}
 	rmdir(mps_dir);
 	if (rc)
 		return gs_fail(err, errlen, -ETIMEDOUT, "the calibration did not finish within %d s (killed)",
 			       (timeout_ms + 999) / 1000);
+	if (!gone)
+		return gs_fail(err, errlen, -ETIMEDOUT, "the calibration did not exit after its answer (killed)");
 	if (WIFSIGNALED(st))
 		return gs_fail(err, errlen, -EIO, "the calibration died of signal %d (%s)", WTERMSIG(st),
 			       strsignal(WTERMSIG(st)));
