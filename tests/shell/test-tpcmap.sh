@@ -90,7 +90,7 @@ check "... the reason is in the state directory for gpushare-smi -q" \
 check "... its private MPS pipe directory is gone" '[ "$(calib_dirs)" = "$dirs" ]'
 GS_FAKE_CUDA=crash "$cal" --libcuda "$fake" map "$state" 0 "$u" > /dev/null 2> "$work/crash"; rc=$?
 check "a calibration that crashes is survived and said" \
-	'[ $rc = 1 ] && grep -q "died of signal 11" "$work/crash" && grep -q "^gpushare-tpcmap-failed the calibration died of signal 11" "$state/tpcmap-$u"'
+	'[ $rc = 1 ] && grep -q "died of signal 6" "$work/crash" && grep -q "^gpushare-tpcmap-failed the calibration died of signal 6" "$state/tpcmap-$u"'
 check "no driver library: said" \
 	'"$cal" --libcuda "$work/none/libcuda.so.1" measure 0 "$u" 2>&1 | grep -q "^error cannot load $work/none/libcuda.so.1"'
 check "no GPU of that UUID: said" \
