@@ -75,7 +75,7 @@ PROGRAMS := $(BIN)/gpushare-smi $(BIN)/gpushare $(BIN)/gpushare-control
 INTERPOSER := $(LIB)/libgpushare.so
 SIMLIBS  := $(SIMLIB)/libnvidia-ml.so.1 $(SIMLIB)/libcuda.so.1
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test-*.c))
-TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
+TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c)) $(BUILD)/tests/fake/libcuda.so.1
 
 .PHONY: all runtime deps test unit fuzz clean demo install FORCE
 all: runtime $(TESTS) $(TOOLS) man
@@ -180,6 +180,16 @@ $(BUILD)/tests/test-migconfig: tests/test-migconfig.c $(call obj,src/cli/migconf
 $(BUILD)/tests/test-%: tests/test-%.c $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $(srcs) -lcmocka -ldl -lpthread
+
+# the TPC map calibration of gpushare-control, driven alone; and a driver
+# that hangs or crashes for it to survive
+$(BUILD)/tests/tpcmap-calibrate: tests/tools/tpcmap-calibrate.c $(call obj,src/control/calibrate.c) $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $(srcs) -ldl -lpthread
+
+$(BUILD)/tests/fake/libcuda.so.1: tests/tools/fake/libcuda-fake.c src/include/gs-cuda.h $(CONFIG)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libcuda.so.1 -o $@ $<
 
 $(BUILD)/tests/%: tests/tools/%.c $(call obj,src/sim/simstate.c) $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
 	@mkdir -p $(dir $@)

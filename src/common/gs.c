@@ -215,11 +215,47 @@ int gs_file_replace(const char *path, const void *data, size_t len)
 	return fsync_dir_of(path);
 }
 
+static int read_fd(int fd, size_t max, char **data, size_t *len);
+
 int gs_file_read(const char *path, size_t max, char **data, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	return read_fd(fd, max, data, len);
+}
+
+int gs_file_read_owned(const char *path, uid_t owner, size_t max, char **data, size_t *len, char *why,
+		       size_t whylen)
+{
+	/* O_NONBLOCK: a FIFO planted there does not block the open */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ELOOP ? gs_fail(why, whylen, -EPERM, "%s is a symbolic link", path)
+				      : gs_fail(why, whylen, -errno, "%s: %s", path, strerror(errno));
+	struct stat st;
+	int rc = 0;
+	if (fstat(fd, &st))
+		rc = gs_fail(why, whylen, -errno, "%s: %s", path, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		rc = gs_fail(why, whylen, -EPERM, "%s is not a regular file", path);
+	else if (st.st_uid != owner)
+		rc = gs_fail(why, whylen, -EPERM, "%s is owned by uid %u, not %u", path, (unsigned)st.st_uid,
+			     (unsigned)owner);
+	else if (st.st_mode & 022)
+		rc = gs_fail(why, whylen, -EPERM, "%s is writable by its group or others (mode %03o)", path,
+			     (unsigned)(st.st_mode & 0777));
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	rc = read_fd(fd, max, data, len);
+	return rc ? gs_fail(why, whylen, rc, "%s: %s", path, strerror(-rc)) : 0;
+}
+
+/* Reads fd to its end and closes it. */
+static int read_fd(int fd, size_t max, char **data, size_t *len)
+{
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap + 1);
 	if (!buf) {

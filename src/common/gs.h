@@ -52,6 +52,11 @@ int gs_file_replace(const char *path, const void *data, size_t len);
 /* Reads a whole file. On success *data is a NUL-terminated buffer the caller
  * frees. -ENOENT when it does not exist; -EFBIG over max bytes. */
 int gs_file_read(const char *path, size_t max, char **data, size_t *len);
+/* The same for a file whose content is trusted (a daemon's cache in its
+ * state directory): no symbolic link followed, a regular file owned by owner
+ * and writable by nobody else, else -EPERM with why (may be NULL). */
+int gs_file_read_owned(const char *path, uid_t owner, size_t max, char **data, size_t *len, char *why,
+		       size_t whylen);
 /* mkdir -p with mode for each created component. 0 or negative errno. */
 int gs_mkdir_p(const char *path, unsigned mode);
 /* Opens (creating) path and takes an exclusive flock on it; returns the fd,

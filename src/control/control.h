@@ -356,6 +356,36 @@ void control_log_prefix(char *out, size_t len, const char *role, pid_t pid);
 /* One prefixed line into f (nothing when f is NULL). */
 void control_vlog(FILE *f, const char *role, pid_t pid, const char *fmt, va_list ap);
 
+/* A GPU's TPC map (tpcmask.h), measured once per GPU and driver
+ * (calibrate.c). The measuring runs in a forked child outside NVIDIA MPS,
+ * killed past the timeout; the daemon must not reap children with
+ * waitpid(-1) meanwhile. Options may be NULL: NVIDIA's libcuda.so.1 where it
+ * is (else the simulated one beside the program), 20 s. */
+#define CONTROL_TPC_TIMEOUT_MS 20000
+struct gs_tpc_calib;
+struct control_tpc_opts {
+	const char *libcuda;                     /* the driver library to measure with; NULL: as above */
+	int timeout_ms;                          /* 0: CONTROL_TPC_TIMEOUT_MS */
+};
+/* Measures the GPU of that UUID (dev_ordinal: the CUDA ordinal tried first).
+ * 0 with *out filled and checked, or -errno with why in err: -ETIMEDOUT
+ * (killed), -ENOTSUP (no launch callback, an unknown task descriptor),
+ * -ENODEV (no such GPU), -ENOENT (no driver), -EPROTO (the map did not
+ * hold), -EIO (a driver call failed, the child died). */
+int control_tpc_calibrate(unsigned dev_ordinal, const char *gpu_uuid, const struct control_tpc_opts *o,
+			  struct gs_tpc_calib *out, char *err, size_t errlen);
+/* The map kept in <state_dir>/tpcmap-<gpu_uuid> when it is the daemon's
+ * (owned by its euid, no symbolic link, writable by nobody else) and of the
+ * driver in force; else measured again and written there (atomically, 0644).
+ * 0 with *out filled (why: "" or a note that the file could not be
+ * written), or control_tpc_calibrate's -errno with why, the file then
+ * holding "gpushare-tpcmap-failed <why>" for gpushare-smi. */
+int control_tpc_map(const char *state_dir, unsigned dev_ordinal, const char *gpu_uuid,
+		    const struct control_tpc_opts *o, struct gs_tpc_calib *out, char *why, size_t whylen);
+/* The version of NVIDIA's kernel module (/proc/driver/nvidia/version): 0,
+ * or -ENOENT where there is none. */
+int control_tpc_driver_proc(char *out, size_t len);
+
 /* Runs the daemon in the pipe and log directories; returns its exit status. */
 int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground);
 

@@ -1,8 +1,14 @@
 /* cmd-query.c: `--query-gpu=<fields> --format=csv[,noheader][,nounits]`,
- * `-q` (which MIG backend serves each GPU) and `--models`. */
+ * `-q` (which MIG backend serves each GPU, how its slices' SMs are kept) and
+ * `--models`. */
 #include "smi.h"
+#include "tpcmask.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct field {
 	const char *name;
@@ -107,6 +113,45 @@ static int run_query_gpu(struct smi_ctx *c)
 	return SMI_OK;
 }
 
+/* How a slice's programs are kept on its SMs: by a TPC mask at each launch
+ * where gpushare-control has calibrated the GPU (its map in the state
+ * directory, of the driver in force), else by green contexts alone. */
+static void sm_confinement(const struct smi_ctx *c, const struct smi_gpu *g, char *out, size_t len)
+{
+	char name[96], path[PATH_MAX], why[600], *text = NULL;
+	size_t n = 0;
+	struct stat st;
+	if (gs_tpc_file_name(g->uuid, name, sizeof name) ||
+	    snprintf(path, sizeof path, "%s/%s", c->state_dir, name) >= (int)sizeof path || stat(c->state_dir, &st)) {
+		snprintf(out, len, "green context (no TPC map: gpushare-control has not calibrated this GPU)");
+		return;
+	}
+	/* the daemon's own file: owned by the state directory's owner */
+	int rc = gs_file_read_owned(path, st.st_uid, 64 * 1024, &text, &n, why, sizeof why);
+	if (rc == -ENOENT) {
+		snprintf(out, len, "green context (no TPC map: gpushare-control has not calibrated this GPU)");
+		return;
+	}
+	if (rc) {
+		snprintf(out, len, "green context (TPC map refused: %s)", why);
+		return;
+	}
+	static struct gs_tpc_calib map;
+	char reason[600], now[64], *proc = NULL;
+	if (gs_tpc_failed_parse(text, n, reason, sizeof reason) == 0)
+		snprintf(out, len, "green context (TPC mask calibration failed: %s)", reason);
+	else if (gs_tpc_calib_parse(text, n, &map, why, sizeof why))
+		snprintf(out, len, "green context (TPC map refused: %s)", why);
+	else if (gs_file_read("/proc/driver/nvidia/version", 4096, &proc, NULL) == 0 &&
+		 gs_tpc_driver_token(proc, now, sizeof now) == 0 && strcmp(now, map.driver))
+		snprintf(out, len, "green context (TPC map of driver %s, the driver is %s: gpushare-control "
+			 "calibrates again when it starts)", map.driver, now);
+	else
+		snprintf(out, len, "TPC mask (%u TPCs calibrated, driver %s)", gs_tpc_live_count(&map), map.driver);
+	free(proc);
+	free(text);
+}
+
 static int run_query(struct smi_ctx *c)
 {
 	fprintf(c->out, "\n==============GPUSHARE-SMI LOG==============\n\n");
@@ -126,6 +171,9 @@ static int run_query(struct smi_ctx *c)
 		fprintf(c->out, "    MIG Backend                           : %s\n",
 			g->backend == &smi_backend_hw ? "hw (NVIDIA MIG through NVML)"
 						      : "soft (gpushare slices: green contexts + memory ledger)");
+		char how[800];
+		sm_confinement(c, g, how, sizeof how);
+		fprintf(c->out, "    SM Confinement                        : %s\n", how);
 	}
 	return SMI_OK;
 }
