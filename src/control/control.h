@@ -286,11 +286,6 @@ void control_elastic_update_all(struct control_state *s);
 /* The SMs a slice's launches may use now (0: not masked). */
 unsigned control_elastic_sms_now(struct control_state *s, const struct control_gpu *g, const char *slice);
 unsigned control_elastic_idle_ms(void);
-/* The TPC map of a GPU (calibrate.c): read from the state directory when it
- * was measured with this driver, else measured now in a child process. 0,
- * or -errno with why. */
-int control_tpc_map(const char *state_dir, unsigned dev_ordinal, const char *gpu_uuid, struct gs_tpc_calib *out,
-		    char *why, size_t whylen);
 
 /* What a command does where NVIDIA MPS runs under the daemon. */
 enum control_mps_role {

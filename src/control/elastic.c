@@ -50,7 +50,7 @@ void control_elastic_init(struct control_state *s)
 		struct control_gpu *g = &s->gpus[i];
 		struct gs_tpc_calib *c = calloc(1, sizeof *c);
 		char why[sizeof g->tpc_why] = "out of memory";
-		if (c && control_tpc_map(s->state_dir, g->index, g->uuid, c, why, sizeof why) == 0) {
+		if (c && control_tpc_map(s->state_dir, g->index, g->uuid, NULL, c, why, sizeof why) == 0) {
 			uint32_t all[GS_TPC_WORDS];
 			gs_tpc_bits_all(c, all);
 			g->tpc = c;

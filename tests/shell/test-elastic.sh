@@ -21,7 +21,9 @@ if ! test_users; then
 fi
 need_preload
 sim_env
-export GPUSHARE_SIMULATE=h200-sxm-141gb
+# a loaded 2-core test machine can stall a program for milliseconds: an idle
+# interval well above that, so that busy programs stay busy
+export GPUSHARE_SIMULATE=h200-sxm-141gb GPUSHARE_CONTROL_LEND_IDLE_MS=50
 mkdir -m 1777 "$work/sim" "$work/tmp"
 app="$build/tests/cuda-app"
 pids=()
@@ -36,7 +38,7 @@ q() { echo "$*" | "$ctl"; }
 # loop NAME USER SLICE: the SM-id kernel in a loop in a slice, its lines in $work/NAME.out
 loop() {
 	LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$3" \
-		as "$2" "$app" smidloop > "$work/$1.out" 2> "$work/$1.err" &
+		setpriv --reuid="$2" --regid="$(id -g "$2")" --init-groups -- "$app" smidloop > "$work/$1.out" 2> "$work/$1.err" &
 	pids+=($!)
 	eval "pid_$1=$!"
 }
@@ -55,11 +57,21 @@ check "two 64-SM slices for two users" '[[ "$a" == MIG-* && "$b" == MIG-* ]]'
 loop a "$user1" "$a"
 check "a busy slice beside an idle one runs on the whole GPU: its 64, the idle one's 64 and the 4 in no slice" 'is a "132 range 0-131"'
 loop b "$user2" "$b"
-check "the owner launching again: the borrower is back on its own 64 SMs" 'is a "64 range 0-63"'
-check "and the owner on its 64" 'is b "64 range 64-127"'
+check "the owner launching again: the borrower is back on its own 64 SMs (and the 4 free)" 'is a "68 range 0-131"'
+check "and the owner on its 64 (and the 4 free)" 'is b "68 range 64-131"'
 kill -9 "$pid_b"
 check "the owner killed: its SMs are lent again" 'is a "132 range 0-131"'
-kill -9 "$pid_a"
+# a program that is there but launches nothing
+LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$b" \
+	setpriv --reuid="$user2" --regid="$(id -g "$user2")" --init-groups -- "$app" hold 16 > "$work/h.out" 2>&1 &
+pids+=($!) pid_h=$!
+wait_for 'grep -q "^held" "$work/h.out"' > /dev/null
+check "a program in the owner's slice that launches nothing leaves its SMs lent" 'sleep 0.3; [ "$(last a)" = "smid distinct 132 range 0-131" ]'
+before=$(wc -l < "$work/a.out")
+kill -USR2 "$pid_h"
+check "its launch runs on its slice's own SMs" 'wait_for "grep -q \"^smid distinct 64 range 64-127\" \"$work/h.out\""'
+check "takes them from the borrower, and once it is idle again they are lent again" 'is a "132 range 0-131" && tail -n +$((before + 1)) "$work/a.out" | grep -q "^smid distinct 68 range 0-131"'
+kill -9 "$pid_h" "$pid_a"
 
 # someone else's reports change nothing
 loop a "$user1" "$a"
@@ -92,7 +104,8 @@ check "two busy best-effort slices each run on both their SMs (and the 4 free)" 
 kill -9 "$pid_d"
 q set_slice_sm_policy "$d" -shared -priority critical > /dev/null
 loop d "$user2" "$d"
-check "a busy critical neighbour shrinks a best-effort slice to its floor (a quarter: 16 SMs)" 'is a "16 range 0-49"'
+check "a busy critical neighbour shrinks a best-effort slice to its floor (a quarter: 16 SMs)" 'is a "16 range 0-51"'
+check "and the critical one runs on the rest" 'is d "116 range 4-131"'
 kill -9 "$pid_d"
 check "the critical one gone: the best-effort one has the GPU again" 'is a "132 range 0-131"'
 kill -9 "$pid_a"
