@@ -168,6 +168,8 @@ struct control_peer {
 	unsigned id;                             /* the client's ID in its server (ps) */
 	bool masked;                             /* its launches carry the TPC mask the daemon pushes (elastic.c) */
 	bool busy;                               /* it launched within the idle interval */
+	bool idle_pending;                       /* said idle sooner than an idle interval after busy */
+	uint64_t busy_ns;                        /* when it last said busy */
 	uint32_t mask[4];                        /* the TPC bits last pushed to it */
 };
 
@@ -281,6 +283,8 @@ void control_elastic_init(struct control_state *s);
 void control_elastic_admit(struct control_state *s, struct control_peer *p, struct control_reply *r);
 void control_elastic_activity(struct control_state *s, struct control_peer *p, bool busy);
 void control_elastic_gone(struct control_state *s, struct control_peer *p);
+/* Applies idle reports held back (from the daemon's loop, every 100 ms). */
+void control_elastic_tick(struct control_state *s);
 /* After slices or their policies changed. */
 void control_elastic_update_all(struct control_state *s);
 /* The SMs a slice's launches may use now (0: not masked). */

@@ -904,6 +904,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			child_exited = 0;
 			last_tick = now;
 			control_servers_tick(&s);
+			control_elastic_tick(&s);
 			relays_tick(&s);
 			rotate_log(&s.log, log_dir, "control.log");
 			rotate_log(&s.server_log, log_dir, "server.log");

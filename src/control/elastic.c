@@ -219,12 +219,38 @@ void control_elastic_admit(struct control_state *s, struct control_peer *p, stru
 			   m[0], m[1], m[2], m[3], own[0], own[1], own[2], own[3], E.idle_ms);
 }
 
+/* A program says busy at once (its slice's SMs come back from the
+ * borrowers' next launches), idle only an idle interval after it said busy:
+ * one that says both faster is held to that pace (the rest at the next
+ * tick), so that no program makes its neighbours' masks flap faster. */
 void control_elastic_activity(struct control_state *s, struct control_peer *p, bool busy)
 {
-	if (!p->masked || p->busy == busy)
+	if (!p->masked)
+		return;
+	uint64_t now = gs_now_ns();
+	p->idle_pending = false;
+	if (!busy && now - p->busy_ns < (uint64_t)E.idle_ms * 1000000u) {
+		p->idle_pending = p->busy;
+		return;
+	}
+	if (busy)
+		p->busy_ns = now;
+	if (p->busy == busy)
 		return;
 	p->busy = busy;
 	update(s, control_gpu_by_dev(s, p->gpu));
+}
+
+static void held_back(void *ctx, struct control_peer *p)
+{
+	struct control_state *s = ctx;
+	if (p->idle_pending)
+		control_elastic_activity(s, p, false);
+}
+
+void control_elastic_tick(struct control_state *s)
+{
+	control_each_client(held_back, s);
 }
 
 void control_elastic_gone(struct control_state *s, struct control_peer *p)

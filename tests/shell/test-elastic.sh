@@ -43,7 +43,7 @@ loop() {
 	eval "pid_$1=$!"
 }
 last() { tail -1 "$work/$1.out" 2> /dev/null; }
-is() { wait_for "[ \"\$(last $1)\" = \"smid distinct $2\" ]" "${3:-5}"; }
+is() { wait_for "[ \"\$(last $1)\" = \"smid distinct $2\" ]" "${3:-10}"; }
 
 "$ctl" -d
 check "the daemon calibrated the simulated H200's TPC map" 'grep -q "GPU 0: SMs confined by TPC masks (132 SMs on 66 live TPC bits" "$work/log/control.log"'
@@ -69,7 +69,7 @@ wait_for 'grep -q "^held" "$work/h.out"' > /dev/null
 check "a program in the owner's slice that launches nothing leaves its SMs lent" 'sleep 0.3; [ "$(last a)" = "smid distinct 132 range 0-131" ]'
 before=$(wc -l < "$work/a.out")
 kill -USR2 "$pid_h"
-check "its launch runs on its slice's own SMs" 'wait_for "grep -q \"^smid distinct 64 range 64-127\" \"$work/h.out\""'
+check "its launch runs on its slice's own SMs" 'wait_for "grep -q \"^smid distinct 64 range 64-127\" \"$work/h.out\"" 10'
 check "takes them from the borrower, and once it is idle again they are lent again" 'is a "132 range 0-131" && tail -n +$((before + 1)) "$work/a.out" | grep -q "^smid distinct 68 range 0-131"'
 kill -9 "$pid_h" "$pid_a"
 
@@ -86,14 +86,15 @@ check "sm_busy and sm_idle from a connection that is no registered program move 
 kill -9 "$pid_a"
 
 # isolated
-q destroy_slice "$b" > /dev/null
+gone() { wait_for "q destroy_slice $1 > /dev/null 2>&1" 10; } # once the daemon has seen its programs go
+gone "$b"
 c=$(q create_slice 64 8G -users "$user1" -isolated)
 loop c "$user1" "$c"
 check "an isolated slice borrows nothing" 'is c "64 range 64-127" && sleep 0.3 && [ "$(last c)" = "smid distinct 64 range 64-127" ]'
 loop a "$user1" "$a"
 check "and lends nothing: its busy neighbour keeps its own and the 4 free SMs" 'is a "68 range 0-131"'
 kill -9 "$pid_a" "$pid_c"
-q destroy_slice "$c" > /dev/null
+gone "$c"
 
 # best-effort slices share while both are busy
 q set_slice_sm_policy "$a" -best-effort > /dev/null
