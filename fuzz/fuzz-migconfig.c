@@ -2,7 +2,8 @@
  * gpushare-slices) never crashes, never reads past its len bytes (the input
  * is passed as it is, without a NUL), leaks nothing, and keeps its word: an
  * error names fuzz.yaml:LINE:COL, a file that parses selects each of its
- * labels the same way twice, within the limits. */
+ * labels the same way twice, within the limits, SM-sharing keys only as
+ * they go together. */
 #include "migconfig.h"
 
 #include "fuzz.h"
@@ -46,6 +47,11 @@ static void check_spec(const struct gs_migconf_spec *s)
 		if (sl->everyone != (sl->n_users == 0) || (sl->guarantee[0] && !sl->overcommit))
 			abort();
 		if (sl->cgroup[0] && sl->cgroup[0] != '/')
+			abort();
+		/* the keys that go together, as create_slice's options */
+		const struct gs_sm_policy *sp = &sl->sm_policy;
+		if (sp->mode > GS_SM_BEST_EFFORT || (sp->floor_sm && sp->mode != GS_SM_BEST_EFFORT) ||
+		    sp->floor_sm > GS_MIGCONF_MAX_FLOOR || (sp->mode == GS_SM_BEST_EFFORT && (sp->no_lend || sp->no_borrow)))
 			abort();
 	}
 }

@@ -259,6 +259,59 @@ static void slices_take_every_key(void **state)
 	ASSERT_POS(c->users_at, 0, 0);
 }
 
+static void slices_take_sm_sharing(void **state)
+{
+	(void)state;
+	char err[512] = "";
+	const char *yaml = SLICES "        - size: 40sm.8gb\n"             /* 8 */
+				  "          sharing: isolated\n"         /* 9 */
+				  "          priority: critical\n"        /* 10 */
+				  "          lend: false\n"               /* 11: said twice, as isolated does */
+				  "        - size: 32sm.8gb\n"             /* 12 */
+				  "          sharing: best-effort\n"      /* 13 */
+				  "          floor: 16\n"                 /* 14 */
+				  "          lend: true\n"                /* 15: what best-effort does anyway */
+				  "        - {size: 16sm.4gb, lend: false, borrow: true, priority: normal}\n" /* 16 */
+				  "        - {size: 8sm.1gb, borrow: false}\n"
+				  "        - {size: 8sm.1gb, sharing: best-effort, floor: 0}\n"
+				  "        - {size: 8sm.1gb, sharing: shared}\n";
+	ASSERT_INT_EQ(parse(yaml, "x", err, sizeof err), 0);
+	ASSERT_STR_EQ(err, "");
+	const struct gs_migconf_spec *s = &conf.specs[0];
+	ASSERT_INT_EQ(s->n_slices, 6);
+	const struct gs_sm_policy *p = &s->slices[0].sm_policy;
+	ASSERT_INT_EQ(p->mode, GS_SM_ISOLATED);
+	assert_true(p->critical);
+	assert_true(p->no_lend);
+	assert_false(p->no_borrow); /* the slice layer sets both for an isolated slice */
+	ASSERT_INT_EQ(p->floor_sm, 0);
+	ASSERT_POS(s->slices[0].sharing_at, 9, 20);
+	ASSERT_POS(s->slices[0].floor_at, 0, 0);
+	p = &s->slices[1].sm_policy;
+	ASSERT_INT_EQ(p->mode, GS_SM_BEST_EFFORT);
+	assert_false(p->critical);
+	assert_false(p->no_lend);
+	assert_false(p->no_borrow);
+	ASSERT_INT_EQ(p->floor_sm, 16);
+	ASSERT_POS(s->slices[1].floor_at, 14, 18);
+	p = &s->slices[2].sm_policy;
+	ASSERT_INT_EQ(p->mode, GS_SM_SHARED);
+	assert_true(p->no_lend);
+	assert_false(p->no_borrow);
+	assert_false(p->critical);
+	ASSERT_POS(s->slices[2].sharing_at, 0, 0);
+	p = &s->slices[3].sm_policy;
+	assert_false(p->no_lend);
+	assert_true(p->no_borrow);
+	/* a floor of 0 and an explicit shared are the defaults */
+	ASSERT_INT_EQ(s->slices[4].sm_policy.mode, GS_SM_BEST_EFFORT);
+	ASSERT_INT_EQ(s->slices[4].sm_policy.floor_sm, 0);
+	assert_true(gs_store_sm_policy_default(&s->slices[5].sm_policy));
+	/* none given: the default */
+	ASSERT_INT_EQ(parse(SLICES "        - size: 8sm.1gb\n", "x", err, sizeof err), 0);
+	assert_true(gs_store_sm_policy_default(&conf.specs[0].slices[0].sm_policy));
+}
+
 static void labels_are_selected_and_an_unknown_one_lists_them(void **state)
 {
 	(void)state;
@@ -401,7 +454,7 @@ static const struct bad bad[] = {
 	{ "version: v1\nmig-config:\n", "t.yaml:2:1: unknown key \"mig-config\" (known: version, mig-configs)" },
 	{ SLICES "        - size: 1sm.1gb\n          user: [a]\n",
 	  "t.yaml:9:11: unknown key \"user\" (known: size, name, users, refuse, overcommit, guarantee, default-for, "
-	  "cgroup)" },
+	  "cgroup, sharing, lend, borrow, priority, floor)" },
 	{ HEAD "    - devices: all\n      devices: [0]\n", "t.yaml:5:7: duplicate key \"devices\" (first at 4:7)" },
 	{ "version: v1\nversion: v1\n", "t.yaml:2:1: duplicate key \"version\" (first at 1:1)" },
 	{ "version: v1\nmig-configs:\n  x:\n  - {devices: all, mig-enabled: false}\n  x:\n  - {devices: all, mig-enabled: "
@@ -485,6 +538,42 @@ static const struct bad bad[] = {
 	{ SLICES "        - 1sm.1gb\n",
 	  "t.yaml:8:11: an entry of \"gpushare-slices\" must be a map like {size: 64sm.24gb, users: [alice]}, not "
 	  "\"1sm.1gb\"" },
+	/* SM sharing: the keys that go together as create_slice's options do */
+	{ SLICES "        - size: 1sm.1gb\n          sharing: exclusive\n",
+	  "t.yaml:9:20: \"sharing\" must be shared, isolated or best-effort, not \"exclusive\"" },
+	{ SLICES "        - size: 1sm.1gb\n          sharing: [isolated]\n",
+	  "t.yaml:9:20: \"sharing\" must be shared, isolated or best-effort, not a list" },
+	{ SLICES "        - size: 1sm.1gb\n          sharing: best-effort\n          lend: false\n",
+	  "t.yaml:10:11: a best-effort slice always lends and borrows SMs: \"lend: false\" goes with \"sharing: shared\" "
+	  "(or isolated, which does neither)" },
+	{ SLICES "        - size: 1sm.1gb\n          borrow: false\n          sharing: best-effort\n",
+	  "t.yaml:9:11: a best-effort slice always lends and borrows SMs: \"borrow: false\" goes with \"sharing: "
+	  "shared\" (or isolated, which does neither)" },
+	{ SLICES "        - size: 1sm.1gb\n          borrow: true\n          sharing: isolated\n",
+	  "t.yaml:9:11: an isolated slice neither lends nor borrows SMs: leave \"borrow: true\" out, or make it "
+	  "\"sharing: shared\" (it lends and borrows)" },
+	{ SLICES "        - size: 1sm.1gb\n          lend: no\n",
+	  "t.yaml:9:17: \"lend\" must be true or false, not \"no\" (YAML 1.1's yes/no/on/off are not taken: they read "
+	  "differently from one parser to the next)" },
+	{ SLICES "        - size: 1sm.1gb\n          priority: high\n",
+	  "t.yaml:9:21: \"priority\" must be critical or normal, not \"high\"" },
+	{ SLICES "        - size: 1sm.1gb\n          floor: 16\n",
+	  "t.yaml:9:11: \"floor\" is a best-effort slice's (the SMs it keeps beside a busy critical slice): add "
+	  "\"sharing: best-effort\", or leave floor out" },
+	{ SLICES "        - size: 1sm.1gb\n          sharing: shared\n          floor: 0\n",
+	  "t.yaml:10:11: \"floor\" is a best-effort slice's (the SMs it keeps beside a busy critical slice): add "
+	  "\"sharing: best-effort\", or leave floor out" },
+	{ SLICES "        - size: 1sm.1gb\n          sharing: best-effort\n          floor: 16.5\n",
+	  "t.yaml:10:18: \"floor\" must be a whole number 0 or more (SMs; 0: a quarter of the slice's), not \"16.5\"" },
+	{ SLICES "        - size: 1sm.1gb\n          sharing: best-effort\n          floor: 16sm\n",
+	  "t.yaml:10:18: \"floor\" must be a whole number 0 or more (SMs; 0: a quarter of the slice's), not \"16sm\"" },
+	{ SLICES "        - size: 1sm.1gb\n          sharing: best-effort\n          floor: \"16\"\n",
+	  "t.yaml:10:18: \"floor\" must be a whole number 0 or more (SMs; 0: a quarter of the slice's), not the quoted "
+	  "string \"16\" (write it without quotes)" },
+	{ SLICES "        - size: 1sm.1gb\n          sharing: best-effort\n          floor: -4\n",
+	  "t.yaml:10:18: \"floor\" must be 0 or more (SMs; 0: a quarter of the slice's), not -4" },
+	{ SLICES "        - size: 1sm.1gb\n          sharing: best-effort\n          floor: 70000\n",
+	  "t.yaml:10:18: \"floor\" must be at most 65535, not 70000" },
 	/* YAML itself */
 	{ HEAD "    - devices: all\n     mig-enabled: true\n",
 	  "t.yaml:5:6: YAML syntax: did not find expected '-' indicator (while parsing a block collection at 4:5)" },
@@ -865,6 +954,7 @@ int main(void)
 		cmocka_unit_test(reference_schema_parses),
 		cmocka_unit_test(reference_example_parses_every_config),
 		cmocka_unit_test(slices_take_every_key),
+		cmocka_unit_test(slices_take_sm_sharing),
 		cmocka_unit_test(labels_are_selected_and_an_unknown_one_lists_them),
 		cmocka_unit_test(every_config_is_checked_not_only_the_selected),
 		cmocka_unit_test(errors_name_file_line_and_column),

@@ -8,7 +8,8 @@
  * its PCI id in `device-filter`); one that none names is left alone, as are
  * the ephemeral slices of running jobs. A slice already there that the spec
  * asks for (an NVIDIA profile with nothing else set, or a gpushare slice of
- * the same size, name and attributes) stays as it is; the others go, and
+ * the same size, name and attributes) stays, its SM sharing set in place
+ * where the file says otherwise (programs may run on); the others go, and
  * what is missing is made, profiles the largest first (as mig-parted makes
  * them) where nvidia-smi's placement puts them, then gpushare's slices. Where the GPU's free space is
  * too scattered for what is missing, the GPU is laid out again from empty.
@@ -52,6 +53,7 @@ struct want {
 	uint32_t users[GS_SLICE_MAX_USERS], dflt[GS_SLICE_MAX_USERS];
 	unsigned n_users, n_dflt;
 	uint64_t guarantee;                      /* with overcommit; UINT64_MAX: none */
+	struct gs_sm_policy policy;              /* as the slice layer keeps it (all zero: the default, and mig-devices') */
 	bool matched;
 };
 
@@ -216,6 +218,43 @@ static int pack_profile(struct gs_slice_txn *t, const struct gs_migconf *c, cons
 	return 0;
 }
 
+/* The SM sharing x asks for, as the slice layer keeps it on a slice of sm
+ * SMs of GPU g (an isolated one with no_lend and no_borrow set, the floor
+ * in whole units), into *out. The layer checks a policy only as a step of
+ * making or changing a slice, and has no step that changes one inside a
+ * transaction: so the slice is made, with the policy, on a scratch store of
+ * that GPU alone, and what the layer refuses comes back at the policy's
+ * line. */
+static int policy_of(struct gs_slice_txn *t, const struct gs_migconf *c, const struct gs_slice_gpu *g,
+		     const struct gs_migconf_slice *x, unsigned sm, struct gs_sm_policy *out)
+{
+	static struct gs_store scratch;
+	*out = (struct gs_sm_policy){ 0 };
+	if (gs_store_sm_policy_default(&x->sm_policy))
+		return 0;
+	if (!sm || sm > g->model.sm_count) {
+		*out = x->sm_policy; /* a size the GPU cannot hold: making the slice says so */
+		return 0;
+	}
+	char why[256] = "";
+	memset(&scratch, 0, sizeof scratch);
+	struct gs_slice_txn s = { .dir = t->dir, .st = &scratch, .gpus = g, .n_gpus = 1, .err = why, .errlen = sizeof why };
+	struct gs_slice_spec spec = { .sm = sm, .memory = 1u << 20, .guarantee = UINT64_MAX, .sm_policy = x->sm_policy };
+	struct gs_slice_info made = { 0 };
+	int rc = gs_slice_txn_create(&s, g, &spec, &made);
+	if (rc)
+		return at_fail(t, c, x->floor_at.line ? x->floor_at : x->sharing_at.line ? x->sharing_at : x->at, rc,
+			       "GPU %u: %s", g->index, why);
+	*out = made.sm_policy;
+	return 0;
+}
+
+static bool same_policy(const struct gs_sm_policy *a, const struct gs_sm_policy *b)
+{
+	return a->mode == b->mode && a->no_lend == b->no_lend && a->no_borrow == b->no_borrow &&
+	       a->critical == b->critical && a->floor_sm == b->floor_sm;
+}
+
 /* What a spec asks of GPU g, resolved: the model's profiles, sizes rounded. */
 static int wants_of(struct gs_slice_txn *t, const struct gs_migconf *c, const struct gs_migconf_spec *s,
 		    const struct gs_slice_gpu *g, struct want *w, size_t *n)
@@ -278,6 +317,8 @@ static int wants_of(struct gs_slice_txn *t, const struct gs_migconf *c, const st
 		if (user_ids(t, c, x->at, (char (*)[64])x->default_for, x->n_default, o->dflt))
 			return -EINVAL;
 		o->n_dflt = x->n_default;
+		if (policy_of(t, c, g, x, a.profile ? a.profile->sm : o->sm, &o->policy))
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -393,14 +434,14 @@ static int make_cis(struct gs_slice_txn *t, struct plan *p, const struct gs_slic
 
 static int make(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gpu *gpu, const struct want *w)
 {
-	struct gs_slice_info made;
+	struct gs_slice_info made = { 0 }; /* the layer writes a note only where it has one */
 	const struct gs_migconf_slice *x = w->extra;
 	int rc;
 	if (!w->profile) {
 		struct gs_slice_spec spec = { .sm = w->sm, .memory = (uint64_t)w->mib << 20, .overcommit = x->overcommit,
 					      .guarantee = w->guarantee, .users = w->users, .n_users = w->n_users,
 					      .refuse = x->refuse, .cgroup = x->cgroup[0] ? x->cgroup : NULL,
-					      .name = x->name[0] ? x->name : NULL };
+					      .name = x->name[0] ? x->name : NULL, .sm_policy = x->sm_policy };
 		rc = gs_slice_txn_create(t, gpu, &spec, &made);
 	} else if (w->n_ci && (w->n_ci > 1 || w->ci[0] != w->profile->ci_full_id)) {
 		return make_cis(t, p, gpu, w);
@@ -423,6 +464,7 @@ static int make(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gp
 		ci->refuse_busy = x->refuse;
 		ci->n_users = w->n_users;
 		memcpy(ci->users, w->users, sizeof ci->users);
+		ci->sm_policy = w->policy; /* checked by policy_of */
 	}
 	if (w->n_dflt && (rc = gs_slice_txn_set_default(t, ci, w->dflt, w->n_dflt)))
 		return rc;
@@ -430,8 +472,31 @@ static int make(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gp
 	gs_mig_gi_name(&gpu->model, gs_mig_gi_find(&g->layout, made.gi), name, sizeof name);
 	say(p, "GPU %u: create MIG %s (GI %u)%s%s %s", gpu->index, name, made.gi, x && x->name[0] ? " named " : "",
 	    x && x->name[0] ? x->name : "", made.uuid);
+	if (!w->profile && made.note[0])
+		say(p, "GPU %u: %s", gpu->index, made.note); /* sizes come rounded: a floor that was not */
 	p->changes++;
 	return 0;
+}
+
+/* The compute instances of GPU instance gi, which stays for w, given the SM
+ * sharing w asks for where theirs differs, saying so: the slice keeps its
+ * programs, as set_slice_sm_policy changes it. */
+static void settle_policy(struct plan *p, const struct gs_slice_gpu *gpu, struct gs_store_gpu *g,
+			  const struct gs_mig_gi *gi, const struct want *w)
+{
+	for (size_t k = 0; k < g->layout.n_ci; k++) {
+		struct gs_mig_ci *ci = &g->layout.ci[k];
+		if (ci->gi != gi->id || same_policy(&ci->sm_policy, &w->policy))
+			continue;
+		char uuid[GS_UUID_STR + 4], was[64], now[64];
+		gs_store_ci_uuid(g->uuid, ci, uuid);
+		gs_slices_sm_policy_text(&ci->sm_policy, was, sizeof was);
+		gs_slices_sm_policy_text(&w->policy, now, sizeof now);
+		say(p, "GPU %u: SM sharing of %s%s%s from %s to %s", gpu->index, uuid, ci->name[0] ? " named " : "", ci->name,
+		    was, now);
+		ci->sm_policy = w->policy;
+		p->changes++;
+	}
 }
 
 /* GPU gpu to what spec s asks: 0, or -errno with why in t->err. */
@@ -469,8 +534,10 @@ static int plan_gpu(struct gs_slice_txn *t, struct plan *p, const struct gs_slic
 				continue; /* a running job's: not the configuration's */
 			bool keep = false;
 			for (size_t k = 0; attempt == 0 && !keep && k < n; k++)
-				if (!w[k].matched && matches_gi(&w[k], &g->layout, gi))
+				if (!w[k].matched && matches_gi(&w[k], &g->layout, gi)) {
 					keep = w[k].matched = true;
+					settle_policy(p, gpu, g, gi, &w[k]);
+				}
 			if (keep) {
 				kept++;
 				continue;
@@ -665,7 +732,7 @@ static int assert_config(int argc, char **argv)
 static bool plain(const struct gs_mig_gi *gi, const struct gs_mig_ci *ci)
 {
 	return gi->profile_id != GS_MIG_CUSTOM && !ci->name[0] && !ci->n_users && !ci->refuse_busy && !ci->cgroup[0] &&
-	       !ci->n_default;
+	       !ci->n_default && gs_store_sm_policy_default(&ci->sm_policy);
 }
 
 /* Whether export writes compute instance ci of gi as a mig-devices count: an
@@ -694,6 +761,22 @@ static void print_users(const char *key, const uint32_t *uids, unsigned n)
 		printf("%s\"%s\"", u ? ", " : "", name);
 	}
 	printf("]\n");
+}
+
+/* A slice's SM sharing as the keys of gpushare-slices, those that are not
+ * the default alone (an isolated slice's switches go without saying). */
+static void print_policy(const struct gs_sm_policy *sp)
+{
+	if (sp->mode != GS_SM_SHARED)
+		printf("          sharing: %s\n", gs_store_sm_mode_name(sp->mode));
+	if (sp->mode == GS_SM_SHARED && sp->no_lend)
+		printf("          lend: false\n");
+	if (sp->mode == GS_SM_SHARED && sp->no_borrow)
+		printf("          borrow: false\n");
+	if (sp->critical)
+		printf("          priority: critical\n");
+	if (sp->mode == GS_SM_BEST_EFFORT && sp->floor_sm)
+		printf("          floor: %u\n", sp->floor_sm);
 }
 
 /* export: the slices there are, as a configuration apply makes again. */
@@ -779,6 +862,7 @@ static int export_config(int argc, char **argv)
 			print_users("default-for", ci->default_for, ci->n_default);
 			if (ci->cgroup[0])
 				printf("          cgroup: \"%s\"\n", ci->cgroup);
+			print_policy(&ci->sm_policy);
 		}
 	}
 	return 0;

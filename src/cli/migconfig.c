@@ -44,8 +44,11 @@ static const char *const top_keys[] = { "version", "mig-configs" };
 static const char *const spec_keys[] = { "device-filter", "devices", "mig-enabled", "mig-devices", "gpushare-slices" };
 enum { K_FILTER, K_DEVICES, K_MIG_ENABLED, K_MIG_DEVICES, K_SLICES, N_SPEC_KEYS };
 static const char *const slice_keys[] = { "size", "name", "users", "refuse", "overcommit", "guarantee", "default-for",
-					  "cgroup" };
-enum { S_SIZE, S_NAME, S_USERS, S_REFUSE, S_OVERCOMMIT, S_GUARANTEE, S_DEFAULT_FOR, S_CGROUP, N_SLICE_KEYS };
+					  "cgroup", "sharing", "lend", "borrow", "priority", "floor" };
+enum {
+	S_SIZE, S_NAME, S_USERS, S_REFUSE, S_OVERCOMMIT, S_GUARANTEE, S_DEFAULT_FOR, S_CGROUP, S_SHARING, S_LEND, S_BORROW,
+	S_PRIORITY, S_FLOOR, N_SLICE_KEYS
+};
 
 GS_PRINTF(4, 5)
 static int fail_mark(struct ctx *c, size_t line, size_t col, const char *fmt, ...)
@@ -518,6 +521,69 @@ static int parse_user_list(struct ctx *c, const yaml_node_t *v, const char *key,
 	return 0;
 }
 
+static bool ok_sm_mode(const char *s)
+{
+	return gs_store_sm_mode_parse(s) >= 0;
+}
+
+static bool ok_priority(const char *s)
+{
+	return !strcmp(s, "critical") || !strcmp(s, "normal");
+}
+
+/* A slice's SM sharing (docs/control.md, "SM sharing"), the keys that go
+ * together as create_slice's options do: lend and borrow are a shared
+ * slice's switches (an isolated one does neither, a best-effort one always
+ * both), a floor is a best-effort slice's. The slice layer checks the values
+ * against the slice (a floor at most its SMs) when the config is applied. */
+static int parse_sm_policy(struct ctx *c, yaml_node_t **key, yaml_node_t **val, struct gs_migconf_slice *sl)
+{
+	char word_buf[32];
+	int rc;
+	struct gs_sm_policy *sp = &sl->sm_policy;
+	if (val[S_SHARING]) {
+		if ((rc = get_str(c, val[S_SHARING], "sharing", word_buf, sizeof word_buf, ok_sm_mode,
+				  "shared, isolated or best-effort")))
+			return rc;
+		sp->mode = (uint8_t)gs_store_sm_mode_parse(word_buf);
+		sl->sharing_at = pos_of(val[S_SHARING]);
+	}
+	static const char *const switches[] = { [S_LEND] = "lend", [S_BORROW] = "borrow" };
+	for (int k = S_LEND; k <= S_BORROW; k++) {
+		bool on;
+		if (!val[k])
+			continue;
+		if ((rc = get_bool(c, val[k], switches[k], &on)))
+			return rc;
+		if (sp->mode == GS_SM_ISOLATED && on)
+			return FAIL(c, key[k], "an isolated slice neither lends nor borrows SMs: leave \"%s: true\" out, or "
+				    "make it \"sharing: shared\" (it lends and borrows)", switches[k]);
+		if (sp->mode == GS_SM_BEST_EFFORT && !on)
+			return FAIL(c, key[k], "a best-effort slice always lends and borrows SMs: \"%s: false\" goes with "
+				    "\"sharing: shared\" (or isolated, which does neither)", switches[k]);
+		if (k == S_LEND)
+			sp->no_lend = !on;
+		else
+			sp->no_borrow = !on;
+	}
+	if (val[S_PRIORITY]) {
+		if ((rc = get_str(c, val[S_PRIORITY], "priority", word_buf, sizeof word_buf, ok_priority,
+				  "critical or normal")))
+			return rc;
+		sp->critical = !strcmp(word_buf, "critical");
+	}
+	if (val[S_FLOOR]) {
+		if (sp->mode != GS_SM_BEST_EFFORT)
+			return FAIL(c, key[S_FLOOR], "\"floor\" is a best-effort slice's (the SMs it keeps beside a busy "
+				    "critical slice): add \"sharing: best-effort\", or leave floor out");
+		if ((rc = get_uint(c, val[S_FLOOR], "\"floor\"", "0 or more (SMs; 0: a quarter of the slice's)",
+				   GS_MIGCONF_MAX_FLOOR, &sp->floor_sm)))
+			return rc;
+		sl->floor_at = pos_of(val[S_FLOOR]);
+	}
+	return 0;
+}
+
 static int parse_slice(struct ctx *c, const yaml_node_t *m, struct gs_migconf_spec *spec, struct gs_migconf_slice *sl)
 {
 	char d[256];
@@ -605,7 +671,7 @@ static int parse_slice(struct ctx *c, const yaml_node_t *m, struct gs_migconf_sp
 			return rc;
 		sl->cgroup_at = pos_of(val[S_CGROUP]);
 	}
-	return 0;
+	return parse_sm_policy(c, key, val, sl);
 }
 
 static int parse_spec(struct ctx *c, const yaml_node_t *m, struct gs_migconf_spec *spec)

@@ -23,6 +23,12 @@
  *             guarantee: 8G             # only with overcommit: true
  *             default-for: [alice]      # users whose programs land here by default
  *             cgroup: /gpushare.slice   # an absolute path
+ *             sharing: best-effort      # SM sharing (docs/control.md): shared (the default),
+ *                                       # isolated or best-effort
+ *             lend: false               # a shared slice's switches (default true); false with
+ *             borrow: false             # isolated is redundant, with best-effort refused
+ *             priority: critical        # or normal (the default)
+ *             floor: 16                 # SMs; only with sharing: best-effort
  *
  * Names (profiles, sizes) are only checked for their syntax here; whether a GPU
  * has them is for the code that applies the config. No YAML anchors, aliases,
@@ -34,6 +40,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store.h"
+
 #define GS_MIGCONF_MAX_SPECS 32     /* device specs in one config */
 #define GS_MIGCONF_MAX_DEVICES 64   /* GPU indexes 0..63 */
 #define GS_MIGCONF_MAX_FILTERS 8
@@ -42,6 +50,7 @@
 #define GS_MIGCONF_MAX_USERS 16     /* users, and default-for, of a slice */
 #define GS_MIGCONF_MAX_LABELS 64    /* configs in a file */
 #define GS_MIGCONF_MAX_COUNT 1024   /* a mig-devices count */
+#define GS_MIGCONF_MAX_FLOOR 65535  /* a floor in SMs (the slice's SMs bound it when applied) */
 #define GS_MIGCONF_MAX_FILE (1u << 20)
 
 /* 1-based, of the value's start (libyaml's mark + 1); for a profile, of its name */
@@ -64,7 +73,10 @@ struct gs_migconf_slice {
 	unsigned n_default;
 	bool refuse, overcommit;
 	uint64_t guarantee_bytes; /* guarantee parsed (gs_parse_size); 0 where absent */
-	struct gs_migconf_pos at, size_at, name_at, users_at, guarantee_at, cgroup_at; /* {0, 0} where absent */
+	/* sharing, lend, borrow, priority and floor as given (all zero: the
+	 * default); whether the floor fits the slice is the slice layer's check */
+	struct gs_sm_policy sm_policy;
+	struct gs_migconf_pos at, size_at, name_at, users_at, guarantee_at, cgroup_at, sharing_at, floor_at; /* {0, 0} where absent */
 };
 struct gs_migconf_spec {
 	bool all_devices;

@@ -5,8 +5,9 @@
 # of -cgi and the compute instances of -cci, gpushare-slices the README's
 # multi-user slices, a second apply changes nothing, a bad file says
 # file:line:column and changes nothing, a busy slice in the way is refused
-# (and --force stops its program), and what export prints applies back to
-# the same.
+# (and --force stops its program), what export prints applies back to
+# the same, and SM sharing (isolated, best-effort with a floor) is made,
+# exported and set in place on a slice that stays.
 set -u
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib.sh"
@@ -84,6 +85,20 @@ mig-configs:
           overcommit: true
           guarantee: 4G
           default-for: [nobody]
+
+  sharing:
+    - devices: [0]
+      mig-enabled: true
+      mig-devices: {}
+      gpushare-slices:
+        - size: 48sm.16gb
+          name: infer
+          sharing: isolated
+          priority: critical
+        - size: 32sm.8gb
+          name: batch
+          sharing: best-effort
+          floor: 16
 YAML
 store() { cat "$work/state/slices" 2> /dev/null; }
 lgi() { gpushare-smi mig -lgi 2>&1; }
@@ -154,6 +169,16 @@ check "--force stops it and applies" 'gpushare apply -f "$conf" -c all-1g.5gb --
 wait "$holder" 2> /dev/null
 fi
 
+# SM sharing: the policies of create_slice, in the file
+check "sharing: an isolated critical slice and a best-effort one with a floor" 'gpushare apply -f "$conf" -c sharing > /dev/null && echo list_slices | "$ctl" > "$work/slices" && grep -qE " infer .* isolated,critical +no " "$work/slices" && grep -qE " batch .* best-effort,floor=16 +no " "$work/slices"'
+check "export writes the policies, only the keys that are not the default" 'gpushare export -c sharing-again > "$work/export-sharing.yaml" && grep -qx "          sharing: isolated" "$work/export-sharing.yaml" && grep -qx "          priority: critical" "$work/export-sharing.yaml" && grep -qx "          sharing: best-effort" "$work/export-sharing.yaml" && grep -qx "          floor: 16" "$work/export-sharing.yaml" && ! grep -qE "lend:|borrow:" "$work/export-sharing.yaml"'
+before=$(store)
+check "... which applies back changing nothing, and assert matches" 'gpushare apply -f "$work/export-sharing.yaml" -c sharing-again | grep -q "^GPU 0: matches" && [ "$(store)" = "$before" ] && gpushare assert -f "$work/export-sharing.yaml" -c sharing-again | grep -q "match config"'
+batch=$(awk '$3 == "batch" { print $1 }' "$work/slices")
+echo "set_slice_sm_policy batch -floor 8" | "$ctl" > /dev/null
+check "a slice whose policy differs: assert says so" '! gpushare assert -f "$conf" -c sharing > "$work/out" && grep -q "^GPU 0: SM sharing of $batch named batch from best-effort,floor=8 to best-effort,floor=16" "$work/out"'
+check "... and apply sets it in place: the same slice, the file's policy" 'gpushare apply -f "$conf" -c sharing > "$work/out" && grep -q "SM sharing of $batch named batch" "$work/out" && ! grep -q "remove MIG" "$work/out" && echo list_slices | "$ctl" | grep -qE "^$batch .* batch .* best-effort,floor=16 +no " && [ "$(store)" = "$before" ]'
+
 # bad files: file:line:column, nothing changed
 before=$(store)
 bad() { printf '%s\n' "$@" > "$work/bad.yaml"; gpushare apply -f "$work/bad.yaml" -c c 2>&1; }
@@ -164,6 +189,10 @@ check "a compute instance profile of a GI profile the GPU does not have" 'bad "v
 check "a profile name of the wrong shape" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: all" "      mig-enabled: true" "      mig-devices: {1c.3g.20gb: 1, 1c.3g: 2}" | grep -q "bad.yaml:6:36: a profile name must be a GPU instance profile <g>g.<N>gb like \"3g.20gb\" or a compute instance profile <c>c.<g>g.<N>gb like \"1c.3g.20gb\""'
 check "an unknown user" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: [0]" "      mig-enabled: true" "      mig-devices: {}" "      gpushare-slices:" "        - size: 8sm.1gb" "          users: [no-such-user]" | grep -q "bad.yaml:9:18: no user \"no-such-user\""'
 check "a size that is none" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: [0]" "      mig-enabled: true" "      mig-devices: {}" "      gpushare-slices:" "        - size: lots" | grep -q "bad.yaml:8:17: \"lots\" is no size for GPU 0"'
+check "a floor above the slice's SMs: the slice layer's refusal at its line" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: [0]" "      mig-enabled: true" "      mig-devices: {}" "      gpushare-slices:" "        - size: 32sm.8gb" "          sharing: best-effort" "          floor: 40" | grep -q "bad.yaml:10:18: GPU 0: A floor of 40 SMs is more than the slice'"'"'s 32 SMs: give at most 32"'
+check "lend: false with sharing: best-effort" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: [0]" "      mig-enabled: true" "      mig-devices: {}" "      gpushare-slices:" "        - size: 32sm.8gb" "          sharing: best-effort" "          lend: false" | grep -q "bad.yaml:10:11: a best-effort slice always lends and borrows SMs: \"lend: false\" goes with \"sharing: shared\""'
+check "an unknown sharing mode" 'bad "version: v1" "mig-configs:" "  c:" "    - devices: [0]" "      mig-enabled: true" "      mig-devices: {}" "      gpushare-slices:" "        - size: 32sm.8gb" "          sharing: exclusive" | grep -q "bad.yaml:9:20: \"sharing\" must be shared, isolated or best-effort, not \"exclusive\""'
+check "the slices keep their policies" 'echo list_slices | "$ctl" > "$work/slices" && grep -qE " infer .* isolated,critical +no " "$work/slices" && grep -qE " batch .* best-effort,floor=16 +no " "$work/slices"'
 check "a config the file does not have" '! gpushare apply -f "$conf" -c nope 2> "$work/err" && grep -q "all-balanced" "$work/err"'
 check "... and none of them changed anything" '[ "$(store)" = "$before" ]'
 check "apply without -f or -c: usage, exit 2" 'gpushare apply -c x > /dev/null 2>&1; [ $? = 2 ]'

@@ -158,7 +158,7 @@ doc = yaml.safe_load(open(sys.argv[1]))
 if not isinstance(doc, dict) or set(doc) != {"version", "mig-configs"} or doc["version"] != "v1":
     sys.exit("not {version: v1, mig-configs: ...}")
 SPEC = {"device-filter", "devices", "mig-enabled", "mig-devices", "gpushare-slices"}
-SLICE = {"size", "name", "users", "refuse", "overcommit", "guarantee", "default-for", "cgroup"}
+SLICE = {"size", "name", "users", "refuse", "overcommit", "guarantee", "default-for", "cgroup", "sharing", "lend", "borrow", "priority", "floor"}
 for label, specs in doc["mig-configs"].items():
     if not isinstance(specs, list) or not specs:
         bad.append(f"{label}: not a list of device specs"); continue
@@ -188,7 +188,11 @@ for label, specs in doc["mig-configs"].items():
             if set(x) - SLICE: bad.append(f"{a}: unknown keys {sorted(set(x) - SLICE)}")
             if not re.fullmatch(r"[0-9]+sm\.[0-9]+[gm]b|([0-9]+c\.)?[0-9]+g\.[0-9]+gb(\+[a-z.]+|-me)?", str(x.get("size"))):
                 bad.append(f"{a}: size {x.get('size')!r}")
-            for k in ("refuse", "overcommit"):
+            if "sharing" in x and x["sharing"] not in ("shared", "isolated", "best-effort"): bad.append(f"{a}: sharing {x['sharing']!r}")
+            if "priority" in x and x["priority"] not in ("critical", "normal"): bad.append(f"{a}: priority {x['priority']!r}")
+            if "floor" in x and (x.get("sharing") != "best-effort" or not isinstance(x["floor"], int) or isinstance(x["floor"], bool)):
+                bad.append(f"{a}: floor {x['floor']!r} (a number, only with sharing: best-effort)")
+            for k in ("refuse", "overcommit", "lend", "borrow"):
                 if k in x and not isinstance(x[k], bool): bad.append(f"{a}: {k} {x[k]!r}")
             for k in ("users", "default-for"):
                 if k in x and not (x[k] == "*" or (isinstance(x[k], list) and all(isinstance(u, (str, int)) for u in x[k]))):
@@ -212,7 +216,7 @@ EOF
 import yaml, sys
 c = yaml.safe_load(open(sys.argv[1]))[\"mig-configs\"]
 keys = {k for specs in c.values() for s in specs for x in s.get(\"gpushare-slices\", []) for k in x}
-sys.exit(not (\"all-1g.10gb\" in c and keys == {\"size\", \"name\", \"users\", \"refuse\", \"overcommit\", \"guarantee\", \"default-for\", \"cgroup\"}))" "$examples/gpushare.yaml" 2> /dev/null'
+sys.exit(not (\"all-1g.10gb\" in c and keys == {\"size\", \"name\", \"users\", \"refuse\", \"overcommit\", \"guarantee\", \"default-for\", \"cgroup\", \"sharing\", \"lend\", \"borrow\", \"priority\", \"floor\"}))" "$examples/gpushare.yaml" 2> /dev/null'
 	# the test's own check: a config with a mistake is caught
 	sed 's/mig-enabled: false/mig-enabled: false\n      mig-devices: {"1g.10gb": 1}/; s/guarantee: "8G"/guarantee: "8G"\n          colour: red/' \
 		"$examples/gpushare.yaml" > "$work/bad.yaml"
