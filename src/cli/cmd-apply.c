@@ -228,7 +228,6 @@ static int pack_profile(struct gs_slice_txn *t, const struct gs_migconf *c, cons
 static int policy_of(struct gs_slice_txn *t, const struct gs_migconf *c, const struct gs_slice_gpu *g,
 		     const struct gs_migconf_slice *x, unsigned sm, struct gs_sm_policy *out)
 {
-	static struct gs_store scratch;
 	*out = (struct gs_sm_policy){ 0 };
 	if (gs_store_sm_policy_default(&x->sm_policy))
 		return 0;
@@ -237,15 +236,10 @@ static int policy_of(struct gs_slice_txn *t, const struct gs_migconf *c, const s
 		return 0;
 	}
 	char why[256] = "";
-	memset(&scratch, 0, sizeof scratch);
-	struct gs_slice_txn s = { .dir = t->dir, .st = &scratch, .gpus = g, .n_gpus = 1, .err = why, .errlen = sizeof why };
-	struct gs_slice_spec spec = { .sm = sm, .memory = 1u << 20, .guarantee = UINT64_MAX, .sm_policy = x->sm_policy };
-	struct gs_slice_info made = { 0 };
-	int rc = gs_slice_txn_create(&s, g, &spec, &made);
+	int rc = gs_slice_sm_policy_check(&x->sm_policy, sm, gs_smrun_unit(&g->model), out, why, sizeof why);
 	if (rc)
 		return at_fail(t, c, x->floor_at.line ? x->floor_at : x->sharing_at.line ? x->sharing_at : x->at, rc,
 			       "GPU %u: %s", g->index, why);
-	*out = made.sm_policy;
 	return 0;
 }
 

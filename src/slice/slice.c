@@ -351,8 +351,8 @@ void gs_slice_describe(struct gs_store_gpu *g, const struct gs_mig_ci *ci, struc
 /* The SM policy p as a slice of sm SMs on a GPU handing SMs out in units
  * keeps it (slice.h, gs_slice_set_sm_policy), into *out; 0 or -EINVAL with
  * what would be right in err. */
-static int sm_policy_check(const struct gs_sm_policy *p, unsigned sm, unsigned unit, struct gs_sm_policy *out,
-			   char *err, size_t errlen)
+int gs_slice_sm_policy_check(const struct gs_sm_policy *p, unsigned sm, unsigned unit, struct gs_sm_policy *out,
+			     char *err, size_t errlen)
 {
 	*out = *p;
 	if (p->mode > GS_SM_BEST_EFFORT)
@@ -434,7 +434,7 @@ int gs_slice_txn_create(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, 
 		return gs_fail(t->err, t->errlen, -EEXIST, "A slice named %s exists already (%s)", sp->name, uuid);
 	}
 	struct gs_sm_policy policy;
-	int rc = sm_policy_check(&sp->sm_policy, sm, unit, &policy, t->err, t->errlen);
+	int rc = gs_slice_sm_policy_check(&sp->sm_policy, sm, unit, &policy, t->err, t->errlen);
 	if (rc)
 		return rc;
 	if (sm != sp->sm)
@@ -792,7 +792,7 @@ static int sm_policy_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct g
 			void *arg)
 {
 	(void)gi;
-	return sm_policy_check(arg, ci->sm, unit_of(g), &ci->sm_policy, t->err, t->errlen);
+	return gs_slice_sm_policy_check(arg, ci->sm, unit_of(g), &ci->sm_policy, t->err, t->errlen);
 }
 
 int gs_slice_set_sm_policy(const char *dir, const char *name, const struct gs_sm_policy *p, char *err, size_t errlen)

@@ -127,6 +127,12 @@ int gs_slice_txn_create_profile(struct gs_slice_txn *t, const struct gs_slice_gp
 int gs_slice_txn_remove(struct gs_slice_txn *t, struct gs_store_gpu *g, unsigned gi);
 int gs_slice_txn_set_default(struct gs_slice_txn *t, struct gs_mig_ci *ci, const uint32_t *users, unsigned n);
 
+/* A policy as a slice of sm SMs on a GPU handing SMs out in units of unit
+ * keeps it (isolated with both switches, the floor in whole units) into
+ * *out: 0, or -EINVAL with what would be right in err. */
+int gs_slice_sm_policy_check(const struct gs_sm_policy *p, unsigned sm, unsigned unit, struct gs_sm_policy *out,
+			     char *err, size_t errlen);
+
 /* Fills info from a slice of the store. */
 void gs_slice_describe(struct gs_store_gpu *g, const struct gs_mig_ci *ci, struct gs_slice_info *info);
 
