@@ -401,6 +401,7 @@ const struct control_cmd control_cmds[] = {
 	{ "get_default_client_priority", 0, 0, false, MPS_LOCAL, "", get_default_priority },
 	{ "quit", 0, 2, true, MPS_LOCAL, "[-t <seconds>]", quit },
 	{ "list_slices", 0, 1, false, MPS_LOCAL, "[--json]", cmd_list_slices },
+	{ "list_sms", 0, 1, false, MPS_LOCAL, "[--json]", cmd_list_sms },
 	{ "create_slice", 2, 24, true, MPS_LOCAL,
 	  "<SMs> <memory> [-gpu <index|UUID>] [-name <name>] [-users <user,...>|*] [-refuse] "
 	  "[-overcommit [-guarantee <memory>]] [-cgroup <path>] [-shared|-isolated|-best-effort] [-lend on|off] "

@@ -324,6 +324,7 @@ CONTROL_CMD_FN(cmd_get_device_client_list);
 CONTROL_CMD_FN(cmd_device_query);
 CONTROL_CMD_FN(cmd_ps);
 CONTROL_CMD_FN(cmd_list_slices);
+CONTROL_CMD_FN(cmd_list_sms);
 CONTROL_CMD_FN(cmd_create_slice);
 CONTROL_CMD_FN(cmd_resize_slice);
 CONTROL_CMD_FN(cmd_destroy_slice);

@@ -270,3 +270,50 @@ unsigned control_elastic_sms_now(struct control_state *s, const struct control_g
 	int i = slice_index(&v, slice);
 	return i < 0 ? 0 : gs_tpc_sm_count(g->tpc, v.sl[i].mask);
 }
+
+/* gpushare: the SMs each slice's launches may use now, and why.
+ * list_sms [--json] */
+CONTROL_CMD_FN(cmd_list_sms)
+{
+	(void)p;
+	bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
+	if (argc == 2 && !json) {
+		control_reply_fail(r, "Invalid arguments: list_sms [--json]");
+		return;
+	}
+	if (json)
+		control_reply_line(r, "{\"version\": 1, \"idle_ms\": %u, \"gpus\": [", E.idle_ms);
+	else
+		control_reply_line(r, "%-5s%-42s%-8s%-8s%-6s%-6s%s", "GPU", "SLICE", "OWN", "NOW", "BUSY", "LENT", "HOW");
+	unsigned n = 0;
+	for (size_t gi = 0; gi < s->n_gpus; gi++) {
+		const struct control_gpu *g = &s->gpus[gi];
+		static struct gpu_view v;
+		bool masked = g->tpc && view(s, g, &v);
+		if (masked)
+			gs_smpolicy_masks(g->tpc, v.sl, v.n, v.free_bits);
+		if (json) {
+			control_reply_line(r, "%s{\"gpu\": %u, \"gpu_uuid\": \"%s\", \"tpc_masks\": %s, \"how\": \"%s\", \"slices\": [",
+					   gi ? "," : "", g->index, g->uuid, masked ? "true" : "false", g->tpc_why);
+			for (size_t i = 0; masked && i < v.n; i++)
+				control_reply_line(r, "%s{\"slice\": \"%s\", \"own_sms\": %u, \"sms_now\": %u, \"busy\": %s, "
+						   "\"lent\": %s}",
+						   i ? "," : "", v.name[i], gs_tpc_sm_count(g->tpc, v.sl[i].own),
+						   gs_tpc_sm_count(g->tpc, v.sl[i].mask), v.sl[i].busy ? "true" : "false",
+						   v.sl[i].lent ? "true" : "false");
+			control_reply_line(r, "]}");
+			continue;
+		}
+		if (!masked) {
+			control_reply_line(r, "%-5u%-42s%-8s%-8s%-6s%-6s%s", g->index, "*", "-", "-", "-", "-", g->tpc_why);
+			continue;
+		}
+		for (size_t i = 0; i < v.n; i++, n++)
+			control_reply_line(r, "%-5u%-42s%-8u%-8u%-6s%-6s%s", g->index, v.name[i],
+					   gs_tpc_sm_count(g->tpc, v.sl[i].own), gs_tpc_sm_count(g->tpc, v.sl[i].mask),
+					   v.sl[i].busy ? "yes" : "no", v.sl[i].lent ? "yes" : "no", "TPC masks");
+	}
+	(void)n;
+	if (json)
+		control_reply_line(r, "]}");
+}

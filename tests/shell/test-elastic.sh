@@ -59,8 +59,15 @@ check "a busy slice beside an idle one runs on the whole GPU: its 64, the idle o
 loop b "$user2" "$b"
 check "the owner launching again: the borrower is back on its own 64 SMs (and the 4 free)" 'is a "68 range 0-131"'
 check "and the owner on its 64 (and the 4 free)" 'is b "68 range 64-131"'
+check "list_sms: both busy, each on its own 64 and the 4 free, nothing lent" '[ "$(q list_sms | awk -v a="$a" -v b="$b" "\$2 == a || \$2 == b { print \$3, \$4, \$5, \$6 }" | sort -u)" = "64 68 yes no" ]'
 kill -9 "$pid_b"
 check "the owner killed: its SMs are lent again" 'is a "132 range 0-131"'
+check "list_sms --json: the borrower on 132, the owner idle and lent" 'q list_sms --json | "$py" -c "
+import json, sys
+d = json.load(sys.stdin)[\"gpus\"][0]
+s = {x[\"slice\"]: x for x in d[\"slices\"]}
+assert d[\"tpc_masks\"] and s[\"$a\"][\"sms_now\"] == 132 and s[\"$a\"][\"busy\"], s
+assert s[\"$b\"][\"lent\"] and not s[\"$b\"][\"busy\"] and s[\"$b\"][\"own_sms\"] == 64, s"'
 # a program that is there but launches nothing
 LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$b" \
 	setpriv --reuid="$user2" --regid="$(id -g "$user2")" --init-groups -- "$app" hold 16 > "$work/h.out" 2>&1 &
