@@ -23,6 +23,7 @@ echo "alone_native $($d/smid_shared 3)"
 CUDA_MPS_PIPE_DIRECTORY=$nv $d/smid_shared 3 > /tmp/m1 & CUDA_MPS_PIPE_DIRECTORY=$nv $d/smid_shared 3 > /tmp/m2; wait
 echo "mps_nolimit_2proc $(rate < /tmp/m1) $(rate < /tmp/m2)"
 echo "=== shared slices (default): a busy, b idle; then both busy"
+r "$a" > /tmp/x & sleep 1.5; echo "--- list_sms while a runs and b is idle"; q list_sms; wait
 for round in 1 2; do
 	echo "round $round busy_a_idle_b $(r "$a")"
 	r "$a" > /tmp/a & r "$b" > /tmp/b; wait
