@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # elastic-critical.sh: on the GPU machine, a latency-critical victim (slice b,
 # memory-bound: it reads 32 MiB per kernel) beside a memory-bound
-# best-effort aggressor (slice a), for floors of 16, 8, 4 and 2 SMs, against
+# best-effort aggressor (slice a), for floors of 8, 4 and 2 SMs (whole TPCs), against
 # the victim alone and beside the aggressor in an isolated slice; the
 # aggressor's GB/s in each case. Two rounds, interleaved.
 . bench/device/control-env.sh
@@ -20,7 +20,7 @@ for round in 1 2; do
 	echo "round $round victim_mem_alone $(v)"
 	beside "round $round isolated_neighbours"
 	q "set_slice_sm_policy $b -shared -priority critical" > /dev/null
-	for f in 16 8 4 2; do
+	for f in 8 4 2; do
 		q "set_slice_sm_policy $a -best-effort -floor $f" > /dev/null
 		beside "round $round critical_beside_best_effort_floor$f"
 	done

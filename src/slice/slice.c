@@ -374,8 +374,10 @@ int gs_slice_sm_policy_check(const struct gs_sm_policy *p, unsigned sm, unsigned
 		return gs_fail(err, errlen, -EINVAL,
 			       "A floor of %u SMs is more than the slice's %u SMs: give at most %u (0: a quarter of them)",
 			       p->floor_sm, sm, sm);
-	/* whole units, as sizes are (at least one: the slice has that many) */
-	out->floor_sm = gs_smrun_round(unit, p->floor_sm);
+	/* whole TPCs (two SMs), at least one: a floor is a TPC mask's, not a
+	 * green context's, so it is not held to the GPU's unit */
+	(void)unit;
+	out->floor_sm = p->floor_sm < 2 ? 2 : p->floor_sm & ~1u;
 	return 0;
 }
 
@@ -442,7 +444,7 @@ int gs_slice_txn_create(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, 
 			 "%u SMs rounded down to %u: this GPU's SMs are handed out in units of %u", sp->sm, sm, unit);
 	else if (policy.floor_sm != sp->sm_policy.floor_sm)
 		snprintf(c->out->note, sizeof c->out->note,
-			 "a floor of %u SMs rounded to %u: this GPU's SMs are handed out in units of %u",
+			 "a floor of %u SMs rounded to %u: a floor is of whole TPCs (%u SMs per unit of slice sizes)",
 			 sp->sm_policy.floor_sm, policy.floor_sm, unit);
 	g->mig = true; /* a slice made through the layer turns soft MIG on, as MIG devices need it */
 	unsigned id;
