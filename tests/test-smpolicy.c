@@ -136,6 +136,26 @@ static void critical_shrinks_best_effort_to_its_floor(void **state)
 	ASSERT_INT_EQ(sms(s[1].mask), 128);
 }
 
+/* Over-committed slices overlap: an idle slice lends only the TPCs no busy
+ * or non-lending slice holds too (an isolated slice's stay its own). */
+static void overlapping_slices_lend_only_what_is_theirs(void **state)
+{
+	(void)state;
+	h200_calib();
+	struct gs_smpolicy_slice s[3] = { slice(0, 32, false), slice(16, 32, false), slice(64, 32, true) };
+	s[0].policy.mode = GS_SM_ISOLATED;
+	gs_smpolicy_masks(&calib, s, 3, none);
+	uint32_t mine_of_0[GS_TPC_WORDS];
+	for (int w = 0; w < GS_TPC_WORDS; w++)
+		mine_of_0[w] = s[2].mask[w] & s[0].own[w];
+	ASSERT_INT_EQ(gs_tpc_any_live(&calib, mine_of_0), 0); /* none of the isolated slice's */
+	ASSERT_INT_EQ(sms(s[2].mask), 32 + 16);                /* its own and the 16 only the idle one holds */
+	/* the overlapping one busy too: nothing of it is lent either */
+	s[1].busy = true;
+	gs_smpolicy_masks(&calib, s, 3, none);
+	ASSERT_INT_EQ(sms(s[2].mask), 32);
+}
+
 /* Whatever the policies and activity, every mask holds a live TPC of its
  * slice's own (no launch may go out on none) and stays within the GPU. */
 static void every_mask_holds_its_own_tpc(void **state)
@@ -182,6 +202,7 @@ int main(void)
 		cmocka_unit_test(lend_and_borrow_switches),
 		cmocka_unit_test(best_effort_slices_share_while_busy),
 		cmocka_unit_test(critical_shrinks_best_effort_to_its_floor),
+		cmocka_unit_test(overlapping_slices_lend_only_what_is_theirs),
 		cmocka_unit_test(every_mask_holds_its_own_tpc),
 	};
 	return GS_RUN_ISOLATED(tests) ? 1 : 0;

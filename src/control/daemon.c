@@ -395,7 +395,10 @@ static void answer(struct control_state *s, struct conn *c, char *line)
 	/* quit refused (not root, bad arguments): its asker is not left waiting
 	 * for the daemon to go; the connection closes after the answer */
 	bool quit = strncmp(line, "quit", 4) == 0 && (line[4] == '\0' || line[4] == ' ' || line[4] == '\t');
-	control_log(s, "Cmd:%s", line);
+	/* a program's busy and idle reports come at every transition: not
+	 * logged, or control.log would fill with them */
+	if (strcmp(line, "sm_busy") && strcmp(line, "sm_idle"))
+		control_log(s, "Cmd:%s", line);
 	control_dispatch(s, &c->peer, line, &r);
 	/* the reply's lines into control.log, as MPS logs them, where the
 	 * command changed something or was refused: not every listing */

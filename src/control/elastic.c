@@ -127,6 +127,8 @@ static bool view(struct control_state *s, const struct control_gpu *g, struct gp
 	memset(v, 0, sizeof *v);
 	v->g = g;
 	struct gs_store *st = store(s);
+	if (!st)
+		return false; /* nothing pushed while the slices cannot be read */
 	struct gs_store_gpu *sg = NULL;
 	for (size_t i = 0; st && i < st->n_gpu; i++)
 		if (strcmp(st->gpu[i].uuid, g->uuid) == 0)
@@ -139,6 +141,10 @@ static bool view(struct control_state *s, const struct control_gpu *g, struct gp
 		gs_slice_describe(sg, ci, &info);
 		gs_smrun_of_ci(&sg->layout, ci, &start, &count);
 		struct gs_smpolicy_slice *x = &v->sl[v->n];
+		uint32_t touched[GS_TPC_WORDS];
+		gs_tpc_bits_touching(g->tpc, start, count, touched);
+		for (unsigned w = 0; w < GS_TPC_WORDS; w++)
+			taken[w] |= touched[w]; /* never lent as free, even when too small to be masked */
 		gs_tpc_bits_in(g->tpc, start, count, x->own);
 		if (!gs_tpc_any_live(g->tpc, x->own))
 			continue; /* too small for one TPC of the map: left to green contexts */
@@ -203,20 +209,25 @@ void control_elastic_admit(struct control_state *s, struct control_peer *p, stru
 {
 	const struct control_gpu *g = control_gpu_by_dev(s, p->gpu);
 	static struct gpu_view v;
-	if (!g || !g->tpc || !p->sms || !view(s, g, &v))
+	/* busy until it says idle: a program that cannot be held by masks
+	 * (fewer SMs than its slice, no callback, an older libgpushare.so)
+	 * never does, so its slice is never lent while it runs */
+	p->masked = true;
+	p->busy = true;
+	p->busy_ns = gs_now_ns();
+	int i = g && g->tpc && p->sms && view(s, g, &v) ? slice_index(&v, p->slice) : -1;
+	if (i < 0) {
+		p->masked = false;
 		return;
-	int i = slice_index(&v, p->slice);
-	if (i < 0)
-		return;
+	}
 	gs_smpolicy_masks(g->tpc, v.sl, v.n, v.free_bits);
 	const uint32_t *m = v.sl[i].mask, *own = v.sl[i].own;
 	memcpy(p->mask, m, sizeof p->mask);
-	p->masked = true;
-	p->busy = false;
 	control_reply_line(r,
 			   "mask %08" PRIx32 " %08" PRIx32 " %08" PRIx32 " %08" PRIx32 " %08" PRIx32 " %08" PRIx32
 			   " %08" PRIx32 " %08" PRIx32 " %u",
 			   m[0], m[1], m[2], m[3], own[0], own[1], own[2], own[3], E.idle_ms);
+	update(s, g); /* its slice's SMs are no longer lent to the others */
 }
 
 /* A program says busy at once (its slice's SMs come back from the

@@ -93,8 +93,8 @@ struct gs__placement {
  * refused (gs__slice.refused set, stderr says why); -1: no daemon runs. */
 int gs__register(const char *asked, const char *gpu);
 /* A line to gpushare-control on the registered connection (register.c):
- * never blocks; dropped when there is none. */
-void gs__notify(const char *line);
+ * never blocks; false when it was not sent (no daemon, a full socket). */
+bool gs__notify(const char *line);
 
 /* TPC masks (smmask.c). gs__mask_setup takes the registration's mask
  * (false: green contexts); gs__mask_subscribe after cuInit; gs__mask_set for
@@ -106,6 +106,8 @@ void gs__mask_set(const uint32_t enabled[4]);
 int gs__mask_watch_ms(void);
 void gs__mask_tick(void);
 void gs__mask_busy(void);
+void gs__mask_lost(void);
+void gs__mask_again(const struct gs__placement *pl);
 extern bool gs__mask_on;
 extern unsigned long gs__mask_launches;
 extern int gs__mask_idle;
@@ -113,8 +115,10 @@ extern __thread bool gs__mask_in_launch __attribute__((tls_model("initial-exec")
 static inline void gs__mask_note(void)
 {
 	if (__builtin_expect(gs__mask_on, 0)) {
-		__atomic_fetch_add(&gs__mask_launches, 1, __ATOMIC_RELAXED);
-		if (__builtin_expect(__atomic_load_n(&gs__mask_idle, __ATOMIC_RELAXED), 0))
+		/* seq_cst, with the watcher's: neither misses the other (x86: the
+		 * same lock xadd and plain load) */
+		__atomic_fetch_add(&gs__mask_launches, 1, __ATOMIC_SEQ_CST);
+		if (__builtin_expect(__atomic_load_n(&gs__mask_idle, __ATOMIC_SEQ_CST), 0))
 			gs__mask_busy();
 	}
 }

@@ -45,6 +45,7 @@ static int watched_fd = -1;
 static const char *asked_slice = "-", *asked_gpu = "-";
 static struct gs__placement placed = { .ledger_fd = -1 };
 static bool got_placement;
+static struct gs__placement placed_again; /* a new daemon's mask when registering again */
 static int passed_fd = -1; /* a file that came with the answer */
 
 /* A forked child is not the registered process: its copy of the
@@ -159,12 +160,21 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 			uint32_t m[8];
 			unsigned idle;
 			if (sscanf(line + 7, "%" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32
-				   " %" SCNx32 " %u", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &m[6], &m[7], &idle) == 9 && apply) {
-				memcpy(placed.mask, m, sizeof placed.mask);
-				memcpy(placed.own, m + 4, sizeof placed.own);
-				placed.idle_ms = idle;
-				placed.masked = true;
+				   " %" SCNx32 " %u", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &m[6], &m[7], &idle) == 9) {
+				/* registering again: the new daemon's, for gs__mask_again */
+				struct gs__placement *to = apply ? &placed : &placed_again;
+				memcpy(to->mask, m, sizeof to->mask);
+				memcpy(to->own, m + 4, sizeof to->own);
+				to->idle_ms = idle;
+				to->masked = true;
 			}
+		} else if (strncmp(line, "S mask ", 7) == 0) {
+			/* a mask pushed before the answer ended: the newest holds */
+			struct gs__placement *to = apply ? &placed : &placed_again;
+			uint32_t m[4];
+			if (to->masked && sscanf(line + 7, "%" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32, &m[0], &m[1], &m[2],
+						 &m[3]) == 4)
+				memcpy(to->mask, m, sizeof m);
 		} else if (sscanf(line, "R server %ld %lf %" SCNu64, &pid, &pct, &bytes) == 3) {
 			if (apply) {
 				gs__client.server = (pid_t)pid;
@@ -295,11 +305,10 @@ static void mps_environment(void)
 		pct ? pct : "(none)", mem ? mem : "(none)");
 }
 
-void gs__notify(const char *line)
+bool gs__notify(const char *line)
 {
 	int fd = __atomic_load_n(&watched_fd, __ATOMIC_RELAXED);
-	if (fd >= 0 && send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		gs__log("could not tell gpushare-control \"%.*s\": %s", (int)strcspn(line, "\n"), line, strerror(errno));
+	return fd >= 0 && send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)strlen(line);
 }
 
 /* Watches the connection: pushed events, and the daemon's death. */
@@ -345,12 +354,14 @@ static void *watch(void *arg)
 		/* no longer ours for a forked child to close: the number may be reused */
 		__atomic_store_n(&watched_fd, -1, __ATOMIC_RELAXED);
 		close(fd);
+		gs__mask_lost();
 		/* the daemon went away: register with the next one, keeping our limits */
 		gs__log("lost gpushare-control; registering again when it is back");
 		for (;;) {
 			usleep(200000);
 			if ((fd = connect_daemon(true)) < 0)
 				continue;
+			placed_again.masked = false;
 			int rc = read_answer(fd, false, why, sizeof why);
 			if (passed_fd >= 0) { /* it has its ledger */
 				close(passed_fd);
@@ -370,7 +381,7 @@ static void *watch(void *arg)
 			}
 		}
 		__atomic_store_n(&watched_fd, fd, __ATOMIC_RELAXED);
-		__atomic_store_n(&gs__mask_idle, 1, __ATOMIC_RELAXED); /* the new daemon takes it as idle */
+		gs__mask_again(&placed_again); /* the new daemon's mask; it takes the program as busy */
 		gs__log("registered again with gpushare-control");
 	}
 }

@@ -30,7 +30,7 @@
 
 bool gs__mask_on;
 unsigned long gs__mask_launches;
-int gs__mask_idle = 1;           /* the daemon takes a new client as idle */
+int gs__mask_idle;               /* the daemon takes a new client as busy until it says idle */
 __thread bool gs__mask_in_launch GS__TLS;
 
 static struct {
@@ -41,6 +41,8 @@ static struct {
 	unsigned long seen;          /* launches at the last look */
 	pthread_mutex_t lock;        /* the busy/idle transitions */
 } M = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void forked_child(void);
 
 static void disabled(const uint32_t enabled[4], uint32_t out[4])
 {
@@ -85,9 +87,19 @@ static void launch_cb(void *userdata, int domain, int cbid, const void *params)
 				tmd[TMD_VERSION_OFF]);
 		return;
 	}
-	const uint32_t *m = M.own;
-	if (gs__mask_in_launch)
-		m = M.ring[__atomic_load_n(&M.cur, __ATOMIC_ACQUIRE) % RING];
+	uint32_t m[4];
+	memcpy(m, M.own, sizeof m);
+	if (gs__mask_in_launch) {
+		/* the current mask, unless a new one was published while it was
+		 * copied (a torn copy could mix two): then the slice's own */
+		unsigned cur = __atomic_load_n(&M.cur, __ATOMIC_ACQUIRE);
+		uint32_t copy[4];
+		memcpy(copy, M.ring[cur % RING], sizeof copy);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&M.cur, __ATOMIC_RELAXED) == cur)
+			memcpy(m, copy, sizeof m);
+	}
+	gs__mask_note(); /* every kernel the driver launches, cooperative ones too */
 	uint32_t w0;
 	memcpy(tmd + TMD_MASK_OFF, m, 16);
 	memcpy(&w0, tmd, sizeof w0);
@@ -112,6 +124,7 @@ bool gs__mask_setup(const struct gs__placement *pl)
 	disabled(pl->mask, M.ring[0]);
 	M.idle_ms = pl->idle_ms ? pl->idle_ms : 2;
 	gs__mask_on = true;
+	pthread_atfork(NULL, NULL, forked_child);
 	return true;
 }
 
@@ -152,15 +165,54 @@ void gs__mask_subscribe(void)
 	pthread_mutex_unlock(&M.lock);
 }
 
-/* The first launch after an idle interval. */
+/* The first launch after an idle interval: busy once the daemon has it
+ * (a report the socket did not take is tried again at the next launch). */
 void gs__mask_busy(void)
 {
 	pthread_mutex_lock(&M.lock);
-	if (__atomic_load_n(&gs__mask_idle, __ATOMIC_RELAXED)) {
-		__atomic_store_n(&gs__mask_idle, 0, __ATOMIC_RELAXED);
-		gs__notify("sm_busy\n");
-	}
+	if (__atomic_load_n(&gs__mask_idle, __ATOMIC_SEQ_CST) && gs__notify("sm_busy\n"))
+		__atomic_store_n(&gs__mask_idle, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&M.lock);
+}
+
+/* The daemon went away: back to the slice's own SMs (lent ones may be
+ * another's by now), taken as busy (nobody to tell). */
+void gs__mask_lost(void)
+{
+	if (!gs__mask_on)
+		return;
+	pthread_mutex_lock(&M.lock);
+	unsigned next = __atomic_load_n(&M.cur, __ATOMIC_RELAXED) + 1;
+	memcpy(M.ring[next % RING], M.own, sizeof M.own);
+	__atomic_store_n(&M.cur, next, __ATOMIC_RELEASE);
+	__atomic_store_n(&gs__mask_idle, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&M.lock);
+}
+
+/* Registered again with a new daemon, which takes it as busy: its mask and
+ * its slice's own from that daemon's answer. */
+void gs__mask_again(const struct gs__placement *pl)
+{
+	if (!gs__mask_on || !pl->masked)
+		return;
+	pthread_mutex_lock(&M.lock);
+	disabled(pl->own, M.own);
+	__atomic_store_n(&gs__mask_idle, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&M.lock);
+	gs__mask_set(pl->mask);
+}
+
+/* A forked child is not registered: it keeps its slice's own SMs and
+ * reports nothing (the lock may have been held by the parent's watcher). */
+static void forked_child(void)
+{
+	pthread_mutex_init(&M.lock, NULL);
+	if (!gs__mask_on)
+		return;
+	unsigned next = M.cur + 1;
+	memcpy(M.ring[next % RING], M.own, sizeof M.own);
+	M.cur = next;
+	gs__mask_idle = 0;
 }
 
 int gs__mask_watch_ms(void)
@@ -173,15 +225,14 @@ int gs__mask_watch_ms(void)
 void gs__mask_tick(void)
 {
 	pthread_mutex_lock(&M.lock);
-	unsigned long now = __atomic_load_n(&gs__mask_launches, __ATOMIC_RELAXED);
-	if (now == M.seen && !__atomic_load_n(&gs__mask_idle, __ATOMIC_RELAXED)) {
-		__atomic_store_n(&gs__mask_idle, 1, __ATOMIC_SEQ_CST);
-		gs__notify("sm_idle\n");
+	unsigned long now = __atomic_load_n(&gs__mask_launches, __ATOMIC_SEQ_CST);
+	if (now == M.seen && !__atomic_load_n(&gs__mask_idle, __ATOMIC_SEQ_CST)) {
+		if (gs__notify("sm_idle\n"))
+			__atomic_store_n(&gs__mask_idle, 1, __ATOMIC_SEQ_CST);
 		/* a launch that came meanwhile saw busy and said nothing */
-		if ((now = __atomic_load_n(&gs__mask_launches, __ATOMIC_SEQ_CST)) != M.seen) {
-			__atomic_store_n(&gs__mask_idle, 0, __ATOMIC_RELAXED);
-			gs__notify("sm_busy\n");
-		}
+		if ((now = __atomic_load_n(&gs__mask_launches, __ATOMIC_SEQ_CST)) != M.seen &&
+		    __atomic_load_n(&gs__mask_idle, __ATOMIC_SEQ_CST) && gs__notify("sm_busy\n"))
+			__atomic_store_n(&gs__mask_idle, 0, __ATOMIC_SEQ_CST);
 	}
 	M.seen = now;
 	pthread_mutex_unlock(&M.lock);

@@ -72,6 +72,19 @@ void gs_smpolicy_masks(const struct gs_tpc_calib *c, struct gs_smpolicy_slice *s
 			or_into(best_effort, s->own);
 		}
 	}
+	/* over-committed slices may overlap: a TPC another slice holds while it
+	 * is busy, or never lends, is not lent, whoever else holds it too */
+	for (size_t i = 0; i < n; i++) {
+		const struct gs_smpolicy_slice *s = &sl[i];
+		bool shrunk = s->policy.mode == GS_SM_BEST_EFFORT && critical && !s->policy.critical;
+		const uint32_t *keep = shrunk ? s->mask : s->own;
+		if (s->busy || !lends(s) || shrunk)
+			for (unsigned w = 0; w < GS_TPC_WORDS; w++) {
+				pool[w] &= ~keep[w];
+				if (s->policy.mode != GS_SM_BEST_EFFORT || shrunk)
+					best_effort[w] &= ~keep[w];
+			}
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct gs_smpolicy_slice *s = &sl[i];
 		bool be = s->policy.mode == GS_SM_BEST_EFFORT;

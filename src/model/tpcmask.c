@@ -386,3 +386,14 @@ int gs_tpc_driver_token(const char *text, char *out, size_t len)
 	}
 	return -ENOENT;
 }
+
+void gs_tpc_bits_touching(const struct gs_tpc_calib *c, unsigned start, unsigned count, uint32_t bits[GS_TPC_WORDS])
+{
+	memset(bits, 0, GS_TPC_WORDS * sizeof *bits);
+	for (unsigned b = 0; b < GS_TPC_BITS; b++)
+		for (unsigned sm = start; sm < start + count && sm < GS_TPC_MAX_SMS; sm++)
+			if (c->sms[b][sm / 64] >> (sm % 64) & 1) {
+				bits[b / 32] |= 1u << (b % 32);
+				break;
+			}
+}

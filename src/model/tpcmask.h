@@ -43,6 +43,8 @@ int gs_tpc_calib_check(const struct gs_tpc_calib *c, char *err, size_t errlen);
 
 /* The live bits whose SMs all lie in [start, start + count). */
 void gs_tpc_bits_in(const struct gs_tpc_calib *c, unsigned start, unsigned count, uint32_t bits[GS_TPC_WORDS]);
+/* The live bits that bring any SM of [start, start + count). */
+void gs_tpc_bits_touching(const struct gs_tpc_calib *c, unsigned start, unsigned count, uint32_t bits[GS_TPC_WORDS]);
 /* All live bits. */
 void gs_tpc_bits_all(const struct gs_tpc_calib *c, uint32_t bits[GS_TPC_WORDS]);
 /* How many SMs a set of bits brings (dead bits bring none). */
