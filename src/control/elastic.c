@@ -40,9 +40,9 @@ void control_elastic_init(struct control_state *s)
 	const char *v = getenv("GPUSHARE_CONTROL_LEND_IDLE_MS");
 	char *end;
 	unsigned long ms = v && *v ? strtoul(v, &end, 10) : IDLE_MS_DEFAULT;
-	if (v && *v && (*end || ms < 1 || ms > 60000)) {
-		control_log(s, "GPUSHARE_CONTROL_LEND_IDLE_MS=\"%.32s\" is not a whole number of milliseconds from 1 to "
-			       "60000: %u ms", v, IDLE_MS_DEFAULT);
+	if (v && *v && (*end || ms > 60000)) {
+		control_log(s, "GPUSHARE_CONTROL_LEND_IDLE_MS=\"%.32s\" is not a whole number of milliseconds from 0 (never "
+			       "lend) to 60000: %u ms", v, IDLE_MS_DEFAULT);
 		ms = IDLE_MS_DEFAULT;
 	}
 	E.idle_ms = (unsigned)ms;
@@ -55,9 +55,14 @@ void control_elastic_init(struct control_state *s)
 			gs_tpc_bits_all(c, all);
 			g->tpc = c;
 			snprintf(g->tpc_why, sizeof g->tpc_why, "TPC masks");
-			control_log(s, "GPU %u: SMs confined by TPC masks (%u SMs on %u live TPC bits, driver %s); idle "
-				       "slices lend their SMs after %u ms",
-				    g->index, gs_tpc_sm_count(c, all), gs_tpc_sm_count(c, all) / 2, c->driver, E.idle_ms);
+			if (E.idle_ms)
+				control_log(s, "GPU %u: SMs confined by TPC masks (%u SMs on %u live TPC bits, driver %s); "
+					       "idle slices lend their SMs after %u ms",
+					    g->index, gs_tpc_sm_count(c, all), gs_tpc_sm_count(c, all) / 2, c->driver, E.idle_ms);
+			else
+				control_log(s, "GPU %u: SMs confined by TPC masks (%u SMs on %u live TPC bits, driver %s); "
+					       "no SMs lent (GPUSHARE_CONTROL_LEND_IDLE_MS=0)",
+					    g->index, gs_tpc_sm_count(c, all), gs_tpc_sm_count(c, all) / 2, c->driver);
 		} else {
 			free(c);
 			snprintf(g->tpc_why, sizeof g->tpc_why, "%s", why);
@@ -169,6 +174,11 @@ static bool view(struct control_state *s, const struct control_gpu *g, struct gp
 	for (unsigned w = 0; w < GS_TPC_WORDS; w++)
 		v->free_bits[w] &= ~taken[w];
 	control_each_client(mark_busy, v);
+	if (!E.idle_ms) { /* lending off: every slice on its own SMs */
+		for (size_t i = 0; i < v->n; i++)
+			v->sl[i].policy.no_lend = true;
+		memset(v->free_bits, 0, sizeof v->free_bits);
+	}
 	return true;
 }
 

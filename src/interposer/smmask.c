@@ -122,7 +122,7 @@ bool gs__mask_setup(const struct gs__placement *pl)
 		return false;
 	}
 	disabled(pl->mask, M.ring[0]);
-	M.idle_ms = pl->idle_ms ? pl->idle_ms : 2;
+	M.idle_ms = pl->idle_ms; /* 0: nothing is lent, nothing to report */
 	gs__mask_on = true;
 	pthread_atfork(NULL, NULL, forked_child);
 	return true;
@@ -217,7 +217,7 @@ static void forked_child(void)
 
 int gs__mask_watch_ms(void)
 {
-	return gs__mask_on && !__atomic_load_n(&gs__mask_idle, __ATOMIC_RELAXED) ? (int)M.idle_ms : -1;
+	return gs__mask_on && M.idle_ms && !__atomic_load_n(&gs__mask_idle, __ATOMIC_RELAXED) ? (int)M.idle_ms : -1;
 }
 
 /* Every idle interval while busy (the watcher thread): idle when no launch

@@ -22,6 +22,8 @@ if ! test_users; then
 fi
 need_preload
 sim_env
+# where programs are placed and confined, not elastic SMs (test-elastic.sh): nothing lent
+export GPUSHARE_CONTROL_LEND_IDLE_MS=0
 mkdir -m 1777 "$work/sim" "$work/tmp" # the simulated GPU, every user's as a real one is; the users' files
 app="$build/tests/cuda-app"
 cg=""

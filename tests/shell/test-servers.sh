@@ -17,6 +17,8 @@ if [ "$(id -u)" != 0 ] || ! command -v setpriv > /dev/null; then
 fi
 need_preload
 sim_env
+# where programs are placed and confined, not elastic SMs (test-elastic.sh): nothing lent
+export GPUSHARE_CONTROL_LEND_IDLE_MS=0
 pids=()
 cleanup() {
 	kill -9 "${pids[@]}" 2> /dev/null
