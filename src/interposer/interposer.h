@@ -99,13 +99,16 @@ bool gs__notify(const char *line);
 /* TPC masks (smmask.c). gs__mask_setup takes the registration's mask
  * (false: green contexts); gs__mask_subscribe after cuInit; gs__mask_set for
  * a pushed mask; the watcher calls gs__mask_tick when gs__mask_watch_ms (-1:
- * no need) passed without a line. The launch path: gs__mask_note. */
+ * no need) passed without a line, gs__mask_woken when gs__mask_wake_fd (-1:
+ * none) is readable. The launch path: gs__mask_note. */
 bool gs__mask_setup(const struct gs__placement *pl);
 void gs__mask_subscribe(void);
 void gs__mask_set(const uint32_t enabled[4]);
 int gs__mask_watch_ms(void);
 void gs__mask_tick(void);
 void gs__mask_busy(void);
+int gs__mask_wake_fd(void);
+void gs__mask_woken(void);
 void gs__mask_lost(void);
 void gs__mask_again(const struct gs__placement *pl);
 extern bool gs__mask_on;

@@ -330,14 +330,19 @@ static void *watch(void *arg)
 					next = now + (uint64_t)every * 1000000u;
 				wait = now >= next ? 0 : (int)((next - now + 999999) / 1000000);
 			}
-			struct pollfd pf = { fd, POLLIN, 0 };
-			int rc = poll(&pf, 1, wait);
+			struct pollfd pf[2] = { { fd, POLLIN, 0 }, { gs__mask_wake_fd(), POLLIN, 0 } };
+			int rc = poll(pf, pf[1].fd >= 0 ? 2 : 1, wait);
 			if (rc < 0 && errno == EINTR)
 				continue;
 			if (rc == 0) {
 				gs__mask_tick();
 				next = 0;
 				continue;
+			}
+			if (rc > 0 && pf[1].revents) { /* busy again: look every idle interval */
+				gs__mask_woken();
+				if (!pf[0].revents)
+					continue;
 			}
 			if (rc < 0 || read_line(fd, line, sizeof line, -1))
 				break;

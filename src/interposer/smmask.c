@@ -6,11 +6,12 @@
  * pushes a new mask when the slice may borrow idle SMs or must give them
  * back (elastic.c); the launch path reads it with two loads and no lock.
  *
- * Activity: every launch adds one to a counter (process-local, relaxed);
+ * Activity: every launch adds one to a counter (process-local);
  * the thread that watches the daemon's connection (register.c) compares it
  * every idle interval and says "sm_idle" when it did not move. The first
- * launch after that says "sm_busy" itself: the one system call, on the
- * transition only. Both go under one lock so the daemon hears them in order.
+ * launch after that says "sm_busy" itself and wakes the watcher (an
+ * eventfd) to look again: two system calls, on the transition only. Both
+ * reports go under one lock so the daemon hears them in order.
  *
  * A launch the callback sees outside a wrapped kernel launch (a CUDA graph
  * being uploaded, whose kernels keep the mask of their upload:
@@ -20,7 +21,9 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TMD_VERSION_OFF 72
 #define TMD_VERSION_HOPPER 0x40
@@ -39,8 +42,9 @@ static struct {
 	unsigned cur;
 	unsigned idle_ms;
 	unsigned long seen;          /* launches at the last look */
+	int wake;                    /* eventfd: busy again, the watcher looks every idle interval */
 	pthread_mutex_t lock;        /* the busy/idle transitions */
-} M = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} M = { .wake = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void forked_child(void);
 
@@ -123,6 +127,8 @@ bool gs__mask_setup(const struct gs__placement *pl)
 	}
 	disabled(pl->mask, M.ring[0]);
 	M.idle_ms = pl->idle_ms; /* 0: nothing is lent, nothing to report */
+	if (M.idle_ms && (M.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		gs__log("no eventfd: the watcher looks every %u ms while idle too", M.idle_ms);
 	gs__mask_on = true;
 	pthread_atfork(NULL, NULL, forked_child);
 	return true;
@@ -166,13 +172,32 @@ void gs__mask_subscribe(void)
 }
 
 /* The first launch after an idle interval: busy once the daemon has it
- * (a report the socket did not take is tried again at the next launch). */
+ * (a report the socket did not take is tried again at the next launch),
+ * and the watcher, asleep while idle, woken to look again every idle
+ * interval: nothing the daemon sends need wake it (a slice whose mask does
+ * not change when it is busy again gets nothing). */
 void gs__mask_busy(void)
 {
 	pthread_mutex_lock(&M.lock);
-	if (__atomic_load_n(&gs__mask_idle, __ATOMIC_SEQ_CST) && gs__notify("sm_busy\n"))
+	if (__atomic_load_n(&gs__mask_idle, __ATOMIC_SEQ_CST) && gs__notify("sm_busy\n")) {
 		__atomic_store_n(&gs__mask_idle, 0, __ATOMIC_SEQ_CST);
+		/* a full counter (EAGAIN) wakes the watcher all the same */
+		if (M.wake >= 0 && write(M.wake, &(uint64_t){ 1 }, sizeof(uint64_t))) {
+		}
+	}
 	pthread_mutex_unlock(&M.lock);
+}
+
+int gs__mask_wake_fd(void)
+{
+	return M.wake;
+}
+
+void gs__mask_woken(void)
+{
+	uint64_t n;
+	if (M.wake >= 0 && read(M.wake, &n, sizeof n)) { /* EAGAIN: drained already */
+	}
 }
 
 /* The daemon went away: back to the slice's own SMs (lent ones may be
@@ -213,11 +238,16 @@ static void forked_child(void)
 	memcpy(M.ring[next % RING], M.own, sizeof M.own);
 	M.cur = next;
 	gs__mask_idle = 0;
+	if (M.wake >= 0) /* the parent's watcher's, not ours to wake */
+		close(M.wake);
+	M.wake = -1;
 }
 
 int gs__mask_watch_ms(void)
 {
-	return gs__mask_on && M.idle_ms && !__atomic_load_n(&gs__mask_idle, __ATOMIC_RELAXED) ? (int)M.idle_ms : -1;
+	if (!gs__mask_on || !M.idle_ms)
+		return -1;
+	return !__atomic_load_n(&gs__mask_idle, __ATOMIC_SEQ_CST) || M.wake < 0 ? (int)M.idle_ms : -1;
 }
 
 /* Every idle interval while busy (the watcher thread): idle when no launch

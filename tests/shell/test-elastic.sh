@@ -6,7 +6,9 @@
 #   gpushare-smi -q says the SMs are confined by TPC masks;
 # - a busy slice beside an idle one runs on the idle one's SMs too, and
 #   gives them back from its next launches once the owner launches again,
-#   a SIGKILL of the owner giving them to it again;
+#   a SIGKILL of the owner giving them to it again, and an owner whose mask
+#   does not change when it is busy again (slices that cover the GPU) lends
+#   them again once idle;
 # - an isolated slice neither lends nor borrows; best-effort slices share
 #   each other's SMs while both are busy; a busy critical slice shrinks a
 #   best-effort neighbour to its floor;
@@ -117,6 +119,24 @@ check "and the critical one runs on the rest" 'is d "116 range 4-131"'
 kill -9 "$pid_d"
 check "the critical one gone: the best-effort one has the GPU again" 'is a "132 range 0-131"'
 kill -9 "$pid_a"
+gone "$d"
+gone "$a"
+
+# slices that cover the GPU: an owner busy again gets no new mask (nothing
+# free to add to its own), yet says idle again once it is
+a=$(q create_slice 68 8G -users "$user1")
+b=$(q create_slice 64 8G -users "$user2")
+loop a "$user1" "$a"
+LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$b" \
+	setpriv --reuid="$user2" --regid="$(id -g "$user2")" --init-groups -- "$app" hold 16 > "$work/h.out" 2>&1 &
+pids+=($!) pid_h=$!
+wait_for 'grep -q "^held" "$work/h.out"' > /dev/null
+check "slices of 68 and 64 SMs: the busy one borrows the idle one's" 'is a "132 range 0-131"'
+before=$(wc -l < "$work/a.out")
+kill -USR2 "$pid_h"
+check "the owner's one launch takes them back, on its own 64" 'wait_for "grep -q \"^smid distinct 64 range 64-127\" \"$work/h.out\"" 10'
+check "and idle again, it lends them again" 'is a "132 range 0-131" && tail -n +$((before + 1)) "$work/a.out" | grep -q "^smid distinct 68 range 0-131"'
+kill -9 "$pid_h" "$pid_a"
 
 q quit
 finish
