@@ -156,6 +156,57 @@ static void overlapping_slices_lend_only_what_is_theirs(void **state)
 	ASSERT_INT_EQ(sms(s[2].mask), 32);
 }
 
+static bool disjoint(const uint32_t *a, const uint32_t *b)
+{
+	for (int w = 0; w < GS_TPC_WORDS; w++)
+		if (a[w] & b[w])
+			return false;
+	return true;
+}
+
+/* Busy over-committed slices on the same SMs split them by weight: 3:1 is
+ * 48 and 16 of 64 SMs, each on SMs the other is not; equal weights share
+ * them all; an idle one leaves them all to the other. */
+static void weights_split_shared_sms(void **state)
+{
+	(void)state;
+	h200_calib();
+	struct gs_smpolicy_slice s[3] = { slice(0, 64, true), slice(0, 64, true), slice(0, 64, false) };
+	s[0].policy.weight = 3;
+	gs_smpolicy_masks(&calib, s, 2, none);
+	ASSERT_INT_EQ(sms(s[0].mask), 48);
+	ASSERT_INT_EQ(sms(s[1].mask), 16);
+	ASSERT_INT_EQ(disjoint(s[0].mask, s[1].mask), 1);
+	ASSERT_INT_EQ(within(s[0].mask, s[0].own) && within(s[1].mask, s[0].own), 1);
+	/* weight 1 is the default */
+	s[1].policy.weight = 1;
+	gs_smpolicy_masks(&calib, s, 2, none);
+	ASSERT_INT_EQ(sms(s[0].mask), 48);
+	/* equal weights: both on all of them, as MPS shares */
+	s[1].policy.weight = 3;
+	gs_smpolicy_masks(&calib, s, 2, none);
+	ASSERT_INT_EQ(sms(s[0].mask), 64);
+	ASSERT_INT_EQ(sms(s[1].mask), 64);
+	/* 2:1:1 of three */
+	s[0].policy.weight = 2, s[1].policy.weight = 1, s[2].busy = true;
+	gs_smpolicy_masks(&calib, s, 3, none);
+	ASSERT_INT_EQ(sms(s[0].mask), 32);
+	ASSERT_INT_EQ(sms(s[1].mask), 16);
+	ASSERT_INT_EQ(sms(s[2].mask), 16);
+	ASSERT_INT_EQ(disjoint(s[1].mask, s[2].mask) && disjoint(s[0].mask, s[2].mask), 1);
+	/* the light one idle: the heavy one on all 64 */
+	s[1].busy = s[2].busy = false;
+	gs_smpolicy_masks(&calib, s, 3, none);
+	ASSERT_INT_EQ(sms(s[0].mask), 64);
+	/* half overlapping, 3:1: the 32 shared SMs split 24 and 8, each keeps what is its alone */
+	struct gs_smpolicy_slice p[2] = { slice(0, 64, true), slice(32, 64, true) };
+	p[0].policy.weight = 3;
+	gs_smpolicy_masks(&calib, p, 2, none);
+	ASSERT_INT_EQ(sms(p[0].mask), 32 + 24);
+	ASSERT_INT_EQ(sms(p[1].mask), 32 + 8);
+	ASSERT_INT_EQ(disjoint(p[0].mask, p[1].mask), 1);
+}
+
 /* Whatever the policies and activity, every mask holds a live TPC of its
  * slice's own (no launch may go out on none) and stays within the GPU. */
 static void every_mask_holds_its_own_tpc(void **state)
@@ -179,7 +230,10 @@ static void every_mask_holds_its_own_tpc(void **state)
 			s[n].policy.no_lend = rand() % 5 == 0;
 			s[n].policy.no_borrow = rand() % 5 == 0;
 			s[n].policy.floor_sm = rand() % 3 ? 0 : (unsigned)rand() % 40;
+			s[n].policy.weight = rand() % 3 ? 0 : 1u + (unsigned)rand() % GS_SM_MAX_WEIGHT;
 			start += len;
+			if (rand() % 3 == 0) /* over-committed: the next one overlaps this one */
+				start -= len / 2 & ~1u;
 			if (gs_tpc_any_live(&calib, s[n].own))
 				n++;
 		}
@@ -203,6 +257,7 @@ int main(void)
 		cmocka_unit_test(best_effort_slices_share_while_busy),
 		cmocka_unit_test(critical_shrinks_best_effort_to_its_floor),
 		cmocka_unit_test(overlapping_slices_lend_only_what_is_theirs),
+		cmocka_unit_test(weights_split_shared_sms),
 		cmocka_unit_test(every_mask_holds_its_own_tpc),
 	};
 	return GS_RUN_ISOLATED(tests) ? 1 : 0;

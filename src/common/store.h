@@ -38,14 +38,20 @@ struct gs_mig_gi {
  * busy. An isolated slice never lends nor borrows. Best-effort slices lend
  * and borrow, and also run on each other's SMs while they are all busy. A
  * critical slice (any mode) makes the best-effort slices of its GPU shrink
- * to their floor while it is busy. */
+ * to their floor while it is busy. Busy slices that run on the same SMs
+ * (over-committed ones, best-effort ones) split them by weight where their
+ * weights differ. A timeslice slice's programs take turns. */
 enum gs_sm_mode { GS_SM_SHARED = 0, GS_SM_ISOLATED = 1, GS_SM_BEST_EFFORT = 2 };
 struct gs_sm_policy {
 	uint8_t mode;            /* enum gs_sm_mode */
 	bool no_lend, no_borrow; /* a shared slice's switches (an isolated one has both) */
 	bool critical;
 	unsigned floor_sm;       /* a best-effort slice's SMs beside a busy critical one (0: a quarter of its own, at least a TPC) */
+	unsigned weight;         /* its part, against the other busy slices', of the SMs they all run on (0: 1) */
+	unsigned timeslice_ms;   /* its programs take turns of this long on its SMs (0: they run at once, as under MPS) */
 };
+#define GS_SM_MAX_WEIGHT 100
+#define GS_TIMESLICE_MAX_MS 1000
 
 /* The names of the modes ("shared", "isolated", "best-effort"), as the store
  * and the commands write them; "?" for a mode that is none. */

@@ -109,9 +109,9 @@ static const struct control_gpu *gpu_named(const struct control_state *s, const 
  * -1 where one was not. */
 struct sm_options {
 	int mode, lend, borrow, critical;
-	long floor;
+	long floor, weight, timeslice;
 };
-#define SM_OPTIONS_NONE { -1, -1, -1, -1, -1 }
+#define SM_OPTIONS_NONE { -1, -1, -1, -1, -1, -1, -1 }
 
 /* A command's refusal of its arguments, its usage from the command table
  * (the one list the help text and the manual are checked against). */
@@ -168,6 +168,28 @@ static int sm_option(int argc, char **argv, int *i, struct sm_options *o, struct
 		++*i;
 		return 1;
 	}
+	if (strcmp(a, "-weight") == 0 && value) {
+		unsigned long long v;
+		if (gs_parse_uint(value, GS_SM_MAX_WEIGHT, &v) || v == 0) {
+			control_reply_fail(r, "Invalid -weight \"%.32s\": a whole number from 1 to %d, the slice's part of SMs it "
+					      "runs on beside other busy slices (1: as every slice)", value, GS_SM_MAX_WEIGHT);
+			return -1;
+		}
+		o->weight = (long)v;
+		++*i;
+		return 1;
+	}
+	if (strcmp(a, "-timeslice") == 0 && value) {
+		unsigned long long v = 0;
+		if (strcmp(value, "off") && (gs_parse_uint(value, GS_TIMESLICE_MAX_MS, &v) || v == 0)) {
+			control_reply_fail(r, "Invalid -timeslice \"%.32s\": the turn its programs take, in milliseconds from 1 "
+					      "to %d, or off (they run at once)", value, GS_TIMESLICE_MAX_MS);
+			return -1;
+		}
+		o->timeslice = (long)v;
+		++*i;
+		return 1;
+	}
 	return 0;
 }
 
@@ -208,6 +230,10 @@ static int sm_policy_of(const struct gs_sm_policy *now, const struct sm_options 
 		out->critical = o->critical;
 	if (o->floor >= 0)
 		out->floor_sm = (unsigned)o->floor;
+	if (o->weight >= 0)
+		out->weight = (unsigned)o->weight;
+	if (o->timeslice >= 0)
+		out->timeslice_ms = (unsigned)o->timeslice;
 	return 0;
 }
 
@@ -405,7 +431,8 @@ CONTROL_CMD_FN(cmd_set_slice_users)
 }
 
 /* set_slice_sm_policy <slice> [-shared|-isolated|-best-effort] [-lend on|off]
- * [-borrow on|off] [-priority critical|normal] [-floor <SMs>]: how the
+ * [-borrow on|off] [-priority critical|normal] [-floor <SMs>] [-weight <1-100>]
+ * [-timeslice <ms>|off]: how the
  * slice's SMs are shared with its GPU's other slices; what is not given
  * stays as it was (sm_policy_of) */
 CONTROL_CMD_FN(cmd_set_slice_sm_policy)
@@ -423,7 +450,7 @@ CONTROL_CMD_FN(cmd_set_slice_sm_policy)
 	}
 	struct control_slice si;
 	struct gs_sm_policy want;
-	char why[512], was[64], now[64];
+	char why[512], was[80], now[80];
 	if (control_slice_find(s, argv[1], &si, r) || sm_policy_of(&si.sm_policy, &smo, &want, r))
 		return;
 	gs_slices_sm_policy_text(&si.sm_policy, was, sizeof was);

@@ -359,6 +359,15 @@ int gs_slice_sm_policy_check(const struct gs_sm_policy *p, unsigned sm, unsigned
 		return gs_fail(err, errlen, -EINVAL, "Unknown SM-sharing mode %u: shared, isolated or best-effort", p->mode);
 	if (p->mode == GS_SM_ISOLATED)
 		out->no_lend = out->no_borrow = true; /* isolated is exactly that */
+	if (p->weight > GS_SM_MAX_WEIGHT)
+		return gs_fail(err, errlen, -EINVAL, "A weight of %u is more than %u: give 1 to %u (1: as every slice)",
+			       p->weight, GS_SM_MAX_WEIGHT, GS_SM_MAX_WEIGHT);
+	if (out->weight == 1)
+		out->weight = 0; /* the default, as the store keeps it */
+	if (p->timeslice_ms > GS_TIMESLICE_MAX_MS)
+		return gs_fail(err, errlen, -EINVAL,
+			       "A time slice of %u ms is longer than %u ms: give 1 to %u ms (0 or off: its programs run at "
+			       "once)", p->timeslice_ms, GS_TIMESLICE_MAX_MS, GS_TIMESLICE_MAX_MS);
 	if (p->mode == GS_SM_BEST_EFFORT && (p->no_lend || p->no_borrow))
 		return gs_fail(err, errlen, -EINVAL,
 			       "A best-effort slice always lends and borrows idle SMs: turning %s off is a shared slice's "

@@ -9,6 +9,8 @@
 #   a SIGKILL of the owner giving them to it again, and an owner whose mask
 #   does not change when it is busy again (slices that cover the GPU) lends
 #   them again once idle;
+# - busy slices on the same SMs split them by weight (3:1), share them all
+#   at equal weights;
 # - an isolated slice neither lends nor borrows; best-effort slices share
 #   each other's SMs while both are busy; a busy critical slice shrinks a
 #   best-effort neighbour to its floor;
@@ -137,6 +139,27 @@ kill -USR2 "$pid_h"
 check "the owner's one launch takes them back, on its own 64" 'wait_for "grep -q \"^smid distinct 64 range 64-127\" \"$work/h.out\"" 10'
 check "and idle again, it lends them again" 'is a "132 range 0-131" && tail -n +$((before + 1)) "$work/a.out" | grep -q "^smid distinct 68 range 0-131"'
 kill -9 "$pid_h" "$pid_a"
+gone "$a"
+gone "$b"
+
+# weights: two slices on the same 128 SMs (over-committed), 3:1
+sms_of() { wait_for "[ \"\$(last $1 | cut -d' ' -f3)\" = $2 ]" 10; }
+a=$(q create_slice 128 8G -users "$user1" -weight 3)
+b=$(q create_slice 128 8G -users "$user2" -overcommit)
+check "list_slices shows the weight" 'q list_slices | grep "$a" | grep -q "shared,weight=3" && q list_slices --json | "$py" -c "
+import json, sys
+s = {x[\"slice\"]: x for x in json.load(sys.stdin)[\"slices\"]}
+assert s[\"$a\"][\"weight\"] == 3 and s[\"$b\"][\"weight\"] == 1, s"'
+loop a "$user1" "$a"
+loop b "$user2" "$b"
+check "busy on the same SMs, weights 3:1 split them: 96 and 32 (and both the 4 in no slice)" 'sms_of a 100 && sms_of b 36'
+q set_slice_sm_policy "$b" -weight 3 > /dev/null
+check "equal weights: both on all 132, as MPS shares them" 'sms_of a 132 && sms_of b 132'
+kill -9 "$pid_b"
+q set_slice_sm_policy "$b" -weight 1 > /dev/null
+check "the light one gone: the heavy one on all 132" 'sms_of a 132'
+check "a weight out of range is refused, saying what is right, and changes nothing" '! out=$(q set_slice_sm_policy "$b" -weight 101 2>&1) && [[ "$out" == *"from 1 to 100"* ]] && q list_slices --json | grep -q "\"weight\": 1,"'
+kill -9 "$pid_a"
 
 q quit
 finish
