@@ -271,17 +271,19 @@ static void register_client(struct control_state *s, struct control_peer *p, int
 }
 
 /* gpushare: a registered program's interposer says it launches again, or
- * has launched nothing for the idle interval (elastic.c). */
+ * has launched nothing for the idle interval (elastic.c, turns.c). */
 static void sm_busy(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
 {
 	(void)argc, (void)argv, (void)r;
 	control_elastic_activity(s, p, true);
+	control_turns_activity(s, p, true);
 }
 
 static void sm_idle(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
 {
 	(void)argc, (void)argv, (void)r;
 	control_elastic_activity(s, p, false);
+	control_turns_activity(s, p, false);
 }
 
 static void server_ready(struct control_state *s, struct control_peer *p, int argc, char **argv,

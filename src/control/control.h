@@ -171,6 +171,10 @@ struct control_peer {
 	bool idle_pending;                       /* said idle sooner than an idle interval after busy */
 	uint64_t busy_ns;                        /* when it last said busy */
 	uint32_t mask[4];                        /* the TPC bits last pushed to it */
+	unsigned turn_ms;                        /* in a timeslice slice (turns.c): its turn's length; 0: none */
+	bool busy_turns;                         /* it launched within the idle interval, or waits to */
+	bool has_turn;
+	uint64_t turn_ns;                        /* when it got the turn, or last had it */
 };
 
 /* Whether p may see what belongs to uid (a server, a client) in a listing. */
@@ -290,6 +294,20 @@ void control_elastic_update_all(struct control_state *s);
 /* The SMs a slice's launches may use now (0: not masked). */
 unsigned control_elastic_sms_now(struct control_state *s, const struct control_gpu *g, const char *slice);
 unsigned control_elastic_idle_ms(void);
+
+/* The policy of a slice of a GPU (from the store as last read); false: no
+ * such slice, or the store cannot be read (elastic.c). */
+bool control_slice_policy(struct control_state *s, const char *gpu, const char *slice, struct gs_sm_policy *out);
+
+/* Turns in timeslice slices (turns.c): a program admitted into one gets its
+ * "turns <ms> <holds it>" line into line ("" for other slices); its busy and
+ * idle reports and its going move the turn on; control_turns_tick moves on
+ * the turns whose time is up, and says in how many ms the next one is (-1:
+ * none). */
+void control_turns_admit(struct control_state *s, struct control_peer *p, char *line, size_t len);
+void control_turns_activity(struct control_state *s, struct control_peer *p, bool busy);
+void control_turns_gone(struct control_state *s, struct control_peer *p);
+int control_turns_tick(struct control_state *s);
 
 /* What a command does where NVIDIA MPS runs under the daemon. */
 enum control_mps_role {

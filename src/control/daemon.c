@@ -920,8 +920,10 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			control_send(s.quit_conn, end);
 			break;
 		}
+		/* the next turn of a timeslice slice to end, if sooner */
+		int turn = control_turns_tick(&s), wait = s.n_servers || n_conns ? 100 : 1000;
 		struct epoll_event events[64];
-		int n = epoll_wait(ep, events, 64, s.n_servers || n_conns ? 100 : 1000);
+		int n = epoll_wait(ep, events, 64, turn >= 0 && turn < wait ? turn : wait);
 		if (n == 0 && s.mps.on && gs_now_ns() - s.mps.started_ns > 10000000000ull && !control_mps_listening(&s)) {
 			/* supervised: it went away, bring it back */
 			control_log(&s, "NVIDIA MPS in %s went away: starting it again", s.mps.pipe);

@@ -96,6 +96,25 @@ static struct gs_store *store(struct control_state *s)
 	return E.st;
 }
 
+bool control_slice_policy(struct control_state *s, const char *gpu, const char *slice, struct gs_sm_policy *out)
+{
+	struct gs_store *st = store(s);
+	for (size_t i = 0; st && i < st->n_gpu; i++) {
+		const struct gs_store_gpu *g = &st->gpu[i];
+		if (strcmp(g->uuid, gpu))
+			continue;
+		for (size_t k = 0; k < g->layout.n_ci; k++) {
+			char uuid[GS_UUID_STR + 4];
+			gs_store_ci_uuid(g->uuid, &g->layout.ci[k], uuid);
+			if (strcmp(uuid, slice) == 0) {
+				*out = g->layout.ci[k].sm_policy;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 #define MAX_SLICES (GS_MIG_MAX_CI + 1)
 
 struct gpu_view {

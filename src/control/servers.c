@@ -245,13 +245,17 @@ static void answer_client(struct control_state *s, struct control_peer *p, struc
 	p->pending = false;
 	int fd = p->ledger_fd;
 	p->ledger_fd = -1;
+	char turns[48];
+	control_turns_admit(s, p, turns, sizeof turns); /* a timeslice slice's: whether it holds the turn */
 	if (r) {
+		if (turns[0])
+			control_reply_line(r, "%s", turns);
 		control_reply_line(r, "%s", text);
 		r->pass_fd = fd;
 		return;
 	}
-	char line[160];
-	snprintf(line, sizeof line, "R %s\nE 0\n", text);
+	char line[208];
+	snprintf(line, sizeof line, "%s%s%sR %s\nE 0\n", turns[0] ? "R " : "", turns, turns[0] ? "\n" : "", text);
 	control_send_fd(p->conn, line, fd);
 	control_log(s, "Client %ld may run now: %s", (long)p->pid, text);
 }
@@ -530,6 +534,7 @@ void control_collect_jobs(struct control_state *s)
 void control_peer_gone(struct control_state *s, struct control_peer *p)
 {
 	control_elastic_gone(s, p);
+	control_turns_gone(s, p);
 	if (p->job)
 		control_collect_jobs(s); /* gpushare run ended, a SIGKILL included */
 	if (p->server) {

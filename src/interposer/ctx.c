@@ -426,6 +426,8 @@ static inline void launch_check(void)
 						 unsigned by, unsigned bz, unsigned shmem, CUstream s, void **p, void **e) \
 	{ \
 		launch_check(); \
+		gs__turn_gate(); \
+		gs__act_hook(); \
 		gs__mask_in_launch = true; \
 		CUresult rc = gs__real.cuLaunchKernel##suffix(f, gx, gy, gz, bx, by, bz, shmem, s, p, e); \
 		gs__mask_in_launch = false; \
@@ -435,6 +437,8 @@ static inline void launch_check(void)
 	CUresult gs__hook_cuLaunchKernelEx##suffix(const CUlaunchConfig *cfg, CUfunction f, void **p, void **e) \
 	{ \
 		launch_check(); \
+		gs__turn_gate(); \
+		gs__act_hook(); \
 		gs__mask_in_launch = true; \
 		CUresult rc = gs__real.cuLaunchKernelEx##suffix(cfg, f, p, e); \
 		gs__mask_in_launch = false; \
@@ -446,7 +450,8 @@ static inline void launch_check(void)
 	CUresult gs__hook_cuGraphLaunch##suffix(CUgraphExec g, CUstream s) \
 	{ \
 		launch_check(); \
-		gs__mask_note(); \
+		gs__turn_gate(); \
+		gs__act_note(); \
 		return gs__real.cuGraphLaunch##suffix(g, s); \
 	}
 LAUNCH_HOOKS()

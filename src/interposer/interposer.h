@@ -86,6 +86,10 @@ struct gs__placement {
 	bool masked;
 	uint32_t mask[4], own[4];
 	unsigned idle_ms;
+	/* turns (turns.c): a timeslice slice's turn length (0: none), and
+	 * whether the program holds the turn at its admission */
+	unsigned turn_ms;
+	bool has_turn;
 };
 /* Registers with gpushare-control (register.c), asking for the slice
  * asked ("-": none; "?MIG-...": a name from CUDA_VISIBLE_DEVICES, a slice
@@ -98,32 +102,66 @@ bool gs__notify(const char *line);
 
 /* TPC masks (smmask.c). gs__mask_setup takes the registration's mask
  * (false: green contexts); gs__mask_subscribe after cuInit; gs__mask_set for
- * a pushed mask; the watcher calls gs__mask_tick when gs__mask_watch_ms (-1:
- * no need) passed without a line, gs__mask_woken when gs__mask_wake_fd (-1:
- * none) is readable. The launch path: gs__mask_note. */
+ * a pushed mask; gs__mask_lost when the daemon went, gs__mask_again when a
+ * new one answered. */
 bool gs__mask_setup(const struct gs__placement *pl);
 void gs__mask_subscribe(void);
 void gs__mask_set(const uint32_t enabled[4]);
-int gs__mask_watch_ms(void);
-void gs__mask_tick(void);
-void gs__mask_busy(void);
-int gs__mask_wake_fd(void);
-void gs__mask_woken(void);
 void gs__mask_lost(void);
 void gs__mask_again(const struct gs__placement *pl);
 extern bool gs__mask_on;
-extern unsigned long gs__mask_launches;
-extern int gs__mask_idle;
 extern __thread bool gs__mask_in_launch __attribute__((tls_model("initial-exec")));
-static inline void gs__mask_note(void)
+
+/* Activity (activity.c): gs__act_setup(idle interval) once the daemon wants
+ * reports; the launch path calls gs__act_note; the watcher calls
+ * gs__act_tick when gs__act_watch_ms (-1: no need) passed without a line,
+ * gs__act_woken when gs__act_wake_fd (-1: none) is readable; gs__act_reset
+ * when the daemon went or a new one took the program (as busy);
+ * gs__act_sync once masks turned out not to work. */
+void gs__act_setup(unsigned idle_ms);
+void gs__act_sync(void);
+void gs__act_busy(void);
+void gs__act_reset(void);
+int gs__act_watch_ms(void);
+void gs__act_tick(void);
+int gs__act_wake_fd(void);
+void gs__act_woken(void);
+extern bool gs__act_on, gs__act_hooks;
+extern unsigned long gs__act_launches;
+extern int gs__act_idle;
+static inline void gs__act_note(void)
 {
-	if (__builtin_expect(gs__mask_on, 0)) {
+	if (__builtin_expect(gs__act_on, 0)) {
 		/* seq_cst, with the watcher's: neither misses the other (x86: the
 		 * same lock xadd and plain load) */
-		__atomic_fetch_add(&gs__mask_launches, 1, __ATOMIC_SEQ_CST);
-		if (__builtin_expect(__atomic_load_n(&gs__mask_idle, __ATOMIC_SEQ_CST), 0))
-			gs__mask_busy();
+		__atomic_fetch_add(&gs__act_launches, 1, __ATOMIC_SEQ_CST);
+		if (__builtin_expect(__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST), 0))
+			gs__act_busy();
 	}
+}
+
+/* The launch hooks count launches where the TPC-mask callback does not
+ * (green contexts): gs__act_hooks. */
+static inline void gs__act_hook(void)
+{
+	if (__builtin_expect(gs__act_hooks, 0))
+		gs__act_note();
+}
+
+/* Turns in a timeslice slice (turns.c): gs__turns_setup from the
+ * registration, gs__turns_set for "S turn on|off", gs__turns_again when the
+ * daemon went (NULL) or a new one answered; the launch path calls
+ * gs__turn_gate before the driver's launch. */
+void gs__turns_setup(const struct gs__placement *pl);
+void gs__turns_set(bool open);
+void gs__turns_again(const struct gs__placement *pl);
+bool gs__turn_waiting(void);
+void gs__turn_wait(void);
+extern int gs__turn_closed;
+static inline void gs__turn_gate(void)
+{
+	if (__builtin_expect(__atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE), 0))
+		gs__turn_wait();
 }
 
 /* What the environment asks for (config.c): the slice into out, the GPU

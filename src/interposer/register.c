@@ -168,6 +168,18 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 				to->idle_ms = idle;
 				to->masked = true;
 			}
+		} else if (strncmp(line, "R turns ", 8) == 0) {
+			/* a timeslice slice: the turn's length, whether it holds the turn now */
+			unsigned ms, has;
+			struct gs__placement *to = apply ? &placed : &placed_again;
+			if (sscanf(line + 8, "%u %u", &ms, &has) == 2 && ms) {
+				to->turn_ms = ms;
+				to->has_turn = has;
+			}
+		} else if (strcmp(line, "S turn on") == 0 || strcmp(line, "S turn off") == 0) {
+			/* a turn given or taken before the answer ended */
+			struct gs__placement *to = apply ? &placed : &placed_again;
+			to->has_turn = strcmp(line, "S turn on") == 0;
 		} else if (strncmp(line, "S mask ", 7) == 0) {
 			/* a mask pushed before the answer ended: the newest holds */
 			struct gs__placement *to = apply ? &placed : &placed_again;
@@ -323,24 +335,24 @@ static void *watch(void *arg)
 		uint64_t next = 0;
 		for (;;) {
 			/* while it is busy, a look at its launches every idle interval */
-			int every = gs__mask_watch_ms(), wait = -1;
+			int every = gs__act_watch_ms(), wait = -1;
 			uint64_t now = gs_now_ns();
 			if (every >= 0) {
 				if (!next || next > now + (uint64_t)every * 1000000u)
 					next = now + (uint64_t)every * 1000000u;
 				wait = now >= next ? 0 : (int)((next - now + 999999) / 1000000);
 			}
-			struct pollfd pf[2] = { { fd, POLLIN, 0 }, { gs__mask_wake_fd(), POLLIN, 0 } };
+			struct pollfd pf[2] = { { fd, POLLIN, 0 }, { gs__act_wake_fd(), POLLIN, 0 } };
 			int rc = poll(pf, pf[1].fd >= 0 ? 2 : 1, wait);
 			if (rc < 0 && errno == EINTR)
 				continue;
 			if (rc == 0) {
-				gs__mask_tick();
+				gs__act_tick();
 				next = 0;
 				continue;
 			}
 			if (rc > 0 && pf[1].revents) { /* busy again: look every idle interval */
-				gs__mask_woken();
+				gs__act_woken();
 				if (!pf[0].revents)
 					continue;
 			}
@@ -354,12 +366,16 @@ static void *watch(void *arg)
 			} else if (sscanf(line, "S mask %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32, &m[0], &m[1], &m[2],
 					  &m[3]) == 4) {
 				gs__mask_set(m);
+			} else if (strcmp(line, "S turn on") == 0 || strcmp(line, "S turn off") == 0) {
+				gs__turns_set(strcmp(line, "S turn on") == 0);
 			}
 		}
 		/* no longer ours for a forked child to close: the number may be reused */
 		__atomic_store_n(&watched_fd, -1, __ATOMIC_RELAXED);
 		close(fd);
 		gs__mask_lost();
+		gs__turns_again(NULL); /* nobody gives the turn: the gate opens */
+		gs__act_reset();
 		/* the daemon went away: register with the next one, keeping our limits */
 		gs__log("lost gpushare-control; registering again when it is back");
 		for (;;) {
@@ -367,6 +383,8 @@ static void *watch(void *arg)
 			if ((fd = connect_daemon(true)) < 0)
 				continue;
 			placed_again.masked = false;
+			placed_again.turn_ms = 0;
+			placed_again.has_turn = false;
 			int rc = read_answer(fd, false, why, sizeof why);
 			if (passed_fd >= 0) { /* it has its ledger */
 				close(passed_fd);
@@ -386,7 +404,9 @@ static void *watch(void *arg)
 			}
 		}
 		__atomic_store_n(&watched_fd, fd, __ATOMIC_RELAXED);
-		gs__mask_again(&placed_again); /* the new daemon's mask; it takes the program as busy */
+		gs__mask_again(&placed_again); /* the new daemon's mask and turns; it takes the program as busy */
+		gs__turns_again(&placed_again);
+		gs__act_reset();
 		gs__log("registered again with gpushare-control");
 	}
 }
@@ -472,6 +492,7 @@ int gs__register(const char *asked, const char *gpu)
 		mps_environment();
 	watched_fd = fd;
 	gs__mask_setup(&placed);
+	gs__turns_setup(&placed);
 	pthread_atfork(NULL, NULL, forked_child);
 	pthread_attr_t attr;
 	pthread_t t;

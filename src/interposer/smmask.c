@@ -6,12 +6,7 @@
  * pushes a new mask when the slice may borrow idle SMs or must give them
  * back (elastic.c); the launch path reads it with two loads and no lock.
  *
- * Activity: every launch adds one to a counter (process-local);
- * the thread that watches the daemon's connection (register.c) compares it
- * every idle interval and says "sm_idle" when it did not move. The first
- * launch after that says "sm_busy" itself and wakes the watcher (an
- * eventfd) to look again: two system calls, on the transition only. Both
- * reports go under one lock so the daemon hears them in order.
+ * Activity, which decides when the slice lends its SMs, is activity.c's.
  *
  * A launch the callback sees outside a wrapped kernel launch (a CUDA graph
  * being uploaded, whose kernels keep the mask of their upload:
@@ -21,9 +16,6 @@
 
 #include <pthread.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
 
 #define TMD_VERSION_OFF 72
 #define TMD_VERSION_HOPPER 0x40
@@ -32,19 +24,15 @@
 #define RING 8
 
 bool gs__mask_on;
-unsigned long gs__mask_launches;
-int gs__mask_idle;               /* the daemon takes a new client as busy until it says idle */
 __thread bool gs__mask_in_launch GS__TLS;
 
 static struct {
 	uint32_t own[4];             /* disabled words: every bit but the slice's own */
 	uint32_t ring[RING][4];      /* disabled words, the current one at index cur % RING */
 	unsigned cur;
-	unsigned idle_ms;
-	unsigned long seen;          /* launches at the last look */
-	int wake;                    /* eventfd: busy again, the watcher looks every idle interval */
-	pthread_mutex_t lock;        /* the busy/idle transitions */
-} M = { .wake = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
+	unsigned idle_ms;            /* the daemon's idle interval (0: nothing lent) */
+	pthread_mutex_t lock;        /* subscribing, and the daemon's coming and going */
+} M = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void forked_child(void);
 
@@ -103,7 +91,7 @@ static void launch_cb(void *userdata, int domain, int cbid, const void *params)
 		if (__atomic_load_n(&M.cur, __ATOMIC_RELAXED) == cur)
 			memcpy(m, copy, sizeof m);
 	}
-	gs__mask_note(); /* every kernel the driver launches, cooperative ones too */
+	gs__act_note(); /* every kernel the driver launches, cooperative ones too */
 	uint32_t w0;
 	memcpy(tmd + TMD_MASK_OFF, m, 16);
 	memcpy(&w0, tmd, sizeof w0);
@@ -126,10 +114,9 @@ bool gs__mask_setup(const struct gs__placement *pl)
 		return false;
 	}
 	disabled(pl->mask, M.ring[0]);
-	M.idle_ms = pl->idle_ms; /* 0: nothing is lent, nothing to report */
-	if (M.idle_ms && (M.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
-		gs__log("no eventfd: the watcher looks every %u ms while idle too", M.idle_ms);
+	M.idle_ms = pl->idle_ms;
 	gs__mask_on = true;
+	gs__act_setup(pl->idle_ms); /* 0: nothing is lent, nothing to report */
 	pthread_atfork(NULL, NULL, forked_child);
 	return true;
 }
@@ -160,6 +147,7 @@ void gs__mask_subscribe(void)
 		if (!ok) {
 			gs__log("the launch-descriptor callback cannot be subscribed: SMs confined by a green context");
 			gs__mask_on = false;
+			gs__act_sync(); /* its launches counted in the hooks */
 			gs__sm_active = gs__slice.sm_limited;
 			gs__notify("sm_busy\n");
 		} else {
@@ -171,37 +159,8 @@ void gs__mask_subscribe(void)
 	pthread_mutex_unlock(&M.lock);
 }
 
-/* The first launch after an idle interval: busy once the daemon has it
- * (a report the socket did not take is tried again at the next launch),
- * and the watcher, asleep while idle, woken to look again every idle
- * interval: nothing the daemon sends need wake it (a slice whose mask does
- * not change when it is busy again gets nothing). */
-void gs__mask_busy(void)
-{
-	pthread_mutex_lock(&M.lock);
-	if (__atomic_load_n(&gs__mask_idle, __ATOMIC_SEQ_CST) && gs__notify("sm_busy\n")) {
-		__atomic_store_n(&gs__mask_idle, 0, __ATOMIC_SEQ_CST);
-		/* a full counter (EAGAIN) wakes the watcher all the same */
-		if (M.wake >= 0 && write(M.wake, &(uint64_t){ 1 }, sizeof(uint64_t))) {
-		}
-	}
-	pthread_mutex_unlock(&M.lock);
-}
-
-int gs__mask_wake_fd(void)
-{
-	return M.wake;
-}
-
-void gs__mask_woken(void)
-{
-	uint64_t n;
-	if (M.wake >= 0 && read(M.wake, &n, sizeof n)) { /* EAGAIN: drained already */
-	}
-}
-
 /* The daemon went away: back to the slice's own SMs (lent ones may be
- * another's by now), taken as busy (nobody to tell). */
+ * another's by now). */
 void gs__mask_lost(void)
 {
 	if (!gs__mask_on)
@@ -210,25 +169,23 @@ void gs__mask_lost(void)
 	unsigned next = __atomic_load_n(&M.cur, __ATOMIC_RELAXED) + 1;
 	memcpy(M.ring[next % RING], M.own, sizeof M.own);
 	__atomic_store_n(&M.cur, next, __ATOMIC_RELEASE);
-	__atomic_store_n(&gs__mask_idle, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&M.lock);
 }
 
-/* Registered again with a new daemon, which takes it as busy: its mask and
- * its slice's own from that daemon's answer. */
+/* Registered again with a new daemon: its mask and its slice's own from
+ * that daemon's answer. */
 void gs__mask_again(const struct gs__placement *pl)
 {
 	if (!gs__mask_on || !pl->masked)
 		return;
 	pthread_mutex_lock(&M.lock);
 	disabled(pl->own, M.own);
-	__atomic_store_n(&gs__mask_idle, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&M.lock);
 	gs__mask_set(pl->mask);
 }
 
-/* A forked child is not registered: it keeps its slice's own SMs and
- * reports nothing (the lock may have been held by the parent's watcher). */
+/* A forked child is not registered: it keeps its slice's own SMs (the lock
+ * may have been held by the parent's watcher). */
 static void forked_child(void)
 {
 	pthread_mutex_init(&M.lock, NULL);
@@ -237,33 +194,4 @@ static void forked_child(void)
 	unsigned next = M.cur + 1;
 	memcpy(M.ring[next % RING], M.own, sizeof M.own);
 	M.cur = next;
-	gs__mask_idle = 0;
-	if (M.wake >= 0) /* the parent's watcher's, not ours to wake */
-		close(M.wake);
-	M.wake = -1;
-}
-
-int gs__mask_watch_ms(void)
-{
-	if (!gs__mask_on || !M.idle_ms)
-		return -1;
-	return !__atomic_load_n(&gs__mask_idle, __ATOMIC_SEQ_CST) || M.wake < 0 ? (int)M.idle_ms : -1;
-}
-
-/* Every idle interval while busy (the watcher thread): idle when no launch
- * came since the last look. */
-void gs__mask_tick(void)
-{
-	pthread_mutex_lock(&M.lock);
-	unsigned long now = __atomic_load_n(&gs__mask_launches, __ATOMIC_SEQ_CST);
-	if (now == M.seen && !__atomic_load_n(&gs__mask_idle, __ATOMIC_SEQ_CST)) {
-		if (gs__notify("sm_idle\n"))
-			__atomic_store_n(&gs__mask_idle, 1, __ATOMIC_SEQ_CST);
-		/* a launch that came meanwhile saw busy and said nothing */
-		if ((now = __atomic_load_n(&gs__mask_launches, __ATOMIC_SEQ_CST)) != M.seen &&
-		    __atomic_load_n(&gs__mask_idle, __ATOMIC_SEQ_CST) && gs__notify("sm_busy\n"))
-			__atomic_store_n(&gs__mask_idle, 0, __ATOMIC_SEQ_CST);
-	}
-	M.seen = now;
-	pthread_mutex_unlock(&M.lock);
 }

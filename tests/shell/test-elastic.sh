@@ -7,8 +7,8 @@
 # - a busy slice beside an idle one runs on the idle one's SMs too, and
 #   gives them back from its next launches once the owner launches again,
 #   a SIGKILL of the owner giving them to it again, and an owner whose mask
-#   does not change when it is busy again (slices that cover the GPU) lends
-#   them again once idle;
+#   does not change when it is busy again (it does not borrow) lends them
+#   again once idle;
 # - busy slices on the same SMs split them by weight (3:1), share them all
 #   at equal weights;
 # - an isolated slice neither lends nor borrows; best-effort slices share
@@ -41,6 +41,7 @@ trap cleanup EXIT
 q() { echo "$*" | "$ctl"; }
 # loop NAME USER SLICE: the SM-id kernel in a loop in a slice, its lines in $work/NAME.out
 loop() {
+	rm -f "$work/$1.out" # an earlier loop's lines are never read as this one's
 	LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$3" \
 		setpriv --reuid="$2" --regid="$(id -g "$2")" --init-groups -- "$app" smidloop > "$work/$1.out" 2> "$work/$1.err" &
 	pids+=($!)
@@ -124,19 +125,19 @@ kill -9 "$pid_a"
 gone "$d"
 gone "$a"
 
-# slices that cover the GPU: an owner busy again gets no new mask (nothing
-# free to add to its own), yet says idle again once it is
-a=$(q create_slice 68 8G -users "$user1")
-b=$(q create_slice 64 8G -users "$user2")
+# an owner that does not borrow gets no new mask when it is busy again,
+# yet says idle again once it is (its watcher is woken by its launch)
+a=$(q create_slice 64 8G -users "$user1")
+b=$(q create_slice 64 8G -users "$user2" -borrow off)
 loop a "$user1" "$a"
 LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$b" \
-	setpriv --reuid="$user2" --regid="$(id -g "$user2")" --init-groups -- "$app" hold 16 > "$work/h.out" 2>&1 &
+	setpriv --reuid="$user2" --regid="$(id -g "$user2")" --init-groups -- "$app" hold 16 > "$work/h2.out" 2>&1 &
 pids+=($!) pid_h=$!
-wait_for 'grep -q "^held" "$work/h.out"' > /dev/null
-check "slices of 68 and 64 SMs: the busy one borrows the idle one's" 'is a "132 range 0-131"'
+wait_for 'grep -q "^held" "$work/h2.out"' > /dev/null
+check "a busy slice beside an idle one that does not borrow: on the whole GPU" 'is a "132 range 0-131"'
 before=$(wc -l < "$work/a.out")
 kill -USR2 "$pid_h"
-check "the owner's one launch takes them back, on its own 64" 'wait_for "grep -q \"^smid distinct 64 range 64-127\" \"$work/h.out\"" 10'
+check "the owner's one launch takes its SMs back, on its own 64" 'wait_for "grep -q \"^smid distinct 64 range 64-127\" \"$work/h2.out\"" 10'
 check "and idle again, it lends them again" 'is a "132 range 0-131" && tail -n +$((before + 1)) "$work/a.out" | grep -q "^smid distinct 68 range 0-131"'
 kill -9 "$pid_h" "$pid_a"
 gone "$a"

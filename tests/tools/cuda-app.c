@@ -14,6 +14,8 @@
  *                                             mask: a launch callback of its own asks for every TPC)
  *   cuda-app [--via ...] smidloop [ms]        the SM-id kernel every 200 us for ms (0: until killed),
  *                                             a "smid distinct ..." line whenever its SMs change
+ *   cuda-app [--via ...] launchloop ms        a small kernel as fast as it goes for ms; then each
+ *                                             millisecond (CLOCK_MONOTONIC) it launched in, "at <ms>"
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
  *   cuda-app [--via ...] idle                 only its context: prints "ready", waits for SIGTERM
  *   cuda-app [--via ...] vmm MiB              only cuMemCreate: prints "vmm <rc>", waits for SIGTERM
@@ -22,6 +24,7 @@
 #include "gs-nvml.h"
 
 #include <dlfcn.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <pthread.h>
@@ -367,6 +370,40 @@ static int smidloop(size_t ms)
 	}
 }
 
+/* launchloop: a one-block kernel as fast as it goes for ms, then each
+ * CLOCK_MONOTONIC millisecond in which one was launched ("at <ms>"), so
+ * that programs taking turns can be compared, and "launches <n>". */
+static int launchloop(size_t ms)
+{
+	CUmodule mod;
+	CHECK(CALL(cuModuleLoadData, CUresult(*)(CUmodule *, const void *), &mod, "gpushare-sim-module\nkernel gs_smid 5\n"));
+	CUfunction f;
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &f, mod, "gs_smid"));
+	CUdeviceptr out;
+	CHECK(CALL(cuMemAlloc, t_alloc, &out, 4));
+	void *params[] = { &out };
+	enum { MAX_MS = 20000 };
+	static unsigned char hit[MAX_MS];
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uint64_t start = (uint64_t)t0.tv_sec * 1000 + (uint64_t)t0.tv_nsec / 1000000, n = 0;
+	for (;;) {
+		CHECK(CALL(cuLaunchKernel, CUresult(*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **),
+			   f, 1, 1, 1, 32, 1, 1, 0, NULL, params, NULL));
+		n++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		uint64_t now = (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+		if (now - start >= ms || now - start >= MAX_MS)
+			break;
+		hit[now - start] = 1;
+	}
+	for (uint64_t i = 0; i < ms && i < MAX_MS; i++)
+		if (hit[i])
+			printf("at %" PRIu64 "\n", start + i);
+	printf("launches %" PRIu64 "\n", n);
+	return 0;
+}
+
 static int smid(int threads)
 {
 	pthread_t t[64];
@@ -452,6 +489,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "smidloop") == 0)
 		return smidloop(arg);
+	if (strcmp(cmd, "launchloop") == 0)
+		return launchloop(arg);
 	if (strcmp(cmd, "fork") == 0)
 		return forked(arg);
 	if (strcmp(cmd, "idle") == 0 || strcmp(cmd, "vmm") == 0) {
