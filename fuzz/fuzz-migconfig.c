@@ -3,7 +3,7 @@
  * is passed as it is, without a NUL), leaks nothing, and keeps its word: an
  * error names fuzz.yaml:LINE:COL, a file that parses selects each of its
  * labels the same way twice, within the limits, SM-sharing keys only as
- * they go together. */
+ * they go together, a weight and a time slice within their ranges. */
 #include "migconfig.h"
 
 #include "fuzz.h"
@@ -51,7 +51,8 @@ static void check_spec(const struct gs_migconf_spec *s)
 		/* the keys that go together, as create_slice's options */
 		const struct gs_sm_policy *sp = &sl->sm_policy;
 		if (sp->mode > GS_SM_BEST_EFFORT || (sp->floor_sm && sp->mode != GS_SM_BEST_EFFORT) ||
-		    sp->floor_sm > GS_MIGCONF_MAX_FLOOR || (sp->mode == GS_SM_BEST_EFFORT && (sp->no_lend || sp->no_borrow)))
+		    sp->floor_sm > GS_MIGCONF_MAX_FLOOR || (sp->mode == GS_SM_BEST_EFFORT && (sp->no_lend || sp->no_borrow)) ||
+		    sp->weight > GS_SM_MAX_WEIGHT || sp->timeslice_ms > GS_TIMESLICE_MAX_MS)
 			abort();
 	}
 }

@@ -312,6 +312,41 @@ static void slices_take_sm_sharing(void **state)
 	assert_true(gs_store_sm_policy_default(&conf.specs[0].slices[0].sm_policy));
 }
 
+/* weight and timeslice go with any mode; 1 and off are the defaults */
+static void slices_take_weight_and_timeslice(void **state)
+{
+	(void)state;
+	char err[512] = "";
+	const char *yaml = SLICES "        - size: 40sm.8gb\n"                                /* 8 */
+				  "          weight: 3\n"                                   /* 9 */
+				  "          timeslice: 20\n"                               /* 10 */
+				  "        - {size: 32sm.8gb, sharing: best-effort, floor: 16, weight: 100, timeslice: 1000}\n"
+				  "        - {size: 16sm.4gb, sharing: isolated, priority: critical, timeslice: 1}\n"
+				  "        - {size: 8sm.1gb, weight: 1, timeslice: off}\n"
+				  "        - {size: 8sm.1gb, timeslice: \"off\"}\n";
+	ASSERT_INT_EQ(parse(yaml, "x", err, sizeof err), 0);
+	ASSERT_STR_EQ(err, "");
+	const struct gs_migconf_spec *s = &conf.specs[0];
+	ASSERT_INT_EQ(s->n_slices, 5);
+	const struct gs_sm_policy *p = &s->slices[0].sm_policy;
+	ASSERT_INT_EQ(p->mode, GS_SM_SHARED);
+	ASSERT_INT_EQ(p->weight, 3);
+	ASSERT_INT_EQ(p->timeslice_ms, 20);
+	assert_false(gs_store_sm_policy_default(p));
+	p = &s->slices[1].sm_policy;
+	ASSERT_INT_EQ(p->mode, GS_SM_BEST_EFFORT);
+	ASSERT_INT_EQ(p->floor_sm, 16);
+	ASSERT_INT_EQ(p->weight, GS_SM_MAX_WEIGHT);
+	ASSERT_INT_EQ(p->timeslice_ms, GS_TIMESLICE_MAX_MS);
+	p = &s->slices[2].sm_policy;
+	ASSERT_INT_EQ(p->mode, GS_SM_ISOLATED);
+	assert_true(p->critical);
+	ASSERT_INT_EQ(p->weight, 0);
+	ASSERT_INT_EQ(p->timeslice_ms, 1);
+	assert_true(gs_store_sm_policy_default(&s->slices[3].sm_policy));
+	assert_true(gs_store_sm_policy_default(&s->slices[4].sm_policy));
+}
+
 static void labels_are_selected_and_an_unknown_one_lists_them(void **state)
 {
 	(void)state;
@@ -367,6 +402,9 @@ struct bad {
 	const char *yaml, *err;
 };
 
+/* what weight and timeslice say is right */
+#define WEIGHT_RANGE "1 to 100 (its part of the SMs it runs on beside other busy slices; 1: as every slice)"
+#define TIMESLICE_RANGE "1 to 1000 (ms, the turn its programs take) or off (they run at once)"
 static const struct bad bad[] = {
 	/* values of the wrong kind */
 	{ HEAD "    - devices: all\n      mig-enabled: yes please\n",
@@ -454,7 +492,7 @@ static const struct bad bad[] = {
 	{ "version: v1\nmig-config:\n", "t.yaml:2:1: unknown key \"mig-config\" (known: version, mig-configs)" },
 	{ SLICES "        - size: 1sm.1gb\n          user: [a]\n",
 	  "t.yaml:9:11: unknown key \"user\" (known: size, name, users, refuse, overcommit, guarantee, default-for, "
-	  "cgroup, sharing, lend, borrow, priority, floor)" },
+	  "cgroup, sharing, lend, borrow, priority, floor, weight, timeslice)" },
 	{ HEAD "    - devices: all\n      devices: [0]\n", "t.yaml:5:7: duplicate key \"devices\" (first at 4:7)" },
 	{ "version: v1\nversion: v1\n", "t.yaml:2:1: duplicate key \"version\" (first at 1:1)" },
 	{ "version: v1\nmig-configs:\n  x:\n  - {devices: all, mig-enabled: false}\n  x:\n  - {devices: all, mig-enabled: "
@@ -574,6 +612,34 @@ static const struct bad bad[] = {
 	  "t.yaml:10:18: \"floor\" must be 0 or more (SMs; 0: a quarter of the slice's), not -4" },
 	{ SLICES "        - size: 1sm.1gb\n          sharing: best-effort\n          floor: 70000\n",
 	  "t.yaml:10:18: \"floor\" must be at most 65535, not 70000" },
+	/* weight and timeslice: create_slice's -weight and -timeslice, with any mode */
+	{ SLICES "        - size: 1sm.1gb\n          weight: 0\n", "t.yaml:9:19: \"weight\" must be " WEIGHT_RANGE ", not 0" },
+	{ SLICES "        - size: 1sm.1gb\n          weight: 101\n", "t.yaml:9:19: \"weight\" must be at most 100, not 101" },
+	{ SLICES "        - size: 1sm.1gb\n          weight: -3\n", "t.yaml:9:19: \"weight\" must be " WEIGHT_RANGE ", not -3" },
+	{ SLICES "        - size: 1sm.1gb\n          weight: heavy\n",
+	  "t.yaml:9:19: \"weight\" must be a whole number " WEIGHT_RANGE ", not \"heavy\"" },
+	{ SLICES "        - size: 1sm.1gb\n          weight: \"3\"\n",
+	  "t.yaml:9:19: \"weight\" must be a whole number " WEIGHT_RANGE ", not the quoted string \"3\" (write it without "
+	  "quotes)" },
+	{ SLICES "        - size: 1sm.1gb\n          weight: 2.5\n",
+	  "t.yaml:9:19: \"weight\" must be a whole number " WEIGHT_RANGE ", not \"2.5\"" },
+	{ SLICES "        - size: 1sm.1gb\n          timeslice: 0\n",
+	  "t.yaml:9:22: \"timeslice\" must be " TIMESLICE_RANGE ", not 0: for programs that run at once write off, or "
+	  "leave timeslice out" },
+	{ SLICES "        - size: 1sm.1gb\n          timeslice: 5000\n",
+	  "t.yaml:9:22: \"timeslice\" must be at most 1000, not 5000" },
+	{ SLICES "        - size: 1sm.1gb\n          timeslice: fast\n",
+	  "t.yaml:9:22: \"timeslice\" must be a whole number " TIMESLICE_RANGE ", not \"fast\"" },
+	{ SLICES "        - size: 1sm.1gb\n          timeslice: 20ms\n",
+	  "t.yaml:9:22: \"timeslice\" must be a whole number " TIMESLICE_RANGE ", not \"20ms\"" },
+	{ SLICES "        - size: 1sm.1gb\n          timeslice: false\n",
+	  "t.yaml:9:22: \"timeslice\" must be a whole number " TIMESLICE_RANGE ", not \"false\"" },
+	{ SLICES "        - size: 1sm.1gb\n          timeslice: Off\n",
+	  "t.yaml:9:22: \"timeslice\" must be a whole number " TIMESLICE_RANGE ", not \"Off\"" },
+	{ SLICES "        - size: 1sm.1gb\n          timeslice: []\n",
+	  "t.yaml:9:22: \"timeslice\" must be a whole number " TIMESLICE_RANGE ", not a list" },
+	{ SLICES "        - size: 1sm.1gb\n          timeslice: 20\n          timeslice: off\n",
+	  "t.yaml:10:11: duplicate key \"timeslice\" (first at 9:11)" },
 	/* YAML itself */
 	{ HEAD "    - devices: all\n     mig-enabled: true\n",
 	  "t.yaml:5:6: YAML syntax: did not find expected '-' indicator (while parsing a block collection at 4:5)" },
@@ -955,6 +1021,7 @@ int main(void)
 		cmocka_unit_test(reference_example_parses_every_config),
 		cmocka_unit_test(slices_take_every_key),
 		cmocka_unit_test(slices_take_sm_sharing),
+		cmocka_unit_test(slices_take_weight_and_timeslice),
 		cmocka_unit_test(labels_are_selected_and_an_unknown_one_lists_them),
 		cmocka_unit_test(every_config_is_checked_not_only_the_selected),
 		cmocka_unit_test(errors_name_file_line_and_column),

@@ -243,10 +243,17 @@ static int policy_of(struct gs_slice_txn *t, const struct gs_migconf *c, const s
 	return 0;
 }
 
+/* a weight of 0 is 1, as the store reads it */
+static unsigned weight_of(const struct gs_sm_policy *p)
+{
+	return p->weight ? p->weight : 1;
+}
+
 static bool same_policy(const struct gs_sm_policy *a, const struct gs_sm_policy *b)
 {
 	return a->mode == b->mode && a->no_lend == b->no_lend && a->no_borrow == b->no_borrow &&
-	       a->critical == b->critical && a->floor_sm == b->floor_sm;
+	       a->critical == b->critical && a->floor_sm == b->floor_sm && weight_of(a) == weight_of(b) &&
+	       a->timeslice_ms == b->timeslice_ms;
 }
 
 /* What a spec asks of GPU g, resolved: the model's profiles, sizes rounded. */
@@ -482,7 +489,7 @@ static void settle_policy(struct plan *p, const struct gs_slice_gpu *gpu, struct
 		struct gs_mig_ci *ci = &g->layout.ci[k];
 		if (ci->gi != gi->id || same_policy(&ci->sm_policy, &w->policy))
 			continue;
-		char uuid[GS_UUID_STR + 4], was[64], now[64];
+		char uuid[GS_UUID_STR + 4], was[80], now[80]; /* gs_slices_sm_policy_text: at most 61 characters */
 		gs_store_ci_uuid(g->uuid, ci, uuid);
 		gs_slices_sm_policy_text(&ci->sm_policy, was, sizeof was);
 		gs_slices_sm_policy_text(&w->policy, now, sizeof now);
@@ -771,6 +778,10 @@ static void print_policy(const struct gs_sm_policy *sp)
 		printf("          priority: critical\n");
 	if (sp->mode == GS_SM_BEST_EFFORT && sp->floor_sm)
 		printf("          floor: %u\n", sp->floor_sm);
+	if (weight_of(sp) > 1)
+		printf("          weight: %u\n", sp->weight);
+	if (sp->timeslice_ms)
+		printf("          timeslice: %u\n", sp->timeslice_ms);
 }
 
 /* export: the slices there are, as a configuration apply makes again. */

@@ -44,10 +44,10 @@ static const char *const top_keys[] = { "version", "mig-configs" };
 static const char *const spec_keys[] = { "device-filter", "devices", "mig-enabled", "mig-devices", "gpushare-slices" };
 enum { K_FILTER, K_DEVICES, K_MIG_ENABLED, K_MIG_DEVICES, K_SLICES, N_SPEC_KEYS };
 static const char *const slice_keys[] = { "size", "name", "users", "refuse", "overcommit", "guarantee", "default-for",
-					  "cgroup", "sharing", "lend", "borrow", "priority", "floor" };
+					  "cgroup", "sharing", "lend", "borrow", "priority", "floor", "weight", "timeslice" };
 enum {
 	S_SIZE, S_NAME, S_USERS, S_REFUSE, S_OVERCOMMIT, S_GUARANTEE, S_DEFAULT_FOR, S_CGROUP, S_SHARING, S_LEND, S_BORROW,
-	S_PRIORITY, S_FLOOR, N_SLICE_KEYS
+	S_PRIORITY, S_FLOOR, S_WEIGHT, S_TIMESLICE, N_SLICE_KEYS
 };
 
 GS_PRINTF(4, 5)
@@ -531,11 +531,41 @@ static bool ok_priority(const char *s)
 	return !strcmp(s, "critical") || !strcmp(s, "normal");
 }
 
+/* weight: 1 to 100, as create_slice's -weight; 0 is refused as -weight 0
+ * is (the default, where the key is left out, is 1). */
+static int get_weight(struct ctx *c, const yaml_node_t *v, unsigned *out)
+{
+	static const char range[] = "1 to 100 (its part of the SMs it runs on beside other busy slices; 1: as every slice)";
+	int rc = get_uint(c, v, "\"weight\"", range, GS_SM_MAX_WEIGHT, out);
+	if (!rc && !*out)
+		return FAIL(c, v, "\"weight\" must be %s, not 0", range);
+	return rc;
+}
+
+/* timeslice: 1 to 1000 ms, or off, as create_slice's -timeslice; 0 is
+ * refused as -timeslice 0 is: it reads as turns of no time at all rather
+ * than as no turns, so the file says off (or leaves the key out). off may be
+ * quoted: a YAML 1.1 reader takes a bare off for false, this one does not. */
+static int get_timeslice(struct ctx *c, const yaml_node_t *v, unsigned *out)
+{
+	static const char range[] = "1 to 1000 (ms, the turn its programs take) or off (they run at once)";
+	if (scalar_text(v) && !strcmp(text_of(v), "off")) {
+		*out = 0;
+		return 0;
+	}
+	int rc = get_uint(c, v, "\"timeslice\"", range, GS_TIMESLICE_MAX_MS, out);
+	if (!rc && !*out)
+		return FAIL(c, v, "\"timeslice\" must be %s, not 0: for programs that run at once write off, or leave "
+			    "timeslice out", range);
+	return rc;
+}
+
 /* A slice's SM sharing (docs/control.md, "SM sharing"), the keys that go
  * together as create_slice's options do: lend and borrow are a shared
  * slice's switches (an isolated one does neither, a best-effort one always
- * both), a floor is a best-effort slice's. The slice layer checks the values
- * against the slice (a floor at most its SMs) when the config is applied. */
+ * both), a floor is a best-effort slice's; a weight and a time slice go with
+ * any mode. The slice layer checks the values against the slice (a floor at
+ * most its SMs) when the config is applied. */
 static int parse_sm_policy(struct ctx *c, yaml_node_t **key, yaml_node_t **val, struct gs_migconf_slice *sl)
 {
 	char word_buf[32];
@@ -581,6 +611,10 @@ static int parse_sm_policy(struct ctx *c, yaml_node_t **key, yaml_node_t **val, 
 			return rc;
 		sl->floor_at = pos_of(val[S_FLOOR]);
 	}
+	if (val[S_WEIGHT] && (rc = get_weight(c, val[S_WEIGHT], &sp->weight)))
+		return rc;
+	if (val[S_TIMESLICE] && (rc = get_timeslice(c, val[S_TIMESLICE], &sp->timeslice_ms)))
+		return rc;
 	return 0;
 }
 

@@ -29,6 +29,8 @@
  *             borrow: false             # isolated is redundant, with best-effort refused
  *             priority: critical        # or normal (the default)
  *             floor: 16                 # SMs; only with sharing: best-effort
+ *             weight: 3                 # 1-100 (default 1): its part of SMs it shares with busy slices
+ *             timeslice: 20             # ms, 1-1000, or off (the default: its programs run at once)
  *
  * Names (profiles, sizes) are only checked for their syntax here; whether a GPU
  * has them is for the code that applies the config. No YAML anchors, aliases,
@@ -73,8 +75,9 @@ struct gs_migconf_slice {
 	unsigned n_default;
 	bool refuse, overcommit;
 	uint64_t guarantee_bytes; /* guarantee parsed (gs_parse_size); 0 where absent */
-	/* sharing, lend, borrow, priority and floor as given (all zero: the
-	 * default); whether the floor fits the slice is the slice layer's check */
+	/* sharing, lend, borrow, priority, floor, weight and timeslice as given
+	 * (all zero: the default; a weight of 1 is the default too); whether the
+	 * floor fits the slice is the slice layer's check */
 	struct gs_sm_policy sm_policy;
 	struct gs_migconf_pos at, size_at, name_at, users_at, guarantee_at, cgroup_at, sharing_at, floor_at; /* {0, 0} where absent */
 };

@@ -6,8 +6,9 @@
 # multi-user slices, a second apply changes nothing, a bad file says
 # file:line:column and changes nothing, a busy slice in the way is refused
 # (and --force stops its program), what export prints applies back to
-# the same, and SM sharing (isolated, best-effort with a floor) is made,
-# exported and set in place on a slice that stays.
+# the same, and SM sharing (isolated, best-effort with a floor, a weight
+# and a time slice) is made, exported and set in place on a slice that
+# stays, a bad weight or time slice refused at its line changing nothing.
 set -u
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib.sh"
@@ -178,6 +179,47 @@ batch=$(awk '$3 == "batch" { print $1 }' "$work/slices")
 echo "set_slice_sm_policy batch -floor 8" | "$ctl" > /dev/null
 check "a slice whose policy differs: assert says so" '! gpushare assert -f "$conf" -c sharing > "$work/out" && grep -q "^GPU 0: SM sharing of $batch named batch from best-effort,floor=8 to best-effort,floor=16" "$work/out"'
 check "... and apply sets it in place: the same slice, the file's policy" 'gpushare apply -f "$conf" -c sharing > "$work/out" && grep -q "SM sharing of $batch named batch" "$work/out" && ! grep -q "remove MIG" "$work/out" && echo list_slices | "$ctl" | grep -qE "^$batch .* batch .* best-effort,floor=16 +no " && [ "$(store)" = "$before" ]'
+
+# weight and timeslice: create_slice's -weight and -timeslice, in the file
+cat > "$work/weights.yaml" <<'YAML'
+version: v1
+mig-configs:
+  weights:
+    - devices: [0]
+      mig-enabled: true
+      mig-devices: {}
+      gpushare-slices:
+        - size: 48sm.16gb
+          name: infer
+          weight: 3
+          timeslice: 20
+        - size: 32sm.8gb
+          name: batch
+YAML
+check "weights: a slice with weight 3 and turns of 20 ms beside a default one" 'gpushare apply -f "$work/weights.yaml" -c weights > /dev/null && echo list_slices | "$ctl" > "$work/slices" && grep -qE " infer .* shared,weight=3,timeslice=20ms +no " "$work/slices" && grep -qE " batch .* shared +no " "$work/slices"'
+infer=$(awk '$3 == "infer" { print $1 }' "$work/slices")
+check "export writes weight and timeslice, for that slice alone" 'gpushare export -c weights-again > "$work/export-weights.yaml" && grep -qx "          weight: 3" "$work/export-weights.yaml" && grep -qx "          timeslice: 20" "$work/export-weights.yaml" && [ "$(grep -c "weight:" "$work/export-weights.yaml")" = 1 ] && [ "$(grep -c "timeslice:" "$work/export-weights.yaml")" = 1 ]'
+before=$(store)
+check "... which applies back changing nothing, and assert matches" 'gpushare apply -f "$work/export-weights.yaml" -c weights-again | grep -q "^GPU 0: matches" && [ "$(store)" = "$before" ] && gpushare assert -f "$work/export-weights.yaml" -c weights-again | grep -q "match config"'
+sed 's/weight: 3/weight: 5/' "$work/weights.yaml" > "$work/weight5.yaml"
+check "a config that changes only the weight: assert says so" '! gpushare assert -f "$work/weight5.yaml" -c weights > "$work/out" && grep -q "^GPU 0: SM sharing of $infer named infer from shared,weight=3,timeslice=20ms to shared,weight=5,timeslice=20ms" "$work/out" && [ "$(store)" = "$before" ]'
+check "... and apply sets it in place: the same slice, its time slice kept" 'gpushare apply -f "$work/weight5.yaml" -c weights > "$work/out" && grep -q "SM sharing of $infer named infer" "$work/out" && ! grep -qE "remove MIG|create MIG" "$work/out" && echo list_slices | "$ctl" | grep -qE "^$infer .* infer .* shared,weight=5,timeslice=20ms +no "'
+sed 's/weight: 3/weight: 1/; s/timeslice: 20/timeslice: off/' "$work/weights.yaml" > "$work/weight1.yaml"
+check "weight: 1 and timeslice: off are the defaults: set in place, then a second apply matches" 'gpushare apply -f "$work/weight1.yaml" -c weights > "$work/out" && grep -q "SM sharing of $infer named infer from shared,weight=5,timeslice=20ms to shared$" "$work/out" && echo list_slices | "$ctl" | grep -qE "^$infer .* infer .* shared +no " && gpushare apply -f "$work/weight1.yaml" -c weights | grep -q "^GPU 0: matches" && ! gpushare export | grep -qE "weight:|timeslice:"'
+gpushare apply -f "$work/weights.yaml" -c weights > /dev/null
+before=$(store)
+# bad_value SED MESSAGE: weights.yaml edited by SED is refused with MESSAGE, nothing changed
+bad_value() {
+	sed "$1" "$work/weights.yaml" > "$work/weights-bad.yaml"
+	! gpushare apply -f "$work/weights-bad.yaml" -c weights > "$work/out" 2>&1 && grep -qF "gpushare apply: $work/weights-bad.yaml:$2" "$work/out" && [ "$(store)" = "$before" ]
+}
+check "weight: 0 is refused: 1 to 100" 'bad_value "s/weight: 3/weight: 0/" "10:19: \"weight\" must be 1 to 100 (its part of the SMs it runs on beside other busy slices; 1: as every slice), not 0"'
+check "weight: 101 is refused: at most 100" 'bad_value "s/weight: 3/weight: 101/" "10:19: \"weight\" must be at most 100, not 101"'
+check "timeslice: 5000 is refused: at most 1000" 'bad_value "s/timeslice: 20/timeslice: 5000/" "11:22: \"timeslice\" must be at most 1000, not 5000"'
+check "timeslice: fast is refused: milliseconds or off" 'bad_value "s/timeslice: 20/timeslice: fast/" "11:22: \"timeslice\" must be a whole number 1 to 1000 (ms, the turn its programs take) or off (they run at once), not \"fast\""'
+check "timeslice: 0 is refused: off, or no timeslice" 'bad_value "s/timeslice: 20/timeslice: 0/" "11:22: \"timeslice\" must be 1 to 1000 (ms, the turn its programs take) or off (they run at once), not 0: for programs that run at once write off, or leave timeslice out"'
+check "... the slice keeps its weight and time slice" 'echo list_slices | "$ctl" | grep -qE "^$infer .* infer .* shared,weight=3,timeslice=20ms +no "'
+check "back to sharing: the same slices, their policies set in place" 'gpushare apply -f "$conf" -c sharing > "$work/out" && ! grep -q "remove MIG" "$work/out" && echo list_slices | "$ctl" > "$work/slices" && grep -qE "^$infer .* infer .* isolated,critical +no " "$work/slices"'
 
 # bad files: file:line:column, nothing changed
 before=$(store)
