@@ -406,14 +406,15 @@ static void sm_policies_round_trip_and_only_non_default_ones_are_written(void **
 	static struct gs_store s, t;
 	fill(&s);
 	s.gpu[0].layout.ci[0].sm_policy = (struct gs_sm_policy){ .no_lend = true, .critical = true };
-	s.gpu[0].layout.ci[1].sm_policy = (struct gs_sm_policy){ .mode = GS_SM_BEST_EFFORT, .floor_sm = 4 };
+	s.gpu[0].layout.ci[1].sm_policy = (struct gs_sm_policy){ .mode = GS_SM_BEST_EFFORT, .floor_sm = 4, .weight = 3,
+								 .timeslice_ms = 20 };
 	s.gpu[1].layout.ci[0].sm_policy = (struct gs_sm_policy){ .mode = GS_SM_ISOLATED, .no_lend = true,
 								 .no_borrow = true };
 	char *text, *again;
 	ASSERT_INT_EQ(gs_store_format(&s, &text, NULL), 0);
-	assert_non_null(strstr(text, "\nsmpolicy " GPU " 2 0 shared 0 1 1 0\n"));
-	assert_non_null(strstr(text, "\nsmpolicy " GPU " 15 0 best-effort 1 1 0 4\n"));
-	assert_non_null(strstr(text, "\nsmpolicy " GPU2 " 1 0 isolated 0 0 0 0\n"));
+	assert_non_null(strstr(text, "\nsmpolicy " GPU " 2 0 shared 0 1 1 0 1 0\n"));
+	assert_non_null(strstr(text, "\nsmpolicy " GPU " 15 0 best-effort 1 1 0 4 3 20\n"));
+	assert_non_null(strstr(text, "\nsmpolicy " GPU2 " 1 0 isolated 0 0 0 0 1 0\n"));
 	assert_null(strstr(text, "\nsmpolicy " GPU2 " 1 1")); /* the default: no record */
 	char err[256] = "";
 	ASSERT_INT_EQ(gs_store_parse(text, &t, err, sizeof err), 0);
@@ -422,6 +423,8 @@ static void sm_policies_round_trip_and_only_non_default_ones_are_written(void **
 	p = &t.gpu[0].layout.ci[1].sm_policy;
 	assert_true(p->mode == GS_SM_BEST_EFFORT && !p->no_lend && !p->no_borrow && !p->critical);
 	ASSERT_INT_EQ(p->floor_sm, 4);
+	ASSERT_INT_EQ(p->weight, 3);
+	ASSERT_INT_EQ(p->timeslice_ms, 20);
 	p = &t.gpu[1].layout.ci[0].sm_policy;
 	assert_true(p->mode == GS_SM_ISOLATED && p->no_lend && p->no_borrow);
 	assert_true(gs_store_sm_policy_default(&t.gpu[1].layout.ci[1].sm_policy));
@@ -448,6 +451,14 @@ static void bad_sm_policy_records_are_refused(void **state)
 	char err[256];
 	ASSERT_INT_EQ(parse_sealed(HEAD "smpolicy " GPU " 2 0 best-effort 1 1 1 56\n", &s, err, sizeof err), 0);
 	ASSERT_INT_EQ(s.gpu[0].layout.ci[0].sm_policy.floor_sm, 56);
+	/* a store of before weights and turns: its 9-word records read as weight 1, no turns */
+	ASSERT_INT_EQ(s.gpu[0].layout.ci[0].sm_policy.weight, 0);
+	ASSERT_INT_EQ(s.gpu[0].layout.ci[0].sm_policy.timeslice_ms, 0);
+	ASSERT_INT_EQ(parse_sealed(HEAD "smpolicy " GPU " 2 0 shared 1 1 0 0 100 1000\n", &s, err, sizeof err), 0);
+	ASSERT_INT_EQ(s.gpu[0].layout.ci[0].sm_policy.weight, 100);
+	ASSERT_INT_EQ(s.gpu[0].layout.ci[0].sm_policy.timeslice_ms, 1000);
+	ASSERT_INT_EQ(parse_sealed(HEAD "smpolicy " GPU " 2 0 shared 1 1 0 0 1 0\n", &s, err, sizeof err), 0);
+	ASSERT_INT_EQ(s.gpu[0].layout.ci[0].sm_policy.weight, 0); /* 1 is kept as the default */
 	struct {
 		const char *line, *err;
 	} bad[] = {
@@ -459,6 +470,10 @@ static void bad_sm_policy_records_are_refused(void **state)
 		{ "smpolicy " GPU " 2 0 shared 1 1 0\n", "line 9: malformed smpolicy record" },
 		{ "smpolicy " GPU " 2 0 shared 1 1 0 0 0\n", "line 9: malformed smpolicy record" },
 		{ "smpolicy " GPU " 2 0 shared 1 1 0 -1\n", "line 9: malformed smpolicy record" },
+		{ "smpolicy " GPU " 2 0 shared 1 1 0 0 101 0\n", "line 9: malformed smpolicy record" },
+		{ "smpolicy " GPU " 2 0 shared 1 1 0 0 1 1001\n", "line 9: malformed smpolicy record" },
+		{ "smpolicy " GPU " 2 0 shared 1 1 0 0 1\n", "line 9: malformed smpolicy record" },
+		{ "smpolicy " GPU " 2 0 shared 1 1 0 0 1 0 0\n", "line 9: malformed smpolicy record" },
 		{ "smpolicy " GPU " 2 0 isolated 1 0 0 0\n", "line 9: an isolated slice neither lends nor borrows" },
 		{ "smpolicy " GPU " 2 0 shared 1 1 0 8\n", "line 9: a floor is a best-effort slice's, at most its 56 SMs" },
 		{ "smpolicy " GPU " 2 0 best-effort 1 1 0 58\n",
