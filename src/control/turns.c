@@ -7,8 +7,10 @@
  * (the interposer's turns.c); what it launched before runs to its end.
  *
  * A program takes the slice's turn length at its registration: a change of
- * -timeslice holds for programs that start afterwards. Programs queued
- * behind another user's server take no turn until they run. */
+ * -timeslice holds for programs that start afterwards (each turn is as long
+ * as its holder's). Programs queued behind another user's server take no
+ * turn until they run. The walks over the clients are bounded by the
+ * daemon's connection limits. */
 #include "control.h"
 
 #include <stdio.h>
@@ -91,8 +93,8 @@ void control_turns_admit(struct control_state *s, struct control_peer *p, char *
 void control_turns_activity(struct control_state *s, struct control_peer *p, bool busy)
 {
 	(void)s;
-	if (!p->turn_ms)
-		return;
+	if (!p->turn_ms || p->busy_turns == busy)
+		return; /* a report that changes nothing costs nothing */
 	p->busy_turns = busy;
 	move_on(p, NULL);
 }
@@ -142,7 +144,8 @@ static void deadline(void *ctx, struct control_peer *p)
 	control_each_client(other_wants, &o);
 	if (!o.any)
 		return;
-	uint64_t end = p->turn_ns + (uint64_t)p->turn_ms * 1000000u;
+	/* a holder with nothing to launch passes it on now */
+	uint64_t end = p->busy_turns ? p->turn_ns + (uint64_t)p->turn_ms * 1000000u : d->now;
 	if (end <= d->now) {
 		if (d->n_up < sizeof d->up / sizeof d->up[0])
 			d->up[d->n_up++] = p;
@@ -154,13 +157,19 @@ static void deadline(void *ctx, struct control_peer *p)
 int control_turns_tick(struct control_state *s)
 {
 	(void)s;
-	struct due d = { .now = gs_now_ns() };
-	control_each_client(deadline, &d);
-	for (size_t i = 0; i < d.n_up; i++)
-		move_on(d.up[i], NULL);
-	if (d.n_up) { /* new turns began: their ends */
+	struct due d;
+	/* again while some were due: new turns began (their ends), and more
+	 * may be due than one pass holds; each pass moves every due turn on,
+	 * so the passes end */
+	for (int pass = 0; pass < 8; pass++) {
 		d = (struct due){ .now = gs_now_ns() };
 		control_each_client(deadline, &d);
+		if (!d.n_up)
+			break;
+		for (size_t i = 0; i < d.n_up; i++)
+			move_on(d.up[i], NULL);
 	}
+	if (d.n_up)
+		return 0; /* still some due: at once */
 	return d.next ? (int)((d.next - d.now + 999999) / 1000000) : -1;
 }

@@ -15,9 +15,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* read by every launch, written at transitions; the counter every launch
+ * writes on a line of its own */
 bool gs__act_on, gs__act_hooks;
-unsigned long gs__act_launches;
 int gs__act_idle;               /* the daemon takes a new client as busy until it says idle */
+unsigned long gs__act_launches __attribute__((aligned(64)));
 
 static struct {
 	unsigned idle_ms;
@@ -60,6 +62,8 @@ void gs__act_sync(void)
  * not change when it is busy again gets nothing). */
 void gs__act_busy(void)
 {
+	int was;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &was); /* send() under the lock */
 	pthread_mutex_lock(&A.lock);
 	if (__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST) && gs__notify("sm_busy\n")) {
 		__atomic_store_n(&gs__act_idle, 0, __ATOMIC_SEQ_CST);
@@ -68,6 +72,7 @@ void gs__act_busy(void)
 		}
 	}
 	pthread_mutex_unlock(&A.lock);
+	pthread_setcancelstate(was, NULL);
 }
 
 /* The daemon went away, or a new one took the program (as busy). */
@@ -94,7 +99,10 @@ int gs__act_watch_ms(void)
 {
 	if (!gs__act_on)
 		return -1;
-	return !__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST) || A.wake < 0 ? (int)A.idle_ms : -1;
+	/* a thread waiting for its turn whose "sm_busy" the socket did not
+	 * take: looked at again until it is told */
+	return !__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST) || A.wake < 0 || gs__turn_waiting() ? (int)A.idle_ms
+												  : -1;
 }
 
 /* Every idle interval while busy (the watcher thread): idle when no launch
@@ -103,6 +111,8 @@ void gs__act_tick(void)
 {
 	pthread_mutex_lock(&A.lock);
 	unsigned long now = __atomic_load_n(&gs__act_launches, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST) && gs__turn_waiting() && gs__notify("sm_busy\n"))
+		__atomic_store_n(&gs__act_idle, 0, __ATOMIC_SEQ_CST); /* the waiter's report, again */
 	if (now == A.seen && !gs__turn_waiting() && !__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST)) {
 		if (gs__notify("sm_idle\n"))
 			__atomic_store_n(&gs__act_idle, 1, __ATOMIC_SEQ_CST);

@@ -492,15 +492,17 @@ int gs__register(const char *asked, const char *gpu)
 		mps_environment();
 	watched_fd = fd;
 	gs__mask_setup(&placed);
-	gs__turns_setup(&placed);
+	gs__turns_setup(&placed); /* before the watcher: it may be told of a turn at once */
 	pthread_atfork(NULL, NULL, forked_child);
 	pthread_attr_t attr;
 	pthread_t t;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
-	if (pthread_create(&t, &attr, watch, (void *)(intptr_t)fd))
-		gs__log("cannot start the thread that watches gpushare-control");
+	if (pthread_create(&t, &attr, watch, (void *)(intptr_t)fd)) {
+		gs__log("cannot start the thread that watches gpushare-control: no turns taken");
+		gs__turns_again(NULL); /* nobody would open the gate */
+	}
 	pthread_attr_destroy(&attr);
 	return 0;
 }

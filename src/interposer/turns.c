@@ -12,21 +12,35 @@
  * nobody is left to give the turn. */
 #include "interposer.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <time.h>
 
-int gs__turn_closed;
+/* read by every launch: a line of its own, away from what waiters write */
+int gs__turn_closed __attribute__((aligned(64)));
 
 static struct {
+	bool set_up;                 /* turns from the first registration: only then from a later daemon */
 	bool on;
+	unsigned turn_ms;
 	unsigned waiting;
 	pthread_mutex_t lock;
-	pthread_cond_t open;
-} T = { .lock = PTHREAD_MUTEX_INITIALIZER, .open = PTHREAD_COND_INITIALIZER };
+	pthread_cond_t open;         /* CLOCK_MONOTONIC */
+} T __attribute__((aligned(64))) = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void init_cond(void)
+{
+	pthread_condattr_t a;
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&T.open, &a);
+	pthread_condattr_destroy(&a);
+}
 
 static void forked_child(void)
 {
 	pthread_mutex_init(&T.lock, NULL);
-	pthread_cond_init(&T.open, NULL);
+	init_cond();
 	T.on = false;
 	T.waiting = 0;
 	gs__turn_closed = 0;
@@ -47,13 +61,11 @@ void gs__turns_setup(const struct gs__placement *pl)
 {
 	if (!pl->turn_ms)
 		return;
-	static bool once;
-	if (!once) {
-		once = true;
-		pthread_atfork(NULL, NULL, forked_child);
-	}
+	init_cond();
+	pthread_atfork(NULL, NULL, forked_child);
 	pthread_mutex_lock(&T.lock);
-	T.on = true;
+	T.set_up = T.on = true;
+	T.turn_ms = pl->turn_ms;
 	pthread_mutex_unlock(&T.lock);
 	gs__act_setup(pl->idle_ms ? pl->idle_ms : 2);
 	gs__turns_set(pl->has_turn);
@@ -61,11 +73,14 @@ void gs__turns_setup(const struct gs__placement *pl)
 }
 
 /* The daemon went away (lost: nobody gives the turn, the gate opens), or a
- * new one answered (its turns, or none). */
+ * new one answered (its turns, or none). A program that took no turns at
+ * its start takes none later: the -timeslice it started under holds. */
 void gs__turns_again(const struct gs__placement *pl)
 {
 	pthread_mutex_lock(&T.lock);
-	T.on = pl && pl->turn_ms;
+	T.on = T.set_up && pl && pl->turn_ms;
+	if (T.on)
+		T.turn_ms = pl->turn_ms;
 	__atomic_store_n(&gs__turn_closed, T.on && !pl->has_turn, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&T.open);
 	pthread_mutex_unlock(&T.lock);
@@ -76,17 +91,34 @@ bool gs__turn_waiting(void)
 	return __atomic_load_n(&T.waiting, __ATOMIC_SEQ_CST) != 0;
 }
 
+/* Until the turn comes back. Not a cancellation point (a thread cancelled
+ * here would leave the lock held); a daemon that gives no turn for ten turns
+ * and a second (stopped, stuck) has the gate opened, as a gone one has. */
 void gs__turn_wait(void)
 {
+	int was;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &was);
 	pthread_mutex_lock(&T.lock);
 	if (__atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE)) {
 		__atomic_add_fetch(&T.waiting, 1, __ATOMIC_SEQ_CST);
 		pthread_mutex_unlock(&T.lock);
 		gs__act_note(); /* wants a turn: busy */
 		pthread_mutex_lock(&T.lock);
+		struct timespec end;
+		clock_gettime(CLOCK_MONOTONIC, &end);
+		uint64_t ns = (uint64_t)end.tv_nsec + (10ull * T.turn_ms + 1000) * 1000000ull;
+		end.tv_sec += (time_t)(ns / 1000000000ull);
+		end.tv_nsec = (long)(ns % 1000000000ull);
 		while (__atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE))
-			pthread_cond_wait(&T.open, &T.lock);
+			if (pthread_cond_timedwait(&T.open, &T.lock, &end) == ETIMEDOUT &&
+			    __atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE)) {
+				__atomic_store_n(&gs__turn_closed, 0, __ATOMIC_RELEASE);
+				pthread_cond_broadcast(&T.open);
+				gs__log("no turn from gpushare-control for %u ms: launching without waiting for it",
+					10 * T.turn_ms + 1000);
+			}
 		__atomic_sub_fetch(&T.waiting, 1, __ATOMIC_SEQ_CST);
 	}
 	pthread_mutex_unlock(&T.lock);
+	pthread_setcancelstate(was, NULL);
 }

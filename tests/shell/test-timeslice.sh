@@ -77,27 +77,28 @@ for gpu in ${GPUS:-a100-sxm4-40gb h200-sxm-141gb}; do
 	q set_slice_sm_policy "$t" -timeslice off > /dev/null
 	both_loops "$t" 1500
 	read -r overlap switches share <<< "$(turns x.out y.out)"
-	check "$gpu: -timeslice off: they launch at once (${overlap}% of milliseconds both)" '[ "$overlap" -ge 50 ]'
-	q set_slice_sm_policy "$t" -timeslice 40 > /dev/null
-	# a program that launches nothing passes its turn on
+	check "$gpu: -timeslice off: they launch at once (${overlap}% of milliseconds both)" '[ "$overlap" -ge 20 ]'
+	# a program that launches nothing passes its turn on, however long
+	q set_slice_sm_policy "$t" -timeslice 1000 > /dev/null
 	run h "$t" hold 16
 	wait_for 'grep -q "^held" "$work/h.out"' > /dev/null
 	run x "$t" launchloop 1500
 	wait "$pid_x"
 	n=$(grep -c "^at " "$work/x.out")
-	check "$gpu: beside a program with nothing to launch, one launches all the time ($n of 1500 ms)" '[ "$n" -ge 1200 ]'
+	check "$gpu: beside a program with nothing to launch that holds a turn of 1 s, one launches all the time ($n of 1500 ms)" '[ "$n" -ge 1200 ]'
 	kill -9 "$pid_h"
+	q set_slice_sm_policy "$t" -timeslice 40 > /dev/null
 	# the daemon gone while one waits: nobody gives the turn, the gate opens
-	run x "$t" launchloop 2500
-	run y "$t" launchloop 2500
+	run x "$t" launchloop 3500
+	run y "$t" launchloop 3500
 	sleep 1
 	kill -9 "$(cat "$work/pipe/gpushare-control.pid")"
+	# from 0.8 s after the kill on: the milliseconds both launched in
+	from=$(($("$py" -c 'import time; print(int(time.monotonic() * 1000))') + 800)) # launchloop's clock
 	wait "$pid_x" "$pid_y"
-	# from 1.8 s on (0.8 s after the kill): the milliseconds both launched in
-	for f in x y; do awk -v from="$(($(grep "^at " "$work/x.out" | head -1 | cut -d' ' -f2) + 1800))" \
-		'$1 == "at" && $2 >= from' "$work/$f.out" > "$work/$f.late"; done
+	for f in x y; do awk -v from="$from" '$1 == "at" && $2 >= from' "$work/$f.out" > "$work/$f.late"; done
 	read -r overlap switches share <<< "$(turns x.late y.late 2> /dev/null || echo 0 0 0)"
-	check "$gpu: the daemon killed while one waits: the gate opens, both launch at once (${overlap}% of milliseconds both)" '[ "$overlap" -ge 50 ]'
+	check "$gpu: the daemon killed while one waits: the gate opens, both launch at once (${overlap}% of milliseconds both)" '[ "$overlap" -ge 20 ]'
 	rm -f "$work/pipe/gpushare-control.pid"
 done
 
