@@ -205,6 +205,23 @@ static void weights_split_shared_sms(void **state)
 	ASSERT_INT_EQ(sms(p[0].mask), 32 + 24);
 	ASSERT_INT_EQ(sms(p[1].mask), 32 + 8);
 	ASSERT_INT_EQ(disjoint(p[0].mask, p[1].mask), 1);
+	/* a best-effort slice shrunk to its floor beside a busy critical one
+	 * keeps its whole floor, whatever the weight of who shares it */
+	struct gs_smpolicy_slice f[3] = { slice(0, 64, true), slice(0, 64, true), slice(64, 64, true) };
+	f[0].policy.weight = 3;
+	f[1].policy.mode = GS_SM_BEST_EFFORT, f[1].policy.floor_sm = 32;
+	f[2].policy.critical = true;
+	gs_smpolicy_masks(&calib, f, 3, none);
+	ASSERT_INT_EQ(sms(f[1].mask), 32);
+	/* as many slices as a GPU has (and its remainder): still split */
+	static struct gs_smpolicy_slice many[65];
+	for (int i = 0; i < 65; i++)
+		many[i] = slice(128, 4, false);
+	many[63] = slice(0, 128, true), many[64] = slice(0, 128, true);
+	many[63].policy.weight = 3;
+	gs_smpolicy_masks(&calib, many, 65, none);
+	ASSERT_INT_EQ(sms(many[63].mask), 96 + 4);
+	ASSERT_INT_EQ(sms(many[64].mask), 32 + 4);
 }
 
 /* Whatever the policies and activity, every mask holds a live TPC of its

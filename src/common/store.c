@@ -582,10 +582,15 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 			if (ci->n_default)
 				fputc('\n', f);
 			const struct gs_sm_policy *sp = &ci->sm_policy;
-			if (!gs_store_sm_policy_default(sp))
-				fprintf(f, "smpolicy %s %u %u %s %d %d %d %u %u %u\n", g->uuid, ci->gi, ci->id,
-					gs_store_sm_mode_name(sp->mode), !sp->no_lend, !sp->no_borrow, sp->critical, sp->floor_sm,
-					sp->weight ? sp->weight : 1, sp->timeslice_ms);
+			if (!gs_store_sm_policy_default(sp)) {
+				fprintf(f, "smpolicy %s %u %u %s %d %d %d %u", g->uuid, ci->gi, ci->id,
+					gs_store_sm_mode_name(sp->mode), !sp->no_lend, !sp->no_borrow, sp->critical, sp->floor_sm);
+				/* the 9 words of before where they say it all: older readers
+				 * (a program's interposer loaded before an upgrade) still read it */
+				if (sp->weight > 1 || sp->timeslice_ms)
+					fprintf(f, " %u %u", sp->weight ? sp->weight : 1, sp->timeslice_ms);
+				fputc('\n', f);
+			}
 		}
 	}
 	/* the end line: how many lines precede it, and their checksum */

@@ -251,6 +251,8 @@ typedef struct CUmemAllocationProp_st {
 	CU_PTDS(cuLaunchKernel, cuLaunchKernel_ptsz, 7000, (CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem, CUstream s, void **params, void **extra), (f, gx, gy, gz, bx, by, bz, shmem, s, params, extra)) \
 	CU(cuLaunchKernelEx, cuLaunchKernelEx, 11060, (const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra), (cfg, f, params, extra)) \
 	CU_PTDS(cuLaunchKernelEx, cuLaunchKernelEx_ptsz, 11060, (const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra), (cfg, f, params, extra)) \
+	CU(cuLaunchCooperativeKernel, cuLaunchCooperativeKernel, 9000, (CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem, CUstream s, void **params), (f, gx, gy, gz, bx, by, bz, shmem, s, params)) \
+	CU_PTDS(cuLaunchCooperativeKernel, cuLaunchCooperativeKernel_ptsz, 9000, (CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem, CUstream s, void **params), (f, gx, gy, gz, bx, by, bz, shmem, s, params)) \
 	CU(cuGraphLaunch, cuGraphLaunch, 10000, (CUgraphExec g, CUstream s), (g, s)) \
 	CU_PTDS(cuGraphLaunch, cuGraphLaunch_ptsz, 10000, (CUgraphExec g, CUstream s), (g, s)) \
 	CU(cuOccupancyMaxActiveBlocksPerMultiprocessor, cuOccupancyMaxActiveBlocksPerMultiprocessor, 6050, (int *n, CUfunction f, int block, size_t shmem), (n, f, block, shmem)) \

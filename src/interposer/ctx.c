@@ -444,6 +444,21 @@ static inline void launch_check(void)
 		gs__mask_in_launch = false; \
 		return rc; \
 	} \
+	CUresult gs__hook_cuLaunchCooperativeKernel##suffix(CUfunction f, unsigned gx, unsigned gy, unsigned gz, \
+							    unsigned bx, unsigned by, unsigned bz, unsigned shmem, \
+							    CUstream s, void **p); \
+	CUresult gs__hook_cuLaunchCooperativeKernel##suffix(CUfunction f, unsigned gx, unsigned gy, unsigned gz, \
+							    unsigned bx, unsigned by, unsigned bz, unsigned shmem, \
+							    CUstream s, void **p) \
+	{ \
+		launch_check(); \
+		gs__turn_gate(); \
+		gs__act_hook(); \
+		gs__mask_in_launch = true; \
+		CUresult rc = gs__real.cuLaunchCooperativeKernel##suffix(f, gx, gy, gz, bx, by, bz, shmem, s, p); \
+		gs__mask_in_launch = false; \
+		return rc; \
+	} \
 	/* a graph's kernels keep the mask of its upload (the slice's own): \
 	 * counted as launches, so a slice replaying graphs is busy */ \
 	CUresult gs__hook_cuGraphLaunch##suffix(CUgraphExec g, CUstream s); \

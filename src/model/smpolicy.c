@@ -59,41 +59,66 @@ static bool has_bit(const uint32_t *bits, unsigned b)
 	return bits[b / 32] >> (b % 32) & 1;
 }
 
-static bool live_bit(const struct gs_tpc_calib *c, unsigned b)
+#define CLAIM_WORDS 2 /* slices a claim names: a GPU's slices and its remainder */
+struct claim {
+	uint64_t w[CLAIM_WORDS];
+};
+
+static bool claim_eq(const struct claim *a, const struct claim *b)
 {
-	uint32_t one[GS_TPC_WORDS] = { 0 };
-	one[b / 32] = 1u << (b % 32);
-	return gs_tpc_any_live(c, one);
+	return !memcmp(a, b, sizeof *a);
 }
 
-/* The slices (at most 64) whose own SMs hold bit b and who run on it now. */
-static uint64_t claimants(const struct gs_smpolicy_slice *sl, size_t n, unsigned b)
+static bool claims_two(const struct claim *a)
 {
-	uint64_t who = 0;
+	unsigned n = 0;
+	for (unsigned w = 0; w < CLAIM_WORDS; w++)
+		n += (unsigned)__builtin_popcountll(a->w[w]);
+	return n >= 2;
+}
+
+/* Whether two busy slices whose own SMs overlap have different weights:
+ * else there is nothing to split (the common case, looked at cheaply). */
+static bool weights_differ(const struct gs_smpolicy_slice *sl, size_t n)
+{
 	for (size_t i = 0; i < n; i++)
-		if (sl[i].busy && has_bit(sl[i].own, b) && has_bit(sl[i].mask, b))
-			who |= 1ull << i;
-	return who;
+		for (size_t k = i + 1; sl[i].busy && k < n; k++)
+			if (sl[k].busy && weight_of(&sl[i]) != weight_of(&sl[k]) && overlaps(sl[i].own, sl[k].own))
+				return true;
+	return false;
 }
 
 /* Busy over-committed slices on the same SMs of theirs, with weights that
- * differ, split them: each set of claimants divides the live bits they
- * claim together in proportion to their weights (largest remainders, at
- * least one each while there are enough), in runs in bit order so that each
- * keeps neighbouring TPCs. Equal weights share them, as MPS does. */
-static void split_by_weight(const struct gs_tpc_calib *c, struct gs_smpolicy_slice *sl, size_t n)
+ * differ, split them: each set of claimants (the busy slices whose own SMs
+ * hold a live bit and whose mask still does; a best-effort slice shrunk to
+ * its floor keeps its floor whole) divides the bits they claim together in
+ * proportion to their weights (largest remainders, at least one each while
+ * there are enough), in runs in bit order so that each keeps neighbouring
+ * TPCs. Equal weights share them, as MPS does. O(bits x slices). */
+static void split_by_weight(const struct gs_tpc_calib *c, struct gs_smpolicy_slice *sl, size_t n, bool critical)
 {
-	if (n > 64)
+	if (n > 64 * CLAIM_WORDS || !weights_differ(sl, n))
 		return;
+	uint32_t live[GS_TPC_WORDS];
+	gs_tpc_bits_all(c, live);
+	static struct claim claim[GS_TPC_BITS]; /* the daemon's one thread, and the tests' */
+	memset(claim, 0, sizeof claim);
+	for (size_t i = 0; i < n; i++) {
+		bool shrunk = sl[i].policy.mode == GS_SM_BEST_EFFORT && critical && !sl[i].policy.critical;
+		if (!sl[i].busy || shrunk)
+			continue;
+		for (unsigned b = 0; b < GS_TPC_BITS; b++)
+			if (has_bit(live, b) && has_bit(sl[i].own, b) && has_bit(sl[i].mask, b))
+				claim[b].w[i / 64] |= 1ull << (i % 64);
+	}
 	uint32_t done[GS_TPC_WORDS] = { 0 };
 	for (unsigned b = 0; b < GS_TPC_BITS; b++) {
-		uint64_t who = has_bit(done, b) || !live_bit(c, b) ? 0 : claimants(sl, n, b);
-		if (!who || !(who & (who - 1)))
+		if (has_bit(done, b) || !claims_two(&claim[b]))
 			continue;
-		unsigned w0 = 0, total = 0, k = 0, idx[64], share[64];
+		unsigned w0 = 0, total = 0, k = 0, idx[64 * CLAIM_WORDS], share[64 * CLAIM_WORDS], rem[64 * CLAIM_WORDS];
 		bool differ = false;
 		for (size_t i = 0; i < n; i++)
-			if (who >> i & 1) {
+			if (claim[b].w[i / 64] >> (i % 64) & 1) {
 				unsigned w = weight_of(&sl[i]);
 				differ |= w0 && w != w0;
 				w0 = w;
@@ -104,7 +129,7 @@ static void split_by_weight(const struct gs_tpc_calib *c, struct gs_smpolicy_sli
 		uint32_t group[GS_TPC_WORDS] = { 0 };
 		unsigned bits = 0;
 		for (unsigned q = b; q < GS_TPC_BITS; q++)
-			if (!has_bit(done, q) && live_bit(c, q) && claimants(sl, n, q) == who) {
+			if (!has_bit(done, q) && claim_eq(&claim[q], &claim[b])) {
 				group[q / 32] |= 1u << (q % 32);
 				bits++;
 			}
@@ -114,7 +139,7 @@ static void split_by_weight(const struct gs_tpc_calib *c, struct gs_smpolicy_sli
 			continue;
 		/* at least one each where there are enough, the rest by weight,
 		 * leftovers to the largest remainders */
-		unsigned given = 0, base = bits >= k ? 1 : 0, rest = bits - base * k, rem[64];
+		unsigned given = 0, base = bits >= k ? 1 : 0, rest = bits - base * k;
 		for (unsigned j = 0; j < k; j++) {
 			uint64_t x = (uint64_t)rest * weight_of(&sl[idx[j]]);
 			share[j] = base + (unsigned)(x / total);
@@ -200,7 +225,7 @@ void gs_smpolicy_masks(const struct gs_tpc_calib *c, struct gs_smpolicy_slice *s
 		if (be)
 			or_into(s->mask, best_effort);
 	}
-	split_by_weight(c, sl, n);
+	split_by_weight(c, sl, n, critical);
 	for (size_t i = 0; i < n; i++) {
 		sl[i].lent = false;
 		for (size_t k = 0; !sl[i].busy && k < n; k++)

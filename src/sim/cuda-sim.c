@@ -1564,6 +1564,23 @@ EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *cfg, CUfunction f, v
 	return cuLaunchKernelEx(cfg, f, params, extra);
 }
 
+/* A cooperative launch runs as any other here (every block is resident on
+ * a simulated GPU). */
+EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
+					  unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem, CUstream s,
+					  void **params)
+{
+	(void)shmem;
+	return launch(f, gx, gy, gz, bx, by, bz, s, params);
+}
+
+EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
+					       unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem,
+					       CUstream s, void **params)
+{
+	return cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shmem, s, params);
+}
+
 /* The simulated driver makes no graphs, so no executable graph is valid. */
 EXPORT CUresult cuGraphLaunch(CUgraphExec g, CUstream s)
 {
