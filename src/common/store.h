@@ -38,9 +38,9 @@ struct gs_mig_gi {
  * busy. An isolated slice never lends nor borrows. Best-effort slices lend
  * and borrow, and also run on each other's SMs while they are all busy. A
  * critical slice (any mode) makes the best-effort slices of its GPU shrink
- * to their floor while it is busy. Busy slices that run on the same SMs
- * (over-committed ones, best-effort ones) split them by weight where their
- * weights differ. A timeslice slice's programs take turns. */
+ * to their floor while it is busy. Busy over-committed slices whose own SMs
+ * overlap split those by weight where their weights differ. A timeslice
+ * slice's programs take turns. */
 enum gs_sm_mode { GS_SM_SHARED = 0, GS_SM_ISOLATED = 1, GS_SM_BEST_EFFORT = 2 };
 struct gs_sm_policy {
 	uint8_t mode;            /* enum gs_sm_mode */
