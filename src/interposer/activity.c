@@ -3,12 +3,15 @@
  * timeslice slice's turn on from a program that has nothing to launch
  * (turns.c).
  *
- * Every launch adds one to a counter (process-local); the thread that
- * watches the daemon's connection (register.c) compares it every idle
- * interval and says "sm_idle" when it did not move and no thread waits for
- * its turn. The first launch after that says "sm_busy" itself and wakes the
- * watcher (an eventfd) to look again: two system calls, on the transition
- * only. Both reports go under one lock so the daemon hears them in order. */
+ * A launch marks a flag that the thread watching the daemon's connection
+ * (register.c) takes back every idle interval: the launch path only reads
+ * it while it is marked, so busy launches write nothing another thread
+ * reads. A look that finds it unmarked, with no thread waiting for its
+ * turn, says "sm_idle"; the first launch after that says "sm_busy" itself
+ * and wakes the watcher (an eventfd) to look again: two system calls, on
+ * the transition only. Both reports go under one lock so the daemon hears
+ * them in order; the flag and the idle word are stored and then the other
+ * read seq_cst on both sides, so neither misses the other. */
 #include "interposer.h"
 
 #include <pthread.h>
@@ -19,11 +22,10 @@
  * writes on a line of its own */
 bool gs__act_on, gs__act_hooks;
 int gs__act_idle;               /* the daemon takes a new client as busy until it says idle */
-unsigned long gs__act_launches __attribute__((aligned(64)));
+int gs__act_launched __attribute__((aligned(64)));
 
 static struct {
 	unsigned idle_ms;
-	unsigned long seen;          /* launches at the last look */
 	int wake;                    /* eventfd: busy again, the watcher looks every idle interval */
 	pthread_mutex_t lock;        /* the busy/idle transitions */
 } A = { .wake = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -110,17 +112,16 @@ int gs__act_watch_ms(void)
 void gs__act_tick(void)
 {
 	pthread_mutex_lock(&A.lock);
-	unsigned long now = __atomic_load_n(&gs__act_launches, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST) && gs__turn_waiting() && gs__notify("sm_busy\n"))
 		__atomic_store_n(&gs__act_idle, 0, __ATOMIC_SEQ_CST); /* the waiter's report, again */
-	if (now == A.seen && !gs__turn_waiting() && !__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST)) {
+	bool launched = __atomic_exchange_n(&gs__act_launched, 0, __ATOMIC_SEQ_CST);
+	if (!launched && !gs__turn_waiting() && !__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST)) {
 		if (gs__notify("sm_idle\n"))
 			__atomic_store_n(&gs__act_idle, 1, __ATOMIC_SEQ_CST);
 		/* a launch that came meanwhile saw busy and said nothing */
-		if (((now = __atomic_load_n(&gs__act_launches, __ATOMIC_SEQ_CST)) != A.seen || gs__turn_waiting()) &&
+		if ((__atomic_load_n(&gs__act_launched, __ATOMIC_SEQ_CST) || gs__turn_waiting()) &&
 		    __atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST) && gs__notify("sm_busy\n"))
 			__atomic_store_n(&gs__act_idle, 0, __ATOMIC_SEQ_CST);
 	}
-	A.seen = now;
 	pthread_mutex_unlock(&A.lock);
 }

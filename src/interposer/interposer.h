@@ -127,14 +127,14 @@ void gs__act_tick(void);
 int gs__act_wake_fd(void);
 void gs__act_woken(void);
 extern bool gs__act_on, gs__act_hooks;
-extern unsigned long gs__act_launches;
-extern int gs__act_idle;
+extern int gs__act_launched, gs__act_idle;
 static inline void gs__act_note(void)
 {
 	if (__builtin_expect(gs__act_on, 0)) {
-		/* seq_cst, with the watcher's: neither misses the other (x86: the
-		 * same lock xadd and plain load) */
-		__atomic_fetch_add(&gs__act_launches, 1, __ATOMIC_SEQ_CST);
+		/* marked once per look (seq_cst, with the watcher's: neither
+		 * misses the other); already marked, two plain loads on x86 */
+		if (!__atomic_load_n(&gs__act_launched, __ATOMIC_RELAXED))
+			__atomic_store_n(&gs__act_launched, 1, __ATOMIC_SEQ_CST);
 		if (__builtin_expect(__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST), 0))
 			gs__act_busy();
 	}
