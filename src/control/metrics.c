@@ -384,11 +384,23 @@ static void publish(struct control_state *s)
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *upload, size_t *upload_len, void **req)
 {
-	(void)cls, (void)version, (void)upload, (void)upload_len, (void)req;
+	(void)cls, (void)version, (void)upload;
 	/* HEAD is GET without the body (RFC 9110 asks for both where GET is
-	 * served); MHD leaves the body out itself */
+	 * served); MHD leaves the body out itself. Any other method is answered
+	 * at its headers, and the connection closed: its body is never read. */
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, M.not_allowed);
+	static int seen; /* its address marks a request whose headers came */
+	if (*req != &seen) {
+		/* answered once the whole request is in (the next call): then
+		 * the connection may stay open for the next scrape */
+		*req = &seen;
+		return MHD_YES;
+	}
+	if (*upload_len) {
+		*upload_len = 0; /* a GET with a body: the body is dropped */
+		return MHD_YES;
+	}
 	if (strcmp(url, "/metrics"))
 		return MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, M.not_found);
 	pthread_mutex_lock(&M.lock);
