@@ -217,6 +217,8 @@ for bad in "localhost:9401" "9401" "127.0.0.1:" "127.0.0.1:99999" "[::1:9401" "1
 	bad_daemon "$bad" -d
 	check "GPUSHARE_CONTROL_METRICS=$bad: refused in control.log, saying what would be right; commands served" \
 		'grep -qF "GPUSHARE_CONTROL_METRICS=\"$bad\" is not an address to serve metrics on: " "$work/bad/log/control.log" && grep -qF "give host:port with a numeric address, such as 127.0.0.1:9401 or [::1]:9401. No metrics served" "$work/bad/log/control.log" && [ "$(bad_q get_default_active_thread_percentage)" = 100.0 ]'
+	[ "$bad" = localhost:9401 ] && check "... in the words docs/metrics.md shows" \
+		'grep -qF "$(grep "^GPUSHARE_CONTROL_METRICS=\"localhost:9401\" is not" "$(dirname "$0")/../../docs/metrics.md")" "$work/bad/log/control.log"'
 	bad_q quit > /dev/null
 	wait_for '[ ! -e "$work/bad/pipe/gpushare-control.pid" ]' 5
 	rm -f "$work/bad/log/control.log"
