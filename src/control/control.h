@@ -321,9 +321,10 @@ int control_turns_tick(struct control_state *s);
 /* Prometheus metrics (metrics.c), when GPUSHARE_CONTROL_METRICS names an
  * address: init serves them from libmicrohttpd's thread (a bad address or a
  * build without libmicrohttpd: a line in control.log, and none); tick, from
- * the loop, renders them again at most once a second; stop ends it all. */
+ * every turn of the loop, renders them again once a second and says in how
+ * many ms it is due next (-1: no metrics); stop ends it all. */
 void control_metrics_init(struct control_state *s);
-void control_metrics_tick(struct control_state *s);
+int control_metrics_tick(struct control_state *s);
 void control_metrics_stop(void);
 
 /* What a command does where NVIDIA MPS runs under the daemon. */

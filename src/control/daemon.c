@@ -396,12 +396,15 @@ static void answer(struct control_state *s, struct conn *c, char *line)
 	 * for the daemon to go; the connection closes after the answer */
 	bool quit = strncmp(line, "quit", 4) == 0 && (line[4] == '\0' || line[4] == ' ' || line[4] == '\t');
 	/* a program's busy and idle reports come at every transition: not
-	 * logged, or control.log would fill with them */
-	if (strcmp(line, "sm_busy") && strcmp(line, "sm_idle"))
+	 * logged, or control.log would fill with them, nor counted */
+	bool report = !strcmp(line, "sm_busy") || !strcmp(line, "sm_idle");
+	if (!report)
 		control_log(s, "Cmd:%s", line);
 	control_dispatch(s, &c->peer, line, &r);
-	s->counters.commands++;
-	s->counters.commands_refused += !r.deferred && r.status;
+	if (!report) {
+		s->counters.commands++;
+		s->counters.commands_refused += !r.deferred && r.status;
+	}
 	/* the reply's lines into control.log, as MPS logs them, where the
 	 * command changed something or was refused: not every listing */
 	for (size_t i = 0; (r.logged || r.status) && i < r.len;) {
@@ -921,7 +924,6 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			rotate_log(&s.log, log_dir, "control.log");
 			rotate_log(&s.server_log, log_dir, "server.log");
 			sweep(&s);
-			control_metrics_tick(&s);
 		}
 		if (s.quitting && s.n_servers == 0) {
 			/* every server has gone: quit's answer, then the daemon goes */
@@ -932,6 +934,10 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 		}
 		/* the next turn of a timeslice slice to end, if sooner */
 		int turn = control_turns_tick(&s), wait = s.n_servers || n_conns ? 100 : 1000;
+		/* the metrics rendered again when due, however idle the loop */
+		int due = control_metrics_tick(&s);
+		if (due >= 0 && due < wait)
+			wait = due;
 		struct epoll_event events[64];
 		int n = epoll_wait(ep, events, 64, turn >= 0 && turn < wait ? turn : wait);
 		if (n == 0 && s.mps.on && gs_now_ns() - s.mps.started_ns > 10000000000ull && !control_mps_listening(&s)) {

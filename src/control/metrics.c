@@ -3,7 +3,7 @@
  * docs/metrics.md lists every metric).
  *
  * Threads: the daemon's state stays the loop's alone. The loop renders the
- * whole text at most once a second (from its 100 ms tick) into a new MHD
+ * whole text once a second (the loop's wait ends when it is due) into a new MHD
  * response and swaps it in under a mutex; libmicrohttpd's own thread answers
  * every request with the response in force (MHD counts its references, so a
  * response being sent outlives its replacement). HTTP work, slow peers and
@@ -339,7 +339,8 @@ static void render(struct control_state *s, struct text *t)
 	counter(t, "gpushare_control_connections_refused_total",
 		"Connections the control daemon refused (too many, no file descriptor left).",
 		s->counters.connections_refused);
-	counter(t, "gpushare_control_commands_total", "Command lines the control daemon answered.", s->counters.commands);
+	counter(t, "gpushare_control_commands_total",
+		"Command lines the control daemon answered (programs' busy and idle reports aside).", s->counters.commands);
 	counter(t, "gpushare_control_commands_refused_total", "Command lines answered with a refusal (status 1).",
 		s->counters.commands_refused);
 	counter(t, "gpushare_control_registrations_total", "CUDA programs that registered at CUDA init.",
@@ -526,10 +527,16 @@ void control_metrics_init(struct control_state *s)
 		    loopback(&sa) ? "" : "; not a loopback address: whoever reaches it reads every slice's and user's figures");
 }
 
-void control_metrics_tick(struct control_state *s)
+int control_metrics_tick(struct control_state *s)
 {
-	if (M.d && gs_now_ns() - M.rendered_ns >= RENDER_NS)
+	if (!M.d)
+		return -1;
+	uint64_t now = gs_now_ns();
+	if (now - M.rendered_ns >= RENDER_NS) {
 		publish(s);
+		now = M.rendered_ns;
+	}
+	return (int)((M.rendered_ns + RENDER_NS - now) / 1000000u) + 1;
 }
 
 void control_metrics_stop(void)
@@ -556,9 +563,10 @@ void control_metrics_init(struct control_state *s)
 			    v);
 }
 
-void control_metrics_tick(struct control_state *s)
+int control_metrics_tick(struct control_state *s)
 {
 	(void)s;
+	return -1;
 }
 
 void control_metrics_stop(void)
