@@ -25,7 +25,7 @@ if ! test_users; then
 	exit 0
 fi
 need_preload
-if strings "$build/bin/gpushare-control" | grep -q "built without libmicrohttpd"; then
+if grep -qa "built without libmicrohttpd" "$build/bin/gpushare-control"; then
 	echo "skip: this gpushare-control was built without libmicrohttpd (libmicrohttpd-dev)"
 	exit 0
 fi
