@@ -49,6 +49,13 @@ YAML_LIBS ?= $(if $(shell printf '\043include <yaml.h>\n' | $(CC) -E - > /dev/nu
 ifeq ($(YAML_LIBS),)
 CFLAGS  += -DGS_NO_YAML
 endif
+# libmicrohttpd, for gpushare-control's Prometheus metrics (scripts/deps.sh
+# installs it); without it the daemon is built all the same and says, when
+# GPUSHARE_CONTROL_METRICS asks for metrics, that it has none
+MHD_LIBS ?= $(if $(shell printf '\043include <microhttpd.h>\n' | $(CC) -E - > /dev/null 2>&1 && echo y),-lmicrohttpd)
+ifeq ($(MHD_LIBS),)
+CFLAGS  += -DGS_NO_MICROHTTPD
+endif
 control_src := $(wildcard src/control/*.c)
 simnvml_src := src/sim/nvml-sim.c src/sim/simstate.c
 simcuda_src := src/sim/cuda-sim.c src/sim/simstate.c
@@ -152,7 +159,7 @@ $(BUILD)/bin/gpushare-device-plugin: src/k8s/device-plugin.cc src/k8s/container.
 
 $(BIN)/gpushare-control: $(call obj,$(control_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) -lpthread
 
 $(BIN)/gpushare: $(call obj,$(cli_src)) $(SLICE_A) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)

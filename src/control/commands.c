@@ -268,6 +268,8 @@ static void register_client(struct control_state *s, struct control_peer *p, int
 			    struct control_reply *r)
 {
 	control_client_register(s, p, argv[1], argc >= 3 ? argv[2] : "-", argc == 4 ? argv[3] : NULL, r);
+	s->counters.registrations++;
+	s->counters.registrations_refused += !r->deferred && r->status;
 }
 
 /* gpushare: a registered program's interposer says it launches again, or

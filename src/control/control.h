@@ -70,6 +70,14 @@ struct control_mps {
 	uint64_t started_ns;                     /* when it was last started (0: found running) */
 };
 
+/* What the daemon counts as it goes, for its metrics (metrics.c). */
+struct control_counters {
+	uint64_t connections_open;               /* now */
+	uint64_t connections, connections_refused;
+	uint64_t commands, commands_refused;     /* lines answered; answered with status 1 */
+	uint64_t registrations, registrations_refused;
+};
+
 struct control_state {
 	double default_pct;                      /* set_default_active_thread_percentage */
 	struct mpsval_dev_limit default_limits[CONTROL_MAX_LIMITS];
@@ -91,6 +99,7 @@ struct control_state {
 	FILE *server_log;                        /* server.log: lines of servers (log pipe) and of the daemon for them */
 	uint64_t settle_ns;                      /* after a restart that adopted servers or NVIDIA's MPS: the
 						  * programs already running register again until then */
+	struct control_counters counters;
 };
 
 /* Starts NVIDIA's control daemon in -multiuser-server mode with a private
@@ -308,6 +317,15 @@ void control_turns_admit(struct control_state *s, struct control_peer *p, char *
 void control_turns_activity(struct control_state *s, struct control_peer *p, bool busy);
 void control_turns_gone(struct control_state *s, struct control_peer *p);
 int control_turns_tick(struct control_state *s);
+
+/* Prometheus metrics (metrics.c), when GPUSHARE_CONTROL_METRICS names an
+ * address: init serves them from libmicrohttpd's thread (a bad address or a
+ * build without libmicrohttpd: a line in control.log, and none); tick, from
+ * every turn of the loop, renders them again once a second and says in how
+ * many ms it is due next (-1: no metrics); stop ends it all. */
+void control_metrics_init(struct control_state *s);
+int control_metrics_tick(struct control_state *s);
+void control_metrics_stop(void);
 
 /* What a command does where NVIDIA MPS runs under the daemon. */
 enum control_mps_role {

@@ -396,10 +396,15 @@ static void answer(struct control_state *s, struct conn *c, char *line)
 	 * for the daemon to go; the connection closes after the answer */
 	bool quit = strncmp(line, "quit", 4) == 0 && (line[4] == '\0' || line[4] == ' ' || line[4] == '\t');
 	/* a program's busy and idle reports come at every transition: not
-	 * logged, or control.log would fill with them */
-	if (strcmp(line, "sm_busy") && strcmp(line, "sm_idle"))
+	 * logged, or control.log would fill with them, nor counted */
+	bool report = !strcmp(line, "sm_busy") || !strcmp(line, "sm_idle");
+	if (!report)
 		control_log(s, "Cmd:%s", line);
 	control_dispatch(s, &c->peer, line, &r);
+	if (!report) {
+		s->counters.commands++;
+		s->counters.commands_refused += !r.deferred && r.status;
+	}
 	/* the reply's lines into control.log, as MPS logs them, where the
 	 * command changed something or was refused: not every listing */
 	for (size_t i = 0; (r.logged || r.status) && i < r.len;) {
@@ -487,6 +492,7 @@ static void refuse(int fd, const char *fmt, ...)
 		/* it has gone already */
 	}
 	close(fd);
+	state->counters.connections_refused++;
 	log_rate(&refused_rate, "Refused a connection: %s", line + 2);
 }
 
@@ -547,6 +553,8 @@ static int accept_peer(int lfd, bool privileged, struct control_state *s)
 		max_fd = fd;
 	n_conns++;
 	u->conns++;
+	s->counters.connections++;
+	s->counters.connections_open = n_conns;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = fd };
 	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 	control_log(s, "Accepting connection...");
@@ -577,6 +585,7 @@ static void drop(struct control_state *s, int fd)
 	users[c->user].out -= c->out_len;
 	users[c->user].conns--;
 	n_conns--;
+	s->counters.connections_open = n_conns;
 	free(c->out);
 	if (c->pass_fd >= 0)
 		close(c->pass_fd);
@@ -876,6 +885,9 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	signal(SIGINT, on_signal);
 	struct sigaction sa = { .sa_handler = on_child }; /* no SA_RESTART */
 	sigaction(SIGCHLD, &sa, NULL);
+	/* once this daemon holds the lock (a second one never takes the port),
+	 * before -d returns (metrics are served when it has) */
+	control_metrics_init(&s);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = ctl };
 	epoll_ctl(ep, EPOLL_CTL_ADD, ctl, &ev);
@@ -922,6 +934,10 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 		}
 		/* the next turn of a timeslice slice to end, if sooner */
 		int turn = control_turns_tick(&s), wait = s.n_servers || n_conns ? 100 : 1000;
+		/* the metrics rendered again when due, however idle the loop */
+		int due = control_metrics_tick(&s);
+		if (due >= 0 && due < wait)
+			wait = due;
 		struct epoll_event events[64];
 		int n = epoll_wait(ep, events, 64, turn >= 0 && turn < wait ? turn : wait);
 		if (n == 0 && s.mps.on && gs_now_ns() - s.mps.started_ns > 10000000000ull && !control_mps_listening(&s)) {
@@ -984,6 +1000,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	}
 	snprintf(path, sizeof path, "%s/gpushare-control.pid", pipe_dir);
 	unlink(path);
+	control_metrics_stop();
 	control_mps_stop(&s);
 	if (s.quitting)
 		control_settings_forget(&s);
