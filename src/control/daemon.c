@@ -876,6 +876,11 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	control_log(&s, "gpushare control protocol version: %d", GS_CONTROL_PROTOCOL);
 	control_settings_load(&s); /* after a crash; quit removes them */
 	control_mps_start(&s, pipe_dir, log_dir, true);
+	if (!s.mps.on && gs_nvidia_driver_present())
+		/* only NVIDIA MPS refuses kernels launched from the GPU, which
+		 * neither TPC masks nor green contexts hold (docs/security.md) */
+		control_log(&s, "NVIDIA MPS is not running: kernels that programs launch from the GPU (dynamic "
+			       "parallelism) are not held to their slice's SMs");
 	control_servers_init(&s); /* after a crash: the servers still running */
 	control_log(&s, "Limits: %u connections per user, %u in all (%u kept for root), %u s to send a command, "
 		       "%zu KiB of unread answers per connection, %zu KiB per user", lim.user_conns, lim.max_conns,
