@@ -51,6 +51,7 @@ struct gs_sm_policy {
 	unsigned timeslice_ms;   /* its programs take turns of this long on its SMs (0: they run at once, as under MPS) */
 };
 #define GS_SM_MAX_WEIGHT 100
+#define GS_OOM_WAIT_MAX_S 86400
 #define GS_TIMESLICE_MAX_MS 1000
 
 /* The names of the modes ("shared", "isolated", "best-effort"), as the store
@@ -72,6 +73,9 @@ struct gs_mig_ci {
 	bool refuse_busy;
 	unsigned n_users;
 	uint32_t users[GS_SLICE_MAX_USERS];
+	/* an allocation past the slice's limit waits this long for memory its
+	 * processes free before it is refused (0: refused at once) */
+	unsigned oom_wait_s;
 	/* an ephemeral slice (gpushare run --memory/--sms) lives as long as
 	 * its job: the process that asked for it (pid and start time) or, with
 	 * the daemon, the cgroup it is bound to; removed when they are gone */

@@ -367,6 +367,7 @@ CONTROL_CMD_FN(cmd_destroy_slice);
 CONTROL_CMD_FN(cmd_set_slice_users);
 CONTROL_CMD_FN(cmd_set_slice_memory_limit);
 CONTROL_CMD_FN(cmd_set_slice_guarantee);
+CONTROL_CMD_FN(cmd_set_slice_oom_wait);
 CONTROL_CMD_FN(cmd_set_slice_sm_policy);
 CONTROL_CMD_FN(cmd_set_slice_default);
 CONTROL_CMD_FN(cmd_create_job_slice);

@@ -71,6 +71,16 @@ static void set_sms(struct gs__slice *s, const struct gs_store_gpu *g, const str
 	s->sm_grid = gs_smrun_grid(g->sm_unit ? g->sm_unit : 2, &g->layout);
 }
 
+unsigned gs__config_oom_wait(const struct gs__slice *s)
+{
+	static struct gs_store st; /* the refusing thread's: under the caller's lock */
+	struct gs_store_gpu *g;
+	struct gs_mig_ci *ci;
+	if (!s->store_dir[0] || gs_store_load(s->store_dir, &st, NULL, 0) || gs_slice_resolve(&st, s->name, &g, &ci, NULL, 0))
+		return 0;
+	return ci->oom_wait_s;
+}
+
 void gs__config_refresh_sms(struct gs__slice *s)
 {
 	static struct gs_store st;

@@ -177,6 +177,9 @@ int gs__config_load(struct gs__slice *s, char *err, size_t errlen);
 /* Reads the slice's SMs (and its GPU's grid) again from the store: a
  * resized slice's contexts created afterwards take the new size. */
 void gs__config_refresh_sms(struct gs__slice *s);
+/* How long an allocation past the slice's limit waits for memory (the
+ * store's now: 0 for none, a slice of the environment, an unreadable store). */
+unsigned gs__config_oom_wait(const struct gs__slice *s);
 
 /* Contexts (ctx.c). The launch-path check: whether the calling thread's
  * current context is a real primary context that must be swapped for the

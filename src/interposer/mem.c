@@ -160,6 +160,42 @@ static CUresult charge(uint64_t bytes)
 	return CUDA_SUCCESS;
 }
 
+/* An allocation's charge, before the driver allocates: where the slice is
+ * made with -oom-wait, one that does not fit waits, up to that long, for
+ * memory the slice's programs free (a check every few milliseconds, at most
+ * 50), then is refused as ever. Never for what the slice's limit could not
+ * hold at all. The store is read once per refusal, so a change of the wait
+ * holds for running programs. */
+static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static CUresult charge_or_wait(uint64_t bytes)
+{
+	CUresult rc = charge(bytes);
+	if (rc == CUDA_SUCCESS || !gs__slice.ledger || bytes > gs__slice_limit())
+		return rc;
+	pthread_mutex_lock(&wait_lock);
+	unsigned secs = gs__config_oom_wait(&gs__slice);
+	pthread_mutex_unlock(&wait_lock);
+	if (!secs)
+		return rc;
+	uint64_t end = gs_now_ns() + (uint64_t)secs * 1000000000ull;
+	fprintf(stderr, "gpushare: slice %s is full: waiting up to %u s for %llu MiB (%llu of its %llu MiB in use)\n",
+		gs__slice.name, secs, (unsigned long long)(bytes >> 20),
+		(unsigned long long)(gs_ledger_used(gs__slice.ledger) >> 20), (unsigned long long)(gs__slice_limit() >> 20));
+	gs__log("waiting up to %u s for %llu MiB: the slice is full", secs, (unsigned long long)(bytes >> 20));
+	unsigned pause_us = 1000;
+	while ((rc = charge(bytes)) != CUDA_SUCCESS && gs_now_ns() < end) {
+		usleep(pause_us);
+		pause_us = pause_us < 50000 ? pause_us * 2 : 50000;
+	}
+	if (rc == CUDA_SUCCESS)
+		gs__log("the %llu MiB waited for fit", (unsigned long long)(bytes >> 20));
+	else
+		fprintf(stderr, "gpushare: slice %s: %llu MiB did not fit within %u s; CUDA_ERROR_OUT_OF_MEMORY\n",
+			gs__slice.name, (unsigned long long)(bytes >> 20), secs);
+	return rc;
+}
+
 static void uncharge(uint64_t bytes)
 {
 	if (!bytes)
@@ -377,7 +413,7 @@ static int counted(void)
 		if (c_ <= 0) \
 			return c_ ? CUDA_ERROR_OUT_OF_MEMORY : call; \
 		uint64_t n_ = (bytes); \
-		if (charge(n_)) \
+		if (charge_or_wait(n_)) \
 			return CUDA_ERROR_OUT_OF_MEMORY; \
 		CUresult rc_ = call; \
 		if (rc_ != CUDA_SUCCESS) { \
@@ -428,7 +464,7 @@ CUresult gs__hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w,
 	uint64_t least;
 	if (c <= 0 || !dptr || !pitch)
 		return c < 0 ? CUDA_ERROR_OUT_OF_MEMORY : gs__real.cuMemAllocPitch_v2(dptr, pitch, w, h, elem);
-	if (__builtin_mul_overflow((uint64_t)w, (uint64_t)h, &least) || charge(least))
+	if (__builtin_mul_overflow((uint64_t)w, (uint64_t)h, &least) || charge_or_wait(least))
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	CUresult rc = gs__real.cuMemAllocPitch_v2(dptr, pitch, w, h, elem);
 	if (rc != CUDA_SUCCESS) {
@@ -604,7 +640,7 @@ static CUresult pool_charged(CUresult rc, CUmemoryPool pool, CUdeviceptr p, CUst
 			return c_ < 0 ? CUDA_ERROR_OUT_OF_MEMORY : call; \
 		CUmemoryPool pool_ = (pool_expr); \
 		uint64_t pre_ = pool_need(pool_, bytes); \
-		if (charge(pre_)) \
+		if (charge_or_wait(pre_)) \
 			return CUDA_ERROR_OUT_OF_MEMORY; \
 		return pool_charged(call, pool_, *dptr, s, pre_); \
 	} while (0)

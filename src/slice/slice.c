@@ -494,6 +494,10 @@ int gs_slice_txn_create(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, 
 		return gs_fail(t->err, t->errlen, -EINVAL, "cannot make the slice's compute instance");
 	struct gs_mig_ci *ci = (struct gs_mig_ci *)gs_mig_ci_find(&g->layout, id, ci_id);
 	ci->refuse_busy = sp->refuse;
+	if (sp->oom_wait_s > GS_OOM_WAIT_MAX_S)
+		return gs_fail(t->err, t->errlen, -EINVAL, "A wait of %u s is longer than %u s: give 0 to %u", sp->oom_wait_s,
+			       GS_OOM_WAIT_MAX_S, GS_OOM_WAIT_MAX_S);
+	ci->oom_wait_s = sp->oom_wait_s;
 	ci->n_users = sp->n_users;
 	if (sp->n_users)
 		memcpy(ci->users, sp->users, sp->n_users * sizeof sp->users[0]);
@@ -759,6 +763,23 @@ int gs_slice_set_access(const char *dir, const char *name, const uint32_t *users
 {
 	struct access a = { users, n, refuse };
 	return edit_named(dir, NULL, name, access_fn, &a, NULL, err, errlen);
+}
+
+static int oom_wait_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci,
+		       void *arg)
+{
+	(void)g, (void)gi;
+	unsigned secs = *(const unsigned *)arg;
+	if (secs > GS_OOM_WAIT_MAX_S)
+		return gs_fail(t->err, t->errlen, -EINVAL, "A wait of %u s is longer than %u s: give 0 (refused at once) to %u",
+			       secs, GS_OOM_WAIT_MAX_S, GS_OOM_WAIT_MAX_S);
+	ci->oom_wait_s = secs;
+	return 0;
+}
+
+int gs_slice_set_oom_wait(const char *dir, const char *name, unsigned seconds, char *err, size_t errlen)
+{
+	return edit_named(dir, NULL, name, oom_wait_fn, &seconds, NULL, err, errlen);
 }
 
 static int guarantee_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci,

@@ -68,6 +68,7 @@ struct gs_slice_spec {
 	const char *cgroup;      /* bind every process of this cgroup (NULL: none) */
 	const char *name;        /* a human name, unique in the store (NULL: none) */
 	struct gs_sm_policy sm_policy; /* how its SMs are shared (all zero: the default), as gs_slice_set_sm_policy checks it */
+	unsigned oom_wait_s;     /* an allocation past its limit waits this long for memory (0: refused at once) */
 };
 
 /* What was made or found. */
@@ -95,6 +96,10 @@ int gs_slice_set_access(const char *dir, const char *name, const uint32_t *users
 int gs_slice_set_guarantee(const char *dir, const struct gs_slice_gpu *gpu, const char *name, uint64_t bytes, char *err,
 			   size_t errlen);
 int gs_slice_set_memory(const char *dir, const char *name, uint64_t bytes, char *err, size_t errlen);
+/* How long an allocation past the slice's limit waits for memory its
+ * processes free before it is refused (0: at once; at most
+ * GS_OOM_WAIT_MAX_S), for running programs too. */
+int gs_slice_set_oom_wait(const char *dir, const char *name, unsigned seconds, char *err, size_t errlen);
 /* How the slice's SMs are shared with its GPU's other slices (store.h), the
  * whole policy at once. An isolated slice is stored with no_lend and
  * no_borrow set, whatever p says; a best-effort one always lends and

@@ -202,6 +202,7 @@ int gs_slices_rows(const char *dir, uid_t only_uid, const struct gs_slice_gpu *g
 			row->n_users = ci->n_users;
 			memcpy(row->users, ci->users, sizeof row->users);
 			row->refuse = ci->refuse_busy;
+			row->oom_wait_s = ci->oom_wait_s;
 			row->sm_policy = ci->sm_policy;
 			row->job = ci->owner_pid != 0;
 			/* memory and processes are the GPU instance's, shared by its CIs */
@@ -302,6 +303,11 @@ static void table(const struct gs_slice_row *rows, size_t n, void (*emit)(void *
 		} else {
 			snprintf(users, sizeof users, "*");
 		}
+		char policy[32] = "-";
+		if (!row->remainder)
+			snprintf(policy, sizeof policy, "%s", row->refuse ? "refuse" : "queue");
+		if (row->oom_wait_s)
+			snprintf(policy + strlen(policy), sizeof policy - strlen(policy), ",oom-wait=%us", row->oom_wait_s);
 		size_t at = 0;
 		for (size_t q = 0; q < row->n_procs && at + 40 < sizeof procs; q++)
 			at += (size_t)snprintf(procs + at, sizeof procs - at, "%s%ld(%s)", q ? "," : "", (long)row->procs[q].pid,
@@ -311,8 +317,7 @@ static void table(const struct gs_slice_row *rows, size_t n, void (*emit)(void *
 		snprintf(line, sizeof line, "%-40s %3s %-16s %3s %3s %5s %7lluMiB %7lluMiB %7lluMiB  %-16s %-7s %-*s %-4s %s",
 			 row->slice, gpu, row->remainder ? "(remainder)" : row->name[0] ? row->name : "-", gi, ci, sms,
 			 (unsigned long long)(row->memory >> 20), (unsigned long long)(row->guarantee >> 20),
-			 (unsigned long long)(row->used >> 20), users,
-			 row->remainder ? "-" : row->refuse ? "refuse" : "queue", wide, sharing, row->busy ? "yes" : "no", procs);
+			 (unsigned long long)(row->used >> 20), users, policy, wide, sharing, row->busy ? "yes" : "no", procs);
 		emit(ctx, line);
 	}
 }
@@ -350,7 +355,8 @@ static void json(const struct gs_slice_row *rows, size_t n, void (*emit)(void *,
 				PUT("%s{\"uid\": %lu, \"name\": \"%s\"}", q ? ", " : "", (unsigned long)row->users[q], name);
 			}
 			PUT("]");
-			PUT(", \"policy\": \"%s\", \"job\": %s", row->refuse ? "refuse" : "queue", row->job ? "true" : "false");
+			PUT(", \"policy\": \"%s\", \"job\": %s, \"oom_wait_s\": %u", row->refuse ? "refuse" : "queue",
+			    row->job ? "true" : "false", row->oom_wait_s);
 			const struct gs_sm_policy *sp = &row->sm_policy;
 			PUT(", \"sm_mode\": \"%s\", \"lend\": %s, \"borrow\": %s, \"priority\": \"%s\", \"floor_sms\": %u",
 			    gs_store_sm_mode_name(sp->mode), sp->no_lend ? "false" : "true", sp->no_borrow ? "false" : "true",

@@ -35,6 +35,7 @@ struct gs_slice_row {
 	uint32_t users[GS_SLICE_MAX_USERS];
 	unsigned n_users;                        /* 0: open to everyone */
 	struct gs_sm_policy sm_policy;           /* how its SMs are shared (store.h) */
+	unsigned oom_wait_s;                     /* how long an allocation past its limit waits (0: refused at once) */
 	struct gs_slice_proc procs[GS_SLICES_MAX_PROCS];
 	size_t n_procs;
 	size_t procs_omitted;                    /* the viewer's processes past GS_SLICES_MAX_PROCS */
