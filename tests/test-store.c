@@ -444,6 +444,41 @@ static void sm_policies_round_trip_and_only_non_default_ones_are_written(void **
 	ASSERT_INT_EQ(gs_store_format(&s, &text, NULL), -EINVAL);
 }
 
+/* oomwait: how long an allocation past the slice's limit waits */
+static void oom_waits_round_trip_and_bad_ones_are_refused(void **state)
+{
+	(void)state;
+	static struct gs_store s, t;
+	char err[256], *text;
+	ASSERT_INT_EQ(parse_sealed(HEAD "oomwait " GPU " 2 1 60\n", &s, err, sizeof err), 0);
+	ASSERT_INT_EQ(s.gpu[0].layout.ci[1].oom_wait_s, 60);
+	ASSERT_INT_EQ(s.gpu[0].layout.ci[0].oom_wait_s, 0);
+	ASSERT_INT_EQ(gs_store_format(&s, &text, NULL), 0);
+	assert_non_null(strstr(text, "\noomwait " GPU " 2 1 60\n"));
+	assert_null(strstr(text, "\noomwait " GPU " 2 0")); /* none: no record */
+	ASSERT_INT_EQ(gs_store_parse(text, &t, err, sizeof err), 0);
+	ASSERT_INT_EQ(t.gpu[0].layout.ci[1].oom_wait_s, 60);
+	free(text);
+	struct {
+		const char *line, *err;
+	} bad[] = {
+		{ "oomwait " GPU " 2 1 0\n", "line 9: malformed oomwait record" },
+		{ "oomwait " GPU " 2 1 86401\n", "line 9: malformed oomwait record" },
+		{ "oomwait " GPU " 2 1\n", "line 9: malformed oomwait record" },
+		{ "oomwait " GPU " 2 1 5 5\n", "line 9: malformed oomwait record" },
+		{ "oomwait " GPU " 2 7 5\n", "line 9: oomwait of unknown compute instance" },
+		{ "oomwait " GPU " 2 1 5\noomwait " GPU " 2 1 6\n", "line 10: compute instance 2/1 has two oomwait records" },
+	};
+	char body[1024];
+	for (size_t i = 0; i < GS_ARRAY_LEN(bad); i++) {
+		snprintf(body, sizeof body, "%s%s", HEAD, bad[i].line);
+		int rc = parse_sealed(body, &s, err, sizeof err);
+		if (rc != -EINVAL || strncmp(err, bad[i].err, strlen(bad[i].err)))
+			fail_msg("%zu: %s: %d \"%s\", not \"%s\"", i, bad[i].line, rc, err, bad[i].err);
+		ASSERT_INT_EQ(s.n_gpu, 0);
+	}
+}
+
 static void bad_sm_policy_records_are_refused(void **state)
 {
 	(void)state;
@@ -558,6 +593,7 @@ int main(void)
 		cmocka_unit_test(bad_and_repeated_names_are_refused),
 		cmocka_unit_test(sm_policies_round_trip_and_only_non_default_ones_are_written),
 		cmocka_unit_test(bad_sm_policy_records_are_refused),
+		cmocka_unit_test(oom_waits_round_trip_and_bad_ones_are_refused),
 		cmocka_unit_test(load_names_the_file_and_the_damage),
 	};
 	return GS_RUN_ISOLATED(tests) ? 1 : 0;
