@@ -28,7 +28,7 @@ static int bad(struct doc *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	return gs_fail(d->err, d->errlen, -EINVAL, "gpushare-control's answer to %s is not what gpushare top reads: %s",
+	return gs_fail(d->err, d->errlen, -EINVAL, "gpushare-control's answer to \"%s\" is not what gpushare top reads: %s",
 		       d->what, why);
 }
 
@@ -41,7 +41,7 @@ static int parse(struct doc *d, const char *what, const char *text, size_t len, 
 	char why[160];
 	int rc = gs_json_parse(&d->j, text, len, nodes, cap, why, sizeof why);
 	if (rc)
-		return gs_fail(err, errlen, rc, "gpushare-control's answer to %s is not JSON: %s", what, why);
+		return gs_fail(err, errlen, rc, "gpushare-control's answer to \"%s\" is not JSON: %s", what, why);
 	uint64_t version;
 	if (gs_json_u64(&d->j, gs_json_get(&d->j, 0, "version"), &version) || version != 1)
 		return bad(d, "no \"version\": 1 (the schema gpushare top reads)");

@@ -218,5 +218,5 @@ done
 check "an answer past 1 MiB: refused with a message, exit 1" \
 	'[ "$(cat "$work/big.rc")" = 1 ] && grep -q "answer to \"list_slices --json\" is larger than 1048576 bytes: refused" "$work/big.err"'
 check "an answer that is not JSON: refused saying where, exit 1" \
-	'[ "$(cat "$work/bad.rc")" = 1 ] && grep -q "answer to list_slices --json is not JSON: .* at byte " "$work/bad.err"'
+	'[ "$(cat "$work/bad.rc")" = 1 ] && grep -q "answer to \"list_slices --json\" is not JSON: .* at byte " "$work/bad.err"'
 finish
