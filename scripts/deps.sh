@@ -13,7 +13,8 @@ set -eu
 # libmicrohttpd-dev: gpushare-control's Prometheus metrics (GPUSHARE_CONTROL_METRICS);
 # prometheus: test-metrics.sh scrapes them with Debian's real Prometheus; curl:
 # docs/metrics.md reads them with it
-pkgs="libmicrohttpd-dev prometheus curl g++ pkg-config libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf slurmctld slurmd slurm-client libslurm-dev munge gcc make libc6-dev libcmocka-dev python3-yaml libyaml-dev clang libclang-rt-14-dev python3 man-db groff-base mandoc"
+# tmux: test-top.sh runs gpushare top on a terminal and reads its screen
+pkgs="libmicrohttpd-dev prometheus curl g++ pkg-config libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf slurmctld slurmd slurm-client libslurm-dev munge gcc make libc6-dev libcmocka-dev python3-yaml libyaml-dev clang libclang-rt-14-dev python3 man-db groff-base mandoc tmux"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

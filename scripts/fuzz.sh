@@ -5,7 +5,7 @@ set -eu -o pipefail # a target that crashes fails the run, through its pipe into
 build=$1; secs=${2:-10}
 out="$build/fuzz"; mkdir -p "$out"
 cc=${FUZZ_CC:-clang}
-srcs="src/common/gs.c src/common/kubeenv.c src/common/cvd.c src/common/store.c src/common/line.c src/common/mpsval.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c src/model/smrun.c src/model/tpcmap.c src/model/tpcmask.c src/model/smpolicy.c"
+srcs="src/common/gs.c src/common/kubeenv.c src/common/cvd.c src/common/store.c src/common/line.c src/common/json.c src/common/mpsval.c src/model/gpumodel.c src/model/mig.c src/model/profile-arg.c src/model/smrun.c src/model/tpcmap.c src/model/tpcmask.c src/model/smpolicy.c"
 for target in fuzz/fuzz-*.c; do
 	name=$(basename "$target" .c)
 	extra=""; libs=""; maxlen=512
@@ -13,6 +13,8 @@ for target in fuzz/fuzz-*.c; do
 	[ "$name" = fuzz-tpcmask ] && maxlen=4096
 	# the config of gpushare apply: libyaml, and its header beside the CLI's
 	[ "$name" = fuzz-migconfig ] && extra="-Isrc/cli src/cli/migconfig.c" && libs="-lyaml"
+	# gpushare top's frame: the reader, then the slice layer's SHARING text
+	[ "$name" = fuzz-json ] && maxlen=4096 && extra="-Isrc/cli src/cli/topframe.c src/slice/slices.c src/slice/slice.c src/slice/gpus.c src/common/ledger.c src/common/secdir.c src/common/sock.c"
 	[ "$name" = fuzz-control-dispatch ] && extra="src/control/commands.c src/control/mps.c src/control/servers.c src/control/server.c src/control/cmd-servers.c src/control/cmd-slices.c src/control/placement.c src/control/exec.c src/control/elastic.c src/control/turns.c src/control/calibrate.c src/slice/slice.c src/slice/slices.c src/slice/gpus.c src/common/ledger.c src/common/secdir.c src/common/sock.c"
 	"$cc" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Isrc/common -Isrc/model -Isrc/include -Isrc/slice -Isrc/control -o "$out/$name" "$target" $srcs $extra $libs

@@ -15,11 +15,11 @@
  * environment. The slice goes when the job does (after a SIGKILL of this
  * process too: the daemon, or the next gpushare run, collects it). */
 #include "cli.h"
+#include "ctlclient.h"
 #include "cvd.h"
 #include "gpus.h"
 #include "gs.h"
 #include "slice.h"
-#include "sock.h"
 #include "store.h"
 
 #include <dlfcn.h>
@@ -128,20 +128,6 @@ static int slice_resolve(const char *slice, char *out, size_t len, char *err, si
 		}
 	}
 	return unreadable ? unreadable : -ENOENT;
-}
-
-/* The gpushare-control programs register with (gs_control_paths): a
- * connected fd, or -1 when none runs. */
-static int connect_daemon(void)
-{
-	char paths[GS_CONTROL_PATHS][GS_CONTROL_SOCK_MAX];
-	size_t n = gs_control_paths(paths);
-	for (size_t i = 0; i < n; i++) {
-		int fd = gs_control_connect(paths[i], 5000);
-		if (fd >= 0)
-			return fd;
-	}
-	return -1;
 }
 
 /* The job slice from gpushare-control: its UUID into uuid; the connection
@@ -334,7 +320,7 @@ static int run(int argc, char **argv)
 		return 1;
 	if (mem) {
 		char uuid[GS_UUID_STR + 8], own[PATH_MAX];
-		int fd = connect_daemon();
+		int fd = ctlclient_connect(5000);
 		if (fd >= 0 ? daemon_job_slice(fd, (unsigned)n, bytes, overcommit, uuid, sizeof uuid)
 			    : gs_state_dir(own, sizeof own) || own_job_slice(own, (unsigned)n, bytes, overcommit, uuid, sizeof uuid))
 			return 1;

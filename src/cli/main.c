@@ -9,8 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static const struct cli_cmd *const commands[] = { &cli_cmd_run,   &cli_cmd_status, &cli_cmd_mps_stop, &cli_cmd_preload,
-						  &cli_cmd_apply, &cli_cmd_assert, &cli_cmd_export, &cli_cmd_cdi };
+static const struct cli_cmd *const commands[] = { &cli_cmd_run,    &cli_cmd_status, &cli_cmd_top,
+						  &cli_cmd_mps_stop, &cli_cmd_preload, &cli_cmd_apply,
+						  &cli_cmd_assert, &cli_cmd_export, &cli_cmd_cdi };
 
 int cli_exe_dir(char *out, unsigned long len)
 {
