@@ -20,7 +20,7 @@
 
 struct slot {
 	int32_t pid;           /* 0: free */
-	uint32_t reserved;
+	uint32_t reserved;     /* the simulated driver's checkpoint lock (gs_ledger_set_hold) */
 	uint64_t start_time;   /* /proc/<pid>/stat field 22, to survive pid reuse */
 	uint64_t bytes;
 };
@@ -288,6 +288,86 @@ void gs_ledger_uncharge(struct gs_ledger *l, uint64_t bytes)
 		m->used -= bytes;
 	}
 	unlock(m);
+}
+
+/* pid's slot, or -1; called with the lock held. */
+static int slot_of(const struct shm *m, pid_t pid)
+{
+	for (int i = 0; i < GS_LEDGER_SLOTS; i++)
+		if (m->slots[i].pid == pid && slot_alive(&m->slots[i]))
+			return i;
+	return -1;
+}
+
+int gs_ledger_take_out(struct gs_ledger *l, pid_t pid, uint64_t *bytes)
+{
+	*bytes = 0;
+	if (l->ro)
+		return -EROFS;
+	struct shm *m = l->shm;
+	lock(m);
+	int i = slot_of(m, pid);
+	if (i >= 0) {
+		*bytes = m->slots[i].bytes;
+		m->used -= m->slots[i].bytes;
+		m->slots[i].bytes = 0;
+	}
+	unlock(m);
+	return 0;
+}
+
+int gs_ledger_put_back(struct gs_ledger *l, pid_t pid, uint64_t bytes)
+{
+	if (l->ro)
+		return -EROFS;
+	struct shm *m = l->shm;
+	lock(m);
+	int i = slot_of(m, pid);
+	if (i < 0) { /* reclaimed meanwhile, or never charged: a slot of its own again */
+		uint64_t st;
+		if (gs_proc_start(pid, &st)) {
+			unlock(m);
+			return -ESRCH;
+		}
+		for (int k = 0; k < GS_LEDGER_SLOTS && i < 0; k++)
+			if (m->slots[k].pid == 0)
+				i = k;
+		if (i < 0) {
+			unlock(m);
+			return -ENOSPC;
+		}
+		m->slots[i] = (struct slot){ .pid = pid, .start_time = st };
+	}
+	if (m->used + bytes > m->limit || m->used + bytes < m->used) {
+		reclaim_locked(m, 0);
+		if (m->used + bytes > m->limit || m->used + bytes < m->used) {
+			unlock(m);
+			return -ENOMEM;
+		}
+	}
+	m->slots[i].bytes += bytes;
+	m->used += bytes;
+	unlock(m);
+	return 0;
+}
+
+int gs_ledger_set_hold(struct gs_ledger *l, pid_t pid, bool on)
+{
+	if (l->ro)
+		return -EROFS;
+	struct shm *m = l->shm;
+	lock(m);
+	int i = slot_of(m, pid);
+	if (i >= 0)
+		__atomic_store_n(&m->slots[i].reserved, on ? 1u : 0u, __ATOMIC_RELEASE);
+	unlock(m);
+	return i >= 0 ? 0 : -ESRCH;
+}
+
+bool gs_ledger_held_here(const struct gs_ledger *l)
+{
+	return l->slot >= 0 && l->pid == getpid() &&
+	       __atomic_load_n(&l->shm->slots[l->slot].reserved, __ATOMIC_ACQUIRE) != 0;
 }
 
 uint64_t gs_ledger_used(struct gs_ledger *l)

@@ -428,7 +428,7 @@ int control_tpc_driver_proc(char *out, size_t len)
 
 /* NVIDIA's libcuda.so.1 where it is and simulation is not asked for, else
  * the simulated one beside the program (as gpushare run finds it). */
-static void default_libcuda(char *out, size_t len)
+void control_libcuda(char *out, size_t len)
 {
 	const char *dir = getenv("GPUSHARE_SIM_LIB_DIR");
 	char exe[PATH_MAX];
@@ -509,7 +509,7 @@ int control_tpc_calibrate(unsigned dev_ordinal, const char *gpu_uuid, const stru
 	if (o && o->libcuda)
 		snprintf(lib, sizeof lib, "%s", o->libcuda);
 	else
-		default_libcuda(lib, sizeof lib);
+		control_libcuda(lib, sizeof lib);
 	int timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms : CONTROL_TPC_TIMEOUT_MS;
 	/* an empty pipe directory of its own: no NVIDIA MPS server to join */
 	if (!mkdtemp(mps_dir))
@@ -583,7 +583,7 @@ static int current_driver(const struct control_tpc_opts *o, char *out, size_t le
 	if (o && o->libcuda)
 		snprintf(lib, sizeof lib, "%s", o->libcuda);
 	else
-		default_libcuda(lib, sizeof lib);
+		control_libcuda(lib, sizeof lib);
 	void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		return -ENOENT;

@@ -331,6 +331,8 @@ static void client_row(void *ctx, struct control_peer *p)
 					   : control_remainder_process_bytes(c->s, p->gpu, p->pid, &bytes) == 0;
 	if (known)
 		snprintf(mem, sizeof mem, "%lluMiB", (unsigned long long)(bytes >> 20));
+	if (p->susp == CONTROL_SUSPENDED || p->susp == CONTROL_RESUMING)
+		snprintf(mem, sizeof mem, "%lluMiB@host", (unsigned long long)(p->susp_bytes >> 20));
 	const struct control_gpu *g = p->gpu[0] ? control_gpu_by_dev(c->s, p->gpu) : NULL;
 	if (g)
 		snprintf(gpu, sizeof gpu, "%u", g->index);
@@ -349,11 +351,26 @@ static void client_row(void *ctx, struct control_peer *p)
 		snprintf(used_json, sizeof used_json, "%llu", (unsigned long long)bytes);
 	control_reply_line(c->r, "%s{\"pid\": %ld, \"uid\": %ld, \"user\": \"%s\", \"command\": \"%s\", \"server\": %s, "
 			   "\"queued\": %s, \"gpu\": %s, \"gpu_uuid\": \"%s\", \"slice\": \"%s\", \"job\": %s%s%s, "
-			   "\"used_bytes\": %s}",
+			   "\"used_bytes\": %s, \"state\": \"%s%s\", \"host_bytes\": %llu}",
 			   c->n ? "," : "", (long)p->pid, (long)p->uid, user, command, server_json,
 			   p->pending ? "true" : "false", g ? gpu : "null", p->gpu, p->slice, strcmp(job, "-") ? "\"" : "",
-			   strcmp(job, "-") ? job : "null", strcmp(job, "-") ? "\"" : "", used_json);
+			   strcmp(job, "-") ? job : "null", strcmp(job, "-") ? "\"" : "", used_json, control_suspend_state(p),
+			   p->susp_waiting ? " (waiting for memory)" : "", (unsigned long long)p->susp_bytes);
 	c->n++;
+}
+
+/* gpushare: a client's (or a slice's clients') GPU memory to the host and
+ * back (suspend.c) */
+static void cmd_suspend(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
+{
+	(void)p, (void)argc;
+	control_suspend_command(s, true, argv[1], r);
+}
+
+static void cmd_resume(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
+{
+	(void)p, (void)argc;
+	control_suspend_command(s, false, argv[1], r);
 }
 
 /* gpushare: the registered clients, their user, server, memory, GPU, slice
@@ -429,6 +446,8 @@ const struct control_cmd control_cmds[] = {
 	  "[-floor <SMs>] [-weight <1-100>] [-timeslice <ms>|off]",
 	  cmd_set_slice_sm_policy },
 	{ "list_clients", 0, 1, false, MPS_LOCAL, "[--json]", list_clients },
+	{ "suspend", 1, 1, true, MPS_LOCAL, "<PID|slice>", cmd_suspend },
+	{ "resume", 1, 1, true, MPS_LOCAL, "<PID|slice>", cmd_resume },
 };
 const size_t control_n_cmds = sizeof control_cmds / sizeof control_cmds[0];
 

@@ -180,6 +180,12 @@ struct control_peer {
 	bool idle_pending;                       /* said idle sooner than an idle interval after busy */
 	uint64_t busy_ns;                        /* when it last said busy */
 	uint32_t mask[4];                        /* the TPC bits last pushed to it */
+	uint8_t susp;                            /* enum control_susp (suspend.c) */
+	bool susp_waiting;                       /* resuming: its memory does not fit in its slice now */
+	bool susp_back;                          /* resuming: its bytes are back in the slice's ledger */
+	pid_t susp_child;                        /* the helper at work on it, 0 none */
+	int susp_pipe;                           /* the helper's answer */
+	uint64_t susp_bytes;                     /* suspended: what it held, out of its slice's ledger */
 	unsigned turn_ms;                        /* in a timeslice slice (turns.c): its turn's length; 0: none */
 	bool busy_turns;                         /* it launched within the idle interval, or waits to */
 	bool has_turn;
@@ -233,6 +239,10 @@ void control_cgroup_root(char *out, size_t len);
 /* A client has gone: what it held goes back to its slice's ledger now, so
  * that the neighbours, who read the ledger without reclaiming, see it free. */
 void control_reclaim(struct control_state *s, const struct control_peer *p);
+struct gs_ledger;
+/* The ledger of a client's slice (or its GPU's remainder), read-write:
+ * 0, or -errno. */
+int control_peer_ledger(struct control_state *s, const struct control_peer *p, struct gs_ledger **out);
 /* What a process holds there: 0, or -ENOENT (no ledger yet). */
 int control_remainder_process_bytes(const struct control_state *s, const char *gpu_uuid, pid_t pid, uint64_t *bytes);
 
@@ -303,6 +313,17 @@ void control_elastic_update_all(struct control_state *s);
 /* The SMs a slice's launches may use now (0: not masked). */
 unsigned control_elastic_sms_now(struct control_state *s, const struct control_gpu *g, const char *slice);
 unsigned control_elastic_idle_ms(void);
+
+/* Suspend and resume (suspend.c): the commands, the helpers' results every
+ * tick, a program registering (suspended before a restart: resumed) and
+ * going; the suspended programs of before a restart read at start. */
+enum control_susp { CONTROL_RUNNING, CONTROL_SUSPENDING, CONTROL_SUSPENDED, CONTROL_RESUMING };
+void control_suspend_init(struct control_state *s);
+void control_suspend_command(struct control_state *s, bool suspend, const char *what, struct control_reply *r);
+void control_suspend_tick(struct control_state *s);
+void control_suspend_admit(struct control_state *s, struct control_peer *p);
+void control_suspend_gone(struct control_state *s, struct control_peer *p);
+const char *control_suspend_state(const struct control_peer *p);
 
 /* The policy of a slice of a GPU (from the store as last read); false: no
  * such slice, or the store cannot be read (elastic.c). */
@@ -409,6 +430,9 @@ struct control_tpc_opts {
  * (killed), -ENOTSUP (no launch callback, an unknown task descriptor),
  * -ENODEV (no such GPU), -ENOENT (no driver), -EPROTO (the map did not
  * hold), -EIO (a driver call failed, the child died). */
+/* The CUDA driver a helper of the daemon loads: NVIDIA's where its driver
+ * is, else the simulated one beside the daemon (GPUSHARE_SIM_LIB_DIR). */
+void control_libcuda(char *out, size_t len);
 int control_tpc_calibrate(unsigned dev_ordinal, const char *gpu_uuid, const struct control_tpc_opts *o,
 			  struct gs_tpc_calib *out, char *err, size_t errlen);
 /* The map kept in <state_dir>/tpcmap-<gpu_uuid> when it is the daemon's

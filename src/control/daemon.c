@@ -856,6 +856,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 		 * CUDA program, whose interposer must not wait for this daemon */
 		control_gpus_discover(&s);
 		control_elastic_init(&s);
+		control_suspend_init(&s);
 	}
 	if (rc == 0)
 		rc = open_pipe_dir(pipe_dir, &lock_fd, &ctl, &priv, &log_pipe, err, sizeof err);
@@ -925,6 +926,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			last_tick = now;
 			control_servers_tick(&s);
 			control_elastic_tick(&s);
+			control_suspend_tick(&s);
 			relays_tick(&s);
 			rotate_log(&s.log, log_dir, "control.log");
 			rotate_log(&s.server_log, log_dir, "server.log");

@@ -253,7 +253,7 @@ int control_remainder_process_bytes(const struct control_state *s, const char *g
 	return 0;
 }
 
-void control_reclaim(struct control_state *s, const struct control_peer *p)
+int control_peer_ledger(struct control_state *s, const struct control_peer *p, struct gs_ledger **out)
 {
 	char path[PATH_MAX];
 	int rc = -ENOENT;
@@ -268,8 +268,13 @@ void control_reclaim(struct control_state *s, const struct control_peer *p)
 			rc = gs_store_ledger_path(s->state_dir, g->uuid, gs_slice_gi_of(g, ci), path, sizeof path);
 		free(st);
 	}
+	return rc ? rc : gs_ledger_open(path, 0, 0, out);
+}
+
+void control_reclaim(struct control_state *s, const struct control_peer *p)
+{
 	struct gs_ledger *l;
-	if (rc == 0 && gs_ledger_open(path, 0, 0, &l) == 0) {
+	if (control_peer_ledger(s, p, &l) == 0) {
 		gs_ledger_reclaim(l);
 		gs_ledger_close(l);
 	}

@@ -247,6 +247,7 @@ static void answer_client(struct control_state *s, struct control_peer *p, struc
 	p->ledger_fd = -1;
 	char turns[48];
 	control_turns_admit(s, p, turns, sizeof turns); /* a timeslice slice's: whether it holds the turn */
+	control_suspend_admit(s, p);
 	if (r) {
 		if (turns[0])
 			control_reply_line(r, "%s", turns);
@@ -535,6 +536,7 @@ void control_peer_gone(struct control_state *s, struct control_peer *p)
 {
 	control_elastic_gone(s, p);
 	control_turns_gone(s, p);
+	control_suspend_gone(s, p);
 	if (p->job)
 		control_collect_jobs(s); /* gpushare run ended, a SIGKILL included */
 	if (p->server) {

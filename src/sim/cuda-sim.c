@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -215,7 +216,8 @@ static void sim_init(void)
 	S.initialized = true;
 }
 
-#define NEED_INIT() do { if (!S.initialized) return S.init_rc ? S.init_rc : CUDA_ERROR_NOT_INITIALIZED; } while (0)
+static void held(void);
+#define NEED_INIT() do { if (!S.initialized) return S.init_rc ? S.init_rc : CUDA_ERROR_NOT_INITIALIZED; held(); } while (0)
 #define NEED_DEV(d) do { NEED_INIT(); if ((d) < 0 || (d) >= S.n) return CUDA_ERROR_INVALID_DEVICE; } while (0)
 
 static const struct gs_gpu_model *model(int dev)
@@ -1579,6 +1581,169 @@ EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx, un
 					       CUstream s, void **params)
 {
 	return cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shmem, s, params);
+}
+
+/* ---- the checkpoint API, as NVIDIA's (called by another process, such
+ * as gpushare-control's suspend): Lock holds every CUDA call of process pid
+ * (a flag on its slots of the GPUs' memory ledgers, which its calls look at:
+ * held() below), Checkpoint takes its device memory out of the GPUs' ledgers
+ * (kept in <sim dir>/checkpoint-<pid>, as if copied to host), Restore puts
+ * it back when it fits (CUDA_ERROR_OUT_OF_MEMORY, nothing changed, when it
+ * does not), Unlock lets its calls go on. Only its own user or root may. */
+static void held(void)
+{
+	for (int d = 0; d < S.n; d++)
+		while (S.dev[d].mem && gs_ledger_held_here(S.dev[d].mem))
+			usleep(1000);
+}
+
+static CUresult ckpt_path(int pid, char *path, size_t len)
+{
+	char dir[PATH_MAX];
+	if (gs_sim_dir(dir, sizeof dir) || snprintf(path, len, "%s/checkpoint-%d", dir, pid) >= (int)len)
+		return CUDA_ERROR_UNKNOWN;
+	return CUDA_SUCCESS;
+}
+
+/* state and, checkpointed, the bytes taken out per GPU */
+static int ckpt_read(int pid, uint64_t bytes[GS_SIM_MAX_GPU])
+{
+	char path[PATH_MAX];
+	memset(bytes, 0, GS_SIM_MAX_GPU * sizeof bytes[0]);
+	if (ckpt_path(pid, path, sizeof path))
+		return CU_PROCESS_STATE_FAILED;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return CU_PROCESS_STATE_RUNNING;
+	int state = CU_PROCESS_STATE_FAILED;
+	uint64_t start = 0, now = 0;
+	if (fscanf(f, "state %d start %" SCNu64, &state, &start) != 2)
+		state = CU_PROCESS_STATE_FAILED;
+	if (gs_proc_start(pid, &now) || now != start)
+		state = CU_PROCESS_STATE_RUNNING; /* another process of that pid: the file was its predecessor's */
+	for (int d = 0; d < GS_SIM_MAX_GPU; d++)
+		if (fscanf(f, " %" SCNu64, &bytes[d]) != 1)
+			break;
+	fclose(f);
+	return state;
+}
+
+static CUresult ckpt_write(int pid, int state, const uint64_t bytes[GS_SIM_MAX_GPU])
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	if (ckpt_path(pid, path, sizeof path))
+		return CUDA_ERROR_UNKNOWN;
+	if (state == CU_PROCESS_STATE_RUNNING)
+		return unlink(path) == 0 || errno == ENOENT ? CUDA_SUCCESS : CUDA_ERROR_UNKNOWN;
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		return CUDA_ERROR_UNKNOWN;
+	uint64_t start = 0;
+	gs_proc_start(pid, &start);
+	fprintf(f, "state %d start %" PRIu64, state, start);
+	for (int d = 0; d < GS_SIM_MAX_GPU; d++)
+		fprintf(f, " %" PRIu64, bytes[d]);
+	fputc('\n', f);
+	return fclose(f) == 0 && rename(tmp, path) == 0 ? CUDA_SUCCESS : CUDA_ERROR_UNKNOWN;
+}
+
+/* Whether the caller may act on pid: its own user's, or root. */
+static CUresult ckpt_may(int pid)
+{
+	char path[64];
+	struct stat st;
+	snprintf(path, sizeof path, "/proc/%d", pid);
+	if (pid <= 0 || stat(path, &st))
+		return CUDA_ERROR_INVALID_VALUE;
+	return geteuid() == 0 || st.st_uid == geteuid() ? CUDA_SUCCESS : CUDA_ERROR_NOT_PERMITTED;
+}
+
+EXPORT CUresult cuCheckpointProcessGetState(int pid, CUprocessState *state)
+{
+	NEED_INIT();
+	CUresult rc = ckpt_may(pid);
+	if (rc || !state)
+		return rc ? rc : CUDA_ERROR_INVALID_VALUE;
+	uint64_t bytes[GS_SIM_MAX_GPU];
+	*state = (CUprocessState)ckpt_read(pid, bytes);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCheckpointProcessLock(int pid, CUcheckpointLockArgs *args)
+{
+	(void)args;
+	NEED_INIT();
+	uint64_t bytes[GS_SIM_MAX_GPU];
+	CUresult rc = ckpt_may(pid);
+	if (rc)
+		return rc;
+	if (pid == getpid() || ckpt_read(pid, bytes) != CU_PROCESS_STATE_RUNNING)
+		return CUDA_ERROR_ILLEGAL_STATE;
+	bool cuda = false;
+	for (int d = 0; d < S.n; d++)
+		cuda |= S.dev[d].mem && gs_ledger_set_hold(S.dev[d].mem, pid, true) == 0;
+	if (!cuda)
+		return CUDA_ERROR_INVALID_VALUE; /* no CUDA process */
+	return ckpt_write(pid, CU_PROCESS_STATE_LOCKED, bytes);
+}
+
+EXPORT CUresult cuCheckpointProcessCheckpoint(int pid, CUcheckpointCheckpointArgs *args)
+{
+	(void)args;
+	NEED_INIT();
+	uint64_t bytes[GS_SIM_MAX_GPU];
+	CUresult rc = ckpt_may(pid);
+	if (rc)
+		return rc;
+	if (ckpt_read(pid, bytes) != CU_PROCESS_STATE_LOCKED)
+		return CUDA_ERROR_ILLEGAL_STATE;
+	for (int d = 0; d < S.n; d++)
+		if (S.dev[d].mem)
+			gs_ledger_take_out(S.dev[d].mem, pid, &bytes[d]);
+	return ckpt_write(pid, CU_PROCESS_STATE_CHECKPOINTED, bytes);
+}
+
+EXPORT CUresult cuCheckpointProcessRestore(int pid, CUcheckpointRestoreArgs *args)
+{
+	(void)args;
+	NEED_INIT();
+	uint64_t bytes[GS_SIM_MAX_GPU];
+	CUresult rc = ckpt_may(pid);
+	if (rc)
+		return rc;
+	if (ckpt_read(pid, bytes) != CU_PROCESS_STATE_CHECKPOINTED)
+		return CUDA_ERROR_ILLEGAL_STATE;
+	int d;
+	for (d = 0; d < S.n; d++)
+		if (S.dev[d].mem && bytes[d] && gs_ledger_put_back(S.dev[d].mem, pid, bytes[d]))
+			break;
+	if (d < S.n) { /* what fitted goes back out: all or nothing */
+		for (int k = 0; k < d; k++) {
+			uint64_t again;
+			if (S.dev[k].mem && bytes[k])
+				gs_ledger_take_out(S.dev[k].mem, pid, &again);
+		}
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	memset(bytes, 0, sizeof bytes);
+	return ckpt_write(pid, CU_PROCESS_STATE_LOCKED, bytes);
+}
+
+EXPORT CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs *args)
+{
+	(void)args;
+	NEED_INIT();
+	uint64_t bytes[GS_SIM_MAX_GPU];
+	CUresult rc = ckpt_may(pid);
+	if (rc)
+		return rc;
+	if (ckpt_read(pid, bytes) != CU_PROCESS_STATE_LOCKED)
+		return CUDA_ERROR_ILLEGAL_STATE;
+	for (int d = 0; d < S.n; d++)
+		if (S.dev[d].mem)
+			gs_ledger_set_hold(S.dev[d].mem, pid, false);
+	return ckpt_write(pid, CU_PROCESS_STATE_RUNNING, bytes);
 }
 
 /* The simulated driver makes no graphs, so no executable graph is valid. */

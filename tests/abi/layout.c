@@ -28,6 +28,15 @@ int main(void)
 	OFF(CUmemAllocationProp, allocFlags);
 	SIZE(CUuuid);
 	SIZE(CUdeviceptr);
+	SIZE(CUcheckpointLockArgs);
+	OFF(CUcheckpointLockArgs, timeoutMs);
+	SIZE(CUcheckpointCheckpointArgs);
+	SIZE(CUcheckpointRestoreArgs);
+	OFF(CUcheckpointRestoreArgs, gpuPairsCount);
+	SIZE(CUcheckpointUnlockArgs);
+	VAL(CU_PROCESS_STATE_CHECKPOINTED);
+	VAL(CUDA_ERROR_ILLEGAL_STATE);
+	VAL(CUDA_ERROR_NOT_PERMITTED);
 	VAL(CUDA_ERROR_OUT_OF_MEMORY);
 	VAL(CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION);
 	VAL(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# test-suspend.sh BUILD: suspend and resume (gpushare-control suspend /
+# resume <pid|slice>) on the simulated GPU, whose driver implements the
+# checkpoint API, with real non-root users:
+# - a suspended program's memory leaves its slice's ledger and the GPU, its
+#   CUDA calls wait, another program may use the memory; resumed, it has its
+#   memory back and its waiting call goes on;
+# - a resume waits while the memory is not free, and goes on once it is;
+# - a program that exits while suspended is forgotten, the ledgers right;
+# - a daemon killed while a program is suspended: the next one resumes it
+#   when it registers again;
+# - a bad target is refused; a user other than root may not suspend.
+set -u
+build=$(cd "$1" && pwd)
+. "$(dirname "$0")/lib.sh"
+if ! test_users; then
+	echo "skip: needs root, setpriv and useradd for two real users"
+	exit 0
+fi
+need_preload
+sim_env
+mkdir -m 1777 "$work/sim" "$work/tmp"
+app="$build/tests/cuda-app"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null; done
+	[ -f "$work/pipe/gpushare-control.pid" ] && kill -9 "$(cat "$work/pipe/gpushare-control.pid")" 2> /dev/null
+	[ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+q() { echo "$*" | "$ctl"; }
+# bg NAME SLICE ARGS...: cuda-app ARGS in SLICE as user1, $NAME its pid
+bg() {
+	local name=$1 slice=$2
+	shift 2
+	rm -f "$work/$name.out"
+	LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$slice" \
+		setpriv --reuid="$user1" --regid="$(id -g "$user1")" --init-groups -- "$app" "$@" > "$work/$name.out" 2> "$work/$name.err" &
+	pids+=($!)
+	eval "$name=$!"
+}
+state() { # state PID: its state in list_clients
+	q list_clients --json | "$py" -c "
+import json, sys
+c = [x for x in json.load(sys.stdin)['clients'] if x['pid'] == $1]
+print(c[0]['state'] + ' ' + str(c[0]['host_bytes'] >> 20) if c else 'gone')"
+}
+used() { # used SLICE: MiB its ledger holds
+	q list_slices --json | "$py" -c "
+import json, sys
+print([x for x in json.load(sys.stdin)['slices'] if x['slice'] == '$1'][0]['used_bytes'] >> 20)"
+}
+
+"$ctl" -d
+s=$(q create_slice 16 4G -users "$user1")
+bg a "$s" hold 1000
+wait_for 'grep -q "^held" "$work/a.out"' 10
+before=$(used "$s")
+check "a program holds 1000 MiB and its context in the slice ($before MiB)" '[ "$before" -ge 1000 ]'
+gpu_used() { gpushare-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1; }
+gpu_before=$(gpu_used)
+check "suspend <pid> answers at once" '[ "$(q suspend "$a")" = "Suspending 1 client(s)" ]'
+check "list_clients: suspended, its memory on the host" 'wait_for "[ \"\$(state $a | cut -d\" \" -f1)\" = suspended ]" 10 && [ "$(state "$a" | cut -d" " -f2)" -ge 1000 ] && q list_clients | grep "^$a " | grep -q "MiB@host"'
+check "its memory left the slice's ledger" '[ "$(used "$s")" -lt 100 ]'
+check "and the GPU (NVML: $gpu_before MiB used before, $(gpu_used) now)" '[ $((gpu_before - $(gpu_used))) -ge 1000 ]'
+kill -USR1 "$a" # one more allocation: waits while suspended
+sleep 0.5
+check "its CUDA calls wait" '! grep -q "^alloc" "$work/a.out"'
+bg b "$s" alloc 3000
+wait "$b"
+check "another program uses the memory meanwhile" 'grep -qx ok "$work/b.out"'
+check "resume <pid>" '[ "$(q resume "$a")" = "Resuming 1 client(s)" ] && wait_for "[ \"\$(state $a)\" = \"running 0\" ]" 10'
+check "resumed: its memory is back in the ledger, its waiting call went on" 'wait_for "grep -q \"^alloc 0\" \"$work/a.out\"" 5 && [ "$(used "$s")" -ge 1000 ]'
+
+# a resume waits while the memory is not free
+q suspend "$s" > /dev/null
+wait_for "[ \"\$(state $a | cut -d' ' -f1)\" = suspended ]" 10
+bg c "$s" hold 3000
+wait_for 'grep -q "^held" "$work/c.out"' 10
+q resume "$s" > /dev/null
+sleep 0.5
+check "resume <slice> while its memory is taken: it waits, saying so" '[ "$(state "$a" | cut -d" " -f1-4)" = "resuming (waiting for memory)" ] && grep -q "waits to resume" "$work/log/control.log"'
+kill -9 "$c"
+wait "$c" 2> /dev/null
+check "and goes on once the memory is freed" 'wait_for "[ \"\$(state $a)\" = \"running 0\" ]" 10 && [ "$(used "$s")" -ge 1000 ]'
+
+# a program that exits while suspended
+q suspend "$a" > /dev/null
+wait_for "[ \"\$(state $a | cut -d' ' -f1)\" = suspended ]" 10
+kill -9 "$a"
+wait "$a" 2> /dev/null
+check "a suspended program killed: forgotten, the ledger right, the file of suspended programs empty" 'wait_for "[ \"\$(state $a)\" = gone ]" 5 && [ "$(used "$s")" -lt 100 ] && [ ! -s "$work/state/suspended" ]'
+
+# the daemon killed while a program is suspended
+bg a "$s" hold 1000
+wait_for 'grep -q "^held" "$work/a.out"' 10
+q suspend "$a" > /dev/null
+wait_for "[ \"\$(state $a | cut -d' ' -f1)\" = suspended ]" 10
+kill -USR1 "$a"
+kill -9 "$(cat "$work/pipe/gpushare-control.pid")"
+rm -f "$work/pipe/gpushare-control.pid"
+sleep 0.3
+"$ctl" -d
+check "a daemon killed while one is suspended: the next one resumes it when it registers again" 'wait_for "grep -q \"^alloc 0\" \"$work/a.out\"" 10 && [ "$(state "$a")" = "running 0" ] && grep -q "suspended before the restart: resuming it" "$work/log/control.log"'
+
+check "suspend of no client is refused" '! out=$(q suspend 999999 2>&1) && [[ "$out" == *"no such client"* ]]'
+check "nor of something that is neither a PID nor a slice" '! out=$(q suspend nonesuch 2>&1) && [[ "$out" == *"neither a client"* ]]'
+check "a user other than root may not suspend" '! echo "suspend $a" | as "$user2" "$ctl" > /dev/null 2>&1 && [ "$(state "$a")" = "running 0" ]'
+kill -9 "$a"
+q quit > /dev/null
+finish
