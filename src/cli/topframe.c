@@ -257,6 +257,14 @@ static int read_clients(struct topframe *f, struct doc *d, int list)
 		uint64_t server;
 		bool has_server = gs_json_u64(&d->j, gs_json_get(&d->j, o, "server"), &server) == 0;
 		pr->state = queued ? TOPFRAME_QUEUED : has_server ? TOPFRAME_RUNNING : TOPFRAME_REGISTERED;
+		char state[48]; /* a daemon of before suspend says none */
+		uint64_t host = 0;
+		if (gs_json_string(&d->j, gs_json_get(&d->j, o, "state"), state, sizeof state) == 0 &&
+		    strcmp(state, "running") != 0) {
+			pr->state = TOPFRAME_SUSPENDED;
+			if (gs_json_u64(&d->j, gs_json_get(&d->j, o, "host_bytes"), &host) == 0)
+				pr->host_bytes = host;
+		}
 		f->queued += queued;
 		f->running += pr->state == TOPFRAME_RUNNING;
 		if (!pr->have_bytes && gs_json_u64(&d->j, gs_json_get(&d->j, o, "used_bytes"), &pr->bytes) == 0)
@@ -327,6 +335,7 @@ const char *topframe_state_name(enum topframe_state s)
 	case TOPFRAME_RUNNING: return "running";
 	case TOPFRAME_QUEUED: return "queued";
 	case TOPFRAME_REGISTERED: return "registered";
+	case TOPFRAME_SUSPENDED: return "suspended";
 	case TOPFRAME_UNREGISTERED: break;
 	}
 	return "-";
@@ -391,6 +400,8 @@ static void render_proc(const struct topframe_proc *p, char *line, size_t len)
 	else
 		count(user, sizeof user, p->uid != UINT64_MAX, p->uid);
 	mib(memory, sizeof memory, p->have_bytes, p->bytes);
+	if (p->state == TOPFRAME_SUSPENDED) /* as list_clients shows it */
+		snprintf(memory, sizeof memory, "%" PRIu64 "MiB@host", p->host_bytes >> 20);
 	snprintf(line, len, PROC_FMT, pid, user, topframe_state_name(p->state), memory, p->command[0] ? p->command : "-");
 }
 

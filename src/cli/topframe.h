@@ -15,13 +15,13 @@
 /* values in one document: a slice is about 40, a process 6 */
 #define TOPFRAME_MAX_NODES 65536
 
-/* What the daemon says of a program. It reports no "suspended" state (yet):
- * a program it stops would get its own state here. */
+/* What the daemon says of a program. */
 enum topframe_state {
 	TOPFRAME_UNREGISTERED, /* it holds memory (the ledger) but is not registered */
 	TOPFRAME_RUNNING,      /* attached to its server */
 	TOPFRAME_QUEUED,       /* waiting for a server (another user's to end, or its own to start) */
 	TOPFRAME_REGISTERED,   /* registered, neither attached to a server nor queued */
+	TOPFRAME_SUSPENDED,    /* suspend: its memory on the host (suspending and resuming too) */
 };
 
 struct topframe_gpu {
@@ -53,6 +53,7 @@ struct topframe_proc {
 	char user[32], command[32];
 	bool have_bytes;
 	uint64_t bytes;
+	uint64_t host_bytes;   /* suspended: what it holds on the host */
 	enum topframe_state state;
 };
 
@@ -78,7 +79,7 @@ int topframe_build(struct topframe *f, const char *slices, size_t slices_len, co
  * printable ASCII only (anything else from the daemon shown as '?'). */
 void topframe_render(const struct topframe *f, void (*emit)(void *ctx, const char *line), void *ctx);
 
-/* A state's word: "running", "queued", "registered", "-". */
+/* A state's word: "running", "queued", "registered", "suspended", "-". */
 const char *topframe_state_name(enum topframe_state s);
 
 #endif

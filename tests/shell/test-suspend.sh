@@ -61,6 +61,7 @@ gpu_used() { gpushare-smi --query-gpu=memory.used --format=csv,noheader,nounits 
 gpu_before=$(gpu_used)
 check "suspend <pid> answers at once" '[ "$(q suspend "$a")" = "Suspending 1 client(s)" ]'
 check "list_clients: suspended, its memory on the host" 'wait_for "[ \"\$(state $a | cut -d\" \" -f1)\" = suspended ]" 10 && [ "$(state "$a" | cut -d" " -f2)" -ge 1000 ] && q list_clients | grep "^$a " | grep -q "MiB@host"'
+check "gpushare top shows it suspended, its memory on the host" 'gpushare top -b -n 1 | grep -E "^ +$a " | grep -E -q " suspended +[0-9]+MiB@host "'
 check "its memory left the slice's ledger" '[ "$(used "$s")" -lt 100 ]'
 check "and the GPU (NVML: $gpu_before MiB used before, $(gpu_used) now)" '[ $((gpu_before - $(gpu_used))) -ge 1000 ]'
 kill -USR1 "$a" # one more allocation: waits while suspended
