@@ -366,8 +366,10 @@ int gs_ledger_set_hold(struct gs_ledger *l, pid_t pid, bool on)
 
 bool gs_ledger_held_here(const struct gs_ledger *l)
 {
-	return l->slot >= 0 && l->pid == getpid() &&
-	       __atomic_load_n(&l->shm->slots[l->slot].reserved, __ATOMIC_ACQUIRE) != 0;
+	/* the pid (a system call) only when the flag is up: every call of the
+	 * simulated driver asks */
+	return l->slot >= 0 && __atomic_load_n(&l->shm->slots[l->slot].reserved, __ATOMIC_ACQUIRE) != 0 &&
+	       l->pid == getpid();
 }
 
 uint64_t gs_ledger_used(struct gs_ledger *l)
