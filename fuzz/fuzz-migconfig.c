@@ -3,7 +3,8 @@
  * is passed as it is, without a NUL), leaks nothing, and keeps its word: an
  * error names fuzz.yaml:LINE:COL, a file that parses selects each of its
  * labels the same way twice, within the limits, SM-sharing keys only as
- * they go together, a weight and a time slice within their ranges. */
+ * they go together, a weight, a time slice and an oom-wait within their
+ * ranges. */
 #include "migconfig.h"
 
 #include "fuzz.h"
@@ -46,7 +47,7 @@ static void check_spec(const struct gs_migconf_spec *s)
 			abort();
 		if (sl->everyone != (sl->n_users == 0) || (sl->guarantee[0] && !sl->overcommit))
 			abort();
-		if (sl->cgroup[0] && sl->cgroup[0] != '/')
+		if ((sl->cgroup[0] && sl->cgroup[0] != '/') || sl->oom_wait_s > GS_OOM_WAIT_MAX_S)
 			abort();
 		/* the keys that go together, as create_slice's options */
 		const struct gs_sm_policy *sp = &sl->sm_policy;

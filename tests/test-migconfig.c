@@ -347,6 +347,29 @@ static void slices_take_weight_and_timeslice(void **state)
 	assert_true(gs_store_sm_policy_default(&s->slices[4].sm_policy));
 }
 
+/* oom-wait: seconds 0 to 86400, 0 (refused at once) when left out; not SM
+ * sharing, so the policy stays the default */
+static void slices_take_oom_wait(void **state)
+{
+	(void)state;
+	char err[512] = "";
+	const char *yaml = SLICES "        - size: 40sm.8gb\n"  /* 8 */
+				  "          oom-wait: 60\n"     /* 9 */
+				  "        - {size: 32sm.8gb, sharing: best-effort, oom-wait: 86400}\n"
+				  "        - {size: 16sm.4gb, oom-wait: 0}\n"
+				  "        - {size: 8sm.1gb}\n";
+	ASSERT_INT_EQ(parse(yaml, "x", err, sizeof err), 0);
+	ASSERT_STR_EQ(err, "");
+	const struct gs_migconf_spec *s = &conf.specs[0];
+	ASSERT_INT_EQ(s->n_slices, 4);
+	ASSERT_INT_EQ(s->slices[0].oom_wait_s, 60);
+	assert_true(gs_store_sm_policy_default(&s->slices[0].sm_policy));
+	ASSERT_INT_EQ(s->slices[1].oom_wait_s, GS_OOM_WAIT_MAX_S);
+	ASSERT_INT_EQ(s->slices[1].sm_policy.mode, GS_SM_BEST_EFFORT);
+	ASSERT_INT_EQ(s->slices[2].oom_wait_s, 0);
+	ASSERT_INT_EQ(s->slices[3].oom_wait_s, 0);
+}
+
 static void labels_are_selected_and_an_unknown_one_lists_them(void **state)
 {
 	(void)state;
@@ -405,6 +428,9 @@ struct bad {
 /* what weight and timeslice say is right */
 #define WEIGHT_RANGE "1 to 100 (its part of the SMs it runs on beside other busy slices; 1: as every slice)"
 #define TIMESLICE_RANGE "1 to 1000 (ms, the turn its programs take) or off (they run at once)"
+#define OOM_WAIT_RANGE                                                                                              \
+	"0 to 86400 (the seconds an allocation past the slice's memory limit waits for memory its programs free; 0: " \
+	"refused at once)"
 static const struct bad bad[] = {
 	/* values of the wrong kind */
 	{ HEAD "    - devices: all\n      mig-enabled: yes please\n",
@@ -492,7 +518,7 @@ static const struct bad bad[] = {
 	{ "version: v1\nmig-config:\n", "t.yaml:2:1: unknown key \"mig-config\" (known: version, mig-configs)" },
 	{ SLICES "        - size: 1sm.1gb\n          user: [a]\n",
 	  "t.yaml:9:11: unknown key \"user\" (known: size, name, users, refuse, overcommit, guarantee, default-for, "
-	  "cgroup, sharing, lend, borrow, priority, floor, weight, timeslice)" },
+	  "cgroup, sharing, lend, borrow, priority, floor, weight, timeslice, oom-wait)" },
 	{ HEAD "    - devices: all\n      devices: [0]\n", "t.yaml:5:7: duplicate key \"devices\" (first at 4:7)" },
 	{ "version: v1\nversion: v1\n", "t.yaml:2:1: duplicate key \"version\" (first at 1:1)" },
 	{ "version: v1\nmig-configs:\n  x:\n  - {devices: all, mig-enabled: false}\n  x:\n  - {devices: all, mig-enabled: "
@@ -640,6 +666,28 @@ static const struct bad bad[] = {
 	  "t.yaml:9:22: \"timeslice\" must be a whole number " TIMESLICE_RANGE ", not a list" },
 	{ SLICES "        - size: 1sm.1gb\n          timeslice: 20\n          timeslice: off\n",
 	  "t.yaml:10:11: duplicate key \"timeslice\" (first at 9:11)" },
+	/* oom-wait: create_slice's -oom-wait, whole seconds */
+	{ SLICES "        - size: 1sm.1gb\n          oom-wait: 86401\n",
+	  "t.yaml:9:21: \"oom-wait\" must be at most 86400, not 86401" },
+	{ SLICES "        - size: 1sm.1gb\n          oom-wait: 4294967296\n",
+	  "t.yaml:9:21: \"oom-wait\" must be at most 86400, not 4294967296" },
+	{ SLICES "        - size: 1sm.1gb\n          oom-wait: -1\n",
+	  "t.yaml:9:21: \"oom-wait\" must be " OOM_WAIT_RANGE ", not -1" },
+	{ SLICES "        - size: 1sm.1gb\n          oom-wait: soon\n",
+	  "t.yaml:9:21: \"oom-wait\" must be a whole number " OOM_WAIT_RANGE ", not \"soon\"" },
+	{ SLICES "        - size: 1sm.1gb\n          oom-wait: 60s\n",
+	  "t.yaml:9:21: \"oom-wait\" must be a whole number " OOM_WAIT_RANGE ", not \"60s\"" },
+	{ SLICES "        - size: 1sm.1gb\n          oom-wait: 1.5\n",
+	  "t.yaml:9:21: \"oom-wait\" must be a whole number " OOM_WAIT_RANGE ", not \"1.5\"" },
+	{ SLICES "        - size: 1sm.1gb\n          oom-wait: \"60\"\n",
+	  "t.yaml:9:21: \"oom-wait\" must be a whole number " OOM_WAIT_RANGE ", not the quoted string \"60\" (write it "
+	  "without quotes)" },
+	{ SLICES "        - size: 1sm.1gb\n          oom-wait: false\n",
+	  "t.yaml:9:21: \"oom-wait\" must be a whole number " OOM_WAIT_RANGE ", not \"false\"" },
+	{ SLICES "        - size: 1sm.1gb\n          oom-wait: [60]\n",
+	  "t.yaml:9:21: \"oom-wait\" must be a whole number " OOM_WAIT_RANGE ", not a list" },
+	{ SLICES "        - size: 1sm.1gb\n          oom-wait: 60\n          oom-wait: 0\n",
+	  "t.yaml:10:11: duplicate key \"oom-wait\" (first at 9:11)" },
 	/* YAML itself */
 	{ HEAD "    - devices: all\n     mig-enabled: true\n",
 	  "t.yaml:5:6: YAML syntax: did not find expected '-' indicator (while parsing a block collection at 4:5)" },
@@ -1022,6 +1070,7 @@ int main(void)
 		cmocka_unit_test(slices_take_every_key),
 		cmocka_unit_test(slices_take_sm_sharing),
 		cmocka_unit_test(slices_take_weight_and_timeslice),
+		cmocka_unit_test(slices_take_oom_wait),
 		cmocka_unit_test(labels_are_selected_and_an_unknown_one_lists_them),
 		cmocka_unit_test(every_config_is_checked_not_only_the_selected),
 		cmocka_unit_test(errors_name_file_line_and_column),

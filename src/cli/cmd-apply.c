@@ -8,9 +8,9 @@
  * its PCI id in `device-filter`); one that none names is left alone, as are
  * the ephemeral slices of running jobs. A slice already there that the spec
  * asks for (an NVIDIA profile with nothing else set, or a gpushare slice of
- * the same size, name and attributes) stays, its SM sharing set in place
- * where the file says otherwise (programs may run on); the others go, and
- * what is missing is made, profiles the largest first (as mig-parted makes
+ * the same size, name and attributes) stays, its SM sharing and oom-wait
+ * set in place where the file says otherwise (programs may run on); the
+ * others go, and what is missing is made, profiles the largest first (as mig-parted makes
  * them) where nvidia-smi's placement puts them, then gpushare's slices. Where the GPU's free space is
  * too scattered for what is missing, the GPU is laid out again from empty.
  * A slice that must go while programs hold memory in it is refused, naming
@@ -442,7 +442,8 @@ static int make(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gp
 		struct gs_slice_spec spec = { .sm = w->sm, .memory = (uint64_t)w->mib << 20, .overcommit = x->overcommit,
 					      .guarantee = w->guarantee, .users = w->users, .n_users = w->n_users,
 					      .refuse = x->refuse, .cgroup = x->cgroup[0] ? x->cgroup : NULL,
-					      .name = x->name[0] ? x->name : NULL, .sm_policy = x->sm_policy };
+					      .name = x->name[0] ? x->name : NULL, .sm_policy = x->sm_policy,
+					      .oom_wait_s = x->oom_wait_s };
 		rc = gs_slice_txn_create(t, gpu, &spec, &made);
 	} else if (w->n_ci && (w->n_ci > 1 || w->ci[0] != w->profile->ci_full_id)) {
 		return make_cis(t, p, gpu, w);
@@ -466,6 +467,8 @@ static int make(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gp
 		ci->n_users = w->n_users;
 		memcpy(ci->users, w->users, sizeof ci->users);
 		ci->sm_policy = w->policy; /* checked by policy_of */
+		if ((rc = gs_slice_txn_set_oom_wait(t, ci, x->oom_wait_s)))
+			return rc;
 	}
 	if (w->n_dflt && (rc = gs_slice_txn_set_default(t, ci, w->dflt, w->n_dflt)))
 		return rc;
@@ -498,6 +501,29 @@ static void settle_policy(struct plan *p, const struct gs_slice_gpu *gpu, struct
 		ci->sm_policy = w->policy;
 		p->changes++;
 	}
+}
+
+/* The same for how long an allocation past the limit waits (oom-wait; a
+ * mig-devices slice's is 0), as set_slice_oom_wait changes it: 0, or -errno
+ * with why in t->err. */
+static int settle_oom_wait(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gpu *gpu,
+			   struct gs_store_gpu *g, const struct gs_mig_gi *gi, const struct want *w)
+{
+	unsigned secs = w->extra ? w->extra->oom_wait_s : 0;
+	for (size_t k = 0; k < g->layout.n_ci; k++) {
+		struct gs_mig_ci *ci = &g->layout.ci[k];
+		if (ci->gi != gi->id || ci->oom_wait_s == secs)
+			continue;
+		char uuid[GS_UUID_STR + 4];
+		gs_store_ci_uuid(g->uuid, ci, uuid);
+		say(p, "GPU %u: oom-wait of %s%s%s from %us to %us", gpu->index, uuid, ci->name[0] ? " named " : "", ci->name,
+		    ci->oom_wait_s, secs);
+		int rc = gs_slice_txn_set_oom_wait(t, ci, secs);
+		if (rc)
+			return rc;
+		p->changes++;
+	}
+	return 0;
 }
 
 /* GPU gpu to what spec s asks: 0, or -errno with why in t->err. */
@@ -538,6 +564,8 @@ static int plan_gpu(struct gs_slice_txn *t, struct plan *p, const struct gs_slic
 				if (!w[k].matched && matches_gi(&w[k], &g->layout, gi)) {
 					keep = w[k].matched = true;
 					settle_policy(p, gpu, g, gi, &w[k]);
+					if ((rc = settle_oom_wait(t, p, gpu, g, gi, &w[k])))
+						return rc;
 				}
 			if (keep) {
 				kept++;
@@ -733,7 +761,7 @@ static int assert_config(int argc, char **argv)
 static bool plain(const struct gs_mig_gi *gi, const struct gs_mig_ci *ci)
 {
 	return gi->profile_id != GS_MIG_CUSTOM && !ci->name[0] && !ci->n_users && !ci->refuse_busy && !ci->cgroup[0] &&
-	       !ci->n_default && gs_store_sm_policy_default(&ci->sm_policy);
+	       !ci->n_default && gs_store_sm_policy_default(&ci->sm_policy) && !ci->oom_wait_s;
 }
 
 /* Whether export writes compute instance ci of gi as a mig-devices count: an
@@ -868,6 +896,8 @@ static int export_config(int argc, char **argv)
 			if (ci->cgroup[0])
 				printf("          cgroup: \"%s\"\n", ci->cgroup);
 			print_policy(&ci->sm_policy);
+			if (ci->oom_wait_s)
+				printf("          oom-wait: %u\n", ci->oom_wait_s);
 		}
 	}
 	return 0;

@@ -44,10 +44,11 @@ static const char *const top_keys[] = { "version", "mig-configs" };
 static const char *const spec_keys[] = { "device-filter", "devices", "mig-enabled", "mig-devices", "gpushare-slices" };
 enum { K_FILTER, K_DEVICES, K_MIG_ENABLED, K_MIG_DEVICES, K_SLICES, N_SPEC_KEYS };
 static const char *const slice_keys[] = { "size", "name", "users", "refuse", "overcommit", "guarantee", "default-for",
-					  "cgroup", "sharing", "lend", "borrow", "priority", "floor", "weight", "timeslice" };
+					  "cgroup", "sharing", "lend", "borrow", "priority", "floor", "weight", "timeslice",
+					  "oom-wait" };
 enum {
 	S_SIZE, S_NAME, S_USERS, S_REFUSE, S_OVERCOMMIT, S_GUARANTEE, S_DEFAULT_FOR, S_CGROUP, S_SHARING, S_LEND, S_BORROW,
-	S_PRIORITY, S_FLOOR, S_WEIGHT, S_TIMESLICE, N_SLICE_KEYS
+	S_PRIORITY, S_FLOOR, S_WEIGHT, S_TIMESLICE, S_OOM_WAIT, N_SLICE_KEYS
 };
 
 GS_PRINTF(4, 5)
@@ -560,6 +561,17 @@ static int get_timeslice(struct ctx *c, const yaml_node_t *v, unsigned *out)
 	return rc;
 }
 
+/* oom-wait: 0 to 86400 seconds, as create_slice's -oom-wait; 0 (the
+ * default) is an allocation past the limit refused at once. Not a duration
+ * with a unit: the key says seconds, as set_slice_oom_wait takes them. */
+static int get_oom_wait(struct ctx *c, const yaml_node_t *v, unsigned *out)
+{
+	_Static_assert(GS_OOM_WAIT_MAX_S == 86400, "the range below says 86400");
+	static const char range[] = "0 to 86400 (the seconds an allocation past the slice's memory limit waits for memory "
+				    "its programs free; 0: refused at once)";
+	return get_uint(c, v, "\"oom-wait\"", range, GS_OOM_WAIT_MAX_S, out);
+}
+
 /* A slice's SM sharing (docs/control.md, "SM sharing"), the keys that go
  * together as create_slice's options do: lend and borrow are a shared
  * slice's switches (an isolated one does neither, a best-effort one always
@@ -705,6 +717,8 @@ static int parse_slice(struct ctx *c, const yaml_node_t *m, struct gs_migconf_sp
 			return rc;
 		sl->cgroup_at = pos_of(val[S_CGROUP]);
 	}
+	if (val[S_OOM_WAIT] && (rc = get_oom_wait(c, val[S_OOM_WAIT], &sl->oom_wait_s)))
+		return rc;
 	return parse_sm_policy(c, key, val, sl);
 }
 

@@ -31,6 +31,8 @@
  *             floor: 16                 # SMs; only with sharing: best-effort
  *             weight: 3                 # 1-100 (default 1): its part of SMs it shares with busy slices
  *             timeslice: 20             # ms, 1-1000, or off (the default: its programs run at once)
+ *             oom-wait: 60              # seconds, 0-86400: an allocation past its memory limit waits
+ *                                       # for memory its programs free (0, the default: refused at once)
  *
  * Names (profiles, sizes) are only checked for their syntax here; whether a GPU
  * has them is for the code that applies the config. No YAML anchors, aliases,
@@ -79,6 +81,7 @@ struct gs_migconf_slice {
 	 * (all zero: the default; a weight of 1 is the default too); whether the
 	 * floor fits the slice is the slice layer's check */
 	struct gs_sm_policy sm_policy;
+	unsigned oom_wait_s; /* oom-wait, 0..GS_OOM_WAIT_MAX_S (0, the default: refused at once) */
 	struct gs_migconf_pos at, size_at, name_at, users_at, guarantee_at, cgroup_at, sharing_at, floor_at; /* {0, 0} where absent */
 };
 struct gs_migconf_spec {

@@ -777,6 +777,11 @@ static int oom_wait_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct gs
 	return 0;
 }
 
+int gs_slice_txn_set_oom_wait(struct gs_slice_txn *t, struct gs_mig_ci *ci, unsigned seconds)
+{
+	return oom_wait_fn(t, NULL, NULL, ci, &seconds);
+}
+
 int gs_slice_set_oom_wait(const char *dir, const char *name, unsigned seconds, char *err, size_t errlen)
 {
 	return edit_named(dir, NULL, name, oom_wait_fn, &seconds, NULL, err, errlen);

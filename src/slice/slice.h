@@ -119,8 +119,9 @@ int gs_slice_set_default(const char *dir, const char *name, const uint32_t *user
  * nvidia-smi's placement puts it (-cgi -C); the same GPU instance alone
  * (-cgi), and a compute instance of a CI profile in it, where nvidia-smi
  * puts it (-cci); a GPU instance and its compute instances removed; the
- * users a slice is the default of. 0 or -errno, why in t->err (-ENOSPC:
- * no room). */
+ * users a slice is the default of; how long an allocation past its limit
+ * waits (gs_slice_set_oom_wait's step, its check). 0 or -errno, why in
+ * t->err (-ENOSPC: no room). */
 int gs_slice_txn_create(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, const struct gs_slice_spec *spec,
 			struct gs_slice_info *out);
 int gs_slice_txn_create_gi(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, const struct gs_gi_profile *p,
@@ -131,6 +132,7 @@ int gs_slice_txn_create_profile(struct gs_slice_txn *t, const struct gs_slice_gp
 				struct gs_slice_info *out);
 int gs_slice_txn_remove(struct gs_slice_txn *t, struct gs_store_gpu *g, unsigned gi);
 int gs_slice_txn_set_default(struct gs_slice_txn *t, struct gs_mig_ci *ci, const uint32_t *users, unsigned n);
+int gs_slice_txn_set_oom_wait(struct gs_slice_txn *t, struct gs_mig_ci *ci, unsigned seconds);
 
 /* A policy as a slice of sm SMs on a GPU handing SMs out in units of unit
  * keeps it (isolated with both switches, the floor in whole units) into

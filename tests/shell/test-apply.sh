@@ -8,7 +8,9 @@
 # (and --force stops its program), what export prints applies back to
 # the same, and SM sharing (isolated, best-effort with a floor, a weight
 # and a time slice) is made, exported and set in place on a slice that
-# stays, a bad weight or time slice refused at its line changing nothing.
+# stays, a bad weight or time slice refused at its line changing nothing;
+# so is oom-wait (how long an allocation past the limit waits), 86401, -1
+# and soon refused.
 set -u
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib.sh"
@@ -220,6 +222,50 @@ check "timeslice: fast is refused: milliseconds or off" 'bad_value "s/timeslice:
 check "timeslice: 0 is refused: off, or no timeslice" 'bad_value "s/timeslice: 20/timeslice: 0/" "11:22: \"timeslice\" must be 1 to 1000 (ms, the turn its programs take) or off (they run at once), not 0: for programs that run at once write off, or leave timeslice out"'
 check "... the slice keeps its weight and time slice" 'echo list_slices | "$ctl" | grep -qE "^$infer .* infer .* shared,weight=3,timeslice=20ms +no "'
 check "back to sharing: the same slices, their policies set in place" 'gpushare apply -f "$conf" -c sharing > "$work/out" && ! grep -q "remove MIG" "$work/out" && echo list_slices | "$ctl" > "$work/slices" && grep -qE "^$infer .* infer .* isolated,critical +no " "$work/slices"'
+
+# oom-wait: create_slice's -oom-wait, in the file, on a custom size and on a profile
+cat > "$work/oomwait.yaml" <<'YAML'
+version: v1
+mig-configs:
+  oomwait:
+    - devices: [0]
+      mig-enabled: true
+      mig-devices: {}
+      gpushare-slices:
+        - size: 1g.5gb
+          name: small
+          oom-wait: 5
+        - size: 48sm.16gb
+          name: train
+          oom-wait: 60
+        - size: 32sm.8gb
+          name: notebooks
+YAML
+check "oom-wait: 60 makes a slice whose POLICY is queue,oom-wait=60s, beside one that waits not at all" 'gpushare apply -f "$work/oomwait.yaml" -c oomwait > "$work/out" && grep -q "create MIG 48sm.16gb (GI [0-9]*) named train" "$work/out" && echo list_slices | "$ctl" > "$work/slices" && grep -qE " train .* queue,oom-wait=60s +shared +no " "$work/slices" && grep -qE " notebooks .* queue +shared +no " "$work/slices" && grep -qE " small .* queue,oom-wait=5s +shared +no " "$work/slices"'
+train=$(awk '$3 == "train" { print $1 }' "$work/slices")
+check "export writes oom-wait where it is not 0, a profile's slice among gpushare-slices" 'gpushare export -c oomwait-again > "$work/export-oomwait.yaml" && grep -qx "          oom-wait: 60" "$work/export-oomwait.yaml" && grep -qx "          oom-wait: 5" "$work/export-oomwait.yaml" && [ "$(grep -c "oom-wait:" "$work/export-oomwait.yaml")" = 2 ] && grep -qx "        - size: \"1g.5gb\"" "$work/export-oomwait.yaml"'
+before=$(store)
+check "... which applies back changing nothing, and assert matches" 'gpushare apply -f "$work/export-oomwait.yaml" -c oomwait-again | grep -q "^GPU 0: matches" && [ "$(store)" = "$before" ] && gpushare assert -f "$work/export-oomwait.yaml" -c oomwait-again | grep -q "match config"'
+sed 's/oom-wait: 60/oom-wait: 600/' "$work/oomwait.yaml" > "$work/oomwait600.yaml"
+check "a config that changes only the oom-wait: assert says so, changing nothing" '! gpushare assert -f "$work/oomwait600.yaml" -c oomwait > "$work/out" && grep -qx "GPU 0: oom-wait of $train named train from 60s to 600s" "$work/out" && [ "$(grep -c "^GPU 0: " "$work/out")" = 1 ] && [ "$(store)" = "$before" ]'
+check "... and apply sets it in place: the same slice, nothing made or removed" 'gpushare apply -f "$work/oomwait600.yaml" -c oomwait > "$work/out" && grep -qx "GPU 0: oom-wait of $train named train from 60s to 600s" "$work/out" && ! grep -qE "remove MIG|create MIG|SM sharing" "$work/out" && echo list_slices | "$ctl" | grep -qE "^$train .* train .* queue,oom-wait=600s +shared +no " && gpushare apply -f "$work/oomwait600.yaml" -c oomwait | grep -q "^GPU 0: matches"'
+echo "set_slice_oom_wait train 30" | "$ctl" > /dev/null
+check "an oom-wait set by hand: assert says so, apply sets the file's back in place" '! gpushare assert -f "$work/oomwait.yaml" -c oomwait > "$work/out" && grep -qx "GPU 0: oom-wait of $train named train from 30s to 60s" "$work/out" && gpushare apply -f "$work/oomwait.yaml" -c oomwait > "$work/out" && ! grep -qE "remove MIG|create MIG" "$work/out" && echo list_slices | "$ctl" | grep -qE "^$train .* train .* queue,oom-wait=60s +shared +no "'
+sed 's/oom-wait: 60/oom-wait: 0/' "$work/oomwait.yaml" > "$work/oomwait0.yaml"
+check "oom-wait: 0 is the default: set in place, not exported, then a second apply matches" 'gpushare apply -f "$work/oomwait0.yaml" -c oomwait > "$work/out" && grep -qx "GPU 0: oom-wait of $train named train from 60s to 0s" "$work/out" && echo list_slices | "$ctl" | grep -qE "^$train .* train .* queue +shared +no " && gpushare apply -f "$work/oomwait0.yaml" -c oomwait | grep -q "^GPU 0: matches" && [ "$(gpushare export | grep -c "oom-wait:")" = 1 ]'
+gpushare apply -f "$work/oomwait.yaml" -c oomwait > /dev/null
+before=$(store)
+# bad_wait SED MESSAGE: oomwait.yaml edited by SED is refused with MESSAGE, nothing changed
+bad_wait() {
+	sed "$1" "$work/oomwait.yaml" > "$work/oomwait-bad.yaml"
+	! gpushare apply -f "$work/oomwait-bad.yaml" -c oomwait > "$work/out" 2>&1 && grep -qF "gpushare apply: $work/oomwait-bad.yaml:$2" "$work/out" && [ "$(store)" = "$before" ]
+}
+range="0 to 86400 (the seconds an allocation past the slice's memory limit waits for memory its programs free; 0: refused at once)"
+check "oom-wait: 86401 is refused: at most 86400" 'bad_wait "s/oom-wait: 60/oom-wait: 86401/" "13:21: \"oom-wait\" must be at most 86400, not 86401"'
+check "oom-wait: -1 is refused: 0 to 86400" 'bad_wait "s/oom-wait: 60/oom-wait: -1/" "13:21: \"oom-wait\" must be $range, not -1"'
+check "oom-wait: soon is refused: a whole number of seconds" 'bad_wait "s/oom-wait: 60/oom-wait: soon/" "13:21: \"oom-wait\" must be a whole number $range, not \"soon\""'
+check "... the slice keeps its oom-wait" 'echo list_slices | "$ctl" | grep -qE "^$train .* train .* queue,oom-wait=60s +shared +no "'
+check "back to sharing: its slices made again, oom-wait's gone" 'gpushare apply -f "$conf" -c sharing > /dev/null && echo list_slices | "$ctl" > "$work/slices" && grep -qE " infer .* queue +isolated,critical +no " "$work/slices" && ! grep -q "oom-wait" "$work/slices"'
 
 # bad files: file:line:column, nothing changed
 before=$(store)

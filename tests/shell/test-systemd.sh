@@ -158,7 +158,7 @@ doc = yaml.safe_load(open(sys.argv[1]))
 if not isinstance(doc, dict) or set(doc) != {"version", "mig-configs"} or doc["version"] != "v1":
     sys.exit("not {version: v1, mig-configs: ...}")
 SPEC = {"device-filter", "devices", "mig-enabled", "mig-devices", "gpushare-slices"}
-SLICE = {"size", "name", "users", "refuse", "overcommit", "guarantee", "default-for", "cgroup", "sharing", "lend", "borrow", "priority", "floor", "weight", "timeslice"}
+SLICE = {"size", "name", "users", "refuse", "overcommit", "guarantee", "default-for", "cgroup", "sharing", "lend", "borrow", "priority", "floor", "weight", "timeslice", "oom-wait"}
 for label, specs in doc["mig-configs"].items():
     if not isinstance(specs, list) or not specs:
         bad.append(f"{label}: not a list of device specs"); continue
@@ -197,6 +197,8 @@ for label, specs in doc["mig-configs"].items():
             # a bare off is False to PyYAML (YAML 1.1), the string off to gpushare
             if "timeslice" in x and x["timeslice"] not in ("off", False) and (not isinstance(x["timeslice"], int) or isinstance(x["timeslice"], bool) or not 1 <= x["timeslice"] <= 1000):
                 bad.append(f"{a}: timeslice {x['timeslice']!r} (1 to 1000 ms, or off)")
+            if "oom-wait" in x and (not isinstance(x["oom-wait"], int) or isinstance(x["oom-wait"], bool) or not 0 <= x["oom-wait"] <= 86400):
+                bad.append(f"{a}: oom-wait {x['oom-wait']!r} (0 to 86400 seconds)")
             for k in ("refuse", "overcommit", "lend", "borrow"):
                 if k in x and not isinstance(x[k], bool): bad.append(f"{a}: {k} {x[k]!r}")
             for k in ("users", "default-for"):
@@ -221,7 +223,7 @@ EOF
 import yaml, sys
 c = yaml.safe_load(open(sys.argv[1]))[\"mig-configs\"]
 keys = {k for specs in c.values() for s in specs for x in s.get(\"gpushare-slices\", []) for k in x}
-sys.exit(not (\"all-1g.10gb\" in c and keys == {\"size\", \"name\", \"users\", \"refuse\", \"overcommit\", \"guarantee\", \"default-for\", \"cgroup\", \"sharing\", \"lend\", \"borrow\", \"priority\", \"floor\", \"weight\", \"timeslice\"}))" "$examples/gpushare.yaml" 2> /dev/null'
+sys.exit(not (\"all-1g.10gb\" in c and keys == {\"size\", \"name\", \"users\", \"refuse\", \"overcommit\", \"guarantee\", \"default-for\", \"cgroup\", \"sharing\", \"lend\", \"borrow\", \"priority\", \"floor\", \"weight\", \"timeslice\", \"oom-wait\"}))" "$examples/gpushare.yaml" 2> /dev/null'
 	# the test's own check: a config with a mistake is caught
 	sed 's/mig-enabled: false/mig-enabled: false\n      mig-devices: {"1g.10gb": 1}/; s/guarantee: "8G"/guarantee: "8G"\n          colour: red/' \
 		"$examples/gpushare.yaml" > "$work/bad.yaml"
