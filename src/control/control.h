@@ -96,6 +96,7 @@ struct control_state {
 	int quit_conn;                           /* who asked to quit: answered when servers are gone */
 	int quit_status;                         /* 0 unless a server had to be forced down */
 	uint64_t quit_deadline_ns;               /* quit -t: servers forced down after it, 0: none */
+	FILE *records;                           /* accounting.log: a line per program gone (records.c) */
 	FILE *server_log;                        /* server.log: lines of servers (log pipe) and of the daemon for them */
 	uint64_t settle_ns;                      /* after a restart that adopted servers or NVIDIA's MPS: the
 						  * programs already running register again until then */
@@ -157,6 +158,8 @@ void control_reply_hint(struct control_reply *r, const char *fmt, ...) GS_PRINTF
 /* A percentage MPS refuses by answering the value in force: why, status 1. */
 void control_percentage_refused(struct control_reply *r, const char *text, const char *in_force);
 
+struct gs_ledger;
+
 struct control_peer {
 	int conn;                                /* the connection's id, for control_send */
 	uid_t uid;
@@ -186,6 +189,10 @@ struct control_peer {
 	pid_t susp_child;                        /* the helper at work on it, 0 none */
 	int susp_pipe;                           /* the helper's answer */
 	uint64_t susp_bytes;                     /* suspended: what it held, out of its slice's ledger */
+	uint64_t acct_start;                     /* admitted (records.c): ms since the epoch; 0: not */
+	uint64_t acct_peak;                      /* the most its slice's ledger held for it */
+	char acct_command[32];
+	struct gs_ledger *acct_ledger;           /* its slice's, kept open for the samples */
 	unsigned turn_ms;                        /* in a timeslice slice (turns.c): its turn's length; 0: none */
 	bool busy_turns;                         /* it launched within the idle interval, or waits to */
 	bool has_turn;
@@ -239,7 +246,6 @@ void control_cgroup_root(char *out, size_t len);
 /* A client has gone: what it held goes back to its slice's ledger now, so
  * that the neighbours, who read the ledger without reclaiming, see it free. */
 void control_reclaim(struct control_state *s, const struct control_peer *p);
-struct gs_ledger;
 /* The ledger of a client's slice (or its GPU's remainder), read-write:
  * 0, or -errno. */
 int control_peer_ledger(struct control_state *s, const struct control_peer *p, struct gs_ledger **out);
@@ -313,6 +319,12 @@ void control_elastic_update_all(struct control_state *s);
 /* The SMs a slice's launches may use now (0: not masked). */
 unsigned control_elastic_sms_now(struct control_state *s, const struct control_gpu *g, const char *slice);
 unsigned control_elastic_idle_ms(void);
+
+/* Accounting records (records.c): a program admitted, sampled every tick,
+ * its line written as it goes. */
+void control_records_admit(struct control_state *s, struct control_peer *p);
+void control_records_tick(struct control_state *s);
+void control_records_gone(struct control_state *s, struct control_peer *p);
 
 /* Suspend and resume (suspend.c): the commands, the helpers' results every
  * tick, a program registering (suspended before a restart: resumed) and

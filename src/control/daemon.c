@@ -847,6 +847,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 	if (rc == 0) {
 		s.log = open_log(log_dir, "control.log");
 		s.server_log = open_log(log_dir, "server.log");
+		s.records = open_log(log_dir, "accounting.log");
 		rc = gs_secdir(s.state_dir, 0755, "state directory (GPUSHARE_STATE_DIR)", err, sizeof err);
 	}
 	if (rc == 0)
@@ -927,9 +928,11 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			control_servers_tick(&s);
 			control_elastic_tick(&s);
 			control_suspend_tick(&s);
+			control_records_tick(&s);
 			relays_tick(&s);
 			rotate_log(&s.log, log_dir, "control.log");
 			rotate_log(&s.server_log, log_dir, "server.log");
+			rotate_log(&s.records, log_dir, "accounting.log");
 			sweep(&s);
 		}
 		if (s.quitting && s.n_servers == 0) {
@@ -1026,5 +1029,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 		fclose(s.log);
 	if (s.server_log)
 		fclose(s.server_log);
+	if (s.records)
+		fclose(s.records);
 	return status;
 }

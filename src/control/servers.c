@@ -248,6 +248,7 @@ static void answer_client(struct control_state *s, struct control_peer *p, struc
 	char turns[48];
 	control_turns_admit(s, p, turns, sizeof turns); /* a timeslice slice's: whether it holds the turn */
 	control_suspend_admit(s, p);
+	control_records_admit(s, p);
 	if (r) {
 		if (turns[0])
 			control_reply_line(r, "%s", turns);
@@ -534,6 +535,7 @@ void control_collect_jobs(struct control_state *s)
 
 void control_peer_gone(struct control_state *s, struct control_peer *p)
 {
+	control_records_gone(s, p); /* before its charges are reclaimed: its last figure */
 	control_elastic_gone(s, p);
 	control_turns_gone(s, p);
 	control_suspend_gone(s, p);

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# test-records.sh BUILD: accounting records (the log directory's
+# accounting.log), on the simulated GPU, as two real non-root users: a line
+# for every program that ran, as it goes (a SIGKILL included), with its user,
+# command, slice, start and end, the most memory it held and its
+# GPU-seconds; a name a program gives itself cannot break the format.
+set -u
+build=$(cd "$1" && pwd)
+. "$(dirname "$0")/lib.sh"
+if ! test_users; then
+	echo "skip: needs root, setpriv and useradd for two real users"
+	exit 0
+fi
+need_preload
+sim_env
+mkdir -m 1777 "$work/sim" "$work/tmp"
+app="$build/tests/cuda-app"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null; done
+	[ -f "$work/pipe/gpushare-control.pid" ] && kill -9 "$(cat "$work/pipe/gpushare-control.pid")" 2> /dev/null
+	[ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+q() { echo "$*" | "$ctl"; }
+log="$work/log/accounting.log"
+# record PID: its line as python's dict, or nothing
+record() {
+	"$py" - "$log" "$1" << 'EOF'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["pid"] == int(sys.argv[2]):
+        print(repr(r))
+EOF
+}
+has() { # has PID PYTHON-CONDITION-ON-r
+	"$py" -c "r = $(record "$1"); import sys; sys.exit(0 if ($2) else 1)" 2> /dev/null
+}
+
+"$ctl" -d
+s=$(q create_slice 24 8G -users "$user1" -name train)
+LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$s" \
+	setpriv --reuid="$user1" --regid="$(id -g "$user1")" --init-groups -- "$app" hold 700 > "$work/a.out" 2>&1 &
+a=$!
+pids+=($a)
+wait_for 'grep -q "^held" "$work/a.out"' 10
+sleep 1
+kill -TERM "$a"
+wait "$a" 2> /dev/null
+check "a line when a program goes, with its user, command and slice" 'wait_for "has $a \"r[\\\"user\\\"] == \\\"$user1\\\" and r[\\\"command\\\"] == \\\"cuda-app\\\" and r[\\\"slice\\\"] == \\\"$s\\\"\"" 5'
+check "its time there (over a second) and the most memory it held (700 MiB and its context)" 'has "$a" "r[\"seconds\"] >= 1 and r[\"peak_memory_bytes\"] >= 700 << 20 and r[\"end\"] > r[\"start\"]"'
+check "its GPU-seconds: its time times its slice's part of the GPU's SMs (24 of 108)" 'has "$a" "r[\"sms\"] == 24 and r[\"gpu_sms\"] == 108 and abs(r[\"gpu_seconds\"] - r[\"seconds\"] * 24 / 108) < 0.01"'
+
+# a program killed, in the remainder, with a name chosen to break the format
+cp "$app" "$work/tmp/x\"y"
+chmod 755 "$work/tmp/x\"y"
+LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" \
+	setpriv --reuid="$user2" --regid="$(id -g "$user2")" --init-groups -- "$work/tmp/x\"y" hold 100 > "$work/b.out" 2>&1 &
+b=$!
+pids+=($b)
+wait_for 'grep -q "^held" "$work/b.out"' 10
+kill -9 "$b"
+wait "$b" 2> /dev/null
+check "a SIGKILLed program of the remainder gets its line too, its odd name made safe" 'wait_for "has $b \"r[\\\"user\\\"] == \\\"$user2\\\" and r[\\\"slice\\\"] == \\\"-\\\" and \\\"\\\\\\\"\\\" not in r[\\\"command\\\"]\"" 5'
+check "every line is one JSON object of version 1" '"$py" -c "
+import json, sys
+n = 0
+for line in open(\"$log\"):
+    assert json.loads(line)[\"version\"] == 1
+    n += 1
+assert n == 2, n"'
+check "the log is the daemon's, writable by nobody else" '[ "$(stat -c %U:%a "$log")" = root:644 ]'
+q quit > /dev/null
+finish
