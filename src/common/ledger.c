@@ -20,7 +20,7 @@
 
 struct slot {
 	int32_t pid;           /* 0: free */
-	uint32_t reserved;     /* the simulated driver's checkpoint lock (gs_ledger_set_hold) */
+	uint32_t reserved;     /* held: the process is suspended, its charges wait (gs_ledger_set_hold) */
 	uint64_t start_time;   /* /proc/<pid>/stat field 22, to survive pid reuse */
 	uint64_t bytes;
 };
@@ -290,23 +290,26 @@ void gs_ledger_uncharge(struct gs_ledger *l, uint64_t bytes)
 	unlock(m);
 }
 
-/* pid's slot, or -1; called with the lock held. */
-static int slot_of(const struct shm *m, pid_t pid)
+/* The slot of process pid started at start (its start time now where 0),
+ * or -1; called with the lock held. */
+static int slot_of(const struct shm *m, pid_t pid, uint64_t start)
 {
+	if (!start && gs_proc_start(pid, &start))
+		return -1;
 	for (int i = 0; i < GS_LEDGER_SLOTS; i++)
-		if (m->slots[i].pid == pid && slot_alive(&m->slots[i]))
+		if (m->slots[i].pid == pid && m->slots[i].start_time == start)
 			return i;
 	return -1;
 }
 
-int gs_ledger_take_out(struct gs_ledger *l, pid_t pid, uint64_t *bytes)
+int gs_ledger_take_out(struct gs_ledger *l, pid_t pid, uint64_t start, uint64_t *bytes)
 {
 	*bytes = 0;
 	if (l->ro)
 		return -EROFS;
 	struct shm *m = l->shm;
 	lock(m);
-	int i = slot_of(m, pid);
+	int i = slot_of(m, pid, start);
 	if (i >= 0) {
 		*bytes = m->slots[i].bytes;
 		m->used -= m->slots[i].bytes;
@@ -316,19 +319,18 @@ int gs_ledger_take_out(struct gs_ledger *l, pid_t pid, uint64_t *bytes)
 	return 0;
 }
 
-int gs_ledger_put_back(struct gs_ledger *l, pid_t pid, uint64_t bytes)
+int gs_ledger_put_back(struct gs_ledger *l, pid_t pid, uint64_t start, uint64_t bytes)
 {
 	if (l->ro)
 		return -EROFS;
 	struct shm *m = l->shm;
+	uint64_t st;
+	/* that process, alive: a pid taken by another since is nobody to charge */
+	if (gs_proc_start(pid, &st) || (start && st != start))
+		return -ESRCH;
 	lock(m);
-	int i = slot_of(m, pid);
+	int i = slot_of(m, pid, st);
 	if (i < 0) { /* reclaimed meanwhile, or never charged: a slot of its own again */
-		uint64_t st;
-		if (gs_proc_start(pid, &st)) {
-			unlock(m);
-			return -ESRCH;
-		}
 		for (int k = 0; k < GS_LEDGER_SLOTS && i < 0; k++)
 			if (m->slots[k].pid == 0)
 				i = k;
@@ -351,13 +353,13 @@ int gs_ledger_put_back(struct gs_ledger *l, pid_t pid, uint64_t bytes)
 	return 0;
 }
 
-int gs_ledger_set_hold(struct gs_ledger *l, pid_t pid, bool on)
+int gs_ledger_set_hold(struct gs_ledger *l, pid_t pid, uint64_t start, bool on)
 {
 	if (l->ro)
 		return -EROFS;
 	struct shm *m = l->shm;
 	lock(m);
-	int i = slot_of(m, pid);
+	int i = slot_of(m, pid, start);
 	if (i >= 0)
 		__atomic_store_n(&m->slots[i].reserved, on ? 1u : 0u, __ATOMIC_RELEASE);
 	unlock(m);

@@ -54,16 +54,17 @@ uint64_t gs_ledger_live(struct gs_ledger *l);
 unsigned gs_ledger_mode(const char *dir);
 /* What process pid has charged. */
 uint64_t gs_ledger_pid_bytes(struct gs_ledger *l, pid_t pid);
-/* Suspend and resume (gpushare-control): what live process pid holds taken
- * out of the ledger while its memory is on the host (0 and the bytes, 0
- * when it holds nothing); what it charges meanwhile counts as ever. Put
- * back: -ENOMEM when it does not fit beside the others now (nothing
- * changes), -ESRCH when pid is gone. */
-int gs_ledger_take_out(struct gs_ledger *l, pid_t pid, uint64_t *bytes);
-int gs_ledger_put_back(struct gs_ledger *l, pid_t pid, uint64_t bytes);
-/* The simulated driver's checkpoint lock of pid, on its slot (-ESRCH: no
- * slot), and whether the calling process is held by it (no lock taken). */
-int gs_ledger_set_hold(struct gs_ledger *l, pid_t pid, bool on);
+/* Suspend and resume (gpushare-control, the simulated driver's checkpoint
+ * API), for the process pid that started at start (its start time now
+ * where 0; a pid another process has taken since matches nothing): what it
+ * holds taken out of the ledger while its memory is on the host (0 and the
+ * bytes, 0 when it holds nothing), and put back: -ENOMEM when it does not
+ * fit beside the others now (nothing changes), -ESRCH when it is gone. */
+int gs_ledger_take_out(struct gs_ledger *l, pid_t pid, uint64_t start, uint64_t *bytes);
+int gs_ledger_put_back(struct gs_ledger *l, pid_t pid, uint64_t start, uint64_t bytes);
+/* A hold on that process's slot (-ESRCH: none): suspended, its charges
+ * wait; and whether the calling process is held (no lock taken). */
+int gs_ledger_set_hold(struct gs_ledger *l, pid_t pid, uint64_t start, bool on);
 bool gs_ledger_held_here(const struct gs_ledger *l);
 /* Lists live charged processes; returns how many were written (<= max). */
 size_t gs_ledger_usage(struct gs_ledger *l, struct gs_ledger_usage *out, size_t max);

@@ -331,8 +331,8 @@ static void client_row(void *ctx, struct control_peer *p)
 					   : control_remainder_process_bytes(c->s, p->gpu, p->pid, &bytes) == 0;
 	if (known)
 		snprintf(mem, sizeof mem, "%lluMiB", (unsigned long long)(bytes >> 20));
-	if (p->susp == CONTROL_SUSPENDED || p->susp == CONTROL_RESUMING)
-		snprintf(mem, sizeof mem, "%lluMiB@host", (unsigned long long)(p->susp_bytes >> 20));
+	if (p->susp == CONTROL_SUSPENDED || p->susp == CONTROL_RESUMING) /* within the column's 11 */
+		snprintf(mem, sizeof mem, "%lluM@host", (unsigned long long)(p->susp_bytes >> 20));
 	const struct control_gpu *g = p->gpu[0] ? control_gpu_by_dev(c->s, p->gpu) : NULL;
 	if (g)
 		snprintf(gpu, sizeof gpu, "%u", g->index);

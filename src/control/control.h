@@ -185,9 +185,10 @@ struct control_peer {
 	uint32_t mask[4];                        /* the TPC bits last pushed to it */
 	uint8_t susp;                            /* enum control_susp (suspend.c) */
 	bool susp_waiting;                       /* resuming: its memory does not fit in its slice now */
-	bool susp_back;                          /* resuming: its bytes are back in the slice's ledger */
 	pid_t susp_child;                        /* the helper at work on it, 0 none */
 	int susp_pipe;                           /* the helper's answer */
+	uint64_t susp_child_ns;                  /* when the helper started */
+	uint64_t susp_retry, susp_next_ns;       /* resuming: the wait before the next try, and when */
 	uint64_t susp_bytes;                     /* suspended: what it held, out of its slice's ledger */
 	uint64_t acct_start;                     /* admitted (records.c): ms since the epoch; 0: not */
 	uint64_t acct_peak;                      /* the most its slice's ledger held for it */

@@ -6,16 +6,22 @@
  * for clients of NVIDIA MPS (CUDA_ERROR_NOT_SUPPORTED: the refusal is said,
  * nothing changes); the simulated driver does it for every program.
  *
- * While suspended, what the program held is out of its slice's ledger: the
- * slice's other programs may use it. A resume puts it back first and, when
- * it does not fit beside what they hold now, waits for it (list_clients
- * says so) and tries again every tick. Helpers run one per program at a
- * time, beside the daemon's loop, which never waits for one; a program that
- * exits meanwhile is simply forgotten (the driver frees its host copy).
+ * Only the very process that registered is acted on: its pid and start
+ * time, checked before a helper starts and by the helper before each call
+ * (a pid another process took since is nobody's to suspend). While it is
+ * suspended what it held is out of its slice's ledger, for the slice's
+ * other programs, and a hold on its slot makes its own allocations wait (a
+ * thread that waited for memory would otherwise take it back). A resume
+ * puts the bytes back first; when they do not fit it waits and tries again,
+ * less and less often; any other refusal ends the resume, said once.
  *
- * The suspended programs are kept in the state directory's `suspended` file
- * (pid, start time, bytes), so that a daemon started after a kill -9 knows
- * them when they register again, and resumes them. */
+ * The helper asks the driver where the program is first and goes on from
+ * there, so a daemon killed while one ran leaves nothing half done for the
+ * next: the state directory's `suspended` file, written before each helper
+ * starts and after each step, names every program not running (pid, start
+ * time, the bytes out of its ledger, its slice), and the next daemon
+ * resumes them when they register again. Helpers run beside the daemon's
+ * loop, which never waits for one. */
 #include "control.h"
 
 #include "gs-cuda.h"
@@ -35,13 +41,22 @@
 #include <unistd.h>
 
 #define MAX_KEPT 256
+#define HELPER_MAX_NS (30ull * 60 * 1000000000) /* a checkpoint of a whole GPU's memory takes minutes */
+#define RETRY_FIRST_NS 200000000ull
+#define RETRY_MAX_NS 10000000000ull
 
-/* what the file holds: programs suspended, as the daemon last wrote it */
+/* programs not running that are not connected now: from the file a daemon
+ * before this one wrote, and those whose connection closed while they live */
 static struct kept {
 	pid_t pid;
 	uint64_t start, bytes;
+	char slice[96];
 } kept[MAX_KEPT];
 static size_t n_kept;
+
+/* helpers whose program went: reaped at the ticks, never waited for */
+static pid_t orphans[64];
+static size_t n_orphans;
 
 static const char *const state_names[] = { [CONTROL_RUNNING] = "running", [CONTROL_SUSPENDING] = "suspending",
 					   [CONTROL_SUSPENDED] = "suspended", [CONTROL_RESUMING] = "resuming" };
@@ -51,29 +66,31 @@ const char *control_suspend_state(const struct control_peer *p)
 	return p->susp < GS_ARRAY_LEN(state_names) ? state_names[p->susp] : "?";
 }
 
+static bool same_process(const struct control_peer *p)
+{
+	return p->pid_start && gs_proc_start_time(p->pid) == p->pid_start;
+}
+
 static void kept_path(const struct control_state *s, char *out, size_t len)
 {
 	snprintf(out, len, "%s/suspended", s->state_dir);
 }
 
-struct save_ctx {
-	FILE *f;
-};
-
 static void save_one(void *ctx, struct control_peer *p)
 {
-	struct save_ctx *c = ctx;
-	if (p->susp == CONTROL_SUSPENDED || p->susp == CONTROL_RESUMING)
-		fprintf(c->f, "%ld %" PRIu64 " %" PRIu64 "\n", (long)p->pid, p->pid_start, p->susp_bytes);
+	FILE *f = ctx;
+	if (p->susp != CONTROL_RUNNING)
+		fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s\n", (long)p->pid, p->pid_start, p->susp_bytes, p->slice);
 }
 
-/* Written whole, then renamed over: a reader never sees half of it. */
+/* Written whole and synced, then renamed over: a reader never sees half. */
 static void save(struct control_state *s)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
 	kept_path(s, path, sizeof path);
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (!f) {
 		if (fd >= 0)
@@ -81,9 +98,12 @@ static void save(struct control_state *s)
 		control_log(s, "cannot write %s: %s", tmp, strerror(errno));
 		return;
 	}
-	struct save_ctx c = { f };
-	control_each_client(save_one, &c);
-	if (fclose(f) || rename(tmp, path))
+	control_each_client(save_one, f);
+	for (size_t i = 0; i < n_kept; i++)
+		if (gs_proc_start_time(kept[i].pid) == kept[i].start)
+			fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s\n", (long)kept[i].pid, kept[i].start, kept[i].bytes,
+				kept[i].slice);
+	if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path))
 		control_log(s, "cannot write %s: %s", path, strerror(errno));
 }
 
@@ -92,15 +112,17 @@ void control_suspend_init(struct control_state *s)
 	char path[PATH_MAX], *text = NULL;
 	size_t len;
 	kept_path(s, path, sizeof path);
-	if (gs_file_read_owned(path, geteuid(), 64 * MAX_KEPT, &text, &len, NULL, 0))
+	if (gs_file_read_owned(path, geteuid(), 160 * MAX_KEPT, &text, &len, NULL, 0))
 		return; /* none, or not the daemon's own: nothing is taken from it */
 	char *save_ptr = NULL;
 	for (char *line = strtok_r(text, "\n", &save_ptr); line && n_kept < MAX_KEPT; line = strtok_r(NULL, "\n", &save_ptr)) {
 		long pid;
-		uint64_t start, bytes;
-		if (sscanf(line, "%ld %" SCNu64 " %" SCNu64, &pid, &start, &bytes) == 3 && pid > 0 &&
-		    gs_proc_start_time((pid_t)pid) == start)
-			kept[n_kept++] = (struct kept){ (pid_t)pid, start, bytes };
+		struct kept k;
+		if (sscanf(line, "%ld %" SCNu64 " %" SCNu64 " %95s", &pid, &k.start, &k.bytes, k.slice) == 4 && pid > 0 &&
+		    gs_proc_start_time((pid_t)pid) == k.start) {
+			k.pid = (pid_t)pid;
+			kept[n_kept++] = k;
+		}
 	}
 	free(text);
 	if (n_kept)
@@ -111,38 +133,62 @@ void control_suspend_init(struct control_state *s)
 
 typedef CUresult (*ckpt_fn)(int, void *);
 
-/* In the forked helper: the calls, in order; the first failure's CUresult. */
-static int helper(pid_t target, bool suspend)
+/* In the forked helper: from where the driver has the program, to
+ * CHECKPOINTED (suspend) or RUNNING (resume); 0 or the first failure's
+ * CUresult. Each call first checks the pid is still that process. */
+static int helper(pid_t target, uint64_t start, bool suspend)
 {
 	char lib[PATH_MAX];
 	control_libcuda(lib, sizeof lib);
 	unsetenv("LD_PRELOAD");
 	void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
 	CUresult (*init)(unsigned) = h ? (CUresult(*)(unsigned))dlsym(h, "cuInit") : NULL;
-	static const char *const down[] = { "cuCheckpointProcessLock", "cuCheckpointProcessCheckpoint" },
-				 *const up[] = { "cuCheckpointProcessRestore", "cuCheckpointProcessUnlock" };
+	CUresult (*get)(int, CUprocessState *) =
+		h ? (CUresult(*)(int, CUprocessState *))dlsym(h, "cuCheckpointProcessGetState") : NULL;
+	ckpt_fn lock = h ? (ckpt_fn)dlsym(h, "cuCheckpointProcessLock") : NULL,
+		ckpt = h ? (ckpt_fn)dlsym(h, "cuCheckpointProcessCheckpoint") : NULL,
+		restore = h ? (ckpt_fn)dlsym(h, "cuCheckpointProcessRestore") : NULL,
+		unlock = h ? (ckpt_fn)dlsym(h, "cuCheckpointProcessUnlock") : NULL;
 	if (!init || init(0))
 		return CUDA_ERROR_NOT_INITIALIZED;
-	for (int i = 0; i < 2; i++) {
-		ckpt_fn f = (ckpt_fn)dlsym(h, suspend ? down[i] : up[i]);
-		if (!f)
-			return CUDA_ERROR_NOT_SUPPORTED; /* a driver before the checkpoint API */
-		CUresult rc = f((int)target, NULL);
-		if (rc) {
-			if (suspend && i == 1) { /* locked, not checkpointed: let it go on */
-				ckpt_fn unlock = (ckpt_fn)dlsym(h, "cuCheckpointProcessUnlock");
-				if (unlock)
-					unlock((int)target, NULL);
-			}
+	if (!get || !lock || !ckpt || !restore || !unlock)
+		return CUDA_ERROR_NOT_SUPPORTED; /* a driver before the checkpoint API */
+	CUcheckpointLockArgs lock_args = { .timeoutMs = 10000 }; /* a call that never returns holds no helper */
+	for (int step = 0; step < 4; step++) {
+		CUprocessState st;
+		if (gs_proc_start_time(target) != start)
+			return CUDA_ERROR_INVALID_VALUE; /* gone, or its pid another's */
+		CUresult rc = get((int)target, &st);
+		if (rc)
 			return (int)rc;
+		if (suspend ? st == CU_PROCESS_STATE_CHECKPOINTED : st == CU_PROCESS_STATE_RUNNING)
+			return 0;
+		switch (st) {
+		case CU_PROCESS_STATE_RUNNING:
+			rc = lock((int)target, &lock_args);
+			break;
+		case CU_PROCESS_STATE_LOCKED:
+			rc = suspend ? ckpt((int)target, NULL) : unlock((int)target, NULL);
+			if (rc && suspend)
+				unlock((int)target, NULL); /* not checkpointed: let it go on */
+			break;
+		case CU_PROCESS_STATE_CHECKPOINTED:
+			rc = restore((int)target, NULL);
+			break;
+		default:
+			return CUDA_ERROR_ILLEGAL_STATE;
 		}
+		if (rc)
+			return (int)rc;
 	}
-	return 0;
+	return CUDA_ERROR_ILLEGAL_STATE;
 }
 
 static int start_helper(struct control_state *s, struct control_peer *p, bool suspend)
 {
 	int fds[2];
+	if (!same_process(p))
+		return -ESRCH;
 	if (pipe2(fds, O_CLOEXEC))
 		return -errno;
 	fflush(NULL);
@@ -153,11 +199,20 @@ static int start_helper(struct control_state *s, struct control_peer *p, bool su
 		return rc;
 	}
 	if (child == 0) {
+		/* nothing of the daemon's: its lock, sockets and clients stay its */
+		if (dup2(fds[1], 3) < 0)
+			_exit(1);
+		for (int fd = 4; fd < 65536; fd++)
+			close(fd);
 		close(fds[0]);
-		signal(SIGPIPE, SIG_IGN);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
 		char out[16];
-		int n = snprintf(out, sizeof out, "%d\n", helper(p->pid, suspend));
-		if (write(fds[1], out, (size_t)n) != n) {
+		int n = snprintf(out, sizeof out, "%d\n", helper(p->pid, p->pid_start, suspend));
+		if (write(3, out, (size_t)n) != n) {
 			/* the daemon went: nobody to tell */
 		}
 		_exit(0);
@@ -165,27 +220,45 @@ static int start_helper(struct control_state *s, struct control_peer *p, bool su
 	close(fds[1]);
 	p->susp_child = child;
 	p->susp_pipe = fds[0];
+	p->susp_child_ns = gs_now_ns();
 	control_log(s, "%s client %ld", suspend ? "Suspending" : "Resuming", (long)p->pid);
 	return 0;
 }
 
-/* The helper's CUresult once it exited: 0, or -1 while it runs. */
+/* The helper's CUresult once it exited: 0, or -1 while it runs. One past
+ * its time is killed (CUDA_ERROR_TIMEOUT). */
 static int helper_done(struct control_peer *p, int *result)
 {
 	int st;
 	pid_t w = waitpid(p->susp_child, &st, WNOHANG);
-	if (w == 0)
+	if (w == 0 && gs_now_ns() - p->susp_child_ns < HELPER_MAX_NS)
 		return -1;
+	if (w == 0) {
+		kill(p->susp_child, SIGKILL);
+		waitpid(p->susp_child, &st, 0); /* dead at once: SIGKILL */
+	}
 	char buf[16] = "";
-	ssize_t n = read(p->susp_pipe, buf, sizeof buf - 1);
+	ssize_t n = w == 0 ? 0 : read(p->susp_pipe, buf, sizeof buf - 1);
 	close(p->susp_pipe);
 	p->susp_pipe = -1;
 	p->susp_child = 0;
-	*result = n > 0 ? atoi(buf) : CUDA_ERROR_UNKNOWN;
+	*result = w == 0 ? 909 /* CUDA_ERROR_TIMEOUT */ : n > 0 ? atoi(buf) : CUDA_ERROR_UNKNOWN;
 	return 0;
 }
 
-/* ---- the commands ---- */
+static void orphan(pid_t child, int pipe_fd)
+{
+	close(pipe_fd);
+	if (n_orphans < GS_ARRAY_LEN(orphans)) {
+		orphans[n_orphans++] = child;
+	} else { /* never more than a few: the oldest is waited for */
+		kill(orphans[0], SIGKILL);
+		waitpid(orphans[0], NULL, 0);
+		orphans[0] = child;
+	}
+}
+
+/* ---- steps ---- */
 
 static const char *why_refused(int rc)
 {
@@ -198,18 +271,44 @@ static const char *why_refused(int rc)
 		return "the driver holds it in another state";
 	case CUDA_ERROR_NOT_PERMITTED:
 		return "not permitted";
+	case CUDA_ERROR_INVALID_VALUE:
+		return "it is gone, or no CUDA program";
+	case 909:
+		return "the driver took too long";
 	default:
 		return "the driver refused it";
 	}
 }
 
-/* Resume step one: its bytes back in the slice's ledger, then the helper. */
+static void hold(struct control_state *s, struct control_peer *p, bool on)
+{
+	struct gs_ledger *l;
+	if (control_peer_ledger(s, p, &l) == 0) {
+		gs_ledger_set_hold(l, p->pid, p->pid_start, on);
+		gs_ledger_close(l);
+	}
+}
+
+static void stop_resuming(struct control_state *s, struct control_peer *p, const char *why)
+{
+	control_log(s, "Client %ld not resumed: %s; it stays suspended (resume tries again)", (long)p->pid, why);
+	p->susp = CONTROL_SUSPENDED;
+	p->susp_waiting = false;
+	save(s);
+}
+
+/* Resume: its bytes back in the slice's ledger, then the helper; memory
+ * that does not fit is waited for, tried again less and less often. */
 static void try_resume(struct control_state *s, struct control_peer *p)
 {
+	if (!same_process(p)) {
+		stop_resuming(s, p, "it is gone");
+		return;
+	}
 	struct gs_ledger *l = NULL;
 	int rc = p->susp_bytes ? control_peer_ledger(s, p, &l) : 0;
 	if (!rc && l)
-		rc = gs_ledger_put_back(l, p->pid, p->susp_bytes);
+		rc = gs_ledger_put_back(l, p->pid, p->pid_start, p->susp_bytes);
 	if (l)
 		gs_ledger_close(l);
 	if (rc == -ENOMEM) {
@@ -217,14 +316,22 @@ static void try_resume(struct control_state *s, struct control_peer *p)
 			control_log(s, "Client %ld waits to resume: its %" PRIu64 " MiB do not fit in slice %s now",
 				    (long)p->pid, p->susp_bytes >> 20, p->slice);
 		p->susp_waiting = true;
+		p->susp_retry = p->susp_retry ? p->susp_retry * 2 : RETRY_FIRST_NS;
+		if (p->susp_retry > RETRY_MAX_NS)
+			p->susp_retry = RETRY_MAX_NS;
+		p->susp_next_ns = gs_now_ns() + p->susp_retry;
+		return;
+	}
+	if (rc) {
+		stop_resuming(s, p, strerror(-rc));
 		return;
 	}
 	p->susp_waiting = false;
-	p->susp_back = rc == 0; /* the ledger has them: taken out again if the driver refuses */
-	if (start_helper(s, p, false)) {
-		control_log(s, "cannot start the helper that resumes client %ld", (long)p->pid);
-		p->susp = CONTROL_SUSPENDED;
-	}
+	p->susp_retry = 0;
+	p->susp_bytes = 0; /* in the ledger again */
+	save(s);
+	if (start_helper(s, p, false))
+		stop_resuming(s, p, "its helper did not start");
 }
 
 struct targets {
@@ -240,14 +347,22 @@ static void act_on(void *ctx, struct control_peer *p)
 	struct targets *t = ctx;
 	if (!p->client || p->pending || (t->slice ? strcasecmp(p->slice, t->slice) != 0 : p->pid != t->pid))
 		return;
-	if (t->suspend ? p->susp != CONTROL_RUNNING : p->susp != CONTROL_SUSPENDED) {
+	if (!same_process(p) || (t->suspend ? p->susp != CONTROL_RUNNING : p->susp != CONTROL_SUSPENDED)) {
 		t->skipped++;
 		return;
 	}
 	t->n++;
 	if (t->suspend) {
-		if (start_helper(t->s, p, true) == 0)
-			p->susp = CONTROL_SUSPENDING;
+		p->susp = CONTROL_SUSPENDING;
+		p->susp_bytes = 0;
+		hold(t->s, p, true); /* its own allocations wait from now */
+		save(t->s);
+		if (start_helper(t->s, p, true)) {
+			hold(t->s, p, false);
+			p->susp = CONTROL_RUNNING;
+			save(t->s);
+			control_log(t->s, "cannot start the helper that suspends client %ld", (long)p->pid);
+		}
 	} else {
 		p->susp = CONTROL_RESUMING;
 		try_resume(t->s, p);
@@ -277,7 +392,7 @@ void control_suspend_command(struct control_state *s, bool suspend, const char *
 		return;
 	}
 	control_reply_line(r, "%s %u client(s)%s", suspend ? "Suspending" : "Resuming", t.n,
-			   t.skipped ? suspend ? ", others suspended already" : ", others not suspended" : "");
+			   t.skipped ? suspend ? ", others not running" : ", others not suspended" : "");
 }
 
 /* ---- every tick ---- */
@@ -287,7 +402,8 @@ static void tick_one(void *ctx, struct control_peer *p)
 	struct control_state *s = ctx;
 	int rc;
 	if (p->susp == CONTROL_RESUMING && !p->susp_child) {
-		try_resume(s, p); /* waiting for its memory */
+		if (gs_now_ns() >= p->susp_next_ns)
+			try_resume(s, p); /* waiting for its memory */
 		return;
 	}
 	if (!p->susp_child || helper_done(p, &rc))
@@ -296,31 +412,42 @@ static void tick_one(void *ctx, struct control_peer *p)
 		struct gs_ledger *l;
 		if (rc) {
 			control_log(s, "Client %ld not suspended: %s (%d)", (long)p->pid, why_refused(rc), rc);
+			hold(s, p, false);
 			p->susp = CONTROL_RUNNING;
+			save(s);
 			return;
 		}
 		p->susp_bytes = 0;
 		if (control_peer_ledger(s, p, &l) == 0) {
-			gs_ledger_take_out(l, p->pid, &p->susp_bytes);
+			gs_ledger_take_out(l, p->pid, p->pid_start, &p->susp_bytes);
 			gs_ledger_close(l);
 		}
 		p->susp = CONTROL_SUSPENDED;
 		control_log(s, "Client %ld suspended: %" PRIu64 " MiB on the host", (long)p->pid, p->susp_bytes >> 20);
 		save(s);
 	} else if (p->susp == CONTROL_RESUMING) {
-		if (rc) {
+		if (rc == CUDA_ERROR_OUT_OF_MEMORY) { /* the GPU has not the room yet: its bytes out again, later */
 			struct gs_ledger *l;
-			uint64_t again;
-			if (p->susp_back && control_peer_ledger(s, p, &l) == 0) {
-				gs_ledger_take_out(l, p->pid, &again); /* not on the GPU after all */
+			if (control_peer_ledger(s, p, &l) == 0) {
+				gs_ledger_take_out(l, p->pid, p->pid_start, &p->susp_bytes);
 				gs_ledger_close(l);
 			}
-			control_log(s, "Client %ld not resumed: %s (%d); tried again", (long)p->pid, why_refused(rc), rc);
-			p->susp_waiting = true; /* the next tick tries again */
+			p->susp_waiting = true;
+			p->susp_retry = p->susp_retry ? p->susp_retry * 2 : RETRY_FIRST_NS;
+			if (p->susp_retry > RETRY_MAX_NS)
+				p->susp_retry = RETRY_MAX_NS;
+			p->susp_next_ns = gs_now_ns() + p->susp_retry;
+			save(s);
 			return;
 		}
+		if (rc) {
+			/* what the driver says it holds is on the GPU or not: the
+			 * ledger keeps what was put back (the driver's figure) */
+			stop_resuming(s, p, why_refused(rc));
+			return;
+		}
+		hold(s, p, false);
 		p->susp = CONTROL_RUNNING;
-		p->susp_bytes = 0;
 		control_log(s, "Client %ld resumed", (long)p->pid);
 		save(s);
 	}
@@ -328,20 +455,32 @@ static void tick_one(void *ctx, struct control_peer *p)
 
 void control_suspend_tick(struct control_state *s)
 {
+	for (size_t i = 0; i < n_orphans;)
+		if (waitpid(orphans[i], NULL, WNOHANG) != 0)
+			orphans[i] = orphans[--n_orphans];
+		else
+			i++;
 	control_each_client(tick_one, s);
 }
 
-/* A program registering again after the daemon was restarted: suspended
- * before, it is resumed now (its helper finds it locked and checkpointed). */
+/* A program registering: one that was suspended before (a daemon before
+ * this one, or its own connection that closed) is resumed now; its helper
+ * goes on from where the driver has it. */
 void control_suspend_admit(struct control_state *s, struct control_peer *p)
 {
 	p->susp_pipe = -1;
 	for (size_t i = 0; i < n_kept; i++)
 		if (kept[i].pid == p->pid && kept[i].start == p->pid_start) {
-			p->susp = CONTROL_RESUMING;
-			p->susp_bytes = kept[i].bytes;
+			struct kept k = kept[i];
 			kept[i] = kept[--n_kept];
-			control_log(s, "Client %ld was suspended before the restart: resuming it", (long)p->pid);
+			if (strcmp(k.slice, p->slice)) {
+				control_log(s, "Client %ld was suspended in slice %s and registers in %s: its %" PRIu64
+					       " MiB are not put back there", (long)p->pid, k.slice, p->slice, k.bytes >> 20);
+				k.bytes = 0;
+			}
+			p->susp = CONTROL_RESUMING;
+			p->susp_bytes = k.bytes;
+			control_log(s, "Client %ld was suspended before: resuming it", (long)p->pid);
 			try_resume(s, p);
 			return;
 		}
@@ -350,13 +489,17 @@ void control_suspend_admit(struct control_state *s, struct control_peer *p)
 void control_suspend_gone(struct control_state *s, struct control_peer *p)
 {
 	if (p->susp_child) {
-		kill(p->susp_child, SIGKILL);
-		waitpid(p->susp_child, NULL, 0);
-		close(p->susp_pipe);
+		orphan(p->susp_child, p->susp_pipe);
 		p->susp_child = 0;
+		p->susp_pipe = -1;
 	}
-	bool was = p->susp == CONTROL_SUSPENDED || p->susp == CONTROL_RESUMING;
-	p->susp = CONTROL_RUNNING;
-	if (was)
-		save(s); /* the driver frees its host copy with it */
+	if (p->susp == CONTROL_RUNNING)
+		return;
+	/* its connection closed while it lives: kept, resumed when it registers again */
+	if (same_process(p) && n_kept < MAX_KEPT) {
+		kept[n_kept++] = (struct kept){ p->pid, p->pid_start, p->susp_bytes, "" };
+		snprintf(kept[n_kept - 1].slice, sizeof kept[0].slice, "%s", p->slice);
+	}
+	p->susp = CONTROL_RUNNING; /* gone: the driver frees its host copy with it */
+	save(s);
 }

@@ -142,6 +142,10 @@ static CUresult charge(uint64_t bytes)
 {
 	if (!bytes)
 		return CUDA_SUCCESS;
+	/* suspended (gpushare-control's suspend): its allocations wait, as its
+	 * driver calls do, rather than take back the memory it gave up */
+	while (gs__slice.ledger && gs_ledger_held_here(gs__slice.ledger))
+		usleep(1000);
 	uint64_t cap = process_cap();
 	if (cap && __atomic_add_fetch(&process_bytes, bytes, __ATOMIC_RELAXED) > cap) {
 		__atomic_sub_fetch(&process_bytes, bytes, __ATOMIC_RELAXED);
@@ -171,10 +175,20 @@ static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
 static CUresult charge_or_wait(uint64_t bytes)
 {
 	CUresult rc = charge(bytes);
-	if (rc == CUDA_SUCCESS || !gs__slice.ledger || bytes > gs__slice_limit())
-		return rc;
+	uint64_t cap = process_cap();
+	if (rc == CUDA_SUCCESS || !gs__slice.ledger || bytes > gs__slice_limit() ||
+	    (cap && __atomic_load_n(&process_bytes, __ATOMIC_RELAXED) + bytes > cap))
+		return rc; /* never to fit, or past this process's own cap: nothing to wait for */
+	/* the store's wait, read again at most once a second (allocators probe
+	 * smaller sizes after a refusal) */
+	static unsigned wait_s;
+	static uint64_t read_ns;
 	pthread_mutex_lock(&wait_lock);
-	unsigned secs = gs__config_oom_wait(&gs__slice);
+	if (!read_ns || gs_now_ns() - read_ns > 1000000000ull) {
+		wait_s = gs__config_oom_wait(&gs__slice);
+		read_ns = gs_now_ns();
+	}
+	unsigned secs = wait_s;
 	pthread_mutex_unlock(&wait_lock);
 	if (!secs)
 		return rc;

@@ -1612,9 +1612,18 @@ static int ckpt_read(int pid, uint64_t bytes[GS_SIM_MAX_GPU])
 	memset(bytes, 0, GS_SIM_MAX_GPU * sizeof bytes[0]);
 	if (ckpt_path(pid, path, sizeof path))
 		return CU_PROCESS_STATE_FAILED;
-	FILE *f = fopen(path, "re");
-	if (!f)
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		return CU_PROCESS_STATE_RUNNING;
+	}
+	if (fstat(fd, &st) || st.st_uid != geteuid() || (st.st_mode & 022)) {
+		fclose(f); /* not the checkpointer's own: nothing it says holds */
+		return CU_PROCESS_STATE_FAILED;
+	}
 	int state = CU_PROCESS_STATE_FAILED;
 	uint64_t start = 0, now = 0;
 	if (fscanf(f, "state %d start %" SCNu64, &state, &start) != 2)
@@ -1636,9 +1645,14 @@ static CUresult ckpt_write(int pid, int state, const uint64_t bytes[GS_SIM_MAX_G
 	if (state == CU_PROCESS_STATE_RUNNING)
 		return unlink(path) == 0 || errno == ENOENT ? CUDA_SUCCESS : CUDA_ERROR_UNKNOWN;
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	FILE *f = fopen(tmp, "we");
-	if (!f)
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		return CUDA_ERROR_UNKNOWN;
+	}
 	uint64_t start = 0;
 	gs_proc_start(pid, &start);
 	fprintf(f, "state %d start %" PRIu64, state, start);
@@ -1682,7 +1696,7 @@ EXPORT CUresult cuCheckpointProcessLock(int pid, CUcheckpointLockArgs *args)
 		return CUDA_ERROR_ILLEGAL_STATE;
 	bool cuda = false;
 	for (int d = 0; d < S.n; d++)
-		cuda |= S.dev[d].mem && gs_ledger_set_hold(S.dev[d].mem, pid, true) == 0;
+		cuda |= S.dev[d].mem && gs_ledger_set_hold(S.dev[d].mem, pid, 0, true) == 0;
 	if (!cuda)
 		return CUDA_ERROR_INVALID_VALUE; /* no CUDA process */
 	return ckpt_write(pid, CU_PROCESS_STATE_LOCKED, bytes);
@@ -1700,7 +1714,7 @@ EXPORT CUresult cuCheckpointProcessCheckpoint(int pid, CUcheckpointCheckpointArg
 		return CUDA_ERROR_ILLEGAL_STATE;
 	for (int d = 0; d < S.n; d++)
 		if (S.dev[d].mem)
-			gs_ledger_take_out(S.dev[d].mem, pid, &bytes[d]);
+			gs_ledger_take_out(S.dev[d].mem, pid, 0, &bytes[d]);
 	return ckpt_write(pid, CU_PROCESS_STATE_CHECKPOINTED, bytes);
 }
 
@@ -1716,13 +1730,13 @@ EXPORT CUresult cuCheckpointProcessRestore(int pid, CUcheckpointRestoreArgs *arg
 		return CUDA_ERROR_ILLEGAL_STATE;
 	int d;
 	for (d = 0; d < S.n; d++)
-		if (S.dev[d].mem && bytes[d] && gs_ledger_put_back(S.dev[d].mem, pid, bytes[d]))
+		if (S.dev[d].mem && bytes[d] && gs_ledger_put_back(S.dev[d].mem, pid, 0, bytes[d]))
 			break;
 	if (d < S.n) { /* what fitted goes back out: all or nothing */
 		for (int k = 0; k < d; k++) {
 			uint64_t again;
 			if (S.dev[k].mem && bytes[k])
-				gs_ledger_take_out(S.dev[k].mem, pid, &again);
+				gs_ledger_take_out(S.dev[k].mem, pid, 0, &again);
 		}
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
@@ -1742,7 +1756,7 @@ EXPORT CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs *args)
 		return CUDA_ERROR_ILLEGAL_STATE;
 	for (int d = 0; d < S.n; d++)
 		if (S.dev[d].mem)
-			gs_ledger_set_hold(S.dev[d].mem, pid, false);
+			gs_ledger_set_hold(S.dev[d].mem, pid, 0, false);
 	return ckpt_write(pid, CU_PROCESS_STATE_RUNNING, bytes);
 }
 

@@ -60,7 +60,7 @@ check "a program holds 1000 MiB and its context in the slice ($before MiB)" '[ "
 gpu_used() { gpushare-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1; }
 gpu_before=$(gpu_used)
 check "suspend <pid> answers at once" '[ "$(q suspend "$a")" = "Suspending 1 client(s)" ]'
-check "list_clients: suspended, its memory on the host" 'wait_for "[ \"\$(state $a | cut -d\" \" -f1)\" = suspended ]" 10 && [ "$(state "$a" | cut -d" " -f2)" -ge 1000 ] && q list_clients | grep "^$a " | grep -q "MiB@host"'
+check "list_clients: suspended, its memory on the host" 'wait_for "[ \"\$(state $a | cut -d\" \" -f1)\" = suspended ]" 10 && [ "$(state "$a" | cut -d" " -f2)" -ge 1000 ] && q list_clients | grep "^$a " | grep -q " [0-9]*M@host "'
 check "gpushare top shows it suspended, its memory on the host" 'gpushare top -b -n 1 | grep -E "^ +$a " | grep -E -q " suspended +[0-9]+MiB@host "'
 check "its memory left the slice's ledger" '[ "$(used "$s")" -lt 100 ]'
 check "and the GPU (NVML: $gpu_before MiB used before, $(gpu_used) now)" '[ $((gpu_before - $(gpu_used))) -ge 1000 ]'
@@ -90,7 +90,7 @@ q suspend "$a" > /dev/null
 wait_for "[ \"\$(state $a | cut -d' ' -f1)\" = suspended ]" 10
 kill -9 "$a"
 wait "$a" 2> /dev/null
-check "a suspended program killed: forgotten, the ledger right, the file of suspended programs empty" 'wait_for "[ \"\$(state $a)\" = gone ]" 5 && [ "$(used "$s")" -lt 100 ] && [ ! -s "$work/state/suspended" ]'
+check "a suspended program killed: forgotten, the ledger right, the file of suspended programs empty (used $(used "$s") MiB, file $(wc -c < "$work/state/suspended" 2> /dev/null) bytes)" 'wait_for "[ \"\$(state $a)\" = gone ]" 5 && [ "$(used "$s")" -lt 100 ] && [ ! -s "$work/state/suspended" ]'
 
 # the daemon killed while a program is suspended
 bg a "$s" hold 1000
@@ -102,8 +102,32 @@ kill -9 "$(cat "$work/pipe/gpushare-control.pid")"
 rm -f "$work/pipe/gpushare-control.pid"
 sleep 0.3
 "$ctl" -d
-check "a daemon killed while one is suspended: the next one resumes it when it registers again" 'wait_for "grep -q \"^alloc 0\" \"$work/a.out\"" 10 && [ "$(state "$a")" = "running 0" ] && grep -q "suspended before the restart: resuming it" "$work/log/control.log"'
+check "a daemon killed while one is suspended: the next one resumes it when it registers again" 'wait_for "grep -q \"^alloc 0\" \"$work/a.out\"" 10 && [ "$(state "$a")" = "running 0" ] && grep -q "was suspended before: resuming it" "$work/log/control.log"'
 
+# a registration whose process is gone while its connection lives (a
+# child holds it): its pid may be another's by now, nobody to suspend
+s2=$(q create_slice 16 1G -users "$user2")
+as "$user2" "$py" - "$work/pipe/control" "$s2" > "$work/ghost.out" << 'EOF' &
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(("register_client %s\n" % sys.argv[2]).encode())
+answer = b""
+while b"\nE " not in b"\n" + answer:
+    answer += s.recv(4096)
+child = os.fork()
+if child == 0:
+    time.sleep(30)  # the connection stays, its registering process is gone
+    os._exit(0)
+print(os.getpid(), child, flush=True)
+os._exit(0)
+EOF
+wait_for '[ -s "$work/ghost.out" ]' 10
+read -r ghost ghost_child < "$work/ghost.out"
+pids+=("$ghost_child")
+sleep 0.2
+check "a connection whose registering process is gone is nobody to suspend" '[ "$(q suspend "$s2")" = "Suspending 0 client(s), others not running" ] && ! grep -q "Suspending client $ghost" "$work/log/control.log"'
+kill -9 "$ghost_child" 2> /dev/null
 check "suspend of no client is refused" '! out=$(q suspend 999999 2>&1) && [[ "$out" == *"no such client"* ]]'
 check "nor of something that is neither a PID nor a slice" '! out=$(q suspend nonesuch 2>&1) && [[ "$out" == *"neither a client"* ]]'
 check "a user other than root may not suspend" '! echo "suspend $a" | as "$user2" "$ctl" > /dev/null 2>&1 && [ "$(state "$a")" = "running 0" ]'
