@@ -455,6 +455,18 @@ static void tick_one(void *ctx, struct control_peer *p)
 
 void control_suspend_tick(struct control_state *s)
 {
+	/* kept programs that have gone since (one whose connection closed as it
+	 * exited looked alive then): dropped, and the file with them */
+	bool dropped = false;
+	for (size_t i = 0; i < n_kept;)
+		if (gs_proc_start_time(kept[i].pid) != kept[i].start) {
+			kept[i] = kept[--n_kept];
+			dropped = true;
+		} else {
+			i++;
+		}
+	if (dropped)
+		save(s);
 	for (size_t i = 0; i < n_orphans;)
 		if (waitpid(orphans[i], NULL, WNOHANG) != 0)
 			orphans[i] = orphans[--n_orphans];
