@@ -280,6 +280,20 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 						       .weight = v[6] == 1 ? 0 : (unsigned)v[6], .timeslice_ms = (unsigned)v[7] };
 		return 0;
 	}
+	if (strcmp(w[0], "memturn") == 0) {
+		/* memturn <gpu> <gi> <ci> <seconds> */
+		struct gs_store_gpu *g = n == 5 ? gs_store_gpu(s, w[1], false) : NULL;
+		if (!g || num(w[2], 255, &v[0]) || num(w[3], 255, &v[1]) || num(w[4], GS_MEM_TURN_MAX_S, &v[2]) || !v[2])
+			goto bad;
+		struct gs_mig_ci *ci = find_ci(g, v[0], v[1]);
+		if (!ci)
+			return gs_fail(err, errlen, -EINVAL, "line %u: memturn of unknown compute instance", lineno);
+		if (ci->mem_turn_s)
+			return gs_fail(err, errlen, -EINVAL, "line %u: compute instance %llu/%llu has two memturn records",
+				       lineno, v[0], v[1]);
+		ci->mem_turn_s = (unsigned)v[2];
+		return 0;
+	}
 	if (strcmp(w[0], "oomwait") == 0) {
 		/* oomwait <gpu> <gi> <ci> <seconds> */
 		struct gs_store_gpu *g = n == 5 ? gs_store_gpu(s, w[1], false) : NULL;
@@ -597,6 +611,8 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 				fputc('\n', f);
 			if (ci->oom_wait_s)
 				fprintf(f, "oomwait %s %u %u %u\n", g->uuid, ci->gi, ci->id, ci->oom_wait_s);
+			if (ci->mem_turn_s)
+				fprintf(f, "memturn %s %u %u %u\n", g->uuid, ci->gi, ci->id, ci->mem_turn_s);
 			const struct gs_sm_policy *sp = &ci->sm_policy;
 			if (!gs_store_sm_policy_default(sp)) {
 				fprintf(f, "smpolicy %s %u %u %s %d %d %d %u", g->uuid, ci->gi, ci->id,

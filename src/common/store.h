@@ -52,6 +52,7 @@ struct gs_sm_policy {
 };
 #define GS_SM_MAX_WEIGHT 100
 #define GS_OOM_WAIT_MAX_S 86400
+#define GS_MEM_TURN_MAX_S 86400
 #define GS_TIMESLICE_MAX_MS 1000
 
 /* The names of the modes ("shared", "isolated", "best-effort"), as the store
@@ -76,6 +77,9 @@ struct gs_mig_ci {
 	/* an allocation past the slice's limit waits this long for memory its
 	 * processes free before it is refused (0: refused at once) */
 	unsigned oom_wait_s;
+	/* the slices of a GPU made with it take turns at the GPU's memory, this
+	 * many seconds each: the others' programs suspended meanwhile (0: none) */
+	unsigned mem_turn_s;
 	/* an ephemeral slice (gpushare run --memory/--sms) lives as long as
 	 * its job: the process that asked for it (pid and start time) or, with
 	 * the daemon, the cgroup it is bound to; removed when they are gone */

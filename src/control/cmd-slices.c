@@ -269,6 +269,34 @@ CONTROL_CMD_FN(cmd_set_slice_memory_limit)
 
 /* create_slice <SMs> <memory> [-gpu <index|UUID>] [-users <list>|*] [-refuse]
  *              [-overcommit [-guarantee <memory>]] [-cgroup <path>] */
+/* The seconds of -mem-turn and set_slice_mem_turn: 0, or -1 with why in r. */
+static int parse_mem_turn(const char *value, unsigned *out, struct control_reply *r)
+{
+	unsigned long long v;
+	if (gs_parse_uint(value, GS_MEM_TURN_MAX_S, &v)) {
+		control_reply_fail(r, "Invalid memory turn \"%.32s\": the seconds the slice's programs hold the GPU's memory "
+				      "before another such slice's take it, 0 (none) to %d", value, GS_MEM_TURN_MAX_S);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* set_slice_mem_turn <slice> <seconds> */
+CONTROL_CMD_FN(cmd_set_slice_mem_turn)
+{
+	(void)p, (void)argc;
+	unsigned secs;
+	struct control_slice si;
+	char why[512];
+	if (parse_mem_turn(argv[2], &secs, r) || control_slice_find(s, argv[1], &si, r))
+		return;
+	if (gs_slice_set_mem_turn(s->state_dir, si.uuid, secs, why, sizeof why))
+		refused(r, why);
+	else
+		control_log(s, "set_slice_mem_turn %s %u", si.uuid, secs);
+}
+
 /* The seconds of -oom-wait and set_slice_oom_wait: 0, or -1 with why in r. */
 static int parse_oom_wait(const char *value, unsigned *out, struct control_reply *r)
 {
@@ -308,7 +336,7 @@ CONTROL_CMD_FN(cmd_create_slice)
 	unsigned n_users = 0;
 	bool refuse = false, overcommit = false;
 	uint64_t guarantee = UINT64_MAX;
-	unsigned oom_wait = 0;
+	unsigned oom_wait = 0, mem_turn = 0;
 	const char *cgroup = NULL, *name = NULL;
 	struct sm_options smo = SM_OPTIONS_NONE;
 	if (parse_sms(argv[1], &sms, r) || parse_memory(argv[2], &bytes, r))
@@ -343,6 +371,9 @@ CONTROL_CMD_FN(cmd_create_slice)
 		} else if (strcmp(argv[i], "-oom-wait") == 0 && i + 1 < argc) {
 			if (parse_oom_wait(argv[++i], &oom_wait, r))
 				return;
+		} else if (strcmp(argv[i], "-mem-turn") == 0 && i + 1 < argc) {
+			if (parse_mem_turn(argv[++i], &mem_turn, r))
+				return;
 		} else {
 			bad_arguments(r, "create_slice", "");
 			return;
@@ -360,7 +391,7 @@ CONTROL_CMD_FN(cmd_create_slice)
 		return;
 	struct gs_slice_spec spec = { .sm = sms, .memory = bytes, .overcommit = overcommit, .guarantee = guarantee,
 				      .users = uids, .n_users = n_users, .refuse = refuse, .cgroup = cgroup, .name = name,
-				      .sm_policy = policy, .oom_wait_s = oom_wait };
+				      .sm_policy = policy, .oom_wait_s = oom_wait, .mem_turn_s = mem_turn };
 	struct gs_slice_info made;
 	char why[512];
 	if (gs_slice_create(s->state_dir, &g->slice, &spec, &made, why, sizeof why)) {

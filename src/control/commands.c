@@ -423,11 +423,11 @@ const struct control_cmd control_cmds[] = {
 	{ "quit", 0, 2, true, MPS_LOCAL, "[-t <seconds>]", quit },
 	{ "list_slices", 0, 1, false, MPS_LOCAL, "[--json]", cmd_list_slices },
 	{ "list_sms", 0, 1, false, MPS_LOCAL, "[--json]", cmd_list_sms },
-	{ "create_slice", 2, 30, true, MPS_LOCAL,
+	{ "create_slice", 2, 32, true, MPS_LOCAL,
 	  "<SMs> <memory> [-gpu <index|UUID>] [-name <name>] [-users <user,...>|*] [-refuse] "
 	  "[-overcommit [-guarantee <memory>]] [-cgroup <path>] [-shared|-isolated|-best-effort] [-lend on|off] "
 	  "[-borrow on|off] [-priority critical|normal] [-floor <SMs>] [-weight <1-100>] [-timeslice <ms>|off] "
-	  "[-oom-wait <seconds>]",
+	  "[-oom-wait <seconds>] [-mem-turn <seconds>]",
 	  cmd_create_slice },
 	{ "create_job_slice", 2, 5, false, MPS_LOCAL, "<SMs> <memory> [-gpu <index|UUID>] [-overcommit]",
 	  cmd_create_job_slice },
@@ -441,6 +441,7 @@ const struct control_cmd control_cmds[] = {
 	{ "set_slice_memory_limit", 2, 2, true, MPS_LOCAL, "<slice> <value>", cmd_set_slice_memory_limit },
 	{ "set_slice_guarantee", 2, 2, true, MPS_LOCAL, "<slice> <memory|0>", cmd_set_slice_guarantee },
 	{ "set_slice_oom_wait", 2, 2, true, MPS_LOCAL, "<slice> <seconds>", cmd_set_slice_oom_wait },
+	{ "set_slice_mem_turn", 2, 2, true, MPS_LOCAL, "<slice> <seconds>", cmd_set_slice_mem_turn },
 	{ "set_slice_sm_policy", 2, 14, true, MPS_LOCAL,
 	  "<slice> [-shared|-isolated|-best-effort] [-lend on|off] [-borrow on|off] [-priority critical|normal] "
 	  "[-floor <SMs>] [-weight <1-100>] [-timeslice <ms>|off]",
@@ -461,7 +462,7 @@ const size_t control_n_internal_cmds = sizeof control_internal_cmds / sizeof con
 
 void control_dispatch(struct control_state *s, struct control_peer *p, char *line, struct control_reply *r)
 {
-	char *argv[32], *save = NULL; /* create_slice with every option: 31 words */
+	char *argv[40], *save = NULL; /* create_slice with every option: 33 words */
 	int argc = 0;
 	char copy[GS_LINE_MAX];
 	snprintf(copy, sizeof copy, "%s", line);

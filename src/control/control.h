@@ -184,6 +184,8 @@ struct control_peer {
 	uint64_t busy_ns;                        /* when it last said busy */
 	uint32_t mask[4];                        /* the TPC bits last pushed to it */
 	uint8_t susp;                            /* enum control_susp (suspend.c) */
+	bool susp_turn;                          /* suspended for another slice's memory turn (memturn.c) */
+	bool susp_refused;                       /* the driver refused to suspend it (an NVIDIA MPS client) */
 	bool susp_waiting;                       /* resuming: its memory does not fit in its slice now */
 	pid_t susp_child;                        /* the helper at work on it, 0 none */
 	int susp_pipe;                           /* the helper's answer */
@@ -336,6 +338,17 @@ void control_suspend_command(struct control_state *s, bool suspend, const char *
 void control_suspend_tick(struct control_state *s);
 void control_suspend_admit(struct control_state *s, struct control_peer *p);
 void control_suspend_gone(struct control_state *s, struct control_peer *p);
+/* One program, for memory turns (memturn.c): suspended (resume false) or
+ * resumed; whether it was begun. A new program held before it allocates. */
+bool control_suspend_peer(struct control_state *s, struct control_peer *p, bool resume);
+void control_suspend_hold_new(struct control_state *s, struct control_peer *p);
+
+/* Memory turns (memturn.c): the slices of a GPU made with -mem-turn take
+ * turns at its memory, the others' programs suspended. */
+void control_memturn_admit(struct control_state *s, struct control_peer *p);
+void control_memturn_tick(struct control_state *s);
+/* A slice's memory turn in seconds (the store as last read; 0: none). */
+unsigned control_slice_mem_turn(struct control_state *s, const char *gpu, const char *slice);
 const char *control_suspend_state(const struct control_peer *p);
 
 /* The policy of a slice of a GPU (from the store as last read); false: no
@@ -402,6 +415,7 @@ CONTROL_CMD_FN(cmd_set_slice_users);
 CONTROL_CMD_FN(cmd_set_slice_memory_limit);
 CONTROL_CMD_FN(cmd_set_slice_guarantee);
 CONTROL_CMD_FN(cmd_set_slice_oom_wait);
+CONTROL_CMD_FN(cmd_set_slice_mem_turn);
 CONTROL_CMD_FN(cmd_set_slice_sm_policy);
 CONTROL_CMD_FN(cmd_set_slice_default);
 CONTROL_CMD_FN(cmd_create_job_slice);

@@ -115,6 +115,21 @@ bool control_slice_policy(struct control_state *s, const char *gpu, const char *
 	return false;
 }
 
+unsigned control_slice_mem_turn(struct control_state *s, const char *gpu, const char *slice)
+{
+	struct gs_store *st = store(s);
+	for (size_t i = 0; st && i < st->n_gpu; i++) {
+		const struct gs_store_gpu *g = &st->gpu[i];
+		for (size_t k = 0; !strcmp(g->uuid, gpu) && k < g->layout.n_ci; k++) {
+			char uuid[GS_UUID_STR + 4];
+			gs_store_ci_uuid(g->uuid, &g->layout.ci[k], uuid);
+			if (strcmp(uuid, slice) == 0)
+				return g->layout.ci[k].mem_turn_s;
+		}
+	}
+	return 0;
+}
+
 #define MAX_SLICES (GS_MIG_MAX_CI + 1)
 
 struct gpu_view {

@@ -248,6 +248,7 @@ static void answer_client(struct control_state *s, struct control_peer *p, struc
 	char turns[48];
 	control_turns_admit(s, p, turns, sizeof turns); /* a timeslice slice's: whether it holds the turn */
 	control_suspend_admit(s, p);
+	control_memturn_admit(s, p);
 	control_records_admit(s, p);
 	if (r) {
 		if (turns[0])

@@ -334,6 +334,47 @@ static void try_resume(struct control_state *s, struct control_peer *p)
 		stop_resuming(s, p, "its helper did not start");
 }
 
+static bool suspend_one(struct control_state *s, struct control_peer *p)
+{
+	p->susp = CONTROL_SUSPENDING;
+	p->susp_bytes = 0;
+	hold(s, p, true); /* its own allocations wait from now */
+	save(s);
+	if (start_helper(s, p, true) == 0)
+		return true;
+	hold(s, p, false);
+	p->susp = CONTROL_RUNNING;
+	save(s);
+	control_log(s, "cannot start the helper that suspends client %ld", (long)p->pid);
+	return false;
+}
+
+bool control_suspend_peer(struct control_state *s, struct control_peer *p, bool resume)
+{
+	if (!p->client || p->pending || !same_process(p) || p->susp != (resume ? CONTROL_SUSPENDED : CONTROL_RUNNING))
+		return false;
+	if (!resume)
+		return suspend_one(s, p);
+	p->susp = CONTROL_RESUMING;
+	try_resume(s, p);
+	return true;
+}
+
+void control_suspend_hold_new(struct control_state *s, struct control_peer *p)
+{
+	struct gs_ledger *l;
+	if (!same_process(p) || control_peer_ledger(s, p, &l))
+		return;
+	/* a slot of its own, empty, held: its first allocation (its context's)
+	 * waits for its turn */
+	if (gs_ledger_put_back(l, p->pid, p->pid_start, 0) == 0 && gs_ledger_set_hold(l, p->pid, p->pid_start, true) == 0) {
+		p->susp = CONTROL_SUSPENDED;
+		p->susp_bytes = 0;
+		save(s);
+	}
+	gs_ledger_close(l);
+}
+
 struct targets {
 	struct control_state *s;
 	const char *slice; /* a slice's UUID, or NULL: pid */
@@ -352,17 +393,9 @@ static void act_on(void *ctx, struct control_peer *p)
 		return;
 	}
 	t->n++;
+	p->susp_turn = false; /* the command's, not a memory turn's */
 	if (t->suspend) {
-		p->susp = CONTROL_SUSPENDING;
-		p->susp_bytes = 0;
-		hold(t->s, p, true); /* its own allocations wait from now */
-		save(t->s);
-		if (start_helper(t->s, p, true)) {
-			hold(t->s, p, false);
-			p->susp = CONTROL_RUNNING;
-			save(t->s);
-			control_log(t->s, "cannot start the helper that suspends client %ld", (long)p->pid);
-		}
+		suspend_one(t->s, p);
 	} else {
 		p->susp = CONTROL_RESUMING;
 		try_resume(t->s, p);
@@ -412,6 +445,7 @@ static void tick_one(void *ctx, struct control_peer *p)
 		struct gs_ledger *l;
 		if (rc) {
 			control_log(s, "Client %ld not suspended: %s (%d)", (long)p->pid, why_refused(rc), rc);
+			p->susp_refused = true; /* memory turns do not ask again */
 			hold(s, p, false);
 			p->susp = CONTROL_RUNNING;
 			save(s);

@@ -498,6 +498,10 @@ int gs_slice_txn_create(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, 
 		return gs_fail(t->err, t->errlen, -EINVAL, "A wait of %u s is longer than %u s: give 0 to %u", sp->oom_wait_s,
 			       GS_OOM_WAIT_MAX_S, GS_OOM_WAIT_MAX_S);
 	ci->oom_wait_s = sp->oom_wait_s;
+	if (sp->mem_turn_s > GS_MEM_TURN_MAX_S)
+		return gs_fail(t->err, t->errlen, -EINVAL, "A memory turn of %u s is longer than %u s: give 0 to %u",
+			       sp->mem_turn_s, GS_MEM_TURN_MAX_S, GS_MEM_TURN_MAX_S);
+	ci->mem_turn_s = sp->mem_turn_s;
 	ci->n_users = sp->n_users;
 	if (sp->n_users)
 		memcpy(ci->users, sp->users, sp->n_users * sizeof sp->users[0]);
@@ -785,6 +789,23 @@ int gs_slice_txn_set_oom_wait(struct gs_slice_txn *t, struct gs_mig_ci *ci, unsi
 int gs_slice_set_oom_wait(const char *dir, const char *name, unsigned seconds, char *err, size_t errlen)
 {
 	return edit_named(dir, NULL, name, oom_wait_fn, &seconds, NULL, err, errlen);
+}
+
+static int mem_turn_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci,
+		       void *arg)
+{
+	(void)g, (void)gi;
+	unsigned secs = *(const unsigned *)arg;
+	if (secs > GS_MEM_TURN_MAX_S)
+		return gs_fail(t->err, t->errlen, -EINVAL, "A memory turn of %u s is longer than %u s: give 0 (none) to %u",
+			       secs, GS_MEM_TURN_MAX_S, GS_MEM_TURN_MAX_S);
+	ci->mem_turn_s = secs;
+	return 0;
+}
+
+int gs_slice_set_mem_turn(const char *dir, const char *name, unsigned seconds, char *err, size_t errlen)
+{
+	return edit_named(dir, NULL, name, mem_turn_fn, &seconds, NULL, err, errlen);
 }
 
 static int guarantee_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci,

@@ -69,6 +69,7 @@ struct gs_slice_spec {
 	const char *name;        /* a human name, unique in the store (NULL: none) */
 	struct gs_sm_policy sm_policy; /* how its SMs are shared (all zero: the default), as gs_slice_set_sm_policy checks it */
 	unsigned oom_wait_s;     /* an allocation past its limit waits this long for memory (0: refused at once) */
+	unsigned mem_turn_s;     /* its turn at the GPU's memory, against the GPU's other such slices (0: none) */
 };
 
 /* What was made or found. */
@@ -100,6 +101,8 @@ int gs_slice_set_memory(const char *dir, const char *name, uint64_t bytes, char 
  * processes free before it is refused (0: at once; at most
  * GS_OOM_WAIT_MAX_S), for running programs too. */
 int gs_slice_set_oom_wait(const char *dir, const char *name, unsigned seconds, char *err, size_t errlen);
+/* The slice's turn at its GPU's memory (store.h mem_turn_s; 0: none). */
+int gs_slice_set_mem_turn(const char *dir, const char *name, unsigned seconds, char *err, size_t errlen);
 /* How the slice's SMs are shared with its GPU's other slices (store.h), the
  * whole policy at once. An isolated slice is stored with no_lend and
  * no_borrow set, whatever p says; a best-effort one always lends and

@@ -1,0 +1,187 @@
+/* memturn.c: time-sharing a GPU's memory (create_slice -mem-turn SECONDS):
+ * where two or more slices of a GPU made with it have programs, one slice
+ * at a time holds the turn and its programs run; the others' programs are
+ * suspended (suspend.c: their memory on the host), and a program that
+ * arrives in one of them is held before it allocates anything. When the
+ * holder's time is up its programs are suspended, and once they all are,
+ * the next slice's are resumed (each resume waits until its memory is
+ * free). Each slice runs at full speed in its turn: two jobs that each need
+ * most of the GPU's memory take turns rather than fail.
+ *
+ * Only what the turns suspended is resumed by them (suspend's own command
+ * is the administrator's); a slice alone with programs holds the turn. */
+#include "control.h"
+
+#include <string.h>
+
+#define MAX_TURN_SLICES 64
+
+static struct turn {
+	char gpu[48];
+	char holder[96];    /* the slice whose programs run; "" none */
+	uint64_t since;     /* when it got the turn */
+	bool switching;     /* its time is up: its programs being suspended */
+} T[CONTROL_MAX_GPUS];
+
+struct scan {
+	struct control_state *s;
+	const char *gpu;
+	char slices[MAX_TURN_SLICES][96];
+	unsigned turn_s[MAX_TURN_SLICES];
+	size_t n;
+	/* the holder's programs not yet suspended (switching) */
+	const char *holder;
+	unsigned busy;
+};
+
+static bool in_turns(struct control_state *s, const struct control_peer *p, unsigned *turn_s)
+{
+	if (!p->client || p->pending || strcmp(p->slice, "-") == 0)
+		return false;
+	unsigned t = control_slice_mem_turn(s, p->gpu, p->slice);
+	if (turn_s)
+		*turn_s = t;
+	return t > 0;
+}
+
+static void collect(void *ctx, struct control_peer *p)
+{
+	struct scan *c = ctx;
+	unsigned t;
+	if (strcmp(p->gpu, c->gpu) || !in_turns(c->s, p, &t))
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->slices[i], p->slice) == 0)
+			return;
+	if (c->n == MAX_TURN_SLICES)
+		return;
+	/* in UUID order: the turn goes round the same way whoever arrived first */
+	size_t at = c->n;
+	while (at > 0 && strcmp(c->slices[at - 1], p->slice) > 0) {
+		memcpy(c->slices[at], c->slices[at - 1], sizeof c->slices[0]);
+		c->turn_s[at] = c->turn_s[at - 1];
+		at--;
+	}
+	snprintf(c->slices[at], sizeof c->slices[0], "%s", p->slice);
+	c->turn_s[at] = t;
+	c->n++;
+}
+
+static struct turn *turn_of(const char *gpu)
+{
+	for (size_t i = 0; i < CONTROL_MAX_GPUS; i++)
+		if (strcmp(T[i].gpu, gpu) == 0)
+			return &T[i];
+	for (size_t i = 0; i < CONTROL_MAX_GPUS; i++)
+		if (!T[i].gpu[0]) {
+			snprintf(T[i].gpu, sizeof T[i].gpu, "%s", gpu);
+			return &T[i];
+		}
+	return NULL;
+}
+
+/* Running: the holder's programs that the turns suspended resumed, the
+ * others' running ones suspended. Switching: the holder's suspended, and
+ * counted while some are not yet. */
+static void enforce(void *ctx, struct control_peer *p)
+{
+	struct scan *c = ctx;
+	if (strcmp(p->gpu, c->gpu) || !in_turns(c->s, p, NULL))
+		return;
+	struct turn *t = turn_of(c->gpu);
+	bool holds = strcmp(p->slice, t->holder) == 0 && !t->switching;
+	if (holds) {
+		if (p->susp_turn && p->susp == CONTROL_SUSPENDED && control_suspend_peer(c->s, p, true))
+			p->susp_turn = false;
+		return;
+	}
+	if (p->susp_refused)
+		return; /* the driver will not: it runs beside the holder (said when it refused) */
+	if (p->susp == CONTROL_RUNNING && control_suspend_peer(c->s, p, false))
+		p->susp_turn = true;
+	if (strcmp(p->slice, t->holder) == 0 && p->susp != CONTROL_SUSPENDED)
+		c->busy++; /* the holder's, not all suspended yet */
+}
+
+void control_memturn_tick(struct control_state *s)
+{
+	for (size_t gi = 0; gi < s->n_gpus; gi++) {
+		const char *gpu = s->gpus[gi].uuid;
+		static struct scan c;
+		memset(&c, 0, sizeof c);
+		c.s = s;
+		c.gpu = gpu;
+		control_each_client(collect, &c);
+		struct turn *t = turn_of(gpu);
+		if (!t)
+			continue;
+		size_t h = c.n;
+		for (size_t i = 0; i < c.n; i++)
+			if (strcmp(c.slices[i], t->holder) == 0)
+				h = i;
+		if (h == c.n) { /* none, or the holder has no programs left: the first */
+			if (!c.n) {
+				t->holder[0] = '\0';
+				continue;
+			}
+			h = 0;
+			snprintf(t->holder, sizeof t->holder, "%s", c.slices[0]);
+			t->since = gs_now_ns();
+			t->switching = false;
+			control_log(s, "GPU %s: slice %s holds the memory turn", gpu, t->holder);
+		}
+		if (!t->switching && c.n > 1 && gs_now_ns() - t->since >= (uint64_t)c.turn_s[h] * 1000000000ull) {
+			t->switching = true;
+			control_log(s, "GPU %s: slice %s's memory turn is up: its programs are suspended", gpu, t->holder);
+		}
+		c.busy = 0;
+		control_each_client(enforce, &c);
+		if (t->switching && !c.busy) {
+			size_t next = (h + 1) % c.n;
+			snprintf(t->holder, sizeof t->holder, "%s", c.slices[next]);
+			t->since = gs_now_ns();
+			t->switching = false;
+			control_log(s, "GPU %s: slice %s holds the memory turn", gpu, t->holder);
+			control_each_client(enforce, &c);
+		}
+	}
+}
+
+struct other {
+	struct control_state *s;
+	const struct control_peer *p;
+	char slice[96];
+};
+
+static void other_running(void *ctx, struct control_peer *q)
+{
+	struct other *o = ctx;
+	if (q != o->p && !o->slice[0] && q->susp == CONTROL_RUNNING && strcmp(q->gpu, o->p->gpu) == 0 &&
+	    strcmp(q->slice, o->p->slice) && in_turns(o->s, q, NULL))
+		snprintf(o->slice, sizeof o->slice, "%s", q->slice);
+}
+
+void control_memturn_admit(struct control_state *s, struct control_peer *p)
+{
+	if (p->susp != CONTROL_RUNNING || !in_turns(s, p, NULL))
+		return;
+	struct turn *t = turn_of(p->gpu);
+	if (!t)
+		return;
+	if (!t->holder[0]) {
+		/* nobody's yet: another slice's running program has it, else this one */
+		struct other o = { s, p, "" };
+		control_each_client(other_running, &o);
+		snprintf(t->holder, sizeof t->holder, "%s", o.slice[0] ? o.slice : p->slice);
+		t->since = gs_now_ns();
+		t->switching = false;
+		control_log(s, "GPU %s: slice %s holds the memory turn", p->gpu, t->holder);
+	}
+	if (strcmp(t->holder, p->slice) == 0 && !t->switching)
+		return; /* the turn's: it runs */
+	control_suspend_hold_new(s, p);
+	if (p->susp == CONTROL_SUSPENDED) {
+		p->susp_turn = true;
+		control_log(s, "Client %ld waits for slice %s's memory turn", (long)p->pid, p->slice);
+	}
+}

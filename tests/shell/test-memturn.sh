@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# test-memturn.sh BUILD: time-sharing a GPU's memory (create_slice
+# -mem-turn SECONDS), on the simulated A100-40GB, as a real non-root user:
+# two slices that each need most of the GPU's memory take turns: the one
+# arriving second waits before it allocates anything, the holder's programs
+# are suspended when its time is up and the other's resumed, and round again;
+# alone, a slice keeps the turn.
+set -u
+build=$(cd "$1" && pwd)
+. "$(dirname "$0")/lib.sh"
+if ! test_users; then
+	echo "skip: needs root, setpriv and useradd for two real users"
+	exit 0
+fi
+need_preload
+sim_env
+mkdir -m 1777 "$work/sim" "$work/tmp"
+app="$build/tests/cuda-app"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null; done
+	[ -f "$work/pipe/gpushare-control.pid" ] && kill -9 "$(cat "$work/pipe/gpushare-control.pid")" 2> /dev/null
+	[ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+q() { echo "$*" | "$ctl"; }
+bg() { # bg NAME SLICE ARGS...: cuda-app ARGS in SLICE as user1, $NAME its pid
+	local name=$1 slice=$2
+	shift 2
+	rm -f "$work/$name.out"
+	LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$slice" \
+		setpriv --reuid="$user1" --regid="$(id -g "$user1")" --init-groups -- "$app" "$@" > "$work/$name.out" 2> "$work/$name.err" &
+	pids+=($!)
+	eval "$name=$!"
+}
+state() { # state PID: its state in list_clients
+	q list_clients --json | "$py" -c "
+import json, sys
+c = [x for x in json.load(sys.stdin)['clients'] if x['pid'] == $1]
+print(c[0]['state'] if c else 'gone')"
+}
+gpu_used() { gpushare-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1; }
+
+"$ctl" -d
+x=$(q create_slice 16 30G -users "$user1" -overcommit -mem-turn 2)
+y=$(q create_slice 16 30G -users "$user1" -overcommit -mem-turn 2)
+check "list_slices shows the memory turn" 'q list_slices | grep "$x" | grep -q "queue,mem-turn=2s" && q list_slices --json | grep "$y" | grep -q "\"mem_turn_s\": 2"'
+bg a "$x" hold 25000
+wait_for 'grep -q "^held" "$work/a.out" 2> /dev/null' 10
+bg b "$y" hold 25000
+sleep 0.5
+check "the second job, beside one that holds the turn, waits before it allocates anything" '! grep -q "^held" "$work/b.out" && [ "$(state "$b")" = suspended ] && [ "$(state "$a")" = running ]'
+check "the holder's time up: it is suspended, the other runs and gets its 25000 MiB" 'wait_for "grep -q \"^held\" \"$work/b.out\"" 10 && [ "$(state "$a")" = suspended ] && [ "$(state "$b")" = running ]'
+check "never both on the GPU: $(gpu_used) of 40960 MiB used" '[ "$(gpu_used)" -le 40960 ]'
+check "then the first again" 'wait_for "[ \"\$(state $a)\" = running ] && [ \"\$(state $b)\" = suspended ]" 10'
+check "and round again" 'wait_for "[ \"\$(state $b)\" = running ] && [ \"\$(state $a)\" = suspended ]" 10'
+check "control.log names each turn" '[ "$(grep -c "holds the memory turn" "$work/log/control.log")" -ge 3 ]'
+kill -9 "$b"
+wait "$b" 2> /dev/null
+check "alone, a slice keeps the turn: its program runs on" 'wait_for "[ \"\$(state $a)\" = running ]" 10 && sleep 3 && [ "$(state "$a")" = running ]'
+check "a bad memory turn is refused, saying what is right" '! out=$(q set_slice_mem_turn "$x" 100000 2>&1) && [[ "$out" == *"0 (none) to 86400"* ]]'
+kill -9 "$a"
+q quit > /dev/null
+finish
