@@ -156,6 +156,26 @@ check "... a process series for each program holding memory, by pid" \
 	'[ "$(promq gpushare_process_memory_used_bytes | "$py" -c "import json, sys; print(*sorted(int(r[\"metric\"][\"pid\"]) for r in json.load(sys.stdin)[\"data\"][\"result\"]))")" = "$(printf "%s\n" "$pid_a1" "$pid_a2" "$pid_b1" "$pid_r1" | sort -n | xargs)" ]'
 check "... and the queued program, under its slice and user" \
 	'[ "$(value "gpushare_slice_queued_clients{slice=\"$a\",slice_name=\"train\",user=\"$user2\"}")" = 1 ]'
+# the Grafana dashboard: every query of every panel is one the real
+# prometheus evaluates (\$gpu: all GPUs), over metrics the daemon serves
+check "contrib/grafana/gpushare.json: every panel's query is valid PromQL over the daemon's metrics and has data" '"$py" - "$(cd "$(dirname "$0")/../.." && pwd)/contrib/grafana/gpushare.json" "$pport" "$mport" << "EOF"
+import json, re, sys, urllib.parse, urllib.request
+dash = json.load(open(sys.argv[1]))
+served = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[3], timeout=5).read().decode()
+names = set(re.findall(r"^(gpushare_[a-z_]+)", served, re.M))
+for panel in dash["panels"]:
+    for t in panel["targets"]:
+        expr = t["expr"].replace("$gpu", ".*")
+        for m in re.findall(r"gpushare_[a-z_]+", expr):
+            assert m in names, (panel["title"], m, "not served")
+        q = "http://127.0.0.1:%s/api/v1/query?%s" % (sys.argv[2], urllib.parse.urlencode({"query": expr}))
+        r = json.load(urllib.request.urlopen(q, timeout=5))
+        assert r["status"] == "success", (panel["title"], expr, r)
+        if "rate(" not in expr:
+            assert r["data"]["result"], (panel["title"], expr, "no data")
+gpu = dash["templating"]["list"][1]["definition"]
+assert gpu == "label_values(gpushare_gpu_info, gpu_uuid)" and "gpushare_gpu_info" in names
+EOF'
 kill "$pid_a2"
 check "a program gone: prometheus follows the ledger" 'wait_for "q list_slices | grep -q \"^$a.* $pid_a1(cuda-app)\$\" && prom_equal" 20 || { cat "$work/compare.out"; false; }'
 check "counters count registrations and commands" \
