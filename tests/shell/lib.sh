@@ -17,6 +17,12 @@
 # py                  the users' own python (a shim of root's may be closed to them)
 # as_bg USER CMD...   the same in the background: $! is CMD's own pid (setpriv
 #                     execs it), not a shell's, so that kill reaches it
+# sim_daemon_test     what a test of the daemon with programs of two real users
+#                     on the simulated GPU starts with: says skip and exits 0
+#                     without the users or where the interposer is sanitized;
+#                     sim_env, the sim's and programs' tmp dirs (1777), $app
+#                     (tests/cuda-app), pids (killed at exit with the daemon,
+#                     $work removed unless KEEP is set), q CMD (to the daemon)
 fails=0
 check() {
 	if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
@@ -72,3 +78,22 @@ sim_env() {
 }
 py=/usr/bin/python3
 [ -x "$py" ] || py=$(command -v python3)
+sim_daemon_test() {
+	if ! test_users; then
+		echo "skip: needs root, setpriv and useradd for two real users"
+		exit 0
+	fi
+	need_preload
+	sim_env
+	mkdir -m 1777 "$work/sim" "$work/tmp"
+	app="$build/tests/cuda-app"
+	pids=()
+	trap __sim_daemon_cleanup EXIT
+	q() { echo "$*" | "$ctl"; }
+}
+__sim_daemon_cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null; done
+	[ -f "$work/pipe/gpushare-control.pid" ] && kill -9 "$(cat "$work/pipe/gpushare-control.pid")" 2> /dev/null
+	pkill -9 -f "$app" 2> /dev/null
+	[ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
+}

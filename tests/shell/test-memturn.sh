@@ -8,22 +8,7 @@
 set -u
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib.sh"
-if ! test_users; then
-	echo "skip: needs root, setpriv and useradd for two real users"
-	exit 0
-fi
-need_preload
-sim_env
-mkdir -m 1777 "$work/sim" "$work/tmp"
-app="$build/tests/cuda-app"
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null; done
-	[ -f "$work/pipe/gpushare-control.pid" ] && kill -9 "$(cat "$work/pipe/gpushare-control.pid")" 2> /dev/null
-	[ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-q() { echo "$*" | "$ctl"; }
+sim_daemon_test
 bg() { # bg NAME SLICE ARGS...: cuda-app ARGS in SLICE as user1, $NAME its pid
 	local name=$1 slice=$2
 	shift 2
