@@ -1673,6 +1673,16 @@ static CUresult ckpt_may(int pid)
 	return geteuid() == 0 || st.st_uid == geteuid() ? CUDA_SUCCESS : CUDA_ERROR_NOT_PERMITTED;
 }
 
+/* Every step's start: the caller may act on pid, and the driver has it in
+ * state want (its bytes taken out per GPU read into bytes). */
+static CUresult ckpt_in(int pid, int want, uint64_t bytes[GS_SIM_MAX_GPU])
+{
+	CUresult rc = ckpt_may(pid);
+	if (rc)
+		return rc;
+	return ckpt_read(pid, bytes) == want ? CUDA_SUCCESS : CUDA_ERROR_ILLEGAL_STATE;
+}
+
 EXPORT CUresult cuCheckpointProcessGetState(int pid, CUprocessState *state)
 {
 	NEED_INIT();
@@ -1689,11 +1699,9 @@ EXPORT CUresult cuCheckpointProcessLock(int pid, CUcheckpointLockArgs *args)
 	(void)args;
 	NEED_INIT();
 	uint64_t bytes[GS_SIM_MAX_GPU];
-	CUresult rc = ckpt_may(pid);
+	CUresult rc = pid == getpid() ? CUDA_ERROR_ILLEGAL_STATE : ckpt_in(pid, CU_PROCESS_STATE_RUNNING, bytes);
 	if (rc)
 		return rc;
-	if (pid == getpid() || ckpt_read(pid, bytes) != CU_PROCESS_STATE_RUNNING)
-		return CUDA_ERROR_ILLEGAL_STATE;
 	bool cuda = false;
 	for (int d = 0; d < S.n; d++)
 		cuda |= S.dev[d].mem && gs_ledger_set_hold(S.dev[d].mem, pid, 0, true) == 0;
@@ -1707,11 +1715,9 @@ EXPORT CUresult cuCheckpointProcessCheckpoint(int pid, CUcheckpointCheckpointArg
 	(void)args;
 	NEED_INIT();
 	uint64_t bytes[GS_SIM_MAX_GPU];
-	CUresult rc = ckpt_may(pid);
+	CUresult rc = ckpt_in(pid, CU_PROCESS_STATE_LOCKED, bytes);
 	if (rc)
 		return rc;
-	if (ckpt_read(pid, bytes) != CU_PROCESS_STATE_LOCKED)
-		return CUDA_ERROR_ILLEGAL_STATE;
 	for (int d = 0; d < S.n; d++)
 		if (S.dev[d].mem)
 			gs_ledger_take_out(S.dev[d].mem, pid, 0, &bytes[d]);
@@ -1723,11 +1729,9 @@ EXPORT CUresult cuCheckpointProcessRestore(int pid, CUcheckpointRestoreArgs *arg
 	(void)args;
 	NEED_INIT();
 	uint64_t bytes[GS_SIM_MAX_GPU];
-	CUresult rc = ckpt_may(pid);
+	CUresult rc = ckpt_in(pid, CU_PROCESS_STATE_CHECKPOINTED, bytes);
 	if (rc)
 		return rc;
-	if (ckpt_read(pid, bytes) != CU_PROCESS_STATE_CHECKPOINTED)
-		return CUDA_ERROR_ILLEGAL_STATE;
 	int d;
 	for (d = 0; d < S.n; d++)
 		if (S.dev[d].mem && bytes[d] && gs_ledger_put_back(S.dev[d].mem, pid, 0, bytes[d]))
@@ -1749,11 +1753,9 @@ EXPORT CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs *args)
 	(void)args;
 	NEED_INIT();
 	uint64_t bytes[GS_SIM_MAX_GPU];
-	CUresult rc = ckpt_may(pid);
+	CUresult rc = ckpt_in(pid, CU_PROCESS_STATE_LOCKED, bytes);
 	if (rc)
 		return rc;
-	if (ckpt_read(pid, bytes) != CU_PROCESS_STATE_LOCKED)
-		return CUDA_ERROR_ILLEGAL_STATE;
 	for (int d = 0; d < S.n; d++)
 		if (S.dev[d].mem)
 			gs_ledger_set_hold(S.dev[d].mem, pid, 0, false);
