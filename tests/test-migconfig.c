@@ -281,7 +281,7 @@ static void slices_take_sm_sharing(void **state)
 	ASSERT_INT_EQ(s->n_slices, 6);
 	const struct gs_sm_policy *p = &s->slices[0].sm_policy;
 	ASSERT_INT_EQ(p->mode, GS_SM_ISOLATED);
-	assert_true(p->critical);
+	assert_int_equal(p->priority, GS_PRIO_CRITICAL);
 	assert_true(p->no_lend);
 	assert_false(p->no_borrow); /* the slice layer sets both for an isolated slice */
 	ASSERT_INT_EQ(p->floor_sm, 0);
@@ -289,7 +289,7 @@ static void slices_take_sm_sharing(void **state)
 	ASSERT_POS(s->slices[0].floor_at, 0, 0);
 	p = &s->slices[1].sm_policy;
 	ASSERT_INT_EQ(p->mode, GS_SM_BEST_EFFORT);
-	assert_false(p->critical);
+	assert_int_equal(p->priority, GS_PRIO_NORMAL);
 	assert_false(p->no_lend);
 	assert_false(p->no_borrow);
 	ASSERT_INT_EQ(p->floor_sm, 16);
@@ -298,7 +298,7 @@ static void slices_take_sm_sharing(void **state)
 	ASSERT_INT_EQ(p->mode, GS_SM_SHARED);
 	assert_true(p->no_lend);
 	assert_false(p->no_borrow);
-	assert_false(p->critical);
+	assert_int_equal(p->priority, GS_PRIO_NORMAL);
 	ASSERT_POS(s->slices[2].sharing_at, 0, 0);
 	p = &s->slices[3].sm_policy;
 	assert_false(p->no_lend);
@@ -340,7 +340,7 @@ static void slices_take_weight_and_timeslice(void **state)
 	ASSERT_INT_EQ(p->timeslice_ms, GS_TIMESLICE_MAX_MS);
 	p = &s->slices[2].sm_policy;
 	ASSERT_INT_EQ(p->mode, GS_SM_ISOLATED);
-	assert_true(p->critical);
+	assert_int_equal(p->priority, GS_PRIO_CRITICAL);
 	ASSERT_INT_EQ(p->weight, 0);
 	ASSERT_INT_EQ(p->timeslice_ms, 1);
 	assert_true(gs_store_sm_policy_default(&s->slices[3].sm_policy));
@@ -620,7 +620,7 @@ static const struct bad bad[] = {
 	  "t.yaml:9:17: \"lend\" must be true or false, not \"no\" (YAML 1.1's yes/no/on/off are not taken: they read "
 	  "differently from one parser to the next)" },
 	{ SLICES "        - size: 1sm.1gb\n          priority: high\n",
-	  "t.yaml:9:21: \"priority\" must be critical or normal, not \"high\"" },
+	  "t.yaml:9:21: \"priority\" must be critical, normal or low, not \"high\"" },
 	{ SLICES "        - size: 1sm.1gb\n          floor: 16\n",
 	  "t.yaml:9:11: \"floor\" is a best-effort slice's (the SMs it keeps beside a busy critical slice): add "
 	  "\"sharing: best-effort\", or leave floor out" },

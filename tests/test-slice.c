@@ -403,10 +403,10 @@ static void an_sm_policy_is_made_with_the_slice_and_set_later(void **state)
 					     err, sizeof err), 0);
 	ASSERT_INT_EQ(policy_of("batch").floor_sm, 2);
 	/* set: the whole policy, read back from the store */
-	struct gs_sm_policy want = { .mode = GS_SM_SHARED, .no_lend = true, .critical = true };
+	struct gs_sm_policy want = { .mode = GS_SM_SHARED, .no_lend = true, .priority = GS_PRIO_CRITICAL };
 	ASSERT_INT_EQ(gs_slice_set_sm_policy(dir, "batch", &want, err, sizeof err), 0);
 	p = policy_of(out.uuid);
-	assert_true(p.mode == GS_SM_SHARED && p.no_lend && !p.no_borrow && p.critical && p.floor_sm == 0);
+	assert_true(p.mode == GS_SM_SHARED && p.no_lend && !p.no_borrow && p.priority == GS_PRIO_CRITICAL && p.floor_sm == 0);
 	/* back to the default: nothing of it is left in the store */
 	ASSERT_INT_EQ(gs_slice_set_sm_policy(dir, "batch", &(struct gs_sm_policy){ .mode = GS_SM_SHARED }, err, sizeof err), 0);
 	p = policy_of("batch");
@@ -426,15 +426,15 @@ static void an_isolated_slice_neither_lends_nor_borrows(void **state)
 	ASSERT_INT_EQ(gs_slice_set_sm_policy(dir, a.uuid, &(struct gs_sm_policy){ .mode = GS_SM_ISOLATED }, err,
 					     sizeof err), 0);
 	struct gs_sm_policy p = policy_of(a.uuid);
-	assert_true(p.mode == GS_SM_ISOLATED && p.no_lend && p.no_borrow && !p.critical);
+	assert_true(p.mode == GS_SM_ISOLATED && p.no_lend && p.no_borrow && p.priority == GS_PRIO_NORMAL);
 	/* made so too */
 	struct gs_slice_spec sp = { .sm = 8, .memory = 1 << 30, .guarantee = UINT64_MAX,
-				    .sm_policy = { .mode = GS_SM_ISOLATED, .critical = true } };
+				    .sm_policy = { .mode = GS_SM_ISOLATED, .priority = GS_PRIO_CRITICAL } };
 	struct gs_slice_info b;
 	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, &b, err, sizeof err), 0);
-	assert_true(b.sm_policy.no_lend && b.sm_policy.no_borrow && b.sm_policy.critical);
+	assert_true(b.sm_policy.no_lend && b.sm_policy.no_borrow && b.sm_policy.priority == GS_PRIO_CRITICAL);
 	p = policy_of(b.uuid);
-	assert_true(p.mode == GS_SM_ISOLATED && p.no_lend && p.no_borrow && p.critical);
+	assert_true(p.mode == GS_SM_ISOLATED && p.no_lend && p.no_borrow && p.priority == GS_PRIO_CRITICAL);
 }
 
 static void a_bad_sm_policy_is_refused_saying_what_would_do(void **state)

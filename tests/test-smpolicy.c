@@ -121,7 +121,7 @@ static void critical_shrinks_best_effort_to_its_floor(void **state)
 	(void)state;
 	h200_calib();
 	struct gs_smpolicy_slice s[2] = { slice(0, 64, true), slice(64, 64, true) };
-	s[0].policy.critical = true;
+	s[0].policy.priority = GS_PRIO_CRITICAL;
 	s[1].policy.mode = GS_SM_BEST_EFFORT;
 	gs_smpolicy_masks(&calib, s, 2, none);
 	ASSERT_INT_EQ(sms(s[1].mask), 16); /* a quarter of its own */
@@ -210,7 +210,7 @@ static void weights_split_shared_sms(void **state)
 	struct gs_smpolicy_slice f[3] = { slice(0, 64, true), slice(0, 64, true), slice(64, 64, true) };
 	f[0].policy.weight = 3;
 	f[1].policy.mode = GS_SM_BEST_EFFORT, f[1].policy.floor_sm = 32;
-	f[2].policy.critical = true;
+	f[2].policy.priority = GS_PRIO_CRITICAL;
 	gs_smpolicy_masks(&calib, f, 3, none);
 	ASSERT_INT_EQ(sms(f[1].mask), 32);
 	/* as many slices as a GPU has (and its remainder): still split */
@@ -243,7 +243,7 @@ static void every_mask_holds_its_own_tpc(void **state)
 				len = 132 - start;
 			s[n] = slice(start, len, rand() % 2);
 			s[n].policy.mode = (uint8_t)(rand() % 3);
-			s[n].policy.critical = rand() % 4 == 0;
+			s[n].policy.priority = (uint8_t)(rand() % 8 == 0 ? GS_PRIO_LOW : rand() % 4 == 0 ? GS_PRIO_CRITICAL : GS_PRIO_NORMAL);
 			s[n].policy.no_lend = rand() % 5 == 0;
 			s[n].policy.no_borrow = rand() % 5 == 0;
 			s[n].policy.floor_sm = rand() % 3 ? 0 : (unsigned)rand() % 40;

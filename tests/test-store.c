@@ -405,23 +405,23 @@ static void sm_policies_round_trip_and_only_non_default_ones_are_written(void **
 	(void)state;
 	static struct gs_store s, t;
 	fill(&s);
-	s.gpu[0].layout.ci[0].sm_policy = (struct gs_sm_policy){ .no_lend = true, .critical = true };
+	s.gpu[0].layout.ci[0].sm_policy = (struct gs_sm_policy){ .no_lend = true, .priority = GS_PRIO_CRITICAL };
 	s.gpu[0].layout.ci[1].sm_policy = (struct gs_sm_policy){ .mode = GS_SM_BEST_EFFORT, .floor_sm = 4, .weight = 3,
-								 .timeslice_ms = 20 };
+								 .timeslice_ms = 20, .priority = GS_PRIO_LOW };
 	s.gpu[1].layout.ci[0].sm_policy = (struct gs_sm_policy){ .mode = GS_SM_ISOLATED, .no_lend = true,
 								 .no_borrow = true };
 	char *text, *again;
 	ASSERT_INT_EQ(gs_store_format(&s, &text, NULL), 0);
 	assert_non_null(strstr(text, "\nsmpolicy " GPU " 2 0 shared 0 1 1 0\n")); /* as before weights: older readers */
-	assert_non_null(strstr(text, "\nsmpolicy " GPU " 15 0 best-effort 1 1 0 4 3 20\n"));
+	assert_non_null(strstr(text, "\nsmpolicy " GPU " 15 0 best-effort 1 1 2 4 3 20\n"));
 	assert_non_null(strstr(text, "\nsmpolicy " GPU2 " 1 0 isolated 0 0 0 0\n"));
 	assert_null(strstr(text, "\nsmpolicy " GPU2 " 1 1")); /* the default: no record */
 	char err[256] = "";
 	ASSERT_INT_EQ(gs_store_parse(text, &t, err, sizeof err), 0);
 	const struct gs_sm_policy *p = &t.gpu[0].layout.ci[0].sm_policy;
-	assert_true(p->mode == GS_SM_SHARED && p->no_lend && !p->no_borrow && p->critical && p->floor_sm == 0);
+	assert_true(p->mode == GS_SM_SHARED && p->no_lend && !p->no_borrow && p->priority == GS_PRIO_CRITICAL && p->floor_sm == 0);
 	p = &t.gpu[0].layout.ci[1].sm_policy;
-	assert_true(p->mode == GS_SM_BEST_EFFORT && !p->no_lend && !p->no_borrow && !p->critical);
+	assert_true(p->mode == GS_SM_BEST_EFFORT && !p->no_lend && !p->no_borrow && p->priority == GS_PRIO_LOW);
 	ASSERT_INT_EQ(p->floor_sm, 4);
 	ASSERT_INT_EQ(p->weight, 3);
 	ASSERT_INT_EQ(p->timeslice_ms, 20);
@@ -502,6 +502,7 @@ static void bad_sm_policy_records_are_refused(void **state)
 		{ "smpolicy " GPU " 2 0 elastic 1 1 0 0\n", "line 9: malformed smpolicy record" },
 		{ "smpolicy " GPU " 2 0 Shared 1 1 0 0\n", "line 9: malformed smpolicy record" },
 		{ "smpolicy " GPU " 2 0 shared 2 1 0 0\n", "line 9: malformed smpolicy record" },
+		{ "smpolicy " GPU " 2 0 shared 1 1 3 0\n", "line 9: malformed smpolicy record" },
 		{ "smpolicy " GPU " 2 0 shared 1 1 0\n", "line 9: malformed smpolicy record" },
 		{ "smpolicy " GPU " 2 0 shared 1 1 0 0 0\n", "line 9: malformed smpolicy record" },
 		{ "smpolicy " GPU " 2 0 shared 1 1 0 -1\n", "line 9: malformed smpolicy record" },

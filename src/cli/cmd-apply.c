@@ -252,7 +252,7 @@ static unsigned weight_of(const struct gs_sm_policy *p)
 static bool same_policy(const struct gs_sm_policy *a, const struct gs_sm_policy *b)
 {
 	return a->mode == b->mode && a->no_lend == b->no_lend && a->no_borrow == b->no_borrow &&
-	       a->critical == b->critical && a->floor_sm == b->floor_sm && weight_of(a) == weight_of(b) &&
+	       a->priority == b->priority && a->floor_sm == b->floor_sm && weight_of(a) == weight_of(b) &&
 	       a->timeslice_ms == b->timeslice_ms;
 }
 
@@ -802,8 +802,8 @@ static void print_policy(const struct gs_sm_policy *sp)
 		printf("          lend: false\n");
 	if (sp->mode == GS_SM_SHARED && sp->no_borrow)
 		printf("          borrow: false\n");
-	if (sp->critical)
-		printf("          priority: critical\n");
+	if (sp->priority)
+		printf("          priority: %s\n", gs_store_priority_name(sp->priority));
 	if (sp->mode == GS_SM_BEST_EFFORT && sp->floor_sm)
 		printf("          floor: %u\n", sp->floor_sm);
 	if (weight_of(sp) > 1)

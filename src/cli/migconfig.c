@@ -529,7 +529,7 @@ static bool ok_sm_mode(const char *s)
 
 static bool ok_priority(const char *s)
 {
-	return !strcmp(s, "critical") || !strcmp(s, "normal");
+	return gs_store_priority_parse(s) >= 0;
 }
 
 /* weight: 1 to 100, as create_slice's -weight; 0 is refused as -weight 0
@@ -610,9 +610,9 @@ static int parse_sm_policy(struct ctx *c, yaml_node_t **key, yaml_node_t **val, 
 	}
 	if (val[S_PRIORITY]) {
 		if ((rc = get_str(c, val[S_PRIORITY], "priority", word_buf, sizeof word_buf, ok_priority,
-				  "critical or normal")))
+				  "critical, normal or low")))
 			return rc;
-		sp->critical = !strcmp(word_buf, "critical");
+		sp->priority = (uint8_t)gs_store_priority_parse(word_buf);
 	}
 	if (val[S_FLOOR]) {
 		if (sp->mode != GS_SM_BEST_EFFORT)

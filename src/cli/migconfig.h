@@ -27,7 +27,7 @@
  *                                       # isolated or best-effort
  *             lend: false               # a shared slice's switches (default true); false with
  *             borrow: false             # isolated is redundant, with best-effort refused
- *             priority: critical        # or normal (the default)
+ *             priority: critical        # normal (the default) or low
  *             floor: 16                 # SMs; only with sharing: best-effort
  *             weight: 3                 # 1-100 (default 1): its part of SMs it shares with busy slices
  *             timeslice: 20             # ms, 1-1000, or off (the default: its programs run at once)

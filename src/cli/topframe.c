@@ -153,8 +153,11 @@ static int read_sharing(struct doc *d, int obj, size_t at, char *out, size_t len
 	int m = gs_store_sm_mode_parse(mode);
 	if (m < 0)
 		return bad(d, "entry %zu has an \"sm_mode\" of none of shared, isolated, best-effort", at);
+	int pr = gs_store_priority_parse(prio);
+	if (pr < 0)
+		return bad(d, "entry %zu has a \"priority\" of none of normal, critical, low", at);
 	struct gs_sm_policy p = { .mode = (uint8_t)m, .no_lend = !lend, .no_borrow = !borrow,
-				  .critical = strcmp(prio, "critical") == 0, .floor_sm = floor > UINT32_MAX ? 0 : (unsigned)floor,
+				  .priority = (uint8_t)pr, .floor_sm = floor > UINT32_MAX ? 0 : (unsigned)floor,
 				  .weight = weight > UINT32_MAX ? 0 : (unsigned)weight, .timeslice_ms = ts > UINT32_MAX ? 0 : (unsigned)ts };
 	gs_slices_sm_policy_text(&p, out, len);
 	return 0;

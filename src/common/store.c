@@ -253,13 +253,13 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 		return 0;
 	}
 	if (strcmp(w[0], "smpolicy") == 0) {
-		/* smpolicy <gpu> <gi> <ci> shared|isolated|best-effort <lend 0|1> <borrow 0|1> <critical 0|1> <floor SMs>
+		/* smpolicy <gpu> <gi> <ci> shared|isolated|best-effort <lend 0|1> <borrow 0|1> <priority 0|1|2> <floor SMs>
 		 * [<weight> <timeslice ms>] (a store of before weights has 9 words) */
 		struct gs_store_gpu *g = n == 9 || n == 11 ? gs_store_gpu(s, w[1], false) : NULL;
 		int mode = g ? gs_store_sm_mode_parse(w[4]) : -1;
 		v[6] = v[7] = 0;
 		if (!g || num(w[2], 255, &v[0]) || num(w[3], 255, &v[1]) || mode < 0 || num(w[5], 1, &v[2]) ||
-		    num(w[6], 1, &v[3]) || num(w[7], 1, &v[4]) || num(w[8], 100000, &v[5]) ||
+		    num(w[6], 1, &v[3]) || num(w[7], GS_PRIO_LOW, &v[4]) || num(w[8], 100000, &v[5]) ||
 		    (n == 11 && (num(w[9], GS_SM_MAX_WEIGHT, &v[6]) || num(w[10], GS_TIMESLICE_MAX_MS, &v[7]))))
 			goto bad;
 		struct gs_mig_ci *ci = find_ci(g, v[0], v[1]);
@@ -276,7 +276,7 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 			return gs_fail(err, errlen, -EINVAL,
 				       "line %u: a floor is a best-effort slice's, at most its %u SMs", lineno, ci->sm);
 		ci->sm_policy = (struct gs_sm_policy){ .mode = (uint8_t)mode, .no_lend = !v[2], .no_borrow = !v[3],
-						       .critical = v[4], .floor_sm = (unsigned)v[5],
+						       .priority = (uint8_t)v[4], .floor_sm = (unsigned)v[5],
 						       .weight = v[6] == 1 ? 0 : (unsigned)v[6], .timeslice_ms = (unsigned)v[7] };
 		return 0;
 	}
@@ -345,9 +345,25 @@ int gs_store_sm_mode_parse(const char *name)
 	return -1;
 }
 
+static const char *const priorities[] = { [GS_PRIO_NORMAL] = "normal", [GS_PRIO_CRITICAL] = "critical",
+					   [GS_PRIO_LOW] = "low" };
+
+const char *gs_store_priority_name(unsigned priority)
+{
+	return priority < GS_ARRAY_LEN(priorities) ? priorities[priority] : "?";
+}
+
+int gs_store_priority_parse(const char *name)
+{
+	for (size_t i = 0; i < GS_ARRAY_LEN(priorities); i++)
+		if (strcmp(name, priorities[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
 bool gs_store_sm_policy_default(const struct gs_sm_policy *p)
 {
-	return p->mode == GS_SM_SHARED && !p->no_lend && !p->no_borrow && !p->critical && !p->floor_sm &&
+	return p->mode == GS_SM_SHARED && !p->no_lend && !p->no_borrow && !p->priority && !p->floor_sm &&
 	       p->weight <= 1 && !p->timeslice_ms;
 }
 
@@ -616,7 +632,7 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 			const struct gs_sm_policy *sp = &ci->sm_policy;
 			if (!gs_store_sm_policy_default(sp)) {
 				fprintf(f, "smpolicy %s %u %u %s %d %d %d %u", g->uuid, ci->gi, ci->id,
-					gs_store_sm_mode_name(sp->mode), !sp->no_lend, !sp->no_borrow, sp->critical, sp->floor_sm);
+					gs_store_sm_mode_name(sp->mode), !sp->no_lend, !sp->no_borrow, sp->priority, sp->floor_sm);
 				/* the 9 words of before where they say it all: older readers
 				 * (a program's interposer loaded before an upgrade) still read it */
 				if (sp->weight > 1 || sp->timeslice_ms)

@@ -38,14 +38,16 @@ struct gs_mig_gi {
  * busy. An isolated slice never lends nor borrows. Best-effort slices lend
  * and borrow, and also run on each other's SMs while they are all busy. A
  * critical slice (any mode) makes the best-effort slices of its GPU shrink
- * to their floor while it is busy. Busy over-committed slices whose own SMs
+ * to their floor while it is busy, and the launches of its low-priority
+ * slices wait. Busy over-committed slices whose own SMs
  * overlap split those by weight where their weights differ. A timeslice
  * slice's programs take turns. */
 enum gs_sm_mode { GS_SM_SHARED = 0, GS_SM_ISOLATED = 1, GS_SM_BEST_EFFORT = 2 };
+enum gs_sm_priority { GS_PRIO_NORMAL = 0, GS_PRIO_CRITICAL = 1, GS_PRIO_LOW = 2 };
 struct gs_sm_policy {
 	uint8_t mode;            /* enum gs_sm_mode */
 	bool no_lend, no_borrow; /* a shared slice's switches (an isolated one has both) */
-	bool critical;
+	uint8_t priority;        /* enum gs_sm_priority */
 	unsigned floor_sm;       /* a best-effort slice's SMs beside a busy critical one (0: a quarter of its own, at least a TPC) */
 	unsigned weight;         /* its part, against the other busy slices', of the SMs they all run on (0: 1) */
 	unsigned timeslice_ms;   /* its programs take turns of this long on its SMs (0: they run at once, as under MPS) */
@@ -60,6 +62,10 @@ struct gs_sm_policy {
 const char *gs_store_sm_mode_name(unsigned mode);
 /* The mode a name means, or -1. */
 int gs_store_sm_mode_parse(const char *name);
+/* The names of the priorities ("normal", "critical", "low"), "?" for none;
+ * the priority a name means, or -1. */
+const char *gs_store_priority_name(unsigned priority);
+int gs_store_priority_parse(const char *name);
 /* Whether a policy is the default one (all zero), which the store does not write. */
 bool gs_store_sm_policy_default(const struct gs_sm_policy *p);
 

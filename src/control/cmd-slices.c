@@ -108,7 +108,7 @@ static const struct control_gpu *gpu_named(const struct control_state *s, const 
 /* The SM-sharing options of create_slice and set_slice_sm_policy, as given:
  * -1 where one was not. */
 struct sm_options {
-	int mode, lend, borrow, critical;
+	int mode, lend, borrow, priority;
 	long floor, weight, timeslice;
 };
 #define SM_OPTIONS_NONE { -1, -1, -1, -1, -1, -1, -1 }
@@ -150,12 +150,19 @@ static int sm_option(int argc, char **argv, int *i, struct sm_options *o, struct
 		o->mode = mode;
 		return 1;
 	}
-	int *flag = strcmp(a, "-lend") == 0 ? &o->lend : strcmp(a, "-borrow") == 0 ? &o->borrow
-						     : strcmp(a, "-priority") == 0 ? &o->critical : NULL;
+	int *flag = strcmp(a, "-lend") == 0 ? &o->lend : strcmp(a, "-borrow") == 0 ? &o->borrow : NULL;
 	if (flag && value) {
-		*flag = flag == &o->critical ? on_off(a, value, "critical", "normal", r) : on_off(a, value, "on", "off", r);
+		*flag = on_off(a, value, "on", "off", r);
 		++*i;
 		return *flag < 0 ? -1 : 1;
+	}
+	if (strcmp(a, "-priority") == 0 && value) {
+		if ((o->priority = gs_store_priority_parse(value)) < 0)
+			control_reply_fail(r, "Invalid -priority \"%.32s\": critical (its neighbours make way while it is busy), "
+					      "normal, or low (its launches wait while a critical slice of its GPU is busy)",
+					   value);
+		++*i;
+		return o->priority < 0 ? -1 : 1;
 	}
 	if (strcmp(a, "-floor") == 0 && value) {
 		unsigned long long v;
@@ -204,7 +211,7 @@ static int sm_policy_of(const struct gs_sm_policy *now, const struct sm_options 
 {
 	*out = *now;
 	if (o->mode >= 0 && o->mode != now->mode)
-		*out = (struct gs_sm_policy){ .mode = (uint8_t)o->mode, .critical = now->critical };
+		*out = (struct gs_sm_policy){ .mode = (uint8_t)o->mode, .priority = now->priority };
 	if (out->mode == GS_SM_ISOLATED && (o->lend == 1 || o->borrow == 1)) {
 		control_reply_fail(r, "An isolated slice neither lends nor borrows SMs: leave -%s on out, or make the slice "
 				      "-shared (it lends and borrows)", o->lend == 1 ? "lend" : "borrow");
@@ -226,8 +233,8 @@ static int sm_policy_of(const struct gs_sm_policy *now, const struct sm_options 
 		out->no_borrow = !o->borrow;
 	if (out->mode == GS_SM_ISOLATED)
 		out->no_lend = out->no_borrow = true;
-	if (o->critical >= 0)
-		out->critical = o->critical;
+	if (o->priority >= 0)
+		out->priority = (uint8_t)o->priority;
 	if (o->floor >= 0)
 		out->floor_sm = (unsigned)o->floor;
 	if (o->weight >= 0)
@@ -495,7 +502,7 @@ CONTROL_CMD_FN(cmd_set_slice_users)
 }
 
 /* set_slice_sm_policy <slice> [-shared|-isolated|-best-effort] [-lend on|off]
- * [-borrow on|off] [-priority critical|normal] [-floor <SMs>] [-weight <1-100>]
+ * [-borrow on|off] [-priority critical|normal|low] [-floor <SMs>] [-weight <1-100>]
  * [-timeslice <ms>|off]: how the
  * slice's SMs are shared with its GPU's other slices; what is not given
  * stays as it was (sm_policy_of) */

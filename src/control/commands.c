@@ -426,7 +426,7 @@ const struct control_cmd control_cmds[] = {
 	{ "create_slice", 2, 32, true, MPS_LOCAL,
 	  "<SMs> <memory> [-gpu <index|UUID>] [-name <name>] [-users <user,...>|*] [-refuse] "
 	  "[-overcommit [-guarantee <memory>]] [-cgroup <path>] [-shared|-isolated|-best-effort] [-lend on|off] "
-	  "[-borrow on|off] [-priority critical|normal] [-floor <SMs>] [-weight <1-100>] [-timeslice <ms>|off] "
+	  "[-borrow on|off] [-priority critical|normal|low] [-floor <SMs>] [-weight <1-100>] [-timeslice <ms>|off] "
 	  "[-oom-wait <seconds>] [-mem-turn <seconds>]",
 	  cmd_create_slice },
 	{ "create_job_slice", 2, 5, false, MPS_LOCAL, "<SMs> <memory> [-gpu <index|UUID>] [-overcommit]",
@@ -443,7 +443,7 @@ const struct control_cmd control_cmds[] = {
 	{ "set_slice_oom_wait", 2, 2, true, MPS_LOCAL, "<slice> <seconds>", cmd_set_slice_oom_wait },
 	{ "set_slice_mem_turn", 2, 2, true, MPS_LOCAL, "<slice> <seconds>", cmd_set_slice_mem_turn },
 	{ "set_slice_sm_policy", 2, 14, true, MPS_LOCAL,
-	  "<slice> [-shared|-isolated|-best-effort] [-lend on|off] [-borrow on|off] [-priority critical|normal] "
+	  "<slice> [-shared|-isolated|-best-effort] [-lend on|off] [-borrow on|off] [-priority critical|normal|low] "
 	  "[-floor <SMs>] [-weight <1-100>] [-timeslice <ms>|off]",
 	  cmd_set_slice_sm_policy },
 	{ "list_clients", 0, 1, false, MPS_LOCAL, "[--json]", list_clients },

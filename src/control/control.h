@@ -183,6 +183,7 @@ struct control_peer {
 	bool idle_pending;                       /* said idle sooner than an idle interval after busy */
 	uint64_t busy_ns;                        /* when it last said busy */
 	uint32_t mask[4];                        /* the TPC bits last pushed to it */
+	bool paused;                             /* told its launches wait (a low-priority slice's, a critical one busy) */
 	uint8_t susp;                            /* enum control_susp (suspend.c) */
 	bool susp_turn;                          /* suspended for another slice's memory turn (memturn.c) */
 	bool susp_refused;                       /* the driver refused to suspend it (an NVIDIA MPS client) */

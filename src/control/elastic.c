@@ -9,7 +9,9 @@
  * for one (its launches themselves cost no system call: a watcher thread
  * compares a counter). On each of these, and on arrivals and departures, the
  * daemon works out every slice's mask (smpolicy.c) and pushes "S mask ..."
- * to the programs whose mask changed; their next launch uses it. */
+ * to the programs whose mask changed; their next launch uses it. While a
+ * critical slice is busy, the programs of the GPU's low-priority slices are
+ * told "S pause on": their launches wait until it is idle ("S pause off"). */
 #include "control.h"
 
 #include "smpolicy.h"
@@ -138,6 +140,7 @@ struct gpu_view {
 	char name[MAX_SLICES][GS_UUID_STR + 8]; /* MIG-<uuid>, "-" for the remainder */
 	struct gs_smpolicy_slice sl[MAX_SLICES];
 	uint32_t free_bits[GS_TPC_WORDS];
+	bool critical_busy;
 };
 
 static int slice_index(const struct gpu_view *v, const char *name)
@@ -208,6 +211,8 @@ static bool view(struct control_state *s, const struct control_gpu *g, struct gp
 	for (unsigned w = 0; w < GS_TPC_WORDS; w++)
 		v->free_bits[w] &= ~taken[w];
 	control_each_client(mark_busy, v);
+	for (size_t i = 0; i < v->n; i++)
+		v->critical_busy |= v->sl[i].busy && v->sl[i].policy.priority == GS_PRIO_CRITICAL;
 	if (!E.idle_ms) { /* lending off: every slice on its own SMs */
 		for (size_t i = 0; i < v->n; i++)
 			v->sl[i].policy.no_lend = true;
@@ -224,6 +229,11 @@ static void push(void *ctx, struct control_peer *p)
 	int i = slice_index(v, p->slice);
 	if (i < 0)
 		return; /* its slice is gone: it keeps what it has until it goes */
+	bool pause = v->critical_busy && v->sl[i].policy.priority == GS_PRIO_LOW;
+	if (pause != p->paused) {
+		p->paused = pause;
+		control_send(p->conn, pause ? "S pause on\n" : "S pause off\n");
+	}
 	const uint32_t *m = v->sl[i].mask;
 	if (!memcmp(m, p->mask, sizeof p->mask))
 		return;

@@ -90,6 +90,8 @@ struct gs__placement {
 	 * whether the program holds the turn at its admission */
 	unsigned turn_ms;
 	bool has_turn;
+	/* a low-priority slice's launches held back now (a critical slice busy) */
+	bool paused;
 };
 /* Registers with gpushare-control (register.c), asking for the slice
  * asked ("-": none; "?MIG-...": a name from CUDA_VISIBLE_DEVICES, a slice
@@ -154,6 +156,9 @@ static inline void gs__act_hook(void)
  * gs__turn_gate before the driver's launch. */
 void gs__turns_setup(const struct gs__placement *pl);
 void gs__turns_set(bool open);
+/* "S pause on|off": a low-priority slice's launches wait while a critical
+ * slice of the GPU is busy (the same gate) */
+void gs__pause_set(bool paused);
 void gs__turns_again(const struct gs__placement *pl);
 bool gs__turn_waiting(void);
 void gs__turn_wait(void);

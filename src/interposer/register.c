@@ -180,6 +180,9 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 			/* a turn given or taken before the answer ended */
 			struct gs__placement *to = apply ? &placed : &placed_again;
 			to->has_turn = strcmp(line, "S turn on") == 0;
+		} else if (strcmp(line, "S pause on") == 0 || strcmp(line, "S pause off") == 0) {
+			struct gs__placement *to = apply ? &placed : &placed_again;
+			to->paused = strcmp(line, "S pause on") == 0;
 		} else if (strncmp(line, "S mask ", 7) == 0) {
 			/* a mask pushed before the answer ended: the newest holds */
 			struct gs__placement *to = apply ? &placed : &placed_again;
@@ -368,6 +371,8 @@ static void *watch(void *arg)
 				gs__mask_set(m);
 			} else if (strcmp(line, "S turn on") == 0 || strcmp(line, "S turn off") == 0) {
 				gs__turns_set(strcmp(line, "S turn on") == 0);
+			} else if (strcmp(line, "S pause on") == 0 || strcmp(line, "S pause off") == 0) {
+				gs__pause_set(strcmp(line, "S pause on") == 0);
 			}
 		}
 		/* no longer ours for a forked child to close: the number may be reused */
@@ -385,6 +390,7 @@ static void *watch(void *arg)
 			placed_again.masked = false;
 			placed_again.turn_ms = 0;
 			placed_again.has_turn = false;
+			placed_again.paused = false;
 			int rc = read_answer(fd, false, why, sizeof why);
 			if (passed_fd >= 0) { /* it has its ledger */
 				close(passed_fd);
@@ -406,6 +412,8 @@ static void *watch(void *arg)
 		__atomic_store_n(&watched_fd, fd, __ATOMIC_RELAXED);
 		gs__mask_again(&placed_again); /* the new daemon's mask and turns; it takes the program as busy */
 		gs__turns_again(&placed_again);
+		if (placed_again.paused)
+			gs__pause_set(true);
 		gs__act_reset();
 		gs__log("registered again with gpushare-control");
 	}
@@ -493,6 +501,8 @@ int gs__register(const char *asked, const char *gpu)
 	watched_fd = fd;
 	gs__mask_setup(&placed);
 	gs__turns_setup(&placed); /* before the watcher: it may be told of a turn at once */
+	if (placed.paused)
+		gs__pause_set(true);
 	pthread_atfork(NULL, NULL, forked_child);
 	pthread_attr_t attr;
 	pthread_t t;

@@ -9,15 +9,22 @@
  * the program busy (activity.c), so the daemon knows it wants a turn, and a
  * program that launches nothing says idle and passes its turn on. When the
  * daemon goes, or for a forked child (not registered), the gate opens:
- * nobody is left to give the turn. */
+ * nobody is left to give the turn.
+ *
+ * The same gate holds back a low-priority slice's launches while a critical
+ * slice of its GPU is busy ("S pause on" / "S pause off", elastic.c of the
+ * daemon). A pause has no time limit (the critical slice decides how long),
+ * but the daemon going opens it as it opens a turn. */
 #include "interposer.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
 
-/* read by every launch: a line of its own, away from what waiters write */
+/* read by every launch: a line of its own, away from what waiters write;
+ * the reasons it is closed */
 int gs__turn_closed __attribute__((aligned(64)));
+enum { NOT_OUR_TURN = 1, PAUSED = 2 };
 
 static struct {
 	bool set_up;                 /* turns from the first registration: only then from a later daemon */
@@ -28,7 +35,7 @@ static struct {
 	pthread_cond_t open;         /* CLOCK_MONOTONIC */
 } T __attribute__((aligned(64))) = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static void init_cond(void)
+static void init_cond_once(void)
 {
 	pthread_condattr_t a;
 	pthread_condattr_init(&a);
@@ -37,23 +44,46 @@ static void init_cond(void)
 	pthread_condattr_destroy(&a);
 }
 
+static void init_cond(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, init_cond_once);
+}
+
 static void forked_child(void)
 {
 	pthread_mutex_init(&T.lock, NULL);
-	init_cond();
+	init_cond_once();
 	T.on = false;
 	T.waiting = 0;
 	gs__turn_closed = 0;
 }
 
+/* Closes or opens the gate for one reason, T.lock held. */
+static void gate(int why, bool closed)
+{
+	int now = __atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE);
+	__atomic_store_n(&gs__turn_closed, closed ? now | why : now & ~why, __ATOMIC_RELEASE);
+	if (!closed)
+		pthread_cond_broadcast(&T.open);
+}
+
 void gs__turns_set(bool open)
 {
 	pthread_mutex_lock(&T.lock);
-	if (T.on) {
-		__atomic_store_n(&gs__turn_closed, !open, __ATOMIC_RELEASE);
-		if (open)
-			pthread_cond_broadcast(&T.open);
-	}
+	if (T.on)
+		gate(NOT_OUR_TURN, !open);
+	pthread_mutex_unlock(&T.lock);
+}
+
+void gs__pause_set(bool paused)
+{
+	init_cond();
+	pthread_mutex_lock(&T.lock);
+	if (paused != !!(__atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE) & PAUSED))
+		gs__log(paused ? "a critical slice of the GPU is busy: launches wait until it is idle"
+			       : "the critical slice is idle: launches go on");
+	gate(PAUSED, paused);
 	pthread_mutex_unlock(&T.lock);
 }
 
@@ -81,7 +111,8 @@ void gs__turns_again(const struct gs__placement *pl)
 	T.on = T.set_up && pl && pl->turn_ms;
 	if (T.on)
 		T.turn_ms = pl->turn_ms;
-	__atomic_store_n(&gs__turn_closed, T.on && !pl->has_turn, __ATOMIC_RELEASE);
+	/* a new daemon pushes its own pause, if any */
+	__atomic_store_n(&gs__turn_closed, T.on && !pl->has_turn ? NOT_OUR_TURN : 0, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&T.open);
 	pthread_mutex_unlock(&T.lock);
 }
@@ -91,9 +122,10 @@ bool gs__turn_waiting(void)
 	return __atomic_load_n(&T.waiting, __ATOMIC_SEQ_CST) != 0;
 }
 
-/* Until the turn comes back. Not a cancellation point (a thread cancelled
- * here would leave the lock held); a daemon that gives no turn for ten turns
- * and a second (stopped, stuck) has the gate opened, as a gone one has. */
+/* Until the turn comes back and no pause holds. Not a cancellation point
+ * (a thread cancelled here would leave the lock held); a daemon that gives
+ * no turn for ten turns and a second (stopped, stuck) has the turn's gate
+ * opened, as a gone one has. */
 void gs__turn_wait(void)
 {
 	int was;
@@ -109,11 +141,13 @@ void gs__turn_wait(void)
 		uint64_t ns = (uint64_t)end.tv_nsec + (10ull * T.turn_ms + 1000) * 1000000ull;
 		end.tv_sec += (time_t)(ns / 1000000000ull);
 		end.tv_nsec = (long)(ns % 1000000000ull);
-		while (__atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE))
-			if (pthread_cond_timedwait(&T.open, &T.lock, &end) == ETIMEDOUT &&
-			    __atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE)) {
-				__atomic_store_n(&gs__turn_closed, 0, __ATOMIC_RELEASE);
-				pthread_cond_broadcast(&T.open);
+		int closed;
+		while ((closed = __atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE)))
+			if (!(closed & NOT_OUR_TURN))
+				pthread_cond_wait(&T.open, &T.lock);
+			else if (pthread_cond_timedwait(&T.open, &T.lock, &end) == ETIMEDOUT &&
+				 (__atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE) & NOT_OUR_TURN)) {
+				gate(NOT_OUR_TURN, false);
 				gs__log("no turn from gpushare-control for %u ms: launching without waiting for it",
 					10 * T.turn_ms + 1000);
 			}

@@ -104,7 +104,7 @@ static void split_by_weight(const struct gs_tpc_calib *c, struct gs_smpolicy_sli
 	static struct claim claim[GS_TPC_BITS]; /* the daemon's one thread, and the tests' */
 	memset(claim, 0, sizeof claim);
 	for (size_t i = 0; i < n; i++) {
-		bool shrunk = sl[i].policy.mode == GS_SM_BEST_EFFORT && critical && !sl[i].policy.critical;
+		bool shrunk = sl[i].policy.mode == GS_SM_BEST_EFFORT && critical && sl[i].policy.priority != GS_PRIO_CRITICAL;
 		if (!sl[i].busy || shrunk)
 			continue;
 		for (unsigned b = 0; b < GS_TPC_BITS; b++)
@@ -185,14 +185,14 @@ void gs_smpolicy_masks(const struct gs_tpc_calib *c, struct gs_smpolicy_slice *s
 {
 	bool critical = false;
 	for (size_t i = 0; i < n; i++)
-		critical |= sl[i].busy && sl[i].policy.critical;
+		critical |= sl[i].busy && sl[i].policy.priority == GS_PRIO_CRITICAL;
 	uint32_t pool[GS_TPC_WORDS], best_effort[GS_TPC_WORDS] = { 0 };
 	memcpy(pool, free_bits, sizeof pool);
 	for (size_t i = 0; i < n; i++) {
 		struct gs_smpolicy_slice *s = &sl[i];
 		memcpy(s->mask, s->own, sizeof s->mask);
 		bool be = s->policy.mode == GS_SM_BEST_EFFORT;
-		if (be && critical && !s->policy.critical) {
+		if (be && critical && s->policy.priority != GS_PRIO_CRITICAL) {
 			/* shrunk to its floor: the rest lent to the others */
 			gs_smpolicy_floor(c, s, s->mask);
 			for (unsigned w = 0; w < GS_TPC_WORDS; w++)
@@ -207,7 +207,7 @@ void gs_smpolicy_masks(const struct gs_tpc_calib *c, struct gs_smpolicy_slice *s
 	 * is busy, or never lends, is not lent, whoever else holds it too */
 	for (size_t i = 0; i < n; i++) {
 		const struct gs_smpolicy_slice *s = &sl[i];
-		bool shrunk = s->policy.mode == GS_SM_BEST_EFFORT && critical && !s->policy.critical;
+		bool shrunk = s->policy.mode == GS_SM_BEST_EFFORT && critical && s->policy.priority != GS_PRIO_CRITICAL;
 		const uint32_t *keep = shrunk ? s->mask : s->own;
 		if (s->busy || !lends(s) || shrunk)
 			for (unsigned w = 0; w < GS_TPC_WORDS; w++) {
@@ -219,7 +219,7 @@ void gs_smpolicy_masks(const struct gs_tpc_calib *c, struct gs_smpolicy_slice *s
 	for (size_t i = 0; i < n; i++) {
 		struct gs_smpolicy_slice *s = &sl[i];
 		bool be = s->policy.mode == GS_SM_BEST_EFFORT;
-		if (!s->busy || !borrows(s) || (be && critical && !s->policy.critical))
+		if (!s->busy || !borrows(s) || (be && critical && s->policy.priority != GS_PRIO_CRITICAL))
 			continue;
 		or_into(s->mask, pool);
 		if (be)

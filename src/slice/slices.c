@@ -264,8 +264,8 @@ void gs_slices_sm_policy_text(const struct gs_sm_policy *p, char *out, size_t le
 	size_t at = strlen(out);
 	if (p->mode == GS_SM_BEST_EFFORT && p->floor_sm && at < len)
 		at += (size_t)snprintf(out + at, len - at, ",floor=%u", p->floor_sm);
-	if (p->critical && at < len)
-		at += (size_t)snprintf(out + at, len - at, ",critical");
+	if (p->priority && at < len)
+		at += (size_t)snprintf(out + at, len - at, ",%s", gs_store_priority_name(p->priority));
 	if (p->weight > 1 && at < len)
 		at += (size_t)snprintf(out + at, len - at, ",weight=%u", p->weight);
 	if (p->timeslice_ms && at < len)
@@ -364,7 +364,7 @@ static void json(const struct gs_slice_row *rows, size_t n, void (*emit)(void *,
 			const struct gs_sm_policy *sp = &row->sm_policy;
 			PUT(", \"sm_mode\": \"%s\", \"lend\": %s, \"borrow\": %s, \"priority\": \"%s\", \"floor_sms\": %u",
 			    gs_store_sm_mode_name(sp->mode), sp->no_lend ? "false" : "true", sp->no_borrow ? "false" : "true",
-			    sp->critical ? "critical" : "normal", sp->floor_sm);
+			    gs_store_priority_name(sp->priority), sp->floor_sm);
 			PUT(", \"weight\": %u, \"timeslice_ms\": %u", sp->weight ? sp->weight : 1, sp->timeslice_ms);
 		}
 		PUT(", \"busy\": %s, \"processes_omitted\": %zu, \"processes\": [", row->busy ? "true" : "false",

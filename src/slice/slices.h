@@ -59,7 +59,7 @@ int gs_slices_report(const char *dir, uid_t only_uid, const struct gs_slice_gpu 
 
 /* An SM-sharing policy in the table's words: the mode ("shared", "isolated",
  * "best-effort"), then what sets it apart: ",no-lend", ",no-borrow" (a
- * shared slice's), ",floor=<SMs>" (a best-effort one's), ",critical". */
+ * shared slice's), ",floor=<SMs>" (a best-effort one's), ",critical" or ",low". */
 void gs_slices_sm_policy_text(const struct gs_sm_policy *p, char *out, size_t len);
 
 /* A user's number from a name or a number: 0, or -1 when there is no such user. */

@@ -13,7 +13,9 @@
 #   at equal weights;
 # - an isolated slice neither lends nor borrows; best-effort slices share
 #   each other's SMs while both are busy; a busy critical slice shrinks a
-#   best-effort neighbour to its floor;
+#   best-effort neighbour to its floor, and a low-priority one's launches
+#   wait while it is busy (also after the daemon was killed and came back;
+#   a killed daemon lifts the pause);
 # - nobody else's report moves a slice's SMs: sm_busy and sm_idle from a
 #   connection that is not a registered program of the GPU change nothing.
 set -u
@@ -119,8 +121,27 @@ q set_slice_sm_policy "$d" -shared -priority critical > /dev/null
 loop d "$user2" "$d"
 check "a busy critical neighbour shrinks a best-effort slice to its floor (a quarter: 16 SMs)" 'is a "16 range 0-51"'
 check "and the critical one runs on the rest" 'is d "116 range 4-131"'
+count() { grep "^launched" "$work/$1.err" | tail -1; }
+still() { local n; n=$(count "$1"); sleep 0.5; [ "$(count "$1")" = "$n" ]; }
+q set_slice_sm_policy "$a" -priority low > /dev/null
+check "list_slices shows the low priority" 'q list_slices | grep "$a" | grep -q "best-effort,low" && q list_slices --json | grep -q "\"priority\": \"low\""'
+check "a low-priority slice beside a busy critical one launches nothing" 'sleep 0.2 && still a'
+check "while the critical one goes on" '! still d'
+q set_slice_sm_policy "$a" -priority normal > /dev/null
+check "made normal again: it launches again, on its floor" 'is a "16 range 0-51"'
+q set_slice_sm_policy "$a" -priority low > /dev/null
+sleep 0.2
 kill -9 "$pid_d"
-check "the critical one gone: the best-effort one has the GPU again" 'is a "132 range 0-131"'
+check "the critical one gone: the low-priority one launches again, on the whole GPU" 'is a "132 range 0-131"'
+check "a bad priority is refused, saying what is right" '! out=$(q set_slice_sm_policy "$a" -priority high 2>&1) && [[ "$out" == *"critical"*"normal"*"low"* ]]'
+loop d "$user2" "$d"
+check "paused again beside a new critical program" 'sleep 0.3 && still a'
+kill -9 "$(cat "$work/pipe/gpushare-control.pid")"
+check "the daemon killed: nobody is left to lift the pause, so it goes" '! still a'
+"$ctl" -d
+check "a new daemon pauses it again" 'wait_for "still a" 10'
+kill -9 "$pid_d"
+check "and lifts the pause when the critical one goes" 'is a "132 range 0-131"'
 kill -9 "$pid_a"
 gone "$d"
 gone "$a"

@@ -13,7 +13,8 @@
  *   cuda-app [--via ...] smid [threads] [own|mask] SM ids kernels ran on (per thread; own: cuCtxCreate;
  *                                             mask: a launch callback of its own asks for every TPC)
  *   cuda-app [--via ...] smidloop [ms]        the SM-id kernel every 200 us for ms (0: until killed),
- *                                             a "smid distinct ..." line whenever its SMs change
+ *                                             a "smid distinct ..." line whenever its SMs change,
+ *                                             "launched <n>" on stderr every 100 launches
  *   cuda-app [--via ...] launchloop ms        a small kernel as fast as it goes for ms; then each
  *                                             millisecond (CLOCK_MONOTONIC) it launched in, "at <ms>"
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
@@ -340,6 +341,7 @@ static int smidloop(size_t ms)
 	CHECK(CALL(cuMemAlloc, t_alloc, &out, BLOCKS * 4));
 	void *params[] = { &out };
 	char last[64] = "";
+	uint64_t launched = 0;
 	struct timespec t0, t;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
@@ -347,6 +349,8 @@ static int smidloop(size_t ms)
 			   f, BLOCKS, 1, 1, 128, 1, 1, 0, NULL, params, NULL));
 		uint32_t ids[BLOCKS];
 		CHECK(CALL(cuMemcpyDtoH, CUresult(*)(void *, CUdeviceptr, size_t), ids, out, sizeof ids));
+		if (++launched % 100 == 0)
+			fprintf(stderr, "launched %" PRIu64 "\n", launched);
 		unsigned char seen[1024] = { 0 };
 		unsigned distinct = 0, lo = 1023, hi = 0;
 		for (unsigned i = 0; i < BLOCKS; i++) {
