@@ -1,25 +1,30 @@
-// launch.cu: what the interposer adds to a launch. Tight loops of the calls
-// a launch makes, best of 7 runs each: an empty kernel through the runtime
-// (cudaLaunchKernel: cuLaunchKernel and about ten cuCtxGetCurrent, reached
-// through cuGetProcAddress), cuLaunchKernel through the driver API, and
-// cuCtxGetCurrent alone. Prints ns per call.
+// launch.cu: what the interposer adds to a launch, as the CPU sees it: the
+// time of the launch calls alone, in batches of 256 (short enough that the
+// GPU's queue never fills, so no launch waits for the GPU; the sync between
+// batches is not timed), the median of 400 batches: an empty kernel through
+// the runtime (cudaLaunchKernel: cuLaunchKernel and about ten
+// cuCtxGetCurrent, reached through cuGetProcAddress), cuLaunchKernel through
+// the driver API, and cuCtxGetCurrent alone. Prints ns per call.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cuda.h>
+#include <vector>
 
 __global__ void empty() {}
 
-template <class F> static double best_ns(F f, int n)
+template <class F> static double median_ns(F launch, int batches, int per)
 {
-	double best = 1e30;
-	for (int r = 0; r < 7; r++) {
+	std::vector<double> ns;
+	for (int b = 0; b < batches; b++) {
 		auto t0 = std::chrono::steady_clock::now();
-		f(n);
-		double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / n;
-		best = std::min(best, ns);
+		for (int i = 0; i < per; i++)
+			launch();
+		ns.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / per);
+		cuCtxSynchronize();
 	}
-	return best;
+	std::sort(ns.begin(), ns.end());
+	return ns[ns.size() / 2];
 }
 
 int main()
@@ -28,23 +33,16 @@ int main()
 	for (int i = 0; i < 1000; i++)
 		empty<<<1, 32>>>();
 	cudaDeviceSynchronize();
-	double runtime = best_ns([](int n) {
-		for (int i = 0; i < n; i++)
-			empty<<<1, 32>>>();
-		cudaDeviceSynchronize();
-	}, 100000);
+	double runtime = median_ns([] { empty<<<1, 32>>>(); }, 400, 256);
 	cudaFunction_t fn;
 	cudaGetFuncBySymbol(&fn, (const void *)empty);
-	double driver = best_ns([&](int n) {
-		for (int i = 0; i < n; i++)
-			cuLaunchKernel((CUfunction)fn, 1, 1, 1, 32, 1, 1, 0, 0, NULL, NULL);
-		cuCtxSynchronize();
-	}, 100000);
+	double driver = median_ns([&] { cuLaunchKernel((CUfunction)fn, 1, 1, 1, 32, 1, 1, 0, 0, NULL, NULL); }, 400, 256);
 	CUcontext c;
-	double get = best_ns([&](int n) {
-		for (int i = 0; i < n; i++)
-			cuCtxGetCurrent(&c);
-	}, 2000000);
+	double get = median_ns([&] { cuCtxGetCurrent(&c); }, 400, 4096);
+	if (cudaDeviceSynchronize() != cudaSuccess) {
+		printf("launches failed: %s\n", cudaGetErrorString(cudaGetLastError()));
+		return 1;
+	}
 	printf("runtime_launch_ns %.1f driver_launch_ns %.1f ctxgetcurrent_ns %.2f\n", runtime, driver, get);
 	return 0;
 }
