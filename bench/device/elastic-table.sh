@@ -31,7 +31,7 @@ field() { tr ' ' '\n' | awk -v k="$1" 'p { print; exit } $0 == k { p = 1 }'; }
 gpushare-smi -i 0 -mig 1 > /dev/null
 gpushare-control -d; echo "gpushare-control -d: exit $?"
 grep -E "SMs confined" /tmp/gs-ctl-log/control.log
-a=$(q "create_slice 64 40G") b=$(q "create_slice 64 40G")
+a=$(q "create_slice 64 30G") b=$(q "create_slice 64 30G")
 r "$a" 0.5 > /dev/null; r "$b" 0.5 > /dev/null # MPS warm
 
 echo "=== 1-3: kernels/s of smid_shared"
@@ -91,7 +91,7 @@ q "set_slice_sm_policy $wb -weight 3" > /dev/null
 r "$wa" 5 > /tmp/a & r "$wb" 5 > /tmp/b; wait
 echo "row6 weights_3_3 $(rate < /tmp/a) $(rate < /tmp/b) share_a $(awk -v x="$(rate < /tmp/a)" -v y="$(rate < /tmp/b)" 'BEGIN { printf "%.3f", x / (x + y) }')"
 q "destroy_slice $wa" > /dev/null; q "destroy_slice $wb" > /dev/null
-a=$(q "create_slice 64 40G") b=$(q "create_slice 64 40G")
+a=$(q "create_slice 64 30G") b=$(q "create_slice 64 30G")
 
 echo "=== 7: launch cost, ns per call (CPU time of the calls), 9 interleaved rounds"
 for round in 1 2 3 4 5 6 7 8 9; do
@@ -104,9 +104,10 @@ echo "row7 runtime_launch_median mps $(med < /tmp/lm) slice $(med < /tmp/ls) add
 echo "row7 driver_launch_median mps $(med < /tmp/dm) slice $(med < /tmp/ds) added_ns $(awk -v x="$(med < /tmp/ds)" -v y="$(med < /tmp/dm)" 'BEGIN { printf "%.1f", x - y }')"
 rm -f /tmp/lm /tmp/ls /tmp/dm /tmp/ds
 
-echo "=== 8: PyTorch step and CUDA-graph replay: native | plain MPS client | lending slice a (b idle), two rounds"
+echo "=== 8: PyTorch step and CUDA-graph replay: native | plain MPS client | slice a shared (b idle: a borrows) | a isolated, two rounds"
 for round in 1 2; do
-	echo "round $round native $(to python3 bench/device/torch_pair.py step | tail -1) | mps $(CUDA_MPS_PIPE_DIRECTORY=$nv to python3 bench/device/torch_pair.py step | tail -1) | slice $(to gpushare run --slice "$a" -- python3 bench/device/torch_pair.py step | tail -1)"
+	pol -shared
+	echo "round $round native $(to python3 bench/device/torch_pair.py step | tail -1) | mps $(CUDA_MPS_PIPE_DIRECTORY=$nv to python3 bench/device/torch_pair.py step | tail -1) | lending $(to gpushare run --slice "$a" -- python3 bench/device/torch_pair.py step | tail -1) | isolated $(pol -isolated; to gpushare run --slice "$a" -- python3 bench/device/torch_pair.py step | tail -1)"
 done
 
 echo "=== PyTorch training in a, inference (a batch-8 forward every 5 ms) in b, under each policy"
@@ -127,7 +128,7 @@ pair "policy train_low infer_critical"
 
 echo "=== turns inside a 64-SM slice (-timeslice 50): two programs, each vs alone"
 q "destroy_slice $a" > /dev/null; q "destroy_slice $b" > /dev/null
-t=$(q "create_slice 64 40G -timeslice 50")
+t=$(q "create_slice 64 30G -timeslice 50")
 r "$t" 0.5 > /dev/null
 echo "alone_in_timeslice $(r "$t" 5 | rate)"
 r "$t" 5 > /tmp/a & r "$t" 5 > /tmp/b; wait

@@ -7,7 +7,8 @@
  * (register.c) takes back every idle interval: the launch path only reads
  * it while it is marked, so busy launches write nothing another thread
  * reads. A look that finds it unmarked, with no thread waiting for its
- * turn, says "sm_idle"; the first launch after that says "sm_busy" itself
+ * turn and none waiting for the GPU (a synchronize: its kernels run), says
+ * "sm_idle"; the first launch after that says "sm_busy" itself
  * and wakes the watcher (an eventfd) to look again: two system calls, on
  * the transition only. Both reports go under one lock so the daemon hears
  * them in order; the flag and the idle word are stored and then the other
@@ -23,6 +24,7 @@
 bool gs__act_on, gs__act_hooks;
 int gs__act_idle;               /* the daemon takes a new client as busy until it says idle */
 int gs__act_launched __attribute__((aligned(64)));
+int gs__act_waiting __attribute__((aligned(64)));
 
 static struct {
 	unsigned idle_ms;
@@ -35,6 +37,7 @@ static void forked_child(void)
 	pthread_mutex_init(&A.lock, NULL);
 	gs__act_on = gs__act_hooks = false; /* not registered: nothing to report */
 	gs__act_idle = 0;
+	gs__act_waiting = 0; /* the parent's threads are not the child's */
 	if (A.wake >= 0) /* the parent's watcher's, not ours to wake */
 		close(A.wake);
 	A.wake = -1;
@@ -85,6 +88,12 @@ void gs__act_reset(void)
 	pthread_mutex_unlock(&A.lock);
 }
 
+/* Busy without launching: a thread waits for its turn, or for the GPU. */
+static bool held(void)
+{
+	return gs__turn_waiting() || __atomic_load_n(&gs__act_waiting, __ATOMIC_SEQ_CST) != 0;
+}
+
 int gs__act_wake_fd(void)
 {
 	return A.wake;
@@ -103,23 +112,22 @@ int gs__act_watch_ms(void)
 		return -1;
 	/* a thread waiting for its turn whose "sm_busy" the socket did not
 	 * take: looked at again until it is told */
-	return !__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST) || A.wake < 0 || gs__turn_waiting() ? (int)A.idle_ms
-												  : -1;
+	return !__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST) || A.wake < 0 || held() ? (int)A.idle_ms : -1;
 }
 
 /* Every idle interval while busy (the watcher thread): idle when no launch
- * came since the last look and no thread waits for its turn. */
+ * came since the last look and no thread waits for its turn or the GPU. */
 void gs__act_tick(void)
 {
 	pthread_mutex_lock(&A.lock);
-	if (__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST) && gs__turn_waiting() && gs__notify("sm_busy\n"))
+	if (__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST) && held() && gs__notify("sm_busy\n"))
 		__atomic_store_n(&gs__act_idle, 0, __ATOMIC_SEQ_CST); /* the waiter's report, again */
 	bool launched = __atomic_exchange_n(&gs__act_launched, 0, __ATOMIC_SEQ_CST);
-	if (!launched && !gs__turn_waiting() && !__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST)) {
+	if (!launched && !held() && !__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST)) {
 		if (gs__notify("sm_idle\n"))
 			__atomic_store_n(&gs__act_idle, 1, __ATOMIC_SEQ_CST);
 		/* a launch that came meanwhile saw busy and said nothing */
-		if ((__atomic_load_n(&gs__act_launched, __ATOMIC_SEQ_CST) || gs__turn_waiting()) &&
+		if ((__atomic_load_n(&gs__act_launched, __ATOMIC_SEQ_CST) || held()) &&
 		    __atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST) && gs__notify("sm_busy\n"))
 			__atomic_store_n(&gs__act_idle, 0, __ATOMIC_SEQ_CST);
 	}

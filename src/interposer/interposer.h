@@ -142,6 +142,24 @@ static inline void gs__act_note(void)
 	}
 }
 
+/* A thread waiting for the GPU (a synchronize hook) holds the program busy
+ * while it waits: it launches nothing, but its kernels are running. Returns
+ * whether it counted, for gs__act_wait_end. */
+extern int gs__act_waiting;
+static inline bool gs__act_wait_begin(void)
+{
+	if (__builtin_expect(!gs__act_on, 1))
+		return false;
+	__atomic_add_fetch(&gs__act_waiting, 1, __ATOMIC_SEQ_CST);
+	gs__act_note();
+	return true;
+}
+static inline void gs__act_wait_end(bool counted)
+{
+	if (__builtin_expect(counted, 0))
+		__atomic_sub_fetch(&gs__act_waiting, 1, __ATOMIC_SEQ_CST);
+}
+
 /* The launch hooks count launches where the TPC-mask callback does not
  * (green contexts): gs__act_hooks. */
 static inline void gs__act_hook(void)

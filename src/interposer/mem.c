@@ -674,7 +674,9 @@ static CUresult pool_charged(CUresult rc, CUmemoryPool pool, CUdeviceptr p, CUst
 	CUresult gs__hook_cuStreamSynchronize##suffix(CUstream s) \
 	{ \
 		gs__ctx_check(); \
+		bool counted = gs__act_wait_begin(); \
 		CUresult rc = gs__real.cuStreamSynchronize##suffix(s); \
+		gs__act_wait_end(counted); \
 		if (__atomic_load_n(&n_pools, __ATOMIC_RELAXED)) \
 			pools_sync_all(); /* a release threshold gives reserve back here */ \
 		return rc; \
@@ -686,9 +688,23 @@ CUresult gs__hook_cuCtxSynchronize(void);
 CUresult gs__hook_cuCtxSynchronize(void)
 {
 	gs__ctx_check();
+	bool counted = gs__act_wait_begin();
 	CUresult rc = gs__real.cuCtxSynchronize();
+	gs__act_wait_end(counted);
 	if (__atomic_load_n(&n_pools, __ATOMIC_RELAXED))
 		pools_sync_all();
+	return rc;
+}
+
+/* Not memory's, but the other waits for the GPU are here: a program
+ * waiting for an event is busy (activity.c). */
+CUresult gs__hook_cuEventSynchronize(CUevent e);
+CUresult gs__hook_cuEventSynchronize(CUevent e)
+{
+	gs__ctx_check();
+	bool counted = gs__act_wait_begin();
+	CUresult rc = gs__real.cuEventSynchronize(e);
+	gs__act_wait_end(counted);
 	return rc;
 }
 

@@ -6,7 +6,8 @@
 #   gpushare-smi -q says the SMs are confined by TPC masks;
 # - a busy slice beside an idle one runs on the idle one's SMs too, and
 #   gives them back from its next launches once the owner launches again,
-#   a SIGKILL of the owner giving them to it again, and an owner whose mask
+#   a SIGKILL of the owner giving them to it again, an owner waiting in
+#   cuCtxSynchronize for its long kernel keeping them, and an owner whose mask
 #   does not change when it is busy again (it does not borrow) lends them
 #   again once idle;
 # - busy slices on the same SMs split them by weight (3:1), share them all
@@ -85,7 +86,20 @@ before=$(wc -l < "$work/a.out")
 kill -USR2 "$pid_h"
 check "its launch runs on its slice's own SMs" 'wait_for "grep -q \"^smid distinct 64 range 64-127\" \"$work/h.out\"" 10'
 check "takes them from the borrower, and once it is idle again they are lent again" 'is a "132 range 0-131" && tail -n +$((before + 1)) "$work/a.out" | grep -q "^smid distinct 68 range 0-131"'
-kill -9 "$pid_h" "$pid_a"
+kill -9 "$pid_h"
+# an owner whose one long kernel runs while it waits in cuCtxSynchronize
+# launches nothing for longer than the idle interval, yet is busy
+LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$b" \
+	setpriv --reuid="$user2" --regid="$(id -g "$user2")" --init-groups -- "$app" longsync 1500 > "$work/l.out" 2>&1 &
+pids+=($!) pid_l=$!
+wait_for 'grep -q "^launched" "$work/l.out"' > /dev/null
+b_is() { q list_sms --json | "$py" -c "
+import json, sys
+s = {x[\"slice\"]: x for x in json.load(sys.stdin)[\"gpus\"][0][\"slices\"]}
+assert (s[\"$b\"][\"busy\"], s[\"$b\"][\"lent\"]) == ($1, $2), s"; }
+check "an owner waiting for its long kernel is busy, its SMs not lent" 'sleep 0.6 && b_is True False && ! grep -q synced "$work/l.out"'
+check "and lends them again once its kernel is done" 'wait_for "grep -q synced \"$work/l.out\"" 10 && wait_for "b_is False True" 10'
+kill -9 "$pid_a" 2> /dev/null
 
 # someone else's reports change nothing
 loop a "$user1" "$a"

@@ -17,6 +17,7 @@
  *                                             "launched <n>" on stderr every 100 launches
  *   cuda-app [--via ...] launchloop ms        a small kernel as fast as it goes for ms; then each
  *                                             millisecond (CLOCK_MONOTONIC) it launched in, "at <ms>"
+ *   cuda-app [--via ...] longsync ms          one kernel of ms, waited for in cuCtxSynchronize: "synced"
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
  *   cuda-app [--via ...] idle                 only its context: prints "ready", waits for SIGTERM
  *   cuda-app [--via ...] vmm MiB              only cuMemCreate: prints "vmm <rc>", waits for SIGTERM
@@ -408,6 +409,28 @@ static int launchloop(size_t ms)
 	return 0;
 }
 
+/* longsync: one kernel that runs for ms (the simulated GPU's durations),
+ * then cuCtxSynchronize waits for it: a program busy without launching. */
+static int longsync(size_t ms)
+{
+	char image[96];
+	snprintf(image, sizeof image, "gpushare-sim-module\nkernel gs_smid %zu\n", ms * 1000);
+	CUmodule mod;
+	CHECK(CALL(cuModuleLoadData, CUresult(*)(CUmodule *, const void *), &mod, image));
+	CUfunction f;
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &f, mod, "gs_smid"));
+	CUdeviceptr out;
+	CHECK(CALL(cuMemAlloc, t_alloc, &out, 4));
+	void *params[] = { &out };
+	CHECK(CALL(cuLaunchKernel, CUresult(*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **),
+		   f, 1, 1, 1, 32, 1, 1, 0, NULL, params, NULL));
+	printf("launched\n");
+	fflush(stdout);
+	CHECK(CALL(cuCtxSynchronize, CUresult(*)(void)));
+	printf("synced\n");
+	return 0;
+}
+
 static int smid(int threads)
 {
 	pthread_t t[64];
@@ -495,6 +518,8 @@ int main(int argc, char **argv)
 		return smidloop(arg);
 	if (strcmp(cmd, "launchloop") == 0)
 		return launchloop(arg);
+	if (strcmp(cmd, "longsync") == 0)
+		return longsync(arg);
 	if (strcmp(cmd, "fork") == 0)
 		return forked(arg);
 	if (strcmp(cmd, "idle") == 0 || strcmp(cmd, "vmm") == 0) {
