@@ -11,3 +11,5 @@ nvcc -O2 -arch=sm_90 -std=c++17 -cudart shared -o $d/launch $src/launch.cu -lcud
 nvcc -O2 -std=c++17 -o $d/drvapi $src/drvapi.cpp -lcuda
 nvcc -O2 -std=c++17 -o $d/fill $src/fill.cpp -lcuda
 nvcc -arch=sm_90 -ptx -o $d/smid_kernel.ptx $src/smid_kernel.cu
+nvcc -O2 -std=c++17 -o $d/hold $src/hold.cpp -lcuda
+nvcc -arch=sm_90 -ptx -o $d/hold_kernel.ptx $src/hold_kernel.cu
