@@ -136,6 +136,25 @@ static void critical_shrinks_best_effort_to_its_floor(void **state)
 	ASSERT_INT_EQ(sms(s[1].mask), 128);
 }
 
+/* A low-priority slice beside a busy critical one is paused (the daemon
+ * takes it as idle): it keeps no floor, and lends all of its SMs. */
+static void a_paused_low_slice_lends_everything(void **state)
+{
+	(void)state;
+	h200_calib();
+	struct gs_smpolicy_slice s[2] = { slice(0, 64, true), slice(64, 64, false) };
+	s[0].policy.priority = GS_PRIO_CRITICAL;
+	s[1].policy = (struct gs_sm_policy){ .mode = GS_SM_BEST_EFFORT, .priority = GS_PRIO_LOW };
+	gs_smpolicy_masks(&calib, s, 2, none);
+	ASSERT_INT_EQ(sms(s[0].mask), 128);
+	ASSERT_INT_EQ(s[1].lent, 1);
+	/* isolated and low: paused, but its SMs stay its own */
+	s[1].policy.mode = GS_SM_ISOLATED;
+	s[1].policy.no_lend = s[1].policy.no_borrow = true;
+	gs_smpolicy_masks(&calib, s, 2, none);
+	ASSERT_INT_EQ(sms(s[0].mask), 64);
+}
+
 /* Over-committed slices overlap: an idle slice lends only the TPCs no busy
  * or non-lending slice holds too (an isolated slice's stay its own). */
 static void overlapping_slices_lend_only_what_is_theirs(void **state)
@@ -273,6 +292,7 @@ int main(void)
 		cmocka_unit_test(lend_and_borrow_switches),
 		cmocka_unit_test(best_effort_slices_share_while_busy),
 		cmocka_unit_test(critical_shrinks_best_effort_to_its_floor),
+		cmocka_unit_test(a_paused_low_slice_lends_everything),
 		cmocka_unit_test(overlapping_slices_lend_only_what_is_theirs),
 		cmocka_unit_test(weights_split_shared_sms),
 		cmocka_unit_test(every_mask_holds_its_own_tpc),

@@ -211,8 +211,15 @@ static bool view(struct control_state *s, const struct control_gpu *g, struct gp
 	for (unsigned w = 0; w < GS_TPC_WORDS; w++)
 		v->free_bits[w] &= ~taken[w];
 	control_each_client(mark_busy, v);
-	for (size_t i = 0; i < v->n; i++)
+	/* only where programs say idle: otherwise a critical one is busy
+	 * while it runs, and would pause the low ones for all that time */
+	for (size_t i = 0; E.idle_ms && i < v->n; i++)
 		v->critical_busy |= v->sl[i].busy && v->sl[i].policy.priority == GS_PRIO_CRITICAL;
+	/* a paused slice's programs wait to launch (busy, for when the pause
+	 * ends): its SMs go to the slices that run meanwhile */
+	for (size_t i = 0; v->critical_busy && i < v->n; i++)
+		if (v->sl[i].policy.priority == GS_PRIO_LOW)
+			v->sl[i].busy = false;
 	if (!E.idle_ms) { /* lending off: every slice on its own SMs */
 		for (size_t i = 0; i < v->n; i++)
 			v->sl[i].policy.no_lend = true;

@@ -659,6 +659,23 @@ static CUresult pool_charged(CUresult rc, CUmemoryPool pool, CUdeviceptr p, CUst
 		return pool_charged(call, pool_, *dptr, s, pre_); \
 	} while (0)
 
+/* A wait for the GPU, the program busy while it lasts (activity.c), also
+ * when the thread is cancelled in it. */
+static void wait_cancelled(void *counted)
+{
+	gs__act_wait_end(counted != NULL);
+}
+#define WAITED(call) \
+	({ \
+		bool counted_ = gs__act_wait_begin(); \
+		CUresult rc_; \
+		pthread_cleanup_push(wait_cancelled, counted_ ? (void *)1 : NULL); \
+		rc_ = (call); \
+		pthread_cleanup_pop(0); \
+		gs__act_wait_end(counted_); \
+		rc_; \
+	})
+
 #define POOL_HOOKS(suffix) \
 	CUresult gs__hook_cuMemAllocAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUstream s); \
 	CUresult gs__hook_cuMemAllocAsync##suffix(CUdeviceptr *dptr, size_t bytes, CUstream s) \
@@ -674,9 +691,7 @@ static CUresult pool_charged(CUresult rc, CUmemoryPool pool, CUdeviceptr p, CUst
 	CUresult gs__hook_cuStreamSynchronize##suffix(CUstream s) \
 	{ \
 		gs__ctx_check(); \
-		bool counted = gs__act_wait_begin(); \
-		CUresult rc = gs__real.cuStreamSynchronize##suffix(s); \
-		gs__act_wait_end(counted); \
+		CUresult rc = WAITED(gs__real.cuStreamSynchronize##suffix(s)); \
 		if (__atomic_load_n(&n_pools, __ATOMIC_RELAXED)) \
 			pools_sync_all(); /* a release threshold gives reserve back here */ \
 		return rc; \
@@ -688,9 +703,7 @@ CUresult gs__hook_cuCtxSynchronize(void);
 CUresult gs__hook_cuCtxSynchronize(void)
 {
 	gs__ctx_check();
-	bool counted = gs__act_wait_begin();
-	CUresult rc = gs__real.cuCtxSynchronize();
-	gs__act_wait_end(counted);
+	CUresult rc = WAITED(gs__real.cuCtxSynchronize());
 	if (__atomic_load_n(&n_pools, __ATOMIC_RELAXED))
 		pools_sync_all();
 	return rc;
@@ -702,10 +715,7 @@ CUresult gs__hook_cuEventSynchronize(CUevent e);
 CUresult gs__hook_cuEventSynchronize(CUevent e)
 {
 	gs__ctx_check();
-	bool counted = gs__act_wait_begin();
-	CUresult rc = gs__real.cuEventSynchronize(e);
-	gs__act_wait_end(counted);
-	return rc;
+	return WAITED(gs__real.cuEventSynchronize(e));
 }
 
 /* A pool reserves nothing when made (a maximum size only bounds its

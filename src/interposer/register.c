@@ -152,6 +152,7 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 			/* where it runs; its ledger comes with the admission */
 			if (apply) {
 				snprintf(pl.store_dir, sizeof pl.store_dir, "%s", line + at);
+				pl.paused = placed.paused; /* a pause told before the answer */
 				placed = pl;
 				got_placement = true;
 			}
@@ -412,8 +413,6 @@ static void *watch(void *arg)
 		__atomic_store_n(&watched_fd, fd, __ATOMIC_RELAXED);
 		gs__mask_again(&placed_again); /* the new daemon's mask and turns; it takes the program as busy */
 		gs__turns_again(&placed_again);
-		if (placed_again.paused)
-			gs__pause_set(true);
 		gs__act_reset();
 		gs__log("registered again with gpushare-control");
 	}

@@ -13,8 +13,10 @@
  *
  * The same gate holds back a low-priority slice's launches while a critical
  * slice of its GPU is busy ("S pause on" / "S pause off", elastic.c of the
- * daemon). A pause has no time limit (the critical slice decides how long),
- * but the daemon going opens it as it opens a turn. */
+ * daemon). A launch waits at most a second for a pause, so that a critical
+ * program whose kernels wait for this one's (NCCL ranks in both slices, a
+ * stream waiting on memory this one writes) is never stuck for good; the
+ * daemon going opens it as it opens a turn. */
 #include "interposer.h"
 
 #include <errno.h>
@@ -25,6 +27,7 @@
  * the reasons it is closed */
 int gs__turn_closed __attribute__((aligned(64)));
 enum { NOT_OUR_TURN = 1, PAUSED = 2 };
+#define PAUSE_MAX_MS 1000
 
 static struct {
 	bool set_up;                 /* turns from the first registration: only then from a later daemon */
@@ -44,10 +47,20 @@ static void init_cond_once(void)
 	pthread_condattr_destroy(&a);
 }
 
+static void forked_child(void);
+
+/* Once, for turns or a pause, whichever comes first: a child forked while
+ * the gate is closed has no watcher to open it (forked_child does). */
+static void set_up_once(void)
+{
+	init_cond_once();
+	pthread_atfork(NULL, NULL, forked_child);
+}
+
 static void init_cond(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, init_cond_once);
+	pthread_once(&once, set_up_once);
 }
 
 static void forked_child(void)
@@ -92,7 +105,6 @@ void gs__turns_setup(const struct gs__placement *pl)
 	if (!pl->turn_ms)
 		return;
 	init_cond();
-	pthread_atfork(NULL, NULL, forked_child);
 	pthread_mutex_lock(&T.lock);
 	T.set_up = T.on = true;
 	T.turn_ms = pl->turn_ms;
@@ -111,8 +123,9 @@ void gs__turns_again(const struct gs__placement *pl)
 	T.on = T.set_up && pl && pl->turn_ms;
 	if (T.on)
 		T.turn_ms = pl->turn_ms;
-	/* a new daemon pushes its own pause, if any */
-	__atomic_store_n(&gs__turn_closed, T.on && !pl->has_turn ? NOT_OUR_TURN : 0, __ATOMIC_RELEASE);
+	/* the new daemon's turn and pause at once: no launch slips between */
+	__atomic_store_n(&gs__turn_closed, (T.on && !pl->has_turn ? NOT_OUR_TURN : 0) | (pl && pl->paused ? PAUSED : 0),
+			 __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&T.open);
 	pthread_mutex_unlock(&T.lock);
 }
@@ -122,10 +135,21 @@ bool gs__turn_waiting(void)
 	return __atomic_load_n(&T.waiting, __ATOMIC_SEQ_CST) != 0;
 }
 
-/* Until the turn comes back and no pause holds. Not a cancellation point
- * (a thread cancelled here would leave the lock held); a daemon that gives
- * no turn for ten turns and a second (stopped, stuck) has the turn's gate
- * opened, as a gone one has. */
+static struct timespec in_ms(unsigned ms)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	uint64_t ns = (uint64_t)t.tv_nsec + ms * 1000000ull;
+	t.tv_sec += (time_t)(ns / 1000000000ull);
+	t.tv_nsec = (long)(ns % 1000000000ull);
+	return t;
+}
+
+/* Until the turn comes back and no pause holds, or the pause held it a
+ * second. Not a cancellation point (a thread cancelled here would leave the
+ * lock held); a daemon that gives no turn for ten turns and a second
+ * (stopped, stuck) has the turn's gate opened, as a gone one has: counted
+ * from when the turn is waited for, not from a pause before it. */
 void gs__turn_wait(void)
 {
 	int was;
@@ -136,21 +160,27 @@ void gs__turn_wait(void)
 		pthread_mutex_unlock(&T.lock);
 		gs__act_note(); /* wants a turn: busy */
 		pthread_mutex_lock(&T.lock);
-		struct timespec end;
-		clock_gettime(CLOCK_MONOTONIC, &end);
-		uint64_t ns = (uint64_t)end.tv_nsec + (10ull * T.turn_ms + 1000) * 1000000ull;
-		end.tv_sec += (time_t)(ns / 1000000000ull);
-		end.tv_nsec = (long)(ns % 1000000000ull);
+		struct timespec turn_end, pause_end = in_ms(PAUSE_MAX_MS);
+		bool timing_turn = false;
 		int closed;
-		while ((closed = __atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE)))
-			if (!(closed & NOT_OUR_TURN))
-				pthread_cond_wait(&T.open, &T.lock);
-			else if (pthread_cond_timedwait(&T.open, &T.lock, &end) == ETIMEDOUT &&
-				 (__atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE) & NOT_OUR_TURN)) {
-				gate(NOT_OUR_TURN, false);
-				gs__log("no turn from gpushare-control for %u ms: launching without waiting for it",
-					10 * T.turn_ms + 1000);
+		while ((closed = __atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE))) {
+			if (closed & NOT_OUR_TURN) {
+				if (!timing_turn)
+					turn_end = in_ms(10 * T.turn_ms + 1000);
+				timing_turn = true;
+				if (pthread_cond_timedwait(&T.open, &T.lock, &turn_end) == ETIMEDOUT &&
+				    (__atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE) & NOT_OUR_TURN)) {
+					gate(NOT_OUR_TURN, false);
+					gs__log("no turn from gpushare-control for %u ms: launching without waiting for it",
+						10 * T.turn_ms + 1000);
+				}
+				continue;
 			}
+			timing_turn = false;
+			if (pthread_cond_timedwait(&T.open, &T.lock, &pause_end) == ETIMEDOUT &&
+			    __atomic_load_n(&gs__turn_closed, __ATOMIC_ACQUIRE) == PAUSED)
+				break; /* held a second by the pause: this launch goes */
+		}
 		__atomic_sub_fetch(&T.waiting, 1, __ATOMIC_SEQ_CST);
 	}
 	pthread_mutex_unlock(&T.lock);

@@ -88,6 +88,14 @@ static bool weights_differ(const struct gs_smpolicy_slice *sl, size_t n)
 	return false;
 }
 
+/* A best-effort slice shrinks to its floor beside a busy critical one; a
+ * low-priority one is paused instead (the daemon takes it as idle), and
+ * lends all of its SMs. */
+static bool shrinks(const struct gs_smpolicy_slice *s, bool critical)
+{
+	return s->policy.mode == GS_SM_BEST_EFFORT && critical && s->policy.priority == GS_PRIO_NORMAL;
+}
+
 /* Busy over-committed slices on the same SMs of theirs, with weights that
  * differ, split them: each set of claimants (the busy slices whose own SMs
  * hold a live bit and whose mask still does; a best-effort slice shrunk to
@@ -104,8 +112,7 @@ static void split_by_weight(const struct gs_tpc_calib *c, struct gs_smpolicy_sli
 	static struct claim claim[GS_TPC_BITS]; /* the daemon's one thread, and the tests' */
 	memset(claim, 0, sizeof claim);
 	for (size_t i = 0; i < n; i++) {
-		bool shrunk = sl[i].policy.mode == GS_SM_BEST_EFFORT && critical && sl[i].policy.priority != GS_PRIO_CRITICAL;
-		if (!sl[i].busy || shrunk)
+		if (!sl[i].busy || shrinks(&sl[i], critical))
 			continue;
 		for (unsigned b = 0; b < GS_TPC_BITS; b++)
 			if (has_bit(live, b) && has_bit(sl[i].own, b) && has_bit(sl[i].mask, b))
@@ -192,7 +199,7 @@ void gs_smpolicy_masks(const struct gs_tpc_calib *c, struct gs_smpolicy_slice *s
 		struct gs_smpolicy_slice *s = &sl[i];
 		memcpy(s->mask, s->own, sizeof s->mask);
 		bool be = s->policy.mode == GS_SM_BEST_EFFORT;
-		if (be && critical && s->policy.priority != GS_PRIO_CRITICAL) {
+		if (shrinks(s, critical)) {
 			/* shrunk to its floor: the rest lent to the others */
 			gs_smpolicy_floor(c, s, s->mask);
 			for (unsigned w = 0; w < GS_TPC_WORDS; w++)
@@ -207,7 +214,7 @@ void gs_smpolicy_masks(const struct gs_tpc_calib *c, struct gs_smpolicy_slice *s
 	 * is busy, or never lends, is not lent, whoever else holds it too */
 	for (size_t i = 0; i < n; i++) {
 		const struct gs_smpolicy_slice *s = &sl[i];
-		bool shrunk = s->policy.mode == GS_SM_BEST_EFFORT && critical && s->policy.priority != GS_PRIO_CRITICAL;
+		bool shrunk = shrinks(s, critical);
 		const uint32_t *keep = shrunk ? s->mask : s->own;
 		if (s->busy || !lends(s) || shrunk)
 			for (unsigned w = 0; w < GS_TPC_WORDS; w++) {
@@ -219,7 +226,7 @@ void gs_smpolicy_masks(const struct gs_tpc_calib *c, struct gs_smpolicy_slice *s
 	for (size_t i = 0; i < n; i++) {
 		struct gs_smpolicy_slice *s = &sl[i];
 		bool be = s->policy.mode == GS_SM_BEST_EFFORT;
-		if (!s->busy || !borrows(s) || (be && critical && s->policy.priority != GS_PRIO_CRITICAL))
+		if (!s->busy || !borrows(s) || shrinks(s, critical))
 			continue;
 		or_into(s->mask, pool);
 		if (be)

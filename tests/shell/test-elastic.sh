@@ -150,6 +150,10 @@ check "the critical one gone: the low-priority one launches again, on the whole 
 check "a bad priority is refused, saying what is right" '! out=$(q set_slice_sm_policy "$a" -priority high 2>&1) && [[ "$out" == *"critical"*"normal"*"low"* ]]'
 loop d "$user2" "$d"
 check "paused again beside a new critical program" 'sleep 0.3 && still a'
+check "list_sms: the paused slice's SMs go to the critical one" 'wait_for "is d \"132 range 0-131\"" 10'
+kill -9 "$pid_a"
+loop a "$user1" "$a"
+check "a low-priority program that starts beside a busy critical one waits to launch (a second at most)" 'sleep 0.8 && [ ! -s "$work/a.out" ]'
 kill -9 "$(cat "$work/pipe/gpushare-control.pid")"
 check "the daemon killed: nobody is left to lift the pause, so it goes" '! still a'
 "$ctl" -d
