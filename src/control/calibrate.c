@@ -345,7 +345,10 @@ static int open_gpu(struct gpu *g, bool sim, unsigned ordinal, const char *uuid,
 		return gs_fail(err, errlen, -ENOMEM, "no memory");
 	static const CUuuid table_id = GS_CU_LAUNCH_CB_TABLE_ID;
 	const void **table = NULL;
-	CU_TRY(g, g->d.cuGetExportTable((const void **)&table, &table_id), err, errlen);
+	CUresult trc = g->d.cuGetExportTable((const void **)&table, &table_id);
+	if (trc != CUDA_SUCCESS)
+		return gs_fail(err, errlen, -ENOTSUP, "the driver has no launch-descriptor callback (its table: %s)",
+			       cu_name(&g->d, trc));
 	if (!table || (uintptr_t)table[0] < (GS_CU_LAUNCH_CB_ENABLE + 1) * sizeof(void *) ||
 	    (uintptr_t)table[0] > 4096)
 		return gs_fail(err, errlen, -ENOTSUP, "the driver's launch-callback table is not of the shape gpushare knows");

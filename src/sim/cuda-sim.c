@@ -1397,13 +1397,16 @@ static void tpc_table_init(void)
 
 /* Needs no cuInit, as the runtime asks for tables before it. An id this
  * library has no table for gets CUDA_ERROR_INVALID_VALUE and *table NULL
- * (the real driver answers unknown ids with an error too). */
+ * (the real driver answers unknown ids with an error too);
+ * GPUSHARE_SIM_NO_LAUNCH_CALLBACK=1 makes a driver without the
+ * launch-descriptor callback's table. */
 EXPORT CUresult cuGetExportTable(const void **table, const CUuuid *id)
 {
 	if (!table || !id)
 		return CUDA_ERROR_INVALID_VALUE;
 	*table = NULL;
-	if (memcmp(id->bytes, TPC_TABLE_ID.bytes, sizeof id->bytes))
+	const char *none = getenv("GPUSHARE_SIM_NO_LAUNCH_CALLBACK");
+	if (memcmp(id->bytes, TPC_TABLE_ID.bytes, sizeof id->bytes) || (none && strcmp(none, "1") == 0))
 		return CUDA_ERROR_INVALID_VALUE;
 	pthread_once(&tpc_table_once, tpc_table_init);
 	*table = tpc_table;

@@ -51,6 +51,10 @@ check "another driver: measured again" \
 	'GPUSHARE_SIM_DRIVER_VERSION=12080 "$cal" map "$state" 0 "$u" > /dev/null && grep -qx "driver sim-12080" "$state/tpcmap-$u"'
 "$cal" map "$state" 0 "$u" > /dev/null
 
+check "a driver without the launch-descriptor callback: green contexts, and why" \
+	'rm -f "$state/tpcmap-$u" && ! GPUSHARE_SIM_NO_LAUNCH_CALLBACK=1 "$cal" map "$state" 0 "$u" > /dev/null 2> "$work/nocb" && confinement | grep -q "^green context" && cat "$work/nocb" "$state/tpcmap-$u" | grep -qi "callback"'
+"$cal" map "$state" 0 "$u" > /dev/null
+
 # refused files: measured again, replaced by the daemon's own
 remade() { "$cal" map "$state" 0 "$u" | cmp -s - "$good" && cmp -s "$state/tpcmap-$u" "$good" &&
 	[ "$(stat -c '%F %U %a' "$state/tpcmap-$u")" = "regular file root 644" ]; }
