@@ -116,7 +116,9 @@ pair() { # LABEL
 	to gpushare run --slice "$a" -- python3 bench/device/torch_pair.py train 14 > /tmp/train &
 	local t=$!
 	for _ in $(seq 100); do grep -q ready /tmp/train 2> /dev/null && break; sleep 0.1; done
-	echo "$1 $(to gpushare run --slice "$b" -- python3 bench/device/torch_pair.py infer 5 | tail -1) $(wait $t; tail -1 /tmp/train)"
+	local infer; infer=$(to gpushare run --slice "$b" -- python3 bench/device/torch_pair.py infer 5 | tail -1)
+	wait $t # the training's gpushare run, so no slice is in use after
+	echo "$1 $infer $(tail -1 /tmp/train)"
 }
 pol -shared; pair "policy shared"
 pol -isolated; pair "policy isolated"
@@ -127,7 +129,7 @@ q "set_slice_sm_policy $a -best-effort -priority low" > /dev/null
 pair "policy train_low infer_critical"
 
 echo "=== turns inside a 64-SM slice (-timeslice 50): two programs, each vs alone"
-q "destroy_slice $a" > /dev/null; q "destroy_slice $b" > /dev/null
+q "destroy_slice $a"; q "destroy_slice $b"
 t=$(q "create_slice 64 30G -timeslice 50")
 r "$t" 0.5 > /dev/null
 echo "alone_in_timeslice $(r "$t" 5 | rate)"
