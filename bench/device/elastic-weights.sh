@@ -4,7 +4,8 @@
 # SMs (kernels/s of smid_shared over 10 s each, both at once: 3:1 should
 # give a share of 75/25, equal weights 50/50), and turns inside a slice
 # (-timeslice 50: two programs in one slice, each against alone in it, and
-# what a launch costs in a slice with turns against one without).
+# what a launch costs in a slice with turns against one without). list_sms
+# while both weighted slices run shows the masks their launches get.
 . bench/device/control-env.sh
 rate() { awk '{ print $NF }'; }
 r() { gpushare run --slice "$1" -- $d/smid_shared "${2:-10}"; }
@@ -16,7 +17,7 @@ r "$a" 0.5 > /dev/null; r "$b" 0.5 > /dev/null # MPS warm
 echo "=== weights: each alone, then both at once (10 s)"
 echo "alone_a $(r "$a" 3 | rate) alone_b $(r "$b" 3 | rate)"
 for round in 1 2; do
-	r "$a" > /tmp/a & sleep 0.2; q list_sms; r "$b" > /tmp/b; wait
+	r "$a" > /tmp/a & sleep 0.2; r "$b" > /tmp/b & sleep 4; q list_sms; wait
 	echo "round $round weights_3_1 $(rate < /tmp/a) $(rate < /tmp/b) share_a $(awk -v x="$(rate < /tmp/a)" -v y="$(rate < /tmp/b)" 'BEGIN { printf "%.3f", x / (x + y) }')"
 done
 q "set_slice_sm_policy $b -weight 3" > /dev/null
