@@ -9,7 +9,7 @@
 # Prints a header, then one "RESULT <name> key=value ..." line per
 # measurement; other lines say what goes on. Unless said otherwise the
 # daemon runs with GPUSHARE_NO_MPS=1 (the checkpoint API refuses clients of
-# NVIDIA MPS) and the programs are started with `gpushare run --no-mps`:
+# NVIDIA MPS) and the programs are started with `gpushare run "${run_opts[@]}"`:
 #   a. suspend/resume of a driver-API program (hold) holding 1, 8, 32, 100 GiB
 #   b. the same for PyTorch and JAX holding 8 GiB
 #   c. a deterministic PyTorch training run and a CUDA-graph replay loop,
@@ -21,6 +21,10 @@
 #   e. memory turns: two jobs in two -mem-turn slices, against one after
 #      the other
 #   f. under the NVIDIA MPS gpushare-control supervises: suspend refused
+# VIA=swap runs a, b, c, e and g under the NVIDIA MPS gpushare-control
+# supervises instead, the programs its plain clients, suspended by their
+# interposer's swap (docs/control.md, "Suspending NVIDIA MPS's clients"); f
+# is then left out. SECTIONS (default "a b c d g e f") picks sections.
 # Every step has a time limit; a section that would not fit in BUDGET_S
 # seconds is skipped, saying so. Settings (environment): SIZES, BIG_GIB,
 # FW_GIB, STEPS, PACE, CYCLES, MT_GIB, TURN_S, JOB_S, HOST_GIB (the host's
@@ -43,6 +47,15 @@ else
 	SIZES=${SIZES:-1 8 32} BIG_GIB=${BIG_GIB:-100} MT_GIB=${MT_GIB:-24} TURN_S=${TURN_S:-8} JOB_S=${JOB_S:-16}
 	G_GIB=${G_GIB:-8} BUDGET_S=${BUDGET_S:-400} HOST_GIB=${HOST_GIB:-128}
 fi
+VIA=${VIA:-checkpoint} SECTIONS=${SECTIONS:-a b c d g e f}
+case $VIA in
+checkpoint) dmode=nomps run_opts=(--no-mps) ;;
+swap)
+	dmode=mps run_opts=() SECTIONS=${SECTIONS//f/}
+	export GPUSHARE_CONTROL_SWAP=all # every program, also where the simulated GPU has no MPS
+	sim && export GPUSHARE_SIM_CHECKPOINT=refuse ;; # as NVIDIA's driver refuses an MPS client
+*) echo "VIA=$VIA: give checkpoint (the driver's checkpoint API, without MPS) or swap (the interposer's, under MPS)"; exit 2 ;;
+esac
 FW_GIB=${FW_GIB:-8} STEPS=${STEPS:-200} PACE=${PACE:-0.1} CYCLES=${CYCLES:-10}
 SUSP_WAIT=180 # seconds a suspend or a resume may take (100 GiB at 1.7 GB/s: about 65)
 
@@ -197,7 +210,7 @@ verify() { # verify NAME PID: reads its data back (SIGUSR1): OK(bad=0), CORRUPT(
 		echo NONE
 	fi
 }
-start_daemon() { # start_daemon nomps|mps
+start_daemon() { # start_daemon "$dmode"|mps
 	if [ "$1" = nomps ]; then
 		GPUSHARE_NO_MPS=1 timeout 60 gpushare-control -d
 	else
@@ -237,8 +250,8 @@ measure() {
 	fi
 	t3=$(now)
 	after=$(smi_used)
-	ls=$(logdt "$from" "Suspending client $p\$" "Client $p suspended:")
-	lr=$(logdt "$from" "Resuming client $p\$" "Client $p resumed\$")
+	ls=$(logdt "$from" "Suspending client $p( |\$)" "Client $p suspended:")
+	lr=$(logdt "$from" "Resuming client $p( |\$)" "Client $p resumed\$")
 	echo "RESULT $label gib=$gib suspend_s=$ls ($(rate "$gib" "$ls") GiB/s) resume_s=$lr ($(rate "$gib" "$lr") GiB/s)" \
 		"wall_suspend_s=$(dt "$t0" "$t1") wall_resume_s=$(dt "$t2" "$t3") nvidia_smi_mib before=$before suspended=$during after=$after" \
 		"host_mib=$host rss_mib=$rss data=$(verify "$name" "$p")"
@@ -254,17 +267,17 @@ fi
 echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "command: bash bench/device/build.sh && bash bench/device/suspend.sh (SIM=$SIM, gpushare $(git rev-parse --short HEAD 2> /dev/null || echo '?'))"
 echo "host: $(nproc) CPUs, MemTotal $(awk '/^MemTotal/ { print int($2 / 1048576) }' /proc/meminfo) GiB now, HOST_GIB=$HOST_GIB taken as its memory"
-echo "settings: SIZES='$SIZES' BIG_GIB=$BIG_GIB FW_GIB=$FW_GIB STEPS=$STEPS PACE=$PACE CYCLES=$CYCLES G_GIB=$G_GIB MT_GIB=$MT_GIB TURN_S=$TURN_S JOB_S=$JOB_S BUDGET_S=$BUDGET_S"
+echo "settings: VIA=$VIA SECTIONS='$SECTIONS' SIZES='$SIZES' BIG_GIB=$BIG_GIB FW_GIB=$FW_GIB STEPS=$STEPS PACE=$PACE CYCLES=$CYCLES G_GIB=$G_GIB MT_GIB=$MT_GIB TURN_S=$TURN_S JOB_S=$JOB_S BUDGET_S=$BUDGET_S"
 if ! sim; then
 	echo "# NVIDIA MPS processes before: $(pgrep -c -f nvidia-cuda-mps || true); gpu processes: $(timeout 20 nvidia-smi --query-compute-apps=pid,process_name --format=csv,noheader | tr '\n' ' ')"
 fi
 timeout 30 gpushare-smi -i 0 -mig 1 > /dev/null
-start_daemon nomps
+start_daemon "$dmode"
 python3 -c 'import torch' 2> /dev/null && have_torch=1 || have_torch=0
 
 # ---- a. a driver-API program ----
 sec_a() {
-	echo "=== a. suspend/resume of a driver-API program (hold), the daemon without MPS"
+	echo "=== a. suspend/resume of a driver-API program (hold), VIA=$VIA"
 	local gib mib limit
 	for gib in $SIZES $BIG_GIB; do
 		if awk -v g="$gib" -v h="$HOST_GIB" 'BEGIN { exit !(g > 0.85 * h) }'; then
@@ -277,7 +290,7 @@ sec_a() {
 		fi
 		mib=$(mib_of "$gib")
 		limit=$((2 * SUSP_WAIT + 120))
-		launch "a$gib" "$limit" gpushare run --no-mps -- "$hold" "$mod" "$mib"
+		launch "a$gib" "$limit" gpushare run "${run_opts[@]}" -- "$hold" "$mod" "$mib"
 		if ready "a$gib" "$lpid" 120; then
 			echo "  $(head -n 1 "$out/a$gib.out")"
 			measure "a$gib" a_driver_api "$pid" "$gib"
@@ -302,7 +315,7 @@ sec_b() {
 			echo "RESULT b_$fw skipped: time budget"
 			continue
 		fi
-		launch "b_$fw" 400 env XLA_PYTHON_CLIENT_PREALLOCATE=false gpushare run --no-mps -- python3 "$src/suspend_hold.py" "$fw" "$FW_GIB"
+		launch "b_$fw" 400 env XLA_PYTHON_CLIENT_PREALLOCATE=false gpushare run "${run_opts[@]}" -- python3 "$src/suspend_hold.py" "$fw" "$FW_GIB"
 		if ready "b_$fw" "$lpid" 180; then
 			echo "  $(head -n 1 "$out/b_$fw.out")"
 			measure "b_$fw" "b_$fw" "$pid" "$FW_GIB"
@@ -341,9 +354,9 @@ sec_c() {
 	export CUBLAS_WORKSPACE_CONFIG=:4096:8
 	for m in ref_train ref_graph int_train int_graph; do
 		if sim; then
-			launch "c_$m" 300 gpushare run --no-mps -- "$hold" "$mod" 64 "steps:$STEPS:$(awk -v p="$PACE" 'BEGIN { printf "%d", p * 1000 }')"
+			launch "c_$m" 300 gpushare run "${run_opts[@]}" -- "$hold" "$mod" 64 "steps:$STEPS:$(awk -v p="$PACE" 'BEGIN { printf "%d", p * 1000 }')"
 		else
-			launch "c_$m" 300 gpushare run --no-mps -- python3 "$src/suspend_train.py" "${m#*_}" "$STEPS" "$PACE"
+			launch "c_$m" 300 gpushare run "${run_opts[@]}" -- python3 "$src/suspend_train.py" "${m#*_}" "$STEPS" "$PACE"
 		fi
 		lps[$m]=$lpid
 	done
@@ -428,7 +441,7 @@ sec_g() {
 	fi
 	local mib p lp before during after from dp t0 t1 how data rss av1 av2 in_clients in_slices in_file
 	mib=$(mib_of "$G_GIB")
-	launch g1 $((2 * SUSP_WAIT + 120)) gpushare run --no-mps -- "$hold" "$mod" "$mib"
+	launch g1 $((2 * SUSP_WAIT + 120)) gpushare run "${run_opts[@]}" -- "$hold" "$mod" "$mib"
 	lp=$lpid
 	if ready g1 "$lp" 120; then
 		p=$pid
@@ -443,7 +456,7 @@ sec_g() {
 			rm -f "$pidfile"
 			sleep 0.3
 			t0=$(now)
-			start_daemon nomps
+			start_daemon "$dmode"
 			how="the new daemon resumed it when it registered again"
 			if ! wait_until 120 is_state "$p" running; then
 				how="not resumed by the new daemon in 120 s (state $(state "$p")); then resume:"
@@ -463,7 +476,7 @@ sec_g() {
 		stop g1 "" "$lp"
 	fi
 
-	launch g2 $((2 * SUSP_WAIT + 120)) gpushare run --no-mps -- "$hold" "$mod" "$mib"
+	launch g2 $((2 * SUSP_WAIT + 120)) gpushare run "${run_opts[@]}" -- "$hold" "$mod" "$mib"
 	lp=$lpid
 	if ! ready g2 "$lp" 120; then
 		echo "RESULT g_sigkill_suspended FAILED: did not start"
@@ -527,7 +540,7 @@ sec_e() {
 	qt list_slices | grep -E "^SLICE|turn-" | sed 's/^/  /'
 	# one after the other: A for JOB_S seconds (its launches counted), then B for as many
 	t0=$(now)
-	timeout -k 5 $((JOB_S + 120)) gpushare run --no-mps --slice "$x" -- "$hold" "$mod" "$mib" "secs:$JOB_S" > "$out/e_alone_a.out" 2> "$out/e_alone_a.err"
+	timeout -k 5 $((JOB_S + 120)) gpushare run "${run_opts[@]}" --slice "$x" -- "$hold" "$mod" "$mib" "secs:$JOB_S" > "$out/e_alone_a.out" 2> "$out/e_alone_a.err"
 	ta=$(dt "$t0" "$(now)")
 	iters=$(done_field e_alone_a iters)
 	if [ -z "$iters" ]; then
@@ -537,7 +550,7 @@ sec_e() {
 		return
 	fi
 	t0=$(now)
-	timeout -k 5 $((4 * JOB_S + 120)) gpushare run --no-mps --slice "$y" -- "$hold" "$mod" "$mib" "iters:$iters" > "$out/e_alone_b.out" 2> "$out/e_alone_b.err"
+	timeout -k 5 $((4 * JOB_S + 120)) gpushare run "${run_opts[@]}" --slice "$y" -- "$hold" "$mod" "$mib" "iters:$iters" > "$out/e_alone_b.out" 2> "$out/e_alone_b.err"
 	tb=$(dt "$t0" "$(now)")
 	echo "  alone: A $(grep '^done' "$out/e_alone_a.out"); B $(grep '^done' "$out/e_alone_b.out")"
 	# with turns: A first (it holds the turn), B a second later
@@ -545,11 +558,11 @@ sec_e() {
 	(while :; do smi_used; sleep 0.5; done) > "$out/e_smi.txt" 2> /dev/null &
 	sampler=$!
 	t0=$(now)
-	launch e_turn_a $((6 * JOB_S + 12 * TURN_S + 240)) gpushare run --no-mps --slice "$x" -- "$hold" "$mod" "$mib" "iters:$iters"
+	launch e_turn_a $((6 * JOB_S + 12 * TURN_S + 240)) gpushare run "${run_opts[@]}" --slice "$x" -- "$hold" "$mod" "$mib" "iters:$iters"
 	la=$lpid
 	ready e_turn_a "$la" 120 && pa=$pid
 	sleep 1
-	launch e_turn_b $((6 * JOB_S + 12 * TURN_S + 240)) gpushare run --no-mps --slice "$y" -- "$hold" "$mod" "$mib" "iters:$iters"
+	launch e_turn_b $((6 * JOB_S + 12 * TURN_S + 240)) gpushare run "${run_opts[@]}" --slice "$y" -- "$hold" "$mod" "$mib" "iters:$iters"
 	lb=$lpid
 	t_a='' t_b=''
 	local limit=$(($(date +%s) + 6 * JOB_S + 12 * TURN_S + 200))
@@ -606,11 +619,10 @@ sec_f() {
 	stop_daemon
 }
 
-sec_a
-sec_b
-sec_c
-sec_d
-sec_g
-sec_e
-sec_f
+for sec in $SECTIONS; do
+	case $sec in
+	[a-g]) "sec_$sec" ;;
+	*) echo "SECTIONS: no section $sec (a to g)"; exit 2 ;;
+	esac
+done
 echo "=== done in $(elapsed) s"
