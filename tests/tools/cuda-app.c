@@ -16,6 +16,10 @@
  *                                             a "smid distinct ..." line whenever its SMs change
  *   cuda-app [--via ...] launchloop ms        a small kernel as fast as it goes for ms; then each
  *                                             millisecond (CLOCK_MONOTONIC) it launched in, "at <ms>"
+ *   cuda-app [--via ...] kernels n us blocks [sync]  n kernels named "work" of us per wave and
+ *                                             blocks blocks, every other one by cuLaunchKernelEx, with
+ *                                             a context synchronisation every sync (0: at the end);
+ *                                             an allocation and a free first; "launches <n>"
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
  *   cuda-app [--via ...] idle                 only its context: prints "ready", waits for SIGTERM
  *   cuda-app [--via ...] vmm MiB              only cuMemCreate: prints "vmm <rc>", waits for SIGTERM
@@ -404,6 +408,35 @@ static int launchloop(size_t ms)
 	return 0;
 }
 
+/* kernels: what a trace records (tests/shell/test-trace.sh). */
+static int kernels(size_t n, double us, unsigned blocks, size_t sync)
+{
+	char image[96];
+	snprintf(image, sizeof image, "gpushare-sim-module\nkernel work %.3f\n", us);
+	CUmodule mod;
+	CHECK(CALL(cuModuleLoadData, CUresult(*)(CUmodule *, const void *), &mod, image));
+	CUfunction f;
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &f, mod, "work"));
+	CUdeviceptr p;
+	CHECK(CALL(cuMemAlloc, t_alloc, &p, 1 << 20));
+	CHECK(CALL(cuMemFree, t_free, p));
+	typedef CUresult (*t_launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+				     CUstream, void **, void **);
+	typedef CUresult (*t_launch_ex)(const CUlaunchConfig *, CUfunction, void **, void **);
+	t_launch launch = (t_launch)fn("cuLaunchKernel");
+	t_launch_ex launch_ex = (t_launch_ex)fn("cuLaunchKernelEx");
+	CUlaunchConfig cfg = { .gridDimX = blocks, .gridDimY = 1, .gridDimZ = 1, .blockDimX = 128, .blockDimY = 1,
+			       .blockDimZ = 1 };
+	for (size_t i = 0; i < n; i++) {
+		CHECK(i % 2 ? launch_ex(&cfg, f, NULL, NULL) : launch(f, blocks, 1, 1, 128, 1, 1, 0, NULL, NULL, NULL));
+		if (sync && (i + 1) % sync == 0)
+			CHECK(CALL(cuCtxSynchronize, CUresult(*)(void)));
+	}
+	CHECK(CALL(cuCtxSynchronize, CUresult(*)(void)));
+	printf("launches %zu\n", n);
+	return 0;
+}
+
 static int smid(int threads)
 {
 	pthread_t t[64];
@@ -493,6 +526,9 @@ int main(int argc, char **argv)
 		return launchloop(arg);
 	if (strcmp(cmd, "fork") == 0)
 		return forked(arg);
+	if (strcmp(cmd, "kernels") == 0 && i + 3 < argc)
+		return kernels(arg, strtod(argv[i + 2], NULL), (unsigned)strtoul(argv[i + 3], NULL, 10),
+			       i + 4 < argc ? strtoull(argv[i + 4], NULL, 10) : 0);
 	if (strcmp(cmd, "idle") == 0 || strcmp(cmd, "vmm") == 0) {
 		if (cmd[0] == 'v') {
 			CUmemAllocationProp prop = { .type = 1, .location = { 1, 0 } };
