@@ -245,8 +245,8 @@ static void pool_setup(void)
 		if (ok == 1 && (gs__real.cuEventRecord(T.ref, rs) || gs__real.cuEventSynchronize(T.ref)))
 			ok = -1;
 		uint64_t after = mono_ns();
-		T.ref_ns = before;
-		T.ref_err_us = (float)(after - before) / 1000.0f;
+		T.ref_ns = before + (after - before) / 2; /* reached in between */
+		T.ref_err_us = (float)(after - before) / 2000.0f;
 	}
 	if (ok < 0)
 		gs__log("trace: no CUDA events in the first launch's context: kernels are traced at their submit time only");
@@ -426,8 +426,6 @@ static int gpu_times(int slot, bool wait, uint64_t *start, uint64_t *end)
 		return -1;
 	*start = T.ref_ns + (uint64_t)((double)a * 1e6);
 	*end = T.ref_ns + (uint64_t)((double)b * 1e6);
-	if (*end < *start)
-		*end = *start;
 	if (b > REANCHOR_MS) {
 		/* float milliseconds lose precision far from the reference: the
 		 * end event becomes it (the old one goes to the slot) */
@@ -462,6 +460,10 @@ static void drain(bool wait)
 				r->timed = false;
 				start = end = r->submit;
 			}
+			/* no kernel starts before it is submitted: what the clocks'
+			 * reference is off by (clock_error_us) is not shown as such */
+			start = start < r->submit ? r->submit : start;
+			end = end < start ? start : end;
 			T.kernels++;
 			write_kernel(r, start, end);
 		}

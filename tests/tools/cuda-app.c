@@ -20,6 +20,8 @@
  *                                             blocks blocks, every other one by cuLaunchKernelEx, with
  *                                             a context synchronisation every sync (0: at the end);
  *                                             an allocation and a free first; "launches <n>"
+ *   cuda-app [--via ...] train                info, then 20 kernels of 100 us on every SM (the docs'
+ *                                             stand-in for python train.py)
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
  *   cuda-app [--via ...] idle                 only its context: prints "ready", waits for SIGTERM
  *   cuda-app [--via ...] vmm MiB              only cuMemCreate: prints "vmm <rc>", waits for SIGTERM
@@ -504,6 +506,8 @@ int main(int argc, char **argv)
 	setup();
 	if (strcmp(cmd, "info") == 0)
 		return info();
+	if (strcmp(cmd, "train") == 0)
+		return info() || kernels(20, 100, 216, 0);
 	if (strcmp(cmd, "alloc") == 0)
 		return alloc_once(arg);
 	if (strcmp(cmd, "fill") == 0)
