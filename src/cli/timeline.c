@@ -127,7 +127,7 @@ static int cmp_kernel(const void *a, const void *b)
 static void rect(FILE *out, double x0, double x1, double y, double h, const char *fill)
 {
 	double w = x1 - x0 < 0.5 ? 0.5 : x1 - x0;
-	fprintf(out, "<rect class=\"k\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\"/>\n", x0, y, w, h,
+	fprintf(out, "<rect class=\"k\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\" fill-opacity=\"0.85\"/>\n", x0, y, w, h,
 		fill);
 }
 
