@@ -125,7 +125,8 @@ int tracefile_read(struct tracefile *t, const char *text, size_t len, char *err,
 	if (!rc && gs_json_type(&j, events) != GS_JSON_ARRAY)
 		rc = gs_fail(err, errlen, -EINVAL, "not a trace: no \"traceEvents\" array (Chrome's trace event format)");
 	for (int ev = rc ? -1 : gs_json_first(&j, events); ev >= 0 && !rc; ev = gs_json_next(&j, ev))
-		if (gs_json_type(&j, ev) == GS_JSON_OBJECT && is(&j, ev, "ph", "X") && is(&j, ev, "cat", "kernel"))
+		if (gs_json_type(&j, ev) == GS_JSON_OBJECT && is(&j, ev, "ph", "X") && is(&j, ev, "cat", "kernel") &&
+		    gs_json_type(&j, gs_json_get(&j, gs_json_get(&j, ev, "args"), "gpu_time")) != GS_JSON_FALSE)
 			rc = add_kernel(t, &j, ev, err, errlen);
 	free(nodes);
 	return rc;

@@ -34,7 +34,8 @@ struct tracefile {
 	unsigned sms;              /* the highest SM seen, plus one */
 };
 
-/* Reads a trace's kernel events (ph "X", cat "kernel") from text[0..len):
+/* Reads a trace's kernel events (ph "X", cat "kernel"; not those whose
+ * args.gpu_time is false, which have no GPU time) from text[0..len):
  * the Chrome trace format's object ({"traceEvents": [...]}) or bare array.
  * 0, else -EINVAL (not JSON, not a trace: err says what and where) or
  * -E2BIG (more than TRACEFILE_MAX_APPS processes, or too big). Free it with

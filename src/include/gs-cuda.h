@@ -271,6 +271,8 @@ CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs *args);
 	CU(cuStreamDestroy, cuStreamDestroy_v2, 4000, (CUstream s), (s)) \
 	CU(cuStreamSynchronize, cuStreamSynchronize, 2000, (CUstream s), (s)) \
 	CU_PTDS(cuStreamSynchronize, cuStreamSynchronize_ptsz, 7000, (CUstream s), (s)) \
+	CU(cuStreamIsCapturing, cuStreamIsCapturing, 10000, (CUstream s, int *status), (s, status)) \
+	CU_PTDS(cuStreamIsCapturing, cuStreamIsCapturing_ptsz, 10000, (CUstream s, int *status), (s, status)) \
 	CU(cuEventCreate, cuEventCreate, 2000, (CUevent *e, unsigned int flags), (e, flags)) \
 	CU(cuEventRecord, cuEventRecord, 2000, (CUevent e, CUstream s), (e, s)) \
 	CU_PTDS(cuEventRecord, cuEventRecord_ptsz, 7000, (CUevent e, CUstream s), (e, s)) \

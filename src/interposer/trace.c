@@ -40,7 +40,7 @@ enum { REC_KERNEL, REC_MEMORY };
 struct rec {
 	unsigned long seq;       /* Vyukov's bounded queue: whose turn the slot is */
 	uint8_t kind;
-	bool ptsz, timed, masked, named;
+	bool ptsz, timed, masked, named, captured;
 	CUresult rc;
 	int tid;
 	uint64_t submit;         /* CLOCK_MONOTONIC ns */
@@ -189,9 +189,15 @@ int gs__trace_begin(const struct gs__trace_launch *l)
 			r->name[i] = name[i];
 		r->name[i] = '\0';
 	}
-	/* events belong to the pool's context: another context's launch is untimed */
+	/* events belong to the pool's context: another context's launch is
+	 * untimed; so is a launch captured into a graph (an event recorded
+	 * there would become a node of the program's graph) */
 	CUcontext cur = NULL;
-	r->timed = T.pool == 1 && gs__real.cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur == T.ctx &&
+	int capturing = 0;
+	CUresult (*is_capturing)(CUstream, int *) =
+		l->ptsz && gs__real.cuStreamIsCapturing_ptsz ? gs__real.cuStreamIsCapturing_ptsz : gs__real.cuStreamIsCapturing;
+	r->captured = is_capturing && is_capturing(l->s, &capturing) == CUDA_SUCCESS && capturing;
+	r->timed = T.pool == 1 && !r->captured && gs__real.cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur == T.ctx &&
 		   record(T.ev[slot][0], l->s, l->ptsz) == CUDA_SUCCESS;
 	return slot;
 }
@@ -225,6 +231,8 @@ void gs__trace_mem_note(const char *what, uint64_t bytes, uintptr_t addr)
 		thread_start();
 }
 
+/* The first launch's (the others wait for it here, once: the lock is held
+ * across the driver's event creation so that one pool is made). */
 static void pool_setup(void)
 {
 	pthread_mutex_lock(&T.setup_lock);
@@ -394,12 +402,13 @@ static void write_kernel(const struct rec *r, uint64_t start, uint64_t end)
 	out_printf("{\"name\":\"%s\",\"cat\":\"kernel\",\"ph\":\"X\",\"ts\":%" PRIu64 ".%03u,\"dur\":%" PRIu64
 		   ".%03u,\"pid\":%u,\"tid\":%lld,\"args\":{\"pid\":%ld,\"thread\":%d,\"user\":\"%s\",\"app\":\"%s\","
 		   "\"slice\":\"%s\",\"stream\":\"0x%" PRIxPTR "\",\"grid\":[%u,%u,%u],\"block\":[%u,%u,%u],\"submit\":%" PRIu64
-		   ".%03u,\"gpu_time\":%s,\"sms\":\"%s\"%s}}",
+		   ".%03u,\"gpu_time\":%s,%s\"sms\":\"%s\"%s}}",
 		   name, start / 1000, (unsigned)(start % 1000), (end - start) / 1000, (unsigned)((end - start) % 1000),
 		   slice_track(), track_of(r), (long)getpid(), r->tid, json_esc(T.user, user, sizeof user),
 		   json_esc(T.app, app, sizeof app), json_esc(T.slice, slice, sizeof slice), (uintptr_t)r->s, r->grid[0],
 		   r->grid[1], r->grid[2], r->block[0], r->block[1], r->block[2], r->submit / 1000,
-		   (unsigned)(r->submit % 1000), r->timed ? "true" : "false", sms, mask);
+		   (unsigned)(r->submit % 1000), r->timed ? "true" : "false", r->captured ? "\"captured\":true," : "", sms,
+		   mask);
 }
 
 static void write_memory(const struct rec *r)
@@ -438,7 +447,8 @@ static int gpu_times(int slot, bool wait, uint64_t *start, uint64_t *end)
 }
 
 /* Takes the published slots in order while their kernels have ended (all
- * of them, waiting, when wait is set). Under out_lock. */
+ * of them, waiting, when wait is set). Under out_lock, which only the
+ * writer and exit take: never a launch. */
 static void drain(bool wait)
 {
 	for (;;) {

@@ -1194,6 +1194,21 @@ EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s)
 	return cuStreamSynchronize(s);
 }
 
+/* No stream is ever captured into a graph here. */
+EXPORT CUresult cuStreamIsCapturing(CUstream s, int *status)
+{
+	NEED_INIT();
+	if (!status || !stream_of(s, current()))
+		return CUDA_ERROR_INVALID_VALUE;
+	*status = 0;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuStreamIsCapturing_ptsz(CUstream s, int *status)
+{
+	return cuStreamIsCapturing(s, status);
+}
+
 /* An event no longer its stream's last work. */
 static void event_unpend(struct CUevent_st *e)
 {
