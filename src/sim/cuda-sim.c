@@ -1525,11 +1525,12 @@ static unsigned tpc_select(const struct dev *d, unsigned *first, unsigned *last,
 }
 
 /* A kernel of fewer blocks than its SMs: only the n SMs of use[] free
- * first stay marked (one block per SM). Under the timeline's lock. */
-static void fewest(const struct sm_timeline *t, unsigned first, unsigned last, bool use[MAX_SMS], unsigned n)
+ * first stay marked (one block per SM), and [*first, *last) shrinks to
+ * them, so that the launch looks at no other. Under the timeline's lock. */
+static void fewest(const struct sm_timeline *t, unsigned *first, unsigned *last, bool use[MAX_SMS], unsigned n)
 {
 	unsigned pick[MAX_SMS], k = 0;
-	for (unsigned i = first; i < last; i++) {
+	for (unsigned i = *first; i < *last; i++) {
 		if (!use[i])
 			continue;
 		/* insertion into the n free first so far */
@@ -1541,10 +1542,16 @@ static void fewest(const struct sm_timeline *t, unsigned first, unsigned last, b
 		}
 		if (j < n)
 			pick[j] = i;
-		use[i] = false;
 	}
-	for (unsigned i = 0; i < k; i++)
+	memset(use + *first, 0, *last - *first);
+	unsigned lo = MAX_SMS, hi = 0;
+	for (unsigned i = 0; i < k; i++) {
 		use[pick[i]] = true;
+		lo = pick[i] < lo ? pick[i] : lo;
+		hi = pick[i] > hi ? pick[i] : hi;
+	}
+	if (k)
+		*first = lo, *last = hi + 1;
 }
 
 static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
@@ -1585,7 +1592,7 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
 	if (pthread_mutex_lock(&t->lock) == EOWNERDEAD)
 		pthread_mutex_consistent(&t->lock);
 	if (blocks < sms)
-		fewest(t, first, last, use, (unsigned)blocks);
+		fewest(t, &first, &last, use, (unsigned)blocks);
 	uint64_t start = now_ns();
 	if (st->busy_until > start)
 		start = st->busy_until;
