@@ -87,7 +87,7 @@ static int timeline(int argc, char **argv)
 const struct cli_cmd cli_cmd_timeline = {
 	"timeline", "TRACE [-o FILE.svg] [--by sm|slice]", "draw a kernel trace: SMs or slices against time", timeline,
 	"  -o FILE.svg      where the figure goes (default: standard output)\n"
-	"  --by sm          a row per SM (the default): where each process's kernels ran\n"
+	"  --by sm          a row per SM (the default): the SMs each process's kernels had\n"
 	"  --by slice       a row per slice\n"
 	"  -h, --help       this text\n"
 };
