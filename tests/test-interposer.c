@@ -4,8 +4,11 @@
 #include "test.h"
 
 #include "interposer.h"
+#include "json.h"
 
 #include <dlfcn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -380,6 +383,76 @@ static void bad_configuration_refuses_cuda(void **state)
 	assert_true(gs__slice.refused);
 }
 
+/* A traced program's launches (a child of the test, whose trace is written
+ * at its exit): every one a kernel event with GPU time on its slice's SMs,
+ * its allocation and free instant events, the counts in otherData. */
+static void trace_records_every_launch_with_its_gpu_time(void **state)
+{
+	(void)state;
+	char pattern[256], path[256];
+	snprintf(pattern, sizeof pattern, "%s/trace-%%p.json", getenv("GPUSHARE_SIM_DIR"));
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("GPUSHARE_TRACE_FILE", pattern, 1);
+		setenv("GPUSHARE_SIMULATE", "h100-sxm5-80gb", 1);
+		setenv("GPUSHARE_SMS", "24", 1);
+		primary_current();
+		CUmodule m;
+		CUfunction f;
+		CUdeviceptr p;
+		if (cuModuleLoadData(&m, "gpushare-sim-module\nkernel step 50\n") || cuModuleGetFunction(&f, m, "step") ||
+		    cuMemAlloc_v2(&p, 1 << 20) || cuMemFree_v2(p))
+			_exit(2);
+		for (int i = 0; i < 10; i++)
+			if (cuLaunchKernel(f, 48, 1, 1, 128, 1, 1, 0, NULL, NULL, NULL))
+				_exit(3);
+		exit(0); /* in flight: waited for at exit */
+	}
+	int st;
+	ASSERT_INT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT_INT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0);
+	snprintf(path, sizeof path, "%s/trace-%ld.json", getenv("GPUSHARE_SIM_DIR"), (long)pid);
+	char *text;
+	size_t len;
+	ASSERT_INT_EQ(gs_file_read(path, 1 << 20, &text, &len), 0);
+	static struct gs_json_node nodes[4096];
+	struct gs_json j;
+	char err[128];
+	ASSERT_INT_EQ(gs_json_parse(&j, text, len, nodes, GS_ARRAY_LEN(nodes), err, sizeof err), 0);
+	int kernels = 0, memory = 0;
+	double last_end = 0;
+	for (int e = gs_json_first(&j, gs_json_get(&j, 0, "traceEvents")); e >= 0; e = gs_json_next(&j, e)) {
+		char cat[16] = "", sms[16] = "";
+		bool timed = false;
+		double ts, dur;
+		gs_json_string(&j, gs_json_get(&j, e, "cat"), cat, sizeof cat);
+		memory += strcmp(cat, "memory") == 0;
+		if (strcmp(cat, "kernel"))
+			continue;
+		kernels++;
+		int args = gs_json_get(&j, e, "args");
+		gs_json_string(&j, gs_json_get(&j, args, "sms"), sms, sizeof sms);
+		gs_json_bool(&j, gs_json_get(&j, args, "gpu_time"), &timed);
+		ASSERT_INT_EQ(gs_json_double(&j, gs_json_get(&j, e, "ts"), &ts), 0);
+		ASSERT_INT_EQ(gs_json_double(&j, gs_json_get(&j, e, "dur"), &dur), 0);
+		assert_string_equal(sms, "0-23");
+		assert_true(timed);
+		assert_true(dur > 99 && dur < 101); /* 48 blocks on 24 SMs: two waves of 50 us */
+		assert_true(ts >= last_end - 0.01); /* one stream: one after the other */
+		last_end = ts + dur;
+	}
+	ASSERT_INT_EQ(kernels, 10);
+	ASSERT_INT_EQ(memory, 2);
+	int g = gs_json_get(&j, gs_json_get(&j, 0, "otherData"), "gpushare");
+	uint64_t launches = 0, dropped = 1;
+	ASSERT_INT_EQ(gs_json_u64(&j, gs_json_get(&j, g, "launches"), &launches), 0);
+	ASSERT_INT_EQ(gs_json_u64(&j, gs_json_get(&j, g, "dropped"), &dropped), 0);
+	ASSERT_INT_EQ(launches, 10);
+	ASSERT_INT_EQ(dropped, 0);
+	free(text);
+	unlink(path);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/gs-test-interposer-XXXXXX";
@@ -405,6 +478,7 @@ int main(void)
 		cmocka_unit_test(hami_sm_limit_and_gpu_portion_alone),
 		cmocka_unit_test(malformed_hami_value_refuses_cuda),
 		cmocka_unit_test(gpu_portion_without_the_gpus_size_refuses_cuda),
+		cmocka_unit_test(trace_records_every_launch_with_its_gpu_time),
 	};
 	int rc = GS_RUN_ISOLATED(tests);
 	return rc || gs_test_rmdir(dir) ? 1 : 0;

@@ -271,15 +271,19 @@ CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs *args);
 	CU(cuStreamDestroy, cuStreamDestroy_v2, 4000, (CUstream s), (s)) \
 	CU(cuStreamSynchronize, cuStreamSynchronize, 2000, (CUstream s), (s)) \
 	CU_PTDS(cuStreamSynchronize, cuStreamSynchronize_ptsz, 7000, (CUstream s), (s)) \
+	CU(cuStreamIsCapturing, cuStreamIsCapturing, 10000, (CUstream s, int *status), (s, status)) \
+	CU_PTDS(cuStreamIsCapturing, cuStreamIsCapturing_ptsz, 10000, (CUstream s, int *status), (s, status)) \
 	CU(cuEventCreate, cuEventCreate, 2000, (CUevent *e, unsigned int flags), (e, flags)) \
 	CU(cuEventRecord, cuEventRecord, 2000, (CUevent e, CUstream s), (e, s)) \
 	CU_PTDS(cuEventRecord, cuEventRecord_ptsz, 7000, (CUevent e, CUstream s), (e, s)) \
 	CU(cuEventSynchronize, cuEventSynchronize, 2000, (CUevent e), (e)) \
+	CU(cuEventQuery, cuEventQuery, 2000, (CUevent e), (e)) \
 	CU(cuEventElapsedTime, cuEventElapsedTime, 2000, (float *ms, CUevent start, CUevent end), (ms, start, end)) \
 	CU(cuEventDestroy, cuEventDestroy_v2, 4000, (CUevent e), (e)) \
 	CU(cuModuleLoadData, cuModuleLoadData, 2000, (CUmodule *m, const void *image), (m, image)) \
 	CU(cuModuleGetFunction, cuModuleGetFunction, 2000, (CUfunction *f, CUmodule m, const char *name), (f, m, name)) \
 	CU(cuModuleUnload, cuModuleUnload, 2000, (CUmodule m), (m)) \
+	CU(cuFuncGetName, cuFuncGetName, 12030, (const char **name, CUfunction f), (name, f)) \
 	CU(cuLaunchKernel, cuLaunchKernel, 4000, (CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem, CUstream s, void **params, void **extra), (f, gx, gy, gz, bx, by, bz, shmem, s, params, extra)) \
 	CU_PTDS(cuLaunchKernel, cuLaunchKernel_ptsz, 7000, (CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem, CUstream s, void **params, void **extra), (f, gx, gy, gz, bx, by, bz, shmem, s, params, extra)) \
 	CU(cuLaunchKernelEx, cuLaunchKernelEx, 11060, (const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra), (cfg, f, params, extra)) \

@@ -254,6 +254,34 @@ void gs__ctx_uncharge_primary(CUdevice dev);
 
 /* The SM count a device's contexts get in this slice (0: not limited). */
 unsigned gs__ctx_sms(CUdevice dev);
+/* Where a device's launches in this slice run, in the GPU's SM numbering:
+ * the green context's SMs, the slice's own under TPC masks (lent ones come
+ * and go: gs__mask_enabled), else the whole GPU (count 0: unknown). */
+void gs__ctx_sm_span(CUdevice dev, unsigned *first, unsigned *count);
+/* The TPC mask bits a launch enables now (TPC masks only: false otherwise). */
+bool gs__mask_enabled(uint32_t enabled[4]);
+
+/* Kernel traces (trace.c), where GPUSHARE_TRACE_FILE names a file: every
+ * launch brackets the driver's with gs__trace_begin (the slot it took, -1
+ * when the buffer was full: counted as dropped) and gs__trace_end; memory
+ * calls note what they allocated and freed. Off, each costs one
+ * predictable branch. */
+extern bool gs__trace_on;
+struct gs__trace_launch {
+	CUfunction f;
+	CUstream s;
+	unsigned grid[3], block[3];
+	bool ptsz;               /* the per-thread default stream's form */
+};
+void gs__trace_setup(void);
+int gs__trace_begin(const struct gs__trace_launch *l);
+void gs__trace_end(int slot, CUresult rc);
+void gs__trace_mem_note(const char *what, uint64_t bytes, uintptr_t addr);
+static inline void gs__trace_mem(const char *what, uint64_t bytes, uintptr_t addr)
+{
+	if (__builtin_expect(gs__trace_on, 0))
+		gs__trace_mem_note(what, bytes, addr);
+}
 
 /* Whether the slice applies to a device (its GPU), cached per device. */
 bool gs__slice_device(CUdevice dev);

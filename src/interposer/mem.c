@@ -424,9 +424,15 @@ static int counted(void)
 	do { \
 		gs__ctx_check(); \
 		int c_ = counted(); \
-		if (c_ <= 0) \
-			return c_ ? CUDA_ERROR_OUT_OF_MEMORY : call; \
+		if (c_ < 0) \
+			return CUDA_ERROR_OUT_OF_MEMORY; \
 		uint64_t n_ = (bytes); \
+		if (c_ == 0) { \
+			CUresult r_ = call; \
+			if (r_ == CUDA_SUCCESS) \
+				gs__trace_mem(__func__ + 9, n_, (uintptr_t)(key_after)); \
+			return r_; \
+		} \
 		if (charge_or_wait(n_)) \
 			return CUDA_ERROR_OUT_OF_MEMORY; \
 		CUresult rc_ = call; \
@@ -436,6 +442,8 @@ static int counted(void)
 			undo; \
 			uncharge(n_); \
 			rc_ = CUDA_ERROR_OUT_OF_MEMORY; \
+		} else { \
+			gs__trace_mem(__func__ + 9, n_, (uintptr_t)(key_after)); \
 		} \
 		return rc_; \
 	} while (0)
@@ -444,9 +452,10 @@ static int counted(void)
 	do { \
 		uint64_t n_ = table_take((tab), (uintptr_t)(key)); \
 		CUresult rc_ = call; \
-		if (rc_ == CUDA_SUCCESS) \
+		if (rc_ == CUDA_SUCCESS) { \
 			uncharge(n_); \
-		else if (n_ && !table_put((tab), (uintptr_t)(key), n_)) \
+			gs__trace_mem(__func__ + 9, n_, (uintptr_t)(key)); \
+		} else if (n_ && !table_put((tab), (uintptr_t)(key), n_)) \
 			uncharge(n_); /* still allocated, but no longer ours to give back */ \
 		return rc_; \
 	} while (0)

@@ -250,6 +250,7 @@ static void init_once(void)
 		__atomic_or_fetch(&gs__wrap_flags, GS__WRAP_TRACE, __ATOMIC_RELAXED);
 	if (secure_getenv("GPUSHARE_LOG"))
 		atexit(log_stats);
+	gs__trace_setup(); /* GPUSHARE_TRACE_FILE: kernel traces (GPUSHARE_TRACE counts calls) */
 	gs__log("slice %s: memory %s%llu MiB, SMs %s%u", gs__slice.name[0] ? gs__slice.name : "none",
 		gs__slice.memory_limited ? "" : "unlimited ", (unsigned long long)(gs__slice.memory_limit >> 20),
 		gs__slice.sm_limited ? "" : "unlimited ", gs__slice.sms);

@@ -3,7 +3,11 @@
  * accounted across the processes of a GPU (a ledger in the sim dir), streams,
  * events, and kernels that occupy their context's SMs for a given time
  * (a per-GPU SM timeline shared by processes, so disjoint SM ranges run side
- * by side and overlapping ones wait for each other, as under MPS).
+ * by side and overlapping ones wait for each other, as under MPS; a kernel
+ * of fewer blocks than its SMs takes only as many, those free first).
+ * An event is timed when its stream reaches it: recorded just before a
+ * kernel, at the kernel's start (which may wait for SMs other processes
+ * hold), as a GPU's front end reaches it when the kernel gets the GPU.
  *
  * A module image is text: "gpushare-sim-module" then "kernel <name> <usec>"
  * lines, usec being the run time of one wave of blocks. The kernel named
@@ -47,6 +51,7 @@ struct CUstream_st {
 	uint32_t magic;
 	struct CUctx_st *ctx;
 	uint64_t busy_until;
+	struct CUevent_st *pending; /* the event recorded last, if nothing came after it */
 };
 
 struct CUctx_st {
@@ -73,6 +78,7 @@ struct CUevent_st {
 	uint32_t magic;
 	uint64_t t;
 	bool recorded;
+	struct CUstream_st *on;  /* the stream it waits on as its last work (pending) */
 };
 
 struct CUfunc_st {
@@ -208,7 +214,7 @@ static void sim_init(void)
 		}
 		d->primary = (struct CUctx_st){ .magic = MAGIC_CTX, .dev = S.n, .primary = true,
 						.sm_count = d->gpu.model->sm_count };
-		d->primary.stream = (struct CUstream_st){ MAGIC_STREAM, &d->primary, 0 };
+		d->primary.stream = (struct CUstream_st){ MAGIC_STREAM, &d->primary, 0, NULL };
 		d->pool = (struct CUmemPoolHandle_st){ .magic = MAGIC_POOL, .dev = S.n };
 		gs_tpcmap_fill(d->gpu.model, d->tpc);
 		S.n++;
@@ -423,7 +429,7 @@ static CUresult ctx_create(CUcontext *pctx, unsigned flags, CUdevice dev)
 	charge_context(dev);
 	*c = (struct CUctx_st){ .magic = MAGIC_CTX, .dev = dev, .sm_count = model(dev)->sm_count,
 				.refs = 1, .flags = flags };
-	c->stream = (struct CUstream_st){ MAGIC_STREAM, c, 0 };
+	c->stream = (struct CUstream_st){ MAGIC_STREAM, c, 0, NULL };
 	push(c);
 	*pctx = c;
 	return CUDA_SUCCESS;
@@ -662,7 +668,7 @@ EXPORT CUresult cuGreenCtxCreate(CUgreenCtx *g, CUdevResourceDesc desc, CUdevice
 	gc->magic = MAGIC_GREEN;
 	gc->ctx = (struct CUctx_st){ .magic = MAGIC_CTX, .dev = dev, .green = true,
 				     .sm_start = desc->sm_start, .sm_count = desc->sm_count, .refs = 1 };
-	gc->ctx.stream = (struct CUstream_st){ MAGIC_STREAM, &gc->ctx, 0 };
+	gc->ctx.stream = (struct CUstream_st){ MAGIC_STREAM, &gc->ctx, 0, NULL };
 	*g = gc;
 	return CUDA_SUCCESS;
 }
@@ -1149,7 +1155,7 @@ EXPORT CUresult cuStreamCreate(CUstream *s, unsigned int flags)
 	struct CUstream_st *st = malloc(sizeof *st);
 	if (!st)
 		return CUDA_ERROR_OUT_OF_MEMORY;
-	*st = (struct CUstream_st){ MAGIC_STREAM, c, 0 };
+	*st = (struct CUstream_st){ MAGIC_STREAM, c, 0, NULL };
 	*s = st;
 	return CUDA_SUCCESS;
 }
@@ -1165,6 +1171,8 @@ EXPORT CUresult cuStreamDestroy_v2(CUstream s)
 	NEED_INIT();
 	if ((uintptr_t)s <= 2 || s->magic != MAGIC_STREAM)
 		return CUDA_ERROR_INVALID_HANDLE;
+	if (s->pending)
+		s->pending->on = NULL;
 	s->magic = 0;
 	free(s);
 	return CUDA_SUCCESS;
@@ -1184,6 +1192,29 @@ EXPORT CUresult cuStreamSynchronize(CUstream s)
 EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s)
 {
 	return cuStreamSynchronize(s);
+}
+
+/* No stream is ever captured into a graph here. */
+EXPORT CUresult cuStreamIsCapturing(CUstream s, int *status)
+{
+	NEED_INIT();
+	if (!status || !stream_of(s, current()))
+		return CUDA_ERROR_INVALID_VALUE;
+	*status = 0;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuStreamIsCapturing_ptsz(CUstream s, int *status)
+{
+	return cuStreamIsCapturing(s, status);
+}
+
+/* An event no longer its stream's last work. */
+static void event_unpend(struct CUevent_st *e)
+{
+	if (e->on && e->on->pending == e)
+		e->on->pending = NULL;
+	e->on = NULL;
 }
 
 EXPORT CUresult cuEventCreate(CUevent *e, unsigned int flags)
@@ -1209,6 +1240,9 @@ EXPORT CUresult cuEventRecord(CUevent e, CUstream s)
 	uint64_t n = now_ns();
 	e->t = st->busy_until > n ? st->busy_until : n;
 	e->recorded = true;
+	event_unpend(e);
+	e->on = st;
+	st->pending = e;
 	return CUDA_SUCCESS;
 }
 
@@ -1224,6 +1258,14 @@ EXPORT CUresult cuEventSynchronize(CUevent e)
 		return CUDA_ERROR_INVALID_HANDLE;
 	sleep_until(e->t);
 	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuEventQuery(CUevent e)
+{
+	NEED_INIT();
+	if (!e || e->magic != MAGIC_EVENT)
+		return CUDA_ERROR_INVALID_HANDLE;
+	return !e->recorded || now_ns() >= e->t ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
 }
 
 EXPORT CUresult cuEventElapsedTime(float *ms, CUevent start, CUevent end)
@@ -1244,6 +1286,7 @@ EXPORT CUresult cuEventDestroy_v2(CUevent e)
 	NEED_INIT();
 	if (!e || e->magic != MAGIC_EVENT)
 		return CUDA_ERROR_INVALID_HANDLE;
+	event_unpend(e);
 	e->magic = 0;
 	free(e);
 	return CUDA_SUCCESS;
@@ -1293,6 +1336,15 @@ EXPORT CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
 			return CUDA_SUCCESS;
 		}
 	return CUDA_ERROR_NOT_FOUND;
+}
+
+EXPORT CUresult cuFuncGetName(const char **name, CUfunction f)
+{
+	NEED_INIT();
+	if (!name || !f || f->magic != MAGIC_FUNC)
+		return CUDA_ERROR_INVALID_HANDLE;
+	*name = f->name;
+	return CUDA_SUCCESS;
 }
 
 EXPORT CUresult cuModuleUnload(CUmodule m)
@@ -1475,6 +1527,36 @@ static unsigned tpc_select(const struct dev *d, unsigned *first, unsigned *last,
 	return count;
 }
 
+/* A kernel of fewer blocks than its SMs: only the n SMs of use[] free
+ * first stay marked (one block per SM), and [*first, *last) shrinks to
+ * them, so that the launch looks at no other. Under the timeline's lock. */
+static void fewest(const struct sm_timeline *t, unsigned *first, unsigned *last, bool use[MAX_SMS], unsigned n)
+{
+	unsigned pick[MAX_SMS], k = 0;
+	for (unsigned i = *first; i < *last; i++) {
+		if (!use[i])
+			continue;
+		/* insertion into the n free first so far */
+		unsigned j = k < n ? k++ : n;
+		while (j > 0 && t->busy_until[pick[j - 1]] > t->busy_until[i]) {
+			if (j < n)
+				pick[j] = pick[j - 1];
+			j--;
+		}
+		if (j < n)
+			pick[j] = i;
+	}
+	memset(use + *first, 0, *last - *first);
+	unsigned lo = MAX_SMS, hi = 0;
+	for (unsigned i = 0; i < k; i++) {
+		use[pick[i]] = true;
+		lo = pick[i] < lo ? pick[i] : lo;
+		hi = pick[i] > hi ? pick[i] : hi;
+	}
+	if (k)
+		*first = lo, *last = hi + 1;
+}
+
 static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
 		       unsigned bz, CUstream s, void **params)
 {
@@ -1512,6 +1594,8 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
 	struct sm_timeline *t = S.dev[c->dev].sms;
 	if (pthread_mutex_lock(&t->lock) == EOWNERDEAD)
 		pthread_mutex_consistent(&t->lock);
+	if (blocks < sms)
+		fewest(t, &first, &last, use, (unsigned)blocks);
 	uint64_t start = now_ns();
 	if (st->busy_until > start)
 		start = st->busy_until;
@@ -1523,6 +1607,10 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
 			t->busy_until[i] = start + dur;
 	pthread_mutex_unlock(&t->lock);
 	st->busy_until = start + dur;
+	if (st->pending) {
+		st->pending->t = start; /* reached when the kernel gets its SMs */
+		event_unpend(st->pending);
+	}
 	if (strcmp(f->name, "gs_smid") == 0 && params && params[0]) {
 		CUdeviceptr out = *(CUdeviceptr *)params[0];
 		if (!dev_range_ok((uintptr_t)out, blocks * sizeof(uint32_t)))
