@@ -762,7 +762,6 @@ CUresult gs__hook_cuMemPoolDestroy(CUmemoryPool pool)
 
 /* Physical memory of the VMM API: charged when it is on a device of the
  * slice (host locations are not device memory), with the device's context. */
-enum { CU_MEM_LOCATION_TYPE_DEVICE = 1 };
 CUresult gs__hook_cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,
 			      unsigned long long flags);
 CUresult gs__hook_cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,
