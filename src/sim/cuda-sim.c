@@ -2025,6 +2025,10 @@ EXPORT CUresult cuCheckpointProcessLock(int pid, CUcheckpointLockArgs *args)
 	CUresult rc = pid == getpid() ? CUDA_ERROR_ILLEGAL_STATE : ckpt_in(pid, CU_PROCESS_STATE_RUNNING, bytes);
 	if (rc)
 		return rc;
+	/* GPUSHARE_SIM_CHECKPOINT=refuse plays NVIDIA's MPS, whose clients the API refuses */
+	const char *refuse = getenv("GPUSHARE_SIM_CHECKPOINT");
+	if (refuse && strcmp(refuse, "refuse") == 0)
+		return CUDA_ERROR_NOT_SUPPORTED;
 	bool cuda = false;
 	for (int d = 0; d < S.n; d++)
 		cuda |= S.dev[d].mem && gs_ledger_set_hold(S.dev[d].mem, pid, 0, true) == 0;
