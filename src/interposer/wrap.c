@@ -46,10 +46,10 @@ unsigned long gs__calls[GS__N_CALLS];
 	{ \
 		ensure_init(); \
 		if (__builtin_expect(__atomic_load_n(&gs__wrap_flags, __ATOMIC_RELAXED), 0)) { \
-			if (gs__wrap_flags & GS__WRAP_GATE) \
-				gs__swap_gate(); \
 			if (gs__wrap_flags & GS__WRAP_TERMINATED) \
 				return CUDA_ERROR_MPS_CLIENT_TERMINATED; \
+			if (gs__wrap_flags & GS__WRAP_GATE) \
+				gs__swap_gate(); \
 			if (gs__wrap_flags & GS__WRAP_TRACE) \
 				__atomic_add_fetch(&gs__calls[GS__I_##sym], 1, __ATOMIC_RELAXED); \
 		} \
