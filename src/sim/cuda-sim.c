@@ -770,12 +770,18 @@ static CUresult dev_free(uintptr_t p)
 	return CUDA_ERROR_INVALID_VALUE;
 }
 
+static bool vmm_range_ok(uintptr_t p, size_t n);
+
+/* Whether [p, p + n) is device memory the caller may copy to and from: an
+ * allocation's, or mapped addresses whose access was granted. */
 static bool dev_range_ok(uintptr_t p, size_t n)
 {
 	bool ok = false;
 	pthread_mutex_lock(&S.lock);
 	for (size_t i = 0; i < S.n_allocs && !ok; i++)
 		ok = p >= S.allocs[i].ptr && n <= S.allocs[i].size && p - S.allocs[i].ptr <= S.allocs[i].size - n;
+	if (!ok)
+		ok = vmm_range_ok(p, n);
 	pthread_mutex_unlock(&S.lock);
 	return ok;
 }
@@ -1013,23 +1019,340 @@ EXPORT CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
 	return cuDeviceGetDefaultMemPool(pool, dev);
 }
 
+/* ---- virtual memory management ----
+ * Physical memory (cuMemCreate) is a memory file charged to the GPU, its
+ * handle the record's address; a reservation is a range of inaccessible
+ * address space; cuMemMap maps the file there (still inaccessible),
+ * cuMemSetAccess makes it readable and writable by copies and kernels, and
+ * cuMemUnmap puts the inaccessible range back. Physical memory released
+ * while mapped lives (and stays charged) until its last mapping goes, as
+ * NVIDIA's does. Sizes, addresses and offsets are multiples of the
+ * granularity, 2 MiB as on NVIDIA's GPUs. */
+#define VMM_GRANULARITY (2ull << 20)
+#define MAGIC_PHYS 0x70687321u
+
+struct phys {
+	uint32_t magic;
+	int dev, fd;
+	size_t size;
+	unsigned maps;
+	bool released;
+};
+struct resv {
+	uintptr_t va;
+	size_t size;
+};
+struct vmap {
+	uintptr_t va;
+	size_t size;
+	struct phys *p;
+	bool access;
+};
+static struct {
+	struct phys **phys;
+	struct resv *resv;
+	struct vmap *map;
+	size_t n_phys, n_resv, n_map, cap_phys, cap_resv, cap_map;
+} V; /* under S.lock */
+
+/* Room for one more in a list of V, S.lock held. */
+static bool vmm_room(void **list, size_t n, size_t *cap, size_t elem)
+{
+	if (n < *cap)
+		return true;
+	size_t c = *cap ? *cap * 2 : 16;
+	void *l = realloc(*list, c * elem);
+	if (!l)
+		return false;
+	*list = l;
+	*cap = c;
+	return true;
+}
+
+static bool vmm_aligned(uintptr_t v)
+{
+	return v % VMM_GRANULARITY == 0;
+}
+
+static struct phys *phys_find(CUmemGenericAllocationHandle h, size_t *at)
+{
+	for (size_t i = 0; i < V.n_phys; i++)
+		if ((uintptr_t)V.phys[i] == h) {
+			if (at)
+				*at = i;
+			return V.phys[i];
+		}
+	return NULL;
+}
+
+/* The file closed and its charge given back once it is released and
+ * mapped nowhere; S.lock held. */
+static void phys_maybe_free(struct phys *p)
+{
+	size_t at;
+	if (!p->released || p->maps || !phys_find((uintptr_t)p, &at))
+		return;
+	V.phys[at] = V.phys[--V.n_phys];
+	gs_ledger_uncharge(S.dev[p->dev].mem, p->size);
+	close(p->fd);
+	p->magic = 0;
+	free(p);
+}
+
+EXPORT CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmemAllocationProp *prop,
+					      CUmemAllocationGranularity_flags option)
+{
+	NEED_INIT();
+	if (!granularity || !prop || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED ||
+	    prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE || prop->location.id < 0 || prop->location.id >= S.n ||
+	    (option != CU_MEM_ALLOC_GRANULARITY_MINIMUM && option != CU_MEM_ALLOC_GRANULARITY_RECOMMENDED))
+		return CUDA_ERROR_INVALID_VALUE;
+	*granularity = VMM_GRANULARITY;
+	return CUDA_SUCCESS;
+}
+
+/* Owned by the list V.phys until cuMemRelease and its last unmap. */
 EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,
 			    unsigned long long flags)
 {
 	NEED_INIT();
-	if (!h || !prop || flags || prop->location.id < 0 || prop->location.id >= S.n)
+	if (!h || !prop || flags || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED ||
+	    prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE || prop->location.id < 0 || prop->location.id >= S.n ||
+	    size == 0 || !vmm_aligned(size))
 		return CUDA_ERROR_INVALID_VALUE;
-	uintptr_t p;
-	CUresult rc = dev_alloc(prop->location.id, size, &p);
-	if (rc == CUDA_SUCCESS)
-		*h = p;
-	return rc;
+	int dev = prop->location.id;
+	if (gs_ledger_charge(S.dev[dev].mem, size))
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	struct phys *p = calloc(1, sizeof *p);
+	int fd = p ? memfd_create("gpushare-sim-vmm", MFD_CLOEXEC) : -1;
+	if (fd < 0 || ftruncate(fd, (off_t)size)) {
+		if (fd >= 0)
+			close(fd);
+		free(p);
+		gs_ledger_uncharge(S.dev[dev].mem, size);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	*p = (struct phys){ MAGIC_PHYS, dev, fd, size, 0, false };
+	pthread_mutex_lock(&S.lock);
+	bool ok = vmm_room((void **)&V.phys, V.n_phys, &V.cap_phys, sizeof *V.phys);
+	if (ok)
+		V.phys[V.n_phys++] = p;
+	pthread_mutex_unlock(&S.lock);
+	if (!ok) {
+		close(fd);
+		free(p);
+		gs_ledger_uncharge(S.dev[dev].mem, size);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	*h = (uintptr_t)p;
+	return CUDA_SUCCESS;
 }
 
 EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle h)
 {
 	NEED_INIT();
-	return dev_free((uintptr_t)h);
+	pthread_mutex_lock(&S.lock);
+	struct phys *p = phys_find(h, NULL);
+	CUresult rc = p && !p->released ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+	if (rc == CUDA_SUCCESS) {
+		p->released = true;
+		phys_maybe_free(p);
+	}
+	pthread_mutex_unlock(&S.lock);
+	return rc;
+}
+
+/* The address is a hint, as NVIDIA's: taken where it is free. */
+EXPORT CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr,
+				    unsigned long long flags)
+{
+	NEED_INIT();
+	if (!ptr || flags || size == 0 || !vmm_aligned(size) || (alignment & (alignment - 1)) || !vmm_aligned(addr))
+		return CUDA_ERROR_INVALID_VALUE;
+	size_t align = alignment > VMM_GRANULARITY ? alignment : VMM_GRANULARITY;
+	if (size > SIZE_MAX - align)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	int prot_none = PROT_NONE, anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	char *m = addr ? mmap((void *)(uintptr_t)addr, size, prot_none, anon | MAP_FIXED_NOREPLACE, -1, 0) : MAP_FAILED;
+	uintptr_t va;
+	if (m != MAP_FAILED) {
+		va = (uintptr_t)m;
+	} else {
+		/* an aligned range out of a larger one, the rest given back */
+		m = mmap(NULL, size + align, prot_none, anon, -1, 0);
+		if (m == MAP_FAILED)
+			return CUDA_ERROR_OUT_OF_MEMORY;
+		va = ((uintptr_t)m + align - 1) / align * align;
+		if (va > (uintptr_t)m)
+			munmap(m, va - (uintptr_t)m);
+		if ((uintptr_t)m + size + align > va + size)
+			munmap((void *)(va + size), (uintptr_t)m + size + align - (va + size));
+	}
+	pthread_mutex_lock(&S.lock);
+	bool ok = vmm_room((void **)&V.resv, V.n_resv, &V.cap_resv, sizeof *V.resv);
+	if (ok)
+		V.resv[V.n_resv++] = (struct resv){ va, size };
+	pthread_mutex_unlock(&S.lock);
+	if (!ok) {
+		munmap((void *)va, size);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	*ptr = va;
+	return CUDA_SUCCESS;
+}
+
+/* A whole reservation, nothing mapped in it any more. */
+EXPORT CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size)
+{
+	NEED_INIT();
+	CUresult rc = CUDA_ERROR_INVALID_VALUE;
+	pthread_mutex_lock(&S.lock);
+	for (size_t i = 0; i < V.n_resv; i++)
+		if (V.resv[i].va == ptr && V.resv[i].size == size) {
+			bool mapped = false;
+			for (size_t k = 0; k < V.n_map && !mapped; k++)
+				mapped = V.map[k].va >= ptr && V.map[k].va < ptr + size;
+			if (mapped)
+				break;
+			V.resv[i] = V.resv[--V.n_resv];
+			munmap((void *)(uintptr_t)ptr, size);
+			rc = CUDA_SUCCESS;
+			break;
+		}
+	pthread_mutex_unlock(&S.lock);
+	return rc;
+}
+
+/* Whether [va, va + size) lies in one reservation; S.lock held. */
+static bool vmm_reserved(uintptr_t va, size_t size)
+{
+	for (size_t i = 0; i < V.n_resv; i++)
+		if (va >= V.resv[i].va && size <= V.resv[i].size && va - V.resv[i].va <= V.resv[i].size - size)
+			return true;
+	return false;
+}
+
+static bool vmm_overlaps(uintptr_t va, size_t size)
+{
+	for (size_t k = 0; k < V.n_map; k++)
+		if (va < V.map[k].va + V.map[k].size && V.map[k].va < va + size)
+			return true;
+	return false;
+}
+
+EXPORT CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle h,
+			 unsigned long long flags)
+{
+	NEED_INIT();
+	if (flags || size == 0 || !vmm_aligned(ptr) || !vmm_aligned(size) || !vmm_aligned(offset))
+		return CUDA_ERROR_INVALID_VALUE;
+	CUresult rc = CUDA_SUCCESS;
+	pthread_mutex_lock(&S.lock);
+	struct phys *p = phys_find(h, NULL);
+	if (!p || p->released)
+		rc = CUDA_ERROR_INVALID_HANDLE;
+	else if (offset > p->size || size > p->size - offset || !vmm_reserved(ptr, size) || vmm_overlaps(ptr, size) ||
+		 !vmm_room((void **)&V.map, V.n_map, &V.cap_map, sizeof *V.map))
+		rc = CUDA_ERROR_INVALID_VALUE;
+	else if (mmap((void *)(uintptr_t)ptr, size, PROT_NONE, MAP_SHARED | MAP_FIXED, p->fd, (off_t)offset) == MAP_FAILED)
+		rc = CUDA_ERROR_OUT_OF_MEMORY;
+	if (rc == CUDA_SUCCESS) {
+		V.map[V.n_map++] = (struct vmap){ ptr, size, p, false };
+		p->maps++;
+	}
+	pthread_mutex_unlock(&S.lock);
+	return rc;
+}
+
+/* Every mapping in [ptr, ptr + size), which they must fill whole; f on
+ * each, S.lock held. */
+static CUresult vmm_each(uintptr_t ptr, size_t size, bool (*f)(size_t at, const void *arg), const void *arg)
+{
+	size_t covered = 0;
+	for (size_t k = 0; k < V.n_map; k++)
+		if (V.map[k].va >= ptr && V.map[k].va - ptr < size) {
+			if (V.map[k].size > size - (V.map[k].va - ptr))
+				return CUDA_ERROR_INVALID_VALUE; /* one sticking out: part of a mapping */
+			covered += V.map[k].size;
+		} else if (V.map[k].va < ptr && V.map[k].va + V.map[k].size > ptr) {
+			return CUDA_ERROR_INVALID_VALUE;
+		}
+	if (covered != size || size == 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (size_t k = 0; k < V.n_map;)
+		if (V.map[k].va >= ptr && V.map[k].va - ptr < size && f(k, arg))
+			; /* f removed entry k: the next one is there now */
+		else
+			k++;
+	return CUDA_SUCCESS;
+}
+
+static bool vmm_grant(size_t at, const void *arg)
+{
+	bool rw = *(const bool *)arg;
+	V.map[at].access = rw && mprotect((void *)V.map[at].va, V.map[at].size, PROT_READ | PROT_WRITE) == 0;
+	if (!rw)
+		mprotect((void *)V.map[at].va, V.map[at].size, PROT_NONE);
+	return false;
+}
+
+EXPORT CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc, size_t count)
+{
+	NEED_INIT();
+	if (!desc || count == 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	bool rw = false;
+	for (size_t i = 0; i < count; i++) {
+		if (desc[i].location.type != CU_MEM_LOCATION_TYPE_DEVICE || desc[i].location.id < 0 ||
+		    desc[i].location.id >= S.n ||
+		    (desc[i].flags != CU_MEM_ACCESS_FLAGS_PROT_NONE && desc[i].flags != CU_MEM_ACCESS_FLAGS_PROT_READ &&
+		     desc[i].flags != CU_MEM_ACCESS_FLAGS_PROT_READWRITE))
+			return CUDA_ERROR_INVALID_VALUE;
+		rw |= desc[i].flags == CU_MEM_ACCESS_FLAGS_PROT_READWRITE; /* copies read and write: one device's RW */
+	}
+	pthread_mutex_lock(&S.lock);
+	CUresult rc = vmm_each(ptr, size, vmm_grant, &rw);
+	pthread_mutex_unlock(&S.lock);
+	return rc;
+}
+
+static bool vmm_drop(size_t at, const void *arg)
+{
+	(void)arg;
+	struct vmap m = V.map[at];
+	/* the range stays reserved: inaccessible again */
+	mmap((void *)m.va, m.size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	V.map[at] = V.map[--V.n_map];
+	m.p->maps--;
+	phys_maybe_free(m.p);
+	return true;
+}
+
+EXPORT CUresult cuMemUnmap(CUdeviceptr ptr, size_t size)
+{
+	NEED_INIT();
+	pthread_mutex_lock(&S.lock);
+	CUresult rc = vmm_each(ptr, size, vmm_drop, NULL);
+	pthread_mutex_unlock(&S.lock);
+	return rc;
+}
+
+/* Mappings with access cover [p, p + n) without a gap; S.lock held. */
+static bool vmm_range_ok(uintptr_t p, size_t n)
+{
+	uintptr_t at = p, end = p + n;
+	if (n == 0 || end < p)
+		return false;
+	while (at < end) {
+		size_t k;
+		for (k = 0; k < V.n_map; k++)
+			if (V.map[k].access && at >= V.map[k].va && at - V.map[k].va < V.map[k].size)
+				break;
+		if (k == V.n_map)
+			return false;
+		at = V.map[k].va + V.map[k].size;
+	}
+	return true;
 }
 
 static size_t format_bytes(int f)
@@ -1793,6 +2116,10 @@ EXPORT CUresult cuCheckpointProcessLock(int pid, CUcheckpointLockArgs *args)
 	CUresult rc = pid == getpid() ? CUDA_ERROR_ILLEGAL_STATE : ckpt_in(pid, CU_PROCESS_STATE_RUNNING, bytes);
 	if (rc)
 		return rc;
+	/* GPUSHARE_SIM_CHECKPOINT=refuse plays NVIDIA's MPS, whose clients the API refuses */
+	const char *refuse = getenv("GPUSHARE_SIM_CHECKPOINT");
+	if (refuse && strcmp(refuse, "refuse") == 0)
+		return CUDA_ERROR_NOT_SUPPORTED;
 	bool cuda = false;
 	for (int d = 0; d < S.n; d++)
 		cuda |= S.dev[d].mem && gs_ledger_set_hold(S.dev[d].mem, pid, 0, true) == 0;

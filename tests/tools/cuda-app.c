@@ -27,6 +27,9 @@
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
  *   cuda-app [--via ...] idle                 only its context: prints "ready", waits for SIGTERM
  *   cuda-app [--via ...] vmm MiB              only cuMemCreate: prints "vmm <rc>", waits for SIGTERM
+ *   cuda-app [--via ...] pattern MiB          MiB in two allocations and a small one, each filled with a
+ *                                             known pattern: prints "held", then each SIGUSR1 reads them all
+ *                                             back: "check ok" or "check bad <allocation> <offset>"
  */
 #include "gs-cuda.h"
 #include "gs-nvml.h"
@@ -62,6 +65,7 @@ static void *fn(const char *name)
 			{ "cuCtxDestroy", "cuCtxDestroy_v2" }, { "cuArrayCreate", "cuArrayCreate_v2" },
 			{ "cuArray3DCreate", "cuArray3DCreate_v2" }, { "cuMemcpyDtoH", "cuMemcpyDtoH_v2" },
 			{ "cuStreamDestroy", "cuStreamDestroy_v2" }, { "cuCtxPopCurrent", "cuCtxPopCurrent_v2" },
+			{ "cuMemcpyHtoD", "cuMemcpyHtoD_v2" },
 		};
 		for (size_t i = 0; i < sizeof versioned / sizeof versioned[0]; i++)
 			if (strcmp(name, versioned[i][0]) == 0)
@@ -199,6 +203,57 @@ static int hold(size_t mib)
 			smid_thread(NULL);
 		}
 		poked = 0;
+		fflush(stdout);
+	}
+}
+
+/* Memory holding a known pattern, read back and checked bitwise at each
+ * SIGUSR1 (the calls wait while the program is swapped out). */
+static unsigned char pattern_byte(size_t k, size_t i)
+{
+	return (unsigned char)(i * 131 + k * 7 + (i >> 16));
+}
+
+static int pattern(size_t mib)
+{
+	size_t size[3] = { (mib / 2 << 20) + 4097, (mib - mib / 2) << 20, 100 << 10 };
+	CUdeviceptr p[3];
+	signal(SIGUSR1, on_usr);
+	for (size_t k = 0; k < 3; k++) {
+		unsigned char *buf = malloc(size[k]);
+		if (!buf)
+			return 1;
+		for (size_t i = 0; i < size[k]; i++)
+			buf[i] = pattern_byte(k, i);
+		CHECK(CALL(cuMemAlloc, t_alloc, &p[k], size[k]));
+		CHECK(CALL(cuMemcpyHtoD, CUresult(*)(CUdeviceptr, const void *, size_t), p[k], buf, size[k]));
+		free(buf);
+	}
+	printf("held\n");
+	fflush(stdout);
+	for (;;) {
+		pause();
+		if (poked != SIGUSR1)
+			continue;
+		poked = 0;
+		const char *verdict = "ok";
+		char bad[64];
+		for (size_t k = 0; k < 3 && verdict[0] == 'o'; k++) {
+			unsigned char *buf = malloc(size[k]);
+			CUresult rc = buf ? CALL(cuMemcpyDtoH, CUresult(*)(void *, CUdeviceptr, size_t), buf, p[k], size[k]) : 2;
+			for (size_t i = 0; !rc && i < size[k]; i++)
+				if (buf[i] != pattern_byte(k, i)) {
+					snprintf(bad, sizeof bad, "bad %zu %zu", k, i);
+					verdict = bad;
+					break;
+				}
+			if (rc) {
+				snprintf(bad, sizeof bad, "bad %zu rc %d", k, (int)rc);
+				verdict = bad;
+			}
+			free(buf);
+		}
+		printf("check %s\n", verdict);
 		fflush(stdout);
 	}
 }
@@ -562,6 +617,8 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "kernels") == 0 && i + 3 < argc)
 		return kernels(arg, strtod(argv[i + 2], NULL), (unsigned)strtoul(argv[i + 3], NULL, 10),
 			       i + 4 < argc ? strtoull(argv[i + 4], NULL, 10) : 0);
+	if (strcmp(cmd, "pattern") == 0)
+		return pattern(arg);
 	if (strcmp(cmd, "idle") == 0 || strcmp(cmd, "vmm") == 0) {
 		if (cmd[0] == 'v') {
 			CUmemAllocationProp prop = { .type = 1, .location = { 1, 0 } };
