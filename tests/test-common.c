@@ -191,6 +191,30 @@ static void ledger_refuses_over_limit_and_changes_nothing(void **state)
 	unlink(path);
 }
 
+/* Part of a process's charge out (what the interposer's swap moved), the
+ * rest kept; never more than it holds; put back whole. */
+static void ledger_takes_out_part_of_a_process(void **state)
+{
+	(void)state;
+	struct gs_ledger *l;
+	char *path = ledger_path();
+	uint64_t got;
+	ASSERT_INT_EQ(gs_ledger_open(path, 1000, 0600, &l), 0);
+	ASSERT_INT_EQ(gs_ledger_charge(l, 600), 0);
+	ASSERT_INT_EQ(gs_ledger_take_part(l, getpid(), 0, 450, &got), 0);
+	ASSERT_INT_EQ(got, 450);
+	ASSERT_INT_EQ(gs_ledger_used(l), 150);
+	ASSERT_INT_EQ(gs_ledger_take_part(l, getpid(), 0, 9999, &got), 0);
+	ASSERT_INT_EQ(got, 150);
+	ASSERT_INT_EQ(gs_ledger_used(l), 0);
+	ASSERT_INT_EQ(gs_ledger_put_back(l, getpid(), 0, 600), 0);
+	ASSERT_INT_EQ(gs_ledger_used(l), 600);
+	ASSERT_INT_EQ(gs_ledger_take_part(l, 999999, 0, 100, &got), 0); /* nobody's slot: nothing */
+	ASSERT_INT_EQ(got, 0);
+	gs_ledger_close(l);
+	unlink(path);
+}
+
 static void ledger_reclaims_a_sigkilled_process(void **state)
 {
 	(void)state;
@@ -423,6 +447,7 @@ int main(void)
 		cmocka_unit_test(store_rejects_malformed_files),
 		cmocka_unit_test(cvd_parses_every_form),
 		cmocka_unit_test(ledger_refuses_over_limit_and_changes_nothing),
+		cmocka_unit_test(ledger_takes_out_part_of_a_process),
 		cmocka_unit_test(ledger_reclaims_a_sigkilled_process),
 		cmocka_unit_test(ledger_loses_no_update_under_concurrency),
 		cmocka_unit_test(crash_safe_replace_leaves_old_or_new),

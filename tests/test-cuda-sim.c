@@ -151,6 +151,94 @@ static void memory_is_accounted_across_processes(void **state)
 	ASSERT_INT_EQ(free1, free0);
 }
 
+typedef CUresult (*f_reserve)(CUdeviceptr *, size_t, size_t, CUdeviceptr, unsigned long long);
+typedef CUresult (*f_range)(CUdeviceptr, size_t);
+typedef CUresult (*f_create)(CUmemGenericAllocationHandle *, size_t, const CUmemAllocationProp *, unsigned long long);
+typedef CUresult (*f_map)(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle, unsigned long long);
+typedef CUresult (*f_access)(CUdeviceptr, size_t, const CUmemAccessDesc *, size_t);
+typedef CUresult (*f_htod)(CUdeviceptr, const void *, size_t);
+typedef CUresult (*f_dtoh)(void *, CUdeviceptr, size_t);
+
+/* Virtual memory management as NVIDIA's: physical memory charged to the GPU
+ * when made, the reserved addresses usable only mapped and granted, the data
+ * living in the physical memory (mapped again elsewhere, it is there), and
+ * memory released while mapped charged until its last unmap. */
+static void vmm_maps_physical_memory_at_reserved_addresses(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_SIMULATE", "l4", 1);
+	load();
+	primary();
+	const size_t G = 2u << 20;
+	CUmemAllocationProp prop = { .type = CU_MEM_ALLOCATION_TYPE_PINNED, .location = { CU_MEM_LOCATION_TYPE_DEVICE, 0 } };
+	CUmemAccessDesc rw = { { CU_MEM_LOCATION_TYPE_DEVICE, 0 }, CU_MEM_ACCESS_FLAGS_PROT_READWRITE };
+	size_t g, free0, free1, total;
+	f_meminfo info = FN(cuMemGetInfo, f_meminfo);
+	f_reserve reserve = FN(cuMemAddressReserve, f_reserve);
+	f_range addr_free = FN(cuMemAddressFree, f_range), unmap = FN(cuMemUnmap, f_range);
+	f_create create = FN(cuMemCreate, f_create);
+	f_map map = FN(cuMemMap, f_map);
+	f_access access = FN(cuMemSetAccess, f_access);
+	CUresult (*release)(CUmemGenericAllocationHandle) = FN(cuMemRelease, CUresult(*)(CUmemGenericAllocationHandle));
+	f_htod htod = FN(cuMemcpyHtoD, f_htod);
+	f_dtoh dtoh = FN(cuMemcpyDtoH, f_dtoh);
+	ASSERT_INT_EQ(FN(cuMemGetAllocationGranularity, CUresult(*)(size_t *, const CUmemAllocationProp *,
+								      CUmemAllocationGranularity_flags))(&g, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM), 0);
+	ASSERT_INT_EQ(g, G);
+	ASSERT_INT_EQ(info(&free0, &total), 0);
+	CUdeviceptr va, va2;
+	CUmemGenericAllocationHandle h;
+	ASSERT_INT_EQ(reserve(&va, 3 * G, 0, 0, 0), 0);
+	ASSERT_INT_EQ(va % G, 0);
+	ASSERT_INT_EQ(info(&free1, &total), 0);
+	ASSERT_INT_EQ(free1, free0); /* addresses take no memory */
+	ASSERT_INT_EQ(create(&h, G + 1, &prop, 0), CUDA_ERROR_INVALID_VALUE); /* not a multiple of the granularity */
+	ASSERT_INT_EQ(create(&h, 2 * G, &prop, 0), 0);
+	ASSERT_INT_EQ(info(&free1, &total), 0);
+	ASSERT_INT_EQ(free0 - free1, 2 * G);
+	ASSERT_INT_EQ(htod(va, "abc", 4), CUDA_ERROR_INVALID_VALUE); /* nothing mapped */
+	ASSERT_INT_EQ(map(va + 2 * G, 2 * G, 0, h, 0), CUDA_ERROR_INVALID_VALUE); /* past the reservation */
+	ASSERT_INT_EQ(map(va, 2 * G, 0, h, 0), 0);
+	ASSERT_INT_EQ(map(va, 2 * G, 0, h, 0), CUDA_ERROR_INVALID_VALUE); /* mapped already */
+	ASSERT_INT_EQ(htod(va, "abc", 4), CUDA_ERROR_INVALID_VALUE); /* no access yet */
+	ASSERT_INT_EQ(access(va, G, &rw, 1), CUDA_ERROR_INVALID_VALUE); /* part of a mapping */
+	ASSERT_INT_EQ(access(va, 2 * G, &rw, 1), 0);
+	ASSERT_INT_EQ(htod(va + G, "abc", 4), 0);
+	ASSERT_INT_EQ(htod(va + 2 * G - 2, "abc", 4), CUDA_ERROR_INVALID_VALUE); /* runs past the mapping */
+	/* the data is the physical memory's: mapped again at another reservation */
+	ASSERT_INT_EQ(reserve(&va2, 2 * G, 0, 0, 0), 0);
+	ASSERT_INT_EQ(map(va2, 2 * G, 0, h, 0), 0);
+	ASSERT_INT_EQ(access(va2, 2 * G, &rw, 1), 0);
+	char back[4] = "";
+	ASSERT_INT_EQ(dtoh(back, va2 + G, 4), 0);
+	ASSERT_STR_EQ(back, "abc");
+	ASSERT_INT_EQ(addr_free(va2, 2 * G), CUDA_ERROR_INVALID_VALUE); /* still mapped */
+	ASSERT_INT_EQ(unmap(va2, 2 * G), 0);
+	ASSERT_INT_EQ(addr_free(va2, 2 * G), 0);
+	/* released while mapped: charged until unmapped */
+	ASSERT_INT_EQ(release(h), 0);
+	ASSERT_INT_EQ(release(h), CUDA_ERROR_INVALID_VALUE);
+	ASSERT_INT_EQ(info(&free1, &total), 0);
+	ASSERT_INT_EQ(free0 - free1, 2 * G);
+	ASSERT_INT_EQ(dtoh(back, va + G, 4), 0);
+	ASSERT_INT_EQ(unmap(va, 2 * G), 0);
+	ASSERT_INT_EQ(info(&free1, &total), 0);
+	ASSERT_INT_EQ(free1, free0);
+	ASSERT_INT_EQ(dtoh(back, va + G, 4), CUDA_ERROR_INVALID_VALUE); /* unmapped, the range still reserved */
+	/* new physical memory at the same addresses: fresh, usable again */
+	ASSERT_INT_EQ(create(&h, 2 * G, &prop, 0), 0);
+	ASSERT_INT_EQ(map(va, 2 * G, 0, h, 0), 0);
+	ASSERT_INT_EQ(access(va, 2 * G, &rw, 1), 0);
+	ASSERT_INT_EQ(htod(va + G, "xyz", 4), 0);
+	ASSERT_INT_EQ(dtoh(back, va + G, 4), 0);
+	ASSERT_STR_EQ(back, "xyz");
+	ASSERT_INT_EQ(unmap(va, 2 * G), 0);
+	ASSERT_INT_EQ(release(h), 0);
+	ASSERT_INT_EQ(addr_free(va, 3 * G), 0);
+	ASSERT_INT_EQ(info(&free1, &total), 0);
+	ASSERT_INT_EQ(free1, free0);
+}
+
 typedef CUresult (*f_getres)(CUdevice, CUdevResource *, int);
 typedef CUresult (*f_split)(CUdevResource *, unsigned *, const CUdevResource *, CUdevResource *, unsigned, unsigned);
 typedef CUresult (*f_desc)(CUdevResourceDesc *, CUdevResource *, unsigned);
@@ -535,6 +623,7 @@ int main(void)
 		cmocka_unit_test(devices_follow_the_model_and_visible_devices),
 		cmocka_unit_test(calls_before_init_are_refused),
 		cmocka_unit_test(memory_is_accounted_across_processes),
+		cmocka_unit_test(vmm_maps_physical_memory_at_reserved_addresses),
 		cmocka_unit_test(green_contexts_confine_kernels_to_their_sms),
 		cmocka_unit_test(tpc_map_covers_every_sm_once_on_each_model),
 		cmocka_unit_test(tpc_mask_limits_the_sms_a_kernel_reports),

@@ -4,8 +4,11 @@
 #include "test.h"
 
 #include "interposer.h"
+#include "json.h"
 
 #include <dlfcn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +46,7 @@ CUresult cuArrayCreate_v2(CUarray *, const CUDA_ARRAY_DESCRIPTOR *);
 CUresult cuArrayDestroy(CUarray);
 CUresult cuMipmappedArrayCreate(CUmipmappedArray *, const CUDA_ARRAY3D_DESCRIPTOR *, unsigned);
 CUresult cuMipmappedArrayDestroy(CUmipmappedArray);
+CUresult cuMemcpyHtoD_v2(CUdeviceptr, const void *, size_t);
 void *gs__dlsym_override(void *, const char *);
 #define dlsym gs__dlsym_override
 
@@ -134,6 +138,143 @@ static void vmm_only_program_has_its_context_charged(void **state)
 	ASSERT_INT_EQ(used(), MIB(CTX_MIB + 64));
 	ASSERT_INT_EQ(cuMemCreate(&h, 800 << 20, &prop, 0), CUDA_ERROR_OUT_OF_MEMORY);
 	ASSERT_INT_EQ(used(), MIB(CTX_MIB + 64));
+}
+
+/* ---- the interposer's own swap (swap.c) ---- */
+
+static size_t gpu_free(void)
+{
+	size_t f, t;
+	ASSERT_INT_EQ(gs__real.cuMemGetInfo_v2(&f, &t), 0); /* the simulated GPU's, not the slice's */
+	return f;
+}
+
+struct reader {
+	CUcontext ctx;
+	CUdeviceptr p;
+	size_t n;
+	unsigned char *buf;
+	CUresult rc;
+	int done;
+};
+
+static void *read_back(void *arg)
+{
+	struct reader *r = arg;
+	r->rc = cuCtxSetCurrent(r->ctx);
+	if (r->rc == CUDA_SUCCESS)
+		r->rc = cuMemcpyDtoH_v2(r->buf, r->p, r->n);
+	__atomic_store_n(&r->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* Swapped out, a program's VMM-backed memory leaves the GPU (not its small
+ * allocations, nor its context); its calls wait at the gate; swapped in, the
+ * same pointers hold the same bytes and the waiting call goes on. */
+static void swap_moves_memory_and_keeps_pointers(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_MEMORY_LIMIT", "1G", 1);
+	setenv("GPUSHARE_SWAP", "on", 1);
+	primary_current();
+	assert_true(gs__swap_on);
+	const size_t big = (8u << 20) + 12345, small = 64 << 10;
+	CUdeviceptr a, b, c;
+	size_t pitch;
+	size_t free0 = gpu_free();
+	ASSERT_INT_EQ(cuMemAlloc_v2(&a, big), 0);
+	ASSERT_INT_EQ(free0 - gpu_free(), 10u << 20); /* rounded up to whole granules of 2 MiB */
+	ASSERT_INT_EQ(cuMemAlloc_v2(&b, small), 0);
+	ASSERT_INT_EQ(cuMemAllocPitch_v2(&c, &pitch, 1000, 4096, 4), 0);
+	ASSERT_INT_EQ(pitch, 1024); /* the driver's pitch */
+	ASSERT_INT_EQ(used(), MIB(CTX_MIB) + big + small + 1024 * 4096);
+	unsigned char *pat = malloc(big), *back = calloc(1, big);
+	for (size_t i = 0; i < big; i++)
+		pat[i] = (unsigned char)(i * 7 + (i >> 12));
+	ASSERT_INT_EQ(cuMemcpyHtoD_v2(a, pat, big), 0);
+	ASSERT_INT_EQ(cuMemcpyHtoD_v2(c + 4000, "pitch", 6), 0);
+	size_t free1 = gpu_free();
+	char answer[160];
+	gs__swap_now(true, answer, sizeof answer);
+	char want[64];
+	snprintf(want, sizeof want, "swapped out %zu 2", big + 1024 * 4096);
+	ASSERT_STR_EQ(answer, want);
+	ASSERT_INT_EQ(gpu_free() - free1, (10u << 20) + (4u << 20));
+	assert_true(gs__wrap_flags & GS__WRAP_GATE);
+	gs__swap_now(true, answer, sizeof answer); /* asked again: the same answer, nothing moves */
+	ASSERT_STR_EQ(answer, want);
+	struct reader r = { NULL, a, big, back, -1, 0 };
+	ASSERT_INT_EQ(gs__real.cuCtxGetCurrent(&r.ctx), 0);
+	pthread_t t;
+	ASSERT_INT_EQ(pthread_create(&t, NULL, read_back, &r), 0);
+	usleep(100000);
+	ASSERT_INT_EQ(__atomic_load_n(&r.done, __ATOMIC_SEQ_CST), 0); /* it waits at the gate */
+	gs__swap_now(false, answer, sizeof answer);
+	ASSERT_STR_EQ(answer, "swapped in");
+	pthread_join(t, NULL);
+	ASSERT_INT_EQ(r.rc, 0);
+	assert_memory_equal(back, pat, big);
+	ASSERT_INT_EQ(gpu_free(), free1);
+	char word[6] = "";
+	ASSERT_INT_EQ(cuMemcpyDtoH_v2(word, c + 4000, 6), 0);
+	ASSERT_STR_EQ(word, "pitch");
+	gs__swap_now(false, answer, sizeof answer); /* in already: nothing to do */
+	ASSERT_STR_EQ(answer, "swapped in");
+	ASSERT_INT_EQ(cuMemFree_v2(a), 0);
+	ASSERT_INT_EQ(cuMemFree_v2(a), CUDA_ERROR_INVALID_VALUE);
+	ASSERT_INT_EQ(cuMemFree_v2(b), 0);
+	ASSERT_INT_EQ(cuMemFreeAsync(c, NULL), 0);
+	ASSERT_INT_EQ(used(), MIB(CTX_MIB));
+	ASSERT_INT_EQ(gpu_free(), free0);
+	free(pat);
+	free(back);
+}
+
+/* Memory that does not fit when it comes back: nothing changes, the program
+ * stays out (its data on the host) until it fits. */
+static void swap_in_that_does_not_fit_stays_out(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_SWAP", "on", 1);
+	primary_current();
+	CUdeviceptr a;
+	ASSERT_INT_EQ(cuMemAlloc_v2(&a, 64 << 20), 0);
+	ASSERT_INT_EQ(cuMemcpyHtoD_v2(a + 100, "kept", 5), 0);
+	char answer[160];
+	gs__swap_now(true, answer, sizeof answer);
+	ASSERT_INT_EQ(strncmp(answer, "swapped out ", 12), 0);
+	/* another program takes the GPU's memory meanwhile */
+	CUdeviceptr hog;
+	ASSERT_INT_EQ(gs__real.cuMemAlloc_v2(&hog, gpu_free() - (32 << 20)), 0);
+	gs__swap_now(false, answer, sizeof answer);
+	ASSERT_STR_EQ(answer, "swap_failed 2 out of memory");
+	assert_true(gs__wrap_flags & GS__WRAP_GATE);
+	ASSERT_INT_EQ(gs__real.cuMemFree_v2(hog), 0);
+	gs__swap_now(false, answer, sizeof answer);
+	ASSERT_STR_EQ(answer, "swapped in");
+	char word[5] = "";
+	ASSERT_INT_EQ(cuMemcpyDtoH_v2(word, a + 100, 5), 0);
+	ASSERT_STR_EQ(word, "kept");
+}
+
+/* Without the swap asked for, nothing is backed by VMM and a swap is refused. */
+static void swap_off_refuses(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_SWAP", "off", 1);
+	primary_current();
+	assert_false(gs__swap_on);
+	char answer[160];
+	gs__swap_now(true, answer, sizeof answer);
+	ASSERT_STR_EQ(answer, "swap_failed 801 not enabled");
+	assert_false(gs__wrap_flags & GS__WRAP_GATE);
+}
+
+static void ledger_returns_to_zero(void **state);
+static void ledger_returns_to_zero_with_the_swap(void **state)
+{
+	setenv("GPUSHARE_SWAP", "on", 1);
+	ledger_returns_to_zero(state);
 }
 
 static void pools_past_the_64th_are_charged(void **state)
@@ -380,6 +521,76 @@ static void bad_configuration_refuses_cuda(void **state)
 	assert_true(gs__slice.refused);
 }
 
+/* A traced program's launches (a child of the test, whose trace is written
+ * at its exit): every one a kernel event with GPU time on its slice's SMs,
+ * its allocation and free instant events, the counts in otherData. */
+static void trace_records_every_launch_with_its_gpu_time(void **state)
+{
+	(void)state;
+	char pattern[256], path[256];
+	snprintf(pattern, sizeof pattern, "%s/trace-%%p.json", getenv("GPUSHARE_SIM_DIR"));
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("GPUSHARE_TRACE_FILE", pattern, 1);
+		setenv("GPUSHARE_SIMULATE", "h100-sxm5-80gb", 1);
+		setenv("GPUSHARE_SMS", "24", 1);
+		primary_current();
+		CUmodule m;
+		CUfunction f;
+		CUdeviceptr p;
+		if (cuModuleLoadData(&m, "gpushare-sim-module\nkernel step 50\n") || cuModuleGetFunction(&f, m, "step") ||
+		    cuMemAlloc_v2(&p, 1 << 20) || cuMemFree_v2(p))
+			_exit(2);
+		for (int i = 0; i < 10; i++)
+			if (cuLaunchKernel(f, 48, 1, 1, 128, 1, 1, 0, NULL, NULL, NULL))
+				_exit(3);
+		exit(0); /* in flight: waited for at exit */
+	}
+	int st;
+	ASSERT_INT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT_INT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0);
+	snprintf(path, sizeof path, "%s/trace-%ld.json", getenv("GPUSHARE_SIM_DIR"), (long)pid);
+	char *text;
+	size_t len;
+	ASSERT_INT_EQ(gs_file_read(path, 1 << 20, &text, &len), 0);
+	static struct gs_json_node nodes[4096];
+	struct gs_json j;
+	char err[128];
+	ASSERT_INT_EQ(gs_json_parse(&j, text, len, nodes, GS_ARRAY_LEN(nodes), err, sizeof err), 0);
+	int kernels = 0, memory = 0;
+	double last_end = 0;
+	for (int e = gs_json_first(&j, gs_json_get(&j, 0, "traceEvents")); e >= 0; e = gs_json_next(&j, e)) {
+		char cat[16] = "", sms[16] = "";
+		bool timed = false;
+		double ts, dur;
+		gs_json_string(&j, gs_json_get(&j, e, "cat"), cat, sizeof cat);
+		memory += strcmp(cat, "memory") == 0;
+		if (strcmp(cat, "kernel"))
+			continue;
+		kernels++;
+		int args = gs_json_get(&j, e, "args");
+		gs_json_string(&j, gs_json_get(&j, args, "sms"), sms, sizeof sms);
+		gs_json_bool(&j, gs_json_get(&j, args, "gpu_time"), &timed);
+		ASSERT_INT_EQ(gs_json_double(&j, gs_json_get(&j, e, "ts"), &ts), 0);
+		ASSERT_INT_EQ(gs_json_double(&j, gs_json_get(&j, e, "dur"), &dur), 0);
+		assert_string_equal(sms, "0-23");
+		assert_true(timed);
+		assert_true(dur > 99 && dur < 101); /* 48 blocks on 24 SMs: two waves of 50 us */
+		assert_true(ts >= last_end - 0.01); /* one stream: one after the other */
+		last_end = ts + dur;
+	}
+	ASSERT_INT_EQ(kernels, 10);
+	ASSERT_INT_EQ(memory, 2);
+	int g = gs_json_get(&j, gs_json_get(&j, 0, "otherData"), "gpushare");
+	uint64_t launches = 0, dropped = 1;
+	ASSERT_INT_EQ(gs_json_u64(&j, gs_json_get(&j, g, "launches"), &launches), 0);
+	ASSERT_INT_EQ(gs_json_u64(&j, gs_json_get(&j, g, "dropped"), &dropped), 0);
+	ASSERT_INT_EQ(launches, 10);
+	ASSERT_INT_EQ(dropped, 0);
+	free(text);
+	unlink(path);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/gs-test-interposer-XXXXXX";
@@ -396,6 +607,10 @@ int main(void)
 		cmocka_unit_test(vmm_only_program_has_its_context_charged),
 		cmocka_unit_test(pools_past_the_64th_are_charged),
 		cmocka_unit_test(ledger_returns_to_zero),
+		cmocka_unit_test(ledger_returns_to_zero_with_the_swap),
+		cmocka_unit_test(swap_moves_memory_and_keeps_pointers),
+		cmocka_unit_test(swap_in_that_does_not_fit_stays_out),
+		cmocka_unit_test(swap_off_refuses),
 		cmocka_unit_test(lookups_hand_out_wrappers),
 		cmocka_unit_test(primary_made_current_behind_our_back_is_swapped),
 		cmocka_unit_test(every_thread_is_confined),
@@ -405,6 +620,7 @@ int main(void)
 		cmocka_unit_test(hami_sm_limit_and_gpu_portion_alone),
 		cmocka_unit_test(malformed_hami_value_refuses_cuda),
 		cmocka_unit_test(gpu_portion_without_the_gpus_size_refuses_cuda),
+		cmocka_unit_test(trace_records_every_launch_with_its_gpu_time),
 	};
 	int rc = GS_RUN_ISOLATED(tests);
 	return rc || gs_test_rmdir(dir) ? 1 : 0;

@@ -13,7 +13,7 @@ struct cli_cmd {
 };
 
 extern const struct cli_cmd cli_cmd_run, cli_cmd_status, cli_cmd_mps_stop, cli_cmd_preload, cli_cmd_apply,
-	cli_cmd_assert, cli_cmd_export, cli_cmd_cdi, cli_cmd_top;
+	cli_cmd_assert, cli_cmd_export, cli_cmd_cdi, cli_cmd_top, cli_cmd_timeline;
 
 /* Directory of the running executable (for build/bin -> build/lib). */
 int cli_exe_dir(char *out, unsigned long len);

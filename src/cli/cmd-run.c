@@ -13,7 +13,12 @@
  * every descendant, however deep and however it detached, stays below it, so
  * the daemon finds the job's programs by their ancestry whatever their
  * environment. The slice goes when the job does (after a SIGKILL of this
- * process too: the daemon, or the next gpushare run, collects it). */
+ * process too: the daemon, or the next gpushare run, collects it).
+ *
+ * --trace FILE traces the job's kernels: every process writes its own part
+ * into FILE.d (GPUSHARE_TRACE_FILE, made private here), and when the whole
+ * job has ended (this process its subreaper, as for a job slice) the parts
+ * become one document in FILE. */
 #include "cli.h"
 #include "ctlclient.h"
 #include "cvd.h"
@@ -21,6 +26,7 @@
 #include "gs.h"
 #include "slice.h"
 #include "store.h"
+#include "tracefile.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -232,9 +238,51 @@ static int run_job(char **argv)
 	return status;
 }
 
+/* FILE.d, private, for the job's parts: GPUSHARE_TRACE_FILE names a part
+ * per pid in it (absolute: the job may change directory). */
+static int trace_begin(const char *file, char *dir, size_t len)
+{
+	char cwd[PATH_MAX] = "";
+	if (file[0] != '/' && !getcwd(cwd, sizeof cwd)) {
+		fprintf(stderr, "gpushare run: --trace %s: no working directory: %s\n", file, strerror(errno));
+		return 1;
+	}
+	if (snprintf(dir, len, "%s%s%s.d", cwd, cwd[0] ? "/" : "", file) >= (int)len) {
+		fprintf(stderr, "gpushare run: --trace %s: the path is too long\n", file);
+		return 1;
+	}
+	if (mkdir(dir, 0700)) {
+		fprintf(stderr, "gpushare run: cannot make %s for the trace's parts: %s%s\n", dir, strerror(errno),
+			errno == EEXIST ? " (another trace\'s? remove it, or trace to another file)" : "");
+		return 1;
+	}
+	char pattern[PATH_MAX + 16];
+	snprintf(pattern, sizeof pattern, "%s/%%p.json", dir);
+	setenv("GPUSHARE_TRACE_FILE", pattern, 1);
+	return 0;
+}
+
+/* The parts into FILE; they stay in FILE.d when that fails. */
+static int trace_end(const char *dir, const char *file)
+{
+	struct tracefile_sum sum;
+	char err[PATH_MAX + 256];
+	if (tracefile_merge_dir(dir, file, &sum, err, sizeof err)) {
+		fprintf(stderr, "gpushare run: the trace's parts stay in %s: %s\n", dir, err);
+		return 1;
+	}
+	fprintf(stderr, "gpushare run: trace of %u processes in %s: %lu kernels", sum.parts, file, sum.kernels);
+	if (sum.dropped)
+		fprintf(stderr, ", %lu launches not traced (its buffer was full)", sum.dropped);
+	if (sum.incomplete)
+		fprintf(stderr, ", %u processes cut short (their complete events kept)", sum.incomplete);
+	fputc('\n', stderr);
+	return 0;
+}
+
 static int run(int argc, char **argv)
 {
-	const char *slice = NULL, *mem = NULL, *sms = NULL;
+	const char *slice = NULL, *mem = NULL, *sms = NULL, *trace = NULL;
 	bool mps = true, overcommit = false;
 	int i = 1;
 	for (; i < argc; i++) {
@@ -252,6 +300,8 @@ static int run(int argc, char **argv)
 			sms = argv[++i];
 		} else if (strcmp(argv[i], "--overcommit") == 0) {
 			overcommit = true;
+		} else if (i + 1 < argc && strcmp(argv[i], "--trace") == 0) {
+			trace = argv[++i];
 		} else if (argv[i][0] == '-') {
 			fprintf(stderr, "gpushare run: unknown option %s\n", argv[i]);
 			return 2;
@@ -260,8 +310,8 @@ static int run(int argc, char **argv)
 		}
 	}
 	if (i >= argc) {
-		fprintf(stderr, "usage: gpushare run [--slice MIG-<uuid> | --memory SIZE --sms N [--overcommit]] [--no-mps] -- "
-				"COMMAND [ARGS]\n");
+		fprintf(stderr, "usage: gpushare run [--slice MIG-<uuid> | --memory SIZE --sms N [--overcommit]] [--no-mps] "
+				"[--trace FILE] -- COMMAND [ARGS]\n");
 		return 2;
 	}
 	if (slice && (mem || sms)) {
@@ -318,6 +368,9 @@ static int run(int argc, char **argv)
 		setenv("GPUSHARE_SLICE", slice, 1);
 	if (real && mps && ensure_mps())
 		return 1;
+	char trace_dir[PATH_MAX];
+	if (trace && trace_begin(trace, trace_dir, sizeof trace_dir))
+		return 1;
 	if (mem) {
 		char uuid[GS_UUID_STR + 8], own[PATH_MAX];
 		int fd = ctlclient_connect(5000);
@@ -335,7 +388,13 @@ static int run(int argc, char **argv)
 			if (gs_slice_destroy(own, uuid, &gone, err, sizeof err))
 				fprintf(stderr, "gpushare run: the job slice %s stays: %s\n", uuid, err);
 		}
+		if (trace && trace_end(trace_dir, trace) && status == 0)
+			status = 1;
 		return status;
+	}
+	if (trace) {
+		int status = run_job(argv + i);
+		return trace_end(trace_dir, trace) && status == 0 ? 1 : status;
 	}
 	execvp(argv[i], argv + i);
 	fprintf(stderr, "gpushare run: %s: %s\n", argv[i], strerror(errno));
@@ -343,12 +402,15 @@ static int run(int argc, char **argv)
 }
 
 const struct cli_cmd cli_cmd_run = {
-	"run", "[--slice S | --memory SIZE --sms N [--overcommit]] [--no-mps] -- CMD...", "run a program in a slice", run,
+	"run", "[--slice S | --memory SIZE --sms N [--overcommit]] [--no-mps] [--trace FILE] -- CMD...",
+	"run a program in a slice", run,
 	"  --slice S        an existing slice: its name, MIG-<uuid> or a unique prefix of it\n"
 	"  --memory SIZE    with --sms: a job slice of its own for CMD and all it starts (8G, 500M),\n"
 	"                   gone when the job has ended\n"
 	"  --sms N          the job slice's SMs\n"
 	"  --overcommit     the job slice may go past what the GPU's guarantees leave free\n"
 	"  --no-mps         do not start NVIDIA's MPS for the program on a real GPU\n"
+	"  --trace FILE     every kernel of CMD and all it starts, with its GPU time and SMs, into\n"
+	"                   FILE (Chrome's trace format: ui.perfetto.dev; gpushare timeline draws it)\n"
 	"  -h, --help       this text\n"
 };

@@ -11,7 +11,8 @@
 
 static const struct cli_cmd *const commands[] = { &cli_cmd_run,    &cli_cmd_status, &cli_cmd_top,
 						  &cli_cmd_mps_stop, &cli_cmd_preload, &cli_cmd_apply,
-						  &cli_cmd_assert, &cli_cmd_export, &cli_cmd_cdi };
+						  &cli_cmd_assert, &cli_cmd_export, &cli_cmd_cdi,
+						  &cli_cmd_timeline };
 
 int cli_exe_dir(char *out, unsigned long len)
 {

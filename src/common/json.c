@@ -3,6 +3,8 @@
 #include "json.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct parser {
@@ -269,6 +271,23 @@ int gs_json_u64(const struct gs_json *j, int i, uint64_t *v)
 			return -ERANGE;
 		x = x * 10 + d;
 	}
+	*v = x;
+	return 0;
+}
+
+int gs_json_double(const struct gs_json *j, int i, double *v)
+{
+	const struct gs_json_node *nd = node(j, i);
+	if (!nd || nd->type != GS_JSON_NUMBER)
+		return -EINVAL;
+	char buf[64];
+	if (nd->len >= sizeof buf)
+		return -ERANGE;
+	memcpy(buf, j->text + nd->start, nd->len);
+	buf[nd->len] = '\0';
+	double x = strtod(buf, NULL); /* the parser checked its form */
+	if (!isfinite(x))
+		return -ERANGE;
 	*v = x;
 	return 0;
 }

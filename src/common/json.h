@@ -55,6 +55,9 @@ unsigned gs_json_type(const struct gs_json *j, int i);
 /* A non-negative integer that fits a uint64_t: 0, else -EINVAL (another
  * type, a fraction, an exponent, a sign) or -ERANGE. */
 int gs_json_u64(const struct gs_json *j, int i, uint64_t *v);
+/* A number (a fraction, a sign, an exponent too): 0, else -EINVAL
+ * (another type) or -ERANGE (beyond a double, or longer than 63 bytes). */
+int gs_json_double(const struct gs_json *j, int i, double *v);
 /* A boolean: 0, else -EINVAL. */
 int gs_json_bool(const struct gs_json *j, int i, bool *v);
 /* A string, unescaped into out (cut to len - 1 bytes, always terminated; a

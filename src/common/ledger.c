@@ -302,7 +302,7 @@ static int slot_of(const struct shm *m, pid_t pid, uint64_t start)
 	return -1;
 }
 
-int gs_ledger_take_out(struct gs_ledger *l, pid_t pid, uint64_t start, uint64_t *bytes)
+int gs_ledger_take_part(struct gs_ledger *l, pid_t pid, uint64_t start, uint64_t most, uint64_t *bytes)
 {
 	*bytes = 0;
 	if (l->ro)
@@ -311,12 +311,18 @@ int gs_ledger_take_out(struct gs_ledger *l, pid_t pid, uint64_t start, uint64_t 
 	lock(m);
 	int i = slot_of(m, pid, start);
 	if (i >= 0) {
-		*bytes = m->slots[i].bytes;
-		m->used -= m->slots[i].bytes;
-		m->slots[i].bytes = 0;
+		uint64_t n = m->slots[i].bytes < most ? m->slots[i].bytes : most;
+		*bytes = n;
+		m->used -= n;
+		m->slots[i].bytes -= n;
 	}
 	unlock(m);
 	return 0;
+}
+
+int gs_ledger_take_out(struct gs_ledger *l, pid_t pid, uint64_t start, uint64_t *bytes)
+{
+	return gs_ledger_take_part(l, pid, start, UINT64_MAX, bytes);
 }
 
 int gs_ledger_put_back(struct gs_ledger *l, pid_t pid, uint64_t start, uint64_t bytes)

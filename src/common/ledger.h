@@ -61,6 +61,9 @@ uint64_t gs_ledger_pid_bytes(struct gs_ledger *l, pid_t pid);
  * bytes, 0 when it holds nothing), and put back: -ENOMEM when it does not
  * fit beside the others now (nothing changes), -ESRCH when it is gone. */
 int gs_ledger_take_out(struct gs_ledger *l, pid_t pid, uint64_t start, uint64_t *bytes);
+/* The same for at most most bytes of what it holds (the interposer's swap
+ * moves only part of a program's memory: the rest stays charged). */
+int gs_ledger_take_part(struct gs_ledger *l, pid_t pid, uint64_t start, uint64_t most, uint64_t *bytes);
 int gs_ledger_put_back(struct gs_ledger *l, pid_t pid, uint64_t start, uint64_t bytes);
 /* A hold on that process's slot (-ESRCH: none): suspended, its charges
  * wait; and whether the calling process is held (no lock taken). */

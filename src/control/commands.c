@@ -288,6 +288,15 @@ static void sm_idle(struct control_state *s, struct control_peer *p, int argc, c
 	control_turns_activity(s, p, false);
 }
 
+/* gpushare: a program's interposer answers the swap asked of it
+ * (suspend.c): swapped out <bytes> <regions>, swapped in, swap_failed
+ * <CUresult> <why>. */
+static void swap_answer(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
+{
+	(void)r;
+	control_suspend_swap_answer(s, p, argc, argv);
+}
+
 static void server_ready(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			 struct control_reply *r)
 {
@@ -457,6 +466,8 @@ const struct control_cmd control_internal_cmds[] = {
 	{ "server_ready", 0, 0, false, MPS_LOCAL, "", server_ready },
 	{ "sm_busy", 0, 0, false, MPS_LOCAL, "", sm_busy },
 	{ "sm_idle", 0, 0, false, MPS_LOCAL, "", sm_idle },
+	{ "swapped", 1, 3, false, MPS_LOCAL, "out <bytes> <regions>|in", swap_answer },
+	{ "swap_failed", 1, 8, false, MPS_LOCAL, "<CUresult> <why>", swap_answer },
 };
 const size_t control_n_internal_cmds = sizeof control_internal_cmds / sizeof control_internal_cmds[0];
 

@@ -193,6 +193,10 @@ struct control_peer {
 	uint64_t susp_child_ns;                  /* when the helper started */
 	uint64_t susp_retry, susp_next_ns;       /* resuming: the wait before the next try, and when */
 	uint64_t susp_bytes;                     /* suspended: what it held, out of its slice's ledger */
+	bool swap;                               /* told "swap 1": its interposer backs its memory so that it can move it */
+	bool susp_swap;                          /* suspended by its interposer's swap, not the checkpoint API */
+	bool susp_asked;                         /* the swap asked of its interposer ("S swap out|in"), no answer yet */
+	uint64_t susp_put;                       /* resuming by the swap: what was put back in its slice's ledger */
 	uint64_t acct_start;                     /* admitted (records.c): ms since the epoch; 0: not */
 	uint64_t acct_peak;                      /* the most its slice's ledger held for it */
 	char acct_command[32];
@@ -343,6 +347,13 @@ void control_suspend_gone(struct control_state *s, struct control_peer *p);
  * resumed; whether it was begun. A new program held before it allocates. */
 bool control_suspend_peer(struct control_state *s, struct control_peer *p, bool resume);
 void control_suspend_hold_new(struct control_state *s, struct control_peer *p);
+/* Whether a registering program is told to back its memory for the swap
+ * ("swap 1": GPUSHARE_CONTROL_SWAP=mps, the default, under NVIDIA's MPS,
+ * whose clients the checkpoint API refuses; all: every program; off), and
+ * its interposer's answers to "S swap out|in" (the internal commands
+ * swapped and swap_failed). */
+bool control_suspend_swap_offer(const struct control_state *s);
+void control_suspend_swap_answer(struct control_state *s, struct control_peer *p, int argc, char **argv);
 
 /* Memory turns (memturn.c): the slices of a GPU made with -mem-turn take
  * turns at its memory, the others' programs suspended. */

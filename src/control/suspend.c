@@ -21,7 +21,19 @@
  * starts and after each step, names every program not running (pid, start
  * time, the bytes out of its ledger, its slice), and the next daemon
  * resumes them when they register again. Helpers run beside the daemon's
- * loop, which never waits for one. */
+ * loop, which never waits for one.
+ *
+ * Where the driver refuses the checkpoint API (clients of NVIDIA MPS), the
+ * program's interposer moves its memory itself (the interposer's swap.c):
+ * told at registration to back its allocations so that it can ("swap 1"),
+ * it is asked "S swap out" on its connection and answers "swapped out
+ * <bytes> <regions>" once its calls wait at its gate and its memory is on
+ * the host; those bytes (not its context's, nor what it could not move) are
+ * taken out of the ledger. A resume puts them back first, as for a
+ * checkpoint, then asks "S swap in"; memory the GPU has not the room for
+ * ("swap_failed 2") is taken out again and tried later. The suspended file
+ * says which way each program went, so a next daemon resumes it the same
+ * way. */
 #include "control.h"
 
 #include "gs-cuda.h"
@@ -51,6 +63,7 @@ static struct kept {
 	pid_t pid;
 	uint64_t start, bytes;
 	char slice[96];
+	bool swap; /* suspended by its interposer's swap */
 } kept[MAX_KEPT];
 static size_t n_kept;
 
@@ -80,7 +93,8 @@ static void save_one(void *ctx, struct control_peer *p)
 {
 	FILE *f = ctx;
 	if (p->susp != CONTROL_RUNNING)
-		fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s\n", (long)p->pid, p->pid_start, p->susp_bytes, p->slice);
+		fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s %s\n", (long)p->pid, p->pid_start, p->susp_bytes, p->slice,
+			p->susp_swap ? "swap" : "checkpoint");
 }
 
 /* Written whole and synced, then renamed over: a reader never sees half. */
@@ -101,8 +115,8 @@ static void save(struct control_state *s)
 	control_each_client(save_one, f);
 	for (size_t i = 0; i < n_kept; i++)
 		if (gs_proc_start_time(kept[i].pid) == kept[i].start)
-			fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s\n", (long)kept[i].pid, kept[i].start, kept[i].bytes,
-				kept[i].slice);
+			fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s %s\n", (long)kept[i].pid, kept[i].start, kept[i].bytes,
+				kept[i].slice, kept[i].swap ? "swap" : "checkpoint");
 	if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path))
 		control_log(s, "cannot write %s: %s", path, strerror(errno));
 }
@@ -118,9 +132,11 @@ void control_suspend_init(struct control_state *s)
 	for (char *line = strtok_r(text, "\n", &save_ptr); line && n_kept < MAX_KEPT; line = strtok_r(NULL, "\n", &save_ptr)) {
 		long pid;
 		struct kept k;
-		if (sscanf(line, "%ld %" SCNu64 " %" SCNu64 " %95s", &pid, &k.start, &k.bytes, k.slice) == 4 && pid > 0 &&
-		    gs_proc_start_time((pid_t)pid) == k.start) {
+		char how[16] = "checkpoint"; /* a file of before the swap: no fifth field */
+		if (sscanf(line, "%ld %" SCNu64 " %" SCNu64 " %95s %15s", &pid, &k.start, &k.bytes, k.slice, how) >= 4 &&
+		    pid > 0 && gs_proc_start_time((pid_t)pid) == k.start) {
 			k.pid = (pid_t)pid;
+			k.swap = strcmp(how, "swap") == 0;
 			kept[n_kept++] = k;
 		}
 	}
@@ -258,6 +274,41 @@ static void orphan(pid_t child, int pipe_fd)
 	}
 }
 
+/* ---- the interposer's swap ---- */
+
+static enum { SWAP_MPS, SWAP_ALL, SWAP_OFF } swap_mode = -1;
+
+bool control_suspend_swap_offer(const struct control_state *s)
+{
+	if ((int)swap_mode < 0) {
+		const char *v = getenv("GPUSHARE_CONTROL_SWAP");
+		swap_mode = !v || !*v || strcmp(v, "mps") == 0 ? SWAP_MPS
+			  : strcmp(v, "all") == 0		 ? SWAP_ALL
+			  : strcmp(v, "off") == 0		 ? SWAP_OFF
+								 : SWAP_MPS;
+		if (v && *v && strcmp(v, "mps") && strcmp(v, "all") && strcmp(v, "off"))
+			control_log((struct control_state *)s, "GPUSHARE_CONTROL_SWAP=\"%.32s\" is none of mps, all, off: mps",
+				    v);
+	}
+	return swap_mode == SWAP_ALL || (swap_mode == SWAP_MPS && s->mps.on);
+}
+
+/* Whether its suspend goes through its interposer: a program told to back
+ * its memory, of NVIDIA's MPS (which the checkpoint API refuses) or of a
+ * daemon that swaps every program. */
+static bool use_swap(const struct control_state *s, const struct control_peer *p)
+{
+	return p->swap && (swap_mode == SWAP_ALL || s->mps.on);
+}
+
+static void ask_swap(struct control_state *s, struct control_peer *p, bool out)
+{
+	p->susp_asked = true;
+	p->susp_child_ns = gs_now_ns();
+	control_send(p->conn, out ? "S swap out\n" : "S swap in\n");
+	control_log(s, "%s client %ld (its interposer moves its memory)", out ? "Suspending" : "Resuming", (long)p->pid);
+}
+
 /* ---- steps ---- */
 
 static const char *why_refused(int rc)
@@ -278,6 +329,16 @@ static const char *why_refused(int rc)
 	default:
 		return "the driver refused it";
 	}
+}
+
+/* The next try of a resume whose memory does not fit, less and less often. */
+static void retry_later(struct control_peer *p)
+{
+	p->susp_waiting = true;
+	p->susp_retry = p->susp_retry ? p->susp_retry * 2 : RETRY_FIRST_NS;
+	if (p->susp_retry > RETRY_MAX_NS)
+		p->susp_retry = RETRY_MAX_NS;
+	p->susp_next_ns = gs_now_ns() + p->susp_retry;
 }
 
 static void hold(struct control_state *s, struct control_peer *p, bool on)
@@ -315,11 +376,7 @@ static void try_resume(struct control_state *s, struct control_peer *p)
 		if (!p->susp_waiting)
 			control_log(s, "Client %ld waits to resume: its %" PRIu64 " MiB do not fit in slice %s now",
 				    (long)p->pid, p->susp_bytes >> 20, p->slice);
-		p->susp_waiting = true;
-		p->susp_retry = p->susp_retry ? p->susp_retry * 2 : RETRY_FIRST_NS;
-		if (p->susp_retry > RETRY_MAX_NS)
-			p->susp_retry = RETRY_MAX_NS;
-		p->susp_next_ns = gs_now_ns() + p->susp_retry;
+		retry_later(p);
 		return;
 	}
 	if (rc) {
@@ -328,8 +385,13 @@ static void try_resume(struct control_state *s, struct control_peer *p)
 	}
 	p->susp_waiting = false;
 	p->susp_retry = 0;
+	p->susp_put = p->susp_bytes;
 	p->susp_bytes = 0; /* in the ledger again */
 	save(s);
+	if (p->susp_swap) {
+		ask_swap(s, p, false);
+		return;
+	}
 	if (start_helper(s, p, false))
 		stop_resuming(s, p, "its helper did not start");
 }
@@ -338,8 +400,13 @@ static bool suspend_one(struct control_state *s, struct control_peer *p)
 {
 	p->susp = CONTROL_SUSPENDING;
 	p->susp_bytes = 0;
+	p->susp_swap = use_swap(s, p);
 	hold(s, p, true); /* its own allocations wait from now */
 	save(s);
+	if (p->susp_swap) {
+		ask_swap(s, p, true);
+		return true;
+	}
 	if (start_helper(s, p, true) == 0)
 		return true;
 	hold(s, p, false);
@@ -370,6 +437,7 @@ void control_suspend_hold_new(struct control_state *s, struct control_peer *p)
 	if (gs_ledger_put_back(l, p->pid, p->pid_start, 0) == 0 && gs_ledger_set_hold(l, p->pid, p->pid_start, true) == 0) {
 		p->susp = CONTROL_SUSPENDED;
 		p->susp_bytes = 0;
+		p->susp_swap = use_swap(s, p); /* its resume a swap in with nothing out: its gate stays open */
 		save(s);
 	}
 	gs_ledger_close(l);
@@ -434,6 +502,28 @@ static void tick_one(void *ctx, struct control_peer *p)
 {
 	struct control_state *s = ctx;
 	int rc;
+	if (p->susp_asked) {
+		/* its interposer moves the memory: a copy of a whole GPU takes
+		 * minutes; one that never answers is given up on (an answer
+		 * after that is taken back) */
+		if (gs_now_ns() - p->susp_child_ns > HELPER_MAX_NS) {
+			p->susp_asked = false;
+			if (p->susp == CONTROL_SUSPENDING) {
+				control_log(s, "Client %ld not suspended: its interposer did not answer", (long)p->pid);
+				hold(s, p, false);
+				p->susp = CONTROL_RUNNING;
+				save(s);
+			} else {
+				struct gs_ledger *l;
+				if (control_peer_ledger(s, p, &l) == 0) {
+					gs_ledger_take_part(l, p->pid, p->pid_start, p->susp_put, &p->susp_bytes);
+					gs_ledger_close(l);
+				}
+				stop_resuming(s, p, "its interposer did not answer");
+			}
+		}
+		return;
+	}
 	if (p->susp == CONTROL_RESUMING && !p->susp_child) {
 		if (gs_now_ns() >= p->susp_next_ns)
 			try_resume(s, p); /* waiting for its memory */
@@ -443,6 +533,15 @@ static void tick_one(void *ctx, struct control_peer *p)
 		return;
 	if (p->susp == CONTROL_SUSPENDING) {
 		struct gs_ledger *l;
+		if (rc == CUDA_ERROR_NOT_SUPPORTED && p->swap) {
+			/* an MPS client the daemon did not know as one: its interposer moves its memory */
+			control_log(s, "Client %ld: the driver refuses to checkpoint it; its interposer moves its memory",
+				    (long)p->pid);
+			p->susp_swap = true;
+			save(s);
+			ask_swap(s, p, true);
+			return;
+		}
 		if (rc) {
 			control_log(s, "Client %ld not suspended: %s (%d)", (long)p->pid, why_refused(rc), rc);
 			p->susp_refused = true; /* memory turns do not ask again */
@@ -466,11 +565,7 @@ static void tick_one(void *ctx, struct control_peer *p)
 				gs_ledger_take_out(l, p->pid, p->pid_start, &p->susp_bytes);
 				gs_ledger_close(l);
 			}
-			p->susp_waiting = true;
-			p->susp_retry = p->susp_retry ? p->susp_retry * 2 : RETRY_FIRST_NS;
-			if (p->susp_retry > RETRY_MAX_NS)
-				p->susp_retry = RETRY_MAX_NS;
-			p->susp_next_ns = gs_now_ns() + p->susp_retry;
+			retry_later(p);
 			save(s);
 			return;
 		}
@@ -526,6 +621,8 @@ void control_suspend_admit(struct control_state *s, struct control_peer *p)
 			}
 			p->susp = CONTROL_RESUMING;
 			p->susp_bytes = k.bytes;
+			p->susp_swap = k.swap;
+			p->swap |= k.swap; /* its memory was backed for the swap from its start */
 			control_log(s, "Client %ld was suspended before: resuming it", (long)p->pid);
 			try_resume(s, p);
 			return;
@@ -543,9 +640,96 @@ void control_suspend_gone(struct control_state *s, struct control_peer *p)
 		return;
 	/* its connection closed while it lives: kept, resumed when it registers again */
 	if (same_process(p) && n_kept < MAX_KEPT) {
-		kept[n_kept++] = (struct kept){ p->pid, p->pid_start, p->susp_bytes, "" };
+		/* resuming by the swap: what was put back is charged still, and
+		 * the next daemon's resume puts back only the rest */
+		kept[n_kept++] = (struct kept){ p->pid, p->pid_start, p->susp_bytes, "", p->susp_swap };
 		snprintf(kept[n_kept - 1].slice, sizeof kept[0].slice, "%s", p->slice);
 	}
-	p->susp = CONTROL_RUNNING; /* gone: the driver frees its host copy with it */
+	p->susp = CONTROL_RUNNING; /* gone: the driver (or its interposer) frees its host copy with it */
+	p->susp_swap = p->susp_asked = false;
 	save(s);
+}
+
+/* ---- the interposer's answers ---- */
+
+void control_suspend_swap_answer(struct control_state *s, struct control_peer *p, int argc, char **argv)
+{
+	if (!p->client || !p->swap)
+		return; /* nobody asked it */
+	bool asked = p->susp_asked && p->susp_swap;
+	struct gs_ledger *l = NULL;
+	if (strcmp(argv[0], "swapped") == 0 && argc >= 2 && strcmp(argv[1], "out") == 0) {
+		unsigned long long bytes = 0, regions = 0;
+		if (argc >= 3)
+			gs_parse_uint(argv[2], UINT64_MAX, &bytes);
+		if (argc >= 4)
+			gs_parse_uint(argv[3], UINT32_MAX, &regions);
+		if (!asked || p->susp != CONTROL_SUSPENDING) {
+			if (p->susp == CONTROL_RUNNING) {
+				/* out while this daemon takes it as running (an answer
+				 * given up on): back in */
+				control_log(s, "Client %ld swapped out unasked: asking it back in", (long)p->pid);
+				control_send(p->conn, "S swap in\n");
+			}
+			return;
+		}
+		p->susp_asked = false;
+		p->susp_bytes = 0;
+		uint64_t stays = 0;
+		if (control_peer_ledger(s, p, &l) == 0) {
+			gs_ledger_take_part(l, p->pid, p->pid_start, bytes, &p->susp_bytes);
+			stays = gs_ledger_pid_bytes(l, p->pid);
+			gs_ledger_close(l);
+		}
+		p->susp = CONTROL_SUSPENDED;
+		control_log(s, "Client %ld suspended: %" PRIu64 " MiB on the host (%llu allocations moved by its interposer), "
+			       "%" PRIu64 " MiB stay on the GPU (its context and what cannot be moved)", (long)p->pid,
+			    p->susp_bytes >> 20, regions, stays >> 20);
+		save(s);
+	} else if (strcmp(argv[0], "swapped") == 0 && argc == 2 && strcmp(argv[1], "in") == 0) {
+		if (!asked || p->susp != CONTROL_RESUMING)
+			return;
+		p->susp_asked = false;
+		p->susp_swap = false;
+		p->susp_put = 0;
+		hold(s, p, false);
+		p->susp = CONTROL_RUNNING;
+		control_log(s, "Client %ld resumed", (long)p->pid);
+		save(s);
+	} else if (strcmp(argv[0], "swap_failed") == 0) {
+		if (!asked)
+			return;
+		char why[160] = "";
+		for (int i = 2; i < argc; i++)
+			snprintf(why + strlen(why), sizeof why - strlen(why), "%s%s", i > 2 ? " " : "", argv[i]);
+		int rc = atoi(argv[1]);
+		p->susp_asked = false;
+		if (p->susp == CONTROL_SUSPENDING) {
+			control_log(s, "Client %ld not suspended: its interposer could not move its memory: %s (%d)",
+				    (long)p->pid, why, rc);
+			p->susp_refused = true; /* memory turns do not ask again */
+			p->susp_swap = false;
+			hold(s, p, false);
+			p->susp = CONTROL_RUNNING;
+			save(s);
+			return;
+		}
+		if (p->susp != CONTROL_RESUMING)
+			return;
+		/* still on the host: what was put back goes out again */
+		if (control_peer_ledger(s, p, &l) == 0) {
+			gs_ledger_take_part(l, p->pid, p->pid_start, p->susp_put, &p->susp_bytes);
+			gs_ledger_close(l);
+		}
+		p->susp_put = 0;
+		if (rc == CUDA_ERROR_OUT_OF_MEMORY) {
+			if (!p->susp_waiting)
+				control_log(s, "Client %ld waits to resume: its %" PRIu64 " MiB do not fit on the GPU now",
+					    (long)p->pid, p->susp_bytes >> 20);
+			retry_later(p);
+			save(s);
+			return;
+		}
+		stop_resuming(s, p, why[0] ? why : "its interposer could not move its memory back");
+	}
 }

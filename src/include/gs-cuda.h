@@ -22,6 +22,7 @@ enum {
 	CUDA_ERROR_ILLEGAL_STATE = 401,
 	CUDA_ERROR_NOT_FOUND = 500,
 	CUDA_ERROR_NOT_READY = 600,
+	CUDA_ERROR_ILLEGAL_ADDRESS = 700,
 	CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES = 701,
 	CUDA_ERROR_NOT_PERMITTED = 800,
 	CUDA_ERROR_NOT_SUPPORTED = 801,
@@ -166,6 +167,25 @@ typedef struct CUmemAllocationProp_st {
 	} allocFlags;
 } CUmemAllocationProp;
 
+/* Virtual memory management (CUDA 10.2+): a range of addresses reserved,
+ * physical memory made (cuMemCreate) and mapped into it, access granted per
+ * device. The interposer backs allocations with it to move them (swap.c). */
+typedef enum CUmemAllocationType_enum { CU_MEM_ALLOCATION_TYPE_PINNED = 0x1 } CUmemAllocationType;
+typedef enum CUmemLocationType_enum { CU_MEM_LOCATION_TYPE_DEVICE = 0x1 } CUmemLocationType;
+typedef enum CUmemAccess_flags_enum {
+	CU_MEM_ACCESS_FLAGS_PROT_NONE = 0x0,
+	CU_MEM_ACCESS_FLAGS_PROT_READ = 0x1,
+	CU_MEM_ACCESS_FLAGS_PROT_READWRITE = 0x3,
+} CUmemAccess_flags;
+typedef enum CUmemAllocationGranularity_flags_enum {
+	CU_MEM_ALLOC_GRANULARITY_MINIMUM = 0x0,
+	CU_MEM_ALLOC_GRANULARITY_RECOMMENDED = 0x1,
+} CUmemAllocationGranularity_flags;
+typedef struct CUmemAccessDesc_st {
+	CUmemLocation location;
+	CUmemAccess_flags flags;
+} CUmemAccessDesc;
+
 /* The checkpoint API (another process's memory to host and back: suspend
  * and resume); gpushare passes no arguments (all optional). */
 typedef enum CUprocessState_enum {
@@ -255,6 +275,12 @@ CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs *args);
 	CU(cuDeviceGetMemPool, cuDeviceGetMemPool, 11020, (CUmemoryPool *pool, CUdevice dev), (pool, dev)) \
 	CU(cuMemCreate, cuMemCreate, 10020, (CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop, unsigned long long flags), (h, size, prop, flags)) \
 	CU(cuMemRelease, cuMemRelease, 10020, (CUmemGenericAllocationHandle h), (h)) \
+	CU(cuMemAddressReserve, cuMemAddressReserve, 10020, (CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr, unsigned long long flags), (ptr, size, alignment, addr, flags)) \
+	CU(cuMemAddressFree, cuMemAddressFree, 10020, (CUdeviceptr ptr, size_t size), (ptr, size)) \
+	CU(cuMemMap, cuMemMap, 10020, (CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle h, unsigned long long flags), (ptr, size, offset, h, flags)) \
+	CU(cuMemUnmap, cuMemUnmap, 10020, (CUdeviceptr ptr, size_t size), (ptr, size)) \
+	CU(cuMemSetAccess, cuMemSetAccess, 10020, (CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc, size_t count), (ptr, size, desc, count)) \
+	CU(cuMemGetAllocationGranularity, cuMemGetAllocationGranularity, 10020, (size_t *granularity, const CUmemAllocationProp *prop, CUmemAllocationGranularity_flags option), (granularity, prop, option)) \
 	CU(cuArrayCreate, cuArrayCreate_v2, 3020, (CUarray *a, const CUDA_ARRAY_DESCRIPTOR *d), (a, d)) \
 	CU(cuArray3DCreate, cuArray3DCreate_v2, 3020, (CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR *d), (a, d)) \
 	CU(cuArrayDestroy, cuArrayDestroy, 2000, (CUarray a), (a)) \
@@ -271,15 +297,19 @@ CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs *args);
 	CU(cuStreamDestroy, cuStreamDestroy_v2, 4000, (CUstream s), (s)) \
 	CU(cuStreamSynchronize, cuStreamSynchronize, 2000, (CUstream s), (s)) \
 	CU_PTDS(cuStreamSynchronize, cuStreamSynchronize_ptsz, 7000, (CUstream s), (s)) \
+	CU(cuStreamIsCapturing, cuStreamIsCapturing, 10000, (CUstream s, int *status), (s, status)) \
+	CU_PTDS(cuStreamIsCapturing, cuStreamIsCapturing_ptsz, 10000, (CUstream s, int *status), (s, status)) \
 	CU(cuEventCreate, cuEventCreate, 2000, (CUevent *e, unsigned int flags), (e, flags)) \
 	CU(cuEventRecord, cuEventRecord, 2000, (CUevent e, CUstream s), (e, s)) \
 	CU_PTDS(cuEventRecord, cuEventRecord_ptsz, 7000, (CUevent e, CUstream s), (e, s)) \
 	CU(cuEventSynchronize, cuEventSynchronize, 2000, (CUevent e), (e)) \
+	CU(cuEventQuery, cuEventQuery, 2000, (CUevent e), (e)) \
 	CU(cuEventElapsedTime, cuEventElapsedTime, 2000, (float *ms, CUevent start, CUevent end), (ms, start, end)) \
 	CU(cuEventDestroy, cuEventDestroy_v2, 4000, (CUevent e), (e)) \
 	CU(cuModuleLoadData, cuModuleLoadData, 2000, (CUmodule *m, const void *image), (m, image)) \
 	CU(cuModuleGetFunction, cuModuleGetFunction, 2000, (CUfunction *f, CUmodule m, const char *name), (f, m, name)) \
 	CU(cuModuleUnload, cuModuleUnload, 2000, (CUmodule m), (m)) \
+	CU(cuFuncGetName, cuFuncGetName, 12030, (const char **name, CUfunction f), (name, f)) \
 	CU(cuLaunchKernel, cuLaunchKernel, 4000, (CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem, CUstream s, void **params, void **extra), (f, gx, gy, gz, bx, by, bz, shmem, s, params, extra)) \
 	CU_PTDS(cuLaunchKernel, cuLaunchKernel_ptsz, 7000, (CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem, CUstream s, void **params, void **extra), (f, gx, gy, gz, bx, by, bz, shmem, s, params, extra)) \
 	CU(cuLaunchKernelEx, cuLaunchKernelEx, 11060, (const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra), (cfg, f, params, extra)) \

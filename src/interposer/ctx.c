@@ -27,7 +27,7 @@ struct dev {
 	CUcontext green_ctx;
 	CUdevResourceDesc desc;  /* the slice's SMs, for every green context made */
 	CUdevResource res;       /* the same SMs as one resource */
-	unsigned sms;
+	unsigned sms, sm_first;  /* sm_first: where they start in the GPU's numbering (traces) */
 };
 
 /* Counts of the slow paths, logged at exit (GPUSHARE_LOG) to show they stay rare. */
@@ -81,8 +81,9 @@ static unsigned round_to(unsigned n, unsigned gran)
  * GPU makes alike (smrun.h). Groups of one split were measured disjoint
  * across processes under MPS on the H100; a split per slice, or runs of the
  * smallest groups, were not (docs/interposer.md). */
-static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
+static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc, unsigned *sm_first)
 {
+	*sm_first = 0;
 	CUdevResource all, rest, groups[256];
 	CUresult rc = gs__real.cuDeviceGetDevResource(dev, &all, CU_DEV_RESOURCE_TYPE_SM);
 	if (rc)
@@ -115,6 +116,7 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc)
 		count = 1;
 	if (first + count > n)
 		first = n > count ? n - count : 0; /* the layout changed under us: stay on the GPU */
+	*sm_first = first * g;
 	return gs__real.cuDevResourceGenerateDesc(desc, groups + first, count);
 }
 
@@ -143,7 +145,7 @@ static struct dev *dev_get(CUdevice dev)
 	struct dev mine = { 0 };
 	CUresult rc = gs__real.cuDevicePrimaryCtxRetain(&mine.primary, dev);
 	if (!rc)
-		rc = slice_desc(dev, &mine.desc);
+		rc = slice_desc(dev, &mine.desc, &mine.sm_first);
 	if (!rc)
 		rc = make_green(dev, mine.desc, &mine.green, &mine.green_ctx);
 	if (!rc && (rc = gs__real.cuGreenCtxGetDevResource(mine.green, &mine.res, CU_DEV_RESOURCE_TYPE_SM)))
@@ -165,6 +167,7 @@ static struct dev *dev_get(CUdevice dev)
 		d->desc = mine.desc;
 		d->res = mine.res;
 		d->sms = mine.sms;
+		d->sm_first = mine.sm_first;
 		__atomic_store_n(&d->state, DEV_READY, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&publish);
@@ -244,6 +247,23 @@ unsigned gs__ctx_sms(CUdevice dev)
 	return d ? d->sms : 0;
 }
 
+void gs__ctx_sm_span(CUdevice dev, unsigned *first, unsigned *count)
+{
+	struct dev *d = gs__sm_active && !gs__mask_on ? dev_get(dev) : NULL;
+	int all = 0;
+	if (gs__mask_on && gs__slice_device(dev)) {
+		*first = gs__slice.sm_start, *count = gs__slice.sms; /* its own; lent ones are in the mask */
+	} else if (d) {
+		*first = d->sm_first, *count = d->sms;
+	} else {
+		*first = 0;
+		*count = gs__real.cuDeviceGetAttribute && !gs__real.cuDeviceGetAttribute(
+								  &all, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev) && all > 0
+				 ? (unsigned)all
+				 : 0;
+	}
+}
+
 /* ---- hooks ---- */
 
 CUresult gs__hook_cuInit(unsigned int flags);
@@ -318,9 +338,10 @@ static CUresult own_context(CUcontext *pctx, CUdevice dev)
 	 * afterwards, as MPS's limits do */
 	static pthread_mutex_t sms_lock = PTHREAD_MUTEX_INITIALIZER;
 	CUdevResourceDesc desc;
+	unsigned sm_first;
 	pthread_mutex_lock(&sms_lock);
 	gs__config_refresh_sms(&gs__slice);
-	CUresult rc = slice_desc(dev, &desc);
+	CUresult rc = slice_desc(dev, &desc, &sm_first);
 	pthread_mutex_unlock(&sms_lock);
 	CUgreenCtx g;
 	CUcontext ctx;
@@ -419,6 +440,20 @@ static inline void launch_check(void)
 		gs__ctx_slow();
 }
 
+/* The driver's launch, traced (trace.c) where GPUSHARE_TRACE_FILE asks:
+ * off, one predictable branch. */
+#define TRACED(call, fn, s, gx, gy, gz, bx, by, bz, ptsz) \
+	if (__builtin_expect(gs__trace_on, 0)) { \
+		int slot_ = gs__trace_begin(&(const struct gs__trace_launch){ \
+			(fn), (s), { (gx), (gy), (gz) }, { (bx), (by), (bz) }, (ptsz) }); \
+		rc = call; \
+		gs__trace_end(slot_, rc); \
+	} else { \
+		rc = call; \
+	}
+/* whether a hook's suffix is the per-thread default stream's */
+#define PTSZ(suffix) (sizeof(#suffix) > 1)
+
 #define LAUNCH_HOOKS(suffix) \
 	CUresult gs__hook_cuLaunchKernel##suffix(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, \
 						 unsigned by, unsigned bz, unsigned shmem, CUstream s, void **p, void **e); \
@@ -429,7 +464,9 @@ static inline void launch_check(void)
 		gs__turn_gate(); \
 		gs__act_hook(); \
 		gs__mask_in_launch = true; \
-		CUresult rc = gs__real.cuLaunchKernel##suffix(f, gx, gy, gz, bx, by, bz, shmem, s, p, e); \
+		CUresult rc; \
+		TRACED(gs__real.cuLaunchKernel##suffix(f, gx, gy, gz, bx, by, bz, shmem, s, p, e), f, s, gx, gy, gz, bx, \
+		       by, bz, PTSZ(suffix)) \
 		gs__mask_in_launch = false; \
 		return rc; \
 	} \
@@ -440,7 +477,12 @@ static inline void launch_check(void)
 		gs__turn_gate(); \
 		gs__act_hook(); \
 		gs__mask_in_launch = true; \
-		CUresult rc = gs__real.cuLaunchKernelEx##suffix(cfg, f, p, e); \
+		CUresult rc; \
+		if (!cfg) \
+			rc = gs__real.cuLaunchKernelEx##suffix(cfg, f, p, e); \
+		else \
+			TRACED(gs__real.cuLaunchKernelEx##suffix(cfg, f, p, e), f, cfg->hStream, cfg->gridDimX, \
+			       cfg->gridDimY, cfg->gridDimZ, cfg->blockDimX, cfg->blockDimY, cfg->blockDimZ, PTSZ(suffix)) \
 		gs__mask_in_launch = false; \
 		return rc; \
 	} \
@@ -455,7 +497,9 @@ static inline void launch_check(void)
 		gs__turn_gate(); \
 		gs__act_hook(); \
 		gs__mask_in_launch = true; \
-		CUresult rc = gs__real.cuLaunchCooperativeKernel##suffix(f, gx, gy, gz, bx, by, bz, shmem, s, p); \
+		CUresult rc; \
+		TRACED(gs__real.cuLaunchCooperativeKernel##suffix(f, gx, gy, gz, bx, by, bz, shmem, s, p), f, s, gx, gy, \
+		       gz, bx, by, bz, PTSZ(suffix)) \
 		gs__mask_in_launch = false; \
 		return rc; \
 	} \

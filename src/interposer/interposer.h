@@ -60,12 +60,14 @@ struct gs__client {
 	uint64_t memory_limit;
 	bool mps;
 	double share;            /* under NVIDIA's MPS: the slice's part of the GPU's SMs (1: all) */
+	bool swap;               /* "R swap 1": back allocations so that they can be moved (swap.c) */
 };
 extern struct gs__client gs__client;
 /* What every wrapper looks at, in one word so that the usual case costs one
  * load and a branch: GPUSHARE_TRACE counts calls; terminate_client makes
- * every later call fail with CUDA_ERROR_MPS_CLIENT_TERMINATED. */
-enum { GS__WRAP_TRACE = 1, GS__WRAP_TERMINATED = 2 };
+ * every later call fail with CUDA_ERROR_MPS_CLIENT_TERMINATED; the swap's
+ * gate (swap.c) makes every call wait while the program's memory is moved. */
+enum { GS__WRAP_TRACE = 1, GS__WRAP_TERMINATED = 2, GS__WRAP_GATE = 4 };
 extern unsigned gs__wrap_flags __attribute__((visibility("hidden")));
 
 /* One-time set-up, reachable from every entry point. */
@@ -92,6 +94,8 @@ struct gs__placement {
 	bool has_turn;
 	/* a low-priority slice's launches held back now (a critical slice busy) */
 	bool paused;
+	/* "S swap out" / "S swap in" before the answer ended: 'o', 'i' or 0 */
+	char swap_cmd;
 };
 /* Registers with gpushare-control (register.c), asking for the slice
  * asked ("-": none; "?MIG-...": a name from CUDA_VISIBLE_DEVICES, a slice
@@ -101,6 +105,8 @@ int gs__register(const char *asked, const char *gpu);
 /* A line to gpushare-control on the registered connection (register.c):
  * never blocks; false when it was not sent (no daemon, a full socket). */
 bool gs__notify(const char *line);
+/* Whether the program is connected to gpushare-control now. */
+bool gs__connected(void);
 
 /* TPC masks (smmask.c). gs__mask_setup takes the registration's mask
  * (false: green contexts); gs__mask_subscribe after cuInit; gs__mask_set for
@@ -254,6 +260,34 @@ void gs__ctx_uncharge_primary(CUdevice dev);
 
 /* The SM count a device's contexts get in this slice (0: not limited). */
 unsigned gs__ctx_sms(CUdevice dev);
+/* Where a device's launches in this slice run, in the GPU's SM numbering:
+ * the green context's SMs, the slice's own under TPC masks (lent ones come
+ * and go: gs__mask_enabled), else the whole GPU (count 0: unknown). */
+void gs__ctx_sm_span(CUdevice dev, unsigned *first, unsigned *count);
+/* The TPC mask bits a launch enables now (TPC masks only: false otherwise). */
+bool gs__mask_enabled(uint32_t enabled[4]);
+
+/* Kernel traces (trace.c), where GPUSHARE_TRACE_FILE names a file: every
+ * launch brackets the driver's with gs__trace_begin (the slot it took, -1
+ * when the buffer was full: counted as dropped) and gs__trace_end; memory
+ * calls note what they allocated and freed. Off, each costs one
+ * predictable branch. */
+extern bool gs__trace_on;
+struct gs__trace_launch {
+	CUfunction f;
+	CUstream s;
+	unsigned grid[3], block[3];
+	bool ptsz;               /* the per-thread default stream's form */
+};
+void gs__trace_setup(void);
+int gs__trace_begin(const struct gs__trace_launch *l);
+void gs__trace_end(int slot, CUresult rc);
+void gs__trace_mem_note(const char *what, uint64_t bytes, uintptr_t addr);
+static inline void gs__trace_mem(const char *what, uint64_t bytes, uintptr_t addr)
+{
+	if (__builtin_expect(gs__trace_on, 0))
+		gs__trace_mem_note(what, bytes, addr);
+}
 
 /* Whether the slice applies to a device (its GPU), cached per device. */
 bool gs__slice_device(CUdevice dev);
@@ -277,6 +311,30 @@ void gs__process_view(uint64_t *cap, uint64_t *held);
 /* Whether the slice may hold used bytes: within its guarantee always, past
  * it only out of what no other slice of the GPU is guaranteed (guarantee.c). */
 bool gs__guarantee_admits(uint64_t used);
+
+/* The interposer's own swap (swap.c), for gpushare-control's suspend where
+ * the driver refuses its checkpoint API. gs__swap_setup once the
+ * registration said whether to (GPUSHARE_SWAP=on|off overrides it); then
+ * gs__swap_backs says whether an allocation of bytes on the current device
+ * is backed by VMM (gs__swap_on, and at least the granularity), which
+ * gs__swap_alloc makes (CUDA_SUCCESS or the driver's error, nothing left
+ * made); gs__swap_free frees one of its allocations (*ours false: not one,
+ * nothing done), after the stream's work (s) or the context's (NULL);
+ * gs__swap_ctx_gone when a context is destroyed. gs__swap_command queues
+ * "S swap out|in" for its thread, which answers the daemon. The wrappers
+ * call gs__swap_gate while GS__WRAP_GATE is set. mem.c tells what an
+ * allocation was charged (gs__mem_charged). */
+extern bool gs__swap_on;
+void gs__swap_setup(bool asked);
+bool gs__swap_backs(size_t bytes);
+CUresult gs__swap_alloc(CUdeviceptr *dptr, size_t bytes);
+CUresult gs__swap_free(CUdeviceptr va, CUstream s, bool *ours);
+void gs__swap_ctx_gone(CUcontext ctx);
+void gs__swap_command(bool out);
+/* The same at once, on the calling thread: the answer line into answer. */
+void gs__swap_now(bool out, char *answer, size_t len);
+void gs__swap_gate(void);
+uint64_t gs__mem_charged(CUdeviceptr p);
 
 /* The lookup shared by dlsym and cuGetProcAddress (wrap.c): our wrapper for
  * a real function pointer, or the pointer itself when it is not wrapped. */

@@ -104,6 +104,22 @@ static uint64_t table_take(struct table *t, uintptr_t key)
 	return bytes;
 }
 
+/* What key was charged (0: not ours), left in the table. */
+static uint64_t table_get(struct table *t, uintptr_t key)
+{
+	struct shard *s = &t->s[hash(key) % SHARDS];
+	uint64_t bytes = 0;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = s->cap ? (hash(key) >> 8) & (s->cap - 1) : 0; s->cap && s->slots[i].state != SLOT_EMPTY;
+	     i = (i + 1) & (s->cap - 1))
+		if (s->slots[i].state == SLOT_LIVE && s->slots[i].key == key) {
+			bytes = s->slots[i].bytes;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return bytes;
+}
+
 /* what this process holds, its contexts included (as MPS counts it), against
  * its server's pinned memory limit */
 static uint64_t process_bytes;
@@ -367,6 +383,7 @@ CUresult gs__ctx_charge_end(struct gs__ctx_charge *t, bool made, CUcontext own)
 
 void gs__ctx_uncharge(CUcontext ctx)
 {
+	gs__swap_ctx_gone(ctx); /* its VMM-backed allocations live on (swap.c) */
 	uncharge(own_take(ctx, true));
 }
 
@@ -424,9 +441,15 @@ static int counted(void)
 	do { \
 		gs__ctx_check(); \
 		int c_ = counted(); \
-		if (c_ <= 0) \
-			return c_ ? CUDA_ERROR_OUT_OF_MEMORY : call; \
+		if (c_ < 0) \
+			return CUDA_ERROR_OUT_OF_MEMORY; \
 		uint64_t n_ = (bytes); \
+		if (c_ == 0) { \
+			CUresult r_ = call; \
+			if (r_ == CUDA_SUCCESS) \
+				gs__trace_mem(__func__ + 9, n_, (uintptr_t)(key_after)); \
+			return r_; \
+		} \
 		if (charge_or_wait(n_)) \
 			return CUDA_ERROR_OUT_OF_MEMORY; \
 		CUresult rc_ = call; \
@@ -436,6 +459,8 @@ static int counted(void)
 			undo; \
 			uncharge(n_); \
 			rc_ = CUDA_ERROR_OUT_OF_MEMORY; \
+		} else { \
+			gs__trace_mem(__func__ + 9, n_, (uintptr_t)(key_after)); \
 		} \
 		return rc_; \
 	} while (0)
@@ -444,19 +469,41 @@ static int counted(void)
 	do { \
 		uint64_t n_ = table_take((tab), (uintptr_t)(key)); \
 		CUresult rc_ = call; \
-		if (rc_ == CUDA_SUCCESS) \
+		if (rc_ == CUDA_SUCCESS) { \
 			uncharge(n_); \
-		else if (n_ && !table_put((tab), (uintptr_t)(key), n_)) \
+			gs__trace_mem(__func__ + 9, n_, (uintptr_t)(key)); \
+		} else if (n_ && !table_put((tab), (uintptr_t)(key), n_)) \
 			uncharge(n_); /* still allocated, but no longer ours to give back */ \
 		return rc_; \
 	} while (0)
+
+/* Device memory from the driver, or backed by VMM where the swap may move
+ * it (swap.c): charged alike, freed by the one that made it. */
+static CUresult dev_alloc(CUdeviceptr *dptr, size_t bytes)
+{
+	return gs__swap_backs(bytes) ? gs__swap_alloc(dptr, bytes) : gs__real.cuMemAlloc_v2(dptr, bytes);
+}
+
+static CUresult dev_free(CUdeviceptr p, CUstream s, bool async)
+{
+	bool ours;
+	CUresult rc = gs__swap_free(p, s, &ours);
+	if (ours)
+		return rc;
+	return async ? gs__real.cuMemFreeAsync(p, s) : gs__real.cuMemFree_v2(p);
+}
+
+uint64_t gs__mem_charged(CUdeviceptr p)
+{
+	return table_get(&allocs, p);
+}
 
 CUresult gs__hook_cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes);
 CUresult gs__hook_cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes)
 {
 	if (!dptr)
 		return gs__real.cuMemAlloc_v2(dptr, bytes);
-	CHARGED_ALLOC(&allocs, bytes, *dptr, gs__real.cuMemAlloc_v2(dptr, bytes), gs__real.cuMemFree_v2(*dptr));
+	CHARGED_ALLOC(&allocs, bytes, *dptr, dev_alloc(dptr, bytes), dev_free(*dptr, NULL, false));
 }
 
 /* Managed memory is charged whole: it may all migrate to the device. */
@@ -466,6 +513,24 @@ CUresult gs__hook_cuMemAllocManaged(CUdeviceptr *dptr, size_t bytes, unsigned in
 	if (!dptr)
 		return gs__real.cuMemAllocManaged(dptr, bytes, flags);
 	CHARGED_ALLOC(&allocs, bytes, *dptr, gs__real.cuMemAllocManaged(dptr, bytes, flags), gs__real.cuMemFree_v2(*dptr));
+}
+
+/* The driver's pitch for width: where the swap backs the rows, the pitch
+ * is asked of the driver with one row (allocated and freed), so that the
+ * program sees the pitch it would have had. */
+static CUresult pitch_alloc(CUdeviceptr *dptr, size_t *pitch, size_t w, size_t h, unsigned int elem)
+{
+	if (!__atomic_load_n(&gs__swap_on, __ATOMIC_RELAXED))
+		return gs__real.cuMemAllocPitch_v2(dptr, pitch, w, h, elem);
+	CUdeviceptr row;
+	CUresult rc = gs__real.cuMemAllocPitch_v2(&row, pitch, w, 1, elem);
+	if (rc != CUDA_SUCCESS)
+		return rc;
+	gs__real.cuMemFree_v2(row);
+	if (h > SIZE_MAX / *pitch)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	return gs__swap_backs(*pitch * h) ? gs__swap_alloc(dptr, *pitch * h)
+					  : gs__real.cuMemAllocPitch_v2(dptr, pitch, w, h, elem);
 }
 
 /* The pitch is the driver's choice: the least it can take (width x height)
@@ -480,7 +545,7 @@ CUresult gs__hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w,
 		return c < 0 ? CUDA_ERROR_OUT_OF_MEMORY : gs__real.cuMemAllocPitch_v2(dptr, pitch, w, h, elem);
 	if (__builtin_mul_overflow((uint64_t)w, (uint64_t)h, &least) || charge_or_wait(least))
 		return CUDA_ERROR_OUT_OF_MEMORY;
-	CUresult rc = gs__real.cuMemAllocPitch_v2(dptr, pitch, w, h, elem);
+	CUresult rc = pitch_alloc(dptr, pitch, w, h, elem);
 	if (rc != CUDA_SUCCESS) {
 		uncharge(least);
 		return rc;
@@ -488,13 +553,13 @@ CUresult gs__hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w,
 	uint64_t bytes = (uint64_t)*pitch * h;
 	if (bytes > least && charge(bytes - least)) {
 		uncharge(least);
-		gs__real.cuMemFree_v2(*dptr);
+		dev_free(*dptr, NULL, false);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	bytes = bytes > least ? bytes : least;
 	if (!table_put(&allocs, *dptr, bytes)) {
 		uncharge(bytes);
-		gs__real.cuMemFree_v2(*dptr);
+		dev_free(*dptr, NULL, false);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	return rc;
@@ -503,15 +568,25 @@ CUresult gs__hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w,
 CUresult gs__hook_cuMemFree_v2(CUdeviceptr dptr);
 CUresult gs__hook_cuMemFree_v2(CUdeviceptr dptr)
 {
-	UNCHARGED_FREE(&allocs, dptr, gs__real.cuMemFree_v2(dptr));
+	UNCHARGED_FREE(&allocs, dptr, dev_free(dptr, NULL, false));
 }
 
-/* cuMemFreeAsync may free memory of cuMemAlloc too: its charge goes back. */
+/* cuMemFreeAsync may free memory of cuMemAlloc too: its charge goes back
+ * (memory the swap backs, after the stream's work). */
 #define FREE_ASYNC_HOOK(suffix) \
 	CUresult gs__hook_cuMemFreeAsync##suffix(CUdeviceptr dptr, CUstream s); \
 	CUresult gs__hook_cuMemFreeAsync##suffix(CUdeviceptr dptr, CUstream s) \
 	{ \
 		gs__ctx_check(); \
+		bool ours_; \
+		CUresult swap_rc_ = gs__swap_free(dptr, s, &ours_); \
+		if (ours_) { \
+			uint64_t n_ = table_take(&allocs, dptr); \
+			uncharge(n_); \
+			if (swap_rc_ == CUDA_SUCCESS) \
+				gs__trace_mem(__func__ + 9, n_, (uintptr_t)dptr); \
+			return swap_rc_; \
+		} \
 		UNCHARGED_FREE(&allocs, dptr, gs__real.cuMemFreeAsync##suffix(dptr, s)); \
 	}
 FREE_ASYNC_HOOK()
@@ -772,7 +847,6 @@ CUresult gs__hook_cuMemPoolDestroy(CUmemoryPool pool)
 
 /* Physical memory of the VMM API: charged when it is on a device of the
  * slice (host locations are not device memory), with the device's context. */
-enum { CU_MEM_LOCATION_TYPE_DEVICE = 1 };
 CUresult gs__hook_cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,
 			      unsigned long long flags);
 CUresult gs__hook_cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,

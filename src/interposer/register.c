@@ -184,6 +184,13 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 		} else if (strcmp(line, "S pause on") == 0 || strcmp(line, "S pause off") == 0) {
 			struct gs__placement *to = apply ? &placed : &placed_again;
 			to->paused = strcmp(line, "S pause on") == 0;
+		} else if (strcmp(line, "S swap out") == 0 || strcmp(line, "S swap in") == 0) {
+			/* a suspended program's resume asked of it as it registers again */
+			struct gs__placement *to = apply ? &placed : &placed_again;
+			to->swap_cmd = line[7] == 'o' ? 'o' : 'i';
+		} else if (strcmp(line, "R swap 1") == 0) {
+			if (apply)
+				gs__client.swap = true;
 		} else if (strncmp(line, "S mask ", 7) == 0) {
 			/* a mask pushed before the answer ended: the newest holds */
 			struct gs__placement *to = apply ? &placed : &placed_again;
@@ -327,6 +334,11 @@ bool gs__notify(const char *line)
 	return fd >= 0 && send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)strlen(line);
 }
 
+bool gs__connected(void)
+{
+	return __atomic_load_n(&watched_fd, __ATOMIC_RELAXED) >= 0;
+}
+
 /* Watches the connection: pushed events, and the daemon's death. */
 static void *watch(void *arg)
 {
@@ -374,6 +386,8 @@ static void *watch(void *arg)
 				gs__turns_set(strcmp(line, "S turn on") == 0);
 			} else if (strcmp(line, "S pause on") == 0 || strcmp(line, "S pause off") == 0) {
 				gs__pause_set(strcmp(line, "S pause on") == 0);
+			} else if (strcmp(line, "S swap out") == 0 || strcmp(line, "S swap in") == 0) {
+				gs__swap_command(strcmp(line, "S swap out") == 0); /* its thread answers */
 			}
 		}
 		/* no longer ours for a forked child to close: the number may be reused */
@@ -392,6 +406,7 @@ static void *watch(void *arg)
 			placed_again.turn_ms = 0;
 			placed_again.has_turn = false;
 			placed_again.paused = false;
+			placed_again.swap_cmd = 0;
 			int rc = read_answer(fd, false, why, sizeof why);
 			if (passed_fd >= 0) { /* it has its ledger */
 				close(passed_fd);
@@ -415,6 +430,8 @@ static void *watch(void *arg)
 		gs__turns_again(&placed_again);
 		gs__act_reset();
 		gs__log("registered again with gpushare-control");
+		if (placed_again.swap_cmd) /* the gate stayed closed while no daemon was there */
+			gs__swap_command(placed_again.swap_cmd == 'o');
 	}
 }
 
@@ -513,5 +530,7 @@ int gs__register(const char *asked, const char *gpu)
 		gs__turns_again(NULL); /* nobody would open the gate */
 	}
 	pthread_attr_destroy(&attr);
+	if (placed.swap_cmd)
+		gs__swap_command(placed.swap_cmd == 'o');
 	return 0;
 }

@@ -99,6 +99,15 @@ static void launch_cb(void *userdata, int domain, int cbid, const void *params)
 	memcpy(tmd, &w0, sizeof w0);
 }
 
+bool gs__mask_enabled(uint32_t enabled[4])
+{
+	if (!gs__mask_on)
+		return false;
+	unsigned cur = __atomic_load_n(&M.cur, __ATOMIC_ACQUIRE);
+	disabled(M.ring[cur % RING], enabled); /* a mask published meanwhile: one of the two, for a trace */
+	return true;
+}
+
 bool gs__mask_setup(const struct gs__placement *pl)
 {
 	if (!pl->masked)

@@ -185,4 +185,7 @@ void gs__turn_wait(void)
 	}
 	pthread_mutex_unlock(&T.lock);
 	pthread_setcancelstate(was, NULL);
+	/* past the swap's gate before it waited here: not while the memory is out */
+	if (__atomic_load_n(&gs__wrap_flags, __ATOMIC_ACQUIRE) & GS__WRAP_GATE)
+		gs__swap_gate();
 }

@@ -48,7 +48,10 @@ unsigned long gs__calls[GS__N_CALLS];
 		if (__builtin_expect(__atomic_load_n(&gs__wrap_flags, __ATOMIC_RELAXED), 0)) { \
 			if (gs__wrap_flags & GS__WRAP_TERMINATED) \
 				return CUDA_ERROR_MPS_CLIENT_TERMINATED; \
-			__atomic_add_fetch(&gs__calls[GS__I_##sym], 1, __ATOMIC_RELAXED); \
+			if (gs__wrap_flags & GS__WRAP_GATE) \
+				gs__swap_gate(); \
+			if (gs__wrap_flags & GS__WRAP_TRACE) \
+				__atomic_add_fetch(&gs__calls[GS__I_##sym], 1, __ATOMIC_RELAXED); \
 		} \
 		if (gs__hook_##sym) \
 			return gs__hook_##sym args; \
@@ -226,6 +229,7 @@ static void init_once(void)
 		fprintf(stderr, "gpushare: %s; CUDA is refused for this program\n", err);
 		gs__log("refused: %s", err);
 	}
+	gs__swap_setup(gs__client.swap); /* the daemon's answer, or GPUSHARE_SWAP */
 	int version = 0;
 	if (gs__real.cuDriverGetVersion)
 		gs__real.cuDriverGetVersion(&version); /* needs no cuInit */
@@ -250,6 +254,7 @@ static void init_once(void)
 		__atomic_or_fetch(&gs__wrap_flags, GS__WRAP_TRACE, __ATOMIC_RELAXED);
 	if (secure_getenv("GPUSHARE_LOG"))
 		atexit(log_stats);
+	gs__trace_setup(); /* GPUSHARE_TRACE_FILE: kernel traces (GPUSHARE_TRACE counts calls) */
 	gs__log("slice %s: memory %s%llu MiB, SMs %s%u", gs__slice.name[0] ? gs__slice.name : "none",
 		gs__slice.memory_limited ? "" : "unlimited ", (unsigned long long)(gs__slice.memory_limit >> 20),
 		gs__slice.sm_limited ? "" : "unlimited ", gs__slice.sms);

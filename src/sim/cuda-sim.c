@@ -3,7 +3,11 @@
  * accounted across the processes of a GPU (a ledger in the sim dir), streams,
  * events, and kernels that occupy their context's SMs for a given time
  * (a per-GPU SM timeline shared by processes, so disjoint SM ranges run side
- * by side and overlapping ones wait for each other, as under MPS).
+ * by side and overlapping ones wait for each other, as under MPS; a kernel
+ * of fewer blocks than its SMs takes only as many, those free first).
+ * An event is timed when its stream reaches it: recorded just before a
+ * kernel, at the kernel's start (which may wait for SMs other processes
+ * hold), as a GPU's front end reaches it when the kernel gets the GPU.
  *
  * A module image is text: "gpushare-sim-module" then "kernel <name> <usec>"
  * lines, usec being the run time of one wave of blocks. The kernel named
@@ -47,6 +51,7 @@ struct CUstream_st {
 	uint32_t magic;
 	struct CUctx_st *ctx;
 	uint64_t busy_until;
+	struct CUevent_st *pending; /* the event recorded last, if nothing came after it */
 };
 
 struct CUctx_st {
@@ -73,6 +78,7 @@ struct CUevent_st {
 	uint32_t magic;
 	uint64_t t;
 	bool recorded;
+	struct CUstream_st *on;  /* the stream it waits on as its last work (pending) */
 };
 
 struct CUfunc_st {
@@ -208,7 +214,7 @@ static void sim_init(void)
 		}
 		d->primary = (struct CUctx_st){ .magic = MAGIC_CTX, .dev = S.n, .primary = true,
 						.sm_count = d->gpu.model->sm_count };
-		d->primary.stream = (struct CUstream_st){ MAGIC_STREAM, &d->primary, 0 };
+		d->primary.stream = (struct CUstream_st){ MAGIC_STREAM, &d->primary, 0, NULL };
 		d->pool = (struct CUmemPoolHandle_st){ .magic = MAGIC_POOL, .dev = S.n };
 		gs_tpcmap_fill(d->gpu.model, d->tpc);
 		S.n++;
@@ -423,7 +429,7 @@ static CUresult ctx_create(CUcontext *pctx, unsigned flags, CUdevice dev)
 	charge_context(dev);
 	*c = (struct CUctx_st){ .magic = MAGIC_CTX, .dev = dev, .sm_count = model(dev)->sm_count,
 				.refs = 1, .flags = flags };
-	c->stream = (struct CUstream_st){ MAGIC_STREAM, c, 0 };
+	c->stream = (struct CUstream_st){ MAGIC_STREAM, c, 0, NULL };
 	push(c);
 	*pctx = c;
 	return CUDA_SUCCESS;
@@ -662,7 +668,7 @@ EXPORT CUresult cuGreenCtxCreate(CUgreenCtx *g, CUdevResourceDesc desc, CUdevice
 	gc->magic = MAGIC_GREEN;
 	gc->ctx = (struct CUctx_st){ .magic = MAGIC_CTX, .dev = dev, .green = true,
 				     .sm_start = desc->sm_start, .sm_count = desc->sm_count, .refs = 1 };
-	gc->ctx.stream = (struct CUstream_st){ MAGIC_STREAM, &gc->ctx, 0 };
+	gc->ctx.stream = (struct CUstream_st){ MAGIC_STREAM, &gc->ctx, 0, NULL };
 	*g = gc;
 	return CUDA_SUCCESS;
 }
@@ -764,12 +770,18 @@ static CUresult dev_free(uintptr_t p)
 	return CUDA_ERROR_INVALID_VALUE;
 }
 
+static bool vmm_range_ok(uintptr_t p, size_t n);
+
+/* Whether [p, p + n) is device memory the caller may copy to and from: an
+ * allocation's, or mapped addresses whose access was granted. */
 static bool dev_range_ok(uintptr_t p, size_t n)
 {
 	bool ok = false;
 	pthread_mutex_lock(&S.lock);
 	for (size_t i = 0; i < S.n_allocs && !ok; i++)
 		ok = p >= S.allocs[i].ptr && n <= S.allocs[i].size && p - S.allocs[i].ptr <= S.allocs[i].size - n;
+	if (!ok)
+		ok = vmm_range_ok(p, n);
 	pthread_mutex_unlock(&S.lock);
 	return ok;
 }
@@ -1007,23 +1019,340 @@ EXPORT CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
 	return cuDeviceGetDefaultMemPool(pool, dev);
 }
 
+/* ---- virtual memory management ----
+ * Physical memory (cuMemCreate) is a memory file charged to the GPU, its
+ * handle the record's address; a reservation is a range of inaccessible
+ * address space; cuMemMap maps the file there (still inaccessible),
+ * cuMemSetAccess makes it readable and writable by copies and kernels, and
+ * cuMemUnmap puts the inaccessible range back. Physical memory released
+ * while mapped lives (and stays charged) until its last mapping goes, as
+ * NVIDIA's does. Sizes, addresses and offsets are multiples of the
+ * granularity, 2 MiB as on NVIDIA's GPUs. */
+#define VMM_GRANULARITY (2ull << 20)
+#define MAGIC_PHYS 0x70687321u
+
+struct phys {
+	uint32_t magic;
+	int dev, fd;
+	size_t size;
+	unsigned maps;
+	bool released;
+};
+struct resv {
+	uintptr_t va;
+	size_t size;
+};
+struct vmap {
+	uintptr_t va;
+	size_t size;
+	struct phys *p;
+	bool access;
+};
+static struct {
+	struct phys **phys;
+	struct resv *resv;
+	struct vmap *map;
+	size_t n_phys, n_resv, n_map, cap_phys, cap_resv, cap_map;
+} V; /* under S.lock */
+
+/* Room for one more in a list of V, S.lock held. */
+static bool vmm_room(void **list, size_t n, size_t *cap, size_t elem)
+{
+	if (n < *cap)
+		return true;
+	size_t c = *cap ? *cap * 2 : 16;
+	void *l = realloc(*list, c * elem);
+	if (!l)
+		return false;
+	*list = l;
+	*cap = c;
+	return true;
+}
+
+static bool vmm_aligned(uintptr_t v)
+{
+	return v % VMM_GRANULARITY == 0;
+}
+
+static struct phys *phys_find(CUmemGenericAllocationHandle h, size_t *at)
+{
+	for (size_t i = 0; i < V.n_phys; i++)
+		if ((uintptr_t)V.phys[i] == h) {
+			if (at)
+				*at = i;
+			return V.phys[i];
+		}
+	return NULL;
+}
+
+/* The file closed and its charge given back once it is released and
+ * mapped nowhere; S.lock held. */
+static void phys_maybe_free(struct phys *p)
+{
+	size_t at;
+	if (!p->released || p->maps || !phys_find((uintptr_t)p, &at))
+		return;
+	V.phys[at] = V.phys[--V.n_phys];
+	gs_ledger_uncharge(S.dev[p->dev].mem, p->size);
+	close(p->fd);
+	p->magic = 0;
+	free(p);
+}
+
+EXPORT CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmemAllocationProp *prop,
+					      CUmemAllocationGranularity_flags option)
+{
+	NEED_INIT();
+	if (!granularity || !prop || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED ||
+	    prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE || prop->location.id < 0 || prop->location.id >= S.n ||
+	    (option != CU_MEM_ALLOC_GRANULARITY_MINIMUM && option != CU_MEM_ALLOC_GRANULARITY_RECOMMENDED))
+		return CUDA_ERROR_INVALID_VALUE;
+	*granularity = VMM_GRANULARITY;
+	return CUDA_SUCCESS;
+}
+
+/* Owned by the list V.phys until cuMemRelease and its last unmap. */
 EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,
 			    unsigned long long flags)
 {
 	NEED_INIT();
-	if (!h || !prop || flags || prop->location.id < 0 || prop->location.id >= S.n)
+	if (!h || !prop || flags || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED ||
+	    prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE || prop->location.id < 0 || prop->location.id >= S.n ||
+	    size == 0 || !vmm_aligned(size))
 		return CUDA_ERROR_INVALID_VALUE;
-	uintptr_t p;
-	CUresult rc = dev_alloc(prop->location.id, size, &p);
-	if (rc == CUDA_SUCCESS)
-		*h = p;
-	return rc;
+	int dev = prop->location.id;
+	if (gs_ledger_charge(S.dev[dev].mem, size))
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	struct phys *p = calloc(1, sizeof *p);
+	int fd = p ? memfd_create("gpushare-sim-vmm", MFD_CLOEXEC) : -1;
+	if (fd < 0 || ftruncate(fd, (off_t)size)) {
+		if (fd >= 0)
+			close(fd);
+		free(p);
+		gs_ledger_uncharge(S.dev[dev].mem, size);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	*p = (struct phys){ MAGIC_PHYS, dev, fd, size, 0, false };
+	pthread_mutex_lock(&S.lock);
+	bool ok = vmm_room((void **)&V.phys, V.n_phys, &V.cap_phys, sizeof *V.phys);
+	if (ok)
+		V.phys[V.n_phys++] = p;
+	pthread_mutex_unlock(&S.lock);
+	if (!ok) {
+		close(fd);
+		free(p);
+		gs_ledger_uncharge(S.dev[dev].mem, size);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	*h = (uintptr_t)p;
+	return CUDA_SUCCESS;
 }
 
 EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle h)
 {
 	NEED_INIT();
-	return dev_free((uintptr_t)h);
+	pthread_mutex_lock(&S.lock);
+	struct phys *p = phys_find(h, NULL);
+	CUresult rc = p && !p->released ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+	if (rc == CUDA_SUCCESS) {
+		p->released = true;
+		phys_maybe_free(p);
+	}
+	pthread_mutex_unlock(&S.lock);
+	return rc;
+}
+
+/* The address is a hint, as NVIDIA's: taken where it is free. */
+EXPORT CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr,
+				    unsigned long long flags)
+{
+	NEED_INIT();
+	if (!ptr || flags || size == 0 || !vmm_aligned(size) || (alignment & (alignment - 1)) || !vmm_aligned(addr))
+		return CUDA_ERROR_INVALID_VALUE;
+	size_t align = alignment > VMM_GRANULARITY ? alignment : VMM_GRANULARITY;
+	if (size > SIZE_MAX - align)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	int prot_none = PROT_NONE, anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	char *m = addr ? mmap((void *)(uintptr_t)addr, size, prot_none, anon | MAP_FIXED_NOREPLACE, -1, 0) : MAP_FAILED;
+	uintptr_t va;
+	if (m != MAP_FAILED) {
+		va = (uintptr_t)m;
+	} else {
+		/* an aligned range out of a larger one, the rest given back */
+		m = mmap(NULL, size + align, prot_none, anon, -1, 0);
+		if (m == MAP_FAILED)
+			return CUDA_ERROR_OUT_OF_MEMORY;
+		va = ((uintptr_t)m + align - 1) / align * align;
+		if (va > (uintptr_t)m)
+			munmap(m, va - (uintptr_t)m);
+		if ((uintptr_t)m + size + align > va + size)
+			munmap((void *)(va + size), (uintptr_t)m + size + align - (va + size));
+	}
+	pthread_mutex_lock(&S.lock);
+	bool ok = vmm_room((void **)&V.resv, V.n_resv, &V.cap_resv, sizeof *V.resv);
+	if (ok)
+		V.resv[V.n_resv++] = (struct resv){ va, size };
+	pthread_mutex_unlock(&S.lock);
+	if (!ok) {
+		munmap((void *)va, size);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	*ptr = va;
+	return CUDA_SUCCESS;
+}
+
+/* A whole reservation, nothing mapped in it any more. */
+EXPORT CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size)
+{
+	NEED_INIT();
+	CUresult rc = CUDA_ERROR_INVALID_VALUE;
+	pthread_mutex_lock(&S.lock);
+	for (size_t i = 0; i < V.n_resv; i++)
+		if (V.resv[i].va == ptr && V.resv[i].size == size) {
+			bool mapped = false;
+			for (size_t k = 0; k < V.n_map && !mapped; k++)
+				mapped = V.map[k].va >= ptr && V.map[k].va < ptr + size;
+			if (mapped)
+				break;
+			V.resv[i] = V.resv[--V.n_resv];
+			munmap((void *)(uintptr_t)ptr, size);
+			rc = CUDA_SUCCESS;
+			break;
+		}
+	pthread_mutex_unlock(&S.lock);
+	return rc;
+}
+
+/* Whether [va, va + size) lies in one reservation; S.lock held. */
+static bool vmm_reserved(uintptr_t va, size_t size)
+{
+	for (size_t i = 0; i < V.n_resv; i++)
+		if (va >= V.resv[i].va && size <= V.resv[i].size && va - V.resv[i].va <= V.resv[i].size - size)
+			return true;
+	return false;
+}
+
+static bool vmm_overlaps(uintptr_t va, size_t size)
+{
+	for (size_t k = 0; k < V.n_map; k++)
+		if (va < V.map[k].va + V.map[k].size && V.map[k].va < va + size)
+			return true;
+	return false;
+}
+
+EXPORT CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle h,
+			 unsigned long long flags)
+{
+	NEED_INIT();
+	if (flags || size == 0 || !vmm_aligned(ptr) || !vmm_aligned(size) || !vmm_aligned(offset))
+		return CUDA_ERROR_INVALID_VALUE;
+	CUresult rc = CUDA_SUCCESS;
+	pthread_mutex_lock(&S.lock);
+	struct phys *p = phys_find(h, NULL);
+	if (!p || p->released)
+		rc = CUDA_ERROR_INVALID_HANDLE;
+	else if (offset > p->size || size > p->size - offset || !vmm_reserved(ptr, size) || vmm_overlaps(ptr, size) ||
+		 !vmm_room((void **)&V.map, V.n_map, &V.cap_map, sizeof *V.map))
+		rc = CUDA_ERROR_INVALID_VALUE;
+	else if (mmap((void *)(uintptr_t)ptr, size, PROT_NONE, MAP_SHARED | MAP_FIXED, p->fd, (off_t)offset) == MAP_FAILED)
+		rc = CUDA_ERROR_OUT_OF_MEMORY;
+	if (rc == CUDA_SUCCESS) {
+		V.map[V.n_map++] = (struct vmap){ ptr, size, p, false };
+		p->maps++;
+	}
+	pthread_mutex_unlock(&S.lock);
+	return rc;
+}
+
+/* Every mapping in [ptr, ptr + size), which they must fill whole; f on
+ * each, S.lock held. */
+static CUresult vmm_each(uintptr_t ptr, size_t size, bool (*f)(size_t at, const void *arg), const void *arg)
+{
+	size_t covered = 0;
+	for (size_t k = 0; k < V.n_map; k++)
+		if (V.map[k].va >= ptr && V.map[k].va - ptr < size) {
+			if (V.map[k].size > size - (V.map[k].va - ptr))
+				return CUDA_ERROR_INVALID_VALUE; /* one sticking out: part of a mapping */
+			covered += V.map[k].size;
+		} else if (V.map[k].va < ptr && V.map[k].va + V.map[k].size > ptr) {
+			return CUDA_ERROR_INVALID_VALUE;
+		}
+	if (covered != size || size == 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (size_t k = 0; k < V.n_map;)
+		if (V.map[k].va >= ptr && V.map[k].va - ptr < size && f(k, arg))
+			; /* f removed entry k: the next one is there now */
+		else
+			k++;
+	return CUDA_SUCCESS;
+}
+
+static bool vmm_grant(size_t at, const void *arg)
+{
+	bool rw = *(const bool *)arg;
+	V.map[at].access = rw && mprotect((void *)V.map[at].va, V.map[at].size, PROT_READ | PROT_WRITE) == 0;
+	if (!rw)
+		mprotect((void *)V.map[at].va, V.map[at].size, PROT_NONE);
+	return false;
+}
+
+EXPORT CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc, size_t count)
+{
+	NEED_INIT();
+	if (!desc || count == 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	bool rw = false;
+	for (size_t i = 0; i < count; i++) {
+		if (desc[i].location.type != CU_MEM_LOCATION_TYPE_DEVICE || desc[i].location.id < 0 ||
+		    desc[i].location.id >= S.n ||
+		    (desc[i].flags != CU_MEM_ACCESS_FLAGS_PROT_NONE && desc[i].flags != CU_MEM_ACCESS_FLAGS_PROT_READ &&
+		     desc[i].flags != CU_MEM_ACCESS_FLAGS_PROT_READWRITE))
+			return CUDA_ERROR_INVALID_VALUE;
+		rw |= desc[i].flags == CU_MEM_ACCESS_FLAGS_PROT_READWRITE; /* copies read and write: one device's RW */
+	}
+	pthread_mutex_lock(&S.lock);
+	CUresult rc = vmm_each(ptr, size, vmm_grant, &rw);
+	pthread_mutex_unlock(&S.lock);
+	return rc;
+}
+
+static bool vmm_drop(size_t at, const void *arg)
+{
+	(void)arg;
+	struct vmap m = V.map[at];
+	/* the range stays reserved: inaccessible again */
+	mmap((void *)m.va, m.size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	V.map[at] = V.map[--V.n_map];
+	m.p->maps--;
+	phys_maybe_free(m.p);
+	return true;
+}
+
+EXPORT CUresult cuMemUnmap(CUdeviceptr ptr, size_t size)
+{
+	NEED_INIT();
+	pthread_mutex_lock(&S.lock);
+	CUresult rc = vmm_each(ptr, size, vmm_drop, NULL);
+	pthread_mutex_unlock(&S.lock);
+	return rc;
+}
+
+/* Mappings with access cover [p, p + n) without a gap; S.lock held. */
+static bool vmm_range_ok(uintptr_t p, size_t n)
+{
+	uintptr_t at = p, end = p + n;
+	if (n == 0 || end < p)
+		return false;
+	while (at < end) {
+		size_t k;
+		for (k = 0; k < V.n_map; k++)
+			if (V.map[k].access && at >= V.map[k].va && at - V.map[k].va < V.map[k].size)
+				break;
+		if (k == V.n_map)
+			return false;
+		at = V.map[k].va + V.map[k].size;
+	}
+	return true;
 }
 
 static size_t format_bytes(int f)
@@ -1149,7 +1478,7 @@ EXPORT CUresult cuStreamCreate(CUstream *s, unsigned int flags)
 	struct CUstream_st *st = malloc(sizeof *st);
 	if (!st)
 		return CUDA_ERROR_OUT_OF_MEMORY;
-	*st = (struct CUstream_st){ MAGIC_STREAM, c, 0 };
+	*st = (struct CUstream_st){ MAGIC_STREAM, c, 0, NULL };
 	*s = st;
 	return CUDA_SUCCESS;
 }
@@ -1165,6 +1494,8 @@ EXPORT CUresult cuStreamDestroy_v2(CUstream s)
 	NEED_INIT();
 	if ((uintptr_t)s <= 2 || s->magic != MAGIC_STREAM)
 		return CUDA_ERROR_INVALID_HANDLE;
+	if (s->pending)
+		s->pending->on = NULL;
 	s->magic = 0;
 	free(s);
 	return CUDA_SUCCESS;
@@ -1184,6 +1515,29 @@ EXPORT CUresult cuStreamSynchronize(CUstream s)
 EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s)
 {
 	return cuStreamSynchronize(s);
+}
+
+/* No stream is ever captured into a graph here. */
+EXPORT CUresult cuStreamIsCapturing(CUstream s, int *status)
+{
+	NEED_INIT();
+	if (!status || !stream_of(s, current()))
+		return CUDA_ERROR_INVALID_VALUE;
+	*status = 0;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuStreamIsCapturing_ptsz(CUstream s, int *status)
+{
+	return cuStreamIsCapturing(s, status);
+}
+
+/* An event no longer its stream's last work. */
+static void event_unpend(struct CUevent_st *e)
+{
+	if (e->on && e->on->pending == e)
+		e->on->pending = NULL;
+	e->on = NULL;
 }
 
 EXPORT CUresult cuEventCreate(CUevent *e, unsigned int flags)
@@ -1209,6 +1563,9 @@ EXPORT CUresult cuEventRecord(CUevent e, CUstream s)
 	uint64_t n = now_ns();
 	e->t = st->busy_until > n ? st->busy_until : n;
 	e->recorded = true;
+	event_unpend(e);
+	e->on = st;
+	st->pending = e;
 	return CUDA_SUCCESS;
 }
 
@@ -1224,6 +1581,14 @@ EXPORT CUresult cuEventSynchronize(CUevent e)
 		return CUDA_ERROR_INVALID_HANDLE;
 	sleep_until(e->t);
 	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuEventQuery(CUevent e)
+{
+	NEED_INIT();
+	if (!e || e->magic != MAGIC_EVENT)
+		return CUDA_ERROR_INVALID_HANDLE;
+	return !e->recorded || now_ns() >= e->t ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
 }
 
 EXPORT CUresult cuEventElapsedTime(float *ms, CUevent start, CUevent end)
@@ -1244,6 +1609,7 @@ EXPORT CUresult cuEventDestroy_v2(CUevent e)
 	NEED_INIT();
 	if (!e || e->magic != MAGIC_EVENT)
 		return CUDA_ERROR_INVALID_HANDLE;
+	event_unpend(e);
 	e->magic = 0;
 	free(e);
 	return CUDA_SUCCESS;
@@ -1293,6 +1659,15 @@ EXPORT CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
 			return CUDA_SUCCESS;
 		}
 	return CUDA_ERROR_NOT_FOUND;
+}
+
+EXPORT CUresult cuFuncGetName(const char **name, CUfunction f)
+{
+	NEED_INIT();
+	if (!name || !f || f->magic != MAGIC_FUNC)
+		return CUDA_ERROR_INVALID_HANDLE;
+	*name = f->name;
+	return CUDA_SUCCESS;
 }
 
 EXPORT CUresult cuModuleUnload(CUmodule m)
@@ -1475,6 +1850,36 @@ static unsigned tpc_select(const struct dev *d, unsigned *first, unsigned *last,
 	return count;
 }
 
+/* A kernel of fewer blocks than its SMs: only the n SMs of use[] free
+ * first stay marked (one block per SM), and [*first, *last) shrinks to
+ * them, so that the launch looks at no other. Under the timeline's lock. */
+static void fewest(const struct sm_timeline *t, unsigned *first, unsigned *last, bool use[MAX_SMS], unsigned n)
+{
+	unsigned pick[MAX_SMS], k = 0;
+	for (unsigned i = *first; i < *last; i++) {
+		if (!use[i])
+			continue;
+		/* insertion into the n free first so far */
+		unsigned j = k < n ? k++ : n;
+		while (j > 0 && t->busy_until[pick[j - 1]] > t->busy_until[i]) {
+			if (j < n)
+				pick[j] = pick[j - 1];
+			j--;
+		}
+		if (j < n)
+			pick[j] = i;
+	}
+	memset(use + *first, 0, *last - *first);
+	unsigned lo = MAX_SMS, hi = 0;
+	for (unsigned i = 0; i < k; i++) {
+		use[pick[i]] = true;
+		lo = pick[i] < lo ? pick[i] : lo;
+		hi = pick[i] > hi ? pick[i] : hi;
+	}
+	if (k)
+		*first = lo, *last = hi + 1;
+}
+
 static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
 		       unsigned bz, CUstream s, void **params)
 {
@@ -1512,6 +1917,8 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
 	struct sm_timeline *t = S.dev[c->dev].sms;
 	if (pthread_mutex_lock(&t->lock) == EOWNERDEAD)
 		pthread_mutex_consistent(&t->lock);
+	if (blocks < sms)
+		fewest(t, &first, &last, use, (unsigned)blocks);
 	uint64_t start = now_ns();
 	if (st->busy_until > start)
 		start = st->busy_until;
@@ -1523,6 +1930,10 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
 			t->busy_until[i] = start + dur;
 	pthread_mutex_unlock(&t->lock);
 	st->busy_until = start + dur;
+	if (st->pending) {
+		st->pending->t = start; /* reached when the kernel gets its SMs */
+		event_unpend(st->pending);
+	}
 	if (strcmp(f->name, "gs_smid") == 0 && params && params[0]) {
 		CUdeviceptr out = *(CUdeviceptr *)params[0];
 		if (!dev_range_ok((uintptr_t)out, blocks * sizeof(uint32_t)))
@@ -1705,6 +2116,10 @@ EXPORT CUresult cuCheckpointProcessLock(int pid, CUcheckpointLockArgs *args)
 	CUresult rc = pid == getpid() ? CUDA_ERROR_ILLEGAL_STATE : ckpt_in(pid, CU_PROCESS_STATE_RUNNING, bytes);
 	if (rc)
 		return rc;
+	/* GPUSHARE_SIM_CHECKPOINT=refuse plays NVIDIA's MPS, whose clients the API refuses */
+	const char *refuse = getenv("GPUSHARE_SIM_CHECKPOINT");
+	if (refuse && strcmp(refuse, "refuse") == 0)
+		return CUDA_ERROR_NOT_SUPPORTED;
 	bool cuda = false;
 	for (int d = 0; d < S.n; d++)
 		cuda |= S.dev[d].mem && gs_ledger_set_hold(S.dev[d].mem, pid, 0, true) == 0;

@@ -26,6 +26,13 @@ int main(void)
 	OFF(CUDA_ARRAY3D_DESCRIPTOR, Flags);
 	SIZE(CUmemAllocationProp);
 	OFF(CUmemAllocationProp, allocFlags);
+	SIZE(CUmemAccessDesc);
+	OFF(CUmemAccessDesc, flags);
+	VAL(CU_MEM_ACCESS_FLAGS_PROT_READWRITE);
+	VAL(CU_MEM_ALLOC_GRANULARITY_MINIMUM);
+	VAL(CU_MEM_LOCATION_TYPE_DEVICE);
+	VAL(CU_MEM_ALLOCATION_TYPE_PINNED);
+	VAL(CUDA_ERROR_ILLEGAL_ADDRESS);
 	SIZE(CUuuid);
 	SIZE(CUdeviceptr);
 	SIZE(CUcheckpointLockArgs);

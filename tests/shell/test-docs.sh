@@ -32,8 +32,9 @@
 #   simulator directories (sim_env), PATH with $BUILD/bin first;
 # - the working directory holds a train.py, and `python` (a stand-in, on PATH
 #   after $BUILD/bin, so that gpushare run finds it too) runs `python
-#   train.py` as $BUILD/tests/cuda-app info, a simulated CUDA program printing
-#   the SMs and memory it sees; it runs nothing else;
+#   train.py` as $BUILD/tests/cuda-app train, a simulated CUDA program printing
+#   the SMs and memory it sees, then launching 20 kernels (docs/trace.md
+#   traces them); it runs nothing else;
 # - as root, the users the docs name (alice, bob) are real users, made with
 #   useradd when missing and removed at the end; each session runs in a
 #   private mount namespace where /usr/local and /etc are overlays (and
@@ -115,6 +116,10 @@ EXPECT=(
 	README.md '^gpushare preload install' 'grep -qxF /usr/local/lib/gpushare/libgpushare.so /etc/ld.so.preload'
 	README.md '^gpushare preload status' 'has "^preloaded: /usr/local/lib/gpushare/libgpushare.so in /etc/ld.so.preload$"'
 	docs/control.md '^gpushare run --slice "\$slice" -- python train\.py' 'has "^sms 16$" && has "^mem_total_mib 8192$"'
+	docs/trace.md '^gpushare run --trace trace\.json -- python train\.py' 'has "^launches 20$" && "$(command -v python3)" -m json.tool trace.json > /dev/null'
+	docs/trace.md '^gpushare timeline trace\.json -o timeline\.svg' 'xmllint --noout timeline.svg && grep -q "20 kernels of 1 processes" timeline.svg'
+	docs/trace.md '^gpushare timeline two\.json -o two\.svg' 'xmllint --noout two.svg && [ "$(grep -c "class=\"legend\"" two.svg)" = 2 ]'
+	docs/trace.md '^gpushare timeline two\.json --by slice' 'grep -q "by slice" two-slices.svg'
 	docs/control.md '^echo get_server_list \| gpushare-control' 'has "^[0-9]+$"'
 	docs/control.md '^echo list_slices \| gpushare-control' 'has "^SLICE " && has "^$slice .* 32 +8192MiB +8192MiB .* refuse "'
 	docs/control.md '^echo "list_slices" \| gpushare-control' 'has "^SLICE .* POLICY +SHARING +BUSY " && has " infer .* queue +isolated,critical +no " && has " batch .* queue +best-effort,floor=16 +no "'
@@ -391,7 +396,7 @@ run_session() {
 	s=$(mktemp -d "$work/session.XXXX")
 	mkdir "$s/cwd"
 	mkdir -m 1777 "$s/sim" # the simulated GPU, every user's as a real one is
-	echo "# a stand-in: the docs' python runs it as $build/tests/cuda-app info" > "$s/cwd/train.py"
+	echo "# a stand-in: the docs' python runs it as $build/tests/cuda-app train" > "$s/cwd/train.py"
 	chmod -R a+rX "$s"
 	gen "$file" "$s/session.sh" "$name" || rc=1
 	(
@@ -427,7 +432,7 @@ cat > "$work/bin/python" << EOF
 #!/bin/sh
 # python, as the docs use it (tests/shell/test-docs.sh): train.py is a
 # simulated CUDA program; nothing else runs
-if [ "\$*" = train.py ] && [ -f train.py ]; then exec $(q "$build/tests/cuda-app") info; fi
+if [ "\$*" = train.py ] && [ -f train.py ]; then exec $(q "$build/tests/cuda-app") train; fi
 echo "python (the docs' stand-in) runs train.py in the current directory, not: \$*" >&2
 exit 2
 EOF

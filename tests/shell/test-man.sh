@@ -14,7 +14,7 @@ trap 'rm -rf "$work"' EXIT
 export MANWIDTH=80 LC_ALL=C.UTF-8
 unset MANPATH MANOPT MANPAGER PAGER MAN_KEEP_FORMATTING
 
-pages="gpushare.1 gpushare-smi.1 gpushare-control.1 gpushare-device-plugin.1 libgpushare.7"
+pages="gpushare.1 gpushare-smi.1 gpushare-control.1 gpushare-device-plugin.1 gpushare-timeline.1 libgpushare.7"
 make -s -C "$root" BUILD="$build" man > "$work/make.log" 2>&1
 rc=$?
 check "make man builds the pages" '[ $rc = 0 ]'

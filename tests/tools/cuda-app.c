@@ -18,9 +18,18 @@
  *   cuda-app [--via ...] launchloop ms        a small kernel as fast as it goes for ms; then each
  *                                             millisecond (CLOCK_MONOTONIC) it launched in, "at <ms>"
  *   cuda-app [--via ...] longsync ms          one kernel of ms, waited for in cuCtxSynchronize: "synced"
+ *   cuda-app [--via ...] kernels n us blocks [sync]  n kernels named "work" of us per wave and
+ *                                             blocks blocks, every other one by cuLaunchKernelEx, with
+ *                                             a context synchronisation every sync (0: at the end);
+ *                                             an allocation and a free first; "launches <n>"
+ *   cuda-app [--via ...] train                info, then 20 kernels of 100 us on every SM (the docs'
+ *                                             stand-in for python train.py)
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
  *   cuda-app [--via ...] idle                 only its context: prints "ready", waits for SIGTERM
  *   cuda-app [--via ...] vmm MiB              only cuMemCreate: prints "vmm <rc>", waits for SIGTERM
+ *   cuda-app [--via ...] pattern MiB          MiB in two allocations and a small one, each filled with a
+ *                                             known pattern: prints "held", then each SIGUSR1 reads them all
+ *                                             back: "check ok" or "check bad <allocation> <offset>"
  */
 #include "gs-cuda.h"
 #include "gs-nvml.h"
@@ -56,6 +65,7 @@ static void *fn(const char *name)
 			{ "cuCtxDestroy", "cuCtxDestroy_v2" }, { "cuArrayCreate", "cuArrayCreate_v2" },
 			{ "cuArray3DCreate", "cuArray3DCreate_v2" }, { "cuMemcpyDtoH", "cuMemcpyDtoH_v2" },
 			{ "cuStreamDestroy", "cuStreamDestroy_v2" }, { "cuCtxPopCurrent", "cuCtxPopCurrent_v2" },
+			{ "cuMemcpyHtoD", "cuMemcpyHtoD_v2" },
 		};
 		for (size_t i = 0; i < sizeof versioned / sizeof versioned[0]; i++)
 			if (strcmp(name, versioned[i][0]) == 0)
@@ -193,6 +203,57 @@ static int hold(size_t mib)
 			smid_thread(NULL);
 		}
 		poked = 0;
+		fflush(stdout);
+	}
+}
+
+/* Memory holding a known pattern, read back and checked bitwise at each
+ * SIGUSR1 (the calls wait while the program is swapped out). */
+static unsigned char pattern_byte(size_t k, size_t i)
+{
+	return (unsigned char)(i * 131 + k * 7 + (i >> 16));
+}
+
+static int pattern(size_t mib)
+{
+	size_t size[3] = { (mib / 2 << 20) + 4097, (mib - mib / 2) << 20, 100 << 10 };
+	CUdeviceptr p[3];
+	signal(SIGUSR1, on_usr);
+	for (size_t k = 0; k < 3; k++) {
+		unsigned char *buf = malloc(size[k]);
+		if (!buf)
+			return 1;
+		for (size_t i = 0; i < size[k]; i++)
+			buf[i] = pattern_byte(k, i);
+		CHECK(CALL(cuMemAlloc, t_alloc, &p[k], size[k]));
+		CHECK(CALL(cuMemcpyHtoD, CUresult(*)(CUdeviceptr, const void *, size_t), p[k], buf, size[k]));
+		free(buf);
+	}
+	printf("held\n");
+	fflush(stdout);
+	for (;;) {
+		pause();
+		if (poked != SIGUSR1)
+			continue;
+		poked = 0;
+		const char *verdict = "ok";
+		char bad[64];
+		for (size_t k = 0; k < 3 && verdict[0] == 'o'; k++) {
+			unsigned char *buf = malloc(size[k]);
+			CUresult rc = buf ? CALL(cuMemcpyDtoH, CUresult(*)(void *, CUdeviceptr, size_t), buf, p[k], size[k]) : 2;
+			for (size_t i = 0; !rc && i < size[k]; i++)
+				if (buf[i] != pattern_byte(k, i)) {
+					snprintf(bad, sizeof bad, "bad %zu %zu", k, i);
+					verdict = bad;
+					break;
+				}
+			if (rc) {
+				snprintf(bad, sizeof bad, "bad %zu rc %d", k, (int)rc);
+				verdict = bad;
+			}
+			free(buf);
+		}
+		printf("check %s\n", verdict);
 		fflush(stdout);
 	}
 }
@@ -431,6 +492,35 @@ static int longsync(size_t ms)
 	return 0;
 }
 
+/* kernels: what a trace records (tests/shell/test-trace.sh). */
+static int kernels(size_t n, double us, unsigned blocks, size_t sync)
+{
+	char image[96];
+	snprintf(image, sizeof image, "gpushare-sim-module\nkernel work %.3f\n", us);
+	CUmodule mod;
+	CHECK(CALL(cuModuleLoadData, CUresult(*)(CUmodule *, const void *), &mod, image));
+	CUfunction f;
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &f, mod, "work"));
+	CUdeviceptr p;
+	CHECK(CALL(cuMemAlloc, t_alloc, &p, 1 << 20));
+	CHECK(CALL(cuMemFree, t_free, p));
+	typedef CUresult (*t_launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+				     CUstream, void **, void **);
+	typedef CUresult (*t_launch_ex)(const CUlaunchConfig *, CUfunction, void **, void **);
+	t_launch launch = (t_launch)fn("cuLaunchKernel");
+	t_launch_ex launch_ex = (t_launch_ex)fn("cuLaunchKernelEx");
+	CUlaunchConfig cfg = { .gridDimX = blocks, .gridDimY = 1, .gridDimZ = 1, .blockDimX = 128, .blockDimY = 1,
+			       .blockDimZ = 1 };
+	for (size_t i = 0; i < n; i++) {
+		CHECK(i % 2 ? launch_ex(&cfg, f, NULL, NULL) : launch(f, blocks, 1, 1, 128, 1, 1, 0, NULL, NULL, NULL));
+		if (sync && (i + 1) % sync == 0)
+			CHECK(CALL(cuCtxSynchronize, CUresult(*)(void)));
+	}
+	CHECK(CALL(cuCtxSynchronize, CUresult(*)(void)));
+	printf("launches %zu\n", n);
+	return 0;
+}
+
 static int smid(int threads)
 {
 	pthread_t t[64];
@@ -498,6 +588,8 @@ int main(int argc, char **argv)
 	setup();
 	if (strcmp(cmd, "info") == 0)
 		return info();
+	if (strcmp(cmd, "train") == 0)
+		return info() || kernels(20, 100, 216, 0);
 	if (strcmp(cmd, "alloc") == 0)
 		return alloc_once(arg);
 	if (strcmp(cmd, "fill") == 0)
@@ -522,6 +614,11 @@ int main(int argc, char **argv)
 		return longsync(arg);
 	if (strcmp(cmd, "fork") == 0)
 		return forked(arg);
+	if (strcmp(cmd, "kernels") == 0 && i + 3 < argc)
+		return kernels(arg, strtod(argv[i + 2], NULL), (unsigned)strtoul(argv[i + 3], NULL, 10),
+			       i + 4 < argc ? strtoull(argv[i + 4], NULL, 10) : 0);
+	if (strcmp(cmd, "pattern") == 0)
+		return pattern(arg);
 	if (strcmp(cmd, "idle") == 0 || strcmp(cmd, "vmm") == 0) {
 		if (cmd[0] == 'v') {
 			CUmemAllocationProp prop = { .type = 1, .location = { 1, 0 } };
