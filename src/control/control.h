@@ -347,12 +347,14 @@ void control_suspend_gone(struct control_state *s, struct control_peer *p);
  * resumed; whether it was begun. A new program held before it allocates. */
 bool control_suspend_peer(struct control_state *s, struct control_peer *p, bool resume);
 void control_suspend_hold_new(struct control_state *s, struct control_peer *p);
-/* Whether a registering program is told to back its memory for the swap
- * ("swap 1": GPUSHARE_CONTROL_SWAP=mps, the default, under NVIDIA's MPS,
- * whose clients the checkpoint API refuses; all: every program; off), and
+/* Whether a registering program in SLICE of GPU is told to back its memory
+ * for the swap ("swap 1"; GPUSHARE_CONTROL_SWAP: turns, the default, under
+ * NVIDIA's MPS, whose clients the checkpoint API refuses, a program of a
+ * -mem-turn slice; mps: every client of NVIDIA's MPS; all: every program;
+ * off), and
  * its interposer's answers to "S swap out|in" (the internal commands
  * swapped and swap_failed). */
-bool control_suspend_swap_offer(const struct control_state *s);
+bool control_suspend_swap_offer(const struct control_state *s, const char *gpu, const char *slice);
 void control_suspend_swap_answer(struct control_state *s, struct control_peer *p, int argc, char **argv);
 
 /* Memory turns (memturn.c): the slices of a GPU made with -mem-turn take

@@ -447,7 +447,7 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 	control_reply_line(r, "slice %s %s %" PRIu64 " %" PRIu64 " %u %u %u %s %s", pl.slice, pl.gpu, pl.memory,
 			   pl.guarantee, pl.sm_start, pl.sms, pl.sm_grid, pl.how, s->state_dir);
 	/* its memory backed so that its interposer can move it (suspend.c) */
-	if ((p->swap = control_suspend_swap_offer(s)))
+	if ((p->swap = control_suspend_swap_offer(s, pl.gpu, pl.slice)))
 		control_reply_line(r, "swap 1");
 	if (p->ledger_fd >= 0)
 		close(p->ledger_fd);

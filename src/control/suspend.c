@@ -276,21 +276,32 @@ static void orphan(pid_t child, int pipe_fd)
 
 /* ---- the interposer's swap ---- */
 
-static enum { SWAP_MPS, SWAP_ALL, SWAP_OFF } swap_mode = -1;
+static enum { SWAP_TURNS, SWAP_MPS, SWAP_ALL, SWAP_OFF } swap_mode = -1;
 
-bool control_suspend_swap_offer(const struct control_state *s)
+bool control_suspend_swap_offer(const struct control_state *s, const char *gpu, const char *slice)
 {
 	if ((int)swap_mode < 0) {
+		static const char *const names[] = { "turns", "mps", "all", "off" };
 		const char *v = getenv("GPUSHARE_CONTROL_SWAP");
-		swap_mode = !v || !*v || strcmp(v, "mps") == 0 ? SWAP_MPS
-			  : strcmp(v, "all") == 0		 ? SWAP_ALL
-			  : strcmp(v, "off") == 0		 ? SWAP_OFF
-								 : SWAP_MPS;
-		if (v && *v && strcmp(v, "mps") && strcmp(v, "all") && strcmp(v, "off"))
-			control_log((struct control_state *)s, "GPUSHARE_CONTROL_SWAP=\"%.32s\" is none of mps, all, off: mps",
-				    v);
+		swap_mode = SWAP_TURNS;
+		for (unsigned i = 0; v && *v && i < GS_ARRAY_LEN(names); i++)
+			if (!strcmp(v, names[i]))
+				swap_mode = i;
+		if (v && *v && strcmp(v, names[swap_mode]))
+			control_log((struct control_state *)s,
+				    "GPUSHARE_CONTROL_SWAP=\"%.32s\" is none of turns, mps, all, off: turns", v);
 	}
-	return swap_mode == SWAP_ALL || (swap_mode == SWAP_MPS && s->mps.on);
+	switch (swap_mode) {
+	case SWAP_ALL:
+		return true;
+	case SWAP_MPS:
+		return s->mps.on;
+	case SWAP_TURNS: /* VMM memory cannot be shared by cudaIpc*: only where a turn will need it */
+		return s->mps.on && strcmp(slice, "-") &&
+		       control_slice_mem_turn((struct control_state *)s, gpu, slice) > 0;
+	default:
+		return false;
+	}
 }
 
 /* Whether its suspend goes through its interposer: a program told to back

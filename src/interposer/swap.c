@@ -534,6 +534,9 @@ void gs__swap_setup(bool asked)
 		on = false;
 	else if (env && (strcmp(env, "on") == 0 || strcmp(env, "1") == 0))
 		on = true;
+	else if (env && *env)
+		gs__log("GPUSHARE_SWAP=\"%.32s\" is none of on, off, 1, 0: ignored (%s)", env,
+			on ? "gpushare-control asked for the backing" : "no backing");
 	if (on && (!gs__real.cuMemAddressReserve || !gs__real.cuMemAddressFree || !gs__real.cuMemMap ||
 		   !gs__real.cuMemUnmap || !gs__real.cuMemSetAccess || !gs__real.cuMemCreate || !gs__real.cuMemRelease ||
 		   !gs__real.cuMemGetAllocationGranularity)) {

@@ -14,7 +14,9 @@
 # - a daemon killed while a program is swapped out: the next one swaps it in
 #   when it registers again;
 # - a program that opted out (GPUSHARE_SWAP=off) is said not suspended and
-#   runs on.
+#   runs on;
+# - the default backs no program outside NVIDIA MPS; bad values of
+#   GPUSHARE_CONTROL_SWAP and GPUSHARE_SWAP are said and change nothing.
 set -u
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib.sh"
@@ -111,5 +113,18 @@ q suspend "$e" > /dev/null
 check "a program that opted out (GPUSHARE_SWAP=off) is not suspended, said once, and runs on" 'wait_for "grep -q \"Client $e not suspended: its interposer could not move its memory: not enabled\" \"$work/log/control.log\"" 5 && [ "$(state "$e")" = "running 0" ] && kill -USR1 "$e" && wait_for "grep -q \"^alloc 0\" \"$work/e.out\"" 5'
 kill -9 "$e"
 wait "$e" 2> /dev/null
+q quit > /dev/null
+
+# the default backs only a -mem-turn slice's clients of NVIDIA MPS (none here:
+# the simulated GPU has no MPS); a bad value is said and the default kept
+wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
+GPUSHARE_CONTROL_SWAP=sometimes "$ctl" -d
+GPUSHARE_SWAP=maybe bg f "$s" hold 100
+wait_for 'grep -qs "^held" "$work/f.out"' 10
+check "GPUSHARE_CONTROL_SWAP=sometimes: said in control.log, the default (turns) kept" 'grep -q "GPUSHARE_CONTROL_SWAP=\"sometimes\" is none of turns, mps, all, off: turns" "$work/log/control.log"'
+check "by default a program outside NVIDIA MPS is not backed (the checkpoint suspends it)" '! grep -q "backed by virtual memory management" "$work/tmp/f.log"'
+check "GPUSHARE_SWAP=maybe: said in the program's log, and ignored" 'grep -q "GPUSHARE_SWAP=\"maybe\" is none of on, off, 1, 0: ignored (no backing)" "$work/tmp/f.log"'
+kill -9 "$f"
+wait "$f" 2> /dev/null
 q quit > /dev/null
 finish
