@@ -15,6 +15,7 @@
 #    by SM and by slice (OUT: the directory for the trace and figures).
 # Run from the repository's root after bench/device/build.sh:
 #   OUT=dir bash bench/device/swap-trace.sh
+# (PARTS="2 3": only those parts).
 set -u
 out=${OUT:?OUT: a directory for the trace and the figures}
 export PATH=$PWD/build/bin:$PATH
@@ -32,19 +33,30 @@ if __name__ == "__main__":
     mp.set_start_method("spawn")
     t = torch.ones(1 << 22, device="cuda")  # 16 MiB: a segment of the caching allocator's own
     q = mp.Queue()
-    p = mp.Process(target=child, args=(t, q))
-    p.start()
-    p.join(120)
+    p = mp.Process(target=child, args=(t, q), daemon=True)
+    try:
+        p.start()  # the tensor is pickled here: cudaIpcGetMemHandle
+    except Exception as e:
+        print("ipc_child_sum none FAILED in the parent:", str(e).splitlines()[0][:200], flush=True)
+        p.kill()
+        sys.exit(0)
+    p.join(60)
     got = q.get(timeout=5) if p.exitcode == 0 else None
-    print("ipc_child_sum", got, "ok" if got == float(1 << 22) else "FAILED (child exit %s)" % p.exitcode)
+    print("ipc_child_sum", got, "ok" if got == float(1 << 22) else "FAILED (child exit %s)" % p.exitcode, flush=True)
 EOF
 
-echo "=== 1: us per cuMemAlloc + cuMemFree (no daemon)"
-bash bench/swap-alloc.sh build 2>&1
+parts=${PARTS:-1 2 3 4} # which parts to run (2b goes with 2)
+has() { [[ " $parts " == *" $1 "* ]]; }
+if has 1; then
+	echo "=== 1: us per cuMemAlloc + cuMemFree (no daemon)"
+	bash bench/swap-alloc.sh build 2>&1
+fi
 
+if has 2; then
 echo "=== 2: a CUDA tensor handed to a spawned child"
-echo "swap backing (GPUSHARE_SWAP=on): $(LD_PRELOAD=$lib GPUSHARE_MEMORY_LIMIT=8G GPUSHARE_SWAP=on timeout 180 python3 "$py" 2>&1 | grep -E "ipc_child_sum|Error|error" | tail -2 | cut -c 1-300)"
-echo "no backing (GPUSHARE_SWAP=off):  $(LD_PRELOAD=$lib GPUSHARE_MEMORY_LIMIT=8G GPUSHARE_SWAP=off timeout 180 python3 "$py" 2>&1 | grep -E "ipc_child_sum|Error|error" | tail -2 | cut -c 1-300)"
+echo "swap backing (GPUSHARE_SWAP=on): $(LD_PRELOAD=$lib GPUSHARE_MEMORY_LIMIT=8G GPUSHARE_SWAP=on timeout -k 5 90 python3 -u "$py" 2>&1 | grep -E "ipc_child_sum" | tail -1 | cut -c 1-300)"
+echo "no backing (GPUSHARE_SWAP=off):  $(LD_PRELOAD=$lib GPUSHARE_MEMORY_LIMIT=8G GPUSHARE_SWAP=off timeout -k 5 90 python3 -u "$py" 2>&1 | grep -E "ipc_child_sum" | tail -1 | cut -c 1-300)"
+fi
 rm -f "$py"
 
 . bench/device/control-env.sh
@@ -54,12 +66,15 @@ gpushare-smi -i 0 -mig 1 > /dev/null
 gpushare-control -d; echo "gpushare-control -d: exit $?"
 a=$(q "create_slice 64 30G") b=$(q "create_slice 64 30G")
 timeout 60 gpushare run --slice "$a" -- "$d/launch" > /dev/null # MPS warm
+if has 2; then
 echo "=== 2b: the default GPUSHARE_CONTROL_SWAP (turns): which clients of NVIDIA MPS are backed"
 m=$(q "create_slice 16 8G -mem-turn 60")
 GPUSHARE_LOG=/tmp/gl-plain.log timeout 60 gpushare run --slice "$a" -- "$d/launch" > /dev/null
 GPUSHARE_LOG=/tmp/gl-turn.log timeout 60 gpushare run --slice "$m" -- "$d/launch" > /dev/null
 echo "backed: plain slice $(grep -c 'backed by virtual memory' /tmp/gl-plain.log) mem-turn slice $(grep -c 'backed by virtual memory' /tmp/gl-turn.log)"
 q "destroy_slice $m" > /dev/null
+fi
+if has 3; then
 echo "=== 3: launch cost in a slice, traced vs untraced, ns per call"
 for round in 1 2 3 4 5; do
 	p=$(timeout 120 gpushare run --slice "$a" -- "$d/launch")
@@ -71,6 +86,8 @@ done
 echo "runtime_launch_median untraced $(med < /tmp/pl) traced $(med < /tmp/tl)"
 echo "driver_launch_median untraced $(med < /tmp/pd) traced $(med < /tmp/td)"
 rm -f /tmp/pl /tmp/tl /tmp/pd /tmp/td /tmp/launch-*.json
+fi
+has 4 || exit 0
 
 echo "=== 4: PyTorch training in a beside inference in b, one traced job"
 job="gpushare run --slice $a -- python3 bench/device/torch_pair.py train 3 & sleep 4; gpushare run --slice $b -- python3 bench/device/torch_pair.py infer 2; wait"
