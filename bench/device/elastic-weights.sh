@@ -2,7 +2,7 @@
 # elastic-weights.sh: on the GPU machine, with gpushare-control supervising
 # NVIDIA MPS: weights between two over-committed 128-SM slices on the same
 # SMs (kernels/s of smid_shared over 10 s each, both at once: 3:1 should
-# give a share of 75/25, equal weights 50/50), and turns inside a slice
+# give a share of 75/25, equal weights 50/50; also with a kernel of 16 waves), and turns inside a slice
 # (-timeslice 50: two programs in one slice, each against alone in it, and
 # what a launch costs in a slice with turns against one without). list_sms
 # while both weighted slices run shows the masks their launches get.
@@ -16,6 +16,12 @@ q list_slices
 r "$a" 0.5 > /dev/null; r "$b" 0.5 > /dev/null # MPS warm
 echo "=== weights: each alone, then both at once (10 s)"
 echo "alone_a $(r "$a" 3 | rate) alone_b $(r "$b" 3 | rate)"
+# a kernel of 16 waves (8448 blocks), whose rate follows its SMs
+wr() { gpushare run --slice "$1" -- $d/smid_shared "${2:-10}" 8448; }
+echo "alone_a_16_waves $(wr "$a" 3 | rate)"
+wr "$a" > /tmp/a & sleep 0.2; wr "$b" > /tmp/b; wait
+echo "16_waves weights_3_1 $(rate < /tmp/a) $(rate < /tmp/b) share_a $(awk -v x="$(rate < /tmp/a)" -v y="$(rate < /tmp/b)" 'BEGIN { printf "%.3f", x / (x + y) }')"
+[ "${WAVES_ONLY:-0}" = 1 ] && exit 0 # the 16-wave share alone
 for round in 1 2; do
 	r "$a" > /tmp/a & sleep 0.2; r "$b" > /tmp/b & sleep 4; q list_sms; wait
 	echo "round $round weights_3_1 $(rate < /tmp/a) $(rate < /tmp/b) share_a $(awk -v x="$(rate < /tmp/a)" -v y="$(rate < /tmp/b)" 'BEGIN { printf "%.3f", x / (x + y) }')"

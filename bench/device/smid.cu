@@ -1,7 +1,9 @@
 // smid.cu: a CUDA-runtime program (built with static and with shared cudart)
 // that reports which SMs its kernels ran on (%smid), from the main thread, a
 // second thread and a stream it created, and the throughput of a fixed
-// compute-bound kernel. Usage: smid [seconds]
+// compute-bound kernel (528 blocks of 256 threads, one wave on 132 SMs, or
+// BLOCKS: many waves make its rate proportional to the SMs it gets).
+// Usage: smid [seconds [BLOCKS]]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -50,6 +52,11 @@ static unsigned distinct(cudaStream_t s)
 int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 2.0;
+	int blocks = argc > 2 ? atoi(argv[2]) : 528;
+	if (blocks < 1) {
+		printf("BLOCKS must be a positive number of blocks, not %s\n", argv[2]);
+		return 2;
+	}
 	int sms;
 	check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "attr");
 	unsigned main_d = distinct(0), thread_d = 0, stream_d;
@@ -68,7 +75,7 @@ int main(int argc, char **argv)
 	double el = 0;
 	while (el < secs) {
 		for (int i = 0; i < 10; i++, n++)
-			spin<<<528, 256>>>(x, 20000);
+			spin<<<blocks, 256>>>(x, 20000);
 		check(cudaDeviceSynchronize(), "spin");
 		el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 	}
