@@ -67,6 +67,13 @@ static void proc_address_resolves_versions_and_ptds(void **state)
 	assert_ptr_equal(q, dlsym(lib, "cuLaunchKernel"));
 	ASSERT_INT_EQ(get_proc("cuCtxCreate", &p, 12000, 0, &st), 0);
 	assert_ptr_equal(p, dlsym(lib, "cuCtxCreate_v3"));
+	/* CUDA 13 runtimes ask at 13000 and get the forms that take a context */
+	ASSERT_INT_EQ(get_proc("cuCtxSynchronize", &p, 12080, 0, &st), 0);
+	assert_ptr_equal(p, dlsym(lib, "cuCtxSynchronize"));
+	ASSERT_INT_EQ(get_proc("cuCtxSynchronize", &p, 13000, 0, &st), 0);
+	assert_ptr_equal(p, dlsym(lib, "cuCtxSynchronize_v2"));
+	ASSERT_INT_EQ(get_proc("cuCtxGetDevice", &p, 13000, 0, &st), 0);
+	assert_ptr_equal(p, dlsym(lib, "cuCtxGetDevice_v2"));
 	ASSERT_INT_EQ(get_proc("cuGreenCtxCreate", &p, 12000, 0, &st), CUDA_ERROR_NOT_FOUND);
 	ASSERT_INT_EQ(st, CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT);
 	ASSERT_INT_EQ(get_proc("cuNoSuchThing", &p, 13000, 0, &st), CUDA_ERROR_NOT_FOUND);
@@ -299,7 +306,7 @@ static void green_contexts_confine_kernels_to_their_sms(void **state)
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ASSERT_INT_EQ(launch(spin, 132, 1, 1, 256, 1, 1, 0, NULL, NULL, NULL), 0);
-	ASSERT_INT_EQ(FN(cuCtxSynchronize, CUresult(*)(void))(), 0);
+	ASSERT_INT_EQ(FN(cuCtxSynchronize, CUresult(*)(CUcontext))(NULL), 0);
 	double ms = ms_since(&t0);
 	assert_true(ms >= 5.9 && ms < 60);
 	ASSERT_INT_EQ(FN(cuModuleLoadData, CUresult(*)(CUmodule *, const void *))(&m, "\x7f" "ELF"), CUDA_ERROR_INVALID_IMAGE);
@@ -561,7 +568,7 @@ static void tpc_masks_complementary_run_side_by_side(void **state)
 		}
 		for (int i = 0; i < 2; i++) {
 			ASSERT_INT_EQ(FN(cuCtxSetCurrent, f_ctx)(ctx[i]), 0);
-			ASSERT_INT_EQ(FN(cuCtxSynchronize, CUresult(*)(void))(), 0);
+			ASSERT_INT_EQ(FN(cuCtxSynchronize, CUresult(*)(CUcontext))(NULL), 0);
 		}
 		double ms = ms_since(&t0);
 		if (same)

@@ -247,7 +247,9 @@ CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs *args);
 	CU(cuCtxPushCurrent, cuCtxPushCurrent_v2, 4000, (CUcontext ctx), (ctx)) \
 	CU(cuCtxPopCurrent, cuCtxPopCurrent_v2, 4000, (CUcontext *pctx), (pctx)) \
 	CU(cuCtxGetDevice, cuCtxGetDevice, 2000, (CUdevice *dev), (dev)) \
+	CU(cuCtxGetDevice, cuCtxGetDevice_v2, 13000, (CUdevice *dev, CUcontext ctx), (dev, ctx)) \
 	CU(cuCtxSynchronize, cuCtxSynchronize, 2000, (void), ()) \
+	CU(cuCtxSynchronize, cuCtxSynchronize_v2, 13000, (CUcontext ctx), (ctx)) \
 	CU(cuDeviceGetDevResource, cuDeviceGetDevResource, 12040, (CUdevice dev, CUdevResource *res, int type), (dev, res, type)) \
 	CU(cuCtxGetDevResource, cuCtxGetDevResource, 12040, (CUcontext ctx, CUdevResource *res, int type), (ctx, res, type)) \
 	CU(cuGreenCtxGetDevResource, cuGreenCtxGetDevResource, 12040, (CUgreenCtx g, CUdevResource *res, int type), (g, res, type)) \
@@ -305,6 +307,7 @@ CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs *args);
 	CU(cuEventSynchronize, cuEventSynchronize, 2000, (CUevent e), (e)) \
 	CU(cuEventQuery, cuEventQuery, 2000, (CUevent e), (e)) \
 	CU(cuEventElapsedTime, cuEventElapsedTime, 2000, (float *ms, CUevent start, CUevent end), (ms, start, end)) \
+	CU(cuEventElapsedTime, cuEventElapsedTime_v2, 12080, (float *ms, CUevent start, CUevent end), (ms, start, end)) \
 	CU(cuEventDestroy, cuEventDestroy_v2, 4000, (CUevent e), (e)) \
 	CU(cuModuleLoadData, cuModuleLoadData, 2000, (CUmodule *m, const void *image), (m, image)) \
 	CU(cuModuleGetFunction, cuModuleGetFunction, 2000, (CUfunction *f, CUmodule m, const char *name), (f, m, name)) \

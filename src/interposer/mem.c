@@ -784,6 +784,18 @@ CUresult gs__hook_cuCtxSynchronize(void)
 	return rc;
 }
 
+/* What a CUDA 13 runtime's cudaDeviceSynchronize reaches (the lookup of
+ * "cuCtxSynchronize" at version 13000). */
+CUresult gs__hook_cuCtxSynchronize_v2(CUcontext ctx);
+CUresult gs__hook_cuCtxSynchronize_v2(CUcontext ctx)
+{
+	gs__ctx_check();
+	CUresult rc = WAITED(gs__real.cuCtxSynchronize_v2(ctx));
+	if (__atomic_load_n(&n_pools, __ATOMIC_RELAXED))
+		pools_sync_all();
+	return rc;
+}
+
 /* Not memory's, but the other waits for the GPU are here: a program
  * waiting for an event is busy (activity.c). */
 CUresult gs__hook_cuEventSynchronize(CUevent e);

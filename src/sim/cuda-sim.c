@@ -527,15 +527,25 @@ EXPORT CUresult cuCtxGetDevice(CUdevice *dev)
 	return CUDA_SUCCESS;
 }
 
+/* CUDA 13's: of the context given, or the current one (NULL) */
+EXPORT CUresult cuCtxGetDevice_v2(CUdevice *dev, CUcontext ctx)
+{
+	NEED_INIT();
+	if (ctx && ctx->magic != MAGIC_CTX)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	if (!ctx)
+		return cuCtxGetDevice(dev);
+	if (!dev)
+		return CUDA_ERROR_INVALID_VALUE;
+	*dev = ctx->dev;
+	return CUDA_SUCCESS;
+}
+
 static struct CUstream_st *stream_of(CUstream s, struct CUctx_st *c);
 static void pool_trim(struct CUmemPoolHandle_st *p, uint64_t keep);
 
-EXPORT CUresult cuCtxSynchronize(void)
+static CUresult ctx_sync(struct CUctx_st *c)
 {
-	NEED_INIT();
-	struct CUctx_st *c = current();
-	if (!c)
-		return CUDA_ERROR_INVALID_CONTEXT;
 	/* every stream of the context is done by the latest of its SMs */
 	uint64_t until = c->stream.busy_until;
 	struct sm_timeline *t = S.dev[c->dev].sms;
@@ -545,6 +555,23 @@ EXPORT CUresult cuCtxSynchronize(void)
 	sleep_until(until);
 	pool_trim(&S.dev[c->dev].pool, S.dev[c->dev].pool.threshold);
 	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxSynchronize(void)
+{
+	NEED_INIT();
+	struct CUctx_st *c = current();
+	return c ? ctx_sync(c) : CUDA_ERROR_INVALID_CONTEXT;
+}
+
+/* CUDA 13's: the context given, or the current one (NULL) */
+EXPORT CUresult cuCtxSynchronize_v2(CUcontext ctx)
+{
+	NEED_INIT();
+	if (ctx && ctx->magic != MAGIC_CTX)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	struct CUctx_st *c = ctx ? ctx : current();
+	return c ? ctx_sync(c) : CUDA_ERROR_INVALID_CONTEXT;
 }
 
 /* ---- green contexts ---- */
@@ -1602,6 +1629,11 @@ EXPORT CUresult cuEventElapsedTime(float *ms, CUevent start, CUevent end)
 		return CUDA_ERROR_NOT_READY;
 	*ms = (float)((double)((int64_t)(end->t - start->t)) / 1e6);
 	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuEventElapsedTime_v2(float *ms, CUevent start, CUevent end)
+{
+	return cuEventElapsedTime(ms, start, end);
 }
 
 EXPORT CUresult cuEventDestroy_v2(CUevent e)

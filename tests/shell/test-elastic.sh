@@ -99,6 +99,13 @@ s = {x[\"slice\"]: x for x in json.load(sys.stdin)[\"gpus\"][0][\"slices\"]}
 assert (s[\"$b\"][\"busy\"], s[\"$b\"][\"lent\"]) == ($1, $2), s"; }
 check "an owner waiting for its long kernel is busy, its SMs not lent" 'sleep 0.6 && b_is True False && ! grep -q synced "$work/l.out"'
 check "and lends them again once its kernel is done" 'wait_for "grep -q synced \"$work/l.out\"" 10 && wait_for "b_is False True" 10'
+# the same through the lookups of a CUDA 13 runtime: cuCtxSynchronize at
+# 13000 is the form that takes a context (cudaDeviceSynchronize's)
+LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$b" \
+	setpriv --reuid="$user2" --regid="$(id -g "$user2")" --init-groups -- "$app" --via procaddr longsync 1500 > "$work/l.out" 2>&1 &
+pids+=($!) pid_l=$!
+wait_for 'grep -q "^launched" "$work/l.out"' > /dev/null
+check "also waiting in CUDA 13's cuCtxSynchronize (a context's, looked up at 13000)" 'sleep 0.6 && b_is True False && ! grep -q synced "$work/l.out" && wait_for "grep -q synced \"$work/l.out\"" 10 && wait_for "b_is False True" 10'
 kill -9 "$pid_a" 2> /dev/null
 
 # someone else's reports change nothing

@@ -82,6 +82,14 @@ static void *fn(const char *name)
 #define CALL(name, type, ...) ((type)fn(#name))(__VA_ARGS__)
 #define CHECK(x) do { CUresult r_ = (x); if (r_) { fprintf(stderr, "cuda-app: %s = %d\n", #x, r_); exit(4); } } while (0)
 
+/* cuCtxSynchronize as the runtime reaches it: looked up at 13000 it is
+ * CUDA 13's, of a context (NULL: the current one) */
+static CUresult ctx_sync(void)
+{
+	return via_procaddr ? ((CUresult(*)(CUcontext))fn("cuCtxSynchronize"))(NULL)
+			    : ((CUresult(*)(void))fn("cuCtxSynchronize"))();
+}
+
 typedef CUresult (*t_u)(unsigned);
 typedef CUresult (*t_ctxdev)(CUcontext *, CUdevice);
 typedef CUresult (*t_ctx)(CUcontext);
@@ -278,7 +286,7 @@ static int paths(void)
 	CHECK(CALL(cuMemAllocAsync, CUresult(*)(CUdeviceptr *, size_t, CUstream), &p, 64 << 20, NULL));
 	EXPECT_DROP("cuMemAllocAsync", 64);
 	CHECK(CALL(cuMemFreeAsync, CUresult(*)(CUdeviceptr, CUstream), p, NULL));
-	CHECK(CALL(cuCtxSynchronize, CUresult(*)(void)));
+	CHECK(ctx_sync());
 	EXPECT_BACK("cuMemAllocAsync (released at synchronisation)");
 	/* a pool that keeps what it frees: its cache stays charged until trimmed */
 	CUmemoryPool pool;
@@ -487,7 +495,7 @@ static int longsync(size_t ms)
 		   f, 1, 1, 1, 32, 1, 1, 0, NULL, params, NULL));
 	printf("launched\n");
 	fflush(stdout);
-	CHECK(CALL(cuCtxSynchronize, CUresult(*)(void)));
+	CHECK(ctx_sync());
 	printf("synced\n");
 	return 0;
 }
@@ -514,9 +522,9 @@ static int kernels(size_t n, double us, unsigned blocks, size_t sync)
 	for (size_t i = 0; i < n; i++) {
 		CHECK(i % 2 ? launch_ex(&cfg, f, NULL, NULL) : launch(f, blocks, 1, 1, 128, 1, 1, 0, NULL, NULL, NULL));
 		if (sync && (i + 1) % sync == 0)
-			CHECK(CALL(cuCtxSynchronize, CUresult(*)(void)));
+			CHECK(ctx_sync());
 	}
-	CHECK(CALL(cuCtxSynchronize, CUresult(*)(void)));
+	CHECK(ctx_sync());
 	printf("launches %zu\n", n);
 	return 0;
 }
