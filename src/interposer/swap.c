@@ -32,12 +32,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* calls that were past the gate when it closed: a few driver calls */
 #define GRACE_US 50000
 
 bool gs__swap_on;
+
+/* A region's copy on the host: anonymous memory in huge pages where the
+ * kernel gives them, since faulting in 4 KiB pages bounds the copy out
+ * (24 GiB in 6 million faults: 1.6 GiB/s on an H100's host). */
+static void *host_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, size, MADV_HUGEPAGE); /* advice: refused where THP is off */
+	return p;
+}
+
+static void host_free(void *p, size_t size)
+{
+	if (p)
+		munmap(p, size);
+}
 
 /* Each device's granularity: 0 not asked yet, 1 none (no VMM). */
 static size_t granule[GS__MAX_DEV];
@@ -216,7 +235,7 @@ CUresult gs__swap_free(CUdeviceptr va, CUstream s, bool *ours)
 	if (!p)
 		return CUDA_SUCCESS;
 	if (r.host) {
-		free(r.host); /* freed while swapped out (a call that was past the gate) */
+		host_free(r.host, r.size); /* freed while swapped out (a call that was past the gate) */
 	} else {
 		/* as cuMemFree: not while kernels may still use it; a stream's
 		 * free after that stream's work */
@@ -346,19 +365,19 @@ static void swap_out(char *out, size_t len)
 		struct region *r = &T.slots[i];
 		if (r->va <= TOMB || r->host)
 			continue;
-		if (!(r->host = malloc(r->size))) {
+		if (!(r->host = host_alloc(r->size))) {
 			rc = CUDA_ERROR_OUT_OF_MEMORY;
 			why = "host memory";
 		} else if ((rc = use_ctx(r, primary)) || (rc = gs__real.cuMemcpyDtoH_v2(r->host, r->va, r->size))) {
 			why = "copy to host";
-			free(r->host);
+			host_free(r->host, r->size);
 			r->host = NULL;
 		}
 	}
 	if (rc) {
 		for (size_t k = 0; k < T.cap; k++)
 			if (T.slots[k].va > TOMB && T.slots[k].host) {
-				free(T.slots[k].host);
+				host_free(T.slots[k].host, T.slots[k].size);
 				T.slots[k].host = NULL;
 			}
 		release_primaries(primary);
@@ -374,7 +393,7 @@ static void swap_out(char *out, size_t len)
 		if (r->va <= TOMB || !r->host)
 			continue;
 		if (gs__real.cuMemUnmap(r->va, r->phys)) {
-			free(r->host); /* it stays on the GPU, as memory that is not moved */
+			host_free(r->host, r->size); /* it stays on the GPU, as memory that is not moved */
 			r->host = NULL;
 			continue;
 		}
@@ -423,7 +442,7 @@ static void swap_in(char *out, size_t len)
 	}
 	for (size_t k = 0; k < T.cap; k++)
 		if (T.slots[k].va > TOMB && T.slots[k].host) {
-			free(T.slots[k].host);
+			host_free(T.slots[k].host, T.slots[k].size);
 			T.slots[k].host = NULL;
 		}
 	release_primaries(primary);
