@@ -7,8 +7,11 @@
  * The launch path claims a slot of a bounded ring (one compare-and-swap, no
  * lock, no allocation, no system call), records a pair of CUDA events from
  * a pool made once around the driver's launch on the launch's stream, and
- * publishes the slot. A thread of its own takes slots in order, asks
- * cuEventQuery whether the kernel ended, turns the events into host time by
+ * publishes the slot. (Each event costs about what a launch does under
+ * NVIDIA MPS; a start taken from the end of the stream's last kernel would
+ * save one, but would draw a kernel that waited for another program's as
+ * running beside it: every launch has both.) A thread of its own takes
+ * slots in order, asks cuEventQuery whether the kernel ended, turns the events into host time by
  * cuEventElapsedTime from a reference event recorded at a known host time,
  * and appends a line per event to the file (flushed every 200 ms and at
  * exit). A launch that finds the ring full is counted as dropped, never
@@ -88,6 +91,14 @@ static struct {
 } T = { .setup_lock = PTHREAD_MUTEX_INITIALIZER, .out_lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
 
 static __thread int tls_tid GS__TLS;
+/* the last function whose name the thread asked the driver (a module
+ * unloaded and another's function at the same handle, on the same thread
+ * before any other launch, would keep the old name) */
+static __thread struct {
+	CUfunction f;
+	bool named;
+	char name[NAME_LEN];
+} tls_last GS__TLS;
 
 static uint64_t mono_ns(void)
 {
@@ -181,14 +192,18 @@ int gs__trace_begin(const struct gs__trace_launch *l)
 	memcpy(r->grid, l->grid, sizeof r->grid);
 	memcpy(r->block, l->block, sizeof r->block);
 	r->masked = gs__mask_enabled(r->mask);
-	const char *name = NULL;
-	r->named = gs__real.cuFuncGetName && gs__real.cuFuncGetName(&name, l->f) == CUDA_SUCCESS && name;
-	if (r->named) {
+	if (tls_last.f != l->f || !tls_last.f) {
+		const char *name = NULL;
+		tls_last.f = l->f;
+		tls_last.named = gs__real.cuFuncGetName && gs__real.cuFuncGetName(&name, l->f) == CUDA_SUCCESS && name;
 		size_t i = 0;
-		for (; i < NAME_LEN - 1 && name[i]; i++)
-			r->name[i] = name[i];
-		r->name[i] = '\0';
+		for (; tls_last.named && i < NAME_LEN - 1 && name[i]; i++)
+			tls_last.name[i] = name[i];
+		tls_last.name[i] = '\0';
 	}
+	r->named = tls_last.named;
+	if (r->named)
+		memcpy(r->name, tls_last.name, NAME_LEN);
 	/* events belong to the pool's context: another context's launch is
 	 * untimed; so is a launch captured into a graph (an event recorded
 	 * there would become a node of the program's graph) */
