@@ -68,7 +68,7 @@ a=$(q "create_slice 64 30G") b=$(q "create_slice 64 30G")
 timeout 60 gpushare run --slice "$a" -- "$d/launch" > /dev/null # MPS warm
 if has 2; then
 echo "=== 2b: the default GPUSHARE_CONTROL_SWAP (turns): which clients of NVIDIA MPS are backed"
-m=$(q "create_slice 16 8G -mem-turn 60")
+m=$(q "create_slice 16 8G -overcommit -mem-turn 60")
 GPUSHARE_LOG=/tmp/gl-plain.log timeout 60 gpushare run --slice "$a" -- "$d/launch" > /dev/null
 GPUSHARE_LOG=/tmp/gl-turn.log timeout 60 gpushare run --slice "$m" -- "$d/launch" > /dev/null
 echo "backed: plain slice $(grep -c 'backed by virtual memory' /tmp/gl-plain.log) mem-turn slice $(grep -c 'backed by virtual memory' /tmp/gl-turn.log)"
