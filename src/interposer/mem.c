@@ -87,8 +87,8 @@ static bool table_put(struct table *t, uintptr_t key, uint64_t bytes)
 	return ok;
 }
 
-/* Removes key; returns what it was charged, or 0 when it was not ours. */
-static uint64_t table_take(struct table *t, uintptr_t key)
+/* What key was charged (0: not ours); removed from the table if take. */
+static uint64_t table_find(struct table *t, uintptr_t key, bool take)
 {
 	struct shard *s = &t->s[hash(key) % SHARDS];
 	uint64_t bytes = 0;
@@ -97,27 +97,24 @@ static uint64_t table_take(struct table *t, uintptr_t key)
 	     i = (i + 1) & (s->cap - 1))
 		if (s->slots[i].state == SLOT_LIVE && s->slots[i].key == key) {
 			bytes = s->slots[i].bytes;
-			s->slots[i].state = SLOT_DELETED;
+			if (take)
+				s->slots[i].state = SLOT_DELETED;
 			break;
 		}
 	pthread_mutex_unlock(&s->lock);
 	return bytes;
 }
 
+/* Removes key; returns what it was charged, or 0 when it was not ours. */
+static uint64_t table_take(struct table *t, uintptr_t key)
+{
+	return table_find(t, key, true);
+}
+
 /* What key was charged (0: not ours), left in the table. */
 static uint64_t table_get(struct table *t, uintptr_t key)
 {
-	struct shard *s = &t->s[hash(key) % SHARDS];
-	uint64_t bytes = 0;
-	pthread_mutex_lock(&s->lock);
-	for (size_t i = s->cap ? (hash(key) >> 8) & (s->cap - 1) : 0; s->cap && s->slots[i].state != SLOT_EMPTY;
-	     i = (i + 1) & (s->cap - 1))
-		if (s->slots[i].state == SLOT_LIVE && s->slots[i].key == key) {
-			bytes = s->slots[i].bytes;
-			break;
-		}
-	pthread_mutex_unlock(&s->lock);
-	return bytes;
+	return table_find(t, key, false);
 }
 
 /* what this process holds, its contexts included (as MPS counts it), against
