@@ -840,6 +840,14 @@ static int borrow_mem_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct 
 	return 0;
 }
 
+int gs_slice_txn_set_borrow_mem(struct gs_slice_txn *t, const struct gs_mig_gi *gi, struct gs_mig_ci *ci, bool on)
+{
+	int rc = on ? borrow_mem_check(t, gi, &ci->sm_policy) : 0;
+	if (!rc)
+		ci->borrow_mem = on;
+	return rc;
+}
+
 int gs_slice_set_borrow_mem(const char *dir, const char *name, bool on, char *err, size_t errlen)
 {
 	return edit_named(dir, NULL, name, borrow_mem_fn, &on, NULL, err, errlen);

@@ -142,6 +142,8 @@ int gs_slice_txn_create_profile(struct gs_slice_txn *t, const struct gs_slice_gp
 int gs_slice_txn_remove(struct gs_slice_txn *t, struct gs_store_gpu *g, unsigned gi);
 int gs_slice_txn_set_default(struct gs_slice_txn *t, struct gs_mig_ci *ci, const uint32_t *users, unsigned n);
 int gs_slice_txn_set_oom_wait(struct gs_slice_txn *t, struct gs_mig_ci *ci, unsigned seconds);
+/* gs_slice_set_borrow_mem's step and check, ci of GPU instance gi. */
+int gs_slice_txn_set_borrow_mem(struct gs_slice_txn *t, const struct gs_mig_gi *gi, struct gs_mig_ci *ci, bool on);
 
 /* A policy as a slice of sm SMs on a GPU handing SMs out in units of unit
  * keeps it (isolated with both switches, the floor in whole units) into
