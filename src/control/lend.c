@@ -106,14 +106,13 @@ static struct slice_use *slice_of(struct use *u, const char *uuid)
 	return NULL;
 }
 
-static void answer(struct control_state *s, struct control_peer *p, uint64_t freed)
+static void answer(struct control_peer *p, uint64_t freed)
 {
 	char line[64];
 	snprintf(line, sizeof line, "S reclaimed %" PRIu64 "\n", freed);
 	control_send(p->conn, line);
 	p->lend_pending = false;
 	p->lend_need = p->lend_begun = 0;
-	(void)s;
 }
 
 /* What a program holds in its slice's ledger now. */
@@ -173,7 +172,7 @@ static void step(struct control_state *s, struct control_peer *p)
 {
 	struct use u;
 	if (measure(s, p->gpu, &u)) {
-		answer(s, p, 0);
+		answer(p, 0);
 		return;
 	}
 	struct pick k = { .s = s, .owner = p, .u = &u };
@@ -208,7 +207,7 @@ static void step(struct control_state *s, struct control_peer *p)
 	else
 		control_log(s, "Reclaim for client %ld (slice %s): no running borrower above its own guarantee holds "
 			       "memory on GPU %s; nothing more to take back", (long)p->pid, p->slice, p->gpu);
-	answer(s, p, p->lend_begun);
+	answer(p, p->lend_begun);
 }
 
 static uint64_t last_reclaim_ns[CONTROL_MAX_GPUS];
@@ -240,7 +239,7 @@ void control_lend_reclaim(struct control_state *s, struct control_peer *p, const
 	if (why) {
 		control_log(s, "Reclaim of %.24s bytes by pid %ld refused: %s", bytes, (long)p->pid, why);
 		if (p->client)
-			answer(s, p, 0); /* its allocation waits for an answer */
+			answer(p, 0); /* its allocation waits for an answer */
 		else
 			control_reply_fail(r, "reclaim: %s", why);
 		return;

@@ -18,7 +18,8 @@
 
 #define WAIT_DEFAULT_S 600
 #define ROUND_S 30 /* an answer not come by then: ask again (a daemon that came back) */
-#define PAUSE_NS 200000000ull /* after "nothing more": a borrower may be between steps */
+#define PAUSE_FIRST_NS 200000000ull /* after "nothing more": a borrower may be between steps */
+#define PAUSE_MAX_NS 5000000000ull  /* and less and less often: each question is a line of control.log */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t answered = PTHREAD_COND_INITIALIZER;
@@ -98,12 +99,17 @@ bool gs__lend_reclaim(uint64_t short_by)
 	unsigned secs = wait_s();
 	uint64_t start = gs_now_ns(), end = start + (uint64_t)secs * 1000000000ull;
 	said_once(short_by, secs);
+	uint64_t pause = PAUSE_FIRST_NS;
 	while (short_by && gs_now_ns() < end) {
 		long long freed = ask(short_by, end);
 		if (freed <= 0) {
-			/* no daemon, or nothing it could take yet: look again soon */
-			struct timespec p = { 0, (long)PAUSE_NS };
+			/* no daemon, or nothing it could take yet: look again, less and less often */
+			uint64_t left = end > gs_now_ns() ? end - gs_now_ns() : 0, wait = pause < left ? pause : left;
+			struct timespec p = { (time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull) };
 			nanosleep(&p, NULL);
+			pause = pause * 2 < PAUSE_MAX_NS ? pause * 2 : PAUSE_MAX_NS;
+		} else {
+			pause = PAUSE_FIRST_NS;
 		}
 		short_by = gs__guarantee_shortfall(gs_ledger_used(gs__slice.ledger));
 	}
