@@ -16,6 +16,8 @@
 # - a borrower killed while suspended, an owner killed while it waits, the
 #   daemon killed while a borrower is suspended for an owner: the ledgers
 #   right, the borrower resumed by the next daemon when it registers again;
+# - the driver refusing what the ledgers have room for (memory no slice
+#   accounts) while borrowers hold memory: the owner asks it back too;
 # - an owner whose borrowers cannot be suspended waits, then is refused
 #   after GPUSHARE_RECLAIM_WAIT seconds, saying why.
 set -u
@@ -158,6 +160,19 @@ gone "$o3"
 kill -USR1 "$l1"
 check "the owner gone, it is resumed, its data intact" 'is "$l1" running 15 && wait_for "grep -c \"^check ok\" \"$work/l1.out\" | grep -qx 2" 5'
 check "the ledgers right: the owner's empty, the borrowers' their programs'" '[ "$(used "$o")" -lt 10 ] && [ "$(used "$l")" -ge 800 ] && [ "$(used "$l")" -lt 900 ]'
+
+# the driver refuses what the ledgers have room for (memory no slice
+# accounts: here a program without the interposer), while borrowers hold
+# memory: the owner asks what it allocates back, then tries again
+LD_LIBRARY_PATH="$build/lib/gpushare-sim" setpriv --reuid="$user2" --regid="$(id -g "$user2")" --init-groups -- \
+	"$app" hold 10000 > "$work/rogue.out" 2>&1 &
+rogue=$!
+pids+=($rogue)
+held rogue
+out=$(fg "$user1" owner alloc 20000)
+check "an allocation within the guarantee the driver refuses, borrowers holding memory: they are suspended and it succeeds" '[ "$out" = ok ] && grep -q "held by slices that borrow memory" "$work/fg.err" && grep -q "asks 20000 MiB of its guarantee back (0 MiB short by the ledgers" "$log"'
+check "... and resumed once it is gone" 'is "$l1" running 10 && is "$b1" running 10'
+gone "$rogue"
 gone "$l1"
 gone "$b1"
 q quit > /dev/null
