@@ -176,9 +176,17 @@ uint64_t gs__guarantee_shortfall(uint64_t used)
 	refresh();
 	uint64_t short_by = 0;
 	if (lent && !blind && gpu_bytes && used <= own_guarantee) {
+		/* the ledgers' totals first, the dead's charges in them: at most
+		 * what live programs hold, so that no syscall is made (a look at
+		 * each holder) unless it may be short */
 		uint64_t others = 0;
 		for (size_t i = 0; i < n_peers; i++)
-			others += gs_ledger_live(peers[i].ledger);
+			others += gs_ledger_used(peers[i].ledger);
+		if (others + used > gpu_bytes) {
+			others = 0;
+			for (size_t i = 0; i < n_peers; i++)
+				others += gs_ledger_live(peers[i].ledger);
+		}
 		if (others + used > gpu_bytes)
 			short_by = others + used - gpu_bytes;
 	}
