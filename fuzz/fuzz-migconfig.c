@@ -4,7 +4,7 @@
  * error names fuzz.yaml:LINE:COL, a file that parses selects each of its
  * labels the same way twice, within the limits, SM-sharing keys only as
  * they go together, a weight, a time slice and an oom-wait within their
- * ranges. */
+ * ranges, borrow-memory only over-committed and not critical. */
 #include "migconfig.h"
 
 #include "fuzz.h"
@@ -47,7 +47,8 @@ static void check_spec(const struct gs_migconf_spec *s)
 			abort();
 		if (sl->everyone != (sl->n_users == 0) || (sl->guarantee[0] && !sl->overcommit))
 			abort();
-		if ((sl->cgroup[0] && sl->cgroup[0] != '/') || sl->oom_wait_s > GS_OOM_WAIT_MAX_S)
+		if ((sl->cgroup[0] && sl->cgroup[0] != '/') || sl->oom_wait_s > GS_OOM_WAIT_MAX_S ||
+		    (sl->borrow_mem && (!sl->overcommit || sl->sm_policy.priority == GS_PRIO_CRITICAL)))
 			abort();
 		/* the keys that go together, as create_slice's options */
 		const struct gs_sm_policy *sp = &sl->sm_policy;

@@ -370,6 +370,40 @@ static void slices_take_oom_wait(void **state)
 	ASSERT_INT_EQ(s->slices[3].oom_wait_s, 0);
 }
 
+/* borrow-memory: only with overcommit, never with priority critical; false
+ * when left out */
+static void slices_take_borrow_memory_with_overcommit_only(void **state)
+{
+	(void)state;
+	char err[512] = "";
+	const char *yaml = SLICES "        - size: 40sm.8gb\n"                      /* 8 */
+				  "          overcommit: true\n"                    /* 9 */
+				  "          borrow-memory: true\n"                 /* 10 */
+				  "        - {size: 32sm.8gb, overcommit: true, borrow-memory: false, priority: low}\n"
+				  "        - {size: 8sm.1gb}\n";
+	ASSERT_INT_EQ(parse(yaml, "x", err, sizeof err), 0);
+	ASSERT_STR_EQ(err, "");
+	const struct gs_migconf_spec *s = &conf.specs[0];
+	ASSERT_INT_EQ(s->n_slices, 3);
+	assert_true(s->slices[0].borrow_mem);
+	assert_false(s->slices[1].borrow_mem);
+	assert_false(s->slices[2].borrow_mem);
+	struct {
+		const char *yaml, *err;
+	} bad[] = {
+		{ SLICES "        - size: 40sm.8gb\n          borrow-memory: true\n",
+		  "t.yaml:9:11: \"borrow-memory\" needs \"overcommit: true\" in the same slice" },
+		{ SLICES "        - {size: 40sm.8gb, overcommit: true, borrow-memory: true, priority: critical}\n",
+		  "t.yaml:8:46: \"borrow-memory\" goes with no \"priority: critical\"" },
+		{ SLICES "        - {size: 40sm.8gb, overcommit: true, borrow-memory: yes}\n", "t.yaml:8:61: " },
+	};
+	for (size_t i = 0; i < GS_ARRAY_LEN(bad); i++) {
+		ASSERT_INT_EQ(parse(bad[i].yaml, "x", err, sizeof err), -EINVAL);
+		if (strncmp(err, bad[i].err, strlen(bad[i].err)))
+			fail_msg("%zu: \"%s\", not \"%s...\"", i, err, bad[i].err);
+	}
+}
+
 static void labels_are_selected_and_an_unknown_one_lists_them(void **state)
 {
 	(void)state;
@@ -518,7 +552,7 @@ static const struct bad bad[] = {
 	{ "version: v1\nmig-config:\n", "t.yaml:2:1: unknown key \"mig-config\" (known: version, mig-configs)" },
 	{ SLICES "        - size: 1sm.1gb\n          user: [a]\n",
 	  "t.yaml:9:11: unknown key \"user\" (known: size, name, users, refuse, overcommit, guarantee, default-for, "
-	  "cgroup, sharing, lend, borrow, priority, floor, weight, timeslice, oom-wait)" },
+	  "cgroup, sharing, lend, borrow, priority, floor, weight, timeslice, oom-wait, borrow-memory)" },
 	{ HEAD "    - devices: all\n      devices: [0]\n", "t.yaml:5:7: duplicate key \"devices\" (first at 4:7)" },
 	{ "version: v1\nversion: v1\n", "t.yaml:2:1: duplicate key \"version\" (first at 1:1)" },
 	{ "version: v1\nmig-configs:\n  x:\n  - {devices: all, mig-enabled: false}\n  x:\n  - {devices: all, mig-enabled: "
@@ -1071,6 +1105,7 @@ int main(void)
 		cmocka_unit_test(slices_take_sm_sharing),
 		cmocka_unit_test(slices_take_weight_and_timeslice),
 		cmocka_unit_test(slices_take_oom_wait),
+		cmocka_unit_test(slices_take_borrow_memory_with_overcommit_only),
 		cmocka_unit_test(labels_are_selected_and_an_unknown_one_lists_them),
 		cmocka_unit_test(every_config_is_checked_not_only_the_selected),
 		cmocka_unit_test(errors_name_file_line_and_column),

@@ -418,6 +418,48 @@ static void an_sm_policy_is_made_with_the_slice_and_set_later(void **state)
 	free(text);
 }
 
+static bool borrows(const char *name)
+{
+	static struct gs_store st;
+	struct gs_store_gpu *g;
+	struct gs_mig_ci *ci;
+	ASSERT_INT_EQ(gs_store_load(dir, &st, NULL, 0), 0);
+	ASSERT_INT_EQ(gs_slice_resolve(&st, name, &g, &ci, NULL, 0), 0);
+	return ci->borrow_mem;
+}
+
+/* Only an over-committed slice borrows memory, and never a critical one:
+ * its programs are suspended when an owner wants its guarantee back. */
+static void only_an_over_committed_slice_that_is_not_critical_borrows_memory(void **state)
+{
+	(void)state;
+	char err[256] = "";
+	struct gs_slice_spec sp = { .sm = 8, .memory = 4ull << 30, .overcommit = true, .guarantee = 1ull << 30,
+				    .borrow_mem = true, .name = "borrower" };
+	struct gs_slice_info out;
+	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, &out, err, sizeof err), 0);
+	assert_true(borrows("borrower"));
+	ASSERT_INT_EQ(gs_slice_set_borrow_mem(dir, "borrower", false, err, sizeof err), 0);
+	assert_false(borrows("borrower"));
+	ASSERT_INT_EQ(gs_slice_set_borrow_mem(dir, "borrower", true, err, sizeof err), 0);
+	/* a borrower made critical is refused, the policy as it was */
+	ASSERT_INT_EQ(gs_slice_set_sm_policy(dir, "borrower",
+					     &(struct gs_sm_policy){ .mode = GS_SM_SHARED, .priority = GS_PRIO_CRITICAL }, err,
+					     sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "A critical slice may not borrow memory"));
+	ASSERT_INT_EQ(policy_of("borrower").priority, GS_PRIO_NORMAL);
+	/* a wholly guaranteed slice has nothing to borrow for */
+	struct gs_slice_info whole = make(8, 2048, false);
+	ASSERT_INT_EQ(gs_slice_set_borrow_mem(dir, whole.uuid, true, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "Only an over-committed slice borrows memory"));
+	assert_false(borrows(whole.uuid));
+	/* nor is a critical one made a borrower */
+	sp = (struct gs_slice_spec){ .sm = 8, .memory = 1ull << 30, .overcommit = true, .guarantee = UINT64_MAX,
+				     .borrow_mem = true, .sm_policy = { .priority = GS_PRIO_CRITICAL } };
+	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, NULL, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "the owner's promise comes first"));
+}
+
 static void an_isolated_slice_neither_lends_nor_borrows(void **state)
 {
 	(void)state;
@@ -757,6 +799,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(slices_get_disjoint_sms_in_whole_units, setup, teardown),
 		cmocka_unit_test_setup_teardown(more_than_the_gpu_is_refused_saying_what_it_has, setup, teardown),
+		cmocka_unit_test_setup_teardown(only_an_over_committed_slice_that_is_not_critical_borrows_memory, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(a_slice_is_made_with_all_its_attributes_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(an_ambiguous_name_is_an_error_naming_both, setup, teardown),
 		cmocka_unit_test_setup_teardown(sms_grow_in_place_but_never_shrink_or_move_under_a_program, setup, teardown),

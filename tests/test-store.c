@@ -479,6 +479,45 @@ static void oom_waits_round_trip_and_bad_ones_are_refused(void **state)
 	}
 }
 
+/* borrowmem: an over-committed slice that borrows the others' unused
+ * guarantees; no record is the default (an older store borrows nothing) */
+static void borrowers_round_trip_and_bad_ones_are_refused(void **state)
+{
+	(void)state;
+	static struct gs_store s, t;
+	char err[256], *text;
+	ASSERT_INT_EQ(parse_sealed(HEAD "borrowmem " GPU " 2 1 1\n", &s, err, sizeof err), 0);
+	assert_true(s.gpu[0].layout.ci[1].borrow_mem);
+	assert_false(s.gpu[0].layout.ci[0].borrow_mem);
+	ASSERT_INT_EQ(gs_store_format(&s, &text, NULL), 0);
+	assert_non_null(strstr(text, "\nborrowmem " GPU " 2 1 1\n"));
+	assert_null(strstr(text, "\nborrowmem " GPU " 2 0")); /* none: no record */
+	ASSERT_INT_EQ(gs_store_parse(text, &t, err, sizeof err), 0);
+	assert_true(t.gpu[0].layout.ci[1].borrow_mem);
+	assert_false(t.gpu[0].layout.ci[0].borrow_mem);
+	free(text);
+	ASSERT_INT_EQ(parse_sealed(HEAD, &s, err, sizeof err), 0);
+	assert_false(s.gpu[0].layout.ci[1].borrow_mem);
+	struct {
+		const char *line, *err;
+	} bad[] = {
+		{ "borrowmem " GPU " 2 1 0\n", "line 9: malformed borrowmem record" },
+		{ "borrowmem " GPU " 2 1 yes\n", "line 9: malformed borrowmem record" },
+		{ "borrowmem " GPU " 2 1\n", "line 9: malformed borrowmem record" },
+		{ "borrowmem " GPU " 2 1 1 1\n", "line 9: malformed borrowmem record" },
+		{ "borrowmem " GPU " 2 7 1\n", "line 9: borrowmem of unknown compute instance" },
+		{ "borrowmem " GPU " 2 1 1\nborrowmem " GPU " 2 1 1\n", "line 10: compute instance 2/1 has two borrowmem records" },
+	};
+	char body[1024];
+	for (size_t i = 0; i < GS_ARRAY_LEN(bad); i++) {
+		snprintf(body, sizeof body, "%s%s", HEAD, bad[i].line);
+		int rc = parse_sealed(body, &s, err, sizeof err);
+		if (rc != -EINVAL || strncmp(err, bad[i].err, strlen(bad[i].err)))
+			fail_msg("%zu: %s: %d \"%s\", not \"%s\"", i, bad[i].line, rc, err, bad[i].err);
+		ASSERT_INT_EQ(s.n_gpu, 0);
+	}
+}
+
 static void bad_sm_policy_records_are_refused(void **state)
 {
 	(void)state;
@@ -595,6 +634,7 @@ int main(void)
 		cmocka_unit_test(sm_policies_round_trip_and_only_non_default_ones_are_written),
 		cmocka_unit_test(bad_sm_policy_records_are_refused),
 		cmocka_unit_test(oom_waits_round_trip_and_bad_ones_are_refused),
+		cmocka_unit_test(borrowers_round_trip_and_bad_ones_are_refused),
 		cmocka_unit_test(load_names_the_file_and_the_damage),
 	};
 	return GS_RUN_ISOLATED(tests) ? 1 : 0;

@@ -13,6 +13,8 @@
 //                               apart, each an allocation, a launch and a
 //                               read-back folded into a digest, "step <k>"
 //                               after each, "digest <hex>" at the end
+//   hold MODULE MIB nofill      as hold, the memory allocated but not written
+//                               (an owner whose allocation alone is timed)
 // MODULE is hold_kernel.ptx (fill, check and work run on the GPU) or, on the
 // simulated GPU, a gpushare-sim-module text naming hold_work: the pattern is
 // then written and read back through host copies (the simulated driver runs
@@ -139,6 +141,9 @@ int main(int argc, char **argv)
 	}
 	double mib = atof(argv[2]);
 	const char *job = argc > 3 ? argv[3] : NULL;
+	bool nofill = job && strcmp(job, "nofill") == 0; // hold mode, the memory allocated only
+	if (nofill)
+		job = NULL;
 	double job_secs = 0;
 	long long job_iters = 0, steps = 0, step_ms = 0;
 	if (job && strncmp(job, "secs:", 5) == 0)
@@ -209,7 +214,8 @@ int main(int argc, char **argv)
 	CUdeviceptr sink;
 	CK(cuMemAlloc(&sink, (size_t)grid * 4));
 	double t_fill = now_s();
-	fill();
+	if (!nofill)
+		fill();
 	printf("ready pid=%d mib=%.0f alloc_s=%.2f fill_s=%.2f gpu_kernels=%d\n", (int)getpid(), mib, t_fill - t_alloc,
 	       now_s() - t_fill, on_gpu ? 1 : 0);
 	fflush(stdout);

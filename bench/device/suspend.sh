@@ -15,7 +15,11 @@
 #   c. a deterministic PyTorch training run and a CUDA-graph replay loop,
 #      each suspended and resumed 10 times while it runs, against the same
 #      runs uninterrupted (SHA-256 of the final weights)
-#   d. lending memory (not implemented: said so)
+#   d. lending memory: a borrower (-overcommit -borrow-memory on) holds
+#      part of an owner's guarantee; the owner's allocation within it: how
+#      long until it succeeds (the borrower suspended meanwhile), then the
+#      borrower resumed without being asked once the owner ends, its data
+#      read back
 #   g. a daemon kill -9 while a program is suspended; a suspended program
 #      killed (SIGKILL): its memory and its entries gone
 #   e. memory turns: two jobs in two -mem-turn slices, against one after
@@ -27,7 +31,8 @@
 # is then left out. SECTIONS (default "a b c d g e f") picks sections.
 # Every step has a time limit; a section that would not fit in BUDGET_S
 # seconds is skipped, saying so. Settings (environment): SIZES, BIG_GIB,
-# FW_GIB, STEPS, PACE, CYCLES, MT_GIB, TURN_S, JOB_S, HOST_GIB (the host's
+# FW_GIB, STEPS, PACE, CYCLES, MT_GIB, TURN_S, JOB_S, LEND_GIB and FREE_GIB
+# (d: what the borrower holds, what no slice is guaranteed), HOST_GIB (the host's
 # memory: a checkpoint lives there, and at a turn's switch both jobs do),
 # BUDGET_S, SUSPEND_OUT (a directory to keep the programs' output and the
 # daemon's logs in; else a temporary one, named at the end).
@@ -39,13 +44,13 @@ sim() { [ "$SIM" = 1 ]; }
 
 if sim; then
 	SIZES=${SIZES:-0.25 0.5 1} BIG_GIB=${BIG_GIB:-2} MT_GIB=${MT_GIB:-1} TURN_S=${TURN_S:-2} JOB_S=${JOB_S:-3}
-	G_GIB=${G_GIB:-0.5} BUDGET_S=${BUDGET_S:-300} HOST_GIB=${HOST_GIB:-16}
+	G_GIB=${G_GIB:-0.5} BUDGET_S=${BUDGET_S:-300} HOST_GIB=${HOST_GIB:-16} LEND_GIB=${LEND_GIB:-2} FREE_GIB=${FREE_GIB:-1}
 	export GS_BENCH_TMP=${GS_BENCH_TMP:-$(mktemp -d)}
 	export GPUSHARE_SIMULATE=${GPUSHARE_SIMULATE:-h200-sxm-141gb} GPUSHARE_SIM_DIR=$GS_BENCH_TMP/sim
 	mkdir -p "$GPUSHARE_SIM_DIR" && chmod 1777 "$GPUSHARE_SIM_DIR"
 else
 	SIZES=${SIZES:-1 8 32} BIG_GIB=${BIG_GIB:-100} MT_GIB=${MT_GIB:-24} TURN_S=${TURN_S:-8} JOB_S=${JOB_S:-16}
-	G_GIB=${G_GIB:-8} BUDGET_S=${BUDGET_S:-400} HOST_GIB=${HOST_GIB:-128}
+	G_GIB=${G_GIB:-8} BUDGET_S=${BUDGET_S:-400} HOST_GIB=${HOST_GIB:-128} LEND_GIB=${LEND_GIB:-16} FREE_GIB=${FREE_GIB:-4}
 fi
 VIA=${VIA:-checkpoint} SECTIONS=${SECTIONS:-a b c d g e f}
 case $VIA in
@@ -426,9 +431,95 @@ sec_c() {
 }
 
 # ---- d. lending memory ----
+total_mib() { # MiB of GPU 0
+	if sim; then
+		timeout 20 gpushare-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -n 1
+	else
+		timeout 20 nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -n 1
+	fi
+}
+# An owner slice guaranteed all of the GPU but FREE_GIB; a borrower slice
+# (-overcommit -borrow-memory on, guaranteed nothing) whose program holds
+# LEND_GIB, more than is free, its pattern written. The owner's program then
+# allocates its guarantee less a margin (not written: the allocation alone
+# is timed, hold's alloc_s); the borrower must be suspended for it. Once the
+# owner ends, the borrower is resumed without being asked and reads its
+# data back.
 sec_d() {
-	echo "=== d. an owner's guaranteed allocation while a borrower holds its memory"
-	echo "RESULT d_memory_lending not implemented: gpushare-control lends idle SMs, not memory; a slice's unused guarantee is never lent (docs/control.md, Memory guarantees), so no borrower holds an owner's memory"
+	echo "=== d. an owner's guaranteed allocation while a borrower holds its memory (LEND_GIB=$LEND_GIB, FREE_GIB=$FREE_GIB, VIA=$VIA)"
+	if awk -v g="$LEND_GIB" -v h="$HOST_GIB" 'BEGIN { exit !(g > 0.85 * h) }'; then
+		echo "RESULT d_memory_lending skipped: the borrower's checkpoint would not fit in the host's $HOST_GIB GiB"
+		return
+	fi
+	if ! fits $((60 + 2 * LEND_GIB)); then
+		echo "RESULT d_memory_lending skipped: time budget ($(elapsed) s of $BUDGET_S)"
+		return
+	fi
+	local total free_mib own_mib margin_mib want_mib lend_mib o b lb lo pb po from t0 t1 t2 t3 alloc susp res data order
+	total=$(total_mib) free_mib=$(mib_of "$FREE_GIB") lend_mib=$(mib_of "$LEND_GIB")
+	margin_mib=$((free_mib < 2048 ? free_mib / 2 : 2048)) # the owner's context and the driver's own beside it
+	own_mib=$((total - free_mib)) want_mib=$((total - free_mib - margin_mib))
+	if [ -z "$total" ] || [ "$lend_mib" -le "$free_mib" ] || [ "$want_mib" -le 0 ]; then
+		echo "RESULT d_memory_lending FAILED: sizes: GPU $total MiB, FREE_GIB=$FREE_GIB must be less than LEND_GIB=$LEND_GIB"
+		return
+	fi
+	o=$(qt "create_slice 64 ${own_mib}M -name lend-owner")
+	b=$(qt "create_slice 32 ${total}M -overcommit -borrow-memory on -priority low -name lend-borrower")
+	if [ -z "$o" ] || [ -z "$b" ]; then
+		echo "RESULT d_memory_lending FAILED: slices not made ($(qt list_slices 2>&1 | tail -n 3 | tr '\n' ' '))"
+		[ -n "$o" ] && qt destroy_slice "$o" > /dev/null
+		[ -n "$b" ] && qt destroy_slice "$b" > /dev/null
+		return
+	fi
+	qt list_slices | grep -E "^SLICE|lend-" | sed 's/^/  /'
+	launch d_borrower $((4 * SUSP_WAIT + 240)) gpushare run "${run_opts[@]}" --slice "$b" -- "$hold" "$mod" "$lend_mib"
+	lb=$lpid
+	if ! ready d_borrower "$lb" 180; then
+		echo "RESULT d_memory_lending FAILED: the borrower did not get its $lend_mib MiB ($free_mib MiB free of guarantees): $(tail -n 2 "$out/d_borrower.err" | tr '\n' ' ' | cut -c 1-300)"
+		stop d_borrower "" "$lb"
+		qt destroy_slice "$o" > /dev/null
+		qt destroy_slice "$b" > /dev/null
+		return
+	fi
+	pb=$pid
+	echo "  borrower: $(head -n 1 "$out/d_borrower.out"), $((lend_mib - free_mib)) MiB of it the owner's"
+	from=$(log_lines)
+	t0=$(now)
+	launch d_owner $((2 * SUSP_WAIT + 240)) gpushare run "${run_opts[@]}" --slice "$o" -- "$hold" "$mod" "$want_mib" nofill
+	lo=$lpid
+	if ! ready d_owner "$lo" $((SUSP_WAIT + 60)); then
+		echo "RESULT d_memory_lending FAILED: the owner's $want_mib MiB did not come: $(tail -n 2 "$out/d_owner.err" | tr '\n' ' ' | cut -c 1-300) borrower $(state "$pb") log: $(log_since "$from" "eclaim|Client $pb ")"
+		stop d_owner "" "$lo"
+		stop d_borrower "$pb" "$lb"
+		qt destroy_slice "$o" > /dev/null
+		qt destroy_slice "$b" > /dev/null
+		return
+	fi
+	po=$pid
+	t1=$(now)
+	alloc=$(sed -n 's/^ready .*alloc_s=\([0-9.]*\).*/\1/p' "$out/d_owner.out" | head -n 1)
+	susp=$(logdt "$from" "Reclaim for client $po .*suspending client $pb " "Client $pb suspended:")
+	order=$(tail -n +"$((from + 1))" "$log" | grep -c "Reclaim for client $po .*suspending client")
+	local during
+	during=$(smi_used)
+	echo "  owner: $(head -n 1 "$out/d_owner.out"); borrower $(state "$pb"), $(host_mib "$pb") MiB on the host; stderr: $(grep -m1 'borrow memory' "$out/d_owner.err" | cut -c 1-160)"
+	from=$(log_lines)
+	t2=$(now)
+	stop d_owner "$po" "$lo"
+	if wait_until $((SUSP_WAIT + 30)) is_state "$pb" running; then
+		t3=$(now)
+		res=$(dt "$t2" "$t3")
+		data=$(verify d_borrower "$pb")
+	else
+		res="FAILED(state $(state "$pb"))" data=$(verify d_borrower "$pb")
+	fi
+	echo "RESULT d_memory_lending gpu_mib=$total owner_guarantee_mib=$own_mib owner_alloc_mib=$want_mib borrowed_mib=$((lend_mib - free_mib))" \
+		"owner_alloc_s=${alloc:-?} owner_wall_s=$(dt "$t0" "$t1") borrower_suspend_s=$susp borrowers_suspended=$order" \
+		"nvidia_smi_mib_both=$during auto_resume_after_owner_s=$res borrower_data=$data" \
+		"log: $(log_since 0 "Resuming client $pb of borrowing" | sed -e 's/^\[[^]]*\] //' -e 's/MIG-\([0-9a-f]\{8\}\)[0-9a-f-]*/MIG-\1/g' | cut -c 1-200)"
+	stop d_borrower "$pb" "$lb"
+	qt destroy_slice "$o" > /dev/null
+	qt destroy_slice "$b" > /dev/null
 }
 
 # ---- g. nothing lost ----

@@ -299,9 +299,9 @@ static int wants_of(struct gs_slice_txn *t, const struct gs_migconf *c, const st
 			o->sm = gs_smrun_round(unit, a.sm);
 			o->mib = a.memory_mib;
 		}
-		if (a.profile && (x->overcommit || x->guarantee[0]))
-			return at_fail(t, c, x->at, -EINVAL, "a MIG profile (%s) is wholly guaranteed: overcommit and guarantee "
-				       "go with custom sizes", x->size);
+		if (a.profile && (x->overcommit || x->guarantee[0] || x->borrow_mem))
+			return at_fail(t, c, x->at, -EINVAL, "a MIG profile (%s) is wholly guaranteed: overcommit, guarantee and "
+				       "borrow-memory go with custom sizes", x->size);
 		if (x->name[0] && !gs_store_name_valid(x->name))
 			return at_fail(t, c, x->name_at, -EINVAL, "\"%s\" is no slice name: 1 to 31 letters, digits, '.', '_' "
 				       "or '-', not hex digits and '-' alone, not starting with '-', MIG- or GPU-", x->name);
@@ -443,7 +443,7 @@ static int make(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gp
 					      .guarantee = w->guarantee, .users = w->users, .n_users = w->n_users,
 					      .refuse = x->refuse, .cgroup = x->cgroup[0] ? x->cgroup : NULL,
 					      .name = x->name[0] ? x->name : NULL, .sm_policy = x->sm_policy,
-					      .oom_wait_s = x->oom_wait_s };
+					      .oom_wait_s = x->oom_wait_s, .borrow_mem = x->borrow_mem };
 		rc = gs_slice_txn_create(t, gpu, &spec, &made);
 	} else if (w->n_ci && (w->n_ci > 1 || w->ci[0] != w->profile->ci_full_id)) {
 		return make_cis(t, p, gpu, w);
@@ -526,6 +526,28 @@ static int settle_oom_wait(struct gs_slice_txn *t, struct plan *p, const struct 
 	return 0;
 }
 
+/* The same for borrow-memory, as set_slice_borrow_memory changes it (its
+ * check: over-committed, not critical): 0, or -errno with why in t->err. */
+static int settle_borrow_mem(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gpu *gpu,
+			     struct gs_store_gpu *g, const struct gs_mig_gi *gi, const struct want *w)
+{
+	bool on = w->extra && w->extra->borrow_mem;
+	for (size_t k = 0; k < g->layout.n_ci; k++) {
+		struct gs_mig_ci *ci = &g->layout.ci[k];
+		if (ci->gi != gi->id || ci->borrow_mem == on)
+			continue;
+		char uuid[GS_UUID_STR + 4];
+		gs_store_ci_uuid(g->uuid, ci, uuid);
+		say(p, "GPU %u: borrow-memory of %s%s%s from %s to %s", gpu->index, uuid, ci->name[0] ? " named " : "",
+		    ci->name, ci->borrow_mem ? "true" : "false", on ? "true" : "false");
+		int rc = gs_slice_txn_set_borrow_mem(t, gi, ci, on);
+		if (rc)
+			return rc;
+		p->changes++;
+	}
+	return 0;
+}
+
 /* GPU gpu to what spec s asks: 0, or -errno with why in t->err. */
 static int plan_gpu(struct gs_slice_txn *t, struct plan *p, const struct gs_slice_gpu *gpu,
 		    const struct gs_migconf_spec *s)
@@ -564,7 +586,8 @@ static int plan_gpu(struct gs_slice_txn *t, struct plan *p, const struct gs_slic
 				if (!w[k].matched && matches_gi(&w[k], &g->layout, gi)) {
 					keep = w[k].matched = true;
 					settle_policy(p, gpu, g, gi, &w[k]);
-					if ((rc = settle_oom_wait(t, p, gpu, g, gi, &w[k])))
+					if ((rc = settle_oom_wait(t, p, gpu, g, gi, &w[k])) ||
+					    (rc = settle_borrow_mem(t, p, gpu, g, gi, &w[k])))
 						return rc;
 				}
 			if (keep) {
@@ -891,13 +914,17 @@ static int export_config(int argc, char **argv)
 			if (ci->refuse_busy)
 				printf("          refuse: true\n");
 			if (!p && gi->guarantee_mib != gi->memory_mib)
-				printf("          overcommit: true\n          guarantee: \"%" PRIu32 "M\"\n", gi->guarantee_mib);
+				printf("          overcommit: true\n");
+			if (!p && gi->guarantee_mib != gi->memory_mib && gi->guarantee_mib) /* none: no key */
+				printf("          guarantee: \"%" PRIu32 "M\"\n", gi->guarantee_mib);
 			print_users("default-for", ci->default_for, ci->n_default);
 			if (ci->cgroup[0])
 				printf("          cgroup: \"%s\"\n", ci->cgroup);
 			print_policy(&ci->sm_policy);
 			if (ci->oom_wait_s)
 				printf("          oom-wait: %u\n", ci->oom_wait_s);
+			if (ci->borrow_mem)
+				printf("          borrow-memory: true\n");
 		}
 	}
 	return 0;

@@ -45,10 +45,10 @@ static const char *const spec_keys[] = { "device-filter", "devices", "mig-enable
 enum { K_FILTER, K_DEVICES, K_MIG_ENABLED, K_MIG_DEVICES, K_SLICES, N_SPEC_KEYS };
 static const char *const slice_keys[] = { "size", "name", "users", "refuse", "overcommit", "guarantee", "default-for",
 					  "cgroup", "sharing", "lend", "borrow", "priority", "floor", "weight", "timeslice",
-					  "oom-wait" };
+					  "oom-wait", "borrow-memory" };
 enum {
 	S_SIZE, S_NAME, S_USERS, S_REFUSE, S_OVERCOMMIT, S_GUARANTEE, S_DEFAULT_FOR, S_CGROUP, S_SHARING, S_LEND, S_BORROW,
-	S_PRIORITY, S_FLOOR, S_WEIGHT, S_TIMESLICE, S_OOM_WAIT, N_SLICE_KEYS
+	S_PRIORITY, S_FLOOR, S_WEIGHT, S_TIMESLICE, S_OOM_WAIT, S_BORROW_MEMORY, N_SLICE_KEYS
 };
 
 GS_PRINTF(4, 5)
@@ -719,7 +719,19 @@ static int parse_slice(struct ctx *c, const yaml_node_t *m, struct gs_migconf_sp
 	}
 	if (val[S_OOM_WAIT] && (rc = get_oom_wait(c, val[S_OOM_WAIT], &sl->oom_wait_s)))
 		return rc;
-	return parse_sm_policy(c, key, val, sl);
+	if (val[S_BORROW_MEMORY]) {
+		if ((rc = get_bool(c, val[S_BORROW_MEMORY], "borrow-memory", &sl->borrow_mem)))
+			return rc;
+		if (sl->borrow_mem && !sl->overcommit)
+			return FAIL(c, key[S_BORROW_MEMORY], "\"borrow-memory\" needs \"overcommit: true\" in the same slice (a "
+				    "slice that does not over-commit is guaranteed all its memory: it has nothing to borrow for)");
+	}
+	if ((rc = parse_sm_policy(c, key, val, sl)))
+		return rc;
+	if (sl->borrow_mem && sl->sm_policy.priority == GS_PRIO_CRITICAL)
+		return FAIL(c, key[S_BORROW_MEMORY], "\"borrow-memory\" goes with no \"priority: critical\": a borrower's "
+			    "programs are suspended when an owner needs its guarantee back, and the owner's promise comes first");
+	return 0;
 }
 
 static int parse_spec(struct ctx *c, const yaml_node_t *m, struct gs_migconf_spec *spec)

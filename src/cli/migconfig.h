@@ -33,6 +33,8 @@
  *             timeslice: 20             # ms, 1-1000, or off (the default: its programs run at once)
  *             oom-wait: 60              # seconds, 0-86400: an allocation past its memory limit waits
  *                                       # for memory its programs free (0, the default: refused at once)
+ *             borrow-memory: true       # only with overcommit: true, not with priority: critical:
+ *                                       # borrows the other slices' unused guarantees (docs/control.md)
  *
  * Names (profiles, sizes) are only checked for their syntax here; whether a GPU
  * has them is for the code that applies the config. No YAML anchors, aliases,
@@ -82,6 +84,7 @@ struct gs_migconf_slice {
 	 * floor fits the slice is the slice layer's check */
 	struct gs_sm_policy sm_policy;
 	unsigned oom_wait_s; /* oom-wait, 0..GS_OOM_WAIT_MAX_S (0, the default: refused at once) */
+	bool borrow_mem;     /* borrow-memory: with overcommit, never critical */
 	struct gs_migconf_pos at, size_at, name_at, users_at, guarantee_at, cgroup_at, sharing_at, floor_at; /* {0, 0} where absent */
 };
 struct gs_migconf_spec {

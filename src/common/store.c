@@ -294,6 +294,20 @@ static int parse_line(struct gs_store *s, char *line, char *err, size_t errlen, 
 		ci->mem_turn_s = (unsigned)v[2];
 		return 0;
 	}
+	if (strcmp(w[0], "borrowmem") == 0) {
+		/* borrowmem <gpu> <gi> <ci> 1 (absent: the slice borrows no memory) */
+		struct gs_store_gpu *g = n == 5 ? gs_store_gpu(s, w[1], false) : NULL;
+		if (!g || num(w[2], 255, &v[0]) || num(w[3], 255, &v[1]) || strcmp(w[4], "1"))
+			goto bad;
+		struct gs_mig_ci *ci = find_ci(g, v[0], v[1]);
+		if (!ci)
+			return gs_fail(err, errlen, -EINVAL, "line %u: borrowmem of unknown compute instance", lineno);
+		if (ci->borrow_mem)
+			return gs_fail(err, errlen, -EINVAL, "line %u: compute instance %llu/%llu has two borrowmem records",
+				       lineno, v[0], v[1]);
+		ci->borrow_mem = true;
+		return 0;
+	}
 	if (strcmp(w[0], "oomwait") == 0) {
 		/* oomwait <gpu> <gi> <ci> <seconds> */
 		struct gs_store_gpu *g = n == 5 ? gs_store_gpu(s, w[1], false) : NULL;
@@ -629,6 +643,8 @@ int gs_store_format(const struct gs_store *s, char **out, size_t *len)
 				fprintf(f, "oomwait %s %u %u %u\n", g->uuid, ci->gi, ci->id, ci->oom_wait_s);
 			if (ci->mem_turn_s)
 				fprintf(f, "memturn %s %u %u %u\n", g->uuid, ci->gi, ci->id, ci->mem_turn_s);
+			if (ci->borrow_mem)
+				fprintf(f, "borrowmem %s %u %u 1\n", g->uuid, ci->gi, ci->id);
 			const struct gs_sm_policy *sp = &ci->sm_policy;
 			if (!gs_store_sm_policy_default(sp)) {
 				fprintf(f, "smpolicy %s %u %u %s %d %d %d %u", g->uuid, ci->gi, ci->id,

@@ -86,6 +86,10 @@ struct gs_mig_ci {
 	/* the slices of a GPU made with it take turns at the GPU's memory, this
 	 * many seconds each: the others' programs suspended meanwhile (0: none) */
 	unsigned mem_turn_s;
+	/* an over-committed slice that borrows the other slices' unused
+	 * guarantees above its own: its programs suspended when an owner needs
+	 * its guarantee back (docs/control.md, "Lending memory") */
+	bool borrow_mem;
 	/* an ephemeral slice (gpushare run --memory/--sms) lives as long as
 	 * its job: the process that asked for it (pid and start time) or, with
 	 * the daemon, the cgroup it is bound to; removed when they are gone */

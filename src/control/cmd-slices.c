@@ -304,6 +304,21 @@ CONTROL_CMD_FN(cmd_set_slice_mem_turn)
 		control_log(s, "set_slice_mem_turn %s %u", si.uuid, secs);
 }
 
+/* set_slice_borrow_memory <slice> on|off */
+CONTROL_CMD_FN(cmd_set_slice_borrow_memory)
+{
+	(void)p, (void)argc;
+	struct control_slice si;
+	char why[512];
+	int on = on_off("borrow-memory", argv[2], "on", "off", r);
+	if (on < 0 || control_slice_find(s, argv[1], &si, r))
+		return;
+	if (gs_slice_set_borrow_mem(s->state_dir, si.uuid, on, why, sizeof why))
+		refused(r, why);
+	else
+		control_log(s, "set_slice_borrow_memory %s %s", si.uuid, on ? "on" : "off");
+}
+
 /* The seconds of -oom-wait and set_slice_oom_wait: 0, or -1 with why in r. */
 static int parse_oom_wait(const char *value, unsigned *out, struct control_reply *r)
 {
@@ -344,6 +359,7 @@ CONTROL_CMD_FN(cmd_create_slice)
 	bool refuse = false, overcommit = false;
 	uint64_t guarantee = UINT64_MAX;
 	unsigned oom_wait = 0, mem_turn = 0;
+	int borrow_mem = 0;
 	const char *cgroup = NULL, *name = NULL;
 	struct sm_options smo = SM_OPTIONS_NONE;
 	if (parse_sms(argv[1], &sms, r) || parse_memory(argv[2], &bytes, r))
@@ -381,6 +397,10 @@ CONTROL_CMD_FN(cmd_create_slice)
 		} else if (strcmp(argv[i], "-mem-turn") == 0 && i + 1 < argc) {
 			if (parse_mem_turn(argv[++i], &mem_turn, r))
 				return;
+		} else if (strcmp(argv[i], "-borrow-memory") == 0 && i + 1 < argc) {
+			if ((borrow_mem = on_off(argv[i], argv[i + 1], "on", "off", r)) < 0)
+				return;
+			i++;
 		} else {
 			bad_arguments(r, "create_slice", "");
 			return;
@@ -388,6 +408,11 @@ CONTROL_CMD_FN(cmd_create_slice)
 	}
 	if (guarantee != UINT64_MAX && !overcommit) {
 		control_reply_fail(r, "A slice made without -overcommit is wholly guaranteed: -guarantee goes with -overcommit");
+		return;
+	}
+	if (borrow_mem && !overcommit) {
+		control_reply_fail(r, "Only an over-committed slice borrows memory: one made without -overcommit is "
+				      "guaranteed its whole limit, so it has nothing to borrow for (add -overcommit)");
 		return;
 	}
 	struct gs_sm_policy policy;
@@ -398,7 +423,8 @@ CONTROL_CMD_FN(cmd_create_slice)
 		return;
 	struct gs_slice_spec spec = { .sm = sms, .memory = bytes, .overcommit = overcommit, .guarantee = guarantee,
 				      .users = uids, .n_users = n_users, .refuse = refuse, .cgroup = cgroup, .name = name,
-				      .sm_policy = policy, .oom_wait_s = oom_wait, .mem_turn_s = mem_turn };
+				      .sm_policy = policy, .oom_wait_s = oom_wait, .mem_turn_s = mem_turn,
+				      .borrow_mem = borrow_mem == 1 };
 	struct gs_slice_info made;
 	char why[512];
 	if (gs_slice_create(s->state_dir, &g->slice, &spec, &made, why, sizeof why)) {

@@ -297,6 +297,14 @@ static void swap_answer(struct control_state *s, struct control_peer *p, int arg
 	control_suspend_swap_answer(s, p, argc, argv);
 }
 
+/* gpushare: a program allocating within its slice's guarantee asks what
+ * borrowers hold of it back (lend.c); answered later, "S reclaimed <bytes>". */
+static void reclaim(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
+{
+	(void)argc;
+	control_lend_reclaim(s, p, argv[1], r);
+}
+
 static void server_ready(struct control_state *s, struct control_peer *p, int argc, char **argv,
 			 struct control_reply *r)
 {
@@ -432,11 +440,11 @@ const struct control_cmd control_cmds[] = {
 	{ "quit", 0, 2, true, MPS_LOCAL, "[-t <seconds>]", quit },
 	{ "list_slices", 0, 1, false, MPS_LOCAL, "[--json]", cmd_list_slices },
 	{ "list_sms", 0, 1, false, MPS_LOCAL, "[--json]", cmd_list_sms },
-	{ "create_slice", 2, 32, true, MPS_LOCAL,
+	{ "create_slice", 2, 34, true, MPS_LOCAL,
 	  "<SMs> <memory> [-gpu <index|UUID>] [-name <name>] [-users <user,...>|*] [-refuse] "
 	  "[-overcommit [-guarantee <memory>]] [-cgroup <path>] [-shared|-isolated|-best-effort] [-lend on|off] "
 	  "[-borrow on|off] [-priority critical|normal|low] [-floor <SMs>] [-weight <1-100>] [-timeslice <ms>|off] "
-	  "[-oom-wait <seconds>] [-mem-turn <seconds>]",
+	  "[-oom-wait <seconds>] [-mem-turn <seconds>] [-borrow-memory on|off]",
 	  cmd_create_slice },
 	{ "create_job_slice", 2, 5, false, MPS_LOCAL, "<SMs> <memory> [-gpu <index|UUID>] [-overcommit]",
 	  cmd_create_job_slice },
@@ -451,6 +459,7 @@ const struct control_cmd control_cmds[] = {
 	{ "set_slice_guarantee", 2, 2, true, MPS_LOCAL, "<slice> <memory|0>", cmd_set_slice_guarantee },
 	{ "set_slice_oom_wait", 2, 2, true, MPS_LOCAL, "<slice> <seconds>", cmd_set_slice_oom_wait },
 	{ "set_slice_mem_turn", 2, 2, true, MPS_LOCAL, "<slice> <seconds>", cmd_set_slice_mem_turn },
+	{ "set_slice_borrow_memory", 2, 2, true, MPS_LOCAL, "<slice> on|off", cmd_set_slice_borrow_memory },
 	{ "set_slice_sm_policy", 2, 14, true, MPS_LOCAL,
 	  "<slice> [-shared|-isolated|-best-effort] [-lend on|off] [-borrow on|off] [-priority critical|normal|low] "
 	  "[-floor <SMs>] [-weight <1-100>] [-timeslice <ms>|off]",
@@ -468,12 +477,13 @@ const struct control_cmd control_internal_cmds[] = {
 	{ "sm_idle", 0, 0, false, MPS_LOCAL, "", sm_idle },
 	{ "swapped", 1, 3, false, MPS_LOCAL, "out <bytes> <regions>|in", swap_answer },
 	{ "swap_failed", 1, 8, false, MPS_LOCAL, "<CUresult> <why>", swap_answer },
+	{ "reclaim", 1, 1, false, MPS_LOCAL, "<bytes>", reclaim },
 };
 const size_t control_n_internal_cmds = sizeof control_internal_cmds / sizeof control_internal_cmds[0];
 
 void control_dispatch(struct control_state *s, struct control_peer *p, char *line, struct control_reply *r)
 {
-	char *argv[40], *save = NULL; /* create_slice with every option: 33 words */
+	char *argv[40], *save = NULL; /* create_slice with every option: 35 words */
 	int argc = 0;
 	char copy[GS_LINE_MAX];
 	snprintf(copy, sizeof copy, "%s", line);

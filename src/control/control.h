@@ -187,6 +187,9 @@ struct control_peer {
 	uint8_t susp;                            /* enum control_susp (suspend.c) */
 	bool susp_turn;                          /* suspended for another slice's memory turn (memturn.c) */
 	bool susp_refused;                       /* the driver refused to suspend it (an NVIDIA MPS client) */
+	bool susp_lend;                          /* a borrower suspended for an owner's guarantee (lend.c) */
+	bool lend_pending;                       /* an owner waiting for its guarantee back (lend.c) */
+	uint64_t lend_need, lend_begun;          /* what it is given back, and what suspensions begun for it free */
 	bool susp_waiting;                       /* resuming: its memory does not fit in its slice now */
 	pid_t susp_child;                        /* the helper at work on it, 0 none */
 	int susp_pipe;                           /* the helper's answer */
@@ -365,6 +368,17 @@ void control_memturn_tick(struct control_state *s);
 unsigned control_slice_mem_turn(struct control_state *s, const char *gpu, const char *slice);
 const char *control_suspend_state(const struct control_peer *p);
 
+/* Lending memory (lend.c): an owner's "reclaim <bytes>" (a program
+ * allocating within its guarantee what borrowers hold) suspends borrowers
+ * of its GPU, lowest priority and latest started first, and is answered
+ * "S reclaimed <bytes>" once their memory is off the GPU (a connection that
+ * is no program refused in r); the tick goes on
+ * with it and resumes borrowers whose memory fits again. */
+void control_lend_reclaim(struct control_state *s, struct control_peer *p, const char *bytes, struct control_reply *r);
+void control_lend_tick(struct control_state *s);
+/* The slice store as last read (elastic.c; NULL when it cannot be read). */
+struct gs_store *control_store(struct control_state *s);
+
 /* The policy of a slice of a GPU (from the store as last read); false: no
  * such slice, or the store cannot be read (elastic.c). */
 bool control_slice_policy(struct control_state *s, const char *gpu, const char *slice, struct gs_sm_policy *out);
@@ -430,6 +444,7 @@ CONTROL_CMD_FN(cmd_set_slice_memory_limit);
 CONTROL_CMD_FN(cmd_set_slice_guarantee);
 CONTROL_CMD_FN(cmd_set_slice_oom_wait);
 CONTROL_CMD_FN(cmd_set_slice_mem_turn);
+CONTROL_CMD_FN(cmd_set_slice_borrow_memory);
 CONTROL_CMD_FN(cmd_set_slice_sm_policy);
 CONTROL_CMD_FN(cmd_set_slice_default);
 CONTROL_CMD_FN(cmd_create_job_slice);

@@ -929,6 +929,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			control_elastic_tick(&s);
 			control_suspend_tick(&s);
 			control_memturn_tick(&s);
+			control_lend_tick(&s);
 			control_records_tick(&s);
 			relays_tick(&s);
 			rotate_log(&s.log, log_dir, "control.log");

@@ -98,6 +98,11 @@ static struct gs_store *store(struct control_state *s)
 	return E.st;
 }
 
+struct gs_store *control_store(struct control_state *s)
+{
+	return store(s);
+}
+
 bool control_slice_policy(struct control_state *s, const char *gpu, const char *slice, struct gs_sm_policy *out)
 {
 	struct gs_store *st = store(s);

@@ -472,7 +472,7 @@ static void act_on(void *ctx, struct control_peer *p)
 		return;
 	}
 	t->n++;
-	p->susp_turn = false; /* the command's, not a memory turn's */
+	p->susp_turn = p->susp_lend = false; /* the command's, not a memory turn's or a reclaim's */
 	if (t->suspend) {
 		suspend_one(t->s, p);
 	} else {

@@ -8,6 +8,13 @@
  *
  *     sum over the other slices of max(used, guarantee) + ours <= the GPU's
  *
+ * A slice made -borrow-memory on lends nothing of its own but borrows what
+ * the others are guaranteed and do not use: above its guarantee it is
+ * admitted while the sum over the other slices of their use alone, plus
+ * ours, fits. An owner (any slice) allocating within its guarantee while
+ * borrowers hold what it is owed asks gpushare-control for it back
+ * (gs__guarantee_shortfall, lend.c): the daemon suspends borrowers.
+ *
  * A program outside every slice (the remainder) is guaranteed nothing: all
  * it takes is checked so. The other slices' ledgers (read-only: only their
  * own programs write them) and guarantees come from the store, read again
@@ -29,12 +36,15 @@
 struct peer {
 	struct gs_ledger *ledger;
 	uint64_t guarantee;
+	bool borrower;           /* -borrow-memory: may hold what we are owed */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct peer peers[GS_MIG_MAX_GI + 1]; /* the other slices, and the remainder */
 static size_t n_peers;
 static uint64_t own_guarantee = UINT64_MAX; /* unknown (no store): no check */
+static bool own_borrows; /* this slice borrows the others' unused guarantees */
+static bool lent; /* some other slice of the GPU borrows: within the guarantee is checked too */
 /* the store cannot be read (a private state dir): placed by the daemon, a
  * program takes no more than its guarantee, since it cannot see what the
  * others are owed */
@@ -80,25 +90,33 @@ static void read_store(void)
 		return;
 	}
 	forget_peers();
+	bool any_borrower = false;
+	own_borrows = ci && ci->borrow_mem;
 	for (size_t i = 0; g && i < g->layout.n_gi; i++) {
 		const struct gs_mig_gi *gi = &g->layout.gi[i];
 		if (ci && gi->id == ci->gi) {
 			__atomic_store_n(&own_guarantee, (uint64_t)gi->guarantee_mib << 20, __ATOMIC_RELAXED);
 			continue;
 		}
+		bool borrower = false;
+		for (size_t k = 0; k < g->layout.n_ci; k++)
+			borrower |= g->layout.ci[k].gi == gi->id && g->layout.ci[k].borrow_mem;
+		any_borrower |= borrower;
 		char lpath[PATH_MAX];
 		struct gs_ledger *l;
 		if (gs_store_ledger_path(gs__slice.store_dir, g->uuid, gi, lpath, sizeof lpath) == 0 &&
 		    gs_ledger_open_ro(lpath, &l) == 0)
-			peers[n_peers++] = (struct peer){ l, (uint64_t)gi->guarantee_mib << 20 };
+			peers[n_peers++] = (struct peer){ l, (uint64_t)gi->guarantee_mib << 20, borrower };
 	}
+	/* the remainder is guaranteed nothing: it has no promise to keep */
+	__atomic_store_n(&lent, any_borrower && !gs__slice.remainder, __ATOMIC_RELAXED);
 	/* for a slice, what programs outside every slice hold: guaranteed nothing */
 	char rpath[PATH_MAX];
 	struct gs_ledger *r;
 	if (!gs__slice.remainder && n_peers < GS_ARRAY_LEN(peers) &&
 	    gs_store_remainder_path(gs__slice.store_dir, gs__slice.gpu_uuid, rpath, sizeof rpath) == 0 &&
 	    gs_ledger_open_ro(rpath, &r) == 0)
-		peers[n_peers++] = (struct peer){ r, 0 };
+		peers[n_peers++] = (struct peer){ r, 0, false };
 	if (!gpu_bytes)
 		gpu_bytes = gs__nvml_total_bytes(gs__slice.gpu_uuid);
 }
@@ -132,15 +150,57 @@ bool gs__guarantee_admits(uint64_t used)
 		uint64_t others = 0;
 		for (size_t i = 0; i < n_peers; i++) {
 			uint64_t u = gs_ledger_live(peers[i].ledger); /* the dead left out: nobody reclaims through a read-only map */
-			others += u > peers[i].guarantee ? u : peers[i].guarantee;
+			/* a borrower takes what the others are owed and do not use,
+			 * to be given back when they ask (the daemon suspends it) */
+			others += u > peers[i].guarantee || own_borrows ? u : peers[i].guarantee;
 		}
 		ok = others + used <= gpu_bytes;
 		if (!ok)
-			gs__log("refused: %llu MiB would take memory other slices are guaranteed (%llu MiB held or "
-				"guaranteed of %llu MiB)",
-				(unsigned long long)(used >> 20), (unsigned long long)(others >> 20),
+			gs__log("refused: %llu MiB would take memory other slices %s (%llu MiB %s of %llu MiB)",
+				(unsigned long long)(used >> 20), own_borrows ? "use" : "are guaranteed",
+				(unsigned long long)(others >> 20), own_borrows ? "in use" : "held or guaranteed",
 				(unsigned long long)(gpu_bytes >> 20));
 	}
 	pthread_mutex_unlock(&lock);
 	return ok;
+}
+
+uint64_t gs__guarantee_shortfall(uint64_t used)
+{
+	if (!gs__slice.store_dir[0])
+		return 0;
+	uint64_t now = gs_now_ns(), checked = __atomic_load_n(&checked_ns, __ATOMIC_ACQUIRE);
+	if (checked && now - checked < RECHECK_NS && !__atomic_load_n(&lent, __ATOMIC_RELAXED))
+		return 0; /* the usual allocation: nobody borrows what we are owed; no lock */
+	pthread_mutex_lock(&lock);
+	refresh();
+	uint64_t short_by = 0;
+	if (lent && !blind && gpu_bytes && used <= own_guarantee) {
+		/* the ledgers' totals first, the dead's charges in them: at most
+		 * what live programs hold, so that no syscall is made (a look at
+		 * each holder) unless it may be short */
+		uint64_t others = 0;
+		for (size_t i = 0; i < n_peers; i++)
+			others += gs_ledger_used(peers[i].ledger);
+		if (others + used > gpu_bytes) {
+			others = 0;
+			for (size_t i = 0; i < n_peers; i++)
+				others += gs_ledger_live(peers[i].ledger);
+		}
+		if (others + used > gpu_bytes)
+			short_by = others + used - gpu_bytes;
+	}
+	pthread_mutex_unlock(&lock);
+	return short_by;
+}
+
+bool gs__guarantee_lent(uint64_t used)
+{
+	if (!gs__slice.store_dir[0])
+		return false;
+	pthread_mutex_lock(&lock);
+	refresh();
+	bool owed = lent && !blind && used <= own_guarantee;
+	pthread_mutex_unlock(&lock);
+	return owed;
 }

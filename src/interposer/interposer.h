@@ -311,6 +311,25 @@ void gs__process_view(uint64_t *cap, uint64_t *held);
 /* Whether the slice may hold used bytes: within its guarantee always, past
  * it only out of what no other slice of the GPU is guaranteed (guarantee.c). */
 bool gs__guarantee_admits(uint64_t used);
+/* Within its guarantee, while other slices of the GPU borrow memory: how
+ * much the slice, holding used bytes, is short of by the ledgers (others'
+ * use plus ours past the GPU), 0 when nothing is. Whether used is within
+ * the guarantee where some other slice borrows (what the driver refused
+ * may be held by a borrower). */
+uint64_t gs__guarantee_shortfall(uint64_t used);
+bool gs__guarantee_lent(uint64_t used);
+
+/* Lending memory (lend.c): an owner's allocation within its guarantee asks
+ * gpushare-control to suspend borrowers until bytes are free, and waits for
+ * its answer (at most GPUSHARE_RECLAIM_WAIT seconds in all, 600 by
+ * default). gs__lend_reclaim: until the ledgers leave nothing short (the
+ * allocation's charge held meanwhile); false when the time is up, said on
+ * stderr. gs__lend_driver_oom: once, after the driver refused an
+ * allocation within the guarantee; whether anything was freed (try again).
+ * gs__lend_answer: the daemon's answer, from register.c's watcher. */
+bool gs__lend_reclaim(uint64_t short_by);
+bool gs__lend_driver_oom(uint64_t bytes);
+void gs__lend_answer(const char *line);
 
 /* The interposer's own swap (swap.c), for gpushare-control's suspend where
  * the driver refuses its checkpoint API. gs__swap_setup once the

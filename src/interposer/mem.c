@@ -169,6 +169,13 @@ static CUresult charge(uint64_t bytes)
 		gs_ledger_uncharge(gs__slice.ledger, bytes);
 		ledger_ok = false;
 	}
+	/* within the guarantee, what borrowers hold of it is asked back; the
+	 * charge stays meanwhile, so that no borrower takes it again */
+	uint64_t short_by = ledger_ok ? gs__guarantee_shortfall(gs_ledger_used(gs__slice.ledger)) : 0;
+	if (short_by && !gs__lend_reclaim(short_by)) {
+		gs_ledger_uncharge(gs__slice.ledger, bytes);
+		ledger_ok = false;
+	}
 	if (!ledger_ok) {
 		if (cap)
 			__atomic_sub_fetch(&process_bytes, bytes, __ATOMIC_RELAXED);
@@ -450,6 +457,8 @@ static int counted(void)
 		if (charge_or_wait(n_)) \
 			return CUDA_ERROR_OUT_OF_MEMORY; \
 		CUresult rc_ = call; \
+		for (int try_ = 0; rc_ == CUDA_ERROR_OUT_OF_MEMORY && try_ < 3 && gs__lend_driver_oom(n_); try_++) \
+			rc_ = call; /* what a borrower held of the guarantee, given back */ \
 		if (rc_ != CUDA_SUCCESS) { \
 			uncharge(n_); \
 		} else if (!table_put((tab), (uintptr_t)(key_after), n_)) { \

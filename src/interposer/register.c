@@ -388,6 +388,8 @@ static void *watch(void *arg)
 				gs__pause_set(strcmp(line, "S pause on") == 0);
 			} else if (strcmp(line, "S swap out") == 0 || strcmp(line, "S swap in") == 0) {
 				gs__swap_command(strcmp(line, "S swap out") == 0); /* its thread answers */
+			} else if (strncmp(line, "S reclaimed ", 12) == 0) {
+				gs__lend_answer(line); /* an owner's allocation waits for it (lend.c) */
 			}
 		}
 		/* no longer ours for a forked child to close: the number may be reused */

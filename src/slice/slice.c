@@ -414,6 +414,23 @@ struct create_arg {
 	struct gs_slice_info *out;
 };
 
+/* Whether a slice may borrow memory (gs_slice_set_borrow_mem): 0, or a
+ * negative errno with why in t's error buffer. */
+static int borrow_mem_check(struct gs_slice_txn *t, const struct gs_mig_gi *gi, const struct gs_sm_policy *policy)
+{
+	if (gi->guarantee_mib >= gi->memory_mib)
+		return gs_fail(t->err, t->errlen, -EINVAL,
+			       "Only an over-committed slice borrows memory: this one is guaranteed its whole limit (%" PRIu32
+			       " MiB), so it has nothing to borrow for (make it with -overcommit)",
+			       gi->memory_mib);
+	if (policy->priority == GS_PRIO_CRITICAL)
+		return gs_fail(t->err, t->errlen, -EINVAL,
+			       "A critical slice may not borrow memory: a borrower's programs are suspended whenever an owner "
+			       "needs its guarantee back, and the owner's promise comes first, so a critical slice's programs "
+			       "would be suspended for slices it out-ranks (give it -priority normal or low)");
+	return 0;
+}
+
 int gs_slice_txn_create(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, const struct gs_slice_spec *sp,
 			struct gs_slice_info *out)
 {
@@ -502,6 +519,9 @@ int gs_slice_txn_create(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, 
 		return gs_fail(t->err, t->errlen, -EINVAL, "A memory turn of %u s is longer than %u s: give 0 to %u",
 			       sp->mem_turn_s, GS_MEM_TURN_MAX_S, GS_MEM_TURN_MAX_S);
 	ci->mem_turn_s = sp->mem_turn_s;
+	if (sp->borrow_mem && (rc = borrow_mem_check(t, gi, &policy)))
+		return rc;
+	ci->borrow_mem = sp->borrow_mem;
 	ci->n_users = sp->n_users;
 	if (sp->n_users)
 		memcpy(ci->users, sp->users, sp->n_users * sizeof sp->users[0]);
@@ -808,6 +828,31 @@ int gs_slice_set_mem_turn(const char *dir, const char *name, unsigned seconds, c
 	return edit_named(dir, NULL, name, mem_turn_fn, &seconds, NULL, err, errlen);
 }
 
+static int borrow_mem_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci,
+			 void *arg)
+{
+	(void)g;
+	bool on = *(const bool *)arg;
+	int rc = on ? borrow_mem_check(t, gi, &ci->sm_policy) : 0;
+	if (rc)
+		return rc;
+	ci->borrow_mem = on;
+	return 0;
+}
+
+int gs_slice_txn_set_borrow_mem(struct gs_slice_txn *t, const struct gs_mig_gi *gi, struct gs_mig_ci *ci, bool on)
+{
+	int rc = on ? borrow_mem_check(t, gi, &ci->sm_policy) : 0;
+	if (!rc)
+		ci->borrow_mem = on;
+	return rc;
+}
+
+int gs_slice_set_borrow_mem(const char *dir, const char *name, bool on, char *err, size_t errlen)
+{
+	return edit_named(dir, NULL, name, borrow_mem_fn, &on, NULL, err, errlen);
+}
+
 static int guarantee_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci,
 			void *arg)
 {
@@ -849,7 +894,11 @@ int gs_slice_set_memory(const char *dir, const char *name, uint64_t bytes, char 
 static int sm_policy_fn(struct gs_slice_txn *t, struct gs_store_gpu *g, struct gs_mig_gi *gi, struct gs_mig_ci *ci,
 			void *arg)
 {
-	(void)gi;
+	if (ci->borrow_mem && ((const struct gs_sm_policy *)arg)->priority == GS_PRIO_CRITICAL) {
+		int rc = borrow_mem_check(t, gi, arg);
+		if (rc)
+			return rc;
+	}
 	return gs_slice_sm_policy_check(arg, ci->sm, unit_of(g), &ci->sm_policy, t->err, t->errlen);
 }
 

@@ -70,6 +70,7 @@ struct gs_slice_spec {
 	struct gs_sm_policy sm_policy; /* how its SMs are shared (all zero: the default), as gs_slice_set_sm_policy checks it */
 	unsigned oom_wait_s;     /* an allocation past its limit waits this long for memory (0: refused at once) */
 	unsigned mem_turn_s;     /* its turn at the GPU's memory, against the GPU's other such slices (0: none) */
+	bool borrow_mem;         /* over-committed: borrows the others' unused guarantees (store.h borrow_mem) */
 };
 
 /* What was made or found. */
@@ -103,6 +104,11 @@ int gs_slice_set_memory(const char *dir, const char *name, uint64_t bytes, char 
 int gs_slice_set_oom_wait(const char *dir, const char *name, unsigned seconds, char *err, size_t errlen);
 /* The slice's turn at its GPU's memory (store.h mem_turn_s; 0: none). */
 int gs_slice_set_mem_turn(const char *dir, const char *name, unsigned seconds, char *err, size_t errlen);
+/* Whether the slice borrows its GPU's other slices' unused guarantees
+ * (store.h borrow_mem): refused for a slice that is not over-committed (it
+ * has nothing above its guarantee to borrow for) and for a critical one
+ * (its programs would be suspended for slices it out-ranks). */
+int gs_slice_set_borrow_mem(const char *dir, const char *name, bool on, char *err, size_t errlen);
 /* How the slice's SMs are shared with its GPU's other slices (store.h), the
  * whole policy at once. An isolated slice is stored with no_lend and
  * no_borrow set, whatever p says; a best-effort one always lends and
@@ -136,6 +142,8 @@ int gs_slice_txn_create_profile(struct gs_slice_txn *t, const struct gs_slice_gp
 int gs_slice_txn_remove(struct gs_slice_txn *t, struct gs_store_gpu *g, unsigned gi);
 int gs_slice_txn_set_default(struct gs_slice_txn *t, struct gs_mig_ci *ci, const uint32_t *users, unsigned n);
 int gs_slice_txn_set_oom_wait(struct gs_slice_txn *t, struct gs_mig_ci *ci, unsigned seconds);
+/* gs_slice_set_borrow_mem's step and check, ci of GPU instance gi. */
+int gs_slice_txn_set_borrow_mem(struct gs_slice_txn *t, const struct gs_mig_gi *gi, struct gs_mig_ci *ci, bool on);
 
 /* A policy as a slice of sm SMs on a GPU handing SMs out in units of unit
  * keeps it (isolated with both switches, the floor in whole units) into

@@ -204,6 +204,7 @@ int gs_slices_rows(const char *dir, uid_t only_uid, const struct gs_slice_gpu *g
 			row->refuse = ci->refuse_busy;
 			row->oom_wait_s = ci->oom_wait_s;
 			row->mem_turn_s = ci->mem_turn_s;
+			row->borrow_mem = ci->borrow_mem;
 			row->sm_policy = ci->sm_policy;
 			row->job = ci->owner_pid != 0;
 			/* memory and processes are the GPU instance's, shared by its CIs */
@@ -311,6 +312,8 @@ static void table(const struct gs_slice_row *rows, size_t n, void (*emit)(void *
 			snprintf(policy + strlen(policy), sizeof policy - strlen(policy), ",oom-wait=%us", row->oom_wait_s);
 		if (row->mem_turn_s)
 			snprintf(policy + strlen(policy), sizeof policy - strlen(policy), ",mem-turn=%us", row->mem_turn_s);
+		if (row->borrow_mem)
+			snprintf(policy + strlen(policy), sizeof policy - strlen(policy), ",borrow-memory");
 		size_t at = 0;
 		for (size_t q = 0; q < row->n_procs && at + 40 < sizeof procs; q++)
 			at += (size_t)snprintf(procs + at, sizeof procs - at, "%s%ld(%s)", q ? "," : "", (long)row->procs[q].pid,
@@ -360,7 +363,7 @@ static void json(const struct gs_slice_row *rows, size_t n, void (*emit)(void *,
 			PUT("]");
 			PUT(", \"policy\": \"%s\", \"job\": %s, \"oom_wait_s\": %u", row->refuse ? "refuse" : "queue",
 			    row->job ? "true" : "false", row->oom_wait_s);
-			PUT(", \"mem_turn_s\": %u", row->mem_turn_s);
+			PUT(", \"mem_turn_s\": %u, \"borrow_memory\": %s", row->mem_turn_s, row->borrow_mem ? "true" : "false");
 			const struct gs_sm_policy *sp = &row->sm_policy;
 			PUT(", \"sm_mode\": \"%s\", \"lend\": %s, \"borrow\": %s, \"priority\": \"%s\", \"floor_sms\": %u",
 			    gs_store_sm_mode_name(sp->mode), sp->no_lend ? "false" : "true", sp->no_borrow ? "false" : "true",

@@ -37,6 +37,7 @@ struct gs_slice_row {
 	struct gs_sm_policy sm_policy;           /* how its SMs are shared (store.h) */
 	unsigned oom_wait_s;                     /* how long an allocation past its limit waits (0: refused at once) */
 	unsigned mem_turn_s;                     /* its turn at the GPU's memory (0: none) */
+	bool borrow_mem;                         /* borrows the other slices' unused guarantees */
 	struct gs_slice_proc procs[GS_SLICES_MAX_PROCS];
 	size_t n_procs;
 	size_t procs_omitted;                    /* the viewer's processes past GS_SLICES_MAX_PROCS */

@@ -267,6 +267,32 @@ check "oom-wait: soon is refused: a whole number of seconds" 'bad_wait "s/oom-wa
 check "... the slice keeps its oom-wait" 'echo list_slices | "$ctl" | grep -qE "^$train .* train .* queue,oom-wait=60s +shared +no "'
 check "back to sharing: its slices made again, oom-wait's gone" 'gpushare apply -f "$conf" -c sharing > /dev/null && echo list_slices | "$ctl" > "$work/slices" && grep -qE " infer .* queue +isolated,critical +no " "$work/slices" && ! grep -q "oom-wait" "$work/slices"'
 
+# borrow-memory: create_slice's -borrow-memory on, in the file, with overcommit
+cat > "$work/borrow.yaml" <<'YAML'
+version: v1
+mig-configs:
+  borrow:
+    - devices: [0]
+      mig-enabled: true
+      mig-devices: {}
+      gpushare-slices:
+        - size: 48sm.24gb
+          name: owner
+        - size: 32sm.32gb
+          name: batch
+          overcommit: true
+          borrow-memory: true
+YAML
+check "borrow-memory: true makes a borrowing slice (POLICY queue,borrow-memory)" 'gpushare apply -f "$work/borrow.yaml" -c borrow > "$work/out" && echo list_slices | "$ctl" > "$work/slices" && grep -qE " batch .* queue,borrow-memory +shared +no " "$work/slices" && grep -qE " owner .* queue +shared +no " "$work/slices"'
+batch=$(awk '$3 == "batch" { print $1 }' "$work/slices")
+check "export writes it, and it applies back changing nothing" 'gpushare export -c borrow-again > "$work/export-borrow.yaml" && [ "$(grep -c "^          borrow-memory: true$" "$work/export-borrow.yaml")" = 1 ] && before=$(store) && gpushare apply -f "$work/export-borrow.yaml" -c borrow-again | grep -q "^GPU 0: matches" && [ "$(store)" = "$before" ]'
+sed '/borrow-memory: true/d' "$work/borrow.yaml" > "$work/borrow-off.yaml"
+check "a config without it sets it off in place, the same slice" 'gpushare apply -f "$work/borrow-off.yaml" -c borrow > "$work/out" && grep -qx "GPU 0: borrow-memory of $batch named batch from true to false" "$work/out" && ! grep -qE "remove MIG|create MIG" "$work/out" && echo list_slices | "$ctl" | grep -qE "^$batch .* batch .* queue +shared +no "'
+before=$(store)
+check "borrow-memory without overcommit is refused at its line, nothing changed" 'sed "/overcommit: true/d" "$work/borrow.yaml" > "$work/borrow-bad.yaml" && ! gpushare apply -f "$work/borrow-bad.yaml" -c borrow > "$work/out" 2>&1 && grep -qF "borrow-bad.yaml:12:11: \"borrow-memory\" needs \"overcommit: true\"" "$work/out" && [ "$(store)" = "$before" ]'
+check "and with priority: critical" 'sed "s/borrow-memory: true/borrow-memory: true\n          priority: critical/" "$work/borrow.yaml" > "$work/borrow-bad.yaml" && ! gpushare apply -f "$work/borrow-bad.yaml" -c borrow > "$work/out" 2>&1 && grep -qF "\"borrow-memory\" goes with no \"priority: critical\"" "$work/out" && [ "$(store)" = "$before" ]'
+gpushare apply -f "$conf" -c sharing > /dev/null
+
 # bad files: file:line:column, nothing changed
 before=$(store)
 bad() { printf '%s\n' "$@" > "$work/bad.yaml"; gpushare apply -f "$work/bad.yaml" -c c 2>&1; }

@@ -158,7 +158,7 @@ doc = yaml.safe_load(open(sys.argv[1]))
 if not isinstance(doc, dict) or set(doc) != {"version", "mig-configs"} or doc["version"] != "v1":
     sys.exit("not {version: v1, mig-configs: ...}")
 SPEC = {"device-filter", "devices", "mig-enabled", "mig-devices", "gpushare-slices"}
-SLICE = {"size", "name", "users", "refuse", "overcommit", "guarantee", "default-for", "cgroup", "sharing", "lend", "borrow", "priority", "floor", "weight", "timeslice", "oom-wait"}
+SLICE = {"size", "name", "users", "refuse", "overcommit", "guarantee", "default-for", "cgroup", "sharing", "lend", "borrow", "priority", "floor", "weight", "timeslice", "oom-wait", "borrow-memory"}
 for label, specs in doc["mig-configs"].items():
     if not isinstance(specs, list) or not specs:
         bad.append(f"{label}: not a list of device specs"); continue
@@ -199,7 +199,9 @@ for label, specs in doc["mig-configs"].items():
                 bad.append(f"{a}: timeslice {x['timeslice']!r} (1 to 1000 ms, or off)")
             if "oom-wait" in x and (not isinstance(x["oom-wait"], int) or isinstance(x["oom-wait"], bool) or not 0 <= x["oom-wait"] <= 86400):
                 bad.append(f"{a}: oom-wait {x['oom-wait']!r} (0 to 86400 seconds)")
-            for k in ("refuse", "overcommit", "lend", "borrow"):
+            if x.get("borrow-memory") is True and (x.get("overcommit") is not True or x.get("priority") == "critical"):
+                bad.append(f"{a}: borrow-memory (only with overcommit: true, not with priority: critical)")
+            for k in ("refuse", "overcommit", "lend", "borrow", "borrow-memory"):
                 if k in x and not isinstance(x[k], bool): bad.append(f"{a}: {k} {x[k]!r}")
             for k in ("users", "default-for"):
                 if k in x and not (x[k] == "*" or (isinstance(x[k], list) and all(isinstance(u, (str, int)) for u in x[k]))):
@@ -223,7 +225,7 @@ EOF
 import yaml, sys
 c = yaml.safe_load(open(sys.argv[1]))[\"mig-configs\"]
 keys = {k for specs in c.values() for s in specs for x in s.get(\"gpushare-slices\", []) for k in x}
-sys.exit(not (\"all-1g.10gb\" in c and keys == {\"size\", \"name\", \"users\", \"refuse\", \"overcommit\", \"guarantee\", \"default-for\", \"cgroup\", \"sharing\", \"lend\", \"borrow\", \"priority\", \"floor\", \"weight\", \"timeslice\", \"oom-wait\"}))" "$examples/gpushare.yaml" 2> /dev/null'
+sys.exit(not (\"all-1g.10gb\" in c and keys == {\"size\", \"name\", \"users\", \"refuse\", \"overcommit\", \"guarantee\", \"default-for\", \"cgroup\", \"sharing\", \"lend\", \"borrow\", \"priority\", \"floor\", \"weight\", \"timeslice\", \"oom-wait\", \"borrow-memory\"}))" "$examples/gpushare.yaml" 2> /dev/null'
 	# the test's own check: a config with a mistake is caught
 	sed 's/mig-enabled: false/mig-enabled: false\n      mig-devices: {"1g.10gb": 1}/; s/guarantee: "8G"/guarantee: "8G"\n          colour: red/' \
 		"$examples/gpushare.yaml" > "$work/bad.yaml"
