@@ -2,39 +2,38 @@
 # run.sh [OUT]: the seed's Figure 1 workload under each way of sharing a GPU,
 # each run traced (gpushare run --trace) and drawn (gpushare timeline, by SM
 # and by slice) into OUT (default build/seed-workload): MODE.json,
-# MODE-sm.svg, MODE-slice.svg. Three apps A, B and C (a fourth, D, where a
+# MODE-sm.svg, MODE-slice.svg, and MODE-slices.json (list_slices --json
+# while its slices were there). Three apps A, B and C (a fourth, D, where a
 # mode needs two pairs), each two streams of long and short kernels
 # (seed_app.cu; `cuda-app seed` on the simulated GPU), all started together.
 # Modes (MODES picks, in this order):
-#   timeslice   the seed's Figure 3: the apps take turns on the whole GPU. On
-#               NVIDIA's driver three plain processes without MPS (the driver
-#               time-slices them); on the simulated GPU, whose kernels run
-#               side by side like MPS, a slice of the whole GPU with
-#               -timeslice (gpushare's turns)
-#   turns       (NVIDIA's driver only) the same slice of -timeslice turns
+#   timeslice   Figure 3: three plain processes, no MPS: NVIDIA's driver
+#               time-slices them (on the simulated GPU, GPUSHARE_SIM_TIMESLICE=1
+#               plays that: no two processes' kernels at once, each to its end)
+#   turns       the same through gpushare: a slice of the whole GPU with
+#               -timeslice TURN_MS, under MPS
 #   mps         Figures 5 and 7: one slice of the whole GPU, at once (MPS)
 #   mig         Figure 10: a slice per app (soft MIG), side by side
-#   mig-shared  Figure 11: two slices, A and B at once in one, C and D
-#               taking -timeslice turns in the other
+#   mig-shared  Figure 11: two slices, A and B at once in one (MPS), C and D
+#               time-sliced in the other (on NVIDIA's driver -timeslice
+#               turns; on the simulated GPU as in timeslice)
 # SIM=1: on the simulated A100 (build/ only); else on the GPU machine, after
 # bench/device/build.sh or `make`, with nvcc on PATH: builds
 # build/bench/seed_app, gpushare-control supervising NVIDIA MPS.
 # MS (each app's time, default 400), LONG_US and SHORT_US (20000, 10000),
-# BLOCKS (each kernel's, 12), TURN_MS (-timeslice, 1000: longer than an app runs, so that each runs its
-# whole time in one turn; with shorter turns a holder's kernels still queued
-# when its turn ends run on beside the next holder's, gpushare's turns gating
-# launches, not kernels: with 20 ms turns two apps' kernels ran at once 89% of
-# the time on the simulated GPU).
+# BLOCKS (each kernel's, 12), TURN_MS (-timeslice, 20). gpushare's turns gate
+# launches, not kernels: kernels a program queued before its turn ended still
+# run beside the next holder's (with these kernels, most of the time).
 set -u
 cd "$(dirname "$0")/../.."
 repo=$PWD
 out=${1:-$repo/build/seed-workload}
-ms=${MS:-400} long=${LONG_US:-20000} short=${SHORT_US:-10000} blocks=${BLOCKS:-12} turn=${TURN_MS:-1000}
+ms=${MS:-400} long=${LONG_US:-20000} short=${SHORT_US:-10000} blocks=${BLOCKS:-12} turn=${TURN_MS:-20}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 bin=$(mktemp -d)
 if [ "${SIM:-0}" = 1 ]; then
-	modes=${MODES:-timeslice mps mig mig-shared}
+	modes=${MODES:-timeslice turns mps mig mig-shared}
 	sim=$(mktemp -d)
 	chmod 755 "$sim"
 	export GPUSHARE_PIPE_DIRECTORY=$sim/pipe GPUSHARE_LOG_DIRECTORY=$sim/log GPUSHARE_STATE_DIR=$sim/state
@@ -54,18 +53,22 @@ fi
 # the apps by name: the trace's program is the executable's name (comm)
 for x in A B C D; do ln -s "$prog" "$bin/$x"; done
 q() { echo "$*" | gpushare-control; }
-# job TRACE [--no-mps] -- SLICE:APP...: the apps at once, each in its slice
-# (- for none), as one traced job; then its two figures
+# job TRACE [--no-mps] -- SLICE:APP[:alone]...: the apps at once, each in
+# its slice (- for none), as one traced job; then its two figures. alone: on
+# the simulated GPU, the app is no MPS client (GPUSHARE_SIM_TIMESLICE=1)
 job() {
-	local name=$1 opt=() cmd="" x
+	local name=$1 opt=() cmd="" x env app
 	shift
 	[ "$1" = --no-mps ] && opt=(--no-mps) && shift
 	shift # --
 	for x in "$@"; do
+		app=${x#*:} env=""
+		[ "${app#*:}" = alone ] && [ "${SIM:-0}" = 1 ] && env="GPUSHARE_SIM_TIMESLICE=1 "
+		app=${app%%:*}
 		if [ "${x%%:*}" = - ]; then
-			cmd+="$bin/${x#*:} $args > /dev/null & "
+			cmd+="$env$bin/$app $args > /dev/null & "
 		else
-			cmd+="gpushare run --slice ${x%%:*} -- $bin/${x#*:} $args > /dev/null & "
+			cmd+="${env}gpushare run --slice ${x%%:*} -- $bin/$app $args > /dev/null & "
 		fi
 	done
 	rm -rf "$out/$name.json" "$out/$name.json.d"
@@ -88,14 +91,8 @@ for mode in $modes; do
 	made=()
 	case $mode in
 	timeslice)
-		if [ "${SIM:-0}" = 1 ]; then
-			daemon_up
-			slice whole "$all" 30G -timeslice "$turn"
-			job timeslice -- whole:A whole:B whole:C
-		else
-			# before gpushare-control starts NVIDIA MPS: plain processes
-			job timeslice --no-mps -- -:A -:B -:C
-		fi ;;
+		# on NVIDIA's driver before gpushare-control starts NVIDIA MPS
+		job timeslice --no-mps -- -:A:alone -:B:alone -:C:alone ;;
 	turns)
 		daemon_up
 		slice whole "$all" 30G -timeslice "$turn"
@@ -106,17 +103,24 @@ for mode in $modes; do
 		job mps -- whole:A whole:B whole:C ;;
 	mig)
 		daemon_up
-		for x in A B C; do slice "own-$x" $((2 * blocks)) 8G; done
+		# -isolated: MIG lends no SMs (gpushare's slices do by default)
+		for x in A B C; do slice "own-$x" $((2 * blocks)) 8G -isolated; done
 		job mig -- own-A:A own-B:B own-C:C ;;
 	mig-shared)
 		daemon_up
-		slice mps-AB $((4 * blocks)) 15G
-		slice turns-CD $((4 * blocks)) 15G -timeslice "$turn"
-		job mig-shared -- mps-AB:A mps-AB:B turns-CD:C turns-CD:D ;;
+		slice mps-AB $((4 * blocks)) 15G -isolated
+		if [ "${SIM:-0}" = 1 ]; then
+			slice turns-CD $((4 * blocks)) 15G -isolated
+		else
+			slice turns-CD $((4 * blocks)) 15G -isolated -timeslice "$turn"
+		fi
+		job mig-shared -- mps-AB:A mps-AB:B turns-CD:C:alone turns-CD:D:alone ;;
 	*)
 		echo "run.sh: no mode $mode (timeslice turns mps mig mig-shared)" >&2
 		rc=1 ;;
 	esac || rc=1
+	# the slices as they were (their SMs), for the test to hold the trace against
+	[ ${#made[@]} -gt 0 ] && q list_slices --json > "$out/$mode-slices.json"
 	for x in "${made[@]}"; do q destroy_slice "$x" > /dev/null; done
 done
 ls "$out"

@@ -286,7 +286,11 @@ static void legend(FILE *out, const struct layout *L, const struct tracefile *t,
 		fprintf(out, "<text x=\"%.2f\" y=\"%.2f\">", x + 18, y + 10);
 		xml_text(out, t->apps[a].name);
 		fprintf(out, " (pid %ld, slice ", t->apps[a].pid);
-		xml_text(out, t->apps[a].slice);
+		char slice[16];
+		snprintf(slice, sizeof slice, "%s", t->apps[a].slice); /* MIG-<uuid>: its first part fits a column */
+		if (strncmp(slice, "MIG-", 4) == 0 && strlen(t->apps[a].slice) > 12)
+			slice[12] = 0;
+		xml_text(out, slice);
 		fputs(")</text>\n", out);
 	}
 	(void)L;

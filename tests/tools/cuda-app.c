@@ -25,8 +25,8 @@
  *   cuda-app [--via ...] seed ms long_us short_us blocks  the seed's Figure 1 app for ms: two streams,
  *                                             rounds of a long kernel, a short one, a second long one
  *                                             behind the first, and once the short one has ended a
- *                                             second short one, from 100 ms
- *                                             after its streams exist; "rounds <n>"
+ *                                             second short one, after a kernel "warm" of 1 us;
+ *                                             "rounds <n>"
  *   cuda-app [--via ...] train                info, then 20 kernels of 100 us on every SM (the docs'
  *                                             stand-in for python train.py)
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
@@ -531,10 +531,12 @@ static int kernels(size_t n, double us, unsigned blocks, size_t sync)
 static int seed(size_t ms, double long_us, double short_us, unsigned blocks)
 {
 	char image[128];
-	snprintf(image, sizeof image, "gpushare-sim-module\nkernel long %.3f\nkernel short %.3f\n", long_us, short_us);
+	snprintf(image, sizeof image, "gpushare-sim-module\nkernel long %.3f\nkernel short %.3f\nkernel warm 1\n",
+		 long_us, short_us);
 	CUmodule mod;
 	CHECK(CALL(cuModuleLoadData, CUresult(*)(CUmodule *, const void *), &mod, image));
-	CUfunction lf, sf;
+	CUfunction lf, sf, wf;
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &wf, mod, "warm"));
 	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &lf, mod, "long"));
 	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &sf, mod, "short"));
 	typedef CUresult (*t_launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
@@ -545,9 +547,11 @@ static int seed(size_t ms, double long_us, double short_us, unsigned blocks)
 	CUstream s[2];
 	for (int i = 0; i < 2; i++)
 		CHECK(CALL(cuStreamCreate, CUresult(*)(CUstream *, unsigned), &s[i], 1 /* non-blocking */));
-	/* in a -timeslice slice, launches before the program's registration
-	 * with gpushare-control has its answer pass the gate: start once it has */
-	usleep(100000);
+	/* a first kernel of a microsecond: in a -timeslice slice, the launch
+	 * after a program said idle (as it may while it starts) can slip past a
+	 * turn passing on; then its next launches wait for the turn */
+	CHECK(launch(wf, 1, 1, 1, 32, 1, 1, 0, s[0], NULL, NULL));
+	CHECK(sync(s[0]));
 	struct timespec t0, t;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	size_t rounds = 0;
