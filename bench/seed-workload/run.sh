@@ -2,7 +2,8 @@
 # run.sh [OUT]: the seed's Figure 1 workload under each way of sharing a GPU,
 # each run traced (gpushare run --trace) and drawn (gpushare timeline, by SM
 # and by slice) into OUT (default build/seed-workload): MODE.json,
-# MODE-sm.svg, MODE-slice.svg, and MODE-slices.json (list_slices --json
+# MODE-sm.svg, MODE-slice.svg (and MODE-sm.png, MODE-slice.png where
+# chromium is: scripts/svg-png.sh), and MODE-slices.json (list_slices --json
 # while its slices were there). Three apps A, B and C (a fourth, D, where a
 # mode needs two pairs), each two streams of long and short kernels
 # (seed_app.cu; `cuda-app seed` on the simulated GPU), all started together.
@@ -74,7 +75,12 @@ job() {
 	rm -rf "$out/$name.json" "$out/$name.json.d"
 	gpushare run "${opt[@]}" --trace "$out/$name.json" -- sh -c "${cmd}wait" || return 1
 	gpushare timeline "$out/$name.json" -o "$out/$name-sm.svg" &&
-		gpushare timeline "$out/$name.json" --by slice -o "$out/$name-slice.svg"
+		gpushare timeline "$out/$name.json" --by slice -o "$out/$name-slice.svg" || return 1
+	# and as a browser draws them, where there is Chromium
+	if command -v chromium > /dev/null; then
+		scripts/svg-png.sh "$out/$name-sm.svg" "$out/$name-sm.png" &&
+			scripts/svg-png.sh "$out/$name-slice.svg" "$out/$name-slice.png"
+	fi
 }
 daemon_up() {
 	[ -n "${daemon:-}" ] && return 0
