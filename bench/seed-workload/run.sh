@@ -26,9 +26,11 @@
 # launches, not kernels: kernels a program queued before its turn ended still
 # run beside the next holder's (with these kernels, most of the time).
 set -u
+here=$PWD
 cd "$(dirname "$0")/../.."
 repo=$PWD
 out=${1:-$repo/build/seed-workload}
+[ "${out#/}" = "$out" ] && out=$here/$out # relative to where it was run
 ms=${MS:-400} long=${LONG_US:-20000} short=${SHORT_US:-10000} blocks=${BLOCKS:-12} turn=${TURN_MS:-20}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
