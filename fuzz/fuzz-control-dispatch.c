@@ -28,6 +28,12 @@ void control_send_fd(int conn, const char *text, int fd)
 	control_send(conn, text);
 }
 
+/* the metrics (metrics.c, libmicrohttpd) are not part of this target */
+void control_metrics_gone(const struct control_peer *p)
+{
+	(void)p;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int control_relay(int conn, int fd, pid_t pid, int timeout_ms)
 {

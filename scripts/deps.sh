@@ -14,7 +14,10 @@ set -eu
 # prometheus: test-metrics.sh scrapes them with Debian's real Prometheus; curl:
 # docs/metrics.md reads them with it
 # tmux: test-top.sh runs gpushare top on a terminal and reads its screen
-pkgs="libmicrohttpd-dev prometheus curl g++ pkg-config libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf slurmctld slurmd slurm-client libslurm-dev munge gcc make libc6-dev libcmocka-dev python3-yaml libyaml-dev clang libclang-rt-14-dev python3 man-db groff-base mandoc tmux"
+# chromium: test-timeline-browser.sh renders gpushare timeline's figures in a
+# real browser (headless; scripts/svg-png.sh), as do bench/seed-workload/run.sh
+# and docs/trace.md for their PNGs; fonts-dejavu-core for their text
+pkgs="libmicrohttpd-dev prometheus curl g++ pkg-config libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf slurmctld slurmd slurm-client libslurm-dev munge gcc make libc6-dev libcmocka-dev python3-yaml libyaml-dev clang libclang-rt-14-dev python3 man-db groff-base mandoc tmux chromium fonts-dejavu-core"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

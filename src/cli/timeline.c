@@ -1,7 +1,10 @@
 /* timeline.c: the SVG figure of a trace (see timeline.h), written by hand:
  * SVG is text, no library needed. A process's kernels that fall within
  * half a pixel of each other on the same rows become one rectangle, so a
- * trace of a million launches is a figure of a few thousand. */
+ * trace of a million launches is a figure of a few thousand. By SM, a
+ * kernel of fewer blocks than its SMs is drawn on as many rows, the lowest
+ * of them free when it started: where the GPU put its blocks is not in the
+ * trace, but kernels that ran at once then sit side by side. */
 #include "timeline.h"
 
 #include <errno.h>
@@ -65,6 +68,7 @@ struct layout {
 	const char **slices;     /* by slice: row i's name */
 	unsigned *slice_of;      /* by slice: app -> row */
 	double t0, span;
+	unsigned *row;           /* by SM: kernel i's first row (see place) */
 };
 
 static int layout_make(struct layout *L, const struct tracefile *t, enum timeline_by by)
@@ -97,30 +101,85 @@ static double x_of(const struct layout *L, double ts)
 	return LEFT + (ts - L->t0) / L->span * PLOT_W;
 }
 
-/* A kernel's rows: [*y, *y + *h). */
-static void rows_of(const struct layout *L, const struct tracefile_kernel *k, double *y, double *h)
+/* Where each kernel is drawn by SM (L->row): in start order, on the
+ * lowest min(blocks, SMs) rows of its SMs that no kernel drawn before holds
+ * at its start (a microsecond's slack for clocks), else on its first SMs.
+ * 0, or -ENOMEM. */
+static const struct tracefile *sort_t;
+static const unsigned *sort_row; /* by SM: the rows of place, for cmp_kernel */
+static int cmp_start(const void *a, const void *b)
 {
+	double x = sort_t->kernels[*(const size_t *)a].ts, y = sort_t->kernels[*(const size_t *)b].ts;
+	return x < y ? -1 : x > y;
+}
+
+static unsigned rows_needed(const struct tracefile_kernel *k)
+{
+	return k->blocks && k->blocks < k->sm_count ? (unsigned)k->blocks : k->sm_count;
+}
+
+static int place(struct layout *L, const struct tracefile *t)
+{
+	size_t *order = malloc((t->n ? t->n : 1) * sizeof *order);
+	double *busy = calloc(L->rows, sizeof *busy);
+	L->row = malloc((t->n ? t->n : 1) * sizeof *L->row);
+	if (!order || !busy || !L->row) {
+		free(order);
+		free(busy);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < t->n; i++)
+		order[i] = i;
+	sort_t = t;
+	qsort(order, t->n, sizeof *order, cmp_start);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tracefile_kernel *k = &t->kernels[order[i]];
+		unsigned need = rows_needed(k), at = k->sm_first, run = 0;
+		if (k->sm_count == 0)
+			continue;
+		for (unsigned r = k->sm_first; r < k->sm_first + k->sm_count && run < need; r++)
+			if (busy[r] <= k->ts + 1)
+				run = run ? run + 1 : (at = r, 1);
+			else
+				run = 0;
+		if (run < need)
+			at = k->sm_first;
+		L->row[order[i]] = at;
+		for (unsigned r = at; r < at + need; r++)
+			busy[r] = k->ts + k->dur > busy[r] ? k->ts + k->dur : busy[r];
+	}
+	free(order);
+	free(busy);
+	return 0;
+}
+
+/* Kernel i's rows: [*y, *y + *h). */
+static void rows_of(const struct layout *L, const struct tracefile *t, size_t i, double *y, double *h)
+{
+	const struct tracefile_kernel *k = &t->kernels[i];
 	if (L->by == TIMELINE_BY_SLICE) {
 		*y = TOP + L->slice_of[k->app] * L->row_h + 2;
 		*h = L->row_h - 4;
 	} else if (k->sm_count == 0) {
 		*y = TOP, *h = L->plot_h; /* SMs not known: all of them */
 	} else {
-		*y = TOP + k->sm_first * L->row_h;
-		*h = k->sm_count * L->row_h;
+		*y = TOP + L->row[i] * L->row_h;
+		*h = rows_needed(k) * L->row_h;
 	}
 }
 
-static const struct tracefile *sort_t;
 static int cmp_kernel(const void *a, const void *b)
 {
 	const struct tracefile_kernel *x = &sort_t->kernels[*(const size_t *)a], *y = &sort_t->kernels[*(const size_t *)b];
 	if (x->app != y->app)
 		return x->app < y->app ? -1 : 1;
-	if (x->sm_first != y->sm_first)
-		return x->sm_first < y->sm_first ? -1 : 1;
+	unsigned xr = sort_row ? sort_row[*(const size_t *)a] : 0, yr = sort_row ? sort_row[*(const size_t *)b] : 0;
+	if (xr != yr)
+		return xr < yr ? -1 : 1;
 	if (x->sm_count != y->sm_count)
 		return x->sm_count < y->sm_count ? -1 : 1;
+	if (x->blocks != y->blocks)
+		return x->blocks < y->blocks ? -1 : 1;
 	return x->ts < y->ts ? -1 : x->ts > y->ts;
 }
 
@@ -140,13 +199,14 @@ static int kernels(FILE *out, struct layout *L, const struct tracefile *t)
 	for (size_t i = 0; i < t->n; i++)
 		order[i] = i;
 	sort_t = t;
+	sort_row = L->row;
 	qsort(order, t->n, sizeof *order, cmp_kernel);
 	double x0 = 0, x1 = -1, y = 0, h = 0;
 	unsigned app = 0;
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tracefile_kernel *k = &t->kernels[order[i]];
 		double ky, kh, kx0 = x_of(L, k->ts), kx1 = x_of(L, k->ts + k->dur);
-		rows_of(L, k, &ky, &kh);
+		rows_of(L, t, order[i], &ky, &kh);
 		if (x1 >= 0 && app == k->app && ky == y && kh == h && kx0 - x1 < 0.5) {
 			x1 = kx1 > x1 ? kx1 : x1;
 			continue;
@@ -226,7 +286,11 @@ static void legend(FILE *out, const struct layout *L, const struct tracefile *t,
 		fprintf(out, "<text x=\"%.2f\" y=\"%.2f\">", x + 18, y + 10);
 		xml_text(out, t->apps[a].name);
 		fprintf(out, " (pid %ld, slice ", t->apps[a].pid);
-		xml_text(out, t->apps[a].slice);
+		char slice[16];
+		snprintf(slice, sizeof slice, "%s", t->apps[a].slice); /* MIG-<uuid>: its first part fits a column */
+		if (strncmp(slice, "MIG-", 4) == 0 && strlen(t->apps[a].slice) > 12)
+			slice[12] = 0;
+		xml_text(out, slice);
 		fputs(")</text>\n", out);
 	}
 	(void)L;
@@ -236,6 +300,8 @@ int timeline_svg(const struct tracefile *t, enum timeline_by by, FILE *out)
 {
 	struct layout L;
 	int rc = layout_make(&L, t, by);
+	if (!rc && by == TIMELINE_BY_SM)
+		rc = place(&L, t);
 	double legend_y = TOP + L.plot_h + 56, height = legend_y + (double)((t->n_apps + 2) / 3) * LEGEND_ROW + 16;
 	if (!rc) {
 		fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -253,5 +319,6 @@ int timeline_svg(const struct tracefile *t, enum timeline_by by, FILE *out)
 	}
 	free(L.slices);
 	free(L.slice_of);
+	free(L.row);
 	return rc;
 }

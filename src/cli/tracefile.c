@@ -93,6 +93,16 @@ static int add_kernel(struct tracefile *t, const struct gs_json *j, int ev, char
 	char sms[32] = "";
 	gs_json_string(j, gs_json_get(j, args, "sms"), sms, sizeof sms);
 	parse_sms(sms, &k.sm_first, &k.sm_count);
+	int grid = gs_json_get(j, args, "grid");
+	if (gs_json_type(j, grid) == GS_JSON_ARRAY) {
+		k.blocks = 1;
+		for (int d = gs_json_first(j, grid); d >= 0; d = gs_json_next(j, d)) {
+			uint64_t v = 0;
+			k.blocks = gs_json_u64(j, d, &v) || v == 0 || v > UINT32_MAX ? 0 : k.blocks * v;
+			if (k.blocks > UINT32_MAX)
+				k.blocks = UINT32_MAX;
+		}
+	}
 	int app = app_of(t, pid > LONG_MAX ? LONG_MAX : (long)pid, j, args);
 	if (app < 0)
 		return gs_fail(err, errlen, app, app == -E2BIG ? "more than %d processes" : "no memory (%d processes)",

@@ -15,6 +15,7 @@
 struct tracefile_kernel {
 	double ts, dur;            /* GPU start and duration, microseconds */
 	unsigned sm_first, sm_count; /* the SMs it was allowed; sm_count 0: unknown */
+	uint64_t blocks;           /* its grid's blocks (args.grid); 0: unknown */
 	unsigned app;              /* index into apps */
 };
 

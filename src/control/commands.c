@@ -288,6 +288,16 @@ static void sm_idle(struct control_state *s, struct control_peer *p, int argc, c
 	control_turns_activity(s, p, false);
 }
 
+/* gpushare: a registered program's interposer says how many kernels it
+ * has launched in all (count.c), for the metrics. */
+static void launches(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
+{
+	(void)s, (void)argc, (void)r;
+	unsigned long long n;
+	if (p->client && !gs_parse_uint(argv[1], UINT64_MAX, &n) && n >= p->launches)
+		p->launches = n; /* a count only grows */
+}
+
 /* gpushare: a program's interposer answers the swap asked of it
  * (suspend.c): swapped out <bytes> <regions>, swapped in, swap_failed
  * <CUresult> <why>. */
@@ -475,6 +485,7 @@ const struct control_cmd control_internal_cmds[] = {
 	{ "server_ready", 0, 0, false, MPS_LOCAL, "", server_ready },
 	{ "sm_busy", 0, 0, false, MPS_LOCAL, "", sm_busy },
 	{ "sm_idle", 0, 0, false, MPS_LOCAL, "", sm_idle },
+	{ "launches", 1, 1, false, MPS_LOCAL, "<count>", launches },
 	{ "swapped", 1, 3, false, MPS_LOCAL, "out <bytes> <regions>|in", swap_answer },
 	{ "swap_failed", 1, 8, false, MPS_LOCAL, "<CUresult> <why>", swap_answer },
 	{ "reclaim", 1, 1, false, MPS_LOCAL, "<bytes>", reclaim },

@@ -208,6 +208,7 @@ struct control_peer {
 	bool busy_turns;                         /* it launched within the idle interval, or waits to */
 	bool has_turn;
 	uint64_t turn_ns;                        /* when it got the turn, or last had it */
+	uint64_t launches;                       /* its kernel launches, as its interposer last said (metrics.c) */
 };
 
 /* Whether p may see what belongs to uid (a server, a client) in a listing. */
@@ -401,6 +402,8 @@ int control_turns_tick(struct control_state *s);
 void control_metrics_init(struct control_state *s);
 int control_metrics_tick(struct control_state *s);
 void control_metrics_stop(void);
+/* A program's launches, kept for its slice's total when it goes. */
+void control_metrics_gone(const struct control_peer *p);
 
 /* What a command does where NVIDIA MPS runs under the daemon. */
 enum control_mps_role {

@@ -395,9 +395,10 @@ static void answer(struct control_state *s, struct conn *c, char *line)
 	/* quit refused (not root, bad arguments): its asker is not left waiting
 	 * for the daemon to go; the connection closes after the answer */
 	bool quit = strncmp(line, "quit", 4) == 0 && (line[4] == '\0' || line[4] == ' ' || line[4] == '\t');
-	/* a program's busy and idle reports come at every transition: not
-	 * logged, or control.log would fill with them, nor counted */
-	bool report = !strcmp(line, "sm_busy") || !strcmp(line, "sm_idle");
+	/* a program's busy and idle reports come at every transition, its
+	 * launch count twice a second: not logged, or control.log would fill
+	 * with them, nor counted */
+	bool report = !strcmp(line, "sm_busy") || !strcmp(line, "sm_idle") || !strncmp(line, "launches ", 9);
 	if (!report)
 		control_log(s, "Cmd:%s", line);
 	control_dispatch(s, &c->peer, line, &r);

@@ -20,6 +20,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The launches of programs that went, per GPU and slice, so that a
+ * slice's total only grows (the loop's alone); a slice's entry goes when
+ * the slice does. Without libmicrohttpd nothing reads it. */
+struct gone {
+	char slice[96], gpu[48];
+	uint64_t launches;
+};
+static struct gone *gone;
+static size_t n_gone, cap_gone;
+
+void control_metrics_gone(const struct control_peer *p)
+{
+	if (!p->client || !p->launches)
+		return;
+	size_t i = 0;
+	while (i < n_gone && (strcasecmp(gone[i].slice, p->slice) || strcasecmp(gone[i].gpu, p->gpu)))
+		i++;
+	if (i == n_gone) {
+		if (n_gone == cap_gone) {
+			size_t cap = cap_gone ? 2 * cap_gone : 16;
+			struct gone *g = reallocarray(gone, cap, sizeof *g);
+			if (!g)
+				return; /* its launches leave the slice's total: it falls, Prometheus takes it as a reset */
+			gone = g, cap_gone = cap;
+		}
+		gone[n_gone] = (struct gone){ .launches = 0 };
+		snprintf(gone[n_gone].slice, sizeof gone[n_gone].slice, "%s", p->slice);
+		snprintf(gone[n_gone].gpu, sizeof gone[n_gone].gpu, "%s", p->gpu);
+		n_gone++;
+	}
+	gone[i].launches += p->launches;
+}
+
 #ifndef GS_NO_MICROHTTPD
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -137,6 +170,8 @@ static uint64_t row_busy(const struct gs_slice_row *r) { return r->busy; }
 struct client {
 	char slice[96], gpu[48];
 	uid_t uid;
+	pid_t pid;
+	uint64_t launches;
 	bool pending;
 };
 struct clients {
@@ -164,6 +199,8 @@ static void collect_client(void *ctx, struct control_peer *p)
 	snprintf(x->slice, sizeof x->slice, "%s", p->slice);
 	snprintf(x->gpu, sizeof x->gpu, "%s", p->gpu);
 	x->uid = p->uid;
+	x->pid = p->pid;
+	x->launches = p->launches;
 	x->pending = p->pending;
 }
 
@@ -207,6 +244,63 @@ static void client_series(struct text *t, const char *name, const struct clients
 		put_value(t, user);
 		put(t, "} %zu\n", count);
 	}
+}
+
+/* Whether a slice row is the one a client (or a program gone) named. */
+static bool row_is(const struct gs_slice_row *row, const char *slice, const char *gpu)
+{
+	return strcasecmp(row->remainder ? "-" : row->slice, slice) == 0 &&
+	       (!row->remainder || strcasecmp(row->gpu_uuid, gpu) == 0);
+}
+
+/* Kernel launches: each registered program's, and each slice's, those of
+ * its programs that went included. */
+static void launch_series(struct text *t, const struct clients *c, const struct gs_slice_row *rows, size_t n)
+{
+	family(t, "gpushare_process_launches_total", "counter",
+	       "Kernel and graph launches of a registered program, as its interposer last said (twice a second).");
+	for (size_t i = 0; i < c->n; i++) {
+		const struct client *x = &c->v[i];
+		for (size_t r = 0; x->launches && r < n; r++) {
+			if (!row_is(&rows[r], x->slice, x->gpu))
+				continue;
+			char pid[24], user[64];
+			snprintf(pid, sizeof pid, "%ld", (long)x->pid);
+			gs_slices_user_name(x->uid, user, sizeof user);
+			put(t, "gpushare_process_launches_total{");
+			slice_labels(t, &rows[r]);
+			put(t, ",pid=");
+			put_value(t, pid);
+			put(t, ",user=");
+			put_value(t, user);
+			put(t, "} %" PRIu64 "\n", x->launches);
+			break;
+		}
+	}
+	family(t, "gpushare_slice_launches_total", "counter",
+	       "Kernel and graph launches of a slice's programs, those that went included.");
+	for (size_t r = 0; r < n; r++) {
+		uint64_t sum = 0;
+		for (size_t i = 0; i < n_gone; i++)
+			sum += row_is(&rows[r], gone[i].slice, gone[i].gpu) ? gone[i].launches : 0;
+		for (size_t i = 0; i < c->n; i++)
+			sum += row_is(&rows[r], c->v[i].slice, c->v[i].gpu) ? c->v[i].launches : 0;
+		if (!sum)
+			continue; /* as the clients' counts: a series that would be 0 is left out */
+		put(t, "gpushare_slice_launches_total{");
+		slice_labels(t, &rows[r]);
+		put(t, "} %" PRIu64 "\n", sum);
+	}
+	/* the programs of slices that are gone are forgotten with them */
+	size_t keep = 0;
+	for (size_t i = 0; i < n_gone; i++) {
+		bool there = false;
+		for (size_t r = 0; r < n && !there; r++)
+			there = row_is(&rows[r], gone[i].slice, gone[i].gpu);
+		if (there)
+			gone[keep++] = gone[i];
+	}
+	n_gone = keep;
 }
 
 static void counter(struct text *t, const char *name, const char *help, uint64_t v)
@@ -329,6 +423,8 @@ static void render(struct control_state *s, struct text *t)
 	family(t, "gpushare_slice_queued_clients", "gauge",
 	       "Registered programs waiting for a server (its start, or another user's to end), per slice and user.");
 	client_series(t, "gpushare_slice_queued_clients", &c, true, rows, n);
+	if (rc == 0) /* without the store's rows, no slice to name: not a fall to zero either */
+		launch_series(t, &c, rows, n);
 	free(c.v);
 	free(rows);
 

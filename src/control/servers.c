@@ -543,6 +543,7 @@ void control_peer_gone(struct control_state *s, struct control_peer *p)
 	control_elastic_gone(s, p);
 	control_turns_gone(s, p);
 	control_suspend_gone(s, p);
+	control_metrics_gone(p);
 	if (p->job)
 		control_collect_jobs(s); /* gpushare run ended, a SIGKILL included */
 	if (p->server) {

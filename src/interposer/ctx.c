@@ -463,6 +463,7 @@ static inline void launch_check(void)
 		launch_check(); \
 		gs__turn_gate(); \
 		gs__act_hook(); \
+		gs__count_launch(); \
 		gs__mask_in_launch = true; \
 		CUresult rc; \
 		TRACED(gs__real.cuLaunchKernel##suffix(f, gx, gy, gz, bx, by, bz, shmem, s, p, e), f, s, gx, gy, gz, bx, \
@@ -476,6 +477,7 @@ static inline void launch_check(void)
 		launch_check(); \
 		gs__turn_gate(); \
 		gs__act_hook(); \
+		gs__count_launch(); \
 		gs__mask_in_launch = true; \
 		CUresult rc; \
 		if (!cfg) \
@@ -496,6 +498,7 @@ static inline void launch_check(void)
 		launch_check(); \
 		gs__turn_gate(); \
 		gs__act_hook(); \
+		gs__count_launch(); \
 		gs__mask_in_launch = true; \
 		CUresult rc; \
 		TRACED(gs__real.cuLaunchCooperativeKernel##suffix(f, gx, gy, gz, bx, by, bz, shmem, s, p), f, s, gx, gy, \
@@ -511,6 +514,7 @@ static inline void launch_check(void)
 		launch_check(); \
 		gs__turn_gate(); \
 		gs__act_note(); \
+		gs__count_launch(); \
 		return gs__real.cuGraphLaunch##suffix(g, s); \
 	}
 LAUNCH_HOOKS()

@@ -225,6 +225,29 @@ extern __thread CUcontext gs__tls_ok GS__TLS;
 /* bumped when every thread must check its context again */
 extern unsigned gs__gen;
 extern __thread unsigned gs__tls_gen GS__TLS;
+
+/* Launches counted per thread for the daemon's metrics (count.c):
+ * gs__count_setup once registered; the launch hooks call gs__count_launch;
+ * the watcher gs__count_report now and then. */
+struct gs__count {
+	uint64_t n;
+	struct gs__count *next, *spare_next;
+} __attribute__((aligned(64)));
+extern bool gs__count_on;
+extern __thread struct gs__count *gs__count_mine GS__TLS;
+struct gs__count *gs__count_new(void);
+void gs__count_setup(void);
+void gs__count_report(void);
+static inline void gs__count_launch(void)
+{
+	if (__builtin_expect(gs__count_on, 0)) {
+		struct gs__count *c = gs__count_mine;
+		if (__builtin_expect(!c, 0) && !(c = gs__count_new()))
+			return;
+		/* only this thread writes it: a plain increment, stored whole for the watcher */
+		__atomic_store_n(&c->n, c->n + 1, __ATOMIC_RELAXED);
+	}
+}
 /* GPUSHARE_TRACE: count every wrapped call, logged at exit */
 extern unsigned long gs__calls[];
 void gs__ctx_slow(void);

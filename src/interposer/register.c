@@ -40,6 +40,8 @@
 
 struct gs__client gs__client;
 
+#define COUNT_NS 500000000ull /* the launch count goes to the daemon at most this often */
+
 static struct sockaddr_un daemon_addr = { .sun_family = AF_UNIX };
 static int watched_fd = -1;
 static const char *asked_slice = "-", *asked_gpu = "-";
@@ -347,6 +349,7 @@ static void *watch(void *arg)
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* the program's signals stay with its threads */
+	uint64_t count_next = 0;
 	for (;;) {
 		uint64_t next = 0;
 		for (;;) {
@@ -358,13 +361,23 @@ static void *watch(void *arg)
 					next = now + (uint64_t)every * 1000000u;
 				wait = now >= next ? 0 : (int)((next - now + 999999) / 1000000);
 			}
+			/* and its launch count to the daemon twice a second */
+			if (now >= count_next) {
+				gs__count_report();
+				count_next = now + COUNT_NS;
+			}
+			int to_count = (int)((count_next - now + 999999) / 1000000);
+			if (gs__count_on && (wait < 0 || to_count < wait))
+				wait = to_count;
 			struct pollfd pf[2] = { { fd, POLLIN, 0 }, { gs__act_wake_fd(), POLLIN, 0 } };
 			int rc = poll(pf, pf[1].fd >= 0 ? 2 : 1, wait);
 			if (rc < 0 && errno == EINTR)
 				continue;
 			if (rc == 0) {
-				gs__act_tick();
-				next = 0;
+				if (every >= 0 && gs_now_ns() >= next) { /* not the count's wake-up */
+					gs__act_tick();
+					next = 0;
+				}
 				continue;
 			}
 			if (rc > 0 && pf[1].revents) { /* busy again: look every idle interval */
@@ -519,6 +532,7 @@ int gs__register(const char *asked, const char *gpu)
 	watched_fd = fd;
 	gs__mask_setup(&placed);
 	gs__turns_setup(&placed); /* before the watcher: it may be told of a turn at once */
+	gs__count_setup();
 	if (placed.paused)
 		gs__pause_set(true);
 	pthread_atfork(NULL, NULL, forked_child);

@@ -4,7 +4,10 @@
  * events, and kernels that occupy their context's SMs for a given time
  * (a per-GPU SM timeline shared by processes, so disjoint SM ranges run side
  * by side and overlapping ones wait for each other, as under MPS; a kernel
- * of fewer blocks than its SMs takes only as many, those free first).
+ * of fewer blocks than its SMs takes only as many, those free first;
+ * GPUSHARE_SIM_TIMESLICE=1 plays a process that is no MPS client, as
+ * NVIDIA's time-slicing runs it: no other process's kernel runs on its
+ * context's SMs while one of its own does, each running to its end).
  * An event is timed when its stream reaches it: recorded just before a
  * kernel, at the kernel's start (which may wait for SMs other processes
  * hold), as a GPU's front end reaches it when the kernel gets the GPU.
@@ -104,11 +107,14 @@ struct CUmemPoolHandle_st {
 #define MAGIC_POOL 0x706f6f6cu
 #define POOL_CHUNK (2ull << 20)
 
-/* The SMs of one GPU, shared by its processes. */
+/* The SMs of one GPU, shared by its processes: each one's last kernel's
+ * end, process and whether that process time-slices (GPUSHARE_SIM_TIMESLICE). */
 struct sm_timeline {
 	uint32_t magic;
 	pthread_mutex_t lock;
 	uint64_t busy_until[MAX_SMS];
+	int32_t owner[MAX_SMS];
+	uint8_t alone[MAX_SMS];
 };
 
 struct dev {
@@ -138,6 +144,14 @@ static struct {
 	struct alloc *allocs;
 	size_t n_allocs, cap_allocs;
 } S = { .once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* this process, for the SM timeline (a forked child is another) */
+static int32_t self_pid;
+static bool self_alone; /* GPUSHARE_SIM_TIMESLICE: time-sliced, not an MPS client */
+static void self_forked(void)
+{
+	self_pid = (int32_t)getpid();
+}
 
 static __thread struct CUctx_st *tls_stack[16];
 static __thread int tls_depth;
@@ -189,6 +203,10 @@ static struct sm_timeline *open_timeline(const struct gs_sim_gpu *g)
  * of soft slices are the interposer's to map to their GPU). */
 static void sim_init(void)
 {
+	const char *ts = getenv("GPUSHARE_SIM_TIMESLICE");
+	self_alone = ts && strcmp(ts, "1") == 0;
+	self_pid = (int32_t)getpid();
+	pthread_atfork(NULL, NULL, self_forked);
 	struct gs_sim_gpu all[GS_SIM_MAX_GPU];
 	size_t n;
 	char err[256];
@@ -1945,6 +1963,9 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
 			mask[0], mask[1], mask[2], mask[3], first, last - 1);
 		return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
 	}
+	bool may[MAX_SMS]; /* the SMs it may use, before fewest takes some */
+	unsigned lo = first, hi = last;
+	memcpy(may, use, sizeof may);
 	uint64_t waves = (blocks + sms - 1) / sms, dur = waves * f->ns;
 	struct sm_timeline *t = S.dev[c->dev].sms;
 	if (pthread_mutex_lock(&t->lock) == EOWNERDEAD)
@@ -1957,9 +1978,17 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
 	for (unsigned i = first; i < last; i++)
 		if (use[i] && t->busy_until[i] > start)
 			start = t->busy_until[i];
+	/* time-slicing: another process's kernels on the SMs it may use end
+	 * first, where either side is no MPS client */
+	for (unsigned i = lo; i < hi; i++)
+		if (may[i] && t->owner[i] != self_pid && (self_alone || t->alone[i]) && t->busy_until[i] > start)
+			start = t->busy_until[i];
 	for (unsigned i = first; i < last; i++)
-		if (use[i])
+		if (use[i]) {
 			t->busy_until[i] = start + dur;
+			t->owner[i] = self_pid;
+			t->alone[i] = self_alone;
+		}
 	pthread_mutex_unlock(&t->lock);
 	st->busy_until = start + dur;
 	if (st->pending) {

@@ -66,6 +66,10 @@ SAFE_FORMS=(
 	'(cd "$GS_REPO" && scripts/demo.sh "$GS_BUILD")'
 	'make demo first installs Debian packages (scripts/deps.sh) and builds; what it then runs is scripts/demo.sh on the built tree, run here'
 
+	'^SIM=1 bench/seed-workload/run\.sh docs/figures && rm docs/figures/\*\.json$'
+	'SIM=1 "$GS_REPO/bench/seed-workload/run.sh" figures && rm figures/*.json'
+	'it writes the figures of the repository (docs/figures): here the same run writes them into the session'"'"'s directory'
+
 	'^make install PREFIX=/usr/local$'
 	'make -s -C "$GS_REPO" -o runtime install BUILD="$GS_BUILD" PREFIX=/usr/local && export PATH="/usr/local/bin:$PATH"'
 	'the tree under test as it was built (BUILD; -o runtime: nothing rebuilt), into this session'"'"'s private /usr/local; then /usr/local/bin first on PATH, as on the administrator'"'"'s node'
@@ -120,6 +124,7 @@ EXPECT=(
 	docs/trace.md '^gpushare timeline trace\.json -o timeline\.svg' 'xmllint --noout timeline.svg && grep -q "20 kernels of 1 processes" timeline.svg'
 	docs/trace.md '^gpushare timeline two\.json -o two\.svg' 'xmllint --noout two.svg && [ "$(grep -c "class=\"legend\"" two.svg)" = 2 ]'
 	docs/trace.md '^gpushare timeline two\.json --by slice' 'grep -q "by slice" two-slices.svg'
+	docs/trace.md '^SIM=1 bench/seed-workload/run\.sh' 'for m in timeslice turns mps mig mig-shared; do xmllint --noout figures/$m-sm.svg figures/$m-slice.svg || exit 1; done'
 	docs/control.md '^echo get_server_list \| gpushare-control' 'has "^[0-9]+$"'
 	docs/control.md '^echo list_slices \| gpushare-control' 'has "^SLICE " && has "^$slice .* 32 +8192MiB +8192MiB .* refuse "'
 	docs/control.md '^echo "list_slices" \| gpushare-control' 'has "^SLICE .* POLICY +SHARING +BUSY " && has " infer .* queue +isolated,critical +no " && has " batch .* queue +best-effort,floor=16 +no "'

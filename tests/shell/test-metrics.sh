@@ -4,6 +4,7 @@
 # non-root users (gs-test1, gs-test2):
 # - GPUSHARE_CONTROL_METRICS=127.0.0.1:<port> serves them; slices, programs
 #   holding memory in them and one queued behind another user;
+# - a program's kernel launches reach its slice's gpushare_slice_launches_total;
 # - prometheus (scrape_interval 1s, its storage in the test's directory) holds
 #   per slice the ledgers' figures list_slices --json prints (memory limit,
 #   guarantee, use, SMs), per process its memory, and per slice and user the
@@ -178,6 +179,16 @@ assert gpu == "label_values(gpushare_gpu_info, gpu_uuid)" and "gpushare_gpu_info
 EOF'
 kill "$pid_a2"
 check "a program gone: prometheus follows the ledger" 'wait_for "q list_slices | grep -q \"^$a.* $pid_a1(cuda-app)\$\" && prom_equal" 20 || { cat "$work/compare.out"; false; }'
+# kernel launches: counted by the interposer, said to the daemon twice a
+# second and at exit
+# (the second user's, in its own slice: the first user's has one of the
+# second's queued)
+LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$b" \
+	setpriv --reuid="$user2" --regid="$(id -g "$user2")" --init-groups -- "$app" kernels 300 10 1 > "$work/k.out" 2>&1
+served_launches() { fetch "http://127.0.0.1:$mport/metrics" | sed -nE "s/^gpushare_slice_launches_total\{.*slice=\"$b\".*\} ([0-9]+)$/\1/p"; }
+check "a program's 300 launches, once it has gone, in its slice's gpushare_slice_launches_total" \
+	'grep -q "^launches 300$" "$work/k.out" && wait_for "[ \"\$(served_launches)\" = 300 ]" 5'
+check "... and prometheus has them" 'wait_for "[ \"\$(value "gpushare_slice_launches_total{slice=\\\"$b\\\"}")\" = 300 ]" 10'
 check "counters count registrations and commands" \
 	'wait_for "[ \"\$(value gpushare_control_registrations_total)\" -ge 4 ] && [ \"\$(value gpushare_control_commands_total)\" -ge 10 ]" 10'
 

@@ -22,6 +22,11 @@
  *                                             blocks blocks, every other one by cuLaunchKernelEx, with
  *                                             a context synchronisation every sync (0: at the end);
  *                                             an allocation and a free first; "launches <n>"
+ *   cuda-app [--via ...] seed ms long_us short_us blocks  the seed's Figure 1 app for ms: two streams,
+ *                                             rounds of a long kernel, a short one, a second long one
+ *                                             behind the first, and once the short one has ended a
+ *                                             second short one, after a kernel "warm" of 1 us;
+ *                                             "rounds <n>"
  *   cuda-app [--via ...] train                info, then 20 kernels of 100 us on every SM (the docs'
  *                                             stand-in for python train.py)
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
@@ -529,6 +534,52 @@ static int kernels(size_t n, double us, unsigned blocks, size_t sync)
 	return 0;
 }
 
+/* seed: the workload of the seed's Figure 1, one app of it (its kernels
+ * "long" on one stream, "short" on the other; bench/seed-workload/). */
+static int seed(size_t ms, double long_us, double short_us, unsigned blocks)
+{
+	char image[128];
+	snprintf(image, sizeof image, "gpushare-sim-module\nkernel long %.3f\nkernel short %.3f\nkernel warm 1\n",
+		 long_us, short_us);
+	CUmodule mod;
+	CHECK(CALL(cuModuleLoadData, CUresult(*)(CUmodule *, const void *), &mod, image));
+	CUfunction lf, sf, wf;
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &wf, mod, "warm"));
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &lf, mod, "long"));
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &sf, mod, "short"));
+	typedef CUresult (*t_launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+				     CUstream, void **, void **);
+	typedef CUresult (*t_sync)(CUstream);
+	t_launch launch = (t_launch)fn("cuLaunchKernel");
+	t_sync sync = (t_sync)fn("cuStreamSynchronize");
+	CUstream s[2];
+	for (int i = 0; i < 2; i++)
+		CHECK(CALL(cuStreamCreate, CUresult(*)(CUstream *, unsigned), &s[i], 1 /* non-blocking */));
+	/* a first kernel of a microsecond: in a -timeslice slice, the launch
+	 * after a program said idle (as it may while it starts) can slip past a
+	 * turn passing on; then its next launches wait for the turn */
+	CHECK(launch(wf, 1, 1, 1, 32, 1, 1, 0, s[0], NULL, NULL));
+	CHECK(sync(s[0]));
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	size_t rounds = 0;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((size_t)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000) >= ms)
+			break;
+		CHECK(launch(lf, blocks, 1, 1, 128, 1, 1, 0, s[0], NULL, NULL)); /* A1 */
+		CHECK(launch(sf, blocks, 1, 1, 128, 1, 1, 0, s[1], NULL, NULL)); /* A2 */
+		CHECK(launch(lf, blocks, 1, 1, 128, 1, 1, 0, s[0], NULL, NULL)); /* A3 */
+		CHECK(sync(s[1]));
+		CHECK(launch(sf, blocks, 1, 1, 128, 1, 1, 0, s[1], NULL, NULL)); /* A4, later */
+		CHECK(sync(s[0]));
+		CHECK(sync(s[1]));
+		rounds++;
+	}
+	printf("rounds %zu\n", rounds);
+	return 0;
+}
+
 static int smid(int threads)
 {
 	pthread_t t[64];
@@ -625,6 +676,9 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "kernels") == 0 && i + 3 < argc)
 		return kernels(arg, strtod(argv[i + 2], NULL), (unsigned)strtoul(argv[i + 3], NULL, 10),
 			       i + 4 < argc ? strtoull(argv[i + 4], NULL, 10) : 0);
+	if (strcmp(cmd, "seed") == 0 && i + 4 < argc)
+		return seed(arg, strtod(argv[i + 2], NULL), strtod(argv[i + 3], NULL),
+			    (unsigned)strtoul(argv[i + 4], NULL, 10));
 	if (strcmp(cmd, "pattern") == 0)
 		return pattern(arg);
 	if (strcmp(cmd, "idle") == 0 || strcmp(cmd, "vmm") == 0) {
