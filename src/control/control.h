@@ -354,7 +354,7 @@ void control_suspend_hold_new(struct control_state *s, struct control_peer *p);
 /* Whether a registering program in SLICE of GPU is told to back its memory
  * for the swap ("swap 1"; GPUSHARE_CONTROL_SWAP: turns, the default, under
  * NVIDIA's MPS, whose clients the checkpoint API refuses, a program of a
- * -mem-turn slice; mps: every client of NVIDIA's MPS; all: every program;
+ * -mem-turn or -borrow-memory slice; mps: every client of NVIDIA's MPS; all: every program;
  * off), and
  * its interposer's answers to "S swap out|in" (the internal commands
  * swapped and swap_failed). */
@@ -367,6 +367,7 @@ void control_memturn_admit(struct control_state *s, struct control_peer *p);
 void control_memturn_tick(struct control_state *s);
 /* A slice's memory turn in seconds (the store as last read; 0: none). */
 unsigned control_slice_mem_turn(struct control_state *s, const char *gpu, const char *slice);
+bool control_slice_borrows_memory(struct control_state *s, const char *gpu, const char *slice);
 const char *control_suspend_state(const struct control_peer *p);
 
 /* Lending memory (lend.c): an owner's "reclaim <bytes>" (a program

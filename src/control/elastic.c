@@ -122,7 +122,7 @@ bool control_slice_policy(struct control_state *s, const char *gpu, const char *
 	return false;
 }
 
-unsigned control_slice_mem_turn(struct control_state *s, const char *gpu, const char *slice)
+static const struct gs_mig_ci *slice_ci(struct control_state *s, const char *gpu, const char *slice)
 {
 	struct gs_store *st = store(s);
 	for (size_t i = 0; st && i < st->n_gpu; i++) {
@@ -131,10 +131,22 @@ unsigned control_slice_mem_turn(struct control_state *s, const char *gpu, const 
 			char uuid[GS_UUID_STR + 4];
 			gs_store_ci_uuid(g->uuid, &g->layout.ci[k], uuid);
 			if (strcmp(uuid, slice) == 0)
-				return g->layout.ci[k].mem_turn_s;
+				return &g->layout.ci[k];
 		}
 	}
-	return 0;
+	return NULL;
+}
+
+unsigned control_slice_mem_turn(struct control_state *s, const char *gpu, const char *slice)
+{
+	const struct gs_mig_ci *ci = slice_ci(s, gpu, slice);
+	return ci ? ci->mem_turn_s : 0;
+}
+
+bool control_slice_borrows_memory(struct control_state *s, const char *gpu, const char *slice)
+{
+	const struct gs_mig_ci *ci = slice_ci(s, gpu, slice);
+	return ci && ci->borrow_mem;
 }
 
 #define MAX_SLICES (GS_MIG_MAX_CI + 1)

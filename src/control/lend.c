@@ -28,8 +28,10 @@
 
 #define SETTLE_NS 2000000000ull /* no resume so soon after a reclaim: an owner's next allocation may follow */
 
-/* What the slices of one GPU use now, by their ledgers. A GPU instance's
- * use and guarantee are counted once, at its first compute instance. */
+/* What the slices of one GPU use now, by their ledgers. Every compute
+ * instance has its GPU instance's use and guarantee; they are counted in
+ * used once, at its first. A ledger says no more than the GPU has (its
+ * slice's programs write it). */
 struct use {
 	uint64_t total, used; /* the GPU's memory; what every slice and the remainder use */
 	size_t n;
@@ -37,6 +39,7 @@ struct use {
 		char uuid[GS_UUID_STR + 4];
 		uint64_t used, guarantee;
 		bool borrows;
+		bool first; /* its GPU instance's first: counted in used */
 		unsigned rank; /* low 0, normal 1, critical 2: who gives back first */
 	} sl[GS_MIG_MAX_CI];
 };
@@ -86,15 +89,20 @@ static int measure(struct control_state *s, const char *gpu, struct use *u)
 		for (size_t j = 0; j < g->layout.n_gi; j++)
 			if (g->layout.gi[j].id == ci->gi)
 				gi = &g->layout.gi[j];
-		if (!first || !gi)
+		if (!gi)
 			continue;
+		e->first = first;
 		e->guarantee = (uint64_t)gi->guarantee_mib << 20;
 		if (gs_store_ledger_path(s->state_dir, g->uuid, gi, path, sizeof path) == 0)
 			e->used = ledger_live(path);
-		u->used += e->used;
+		e->used = e->used > u->total ? u->total : e->used;
+		if (first)
+			u->used += e->used;
 	}
-	if (gs_store_remainder_path(s->state_dir, g->uuid, path, sizeof path) == 0)
-		u->used += ledger_live(path);
+	if (gs_store_remainder_path(s->state_dir, g->uuid, path, sizeof path) == 0) {
+		uint64_t r = ledger_live(path);
+		u->used += r > u->total ? u->total : r;
+	}
 	return 0;
 }
 
@@ -104,6 +112,17 @@ static struct slice_use *slice_of(struct use *u, const char *uuid)
 		if (strcmp(u->sl[i].uuid, uuid) == 0)
 			return &u->sl[i];
 	return NULL;
+}
+
+/* What borrowers an owner of rank may take back from hold past their own
+ * guarantees: never more is asked of them. */
+static uint64_t borrowed(const struct use *u, unsigned rank)
+{
+	uint64_t b = 0;
+	for (size_t i = 0; i < u->n; i++)
+		if (u->sl[i].first && u->sl[i].borrows && u->sl[i].rank <= rank && u->sl[i].used > u->sl[i].guarantee)
+			b += u->sl[i].used - u->sl[i].guarantee;
+	return b;
 }
 
 static void answer(struct control_peer *p, uint64_t freed)
@@ -145,8 +164,11 @@ static void pick_one(void *ctx, struct control_peer *q)
 		return;
 	if (q->susp_lend && q->susp == CONTROL_SUSPENDING)
 		k->in_flight++;
-	struct slice_use *e = slice_of(k->u, q->slice);
+	struct slice_use *e = slice_of(k->u, q->slice), *o = slice_of(k->u, k->owner->slice);
 	if (!e || !e->borrows || q->susp != CONTROL_RUNNING || q->susp_refused)
+		return;
+	/* never for a slice it out-ranks (it borrows nothing of such a slice) */
+	if (o && e->rank > o->rank)
 		return;
 	/* a borrower within its own guarantee borrows nothing: its promise holds too */
 	if (e->used <= e->guarantee)
@@ -236,6 +258,8 @@ void control_lend_reclaim(struct control_state *s, struct control_peer *p, const
 		why = "more than its slice's guarantee";
 	else if (own->used > own->guarantee)
 		why = "its slice holds more than its guarantee: nothing is owed to it";
+	else if (want > held(s, p))
+		why = "more than the program holds (an allocation asks with its charge made)";
 	if (why) {
 		control_log(s, "Reclaim of %.24s bytes by pid %ld refused: %s", bytes, (long)p->pid, why);
 		if (p->client)
@@ -248,9 +272,11 @@ void control_lend_reclaim(struct control_state *s, struct control_peer *p, const
 	/* what the ledgers say it is short of; where they say nothing (the
 	 * driver refused what they hold room for), what it asked */
 	uint64_t short_by = u.used > u.total ? u.used - u.total : 0;
-	uint64_t need = short_by ? short_by : want;
+	uint64_t need = short_by ? short_by : want, lent = borrowed(&u, own->rank);
 	if (need > own->guarantee)
 		need = own->guarantee;
+	if (need > lent)
+		need = lent; /* borrowers hold no more: what else is short is not theirs to give */
 	if (!p->lend_pending) {
 		p->lend_pending = true;
 		p->lend_begun = 0;
@@ -285,6 +311,8 @@ static void go_on(void *ctx, struct control_peer *p)
 	if (strcmp(p->gpu, t->gpu))
 		return;
 	t->lent += p->client && p->susp_lend && p->susp == CONTROL_SUSPENDED;
+	if (p->susp_lend && p->susp == CONTROL_RUNNING)
+		p->susp_lend = false; /* resumed: no longer this tick's to resume */
 	if (p->lend_pending) {
 		t->waiting++;
 		step(t->s, p);
@@ -324,7 +352,8 @@ void control_lend_tick(struct control_state *s)
 			continue;
 		uint64_t b = q->susp_bytes;
 		if (control_suspend_peer(s, q, true)) {
-			q->susp_lend = false;
+			/* susp_lend kept until it runs: a resume that stops leaves it
+			 * suspended, and the tick tries again */
 			control_log(s, "Resuming client %ld of borrowing slice %s: its %" PRIu64 " MiB fit beside what the "
 				       "slices of GPU %s use (%" PRIu64 " of %" PRIu64 " MiB)",
 				    (long)q->pid, q->slice, b >> 20, t.gpu, u.used >> 20, u.total >> 20);

@@ -296,9 +296,10 @@ bool control_suspend_swap_offer(const struct control_state *s, const char *gpu, 
 		return true;
 	case SWAP_MPS:
 		return s->mps.on;
-	case SWAP_TURNS: /* VMM memory cannot be shared by cudaIpc*: only where a turn will need it */
+	case SWAP_TURNS: /* VMM memory cannot be shared by cudaIpc*: only where a turn or a reclaim needs it */
 		return s->mps.on && strcmp(slice, "-") &&
-		       control_slice_mem_turn((struct control_state *)s, gpu, slice) > 0;
+		       (control_slice_mem_turn((struct control_state *)s, gpu, slice) > 0 ||
+			control_slice_borrows_memory((struct control_state *)s, gpu, slice));
 	default:
 		return false;
 	}

@@ -11,7 +11,10 @@
  * A slice made -borrow-memory on lends nothing of its own but borrows what
  * the others are guaranteed and do not use: above its guarantee it is
  * admitted while the sum over the other slices of their use alone, plus
- * ours, fits. An owner (any slice) allocating within its guarantee while
+ * ours, fits. It borrows only from slices of its priority or above (those
+ * that may take it back: a program is never suspended for a slice it
+ * out-ranks), and under NVIDIA MPS only with its memory backed for the swap
+ * (the only way such a program can be suspended). An owner (any slice) allocating within its guarantee while
  * borrowers hold what it is owed asks gpushare-control for it back
  * (gs__guarantee_shortfall, lend.c): the daemon suspends borrowers.
  *
@@ -37,6 +40,7 @@ struct peer {
 	struct gs_ledger *ledger;
 	uint64_t guarantee;
 	bool borrower;           /* -borrow-memory: may hold what we are owed */
+	unsigned rank;           /* low 0, normal 1, critical 2 */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -44,6 +48,7 @@ static struct peer peers[GS_MIG_MAX_GI + 1]; /* the other slices, and the remain
 static size_t n_peers;
 static uint64_t own_guarantee = UINT64_MAX; /* unknown (no store): no check */
 static bool own_borrows; /* this slice borrows the others' unused guarantees */
+static unsigned own_rank;
 static bool lent; /* some other slice of the GPU borrows: within the guarantee is checked too */
 /* the store cannot be read (a private state dir): placed by the daemon, a
  * program takes no more than its guarantee, since it cannot see what the
@@ -57,6 +62,23 @@ static void forget_peers(void)
 	for (size_t i = 0; i < n_peers; i++)
 		gs_ledger_close(peers[i].ledger);
 	n_peers = 0;
+}
+
+static unsigned rank_of(unsigned priority)
+{
+	return priority == GS_PRIO_LOW ? 0 : priority == GS_PRIO_CRITICAL ? 2 : 1;
+}
+
+/* A ledger's figure, never more than the GPU: a slice's programs write
+ * their own ledger, and no figure of theirs may stand for more. */
+static uint64_t capped(uint64_t v)
+{
+	return gpu_bytes && v > gpu_bytes ? gpu_bytes : v;
+}
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
 }
 
 /* The guarantees and the other slices' ledgers, if the store changed since
@@ -91,7 +113,9 @@ static void read_store(void)
 	}
 	forget_peers();
 	bool any_borrower = false;
-	own_borrows = ci && ci->borrow_mem;
+	/* under NVIDIA MPS the checkpoint API refuses it: only the swap suspends it */
+	own_borrows = ci && ci->borrow_mem && (!gs__client.mps || __atomic_load_n(&gs__swap_on, __ATOMIC_RELAXED));
+	own_rank = ci ? rank_of(ci->sm_policy.priority) : 1;
 	for (size_t i = 0; g && i < g->layout.n_gi; i++) {
 		const struct gs_mig_gi *gi = &g->layout.gi[i];
 		if (ci && gi->id == ci->gi) {
@@ -99,14 +123,19 @@ static void read_store(void)
 			continue;
 		}
 		bool borrower = false;
+		unsigned rank = 0;
 		for (size_t k = 0; k < g->layout.n_ci; k++)
-			borrower |= g->layout.ci[k].gi == gi->id && g->layout.ci[k].borrow_mem;
+			if (g->layout.ci[k].gi == gi->id) {
+				borrower |= g->layout.ci[k].borrow_mem;
+				unsigned r = rank_of(g->layout.ci[k].sm_policy.priority);
+				rank = r > rank ? r : rank;
+			}
 		any_borrower |= borrower;
 		char lpath[PATH_MAX];
 		struct gs_ledger *l;
 		if (gs_store_ledger_path(gs__slice.store_dir, g->uuid, gi, lpath, sizeof lpath) == 0 &&
 		    gs_ledger_open_ro(lpath, &l) == 0)
-			peers[n_peers++] = (struct peer){ l, (uint64_t)gi->guarantee_mib << 20, borrower };
+			peers[n_peers++] = (struct peer){ l, (uint64_t)gi->guarantee_mib << 20, borrower, rank };
 	}
 	/* the remainder is guaranteed nothing: it has no promise to keep */
 	__atomic_store_n(&lent, any_borrower && !gs__slice.remainder, __ATOMIC_RELAXED);
@@ -116,7 +145,7 @@ static void read_store(void)
 	if (!gs__slice.remainder && n_peers < GS_ARRAY_LEN(peers) &&
 	    gs_store_remainder_path(gs__slice.store_dir, gs__slice.gpu_uuid, rpath, sizeof rpath) == 0 &&
 	    gs_ledger_open_ro(rpath, &r) == 0)
-		peers[n_peers++] = (struct peer){ r, 0, false };
+		peers[n_peers++] = (struct peer){ r, 0, false, 0 };
 	if (!gpu_bytes)
 		gpu_bytes = gs__nvml_total_bytes(gs__slice.gpu_uuid);
 }
@@ -149,10 +178,11 @@ bool gs__guarantee_admits(uint64_t used)
 	} else if (used > own_guarantee && gpu_bytes) {
 		uint64_t others = 0;
 		for (size_t i = 0; i < n_peers; i++) {
-			uint64_t u = gs_ledger_live(peers[i].ledger); /* the dead left out: nobody reclaims through a read-only map */
+			uint64_t u = capped(gs_ledger_live(peers[i].ledger)); /* the dead left out: nobody reclaims through a read-only map */
 			/* a borrower takes what the others are owed and do not use,
 			 * to be given back when they ask (the daemon suspends it) */
-			others += u > peers[i].guarantee || own_borrows ? u : peers[i].guarantee;
+			bool borrowable = own_borrows && peers[i].rank >= own_rank;
+			others = add_sat(others, u > peers[i].guarantee || borrowable ? u : peers[i].guarantee);
 		}
 		ok = others + used <= gpu_bytes;
 		if (!ok)
@@ -181,14 +211,22 @@ uint64_t gs__guarantee_shortfall(uint64_t used)
 		 * each holder) unless it may be short */
 		uint64_t others = 0;
 		for (size_t i = 0; i < n_peers; i++)
-			others += gs_ledger_used(peers[i].ledger);
-		if (others + used > gpu_bytes) {
+			others = add_sat(others, capped(gs_ledger_used(peers[i].ledger)));
+		if (add_sat(others, used) > gpu_bytes) {
+			/* short only by what borrowers we may take it back from hold
+			 * past their own guarantee: a figure another slice wrote in
+			 * its own ledger asks nobody for anything */
+			uint64_t borrowed = 0;
 			others = 0;
-			for (size_t i = 0; i < n_peers; i++)
-				others += gs_ledger_live(peers[i].ledger);
+			for (size_t i = 0; i < n_peers; i++) {
+				uint64_t u = capped(gs_ledger_live(peers[i].ledger));
+				others = add_sat(others, u);
+				if (peers[i].borrower && peers[i].rank <= own_rank && u > peers[i].guarantee)
+					borrowed = add_sat(borrowed, u - peers[i].guarantee);
+			}
+			uint64_t over = add_sat(others, used) > gpu_bytes ? add_sat(others, used) - gpu_bytes : 0;
+			short_by = over < borrowed ? over : borrowed;
 		}
-		if (others + used > gpu_bytes)
-			short_by = others + used - gpu_bytes;
 	}
 	pthread_mutex_unlock(&lock);
 	return short_by;
@@ -201,6 +239,11 @@ bool gs__guarantee_lent(uint64_t used)
 	pthread_mutex_lock(&lock);
 	refresh();
 	bool owed = lent && !blind && used <= own_guarantee;
+	/* and some borrower it may take back from holds past its own guarantee */
+	bool held = false;
+	for (size_t i = 0; owed && !held && i < n_peers; i++)
+		held = peers[i].borrower && peers[i].rank <= own_rank &&
+		       capped(gs_ledger_live(peers[i].ledger)) > peers[i].guarantee;
 	pthread_mutex_unlock(&lock);
-	return owed;
+	return owed && held;
 }

@@ -150,8 +150,11 @@ void gs__process_view(uint64_t *cap, uint64_t *held)
 
 /* Charges bytes to the slice: the server's pinned memory limit, the slice's
  * limit and the other slices' guarantees, or CUDA_ERROR_OUT_OF_MEMORY and
- * nothing changes. Every charge, contexts included, comes through here. */
-static CUresult charge(uint64_t bytes)
+ * nothing changes. Every charge, contexts included, comes through here.
+ * With reclaim, one within the guarantee that borrowers hold waits while
+ * gpushare-control takes it back (lend.c); without (a charge made with a
+ * lock held, or while other threads wait for a context), it does not. */
+static CUresult charge_to(uint64_t bytes, bool reclaim)
 {
 	if (!bytes)
 		return CUDA_SUCCESS;
@@ -171,7 +174,7 @@ static CUresult charge(uint64_t bytes)
 	}
 	/* within the guarantee, what borrowers hold of it is asked back; the
 	 * charge stays meanwhile, so that no borrower takes it again */
-	uint64_t short_by = ledger_ok ? gs__guarantee_shortfall(gs_ledger_used(gs__slice.ledger)) : 0;
+	uint64_t short_by = ledger_ok && reclaim ? gs__guarantee_shortfall(gs_ledger_used(gs__slice.ledger)) : 0;
 	if (short_by && !gs__lend_reclaim(short_by)) {
 		gs_ledger_uncharge(gs__slice.ledger, bytes);
 		ledger_ok = false;
@@ -182,6 +185,16 @@ static CUresult charge(uint64_t bytes)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	return CUDA_SUCCESS;
+}
+
+static CUresult charge(uint64_t bytes)
+{
+	return charge_to(bytes, true);
+}
+
+static CUresult charge_now(uint64_t bytes)
+{
+	return charge_to(bytes, false);
 }
 
 /* An allocation's charge, before the driver allocates: where the slice is
@@ -311,7 +324,7 @@ CUresult gs__ctx_charge_begin(CUdevice dev, bool primary, struct gs__ctx_charge 
 	*t = (struct gs__ctx_charge){ .dev = dev, .primary = primary };
 	if (!ctx_counted(dev) || (primary && !primary_claim(dev)))
 		return CUDA_SUCCESS;
-	if (charge(CONTEXT_GUESS)) {
+	if (charge_now(CONTEXT_GUESS)) { /* other threads wait for the primary meanwhile */
 		if (primary)
 			__atomic_store_n(&primary_state[dev], PRIMARY_UNCHARGED, __ATOMIC_RELEASE);
 		slice_full(CONTEXT_GUESS);
@@ -362,7 +375,7 @@ CUresult gs__ctx_charge_end(struct gs__ctx_charge *t, bool made, CUcontext own)
 		return CUDA_SUCCESS;
 	t->counted = false;
 	uint64_t bytes = made ? context_bytes(t->guess) : 0;
-	bool fits = bytes <= t->guess || charge(bytes - t->guess) == CUDA_SUCCESS;
+	bool fits = bytes <= t->guess || charge_now(bytes - t->guess) == CUDA_SUCCESS;
 	if (fits && bytes < t->guess)
 		uncharge(t->guess - bytes);
 	if (fits && made && !t->primary && !own_put(own, bytes)) {
@@ -662,7 +675,7 @@ static CUresult pool_sync(CUmemoryPool pool, uint64_t *before, uint64_t pre)
 			*before = p->charged;
 		if (reserved > p->charged) {
 			uint64_t grow = reserved - p->charged, use = pre < grow ? pre : grow;
-			if (grow > use && charge(grow - use)) {
+			if (grow > use && charge_now(grow - use)) { /* pools_lock held */
 				rc = CUDA_ERROR_OUT_OF_MEMORY;
 			} else {
 				p->charged = reserved;

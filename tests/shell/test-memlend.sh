@@ -107,8 +107,13 @@ check "another user's program cannot register in the owner's slice to ask for it
 check "nothing was suspended for them" '! grep -q "Reclaim for client" "$log"'
 
 # a borrower above its guarantee: only with the attribute
-check "above its guarantee an over-committed slice may not take another's unused guarantee" '[ "$(fg "$user2" plain alloc 15000)" != ok ]'
+check "above its guarantee an over-committed slice may not take another's unused guarantee" '[ "$(fg "$user2" plain alloc 15000)" = "refused 2" ]'
 check "a borrower may (15000 MiB of the 10240 not guaranteed to anyone)" '[ "$(fg "$user2" lend-b alloc 15000)" = ok ]'
+# a borrower borrows only from slices that may take it back: of its priority or above
+q set_slice_sm_policy owner -priority low > /dev/null
+check "not from a slice of lower priority than its own (a normal borrower, a low owner)" '[ "$(fg "$user2" lend-b alloc 15000)" = "refused 2" ]'
+check "a low borrower still may" '[ "$(fg "$user2" lend-l alloc 15000)" = ok ]'
+q set_slice_sm_policy owner -priority normal > /dev/null
 
 # an owner within its guarantee while borrowers hold it
 # l1 (low priority) started first, b1 (normal) holding most, b2 (normal) last
@@ -119,6 +124,7 @@ held b1
 bg b2 "$user2" lend-b pattern 600
 held b2
 check "three borrowers hold 13200 MiB and their contexts, 3000 of them guaranteed to the owner" '[ "$(used "$b")" -ge 13000 ] && [ "$(used "$l")" -ge 800 ]'
+check "an owner's program asking back what it does not hold is refused, and nobody is suspended" '[ "$(peer "$user1" owner 1048576)" = "S reclaimed 0" ] && grep -q "refused: more than the program holds" "$log" && sleep 0.3 && [ "$(state "$l1")" = running ] && [ "$(state "$b2")" = running ]'
 t0=$(date +%s%N)
 bg o1 "$user1" owner hold 28000
 held o1
@@ -170,7 +176,7 @@ rogue=$!
 pids+=($rogue)
 held rogue
 out=$(fg "$user1" owner alloc 20000)
-check "an allocation within the guarantee the driver refuses, borrowers holding memory: they are suspended and it succeeds" '[ "$out" = ok ] && grep -q "held by slices that borrow memory" "$work/fg.err" && grep -q "asks 20000 MiB of its guarantee back (0 MiB short by the ledgers" "$log"'
+check "an allocation within the guarantee the driver refuses, borrowers holding memory: they are suspended and it succeeds" '[ "$out" = ok ] && grep -q "held by slices that borrow memory" "$work/fg.err" && grep -q "asks [0-9]* MiB of its guarantee back (0 MiB short by the ledgers" "$log"'
 check "... and resumed once it is gone" 'is "$l1" running 10 && is "$b1" running 10'
 gone "$rogue"
 gone "$l1"
