@@ -313,6 +313,14 @@ CONTROL_CMD_FN(cmd_set_slice_borrow_memory)
 	int on = on_off("borrow-memory", argv[2], "on", "off", r);
 	if (on < 0 || control_slice_find(s, argv[1], &si, r))
 		return;
+	/* its owners ask back only from borrowers: what it borrowed would be out of their reach */
+	uint64_t over = on ? 0 : control_lend_borrowed(s, si.gpu ? si.gpu->uuid : "", si.uuid);
+	if (over) {
+		control_reply_fail(r, "Slice %s holds %" PRIu64 " MiB past its guarantee, borrowed: turned off now, their "
+				      "owners could not ask for it back; turn it off once its programs hold no more than its "
+				      "guarantee", si.uuid, over >> 20);
+		return;
+	}
 	if (gs_slice_set_borrow_mem(s->state_dir, si.uuid, on, why, sizeof why))
 		refused(r, why);
 	else

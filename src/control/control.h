@@ -368,6 +368,8 @@ void control_memturn_tick(struct control_state *s);
 /* A slice's memory turn in seconds (the store as last read; 0: none). */
 unsigned control_slice_mem_turn(struct control_state *s, const char *gpu, const char *slice);
 bool control_slice_borrows_memory(struct control_state *s, const char *gpu, const char *slice);
+/* What a slice's programs hold past its guarantee now (lend.c). */
+uint64_t control_lend_borrowed(struct control_state *s, const char *gpu, const char *slice);
 const char *control_suspend_state(const struct control_peer *p);
 
 /* Lending memory (lend.c): an owner's "reclaim <bytes>" (a program

@@ -125,6 +125,15 @@ static uint64_t borrowed(const struct use *u, unsigned rank)
 	return b;
 }
 
+uint64_t control_lend_borrowed(struct control_state *s, const char *gpu, const char *slice)
+{
+	struct use u;
+	struct slice_use *e;
+	if (measure(s, gpu, &u) || !(e = slice_of(&u, slice)))
+		return 0;
+	return e->used > e->guarantee ? e->used - e->guarantee : 0;
+}
+
 static void answer(struct control_peer *p, uint64_t freed)
 {
 	char line[64];

@@ -124,6 +124,7 @@ held b1
 bg b2 "$user2" lend-b pattern 600
 held b2
 check "three borrowers hold 13200 MiB and their contexts, 3000 of them guaranteed to the owner" '[ "$(used "$b")" -ge 13000 ] && [ "$(used "$l")" -ge 800 ]'
+check "borrowing turned off while the slice holds borrowed memory is refused, saying why" '! out=$(q set_slice_borrow_memory lend-b off 2>&1) && [[ "$out" == *"past its guarantee, borrowed"* ]] && q list_slices | grep "$b" | grep -q borrow-memory'
 check "an owner's program asking back what it does not hold is refused, and nobody is suspended" '[ "$(peer "$user1" owner 1048576)" = "S reclaimed 0" ] && grep -q "refused: more than the program holds" "$log" && sleep 0.3 && [ "$(state "$l1")" = running ] && [ "$(state "$b2")" = running ]'
 t0=$(date +%s%N)
 bg o1 "$user1" owner hold 28000
