@@ -134,11 +134,16 @@ uint64_t control_lend_borrowed(struct control_state *s, const char *gpu, const c
 	return e->used > e->guarantee ? e->used - e->guarantee : 0;
 }
 
-static void answer(struct control_peer *p, uint64_t freed)
+static void send_answer(struct control_peer *p, uint64_t freed)
 {
 	char line[64];
 	snprintf(line, sizeof line, "S reclaimed %" PRIu64 "\n", freed);
 	control_send(p->conn, line);
+}
+
+static void answer(struct control_peer *p, uint64_t freed)
+{
+	send_answer(p, freed);
 	p->lend_pending = false;
 	p->lend_need = p->lend_begun = 0;
 }
@@ -171,8 +176,12 @@ static void pick_one(void *ctx, struct control_peer *q)
 	if (!q->client || q->pending || q == k->owner || strcmp(q->gpu, k->owner->gpu) ||
 	    !strcmp(q->slice, k->owner->slice))
 		return;
-	if (q->susp_lend && q->susp == CONTROL_SUSPENDING)
+	/* on its way to the host, or back from it: the owner is answered once it
+	 * is there (a resuming one may be picked again once it runs) */
+	if (q->susp_lend && (q->susp == CONTROL_SUSPENDING || q->susp == CONTROL_RESUMING))
 		k->in_flight++;
+	if (q->lend_pending)
+		return; /* itself waiting for its own guarantee */
 	struct slice_use *e = slice_of(k->u, q->slice), *o = slice_of(k->u, k->owner->slice);
 	if (!e || !e->borrows || q->susp != CONTROL_RUNNING || q->susp_refused)
 		return;
@@ -271,7 +280,9 @@ void control_lend_reclaim(struct control_state *s, struct control_peer *p, const
 		why = "more than the program holds (an allocation asks with its charge made)";
 	if (why) {
 		control_log(s, "Reclaim of %.24s bytes by pid %ld refused: %s", bytes, (long)p->pid, why);
-		if (p->client)
+		if (p->client && p->lend_pending)
+			send_answer(p, 0); /* its allocation waits for an answer; the one asked before goes on */
+		else if (p->client)
 			answer(p, 0); /* its allocation waits for an answer */
 		else
 			control_reply_fail(r, "reclaim: %s", why);

@@ -200,8 +200,9 @@ uint64_t gs__guarantee_shortfall(uint64_t used)
 	if (!gs__slice.store_dir[0])
 		return 0;
 	uint64_t now = gs_now_ns(), checked = __atomic_load_n(&checked_ns, __ATOMIC_ACQUIRE);
-	if (checked && now - checked < RECHECK_NS && !__atomic_load_n(&lent, __ATOMIC_RELAXED))
-		return 0; /* the usual allocation: nobody borrows what we are owed; no lock */
+	if (checked && now - checked < RECHECK_NS &&
+	    (!__atomic_load_n(&lent, __ATOMIC_RELAXED) || used > __atomic_load_n(&own_guarantee, __ATOMIC_RELAXED)))
+		return 0; /* the usual allocation: nobody borrows what we are owed (or none is owed); no lock */
 	pthread_mutex_lock(&lock);
 	refresh();
 	uint64_t short_by = 0;

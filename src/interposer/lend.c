@@ -44,6 +44,8 @@ static unsigned wait_s(void)
 	unsigned long long s;
 	if (v && *v && gs_parse_uint(v, 86400, &s) == 0 && s > 0)
 		return (unsigned)s;
+	if (v && *v)
+		gs__log("GPUSHARE_RECLAIM_WAIT=\"%.32s\" is not 1 to 86400 seconds: %d", v, WAIT_DEFAULT_S);
 	return WAIT_DEFAULT_S;
 }
 
