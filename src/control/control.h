@@ -190,6 +190,8 @@ struct control_peer {
 	bool susp_lend;                          /* a borrower suspended for an owner's guarantee (lend.c) */
 	bool lend_pending;                       /* an owner waiting for its guarantee back (lend.c) */
 	uint64_t lend_need, lend_begun;          /* what it is given back, and what suspensions begun for it free */
+	uint64_t lend_window_ns;                 /* its questions' second (lend.c: a bounded number each) */
+	unsigned lend_asked;
 	bool susp_waiting;                       /* resuming: its memory does not fit in its slice now */
 	pid_t susp_child;                        /* the helper at work on it, 0 none */
 	int susp_pipe;                           /* the helper's answer */

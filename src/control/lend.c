@@ -27,6 +27,7 @@
 #include <string.h>
 
 #define SETTLE_NS 2000000000ull /* no resume so soon after a reclaim: an owner's next allocation may follow */
+#define ASKS_PER_S 20 /* a program's reclaim questions a second (its interposer asks less and less often) */
 
 /* What the slices of one GPU use now, by their ledgers. Every compute
  * instance has its GPU instance's use and guarantee; they are counted in
@@ -266,6 +267,21 @@ void control_lend_reclaim(struct control_state *s, struct control_peer *p, const
 	struct use u;
 	struct slice_use *own = NULL;
 	const char *why = NULL;
+	uint64_t now = gs_now_ns();
+	if (now - p->lend_window_ns >= 1000000000ull) {
+		p->lend_window_ns = now;
+		p->lend_asked = 0;
+	}
+	if (++p->lend_asked > ASKS_PER_S) {
+		if (p->lend_asked == ASKS_PER_S + 1)
+			control_log(s, "Reclaims by pid %ld refused for the rest of this second: more than %d a second",
+				    (long)p->pid, ASKS_PER_S);
+		if (p->client)
+			send_answer(p, 0);
+		else
+			control_reply_fail(r, "reclaim: more than %d a second", ASKS_PER_S);
+		return;
+	}
 	if (!p->client || p->pending || !strcmp(p->slice, "-") || !p->gpu[0])
 		why = "only a program registered in a slice may ask for its guarantee";
 	else if (gs_parse_uint(bytes, UINT64_MAX, &want) || !want)

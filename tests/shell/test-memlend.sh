@@ -104,6 +104,31 @@ PY
 check "a program of the owner's slice asking back more than its guarantee is refused" '[ "$(peer "$user1" owner $((31 << 30)))" = "S reclaimed 0" ] && grep -q "refused: more than its slice'"'"'s guarantee" "$log"'
 check "a borrower's program (guaranteed nothing) asking is refused" '[ "$(peer "$user2" lend-b 1048576)" = "S reclaimed 0" ]'
 check "another user's program cannot register in the owner's slice to ask for it" 'peer "$user2" owner 1048576 | grep -q "^refused"'
+# flood USER SLICE N: a raw connection registered in SLICE asks "reclaim 1" N times at once; prints the answers it got
+flood() {
+	as "$1" "$py" - "$work/pipe/control" "$2" "$3" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
+s.sendall(b"register_client " + sys.argv[2].encode() + b" -\n")
+buf = b""
+while b"E 0\n" not in buf and not buf.startswith(b"C "):
+    d = s.recv(4096)
+    if not d: break
+    buf += d
+n = int(sys.argv[3])
+s.sendall(b"reclaim 1\n" * n)
+got = 0
+try:
+    while got < n:
+        d = s.recv(65536)
+        if not d: break
+        got += d.count(b"S reclaimed")
+except socket.timeout:
+    pass
+print(got)
+PY
+}
+check "a program asking over and over is answered each time, and refused past 20 a second, said once" '[ "$(flood "$user1" owner 200)" = 200 ] && [ "$(grep -c "Reclaims by pid .* refused for the rest of this second: more than 20 a second" "$log")" -ge 1 ] && [ "$(grep -c "Reclaim of 1 bytes by pid" "$log")" -le 40 ]'
 check "nothing was suspended for them" '! grep -q "Reclaim for client" "$log"'
 
 # a borrower above its guarantee: only with the attribute
