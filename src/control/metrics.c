@@ -147,6 +147,18 @@ static void slice_labels(struct text *t, const struct gs_slice_row *row)
 	put_value(t, row->name);
 }
 
+/* A process's series: its slice's labels, its pid and user. */
+static void process_labels(struct text *t, const struct gs_slice_row *row, pid_t pid, const char *user)
+{
+	char p[24];
+	snprintf(p, sizeof p, "%ld", (long)pid);
+	slice_labels(t, row);
+	put(t, ",pid=");
+	put_value(t, p);
+	put(t, ",user=");
+	put_value(t, user);
+}
+
 static void slice_series(struct text *t, const char *name, const struct gs_slice_row *rows, size_t n, bool remainders,
 			 uint64_t (*value)(const struct gs_slice_row *))
 {
@@ -264,15 +276,10 @@ static void launch_series(struct text *t, const struct clients *c, const struct 
 		for (size_t r = 0; x->launches && r < n; r++) {
 			if (!row_is(&rows[r], x->slice, x->gpu))
 				continue;
-			char pid[24], user[64];
-			snprintf(pid, sizeof pid, "%ld", (long)x->pid);
+			char user[64];
 			gs_slices_user_name(x->uid, user, sizeof user);
 			put(t, "gpushare_process_launches_total{");
-			slice_labels(t, &rows[r]);
-			put(t, ",pid=");
-			put_value(t, pid);
-			put(t, ",user=");
-			put_value(t, user);
+			process_labels(t, &rows[r], x->pid, user);
 			put(t, "} %" PRIu64 "\n", x->launches);
 			break;
 		}
@@ -396,16 +403,11 @@ static void render(struct control_state *s, struct text *t)
 	for (size_t i = 0; i < n; i++)
 		for (size_t q = 0; q < rows[i].n_procs; q++) {
 			const struct gs_slice_proc *pr = &rows[i].procs[q];
-			char pid[24], user[64] = "";
-			snprintf(pid, sizeof pid, "%ld", (long)pr->pid);
+			char user[64] = "";
 			if (pr->uid != (uid_t)-1)
 				gs_slices_user_name(pr->uid, user, sizeof user);
 			put(t, "gpushare_process_memory_used_bytes{");
-			slice_labels(t, &rows[i]);
-			put(t, ",pid=");
-			put_value(t, pid);
-			put(t, ",user=");
-			put_value(t, user);
+			process_labels(t, &rows[i], pr->pid, user);
 			put(t, ",command=");
 			put_value(t, pr->command);
 			put(t, "} %" PRIu64 "\n", pr->bytes);

@@ -451,6 +451,17 @@ static inline void launch_check(void)
 	} else { \
 		rc = call; \
 	}
+/* What every kernel launch does before the driver's: the thread's context,
+ * its turn, activity, the count, and the mask callback told it is a launch. */
+static inline void launch_enter(void)
+{
+	launch_check();
+	gs__turn_gate();
+	gs__act_hook();
+	gs__count_launch();
+	gs__mask_in_launch = true;
+}
+
 /* whether a hook's suffix is the per-thread default stream's */
 #define PTSZ(suffix) (sizeof(#suffix) > 1)
 
@@ -460,11 +471,7 @@ static inline void launch_check(void)
 	CUresult gs__hook_cuLaunchKernel##suffix(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, \
 						 unsigned by, unsigned bz, unsigned shmem, CUstream s, void **p, void **e) \
 	{ \
-		launch_check(); \
-		gs__turn_gate(); \
-		gs__act_hook(); \
-		gs__count_launch(); \
-		gs__mask_in_launch = true; \
+		launch_enter(); \
 		CUresult rc; \
 		TRACED(gs__real.cuLaunchKernel##suffix(f, gx, gy, gz, bx, by, bz, shmem, s, p, e), f, s, gx, gy, gz, bx, \
 		       by, bz, PTSZ(suffix)) \
@@ -474,11 +481,7 @@ static inline void launch_check(void)
 	CUresult gs__hook_cuLaunchKernelEx##suffix(const CUlaunchConfig *cfg, CUfunction f, void **p, void **e); \
 	CUresult gs__hook_cuLaunchKernelEx##suffix(const CUlaunchConfig *cfg, CUfunction f, void **p, void **e) \
 	{ \
-		launch_check(); \
-		gs__turn_gate(); \
-		gs__act_hook(); \
-		gs__count_launch(); \
-		gs__mask_in_launch = true; \
+		launch_enter(); \
 		CUresult rc; \
 		if (!cfg) \
 			rc = gs__real.cuLaunchKernelEx##suffix(cfg, f, p, e); \
@@ -495,11 +498,7 @@ static inline void launch_check(void)
 							    unsigned bx, unsigned by, unsigned bz, unsigned shmem, \
 							    CUstream s, void **p) \
 	{ \
-		launch_check(); \
-		gs__turn_gate(); \
-		gs__act_hook(); \
-		gs__count_launch(); \
-		gs__mask_in_launch = true; \
+		launch_enter(); \
 		CUresult rc; \
 		TRACED(gs__real.cuLaunchCooperativeKernel##suffix(f, gx, gy, gz, bx, by, bz, shmem, s, p), f, s, gx, gy, \
 		       gz, bx, by, bz, PTSZ(suffix)) \

@@ -793,14 +793,20 @@ static void wait_cancelled(void *counted)
 POOL_HOOKS()
 POOL_HOOKS(_ptsz)
 
+/* A context's synchronize: the program busy while it waits (activity.c),
+ * and a release threshold gives the pools' reserve back after it. */
+static CUresult ctx_synced(CUresult rc)
+{
+	if (__atomic_load_n(&n_pools, __ATOMIC_RELAXED))
+		pools_sync_all();
+	return rc;
+}
+
 CUresult gs__hook_cuCtxSynchronize(void);
 CUresult gs__hook_cuCtxSynchronize(void)
 {
 	gs__ctx_check();
-	CUresult rc = WAITED(gs__real.cuCtxSynchronize());
-	if (__atomic_load_n(&n_pools, __ATOMIC_RELAXED))
-		pools_sync_all();
-	return rc;
+	return ctx_synced(WAITED(gs__real.cuCtxSynchronize()));
 }
 
 /* What a CUDA 13 runtime's cudaDeviceSynchronize reaches (the lookup of
@@ -809,10 +815,7 @@ CUresult gs__hook_cuCtxSynchronize_v2(CUcontext ctx);
 CUresult gs__hook_cuCtxSynchronize_v2(CUcontext ctx)
 {
 	gs__ctx_check();
-	CUresult rc = WAITED(gs__real.cuCtxSynchronize_v2(ctx));
-	if (__atomic_load_n(&n_pools, __ATOMIC_RELAXED))
-		pools_sync_all();
-	return rc;
+	return ctx_synced(WAITED(gs__real.cuCtxSynchronize_v2(ctx)));
 }
 
 /* Not memory's, but the other waits for the GPU are here: a program
