@@ -6,7 +6,7 @@
 // acquire, count the launch, write 16 bytes and the enable bit), with a mask
 // that disables no TPC (every SM stays live, so no launch can hang), switched
 // on and off between batches of 256 empty launches (cudaLaunchKernel and
-// cuLaunchKernel); ROUNDS pairs of batches, the sync between batches not
+// cuLaunchKernel); PAIRS pairs of batches, the sync between batches not
 // timed. Prints the median ns per call with the callback off and on, and the
 // median of the per-pair differences.
 #include <algorithm>
@@ -68,7 +68,7 @@ static double median(std::vector<double> v)
 
 int main()
 {
-	int rounds = getenv("ROUNDS") ? atoi(getenv("ROUNDS")) : 2000;
+	int rounds = getenv("PAIRS") ? atoi(getenv("PAIRS")) : 2000;
 	cudaFree(0);
 	static const CUuuid id = { { (char)0x2c, (char)0x8e, 0x0a, (char)0xd8, 0x07, 0x10, (char)0xab, 0x4e,
 				     (char)0x90, (char)0xdd, 0x54, 0x71, (char)0x9f, (char)0xe5, (char)0xf7, 0x4b } };

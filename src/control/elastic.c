@@ -48,10 +48,18 @@ void control_elastic_init(struct control_state *s)
 		ms = IDLE_MS_DEFAULT;
 	}
 	E.idle_ms = (unsigned)ms;
+	/* the switch for a node whose admin wants none of it: green contexts,
+	 * as on a GPU whose masks do not check out */
+	const char *masks = getenv("GPUSHARE_CONTROL_SM_MASKS");
+	bool off = masks && strcmp(masks, "off") == 0;
+	if (masks && *masks && !off && strcmp(masks, "on") != 0)
+		control_log(s, "GPUSHARE_CONTROL_SM_MASKS=\"%.32s\" is neither on nor off: on", masks);
 	for (size_t i = 0; i < s->n_gpus; i++) {
 		struct control_gpu *g = &s->gpus[i];
-		struct gs_tpc_calib *c = calloc(1, sizeof *c);
+		struct gs_tpc_calib *c = off ? NULL : calloc(1, sizeof *c);
 		char why[sizeof g->tpc_why] = "out of memory";
+		if (off)
+			snprintf(why, sizeof why, "TPC masks turned off (GPUSHARE_CONTROL_SM_MASKS=off)");
 		if (c && control_tpc_map(s->state_dir, g->index, g->uuid, NULL, c, why, sizeof why) == 0) {
 			uint32_t all[GS_TPC_WORDS];
 			gs_tpc_bits_all(c, all);
