@@ -21,9 +21,14 @@ try() { # try NAME CMD...: hold started by CMD, suspended, resumed, checked
 		sleep 0.2
 	done
 	[ -z "$pid" ] && { echo "$name: no ready line: $(tail -n 3 "$t/$name.err")"; return; }
-	echo "$name: suspend: $(q "suspend $pid" | tr '\n' ' ')| resume: $(q "resume $pid" | tr '\n' ' ')"
+	echo "$name: suspend: $(echo "suspend $pid" | timeout 10 gpushare-control | tr '\n' ' ')"
+	sleep 4 # the checkpoint of 1 GiB: about a second
+	echo "$name: $(grep "lient $pid" "$GPUSHARE_LOG_DIRECTORY/control.log" | grep -iE 'suspended|not suspended|refuse|moves' | tail -n 2 | tr '\n' ' ')"
+	echo "$name: clients: $(echo list_clients | timeout 10 gpushare-control | grep -w "$pid" | tr -s ' ')"
+	echo "$name: resume: $(echo "resume $pid" | timeout 10 gpushare-control | tr '\n' ' ')"
+	sleep 3
 	kill -USR1 "$pid"; sleep 1; echo "$name: $(grep -m1 verify "$t/$name.out")"
-	kill "$pid"; wait
+	kill -9 "$pid" 2> /dev/null; sleep 0.5
 	grep -iE 'green|TPC|checkpoint' "$t/$name.err" | head -3 | sed "s/^/$name: /"
 }
 gpushare-control -d; echo "gpushare-control -d: exit $?"
