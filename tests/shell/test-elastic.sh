@@ -209,4 +209,13 @@ check "a weight out of range is refused, saying what is right, and changes nothi
 kill -9 "$pid_a"
 
 q quit
+wait_for '! q list_slices > /dev/null 2>&1' 10
+# the switch that turns masks off: green contexts on every GPU, said in the log
+GPUSHARE_CONTROL_SM_MASKS=off "$ctl" -d
+check "GPUSHARE_CONTROL_SM_MASKS=off: the daemon keeps green contexts and says why" 'grep -q "GPU 0: SMs confined by green contexts, no lending: TPC masks turned off (GPUSHARE_CONTROL_SM_MASKS=off)" "$work/log/control.log"'
+c=$(q create_slice 32 4G -overcommit)
+loop c "$user1" "$c"
+check "a program of a 32-SM slice runs on its 32 SMs all the same (green context)" 'wait_for "last c | grep -q \"^smid distinct 32 \"" 10'
+kill -9 "$pid_c"
+q quit
 finish
