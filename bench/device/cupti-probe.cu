@@ -9,14 +9,13 @@
 // Prints the median ns per launch of each and the median per-round
 // differences, and checks CUPTI's records: one per kernel launched while it
 // was on, start < end, and the stream's kernels in order.
-#include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cuda.h>
 #include <cupti.h>
-#include <vector>
+
+#include "batch-time.h"
 
 __global__ void empty() {}
 
@@ -43,22 +42,6 @@ static void CUPTIAPI completed(CUcontext, uint32_t, uint8_t *buf, size_t, size_t
 		last_end = k->end;
 	}
 	free(buf);
-}
-
-template <class F> static double batch_ns(F launch, int per)
-{
-	auto t0 = std::chrono::steady_clock::now();
-	for (int i = 0; i < per; i++)
-		launch();
-	double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / per;
-	cuCtxSynchronize();
-	return ns;
-}
-
-static double median(std::vector<double> v)
-{
-	std::sort(v.begin(), v.end());
-	return v[v.size() / 2];
 }
 
 int main()

@@ -45,5 +45,4 @@ END { n = NR; split("native preload masks traced", name, " ")
 	for (i = 1; i <= n; i++) { x[i] = rt[4, i] - rt[3, i]; y[i] = dr[4, i] - dr[3, i] }
 	printf "traced_minus_masks runtime %.1f driver %.1f (median of %d round differences)\n", med(x, n), med(y, n), n
 }' "$t/rounds"
-echo "maskcost (one process, pinned): $($pin $d/maskcost)"
-echo "maskcost (one process, pinned): $($pin $d/maskcost)"
+for _ in 1 2; do echo "maskcost (one process, pinned): $($pin $d/maskcost)"; done

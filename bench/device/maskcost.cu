@@ -9,14 +9,13 @@
 // cuLaunchKernel); PAIRS pairs of batches, the sync between batches not
 // timed. Prints the median ns per call with the callback off and on, and the
 // median of the per-pair differences.
-#include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <cuda.h>
-#include <vector>
+
+#include "batch-time.h"
 
 __global__ void empty() {}
 
@@ -48,22 +47,6 @@ static void cb(void *, int domain, int, const void *params)
 	memcpy(&w0, tmd, sizeof w0);
 	w0 |= 0x80000000u;
 	memcpy(tmd, &w0, sizeof w0);
-}
-
-template <class F> static double batch_ns(F launch, int per)
-{
-	auto t0 = std::chrono::steady_clock::now();
-	for (int i = 0; i < per; i++)
-		launch();
-	double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / per;
-	cuCtxSynchronize();
-	return ns;
-}
-
-static double median(std::vector<double> v)
-{
-	std::sort(v.begin(), v.end());
-	return v[v.size() / 2];
 }
 
 int main()
