@@ -166,6 +166,51 @@ typedef CUresult (*f_access)(CUdeviceptr, size_t, const CUmemAccessDesc *, size_
 typedef CUresult (*f_htod)(CUdeviceptr, const void *, size_t);
 typedef CUresult (*f_dtoh)(void *, CUdeviceptr, size_t);
 
+typedef CUresult (*f_peer_copy)(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t);
+
+/* Two devices are peers: access enabled once each way, a copy between their
+ * contexts' memory gives the bytes, and a range that is not the named
+ * context's device memory is refused. */
+static void peer_copy_between_two_devices(void **state)
+{
+	(void)state;
+	setenv("GPUSHARE_SIMULATE", "a100-sxm4-40gb,a100-sxm4-40gb", 1);
+	load();
+	CUcontext c0, c1;
+	ASSERT_INT_EQ(FN(cuDevicePrimaryCtxRetain, f_ctx_retain)(&c0, 0), 0);
+	ASSERT_INT_EQ(FN(cuDevicePrimaryCtxRetain, f_ctx_retain)(&c1, 1), 0);
+	int can;
+	ASSERT_INT_EQ(FN(cuDeviceCanAccessPeer, CUresult(*)(int *, CUdevice, CUdevice))(&can, 0, 1), 0);
+	ASSERT_INT_EQ(can, 1);
+	ASSERT_INT_EQ(FN(cuDeviceCanAccessPeer, CUresult(*)(int *, CUdevice, CUdevice))(&can, 0, 0), 0);
+	ASSERT_INT_EQ(can, 0);
+	CUresult (*peer_on)(CUcontext, unsigned) = (CUresult(*)(CUcontext, unsigned))sym("cuCtxEnablePeerAccess");
+	f_ctx peer_off = FN(cuCtxDisablePeerAccess, f_ctx);
+	CUdeviceptr a, b;
+	ASSERT_INT_EQ(FN(cuCtxSetCurrent, f_ctx)(c1), 0);
+	ASSERT_INT_EQ(FN(cuMemAlloc, f_alloc)(&b, 1 << 20), 0);
+	ASSERT_INT_EQ(FN(cuCtxSetCurrent, f_ctx)(c0), 0);
+	ASSERT_INT_EQ(FN(cuMemAlloc, f_alloc)(&a, 1 << 20), 0);
+	ASSERT_INT_EQ(peer_on(c1, 0), 0);
+	ASSERT_INT_EQ(peer_on(c1, 0), CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED);
+	ASSERT_INT_EQ(peer_on(c0, 0), CUDA_ERROR_PEER_ACCESS_UNSUPPORTED);
+	ASSERT_INT_EQ(FN(cuMemcpyHtoD, f_htod)(a, "peer", 5), 0);
+	f_peer_copy copy = FN(cuMemcpyPeer, f_peer_copy);
+	ASSERT_INT_EQ(copy(b, c1, a, c0, 5), 0);
+	ASSERT_INT_EQ(copy(b, c0, a, c0, 5), CUDA_ERROR_INVALID_VALUE); /* b is not device 0's */
+	char back[5] = "";
+	ASSERT_INT_EQ(FN(cuCtxSetCurrent, f_ctx)(c1), 0);
+	ASSERT_INT_EQ(FN(cuMemcpyDtoH, f_dtoh)(back, b, 5), 0);
+	ASSERT_STR_EQ(back, "peer");
+	ASSERT_INT_EQ(FN(cuMemcpyPeerAsync, CUresult(*)(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t,
+							  CUstream))(a + 8, c0, b, c1, 5, NULL), 0);
+	ASSERT_INT_EQ(FN(cuCtxSetCurrent, f_ctx)(c0), 0);
+	ASSERT_INT_EQ(peer_off(c1), 0);
+	ASSERT_INT_EQ(peer_off(c1), CUDA_ERROR_PEER_ACCESS_NOT_ENABLED);
+	ASSERT_INT_EQ(FN(cuMemcpyDtoH, f_dtoh)(back, a + 8, 5), 0);
+	ASSERT_STR_EQ(back, "peer");
+}
+
 /* Virtual memory management as NVIDIA's: physical memory charged to the GPU
  * when made, the reserved addresses usable only mapped and granted, the data
  * living in the physical memory (mapped again elsewhere, it is there), and
@@ -631,6 +676,7 @@ int main(void)
 		cmocka_unit_test(calls_before_init_are_refused),
 		cmocka_unit_test(memory_is_accounted_across_processes),
 		cmocka_unit_test(vmm_maps_physical_memory_at_reserved_addresses),
+		cmocka_unit_test(peer_copy_between_two_devices),
 		cmocka_unit_test(green_contexts_confine_kernels_to_their_sms),
 		cmocka_unit_test(tpc_map_covers_every_sm_once_on_each_model),
 		cmocka_unit_test(tpc_mask_limits_the_sms_a_kernel_reports),

@@ -336,18 +336,37 @@ static int run(int argc, char **argv)
 		fprintf(stderr, "gpushare run: --overcommit goes with --memory and --sms\n");
 		return 2;
 	}
-	char resolved[GS_UUID_STR + 8], why[384];
-	int found = slice ? slice_resolve(slice, resolved, sizeof resolved, why, sizeof why) : 0;
-	if (found == -ENOENT) {
-		fprintf(stderr, "gpushare run: no slice \"%s\" (gpushare-smi -L and gpushare status list them)\n", slice);
+	/* --slice a,b: a slice of each of several GPUs, the program's devices
+	 * in that order, as CUDA_VISIBLE_DEVICES=MIG-<a>,MIG-<b> gives them */
+	char resolved[GS_UUID_STR + 8], why[384], list[8 * (GS_UUID_STR + 8)] = "";
+	size_t n_slices = 0, listed = 0;
+	for (const char *p = slice; p && *p && n_slices < 9; n_slices++) {
+		char one[128];
+		size_t len = strcspn(p, ",");
+		snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), p);
+		p += len + (p[len] == ',');
+		if (n_slices == 8) {
+			fprintf(stderr, "gpushare run: --slice names more than 8 slices\n");
+			return 2;
+		}
+		int found = slice_resolve(one, resolved, sizeof resolved, why, sizeof why);
+		if (found == -ENOENT) {
+			fprintf(stderr, "gpushare run: no slice \"%s\" (gpushare-smi -L and gpushare status list them)\n",
+				one);
+			return 2;
+		}
+		if (found) {
+			fprintf(stderr, "gpushare run: slice \"%s\": %s\n", one, why);
+			return 1;
+		}
+		listed += (size_t)snprintf(list + listed, sizeof list - listed, "%s%s", n_slices ? "," : "", resolved);
+	}
+	if (slice && n_slices == 0) {
+		fprintf(stderr, "gpushare run: --slice needs a slice (gpushare-smi -L and gpushare status list them)\n");
 		return 2;
 	}
-	if (found) {
-		fprintf(stderr, "gpushare run: slice \"%s\": %s\n", slice, why);
-		return 1;
-	}
 	if (slice)
-		slice = resolved;
+		slice = n_slices == 1 ? resolved : list;
 	char dir[PATH_MAX], lib[PATH_MAX + 64], sim[PATH_MAX + 64];
 	if (cli_exe_dir(dir, sizeof dir))
 		return 1;
@@ -364,8 +383,14 @@ static int run(int argc, char **argv)
 		prepend_env("LD_LIBRARY_PATH", sim, ":");
 	}
 	prepend_env("LD_PRELOAD", lib, " ");
-	if (slice)
+	if (slice && n_slices > 1) {
+		/* each slice in its device's place; the interposer (and the
+		 * daemon) find them there, and that no two share a GPU */
+		unsetenv("GPUSHARE_SLICE");
+		setenv("CUDA_VISIBLE_DEVICES", slice, 1);
+	} else if (slice) {
 		setenv("GPUSHARE_SLICE", slice, 1);
+	}
 	if (real && mps && ensure_mps())
 		return 1;
 	char trace_dir[PATH_MAX];
@@ -404,7 +429,8 @@ static int run(int argc, char **argv)
 const struct cli_cmd cli_cmd_run = {
 	"run", "[--slice S | --memory SIZE --sms N [--overcommit]] [--no-mps] [--trace FILE] -- CMD...",
 	"run a program in a slice", run,
-	"  --slice S        an existing slice: its name, MIG-<uuid> or a unique prefix of it\n"
+	"  --slice S        an existing slice: its name, MIG-<uuid> or a unique prefix of it; S,T,...: a\n"
+	"                   slice of each of several GPUs, seen as that many devices in that order\n"
 	"  --memory SIZE    with --sms: a job slice of its own for CMD and all it starts (8G, 500M),\n"
 	"                   gone when the job has ended\n"
 	"  --sms N          the job slice's SMs\n"

@@ -18,12 +18,15 @@ enum {
 	CUDA_ERROR_INVALID_DEVICE = 101,
 	CUDA_ERROR_INVALID_IMAGE = 200,
 	CUDA_ERROR_INVALID_CONTEXT = 201,
+	CUDA_ERROR_PEER_ACCESS_UNSUPPORTED = 217,
 	CUDA_ERROR_INVALID_HANDLE = 400,
 	CUDA_ERROR_ILLEGAL_STATE = 401,
 	CUDA_ERROR_NOT_FOUND = 500,
 	CUDA_ERROR_NOT_READY = 600,
 	CUDA_ERROR_ILLEGAL_ADDRESS = 700,
 	CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES = 701,
+	CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED = 704,
+	CUDA_ERROR_PEER_ACCESS_NOT_ENABLED = 705,
 	CUDA_ERROR_NOT_PERMITTED = 800,
 	CUDA_ERROR_NOT_SUPPORTED = 801,
 	CUDA_ERROR_MPS_SERVER_NOT_READY = 807,
@@ -292,6 +295,13 @@ CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs *args);
 	CU_PTDS(cuMemcpyHtoD, cuMemcpyHtoD_v2_ptds, 7000, (CUdeviceptr dst, const void *src, size_t n), (dst, src, n)) \
 	CU(cuMemcpyDtoH, cuMemcpyDtoH_v2, 3020, (void *dst, CUdeviceptr src, size_t n), (dst, src, n)) \
 	CU_PTDS(cuMemcpyDtoH, cuMemcpyDtoH_v2_ptds, 7000, (void *dst, CUdeviceptr src, size_t n), (dst, src, n)) \
+	CU(cuDeviceCanAccessPeer, cuDeviceCanAccessPeer, 4000, (int *can, CUdevice dev, CUdevice peer), (can, dev, peer)) \
+	CU(cuCtxEnablePeerAccess, cuCtxEnablePeerAccess, 4000, (CUcontext peer, unsigned int flags), (peer, flags)) \
+	CU(cuCtxDisablePeerAccess, cuCtxDisablePeerAccess, 4000, (CUcontext peer), (peer)) \
+	CU(cuMemcpyPeer, cuMemcpyPeer, 4000, (CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n), (dst, dst_ctx, src, src_ctx, n)) \
+	CU_PTDS(cuMemcpyPeer, cuMemcpyPeer_ptds, 7000, (CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n), (dst, dst_ctx, src, src_ctx, n)) \
+	CU(cuMemcpyPeerAsync, cuMemcpyPeerAsync, 4000, (CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n, CUstream s), (dst, dst_ctx, src, src_ctx, n, s)) \
+	CU_PTDS(cuMemcpyPeerAsync, cuMemcpyPeerAsync_ptsz, 7000, (CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n, CUstream s), (dst, dst_ctx, src, src_ctx, n, s)) \
 	CU(cuMemsetD8, cuMemsetD8_v2, 3020, (CUdeviceptr dst, unsigned char v, size_t n), (dst, v, n)) \
 	CU_PTDS(cuMemsetD8, cuMemsetD8_v2_ptds, 7000, (CUdeviceptr dst, unsigned char v, size_t n), (dst, v, n)) \
 	CU(cuStreamCreate, cuStreamCreate, 2000, (CUstream *s, unsigned int flags), (s, flags)) \

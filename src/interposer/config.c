@@ -86,7 +86,8 @@ void gs__config_refresh_sms(struct gs__slice *s)
 	static struct gs_store st;
 	struct gs_store_gpu *g;
 	struct gs_mig_ci *ci;
-	if (!s->store_dir[0] || gs_store_load(s->store_dir, &st, NULL, 0) || gs_slice_resolve(&st, s->name, &g, &ci, NULL, 0))
+	if (!s || !s->store_dir[0] || gs_store_load(s->store_dir, &st, NULL, 0) ||
+	    gs_slice_resolve(&st, s->name, &g, &ci, NULL, 0))
 		return; /* gone or unreadable: the SMs it had */
 	set_sms(s, g, ci);
 }
@@ -109,6 +110,7 @@ static int from_store(struct gs__slice *s, const char *dir, struct gs_store_gpu 
 	snprintf(s->gpu_uuid, sizeof s->gpu_uuid, "%s", g->uuid);
 	s->memory_limited = s->sm_limited = true;
 	s->memory_limit = (uint64_t)gi->memory_mib << 20;
+	s->guarantee = (uint64_t)gi->guarantee_mib << 20; /* what a further slice may take (guarantee.c) */
 	snprintf(s->store_dir, sizeof s->store_dir, "%s", dir);
 	set_sms(s, g, ci);
 	/* one ledger per GPU instance, shared by every process of its slices */
@@ -321,9 +323,65 @@ int gs__config_request(char *out, size_t len, char *gpu, size_t gpulen, char *er
 	return 0;
 }
 
+int gs__config_requests(char out[][128], size_t max, size_t *n, char *err, size_t errlen)
+{
+	const char *cvd = env("CUDA_VISIBLE_DEVICES");
+	struct gs_cvd_entry e[GS_CVD_MAX];
+	size_t ne = 0, mig = 0;
+	char why[128];
+	*n = 0;
+	if (env("GPUSHARE_SLICE") || !cvd || gs_cvd_parse(cvd, e, GS_CVD_MAX, &ne, why, sizeof why))
+		return 0;
+	for (size_t i = 0; i < ne; i++)
+		mig += e[i].kind == GS_CVD_MIG_UUID || e[i].kind == GS_CVD_MIG_GPU;
+	if (mig < 2)
+		return 0; /* one request, gs__config_request's */
+	if (mig != ne)
+		return gs_fail(err, errlen, -EINVAL,
+			       "CUDA_VISIBLE_DEVICES=\"%.120s\" names slices and whole GPUs: a program given gpushare "
+			       "slices runs in slices alone (a whole GPU beside them would not be confined); name one "
+			       "slice of each GPU (gpushare-smi -L lists them)", cvd);
+	if (mig > max)
+		return gs_fail(err, errlen, -E2BIG, "CUDA_VISIBLE_DEVICES names %zu slices: a program runs in at most %zu",
+			       mig, max);
+	if (env("GPUSHARE_MEMORY_LIMIT") || env("GPUSHARE_SMS"))
+		return gs_fail(err, errlen, -EINVAL,
+			       "CUDA_VISIBLE_DEVICES names gpushare slices: give slices or "
+			       "GPUSHARE_MEMORY_LIMIT/GPUSHARE_SMS, not both");
+	for (size_t i = 0; i < ne; i++) {
+		out[i][0] = '?'; /* a slice only if it is one (a hardware MIG device is not) */
+		entry_name(&e[i], out[i] + 1, sizeof out[i] - 1);
+	}
+	*n = ne;
+	return 0;
+}
+
+int gs__config_check_slices(char *err, size_t errlen)
+{
+	char list[GS__MAX_SLICES * 48 + 8] = "";
+	size_t len = 0;
+	for (unsigned i = 0; i < gs__n_slices; i++) {
+		const struct gs__slice *a = gs__slice_at(i);
+		for (unsigned k = 0; k < i; k++) {
+			const struct gs__slice *b = gs__slice_at(k);
+			if (strcasecmp(a->gpu_uuid, b->gpu_uuid) == 0)
+				return gs_fail(err, errlen, -EINVAL,
+					       "slices %.60s and %.60s are both of GPU %.48s: a program has at most one "
+					       "slice of each GPU (one slice of that GPU, or a slice of another GPU, would do)",
+					       b->name, a->name, a->gpu_uuid);
+		}
+		len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? "," : "", a->gpu_uuid);
+	}
+	/* the driver sees each slice's GPU in its slice's place */
+	if (gs__n_slices > 1)
+		setenv("CUDA_VISIBLE_DEVICES", list, 1);
+	return 0;
+}
+
 int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof *s);
+	s->conn = -1;
 	int rc = gs_ledger_open_fd(pl->ledger_fd, &s->ledger);
 	close(pl->ledger_fd);
 	pl->ledger_fd = -1;
@@ -370,7 +428,7 @@ int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, 
 	if ((rc = kube_limits(s->gpu_uuid, 1, &kmem, &ksms, err, errlen)))
 		return rc;
 	narrow(s, kmem, ksms);
-	if (!s->sm_limited && gs__client.pct > 0 && gs__client.pct < 100 && !gs__client.mps) {
+	if (!s->sm_limited && gs__slice_pct(s) > 0 && gs__slice_pct(s) < 100 && !gs__client.mps) {
 		/* outside every slice, on a GPU no slice holds SMs of (plain MPS,
 		 * as a cluster's MPS daemon runs it): the server's percentage is
 		 * of the whole GPU, carved as a slice's (ctx.c) */
@@ -394,6 +452,38 @@ static int narrowed(int rc, struct gs__slice *s, uint64_t kmem, unsigned ksms)
 	if (!rc)
 		narrow(s, kmem, ksms);
 	return rc;
+}
+
+/* CUDA_VISIBLE_DEVICES naming several slices of the store in dir: each
+ * entry a slice (gs__config_requests refuses a mix), each into its place
+ * (gs__slice, then gs__more), narrowed alike. */
+static int several(struct gs_store *st, const char *dir, const struct gs_cvd_entry *e, size_t n, uint64_t kmem,
+		   unsigned ksms, char *err, size_t errlen)
+{
+	char req[GS__MAX_SLICES][128];
+	size_t nreq;
+	int rc = gs__config_requests(req, GS__MAX_SLICES, &nreq, err, errlen);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		struct gs_store_gpu *g;
+		const struct gs_mig_ci *ci;
+		if (!find_slice(st, &e[i], &g, &ci)) {
+			char name[96];
+			entry_name(&e[i], name, sizeof name);
+			return gs_fail(err, errlen, -ENOENT, "CUDA_VISIBLE_DEVICES names %s, which is no slice of %s "
+				       "(gpushare-smi -L lists them); CUDA is refused for all of the program's slices",
+				       name, dir);
+		}
+		struct gs__slice *s = gs__slice_at((unsigned)i);
+		if (i)
+			memset(s, 0, sizeof *s);
+		s->conn = -1;
+		if ((rc = narrowed(from_store(s, dir, g, ci, err, errlen), s, kmem, ksms)))
+			return rc;
+		gs__n_slices = (unsigned)i + 1;
+	}
+	return 0;
 }
 
 int gs__config_load(struct gs__slice *s, char *err, size_t errlen)
@@ -466,8 +556,7 @@ int gs__config_load(struct gs__slice *s, char *err, size_t errlen)
 				}
 			}
 			if (hits > 1)
-				return gs_fail(err, errlen, -EINVAL,
-					       "CUDA_VISIBLE_DEVICES names %d gpushare slices; a process runs in one", hits);
+				return several(&st, dir, e, n, kmem, ksms, err, errlen);
 			if (hits == 1 && (mem || sms))
 				return gs_fail(err, errlen, -EINVAL,
 					       "CUDA_VISIBLE_DEVICES names a gpushare slice: give a slice or "

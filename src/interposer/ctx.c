@@ -41,33 +41,43 @@ static struct {
 } created[64];
 static pthread_mutex_t created_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static bool slice_applies(CUdevice dev)
+/* The program's slice on a device's GPU (1 + its index), 0 for none. */
+static int slice_applies(CUdevice dev)
 {
 	if (!gs__slice.gpu_uuid[0])
-		return true;
+		return 1;
 	CUuuid u;
 	CUresult rc = gs__real.cuDeviceGetUuid_v2 ? gs__real.cuDeviceGetUuid_v2(&u, dev)
 						  : gs__real.cuDeviceGetUuid(&u, dev);
 	if (rc != CUDA_SUCCESS)
-		return false;
+		return 0;
 	char s[GS_UUID_STR];
 	gs_uuid_format((const struct gs_uuid *)u.bytes, s);
-	return strcasecmp(gs__slice.gpu_uuid + 4, s) == 0;
+	for (unsigned i = 0; i < gs__n_slices; i++)
+		if (strcasecmp(gs__slice_at(i)->gpu_uuid + 4, s) == 0)
+			return (int)i + 1;
+	return 0;
+}
+
+struct gs__slice *gs__slice_of(CUdevice dev)
+{
+	static int known[GS__MAX_DEV]; /* 0 unknown, -1 in no slice, else 1 + the slice's index */
+	if (!gs__slice.gpu_uuid[0])
+		return &gs__slice;
+	if (dev < 0 || dev >= GS__MAX_DEV)
+		return NULL;
+	int k = __atomic_load_n(&known[dev], __ATOMIC_RELAXED);
+	if (!k) {
+		k = slice_applies(dev);
+		k = k ? k : -1;
+		__atomic_store_n(&known[dev], k, __ATOMIC_RELAXED);
+	}
+	return k > 0 ? gs__slice_at((unsigned)k - 1) : NULL;
 }
 
 bool gs__slice_device(CUdevice dev)
 {
-	static int known[GS__MAX_DEV]; /* 0 unknown, 1 in the slice, 2 not */
-	if (!gs__slice.gpu_uuid[0])
-		return true;
-	if (dev < 0 || dev >= GS__MAX_DEV)
-		return false;
-	int k = __atomic_load_n(&known[dev], __ATOMIC_RELAXED);
-	if (!k) {
-		k = slice_applies(dev) ? 1 : 2;
-		__atomic_store_n(&known[dev], k, __ATOMIC_RELAXED);
-	}
-	return k == 1;
+	return gs__slice_of(dev) != NULL;
 }
 
 static unsigned round_to(unsigned n, unsigned gran)
@@ -84,6 +94,10 @@ static unsigned round_to(unsigned n, unsigned gran)
 static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc, unsigned *sm_first)
 {
 	*sm_first = 0;
+	const struct gs__slice *sl = gs__slice_of(dev);
+	if (!sl)
+		return CUDA_ERROR_INVALID_DEVICE;
+	double pct = gs__slice_pct(sl);
 	CUdevResource all, rest, groups[256];
 	CUresult rc = gs__real.cuDeviceGetDevResource(dev, &all, CU_DEV_RESOURCE_TYPE_SM);
 	if (rc)
@@ -92,18 +106,18 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc, unsigned *sm_f
 										 : all.sm.minSmPartitionSize;
 	if (gran == 0)
 		gran = 1;
-	unsigned want = round_to(gs__slice.sms, gran), cap = want;
-	if (gs__client.pct > 0 && gs__client.pct < 100 && !gs__client.mps) {
+	unsigned want = round_to(sl->sms, gran), cap = want;
+	if (pct > 0 && pct < 100 && !gs__client.mps) {
 		/* the server's active thread percentage of the slice's SMs (as
 		 * MPS's is of the GPU its clients see), provisioned as MPS does
 		 * (whole TPCs), from the front of the slice's own SMs */
-		cap = (unsigned)((want < all.sm.smCount ? want : all.sm.smCount) * gs__client.pct / 100.0) & ~1u;
+		cap = (unsigned)((want < all.sm.smCount ? want : all.sm.smCount) * pct / 100.0) & ~1u;
 		cap -= cap % gran;
 		cap = cap < gran ? gran : cap;
 	}
 	if (want >= all.sm.smCount && cap >= all.sm.smCount)
 		return gs__real.cuDevResourceGenerateDesc(desc, &all, 1);
-	unsigned g = round_to(gs__slice.sm_grid ? gs__slice.sm_grid : want, gran);
+	unsigned g = round_to(sl->sm_grid ? sl->sm_grid : want, gran);
 	if (cap < want || want % g)
 		g = gran; /* a part of the slice (a server's percentage, fewer SMs asked for): groups as fine as the GPU allows */
 	unsigned n = all.sm.smCount / g;
@@ -111,7 +125,7 @@ static CUresult slice_desc(CUdevice dev, CUdevResourceDesc *desc, unsigned *sm_f
 		n = GS_ARRAY_LEN(groups);
 	if ((rc = gs__real.cuDevSmResourceSplitByCount(groups, &n, &all, &rest, 0, g)))
 		return rc;
-	unsigned first = gs__slice.sm_start / g, count = (cap < want ? cap : want) / g;
+	unsigned first = sl->sm_start / g, count = (cap < want ? cap : want) / g;
 	if (count == 0)
 		count = 1;
 	if (first + count > n)
@@ -138,7 +152,8 @@ static struct dev *dev_get(CUdevice dev)
 	int st = __atomic_load_n(&d->state, __ATOMIC_ACQUIRE);
 	if (st != DEV_UNKNOWN)
 		return st == DEV_READY ? d : NULL;
-	if (!gs__slice_device(dev)) {
+	const struct gs__slice *sl = gs__slice_of(dev);
+	if (!sl || !sl->sm_limited) {
 		__atomic_store_n(&d->state, DEV_NOT_IN_SLICE, __ATOMIC_RELEASE);
 		return NULL;
 	}
@@ -174,7 +189,7 @@ static struct dev *dev_get(CUdevice dev)
 	if (!won)
 		gs__real.cuGreenCtxDestroy(mine.green);
 	else
-		gs__log("device %d: slice %s runs on %u SMs (green context)", dev, gs__slice.name, mine.sms);
+		gs__log("device %d: slice %s runs on %u SMs (green context)", dev, sl->name, mine.sms);
 	__atomic_add_fetch(&gs__gen, 1, __ATOMIC_RELEASE); /* every thread checks its context again */
 	return won || d->state == DEV_READY ? d : NULL;
 }
@@ -242,7 +257,7 @@ void gs__ctx_slow(void)
 unsigned gs__ctx_sms(CUdevice dev)
 {
 	if (gs__mask_on)
-		return gs__slice_device(dev) ? gs__slice.sms : 0; /* its own; lent SMs come and go */
+		return gs__slice_device(dev) ? gs__slice.sms : 0; /* its own; lent SMs come and go (one slice only) */
 	struct dev *d = gs__sm_active ? dev_get(dev) : NULL;
 	return d ? d->sms : 0;
 }
@@ -340,7 +355,7 @@ static CUresult own_context(CUcontext *pctx, CUdevice dev)
 	CUdevResourceDesc desc;
 	unsigned sm_first;
 	pthread_mutex_lock(&sms_lock);
-	gs__config_refresh_sms(&gs__slice);
+	gs__config_refresh_sms(gs__slice_of(dev));
 	CUresult rc = slice_desc(dev, &desc, &sm_first);
 	pthread_mutex_unlock(&sms_lock);
 	CUgreenCtx g;

@@ -248,3 +248,18 @@ bool gs__guarantee_lent(uint64_t used)
 	pthread_mutex_unlock(&lock);
 	return owed && held;
 }
+
+bool gs__guarantee_admits_in(const struct gs__slice *s, uint64_t used)
+{
+	if (s == &gs__slice)
+		return gs__guarantee_admits(used);
+	/* a further slice of the program: within its guarantee, which the
+	 * GPU's guarantees always leave it (an over-committed one's past it is
+	 * not looked for in the other slices' ledgers: refused) */
+	if (!s->store_dir[0] || used <= s->guarantee)
+		return true;
+	gs__log("refused: %llu MiB would pass slice %s's guarantee of %llu MiB (a program's further slice takes no "
+		"more than its guarantee)", (unsigned long long)(used >> 20), s->name,
+		(unsigned long long)(s->guarantee >> 20));
+	return false;
+}

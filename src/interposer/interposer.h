@@ -23,6 +23,19 @@ extern struct gs__real gs__real;
 
 #define GS__MAX_DEV 16
 
+/* What gpushare-control told this program when it registered (register.c):
+ * its server's active thread percentage (100 when none) and pinned memory
+ * limit (0: none), and whether NVIDIA's MPS enforces them. */
+struct gs__client {
+	pid_t server;
+	double pct;              /* the server's active thread percentage, of the slice */
+	uint64_t memory_limit;
+	bool mps;
+	double share;            /* under NVIDIA's MPS: the slice's part of the GPU's SMs (1: all) */
+	bool swap;               /* "R swap 1": back allocations so that they can be moved (swap.c) */
+};
+extern struct gs__client gs__client;
+
 /* The slice this process runs in. */
 struct gs__slice {
 	bool refused;            /* bad configuration: CUDA is refused */
@@ -41,28 +54,58 @@ struct gs__slice {
 	bool placed;             /* by gpushare-control, which gave its guarantee */
 	uint64_t guarantee;
 	uint64_t process_limit;  /* GPUSHARE_MEMORY_LIMIT inside a placed slice: this process's cap (0: none) */
+	/* a further slice's server (gpushare-control's answer to its own
+	 * registration): its active thread percentage and pinned memory limit;
+	 * the first slice's are gs__client's */
+	double pct;
+	uint64_t server_limit;
+	long server;             /* its server's pid (0: NVIDIA's MPS) */
+	int conn;                /* a further slice's connection to gpushare-control (-1: none) */
+	uint64_t process_bytes;  /* what this process holds in it, against its own cap (mem.c) */
+	unsigned oom_wait_s;     /* the store's -oom-wait, read at oom_read_ns (mem.c) */
+	uint64_t oom_read_ns;
 };
+/* A program sees a device per slice, at most GS__MAX_SLICES, each on a GPU
+ * of its own: CUDA_VISIBLE_DEVICES=MIG-<a>,MIG-<b>. gs__slice is the first
+ * (the only one, usually: every single-slice path uses it alone), gs__more
+ * the others, in CUDA_VISIBLE_DEVICES' order; gs__n_slices counts them all
+ * (1 also for no slice). */
+#define GS__MAX_SLICES 8
 extern struct gs__slice gs__slice;
+extern struct gs__slice gs__more[GS__MAX_SLICES - 1];
+extern unsigned gs__n_slices;
+static inline struct gs__slice *gs__slice_at(unsigned i)
+{
+	return i ? &gs__more[i - 1] : &gs__slice;
+}
+static inline unsigned gs__slice_index(const struct gs__slice *s)
+{
+	return s == &gs__slice ? 0 : (unsigned)(s - gs__more) + 1;
+}
+/* The slice a device is in (cached per device: a load once known), NULL
+ * when none applies to it. */
+struct gs__slice *gs__slice_of(CUdevice dev);
 
-/* The slice's memory limit now: its ledger's, which gpushare-control may
+/* A slice's memory limit now: its ledger's, which gpushare-control may
  * change while the program runs. */
+static inline uint64_t gs__limit(const struct gs__slice *s)
+{
+	return s->ledger ? gs_ledger_limit(s->ledger) : s->memory_limit;
+}
 static inline uint64_t gs__slice_limit(void)
 {
-	return gs__slice.ledger ? gs_ledger_limit(gs__slice.ledger) : gs__slice.memory_limit;
+	return gs__limit(&gs__slice);
+}
+/* A slice's server's percentage and pinned memory limit. */
+static inline double gs__slice_pct(const struct gs__slice *s)
+{
+	return s == &gs__slice ? gs__client.pct : s->pct;
+}
+static inline uint64_t gs__slice_server_limit(const struct gs__slice *s)
+{
+	return s == &gs__slice ? gs__client.memory_limit : s->server_limit;
 }
 
-/* What gpushare-control told this program when it registered (register.c):
- * its server's active thread percentage (100 when none) and pinned memory
- * limit (0: none), and whether NVIDIA's MPS enforces them. */
-struct gs__client {
-	pid_t server;
-	double pct;              /* the server's active thread percentage, of the slice */
-	uint64_t memory_limit;
-	bool mps;
-	double share;            /* under NVIDIA's MPS: the slice's part of the GPU's SMs (1: all) */
-	bool swap;               /* "R swap 1": back allocations so that they can be moved (swap.c) */
-};
-extern struct gs__client gs__client;
 /* What every wrapper looks at, in one word so that the usual case costs one
  * load and a branch: GPUSHARE_TRACE counts calls; terminate_client makes
  * every later call fail with CUDA_ERROR_MPS_CLIENT_TERMINATED; the swap's
@@ -102,6 +145,11 @@ struct gs__placement {
  * only if it names one). 0: placed, gs__slice filled from the answer; 1:
  * refused (gs__slice.refused set, stderr says why); -1: no daemon runs. */
 int gs__register(const char *asked, const char *gpu);
+/* The same for a program given several slices (asked[0] first, each
+ * "?MIG-..." from CUDA_VISIBLE_DEVICES): each registered on a connection
+ * of its own, gs__slice and gs__more filled; a slice refused, or two on one
+ * GPU, refuse the whole program (1). */
+int gs__register_all(char asked[][128], size_t n);
 /* A line to gpushare-control on the registered connection (register.c):
  * never blocks; false when it was not sent (no daemon, a full socket). */
 bool gs__notify(const char *line);
@@ -197,6 +245,13 @@ static inline void gs__turn_gate(void)
  * (from CUDA_VISIBLE_DEVICES) into gpu, "-" for nothing. A malformed value
  * is an error. */
 int gs__config_request(char *out, size_t len, char *gpu, size_t gpulen, char *err, size_t errlen);
+/* How many slices CUDA_VISIBLE_DEVICES names (0 or 1: gs__config_request's
+ * one request); two or more, their requests ("?MIG-...") into out. A
+ * list that mixes slices with whole GPUs is an error. */
+int gs__config_requests(char out[][128], size_t max, size_t *n, char *err, size_t errlen);
+/* After every slice was placed or loaded: two slices of one GPU are an
+ * error; CUDA_VISIBLE_DEVICES names each slice's GPU in its place. */
+int gs__config_check_slices(char *err, size_t errlen);
 /* gs__slice from where the daemon placed the program; the environment's
  * limits only narrow it. Takes pl->ledger_fd. */
 int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, size_t errlen);
@@ -330,10 +385,13 @@ uint64_t gs__nvml_total_bytes(const char *gpu_uuid);
 /* This process's own cap as it is told it (mem.c: the server's pinned limit,
  * GPUSHARE_MEMORY_LIMIT, the schedulers' limits; 0: none) and what it holds
  * against it (counted only while there is a cap). */
-void gs__process_view(uint64_t *cap, uint64_t *held);
+void gs__process_view(const struct gs__slice *s, uint64_t *cap, uint64_t *held);
 /* Whether the slice may hold used bytes: within its guarantee always, past
  * it only out of what no other slice of the GPU is guaranteed (guarantee.c). */
 bool gs__guarantee_admits(uint64_t used);
+/* The same for any of the program's slices: a further slice takes no more
+ * than its guarantee (only the first reads the other slices' ledgers). */
+bool gs__guarantee_admits_in(const struct gs__slice *s, uint64_t used);
 /* Within its guarantee, while other slices of the GPU borrow memory: how
  * much the slice, holding used bytes, is short of by the ledgers (others'
  * use plus ours past the GPU), 0 when nothing is. Whether used is within

@@ -24,6 +24,7 @@ struct slot {
 	uintptr_t key;
 	uint64_t bytes;
 	int state;
+	unsigned slice;  /* gs__slice_at's index: the slice it was charged to */
 };
 struct shard {
 	pthread_mutex_t lock;
@@ -48,12 +49,12 @@ static size_t hash(uintptr_t k)
 	return (size_t)k;
 }
 
-static void put_locked(struct shard *s, uintptr_t key, uint64_t bytes)
+static void put_locked(struct shard *s, uintptr_t key, uint64_t bytes, unsigned slice)
 {
 	for (size_t i = (hash(key) >> 8) & (s->cap - 1);; i = (i + 1) & (s->cap - 1))
 		if (s->slots[i].state != SLOT_LIVE) {
 			s->used += s->slots[i].state == SLOT_EMPTY;
-			s->slots[i] = (struct slot){ key, bytes, SLOT_LIVE };
+			s->slots[i] = (struct slot){ key, bytes, SLOT_LIVE, slice };
 			return;
 		}
 }
@@ -70,33 +71,38 @@ static bool grow(struct shard *s)
 	s->used = 0;
 	for (size_t i = 0; i < oldcap; i++)
 		if (old[i].state == SLOT_LIVE)
-			put_locked(s, old[i].key, old[i].bytes);
+			put_locked(s, old[i].key, old[i].bytes, old[i].slice);
 	free(old);
 	return true;
 }
 
 /* false when the table cannot grow: the caller undoes the allocation */
-static bool table_put(struct table *t, uintptr_t key, uint64_t bytes)
+static bool table_put(struct table *t, uintptr_t key, uint64_t bytes, const struct gs__slice *sl)
 {
 	struct shard *s = &t->s[hash(key) % SHARDS];
 	pthread_mutex_lock(&s->lock);
 	bool ok = (s->used + 1) * 2 <= s->cap || grow(s);
 	if (ok)
-		put_locked(s, key, bytes);
+		put_locked(s, key, bytes, gs__slice_index(sl));
 	pthread_mutex_unlock(&s->lock);
 	return ok;
 }
 
-/* What key was charged (0: not ours); removed from the table if take. */
-static uint64_t table_find(struct table *t, uintptr_t key, bool take)
+/* What key was charged (0: not ours) and to which slice (*sl, when asked);
+ * removed from the table if take. */
+static uint64_t table_find(struct table *t, uintptr_t key, bool take, struct gs__slice **sl)
 {
 	struct shard *s = &t->s[hash(key) % SHARDS];
 	uint64_t bytes = 0;
+	if (sl)
+		*sl = &gs__slice;
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = s->cap ? (hash(key) >> 8) & (s->cap - 1) : 0; s->cap && s->slots[i].state != SLOT_EMPTY;
 	     i = (i + 1) & (s->cap - 1))
 		if (s->slots[i].state == SLOT_LIVE && s->slots[i].key == key) {
 			bytes = s->slots[i].bytes;
+			if (sl)
+				*sl = gs__slice_at(s->slots[i].slice);
 			if (take)
 				s->slots[i].state = SLOT_DELETED;
 			break;
@@ -105,47 +111,45 @@ static uint64_t table_find(struct table *t, uintptr_t key, bool take)
 	return bytes;
 }
 
-/* Removes key; returns what it was charged, or 0 when it was not ours. */
-static uint64_t table_take(struct table *t, uintptr_t key)
+/* Removes key; returns what it was charged (to *sl), or 0 when it was not ours. */
+static uint64_t table_take(struct table *t, uintptr_t key, struct gs__slice **sl)
 {
-	return table_find(t, key, true);
+	return table_find(t, key, true, sl);
 }
 
 /* What key was charged (0: not ours), left in the table. */
 static uint64_t table_get(struct table *t, uintptr_t key)
 {
-	return table_find(t, key, false);
+	return table_find(t, key, false, NULL);
 }
 
-/* what this process holds, its contexts included (as MPS counts it), against
- * its server's pinned memory limit */
-static uint64_t process_bytes;
-
-/* This process's own cap: its server's pinned limit (NVIDIA's MPS enforces
- * it itself), narrowed by GPUSHARE_MEMORY_LIMIT; 0: none. */
-static uint64_t process_cap(void)
+/* This process's own cap in a slice: its server's pinned limit (NVIDIA's
+ * MPS enforces it itself), narrowed by GPUSHARE_MEMORY_LIMIT; 0: none.
+ * What it holds there, its contexts included (as MPS counts it), is the
+ * slice's process_bytes: a limit per device, as MPS's pinned limit is. */
+static uint64_t process_cap(const struct gs__slice *s)
 {
-	uint64_t cap = gs__client.mps ? 0 : gs__client.memory_limit;
-	if (gs__slice.process_limit && (!cap || gs__slice.process_limit < cap))
-		cap = gs__slice.process_limit;
+	uint64_t cap = gs__client.mps ? 0 : gs__slice_server_limit(s);
+	if (s->process_limit && (!cap || s->process_limit < cap))
+		cap = s->process_limit;
 	return cap;
 }
 
 /* The most this process can be given, for what it is told: its cap and,
  * under NVIDIA's MPS, the pinned limit MPS enforces itself (whose free
  * memory the driver already reports). 0: none. */
-static uint64_t process_view_cap(void)
+static uint64_t process_view_cap(const struct gs__slice *s)
 {
-	uint64_t cap = process_cap();
-	if (gs__client.mps && gs__client.memory_limit && (!cap || gs__client.memory_limit < cap))
-		cap = gs__client.memory_limit;
+	uint64_t cap = process_cap(s), server = gs__slice_server_limit(s);
+	if (gs__client.mps && server && (!cap || server < cap))
+		cap = server;
 	return cap;
 }
 
-void gs__process_view(uint64_t *cap, uint64_t *held)
+void gs__process_view(const struct gs__slice *s, uint64_t *cap, uint64_t *held)
 {
-	*cap = process_view_cap();
-	*held = __atomic_load_n(&process_bytes, __ATOMIC_RELAXED);
+	*cap = process_view_cap(s);
+	*held = __atomic_load_n(&s->process_bytes, __ATOMIC_RELAXED);
 }
 
 /* Charges bytes to the slice: the server's pinned memory limit, the slice's
@@ -154,47 +158,48 @@ void gs__process_view(uint64_t *cap, uint64_t *held)
  * With reclaim, one within the guarantee that borrowers hold waits while
  * gpushare-control takes it back (lend.c); without (a charge made with a
  * lock held, or while other threads wait for a context), it does not. */
-static CUresult charge_to(uint64_t bytes, bool reclaim)
+static CUresult charge_to(struct gs__slice *s, uint64_t bytes, bool reclaim)
 {
 	if (!bytes)
 		return CUDA_SUCCESS;
 	/* suspended (gpushare-control's suspend): its allocations wait, as its
 	 * driver calls do, rather than take back the memory it gave up */
-	while (gs__slice.ledger && gs_ledger_held_here(gs__slice.ledger))
+	while (s->ledger && gs_ledger_held_here(s->ledger))
 		usleep(1000);
-	uint64_t cap = process_cap();
-	if (cap && __atomic_add_fetch(&process_bytes, bytes, __ATOMIC_RELAXED) > cap) {
-		__atomic_sub_fetch(&process_bytes, bytes, __ATOMIC_RELAXED);
+	uint64_t cap = process_cap(s);
+	if (cap && __atomic_add_fetch(&s->process_bytes, bytes, __ATOMIC_RELAXED) > cap) {
+		__atomic_sub_fetch(&s->process_bytes, bytes, __ATOMIC_RELAXED);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
-	bool ledger_ok = gs_ledger_charge(gs__slice.ledger, bytes) == 0;
-	if (ledger_ok && !gs__guarantee_admits(gs_ledger_used(gs__slice.ledger))) {
-		gs_ledger_uncharge(gs__slice.ledger, bytes);
+	bool ledger_ok = gs_ledger_charge(s->ledger, bytes) == 0;
+	if (ledger_ok && !gs__guarantee_admits_in(s, gs_ledger_used(s->ledger))) {
+		gs_ledger_uncharge(s->ledger, bytes);
 		ledger_ok = false;
 	}
 	/* within the guarantee, what borrowers hold of it is asked back; the
-	 * charge stays meanwhile, so that no borrower takes it again */
-	uint64_t short_by = ledger_ok && reclaim ? gs__guarantee_shortfall(gs_ledger_used(gs__slice.ledger)) : 0;
+	 * charge stays meanwhile, so that no borrower takes it again (the first
+	 * slice's connection asks: a further slice takes only its guarantee) */
+	uint64_t short_by = ledger_ok && reclaim && s == &gs__slice ? gs__guarantee_shortfall(gs_ledger_used(s->ledger)) : 0;
 	if (short_by && !gs__lend_reclaim(short_by)) {
-		gs_ledger_uncharge(gs__slice.ledger, bytes);
+		gs_ledger_uncharge(s->ledger, bytes);
 		ledger_ok = false;
 	}
 	if (!ledger_ok) {
 		if (cap)
-			__atomic_sub_fetch(&process_bytes, bytes, __ATOMIC_RELAXED);
+			__atomic_sub_fetch(&s->process_bytes, bytes, __ATOMIC_RELAXED);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	return CUDA_SUCCESS;
 }
 
-static CUresult charge(uint64_t bytes)
+static CUresult charge(struct gs__slice *s, uint64_t bytes)
 {
-	return charge_to(bytes, true);
+	return charge_to(s, bytes, true);
 }
 
-static CUresult charge_now(uint64_t bytes)
+static CUresult charge_now(struct gs__slice *s, uint64_t bytes)
 {
-	return charge_to(bytes, false);
+	return charge_to(s, bytes, false);
 }
 
 /* An allocation's charge, before the driver allocates: where the slice is
@@ -205,33 +210,31 @@ static CUresult charge_now(uint64_t bytes)
  * holds for running programs. */
 static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static CUresult charge_or_wait(uint64_t bytes)
+static CUresult charge_or_wait(struct gs__slice *s, uint64_t bytes)
 {
-	CUresult rc = charge(bytes);
-	uint64_t cap = process_cap();
-	if (rc == CUDA_SUCCESS || !gs__slice.ledger || bytes > gs__slice_limit() ||
-	    (cap && __atomic_load_n(&process_bytes, __ATOMIC_RELAXED) + bytes > cap))
+	CUresult rc = charge(s, bytes);
+	uint64_t cap = process_cap(s);
+	if (rc == CUDA_SUCCESS || !s->ledger || bytes > gs__limit(s) ||
+	    (cap && __atomic_load_n(&s->process_bytes, __ATOMIC_RELAXED) + bytes > cap))
 		return rc; /* never to fit, or past this process's own cap: nothing to wait for */
 	/* the store's wait, read again at most once a second (allocators probe
 	 * smaller sizes after a refusal) */
-	static unsigned wait_s;
-	static uint64_t read_ns;
 	pthread_mutex_lock(&wait_lock);
-	if (!read_ns || gs_now_ns() - read_ns > 1000000000ull) {
-		wait_s = gs__config_oom_wait(&gs__slice);
-		read_ns = gs_now_ns();
+	if (!s->oom_read_ns || gs_now_ns() - s->oom_read_ns > 1000000000ull) {
+		s->oom_wait_s = gs__config_oom_wait(s);
+		s->oom_read_ns = gs_now_ns();
 	}
-	unsigned secs = wait_s;
+	unsigned secs = s->oom_wait_s;
 	pthread_mutex_unlock(&wait_lock);
 	if (!secs)
 		return rc;
 	uint64_t end = gs_now_ns() + (uint64_t)secs * 1000000000ull;
 	fprintf(stderr, "gpushare: slice %s is full: waiting up to %u s for %llu MiB (%llu of its %llu MiB in use)\n",
-		gs__slice.name, secs, (unsigned long long)(bytes >> 20),
-		(unsigned long long)(gs_ledger_used(gs__slice.ledger) >> 20), (unsigned long long)(gs__slice_limit() >> 20));
+		s->name, secs, (unsigned long long)(bytes >> 20),
+		(unsigned long long)(gs_ledger_used(s->ledger) >> 20), (unsigned long long)(gs__limit(s) >> 20));
 	gs__log("waiting up to %u s for %llu MiB: the slice is full", secs, (unsigned long long)(bytes >> 20));
 	unsigned pause_us = 1000;
-	while ((rc = charge(bytes)) != CUDA_SUCCESS && gs_now_ns() < end) {
+	while ((rc = charge(s, bytes)) != CUDA_SUCCESS && gs_now_ns() < end) {
 		usleep(pause_us);
 		pause_us = pause_us < 50000 ? pause_us * 2 : 50000;
 	}
@@ -239,17 +242,17 @@ static CUresult charge_or_wait(uint64_t bytes)
 		gs__log("the %llu MiB waited for fit", (unsigned long long)(bytes >> 20));
 	else
 		fprintf(stderr, "gpushare: slice %s: %llu MiB did not fit within %u s; CUDA_ERROR_OUT_OF_MEMORY\n",
-			gs__slice.name, (unsigned long long)(bytes >> 20), secs);
+			s->name, (unsigned long long)(bytes >> 20), secs);
 	return rc;
 }
 
-static void uncharge(uint64_t bytes)
+static void uncharge(struct gs__slice *s, uint64_t bytes)
 {
 	if (!bytes)
 		return;
-	if (process_cap())
-		__atomic_sub_fetch(&process_bytes, bytes, __ATOMIC_RELAXED);
-	gs_ledger_uncharge(gs__slice.ledger, bytes);
+	if (process_cap(s))
+		__atomic_sub_fetch(&s->process_bytes, bytes, __ATOMIC_RELAXED);
+	gs_ledger_uncharge(s->ledger, bytes);
 }
 
 /* ---- contexts ----
@@ -272,22 +275,27 @@ static uint64_t primary_bytes[GS__MAX_DEV];
 static struct own_ctx {
 	CUcontext ctx;
 	uint64_t bytes;
+	struct gs__slice *slice;
 } *own_ctxs;
 static size_t n_own, cap_own;
 static pthread_mutex_t own_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static bool ctx_counted(CUdevice dev)
+/* The slice a device's memory is charged to, NULL when none limits it. */
+static struct gs__slice *ctx_counted(CUdevice dev)
 {
-	return gs__slice.memory_limited && dev >= 0 && dev < GS__MAX_DEV && gs__slice_device(dev);
+	if (dev < 0 || dev >= GS__MAX_DEV)
+		return NULL;
+	struct gs__slice *s = gs__slice_of(dev);
+	return s && s->memory_limited ? s : NULL;
 }
 
-static void slice_full(uint64_t bytes)
+static void slice_full(const struct gs__slice *s, uint64_t bytes)
 {
-	uint64_t used = gs_ledger_used(gs__slice.ledger), limit = gs__slice_limit();
+	uint64_t used = gs_ledger_used(s->ledger), limit = gs__limit(s);
 	fprintf(stderr,
 		"gpushare: slice %s is full: a CUDA context needs %llu MiB and %llu of its %llu MiB are in use; "
 		"CUDA_ERROR_OUT_OF_MEMORY\n",
-		gs__slice.name, (unsigned long long)(bytes >> 20), (unsigned long long)(used >> 20),
+		s->name, (unsigned long long)(bytes >> 20), (unsigned long long)(used >> 20),
 		(unsigned long long)(limit >> 20));
 	gs__log("refused a context of %llu MiB: the slice is full (%llu of %llu MiB in use)",
 		(unsigned long long)(bytes >> 20), (unsigned long long)(used >> 20), (unsigned long long)(limit >> 20));
@@ -295,12 +303,12 @@ static void slice_full(uint64_t bytes)
 
 /* What the context just made took: NVML's figure for the process less what
  * it charged besides the guess (pre) held for this context. */
-static uint64_t context_bytes(uint64_t pre)
+static uint64_t context_bytes(const struct gs__slice *s, uint64_t pre)
 {
 	uint64_t nv;
-	if (gs__nvml_process_bytes(gs__slice.gpu_uuid, &nv))
+	if (gs__nvml_process_bytes(s->gpu_uuid, &nv))
 		return pre ? pre : CONTEXT_GUESS; /* NVML cannot tell: the guess stands */
-	uint64_t mine = gs_ledger_held(gs__slice.ledger), other = mine > pre ? mine - pre : 0;
+	uint64_t mine = gs_ledger_held(s->ledger), other = mine > pre ? mine - pre : 0;
 	return nv > other ? nv - other : 0;
 }
 
@@ -322,12 +330,13 @@ static bool primary_claim(CUdevice dev)
 CUresult gs__ctx_charge_begin(CUdevice dev, bool primary, struct gs__ctx_charge *t)
 {
 	*t = (struct gs__ctx_charge){ .dev = dev, .primary = primary };
-	if (!ctx_counted(dev) || (primary && !primary_claim(dev)))
+	struct gs__slice *s = ctx_counted(dev);
+	if (!s || (primary && !primary_claim(dev)))
 		return CUDA_SUCCESS;
-	if (charge_now(CONTEXT_GUESS)) { /* other threads wait for the primary meanwhile */
+	if (charge_now(s, CONTEXT_GUESS)) { /* other threads wait for the primary meanwhile */
 		if (primary)
 			__atomic_store_n(&primary_state[dev], PRIMARY_UNCHARGED, __ATOMIC_RELEASE);
-		slice_full(CONTEXT_GUESS);
+		slice_full(s, CONTEXT_GUESS);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	t->counted = true;
@@ -335,7 +344,7 @@ CUresult gs__ctx_charge_begin(CUdevice dev, bool primary, struct gs__ctx_charge 
 	return CUDA_SUCCESS;
 }
 
-static bool own_put(CUcontext ctx, uint64_t bytes)
+static bool own_put(CUcontext ctx, uint64_t bytes, struct gs__slice *s)
 {
 	pthread_mutex_lock(&own_lock);
 	bool ok = true;
@@ -346,19 +355,21 @@ static bool own_put(CUcontext ctx, uint64_t bytes)
 			own_ctxs = n, cap_own = cap;
 	}
 	if (ok)
-		own_ctxs[n_own++] = (struct own_ctx){ ctx, bytes };
+		own_ctxs[n_own++] = (struct own_ctx){ ctx, bytes, s };
 	pthread_mutex_unlock(&own_lock);
 	return ok;
 }
 
-/* Removes ctx; what it was charged, 0 when it is not ours. */
-static uint64_t own_take(CUcontext ctx, bool take)
+/* Removes ctx; what it was charged (to *s, when asked), 0 when it is not ours. */
+static uint64_t own_take(CUcontext ctx, bool take, struct gs__slice **s)
 {
 	uint64_t bytes = 0;
 	pthread_mutex_lock(&own_lock);
 	for (size_t i = 0; i < n_own; i++)
 		if (own_ctxs[i].ctx == ctx) {
 			bytes = own_ctxs[i].bytes ? own_ctxs[i].bytes : 1;
+			if (s)
+				*s = own_ctxs[i].slice;
 			if (take) {
 				bytes = own_ctxs[i].bytes;
 				own_ctxs[i] = own_ctxs[--n_own];
@@ -374,17 +385,18 @@ CUresult gs__ctx_charge_end(struct gs__ctx_charge *t, bool made, CUcontext own)
 	if (!t->counted)
 		return CUDA_SUCCESS;
 	t->counted = false;
-	uint64_t bytes = made ? context_bytes(t->guess) : 0;
-	bool fits = bytes <= t->guess || charge_now(bytes - t->guess) == CUDA_SUCCESS;
+	struct gs__slice *s = ctx_counted(t->dev);
+	uint64_t bytes = made ? context_bytes(s, t->guess) : 0;
+	bool fits = bytes <= t->guess || charge_now(s, bytes - t->guess) == CUDA_SUCCESS;
 	if (fits && bytes < t->guess)
-		uncharge(t->guess - bytes);
-	if (fits && made && !t->primary && !own_put(own, bytes)) {
-		uncharge(bytes);
+		uncharge(s, t->guess - bytes);
+	if (fits && made && !t->primary && !own_put(own, bytes, s)) {
+		uncharge(s, bytes);
 		bytes = 0;
 		made = fits = false;
 	} else if (!fits) {
-		uncharge(t->guess);
-		slice_full(bytes);
+		uncharge(s, t->guess);
+		slice_full(s, bytes);
 	}
 	if (t->primary) {
 		primary_bytes[t->dev] = fits && made ? bytes : 0;
@@ -401,7 +413,9 @@ CUresult gs__ctx_charge_end(struct gs__ctx_charge *t, bool made, CUcontext own)
 void gs__ctx_uncharge(CUcontext ctx)
 {
 	gs__swap_ctx_gone(ctx); /* its VMM-backed allocations live on (swap.c) */
-	uncharge(own_take(ctx, true));
+	struct gs__slice *s = &gs__slice;
+	uint64_t bytes = own_take(ctx, true, &s);
+	uncharge(s, bytes);
 }
 
 void gs__ctx_uncharge_primary(CUdevice dev)
@@ -411,7 +425,9 @@ void gs__ctx_uncharge_primary(CUdevice dev)
 	    !__atomic_compare_exchange_n(&primary_state[dev], &st, PRIMARY_CHARGING, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE))
 		return; /* not charged, or being charged by a retain racing the reset */
-	uncharge(primary_bytes[dev]);
+	struct gs__slice *s = ctx_counted(dev);
+	if (s)
+		uncharge(s, primary_bytes[dev]);
 	primary_bytes[dev] = 0;
 	__atomic_store_n(&primary_state[dev], PRIMARY_UNCHARGED, __ATOMIC_RELEASE);
 }
@@ -419,37 +435,41 @@ void gs__ctx_uncharge_primary(CUdevice dev)
 /* The context of the calling thread, when its device's primary was made
  * without a call we wrap: charged at its first allocation, or the
  * allocation is refused. A context made with cuCtxCreate is charged already. */
-static CUresult primary_in_use(CUdevice dev)
+static CUresult primary_in_use(struct gs__slice *s, CUdevice dev)
 {
 	if (__builtin_expect(__atomic_load_n(&primary_state[dev], __ATOMIC_ACQUIRE) == PRIMARY_CHARGED, 1))
 		return CUDA_SUCCESS;
 	CUcontext cur;
-	if (gs__real.cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur && own_take(cur, false))
+	if (gs__real.cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur && own_take(cur, false, NULL))
 		return CUDA_SUCCESS;
 	if (!primary_claim(dev))
 		return CUDA_SUCCESS;
-	uint64_t bytes = context_bytes(0);
-	CUresult rc = charge(bytes);
+	uint64_t bytes = context_bytes(s, 0);
+	CUresult rc = charge(s, bytes);
 	primary_bytes[dev] = rc ? 0 : bytes;
 	__atomic_store_n(&primary_state[dev], rc ? PRIMARY_UNCHARGED : PRIMARY_CHARGED, __ATOMIC_RELEASE);
 	if (rc)
-		slice_full(bytes);
+		slice_full(s, bytes);
 	else
 		gs__log("charged a context's %llu MiB to the slice at its first use", (unsigned long long)(bytes >> 20));
 	return rc;
 }
 
-/* Whether allocations on the current context's device count to the slice:
- * 1 they do, 0 they do not, -1 they do but the context does not fit (the
- * allocation is refused). */
-static int counted(void)
+/* Whether allocations on the current context's device count to a slice
+ * (*s: which one, the device's): 1 they do, 0 they do not, -1 they do but
+ * the context does not fit (the allocation is refused). The device's slice
+ * is a load once known: no lock, no system call. */
+static int counted(struct gs__slice **s)
 {
+	*s = &gs__slice;
 	if (!gs__slice.memory_limited)
 		return 0;
 	CUdevice dev;
-	if (gs__real.cuCtxGetDevice(&dev) != CUDA_SUCCESS || !ctx_counted(dev))
+	if (gs__real.cuCtxGetDevice(&dev) != CUDA_SUCCESS || !(*s = ctx_counted(dev))) {
+		*s = &gs__slice;
 		return gs__slice.gpu_uuid[0] ? 0 : 1;
-	return primary_in_use(dev) == CUDA_SUCCESS ? 1 : -1;
+	}
+	return primary_in_use(*s, dev) == CUDA_SUCCESS ? 1 : -1;
 }
 
 /* charge, allocate, remember; undo the charge when the driver refuses, and
@@ -457,7 +477,8 @@ static int counted(void)
 #define CHARGED_ALLOC(tab, bytes, key_after, call, undo) \
 	do { \
 		gs__ctx_check(); \
-		int c_ = counted(); \
+		struct gs__slice *s_; \
+		int c_ = counted(&s_); \
 		if (c_ < 0) \
 			return CUDA_ERROR_OUT_OF_MEMORY; \
 		uint64_t n_ = (bytes); \
@@ -467,16 +488,17 @@ static int counted(void)
 				gs__trace_mem(__func__ + 9, n_, (uintptr_t)(key_after)); \
 			return r_; \
 		} \
-		if (charge_or_wait(n_)) \
+		if (charge_or_wait(s_, n_)) \
 			return CUDA_ERROR_OUT_OF_MEMORY; \
 		CUresult rc_ = call; \
-		for (int try_ = 0; rc_ == CUDA_ERROR_OUT_OF_MEMORY && try_ < 3 && gs__lend_driver_oom(n_); try_++) \
+		for (int try_ = 0; rc_ == CUDA_ERROR_OUT_OF_MEMORY && try_ < 3 && s_ == &gs__slice && \
+				   gs__lend_driver_oom(n_); try_++) \
 			rc_ = call; /* what a borrower held of the guarantee, given back */ \
 		if (rc_ != CUDA_SUCCESS) { \
-			uncharge(n_); \
-		} else if (!table_put((tab), (uintptr_t)(key_after), n_)) { \
+			uncharge(s_, n_); \
+		} else if (!table_put((tab), (uintptr_t)(key_after), n_, s_)) { \
 			undo; \
-			uncharge(n_); \
+			uncharge(s_, n_); \
 			rc_ = CUDA_ERROR_OUT_OF_MEMORY; \
 		} else { \
 			gs__trace_mem(__func__ + 9, n_, (uintptr_t)(key_after)); \
@@ -486,13 +508,14 @@ static int counted(void)
 
 #define UNCHARGED_FREE(tab, key, call) \
 	do { \
-		uint64_t n_ = table_take((tab), (uintptr_t)(key)); \
+		struct gs__slice *s_; \
+		uint64_t n_ = table_take((tab), (uintptr_t)(key), &s_); \
 		CUresult rc_ = call; \
 		if (rc_ == CUDA_SUCCESS) { \
-			uncharge(n_); \
+			uncharge(s_, n_); \
 			gs__trace_mem(__func__ + 9, n_, (uintptr_t)(key)); \
-		} else if (n_ && !table_put((tab), (uintptr_t)(key), n_)) \
-			uncharge(n_); /* still allocated, but no longer ours to give back */ \
+		} else if (n_ && !table_put((tab), (uintptr_t)(key), n_, s_)) \
+			uncharge(s_, n_); /* still allocated, but no longer ours to give back */ \
 		return rc_; \
 	} while (0)
 
@@ -558,26 +581,27 @@ CUresult gs__hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w,
 CUresult gs__hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w, size_t h, unsigned int elem)
 {
 	gs__ctx_check();
-	int c = counted();
+	struct gs__slice *sl;
+	int c = counted(&sl);
 	uint64_t least;
 	if (c <= 0 || !dptr || !pitch)
 		return c < 0 ? CUDA_ERROR_OUT_OF_MEMORY : gs__real.cuMemAllocPitch_v2(dptr, pitch, w, h, elem);
-	if (__builtin_mul_overflow((uint64_t)w, (uint64_t)h, &least) || charge_or_wait(least))
+	if (__builtin_mul_overflow((uint64_t)w, (uint64_t)h, &least) || charge_or_wait(sl, least))
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	CUresult rc = pitch_alloc(dptr, pitch, w, h, elem);
 	if (rc != CUDA_SUCCESS) {
-		uncharge(least);
+		uncharge(sl, least);
 		return rc;
 	}
 	uint64_t bytes = (uint64_t)*pitch * h;
-	if (bytes > least && charge(bytes - least)) {
-		uncharge(least);
+	if (bytes > least && charge(sl, bytes - least)) {
+		uncharge(sl, least);
 		dev_free(*dptr, NULL, false);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	bytes = bytes > least ? bytes : least;
-	if (!table_put(&allocs, *dptr, bytes)) {
-		uncharge(bytes);
+	if (!table_put(&allocs, *dptr, bytes, sl)) {
+		uncharge(sl, bytes);
 		dev_free(*dptr, NULL, false);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
@@ -600,8 +624,9 @@ CUresult gs__hook_cuMemFree_v2(CUdeviceptr dptr)
 		bool ours_; \
 		CUresult swap_rc_ = gs__swap_free(dptr, s, &ours_); \
 		if (ours_) { \
-			uint64_t n_ = table_take(&allocs, dptr); \
-			uncharge(n_); \
+			struct gs__slice *s_; \
+			uint64_t n_ = table_take(&allocs, dptr, &s_); \
+			uncharge(s_, n_); \
 			if (swap_rc_ == CUDA_SUCCESS) \
 				gs__trace_mem(__func__ + 9, n_, (uintptr_t)dptr); \
 			return swap_rc_; \
@@ -621,6 +646,7 @@ FREE_ASYNC_HOOK(_ptsz)
 struct pool_charge {
 	CUmemoryPool pool;
 	uint64_t charged;
+	struct gs__slice *slice; /* its device's */
 };
 static struct pool_charge *pools;
 static size_t n_pools, cap_pools;
@@ -640,15 +666,16 @@ static bool pools_room_locked(void)
 	return true;
 }
 
-/* The pool's entry, made when new; -1 when it cannot be. Lock held. */
-static long pool_find_locked(CUmemoryPool pool, bool add)
+/* The pool's entry, made when new (charged to slice add); -1 when it
+ * cannot be. Lock held. */
+static long pool_find_locked(CUmemoryPool pool, struct gs__slice *add)
 {
 	for (size_t i = 0; i < n_pools; i++)
 		if (pools[i].pool == pool)
 			return (long)i;
 	if (!add || !pools_room_locked())
 		return -1;
-	pools[n_pools] = (struct pool_charge){ pool, 0 };
+	pools[n_pools] = (struct pool_charge){ pool, 0, add };
 	return (long)n_pools++;
 }
 
@@ -657,16 +684,16 @@ static long pool_find_locked(CUmemoryPool pool, bool add)
  * nothing more is charged, pre is given back and CUDA_ERROR_OUT_OF_MEMORY is
  * returned, with the amount charged before in *before; likewise for a pool
  * that cannot be tracked. */
-static CUresult pool_sync(CUmemoryPool pool, uint64_t *before, uint64_t pre)
+static CUresult pool_sync(CUmemoryPool pool, uint64_t *before, uint64_t pre, struct gs__slice *s)
 {
 	uint64_t reserved;
 	if (!pool || gs__real.cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved)) {
-		uncharge(pre);
+		uncharge(s, pre);
 		return CUDA_SUCCESS;
 	}
 	CUresult rc = CUDA_SUCCESS;
 	pthread_mutex_lock(&pools_lock);
-	long i = pool_find_locked(pool, true);
+	long i = pool_find_locked(pool, s);
 	if (i < 0) {
 		rc = CUDA_ERROR_OUT_OF_MEMORY;
 	} else {
@@ -675,19 +702,19 @@ static CUresult pool_sync(CUmemoryPool pool, uint64_t *before, uint64_t pre)
 			*before = p->charged;
 		if (reserved > p->charged) {
 			uint64_t grow = reserved - p->charged, use = pre < grow ? pre : grow;
-			if (grow > use && charge_now(grow - use)) { /* pools_lock held */
+			if (grow > use && charge_now(p->slice, grow - use)) { /* pools_lock held */
 				rc = CUDA_ERROR_OUT_OF_MEMORY;
 			} else {
 				p->charged = reserved;
 				pre -= use;
 			}
 		} else {
-			uncharge(p->charged - reserved);
+			uncharge(p->slice, p->charged - reserved);
 			p->charged = reserved;
 		}
 	}
 	pthread_mutex_unlock(&pools_lock);
-	uncharge(pre);
+	uncharge(s, pre);
 	return rc;
 }
 
@@ -696,10 +723,11 @@ static void pools_sync_all(void)
 	for (size_t i = 0;; i++) {
 		pthread_mutex_lock(&pools_lock);
 		CUmemoryPool p = i < n_pools ? pools[i].pool : NULL;
+		struct gs__slice *s = i < n_pools ? pools[i].slice : NULL;
 		pthread_mutex_unlock(&pools_lock);
 		if (!p)
 			return;
-		pool_sync(p, NULL, 0);
+		pool_sync(p, NULL, 0, s);
 	}
 }
 
@@ -724,33 +752,35 @@ static uint64_t pool_need(CUmemoryPool pool, size_t bytes)
 }
 
 /* After a pool allocation: settle the growth, or undo the allocation. */
-static CUresult pool_charged(CUresult rc, CUmemoryPool pool, CUdeviceptr p, CUstream s, uint64_t pre)
+static CUresult pool_charged(CUresult rc, CUmemoryPool pool, CUdeviceptr p, CUstream s, uint64_t pre,
+			     struct gs__slice *sl)
 {
 	uint64_t before = 0;
 	if (rc != CUDA_SUCCESS) {
-		uncharge(pre);
+		uncharge(sl, pre);
 		return rc;
 	}
-	if (pool_sync(pool, &before, pre) == CUDA_SUCCESS)
+	if (pool_sync(pool, &before, pre, sl) == CUDA_SUCCESS)
 		return rc;
 	gs__real.cuMemFreeAsync(p, s);
 	gs__real.cuStreamSynchronize(s);
 	gs__real.cuMemPoolTrimTo(pool, before);
-	pool_sync(pool, NULL, 0);
+	pool_sync(pool, NULL, 0, sl);
 	return CUDA_ERROR_OUT_OF_MEMORY;
 }
 
 #define POOL_ALLOC(pool_expr, call) \
 	do { \
 		gs__ctx_check(); \
-		int c_ = counted(); \
+		struct gs__slice *s_; \
+		int c_ = counted(&s_); \
 		if (c_ <= 0 || !dptr) \
 			return c_ < 0 ? CUDA_ERROR_OUT_OF_MEMORY : call; \
 		CUmemoryPool pool_ = (pool_expr); \
 		uint64_t pre_ = pool_need(pool_, bytes); \
-		if (charge_or_wait(pre_)) \
+		if (charge_or_wait(s_, pre_)) \
 			return CUDA_ERROR_OUT_OF_MEMORY; \
-		return pool_charged(call, pool_, *dptr, s, pre_); \
+		return pool_charged(call, pool_, *dptr, s, pre_, s_); \
 	} while (0)
 
 /* A wait for the GPU, the program busy while it lasts (activity.c), also
@@ -834,7 +864,8 @@ CUresult gs__hook_cuMemPoolCreate(CUmemoryPool *pool, const void *props);
 CUresult gs__hook_cuMemPoolCreate(CUmemoryPool *pool, const void *props)
 {
 	gs__ctx_check();
-	if (!gs__slice.memory_limited || !pool)
+	struct gs__slice *sl;
+	if (counted(&sl) <= 0 || !pool)
 		return gs__real.cuMemPoolCreate(pool, props);
 	pthread_mutex_lock(&pools_lock);
 	bool room = pools_room_locked();
@@ -845,7 +876,7 @@ CUresult gs__hook_cuMemPoolCreate(CUmemoryPool *pool, const void *props)
 	if (rc != CUDA_SUCCESS)
 		return rc;
 	pthread_mutex_lock(&pools_lock);
-	long i = pool_find_locked(*pool, true);
+	long i = pool_find_locked(*pool, sl); /* the current device's: where the runtime makes its pools */
 	pthread_mutex_unlock(&pools_lock);
 	if (i < 0) {
 		gs__real.cuMemPoolDestroy(*pool);
@@ -859,7 +890,7 @@ CUresult gs__hook_cuMemPoolTrimTo(CUmemoryPool pool, size_t keep)
 {
 	CUresult rc = gs__real.cuMemPoolTrimTo(pool, keep);
 	if (rc == CUDA_SUCCESS && gs__slice.memory_limited)
-		pool_sync(pool, NULL, 0);
+		pool_sync(pool, NULL, 0, NULL);
 	return rc;
 }
 
@@ -870,9 +901,9 @@ CUresult gs__hook_cuMemPoolDestroy(CUmemoryPool pool)
 	if (rc != CUDA_SUCCESS)
 		return rc;
 	pthread_mutex_lock(&pools_lock);
-	long i = pool_find_locked(pool, false);
+	long i = pool_find_locked(pool, NULL);
 	if (i >= 0) {
-		uncharge(pools[i].charged);
+		uncharge(pools[i].slice, pools[i].charged);
 		pools[i] = pools[--n_pools];
 	}
 	pthread_mutex_unlock(&pools_lock);
@@ -887,16 +918,18 @@ CUresult gs__hook_cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, cons
 			      unsigned long long flags)
 {
 	gs__ctx_check();
-	if (!h || !prop || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE || !ctx_counted(prop->location.id))
+	struct gs__slice *sl = h && prop && prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE
+				       ? ctx_counted(prop->location.id) : NULL;
+	if (!sl)
 		return gs__real.cuMemCreate(h, size, prop, flags);
-	if (primary_in_use(prop->location.id) || charge(size))
+	if (primary_in_use(sl, prop->location.id) || charge(sl, size))
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	CUresult rc = gs__real.cuMemCreate(h, size, prop, flags);
 	if (rc != CUDA_SUCCESS) {
-		uncharge(size);
-	} else if (!table_put(&handles, (uintptr_t)*h, size)) {
+		uncharge(sl, size);
+	} else if (!table_put(&handles, (uintptr_t)*h, size, sl)) {
 		gs__real.cuMemRelease(*h);
-		uncharge(size);
+		uncharge(sl, size);
 		rc = CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	return rc;
@@ -977,21 +1010,22 @@ CUresult gs__hook_cuMemGetInfo_v2(size_t *free_b, size_t *total)
 {
 	gs__ctx_check();
 	CUresult rc = gs__real.cuMemGetInfo_v2(free_b, total);
-	if (rc != CUDA_SUCCESS || counted() == 0)
+	struct gs__slice *s;
+	if (rc != CUDA_SUCCESS || counted(&s) == 0)
 		return rc;
 	pools_sync_all();
-	gs_ledger_reclaim(gs__slice.ledger); /* processes of the slice that died */
-	uint64_t limit = gs__slice_limit(), used = gs_ledger_used(gs__slice.ledger);
-	uint64_t left = used < limit ? limit - used : 0, cap = process_cap();
+	gs_ledger_reclaim(s->ledger); /* processes of the slice that died */
+	uint64_t limit = gs__limit(s), used = gs_ledger_used(s->ledger);
+	uint64_t left = used < limit ? limit - used : 0, cap = process_cap(s);
 	if (cap) {
 		/* this process's own cap, when it is the narrower */
-		uint64_t mine = __atomic_load_n(&process_bytes, __ATOMIC_RELAXED);
+		uint64_t mine = __atomic_load_n(&s->process_bytes, __ATOMIC_RELAXED);
 		if (cap < limit)
 			limit = cap;
 		if (cap - (mine < cap ? mine : cap) < left)
 			left = cap - (mine < cap ? mine : cap);
 	}
-	uint64_t view = process_view_cap();
+	uint64_t view = process_view_cap(s);
 	if (view && view < limit)
 		limit = view;
 	if (left > limit)
@@ -1006,10 +1040,13 @@ CUresult gs__hook_cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev);
 CUresult gs__hook_cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
 {
 	CUresult rc = gs__real.cuDeviceTotalMem_v2(bytes, dev);
-	uint64_t limit = gs__slice_limit(), cap = process_view_cap();
+	struct gs__slice *s = rc == CUDA_SUCCESS ? ctx_counted(dev) : NULL;
+	if (!s)
+		return rc;
+	uint64_t limit = gs__limit(s), cap = process_view_cap(s);
 	if (cap && cap < limit)
 		limit = cap;
-	if (rc == CUDA_SUCCESS && gs__slice.memory_limited && gs__slice_device(dev) && limit < *bytes)
+	if (limit < *bytes)
 		*bytes = (size_t)limit;
 	return rc;
 }

@@ -22,30 +22,36 @@ static void *real_nvml(const char *name)
 	return h ? gs__dlsym(h, name) : NULL;
 }
 
-/* Whether an NVML device is the slice's GPU. */
-static bool in_slice_any(nvmlDevice_t d)
+/* The program's slice on an NVML device's GPU, NULL for none. */
+static struct gs__slice *in_slice_any(nvmlDevice_t d)
 {
 	if (!gs__slice.gpu_uuid[0])
-		return true;
+		return &gs__slice;
 	if (!real_uuid)
 		real_uuid = (nvmlReturn_t(*)(nvmlDevice_t, char *, unsigned))real_nvml("nvmlDeviceGetUUID");
 	char uuid[96];
-	return real_uuid && real_uuid(d, uuid, sizeof uuid) == NVML_SUCCESS &&
-	       strcasecmp(uuid, gs__slice.gpu_uuid) == 0;
+	if (!real_uuid || real_uuid(d, uuid, sizeof uuid) != NVML_SUCCESS)
+		return NULL;
+	for (unsigned i = 0; i < gs__n_slices; i++)
+		if (strcasecmp(uuid, gs__slice_at(i)->gpu_uuid) == 0)
+			return gs__slice_at(i);
+	return NULL;
 }
 
-static bool in_slice(nvmlDevice_t d)
+static struct gs__slice *in_slice(nvmlDevice_t d)
 {
-	return gs__slice.memory_limited && in_slice_any(d);
+	struct gs__slice *s = gs__slice.memory_limited ? in_slice_any(d) : NULL;
+	return s && s->memory_limited ? s : NULL;
 }
 
-static void slice_view(unsigned long long *total, unsigned long long *used, unsigned long long *free_b)
+static void slice_view(struct gs__slice *s, unsigned long long *total, unsigned long long *used,
+		       unsigned long long *free_b)
 {
-	gs_ledger_reclaim(gs__slice.ledger);
-	uint64_t u = gs_ledger_used(gs__slice.ledger), limit = gs__slice_limit(), cap, mine;
+	gs_ledger_reclaim(s->ledger);
+	uint64_t u = gs_ledger_used(s->ledger), limit = gs__limit(s), cap, mine;
 	uint64_t left = u < limit ? limit - u : 0;
 	/* the process's own cap, when it is the narrower, as cuMemGetInfo tells it */
-	gs__process_view(&cap, &mine);
+	gs__process_view(s, &cap, &mine);
 	if (cap && cap < limit) {
 		limit = cap;
 		if (cap - (mine < cap ? mine : cap) < left)
@@ -66,8 +72,9 @@ EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *m)
 	if (!real_mem)
 		return NVML_ERROR_UNINITIALIZED;
 	nvmlReturn_t rc = real_mem(d, m);
-	if (rc == NVML_SUCCESS && in_slice(d))
-		slice_view(&m->total, &m->used, &m->free);
+	struct gs__slice *s = rc == NVML_SUCCESS ? in_slice(d) : NULL;
+	if (s)
+		slice_view(s, &m->total, &m->used, &m->free);
 	return rc;
 }
 
@@ -79,8 +86,9 @@ EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t *
 	if (!real_mem2)
 		return NVML_ERROR_UNINITIALIZED;
 	nvmlReturn_t rc = real_mem2(d, m);
-	if (rc == NVML_SUCCESS && in_slice(d)) {
-		slice_view(&m->total, &m->used, &m->free);
+	struct gs__slice *s = rc == NVML_SUCCESS ? in_slice(d) : NULL;
+	if (s) {
+		slice_view(s, &m->total, &m->used, &m->free);
 		m->reserved = 0;
 	}
 	return rc;
@@ -98,10 +106,11 @@ EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsi
 			"nvmlDeviceGetComputeRunningProcesses_v3");
 	if (!real_procs)
 		return NVML_ERROR_UNINITIALIZED;
-	if (!count || !in_slice(d))
+	struct gs__slice *s = count ? in_slice(d) : NULL;
+	if (!s)
 		return real_procs(d, count, infos);
 	struct gs_ledger_usage u[64];
-	size_t n = gs_ledger_usage(gs__slice.ledger, u, 64);
+	size_t n = gs_ledger_usage(s->ledger, u, 64);
 	if (!infos || *count < n) {
 		*count = (unsigned)n;
 		return n ? NVML_ERROR_INSUFFICIENT_SIZE : NVML_SUCCESS;
@@ -123,16 +132,19 @@ EXPORT nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t d, nvmlDeviceAttribu
 	if (!real_attrs)
 		return NVML_ERROR_UNINITIALIZED;
 	nvmlReturn_t rc = real_attrs(d, a);
-	if (rc == NVML_SUCCESS && a && (gs__slice.memory_limited || gs__slice.sm_limited) && in_slice_any(d)) {
-		uint64_t limit = gs__slice_limit(), cap, mine;
-		gs__process_view(&cap, &mine);
+	struct gs__slice *s = rc == NVML_SUCCESS && a ? in_slice_any(d) : NULL;
+	if (s && (s->memory_limited || s->sm_limited)) {
+		uint64_t limit = gs__limit(s), cap, mine;
+		gs__process_view(s, &cap, &mine);
 		if (cap && cap < limit)
 			limit = cap;
-		if (gs__slice.memory_limited && (limit >> 20) < a->memorySizeMB)
+		if (s->memory_limited && (limit >> 20) < a->memorySizeMB)
 			a->memorySizeMB = limit >> 20;
-		unsigned sms = gs__ctx_sms(0);
-		if (gs__slice.sm_limited && (sms ? sms : gs__slice.sms) < a->multiprocessorCount)
-			a->multiprocessorCount = sms ? sms : gs__slice.sms;
+		/* the device of that slice: its green context's SMs (devices are
+		 * in the slices' order, CUDA_VISIBLE_DEVICES being theirs) */
+		unsigned sms = gs__ctx_sms((CUdevice)gs__slice_index(s));
+		if (s->sm_limited && (sms ? sms : s->sms) < a->multiprocessorCount)
+			a->multiprocessorCount = sms ? sms : s->sms;
 	}
 	return rc;
 }

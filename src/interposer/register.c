@@ -57,12 +57,28 @@ static void forked_child(void)
 	int fd = __atomic_exchange_n(&watched_fd, -1, __ATOMIC_RELAXED);
 	if (fd >= 0)
 		close(fd);
+	for (unsigned i = 1; i < gs__n_slices; i++) {
+		fd = __atomic_exchange_n(&gs__slice_at(i)->conn, -1, __ATOMIC_RELAXED);
+		if (fd >= 0)
+			close(fd);
+	}
 }
+
+static int connect_as(const char *slice, const char *gpu, long server);
 
 /* again: a running program registering with a new daemon, which names the
  * server it runs with (0 under NVIDIA's MPS) so that it is never queued */
 static int connect_daemon(bool again)
 {
+	return again ? connect_as(gs__slice.name, gs__slice.gpu_uuid, (long)gs__client.server)
+		     : connect_as(asked_slice, asked_gpu, -1);
+}
+
+/* A registration for slice on gpu; server: the one it runs with, when it
+ * registers again (-1: the first time). */
+static int connect_as(const char *slice, const char *gpu, long server)
+{
+	bool again = server >= 0;
 	int fd = gs_control_connect(daemon_addr.sun_path, CONNECT_MS);
 	if (fd == -ETIMEDOUT)
 		gs__log("gpushare-control (%s) did not accept the connection within %d s", daemon_addr.sun_path,
@@ -73,10 +89,9 @@ static int connect_daemon(bool again)
 		return fd;
 	char line[256];
 	/* again: the slice it was placed in, which the daemon gives again */
-	int n = snprintf(line, sizeof line, "register_client %s %s", again ? gs__slice.name : asked_slice,
-			 again ? gs__slice.gpu_uuid : asked_gpu);
+	int n = snprintf(line, sizeof line, "register_client %s %s", slice, gpu);
 	if (again)
-		n += snprintf(line + n, sizeof line - (size_t)n, " %ld", (long)gs__client.server);
+		n += snprintf(line + n, sizeof line - (size_t)n, " %ld", server);
 	line[n++] = '\n';
 	/* a daemon that refused the connection (too many of the user's) has
 	 * said why and closed it: the send fails, the answer is still there */
@@ -134,12 +149,15 @@ static int read_line(int fd, char *buf, size_t len, int timeout_ms)
 	}
 }
 
-/* Reads the daemon's answer to register_client. 0 registered, 1 refused
- * (why in why; a connection the daemon refused, too many of the user's, too),
- * -1 no answer (-ETIMEDOUT: none in time). apply: take the limits it gives. */
+/* Reads the daemon's answer to register_client into to (its placement) and
+ * cl (its server's limits; NULL when registering again: the limits it had
+ * stay). 0 registered, 1 refused (why in why; a connection the daemon
+ * refused, too many of the user's, too), -1 no answer (-ETIMEDOUT: none in
+ * time). */
 static bool queued;
-static int read_answer(int fd, bool apply, char *why, size_t whylen)
+static int read_answer(int fd, struct gs__placement *to, struct gs__client *cl, char *why, size_t whylen)
 {
+	bool apply = cl != NULL;
 	char line[sizeof placed.store_dir + 256];
 	int timeout = ANSWER_MS, rc;
 	why[0] = '\0';
@@ -154,8 +172,8 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 			/* where it runs; its ledger comes with the admission */
 			if (apply) {
 				snprintf(pl.store_dir, sizeof pl.store_dir, "%s", line + at);
-				pl.paused = placed.paused; /* a pause told before the answer */
-				placed = pl;
+				pl.paused = to->paused; /* a pause told before the answer */
+				*to = pl;
 				got_placement = true;
 			}
 		} else if (strncmp(line, "R mask ", 7) == 0) {
@@ -165,7 +183,6 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 			if (sscanf(line + 7, "%" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32
 				   " %" SCNx32 " %u", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &m[6], &m[7], &idle) == 9) {
 				/* registering again: the new daemon's, for gs__mask_again */
-				struct gs__placement *to = apply ? &placed : &placed_again;
 				memcpy(to->mask, m, sizeof to->mask);
 				memcpy(to->own, m + 4, sizeof to->own);
 				to->idle_ms = idle;
@@ -174,52 +191,47 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 		} else if (strncmp(line, "R turns ", 8) == 0) {
 			/* a timeslice slice: the turn's length, whether it holds the turn now */
 			unsigned ms, has;
-			struct gs__placement *to = apply ? &placed : &placed_again;
 			if (sscanf(line + 8, "%u %u", &ms, &has) == 2 && ms) {
 				to->turn_ms = ms;
 				to->has_turn = has;
 			}
 		} else if (strcmp(line, "S turn on") == 0 || strcmp(line, "S turn off") == 0) {
 			/* a turn given or taken before the answer ended */
-			struct gs__placement *to = apply ? &placed : &placed_again;
 			to->has_turn = strcmp(line, "S turn on") == 0;
 		} else if (strcmp(line, "S pause on") == 0 || strcmp(line, "S pause off") == 0) {
-			struct gs__placement *to = apply ? &placed : &placed_again;
 			to->paused = strcmp(line, "S pause on") == 0;
 		} else if (strcmp(line, "S swap out") == 0 || strcmp(line, "S swap in") == 0) {
 			/* a suspended program's resume asked of it as it registers again */
-			struct gs__placement *to = apply ? &placed : &placed_again;
 			to->swap_cmd = line[7] == 'o' ? 'o' : 'i';
 		} else if (strcmp(line, "R swap 1") == 0) {
 			if (apply)
-				gs__client.swap = true;
+				cl->swap = true;
 		} else if (strncmp(line, "S mask ", 7) == 0) {
 			/* a mask pushed before the answer ended: the newest holds */
-			struct gs__placement *to = apply ? &placed : &placed_again;
 			uint32_t m[4];
 			if (to->masked && sscanf(line + 7, "%" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32, &m[0], &m[1], &m[2],
 						 &m[3]) == 4)
 				memcpy(to->mask, m, sizeof m);
 		} else if (sscanf(line, "R server %ld %lf %" SCNu64, &pid, &pct, &bytes) == 3) {
 			if (apply) {
-				gs__client.server = (pid_t)pid;
-				gs__client.pct = pct;
-				gs__client.memory_limit = bytes;
+				cl->server = (pid_t)pid;
+				cl->pct = pct;
+				cl->memory_limit = bytes;
 			}
 		} else if ((fields = sscanf(line, "R mps %lf %" SCNu64 " %lf", &pct, &bytes, &share)) >= 2) {
 			/* an older daemon sends no share: the slice is taken as the GPU */
 			if (fields == 2 || !(share > 0 && share <= 1))
 				share = 1;
 			if (apply) {
-				gs__client.pct = pct;
-				gs__client.memory_limit = bytes;
-				gs__client.mps = true;
-				gs__client.share = share;
+				cl->pct = pct;
+				cl->memory_limit = bytes;
+				cl->mps = true;
+				cl->share = share;
 			}
 		} else if (sscanf(line, "R queued %ld", &uid) == 1) {
 			if (!queued)
 				fprintf(stderr, "gpushare: slice %s is in use by user %ld; waiting for it (queued)\n",
-					placed.slice, uid);
+					to->slice, uid);
 			gs__log("queued behind user %ld", uid);
 			queued = true;
 			timeout = -1;
@@ -253,7 +265,7 @@ static double gpu_percentage(unsigned sms, unsigned total)
  * H200), and the program on the whole of what MPS gave. */
 static void mps_environment(void)
 {
-	char v[96];
+	char v[96 * GS__MAX_SLICES];
 	double share = gs__client.share > 0 && gs__client.share < 1 ? gs__client.share : 1;
 	/* the slice's SMs give the GPU's; the process may have fewer of them
 	 * (GPUSHARE_SMS, CUDA_DEVICE_SM_LIMIT: config.c), which MPS is given
@@ -299,6 +311,16 @@ static void mps_environment(void)
 		 * (NVIDIA's MPS enforces it, not the ledger) */
 		const char *own_limit = secure_getenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT");
 		snprintf(v, sizeof v, "%s=%" PRIu64 "M", gs__slice.gpu_uuid, pinned >> 20);
+		/* a program's further slices: each GPU's own (MPS takes a list) */
+		for (unsigned i = 1; i < gs__n_slices; i++) {
+			const struct gs__slice *o = gs__slice_at(i);
+			uint64_t p = o->server_limit;
+			if (o->process_limit && (!p || o->process_limit < p))
+				p = o->process_limit;
+			size_t len = strlen(v);
+			if (p)
+				snprintf(v + len, sizeof v - len, ",%s=%" PRIu64 "M", o->gpu_uuid, p >> 20);
+		}
 		if (own_limit && *own_limit && strcmp(own_limit, v))
 			gs__log("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=%s replaced by %s (the server's, or this process's "
 				"own lower cap)", own_limit, v);
@@ -330,15 +352,80 @@ static void mps_environment(void)
 		pct ? pct : "(none)", mem ? mem : "(none)");
 }
 
+static bool notify_on(int fd, const char *line)
+{
+	return fd >= 0 && send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)strlen(line);
+}
+
 bool gs__notify(const char *line)
 {
-	int fd = __atomic_load_n(&watched_fd, __ATOMIC_RELAXED);
-	return fd >= 0 && send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)strlen(line);
+	return notify_on(__atomic_load_n(&watched_fd, __ATOMIC_RELAXED), line);
 }
 
 bool gs__connected(void)
 {
 	return __atomic_load_n(&watched_fd, __ATOMIC_RELAXED) >= 0;
+}
+
+/* A further slice's connection said something (pf: one per further slice):
+ * terminate_client reaches the whole program; its memory is not moved for
+ * a suspend (the first slice's connection takes part in masks, turns and
+ * the swap). Whether one closed. */
+static bool further_lines(const struct pollfd *pf)
+{
+	char line[256];
+	for (unsigned i = 1; i < gs__n_slices; i++) {
+		if (!pf[i - 1].revents)
+			continue;
+		int c = gs__slice_at(i)->conn;
+		if (c < 0 || read_line(c, line, sizeof line, 0) == -1)
+			return true;
+		if (strcmp(line, "S terminate") == 0) {
+			__atomic_or_fetch(&gs__wrap_flags, GS__WRAP_TERMINATED, __ATOMIC_RELEASE);
+			fprintf(stderr, "gpushare: terminated by gpushare-control (terminate_client)\n");
+			gs__log("terminated (slice %s): every CUDA call now fails", gs__slice_at(i)->name);
+		} else if (strcmp(line, "S swap out") == 0 || strcmp(line, "S swap in") == 0) {
+			static const char no[] = "swap_failed 801 a program with several slices is not moved\n";
+			if (send(c, no, sizeof no - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+				gs__log("cannot answer a swap on slice %s's connection", gs__slice_at(i)->name);
+		}
+	}
+	return false;
+}
+
+static void close_further(void)
+{
+	for (unsigned i = 1; i < gs__n_slices; i++) {
+		int c = __atomic_exchange_n(&gs__slice_at(i)->conn, -1, __ATOMIC_RELAXED);
+		if (c >= 0)
+			close(c);
+	}
+}
+
+/* Registered again with a new daemon: the further slices too, each as it
+ * was placed. 0, or 1 refused (why). */
+static int again_further(char *why, size_t whylen)
+{
+	for (unsigned i = 1; i < gs__n_slices; i++) {
+		struct gs__slice *o = gs__slice_at(i);
+		struct gs__placement scratch = { .ledger_fd = -1 };
+		int c = connect_as(o->name, o->gpu_uuid, o->server);
+		int rc = c < 0 ? -1 : read_answer(c, &scratch, NULL, why, whylen);
+		if (passed_fd >= 0) {
+			close(passed_fd);
+			passed_fd = -1;
+		}
+		if (rc) {
+			if (c >= 0)
+				close(c);
+			if (rc < 0)
+				snprintf(why, whylen, "no answer for slice %s", o->name);
+			return rc < 0 ? -1 : 1;
+		}
+		__atomic_store_n(&o->conn, c, __ATOMIC_RELAXED);
+		notify_on(c, "sm_busy\n"); /* green contexts: its SMs are never lent */
+	}
+	return 0;
 }
 
 /* Watches the connection: pushed events, and the daemon's death. */
@@ -369,9 +456,15 @@ static void *watch(void *arg)
 			int to_count = (int)((count_next - now + 999999) / 1000000);
 			if (gs__count_on && (wait < 0 || to_count < wait))
 				wait = to_count;
-			struct pollfd pf[2] = { { fd, POLLIN, 0 }, { gs__act_wake_fd(), POLLIN, 0 } };
-			int rc = poll(pf, pf[1].fd >= 0 ? 2 : 1, wait);
+			struct pollfd pf[2 + GS__MAX_SLICES] = { { fd, POLLIN, 0 }, { gs__act_wake_fd(), POLLIN, 0 } };
+			for (unsigned i = 1; i < gs__n_slices; i++)
+				pf[1 + i] = (struct pollfd){ gs__slice_at(i)->conn, POLLIN, 0 };
+			int rc = poll(pf, 1 + gs__n_slices, wait);
 			if (rc < 0 && errno == EINTR)
+				continue;
+			if (rc > 0 && further_lines(pf + 2))
+				break; /* a further slice's connection closed: the daemon went */
+			if (rc > 0 && !pf[0].revents && !pf[1].revents)
 				continue;
 			if (rc == 0) {
 				if (every >= 0 && gs_now_ns() >= next) { /* not the count's wake-up */
@@ -380,7 +473,7 @@ static void *watch(void *arg)
 				}
 				continue;
 			}
-			if (rc > 0 && pf[1].revents) { /* busy again: look every idle interval */
+			if (rc > 0 && pf[1].fd >= 0 && pf[1].revents) { /* busy again: look every idle interval */
 				gs__act_woken();
 				if (!pf[0].revents)
 					continue;
@@ -408,6 +501,11 @@ static void *watch(void *arg)
 		/* no longer ours for a forked child to close: the number may be reused */
 		__atomic_store_n(&watched_fd, -1, __ATOMIC_RELAXED);
 		close(fd);
+		for (unsigned i = 1; i < gs__n_slices; i++) {
+			int c = __atomic_exchange_n(&gs__slice_at(i)->conn, -1, __ATOMIC_RELAXED);
+			if (c >= 0)
+				close(c);
+		}
 		gs__mask_lost();
 		gs__turns_again(NULL); /* nobody gives the turn: the gate opens */
 		gs__act_reset();
@@ -422,11 +520,13 @@ static void *watch(void *arg)
 			placed_again.has_turn = false;
 			placed_again.paused = false;
 			placed_again.swap_cmd = 0;
-			int rc = read_answer(fd, false, why, sizeof why);
+			int rc = read_answer(fd, &placed_again, NULL, why, sizeof why);
 			if (passed_fd >= 0) { /* it has its ledger */
 				close(passed_fd);
 				passed_fd = -1;
 			}
+			if (rc == 0 && (rc = again_further(why, sizeof why)) != 0)
+				close_further();
 			if (rc == 0)
 				break;
 			close(fd);
@@ -477,7 +577,9 @@ static int refuse(const char *why)
 	return 1;
 }
 
-int gs__register(const char *asked, const char *gpu)
+/* The first (or only) registration: 0 placed (its connection into *fdp,
+ * gs__slice filled), 1 refused, -1 no daemon. */
+static int register_first(const char *asked, const char *gpu, int *fdp)
 {
 	asked_slice = asked;
 	asked_gpu = gpu;
@@ -490,14 +592,14 @@ int gs__register(const char *asked, const char *gpu)
 			 daemon_addr.sun_path, CONNECT_MS / 1000);
 		return refuse(why);
 	}
-	int rc = read_answer(fd, true, why, sizeof why);
+	int rc = read_answer(fd, &placed, &gs__client, why, sizeof why);
 	while (rc < 0 && rc != -ETIMEDOUT && queued) {
 		/* the daemon went away while we waited our turn: wait for the
 		 * next one rather than run beside the slice's holder */
 		close(fd);
 		usleep(200000);
 		if ((fd = connect_daemon(false)) >= 0)
-			rc = read_answer(fd, true, why, sizeof why);
+			rc = read_answer(fd, &placed, &gs__client, why, sizeof why);
 	}
 	if (rc == 0 && (!got_placement || passed_fd < 0)) {
 		snprintf(why, sizeof why, "gpushare-control (%s) did not say where this program runs, or passed no ledger "
@@ -527,11 +629,30 @@ int gs__register(const char *asked, const char *gpu)
 		"limit %" PRIu64 " MiB",
 		daemon_addr.sun_path, gs__slice.name, placed.how, (long)gs__client.server, gs__client.pct,
 		gs__client.memory_limit >> 20);
+	*fdp = fd;
+	return 0;
+}
+
+/* Registered: the limits handed to NVIDIA's MPS, masks and turns (one
+ * slice only: a program of several runs on green contexts and takes no
+ * turns), and the thread that watches the connections. */
+static void start_watching(int fd)
+{
+	bool several = gs__n_slices > 1;
 	if (gs__client.mps)
 		mps_environment();
 	watched_fd = fd;
-	gs__mask_setup(&placed);
-	gs__turns_setup(&placed); /* before the watcher: it may be told of a turn at once */
+	if (!several) {
+		gs__mask_setup(&placed);
+		gs__turns_setup(&placed); /* before the watcher: it may be told of a turn at once */
+	} else {
+		/* green contexts, which hold each slice's SMs whether it is busy
+		 * or not: none of its slices' SMs are lent */
+		for (unsigned i = 0; i < gs__n_slices; i++)
+			notify_on(i ? gs__slice_at(i)->conn : fd, "sm_busy\n");
+		gs__log("%u slices: SMs confined by a green context on each device; no TPC masks, no turns",
+			gs__n_slices);
+	}
 	gs__count_setup();
 	if (placed.paused)
 		gs__pause_set(true);
@@ -548,5 +669,88 @@ int gs__register(const char *asked, const char *gpu)
 	pthread_attr_destroy(&attr);
 	if (placed.swap_cmd)
 		gs__swap_command(placed.swap_cmd == 'o');
+}
+
+int gs__register(const char *asked, const char *gpu)
+{
+	int fd, rc = register_first(asked, gpu, &fd);
+	if (rc == 0)
+		start_watching(fd);
+	return rc;
+}
+
+/* A slice the daemon placed the program in by something else than its
+ * request (its cgroup's, its job's): a program of several slices is placed
+ * in each it names, or not at all. */
+static int not_named(const char *asked, const struct gs__placement *pl, char *why, size_t len)
+{
+	if (strcmp(pl->how, "named") == 0)
+		return 0;
+	if (strcmp(pl->how, "cgroup") == 0 || strcmp(pl->how, "job") == 0)
+		snprintf(why, len, "gpushare-control places this program in its %s's slice %s, not in %s: a program of "
+			 "a job's or cgroup's slice runs in that one slice (give CUDA_VISIBLE_DEVICES one slice, or run "
+			 "it outside the job)", pl->how, pl->slice, asked + (asked[0] == '?'));
+	else
+		snprintf(why, len, "%s is not a gpushare slice (gpushare-smi -L lists them): a program given several "
+			 "slices runs in gpushare slices alone", asked + (asked[0] == '?'));
+	return 1;
+}
+
+int gs__register_all(char asked[][128], size_t n)
+{
+	int fd, rc = register_first(asked[0], "-", &fd);
+	if (rc)
+		return rc;
+	char why[512], err[256];
+	if (not_named(asked[0], &placed, why, sizeof why)) {
+		close(fd);
+		return refuse(why);
+	}
+	for (size_t k = 1; k < n; k++) {
+		struct gs__placement pl = { .ledger_fd = -1 };
+		struct gs__client cl = { 0 };
+		got_placement = false;
+		int c = connect_as(asked[k], "-", -1);
+		rc = c < 0 ? -1 : read_answer(c, &pl, &cl, why, sizeof why);
+		if (rc == 0 && (!got_placement || passed_fd < 0)) {
+			snprintf(why, sizeof why, "gpushare-control passed no ledger for %s", asked[k] + 1);
+			rc = 1;
+		}
+		pl.ledger_fd = rc == 0 ? passed_fd : -1;
+		if (rc && passed_fd >= 0)
+			close(passed_fd);
+		passed_fd = -1;
+		struct gs__slice *s = gs__slice_at((unsigned)k);
+		if (rc == 0 && not_named(asked[k], &pl, why, sizeof why))
+			rc = 1;
+		if (rc == 0 && gs__config_placed(s, &pl, err, sizeof err)) {
+			snprintf(why, sizeof why, "%s", err);
+			rc = 1;
+		}
+		if (rc) {
+			char whole[640];
+			snprintf(whole, sizeof whole, "slice %s of CUDA_VISIBLE_DEVICES: %s (the whole program is refused, "
+				 "its other slices too)", asked[k] + 1, rc < 0 ? "gpushare-control gave no answer" : why);
+			if (c >= 0)
+				close(c);
+			close_further();
+			close(fd);
+			return refuse(whole);
+		}
+		s->pct = cl.pct;
+		s->server_limit = cl.memory_limit;
+		s->server = cl.server;
+		s->conn = c;
+		gs__n_slices = (unsigned)k + 1;
+		gs__log("registered slice %s too (GPU %s, server %ld, memory limit %" PRIu64 " MiB)", s->name, s->gpu_uuid,
+			s->server, cl.memory_limit >> 20);
+	}
+	if (gs__config_check_slices(err, sizeof err)) {
+		close_further();
+		close(fd);
+		return refuse(err);
+	}
+	gs__client.swap = false; /* its memory is not moved: nothing backs it for a swap */
+	start_watching(fd);
 	return 0;
 }

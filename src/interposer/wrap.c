@@ -15,7 +15,9 @@
 #define EXPORT __attribute__((visibility("default")))
 
 struct gs__real gs__real;
-struct gs__slice gs__slice;
+struct gs__slice gs__slice = { .conn = -1 };
+struct gs__slice gs__more[GS__MAX_SLICES - 1];
+unsigned gs__n_slices = 1;
 
 static void *(*real_dlsym)(void *, const char *);
 static bool ready;
@@ -222,9 +224,14 @@ static void init_once(void)
 	/* gpushare-control decides where the program runs; without one, the
 	 * environment and the stores do. A bad value must never mean no limit:
 	 * CUDA is refused, and stderr says why. */
-	char err[256] = "", asked[128], gpu[64];
-	if (gs__config_request(asked, sizeof asked, gpu, sizeof gpu, err, sizeof err) ||
-	    (gs__register(asked, gpu) < 0 && gs__config_load(&gs__slice, err, sizeof err))) {
+	char err[320] = "", asked[GS__MAX_SLICES][128], gpu[64];
+	size_t n_asked = 0;
+	int placed = 0;
+	if (gs__config_requests(asked, GS__MAX_SLICES, &n_asked, err, sizeof err) ||
+	    (n_asked < 2 && gs__config_request(asked[0], sizeof asked[0], gpu, sizeof gpu, err, sizeof err)) ||
+	    ((placed = n_asked > 1 ? gs__register_all(asked, n_asked) : gs__register(asked[0], gpu)) < 0 &&
+	     gs__config_load(&gs__slice, err, sizeof err)) ||
+	    (placed < 0 && gs__config_check_slices(err, sizeof err))) {
 		gs__slice.refused = true;
 		fprintf(stderr, "gpushare: %s; CUDA is refused for this program\n", err);
 		gs__log("refused: %s", err);

@@ -64,6 +64,7 @@ struct CUctx_st {
 	unsigned sm_start, sm_count;
 	int refs;
 	unsigned flags;
+	uint64_t peers;            /* devices whose memory it may reach (cuCtxEnablePeerAccess), a bit each */
 	struct CUstream_st stream; /* the NULL stream */
 };
 
@@ -1507,6 +1508,111 @@ EXPORT CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char v, size_t n)
 EXPORT CUresult cuMemsetD8_v2_ptds(CUdeviceptr dst, unsigned char v, size_t n)
 {
 	return cuMemsetD8_v2(dst, v, n);
+}
+
+/* ---- peers: two devices of the process, as NVLink or PCIe peers are ----
+ * Every pair of distinct simulated devices may be peers. A copy between
+ * contexts (cuMemcpyPeer) needs no peer access, as on NVIDIA's driver,
+ * which stages it through the host where the devices are not peers; it
+ * checks that each range is device memory of its context's device. */
+
+/* The device whose memory [p, p + n) is, -1 when it is none's. */
+static int dev_of_range(uintptr_t p, size_t n)
+{
+	int dev = -1;
+	pthread_mutex_lock(&S.lock);
+	for (size_t i = 0; i < S.n_allocs && dev < 0; i++)
+		if (p >= S.allocs[i].ptr && n <= S.allocs[i].size && p - S.allocs[i].ptr <= S.allocs[i].size - n)
+			dev = S.allocs[i].dev;
+	pthread_mutex_unlock(&S.lock);
+	if (dev < 0 && dev_range_ok(p, n))
+		dev = -2; /* mapped VMM memory: its device is not recorded, taken as any */
+	return dev;
+}
+
+EXPORT CUresult cuDeviceCanAccessPeer(int *can, CUdevice dev, CUdevice peer)
+{
+	NEED_INIT();
+	if (!can)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (dev < 0 || dev >= S.n || peer < 0 || peer >= S.n)
+		return CUDA_ERROR_INVALID_DEVICE;
+	*can = dev != peer;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxEnablePeerAccess(CUcontext peer, unsigned int flags)
+{
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	if (rc)
+		return rc;
+	if (flags)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!valid_ctx(peer))
+		return CUDA_ERROR_INVALID_CONTEXT;
+	if (peer->dev == c->dev || peer->dev >= 64)
+		return CUDA_ERROR_PEER_ACCESS_UNSUPPORTED;
+	uint64_t bit = 1ull << peer->dev;
+	if (__atomic_fetch_or(&c->peers, bit, __ATOMIC_ACQ_REL) & bit)
+		return CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED;
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxDisablePeerAccess(CUcontext peer)
+{
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	if (rc)
+		return rc;
+	if (!valid_ctx(peer))
+		return CUDA_ERROR_INVALID_CONTEXT;
+	uint64_t bit = peer->dev < 64 ? 1ull << peer->dev : 0;
+	if (!bit || !(__atomic_fetch_and(&c->peers, ~bit, __ATOMIC_ACQ_REL) & bit))
+		return CUDA_ERROR_PEER_ACCESS_NOT_ENABLED;
+	return CUDA_SUCCESS;
+}
+
+/* A copy between two contexts' memory, after the work of stream s (NULL:
+ * both contexts' NULL streams), done at once. */
+static CUresult peer_copy(CUdeviceptr dst, CUcontext dc, CUdeviceptr src, CUcontext sc, size_t n, CUstream s)
+{
+	NEED_INIT();
+	if (!valid_ctx(dc) || !valid_ctx(sc))
+		return CUDA_ERROR_INVALID_CONTEXT;
+	if (n == 0)
+		return CUDA_SUCCESS;
+	int ddev = dev_of_range((uintptr_t)dst, n), sdev = dev_of_range((uintptr_t)src, n);
+	if (ddev == -1 || sdev == -1 || (ddev >= 0 && ddev != dc->dev) || (sdev >= 0 && sdev != sc->dev))
+		return CUDA_ERROR_INVALID_VALUE;
+	struct CUstream_st *st = s ? stream_of(s, current()) : NULL;
+	if (s && !st)
+		return CUDA_ERROR_INVALID_HANDLE;
+	sleep_until(st ? st->busy_until : dc->stream.busy_until > sc->stream.busy_until ? dc->stream.busy_until
+											 : sc->stream.busy_until);
+	memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemcpyPeer(CUdeviceptr dst, CUcontext dc, CUdeviceptr src, CUcontext sc, size_t n)
+{
+	return peer_copy(dst, dc, src, sc, n, NULL);
+}
+
+EXPORT CUresult cuMemcpyPeer_ptds(CUdeviceptr dst, CUcontext dc, CUdeviceptr src, CUcontext sc, size_t n)
+{
+	return peer_copy(dst, dc, src, sc, n, NULL);
+}
+
+EXPORT CUresult cuMemcpyPeerAsync(CUdeviceptr dst, CUcontext dc, CUdeviceptr src, CUcontext sc, size_t n, CUstream s)
+{
+	return peer_copy(dst, dc, src, sc, n, s);
+}
+
+EXPORT CUresult cuMemcpyPeerAsync_ptsz(CUdeviceptr dst, CUcontext dc, CUdeviceptr src, CUcontext sc, size_t n,
+				       CUstream s)
+{
+	return peer_copy(dst, dc, src, sc, n, s);
 }
 
 /* ---- streams and events ---- */

@@ -35,6 +35,15 @@
  *   cuda-app [--via ...] pattern MiB          MiB in two allocations and a small one, each filled with a
  *                                             known pattern: prints "held", then each SIGUSR1 reads them all
  *                                             back: "check ok" or "check bad <allocation> <offset>"
+ *   cuda-app [--via ...] twodev MiB0 MiB1 [hold]  two devices, each through its primary: "dev<d> sms <n> smid
+ *                                             <distinct> <lo>-<hi> mem_total_mib <t> mem_free_mib <f>", then
+ *                                             MiB0 on device 0 and MiB1 on device 1 ("alloc<d> <rc>"), peer
+ *                                             access both ways and a copy each way between them by
+ *                                             cuMemcpyPeer and cuMemcpyPeerAsync ("peer ok", or what failed),
+ *                                             each device's free memory again ("free<d> <MiB>"); hold: "held",
+ *                                             then waits for SIGTERM
+ *   cuda-app [--via ...] fill2 MiB             MiB chunks on device 0 until refused, then on device 1:
+ *                                             "got0 <MiB>", "got1 <MiB>"
  */
 #include "gs-cuda.h"
 #include "gs-nvml.h"
@@ -612,6 +621,136 @@ static int forked(size_t mib)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
+/* Device d's primary, current. */
+static CUcontext use_device(int d)
+{
+	CUcontext c;
+	CHECK(CALL(cuDevicePrimaryCtxRetain, t_ctxdev, &c, d));
+	CHECK(CALL(cuCtxSetCurrent, t_ctx, c));
+	return c;
+}
+
+/* The SMs the current context's kernels run on: distinct ids, lowest, highest. */
+static void smids(unsigned *distinct, unsigned *lo, unsigned *hi)
+{
+	CUmodule mod;
+	CHECK(CALL(cuModuleLoadData, CUresult(*)(CUmodule *, const void *), &mod, "gpushare-sim-module\nkernel gs_smid 5\n"));
+	CUfunction f;
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &f, mod, "gs_smid"));
+	enum { BLOCKS = 2048 };
+	CUdeviceptr out;
+	CHECK(CALL(cuMemAlloc, t_alloc, &out, BLOCKS * 4));
+	void *params[] = { &out };
+	CHECK(CALL(cuLaunchKernel, CUresult(*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **),
+		   f, BLOCKS, 1, 1, 128, 1, 1, 0, NULL, params, NULL));
+	uint32_t mine[BLOCKS];
+	CHECK(CALL(cuMemcpyDtoH, CUresult(*)(void *, CUdeviceptr, size_t), mine, out, sizeof mine));
+	CHECK(CALL(cuMemFree, t_free, out));
+	unsigned char seen[1024] = { 0 };
+	*distinct = 0, *lo = 1023, *hi = 0;
+	for (unsigned i = 0; i < BLOCKS; i++) {
+		*distinct += !seen[mine[i] & 1023];
+		seen[mine[i] & 1023] = 1;
+		*lo = mine[i] < *lo ? mine[i] : *lo;
+		*hi = mine[i] > *hi ? mine[i] : *hi;
+	}
+}
+
+typedef CUresult (*t_peer)(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t);
+typedef CUresult (*t_peer_async)(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t, CUstream);
+
+/* A copy each way between the two devices' memory: whether the bytes came. */
+static bool peer_copies(CUcontext c0, CUcontext c1, CUdeviceptr a, CUdeviceptr b)
+{
+	char sent[64], back[64] = "";
+	snprintf(sent, sizeof sent, "bytes from device 0 to device 1, pid %ld", (long)getpid());
+	use_device(0);
+	CUresult rc = CALL(cuCtxEnablePeerAccess, CUresult(*)(CUcontext, unsigned), c1, 0);
+	use_device(1);
+	CUresult rc1 = CALL(cuCtxEnablePeerAccess, CUresult(*)(CUcontext, unsigned), c0, 0);
+	if (rc || rc1) {
+		printf("peer access %d %d\n", rc, rc1);
+		return false;
+	}
+	use_device(0);
+	CHECK(CALL(cuMemcpyHtoD, CUresult(*)(CUdeviceptr, const void *, size_t), a, sent, sizeof sent));
+	if ((rc = CALL(cuMemcpyPeer, t_peer, b, c1, a, c0, sizeof sent))) {
+		printf("cuMemcpyPeer %d\n", rc);
+		return false;
+	}
+	use_device(1);
+	CHECK(CALL(cuMemcpyDtoH, CUresult(*)(void *, CUdeviceptr, size_t), back, b, sizeof back));
+	if (memcmp(sent, back, sizeof sent)) {
+		printf("cuMemcpyPeer gave other bytes\n");
+		return false;
+	}
+	/* and back into device 0's memory, on device 1's stream, by the async form */
+	if ((rc = CALL(cuMemcpyPeerAsync, t_peer_async, a + 64, c0, b, c1, sizeof sent, NULL)) || (rc = ctx_sync())) {
+		printf("cuMemcpyPeerAsync %d\n", rc);
+		return false;
+	}
+	use_device(0);
+	memset(back, 0, sizeof back);
+	CHECK(CALL(cuMemcpyDtoH, CUresult(*)(void *, CUdeviceptr, size_t), back, a + 64, sizeof back));
+	return memcmp(sent, back, sizeof sent) == 0 || (printf("cuMemcpyPeerAsync gave other bytes\n"), false);
+}
+
+static int twodev(size_t mib0, size_t mib1, bool hold_on)
+{
+	int n;
+	CHECK(CALL(cuDeviceGetCount, CUresult(*)(int *), &n));
+	printf("devices %d\n", n);
+	if (n < 2)
+		return 1;
+	CUcontext c[2];
+	for (int d = 0; d < 2; d++) {
+		c[d] = use_device(d);
+		int sms;
+		size_t f, t;
+		unsigned distinct, lo, hi;
+		CHECK(CALL(cuDeviceGetAttribute, CUresult(*)(int *, int, CUdevice), &sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, d));
+		smids(&distinct, &lo, &hi);
+		CHECK(CALL(cuMemGetInfo, t_info, &f, &t));
+		printf("dev%d sms %d smid %u %u-%u mem_total_mib %zu mem_free_mib %zu\n", d, sms, distinct, lo, hi, t >> 20,
+		       f >> 20);
+	}
+	CUdeviceptr p[2];
+	size_t mib[2] = { mib0 ? mib0 : 1, mib1 ? mib1 : 1 };
+	for (int d = 0; d < 2; d++) {
+		use_device(d);
+		CUresult rc = CALL(cuMemAlloc, t_alloc, &p[d], mib[d] << 20);
+		printf("alloc%d %d\n", d, rc);
+		if (rc)
+			return 1;
+	}
+	bool ok = peer_copies(c[0], c[1], p[0], p[1]);
+	printf(ok ? "peer ok\n" : "peer failed\n");
+	for (int d = 0; d < 2; d++) {
+		use_device(d);
+		printf("free%d %zu\n", d, free_mib());
+	}
+	fflush(stdout);
+	if (!hold_on)
+		return ok ? 0 : 1;
+	printf("held\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+static int fill2(size_t chunk)
+{
+	for (int d = 0; d < 2; d++) {
+		use_device(d);
+		size_t got = 0;
+		CUdeviceptr p;
+		while (CALL(cuMemAlloc, t_alloc, &p, chunk << 20) == CUDA_SUCCESS)
+			got += chunk;
+		printf("got%d %zu\n", d, got);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1;
@@ -681,6 +820,11 @@ int main(int argc, char **argv)
 			    (unsigned)strtoul(argv[i + 4], NULL, 10));
 	if (strcmp(cmd, "pattern") == 0)
 		return pattern(arg);
+	if (strcmp(cmd, "twodev") == 0)
+		return twodev(arg, i + 2 < argc ? strtoull(argv[i + 2], NULL, 10) : 0,
+			      i + 3 < argc && strcmp(argv[i + 3], "hold") == 0);
+	if (strcmp(cmd, "fill2") == 0)
+		return fill2(arg ? arg : 256);
 	if (strcmp(cmd, "idle") == 0 || strcmp(cmd, "vmm") == 0) {
 		if (cmd[0] == 'v') {
 			CUmemAllocationProp prop = { .type = 1, .location = { 1, 0 } };
