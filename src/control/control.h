@@ -188,6 +188,11 @@ struct control_peer {
 	bool susp_turn;                          /* suspended for another slice's memory turn (memturn.c) */
 	bool susp_refused;                       /* the driver refused to suspend it (an NVIDIA MPS client) */
 	bool susp_lend;                          /* a borrower suspended for an owner's guarantee (lend.c) */
+	pid_t lend_for;                          /* susp_lend: the owner it was suspended for, */
+	uint64_t lend_for_start;                 /* that owner's start time, */
+	unsigned lend_for_ask;                   /* which of its asks (lend_ask), */
+	uint64_t lend_bytes;                     /* and what it held then */
+	unsigned lend_ask;                       /* an owner: its asks so far */
 	bool lend_pending;                       /* an owner waiting for its guarantee back (lend.c) */
 	uint64_t lend_need, lend_begun;          /* what it is given back, and what suspensions begun for it free */
 	uint64_t lend_window_ns;                 /* its questions' second (lend.c: a bounded number each) */

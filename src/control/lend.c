@@ -207,6 +207,34 @@ static const char *rank_name(unsigned rank)
 	return rank == 0 ? "low" : rank == 2 ? "critical" : "normal";
 }
 
+struct begun {
+	const struct control_peer *owner;
+	uint64_t bytes;
+};
+
+static void add_begun(void *ctx, struct control_peer *q)
+{
+	struct begun *b = ctx;
+	if (!q->susp_lend || q->lend_for != b->owner->pid || q->lend_for_start != b->owner->pid_start ||
+	    q->lend_for_ask != b->owner->lend_ask)
+		return;
+	if (q->susp == CONTROL_SUSPENDING)
+		b->bytes += q->lend_bytes; /* what it holds, until it is out */
+	else if (q->susp == CONTROL_SUSPENDED)
+		b->bytes += q->susp_bytes; /* what left the ledger: a swap leaves its context's */
+}
+
+/* What the suspensions begun for owner p's ask free: those on their way to
+ * the host, or there. One the driver or its interposer refused is running
+ * again and frees nothing, so the next borrower is tried; those of an
+ * earlier ask are off the GPU already and free nothing more. */
+static uint64_t begun_for(const struct control_peer *p)
+{
+	struct begun b = { .owner = p };
+	control_each_client(add_begun, &b);
+	return b.bytes;
+}
+
 /* Suspends borrowers for owner p until what they held covers its need;
  * answers it once none is on its way to the host. */
 static void step(struct control_state *s, struct control_peer *p)
@@ -216,6 +244,12 @@ static void step(struct control_state *s, struct control_peer *p)
 		answer(p, 0);
 		return;
 	}
+	uint64_t was = p->lend_begun;
+	p->lend_begun = begun_for(p);
+	if (p->lend_begun < was)
+		control_log(s, "Reclaim for client %ld (slice %s): borrowers free %" PRIu64 " MiB less than they held "
+			       "(a suspend refused, or a context left on the GPU); the next borrower is asked",
+			    (long)p->pid, p->slice, (was - p->lend_begun) >> 20);
 	struct pick k = { .s = s, .owner = p, .u = &u };
 	for (;;) {
 		k.best = NULL;
@@ -232,6 +266,10 @@ static void step(struct control_state *s, struct control_peer *p)
 		if (!b || !control_suspend_peer(s, q, false))
 			continue;
 		q->susp_lend = true;
+		q->lend_for = p->pid;
+		q->lend_for_start = p->pid_start;
+		q->lend_for_ask = p->lend_ask;
+		q->lend_bytes = b;
 		struct slice_use *e = slice_of(&u, q->slice);
 		if (e)
 			e->used = e->used > b ? e->used - b : 0;
@@ -315,6 +353,7 @@ void control_lend_reclaim(struct control_state *s, struct control_peer *p, const
 		need = lent; /* borrowers hold no more: what else is short is not theirs to give */
 	if (!p->lend_pending) {
 		p->lend_pending = true;
+		p->lend_ask++;
 		p->lend_begun = 0;
 		p->lend_need = need;
 	} else if (need > p->lend_need) {

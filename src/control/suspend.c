@@ -296,8 +296,11 @@ bool control_suspend_swap_offer(const struct control_state *s, const char *gpu, 
 		return true;
 	case SWAP_MPS:
 		return s->mps.on;
-	case SWAP_TURNS: /* VMM memory cannot be shared by cudaIpc*: only where a turn or a reclaim needs it */
-		return s->mps.on && strcmp(slice, "-") &&
+	case SWAP_TURNS:
+		/* VMM memory cannot be shared by cudaIpc*: only where a turn or a
+		 * reclaim needs it, with NVIDIA MPS or without (the checkpoint API
+		 * refuses programs held by TPC masks too: the swap is their way) */
+		return strcmp(slice, "-") &&
 		       (control_slice_mem_turn((struct control_state *)s, gpu, slice) > 0 ||
 			control_slice_borrows_memory((struct control_state *)s, gpu, slice));
 	default:
@@ -306,11 +309,11 @@ bool control_suspend_swap_offer(const struct control_state *s, const char *gpu, 
 }
 
 /* Whether its suspend goes through its interposer: a program told to back
- * its memory, of NVIDIA's MPS (which the checkpoint API refuses) or of a
- * daemon that swaps every program. */
+ * its memory, of NVIDIA's MPS or held by TPC masks (which the checkpoint API
+ * refuses), or of a daemon that swaps every program. */
 static bool use_swap(const struct control_state *s, const struct control_peer *p)
 {
-	return p->swap && (swap_mode == SWAP_ALL || s->mps.on);
+	return p->swap && (swap_mode == SWAP_ALL || s->mps.on || p->masked);
 }
 
 static void ask_swap(struct control_state *s, struct control_peer *p, bool out)
@@ -555,7 +558,12 @@ static void tick_one(void *ctx, struct control_peer *p)
 			return;
 		}
 		if (rc) {
-			control_log(s, "Client %ld not suspended: %s (%d)", (long)p->pid, why_refused(rc), rc);
+			if (rc == CUDA_ERROR_NOT_SUPPORTED && p->masked)
+				control_log(s, "Client %ld not suspended: the driver refuses to checkpoint a program held by "
+					       "TPC masks (801); back its memory for the swap (GPUSHARE_CONTROL_SWAP=all) or "
+					       "confine by green contexts (GPUSHARE_CONTROL_SM_MASKS=off)", (long)p->pid);
+			else
+				control_log(s, "Client %ld not suspended: %s (%d)", (long)p->pid, why_refused(rc), rc);
 			p->susp_refused = true; /* memory turns do not ask again */
 			hold(s, p, false);
 			p->susp = CONTROL_RUNNING;

@@ -113,8 +113,10 @@ static void read_store(void)
 	}
 	forget_peers();
 	bool any_borrower = false;
-	/* under NVIDIA MPS the checkpoint API refuses it: only the swap suspends it */
-	own_borrows = ci && ci->borrow_mem && (!gs__client.mps || __atomic_load_n(&gs__swap_on, __ATOMIC_RELAXED));
+	/* under NVIDIA MPS or TPC masks the checkpoint API refuses it: only the
+	 * swap suspends it */
+	bool checkpointable = !gs__client.mps && !__atomic_load_n(&gs__mask_on, __ATOMIC_RELAXED);
+	own_borrows = ci && ci->borrow_mem && (checkpointable || __atomic_load_n(&gs__swap_on, __ATOMIC_RELAXED));
 	own_rank = ci ? rank_of(ci->sm_policy.priority) : 1;
 	for (size_t i = 0; g && i < g->layout.n_gi; i++) {
 		const struct gs_mig_gi *gi = &g->layout.gi[i];

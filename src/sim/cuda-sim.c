@@ -1894,16 +1894,43 @@ static int tpc_subscribe(uint32_t *handle, tpc_callback fn, void *userdata)
 	return CUDA_SUCCESS;
 }
 
+/* The checkpoint API refuses a process with a launch callback enabled
+ * (CUDA_ERROR_NOT_SUPPORTED, as the real driver refuses every program held
+ * by TPC masks: bench/results/h100-checkpoint-confine-2026-12-07.txt). The
+ * checkpointer is another process: <sim dir>/launch-cb-<pid>, written by the
+ * process itself with its start time, tells it (cb_marked below). */
+static void cb_mark(void)
+{
+	static bool marked;
+	char dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+	uint64_t start;
+	if (marked || gs_sim_dir(dir, sizeof dir) || gs_proc_start(getpid(), &start))
+		return;
+	marked = true;
+	snprintf(path, sizeof path, "%s/launch-cb-%d", dir, (int)getpid());
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	dprintf(fd, "start %" PRIu64 "\n", start);
+	if (close(fd) || rename(tmp, path))
+		unlink(tmp);
+}
+
 /* Only the pre-upload launch callback exists here: enabling another domain
  * or id is accepted (the real driver has many) and has no effect. */
 static int tpc_enable(uint32_t enable, uint32_t handle, int domain, int cbid)
 {
 	int rc = CUDA_SUCCESS;
+	bool mark = false;
 	pthread_mutex_lock(&T.lock);
 	if (handle == 0 || handle > T.n)
 		rc = CUDA_ERROR_INVALID_HANDLE;
 	else if (domain == TPC_DOMAIN && cbid == TPC_CBID_PRE_UPLOAD)
-		T.sub[handle - 1].enabled = enable != 0;
+		mark = T.sub[handle - 1].enabled = enable != 0;
+	if (mark)
+		cb_mark();
 	pthread_mutex_unlock(&T.lock);
 	return rc;
 }
@@ -2243,6 +2270,32 @@ static CUresult ckpt_write(int pid, int state, const uint64_t bytes[GS_SIM_MAX_G
 	return fclose(f) == 0 && rename(tmp, path) == 0 ? CUDA_SUCCESS : CUDA_ERROR_UNKNOWN;
 }
 
+/* Whether pid enabled a launch callback (cb_mark): the file its own user's
+ * (or root's), its start time pid's now. */
+static bool cb_marked(int pid)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32], proc[64];
+	struct stat st, ps;
+	uint64_t start = 0, now = 0;
+	if (gs_sim_dir(dir, sizeof dir))
+		return false;
+	snprintf(path, sizeof path, "%s/launch-cb-%d", dir, pid);
+	snprintf(proc, sizeof proc, "/proc/%d", pid);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	FILE *f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return false;
+	}
+	bool ok = !fstat(fd, &st) && S_ISREG(st.st_mode) && !stat(proc, &ps) &&
+		  (st.st_uid == ps.st_uid || st.st_uid == 0) && fscanf(f, "start %" SCNu64, &start) == 1 &&
+		  !gs_proc_start(pid, &now) && now == start;
+	fclose(f);
+	return ok;
+}
+
 /* Whether the caller may act on pid: its own user's, or root. */
 static CUresult ckpt_may(int pid)
 {
@@ -2285,7 +2338,7 @@ EXPORT CUresult cuCheckpointProcessLock(int pid, CUcheckpointLockArgs *args)
 		return rc;
 	/* GPUSHARE_SIM_CHECKPOINT=refuse plays NVIDIA's MPS, whose clients the API refuses */
 	const char *refuse = getenv("GPUSHARE_SIM_CHECKPOINT");
-	if (refuse && strcmp(refuse, "refuse") == 0)
+	if ((refuse && strcmp(refuse, "refuse") == 0) || cb_marked(pid))
 		return CUDA_ERROR_NOT_SUPPORTED;
 	bool cuda = false;
 	for (int d = 0; d < S.n; d++)

@@ -19,11 +19,18 @@
 # - the driver refusing what the ledgers have room for (memory no slice
 #   accounts) while borrowers hold memory: the owner asks it back too;
 # - an owner whose borrowers cannot be suspended waits, then is refused
-#   after GPUSHARE_RECLAIM_WAIT seconds, saying why.
+#   after GPUSHARE_RECLAIM_WAIT seconds, saying why;
+# - with TPC masks, whose programs the driver refuses to checkpoint (the
+#   simulated one as the real one), borrowers are backed for the swap and
+#   moved by their interposers; what a swap leaves on the GPU (a context)
+#   is not counted as freed: the next borrower is suspended too.
+# Until that last part the daemon confines by green contexts
+# (GPUSHARE_CONTROL_SM_MASKS=off), so that borrowers go by checkpoint.
 set -u
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib.sh"
 sim_daemon_test
+export GPUSHARE_CONTROL_SM_MASKS=off
 bg() { # bg NAME USER SLICE ARGS...: cuda-app ARGS in SLICE as USER, $NAME its pid
 	local name=$1 user=$2 slice=$3
 	shift 3
@@ -224,5 +231,31 @@ wait_for 'grep -qs "waiting up to" "$work/o4.err"' 10
 gone "$o4"
 check "an owner killed while it waits: its charge gone, the borrower runs on untouched" 'wait_for "[ \"\$(used $o)\" -lt 10 ]" 5 && [ "$(state "$x1")" = running ] && [ "$(used "$b")" -ge 20000 ]'
 gone "$x1"
+q quit > /dev/null
+wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
+
+# TPC masks: the borrowers' checkpoint refused, their interposers swap them
+unset GPUSHARE_CONTROL_SM_MASKS
+"$ctl" -d
+bg p1 "$user2" plain hold 9000
+held p1
+bg m1 "$user2" lend-b pattern 600
+held m1
+bg m2 "$user2" lend-l pattern 600
+held m2
+check "with TPC masks the borrowers are told to back their memory for the swap" 'grep -q "backed by virtual memory management" "$work/tmp/m1.log" && grep -q "backed by virtual memory management" "$work/tmp/m2.log"'
+bg o5 "$user1" owner hold 30400
+held o5
+check "an owner's 30400 MiB, 664 MiB more than the GPU has: it succeeds" 'grep -q "^held" "$work/o5.out"'
+check "the low-priority borrower went first, by its interposer's swap, its context left on the GPU" 'is "$m2" suspended && grep -q "Client $m2 suspended: 600 MiB on the host (2 allocations moved by its interposer), [0-9]* MiB stay on the GPU" "$log"'
+check "what stayed is not counted as freed: the next borrower is suspended too" 'grep -q "Reclaim for client $o5 .*borrowers free [0-9]* MiB less than they held" "$log" && is "$m1" suspended && grep -q "Reclaim for client $o5 .*suspending client $m1 " "$log"'
+check "a program that borrows nothing is left alone" '[ "$(state "$p1")" = running ]'
+gone "$o5"
+check "the owner gone, both are swapped back in" 'is "$m1" running 15 && is "$m2" running 15'
+kill -USR1 "$m1" "$m2"
+check "their data intact bitwise" 'wait_for "grep -q \"^check\" \"$work/m1.out\" && grep -q \"^check\" \"$work/m2.out\"" 5 && grep -qx "check ok" "$work/m1.out" && grep -qx "check ok" "$work/m2.out"'
+gone "$m1"
+gone "$m2"
+gone "$p1"
 q quit > /dev/null
 finish

@@ -4,11 +4,14 @@
 # two slices that each need most of the GPU's memory take turns: the one
 # arriving second waits before it allocates anything, the holder's programs
 # are suspended when its time is up and the other's resumed, and round again;
-# alone, a slice keeps the turn.
+# alone, a slice keeps the turn. The daemon confines by green contexts
+# (GPUSHARE_CONTROL_SM_MASKS=off), so that the turns go by checkpoint (with
+# TPC masks the driver refuses it and the turns go by the interposer's swap).
 set -u
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib.sh"
 sim_daemon_test
+export GPUSHARE_CONTROL_SM_MASKS=off
 bg() { # bg NAME SLICE ARGS...: cuda-app ARGS in SLICE as user1, $NAME its pid
 	local name=$1 slice=$2
 	shift 2

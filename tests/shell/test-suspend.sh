@@ -9,11 +9,17 @@
 # - a program that exits while suspended is forgotten, the ledgers right;
 # - a daemon killed while a program is suspended: the next one resumes it
 #   when it registers again;
-# - a bad target is refused; a user other than root may not suspend.
+# - a bad target is refused; a user other than root may not suspend;
+# - with TPC masks, whose programs the driver refuses to checkpoint (the
+#   simulated one as the real one), a program not backed for the swap is
+#   refused, control.log saying why and what would do, and runs on.
+# Until that last part the daemon confines by green contexts
+# (GPUSHARE_CONTROL_SM_MASKS=off), which the checkpoint API takes.
 set -u
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib.sh"
 sim_daemon_test
+export GPUSHARE_CONTROL_SM_MASKS=off
 # bg NAME SLICE ARGS...: cuda-app ARGS in SLICE as user1, $NAME its pid
 bg() {
 	local name=$1 slice=$2
@@ -138,5 +144,18 @@ check "suspend of no client is refused" '! out=$(q suspend 999999 2>&1) && [[ "$
 check "nor of something that is neither a PID nor a slice" '! out=$(q suspend nonesuch 2>&1) && [[ "$out" == *"neither a client"* ]]'
 check "a user other than root may not suspend" '! echo "suspend $a" | as "$user2" "$ctl" > /dev/null 2>&1 && [ "$(state "$a")" = "running 0" ]'
 kill -9 "$a"
+q quit > /dev/null
+wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
+
+unset GPUSHARE_CONTROL_SM_MASKS
+"$ctl" -d
+s3=$(q create_slice 16 4G -users "$user1")
+bg m "$s3" pattern 100
+wait_for 'grep -qs "^held" "$work/m.out"' 10
+q suspend "$m" > /dev/null
+check "with TPC masks a program not backed for the swap is refused, saying why and what would do" 'wait_for "grep -q \"Client $m not suspended: the driver refuses to checkpoint a program held by TPC masks (801); back its memory for the swap (GPUSHARE_CONTROL_SWAP=all) or confine by green contexts (GPUSHARE_CONTROL_SM_MASKS=off)\" \"$work/log/control.log\"" 10'
+kill -USR1 "$m"
+check "and it runs on, its data intact" 'wait_for "grep -qx \"check ok\" \"$work/m.out\"" 5 && [ "$(state "$m")" = "running 0" ]'
+kill -9 "$m"
 q quit > /dev/null
 finish
