@@ -37,6 +37,27 @@ unsigned control_elastic_idle_ms(void)
 	return E.idle_ms;
 }
 
+/* What each GPU's programs are confined by, for gpushare-smi -q: the TPC
+ * map in the state directory is kept while masks are off (to be used again
+ * when they are on), so it alone does not say. A line per GPU: "<uuid>
+ * masks" or "<uuid> green <why>". */
+static void save_confinement(struct control_state *s)
+{
+	char path[sizeof s->state_dir + 16], text[CONTROL_MAX_GPUS * (48 + sizeof s->gpus[0].tpc_why + 16)];
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_gpus && i < CONTROL_MAX_GPUS && n < sizeof text; i++) {
+		const struct control_gpu *g = &s->gpus[i];
+		n += (size_t)snprintf(text + n, sizeof text - n, g->tpc ? "%s masks\n" : "%s green %s\n", g->uuid,
+				      g->tpc_why);
+	}
+	if (n > sizeof text)
+		n = sizeof text;
+	snprintf(path, sizeof path, "%s/confinement", s->state_dir);
+	int rc = gs_file_replace(path, text, n);
+	if (rc)
+		control_log(s, "%s: cannot be written: %s", path, strerror(-rc));
+}
+
 void control_elastic_init(struct control_state *s)
 {
 	const char *v = getenv("GPUSHARE_CONTROL_LEND_IDLE_MS");
@@ -79,6 +100,7 @@ void control_elastic_init(struct control_state *s)
 			control_log(s, "GPU %u: SMs confined by green contexts, no lending: %s", g->index, why);
 		}
 	}
+	save_confinement(s);
 }
 
 /* The store, read again when its file changed. */

@@ -113,6 +113,33 @@ static int run_query_gpu(struct smi_ctx *c)
 	return SMI_OK;
 }
 
+/* Whether the daemon said it confines g by green contexts although a TPC
+ * map is kept (its "confinement" file: GPUSHARE_CONTROL_SM_MASKS=off), and
+ * why. */
+static bool confined_green(const struct smi_ctx *c, const struct smi_gpu *g, const struct stat *dir, char *why,
+			   size_t len)
+{
+	char path[PATH_MAX], err[256], *text = NULL;
+	size_t n = 0;
+	bool green = false;
+	if (snprintf(path, sizeof path, "%s/confinement", c->state_dir) >= (int)sizeof path ||
+	    gs_file_read_owned(path, dir->st_uid, 64 * 1024, &text, &n, err, sizeof err))
+		return false;
+	size_t ul = strlen(g->uuid);
+	for (char *line = text, *end; line < text + n; line = end + 1) {
+		end = memchr(line, '\n', (size_t)(text + n - line));
+		if (!end)
+			end = text + n;
+		if ((size_t)(end - line) > ul + 7 && !strncmp(line, g->uuid, ul) && !strncmp(line + ul, " green ", 7)) {
+			snprintf(why, len, "%.*s", (int)(end - line - ul - 7), line + ul + 7);
+			green = true;
+			break;
+		}
+	}
+	free(text);
+	return green;
+}
+
 /* How a slice's programs are kept on its SMs: by a TPC mask at each launch
  * where gpushare-control has calibrated the GPU (its map in the state
  * directory, of the driver in force), else by green contexts alone. */
@@ -138,7 +165,9 @@ static void sm_confinement(const struct smi_ctx *c, const struct smi_gpu *g, cha
 	}
 	static struct gs_tpc_calib map;
 	char reason[600], now[64], *proc = NULL;
-	if (gs_tpc_failed_parse(text, n, reason, sizeof reason) == 0)
+	if (confined_green(c, g, &st, reason, sizeof reason))
+		snprintf(out, len, "green context (%s)", reason);
+	else if (gs_tpc_failed_parse(text, n, reason, sizeof reason) == 0)
 		snprintf(out, len, "green context (TPC mask calibration failed: %s)", reason);
 	else if (gs_tpc_calib_parse(text, n, &map, why, sizeof why))
 		snprintf(out, len, "green context (TPC map refused: %s)", why);

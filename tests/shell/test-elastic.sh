@@ -216,6 +216,7 @@ check "GPUSHARE_CONTROL_SM_MASKS=off: the daemon keeps green contexts and says w
 c=$(q create_slice 32 4G -overcommit)
 loop c "$user1" "$c"
 check "a program of a 32-SM slice runs on its 32 SMs all the same (green context)" 'wait_for "last c | grep -q \"^smid distinct 32 \"" 10'
+check "gpushare-smi -q says green context, and why, though the TPC map is kept" 'gpushare-smi -q | grep -q "SM Confinement *: green context (TPC masks turned off (GPUSHARE_CONTROL_SM_MASKS=off))" && ls "$work/state" | grep -q tpc'
 kill -9 "$pid_c"
 q quit
 finish
