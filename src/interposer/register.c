@@ -190,6 +190,12 @@ static int read_answer(int fd, bool apply, char *why, size_t whylen)
 			/* a suspended program's resume asked of it as it registers again */
 			struct gs__placement *to = apply ? &placed : &placed_again;
 			to->swap_cmd = line[7] == 'o' ? 'o' : 'i';
+		} else if (strncmp(line, "R activity ", 11) == 0) {
+			/* the daemon counts busy time: activity reported, looked at every so often */
+			unsigned ms;
+			struct gs__placement *to = apply ? &placed : &placed_again;
+			if (sscanf(line + 11, "%u", &ms) == 1 && ms <= 60000)
+				to->activity_ms = ms;
 		} else if (strcmp(line, "R swap 1") == 0) {
 			if (apply)
 				gs__client.swap = true;
@@ -422,6 +428,7 @@ static void *watch(void *arg)
 			placed_again.has_turn = false;
 			placed_again.paused = false;
 			placed_again.swap_cmd = 0;
+			placed_again.activity_ms = 0;
 			int rc = read_answer(fd, false, why, sizeof why);
 			if (passed_fd >= 0) { /* it has its ledger */
 				close(passed_fd);
@@ -444,6 +451,7 @@ static void *watch(void *arg)
 		gs__mask_again(&placed_again); /* the new daemon's mask and turns; it takes the program as busy */
 		gs__turns_again(&placed_again);
 		gs__act_reset();
+		gs__act_again(placed_again.activity_ms);
 		gs__log("registered again with gpushare-control");
 		if (placed_again.swap_cmd) /* the gate stayed closed while no daemon was there */
 			gs__swap_command(placed_again.swap_cmd == 'o');
@@ -532,6 +540,7 @@ int gs__register(const char *asked, const char *gpu)
 	watched_fd = fd;
 	gs__mask_setup(&placed);
 	gs__turns_setup(&placed); /* before the watcher: it may be told of a turn at once */
+	gs__act_account(placed.activity_ms); /* after both: they say whether reports drive lending */
 	gs__count_setup();
 	if (placed.paused)
 		gs__pause_set(true);
