@@ -184,6 +184,11 @@ $(BUILD)/tests/test-migconfig: tests/test-migconfig.c $(call obj,src/cli/migconf
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $(srcs) -lcmocka $(YAML_LIBS) -ldl -lpthread
 
+# the daemon's busy time, alone (its look interval stubbed)
+$(BUILD)/tests/test-busy: tests/test-busy.c $(call obj,src/control/busy.c) $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $(srcs) -lcmocka -ldl -lpthread
+
 $(BUILD)/tests/test-%: tests/test-%.c $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $(srcs) -lcmocka -ldl -lpthread

@@ -40,6 +40,8 @@ struct top {
 	size_t answer_len[ANSWERS];
 	struct gs_json_node *nodes;
 	struct topframe frame;
+	struct topframe prev;     /* the last frame built, for the processes' BUSY% */
+	bool have_prev;
 	bool have_frame;
 	char problem[1024];       /* why there is no frame ("" when there is) */
 	/* the lines of the last frame, for a redraw at a new size */
@@ -142,6 +144,9 @@ static int fetch(struct top *t)
 		snprintf(t->problem, sizeof t->problem, "%s", why);
 		return -1;
 	}
+	topframe_busy(&t->frame, t->have_prev ? &t->prev : NULL);
+	t->prev = t->frame;
+	t->have_prev = true;
 	return 0;
 }
 
@@ -429,5 +434,7 @@ const struct cli_cmd cli_cmd_top = {
 	"  -h, --help       this text\n"
 	"Keys: q (or Ctrl-C) quits, space redraws now. Each slice shows its own SMs, those it may use now\n"
 	"(list_sms), its memory limit, guarantee and use, its policy and sharing; each process its pid,\n"
-	"user, state (running, queued), memory and command: what gpushare-control lists, no more.\n"
+	"user, state (running, queued), memory, the part of the time since the last frame it was busy on\n"
+	"the GPU (BUSY%; on the first frame, since it was admitted) and command: what gpushare-control\n"
+	"lists, no more.\n"
 };

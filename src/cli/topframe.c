@@ -278,6 +278,10 @@ static int read_clients(struct topframe *f, struct doc *d, int list)
 			return bad(d, "entry %zu has a \"user\" neither a string nor null", at);
 		if (gs_json_u64(&d->j, gs_json_get(&d->j, o, "uid"), &pr->uid))
 			pr->uid = UINT64_MAX;
+		/* null while queued; an older daemon leaves both out */
+		pr->have_busy = gs_json_double(&d->j, gs_json_get(&d->j, o, "gpu_busy_seconds"), &pr->busy_s) == 0 &&
+				gs_json_double(&d->j, gs_json_get(&d->j, o, "admitted_seconds"), &pr->admitted_s) == 0 &&
+				pr->busy_s >= 0 && pr->admitted_s >= 0;
 	}
 	return 0;
 }
@@ -332,6 +336,31 @@ int topframe_build(struct topframe *f, const char *slices, size_t slices_len, co
 	return 0;
 }
 
+void topframe_busy(struct topframe *f, const struct topframe *prev)
+{
+	for (size_t i = 0; i < f->n_procs; i++) {
+		struct topframe_proc *p = &f->procs[i];
+		p->have_pct = false;
+		if (!p->have_busy)
+			continue;
+		double busy = p->busy_s, span = p->admitted_s;
+		/* the same admission: its time since then has grown */
+		for (size_t k = 0; prev && k < prev->n_procs; k++) {
+			const struct topframe_proc *q = &prev->procs[k];
+			if (q->pid == p->pid && q->have_busy && q->admitted_s < p->admitted_s && q->busy_s <= p->busy_s) {
+				busy -= q->busy_s;
+				span -= q->admitted_s;
+				break;
+			}
+		}
+		if (span <= 0)
+			continue;
+		p->pct = 100 * busy / span;
+		p->pct = p->pct > 100 ? 100 : p->pct < 0 ? 0 : p->pct;
+		p->have_pct = true;
+	}
+}
+
 const char *topframe_state_name(enum topframe_state s)
 {
 	switch (s) {
@@ -378,7 +407,7 @@ static void count(char *out, size_t len, bool have, uint64_t v)
  * line once the daemon reports them (a field of struct topframe_slice, a
  * header word here), never computed here. */
 #define SLICE_FMT "%-40s %-16s %5s %5s %-4s %10s %10s %10s  %-6s %-*s %-4s"
-#define PROC_FMT "  %-9s %-14s %-9s %10s  %s"
+#define PROC_FMT "  %-9s %-14s %-9s %10s %6s  %s"
 
 static void render_slice(const struct topframe_slice *s, int sharing_w, char *line, size_t len)
 {
@@ -396,7 +425,7 @@ static void render_slice(const struct topframe_slice *s, int sharing_w, char *li
 
 static void render_proc(const struct topframe_proc *p, char *line, size_t len)
 {
-	char pid[24], user[40], memory[32];
+	char pid[24], user[40], memory[32], busy[16] = "-";
 	snprintf(pid, sizeof pid, "%" PRIu64, p->pid);
 	if (p->user[0])
 		snprintf(user, sizeof user, "%s", p->user);
@@ -405,7 +434,10 @@ static void render_proc(const struct topframe_proc *p, char *line, size_t len)
 	mib(memory, sizeof memory, p->have_bytes, p->bytes);
 	if (p->state == TOPFRAME_SUSPENDED) /* as list_clients shows it */
 		snprintf(memory, sizeof memory, "%" PRIu64 "MiB@host", p->host_bytes >> 20);
-	snprintf(line, len, PROC_FMT, pid, user, topframe_state_name(p->state), memory, p->command[0] ? p->command : "-");
+	if (p->have_pct)
+		snprintf(busy, sizeof busy, "%.0f%%", p->pct);
+	snprintf(line, len, PROC_FMT, pid, user, topframe_state_name(p->state), memory, busy,
+		 p->command[0] ? p->command : "-");
 }
 
 static int by_pid(const void *a, const void *b)
@@ -424,7 +456,7 @@ void topframe_render(const struct topframe *f, void (*emit)(void *ctx, const cha
 	snprintf(line, sizeof line, SLICE_FMT, "SLICE", "NAME", "SMs", "NOW", "LENT", "MEMORY", "GUARANTEE", "USED",
 		 "POLICY", sharing_w, "SHARING", "BUSY");
 	put(line, emit, ctx);
-	snprintf(line, sizeof line, PROC_FMT, "PID", "USER", "STATE", "MEMORY", "COMMAND");
+	snprintf(line, sizeof line, PROC_FMT, "PID", "USER", "STATE", "MEMORY", "BUSY%", "COMMAND");
 	put(line, emit, ctx);
 	/* GPUs by index, those of no known index last */
 	size_t order[GS_STORE_MAX_GPU];

@@ -55,6 +55,11 @@ struct topframe_proc {
 	uint64_t bytes;
 	uint64_t host_bytes;   /* suspended: what it holds on the host */
 	enum topframe_state state;
+	/* its GPU busy time and the time since it was admitted (list_clients:
+	 * an older daemon says neither), and from them the part of the time it
+	 * was busy (topframe_busy) */
+	bool have_busy, have_pct;
+	double busy_s, admitted_s, pct;
 };
 
 struct topframe {
@@ -73,6 +78,11 @@ struct topframe {
  * -E2BIG with err naming the listing and what is wrong with it. */
 int topframe_build(struct topframe *f, const char *slices, size_t slices_len, const char *clients, size_t clients_len,
 		   const char *sms, size_t sms_len, struct gs_json_node *nodes, size_t cap, char *err, size_t errlen);
+
+/* Each process's BUSY%: the part of the time since prev (the frame before,
+ * NULL: none) it was busy on the GPU, or of the time since it was admitted
+ * where prev does not have it; both as the daemon measured them. */
+void topframe_busy(struct topframe *f, const struct topframe *prev);
 
 /* Calls emit with each line of the frame: a legend of the columns, then per
  * GPU a line, its slices, each followed by its processes. The lines hold

@@ -272,20 +272,47 @@ static void register_client(struct control_state *s, struct control_peer *p, int
 	s->counters.registrations_refused += !r->deferred && r->status;
 }
 
+/* An idle report's argument i, ns: how long ago the program's activity
+ * ended, how long it was idle untold before (none, from an older
+ * libgpushare.so, or a malformed one: 0). */
+static uint64_t ns_arg(int argc, char **argv, int i)
+{
+	unsigned long long ns;
+	return argc > i && !gs_parse_uint(argv[i], UINT64_MAX, &ns) ? ns : 0;
+}
+
 /* gpushare: a registered program's interposer says it launches again, or
- * has launched nothing for the idle interval (elastic.c, turns.c). */
+ * has launched nothing for the idle interval (elastic.c, turns.c), and
+ * since when (busy.c). */
 static void sm_busy(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
 {
 	(void)argc, (void)argv, (void)r;
 	control_elastic_activity(s, p, true);
 	control_turns_activity(s, p, true);
+	control_busy_report(s, p, true, 0, 0);
 }
 
 static void sm_idle(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
 {
-	(void)argc, (void)argv, (void)r;
+	(void)r;
 	control_elastic_activity(s, p, false);
 	control_turns_activity(s, p, false);
+	control_busy_report(s, p, false, ns_arg(argc, argv, 1), 0);
+}
+
+/* gpushare: the same from a program in no lending or timeslice slice: its
+ * busy time alone (busy.c), nothing lent or turned; an idle report also
+ * says how long it was idle without saying so (its reports' rate bound). */
+static void gpu_busy(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
+{
+	(void)argc, (void)argv, (void)r;
+	control_busy_report(s, p, true, 0, 0);
+}
+
+static void gpu_idle(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
+{
+	(void)r;
+	control_busy_report(s, p, false, ns_arg(argc, argv, 1), ns_arg(argc, argv, 2));
 }
 
 /* gpushare: a registered program's interposer says how many kernels it
@@ -371,18 +398,25 @@ static void client_row(void *ctx, struct control_peer *p)
 				   p->slice, job, command);
 		return;
 	}
-	char server_json[16] = "null", used_json[24] = "null";
+	char server_json[16] = "null", used_json[24] = "null", busy_json[32] = "null", admitted_json[32] = "null";
 	if (p->server_pid)
 		snprintf(server_json, sizeof server_json, "%ld", (long)p->server_pid);
 	if (known)
 		snprintf(used_json, sizeof used_json, "%llu", (unsigned long long)bytes);
+	if (p->gpu_counted) { /* admitted: its busy time, and the time it had to be busy */
+		uint64_t now = gs_now_ns();
+		snprintf(busy_json, sizeof busy_json, "%.3f", (double)control_busy_process_ns(p, now) / 1e9);
+		snprintf(admitted_json, sizeof admitted_json, "%.3f", (double)(now - p->gpu_admitted_ns) / 1e9);
+	}
 	control_reply_line(c->r, "%s{\"pid\": %ld, \"uid\": %ld, \"user\": \"%s\", \"command\": \"%s\", \"server\": %s, "
 			   "\"queued\": %s, \"gpu\": %s, \"gpu_uuid\": \"%s\", \"slice\": \"%s\", \"job\": %s%s%s, "
-			   "\"used_bytes\": %s, \"state\": \"%s%s\", \"host_bytes\": %llu}",
+			   "\"used_bytes\": %s, \"state\": \"%s%s\", \"host_bytes\": %llu, \"gpu_busy_seconds\": %s, "
+			   "\"admitted_seconds\": %s}",
 			   c->n ? "," : "", (long)p->pid, (long)p->uid, user, command, server_json,
 			   p->pending ? "true" : "false", g ? gpu : "null", p->gpu, p->slice, strcmp(job, "-") ? "\"" : "",
 			   strcmp(job, "-") ? job : "null", strcmp(job, "-") ? "\"" : "", used_json, control_suspend_state(p),
-			   p->susp_waiting ? " (waiting for memory)" : "", (unsigned long long)p->susp_bytes);
+			   p->susp_waiting ? " (waiting for memory)" : "", (unsigned long long)p->susp_bytes, busy_json,
+			   admitted_json);
 	c->n++;
 }
 
@@ -484,7 +518,9 @@ const struct control_cmd control_internal_cmds[] = {
 	{ "register_client", 1, 3, false, MPS_LOCAL, "<slice|-> [<GPU-uuid> [<server PID>]]", register_client },
 	{ "server_ready", 0, 0, false, MPS_LOCAL, "", server_ready },
 	{ "sm_busy", 0, 0, false, MPS_LOCAL, "", sm_busy },
-	{ "sm_idle", 0, 0, false, MPS_LOCAL, "", sm_idle },
+	{ "sm_idle", 0, 1, false, MPS_LOCAL, "[<ns ago>]", sm_idle },
+	{ "gpu_busy", 0, 0, false, MPS_LOCAL, "", gpu_busy },
+	{ "gpu_idle", 1, 2, false, MPS_LOCAL, "<ns ago> [<ns idle untold>]", gpu_idle },
 	{ "launches", 1, 1, false, MPS_LOCAL, "<count>", launches },
 	{ "swapped", 1, 3, false, MPS_LOCAL, "out <bytes> <regions>|in", swap_answer },
 	{ "swap_failed", 1, 8, false, MPS_LOCAL, "<CUresult> <why>", swap_answer },

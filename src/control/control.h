@@ -160,6 +160,16 @@ void control_percentage_refused(struct control_reply *r, const char *text, const
 
 struct gs_ledger;
 
+/* GPU busy time being counted (busy.c): of a process (n 0 or 1), or the
+ * union of a slice's or a GPU's (n: its processes busy now). */
+struct control_busy {
+	unsigned n;
+	uint64_t since;                          /* n > 0: when the busy time began */
+	uint64_t last_end;                       /* the latest end told (busy time never counted twice) */
+	uint64_t total;                          /* ended periods, ns */
+	uint64_t shown;                          /* the most ever read: a counter never falls */
+};
+
 struct control_peer {
 	int conn;                                /* the connection's id, for control_send */
 	uid_t uid;
@@ -216,6 +226,9 @@ struct control_peer {
 	bool has_turn;
 	uint64_t turn_ns;                        /* when it got the turn, or last had it */
 	uint64_t launches;                       /* its kernel launches, as its interposer last said (metrics.c) */
+	bool gpu_counted;                        /* admitted: its busy time is counted (busy.c) */
+	struct control_busy gpu_busy;
+	uint64_t gpu_admitted_ns;                /* when it was admitted */
 };
 
 /* Whether p may see what belongs to uid (a server, a client) in a listing. */
@@ -338,6 +351,28 @@ void control_elastic_update_all(struct control_state *s);
 /* The SMs a slice's launches may use now (0: not masked). */
 unsigned control_elastic_sms_now(struct control_state *s, const struct control_gpu *g, const char *slice);
 unsigned control_elastic_idle_ms(void);
+
+/* GPU busy time (busy.c): a program is busy from its admission, and from
+ * each "busy" report, until an "idle" report (ago_ns before it) or until it
+ * goes; a slice's and a GPU's time is the union of their programs', those
+ * gone included. control_busy_look_ms is the interval the interposers
+ * look at their launches in (their registration's "activity" line). */
+unsigned control_busy_look_ms(void);
+void control_busy_admit(struct control_state *s, struct control_peer *p);
+/* gap_ns: idle untold within the busy time that ends (off the process's
+ * own time, not its slice's or GPU's) */
+void control_busy_report(struct control_state *s, struct control_peer *p, bool busy, uint64_t ago_ns,
+			 uint64_t gap_ns);
+void control_busy_gone(struct control_state *s, struct control_peer *p);
+/* Busy ns so far (now: gs_now_ns()): of a process (0 before its
+ * admission), of the slice of that GPU and name ("-": the GPU's
+ * remainder), of a GPU. Each only grows from one call to the next. */
+uint64_t control_busy_process_ns(struct control_peer *p, uint64_t now);
+uint64_t control_busy_slice_ns(const char *gpu, const char *slice, uint64_t now);
+uint64_t control_busy_gpu_ns(const char *gpu, uint64_t now);
+/* Forgets the slices that are gone (there: false) and none of whose
+ * programs is busy. */
+void control_busy_forget(bool (*there)(void *ctx, const char *gpu, const char *slice), void *ctx);
 
 /* Accounting records (records.c): a program admitted, sampled every tick,
  * its line written as it goes. */

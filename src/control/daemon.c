@@ -398,7 +398,8 @@ static void answer(struct control_state *s, struct conn *c, char *line)
 	/* a program's busy and idle reports come at every transition, its
 	 * launch count twice a second: not logged, or control.log would fill
 	 * with them, nor counted */
-	bool report = !strcmp(line, "sm_busy") || !strcmp(line, "sm_idle") || !strncmp(line, "launches ", 9);
+	bool report = !strcmp(line, "sm_busy") || !strcmp(line, "sm_idle") || !strncmp(line, "sm_idle ", 8) ||
+		      !strcmp(line, "gpu_busy") || !strncmp(line, "gpu_idle ", 9) || !strncmp(line, "launches ", 9);
 	if (!report)
 		control_log(s, "Cmd:%s", line);
 	control_dispatch(s, &c->peer, line, &r);

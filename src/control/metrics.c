@@ -184,6 +184,7 @@ struct client {
 	uid_t uid;
 	pid_t pid;
 	uint64_t launches;
+	uint64_t busy_ns;            /* its GPU busy time so far */
 	bool pending;
 };
 struct clients {
@@ -213,6 +214,7 @@ static void collect_client(void *ctx, struct control_peer *p)
 	x->uid = p->uid;
 	x->pid = p->pid;
 	x->launches = p->launches;
+	x->busy_ns = control_busy_process_ns(p, gs_now_ns());
 	x->pending = p->pending;
 }
 
@@ -310,6 +312,60 @@ static void launch_series(struct text *t, const struct clients *c, const struct 
 	n_gone = keep;
 }
 
+/* Seconds from ns, exactly. */
+static void put_seconds(struct text *t, uint64_t ns)
+{
+	put(t, "%" PRIu64 ".%09" PRIu64 "\n", ns / 1000000000u, ns % 1000000000u);
+}
+
+struct rows {
+	const struct gs_slice_row *v;
+	size_t n;
+};
+
+static bool row_there(void *ctx, const char *gpu, const char *slice)
+{
+	const struct rows *r = ctx;
+	for (size_t i = 0; i < r->n; i++)
+		if (row_is(&r->v[i], slice, gpu))
+			return true;
+	return false;
+}
+
+/* GPU busy time (busy.c): each admitted program's, and each slice's, the
+ * union of its programs' (those that went included). */
+static void busy_series(struct text *t, const struct clients *c, const struct gs_slice_row *rows, size_t n)
+{
+	family(t, "gpushare_process_gpu_busy_seconds_total", "counter",
+	       "Seconds a registered program was busy on its GPU: from a kernel launch or a wait for the GPU until its "
+	       "interposer's next look saw neither (docs/metrics.md).");
+	for (size_t i = 0; i < c->n; i++) {
+		const struct client *x = &c->v[i];
+		for (size_t r = 0; !x->pending && r < n; r++) {
+			if (!row_is(&rows[r], x->slice, x->gpu))
+				continue;
+			char user[64];
+			gs_slices_user_name(x->uid, user, sizeof user);
+			put(t, "gpushare_process_gpu_busy_seconds_total{");
+			process_labels(t, &rows[r], x->pid, user);
+			put(t, "} ");
+			put_seconds(t, x->busy_ns);
+			break;
+		}
+	}
+	family(t, "gpushare_slice_gpu_busy_seconds_total", "counter",
+	       "Seconds at least one of a slice's programs was busy on the GPU (the union of their busy time, those "
+	       "that went included).");
+	uint64_t now = gs_now_ns();
+	for (size_t r = 0; r < n; r++) {
+		put(t, "gpushare_slice_gpu_busy_seconds_total{");
+		slice_labels(t, &rows[r]);
+		put(t, "} ");
+		put_seconds(t, control_busy_slice_ns(rows[r].gpu_uuid, rows[r].remainder ? "-" : rows[r].slice, now));
+	}
+	control_busy_forget(row_there, &(struct rows){ rows, n });
+}
+
 static void counter(struct text *t, const char *name, const char *help, uint64_t v)
 {
 	family(t, name, "counter", help);
@@ -344,6 +400,14 @@ static void render(struct control_state *s, struct text *t)
 		put(t, "gpushare_gpu_sms{gpu_uuid=");
 		put_value(t, s->gpus[i].uuid);
 		put(t, "} %u\n", s->gpus[i].sms);
+	}
+	family(t, "gpushare_gpu_busy_seconds_total", "counter",
+	       "Seconds at least one program was busy on the GPU (the union of all its programs' busy time).");
+	for (size_t i = 0; i < s->n_gpus; i++) {
+		put(t, "gpushare_gpu_busy_seconds_total{gpu_uuid=");
+		put_value(t, s->gpus[i].uuid);
+		put(t, "} ");
+		put_seconds(t, control_busy_gpu_ns(s->gpus[i].uuid, gs_now_ns()));
 	}
 
 	struct gs_slice_gpu gpus[CONTROL_MAX_GPUS];
@@ -425,8 +489,10 @@ static void render(struct control_state *s, struct text *t)
 	family(t, "gpushare_slice_queued_clients", "gauge",
 	       "Registered programs waiting for a server (its start, or another user's to end), per slice and user.");
 	client_series(t, "gpushare_slice_queued_clients", &c, true, rows, n);
-	if (rc == 0) /* without the store's rows, no slice to name: not a fall to zero either */
+	if (rc == 0) { /* without the store's rows, no slice to name: not a fall to zero either */
 		launch_series(t, &c, rows, n);
+		busy_series(t, &c, rows, n);
+	}
 	free(c.v);
 	free(rows);
 

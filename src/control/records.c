@@ -3,7 +3,9 @@
  * control.md, "Accounting records"): one JSON object a line, with who ran
  * what where, from when to when, the most memory its slice's ledger held
  * for it, and its GPU-seconds: its time there times the part of the GPU's
- * SMs its slice has (what it was given, not what it used).
+ * SMs its slice has (what it was given, not what it used); beside them,
+ * the seconds it was busy on the GPU (busy.c) and those times the same
+ * part (what it used of what it was given, as its interposer reported it).
  *
  * The peak is sampled at every tick of the daemon (100 ms) and once more as
  * the program goes, from a ledger kept open for it: a peak shorter than a
@@ -72,6 +74,7 @@ void control_records_gone(struct control_state *s, struct control_peer *p)
 	clock_gettime(CLOCK_REALTIME, &now);
 	uint64_t end = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
 	double secs = end > p->acct_start ? (double)(end - p->acct_start) / 1000 : 0;
+	double busy = (double)control_busy_process_ns(p, gs_now_ns()) / 1e9;
 	const struct control_gpu *g = control_gpu_by_dev(s, p->gpu);
 	unsigned gpu_sms = g ? g->sms : 0, sms = p->sms ? p->sms : gpu_sms;
 	char user[64], from[40], to[40];
@@ -82,9 +85,11 @@ void control_records_gone(struct control_state *s, struct control_peer *p)
 		fprintf(s->records,
 			"{\"version\": 1, \"pid\": %ld, \"uid\": %lu, \"user\": \"%s\", \"command\": \"%s\", \"slice\": \"%s\", "
 			"\"gpu_uuid\": \"%s\", \"start\": \"%s\", \"end\": \"%s\", \"seconds\": %.3f, \"peak_memory_bytes\": %" PRIu64
-			", \"sms\": %u, \"gpu_sms\": %u, \"gpu_seconds\": %.3f}\n",
+			", \"sms\": %u, \"gpu_sms\": %u, \"gpu_seconds\": %.3f, \"busy_seconds\": %.3f, "
+			"\"busy_gpu_seconds\": %.3f}\n",
 			(long)p->pid, (unsigned long)p->uid, user, p->acct_command, p->slice, p->gpu, from, to, secs,
-			p->acct_peak, sms, gpu_sms, gpu_sms ? secs * sms / gpu_sms : secs);
+			p->acct_peak, sms, gpu_sms, gpu_sms ? secs * sms / gpu_sms : secs, busy,
+			gpu_sms ? busy * sms / gpu_sms : busy);
 		fflush(s->records);
 	}
 	if (p->acct_ledger)

@@ -250,6 +250,7 @@ static void answer_client(struct control_state *s, struct control_peer *p, struc
 	control_suspend_admit(s, p);
 	control_memturn_admit(s, p);
 	control_records_admit(s, p);
+	control_busy_admit(s, p);
 	if (r) {
 		if (turns[0])
 			control_reply_line(r, "%s", turns);
@@ -449,6 +450,8 @@ void control_client_register(struct control_state *s, struct control_peer *p, co
 	/* its memory backed so that its interposer can move it (suspend.c) */
 	if ((p->swap = control_suspend_swap_offer(s, pl.gpu, pl.slice)))
 		control_reply_line(r, "swap 1");
+	/* its activity reported, looked at this often, for its busy time (busy.c) */
+	control_reply_line(r, "activity %u", control_busy_look_ms());
 	if (p->ledger_fd >= 0)
 		close(p->ledger_fd);
 	p->ledger_fd = pl.ledger_fd; /* passed once it is admitted */
@@ -539,6 +542,7 @@ void control_collect_jobs(struct control_state *s)
 
 void control_peer_gone(struct control_state *s, struct control_peer *p)
 {
+	control_busy_gone(s, p); /* its busy time ends now, for its record too */
 	control_records_gone(s, p); /* before its charges are reclaimed: its last figure */
 	control_elastic_gone(s, p);
 	control_turns_gone(s, p);

@@ -139,6 +139,9 @@ struct gs__placement {
 	bool paused;
 	/* "S swap out" / "S swap in" before the answer ended: 'o', 'i' or 0 */
 	char swap_cmd;
+	/* the daemon counts GPU busy time: every program reports its activity,
+	 * looking every activity_ms (0: an older daemon, nothing reported) */
+	unsigned activity_ms;
 };
 /* Registers with gpushare-control (register.c), asking for the slice
  * asked ("-": none; "?MIG-...": a name from CUDA_VISIBLE_DEVICES, a slice
@@ -169,12 +172,17 @@ extern bool gs__mask_on;
 extern __thread bool gs__mask_in_launch __attribute__((tls_model("initial-exec")));
 
 /* Activity (activity.c): gs__act_setup(idle interval) once the daemon wants
- * reports; the launch path calls gs__act_note; the watcher calls
+ * reports for lending or turns; gs__act_account(look interval) once it
+ * counts busy time (after gs__act_setup, if that is called: the lending
+ * reports then carry the busy time too), gs__act_again with a new daemon's
+ * (0: an older one); the launch path calls gs__act_note; the watcher calls
  * gs__act_tick when gs__act_watch_ms (-1: no need) passed without a line,
  * gs__act_woken when gs__act_wake_fd (-1: none) is readable; gs__act_reset
  * when the daemon went or a new one took the program (as busy);
  * gs__act_sync once masks turned out not to work. */
 void gs__act_setup(unsigned idle_ms);
+void gs__act_account(unsigned look_ms);
+void gs__act_again(unsigned look_ms);
 void gs__act_sync(void);
 void gs__act_busy(void);
 void gs__act_reset(void);
@@ -200,6 +208,7 @@ static inline void gs__act_note(void)
  * while it waits: it launches nothing, but its kernels are running. Returns
  * whether it counted, for gs__act_wait_end. */
 extern int gs__act_waiting;
+extern uint64_t gs__act_wait_end_ns;
 static inline bool gs__act_wait_begin(void)
 {
 	if (__builtin_expect(!gs__act_on, 1))
@@ -208,10 +217,13 @@ static inline bool gs__act_wait_begin(void)
 	gs__act_note();
 	return true;
 }
+/* its end dates the end of the program's busy time, where it came last */
 static inline void gs__act_wait_end(bool counted)
 {
-	if (__builtin_expect(counted, 0))
+	if (__builtin_expect(counted, 0)) {
+		__atomic_store_n(&gs__act_wait_end_ns, gs_now_ns(), __ATOMIC_RELAXED);
 		__atomic_sub_fetch(&gs__act_waiting, 1, __ATOMIC_SEQ_CST);
+	}
 }
 
 /* The launch hooks count launches where the TPC-mask callback does not

@@ -203,6 +203,11 @@ static int read_answer(int fd, struct gs__placement *to, struct gs__client *cl, 
 		} else if (strcmp(line, "S swap out") == 0 || strcmp(line, "S swap in") == 0) {
 			/* a suspended program's resume asked of it as it registers again */
 			to->swap_cmd = line[7] == 'o' ? 'o' : 'i';
+		} else if (strncmp(line, "R activity ", 11) == 0) {
+			/* the daemon counts busy time: activity reported, looked at every so often */
+			unsigned ms;
+			if (sscanf(line + 11, "%u", &ms) == 1 && ms <= 60000)
+				to->activity_ms = ms;
 		} else if (strcmp(line, "R swap 1") == 0) {
 			if (apply)
 				cl->swap = true;
@@ -520,6 +525,7 @@ static void *watch(void *arg)
 			placed_again.has_turn = false;
 			placed_again.paused = false;
 			placed_again.swap_cmd = 0;
+			placed_again.activity_ms = 0;
 			int rc = read_answer(fd, &placed_again, NULL, why, sizeof why);
 			if (passed_fd >= 0) { /* it has its ledger */
 				close(passed_fd);
@@ -544,6 +550,7 @@ static void *watch(void *arg)
 		gs__mask_again(&placed_again); /* the new daemon's mask and turns; it takes the program as busy */
 		gs__turns_again(&placed_again);
 		gs__act_reset();
+		gs__act_again(placed_again.activity_ms);
 		gs__log("registered again with gpushare-control");
 		if (placed_again.swap_cmd) /* the gate stayed closed while no daemon was there */
 			gs__swap_command(placed_again.swap_cmd == 'o');
@@ -645,9 +652,11 @@ static void start_watching(int fd)
 	if (!several) {
 		gs__mask_setup(&placed);
 		gs__turns_setup(&placed); /* before the watcher: it may be told of a turn at once */
+		gs__act_account(placed.activity_ms); /* after both: they say whether reports drive lending */
 	} else {
 		/* green contexts, which hold each slice's SMs whether it is busy
-		 * or not: none of its slices' SMs are lent */
+		 * or not: none of its slices' SMs are lent (nor its busy time
+		 * counted: docs/multigpu.md) */
 		for (unsigned i = 0; i < gs__n_slices; i++)
 			notify_on(i ? gs__slice_at(i)->conn : fd, "sm_busy\n");
 		gs__log("%u slices: SMs confined by a green context on each device; no TPC masks, no turns",

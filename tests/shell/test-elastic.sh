@@ -17,6 +17,9 @@
 #   best-effort neighbour to its floor, and a low-priority one's launches
 #   wait while it is busy (also after the daemon was killed and came back;
 #   a killed daemon lifts the pause);
+# - the busy time their reports give (list_clients --json): a program that
+#   launched once is busy for about an idle interval, one waiting for its
+#   long kernel all the time since it was admitted;
 # - nobody else's report moves a slice's SMs: sm_busy and sm_idle from a
 #   connection that is not a registered program of the GPU change nothing.
 set -u
@@ -86,6 +89,14 @@ before=$(wc -l < "$work/a.out")
 kill -USR2 "$pid_h"
 check "its launch runs on its slice's own SMs" 'wait_for "grep -q \"^smid distinct 64 range 64-127\" \"$work/h.out\"" 10'
 check "takes them from the borrower, and once it is idle again they are lent again" 'is a "132 range 0-131" && tail -n +$((before + 1)) "$work/a.out" | grep -q "^smid distinct 68 range 0-131"'
+# client_busy PID TEST: TEST (python) holds of its busy seconds b and its admitted seconds t
+client_busy() { q list_clients --json | "$py" -c "
+import json, sys
+c = {x[\"pid\"]: x for x in json.load(sys.stdin)[\"clients\"]}[$1]
+b, t = c[\"gpu_busy_seconds\"], c[\"admitted_seconds\"]
+assert $2, (b, t)"; }
+check "its busy time: about the idle interval of its one launch, not the time it is there" \
+	'sleep 0.3; client_busy "$pid_h" "0 < b < 0.3 and t > 0.5"'
 kill -9 "$pid_h"
 # an owner whose one long kernel runs while it waits in cuCtxSynchronize
 # launches nothing for longer than the idle interval, yet is busy
@@ -98,6 +109,7 @@ import json, sys
 s = {x[\"slice\"]: x for x in json.load(sys.stdin)[\"gpus\"][0][\"slices\"]}
 assert (s[\"$b\"][\"busy\"], s[\"$b\"][\"lent\"]) == ($1, $2), s"; }
 check "an owner waiting for its long kernel is busy, its SMs not lent" 'sleep 0.6 && b_is True False && ! grep -q synced "$work/l.out"'
+check "... busy all the time since it was admitted (list_clients --json)" 'client_busy "$pid_l" "abs(b - t) < 0.15 and t > 0.5"'
 check "and lends them again once its kernel is done" 'wait_for "grep -q synced \"$work/l.out\"" 10 && wait_for "b_is False True" 10'
 # the same through the lookups of a CUDA 13 runtime: cuCtxSynchronize at
 # 13000 is the form that takes a context (cudaDeviceSynchronize's)

@@ -5,6 +5,13 @@
 # - GPUSHARE_CONTROL_METRICS=127.0.0.1:<port> serves them; slices, programs
 #   holding memory in them and one queued behind another user;
 # - a program's kernel launches reach its slice's gpushare_slice_launches_total;
+# - GPU busy seconds: a program launching kernels for about 1 s, then idle,
+#   has about 1 s (what it measured itself), one that only holds memory
+#   about 0; two such programs overlapping by half add the union of their
+#   busy time to their slice's and the GPU's counters, not the sum, and the
+#   slice keeps it once they have gone;
+# - a program going idle more often than 50 times a second: its own busy
+#   seconds exact all the same, its slice's counting the spells it left untold;
 # - prometheus (scrape_interval 1s, its storage in the test's directory) holds
 #   per slice the ledgers' figures list_slices --json prints (memory limit,
 #   guarantee, use, SMs), per process its memory, and per slice and user the
@@ -189,6 +196,66 @@ served_launches() { fetch "http://127.0.0.1:$mport/metrics" | sed -nE "s/^gpusha
 check "a program's 300 launches, once it has gone, in its slice's gpushare_slice_launches_total" \
 	'grep -q "^launches 300$" "$work/k.out" && wait_for "[ \"\$(served_launches)\" = 300 ]" 5'
 check "... and prometheus has them" 'wait_for "[ \"\$(value "gpushare_slice_launches_total{slice=\\\"$b\\\"}")\" = 300 ]" 10'
+# GPU busy seconds: two programs in the second user's slice, each busy about
+# 1 s (kernels of 1 ms, each waited for), the second started half-way
+# through the first's; the first user's programs only hold memory
+gpu_uuid=$(q list_slices --json | "$py" -c 'import json, sys; print(json.load(sys.stdin)["slices"][0]["gpu_uuid"])')
+served() { fetch "http://127.0.0.1:$mport/metrics" | sed -nE "s/^$1\{$2\} ([0-9.]+)$/\1/p"; }
+slice_before=$(served gpushare_slice_gpu_busy_seconds_total "gpu_uuid=\"$gpu_uuid\",slice=\"$b\",slice_name=\"infer\"")
+gpu_before=$(served gpushare_gpu_busy_seconds_total "gpu_uuid=\"$gpu_uuid\"")
+burst() {
+	LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$b" \
+		setpriv --reuid="$user2" --regid="$(id -g "$user2")" --init-groups -- "$app" burst 1000 1000 > "$work/$1.out" 2>&1 &
+	pids+=($!)
+	eval "pid_$1=$!"
+}
+burst x1
+wait_for 'grep -qs . "$work/x1.out" || q list_clients | grep -Eq "^$pid_x1 "' 10
+sleep 0.5
+burst x2
+check "two programs busy about 1 s each, overlapping, then idle" \
+	'wait_for "grep -qs ^idle \"$work/x1.out\" && grep -qs ^idle \"$work/x2.out\"" 20'
+# near A B TOLERANCE: |A - B| <= TOLERANCE
+near() { "$py" -c 'import sys; a, b, t = map(float, sys.argv[1:]); sys.exit(abs(a - b) > t)' "$@"; }
+# measured NAME: the seconds a program was busy, as it measured itself
+measured() { awk '/^burst/ { printf "%.6f\n", ($3 - $2) / 1e9 }' "$work/$1.out"; }
+# union: the seconds of the union of both programs' busy intervals
+union() { "$py" -c 'import sys
+(a0, a1), (b0, b1) = [map(int, open(f).read().split()[1:3]) for f in sys.argv[1:]]
+print((max(a1, b1) - min(a0, b0) - max(0, max(a0, b0) - min(a1, b1))) / 1e9)' "$work/x1.out" "$work/x2.out"; }
+sleep 1.5 # scraped
+process_busy() { value "gpushare_process_gpu_busy_seconds_total{pid=\"$1\"}"; }
+check "gpushare_process_gpu_busy_seconds_total, through prometheus: each program about 1 s, what it measured itself ($(process_busy "$pid_x1"), $(measured x1); $(process_busy "$pid_x2"), $(measured x2))" \
+	'near "$(process_busy "$pid_x1")" "$(measured x1)" 0.1 && near "$(process_busy "$pid_x2")" "$(measured x2)" 0.1 && near "$(process_busy "$pid_x1")" 1 0.2'
+check "... a program that only holds memory: about 0 ($(process_busy "$pid_b1"))" 'near "$(process_busy "$pid_b1")" 0 0.05'
+slice_busy() { value "gpushare_slice_gpu_busy_seconds_total{slice=\"$b\"}"; }
+grown() { "$py" -c 'import sys; print(float(sys.argv[1]) - float(sys.argv[2]))' "$1" "$2"; }
+check "gpushare_slice_gpu_busy_seconds_total: the union of the two, not the sum ($(grown "$(slice_busy)" "$slice_before") of $(union))" \
+	'near "$(grown "$(slice_busy)" "$slice_before")" "$(union)" 0.1 && near "$(union)" 1.5 0.3'
+check "gpushare_gpu_busy_seconds_total: the same union, nothing else being busy on the GPU" \
+	'near "$(grown "$(value "gpushare_gpu_busy_seconds_total{gpu_uuid=\"$gpu_uuid\"}")" "$gpu_before")" "$(union)" 0.1'
+kept=$(slice_busy)
+kill "$pid_x1" "$pid_x2"
+wait "$pid_x1" "$pid_x2" 2> /dev/null
+check "both gone: their process series go, the slice keeps their time" \
+	'wait_for "[ -z \"\$(process_busy $pid_x1)\" ]" 10 && near "$(slice_busy)" "$kept" 0.01'
+# a program busy 5 ms and idle 5 ms, 200 times: more idle spells than the
+# 50 a second its interposer tells; those it leaves untold come off its own
+# time, and its slice counts them busy
+slice_before=$(slice_busy)
+LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$b" \
+	setpriv --reuid="$user2" --regid="$(id -g "$user2")" --init-groups -- "$app" pulse 200 5000 5000 > "$work/pulse.out" 2>&1 &
+pids+=($!)
+pid_pulse=$!
+wait_for 'grep -qs ^pulse "$work/pulse.out"' 20
+sleep 1.5 # scraped
+pulse_busy=$(awk '/^pulse/ { printf "%.6f\n", $4 / 1e9 }' "$work/pulse.out")
+pulse_span=$(awk '/^pulse/ { printf "%.6f\n", ($3 - $2) / 1e9 }' "$work/pulse.out")
+check "a program busy half of 2 s in 200 spells: its busy seconds what it measured ($(process_busy "$pid_pulse") of $pulse_busy)" \
+	'near "$(process_busy "$pid_pulse")" "$pulse_busy" 0.1'
+check "... its slice's grew by more, the idle spells it did not tell counted busy ($(grown "$(slice_busy)" "$slice_before") of $pulse_span)" \
+	'"$py" -c "import sys; s, p, t = map(float, sys.argv[1:]); sys.exit(not (p + 0.25 < s <= t + 0.1))" "$(grown "$(slice_busy)" "$slice_before")" "$(process_busy "$pid_pulse")" "$pulse_span"'
+kill "$pid_pulse"
 check "counters count registrations and commands" \
 	'wait_for "[ \"\$(value gpushare_control_registrations_total)\" -ge 4 ] && [ \"\$(value gpushare_control_commands_total)\" -ge 10 ]" 10'
 

@@ -4,6 +4,8 @@
 # - gpushare top -b -n 1 prints each slice with the memory limit, guarantee
 #   and use, and the SMs, list_slices --json gives, and each process with
 #   its user, state and memory;
+# - BUSY%: 0% for programs that only hold memory, about 100% in the second
+#   frame for one launching kernels all the while;
 # - on a terminal (tmux, its screen read with capture-pane): the rows, a
 #   program killed gone from the screen within 2 s, lines cut to the width,
 #   a short window saying how many lines it cannot show; q and Ctrl-C exit
@@ -84,8 +86,8 @@ for s in slices:
             fail("slice %s: column %d is %s, list_slices says %s" % (s["slice"], i, r[i], w))
     for p in s["processes"]:
         pr = rows.get(str(p["pid"]))
-        # PID USER STATE MEMORY COMMAND
-        if not pr or pr[1] != p["user"] or pr[3] != mib(p["used_bytes"]) or pr[4] != p["command"]:
+        # PID USER STATE MEMORY BUSY% COMMAND
+        if not pr or pr[1] != p["user"] or pr[3] != mib(p["used_bytes"]) or pr[5] != p["command"]:
             fail("process %d: %s, list_slices says %s" % (p["pid"], pr, p))
 for c in clients:
     pr = rows.get(str(c["pid"]))
@@ -103,6 +105,21 @@ check "the slices are grouped under their GPU, with how its SMs are confined (li
 check "the slices show the SMs their launches may use now (list_sms)" \
 	'grep -E "^$a " "$work/top.out" | awk "{ exit !(\$4 ~ /^[0-9]+\$/) }"'
 check "the frame holds no control byte" '! grep -q "$(printf "\033")" "$work/top.out"'
+# BUSY%: field 5 of a process's line
+busy_pct() { awk -v pid="$2" '$1 == pid { v = $5 } END { sub("%", "", v); print v }' "$1"; }
+check "programs that only hold memory: BUSY% 0%" \
+	'[ "$(busy_pct "$work/top.out" "$pid_a1")" = 0 ] && [ "$(busy_pct "$work/top.out" "$pid_b1")" = 0 ]'
+LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$a" \
+	setpriv --reuid="$user1" --regid="$(id -g "$user1")" --init-groups -- "$app" burst 4000 0 > "$work/burst.out" 2>&1 &
+pids+=($!)
+pid_burst=$!
+wait_for "q list_clients | grep -Eq \"^$pid_burst \"" 10
+$top -b -n 2 -d 1 > "$work/busy.out"
+second=$(awk '/^gpushare top - /{n++} n == 2' "$work/busy.out")
+check "a program launching kernels all the while: BUSY% about 100 in the second frame, the others 0%" \
+	'[ "$(busy_pct <(echo "$second") "$pid_burst")" -ge 90 ] && [ "$(busy_pct <(echo "$second") "$pid_a1")" = 0 ]' ||
+	cat "$work/busy.out"
+kill "$pid_burst"
 $top -b -n 2 -d 0.2 > "$work/top2.out"
 check "-n 2 -d 0.2: two frames" '[ "$(grep -c "^gpushare top - " "$work/top2.out")" = 2 ]'
 check "a bad option is refused with the usage, status 2" \

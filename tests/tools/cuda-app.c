@@ -18,6 +18,14 @@
  *   cuda-app [--via ...] launchloop ms        a small kernel as fast as it goes for ms; then each
  *                                             millisecond (CLOCK_MONOTONIC) it launched in, "at <ms>"
  *   cuda-app [--via ...] longsync ms          one kernel of ms, waited for in cuCtxSynchronize: "synced"
+ *   cuda-app [--via ...] burst busy_ms idle_ms  kernels of a millisecond, each waited for, for busy_ms;
+ *                                             "burst <from> <to>" (CLOCK_MONOTONIC ns: the first launch,
+ *                                             the last wait's end), then idle_ms without a launch, "idle",
+ *                                             and only its context until SIGTERM
+ *   cuda-app [--via ...] pulse n on_us off_us  n rounds of a kernel of on_us, waited for, and off_us
+ *                                             without a launch; "pulse <from> <to> <busy>" (ns: the
+ *                                             first launch, the last wait's end, launch to wait's end
+ *                                             summed), then only its context until SIGTERM
  *   cuda-app [--via ...] kernels n us blocks [sync]  n kernels named "work" of us per wave and
  *                                             blocks blocks, every other one by cuLaunchKernelEx, with
  *                                             a context synchronisation every sync (0: at the end);
@@ -514,6 +522,69 @@ static int longsync(size_t ms)
 	return 0;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* burst: a program busy on the GPU for busy_ms, then idle (its busy time,
+ * tests/shell/test-metrics.sh). */
+static int burst(size_t busy_ms, size_t idle_ms)
+{
+	CUmodule mod;
+	CHECK(CALL(cuModuleLoadData, CUresult(*)(CUmodule *, const void *), &mod, "gpushare-sim-module\nkernel work 1000\n"));
+	CUfunction f;
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &f, mod, "work"));
+	typedef CUresult (*t_launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+				     CUstream, void **, void **);
+	t_launch launch = (t_launch)fn("cuLaunchKernel");
+	uint64_t from = mono_ns(), to = from;
+	while (to - from < (uint64_t)busy_ms * 1000000u) {
+		CHECK(launch(f, 1, 1, 1, 128, 1, 1, 0, NULL, NULL, NULL));
+		CHECK(ctx_sync());
+		to = mono_ns();
+	}
+	printf("burst %" PRIu64 " %" PRIu64 "\n", from, to);
+	fflush(stdout);
+	struct timespec idle = { (time_t)(idle_ms / 1000), (long)(idle_ms % 1000) * 1000000 };
+	nanosleep(&idle, NULL);
+	printf("idle\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+/* pulse: a program that goes busy and idle more often than its interposer
+ * tells (tests/shell/test-metrics.sh). */
+static int pulse(size_t n, size_t on_us, size_t off_us)
+{
+	char image[96];
+	snprintf(image, sizeof image, "gpushare-sim-module\nkernel work %zu\n", on_us);
+	CUmodule mod;
+	CHECK(CALL(cuModuleLoadData, CUresult(*)(CUmodule *, const void *), &mod, image));
+	CUfunction f;
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &f, mod, "work"));
+	typedef CUresult (*t_launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+				     CUstream, void **, void **);
+	t_launch launch = (t_launch)fn("cuLaunchKernel");
+	uint64_t from = mono_ns(), to = from, busy = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t t0 = mono_ns();
+		CHECK(launch(f, 1, 1, 1, 128, 1, 1, 0, NULL, NULL, NULL));
+		CHECK(ctx_sync());
+		to = mono_ns();
+		busy += to - t0;
+		struct timespec off = { (time_t)(off_us / 1000000), (long)(off_us % 1000000) * 1000 };
+		nanosleep(&off, NULL);
+	}
+	printf("pulse %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", from, to, busy);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
 /* kernels: what a trace records (tests/shell/test-trace.sh). */
 static int kernels(size_t n, double us, unsigned blocks, size_t sync)
 {
@@ -812,6 +883,10 @@ int main(int argc, char **argv)
 		return longsync(arg);
 	if (strcmp(cmd, "fork") == 0)
 		return forked(arg);
+	if (strcmp(cmd, "pulse") == 0 && i + 3 < argc)
+		return pulse(arg, strtoull(argv[i + 2], NULL, 10), strtoull(argv[i + 3], NULL, 10));
+	if (strcmp(cmd, "burst") == 0 && i + 2 < argc)
+		return burst(arg, strtoull(argv[i + 2], NULL, 10));
 	if (strcmp(cmd, "kernels") == 0 && i + 3 < argc)
 		return kernels(arg, strtod(argv[i + 2], NULL), (unsigned)strtoul(argv[i + 3], NULL, 10),
 			       i + 4 < argc ? strtoull(argv[i + 4], NULL, 10) : 0);
