@@ -655,8 +655,8 @@ static void start_watching(int fd)
 		gs__act_account(placed.activity_ms); /* after both: they say whether reports drive lending */
 	} else {
 		/* green contexts, which hold each slice's SMs whether it is busy
-		 * or not: none of its slices' SMs are lent (nor its busy time
-		 * counted: docs/multigpu.md) */
+		 * or not: none of its slices' SMs are lent (and it counts as busy
+		 * while registered: docs/multigpu.md) */
 		for (unsigned i = 0; i < gs__n_slices; i++)
 			notify_on(i ? gs__slice_at(i)->conn : fd, "sm_busy\n");
 		gs__log("%u slices: SMs confined by a green context on each device; no TPC masks, no turns",
