@@ -241,7 +241,8 @@ check "both gone: their process series go, the slice keeps their time" \
 	'wait_for "[ -z \"\$(process_busy $pid_x1)\" ]" 10 && near "$(slice_busy)" "$kept" 0.01'
 # a program busy 5 ms and idle 5 ms, 200 times: more idle spells than the
 # 50 a second its interposer tells; those it leaves untold come off its own
-# time, and its slice counts them busy
+# time, and its slice counts them busy (each spell known to about a
+# look of 2 ms: within 0.2 s of what it measured, on a busy machine too)
 slice_before=$(slice_busy)
 LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SLICE="$b" \
 	setpriv --reuid="$user2" --regid="$(id -g "$user2")" --init-groups -- "$app" pulse 200 5000 5000 > "$work/pulse.out" 2>&1 &
@@ -252,7 +253,7 @@ sleep 1.5 # scraped
 pulse_busy=$(awk '/^pulse/ { printf "%.6f\n", $4 / 1e9 }' "$work/pulse.out")
 pulse_span=$(awk '/^pulse/ { printf "%.6f\n", ($3 - $2) / 1e9 }' "$work/pulse.out")
 check "a program busy half of 2 s in 200 spells: its busy seconds what it measured ($(process_busy "$pid_pulse") of $pulse_busy)" \
-	'near "$(process_busy "$pid_pulse")" "$pulse_busy" 0.1'
+	'near "$(process_busy "$pid_pulse")" "$pulse_busy" 0.2'
 check "... its slice's grew by more, the idle spells it did not tell counted busy ($(grown "$(slice_busy)" "$slice_before") of $pulse_span)" \
 	'"$py" -c "import sys; s, p, t = map(float, sys.argv[1:]); sys.exit(not (p + 0.25 < s <= t + 0.1))" "$(grown "$(slice_busy)" "$slice_before")" "$(process_busy "$pid_pulse")" "$pulse_span"'
 kill "$pid_pulse"
