@@ -59,6 +59,8 @@ endif
 control_src := $(wildcard src/control/*.c)
 simnvml_src := src/sim/nvml-sim.c src/sim/simstate.c
 simcuda_src := src/sim/cuda-sim.c src/sim/simstate.c
+# the simulated GPU's CUPTI (what a trace's CUPTI backend loads there)
+simcupti_src := src/sim/cupti-sim.c
 interposer_src := $(wildcard src/interposer/*.c)
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
@@ -80,7 +82,7 @@ HAVE_GRPC ?= $(if $(shell command -v protoc > /dev/null && command -v grpc_cpp_p
 K8S_PLUGIN := $(if $(HAVE_GRPC),$(BUILD)/bin/gpushare-device-plugin)
 PROGRAMS := $(BIN)/gpushare-smi $(BIN)/gpushare $(BIN)/gpushare-control
 INTERPOSER := $(LIB)/libgpushare.so
-SIMLIBS  := $(SIMLIB)/libnvidia-ml.so.1 $(SIMLIB)/libcuda.so.1
+SIMLIBS  := $(SIMLIB)/libnvidia-ml.so.1 $(SIMLIB)/libcuda.so.1 $(SIMLIB)/libcupti.so
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test-*.c))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c)) $(BUILD)/tests/fake/libcuda.so.1
 
@@ -174,6 +176,10 @@ $(SIMLIB)/libcuda.so.1: $(call obj,$(simcuda_src)) $(MODEL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcuda.so.1 -Wl,-z,defs -Wl,-Bsymbolic -o $@ $^ -lpthread
 	ln -sf libcuda.so.1 $(SIMLIB)/libcuda.so
+
+$(SIMLIB)/libcupti.so: $(call obj,$(simcupti_src))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcupti.so -Wl,-z,defs -Wl,-Bsymbolic -o $@ $^ -ldl -lpthread
 
 $(BUILD)/tests/test-interposer: tests/test-interposer.c $(interposer_src) $(SLICE_A) $(MODEL_A) $(COMMON_A) $(CONFIG)
 	@mkdir -p $(dir $@)

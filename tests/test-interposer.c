@@ -3,10 +3,12 @@
  * its tables and logic run under the sanitizers. */
 #include "test.h"
 
+#include "idmap.h"
 #include "interposer.h"
 #include "json.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -522,15 +524,22 @@ static void bad_configuration_refuses_cuda(void **state)
 }
 
 /* A traced program's launches (a child of the test, whose trace is written
- * at its exit): every one a kernel event with GPU time on its slice's SMs,
- * its allocation and free instant events, the counts in otherData. */
-static void trace_records_every_launch_with_its_gpu_time(void **state)
+ * at its exit), timed by events or by CUPTI (the simulated GPU's, beside its
+ * libcuda): every one a kernel event with GPU time on its slice's SMs, its
+ * allocation and free instant events, the counts and the backend in
+ * otherData. */
+static void traced_launches(const char *timing)
 {
-	(void)state;
-	char pattern[256], path[256];
+	char pattern[256], path[256], cupti[4200];
 	snprintf(pattern, sizeof pattern, "%s/trace-%%p.json", getenv("GPUSHARE_SIM_DIR"));
+	snprintf(cupti, sizeof cupti, "%s", getenv("GPUSHARE_REAL_LIBCUDA"));
+	char *slash = strrchr(cupti, '/');
+	assert_non_null(slash);
+	snprintf(slash + 1, sizeof cupti - (size_t)(slash + 1 - cupti), "libcupti.so");
 	pid_t pid = fork();
 	if (pid == 0) {
+		setenv("GPUSHARE_TRACE_TIMING", timing, 1);
+		setenv("GPUSHARE_CUPTI_LIBRARY", cupti, 1);
 		setenv("GPUSHARE_TRACE_FILE", pattern, 1);
 		setenv("GPUSHARE_SIMULATE", "h100-sxm5-80gb", 1);
 		setenv("GPUSHARE_SMS", "24", 1);
@@ -582,6 +591,9 @@ static void trace_records_every_launch_with_its_gpu_time(void **state)
 	ASSERT_INT_EQ(kernels, 10);
 	ASSERT_INT_EQ(memory, 2);
 	int g = gs_json_get(&j, gs_json_get(&j, 0, "otherData"), "gpushare");
+	char used[16] = "";
+	gs_json_string(&j, gs_json_get(&j, g, "timing"), used, sizeof used);
+	assert_string_equal(used, timing);
 	uint64_t launches = 0, dropped = 1;
 	ASSERT_INT_EQ(gs_json_u64(&j, gs_json_get(&j, g, "launches"), &launches), 0);
 	ASSERT_INT_EQ(gs_json_u64(&j, gs_json_get(&j, g, "dropped"), &dropped), 0);
@@ -589,6 +601,66 @@ static void trace_records_every_launch_with_its_gpu_time(void **state)
 	ASSERT_INT_EQ(dropped, 0);
 	free(text);
 	unlink(path);
+}
+
+static int odd_value(void *arg, uint32_t id, void *val)
+{
+	(void)id;
+	*(unsigned *)arg += 1;
+	return (uintptr_t)val % 2;
+}
+
+/* The CUPTI backend's table of launches by correlation id: every id found
+ * after others around it went (ids of one hash home, so that removals shift
+ * their neighbours back), a sweep removes just what it is told, and the table
+ * refuses past its bound instead of growing. */
+static void idmap_finds_every_id_after_removals(void **state)
+{
+	(void)state;
+	struct gs__idmap m;
+	gs__idmap_init(&m, 1u << 16);
+	enum { N = 20000 };
+	for (uint32_t i = 1; i <= N; i++)
+		ASSERT_INT_EQ(gs__idmap_put(&m, i * 1024, (void *)(uintptr_t)i), 0);
+	for (uint32_t i = 1; i <= N; i += 3)
+		ASSERT_INT_EQ((uintptr_t)gs__idmap_take(&m, i * 1024), i);
+	for (uint32_t i = 1; i <= N; i++)
+		if (i % 3 != 1) {
+			void *v = gs__idmap_take(&m, i * 1024);
+			ASSERT_INT_EQ((uintptr_t)v, i);
+			ASSERT_INT_EQ(gs__idmap_put(&m, i * 1024, v), 0);
+		}
+	assert_null(gs__idmap_take(&m, 1024)); /* taken already */
+	assert_null(gs__idmap_take(&m, 0));
+	unsigned seen = 0;
+	size_t before = m.n;
+	gs__idmap_sweep(&m, odd_value, &seen);
+	assert_true(seen >= before);
+	for (uint32_t i = 1; i <= N; i++)
+		if (i % 3 != 1)
+			ASSERT_INT_EQ((uintptr_t)gs__idmap_take(&m, i * 1024), i % 2 ? 0 : i);
+	ASSERT_INT_EQ(m.n, 0);
+	gs__idmap_free(&m);
+	gs__idmap_init(&m, 2048);
+	int rc = 0;
+	uint32_t id = 1;
+	while ((rc = gs__idmap_put(&m, id, &m)) == 0)
+		id++;
+	ASSERT_INT_EQ(rc, -ENOMEM);
+	ASSERT_INT_EQ(id - 1, 1024); /* half the bound */
+	gs__idmap_free(&m);
+}
+
+static void trace_times_every_launch_by_events(void **state)
+{
+	(void)state;
+	traced_launches("events");
+}
+
+static void trace_times_every_launch_by_cupti(void **state)
+{
+	(void)state;
+	traced_launches("cupti");
 }
 
 int main(void)
@@ -620,7 +692,9 @@ int main(void)
 		cmocka_unit_test(hami_sm_limit_and_gpu_portion_alone),
 		cmocka_unit_test(malformed_hami_value_refuses_cuda),
 		cmocka_unit_test(gpu_portion_without_the_gpus_size_refuses_cuda),
-		cmocka_unit_test(trace_records_every_launch_with_its_gpu_time),
+		cmocka_unit_test(idmap_finds_every_id_after_removals),
+		cmocka_unit_test(trace_times_every_launch_by_events),
+		cmocka_unit_test(trace_times_every_launch_by_cupti),
 	};
 	int rc = GS_RUN_ISOLATED(tests);
 	return rc || gs_test_rmdir(dir) ? 1 : 0;

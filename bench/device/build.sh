@@ -9,6 +9,7 @@ nvcc -O2 -arch=sm_90 -std=c++17 -cudart shared -o $d/smid_shared $src/smid.cu
 for p in victim aggressor; do nvcc -O2 -arch=sm_90 -std=c++17 -cudart shared -o $d/$p $src/$p.cu; done
 nvcc -O2 -arch=sm_90 -std=c++17 -cudart shared -o $d/launch $src/launch.cu -lcuda
 nvcc -O2 -arch=sm_90 -std=c++17 -cudart shared -o $d/maskcost $src/maskcost.cu -lcuda
+nvcc -O2 -arch=sm_90 -std=c++17 -cudart shared -o $d/launchrate $src/launchrate.cu
 nvcc -O2 -std=c++17 -o $d/drvapi $src/drvapi.cpp -lcuda
 nvcc -O2 -std=c++17 -o $d/fill $src/fill.cpp -lcuda
 nvcc -arch=sm_90 -ptx -o $d/smid_kernel.ptx $src/smid_kernel.cu

@@ -359,7 +359,8 @@ bool gs__mask_enabled(uint32_t enabled[4]);
 
 /* Kernel traces (trace.c), where GPUSHARE_TRACE_FILE names a file: every
  * launch brackets the driver's with gs__trace_begin (the slot it took, -1
- * when the buffer was full: counted as dropped) and gs__trace_end; memory
+ * when the buffer was full: counted as dropped; -2 for a launch CUPTI makes
+ * as the trace starts it: not the program's) and gs__trace_end; memory
  * calls note what they allocated and freed. Off, each costs one
  * predictable branch. */
 extern bool gs__trace_on;

@@ -8,7 +8,10 @@
  * callbacks: while gpushare decides the program's SMs, the guard does not
  * run it for the launch descriptor (domain 0xb); every other domain, and a
  * program gpushare does not confine, is as the driver has it. Nothing of
- * this is on the launch path unless the program subscribed. */
+ * this is on the launch path unless the program subscribed. The libcupti a
+ * trace loaded (cupti.c) is not the program: what it subscribes (CUPTI's
+ * kernel timing may need the launch descriptor) is not guarded. */
+#include "cupti.h"
 #include "interposer.h"
 
 #include <pthread.h>
@@ -49,7 +52,7 @@ static void guard(void *userdata, int domain, int cbid, const void *params)
 
 static int subscribe(uint32_t *handle, gs_cu_launch_cb cb, void *userdata)
 {
-	if (!cb)
+	if (!cb || gs__cupti_owns((const void *)cb))
 		return real_subscribe(handle, cb, userdata);
 	unsigned i = __atomic_fetch_add(&n_subs, 1, __ATOMIC_RELAXED);
 	if (i >= MAX_SUBS)

@@ -5,18 +5,33 @@
  * track group (pid) per slice, one track (tid) per process and stream.
  *
  * The launch path claims a slot of a bounded ring (one compare-and-swap, no
- * lock, no allocation, no system call), records a pair of CUDA events from
- * a pool made once around the driver's launch on the launch's stream, and
- * publishes the slot. (Each event costs about what a launch does under
- * NVIDIA MPS; a start taken from the end of the stream's last kernel would
- * save one, but would draw a kernel that waited for another program's as
- * running beside it: every launch has both.) A thread of its own takes
- * slots in order, asks cuEventQuery whether the kernel ended, turns the events into host time by
- * cuEventElapsedTime from a reference event recorded at a known host time,
- * and appends a line per event to the file (flushed every 200 ms and at
- * exit). A launch that finds the ring full is counted as dropped, never
- * lost silently: kernels + failed + dropped = launches. */
+ * lock, no allocation, no system call) and publishes it after the driver's
+ * launch. Its kernel's GPU times come from one of two backends, chosen at
+ * the first launch (GPUSHARE_TRACE_TIMING: events, cupti, or auto, the
+ * default: CUPTI where a libcupti loads and starts, else events):
+ * - events: a pair of CUDA events from a pool made once, recorded around
+ *   the launch on its stream. (Each costs about what a launch does under
+ *   NVIDIA MPS; a start taken from the end of the stream's last kernel would
+ *   save one, but would draw a kernel that waited for another program's as
+ *   running beside it.) A thread of its own takes slots in order, asks
+ *   cuEventQuery whether the kernel ended, turns the events into host time
+ *   by cuEventElapsedTime from a reference event recorded at a known host
+ *   time;
+ * - cupti: no event; CUPTI's launch callbacks give the launch its
+ *   correlation ids (cupti.c), kept in the slot. The thread takes slots as
+ *   they come into a table by id, and matches each kernel record CUPTI
+ *   hands back to its launch by id, whichever comes first, in any order (a
+ *   record with no launch: a graph's kernel, a launch not traced, is not
+ *   written). CUPTI's timestamps become host time by an offset to
+ *   CLOCK_MONOTONIC sampled every REANCHOR_MS.
+ * Either way it appends a line per event to the file (flushed every 200 ms
+ * and at exit). A launch that finds the ring full, or whose record CUPTI
+ * never gave (dropped for lack of a buffer: CUPTI counts those too), is
+ * counted as dropped, never lost silently: kernels + failed + dropped =
+ * launches. */
 #include "interposer.h"
+#include "cupti.h"
+#include "idmap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +52,12 @@
 #define OUT_FLUSH (192 * 1024)
 #define STREAM_TRACKS 16 /* a process's streams on tracks of their own; more share the last */
 #define REANCHOR_MS 1000.0f
+#define PENDING_SLOTS (1u << 20) /* ids of launches waiting for a record: 512k at most */
+#define EARLY_SLOTS (1u << 16)   /* records that came before their launch was taken */
+#define EARLY_NS 2000000000ull   /* how long such a record waits for its launch */
+
+enum { TIMING_AUTO, TIMING_EVENTS, TIMING_CUPTI };
+static const char *const timing_names[] = { "auto", "events", "cupti" };
 
 enum { REC_KERNEL, REC_MEMORY };
 
@@ -54,7 +75,13 @@ struct rec {
 	uint64_t bytes;
 	uintptr_t addr;
 	const char *what;        /* a memory call's name: static text */
+	uint32_t corr[2];        /* CUPTI's correlation ids: the driver call's, the runtime's */
 	char name[NAME_LEN];
+};
+
+/* A kernel record that came before its launch was taken from the ring. */
+struct early {
+	uint64_t start, end, seen;
 };
 
 bool gs__trace_on;
@@ -68,6 +95,8 @@ static struct {
 	/* the pool, made once by the first launch, in its context */
 	pthread_mutex_t setup_lock;
 	int pool;                /* 0 not yet, 1 ready, -1 no GPU times */
+	int want, timing;        /* GPUSHARE_TRACE_TIMING; what the first launch chose */
+	char timing_note[200];   /* why not CUPTI, where it was asked for or auto */
 	CUcontext ctx;
 	CUevent ref;
 	uint64_t ref_ns;         /* host time at which ref was reached */
@@ -83,6 +112,10 @@ static struct {
 	size_t out_len;
 	bool first_line, closed;
 	unsigned long kernels, failed, memory;
+	/* the CUPTI backend's: launches by correlation id, records by id */
+	struct gs__idmap pending, early;
+	unsigned long n_pending, lost, unmatched;
+	uint64_t last_poll, last_anchor, last_sweep;
 	CUstream streams[STREAM_TRACKS];
 	unsigned n_streams;
 	char user[64], app[32], slice[96];
@@ -91,6 +124,9 @@ static struct {
 } T = { .setup_lock = PTHREAD_MUTEX_INITIALIZER, .out_lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
 
 static __thread int tls_tid GS__TLS;
+/* the thread sets the backend up: what CUPTI launches or allocates while it
+ * starts is its own, not the program's, and not traced */
+static __thread bool tls_setup GS__TLS;
 /* the last function whose name the thread asked the driver (a module
  * unloaded and another's function at the same handle, on the same thread
  * before any other launch, would keep the old name) */
@@ -178,6 +214,8 @@ static CUresult record(CUevent e, CUstream s, bool ptsz)
 
 int gs__trace_begin(const struct gs__trace_launch *l)
 {
+	if (__builtin_expect(tls_setup, 0))
+		return -2;
 	pool_ready();
 	int slot = claim();
 	if (slot < 0)
@@ -212,6 +250,13 @@ int gs__trace_begin(const struct gs__trace_launch *l)
 	CUresult (*is_capturing)(CUstream, int *) =
 		l->ptsz && gs__real.cuStreamIsCapturing_ptsz ? gs__real.cuStreamIsCapturing_ptsz : gs__real.cuStreamIsCapturing;
 	r->captured = is_capturing && is_capturing(l->s, &capturing) == CUDA_SUCCESS && capturing;
+	if (T.timing == TIMING_CUPTI) {
+		/* every context's kernels have records; a captured launch's
+		 * kernel runs (and has its record) when its graph does */
+		r->timed = !r->captured;
+		gs__cupti_ids.driver = 0;
+		return slot;
+	}
 	r->timed = T.pool == 1 && !r->captured && gs__real.cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur == T.ctx &&
 		   record(T.ev[slot][0], l->s, l->ptsz) == CUDA_SUCCESS;
 	return slot;
@@ -223,13 +268,22 @@ void gs__trace_end(int slot, CUresult rc)
 		return;
 	struct rec *r = &T.ring[slot];
 	r->rc = rc;
-	if (r->timed && (rc != CUDA_SUCCESS || record(T.ev[slot][1], r->s, r->ptsz) != CUDA_SUCCESS))
+	if (T.timing == TIMING_CUPTI) {
+		r->corr[0] = gs__cupti_ids.driver;
+		r->corr[1] = gs__cupti_ids.runtime;
+		gs__cupti_ids.driver = 0;
+		if (!r->corr[0] && !r->corr[1])
+			r->timed = false; /* no callback came: nothing to match a record with */
+	} else if (r->timed && (rc != CUDA_SUCCESS || record(T.ev[slot][1], r->s, r->ptsz) != CUDA_SUCCESS)) {
 		r->timed = false;
+	}
 	publish(slot);
 }
 
 void gs__trace_mem_note(const char *what, uint64_t bytes, uintptr_t addr)
 {
+	if (tls_setup)
+		return;
 	int slot = claim();
 	if (slot < 0)
 		return;
@@ -247,7 +301,9 @@ void gs__trace_mem_note(const char *what, uint64_t bytes, uintptr_t addr)
 }
 
 /* The first launch's (the others wait for it here, once: the lock is held
- * across the driver's event creation so that one pool is made). */
+ * across CUPTI's start or the driver's event creation, so that one backend
+ * is set up). Logged once: which backend times the kernels, and why not
+ * CUPTI where it was not chosen. */
 static void pool_setup(void)
 {
 	pthread_mutex_lock(&T.setup_lock);
@@ -255,25 +311,52 @@ static void pool_setup(void)
 		pthread_mutex_unlock(&T.setup_lock);
 		return;
 	}
+	tls_setup = true;
 	int ok = -1;
 	CUdevice dev = 0;
-	CUstream rs = NULL;
-	if (gs__real.cuCtxGetCurrent(&T.ctx) == CUDA_SUCCESS && T.ctx && gs__real.cuCtxGetDevice(&dev) == CUDA_SUCCESS &&
-	    gs__real.cuEventCreate(&T.ref, 0) == CUDA_SUCCESS && gs__real.cuStreamCreate(&rs, 1) == CUDA_SUCCESS) {
-		ok = 1;
-		for (unsigned i = 0; i < RING && ok == 1; i++)
-			if (gs__real.cuEventCreate(&T.ev[i][0], 0) || gs__real.cuEventCreate(&T.ev[i][1], 0))
-				ok = -1;
-		uint64_t before = mono_ns();
-		if (ok == 1 && (gs__real.cuEventRecord(T.ref, rs) || gs__real.cuEventSynchronize(T.ref)))
-			ok = -1;
-		uint64_t after = mono_ns();
-		T.ref_ns = before + (after - before) / 2; /* reached in between */
-		T.ref_err_us = (float)(after - before) / 2000.0f;
+	bool have_ctx = gs__real.cuCtxGetCurrent(&T.ctx) == CUDA_SUCCESS && T.ctx &&
+			gs__real.cuCtxGetDevice(&dev) == CUDA_SUCCESS;
+	if (T.want != TIMING_EVENTS && !T.timing_note[0]) {
+		char why[sizeof T.timing_note - 32];
+		if (gs__cupti_start(T.ctx, why, sizeof why) == 0)
+			T.timing = TIMING_CUPTI;
+		else
+			snprintf(T.timing_note, sizeof T.timing_note, "%s", why);
 	}
-	if (ok < 0)
-		gs__log("trace: no CUDA events in the first launch's context: kernels are traced at their submit time only");
+	if (T.timing == TIMING_CUPTI) {
+		ok = 1;
+		gs__idmap_init(&T.pending, PENDING_SLOTS);
+		gs__idmap_init(&T.early, EARLY_SLOTS);
+		gs__log("trace: kernels timed by CUPTI's activity records (%s)", gs__cupti_library());
+	} else {
+		T.timing = TIMING_EVENTS;
+		if (T.want == TIMING_CUPTI)
+			gs__log("trace: GPUSHARE_TRACE_TIMING=cupti, but %s: kernels timed by CUDA events instead",
+				T.timing_note);
+		else if (T.want == TIMING_AUTO)
+			gs__log("trace: kernels timed by CUDA events (not CUPTI: %s)", T.timing_note);
+		else
+			gs__log("trace: kernels timed by CUDA events (GPUSHARE_TRACE_TIMING=events)");
+		CUstream rs = NULL;
+		if (have_ctx && gs__real.cuEventCreate(&T.ref, 0) == CUDA_SUCCESS &&
+		    gs__real.cuStreamCreate(&rs, 1) == CUDA_SUCCESS) {
+			ok = 1;
+			for (unsigned i = 0; i < RING && ok == 1; i++)
+				if (gs__real.cuEventCreate(&T.ev[i][0], 0) || gs__real.cuEventCreate(&T.ev[i][1], 0))
+					ok = -1;
+			uint64_t before = mono_ns();
+			if (ok == 1 && (gs__real.cuEventRecord(T.ref, rs) || gs__real.cuEventSynchronize(T.ref)))
+				ok = -1;
+			uint64_t after = mono_ns();
+			T.ref_ns = before + (after - before) / 2; /* reached in between */
+			T.ref_err_us = (float)(after - before) / 2000.0f;
+		}
+		if (ok < 0)
+			gs__log("trace: no CUDA events in the first launch's context: kernels are traced at their submit "
+				"time only");
+	}
 	gs__ctx_sm_span(dev, &T.sm_first, &T.sm_count);
+	tls_setup = false;
 	__atomic_store_n(&T.pool, ok, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&T.setup_lock);
 	thread_start();
@@ -461,9 +544,143 @@ static int gpu_times(int slot, bool wait, uint64_t *start, uint64_t *end)
 	return 1;
 }
 
-/* Takes the published slots in order while their kernels have ended (all
- * of them, waiting, when wait is set). Under out_lock, which only the
- * writer and exit take: never a launch. */
+/* A kernel's line: at its submit time when it has no GPU time. No kernel
+ * starts before it is submitted: what the clocks' reference is off by
+ * (clock_error_us) is not shown as such. */
+static void kernel_out(struct rec *r, uint64_t start, uint64_t end)
+{
+	if (!r->timed)
+		start = end = r->submit;
+	start = start < r->submit ? r->submit : start;
+	end = end < start ? start : end;
+	T.kernels++;
+	write_kernel(r, start, end);
+}
+
+/* ---- the CUPTI backend's matching (the writer's, under out_lock) ---- */
+
+/* A launch taken from the ring: its record if that came first, else a
+ * copy waits in the table under each of its ids (freed once written, or
+ * dropped at the end). A table full (512k launches whose kernels have not
+ * ended, or no memory) counts it as dropped. */
+static void cupti_launch(const struct rec *r)
+{
+	for (int k = 0; k < 2; k++) {
+		struct early *e = gs__idmap_take(&T.early, r->corr[k]);
+		if (e) {
+			struct rec copy = *r;
+			copy.timed = e->start || e->end;
+			kernel_out(&copy, e->start, e->end);
+			free(e);
+			return;
+		}
+	}
+	struct rec *p = malloc(sizeof *p);
+	bool in0 = false;
+	if (p) {
+		*p = *r;
+		in0 = !p->corr[0] || gs__idmap_put(&T.pending, p->corr[0], p) == 0;
+		if (in0 && (!p->corr[1] || gs__idmap_put(&T.pending, p->corr[1], p) == 0)) {
+			T.n_pending++;
+			return;
+		}
+		if (in0 && p->corr[0])
+			gs__idmap_take(&T.pending, p->corr[0]);
+		free(p);
+	}
+	T.lost++;
+}
+
+/* A kernel record from CUPTI: its launch written with its times (and
+ * freed), or the record kept a while for a launch not taken from the ring
+ * yet (freed when that comes, or by early_expired). */
+static void cupti_record(void *arg, uint32_t id, uint64_t start, uint64_t end)
+{
+	(void)arg;
+	struct rec *p = gs__idmap_take(&T.pending, id);
+	if (p) {
+		uint32_t other = p->corr[0] == id ? p->corr[1] : p->corr[0];
+		if (other && other != id)
+			gs__idmap_take(&T.pending, other);
+		T.n_pending--;
+		p->timed = start || end;
+		kernel_out(p, start, end);
+		free(p);
+		return;
+	}
+	struct early *e = id ? malloc(sizeof *e) : NULL;
+	if (e) {
+		*e = (struct early){ start, end, mono_ns() };
+		if (gs__idmap_put(&T.early, id, e) == 0)
+			return;
+		free(e);
+	}
+	T.unmatched++;
+}
+
+/* Records whose launch never came (a graph's kernels, launches the ring
+ * had no room for) go after EARLY_NS; all of them at the end (arg set). */
+static int early_expired(void *arg, uint32_t id, void *val)
+{
+	(void)id;
+	struct early *e = val;
+	if (!arg && mono_ns() - e->seen < EARLY_NS)
+		return 0;
+	free(e);
+	T.unmatched++;
+	return 1;
+}
+
+/* At the end: launches CUPTI gave no record for are dropped, once each:
+ * a first sweep takes out their second ids (nothing freed yet), a second
+ * frees each under its first. */
+static int pending_second(void *arg, uint32_t id, void *val)
+{
+	(void)arg;
+	const struct rec *p = val;
+	return p->corr[0] && p->corr[1] && id == p->corr[1];
+}
+
+static int pending_lost(void *arg, uint32_t id, void *val)
+{
+	(void)arg;
+	(void)id;
+	T.lost++;
+	T.n_pending--;
+	free(val);
+	return 1;
+}
+
+static void pending_drop_all(void)
+{
+	gs__idmap_sweep(&T.pending, pending_second, NULL);
+	gs__idmap_sweep(&T.pending, pending_lost, NULL);
+}
+
+/* What CUPTI has handed back, matched (flush: a gs__cupti_poll flush);
+ * its clock sampled again every REANCHOR_MS, and records waiting too long
+ * for their launch let go every second. */
+static void cupti_collect(int flush)
+{
+	uint64_t now = mono_ns();
+	if (flush == GS__CUPTI_FLUSH_DONE && now - T.last_poll < 5000000ull)
+		return;
+	T.last_poll = now;
+	if (now - T.last_anchor > (uint64_t)(REANCHOR_MS * 1e6f)) {
+		gs__cupti_reanchor();
+		T.last_anchor = now;
+	}
+	gs__cupti_poll(flush, cupti_record, NULL);
+	if (now - T.last_sweep > 1000000000ull) {
+		gs__idmap_sweep(&T.early, early_expired, NULL);
+		T.last_sweep = now;
+	}
+}
+
+/* Takes the published slots in order: with events while their kernels
+ * have ended (all of them, waiting, when wait is set), with CUPTI all of
+ * them, into the table where they wait for their records. Under out_lock,
+ * which only the writer and exit take: never a launch. */
 static void drain(bool wait)
 {
 	for (;;) {
@@ -476,21 +693,16 @@ static void drain(bool wait)
 			write_memory(r);
 		} else if (r->rc != CUDA_SUCCESS) {
 			T.failed++;
+		} else if (T.timing == TIMING_CUPTI && r->timed) {
+			cupti_launch(r);
 		} else {
 			uint64_t start = r->submit, end = r->submit;
 			int got = r->timed ? gpu_times(slot, wait, &start, &end) : -1;
 			if (got == 0)
 				return;
-			if (got < 0) {
+			if (got < 0)
 				r->timed = false;
-				start = end = r->submit;
-			}
-			/* no kernel starts before it is submitted: what the clocks'
-			 * reference is off by (clock_error_us) is not shown as such */
-			start = start < r->submit ? r->submit : start;
-			end = end < start ? start : end;
-			T.kernels++;
-			write_kernel(r, start, end);
+			kernel_out(r, start, end);
 		}
 		__atomic_store_n(&r->seq, T.tail + RING, __ATOMIC_RELEASE);
 		T.tail++;
@@ -510,11 +722,15 @@ static void *writer(void *arg)
 		}
 		out_open();
 		drain(false);
+		bool cupti = T.timing == TIMING_CUPTI && T.pool;
+		if (cupti)
+			cupti_collect(GS__CUPTI_FLUSH_DONE);
 		if (mono_ns() - T.last_flush > 200000000ull)
 			out_flush();
 		bool behind = __atomic_load_n(&T.head, __ATOMIC_RELAXED) != T.tail;
+		bool waiting = cupti && T.n_pending;
 		pthread_mutex_unlock(&T.out_lock);
-		struct timespec ts = { 0, behind ? 500000 : 20000000 };
+		struct timespec ts = { 0, behind ? 500000 : waiting ? 5000000 : 20000000 };
 		nanosleep(&ts, NULL);
 	}
 }
@@ -547,15 +763,26 @@ static void out_close(void)
 			   (long)getpid(), json_esc(T.user, uesc, sizeof uesc),
 			   T.n_streams ? (uintptr_t)T.streams[k] : (uintptr_t)0);
 	}
-	unsigned long dropped = __atomic_load_n(&T.dropped, __ATOMIC_RELAXED);
-	char user[160], app[80], slice[256];
+	unsigned long dropped = __atomic_load_n(&T.dropped, __ATOMIC_RELAXED) + T.lost;
+	bool cupti = T.timing == TIMING_CUPTI && T.pool;
+	char user[160], app[80], slice[256], note[400], timing[640];
+	/* which backend timed the kernels; why not CUPTI; what CUPTI lost */
+	if (cupti)
+		snprintf(timing, sizeof timing,
+			 "\"timing\":\"cupti\",\"cupti_lost\":%lu,\"cupti_dropped_records\":%lu,\"unmatched_records\":%lu,",
+			 T.lost, gs__cupti_dropped(), T.unmatched);
+	else
+		snprintf(timing, sizeof timing, "\"timing\":\"%s\",%s%s%s", T.pool ? "events" : "none",
+			 T.timing_note[0] ? "\"timing_note\":\"" : "", json_esc(T.timing_note, note, sizeof note),
+			 T.timing_note[0] ? "\"," : "");
 	out_printf("\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{\"gpushare\":{\"version\":1,\"pid\":%ld,"
 		   "\"user\":\"%s\",\"app\":\"%s\",\"slice\":\"%s\",\"launches\":%lu,\"kernels\":%lu,\"failed\":%lu,"
-		   "\"dropped\":%lu,\"memory_events\":%lu,\"realtime_offset_ns\":%lld,\"clock_error_us\":%.3f,"
+		   "\"dropped\":%lu,\"memory_events\":%lu,%s\"realtime_offset_ns\":%lld,\"clock_error_us\":%.3f,"
 		   "\"sm_first\":%u,\"sm_count\":%u}}}\n",
 		   (long)getpid(), json_esc(T.user, user, sizeof user), json_esc(T.app, app, sizeof app),
 		   json_esc(T.slice, slice, sizeof slice), T.kernels + T.failed + dropped, T.kernels, T.failed, dropped,
-		   T.memory, (long long)T.realtime_off_ns, (double)T.ref_err_us, T.sm_first, T.sm_count);
+		   T.memory, timing, (long long)T.realtime_off_ns,
+		   cupti ? gs__cupti_clock_error_us() : (double)T.ref_err_us, T.sm_first, T.sm_count);
 	out_flush();
 	if (T.fd >= 0)
 		close(T.fd);
@@ -572,6 +799,13 @@ static void at_exit(void)
 	if (!T.closed) {
 		out_open();
 		drain(true);
+		if (T.timing == TIMING_CUPTI && T.pool) {
+			/* CUPTI's last records (the exit flush, made before CUPTI's
+			 * own teardown, or now); launches without one are dropped */
+			cupti_collect(GS__CUPTI_FLUSH_FORCED);
+			pending_drop_all();
+			gs__idmap_sweep(&T.early, early_expired, &T);
+		}
 		/* slots claimed but never published (a thread inside a launch) */
 		unsigned long left = __atomic_load_n(&T.head, __ATOMIC_ACQUIRE) - T.tail;
 		__atomic_add_fetch(&T.dropped, left, __ATOMIC_RELAXED);
@@ -582,13 +816,22 @@ static void at_exit(void)
 }
 
 /* A forked child traces itself into a file of its own pid: the parent's
- * slots, events and writer are not its own. */
+ * slots, events, writer and CUPTI are not its own (CUPTI's threads stay
+ * in the parent: the child times its kernels by events). */
 static void forked_child(void)
 {
 	pthread_mutex_init(&T.out_lock, NULL);
 	pthread_mutex_init(&T.setup_lock, NULL);
 	tls_tid = 0;
 	ring_reset();
+	if (T.timing == TIMING_CUPTI) {
+		gs__cupti_forked();
+		pending_drop_all();
+		gs__idmap_sweep(&T.early, early_expired, &T);
+		snprintf(T.timing_note, sizeof T.timing_note, "a forked child (CUPTI stays with the parent)");
+	}
+	T.timing = TIMING_AUTO;
+	T.n_pending = T.lost = T.unmatched = 0;
 	T.pool = 0;
 	T.thread_started = false;
 	T.fd = -1;
@@ -633,6 +876,13 @@ void gs__trace_setup(void)
 	if (fd >= 0)
 		close(fd);
 	snprintf(T.slice, sizeof T.slice, "%s", gs__slice.name[0] ? gs__slice.name : "none");
+	const char *timing = secure_getenv("GPUSHARE_TRACE_TIMING");
+	T.want = TIMING_AUTO;
+	for (int i = 0; timing && *timing && i < 3; i++)
+		if (strcmp(timing, timing_names[i]) == 0)
+			T.want = i;
+	if (timing && *timing && strcmp(timing, timing_names[T.want]))
+		gs__log("trace: GPUSHARE_TRACE_TIMING=%s is not events, cupti or auto: auto", timing);
 	T.realtime_off_ns = (int64_t)(real_ns() - mono_ns());
 	if (!hooked) {
 		ring_reset();

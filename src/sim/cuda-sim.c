@@ -11,12 +11,17 @@
  * An event is timed when its stream reaches it: recorded just before a
  * kernel, at the kernel's start (which may wait for SMs other processes
  * hold), as a GPU's front end reaches it when the kernel gets the GPU.
+ * A profiling tool (the simulated CUPTI, cupti-sim.c) attaches through
+ * gs_sim_tool_attach (sim-tool.h) and is told of every launch and its
+ * kernel's start and end.
  *
  * A module image is text: "gpushare-sim-module" then "kernel <name> <usec>"
  * lines, usec being the run time of one wave of blocks. The kernel named
  * "gs_smid" writes the SM each block ran on into the uint32 array given as
  * its first parameter, the simulated %smid. */
 #include "gs-cuda.h"
+#include "gs-cupti-launches.h"
+#include "sim-tool.h"
 #include "smrun.h"
 #include "simstate.h"
 #include "tpcmap.h"
@@ -2063,8 +2068,18 @@ static void fewest(const struct sm_timeline *t, unsigned *first, unsigned *last,
 		*first = lo, *last = hi + 1;
 }
 
+/* the profiling tool attached (the simulated CUPTI), if any */
+static const struct gs_sim_tool *tool;
+
+EXPORT int gs_sim_tool_attach(const struct gs_sim_tool *t);
+EXPORT int gs_sim_tool_attach(const struct gs_sim_tool *t)
+{
+	__atomic_store_n(&tool, t, __ATOMIC_RELEASE);
+	return 0;
+}
+
 static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-		       unsigned bz, CUstream s, void **params)
+		       unsigned bz, CUstream s, void **params, uint32_t correlation)
 {
 	NEED_INIT();
 	struct CUctx_st *c = current();
@@ -2128,6 +2143,17 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
 		st->pending->t = start; /* reached when the kernel gets its SMs */
 		event_unpend(st->pending);
 	}
+	const struct gs_sim_tool *t_ = __atomic_load_n(&tool, __ATOMIC_ACQUIRE);
+	if (correlation && t_)
+		t_->kernel(&(const struct gs_sim_kernel){ .correlation = correlation,
+							  .device = (uint32_t)c->dev,
+							  .context = (uint32_t)((uintptr_t)c >> 4),
+							  .stream = (uint32_t)((uintptr_t)st >> 4),
+							  .start = start,
+							  .end = start + dur,
+							  .grid = { gx, gy, gz },
+							  .block = { bx, by, bz },
+							  .name = f->name });
 	if (strcmp(f->name, "gs_smid") == 0 && params && params[0]) {
 		CUdeviceptr out = *(CUdeviceptr *)params[0];
 		if (!dev_range_ok((uintptr_t)out, blocks * sizeof(uint32_t)))
@@ -2144,34 +2170,57 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
 	return CUDA_SUCCESS;
 }
 
+/* A launch as the tool sees it: entry (its correlation id), the kernel,
+ * exit; each exported launch is one call of the driver's API (cbid). */
+#define CBID(name, id) enum { CBID_##name = id };
+GS_CUPTI_DRIVER_LAUNCHES(CBID)
+static CUresult api_launch(uint32_t cbid, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+			   unsigned by, unsigned bz, CUstream s, void **params)
+{
+	const struct gs_sim_tool *t = __atomic_load_n(&tool, __ATOMIC_ACQUIRE);
+	uint32_t correlation = t ? t->api_enter(cbid) : 0;
+	CUresult rc = launch(f, gx, gy, gz, bx, by, bz, s, params, correlation);
+	if (t)
+		t->api_exit(cbid, correlation);
+	return rc;
+}
+
 EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
 			       unsigned int by, unsigned int bz, unsigned int shmem, CUstream s, void **params,
 			       void **extra)
 {
 	(void)shmem;
 	(void)extra;
-	return launch(f, gx, gy, gz, bx, by, bz, s, params);
+	return api_launch(CBID_cuLaunchKernel, f, gx, gy, gz, bx, by, bz, s, params);
 }
 
 EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
 				    unsigned int by, unsigned int bz, unsigned int shmem, CUstream s, void **params,
 				    void **extra)
 {
-	return cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, s, params, extra);
+	(void)shmem;
+	(void)extra;
+	return api_launch(CBID_cuLaunchKernel_ptsz, f, gx, gy, gz, bx, by, bz, s, params);
+}
+
+static CUresult launch_ex(uint32_t cbid, const CUlaunchConfig *cfg, CUfunction f, void **params)
+{
+	if (!cfg)
+		return CUDA_ERROR_INVALID_VALUE;
+	return api_launch(cbid, f, cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ, cfg->blockDimX, cfg->blockDimY,
+			  cfg->blockDimZ, cfg->hStream, params);
 }
 
 EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra)
 {
 	(void)extra;
-	if (!cfg)
-		return CUDA_ERROR_INVALID_VALUE;
-	return launch(f, cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ, cfg->blockDimX, cfg->blockDimY,
-		      cfg->blockDimZ, cfg->hStream, params);
+	return launch_ex(CBID_cuLaunchKernelEx, cfg, f, params);
 }
 
 EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra)
 {
-	return cuLaunchKernelEx(cfg, f, params, extra);
+	(void)extra;
+	return launch_ex(CBID_cuLaunchKernelEx_ptsz, cfg, f, params);
 }
 
 /* A cooperative launch runs as any other here (every block is resident on
@@ -2181,14 +2230,15 @@ EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gx, unsigne
 					  void **params)
 {
 	(void)shmem;
-	return launch(f, gx, gy, gz, bx, by, bz, s, params);
+	return api_launch(CBID_cuLaunchCooperativeKernel, f, gx, gy, gz, bx, by, bz, s, params);
 }
 
 EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
 					       unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem,
 					       CUstream s, void **params)
 {
-	return cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shmem, s, params);
+	(void)shmem;
+	return api_launch(CBID_cuLaunchCooperativeKernel_ptsz, f, gx, gy, gz, bx, by, bz, s, params);
 }
 
 /* ---- the checkpoint API, as NVIDIA's (called by another process, such

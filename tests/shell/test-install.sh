@@ -14,7 +14,7 @@ fails=0
 check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
 
 make -s install BUILD="$build" DESTDIR="$work/root" PREFIX=/usr > "$work/make.log" 2>&1
-check "make install lays out bin/ and lib/gpushare/" '[ -x "$work/root/usr/bin/gpushare-smi" ] && [ -x "$work/root/usr/bin/gpushare-control" ] && [ -f "$work/root/usr/lib/gpushare/libgpushare.so" ] && [ -f "$work/root/usr/lib/gpushare/sim/libcuda.so.1" ]'
+check "make install lays out bin/ and lib/gpushare/" '[ -x "$work/root/usr/bin/gpushare-smi" ] && [ -x "$work/root/usr/bin/gpushare-control" ] && [ -f "$work/root/usr/lib/gpushare/libgpushare.so" ] && [ -f "$work/root/usr/lib/gpushare/sim/libcuda.so.1" ] && [ -f "$work/root/usr/lib/gpushare/sim/libcupti.so" ]'
 bin="$work/root/usr/bin"
 check "the installed gpushare-smi finds the simulated GPU" '"$bin/gpushare-smi" -L | grep -q "NVIDIA A100-SXM4-40GB"'
 out=$(nm -D "$build/lib/libgpushare.so" | grep -q __asan_init && echo skip || "$bin/gpushare" run --memory 2G --sms 16 -- "$build/tests/cuda-app" info 2>&1)

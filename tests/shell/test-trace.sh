@@ -12,6 +12,12 @@
 #   into one JSON document; a process killed by SIGKILL keeps its complete
 #   events;
 # - 100 000 launches: each one is a kernel event or counted as dropped;
+# - both backends of GPU times: CUPTI (the simulated GPU's libcupti.so,
+#   beside its libcuda.so.1: what auto finds here) and CUDA events
+#   (GPUSHARE_TRACE_TIMING=events) give the same kernels, times, counts and
+#   tracks, each named in the trace; CUPTI refused (another tool subscribed,
+#   no libcupti) falls back to events, saying why once; records CUPTI
+#   dropped are counted; at 100 000 launches/s CUPTI drops none;
 # - the figure is well-formed SVG with a colour per program;
 # - a trace file is never written through a link or over a file.
 set -u
@@ -43,7 +49,9 @@ cd "$work"
 # kernels), overlap_us (the longest time two programs' kernels ran at once),
 # together_us (all the time two ran at once),
 # bands (each program's SMs, "a-b a-b"), disjoint (1: no SM in two bands),
-# untimed (kernels without GPU time)
+# untimed (kernels without GPU time), timing (each part's backend, "a b"),
+# note (the first part's timing_note), cupti_dropped (records CUPTI
+# dropped), tracks (the track names, sorted, without pids and addresses)
 facts() {
 	"$py" - "$1" << 'EOF'
 import json, sys
@@ -65,11 +73,29 @@ for t, d, p in edges:
     running[p] = running.get(p, 0) + d
     since = t if sum(1 for v in running.values() if v > 0) >= 2 else None
 bands = sorted({e["args"]["pid"]: e["args"]["sms"] for e in k}.values())
+parts = g.get("processes", [g])
+timing = " ".join(sorted(p.get("timing", "?") for p in parts))
+note = next((p["timing_note"] for p in parts if "timing_note" in p), "").replace("'", "")
+tracks = ",".join(sorted(e["args"]["name"].split(" ")[0] + (" stream" if "stream" in e["args"]["name"] else "")
+                         for e in doc["traceEvents"] if e.get("ph") == "M"))
 sms = [set(range(int(b.split("-")[0]), int(b.split("-")[-1]) + 1)) for b in bands]
 disjoint = all(not (sms[i] & sms[j]) for i in range(len(sms)) for j in range(i + 1, len(sms)))
 print(f"valid=1 kernels={len(k)} launches={g['launches']} dropped={g['dropped']} pids={len(by)}"
       f" overlap_us={best:.1f} together_us={total:.1f} bands='{' '.join(bands)}' disjoint={int(disjoint)}"
-      f" untimed={sum(1 for e in k if not e['args']['gpu_time'])}")
+      f" untimed={sum(1 for e in k if not e['args']['gpu_time'])} timing='{timing}' note='{note}'"
+      f" cupti_dropped={sum(p.get('cupti_dropped_records', 0) for p in parts)} tracks='{tracks}'")
+EOF
+}
+
+# kernels TRACE: each kernel of a one-process trace, in order of its start:
+# name, grid, block, duration (us, rounded), start after the first (us, rounded)
+kernels() {
+	"$py" - "$1" << 'EOF'
+import json, sys
+k = sorted((e for e in json.load(open(sys.argv[1]))["traceEvents"] if e.get("cat") == "kernel"), key=lambda e: e["ts"])
+for e in k:
+    a = e["args"]
+    print(e["name"], a["grid"], a["block"], round(e["dur"]), round(e["ts"] - k[0]["ts"]))
 EOF
 }
 
@@ -79,9 +105,48 @@ eval "$(facts a.json)"
 check "a job of two programs: one trace document, valid JSON (python3 -m json.tool)" '[ "$valid" = 1 ] && "$py" -m json.tool a.json > /dev/null'
 check "its parts are gone, merged: $kernels kernels of $pids programs, $launches launches" '[ ! -e a.json.d ] && [ "$pids" = 2 ] && [ "$kernels" = 80 ] && [ "$launches" = 80 ] && [ "$untimed" = 0 ]'
 check "gpushare run says where the trace is" 'grep -q "trace of 2 processes in a.json: 80 kernels" a.err'
+check "each part says its kernels were timed by CUPTI (the simulated GPU's libcupti.so): $timing" '[ "$timing" = "cupti cupti" ]'
 # (each process's clock reference is within a microsecond or so of the others')
 check "kernels of the whole GPU from two programs never run at once (at most ${overlap_us} us, ${together_us} us in all)" '[ "${overlap_us%.*}" -lt 5 ] && [ "${together_us%.*}" -lt 50 ]'
 check "allocations and frees are instant events" '[ "$(grep -c "\"cat\":\"memory\"" a.json)" = 4 ]'
+
+# the same two programs, timed by CUDA events instead
+GPUSHARE_TRACE_TIMING=events gpushare run --trace a-events.json -- sh -c "$app kernels 40 200 216 4 > /dev/null & $app kernels 40 200 216 4 > /dev/null; wait" 2> /dev/null
+cupti_tracks=$tracks
+eval "$(facts a-events.json)"
+check "GPUSHARE_TRACE_TIMING=events: each part timed by events ($timing), $kernels kernels of $pids programs, $launches launches, none dropped" \
+	'[ "$valid" = 1 ] && [ "$timing" = "events events" ] && [ "$kernels" = 80 ] && [ "$launches" = 80 ] && [ "$dropped" = 0 ] && [ "$untimed" = 0 ] && [ "$pids" = 2 ]'
+check "and the same tracks as CUPTI's ($tracks)" '[ "$tracks" = "$cupti_tracks" ]'
+check "events: kernels of the whole GPU still never run at once (at most ${overlap_us} us)" '[ "${overlap_us%.*}" -lt 5 ] && [ "${together_us%.*}" -lt 50 ]'
+# one program, both ways: the same kernels at the same times (queued at
+# once, each starts as the one before it ends)
+for t in cupti events; do
+	LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_TRACE_TIMING=$t \
+		GPUSHARE_LOG="$work/one-$t.log" GPUSHARE_TRACE_FILE="$work/one-$t.json" "$app" kernels 30 150 216 > /dev/null
+	kernels "one-$t.json" > "one-$t.kernels"
+done
+check "one program traced by each backend: the same $(wc -l < one-cupti.kernels) kernels, grids, durations and starts (us)" \
+	'[ "$(wc -l < one-cupti.kernels)" = 30 ] && diff one-cupti.kernels one-events.kernels'
+check "the log names the backend once" '[ "$(grep -c "timed by CUPTI" one-cupti.log)" = 1 ] && [ "$(grep -c "timed by CUDA events (GPUSHARE_TRACE_TIMING=events)" one-events.log)" = 1 ]'
+
+# CUPTI refused: events, saying why
+LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SIM_CUPTI=busy \
+	GPUSHARE_LOG="$work/busy.log" GPUSHARE_TRACE_FILE="$work/busy.json" "$app" kernels 10 50 8 > /dev/null
+eval "$(facts busy.json)"
+check "another tool holds CUPTI: the trace falls back to events ($timing: $note)" \
+	'[ "$timing" = events ] && [ "$kernels" = 10 ] && [ "$untimed" = 0 ] && [[ "$note" == *cuptiSubscribe* ]]'
+check "and the log says so, once" '[ "$(grep -c "timed by CUDA events (not CUPTI: .*MULTIPLE_SUBSCRIBERS" busy.log)" = 1 ]'
+LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_CUPTI_LIBRARY="$work/none/libcupti.so" \
+	GPUSHARE_TRACE_TIMING=cupti GPUSHARE_LOG="$work/nolib.log" GPUSHARE_TRACE_FILE="$work/nolib.json" "$app" kernels 10 50 8 > /dev/null
+eval "$(facts nolib.json)"
+check "GPUSHARE_TRACE_TIMING=cupti without a libcupti: events ($timing: $note)" \
+	'[ "$timing" = events ] && [ "$kernels" = 10 ] && [ "$untimed" = 0 ] && [[ "$note" == "no libcupti"* ]] && grep -q "GPUSHARE_TRACE_TIMING=cupti, but no libcupti" nolib.log'
+# records CUPTI dropped (no buffer for them): their launches are counted
+LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" GPUSHARE_SIM_CUPTI=drop=7 \
+	GPUSHARE_TRACE_FILE="$work/drop.json" "$app" kernels 700 5 8 > /dev/null
+eval "$(facts drop.json)"
+check "CUPTI dropped $cupti_dropped records: $kernels kernels + $dropped dropped = $launches launches" \
+	'[ "$cupti_dropped" = 100 ] && [ "$dropped" = 100 ] && [ "$kernels" = 600 ] && [ "$launches" = 700 ] && [ "$untimed" = 0 ]'
 
 # (b) small kernels: at once, on different SMs
 gpushare run --trace b.json -- sh -c "$app kernels 200 200 8 4 > /dev/null & $app kernels 200 200 8 4 > /dev/null; wait" 2> /dev/null
@@ -115,6 +180,13 @@ gpushare run --trace d.json -- "$app" kernels 100000 5 1 > d.out 2> /dev/null
 eval "$(facts d.json)"
 n=$(awk '/^launches/ { print $2 }' d.out)
 check "100000 launches: $kernels kernel events + $dropped dropped = $launches = what the program launched ($n)" '[ "$valid" = 1 ] && [ "$n" = 100000 ] && [ "$launches" = 100000 ] && [ $((kernels + dropped)) = 100000 ]'
+
+# 100 000 launches a second for a second, timed by CUPTI: none dropped
+LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" \
+	GPUSHARE_TRACE_FILE="$work/rate.json" "$app" paced 100000 100000 > rate.out
+eval "$(facts rate.json)"
+check "100000 launches/s by CUPTI: $kernels kernel events, $dropped dropped, of $launches" \
+	'[ "$timing" = cupti ] && [ "$launches" = 100000 ] && [ "$kernels" = 100000 ] && [ "$dropped" = 0 ] && [ "$untimed" = 0 ]'
 
 # a process killed: its complete events stay
 mkdir e.d

@@ -17,6 +17,8 @@
  *                                             "launched <n>" on stderr every 100 launches
  *   cuda-app [--via ...] launchloop ms        a small kernel as fast as it goes for ms; then each
  *                                             millisecond (CLOCK_MONOTONIC) it launched in, "at <ms>"
+ *   cuda-app [--via ...] paced n rate         n launches of a one-block kernel of 2 us, the i-th at
+ *                                             i/rate s (CLOCK_MONOTONIC, waited for busily); "launches <n>"
  *   cuda-app [--via ...] longsync ms          one kernel of ms, waited for in cuCtxSynchronize: "synced"
  *   cuda-app [--via ...] burst busy_ms idle_ms  kernels of a millisecond, each waited for, for busy_ms;
  *                                             "burst <from> <to>" (CLOCK_MONOTONIC ns: the first launch,
@@ -500,6 +502,33 @@ static int launchloop(size_t ms)
 	return 0;
 }
 
+/* paced: launches at a given rate (traces at 100k launches/s:
+ * tests/shell/test-trace.sh). */
+static int paced(size_t n, double rate)
+{
+	CUmodule mod;
+	CHECK(CALL(cuModuleLoadData, CUresult(*)(CUmodule *, const void *), &mod, "gpushare-sim-module\nkernel tick 2\n"));
+	CUfunction f;
+	CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &f, mod, "tick"));
+	typedef CUresult (*t_launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+				     CUstream, void **, void **);
+	t_launch launch = (t_launch)fn("cuLaunchKernel");
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	double t0 = (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+	for (size_t i = 0; i < n; i++) {
+		double at = t0 + (double)i / rate, now;
+		do {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			now = (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+		} while (now < at);
+		CHECK(launch(f, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL));
+	}
+	CHECK(ctx_sync());
+	printf("launches %zu\n", n);
+	return 0;
+}
+
 /* longsync: one kernel that runs for ms (the simulated GPU's durations),
  * then cuCtxSynchronize waits for it: a program busy without launching. */
 static int longsync(size_t ms)
@@ -881,6 +910,8 @@ int main(int argc, char **argv)
 		return launchloop(arg);
 	if (strcmp(cmd, "longsync") == 0)
 		return longsync(arg);
+	if (strcmp(cmd, "paced") == 0 && i + 2 < argc)
+		return paced(arg, strtod(argv[i + 2], NULL));
 	if (strcmp(cmd, "fork") == 0)
 		return forked(arg);
 	if (strcmp(cmd, "pulse") == 0 && i + 3 < argc)
