@@ -257,7 +257,7 @@ check "no violation at rest" '[ ! -s "$work/violations-at-rest" ]'
 : > "$work/destroy"
 for s in "${slices[@]}"; do q "destroy_slice ${s% *}" > /dev/null 2>> "$work/destroy" || echo "destroy_slice ${s% *}: exit $?" >> "$work/destroy"; done
 check "every slice can be destroyed once its programs are gone (${#slices[@]})" '[ ! -s "$work/destroy" ] && ! grep -q "^ci " <("$dump" "$work/state")'
-check "... and no ledger or temporary file is left in the state dir (the GPU's TPC map stays)" '[ "$(ls "$work/state" | grep -v "^tpcmap-GPU-" | sort | tr "\n" " ")" = "lock slices " ]'
+check "... and no ledger or temporary file is left in the state dir (the GPU's TPC map and what confines it stay)" '[ "$(ls "$work/state" | grep -v "^tpcmap-GPU-" | sort | tr "\n" " ")" = "confinement lock slices " ]'
 daemon=$(daemon_pid)
 q "quit -t 5" > /dev/null
 gone() {
