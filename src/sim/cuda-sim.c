@@ -2231,6 +2231,16 @@ EXPORT CUresult cuCheckpointProcessLock(int pid, CUcheckpointLockArgs *args)
 	return ckpt_write(pid, CU_PROCESS_STATE_LOCKED, &c);
 }
 
+/* GPUSHARE_SIM_CHECKPOINT_MS: a checkpoint and a restore take that long
+ * each (a real GPU's copy of its memory takes seconds), so that tests can
+ * catch a step under way. */
+static void copy_time(void)
+{
+	const char *ms = getenv("GPUSHARE_SIM_CHECKPOINT_MS");
+	if (ms && *ms)
+		usleep((useconds_t)strtoul(ms, NULL, 10) * 1000u);
+}
+
 EXPORT CUresult cuCheckpointProcessCheckpoint(int pid, CUcheckpointCheckpointArgs *args)
 {
 	(void)args;
@@ -2239,6 +2249,7 @@ EXPORT CUresult cuCheckpointProcessCheckpoint(int pid, CUcheckpointCheckpointArg
 	CUresult rc = ckpt_in(pid, CU_PROCESS_STATE_LOCKED, &c);
 	if (rc)
 		return rc;
+	copy_time();
 	for (int d = 0; d < S.n; d++) {
 		c.to[d] = -1;
 		if (S.dev[d].mem)
@@ -2298,6 +2309,7 @@ EXPORT CUresult cuCheckpointProcessRestore(int pid, CUcheckpointRestoreArgs *arg
 	int to[GS_SIM_MAX_GPU];
 	if (rc || (rc = restore_pairs(args, &c, to)))
 		return rc;
+	copy_time();
 	int d;
 	for (d = 0; d < S.n; d++)
 		if (c.bytes[d] && (gs_ledger_put_back(S.dev[to[d]].mem, pid, 0, c.bytes[d]) ||
@@ -2346,7 +2358,12 @@ static CUresult remap_write(int pid, const struct ckpt *c)
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
 	if (sim_path("remap", pid, path, sizeof path))
 		return CUDA_ERROR_UNKNOWN;
-	if (!remap_read(pid, &r, geteuid()))
+	char proc[64];
+	struct stat pst;
+	snprintf(proc, sizeof proc, "/proc/%d", pid);
+	if (stat(proc, &pst))
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!remap_read(pid, &r, pst.st_uid)) /* one it has not read yet: its user's, or root's */
 		r.n = 0;
 	for (int d = 0; d < S.n; d++) {
 		if (c->to[d] < 0)
@@ -2368,6 +2385,11 @@ static CUresult remap_write(int pid, const struct ckpt *c)
 		if (fd >= 0)
 			close(fd);
 		return CUDA_ERROR_UNKNOWN;
+	}
+	/* the process's own, so that it can remove it once read (the sim dir
+	 * may be sticky) */
+	if (geteuid() == 0 && fchown(fd, pst.st_uid, (gid_t)-1)) {
+		/* root's then: the process trusts it too, and cannot remove it */
 	}
 	uint64_t start = 0;
 	gs_proc_start(pid, &start);
