@@ -173,6 +173,9 @@ struct control_mig {
 	int conn;                                /* the command's connection, answered when done (-1: nobody) */
 	uint64_t t0, t_ckpt, t_told, t_restore;  /* when it began, was checkpointed, told, restore began */
 	uint64_t retry, next_ns;                 /* waiting for memory: the wait before the next try, and when */
+	pid_t helper;                            /* a killed daemon's helper still at work on it (pid, start) */
+	uint64_t helper_start;
+	bool restore_due;                        /* its restore starts once that helper is gone */
 };
 
 struct control_peer {

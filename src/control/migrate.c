@@ -258,9 +258,28 @@ static void moved(struct control_state *s, struct control_peer *p)
 	control_server_move_client(s, p, m->slice);
 	m->step = MIG_RESTORE;
 	m->t_restore = gs_now_ns();
+	m->restore_due = true;
 	control_suspend_save(s);
-	if (control_suspend_helper(s, p, false, m->from_gpu, m->gpu))
-		back_out(s, p, "its helper did not start");
+	control_migrate_tick_one(s, p);
+}
+
+/* A helper of a daemon killed before this one may still be at work on the
+ * program: two at once would each restore it. */
+static bool old_helper_runs(struct control_mig *m)
+{
+	char path[64], stat[256] = "";
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)m->helper);
+	FILE *f = m->helper ? fopen(path, "re") : NULL;
+	if (f) {
+		if (!fgets(stat, sizeof stat, f))
+			stat[0] = '\0';
+		fclose(f);
+	}
+	const char *state = strrchr(stat, ')'); /* an exited one no parent reaped yet is done */
+	if (m->helper && gs_proc_start_time(m->helper) == m->helper_start && state && state[1] == ' ' && state[2] != 'Z')
+		return true;
+	m->helper = 0;
+	return false;
 }
 
 void control_migrate_tick_one(struct control_state *s, struct control_peer *p)
@@ -313,6 +332,16 @@ void control_migrate_tick_one(struct control_state *s, struct control_peer *p)
 		}
 		return;
 	case MIG_RESTORE:
+		if (m->restore_due) {
+			if (old_helper_runs(m))
+				return;
+			m->restore_due = false;
+			if (control_suspend_helper(s, p, false, m->from_gpu, m->gpu))
+				back_out(s, p, "its helper did not start");
+			else
+				control_suspend_save(s); /* with its helper, for a next daemon to wait for */
+			return;
+		}
 		if (control_suspend_helper_done(p, &rc))
 			return;
 		if (rc == CUDA_ERROR_OUT_OF_MEMORY && control_suspend_helper(s, p, false, m->from_gpu, m->gpu) == 0)
@@ -345,8 +374,11 @@ void control_migrate_answer(struct control_state *s, struct control_peer *p, int
 uint64_t control_migrate_record(const struct control_peer *p, char *out, size_t len)
 {
 	const struct control_mig *m = &p->mig;
-	snprintf(out, len, " migrate %s %s %s %u %s %d", m->slice, m->gpu, m->from_gpu,
-		 m->in_target ? MIG_TOLD : MIG_CKPT, m->made_job[0] ? m->made_job : "-", m->move_job);
+	/* its helper now, which a next daemon waits for */
+	pid_t h = p->susp_child ? p->susp_child : m->helper;
+	snprintf(out, len, " migrate %s %s %s %u %s %d %ld %" PRIu64, m->slice, m->gpu, m->from_gpu,
+		 m->in_target ? MIG_TOLD : MIG_CKPT, m->made_job[0] ? m->made_job : "-", m->move_job, (long)h,
+		 h ? gs_proc_start_time(h) : 0);
 	return m->step >= MIG_ROOM ? m->bytes : 0;
 }
 
@@ -356,9 +388,11 @@ bool control_migrate_recover(struct control_state *s, struct control_peer *p, co
 	struct control_mig m = { .conn = -1 };
 	unsigned step;
 	int move_job;
-	if (sscanf(record, " migrate %95s %47s %47s %u %95s %d", m.slice, m.gpu, m.from_gpu, &step, m.made_job,
-		   &move_job) != 6)
+	long helper = 0;
+	if (sscanf(record, " migrate %95s %47s %47s %u %95s %d %ld %" SCNu64, m.slice, m.gpu, m.from_gpu, &step,
+		   m.made_job, &move_job, &helper, &m.helper_start) < 6)
 		return false;
+	m.helper = (pid_t)helper;
 	if (!strcmp(m.made_job, "-"))
 		m.made_job[0] = '\0';
 	if (step < MIG_TOLD) {
