@@ -148,4 +148,16 @@ wait_for 'grep -q "Client $a checkpointed" "$work/log/control.log"' 10
 kill -9 "$a"
 check "a program killed while migrating: everything it held is freed" 'wait_for "[ \"\$(client $a state)\" = gone ]" 10 && [ "$(used "$a0")" -lt 10 ] && [ "$(used "$a1")" -lt 10 ] && [ "$(gpu_used 0)" -lt 10 ] && [ "$(gpu_used 1)" -lt 10 ] && wait_for "[ ! -s \"$work/state/suspended\" ]" 5 && grep -q "not migrated: it is gone" "$work/m3.out"'
 q quit > /dev/null
+
+# bench/device/migrate.sh, the device run's script, on the simulated GPUs
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+if [ "$build" = "$repo/build" ]; then
+	env -u GPUSHARE_SIMULATE -u GPUSHARE_SIM_DIR SIM=1 SIZES=0.25 GS_BENCH_TMP="$work/bench" MIGRATE_OUT="$work/bench-out" \
+		bash "$repo/bench/device/migrate.sh" > "$work/bench.log" 2>&1
+	check "bench/device/migrate.sh SIM=1: the program moved to GPU 1 and back, its data intact each time" \
+		'grep -E "^RESULT a_driver_api gib=0.25 to_gpu1: .* listed_on=1 data=OK\(bad=0\) to_gpu0: .* listed_on=0 data=OK\(bad=0\)$" "$work/bench.log"' ||
+		cat "$work/bench.log"
+else
+	echo "skip: bench/device/migrate.sh runs the build in $repo/build, not $build"
+fi
 finish
