@@ -163,6 +163,10 @@ static void try_room(struct control_state *s, struct control_peer *p)
 		m->next_ns = gs_now_ns() + m->retry;
 		return;
 	}
+	if (rc == -ESRCH) { /* killed since its checkpoint */
+		not_moved(s, p, true, "it is gone");
+		return;
+	}
 	if (rc) {
 		not_moved(s, p, true, "the target slice's ledger: %s", strerror(-rc));
 		return;
