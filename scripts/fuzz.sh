@@ -17,7 +17,7 @@ for target in fuzz/fuzz-*.c; do
 	[ "$name" = fuzz-json ] && maxlen=4096 && extra="-Isrc/cli src/cli/topframe.c src/slice/slices.c src/slice/slice.c src/slice/gpus.c src/common/ledger.c src/common/secdir.c src/common/sock.c"
 	# kernel traces: the reader, the merge of a job's parts and the figure
 	[ "$name" = fuzz-trace ] && maxlen=4096 && extra="-Isrc/cli src/cli/tracefile.c src/cli/timeline.c"
-	[ "$name" = fuzz-control-dispatch ] && extra="src/control/commands.c src/control/mps.c src/control/servers.c src/control/server.c src/control/cmd-servers.c src/control/cmd-slices.c src/control/placement.c src/control/exec.c src/control/elastic.c src/control/turns.c src/control/suspend.c src/control/migrate.c src/control/memturn.c src/control/lend.c src/control/records.c src/control/calibrate.c src/slice/slice.c src/slice/slices.c src/slice/gpus.c src/common/ledger.c src/common/secdir.c src/common/sock.c"
+	[ "$name" = fuzz-control-dispatch ] && extra="src/control/commands.c src/control/mps.c src/control/servers.c src/control/server.c src/control/cmd-servers.c src/control/cmd-slices.c src/control/placement.c src/control/exec.c src/control/elastic.c src/control/turns.c src/control/suspend.c src/control/migrate.c src/control/memturn.c src/control/lend.c src/control/records.c src/control/calibrate.c src/control/busy.c src/slice/slice.c src/slice/slices.c src/slice/gpus.c src/common/ledger.c src/common/secdir.c src/common/sock.c"
 	"$cc" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Isrc/common -Isrc/model -Isrc/include -Isrc/slice -Isrc/control -o "$out/$name" "$target" $srcs $extra $libs
 	corpus="$out/corpus-${name#fuzz-}"; mkdir -p "$corpus"
