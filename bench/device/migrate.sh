@@ -11,8 +11,9 @@
 # size: each way's seconds and seconds per GiB as gpushare-control answers
 # them, the wall time of the command, nvidia-smi's memory used on each GPU
 # before and after, where the program says its device 0 is, and its data
-# (OK, CORRUPT(bad=N), GONE, NONE). The daemon runs with GPUSHARE_NO_MPS=1:
-# the checkpoint API refuses clients of NVIDIA MPS.
+# (OK, CORRUPT(bad=N), GONE, NONE). The daemon runs with GPUSHARE_NO_MPS=1
+# and GPUSHARE_CONTROL_SM_MASKS=off: the checkpoint API refuses clients of
+# NVIDIA MPS and programs held by TPC masks.
 #   a. a driver-API program (hold) holding 1, 8, 32 GiB (SIZES)
 #   b. PyTorch holding the same (suspend_hold.py; skipped without PyTorch)
 # A slice of SLICE_SMS SMs and SLICE_GIB GiB on each GPU, at the same SMs
@@ -127,7 +128,7 @@ echo "# migrate.sh $(date -u +%FT%TZ) SIM=$SIM sizes=$SIZES"
 if ! sim; then
 	nvidia-smi --query-gpu=index,name,uuid,memory.total,driver_version --format=csv,noheader
 fi
-GPUSHARE_NO_MPS=1 timeout 60 gpushare-control -d
+GPUSHARE_NO_MPS=1 GPUSHARE_CONTROL_SM_MASKS=off timeout 60 gpushare-control -d
 s0=$(q create_slice "$SLICE_SMS" "${SLICE_GIB}G" -gpu 0) s1=$(q create_slice "$SLICE_SMS" "${SLICE_GIB}G" -gpu 1)
 echo "# slices: GPU 0 $s0, GPU 1 $s1"
 q list_slices

@@ -20,6 +20,7 @@
 #include "gpus.h"
 #include "gs-cuda.h"
 #include "ledger.h"
+#include "smrun.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -30,7 +31,10 @@
 #include <strings.h>
 #include <unistd.h>
 
-enum { MIG_NONE, MIG_CKPT, MIG_ROOM, MIG_TOLD, MIG_RESTORE };
+/* MIG_BACK: a next daemon's, sending it back where it was once a killed
+ * daemon's helper is done with it. The suspended file keeps MIG_CKPT or
+ * MIG_TOLD: their numbers stay. */
+enum { MIG_NONE, MIG_CKPT, MIG_ROOM, MIG_TOLD, MIG_RESTORE, MIG_BACK };
 
 #define TOLD_MAX_NS 10000000000ull /* its interposer answers from its watcher thread: at once */
 #define RETRY_FIRST_NS 200000000ull
@@ -295,6 +299,16 @@ void control_migrate_tick_one(struct control_state *s, struct control_peer *p)
 	case MIG_CKPT:
 		if (control_suspend_helper_done(p, &rc))
 			return;
+		if (rc == CUDA_ERROR_NOT_SUPPORTED && p->masked) {
+			/* the driver's verdict, not the daemon's guess: a program
+			 * of a masked slice that fell back to a green context
+			 * (fewer SMs than its slice) is checkpointed */
+			not_moved(s, p, false,
+				  "the driver refuses to checkpoint a program held by TPC masks (CUDA error 801); migrate "
+				  "moves programs confined by green contexts: start gpushare-control with "
+				  "GPUSHARE_CONTROL_SM_MASKS=off");
+			return;
+		}
 		if (rc) {
 			not_moved(s, p, false, "%s (CUDA error %d)%s", control_suspend_why(rc), rc,
 				  rc == CUDA_ERROR_NOT_SUPPORTED ? "; the driver's checkpoint API refuses clients of NVIDIA "
@@ -358,6 +372,11 @@ void control_migrate_tick_one(struct control_state *s, struct control_peer *p)
 		}
 		done(s, p);
 		return;
+	case MIG_BACK:
+		if (!old_helper_runs(m))
+			not_moved(s, p, true, "its daemon was killed before its memory was charged to slice %s: it goes "
+					      "back where it was", m->slice);
+		return;
 	}
 }
 
@@ -399,16 +418,28 @@ bool control_migrate_recover(struct control_state *s, struct control_peer *p, co
 	m.helper = (pid_t)helper;
 	if (!strcmp(m.made_job, "-"))
 		m.made_job[0] = '\0';
-	if (step < MIG_TOLD) {
-		/* not charged to the target yet: resumed where it was */
+	snprintf(m.from_slice, sizeof m.from_slice, "%s", from_slice);
+	m.bytes = bytes;
+	if (step < MIG_TOLD && strcmp(from_slice, p->slice) == 0) {
+		/* not charged to the target yet: resumed where it was, but only
+		 * once the killed daemon's helper is done with it (a checkpoint
+		 * of that one's ending after this one's resume would leave it
+		 * checkpointed, its memory off the GPU, while taken as running) */
 		control_log(s, "Client %ld was migrating to GPU %u: it goes back to slice %s", (long)p->pid,
 			    gpu_index(s, m.gpu), from_slice);
+		m.step = MIG_BACK;
+		p->mig = m;
+		p->susp = CONTROL_MIGRATING;
+		p->susp_bytes = bytes;
+		control_suspend_save(s);
+		control_migrate_tick_one(s, p);
+		return true;
+	}
+	if (step < MIG_TOLD) { /* registered elsewhere: suspend.c says so */
 		if (m.made_job[0])
 			remove_slice(s, m.made_job);
 		return false;
 	}
-	snprintf(m.from_slice, sizeof m.from_slice, "%s", from_slice);
-	m.bytes = bytes;
 	m.in_target = true;
 	m.move_job = move_job == 1;
 	m.step = MIG_TOLD;
@@ -451,6 +482,7 @@ void control_migrate_gone(struct control_state *s, struct control_peer *p)
 struct find {
 	pid_t pid;
 	struct control_peer *p;
+	unsigned registrations; /* its connections: one per slice of a program of several GPUs' slices */
 	const char *slice;
 	unsigned others;
 };
@@ -458,8 +490,11 @@ struct find {
 static void find_one(void *ctx, struct control_peer *q)
 {
 	struct find *f = ctx;
-	if (q->client && !q->pending && q->pid == f->pid)
-		f->p = q;
+	if (q->client && q->pid == f->pid) {
+		f->registrations++;
+		if (!q->pending && !f->p)
+			f->p = q;
+	}
 }
 
 static void count_in(void *ctx, struct control_peer *q)
@@ -490,7 +525,8 @@ static size_t gpus_of(const struct control_state *s, pid_t pid, unsigned *out, s
 }
 
 /* Its job slice made again on the target GPU, its size, users, owner and
- * cgroup alike: 0, or -errno with why. */
+ * cgroup alike, and at the same SMs where green contexts confine it (they
+ * keep the SMs they were made on): 0, or -errno with why. */
 static int make_job(struct control_state *s, struct control_peer *p, const struct control_gpu *g, char *made,
 		    size_t len, char *why, size_t whylen)
 {
@@ -519,12 +555,18 @@ static int make_job(struct control_state *s, struct control_peer *p, const struc
 				      .users = ci->users, .n_users = ci->n_users, .refuse = ci->refuse_busy,
 				      .owner = ci->owner_pid, .cgroup = ci->cgroup[0] ? ci->cgroup : NULL,
 				      .sm_policy = ci->sm_policy, .oom_wait_s = ci->oom_wait_s };
+	unsigned sms;
+	if (!p->masked && p->sms) {
+		spec.sm_fixed = true;
+		gs_smrun_of_ci(&sg->layout, ci, &spec.sm_start, &sms);
+	}
 	struct gs_slice_info info;
 	char err[384];
 	rc = gs_slice_create(s->state_dir, &g->slice, &spec, &info, err, sizeof err);
 	if (rc)
-		gs_fail(why, whylen, rc, "its job slice (%u SMs, %" PRIu32 " MiB) does not fit on GPU %u: %s", ci->sm,
-			gi->memory_mib, g->index, err);
+		gs_fail(why, whylen, rc, "its job slice (%u SMs, %" PRIu32 " MiB) does not fit on GPU %u: %s%s", ci->sm,
+			gi->memory_mib, g->index, err,
+			spec.sm_fixed ? "; its green contexts keep the SMs they were made on" : "");
 	else
 		snprintf(made, len, "%s", info.uuid);
 	free(st);
@@ -557,6 +599,13 @@ void control_migrate_command(struct control_state *s, struct control_peer *asker
 	if (!asker->privileged && asker->uid != 0 && asker->uid != geteuid() && asker->uid != p->uid) {
 		control_reply_fail(r, "Permission denied: client %ld is another user's; only root or its own user may "
 				      "migrate it", (long)p->pid);
+		return;
+	}
+	if (f.registrations > 1) {
+		/* each slice's connection, ledger and server would move, and the
+		 * checkpoint API moves the process whole: not done yet */
+		control_reply_fail(r, "Client %ld has a slice on each of %u GPUs: migrate moves programs of one slice",
+				   (long)p->pid, f.registrations);
 		return;
 	}
 	const struct control_gpu *g = control_gpu_by_dev(s, argv[2]);
@@ -661,12 +710,14 @@ void control_migrate_command(struct control_state *s, struct control_peer *asker
 	p->susp_bytes = 0;
 	control_suspend_hold(s, p, true); /* its own allocations wait from now */
 	control_suspend_save(s);
-	if (control_suspend_helper(s, p, true, NULL, NULL)) {
+	if ((rc = control_suspend_helper(s, p, true, NULL, NULL))) {
+		const char *no = rc == -ESRCH ? "it is gone" : "its helper did not start";
 		p->mig.conn = -1;
-		not_moved(s, p, false, "its helper did not start");
-		control_reply_fail(r, "Client %ld not migrated: its helper did not start", (long)p->pid);
+		not_moved(s, p, false, "%s", no);
+		control_reply_fail(r, "Client %ld not migrated: %s", (long)p->pid, no);
 		return;
 	}
+	control_suspend_save(s); /* with its helper, for a next daemon to wait for */
 	control_log(s, "Migrating client %ld from GPU %u to GPU %u (slice %s -> %s)", (long)p->pid,
 		    from ? from->index : 0, g->index, m.from_slice, m.slice);
 	r->deferred = true; /* answered when it is done */

@@ -437,17 +437,23 @@ static int again_further(char *why, size_t whylen)
  * <masked> <mask words> <own words>", its ledger passed with it:
  * gpushare-control's migrate moved the program (its calls held meanwhile)
  * into that slice of another GPU. Answered "slice_moved", or
- * "slice_failed <why>" (it stays where it was). */
+ * "slice_failed <why>" (it stays where it was; a program of several slices
+ * always, as the daemon refuses to move one). */
 static void moved(const char *args)
 {
 	struct gs__placement pl = { .ledger_fd = passed_fd };
 	unsigned masked = 0;
 	char why[160] = "", answer[200];
 	passed_fd = -1;
-	if (sscanf(args, "%95s %47s %" SCNu64 " %" SCNu64 " %u %u %u %u %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32
-		   " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32, pl.slice, pl.gpu, &pl.memory, &pl.guarantee,
-		   &pl.sm_start, &pl.sms, &pl.sm_grid, &masked, &pl.mask[0], &pl.mask[1], &pl.mask[2], &pl.mask[3],
-		   &pl.own[0], &pl.own[1], &pl.own[2], &pl.own[3]) != 16 || pl.ledger_fd < 0) {
+	if (gs__n_slices > 1) {
+		snprintf(why, sizeof why, "a program with several slices is not moved");
+		if (pl.ledger_fd >= 0)
+			close(pl.ledger_fd);
+	} else if (sscanf(args, "%95s %47s %" SCNu64 " %" SCNu64 " %u %u %u %u %" SCNx32 " %" SCNx32 " %" SCNx32
+			  " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32, pl.slice, pl.gpu, &pl.memory,
+			  &pl.guarantee, &pl.sm_start, &pl.sms, &pl.sm_grid, &masked, &pl.mask[0], &pl.mask[1],
+			  &pl.mask[2], &pl.mask[3], &pl.own[0], &pl.own[1], &pl.own[2], &pl.own[3]) != 16 ||
+		   pl.ledger_fd < 0) {
 		snprintf(why, sizeof why, "a malformed slice line, or no ledger with it");
 		if (pl.ledger_fd >= 0)
 			close(pl.ledger_fd);

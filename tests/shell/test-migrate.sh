@@ -7,18 +7,29 @@
 #   target slice's ledger and gone from the source's, GPU 1's used memory
 #   rose and GPU 0's fell; list_clients and list_slices show it there; the
 #   answer says the time per GiB; and it moves back;
-# - without -slice, a program alone in its job slice moves with the slice;
+# - without -slice, a program alone in its job slice moves with the slice,
+#   made again at the same SMs;
 # - refusals (same GPU, unknown pid or GPU, a suspended program, another
 #   user's program, a slice its user may not use, one without room, an
 #   NVIDIA MPS client, contexts on two GPUs) say why and change nothing;
-# - a daemon killed with -9 while the memory is on the host, and while the
-#   restore runs: the program goes on (back where it was, or on the target)
-#   and the ledgers are right; a program killed while migrating frees all.
+# - a daemon killed with -9 while the checkpoint runs: the next one waits
+#   for its helper, then resumes the program where it was; killed while the
+#   restore runs: the next one finishes the move, the program on GPU 1 with
+#   its data; the ledgers right each time; a program killed while migrating
+#   frees all;
+# - a program with a slice on each GPU is refused, saying why;
+# - with TPC masks, whose programs the driver refuses to checkpoint (the
+#   simulated one as the real one), migrate is refused, its answer and
+#   control.log saying why and naming GPUSHARE_CONTROL_SM_MASKS=off, and the
+#   program runs on where it was.
+# Until that last part the daemon confines by green contexts
+# (GPUSHARE_CONTROL_SM_MASKS=off), which the checkpoint API takes.
 set -u
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib.sh"
 sim_daemon_test
 export GPUSHARE_SIMULATE=a100-sxm4-40gb,a100-sxm4-40gb
+export GPUSHARE_CONTROL_SM_MASKS=off
 # bg NAME USER SLICE ARGS...: cuda-app ARGS in SLICE as USER, $NAME its pid
 bg() {
 	local name=$1 user=$2 slice=$3
@@ -96,6 +107,18 @@ check "a slice without room for it is refused" 'refused "do not fit in slice $sm
 check "another user may not migrate it" '! o=$(echo "migrate $a 1 -slice $a1" | as "$user2" "$ctl" 2>&1) && [[ "$o" == *"Permission denied"* ]] && [ "$(client "$a" gpu)" = 0 ]'
 check "nor its own user into a slice of another user" '! o=$(echo "migrate $a 1 -slice $b1" | as "$user1" "$ctl" 2>&1) && [[ "$o" == *"not open to user"* ]]'
 check "its own user may" 'echo "migrate $a 1 -slice $a1" | as "$user1" "$ctl" > /dev/null 2>&1 && [ "$(client "$a" gpu)" = 1 ] && q migrate "$a" 0 -slice "$a0" > /dev/null'
+t0=$(q create_slice 16 1G -gpu 0 -users "$user1") t1=$(q create_slice 16 1G -gpu 1 -users "$user1")
+rm -f "$work/two.out"
+as_bg "$user1" env LD_PRELOAD="$build/lib/libgpushare.so" LD_LIBRARY_PATH="$build/lib/gpushare-sim" \
+	CUDA_VISIBLE_DEVICES="$t0,$t1" "$app" twodev 100 100 hold > "$work/two.out" 2>&1
+two=$!
+pids+=("$two")
+wait_for 'grep -q "^held" "$work/two.out"' 10
+check "a program with a slice on each GPU is refused, saying why" '! o=$(q migrate "$two" 1 -slice "$t1" 2>&1) && [[ "$o" == *"Client $two has a slice on each of 2 GPUs: migrate moves programs of one slice"* ]] && [ "$(used "$t0")" -ge 100 ] && [ "$(used "$t1")" -ge 100 ] || { echo "  got: $o"; false; }'
+kill -9 "$two"
+wait_for '[ "$(client "$two" pid)" = gone ]' 10
+q destroy_slice "$t0" > /dev/null
+q destroy_slice "$t1" > /dev/null
 q suspend "$a" > /dev/null
 wait_for "[ \"\$(client $a state)\" = suspended ]" 10
 check "a suspended program is refused" '! o=$(q migrate "$a" 1 -slice "$a1" 2>&1) && [[ "$o" == *"is suspended: resume it first"* ]] && [ "$(client "$a" state)" = suspended ]'
@@ -103,7 +126,11 @@ q resume "$a" > /dev/null
 wait_for "[ \"\$(client $a state)\" = running ]" 10
 check "its data is still intact" '[ "$(checked a | head -1)" = "check ok" ]'
 
-# without -slice: a program alone in its job slice moves with the slice
+# without -slice: a program alone in its job slice moves with the slice,
+# made again at the same SMs (its green contexts keep theirs): GPU 1's
+# others go
+q destroy_slice "$b1" > /dev/null
+q destroy_slice "$small" > /dev/null
 rm -f "$work/j.out"
 as_bg "$user1" env LD_LIBRARY_PATH="$build/lib/gpushare-sim" "$build/bin/gpushare" run --memory 2G --sms 16 -- "$app" pattern 500 > "$work/j.out" 2> "$work/j.err"
 pids+=($!)
@@ -118,7 +145,7 @@ print(' '.join(str(x['gpu']) for x in json.load(sys.stdin)['slices'] if x['job']
 check "a program alone in its job slice on GPU 0 (jobs on GPUs: $(jobs_on))" '[ "$(jobs_on)" = 0 ] && [ "$(client "$j" gpu)" = 0 ]'
 out=$(q migrate "$j" 1 2>&1)
 echo "$out"
-check "migrate <pid> 1 moves it with its job slice: the slice made again on GPU 1, the old one gone" '[[ "$out" == *"Migrated client $j from GPU 0 to GPU 1 (slice $job -> MIG-"* ]] && [ "$(jobs_on)" = 1 ] && [ "$(client "$j" gpu)" = 1 ] && [ "$(used "$(client "$j" slice)")" -ge 500 ]'
+check "migrate <pid> 1 moves it with its job slice: the slice made again on GPU 1 at the same SMs, the old one gone" '[[ "$out" == *"Migrated client $j from GPU 0 to GPU 1 (slice $job -> MIG-"* ]] && [ "$(jobs_on)" = 1 ] && [ "$(client "$j" gpu)" = 1 ] && [ "$(used "$(client "$j" slice)")" -ge 500 ]'
 check "its data intact, on GPU 1" '[ "$(checked j | tr "\n" " ")" = "check ok gpu $gpu1 " ]'
 check "a job slice that does not fit on the target GPU is refused, nothing changed" 'q create_slice 80 30G -gpu 0 > /dev/null && ! o=$(q migrate "$j" 0 2>&1) && [[ "$o" == *"does not fit on GPU 0"* ]] && [ "$(jobs_on)" = 1 ] && [ "$(client "$j" gpu)" = 1 ] || { echo "  got: $o"; false; }'
 kill -9 "$j"
@@ -136,17 +163,39 @@ wait_for '[ "$(client "$a" state)" = running ]' 10
 wait_for 'grep -q "Migrating client $a " "$work/log/control.log"' 10
 sleep 0.3
 restart
-check "a daemon killed while the checkpoint runs: the program goes on where it was, the ledgers right" 'wait_for "[ \"\$(client $a state)\" = running ]" 15 && [ "$(client "$a" gpu)" = 0 ] && [ "$(used "$a0")" -ge 1000 ] && [ "$(used "$a1")" -lt 10 ] && [ "$(checked a | tr "\n" " ")" = "check ok gpu $gpu0 " ]'
-# A daemon killed while the restore runs: the next one finishes the move in
-# its books (list_clients, ledgers), but the program was seen reading its
-# data on GPU 0 afterwards, its remap unread: not yet right, so not run.
-echo "skip: a daemon killed while the restore runs (the move is finished in the ledgers, the program's remap is not always read)"
+# the next daemon resumes it once the killed one's helper is done with it
+check "a daemon killed while the checkpoint runs: the program goes on where it was, its memory on GPU 0, the ledgers right" 'wait_for "[ \"\$(client $a state)\" = running ]" 15 && [ "$(client "$a" gpu)" = 0 ] && [ "$(gpu_used 0)" -ge 1000 ] && [ "$(used "$a0")" -ge 1000 ] && [ "$(used "$a1")" -lt 10 ] && [ "$(checked a | tr "\n" " ")" = "check ok gpu $gpu0 " ] && grep -q "Client $a not migrated: its daemon was killed before its memory was charged" "$work/log/control.log"'
 restart GPUSHARE_SIM_CHECKPOINT_MS=1500
 wait_for '[ "$(client "$a" state)" = running ]' 10
+(q migrate "$a" 1 -slice "$a1" > "$work/m2.out" 2>&1 &)
+# its interposer took its new slice: the restore (1.5 s) runs now
+wait_for '[ "$(client "$a" slice)" = "$a1" ]' 10
+sleep 0.3
+restart
+check "a daemon killed while the restore runs: the next one finishes the move, the program on GPU 1, its data intact, the ledgers right" 'wait_for "[ \"\$(client $a state)\" = running ]" 15 && [ "$(client "$a" gpu)" = 1 ] && [ "$(used "$a1")" -ge 1000 ] && [ "$(used "$a0")" -lt 10 ] && [ "$(checked a | tr "\n" " ")" = "check ok gpu $gpu1 " ]'
+q migrate "$a" 0 -slice "$a0" > /dev/null 2>&1
+restart GPUSHARE_SIM_CHECKPOINT_MS=1500
+wait_for '[ "$(client "$a" state)" = running ]' 10
+n=$(grep -c "Client $a checkpointed" "$work/log/control.log")
 (q migrate "$a" 1 -slice "$a1" > "$work/m3.out" 2>&1 &)
-wait_for 'grep -q "Client $a checkpointed" "$work/log/control.log"' 10
+wait_for '[ "$(grep -c "Client $a checkpointed" "$work/log/control.log")" -gt "$n" ]' 10
 kill -9 "$a"
 check "a program killed while migrating: everything it held is freed" 'wait_for "[ \"\$(client $a state)\" = gone ]" 10 && [ "$(used "$a0")" -lt 10 ] && [ "$(used "$a1")" -lt 10 ] && [ "$(gpu_used 0)" -lt 10 ] && [ "$(gpu_used 1)" -lt 10 ] && wait_for "[ ! -s \"$work/state/suspended\" ]" 5 && grep -q "not migrated: it is gone" "$work/m3.out"'
+q quit > /dev/null
+wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
+
+# TPC masks: the driver refuses to checkpoint a masked program
+unset GPUSHARE_CONTROL_SM_MASKS
+"$ctl" -d
+bg m "$user1" "$a0" pattern 100
+wait_for 'grep -qs "^held" "$work/m.out"' 10
+before=$(used "$a0")
+o=$(q migrate "$m" 1 -slice "$a1" 2>&1)
+why="the driver refuses to checkpoint a program held by TPC masks (CUDA error 801); migrate moves programs confined by green contexts: start gpushare-control with GPUSHARE_CONTROL_SM_MASKS=off"
+check "with TPC masks migrate is refused, the answer saying why and naming GPUSHARE_CONTROL_SM_MASKS=off" '[[ "$o" == *"Client $m not migrated: $why"* ]] || { echo "  got: $o"; false; }'
+check "and control.log" 'grep -qF "Client $m not migrated: $why" "$work/log/control.log"'
+check "the program runs on where it was, its data intact, its ledger as before" '[ "$(client "$m" state)" = running ] && [ "$(client "$m" gpu)" = 0 ] && [ "$(used "$a0")" = "$before" ] && [ "$(used "$a1")" -lt 10 ] && [ "$(checked m | tr "\n" " ")" = "check ok gpu $gpu0 " ]'
+kill -9 "$m"
 q quit > /dev/null
 
 # bench/device/migrate.sh, the device run's script, on the simulated GPUs
