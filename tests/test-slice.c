@@ -108,6 +108,29 @@ static void slices_get_disjoint_sms_in_whole_units(void **state)
 	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, NULL, err, sizeof err), 0);
 }
 
+/* migrate makes a green-context program's job slice again at its SMs */
+static void a_slice_made_at_given_sms_gets_them_or_is_refused_saying_which(void **state)
+{
+	(void)state;
+	struct gs_slice_info a = make(16, 1024, false), out;
+	struct gs_slice_spec sp = { .sm = 16, .memory = 1 << 30, .guarantee = UINT64_MAX, .sm_fixed = true,
+				    .sm_start = 32 };
+	char err[256];
+	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, &out, err, sizeof err), 0);
+	ASSERT_INT_EQ(out.sm_start, 32); /* first fit would have been 16 */
+	ASSERT_INT_EQ(out.sm, 16);
+	sp.sm_start = a.sm_start + 8; /* half of a's */
+	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, NULL, err, sizeof err), -ENOSPC);
+	assert_non_null(strstr(err, "SMs 8 to 23 of GPU 0 are not free"));
+	sp.sm_start = 100; /* past the GPU's 108 */
+	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, NULL, err, sizeof err), -ENOSPC);
+	sp.sm_start = 49; /* not on a TPC */
+	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, NULL, err, sizeof err), -ENOSPC);
+	sp.sm_start = 48;
+	ASSERT_INT_EQ(gs_slice_create(dir, &gpu, &sp, &out, err, sizeof err), 0);
+	ASSERT_INT_EQ(out.sm_start, 48);
+}
+
 static void more_than_the_gpu_is_refused_saying_what_it_has(void **state)
 {
 	(void)state;
@@ -798,6 +821,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(slices_get_disjoint_sms_in_whole_units, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_slice_made_at_given_sms_gets_them_or_is_refused_saying_which, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(more_than_the_gpu_is_refused_saying_what_it_has, setup, teardown),
 		cmocka_unit_test_setup_teardown(only_an_over_committed_slice_that_is_not_critical_borrows_memory, setup,
 						teardown),

@@ -385,7 +385,8 @@ static void client_row(void *ctx, struct control_peer *p)
 					   : control_remainder_process_bytes(c->s, p->gpu, p->pid, &bytes) == 0;
 	if (known)
 		snprintf(mem, sizeof mem, "%lluMiB", (unsigned long long)(bytes >> 20));
-	if (p->susp == CONTROL_SUSPENDED || p->susp == CONTROL_RESUMING) /* within the column's 11 */
+	if (p->susp == CONTROL_SUSPENDED || p->susp == CONTROL_RESUMING ||
+	    (p->susp == CONTROL_MIGRATING && p->susp_bytes)) /* within the column's 11 */
 		snprintf(mem, sizeof mem, "%lluM@host", (unsigned long long)(p->susp_bytes >> 20));
 	const struct control_gpu *g = p->gpu[0] ? control_gpu_by_dev(c->s, p->gpu) : NULL;
 	if (g)
@@ -432,6 +433,21 @@ static void cmd_resume(struct control_state *s, struct control_peer *p, int argc
 {
 	(void)p, (void)argc;
 	control_suspend_command(s, false, argv[1], r);
+}
+
+/* gpushare: a client moved to another GPU (migrate.c), answered when done;
+ * root, the daemon's user or the program's own user */
+static void cmd_migrate(struct control_state *s, struct control_peer *p, int argc, char **argv, struct control_reply *r)
+{
+	control_migrate_command(s, p, argc, argv, r);
+}
+
+/* gpushare: a migrating program's interposer took its new slice, or not */
+static void slice_answer(struct control_state *s, struct control_peer *p, int argc, char **argv,
+			 struct control_reply *r)
+{
+	(void)r;
+	control_migrate_answer(s, p, argc, argv);
 }
 
 /* gpushare: the registered clients, their user, server, memory, GPU, slice
@@ -511,6 +527,7 @@ const struct control_cmd control_cmds[] = {
 	{ "list_clients", 0, 1, false, MPS_LOCAL, "[--json]", list_clients },
 	{ "suspend", 1, 1, true, MPS_LOCAL, "<PID|slice>", cmd_suspend },
 	{ "resume", 1, 1, true, MPS_LOCAL, "<PID|slice>", cmd_resume },
+	{ "migrate", 2, 4, false, MPS_LOCAL, "<PID> <GPU index|UUID> [-slice <name|MIG-uuid>]", cmd_migrate },
 };
 const size_t control_n_cmds = sizeof control_cmds / sizeof control_cmds[0];
 
@@ -525,6 +542,8 @@ const struct control_cmd control_internal_cmds[] = {
 	{ "swapped", 1, 3, false, MPS_LOCAL, "out <bytes> <regions>|in", swap_answer },
 	{ "swap_failed", 1, 8, false, MPS_LOCAL, "<CUresult> <why>", swap_answer },
 	{ "reclaim", 1, 1, false, MPS_LOCAL, "<bytes>", reclaim },
+	{ "slice_moved", 0, 0, false, MPS_LOCAL, "", slice_answer },
+	{ "slice_failed", 0, 8, false, MPS_LOCAL, "<why>", slice_answer },
 };
 const size_t control_n_internal_cmds = sizeof control_internal_cmds / sizeof control_internal_cmds[0];
 

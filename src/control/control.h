@@ -170,6 +170,24 @@ struct control_busy {
 	uint64_t shown;                          /* the most ever read: a counter never falls */
 };
 
+/* A program on its way to another GPU (migrate.c). */
+struct control_mig {
+	uint8_t step;                            /* migrate.c's MIG_*; 0: none */
+	char from_slice[96], from_gpu[48];       /* where it was */
+	char slice[96], gpu[48];                 /* where it goes */
+	uint64_t bytes;                          /* its memory: on the host, or charged to the target slice (in_target) */
+	bool in_target;
+	bool waiting;                            /* its memory does not fit in the target slice now */
+	bool move_job;                           /* its job slice moves with it: made_job on the target GPU */
+	char made_job[96];                       /* the job slice made for it there ("": none) */
+	int conn;                                /* the command's connection, answered when done (-1: nobody) */
+	uint64_t t0, t_ckpt, t_told, t_restore;  /* when it began, was checkpointed, told, restore began */
+	uint64_t retry, next_ns;                 /* waiting for memory: the wait before the next try, and when */
+	pid_t helper;                            /* a killed daemon's helper still at work on it (pid, start) */
+	uint64_t helper_start;
+	bool restore_due;                        /* its restore starts once that helper is gone */
+};
+
 struct control_peer {
 	int conn;                                /* the connection's id, for control_send */
 	uid_t uid;
@@ -229,6 +247,7 @@ struct control_peer {
 	bool gpu_counted;                        /* admitted: its busy time is counted (busy.c) */
 	struct control_busy gpu_busy;
 	uint64_t gpu_admitted_ns;                /* when it was admitted */
+	struct control_mig mig;                  /* migrate.c */
 };
 
 /* Whether p may see what belongs to uid (a server, a client) in a listing. */
@@ -281,6 +300,11 @@ void control_reclaim(struct control_state *s, const struct control_peer *p);
 /* The ledger of a client's slice (or its GPU's remainder), read-write:
  * 0, or -errno. */
 int control_peer_ledger(struct control_state *s, const struct control_peer *p, struct gs_ledger **out);
+/* A slice (MIG-<uuid>, as the store names it) as control_place gives it,
+ * for a program of uid (-EPERM: not open to it; -ENOENT: none); its ledger
+ * open in out->ledger_fd, the caller's to close. */
+int control_place_slice(struct control_state *s, const char *slice, uid_t uid, struct control_placement *out,
+			char *err, size_t errlen);
 /* What a process holds there: 0, or -ENOENT (no ledger yet). */
 int control_remainder_process_bytes(const struct control_state *s, const char *gpu_uuid, pid_t pid, uint64_t *bytes);
 
@@ -323,6 +347,11 @@ void control_server_main(const struct control_state *s, const struct control_ser
  * are terminated); terminate_client; a setting changed (told to the server,
  * kept in the pipe directory). */
 int control_server_start(struct control_state *s, const char *slice, uid_t uid, struct control_reply *r);
+/* A client moved to another slice (migrate): off its server, onto its
+ * user's server of that slice (started when there is none). */
+void control_server_move_client(struct control_state *s, struct control_peer *p, const char *slice);
+/* Another user's server holding a slice (0: none). */
+uid_t control_server_holder(struct control_state *s, const char *slice, uid_t uid);
 /* A slice was destroyed: its servers go. */
 void control_servers_slice_gone(struct control_state *s, const char *slice);
 void control_server_force(struct control_state *s, struct control_server *v);
@@ -351,6 +380,10 @@ void control_elastic_update_all(struct control_state *s);
 /* The SMs a slice's launches may use now (0: not masked). */
 unsigned control_elastic_sms_now(struct control_state *s, const struct control_gpu *g, const char *slice);
 unsigned control_elastic_idle_ms(void);
+/* A slice's TPC masks now (its enabled bits and its own): false where its
+ * GPU is not confined by masks. */
+bool control_elastic_masks(struct control_state *s, const char *gpu, const char *slice, uint32_t mask[4],
+			   uint32_t own[4]);
 
 /* GPU busy time (busy.c): a program is busy from its admission, and from
  * each "busy" report, until an "idle" report (ago_ns before it) or until it
@@ -383,7 +416,7 @@ void control_records_gone(struct control_state *s, struct control_peer *p);
 /* Suspend and resume (suspend.c): the commands, the helpers' results every
  * tick, a program registering (suspended before a restart: resumed) and
  * going; the suspended programs of before a restart read at start. */
-enum control_susp { CONTROL_RUNNING, CONTROL_SUSPENDING, CONTROL_SUSPENDED, CONTROL_RESUMING };
+enum control_susp { CONTROL_RUNNING, CONTROL_SUSPENDING, CONTROL_SUSPENDED, CONTROL_RESUMING, CONTROL_MIGRATING };
 void control_suspend_init(struct control_state *s);
 void control_suspend_command(struct control_state *s, bool suspend, const char *what, struct control_reply *r);
 void control_suspend_tick(struct control_state *s);
@@ -413,6 +446,32 @@ bool control_slice_borrows_memory(struct control_state *s, const char *gpu, cons
 /* What a slice's programs hold past its guarantee now (lend.c). */
 uint64_t control_lend_borrowed(struct control_state *s, const char *gpu, const char *slice);
 const char *control_suspend_state(const struct control_peer *p);
+/* What migrate.c shares of suspend.c: the helper of the driver's checkpoint
+ * calls (to the host, or back: restored onto to_gpu where from_gpu is not
+ * NULL), its result once it exited (0, or -1 while it runs; *result a
+ * CUresult), what a CUresult means here, the hold on a program's slot of its
+ * slice's ledger, and the suspended file written again. */
+int control_suspend_helper(struct control_state *s, struct control_peer *p, bool to_host, const char *from_gpu,
+			   const char *to_gpu);
+int control_suspend_helper_done(struct control_peer *p, int *result);
+const char *control_suspend_why(int rc);
+void control_suspend_hold(struct control_state *s, struct control_peer *p, bool on);
+void control_suspend_save(struct control_state *s);
+
+/* Migrate (migrate.c): migrate <pid> <gpu> [-slice <slice>], answered when
+ * done; each tick's step of a migrating program; its line in the suspended
+ * file (the suffix into out, the bytes its line gives), which a next daemon
+ * goes on from when it registers again (recover: true when it took it on;
+ * false: resumed where it was, as any suspended program); a program gone
+ * while migrating; its interposer's answer (slice_moved, slice_failed). */
+void control_migrate_command(struct control_state *s, struct control_peer *asker, int argc, char **argv,
+			     struct control_reply *r);
+void control_migrate_tick_one(struct control_state *s, struct control_peer *p);
+uint64_t control_migrate_record(const struct control_peer *p, char *out, size_t len);
+bool control_migrate_recover(struct control_state *s, struct control_peer *p, const char *from_slice, uint64_t bytes,
+			     const char *record);
+void control_migrate_gone(struct control_state *s, struct control_peer *p);
+void control_migrate_answer(struct control_state *s, struct control_peer *p, int argc, char **argv);
 
 /* Lending memory (lend.c): an owner's "reclaim <bytes>" (a program
  * allocating within its guarantee what borrowers hold) suspends borrowers

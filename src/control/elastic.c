@@ -436,3 +436,17 @@ CONTROL_CMD_FN(cmd_list_sms)
 	if (json)
 		control_reply_line(r, "]}");
 }
+
+bool control_elastic_masks(struct control_state *s, const char *gpu, const char *slice, uint32_t mask[4],
+			   uint32_t own[4])
+{
+	const struct control_gpu *g = control_gpu_by_dev(s, gpu);
+	static struct gpu_view v;
+	int i = g && g->tpc && view(s, g, &v) ? slice_index(&v, slice) : -1;
+	if (i < 0)
+		return false;
+	gs_smpolicy_masks(g->tpc, v.sl, v.n, v.free_bits);
+	memcpy(mask, v.sl[i].mask, 4 * sizeof mask[0]);
+	memcpy(own, v.sl[i].own, 4 * sizeof own[0]);
+	return true;
+}

@@ -153,6 +153,54 @@ static uint64_t remainder_bytes(const struct control_gpu *cg, const struct gs_st
 	return cg->memory > guaranteed ? cg->memory - guaranteed : 0;
 }
 
+/* The placement of slice ci of GPU g, its ledger open (control_place). */
+static int slice_placement(struct control_state *s, struct gs_store_gpu *g, struct gs_mig_ci *ci,
+			   struct control_placement *out, char *err, size_t errlen)
+{
+	struct gs_mig_gi *gi = gs_slice_gi_of(g, ci);
+	char path[PATH_MAX];
+	if (!gi || gs_store_ledger_path(s->state_dir, g->uuid, gi, path, sizeof path))
+		return gs_fail(err, errlen, -EINVAL, "slice store: a compute instance without its GPU instance");
+	gs_store_ci_uuid(g->uuid, ci, out->slice);
+	snprintf(out->gpu, sizeof out->gpu, "%s", g->uuid);
+	out->refuse_busy = ci->refuse_busy;
+	out->memory = (uint64_t)gi->memory_mib << 20;
+	out->guarantee = (uint64_t)gi->guarantee_mib << 20;
+	gs_smrun_of_ci(&g->layout, ci, &out->sm_start, &out->sms);
+	out->sm_grid = gs_smrun_grid(g->sm_unit ? g->sm_unit : 2, &g->layout);
+	if ((out->ledger_fd = ledger_fd(s->state_dir, path, out->memory, false)) < 0)
+		return gs_fail(err, errlen, out->ledger_fd, "cannot open the ledger of slice %s: %s", out->slice,
+			       strerror(-out->ledger_fd));
+	return 0;
+}
+
+int control_place_slice(struct control_state *s, const char *slice, uid_t uid, struct control_placement *out,
+			char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	out->ledger_fd = -1;
+	out->how = "named";
+	struct gs_store *st = malloc(sizeof *st);
+	struct gs_store_gpu *g;
+	struct gs_mig_ci *ci;
+	char why[384];
+	int rc = st ? gs_store_load(s->state_dir, st, why, sizeof why) : -ENOMEM;
+	if (rc)
+		gs_fail(err, errlen, rc, "%s", st ? why : "out of memory");
+	else if ((rc = gs_slice_resolve(st, slice, &g, &ci, why, sizeof why)))
+		gs_fail(err, errlen, rc, "Slice %s not found", slice);
+	else if (!gs_store_ci_open_to(ci, uid))
+		rc = gs_fail(err, errlen, -EPERM, "Slice %s is not open to user %ld", slice, (long)uid);
+	else
+		rc = slice_placement(s, g, ci, out, err, errlen);
+	free(st);
+	if (rc && out->ledger_fd >= 0) {
+		close(out->ledger_fd);
+		out->ledger_fd = -1;
+	}
+	return rc;
+}
+
 int control_place(struct control_state *s, const struct control_peer *p, const char *asked, const char *gpu,
 		  struct control_placement *out, char *err, size_t errlen)
 {
@@ -192,22 +240,7 @@ int control_place(struct control_state *s, const struct control_peer *p, const c
 	if (!rc && !ci && (ci = default_slice(st, p->uid, &g)))
 		out->how = "default";
 	if (!rc && ci) {
-		struct gs_mig_gi *gi = gs_slice_gi_of(g, ci);
-		char path[PATH_MAX];
-		if (!gi || gs_store_ledger_path(s->state_dir, g->uuid, gi, path, sizeof path))
-			rc = gs_fail(err, errlen, -EINVAL, "slice store: a compute instance without its GPU instance");
-		if (!rc) {
-			gs_store_ci_uuid(g->uuid, ci, out->slice);
-			snprintf(out->gpu, sizeof out->gpu, "%s", g->uuid);
-			out->refuse_busy = ci->refuse_busy;
-			out->memory = (uint64_t)gi->memory_mib << 20;
-			out->guarantee = (uint64_t)gi->guarantee_mib << 20;
-			gs_smrun_of_ci(&g->layout, ci, &out->sm_start, &out->sms);
-			out->sm_grid = gs_smrun_grid(g->sm_unit ? g->sm_unit : 2, &g->layout);
-			if ((out->ledger_fd = ledger_fd(s->state_dir, path, out->memory, false)) < 0)
-				rc = gs_fail(err, errlen, out->ledger_fd, "cannot open the ledger of slice %s: %s",
-					     out->slice, strerror(-out->ledger_fd));
-		}
+		rc = slice_placement(s, g, ci, out, err, errlen);
 	} else if (!rc) {
 		/* the remainder of the GPU it asked for, else of the first */
 		const struct control_gpu *cg = strcmp(gpu, "-") ? control_gpu_by_dev(s, gpu) : s->n_gpus ? &s->gpus[0] : NULL;

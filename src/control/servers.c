@@ -746,6 +746,34 @@ void control_server_changed(struct control_state *s, struct control_server *v, c
 	save(s);
 }
 
+uid_t control_server_holder(struct control_state *s, const char *slice, uid_t uid)
+{
+	struct control_server *h = holder_of(s, slice, uid);
+	return h ? h->uid : 0;
+}
+
+void control_server_move_client(struct control_state *s, struct control_peer *p, const char *slice)
+{
+	struct control_server *old = NULL, *v;
+	for (size_t i = 0; p->server_pid && i < s->n_servers; i++)
+		if (s->servers[i].pid == p->server_pid)
+			old = &s->servers[i];
+	p->server_pid = 0; /* not counted as its client from now */
+	if (old) {
+		push(old, "client_exited %ld %u", (long)p->pid, clients_of(s, old->pid, NULL));
+		control_server_maybe_stop(s, old);
+	}
+	if (s->mps.on)
+		return; /* NVIDIA's one server serves every slice */
+	if (!(v = server_of(s, slice, p->uid)) && !(v = start_server(s, slice, p->uid))) {
+		control_log(s, "Client %ld moved to slice %s: no server could start for it", (long)p->pid, slice);
+		return;
+	}
+	p->server_pid = v->pid;
+	p->id = ++v->next_client_id;
+	push(v, "client_connected %ld", (long)p->pid);
+}
+
 void control_servers_slice_gone(struct control_state *s, const char *slice)
 {
 	for (size_t i = 0; i < s->n_servers; i++)

@@ -64,6 +64,7 @@ static struct kept {
 	uint64_t start, bytes;
 	char slice[96];
 	bool swap; /* suspended by its interposer's swap */
+	char mig[256]; /* on its way to another GPU: migrate.c's record ("": none) */
 } kept[MAX_KEPT];
 static size_t n_kept;
 
@@ -72,7 +73,8 @@ static pid_t orphans[64];
 static size_t n_orphans;
 
 static const char *const state_names[] = { [CONTROL_RUNNING] = "running", [CONTROL_SUSPENDING] = "suspending",
-					   [CONTROL_SUSPENDED] = "suspended", [CONTROL_RESUMING] = "resuming" };
+					   [CONTROL_SUSPENDED] = "suspended", [CONTROL_RESUMING] = "resuming",
+					   [CONTROL_MIGRATING] = "migrating" };
 
 const char *control_suspend_state(const struct control_peer *p)
 {
@@ -92,13 +94,20 @@ static void kept_path(const struct control_state *s, char *out, size_t len)
 static void save_one(void *ctx, struct control_peer *p)
 {
 	FILE *f = ctx;
-	if (p->susp != CONTROL_RUNNING)
+	char mig[256];
+	if (p->susp == CONTROL_MIGRATING) {
+		/* where its memory is counted now, and where it goes */
+		uint64_t bytes = control_migrate_record(p, mig, sizeof mig);
+		fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s checkpoint%s\n", (long)p->pid, p->pid_start, bytes,
+			p->mig.from_slice, mig);
+	} else if (p->susp != CONTROL_RUNNING) {
 		fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s %s\n", (long)p->pid, p->pid_start, p->susp_bytes, p->slice,
 			p->susp_swap ? "swap" : "checkpoint");
+	}
 }
 
 /* Written whole and synced, then renamed over: a reader never sees half. */
-static void save(struct control_state *s)
+void control_suspend_save(struct control_state *s)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
 	kept_path(s, path, sizeof path);
@@ -115,8 +124,8 @@ static void save(struct control_state *s)
 	control_each_client(save_one, f);
 	for (size_t i = 0; i < n_kept; i++)
 		if (gs_proc_start_time(kept[i].pid) == kept[i].start)
-			fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s %s\n", (long)kept[i].pid, kept[i].start, kept[i].bytes,
-				kept[i].slice, kept[i].swap ? "swap" : "checkpoint");
+			fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s %s%s\n", (long)kept[i].pid, kept[i].start, kept[i].bytes,
+				kept[i].slice, kept[i].swap ? "swap" : "checkpoint", kept[i].mig);
 	if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path))
 		control_log(s, "cannot write %s: %s", path, strerror(errno));
 }
@@ -133,10 +142,13 @@ void control_suspend_init(struct control_state *s)
 		long pid;
 		struct kept k;
 		char how[16] = "checkpoint"; /* a file of before the swap: no fifth field */
-		if (sscanf(line, "%ld %" SCNu64 " %" SCNu64 " %95s %15s", &pid, &k.start, &k.bytes, k.slice, how) >= 4 &&
+		int end = 0;
+		if (sscanf(line, "%ld %" SCNu64 " %" SCNu64 " %95s %15s%n", &pid, &k.start, &k.bytes, k.slice, how, &end) >= 4 &&
 		    pid > 0 && gs_proc_start_time((pid_t)pid) == k.start) {
 			k.pid = (pid_t)pid;
 			k.swap = strcmp(how, "swap") == 0;
+			/* " migrate ...": migrate.c's, on its way to another GPU */
+			snprintf(k.mig, sizeof k.mig, "%s", end && !strncmp(line + end, " migrate ", 9) ? line + end : "");
 			kept[n_kept++] = k;
 		}
 	}
@@ -152,8 +164,15 @@ typedef CUresult (*ckpt_fn)(int, void *);
 /* In the forked helper: from where the driver has the program, to
  * CHECKPOINTED (suspend) or RUNNING (resume); 0 or the first failure's
  * CUresult. Each call first checks the pid is still that process. */
-static int helper(pid_t target, uint64_t start, bool suspend)
+static int helper(pid_t target, uint64_t start, bool suspend, const char *from_gpu, const char *to_gpu)
 {
+	/* restored onto another GPU: the pair, as the driver takes it */
+	CUcheckpointGpuPair pair;
+	CUcheckpointRestoreArgs restore_args = { .gpuPairs = &pair, .gpuPairsCount = 1 };
+	if (from_gpu && (strncasecmp(from_gpu, "GPU-", 4) || strncasecmp(to_gpu, "GPU-", 4) ||
+			 gs_uuid_parse(from_gpu + 4, (struct gs_uuid *)pair.oldUuid.bytes) ||
+			 gs_uuid_parse(to_gpu + 4, (struct gs_uuid *)pair.newUuid.bytes)))
+		return CUDA_ERROR_INVALID_VALUE;
 	char lib[PATH_MAX];
 	control_libcuda(lib, sizeof lib);
 	unsetenv("LD_PRELOAD");
@@ -189,7 +208,7 @@ static int helper(pid_t target, uint64_t start, bool suspend)
 				unlock((int)target, NULL); /* not checkpointed: let it go on */
 			break;
 		case CU_PROCESS_STATE_CHECKPOINTED:
-			rc = restore((int)target, NULL);
+			rc = restore((int)target, from_gpu ? &restore_args : NULL);
 			break;
 		default:
 			return CUDA_ERROR_ILLEGAL_STATE;
@@ -200,7 +219,8 @@ static int helper(pid_t target, uint64_t start, bool suspend)
 	return CUDA_ERROR_ILLEGAL_STATE;
 }
 
-static int start_helper(struct control_state *s, struct control_peer *p, bool suspend)
+int control_suspend_helper(struct control_state *s, struct control_peer *p, bool suspend, const char *from_gpu,
+			   const char *to_gpu)
 {
 	int fds[2];
 	if (!same_process(p))
@@ -227,7 +247,7 @@ static int start_helper(struct control_state *s, struct control_peer *p, bool su
 		for (int sig = 1; sig < NSIG; sig++)
 			signal(sig, SIG_DFL);
 		char out[16];
-		int n = snprintf(out, sizeof out, "%d\n", helper(p->pid, p->pid_start, suspend));
+		int n = snprintf(out, sizeof out, "%d\n", helper(p->pid, p->pid_start, suspend, from_gpu, to_gpu));
 		if (write(3, out, (size_t)n) != n) {
 			/* the daemon went: nobody to tell */
 		}
@@ -237,13 +257,19 @@ static int start_helper(struct control_state *s, struct control_peer *p, bool su
 	p->susp_child = child;
 	p->susp_pipe = fds[0];
 	p->susp_child_ns = gs_now_ns();
-	control_log(s, "%s client %ld", suspend ? "Suspending" : "Resuming", (long)p->pid);
+	if (!from_gpu)
+		control_log(s, "%s client %ld", suspend ? "Suspending" : "Resuming", (long)p->pid);
 	return 0;
+}
+
+static int start_helper(struct control_state *s, struct control_peer *p, bool suspend)
+{
+	return control_suspend_helper(s, p, suspend, NULL, NULL);
 }
 
 /* The helper's CUresult once it exited: 0, or -1 while it runs. One past
  * its time is killed (CUDA_ERROR_TIMEOUT). */
-static int helper_done(struct control_peer *p, int *result)
+int control_suspend_helper_done(struct control_peer *p, int *result)
 {
 	int st;
 	pid_t w = waitpid(p->susp_child, &st, WNOHANG);
@@ -326,7 +352,7 @@ static void ask_swap(struct control_state *s, struct control_peer *p, bool out)
 
 /* ---- steps ---- */
 
-static const char *why_refused(int rc)
+const char *control_suspend_why(int rc)
 {
 	switch (rc) {
 	case CUDA_ERROR_NOT_SUPPORTED:
@@ -356,7 +382,7 @@ static void retry_later(struct control_peer *p)
 	p->susp_next_ns = gs_now_ns() + p->susp_retry;
 }
 
-static void hold(struct control_state *s, struct control_peer *p, bool on)
+void control_suspend_hold(struct control_state *s, struct control_peer *p, bool on)
 {
 	struct gs_ledger *l;
 	if (control_peer_ledger(s, p, &l) == 0) {
@@ -370,7 +396,7 @@ static void stop_resuming(struct control_state *s, struct control_peer *p, const
 	control_log(s, "Client %ld not resumed: %s; it stays suspended (resume tries again)", (long)p->pid, why);
 	p->susp = CONTROL_SUSPENDED;
 	p->susp_waiting = false;
-	save(s);
+	control_suspend_save(s);
 }
 
 /* Resume: its bytes back in the slice's ledger, then the helper; memory
@@ -402,7 +428,7 @@ static void try_resume(struct control_state *s, struct control_peer *p)
 	p->susp_retry = 0;
 	p->susp_put = p->susp_bytes;
 	p->susp_bytes = 0; /* in the ledger again */
-	save(s);
+	control_suspend_save(s);
 	if (p->susp_swap) {
 		ask_swap(s, p, false);
 		return;
@@ -416,17 +442,17 @@ static bool suspend_one(struct control_state *s, struct control_peer *p)
 	p->susp = CONTROL_SUSPENDING;
 	p->susp_bytes = 0;
 	p->susp_swap = use_swap(s, p);
-	hold(s, p, true); /* its own allocations wait from now */
-	save(s);
+	control_suspend_hold(s, p, true); /* its own allocations wait from now */
+	control_suspend_save(s);
 	if (p->susp_swap) {
 		ask_swap(s, p, true);
 		return true;
 	}
 	if (start_helper(s, p, true) == 0)
 		return true;
-	hold(s, p, false);
+	control_suspend_hold(s, p, false);
 	p->susp = CONTROL_RUNNING;
-	save(s);
+	control_suspend_save(s);
 	control_log(s, "cannot start the helper that suspends client %ld", (long)p->pid);
 	return false;
 }
@@ -453,7 +479,7 @@ void control_suspend_hold_new(struct control_state *s, struct control_peer *p)
 		p->susp = CONTROL_SUSPENDED;
 		p->susp_bytes = 0;
 		p->susp_swap = use_swap(s, p); /* its resume a swap in with nothing out: its gate stays open */
-		save(s);
+		control_suspend_save(s);
 	}
 	gs_ledger_close(l);
 }
@@ -517,6 +543,10 @@ static void tick_one(void *ctx, struct control_peer *p)
 {
 	struct control_state *s = ctx;
 	int rc;
+	if (p->susp == CONTROL_MIGRATING) {
+		control_migrate_tick_one(s, p);
+		return;
+	}
 	if (p->susp_asked) {
 		/* its interposer moves the memory: a copy of a whole GPU takes
 		 * minutes; one that never answers is given up on (an answer
@@ -525,9 +555,9 @@ static void tick_one(void *ctx, struct control_peer *p)
 			p->susp_asked = false;
 			if (p->susp == CONTROL_SUSPENDING) {
 				control_log(s, "Client %ld not suspended: its interposer did not answer", (long)p->pid);
-				hold(s, p, false);
+				control_suspend_hold(s, p, false);
 				p->susp = CONTROL_RUNNING;
-				save(s);
+				control_suspend_save(s);
 			} else {
 				struct gs_ledger *l;
 				if (control_peer_ledger(s, p, &l) == 0) {
@@ -544,7 +574,7 @@ static void tick_one(void *ctx, struct control_peer *p)
 			try_resume(s, p); /* waiting for its memory */
 		return;
 	}
-	if (!p->susp_child || helper_done(p, &rc))
+	if (!p->susp_child || control_suspend_helper_done(p, &rc))
 		return;
 	if (p->susp == CONTROL_SUSPENDING) {
 		struct gs_ledger *l;
@@ -553,7 +583,7 @@ static void tick_one(void *ctx, struct control_peer *p)
 			control_log(s, "Client %ld: the driver refuses to checkpoint it; its interposer moves its memory",
 				    (long)p->pid);
 			p->susp_swap = true;
-			save(s);
+			control_suspend_save(s);
 			ask_swap(s, p, true);
 			return;
 		}
@@ -563,11 +593,11 @@ static void tick_one(void *ctx, struct control_peer *p)
 					       "TPC masks (801); back its memory for the swap (GPUSHARE_CONTROL_SWAP=all) or "
 					       "confine by green contexts (GPUSHARE_CONTROL_SM_MASKS=off)", (long)p->pid);
 			else
-				control_log(s, "Client %ld not suspended: %s (%d)", (long)p->pid, why_refused(rc), rc);
+				control_log(s, "Client %ld not suspended: %s (%d)", (long)p->pid, control_suspend_why(rc), rc);
 			p->susp_refused = true; /* memory turns do not ask again */
-			hold(s, p, false);
+			control_suspend_hold(s, p, false);
 			p->susp = CONTROL_RUNNING;
-			save(s);
+			control_suspend_save(s);
 			return;
 		}
 		p->susp_bytes = 0;
@@ -577,7 +607,7 @@ static void tick_one(void *ctx, struct control_peer *p)
 		}
 		p->susp = CONTROL_SUSPENDED;
 		control_log(s, "Client %ld suspended: %" PRIu64 " MiB on the host", (long)p->pid, p->susp_bytes >> 20);
-		save(s);
+		control_suspend_save(s);
 	} else if (p->susp == CONTROL_RESUMING) {
 		if (rc == CUDA_ERROR_OUT_OF_MEMORY) { /* the GPU has not the room yet: its bytes out again, later */
 			struct gs_ledger *l;
@@ -586,19 +616,19 @@ static void tick_one(void *ctx, struct control_peer *p)
 				gs_ledger_close(l);
 			}
 			retry_later(p);
-			save(s);
+			control_suspend_save(s);
 			return;
 		}
 		if (rc) {
 			/* what the driver says it holds is on the GPU or not: the
 			 * ledger keeps what was put back (the driver's figure) */
-			stop_resuming(s, p, why_refused(rc));
+			stop_resuming(s, p, control_suspend_why(rc));
 			return;
 		}
-		hold(s, p, false);
+		control_suspend_hold(s, p, false);
 		p->susp = CONTROL_RUNNING;
 		control_log(s, "Client %ld resumed", (long)p->pid);
-		save(s);
+		control_suspend_save(s);
 	}
 }
 
@@ -615,7 +645,7 @@ void control_suspend_tick(struct control_state *s)
 			i++;
 		}
 	if (dropped)
-		save(s);
+		control_suspend_save(s);
 	for (size_t i = 0; i < n_orphans;)
 		if (waitpid(orphans[i], NULL, WNOHANG) != 0)
 			orphans[i] = orphans[--n_orphans];
@@ -634,6 +664,8 @@ void control_suspend_admit(struct control_state *s, struct control_peer *p)
 		if (kept[i].pid == p->pid && kept[i].start == p->pid_start) {
 			struct kept k = kept[i];
 			kept[i] = kept[--n_kept];
+			if (k.mig[0] && control_migrate_recover(s, p, k.slice, k.bytes, k.mig))
+				return; /* on its way to another GPU: migrate.c goes on */
 			if (strcmp(k.slice, p->slice)) {
 				control_log(s, "Client %ld was suspended in slice %s and registers in %s: its %" PRIu64
 					       " MiB are not put back there", (long)p->pid, k.slice, p->slice, k.bytes >> 20);
@@ -658,16 +690,29 @@ void control_suspend_gone(struct control_state *s, struct control_peer *p)
 	}
 	if (p->susp == CONTROL_RUNNING)
 		return;
+	if (p->susp == CONTROL_MIGRATING) {
+		char mig[256];
+		uint64_t bytes = control_migrate_record(p, mig, sizeof mig);
+		control_migrate_gone(s, p);
+		if (same_process(p) && n_kept < MAX_KEPT) { /* its connection closed while it lives */
+			kept[n_kept++] = (struct kept){ p->pid, p->pid_start, bytes, "", false, "" };
+			snprintf(kept[n_kept - 1].slice, sizeof kept[0].slice, "%s", p->mig.from_slice);
+			snprintf(kept[n_kept - 1].mig, sizeof kept[0].mig, "%s", mig);
+		}
+		p->susp = CONTROL_RUNNING;
+		control_suspend_save(s);
+		return;
+	}
 	/* its connection closed while it lives: kept, resumed when it registers again */
 	if (same_process(p) && n_kept < MAX_KEPT) {
 		/* resuming by the swap: what was put back is charged still, and
 		 * the next daemon's resume puts back only the rest */
-		kept[n_kept++] = (struct kept){ p->pid, p->pid_start, p->susp_bytes, "", p->susp_swap };
+		kept[n_kept++] = (struct kept){ p->pid, p->pid_start, p->susp_bytes, "", p->susp_swap, "" };
 		snprintf(kept[n_kept - 1].slice, sizeof kept[0].slice, "%s", p->slice);
 	}
 	p->susp = CONTROL_RUNNING; /* gone: the driver (or its interposer) frees its host copy with it */
 	p->susp_swap = p->susp_asked = false;
-	save(s);
+	control_suspend_save(s);
 }
 
 /* ---- the interposer's answers ---- */
@@ -705,17 +750,17 @@ void control_suspend_swap_answer(struct control_state *s, struct control_peer *p
 		control_log(s, "Client %ld suspended: %" PRIu64 " MiB on the host (%llu allocations moved by its interposer), "
 			       "%" PRIu64 " MiB stay on the GPU (its context and what cannot be moved)", (long)p->pid,
 			    p->susp_bytes >> 20, regions, stays >> 20);
-		save(s);
+		control_suspend_save(s);
 	} else if (strcmp(argv[0], "swapped") == 0 && argc == 2 && strcmp(argv[1], "in") == 0) {
 		if (!asked || p->susp != CONTROL_RESUMING)
 			return;
 		p->susp_asked = false;
 		p->susp_swap = false;
 		p->susp_put = 0;
-		hold(s, p, false);
+		control_suspend_hold(s, p, false);
 		p->susp = CONTROL_RUNNING;
 		control_log(s, "Client %ld resumed", (long)p->pid);
-		save(s);
+		control_suspend_save(s);
 	} else if (strcmp(argv[0], "swap_failed") == 0) {
 		if (!asked)
 			return;
@@ -729,9 +774,9 @@ void control_suspend_swap_answer(struct control_state *s, struct control_peer *p
 				    (long)p->pid, why, rc);
 			p->susp_refused = true; /* memory turns do not ask again */
 			p->susp_swap = false;
-			hold(s, p, false);
+			control_suspend_hold(s, p, false);
 			p->susp = CONTROL_RUNNING;
-			save(s);
+			control_suspend_save(s);
 			return;
 		}
 		if (p->susp != CONTROL_RESUMING)
@@ -747,7 +792,7 @@ void control_suspend_swap_answer(struct control_state *s, struct control_peer *p
 				control_log(s, "Client %ld waits to resume: its %" PRIu64 " MiB do not fit on the GPU now",
 					    (long)p->pid, p->susp_bytes >> 20);
 			retry_later(p);
-			save(s);
+			control_suspend_save(s);
 			return;
 		}
 		stop_resuming(s, p, why[0] ? why : "its interposer could not move its memory back");

@@ -190,7 +190,8 @@ typedef struct CUmemAccessDesc_st {
 } CUmemAccessDesc;
 
 /* The checkpoint API (another process's memory to host and back: suspend
- * and resume); gpushare passes no arguments (all optional). */
+ * and resume; migrate restores it onto another GPU through gpuPairs, each
+ * pair a GPU it was checkpointed on and the one to restore it onto). */
 typedef enum CUprocessState_enum {
 	CU_PROCESS_STATE_RUNNING = 0,
 	CU_PROCESS_STATE_LOCKED,
@@ -205,8 +206,12 @@ typedef struct CUcheckpointLockArgs_st {
 typedef struct CUcheckpointCheckpointArgs_st {
 	unsigned long long reserved[8];
 } CUcheckpointCheckpointArgs;
+typedef struct CUcheckpointGpuPair_st {
+	CUuuid oldUuid;
+	CUuuid newUuid;
+} CUcheckpointGpuPair;
 typedef struct CUcheckpointRestoreArgs_st {
-	void *gpuPairs;
+	CUcheckpointGpuPair *gpuPairs;
 	unsigned int gpuPairsCount;
 	char reserved[52 - sizeof(void *)];
 	unsigned long long reserved1;

@@ -446,6 +446,36 @@ int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, 
 	return 0;
 }
 
+/* Moved to another slice by gpushare-control's migrate (register.c's
+ * watcher, while the driver holds the program's calls): its ledger, GPU,
+ * limit, guarantee and SMs from now, narrowed by GPUSHARE_SMS as at the
+ * start. The ledger it leaves stays mapped: a thread may be at its charge
+ * now (held there, it charges the new one once let go). Takes
+ * pl->ledger_fd. */
+int gs__config_moved(struct gs__slice *s, struct gs__placement *pl, char *err, size_t errlen)
+{
+	struct gs_ledger *l;
+	int rc = gs_ledger_open_fd(pl->ledger_fd, &l);
+	close(pl->ledger_fd);
+	pl->ledger_fd = -1;
+	if (rc)
+		return gs_fail(err, errlen, rc, "the memory ledger gpushare-control passed is unusable: %s", strerror(-rc));
+	unsigned long long n = 0;
+	const char *sms = env("GPUSHARE_SMS");
+	if (sms && (gs_parse_uint(sms, 4096, &n) || n == 0))
+		n = 0;
+	snprintf(s->name, sizeof s->name, "%s", pl->slice);
+	snprintf(s->gpu_uuid, sizeof s->gpu_uuid, "%s", pl->gpu);
+	s->remainder = strcmp(pl->slice, "-") == 0;
+	s->guarantee = pl->guarantee;
+	s->memory_limit = pl->memory;
+	s->sm_start = pl->sm_start;
+	s->sm_grid = pl->sm_grid;
+	s->sms = pl->sms && n && n < pl->sms ? (unsigned)n : pl->sms;
+	__atomic_store_n(&s->ledger, l, __ATOMIC_RELEASE);
+	return 0;
+}
+
 /* A slice found in a store, narrowed by the schedulers' limits: rc as it was. */
 static int narrowed(int rc, struct gs__slice *s, uint64_t kmem, unsigned ksms)
 {

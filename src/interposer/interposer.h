@@ -267,6 +267,9 @@ int gs__config_check_slices(char *err, size_t errlen);
 /* gs__slice from where the daemon placed the program; the environment's
  * limits only narrow it. Takes pl->ledger_fd. */
 int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, size_t errlen);
+/* Moved by gpushare-control's migrate into the slice of pl (its ledger,
+ * GPU, limits and SMs). Takes pl->ledger_fd. */
+int gs__config_moved(struct gs__slice *s, struct gs__placement *pl, char *err, size_t errlen);
 /* Without a daemon: the slice from the environment and the stores (the
  * user's own, then the system one) (config.c). */
 int gs__config_load(struct gs__slice *s, char *err, size_t errlen);

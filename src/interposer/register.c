@@ -433,11 +433,48 @@ static int again_further(char *why, size_t whylen)
 	return 0;
 }
 
+/* "S slice <slice> <GPU-uuid> <memory> <guarantee> <first SM> <SMs> <grid>
+ * <masked> <mask words> <own words>", its ledger passed with it:
+ * gpushare-control's migrate moved the program (its calls held meanwhile)
+ * into that slice of another GPU. Answered "slice_moved", or
+ * "slice_failed <why>" (it stays where it was; a program of several slices
+ * always, as the daemon refuses to move one). */
+static void moved(const char *args)
+{
+	struct gs__placement pl = { .ledger_fd = passed_fd };
+	unsigned masked = 0;
+	char why[160] = "", answer[200];
+	passed_fd = -1;
+	if (gs__n_slices > 1) {
+		snprintf(why, sizeof why, "a program with several slices is not moved");
+		if (pl.ledger_fd >= 0)
+			close(pl.ledger_fd);
+	} else if (sscanf(args, "%95s %47s %" SCNu64 " %" SCNu64 " %u %u %u %u %" SCNx32 " %" SCNx32 " %" SCNx32
+			  " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32 " %" SCNx32, pl.slice, pl.gpu, &pl.memory,
+			  &pl.guarantee, &pl.sm_start, &pl.sms, &pl.sm_grid, &masked, &pl.mask[0], &pl.mask[1],
+			  &pl.mask[2], &pl.mask[3], &pl.own[0], &pl.own[1], &pl.own[2], &pl.own[3]) != 16 ||
+		   pl.ledger_fd < 0) {
+		snprintf(why, sizeof why, "a malformed slice line, or no ledger with it");
+		if (pl.ledger_fd >= 0)
+			close(pl.ledger_fd);
+	} else if (gs__config_moved(&gs__slice, &pl, why, sizeof why) == 0) {
+		pl.masked = masked == 1;
+		gs__mask_again(&pl); /* its new slice's TPCs, where masks confine it */
+		gs__log("moved by gpushare-control: slice %s on %s, %u SMs from SM %u, memory limit %" PRIu64 " MiB",
+			gs__slice.name, gs__slice.gpu_uuid, gs__slice.sms, gs__slice.sm_start, pl.memory >> 20);
+		gs__notify("slice_moved\n");
+		return;
+	}
+	gs__log("not moved: %s", why);
+	snprintf(answer, sizeof answer, "slice_failed %s\n", why);
+	gs__notify(answer);
+}
+
 /* Watches the connection: pushed events, and the daemon's death. */
 static void *watch(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
-	char line[256], why[256];
+	char line[512], why[256];
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* the program's signals stay with its threads */
@@ -501,6 +538,8 @@ static void *watch(void *arg)
 				gs__swap_command(strcmp(line, "S swap out") == 0); /* its thread answers */
 			} else if (strncmp(line, "S reclaimed ", 12) == 0) {
 				gs__lend_answer(line); /* an owner's allocation waits for it (lend.c) */
+			} else if (strncmp(line, "S slice ", 8) == 0) {
+				moved(line + 8);
 			}
 		}
 		/* no longer ours for a forked child to close: the number may be reused */

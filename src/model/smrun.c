@@ -64,6 +64,15 @@ int gs_smrun_place(unsigned u, unsigned sm_count, const struct gs_mig_layout *l,
 	return 0;
 }
 
+int gs_smrun_place_at(unsigned u, unsigned sm_count, const struct gs_mig_layout *l, unsigned start, unsigned sm,
+		      bool overcommit)
+{
+	unsigned total = sm_count / u * u;
+	if (sm == 0 || start % u || start + sm > total)
+		return -ENOSPC;
+	return overcommit || !overlap(l, NULL, start, sm) ? 0 : -ENOSPC;
+}
+
 int gs_smrun_place_profile(const struct gs_gpu_model *m, const struct gs_mig_layout *l, const struct gs_mig_gi *gi,
 			   bool overcommit, unsigned *start)
 {

@@ -27,6 +27,14 @@ unsigned gs_smrun_round(unsigned unit, unsigned sm);
 int gs_smrun_place(unsigned unit, unsigned sm_count, const struct gs_mig_layout *l, const struct gs_mig_gi *self,
 		   unsigned sm, bool overcommit, unsigned *start);
 
+/* The run [start, start + sm) for a new instance that must hold those SMs
+ * (a program's green contexts keep the SMs they were made on: migrate makes
+ * its job slice again at the same SMs on another GPU): 0 where the run is on
+ * the GPU, on whole units and free of other instances (or overcommit), else
+ * -ENOSPC. */
+int gs_smrun_place_at(unsigned unit, unsigned sm_count, const struct gs_mig_layout *l, unsigned start, unsigned sm,
+		      bool overcommit);
+
 /* The run of a MIG-profile instance: where its placement puts it (start x
  * SMs per compute slice), as MIG's hardware does, so that disjoint
  * placements hold disjoint SMs. -ENOSPC when a custom-size instance holds

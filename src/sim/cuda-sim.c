@@ -2247,58 +2247,98 @@ EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx, un
  * held() below), Checkpoint takes its device memory out of the GPUs' ledgers
  * (kept in <sim dir>/checkpoint-<pid>, as if copied to host), Restore puts
  * it back when it fits (CUDA_ERROR_OUT_OF_MEMORY, nothing changed, when it
- * does not), Unlock lets its calls go on. Only its own user or root may. */
+ * does not), Unlock lets its calls go on. Only its own user or root may.
+ *
+ * Restore may remap the process's GPUs (gpuPairs, as NVIDIA's): its memory
+ * goes back on the new GPU of each pair, and Unlock leaves a remap file
+ * (<sim dir>/remap-<pid>) for the process itself, whose held calls read it:
+ * each of its devices that was an old GPU becomes the new one (its memory
+ * ledger, SM timeline and identity), so that its device 0 is the new GPU
+ * from then on. Its holds stay up until it has read the file. */
+static bool remap_apply(void);
+
 static void held(void)
 {
 	for (int d = 0; d < S.n; d++)
-		while (S.dev[d].mem && gs_ledger_held_here(S.dev[d].mem))
+		while (S.dev[d].mem && gs_ledger_held_here(S.dev[d].mem)) {
+			if (remap_apply()) {
+				d = -1; /* every device again: they may have changed */
+				break;
+			}
 			usleep(1000);
+		}
 }
 
-static CUresult ckpt_path(int pid, char *path, size_t len)
+static CUresult sim_path(const char *what, int pid, char *path, size_t len)
 {
 	char dir[PATH_MAX];
-	if (gs_sim_dir(dir, sizeof dir) || snprintf(path, len, "%s/checkpoint-%d", dir, pid) >= (int)len)
+	if (gs_sim_dir(dir, sizeof dir) || snprintf(path, len, "%s/%s-%d", dir, what, pid) >= (int)len)
 		return CUDA_ERROR_UNKNOWN;
 	return CUDA_SUCCESS;
 }
 
-/* state and, checkpointed, the bytes taken out per GPU */
-static int ckpt_read(int pid, uint64_t bytes[GS_SIM_MAX_GPU])
+/* A file of the sim dir that only its writer's user or root wrote, and
+ * nobody else may write: what it says holds. The caller closes it. */
+static FILE *trusted_open(const char *path, uid_t writer_a, uid_t writer_b)
 {
-	char path[PATH_MAX];
-	memset(bytes, 0, GS_SIM_MAX_GPU * sizeof bytes[0]);
-	if (ckpt_path(pid, path, sizeof path))
-		return CU_PROCESS_STATE_FAILED;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 	if (!f) {
 		if (fd >= 0)
 			close(fd);
-		return CU_PROCESS_STATE_RUNNING;
+		return NULL;
 	}
-	if (fstat(fd, &st) || st.st_uid != geteuid() || (st.st_mode & 022)) {
-		fclose(f); /* not the checkpointer's own: nothing it says holds */
+	if (fstat(fd, &st) || (st.st_uid != writer_a && st.st_uid != writer_b) || (st.st_mode & 022)) {
+		fclose(f);
+		errno = EPERM;
+		return NULL;
+	}
+	return f;
+}
+
+/* What the checkpointer knows of pid: its state, the bytes taken out per
+ * GPU (checkpointed) and, restored with pairs, where each device's memory
+ * went (to[d]: the device it went to, -1 where it stayed). */
+struct ckpt {
+	uint64_t bytes[GS_SIM_MAX_GPU];
+	int to[GS_SIM_MAX_GPU];
+};
+
+static int ckpt_read(int pid, struct ckpt *c)
+{
+	char path[PATH_MAX];
+	memset(c->bytes, 0, sizeof c->bytes);
+	for (int d = 0; d < GS_SIM_MAX_GPU; d++)
+		c->to[d] = -1;
+	if (sim_path("checkpoint", pid, path, sizeof path))
 		return CU_PROCESS_STATE_FAILED;
-	}
+	FILE *f = trusted_open(path, geteuid(), geteuid());
+	if (!f) /* none: running; not the checkpointer's own: nothing it says holds */
+		return errno == ENOENT ? CU_PROCESS_STATE_RUNNING : CU_PROCESS_STATE_FAILED;
 	int state = CU_PROCESS_STATE_FAILED;
 	uint64_t start = 0, now = 0;
 	if (fscanf(f, "state %d start %" SCNu64, &state, &start) != 2)
 		state = CU_PROCESS_STATE_FAILED;
 	if (gs_proc_start(pid, &now) || now != start)
 		state = CU_PROCESS_STATE_RUNNING; /* another process of that pid: the file was its predecessor's */
-	for (int d = 0; d < GS_SIM_MAX_GPU; d++)
-		if (fscanf(f, " %" SCNu64, &bytes[d]) != 1)
+	int d;
+	for (d = 0; d < GS_SIM_MAX_GPU; d++)
+		if (fscanf(f, " %" SCNu64, &c->bytes[d]) != 1)
 			break;
+	for (d = 0; d < GS_SIM_MAX_GPU; d++)
+		if (fscanf(f, " %d", &c->to[d]) != 1 || c->to[d] < -1 || c->to[d] >= S.n)
+			break;
+	for (; d < GS_SIM_MAX_GPU; d++) /* a file of before the pairs, or a bad number */
+		c->to[d] = -1;
 	fclose(f);
 	return state;
 }
 
-static CUresult ckpt_write(int pid, int state, const uint64_t bytes[GS_SIM_MAX_GPU])
+static CUresult ckpt_write(int pid, int state, const struct ckpt *c)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
-	if (ckpt_path(pid, path, sizeof path))
+	if (sim_path("checkpoint", pid, path, sizeof path))
 		return CUDA_ERROR_UNKNOWN;
 	if (state == CU_PROCESS_STATE_RUNNING)
 		return unlink(path) == 0 || errno == ENOENT ? CUDA_SUCCESS : CUDA_ERROR_UNKNOWN;
@@ -2315,7 +2355,9 @@ static CUresult ckpt_write(int pid, int state, const uint64_t bytes[GS_SIM_MAX_G
 	gs_proc_start(pid, &start);
 	fprintf(f, "state %d start %" PRIu64, state, start);
 	for (int d = 0; d < GS_SIM_MAX_GPU; d++)
-		fprintf(f, " %" PRIu64, bytes[d]);
+		fprintf(f, " %" PRIu64, c->bytes[d]);
+	for (int d = 0; d < GS_SIM_MAX_GPU; d++)
+		fprintf(f, " %d", c->to[d]);
 	fputc('\n', f);
 	return fclose(f) == 0 && rename(tmp, path) == 0 ? CUDA_SUCCESS : CUDA_ERROR_UNKNOWN;
 }
@@ -2358,13 +2400,13 @@ static CUresult ckpt_may(int pid)
 }
 
 /* Every step's start: the caller may act on pid, and the driver has it in
- * state want (its bytes taken out per GPU read into bytes). */
-static CUresult ckpt_in(int pid, int want, uint64_t bytes[GS_SIM_MAX_GPU])
+ * state want (what it knows of it read into c). */
+static CUresult ckpt_in(int pid, int want, struct ckpt *c)
 {
 	CUresult rc = ckpt_may(pid);
 	if (rc)
 		return rc;
-	return ckpt_read(pid, bytes) == want ? CUDA_SUCCESS : CUDA_ERROR_ILLEGAL_STATE;
+	return ckpt_read(pid, c) == want ? CUDA_SUCCESS : CUDA_ERROR_ILLEGAL_STATE;
 }
 
 EXPORT CUresult cuCheckpointProcessGetState(int pid, CUprocessState *state)
@@ -2373,8 +2415,8 @@ EXPORT CUresult cuCheckpointProcessGetState(int pid, CUprocessState *state)
 	CUresult rc = ckpt_may(pid);
 	if (rc || !state)
 		return rc ? rc : CUDA_ERROR_INVALID_VALUE;
-	uint64_t bytes[GS_SIM_MAX_GPU];
-	*state = (CUprocessState)ckpt_read(pid, bytes);
+	struct ckpt c;
+	*state = (CUprocessState)ckpt_read(pid, &c);
 	return CUDA_SUCCESS;
 }
 
@@ -2382,8 +2424,8 @@ EXPORT CUresult cuCheckpointProcessLock(int pid, CUcheckpointLockArgs *args)
 {
 	(void)args;
 	NEED_INIT();
-	uint64_t bytes[GS_SIM_MAX_GPU];
-	CUresult rc = pid == getpid() ? CUDA_ERROR_ILLEGAL_STATE : ckpt_in(pid, CU_PROCESS_STATE_RUNNING, bytes);
+	struct ckpt c;
+	CUresult rc = pid == getpid() ? CUDA_ERROR_ILLEGAL_STATE : ckpt_in(pid, CU_PROCESS_STATE_RUNNING, &c);
 	if (rc)
 		return rc;
 	/* GPUSHARE_SIM_CHECKPOINT=refuse plays NVIDIA's MPS, whose clients the API refuses */
@@ -2395,59 +2437,257 @@ EXPORT CUresult cuCheckpointProcessLock(int pid, CUcheckpointLockArgs *args)
 		cuda |= S.dev[d].mem && gs_ledger_set_hold(S.dev[d].mem, pid, 0, true) == 0;
 	if (!cuda)
 		return CUDA_ERROR_INVALID_VALUE; /* no CUDA process */
-	return ckpt_write(pid, CU_PROCESS_STATE_LOCKED, bytes);
+	return ckpt_write(pid, CU_PROCESS_STATE_LOCKED, &c);
+}
+
+/* GPUSHARE_SIM_CHECKPOINT_MS: a checkpoint and a restore take that long
+ * each (a real GPU's copy of its memory takes seconds), so that tests can
+ * catch a step under way. */
+static void copy_time(void)
+{
+	const char *ms = getenv("GPUSHARE_SIM_CHECKPOINT_MS");
+	if (ms && *ms)
+		usleep((useconds_t)strtoul(ms, NULL, 10) * 1000u);
 }
 
 EXPORT CUresult cuCheckpointProcessCheckpoint(int pid, CUcheckpointCheckpointArgs *args)
 {
 	(void)args;
 	NEED_INIT();
-	uint64_t bytes[GS_SIM_MAX_GPU];
-	CUresult rc = ckpt_in(pid, CU_PROCESS_STATE_LOCKED, bytes);
+	struct ckpt c;
+	CUresult rc = ckpt_in(pid, CU_PROCESS_STATE_LOCKED, &c);
 	if (rc)
 		return rc;
-	for (int d = 0; d < S.n; d++)
+	copy_time();
+	for (int d = 0; d < S.n; d++) {
+		c.to[d] = -1;
 		if (S.dev[d].mem)
-			gs_ledger_take_out(S.dev[d].mem, pid, 0, &bytes[d]);
-	return ckpt_write(pid, CU_PROCESS_STATE_CHECKPOINTED, bytes);
+			gs_ledger_take_out(S.dev[d].mem, pid, 0, &c.bytes[d]);
+	}
+	return ckpt_write(pid, CU_PROCESS_STATE_CHECKPOINTED, &c);
+}
+
+static int dev_by_uuid(const CUuuid *u)
+{
+	char text[GS_UUID_STR];
+	gs_uuid_format((const struct gs_uuid *)u->bytes, text);
+	for (int d = 0; d < S.n; d++)
+		if (strcasecmp(S.dev[d].gpu.uuid + 4, text) == 0)
+			return d;
+	return -1;
+}
+
+/* The GPU pairs of a restore, by NVIDIA's rules (cuda.h): the reserved
+ * fields zero; each old GPU one the process was checkpointed on (memory
+ * taken out there), named once, and every such GPU named; each new GPU one
+ * this driver has, of the same chip, no two old ones onto one new. to[d]:
+ * where device d's memory goes. */
+static CUresult restore_pairs(const CUcheckpointRestoreArgs *a, const struct ckpt *c, int to[GS_SIM_MAX_GPU])
+{
+	for (int d = 0; d < GS_SIM_MAX_GPU; d++)
+		to[d] = d < S.n && c->bytes[d] ? d : -1;
+	if (!a)
+		return CUDA_SUCCESS;
+	for (size_t i = 0; i < sizeof a->reserved; i++)
+		if (a->reserved[i])
+			return CUDA_ERROR_INVALID_VALUE;
+	if (a->reserved1 || (a->gpuPairsCount && !a->gpuPairs) || a->gpuPairsCount > GS_SIM_MAX_GPU)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!a->gpuPairsCount)
+		return CUDA_SUCCESS;
+	bool named[GS_SIM_MAX_GPU] = { false }, taken[GS_SIM_MAX_GPU] = { false };
+	for (unsigned i = 0; i < a->gpuPairsCount; i++) {
+		int from = dev_by_uuid(&a->gpuPairs[i].oldUuid), onto = dev_by_uuid(&a->gpuPairs[i].newUuid);
+		if (from < 0 || onto < 0 || !c->bytes[from] || named[from] || taken[onto] ||
+		    S.dev[from].gpu.model != S.dev[onto].gpu.model)
+			return CUDA_ERROR_INVALID_VALUE;
+		named[from] = taken[onto] = true;
+		to[from] = onto;
+	}
+	for (int d = 0; d < S.n; d++)
+		if (c->bytes[d] && !named[d])
+			return CUDA_ERROR_INVALID_VALUE; /* "it must contain every checkpointed GPU" */
+	return CUDA_SUCCESS;
 }
 
 EXPORT CUresult cuCheckpointProcessRestore(int pid, CUcheckpointRestoreArgs *args)
 {
-	(void)args;
 	NEED_INIT();
-	uint64_t bytes[GS_SIM_MAX_GPU];
-	CUresult rc = ckpt_in(pid, CU_PROCESS_STATE_CHECKPOINTED, bytes);
-	if (rc)
+	struct ckpt c;
+	CUresult rc = ckpt_in(pid, CU_PROCESS_STATE_CHECKPOINTED, &c);
+	int to[GS_SIM_MAX_GPU];
+	if (rc || (rc = restore_pairs(args, &c, to)))
 		return rc;
+	copy_time();
 	int d;
 	for (d = 0; d < S.n; d++)
-		if (S.dev[d].mem && bytes[d] && gs_ledger_put_back(S.dev[d].mem, pid, 0, bytes[d]))
+		if (c.bytes[d] && (gs_ledger_put_back(S.dev[to[d]].mem, pid, 0, c.bytes[d]) ||
+				   gs_ledger_set_hold(S.dev[to[d]].mem, pid, 0, true)))
 			break;
 	if (d < S.n) { /* what fitted goes back out: all or nothing */
-		for (int k = 0; k < d; k++) {
+		for (int k = 0; k <= d && k < S.n; k++) {
 			uint64_t again;
-			if (S.dev[k].mem && bytes[k])
-				gs_ledger_take_out(S.dev[k].mem, pid, 0, &again);
+			if (c.bytes[k] && (k < d || gs_ledger_pid_bytes(S.dev[to[k]].mem, pid)))
+				gs_ledger_take_part(S.dev[to[k]].mem, pid, 0, c.bytes[k], &again);
 		}
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
-	memset(bytes, 0, sizeof bytes);
-	return ckpt_write(pid, CU_PROCESS_STATE_LOCKED, bytes);
+	struct ckpt after = { { 0 }, { 0 } };
+	for (d = 0; d < GS_SIM_MAX_GPU; d++)
+		after.to[d] = d < S.n && c.bytes[d] && to[d] != d ? to[d] : -1;
+	return ckpt_write(pid, CU_PROCESS_STATE_LOCKED, &after);
+}
+
+/* The remap file: "start <t>" then "<old GPU-uuid> <new GPU-uuid>" lines,
+ * read by the process. Pairs not yet read compose with new ones (a process
+ * moved twice before its next call goes from where it was to the last). */
+struct remap {
+	size_t n;
+	char from[GS_SIM_MAX_GPU][48], to[GS_SIM_MAX_GPU][48];
+};
+
+static bool remap_read(int pid, struct remap *r, uid_t writer)
+{
+	char path[PATH_MAX];
+	r->n = 0;
+	FILE *f = sim_path("remap", pid, path, sizeof path) ? NULL : trusted_open(path, writer, 0);
+	if (!f)
+		return false;
+	uint64_t start = 0, now = 0;
+	bool ok = fscanf(f, "start %" SCNu64, &start) == 1 && gs_proc_start(pid, &now) == 0 && now == start;
+	while (ok && r->n < GS_SIM_MAX_GPU && fscanf(f, " %47s %47s", r->from[r->n], r->to[r->n]) == 2)
+		r->n++;
+	fclose(f);
+	return ok;
+}
+
+static CUresult remap_write(int pid, const struct ckpt *c)
+{
+	struct remap r;
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	if (sim_path("remap", pid, path, sizeof path))
+		return CUDA_ERROR_UNKNOWN;
+	char proc[64];
+	struct stat pst;
+	snprintf(proc, sizeof proc, "/proc/%d", pid);
+	if (stat(proc, &pst))
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!remap_read(pid, &r, pst.st_uid)) /* one it has not read yet: its user's, or root's */
+		r.n = 0;
+	for (int d = 0; d < S.n; d++) {
+		if (c->to[d] < 0)
+			continue;
+		const char *from = S.dev[d].gpu.uuid, *onto = S.dev[c->to[d]].gpu.uuid;
+		size_t i;
+		for (i = 0; i < r.n && strcmp(r.to[i], from); i++)
+			;
+		if (i == r.n && r.n < GS_SIM_MAX_GPU)
+			snprintf(r.from[r.n++], sizeof r.from[0], "%s", from);
+		if (i < r.n)
+			snprintf(r.to[i], sizeof r.to[0], "%s", onto);
+	}
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return CUDA_ERROR_UNKNOWN;
+	}
+	/* the process's own, so that it can remove it once read (the sim dir
+	 * may be sticky) */
+	if (geteuid() == 0 && fchown(fd, pst.st_uid, (gid_t)-1)) {
+		/* root's then: the process trusts it too, and cannot remove it */
+	}
+	uint64_t start = 0;
+	gs_proc_start(pid, &start);
+	fprintf(f, "start %" PRIu64 "\n", start);
+	for (size_t i = 0; i < r.n; i++)
+		if (strcmp(r.from[i], r.to[i]))
+			fprintf(f, "%s %s\n", r.from[i], r.to[i]);
+	return fclose(f) == 0 && rename(tmp, path) == 0 ? CUDA_SUCCESS : CUDA_ERROR_UNKNOWN;
 }
 
 EXPORT CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs *args)
 {
 	(void)args;
 	NEED_INIT();
-	uint64_t bytes[GS_SIM_MAX_GPU];
-	CUresult rc = ckpt_in(pid, CU_PROCESS_STATE_LOCKED, bytes);
+	struct ckpt c;
+	CUresult rc = ckpt_in(pid, CU_PROCESS_STATE_LOCKED, &c);
 	if (rc)
 		return rc;
+	bool moved = false;
 	for (int d = 0; d < S.n; d++)
+		moved |= c.to[d] >= 0;
+	/* moved: its holds stay until it has read where it is now */
+	if (moved && (rc = remap_write(pid, &c)))
+		return rc;
+	for (int d = 0; d < S.n && !moved; d++)
 		if (S.dev[d].mem)
 			gs_ledger_set_hold(S.dev[d].mem, pid, 0, false);
-	return ckpt_write(pid, CU_PROCESS_STATE_RUNNING, bytes);
+	return ckpt_write(pid, CU_PROCESS_STATE_RUNNING, &c);
+}
+
+/* In the moved process, from its held calls: its devices that were an old
+ * GPU of the remap file become the new one; its holds are lifted. Whether
+ * it found a file to apply. The ledgers and timelines it leaves stay mapped
+ * (another thread may be reading them). */
+static bool remap_apply(void)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct remap r;
+	char path[PATH_MAX];
+	pthread_mutex_lock(&lock);
+	/* written by the checkpointer: root or this process's own user */
+	if (!remap_read(getpid(), &r, geteuid())) {
+		pthread_mutex_unlock(&lock);
+		return false;
+	}
+	struct gs_sim_gpu all[GS_SIM_MAX_GPU];
+	size_t n = 0;
+	char err[256];
+	if (gs_sim_gpus(all, GS_SIM_MAX_GPU, &n, err, sizeof err))
+		n = 0;
+	struct dev next[GS_SIM_MAX_GPU];
+	memcpy(next, S.dev, sizeof next);
+	for (int d = 0; d < S.n; d++)
+		for (size_t i = 0; i < r.n; i++) {
+			if (strcmp(S.dev[d].gpu.uuid, r.from[i]))
+				continue;
+			for (size_t g = 0; g < n; g++) {
+				struct gs_ledger *mem;
+				struct sm_timeline *t;
+				if (strcmp(all[g].uuid, r.to[i]) || gs_sim_memory(&all[g], &mem))
+					continue;
+				gs_ledger_held(mem); /* its slot there known, for held_here */
+				if (!(t = open_timeline(&all[g]))) {
+					gs_ledger_close(mem);
+					continue;
+				}
+				next[d].gpu = all[g];
+				next[d].mem = mem;
+				next[d].sms = t;
+				gs_tpcmap_fill(all[g].model, next[d].tpc);
+			}
+		}
+	/* locked again since (a checkpoint under way): the holds are that one's */
+	struct stat st;
+	bool again = !sim_path("checkpoint", getpid(), path, sizeof path) && stat(path, &st) == 0;
+	for (int d = 0; d < S.n; d++) {
+		S.dev[d].gpu = next[d].gpu;
+		memcpy(S.dev[d].tpc, next[d].tpc, sizeof S.dev[d].tpc);
+		__atomic_store_n(&S.dev[d].sms, next[d].sms, __ATOMIC_RELEASE);
+		if (!again)
+			gs_ledger_set_hold(S.dev[d].mem, getpid(), 0, false); /* the GPU it leaves */
+		__atomic_store_n(&S.dev[d].mem, next[d].mem, __ATOMIC_RELEASE);
+		if (!again)
+			gs_ledger_set_hold(S.dev[d].mem, getpid(), 0, false);
+	}
+	if (!sim_path("remap", getpid(), path, sizeof path))
+		unlink(path);
+	pthread_mutex_unlock(&lock);
+	return true;
 }
 
 /* The simulated driver makes no graphs, so no executable graph is valid. */

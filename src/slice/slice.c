@@ -489,7 +489,12 @@ int gs_slice_txn_create(struct gs_slice_txn *t, const struct gs_slice_gpu *gpu, 
 	struct gs_mig_gi *gi = gs_mig_gi_find(&g->layout, id);
 	unsigned start;
 	gi->sm_placed = false;
-	if (gs_smrun_place(unit, m->sm_count, &g->layout, NULL, sm, sp->overcommit, &start))
+	if (sp->sm_fixed && gs_smrun_place_at(unit, m->sm_count, &g->layout, sp->sm_start, sm, sp->overcommit))
+		return gs_fail(t->err, t->errlen, -ENOSPC, "SMs %u to %u of GPU %u are not free (other slices hold them)",
+			       sp->sm_start, sp->sm_start + sm - 1, gpu->index);
+	if (sp->sm_fixed)
+		start = sp->sm_start;
+	else if (gs_smrun_place(unit, m->sm_count, &g->layout, NULL, sm, sp->overcommit, &start))
 		return gs_fail(t->err, t->errlen, -ENOSPC,
 			       "no run of %u free SMs is left on GPU %u (the slices there hold the others; add -overcommit to share them)",
 			       sm, gpu->index);

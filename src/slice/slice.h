@@ -71,6 +71,8 @@ struct gs_slice_spec {
 	unsigned oom_wait_s;     /* an allocation past its limit waits this long for memory (0: refused at once) */
 	unsigned mem_turn_s;     /* its turn at the GPU's memory, against the GPU's other such slices (0: none) */
 	bool borrow_mem;         /* over-committed: borrows the others' unused guarantees (store.h borrow_mem) */
+	bool sm_fixed;           /* its SMs from sm_start on, or refused (green contexts keep theirs: migrate) */
+	unsigned sm_start;
 };
 
 /* What was made or found. */

@@ -40,6 +40,9 @@ int main(void)
 	SIZE(CUcheckpointCheckpointArgs);
 	SIZE(CUcheckpointRestoreArgs);
 	OFF(CUcheckpointRestoreArgs, gpuPairsCount);
+	OFF(CUcheckpointRestoreArgs, reserved1);
+	SIZE(CUcheckpointGpuPair);
+	OFF(CUcheckpointGpuPair, newUuid);
 	SIZE(CUcheckpointUnlockArgs);
 	VAL(CU_PROCESS_STATE_CHECKPOINTED);
 	VAL(CUDA_ERROR_ILLEGAL_STATE);

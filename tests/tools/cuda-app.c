@@ -44,7 +44,8 @@
  *   cuda-app [--via ...] vmm MiB              only cuMemCreate: prints "vmm <rc>", waits for SIGTERM
  *   cuda-app [--via ...] pattern MiB          MiB in two allocations and a small one, each filled with a
  *                                             known pattern: prints "held", then each SIGUSR1 reads them all
- *                                             back: "check ok" or "check bad <allocation> <offset>"
+ *                                             back: "check ok" or "check bad <allocation> <offset>",
+ *                                             then "gpu GPU-<uuid>": its device 0's
  *   cuda-app [--via ...] twodev MiB0 MiB1 [hold]  two devices, each through its primary: "dev<d> sms <n> smid
  *                                             <distinct> <lo>-<hi> mem_total_mib <t> mem_free_mib <f>", then
  *                                             MiB0 on device 0 and MiB1 on device 1 ("alloc<d> <rc>"), peer
@@ -286,6 +287,14 @@ static int pattern(size_t mib)
 			free(buf);
 		}
 		printf("check %s\n", verdict);
+		/* and the GPU its device 0 is now (a migrate moves it) */
+		CUuuid u;
+		if (CALL(cuDeviceGetUuid, CUresult(*)(CUuuid *, CUdevice), &u, 0) == CUDA_SUCCESS) {
+			printf("gpu GPU-");
+			for (int b = 0; b < 16; b++)
+				printf("%02x%s", (unsigned char)u.bytes[b], b == 3 || b == 5 || b == 7 || b == 9 ? "-" : "");
+			printf("\n");
+		}
 		fflush(stdout);
 	}
 }
