@@ -630,6 +630,10 @@ static void idmap_finds_every_id_after_removals(void **state)
 			ASSERT_INT_EQ((uintptr_t)v, i);
 			ASSERT_INT_EQ(gs__idmap_put(&m, i * 1024, v), 0);
 		}
+	ASSERT_INT_EQ(gs__idmap_put(&m, 2048, (void *)1), -EEXIST); /* one value per id */
+	ASSERT_INT_EQ((uintptr_t)gs__idmap_take(&m, 2048), 2);
+	assert_null(gs__idmap_take(&m, 2048));
+	ASSERT_INT_EQ(gs__idmap_put(&m, 2048, (void *)2), 0);
 	assert_null(gs__idmap_take(&m, 1024)); /* taken already */
 	assert_null(gs__idmap_take(&m, 0));
 	unsigned seen = 0;

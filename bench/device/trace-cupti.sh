@@ -56,7 +56,8 @@ print("timing %s launches %d kernels %d failed %d dropped %d untimed %d median_d
       sum(p.get("failed", 0) for p in parts), g["dropped"], sum(1 for e in k if not e["args"]["gpu_time"]),
       d[len(d) // 2] if d else -1, ",".join(str(p.get("clock_error_us")) for p in parts),
       sum(p.get("cupti_lost", 0) for p in parts), sum(p.get("cupti_dropped_records", 0) for p in parts),
-      sum(p.get("unmatched_records", 0) for p in parts)))
+      sum(p.get("unmatched_records", 0) for p in parts)) +
+      "".join(" note: " + p["timing_note"] for p in parts if p.get("timing_note")))
 EOF
 }
 # verdict WANT EXPECT FACTS: whether a trace holds what it should
@@ -148,7 +149,8 @@ a=$(q "create_slice 64 40G")
 gpushare run --no-mps --slice "$a" -- "$d/launch" > /dev/null # warm
 for round in $(seq "$rounds"); do
 	m=$($pin gpushare run --no-mps --slice "$a" -- "$d/launch")
-	c=$(GPUSHARE_TRACE_TIMING=cupti $pin gpushare run --no-mps --trace "$t/masked-$round.json" --slice "$a" -- "$d/launch" 2> /dev/null)
+	c=$(GPUSHARE_LOG=stderr GPUSHARE_TRACE_TIMING=cupti $pin gpushare run --no-mps --trace "$t/masked-$round.json" --slice "$a" -- "$d/launch" 2> "$t/masked-$round.log")
+	[ "$round" = 1 ] && grep -h "trace:" "$t/masked-1.log" | head -3 | sed 's/^/log of masked cupti round 1: /' >&2
 	echo "round $round masked $m | masked_cupti $c"
 done | tee "$t/masked.rounds"
 awk -F'|' '

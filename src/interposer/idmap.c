@@ -43,10 +43,22 @@ static int grow(struct gs__idmap *m)
 	return 0;
 }
 
+static bool has(const struct gs__idmap *m, uint32_t id)
+{
+	if (!m->cap)
+		return false;
+	for (size_t i = home(m, id); m->slots[i].id; i = (i + 1) & (m->cap - 1))
+		if (m->slots[i].id == id)
+			return true;
+	return false;
+}
+
 int gs__idmap_put(struct gs__idmap *m, uint32_t id, void *val)
 {
 	if (!id)
 		return -EINVAL;
+	if (has(m, id))
+		return -EEXIST; /* one value per id: a second would be freed twice */
 	if (2 * (m->n + 1) > m->cap && grow(m))
 		return -ENOMEM;
 	insert(m, id, val);

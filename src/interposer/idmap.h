@@ -18,8 +18,8 @@ struct gs__idmap {
 
 /* An empty map that may hold up to max/2 ids (max a power of two). */
 void gs__idmap_init(struct gs__idmap *m, size_t max);
-/* Adds id -> val (id not 0, not there yet): 0, or -ENOMEM when full (or no
- * memory to grow). */
+/* Adds id -> val (id not 0): 0, -EEXIST when id is there already (nothing
+ * changed), or -ENOMEM when full (or no memory to grow). */
 int gs__idmap_put(struct gs__idmap *m, uint32_t id, void *val);
 /* Removes id: its value, NULL when it is not there. */
 void *gs__idmap_take(struct gs__idmap *m, uint32_t id);

@@ -579,6 +579,9 @@ static void cupti_launch(const struct rec *r)
 	bool in0 = false;
 	if (p) {
 		*p = *r;
+		/* a runtime launch's driver call may share its correlation id */
+		if (p->corr[1] == p->corr[0])
+			p->corr[1] = 0;
 		in0 = !p->corr[0] || gs__idmap_put(&T.pending, p->corr[0], p) == 0;
 		if (in0 && (!p->corr[1] || gs__idmap_put(&T.pending, p->corr[1], p) == 0)) {
 			T.n_pending++;
@@ -600,8 +603,9 @@ static void cupti_record(void *arg, uint32_t id, uint64_t start, uint64_t end)
 	struct rec *p = gs__idmap_take(&T.pending, id);
 	if (p) {
 		uint32_t other = p->corr[0] == id ? p->corr[1] : p->corr[0];
-		if (other && other != id)
-			gs__idmap_take(&T.pending, other);
+		void *o = other && other != id ? gs__idmap_take(&T.pending, other) : NULL;
+		if (o && o != p && gs__idmap_put(&T.pending, other, o))
+			T.lost++; /* another launch's under that id: put back */
 		T.n_pending--;
 		p->timed = start || end;
 		kernel_out(p, start, end);
