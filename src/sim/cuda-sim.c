@@ -1881,6 +1881,8 @@ static struct {
 	} sub[TPC_MAX_SUBSCRIBERS];
 } T = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+static void cb_mark(void);
+
 /* handle = index + 1, so that 0 is never a handle */
 static int tpc_subscribe(uint32_t *handle, tpc_callback fn, void *userdata)
 {
@@ -1895,13 +1897,15 @@ static int tpc_subscribe(uint32_t *handle, tpc_callback fn, void *userdata)
 	T.sub[T.n].userdata = userdata;
 	T.sub[T.n].enabled = false;
 	*handle = ++T.n;
+	cb_mark();
 	pthread_mutex_unlock(&T.lock);
 	return CUDA_SUCCESS;
 }
 
-/* The checkpoint API refuses a process with a launch callback enabled
- * (CUDA_ERROR_NOT_SUPPORTED, as the real driver refuses every program held
- * by TPC masks: bench/results/h100-checkpoint-confine-2026-12-07.txt). The
+/* The checkpoint API refuses a process that ever subscribed a launch
+ * callback, or had CUPTI attached (CUDA_ERROR_NOT_SUPPORTED, as the real
+ * driver: bench/results/h100-ckpt-callback-2026-12-07.txt; disabling either
+ * undoes nothing there, nor here). The
  * checkpointer is another process: <sim dir>/launch-cb-<pid>, written by the
  * process itself with its start time, tells it (cb_marked below). */
 static void cb_mark(void)
@@ -1928,14 +1932,11 @@ static void cb_mark(void)
 static int tpc_enable(uint32_t enable, uint32_t handle, int domain, int cbid)
 {
 	int rc = CUDA_SUCCESS;
-	bool mark = false;
 	pthread_mutex_lock(&T.lock);
 	if (handle == 0 || handle > T.n)
 		rc = CUDA_ERROR_INVALID_HANDLE;
 	else if (domain == TPC_DOMAIN && cbid == TPC_CBID_PRE_UPLOAD)
-		mark = T.sub[handle - 1].enabled = enable != 0;
-	if (mark)
-		cb_mark();
+		T.sub[handle - 1].enabled = enable != 0;
 	pthread_mutex_unlock(&T.lock);
 	return rc;
 }
@@ -2074,6 +2075,8 @@ static const struct gs_sim_tool *tool;
 EXPORT int gs_sim_tool_attach(const struct gs_sim_tool *t);
 EXPORT int gs_sim_tool_attach(const struct gs_sim_tool *t)
 {
+	if (t)
+		cb_mark(); /* a process with CUPTI is refused a checkpoint too */
 	__atomic_store_n(&tool, t, __ATOMIC_RELEASE);
 	return 0;
 }
