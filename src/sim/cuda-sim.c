@@ -1882,13 +1882,22 @@ static struct {
 } T = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void cb_mark(void);
+static const struct gs_sim_tool *tool;
 
-/* handle = index + 1, so that 0 is never a handle */
+/* handle = index + 1, so that 0 is never a handle. The driver's callbacks
+ * have one subscriber, a launch callback's or a profiling tool's (CUPTI):
+ * with a tool attached, none (as on the H100, where CUPTI beside gpushare's
+ * masks answers CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED:
+ * bench/results/h100-trace-cupti-2026-12-07b.txt). */
 static int tpc_subscribe(uint32_t *handle, tpc_callback fn, void *userdata)
 {
 	if (!handle || !fn)
 		return CUDA_ERROR_INVALID_VALUE;
 	pthread_mutex_lock(&T.lock);
+	if (__atomic_load_n(&tool, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_unlock(&T.lock);
+		return CUDA_ERROR_NOT_SUPPORTED;
+	}
 	if (T.n == TPC_MAX_SUBSCRIBERS) {
 		pthread_mutex_unlock(&T.lock);
 		return CUDA_ERROR_OUT_OF_MEMORY;
@@ -2069,15 +2078,20 @@ static void fewest(const struct sm_timeline *t, unsigned *first, unsigned *last,
 		*first = lo, *last = hi + 1;
 }
 
-/* the profiling tool attached (the simulated CUPTI), if any */
-static const struct gs_sim_tool *tool;
-
+/* The profiling tool (the simulated CUPTI) from now on; refused (-EBUSY)
+ * where a launch callback holds the driver's callbacks (tpc_subscribe). */
 EXPORT int gs_sim_tool_attach(const struct gs_sim_tool *t);
 EXPORT int gs_sim_tool_attach(const struct gs_sim_tool *t)
 {
+	pthread_mutex_lock(&T.lock);
+	bool taken = t && T.n > 0;
+	if (!taken)
+		__atomic_store_n(&tool, t, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&T.lock);
+	if (taken)
+		return -EBUSY;
 	if (t)
 		cb_mark(); /* a process with CUPTI is refused a checkpoint too */
-	__atomic_store_n(&tool, t, __ATOMIC_RELEASE);
 	return 0;
 }
 

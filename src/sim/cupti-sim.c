@@ -14,6 +14,7 @@
 #include "sim-tool.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -83,7 +84,10 @@ static void attach(void)
 	if (!h && real && *real)
 		h = dlopen(real, RTLD_LAZY | RTLD_NOLOAD);
 	gs_sim_tool_attach_t f = h ? (gs_sim_tool_attach_t)dlsym(h, GS_SIM_TOOL_ATTACH) : NULL;
-	C.attach_rc = f && f(&tool) == 0 ? CUPTI_SUCCESS : CUPTI_ERROR_NOT_INITIALIZED;
+	int rc = f ? f(&tool) : -1;
+	/* -EBUSY: a launch callback holds the driver's callbacks (TPC masks) */
+	C.attach_rc = rc == 0 ? CUPTI_SUCCESS : rc == -EBUSY ? CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED
+							 : CUPTI_ERROR_NOT_INITIALIZED;
 }
 
 static CUptiResult ready(void)

@@ -25,7 +25,9 @@ struct gs_sim_tool {
 };
 
 /* libcuda.so.1 of the simulated GPU exports it (a tool looks it up with
- * dlsym): the tool from now on; NULL detaches it. Returns 0. */
+ * dlsym): the tool from now on; NULL detaches it. Returns 0, or -EBUSY
+ * where a launch callback holds the driver's callbacks (one subscriber, as
+ * NVIDIA's driver has). */
 typedef int (*gs_sim_tool_attach_t)(const struct gs_sim_tool *tool);
 #define GS_SIM_TOOL_ATTACH "gs_sim_tool_attach"
 

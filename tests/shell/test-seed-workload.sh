@@ -28,6 +28,10 @@ fi
 SIM=1 MS="${MS:-300}" "$repo/bench/seed-workload/run.sh" "$out" > "$out/run.log" 2>&1
 check "run.sh SIM=1: every mode traced and drawn" 'for m in timeslice mps mig mig-shared; do [ -s "$out/$m.json" ] && [ -s "$out/$m-sm.svg" ] && [ -s "$out/$m-slice.svg" ] || exit 1; done' ||
 	cat "$out/run.log"
+# CUPTI and TPC masks share the driver's one callback subscriber (as on the H100)
+check "outside slices the kernels are timed by CUPTI; in slices held by TPC masks by events, the trace saying why" \
+	'grep -q "\"timing\":\"cupti\"" "$out/timeslice.json" && ! grep -q "\"timing\":\"cupti\"" "$out/mig.json" && grep -q "CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED" "$out/mig.json"' ||
+	grep -o '"timing[a-z_]*":"[^"]*"' "$out/timeslice.json" "$out/mig.json" | sort | uniq -c
 
 # facts MODE: what MODE's trace says, as shell assignments: apps (with
 # kernels), kernels, and for GROUP (apps given as "A,B", default all):
