@@ -227,6 +227,8 @@ struct control_peer {
 	unsigned lend_asked;
 	bool susp_waiting;                       /* resuming: its memory does not fit in its slice now */
 	pid_t susp_child;                        /* the helper at work on it, 0 none */
+	pid_t susp_old;                          /* a killed daemon's helper at work on it, 0 none, */
+	uint64_t susp_old_start;                 /* and its start time: a resume waits for it */
 	int susp_pipe;                           /* the helper's answer */
 	uint64_t susp_child_ns;                  /* when the helper started */
 	uint64_t susp_retry, susp_next_ns;       /* resuming: the wait before the next try, and when */
@@ -454,6 +456,9 @@ const char *control_suspend_state(const struct control_peer *p);
 int control_suspend_helper(struct control_state *s, struct control_peer *p, bool to_host, const char *from_gpu,
 			   const char *to_gpu);
 int control_suspend_helper_done(struct control_peer *p, int *result);
+/* Whether a helper (of a daemon killed before this one) still runs: pid
+ * of that start time, not exited. */
+bool control_helper_alive(pid_t pid, uint64_t start);
 const char *control_suspend_why(int rc);
 void control_suspend_hold(struct control_state *s, struct control_peer *p, bool on);
 void control_suspend_save(struct control_state *s);

@@ -275,16 +275,7 @@ static void moved(struct control_state *s, struct control_peer *p)
  * program: two at once would each restore it. */
 static bool old_helper_runs(struct control_mig *m)
 {
-	char path[64], stat[256] = "";
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)m->helper);
-	FILE *f = m->helper ? fopen(path, "re") : NULL;
-	if (f) {
-		if (!fgets(stat, sizeof stat, f))
-			stat[0] = '\0';
-		fclose(f);
-	}
-	const char *state = strrchr(stat, ')'); /* an exited one no parent reaped yet is done */
-	if (m->helper && gs_proc_start_time(m->helper) == m->helper_start && state && state[1] == ' ' && state[2] != 'Z')
+	if (m->helper && control_helper_alive(m->helper, m->helper_start))
 		return true;
 	m->helper = 0;
 	return false;

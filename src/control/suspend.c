@@ -65,6 +65,8 @@ static struct kept {
 	char slice[96];
 	bool swap; /* suspended by its interposer's swap */
 	char mig[256]; /* on its way to another GPU: migrate.c's record ("": none) */
+	pid_t helper; /* the checkpoint helper at work on it when its daemon went, 0 none */
+	uint64_t helper_start;
 } kept[MAX_KEPT];
 static size_t n_kept;
 
@@ -101,9 +103,29 @@ static void save_one(void *ctx, struct control_peer *p)
 		fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s checkpoint%s\n", (long)p->pid, p->pid_start, bytes,
 			p->mig.from_slice, mig);
 	} else if (p->susp != CONTROL_RUNNING) {
-		fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s %s\n", (long)p->pid, p->pid_start, p->susp_bytes, p->slice,
+		/* its helper too, which a next daemon waits for before it resumes */
+		pid_t h = p->susp_child ? p->susp_child : p->susp_old;
+		uint64_t hs = p->susp_child ? gs_proc_start_time(h) : p->susp_old_start;
+		fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s %s", (long)p->pid, p->pid_start, p->susp_bytes, p->slice,
 			p->susp_swap ? "swap" : "checkpoint");
+		if (h && hs)
+			fprintf(f, " helper %ld %" PRIu64, (long)h, hs);
+		fputc('\n', f);
 	}
+}
+
+bool control_helper_alive(pid_t pid, uint64_t start)
+{
+	char path[64], stat[256] = "";
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	FILE *f = pid > 0 ? fopen(path, "re") : NULL;
+	if (f) {
+		if (!fgets(stat, sizeof stat, f))
+			stat[0] = '\0';
+		fclose(f);
+	}
+	const char *state = strrchr(stat, ')'); /* an exited one no parent reaped yet is done */
+	return pid > 0 && gs_proc_start_time(pid) == start && state && state[1] == ' ' && state[2] != 'Z';
 }
 
 /* Written whole and synced, then renamed over: a reader never sees half. */
@@ -122,10 +144,17 @@ void control_suspend_save(struct control_state *s)
 		return;
 	}
 	control_each_client(save_one, f);
-	for (size_t i = 0; i < n_kept; i++)
-		if (gs_proc_start_time(kept[i].pid) == kept[i].start)
+	for (size_t i = 0; i < n_kept; i++) {
+		if (gs_proc_start_time(kept[i].pid) != kept[i].start)
+			continue;
+		if (kept[i].helper && !kept[i].mig[0])
+			fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s %s helper %ld %" PRIu64 "\n", (long)kept[i].pid,
+				kept[i].start, kept[i].bytes, kept[i].slice, kept[i].swap ? "swap" : "checkpoint",
+				(long)kept[i].helper, kept[i].helper_start);
+		else
 			fprintf(f, "%ld %" PRIu64 " %" PRIu64 " %s %s%s\n", (long)kept[i].pid, kept[i].start, kept[i].bytes,
 				kept[i].slice, kept[i].swap ? "swap" : "checkpoint", kept[i].mig);
+	}
 	if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path))
 		control_log(s, "cannot write %s: %s", path, strerror(errno));
 }
@@ -149,6 +178,12 @@ void control_suspend_init(struct control_state *s)
 			k.swap = strcmp(how, "swap") == 0;
 			/* " migrate ...": migrate.c's, on its way to another GPU */
 			snprintf(k.mig, sizeof k.mig, "%s", end && !strncmp(line + end, " migrate ", 9) ? line + end : "");
+			/* " helper <pid> <start>": a checkpoint helper was at work on it */
+			long h = 0;
+			k.helper = 0;
+			k.helper_start = 0;
+			if (end && sscanf(line + end, " helper %ld %" SCNu64, &h, &k.helper_start) == 2 && h > 0)
+				k.helper = (pid_t)h;
 			kept[n_kept++] = k;
 		}
 	}
@@ -407,6 +442,17 @@ static void try_resume(struct control_state *s, struct control_peer *p)
 		stop_resuming(s, p, "it is gone");
 		return;
 	}
+	if (p->susp_old && control_helper_alive(p->susp_old, p->susp_old_start)) {
+		/* two helpers at once would each move it: the driver's state once
+		 * the old one is done is where the resume goes on from */
+		if (!p->susp_waiting)
+			control_log(s, "Client %ld waits to resume: the helper %ld of a daemon before this one still works on "
+				       "it", (long)p->pid, (long)p->susp_old);
+		p->susp_waiting = true;
+		p->susp_next_ns = gs_now_ns() + 100000000ull;
+		return;
+	}
+	p->susp_old = 0;
 	struct gs_ledger *l = NULL;
 	int rc = p->susp_bytes ? control_peer_ledger(s, p, &l) : 0;
 	if (!rc && l)
@@ -435,6 +481,8 @@ static void try_resume(struct control_state *s, struct control_peer *p)
 	}
 	if (start_helper(s, p, false))
 		stop_resuming(s, p, "its helper did not start");
+	else
+		control_suspend_save(s); /* with its helper, which a next daemon waits for */
 }
 
 static bool suspend_one(struct control_state *s, struct control_peer *p)
@@ -448,8 +496,10 @@ static bool suspend_one(struct control_state *s, struct control_peer *p)
 		ask_swap(s, p, true);
 		return true;
 	}
-	if (start_helper(s, p, true) == 0)
+	if (start_helper(s, p, true) == 0) {
+		control_suspend_save(s); /* with its helper, which a next daemon waits for */
 		return true;
+	}
 	control_suspend_hold(s, p, false);
 	p->susp = CONTROL_RUNNING;
 	control_suspend_save(s);
@@ -675,6 +725,8 @@ void control_suspend_admit(struct control_state *s, struct control_peer *p)
 			p->susp_bytes = k.bytes;
 			p->susp_swap = k.swap;
 			p->swap |= k.swap; /* its memory was backed for the swap from its start */
+			p->susp_old = k.helper;
+			p->susp_old_start = k.helper_start;
 			control_log(s, "Client %ld was suspended before: resuming it", (long)p->pid);
 			try_resume(s, p);
 			return;
@@ -683,6 +735,8 @@ void control_suspend_admit(struct control_state *s, struct control_peer *p)
 
 void control_suspend_gone(struct control_state *s, struct control_peer *p)
 {
+	pid_t helper = p->susp_child ? p->susp_child : p->susp_old;
+	uint64_t helper_start = p->susp_child ? gs_proc_start_time(helper) : p->susp_old_start;
 	if (p->susp_child) {
 		orphan(p->susp_child, p->susp_pipe);
 		p->susp_child = 0;
@@ -695,7 +749,7 @@ void control_suspend_gone(struct control_state *s, struct control_peer *p)
 		uint64_t bytes = control_migrate_record(p, mig, sizeof mig);
 		control_migrate_gone(s, p);
 		if (same_process(p) && n_kept < MAX_KEPT) { /* its connection closed while it lives */
-			kept[n_kept++] = (struct kept){ p->pid, p->pid_start, bytes, "", false, "" };
+			kept[n_kept++] = (struct kept){ p->pid, p->pid_start, bytes, "", false, "", 0, 0 };
 			snprintf(kept[n_kept - 1].slice, sizeof kept[0].slice, "%s", p->mig.from_slice);
 			snprintf(kept[n_kept - 1].mig, sizeof kept[0].mig, "%s", mig);
 		}
@@ -707,7 +761,8 @@ void control_suspend_gone(struct control_state *s, struct control_peer *p)
 	if (same_process(p) && n_kept < MAX_KEPT) {
 		/* resuming by the swap: what was put back is charged still, and
 		 * the next daemon's resume puts back only the rest */
-		kept[n_kept++] = (struct kept){ p->pid, p->pid_start, p->susp_bytes, "", p->susp_swap, "" };
+		kept[n_kept++] = (struct kept){ p->pid, p->pid_start, p->susp_bytes, "", p->susp_swap, "", helper,
+						helper_start };
 		snprintf(kept[n_kept - 1].slice, sizeof kept[0].slice, "%s", p->slice);
 	}
 	p->susp = CONTROL_RUNNING; /* gone: the driver (or its interposer) frees its host copy with it */

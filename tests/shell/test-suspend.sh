@@ -10,6 +10,8 @@
 # - a daemon killed while a program is suspended: the next one resumes it
 #   when it registers again;
 # - a bad target is refused; a user other than root may not suspend;
+# - a daemon killed while its helper checkpoints a program: the next one
+#   waits for that helper before it resumes it;
 # - with TPC masks, whose programs the driver refuses to checkpoint (the
 #   simulated one as the real one), a program not backed for the swap is
 #   refused, control.log saying why and what would do, and runs on.
@@ -144,6 +146,27 @@ check "suspend of no client is refused" '! out=$(q suspend 999999 2>&1) && [[ "$
 check "nor of something that is neither a PID nor a slice" '! out=$(q suspend nonesuch 2>&1) && [[ "$out" == *"neither a client"* ]]'
 check "a user other than root may not suspend" '! echo "suspend $a" | as "$user2" "$ctl" > /dev/null 2>&1 && [ "$(state "$a")" = "running 0" ]'
 kill -9 "$a"
+q quit > /dev/null
+wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
+
+# a daemon killed while its helper checkpoints (1.5 s here): the next one
+# waits for that helper before it resumes, so that two never move it at once
+export GPUSHARE_SIM_CHECKPOINT_MS=1500
+"$ctl" -d
+bg k "$s" pattern 500
+wait_for 'grep -qs "^held" "$work/k.out"' 10
+k_before=$(used "$s")
+q suspend "$k" > /dev/null
+sleep 0.3
+kill -9 "$(cat "$work/pipe/gpushare-control.pid")"
+rm -f "$work/pipe/gpushare-control.pid"
+check "the suspended file names the helper at work on it" 'grep -qE "^$k .* helper [0-9]+ [0-9]+$" "$work/state/suspended"'
+"$ctl" -d
+check "a daemon killed while its helper checkpoints: the next one waits for that helper, then resumes the program" 'wait_for "grep -q \"Client $k waits to resume: the helper [0-9]* of a daemon before this one still works on it\" \"$work/log/control.log\"" 10 && wait_for "[ \"\$(state $k)\" = \"running 0\" ]" 20'
+kill -USR1 "$k"
+check "its data intact, its slice's ledger as before ($k_before MiB)" 'wait_for "grep -qx \"check ok\" \"$work/k.out\"" 10 && [ "$(used "$s")" = "$k_before" ]'
+kill -9 "$k"
+unset GPUSHARE_SIM_CHECKPOINT_MS
 q quit > /dev/null
 wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
 
