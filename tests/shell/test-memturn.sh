@@ -5,8 +5,9 @@
 # arriving second waits before it allocates anything, the holder's programs
 # are suspended when its time is up and the other's resumed, and round again;
 # alone, a slice keeps the turn. The daemon confines by green contexts
-# (GPUSHARE_CONTROL_SM_MASKS=off), so that the turns go by checkpoint (with
-# TPC masks the driver refuses it and the turns go by the interposer's swap).
+# (GPUSHARE_CONTROL_SM_MASKS=off), so that the turns go by checkpoint; then,
+# with TPC masks, whose programs the driver refuses to checkpoint, the same
+# turns go by the interposer's swap.
 set -u
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib.sh"
@@ -48,5 +49,18 @@ wait "$b" 2> /dev/null
 check "alone, a slice keeps the turn: its program runs on" 'wait_for "[ \"\$(state $a)\" = running ]" 10 && sleep 3 && [ "$(state "$a")" = running ]'
 check "a bad memory turn is refused, saying what is right" '! out=$(q set_slice_mem_turn "$x" 100000 2>&1) && [[ "$out" == *"0 (none) to 86400"* ]]'
 kill -9 "$a"
+q quit > /dev/null
+wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
+
+# with TPC masks (the default where they work) the checkpoint is refused:
+# the programs of -mem-turn slices are backed for the swap, which moves them
+unset GPUSHARE_CONTROL_SM_MASKS
+"$ctl" -d
+bg c "$x" pattern 600
+wait_for 'grep -q "^held" "$work/c.out" 2> /dev/null' 10
+bg d "$y" pattern 600
+check "with TPC masks the turns go by the interposer's swap: the holder swapped out, the other runs" 'wait_for "grep -q \"^held\" \"$work/d.out\"" 15 && [ "$(state "$c")" = suspended ] && grep -q "Suspending client $c (its interposer moves its memory)" "$work/log/control.log"'
+check "and the first back in its next turn, its data intact" 'wait_for "[ \"\$(state $c)\" = running ]" 15 && kill -USR1 "$c" && wait_for "grep -qx \"check ok\" \"$work/c.out\"" 10'
+kill -9 "$c" "$d"
 q quit > /dev/null
 finish
