@@ -1920,20 +1920,14 @@ static int tpc_subscribe(uint32_t *handle, tpc_callback fn, void *userdata)
 static void cb_mark(void)
 {
 	static bool marked;
-	char dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+	char dir[PATH_MAX], path[PATH_MAX + 32], text[64];
 	uint64_t start;
 	if (marked || gs_sim_dir(dir, sizeof dir) || gs_proc_start(getpid(), &start))
 		return;
 	marked = true;
 	snprintf(path, sizeof path, "%s/launch-cb-%d", dir, (int)getpid());
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return;
-	dprintf(fd, "start %" PRIu64 "\n", start);
-	if (close(fd) || rename(tmp, path))
-		unlink(tmp);
+	int n = snprintf(text, sizeof text, "start %" PRIu64 "\n", start);
+	gs_file_replace(path, text, (size_t)n);
 }
 
 /* Only the pre-upload launch callback exists here: enabling another domain
@@ -2383,25 +2377,17 @@ static CUresult ckpt_write(int pid, int state, const struct ckpt *c)
  * (or root's), its start time pid's now. */
 static bool cb_marked(int pid)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 32], proc[64];
-	struct stat st, ps;
+	char dir[PATH_MAX], path[PATH_MAX + 32], proc[64], *text = NULL;
+	struct stat ps;
 	uint64_t start = 0, now = 0;
-	if (gs_sim_dir(dir, sizeof dir))
+	snprintf(proc, sizeof proc, "/proc/%d", pid);
+	if (gs_sim_dir(dir, sizeof dir) || stat(proc, &ps))
 		return false;
 	snprintf(path, sizeof path, "%s/launch-cb-%d", dir, pid);
-	snprintf(proc, sizeof proc, "/proc/%d", pid);
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	FILE *f = fdopen(fd, "r");
-	if (!f) {
-		close(fd);
-		return false;
-	}
-	bool ok = !fstat(fd, &st) && S_ISREG(st.st_mode) && !stat(proc, &ps) &&
-		  (st.st_uid == ps.st_uid || st.st_uid == 0) && fscanf(f, "start %" SCNu64, &start) == 1 &&
-		  !gs_proc_start(pid, &now) && now == start;
-	fclose(f);
+	/* written by the process itself: its user's, writable by nobody else */
+	bool ok = gs_file_read_owned(path, ps.st_uid, 64, &text, NULL, NULL, 0) == 0 &&
+		  sscanf(text, "start %" SCNu64, &start) == 1 && !gs_proc_start(pid, &now) && now == start;
+	free(text);
 	return ok;
 }
 
