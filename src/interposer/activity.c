@@ -14,6 +14,15 @@
  * them in order; the flag and the idle word are stored and then the other
  * read seq_cst on both sides, so neither misses the other.
  *
+ * No launch in an interval is not yet idle where the thread that launched
+ * last is runnable (a host with every core busy keeps it off the CPU, and
+ * its next launch is only late): the watcher looks again an interval
+ * later, and while that thread stays runnable but ran less than half the
+ * time since (its CPU clock), it waits for a CPU and the program stays
+ * busy. One that computes on the CPU says idle an interval or two late; one
+ * that sleeps or blocks, at once. A read of /proc and a clock at such a
+ * look, never on the launch path.
+ *
  * A program in no lending or timeslice slice says "gpu_busy" and
  * "gpu_idle" instead, which move nothing but the daemon's busy time, and
  * tells at most one idle interval every IDLE_GAP_NS (its reports are
@@ -25,11 +34,14 @@
  * idle once more at exit. */
 #include "interposer.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define IDLE_GAP_NS 20000000ull /* accounting alone: at most 50 idle reports a second */
@@ -54,6 +66,11 @@ static struct {
 	bool untold;                 /* idle, the daemon not told (the rate bound): busy for it */
 	uint64_t quiet_ns;           /* untold: since when */
 	uint64_t gap_ns;             /* idle untold since the last idle report */
+	struct {                     /* the last launcher, runnable at a look with no launch */
+		int tid;             /* 0: none looked at */
+		uint64_t cpu_ns;     /* its CPU time at the first such look */
+		uint64_t at_ns;
+	} late;
 } A = { .wake = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void forked_child(void)
@@ -63,6 +80,7 @@ static void forked_child(void)
 	A.lend = A.timed = A.untold = false;
 	gs__act_idle = 0;
 	gs__act_waiting = 0; /* the parent's threads are not the child's */
+	A.late.tid = 0;
 	if (A.wake >= 0) /* the parent's watcher's, not ours to wake */
 		close(A.wake);
 	A.wake = -1;
@@ -72,6 +90,70 @@ static void forked_child(void)
 static bool held(void)
 {
 	return gs__turn_waiting() || __atomic_load_n(&gs__act_waiting, __ATOMIC_SEQ_CST) != 0;
+}
+
+/* /proc/self/task/<tid>/<what> into buf (NUL-terminated); false where it
+ * cannot be read (the thread ended). */
+static bool task_file(int tid, const char *what, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%d/%s", tid, what);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return true;
+}
+
+/* Whether the thread is running or waiting for a CPU (state R). */
+static bool task_runnable(int tid)
+{
+	char buf[512];
+	if (!task_file(tid, "stat", buf, sizeof buf))
+		return false;
+	const char *st = strrchr(buf, ')'); /* the name may hold anything, but no ')' after it */
+	return st && st[1] == ' ' && st[2] == 'R';
+}
+
+/* The thread's CPU time (ns), exact also while it runs: its own CPU clock,
+ * whose id the kernel makes of its tid (CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED,
+ * as pthread_getcpuclockid does; any thread of the process may read it). */
+static bool task_cpu_ns(int tid, uint64_t *ns)
+{
+	struct timespec ts;
+	if (clock_gettime((clockid_t)((~(unsigned)tid << 3) | 4 | 2), &ts))
+		return false;
+	*ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return true;
+}
+
+/* Under A.lock, at a look with no launch since the one before: whether the
+ * thread that launched last is only late, kept off the CPU: runnable, and
+ * since the first such look on a CPU less than half the time (a runnable
+ * thread that is not running waits for a CPU). That first look says late,
+ * to be looked at again an interval on. */
+static bool launcher_late(uint64_t now)
+{
+	int tid = gs__count_last_tid();
+	uint64_t cpu;
+	if (!tid || !task_runnable(tid) || !task_cpu_ns(tid, &cpu)) {
+		A.late.tid = 0;
+		return false;
+	}
+	if (A.late.tid != tid) {
+		A.late.tid = tid;
+		A.late.cpu_ns = cpu;
+		A.late.at_ns = now;
+		return true;
+	}
+	if (cpu >= A.late.cpu_ns && (cpu - A.late.cpu_ns) * 2 < now - A.late.at_ns)
+		return true;
+	A.late.tid = 0; /* it computes: idle */
+	return false;
 }
 
 /* Under A.lock: a look at now that saw launches since the one before (and
@@ -269,8 +351,9 @@ int gs__act_watch_ms(void)
 }
 
 /* Every idle interval while busy (the watcher thread): idle when no launch
- * came since the last look and no thread waits for its turn or the GPU
- * (for accounting alone, untold sooner than IDLE_GAP_NS after the last idle
+ * came since the last look, no thread waits for its turn or the GPU, and
+ * the thread that launched last is not only late (launcher_late) (for
+ * accounting alone, untold sooner than IDLE_GAP_NS after the last idle
  * report, and told once that has passed). */
 void gs__act_tick(void)
 {
@@ -283,11 +366,17 @@ void gs__act_tick(void)
 	if (launched || waiting) {
 		A.active_ns = waiting ? now : launches_ended(now);
 		A.look_ns = now;
+		A.late.tid = 0;
 		pthread_mutex_unlock(&A.lock);
 		return;
 	}
+	bool idle = __atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST);
+	if (!idle && launcher_late(now)) {
+		pthread_mutex_unlock(&A.lock); /* busy still; looked at again an interval on */
+		return;
+	}
 	A.look_ns = now;
-	if (!__atomic_load_n(&gs__act_idle, __ATOMIC_SEQ_CST)) {
+	if (!idle) {
 		/* a launch that came meanwhile saw busy and said nothing */
 		if (idle_now(now) && (__atomic_load_n(&gs__act_launched, __ATOMIC_SEQ_CST) || held()))
 			busy_again(now);

@@ -6,16 +6,23 @@
  * once); one that ends leaves it for the next thread, its count kept, so
  * the sum of all counters is every launch. The watcher thread (register.c)
  * sends the sum to the daemon twice a second when it changed, and once more
- * at exit. */
+ * at exit. The counter of the thread that launched last is kept too (one
+ * compare a launch, a store only when the launching thread changes), so
+ * that the watcher can tell a launching thread kept off the CPU from a
+ * program with nothing to launch (activity.c). */
 #include "interposer.h"
 
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 bool gs__count_on;
 __thread struct gs__count *gs__count_mine GS__TLS;
+/* read by every counted launch: a line of its own */
+struct gs__count *gs__count_last __attribute__((aligned(64)));
 
 static struct {
 	pthread_mutex_t lock;
@@ -29,6 +36,7 @@ static struct {
 static void thread_ended(void *p)
 {
 	struct gs__count *c = p;
+	__atomic_store_n(&c->tid, 0, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&C.lock);
 	c->spare_next = C.spare;
 	C.spare = c;
@@ -55,10 +63,19 @@ struct gs__count *gs__count_new(void)
 		__atomic_store_n(&C.all, c, __ATOMIC_RELEASE); /* the watcher walks it without the lock */
 	}
 	pthread_mutex_unlock(&C.lock);
+	if (c)
+		__atomic_store_n(&c->tid, (int)syscall(SYS_gettid), __ATOMIC_RELAXED);
 	if (c && C.keyed)
 		pthread_setspecific(C.key, c);
 	gs__count_mine = c;
 	return c;
+}
+
+/* The thread that launched last, 0 where none did or it ended. */
+int gs__count_last_tid(void)
+{
+	struct gs__count *c = __atomic_load_n(&gs__count_last, __ATOMIC_RELAXED);
+	return c ? __atomic_load_n(&c->tid, __ATOMIC_RELAXED) : 0;
 }
 
 static uint64_t total(void)
@@ -92,6 +109,7 @@ static void at_exit(void)
 static void forked_child(void)
 {
 	gs__count_on = false; /* a child is not registered: nobody to tell */
+	gs__count_last = NULL; /* the parent's threads are not the child's */
 	pthread_mutex_init(&C.lock, NULL);
 }
 

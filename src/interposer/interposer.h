@@ -298,16 +298,20 @@ extern __thread unsigned gs__tls_gen GS__TLS;
 
 /* Launches counted per thread for the daemon's metrics (count.c):
  * gs__count_setup once registered; the launch hooks call gs__count_launch;
- * the watcher gs__count_report now and then. */
+ * the watcher gs__count_report now and then, and gs__count_last_tid for
+ * the thread that launched last (activity.c: is it kept off the CPU?). */
 struct gs__count {
 	uint64_t n;
 	struct gs__count *next, *spare_next;
+	int tid;                 /* its thread's, 0 while spare */
 } __attribute__((aligned(64)));
 extern bool gs__count_on;
 extern __thread struct gs__count *gs__count_mine GS__TLS;
+extern struct gs__count *gs__count_last;
 struct gs__count *gs__count_new(void);
 void gs__count_setup(void);
 void gs__count_report(void);
+int gs__count_last_tid(void);
 static inline void gs__count_launch(void)
 {
 	if (__builtin_expect(gs__count_on, 0)) {
@@ -316,6 +320,10 @@ static inline void gs__count_launch(void)
 			return;
 		/* only this thread writes it: a plain increment, stored whole for the watcher */
 		__atomic_store_n(&c->n, c->n + 1, __ATOMIC_RELAXED);
+		/* written when another thread launched last: one thread
+		 * launching reads a line nobody writes */
+		if (__builtin_expect(__atomic_load_n(&gs__count_last, __ATOMIC_RELAXED) != c, 0))
+			__atomic_store_n(&gs__count_last, c, __ATOMIC_RELAXED);
 	}
 }
 /* GPUSHARE_TRACE: count every wrapped call, logged at exit */
