@@ -9,7 +9,14 @@
  * once with the records of kernels still running zeroed (a forced flush).
  * GPUSHARE_SIM_CUPTI, comma-separated, plays CUPTI's failures for tests:
  * "busy" (another tool subscribed: cuptiSubscribe refuses), "drop=N" (every
- * Nth kernel record lost, counted by cuptiActivityGetNumDroppedRecords). */
+ * Nth kernel record lost, counted by cuptiActivityGetNumDroppedRecords).
+ * "runtime" and "runtime-apart" play a program that launches through the
+ * CUDA runtime: each launch inside a runtime call (cudaLaunchKernel's
+ * callbacks, while they are enabled) whose driver call has the runtime
+ * call's correlation id, or (apart) an id of its own, the kernel's record
+ * carrying the runtime's. The runtime call's exit comes when the thread
+ * next launches, since a real one ends after the driver call (and the
+ * interposer's wrapper around it) returns. */
 #include "gs-cupti.h"
 #include "sim-tool.h"
 
@@ -27,6 +34,7 @@
 GS_CUPTI_API(SIM_DECL)
 
 #define MAX_CBID 1024
+#define CBID_RUNTIME_LAUNCH 211 /* cudaLaunchKernel_v7000 (gs-cupti-launches.h) */
 #define RECORD_SIZE ((sizeof(gs_cupti_kernel) + 7) & ~(size_t)7)
 
 struct buf {
@@ -50,6 +58,8 @@ static struct {
 	CUpti_CallbackFunc cb;
 	void *userdata;
 	uint8_t enabled[MAX_CBID]; /* driver API callbacks on */
+	int runtime;               /* 0, else 1 shared ids or 2 apart: launches inside runtime calls */
+	bool runtime_on;           /* cudaLaunchKernel's callback enabled */
 	uint32_t next_correlation;
 	unsigned long records;
 	size_t dropped;
@@ -77,6 +87,7 @@ static void attach(void)
 		C.busy = strstr(env, "busy") != NULL;
 		const char *d = strstr(env, "drop=");
 		C.drop_every = d ? (unsigned)strtoul(d + 5, NULL, 10) : 0;
+		C.runtime = strstr(env, "runtime-apart") ? 2 : strstr(env, "runtime") ? 1 : 0;
 	}
 	C.offset = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC));
 	void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD);
@@ -266,9 +277,12 @@ EXPORT CUptiResult cuptiEnableCallback(uint32_t enable, CUpti_SubscriberHandle s
 	if (subscriber != (CUpti_SubscriberHandle)&C || cbid >= MAX_CBID ||
 	    (domain != CUPTI_CB_DOMAIN_DRIVER_API && domain != CUPTI_CB_DOMAIN_RUNTIME_API))
 		return CUPTI_ERROR_INVALID_PARAMETER;
-	/* the simulated GPU has no runtime: its callbacks never come */
+	/* the simulated GPU has no runtime: its callbacks come only where a
+	 * runtime is played, cudaLaunchKernel's */
 	if (domain == CUPTI_CB_DOMAIN_DRIVER_API)
 		__atomic_store_n(&C.enabled[cbid], enable != 0, __ATOMIC_RELAXED);
+	else if (cbid == CBID_RUNTIME_LAUNCH)
+		__atomic_store_n(&C.runtime_on, enable != 0, __ATOMIC_RELAXED);
 	return CUPTI_SUCCESS;
 }
 
@@ -289,27 +303,43 @@ EXPORT CUptiResult cuptiGetResultString(CUptiResult result, const char **str)
 
 /* ---- what the simulated driver tells ---- */
 
-static void callback(uint32_t cbid, int site, uint32_t correlation)
+static void callback(CUpti_CallbackDomain domain, uint32_t cbid, int site, uint32_t correlation)
 {
-	if (cbid >= MAX_CBID || !__atomic_load_n(&C.enabled[cbid], __ATOMIC_RELAXED))
+	if (domain == CUPTI_CB_DOMAIN_DRIVER_API &&
+	    (cbid >= MAX_CBID || !__atomic_load_n(&C.enabled[cbid], __ATOMIC_RELAXED)))
 		return;
 	CUpti_CallbackFunc cb = C.cb;
 	if (!cb)
 		return;
 	CUpti_CallbackData data = { .callbackSite = site, .correlationId = correlation };
-	cb(C.userdata, CUPTI_CB_DOMAIN_DRIVER_API, cbid, &data);
+	cb(C.userdata, domain, cbid, &data);
 }
+
+/* the played runtime call the thread is in, 0: none */
+static __thread uint32_t runtime_open;
 
 static uint32_t api_enter(uint32_t cbid)
 {
+	if (runtime_open) { /* its exit, told only while the callback is on */
+		if (__atomic_load_n(&C.runtime_on, __ATOMIC_RELAXED))
+			callback(CUPTI_CB_DOMAIN_RUNTIME_API, CBID_RUNTIME_LAUNCH, CUPTI_API_EXIT, runtime_open);
+		runtime_open = 0;
+	}
 	uint32_t id = __atomic_add_fetch(&C.next_correlation, 1, __ATOMIC_RELAXED);
-	callback(cbid, CUPTI_API_ENTER, id);
-	return id;
+	if (!C.runtime || !__atomic_load_n(&C.runtime_on, __ATOMIC_RELAXED)) {
+		callback(CUPTI_CB_DOMAIN_DRIVER_API, cbid, CUPTI_API_ENTER, id);
+		return id;
+	}
+	runtime_open = id;
+	callback(CUPTI_CB_DOMAIN_RUNTIME_API, CBID_RUNTIME_LAUNCH, CUPTI_API_ENTER, id);
+	uint32_t driver = C.runtime == 2 ? __atomic_add_fetch(&C.next_correlation, 1, __ATOMIC_RELAXED) : id;
+	callback(CUPTI_CB_DOMAIN_DRIVER_API, cbid, CUPTI_API_ENTER, driver);
+	return id; /* the record carries the outermost call's */
 }
 
 static void api_exit(uint32_t cbid, uint32_t correlation)
 {
-	callback(cbid, CUPTI_API_EXIT, correlation);
+	callback(CUPTI_CB_DOMAIN_DRIVER_API, cbid, CUPTI_API_EXIT, correlation);
 }
 
 /* A record into the current buffer, a new one asked of the client when it
