@@ -6,7 +6,10 @@
  * holder's time is up its programs are suspended, and once they all are,
  * the next slice's are resumed (each resume waits until its memory is
  * free). Each slice runs at full speed in its turn: two jobs that each need
- * most of the GPU's memory take turns rather than fail.
+ * most of the GPU's memory take turns rather than fail. A turn's seconds
+ * count from when its programs all run again, not from when it was given
+ * (moving tens of GiB back takes seconds), but a turn whose programs are
+ * not all back within its seconds starts counting then all the same.
  *
  * Only what the turns suspended is resumed by them (suspend's own command
  * is the administrator's); a slice alone with programs holds the turn. */
@@ -19,7 +22,9 @@
 static struct turn {
 	char gpu[48];
 	char holder[96];    /* the slice whose programs run; "" none */
-	uint64_t since;     /* when it got the turn */
+	uint64_t given;     /* when it got the turn */
+	uint64_t since;     /* when its seconds began to count */
+	bool running;       /* its programs all run: its seconds count */
 	bool switching;     /* its time is up: its programs being suspended */
 } T[CONTROL_MAX_GPUS];
 
@@ -29,9 +34,10 @@ struct scan {
 	char slices[MAX_TURN_SLICES][96];
 	unsigned turn_s[MAX_TURN_SLICES];
 	size_t n;
-	/* the holder's programs not yet suspended (switching) */
+	/* the holder's programs not yet suspended (switching), or not yet
+	 * running again (its turn) */
 	const char *holder;
-	unsigned busy;
+	unsigned busy, waking;
 };
 
 static bool in_turns(struct control_state *s, const struct control_peer *p, unsigned *turn_s)
@@ -93,6 +99,8 @@ static void enforce(void *ctx, struct control_peer *p)
 	if (holds) {
 		if (p->susp_turn && p->susp == CONTROL_SUSPENDED && control_suspend_peer(c->s, p, true))
 			p->susp_turn = false;
+		if (p->susp_turn || p->susp == CONTROL_RESUMING)
+			c->waking++; /* the turns' to bring back, not one suspended by hand */
 		return;
 	}
 	if (p->susp_refused)
@@ -101,6 +109,35 @@ static void enforce(void *ctx, struct control_peer *p)
 		p->susp_turn = true;
 	if (strcmp(p->slice, t->holder) == 0 && p->susp != CONTROL_SUSPENDED)
 		c->busy++; /* the holder's, not all suspended yet */
+}
+
+static void give(struct control_state *s, struct turn *t, const char *gpu, const char *slice)
+{
+	snprintf(t->holder, sizeof t->holder, "%s", slice);
+	t->given = t->since = gs_now_ns();
+	t->running = t->switching = false;
+	control_log(s, "GPU %s: slice %s holds the memory turn", gpu, t->holder);
+}
+
+/* After a pass of enforce over the holder's turn: its seconds count from
+ * when its programs all run, or from one turn after it was given. */
+static void clock_turn(struct control_state *s, struct turn *t, const char *gpu, unsigned waking, unsigned turn_s)
+{
+	if (t->running || t->switching)
+		return;
+	uint64_t now = gs_now_ns();
+	if (waking && now - t->given < (uint64_t)turn_s * 1000000000ull) {
+		t->since = now;
+		return;
+	}
+	t->running = true;
+	t->since = now;
+	if (waking)
+		control_log(s, "GPU %s: slice %s's programs are not all back after its %u s: its turn counts from now", gpu,
+			    t->holder, turn_s);
+	else if (now - t->given >= 100000000ull) /* said where the move back took a while */
+		control_log(s, "GPU %s: slice %s's programs run again, %.1f s after it got the memory turn", gpu, t->holder,
+			    (double)(now - t->given) / 1e9);
 }
 
 void control_memturn_tick(struct control_state *s)
@@ -125,25 +162,21 @@ void control_memturn_tick(struct control_state *s)
 				continue;
 			}
 			h = 0;
-			snprintf(t->holder, sizeof t->holder, "%s", c.slices[0]);
-			t->since = gs_now_ns();
-			t->switching = false;
-			control_log(s, "GPU %s: slice %s holds the memory turn", gpu, t->holder);
+			give(s, t, gpu, c.slices[0]);
 		}
-		if (!t->switching && c.n > 1 && gs_now_ns() - t->since >= (uint64_t)c.turn_s[h] * 1000000000ull) {
+		if (t->running && !t->switching && c.n > 1 && gs_now_ns() - t->since >= (uint64_t)c.turn_s[h] * 1000000000ull) {
 			t->switching = true;
 			control_log(s, "GPU %s: slice %s's memory turn is up: its programs are suspended", gpu, t->holder);
 		}
-		c.busy = 0;
+		c.busy = c.waking = 0;
 		control_each_client(enforce, &c);
 		if (t->switching && !c.busy) {
-			size_t next = (h + 1) % c.n;
-			snprintf(t->holder, sizeof t->holder, "%s", c.slices[next]);
-			t->since = gs_now_ns();
-			t->switching = false;
-			control_log(s, "GPU %s: slice %s holds the memory turn", gpu, t->holder);
+			h = (h + 1) % c.n;
+			give(s, t, gpu, c.slices[h]);
+			c.waking = 0;
 			control_each_client(enforce, &c);
 		}
+		clock_turn(s, t, gpu, c.waking, c.turn_s[h]);
 	}
 }
 
@@ -172,10 +205,7 @@ void control_memturn_admit(struct control_state *s, struct control_peer *p)
 		/* nobody's yet: another slice's running program has it, else this one */
 		struct other o = { s, p, "" };
 		control_each_client(other_running, &o);
-		snprintf(t->holder, sizeof t->holder, "%s", o.slice[0] ? o.slice : p->slice);
-		t->since = gs_now_ns();
-		t->switching = false;
-		control_log(s, "GPU %s: slice %s holds the memory turn", p->gpu, t->holder);
+		give(s, t, p->gpu, o.slice[0] ? o.slice : p->slice);
 	}
 	if (strcmp(t->holder, p->slice) == 0 && !t->switching)
 		return; /* the turn's: it runs */

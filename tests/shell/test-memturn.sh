@@ -4,7 +4,8 @@
 # two slices that each need most of the GPU's memory take turns: the one
 # arriving second waits before it allocates anything, the holder's programs
 # are suspended when its time is up and the other's resumed, and round again;
-# alone, a slice keeps the turn. The daemon confines by green contexts
+# alone, a slice keeps the turn; a turn's seconds count from when its
+# programs run again. The daemon confines by green contexts
 # (GPUSHARE_CONTROL_SM_MASKS=off), so that the turns go by checkpoint; then,
 # with TPC masks, whose programs the driver refuses to checkpoint, the same
 # turns go by the interposer's swap.
@@ -49,6 +50,35 @@ wait "$b" 2> /dev/null
 check "alone, a slice keeps the turn: its program runs on" 'wait_for "[ \"\$(state $a)\" = running ]" 10 && sleep 3 && [ "$(state "$a")" = running ]'
 check "a bad memory turn is refused, saying what is right" '! out=$(q set_slice_mem_turn "$x" 100000 2>&1) && [[ "$out" == *"0 (none) to 86400"* ]]'
 kill -9 "$a"
+q quit > /dev/null
+wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
+
+# a turn's seconds count from when its programs run again, not from when
+# it was given: with a checkpoint and a restore of 1 s each, each program
+# of a 2 s turn runs 2 s
+GPUSHARE_SIM_CHECKPOINT_MS=1000 "$ctl" -d
+bg a "$x" hold 25000
+wait_for 'grep -q "^held" "$work/a.out" 2> /dev/null' 10
+bg b "$y" hold 25000
+wait_for '[ "$(grep -c "programs run again" "$work/log/control.log")" -ge 3 ]' 30
+runs=$("$py" - "$work/log/control.log" << 'EOF'
+import re, sys, datetime
+back, spans = {}, []
+for line in open(sys.argv[1]):
+    m = re.match(r"\[(\S+ \S+) .*slice (MIG-\S+?)('s programs run again|'s memory turn is up)", line)
+    if not m:
+        continue
+    t = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+    if "run again" in m.group(3):
+        back[m.group(2)] = t
+    elif m.group(2) in back:
+        spans.append(t - back.pop(m.group(2)))
+print(" ".join("%.1f" % x for x in spans) or "none")
+EOF
+)
+check "with a restore of 1 s, control.log says when a turn's programs run again, and each runs its 2 s from then ($runs s)" \
+	'[ "$runs" != none ] && "$py" -c "import sys; sys.exit(not all(1.9 <= float(x) <= 3 for x in sys.argv[1:]))" $runs && grep -q "programs run again, 1\.[0-9] s after it got the memory turn" "$work/log/control.log"'
+kill -9 "$a" "$b"
 q quit > /dev/null
 wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
 
