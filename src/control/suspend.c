@@ -485,8 +485,117 @@ static void try_resume(struct control_state *s, struct control_peer *p)
 		control_suspend_save(s); /* with its helper, which a next daemon waits for */
 }
 
-static bool suspend_one(struct control_state *s, struct control_peer *p)
+/* ---- the host's memory, where a suspended program's data goes ---- */
+
+static uint64_t host_reserve(struct control_state *s)
 {
+	static uint64_t reserve = UINT64_MAX;
+	if (reserve == UINT64_MAX) {
+		const char *v = getenv("GPUSHARE_CONTROL_HOST_RESERVE");
+		reserve = 2ull << 30;
+		if (v && *v && gs_parse_size(v, &reserve)) {
+			reserve = 2ull << 30;
+			control_log(s, "GPUSHARE_CONTROL_HOST_RESERVE=\"%.32s\" is no size (such as 4G or 512M): 2G kept free", v);
+		}
+	}
+	return reserve;
+}
+
+struct host_use {
+	uint64_t moving, parked;
+};
+
+static void host_use_one(void *ctx, struct control_peer *p)
+{
+	struct host_use *u = ctx;
+	if (p->susp == CONTROL_SUSPENDING || p->susp == CONTROL_MIGRATING)
+		u->moving += p->susp_expect;
+	else if (p->susp == CONTROL_SUSPENDED || p->susp == CONTROL_RESUMING)
+		u->parked += p->susp_bytes;
+}
+
+/* Whether the GPUs are simulated (their driver says so): then nothing
+ * really moves to the host. */
+static bool simulated(void)
+{
+	static int sim = -1;
+	if (sim < 0) {
+		char lib[PATH_MAX];
+		control_libcuda(lib, sizeof lib);
+		void *h = dlopen(lib, RTLD_LAZY | RTLD_LOCAL);
+		sim = h && dlsym(h, "gpushare_simulated") != NULL;
+		if (h)
+			dlclose(h);
+	}
+	return sim;
+}
+
+/* What the host has available now; false: not known, or a simulated
+ * GPU's host without GPUSHARE_SIM_HOST_MIB (then nothing is refused for
+ * it). */
+static bool host_available(uint64_t parked, uint64_t *avail)
+{
+	unsigned long long n;
+	if (simulated()) {
+		const char *sim = getenv("GPUSHARE_SIM_HOST_MIB");
+		if (!sim || !*sim || gs_parse_uint(sim, UINT64_MAX >> 20, &n))
+			return false;
+		uint64_t host = (uint64_t)n << 20;
+		*avail = host > parked ? host - parked : 0; /* nothing really moves there */
+		return true;
+	}
+	FILE *f = fopen("/proc/meminfo", "re");
+	if (!f)
+		return false;
+	char line[128];
+	bool found = false;
+	while (!found && fgets(line, sizeof line, f))
+		found = sscanf(line, "MemAvailable: %llu kB", &n) == 1;
+	fclose(f);
+	if (found)
+		*avail = (uint64_t)n << 10;
+	return found;
+}
+
+int control_host_room(struct control_state *s, uint64_t bytes, char *why, size_t len)
+{
+	struct host_use u = { 0, 0 };
+	control_each_client(host_use_one, &u);
+	uint64_t avail, reserve = host_reserve(s);
+	if (!host_available(u.parked, &avail))
+		return 0;
+	uint64_t room = avail > u.moving ? avail - u.moving : 0;
+	if (bytes + reserve <= room)
+		return 0;
+	return gs_fail(why, len, -ENOMEM,
+		       "its %" PRIu64 " MiB do not fit in the host's memory: %" PRIu64 " MiB available%s, %" PRIu64
+		       " MiB of them kept free (GPUSHARE_CONTROL_HOST_RESERVE)",
+		       bytes >> 20, avail >> 20, u.moving ? " with others' suspends under way" : "", reserve >> 20);
+}
+
+/* Begins a suspend; false where it cannot, saying why into why (len
+ * bytes, may be 0). */
+static bool suspend_one(struct control_state *s, struct control_peer *p, char *why, size_t len)
+{
+	struct gs_ledger *l;
+	uint64_t bytes = 0;
+	if (control_peer_ledger(s, p, &l) == 0) {
+		bytes = gs_ledger_pid_bytes(l, p->pid);
+		gs_ledger_close(l);
+	}
+	char own[256];
+	if (!len)
+		why = own, len = sizeof own;
+	if (control_host_room(s, bytes, why, len)) {
+		if (!p->host_refused)
+			control_log(s, "Client %ld not suspended: %s", (long)p->pid, why);
+		p->host_refused = true;
+		return false;
+	}
+	if (p->host_refused)
+		control_log(s, "Client %ld: the host has room for its memory now", (long)p->pid);
+	p->host_refused = false;
+	p->susp_expect = bytes;
 	p->susp = CONTROL_SUSPENDING;
 	p->susp_bytes = 0;
 	p->susp_swap = use_swap(s, p);
@@ -503,6 +612,7 @@ static bool suspend_one(struct control_state *s, struct control_peer *p)
 	control_suspend_hold(s, p, false);
 	p->susp = CONTROL_RUNNING;
 	control_suspend_save(s);
+	snprintf(why, len, "its helper did not start");
 	control_log(s, "cannot start the helper that suspends client %ld", (long)p->pid);
 	return false;
 }
@@ -512,7 +622,7 @@ bool control_suspend_peer(struct control_state *s, struct control_peer *p, bool 
 	if (!p->client || p->pending || !same_process(p) || p->susp != (resume ? CONTROL_SUSPENDED : CONTROL_RUNNING))
 		return false;
 	if (!resume)
-		return suspend_one(s, p);
+		return suspend_one(s, p, NULL, 0);
 	p->susp = CONTROL_RESUMING;
 	try_resume(s, p);
 	return true;
@@ -539,7 +649,8 @@ struct targets {
 	const char *slice; /* a slice's UUID, or NULL: pid */
 	pid_t pid;
 	bool suspend;
-	unsigned n, skipped;
+	unsigned n, skipped, refused;
+	char why[256];     /* the first refusal's */
 };
 
 static void act_on(void *ctx, struct control_peer *p)
@@ -551,11 +662,16 @@ static void act_on(void *ctx, struct control_peer *p)
 		t->skipped++;
 		return;
 	}
-	t->n++;
 	p->susp_turn = p->susp_lend = false; /* the command's, not a memory turn's or a reclaim's */
 	if (t->suspend) {
-		suspend_one(t->s, p);
+		char why[256];
+		if (suspend_one(t->s, p, why, sizeof why)) {
+			t->n++;
+		} else if (!t->refused++) {
+			snprintf(t->why, sizeof t->why, "client %ld: %s", (long)p->pid, why);
+		}
 	} else {
+		t->n++;
 		p->susp = CONTROL_RESUMING;
 		try_resume(t->s, p);
 	}
@@ -565,7 +681,7 @@ static void act_on(void *ctx, struct control_peer *p)
  * it goes. */
 void control_suspend_command(struct control_state *s, bool suspend, const char *what, struct control_reply *r)
 {
-	struct targets t = { s, NULL, 0, suspend, 0, 0 };
+	struct targets t = { .s = s, .suspend = suspend };
 	struct control_slice si;
 	unsigned long long pid;
 	struct control_reply quiet = { .pass_fd = -1 };
@@ -579,12 +695,19 @@ void control_suspend_command(struct control_state *s, bool suspend, const char *
 		return;
 	}
 	control_each_client(act_on, &t);
-	if (!t.n && !t.skipped) {
+	if (!t.n && !t.skipped && !t.refused) {
 		control_reply_fail(r, "%s %.64s: no such client", suspend ? "suspend" : "resume", what);
 		return;
 	}
-	control_reply_line(r, "%s %u client(s)%s", suspend ? "Suspending" : "Resuming", t.n,
-			   t.skipped ? suspend ? ", others not running" : ", others not suspended" : "");
+	if (!t.n && t.refused) {
+		control_reply_fail(r, "suspend %.64s: not suspended: %s", what, t.why);
+		return;
+	}
+	if (t.refused)
+		control_reply_line(r, "Suspending %u client(s), %u not: %s", t.n, t.refused, t.why);
+	else
+		control_reply_line(r, "%s %u client(s)%s", suspend ? "Suspending" : "Resuming", t.n,
+				   t.skipped ? suspend ? ", others not running" : ", others not suspended" : "");
 }
 
 /* ---- every tick ---- */

@@ -12,6 +12,9 @@
 # - a bad target is refused; a user other than root may not suspend;
 # - a daemon killed while its helper checkpoints a program: the next one
 #   waits for that helper before it resumes it;
+# - a suspend whose memory would not fit in the host's is refused, saying
+#   so, and the program runs on; a bad GPUSHARE_CONTROL_HOST_RESERVE is
+#   named;
 # - with TPC masks, whose programs the driver refuses to checkpoint (the
 #   simulated one as the real one), a program not backed for the swap is
 #   refused, control.log saying why and what would do, and runs on.
@@ -167,6 +170,33 @@ kill -USR1 "$k"
 check "its data intact, its slice's ledger as before ($k_before MiB)" 'wait_for "grep -qx \"check ok\" \"$work/k.out\"" 10 && [ "$(used "$s")" = "$k_before" ]'
 kill -9 "$k"
 unset GPUSHARE_SIM_CHECKPOINT_MS
+q quit > /dev/null
+wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
+
+# the host's memory: a suspend that would not fit there is refused, saying
+# so, and the program runs on (the simulated GPU's host: 3000 MiB)
+GPUSHARE_SIM_HOST_MIB=3000 GPUSHARE_CONTROL_HOST_RESERVE=512M "$ctl" -d
+s4=$(q create_slice 16 8G -users "$user1")
+bg h1 "$s4" pattern 1400
+bg h2 "$s4" pattern 1400
+wait_for 'grep -qs "^held" "$work/h1.out" && grep -qs "^held" "$work/h2.out"' 10
+q suspend "$h1" > /dev/null
+wait_for "[ \"\$(state $h1 | cut -d' ' -f1)\" = suspended ]" 10
+out=$(q suspend "$h2" 2>&1)
+check "a suspend whose memory would not fit in the host's is refused, saying what fits ($out)" \
+	'[[ "$out" == *"suspend $h2: not suspended: client $h2: its 1"*" MiB do not fit in the host'"'"'s memory: 1"*" MiB available, 512 MiB of them kept free (GPUSHARE_CONTROL_HOST_RESERVE)" ]] && grep -q "Client $h2 not suspended: its 1[0-9]* MiB do not fit in the host" "$work/log/control.log"'
+kill -USR1 "$h2"
+check "and it runs on, its data intact" 'wait_for "grep -qx \"check ok\" \"$work/h2.out\"" 5 && [ "$(state "$h2")" = "running 0" ]'
+q resume "$h1" > /dev/null
+wait_for "[ \"\$(state $h1)\" = \"running 0\" ]" 10
+check "with the first back on the GPU, there is room for it" '[ "$(q suspend "$h2")" = "Suspending 1 client(s)" ] && wait_for "[ \"\$(state $h2 | cut -d\" \" -f1)\" = suspended ]" 10'
+kill -9 "$h1" "$h2"
+q quit > /dev/null
+wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
+GPUSHARE_CONTROL_HOST_RESERVE=lots "$ctl" -d
+q list_slices > /dev/null
+check "a bad GPUSHARE_CONTROL_HOST_RESERVE is named in control.log, with what would be right" 'bg h3 "$s4" pattern 10; wait_for "grep -qs \"^held\" \"$work/h3.out\"" 10; q suspend "$h3" > /dev/null; grep -q "GPUSHARE_CONTROL_HOST_RESERVE=\"lots\" is no size (such as 4G or 512M): 2G kept free" "$work/log/control.log"'
+kill -9 "$h3"
 q quit > /dev/null
 wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
 
