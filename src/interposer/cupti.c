@@ -356,19 +356,6 @@ unsigned long gs__cupti_poll(int flush, void (*each)(void *arg, uint32_t id, uin
 	return n;
 }
 
-int gs__cupti_runtime_off(void)
-{
-	int n = 0;
-	pthread_mutex_lock(&C.call_lock);
-	if (C.on && !C.closed) {
-		/* those this CUPTI does not know were never on, and say so */
-#define DISABLE_RUNTIME(fn, id) n += C.cuptiEnableCallback(0, C.sub, CUPTI_CB_DOMAIN_RUNTIME_API, id) == CUPTI_SUCCESS;
-		GS_CUPTI_RUNTIME_LAUNCHES(DISABLE_RUNTIME)
-	}
-	pthread_mutex_unlock(&C.call_lock);
-	return n;
-}
-
 unsigned long gs__cupti_dropped(void)
 {
 	return C.dropped;

@@ -35,10 +35,6 @@ enum { GS__CUPTI_FLUSH_NONE, GS__CUPTI_FLUSH_DONE, GS__CUPTI_FLUSH_FORCED };
  * reaches CUPTI any more. Returns the records handed. */
 unsigned long gs__cupti_poll(int flush, void (*each)(void *arg, uint32_t id, uint64_t start, uint64_t end),
 			     void *arg);
-/* Switches the runtime's launch callbacks off (the driver's alone then
- * give every launch its id); how many were. A thread inside a runtime
- * launch then keeps its runtime id: the trace ignores it from then on. */
-int gs__cupti_runtime_off(void);
 /* Samples CUPTI's clock against CLOCK_MONOTONIC again (the offset drifts). */
 void gs__cupti_reanchor(void);
 /* How well the offset is known: half the sampling window, the worst one. */

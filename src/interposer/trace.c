@@ -115,9 +115,6 @@ static struct {
 	/* the CUPTI backend's: launches by correlation id, records by id */
 	struct gs__idmap pending, early;
 	unsigned long n_pending, lost, unmatched;
-	unsigned long rt_shared;  /* runtime launches whose driver call had their id */
-	bool rt_apart;            /* one whose driver call had another id, or none */
-	bool rt_off;              /* the runtime's callbacks switched off */
 	uint64_t last_poll, last_anchor, last_sweep;
 	CUstream streams[STREAM_TRACKS];
 	unsigned n_streams;
@@ -562,22 +559,6 @@ static void kernel_out(struct rec *r, uint64_t start, uint64_t end)
 
 /* ---- the CUPTI backend's matching (the writer's, under out_lock) ---- */
 
-/* A runtime launch whose driver call CUPTI gave the runtime call's id:
- * after RT_PROOF of them and none apart, the driver's callback alone names
- * every kernel, and the runtime's (about a microsecond a launch more,
- * bench/results/h100-trace-cupti-2026-12-07b.txt) are switched off. */
-#define RT_PROOF 256
-static void runtime_shared(void)
-{
-	if (++T.rt_shared < RT_PROOF || T.rt_apart || T.rt_off)
-		return;
-	T.rt_off = true;
-	int n = gs__cupti_runtime_off(); /* none where CUPTI is closed already (the exit's drain) */
-	if (n)
-		gs__log("trace: %d runtime launches had their driver call's correlation id: %d runtime CUPTI callbacks switched off",
-			RT_PROOF, n);
-}
-
 /* A launch taken from the ring: its record if that came first, else a
  * copy waits in the table under each of its ids (freed once written, or
  * dropped at the end). A table full (512k launches whose kernels have not
@@ -598,14 +579,7 @@ static void cupti_launch(const struct rec *r)
 	bool in0 = false;
 	if (p) {
 		*p = *r;
-		/* a runtime launch's driver call may share its correlation id;
-		 * once its callbacks are off, a runtime id is one left over */
-		if (T.rt_off)
-			p->corr[1] = 0;
-		else if (p->corr[1] && p->corr[1] == p->corr[0])
-			runtime_shared();
-		else if (p->corr[1])
-			T.rt_apart = true;
+		/* a runtime launch's driver call may share its correlation id */
 		if (p->corr[1] == p->corr[0])
 			p->corr[1] = 0;
 		in0 = !p->corr[0] || gs__idmap_put(&T.pending, p->corr[0], p) == 0;
@@ -862,8 +836,6 @@ static void forked_child(void)
 	}
 	T.timing = TIMING_AUTO;
 	T.n_pending = T.lost = T.unmatched = 0;
-	T.rt_shared = 0;
-	T.rt_apart = T.rt_off = false;
 	T.pool = 0;
 	T.thread_started = false;
 	T.fd = -1;
