@@ -104,7 +104,7 @@ rounds() {
 			rm -f "$t/$part-$b-$round.json"
 		done
 	done
-	grep -hE "trace: (kernels timed|[0-9]+ runtime launches)" "$t/$part-cupti-1.log" 2> /dev/null | sed 's/^/log of cupti round 1: /'
+	grep -h "trace: kernels timed" "$t/$part-cupti-1.log" 2> /dev/null | sed 's/^/log of cupti round 1: /'
 	for b in events cupti; do
 		res=$(LD_PRELOAD=$lib GPUSHARE_MEMORY_LIMIT=70G GPUSHARE_TRACE_TIMING=$b \
 			GPUSHARE_TRACE_FILE="$t/$part-rate-$b.json" $pin "$d/launchrate")
