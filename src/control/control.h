@@ -301,6 +301,9 @@ void control_cgroup_root(char *out, size_t len);
 /* A client has gone: what it held goes back to its slice's ledger now, so
  * that the neighbours, who read the ledger without reclaiming, see it free. */
 void control_reclaim(struct control_state *s, const struct control_peer *p);
+/* Every tick: the ledgers of programs that were still exiting when they
+ * went, reclaimed once they are dead. */
+void control_reclaim_tick(struct control_state *s);
 /* The ledger of a client's slice (or its GPU's remainder), read-write:
  * 0, or -errno. */
 int control_peer_ledger(struct control_state *s, const struct control_peer *p, struct gs_ledger **out);
@@ -429,6 +432,9 @@ void control_suspend_gone(struct control_state *s, struct control_peer *p);
 /* One program, for memory turns (memturn.c): suspended (resume false) or
  * resumed; whether it was begun. A new program held before it allocates. */
 bool control_suspend_peer(struct control_state *s, struct control_peer *p, bool resume);
+/* A resume still waiting for memory (nothing put back, no helper at work)
+ * withdrawn: suspended again; false where it is past that. */
+bool control_suspend_unwait(struct control_state *s, struct control_peer *p);
 void control_suspend_hold_new(struct control_state *s, struct control_peer *p);
 /* Whether a registering program in SLICE of GPU is told to back its memory
  * for the swap ("swap 1"; GPUSHARE_CONTROL_SWAP: turns, the default, under

@@ -933,6 +933,7 @@ int control_daemon(const char *pipe_dir, const char *log_dir, bool foreground)
 			control_memturn_tick(&s);
 			control_lend_tick(&s);
 			control_records_tick(&s);
+			control_reclaim_tick(&s);
 			relays_tick(&s);
 			rotate_log(&s.log, log_dir, "control.log");
 			rotate_log(&s.server_log, log_dir, "server.log");

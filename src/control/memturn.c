@@ -37,7 +37,7 @@ struct scan {
 	/* the holder's programs not yet suspended (switching), or not yet
 	 * running again (its turn) */
 	const char *holder;
-	unsigned busy, waking;
+	unsigned busy, waking, refused;
 };
 
 static bool in_turns(struct control_state *s, const struct control_peer *p, unsigned *turn_s)
@@ -86,18 +86,22 @@ static struct turn *turn_of(const char *gpu)
 	return NULL;
 }
 
-/* Running: the holder's programs that the turns suspended resumed, the
- * others' running ones suspended. Switching: the holder's suspended, and
- * counted while some are not yet. */
+/* Running: the holder's programs that the turns suspended resumed (theirs
+ * until they run again), the others' running ones suspended. Switching:
+ * the holder's suspended, and counted while some are not yet; one the
+ * host cannot take counted apart (the switch is called off). A turn's
+ * resume still waiting for memory outside its turn is withdrawn. */
 static void enforce(void *ctx, struct control_peer *p)
 {
 	struct scan *c = ctx;
 	if (strcmp(p->gpu, c->gpu) || !in_turns(c->s, p, NULL))
 		return;
 	struct turn *t = turn_of(c->gpu);
-	bool holds = strcmp(p->slice, t->holder) == 0 && !t->switching;
-	if (holds) {
-		if (p->susp_turn && p->susp == CONTROL_SUSPENDED && control_suspend_peer(c->s, p, true))
+	bool mine = strcmp(p->slice, t->holder) == 0;
+	if (mine && !t->switching) {
+		if (p->susp_turn && p->susp == CONTROL_SUSPENDED)
+			control_suspend_peer(c->s, p, true); /* again where an earlier try failed */
+		if (p->susp == CONTROL_RUNNING)
 			p->susp_turn = false;
 		if (p->susp_turn || p->susp == CONTROL_RESUMING)
 			c->waking++; /* the turns' to bring back, not one suspended by hand */
@@ -105,9 +109,15 @@ static void enforce(void *ctx, struct control_peer *p)
 	}
 	if (p->susp_refused)
 		return; /* the driver will not: it runs beside the holder (said when it refused) */
-	if (p->susp == CONTROL_RUNNING && control_suspend_peer(c->s, p, false))
-		p->susp_turn = true;
-	if (strcmp(p->slice, t->holder) == 0 && p->susp != CONTROL_SUSPENDED)
+	if (p->susp_turn && p->susp == CONTROL_RESUMING)
+		control_suspend_unwait(c->s, p);
+	if (p->susp == CONTROL_RUNNING) {
+		if (control_suspend_peer(c->s, p, false))
+			p->susp_turn = true;
+		else if (mine && p->host_refused)
+			c->refused++;
+	}
+	if (mine && p->susp != CONTROL_SUSPENDED)
 		c->busy++; /* the holder's, not all suspended yet */
 }
 
@@ -168,8 +178,21 @@ void control_memturn_tick(struct control_state *s)
 			t->switching = true;
 			control_log(s, "GPU %s: slice %s's memory turn is up: its programs are suspended", gpu, t->holder);
 		}
-		c.busy = c.waking = 0;
+		if (t->switching && c.n < 2) /* the others left: nobody to switch to */
+			t->switching = false, t->running = true, t->since = gs_now_ns();
+		c.busy = c.waking = c.refused = 0;
 		control_each_client(enforce, &c);
+		if (t->switching && c.refused) {
+			/* the host cannot take the holder's memory: it keeps the turn
+			 * (its programs suspended so far resumed) for another turn */
+			t->switching = false;
+			t->running = true;
+			t->since = gs_now_ns();
+			control_log(s, "GPU %s: slice %s keeps the memory turn: the host's memory cannot take its programs'",
+				    gpu, t->holder);
+			c.busy = c.waking = c.refused = 0;
+			control_each_client(enforce, &c);
+		}
 		if (t->switching && !c.busy) {
 			h = (h + 1) % c.n;
 			give(s, t, gpu, c.slices[h]);

@@ -304,11 +304,57 @@ int control_peer_ledger(struct control_state *s, const struct control_peer *p, s
 	return rc ? rc : gs_ledger_open(path, 0, 0, out);
 }
 
-void control_reclaim(struct control_state *s, const struct control_peer *p)
+/* Programs whose connection closed while their process still exits (the
+ * driver's teardown outlasts the socket): their slice's ledger reclaimed
+ * again once they are dead, looked at every tick for at most LATE_NS.
+ * Else their charges would stay until a charge past the slice's limit
+ * reclaims them. */
+#define LATE_MAX 64
+#define LATE_NS 60000000000ull
+static struct late {
+	char slice[96], gpu[48];
+	pid_t pid;
+	uint64_t start, until;
+} late[LATE_MAX];
+
+static void reclaim_ledger(struct control_state *s, const struct control_peer *p)
 {
 	struct gs_ledger *l;
 	if (control_peer_ledger(s, p, &l) == 0) {
 		gs_ledger_reclaim(l);
 		gs_ledger_close(l);
+	}
+}
+
+void control_reclaim(struct control_state *s, const struct control_peer *p)
+{
+	reclaim_ledger(s, p);
+	uint64_t st;
+	if (gs_proc_start(p->pid, &st) || st != p->pid_start)
+		return; /* dead already: done */
+	for (size_t i = 0; i < LATE_MAX; i++)
+		if (!late[i].pid) {
+			late[i] = (struct late){ .pid = p->pid, .start = p->pid_start, .until = gs_now_ns() + LATE_NS };
+			snprintf(late[i].slice, sizeof late[i].slice, "%s", p->slice);
+			snprintf(late[i].gpu, sizeof late[i].gpu, "%s", p->gpu);
+			return;
+		}
+}
+
+void control_reclaim_tick(struct control_state *s)
+{
+	uint64_t now = gs_now_ns(), st;
+	for (size_t i = 0; i < LATE_MAX; i++) {
+		if (!late[i].pid)
+			continue;
+		int rc = gs_proc_start(late[i].pid, &st);
+		bool dead = rc == -ESRCH || (rc == 0 && st != late[i].start);
+		if (!dead && now < late[i].until)
+			continue;
+		struct control_peer p = { .ledger_fd = -1 };
+		snprintf(p.slice, sizeof p.slice, "%s", late[i].slice);
+		snprintf(p.gpu, sizeof p.gpu, "%s", late[i].gpu);
+		reclaim_ledger(s, &p);
+		late[i].pid = 0;
 	}
 }

@@ -434,6 +434,17 @@ static void stop_resuming(struct control_state *s, struct control_peer *p, const
 	control_suspend_save(s);
 }
 
+bool control_suspend_unwait(struct control_state *s, struct control_peer *p)
+{
+	if (p->susp != CONTROL_RESUMING || !p->susp_waiting || p->susp_child || p->susp_asked)
+		return false;
+	p->susp = CONTROL_SUSPENDED; /* nothing of it was put back yet */
+	p->susp_waiting = false;
+	p->susp_retry = 0;
+	control_suspend_save(s);
+	return true;
+}
+
 /* Resume: its bytes back in the slice's ledger, then the helper; memory
  * that does not fit is waited for, tried again less and less often. */
 static void try_resume(struct control_state *s, struct control_peer *p)
@@ -514,20 +525,11 @@ static void host_use_one(void *ctx, struct control_peer *p)
 		u->parked += p->susp_bytes;
 }
 
-/* Whether the GPUs are simulated (their driver says so): then nothing
+/* Whether the GPUs are simulated (no NVIDIA driver here): then nothing
  * really moves to the host. */
 static bool simulated(void)
 {
-	static int sim = -1;
-	if (sim < 0) {
-		char lib[PATH_MAX];
-		control_libcuda(lib, sizeof lib);
-		void *h = dlopen(lib, RTLD_LAZY | RTLD_LOCAL);
-		sim = h && dlsym(h, "gpushare_simulated") != NULL;
-		if (h)
-			dlclose(h);
-	}
-	return sim;
+	return !gs_nvidia_driver_present();
 }
 
 /* What the host has available now; false: not known, or a simulated
@@ -565,7 +567,7 @@ int control_host_room(struct control_state *s, uint64_t bytes, char *why, size_t
 	if (!host_available(u.parked, &avail))
 		return 0;
 	uint64_t room = avail > u.moving ? avail - u.moving : 0;
-	if (bytes + reserve <= room)
+	if (bytes <= room && reserve <= room - bytes) /* no sum to overflow */
 		return 0;
 	return gs_fail(why, len, -ENOMEM,
 		       "its %" PRIu64 " MiB do not fit in the host's memory: %" PRIu64 " MiB available%s, %" PRIu64

@@ -14,14 +14,15 @@
  * them in order; the flag and the idle word are stored and then the other
  * read seq_cst on both sides, so neither misses the other.
  *
- * No launch in an interval is not yet idle where the thread that launched
- * last is runnable (a host with every core busy keeps it off the CPU, and
- * its next launch is only late): the watcher looks again an interval
- * later, and while that thread stays runnable but ran less than half the
- * time since (its CPU clock), it waits for a CPU and the program stays
- * busy. One that computes on the CPU says idle an interval or two late; one
- * that sleeps or blocks, at once. A read of /proc and a clock at such a
- * look, never on the launch path.
+ * No launch in an interval is not yet idle where a thread that launched
+ * in the interval before is runnable (a host with every core busy keeps it
+ * off the CPU, and its next launch is only late): the watcher looks again
+ * every interval, and while such a thread stays runnable but has had less
+ * CPU than an idle interval since (its CPU clock), it waits for a CPU and
+ * the program stays busy, for at most LATE_MAX_NS. One that computes on
+ * the CPU says idle an interval or two late; one that sleeps or blocks, at
+ * once. A read of /proc and a clock per such thread at such a look, never
+ * on the launch path.
  *
  * A program in no lending or timeslice slice says "gpu_busy" and
  * "gpu_idle" instead, which move nothing but the daemon's busy time, and
@@ -45,6 +46,8 @@
 #include <unistd.h>
 
 #define IDLE_GAP_NS 20000000ull /* accounting alone: at most 50 idle reports a second */
+#define LATE_THREADS 8           /* launching threads looked at for being kept off the CPU */
+#define LATE_MAX_NS 100000000ull /* late at most that long: then idle */
 
 /* read by every launch, written at transitions; the counter every launch
  * writes on a line of its own */
@@ -66,9 +69,10 @@ static struct {
 	bool untold;                 /* idle, the daemon not told (the rate bound): busy for it */
 	uint64_t quiet_ns;           /* untold: since when */
 	uint64_t gap_ns;             /* idle untold since the last idle report */
-	struct {                     /* the last launcher, runnable at a look with no launch */
-		int tid;             /* 0: none looked at */
-		uint64_t cpu_ns;     /* its CPU time at the first such look */
+	struct {                     /* launching threads runnable at a look with no launch */
+		unsigned n;          /* 0: none looked at */
+		int tid[LATE_THREADS];
+		uint64_t cpu_ns[LATE_THREADS]; /* their CPU time at the first such look */
 		uint64_t at_ns;
 	} late;
 } A = { .wake = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -80,7 +84,7 @@ static void forked_child(void)
 	A.lend = A.timed = A.untold = false;
 	gs__act_idle = 0;
 	gs__act_waiting = 0; /* the parent's threads are not the child's */
-	A.late.tid = 0;
+	A.late.n = 0;
 	if (A.wake >= 0) /* the parent's watcher's, not ours to wake */
 		close(A.wake);
 	A.wake = -1;
@@ -131,28 +135,31 @@ static bool task_cpu_ns(int tid, uint64_t *ns)
 	return true;
 }
 
-/* Under A.lock, at a look with no launch since the one before: whether the
- * thread that launched last is only late, kept off the CPU: runnable, and
- * since the first such look on a CPU less than half the time (a runnable
- * thread that is not running waits for a CPU). That first look says late,
- * to be looked at again an interval on. */
+/* Under A.lock, at a look with no launch since the one before: whether a
+ * thread that launched in the interval before is only late, kept off the
+ * CPU: runnable, and since the first such look given less CPU than an idle
+ * interval (one that had that much and launched nothing computes: idle),
+ * for at most LATE_MAX_NS. That first look says late, to be looked at
+ * again an interval on. */
 static bool launcher_late(uint64_t now)
 {
-	int tid = gs__count_last_tid();
-	uint64_t cpu;
-	if (!tid || !task_runnable(tid) || !task_cpu_ns(tid, &cpu)) {
-		A.late.tid = 0;
-		return false;
-	}
-	if (A.late.tid != tid) {
-		A.late.tid = tid;
-		A.late.cpu_ns = cpu;
+	if (!A.late.n) {
+		int tids[LATE_THREADS];
+		size_t n = gs__count_recent(tids, LATE_THREADS);
+		for (size_t i = 0; i < n; i++)
+			if (task_runnable(tids[i]) && task_cpu_ns(tids[i], &A.late.cpu_ns[A.late.n]))
+				A.late.tid[A.late.n++] = tids[i];
 		A.late.at_ns = now;
-		return true;
+		return A.late.n > 0;
 	}
-	if (cpu >= A.late.cpu_ns && (cpu - A.late.cpu_ns) * 2 < now - A.late.at_ns)
-		return true;
-	A.late.tid = 0; /* it computes: idle */
+	if (now - A.late.at_ns < LATE_MAX_NS)
+		for (unsigned i = 0; i < A.late.n; i++) {
+			uint64_t cpu;
+			if (task_runnable(A.late.tid[i]) && task_cpu_ns(A.late.tid[i], &cpu) &&
+			    cpu - A.late.cpu_ns[i] < (uint64_t)A.idle_ms * 1000000u)
+				return true;
+		}
+	A.late.n = 0; /* they compute, block or were late too long: idle */
 	return false;
 }
 
@@ -366,7 +373,9 @@ void gs__act_tick(void)
 	if (launched || waiting) {
 		A.active_ns = waiting ? now : launches_ended(now);
 		A.look_ns = now;
-		A.late.tid = 0;
+		A.late.n = 0;
+		if (launched)
+			gs__count_look(); /* which threads launched in this interval */
 		pthread_mutex_unlock(&A.lock);
 		return;
 	}

@@ -387,6 +387,9 @@ int gs__config_placed(struct gs__slice *s, struct gs__placement *pl, char *err, 
 	pl->ledger_fd = -1;
 	if (rc)
 		return gs_fail(err, errlen, rc, "the memory ledger gpushare-control passed is unusable: %s", strerror(-rc));
+	/* its slot known now, so that a hold the daemon set before admitting it
+	 * (a memory turn it does not hold) holds its first charge, its context's */
+	gs_ledger_held(s->ledger);
 	snprintf(s->name, sizeof s->name, "%s", pl->slice);
 	snprintf(s->gpu_uuid, sizeof s->gpu_uuid, "%s", pl->gpu);
 	snprintf(s->store_dir, sizeof s->store_dir, "%s", pl->store_dir);

@@ -6,10 +6,10 @@
  * once); one that ends leaves it for the next thread, its count kept, so
  * the sum of all counters is every launch. The watcher thread (register.c)
  * sends the sum to the daemon twice a second when it changed, and once more
- * at exit. The counter of the thread that launched last is kept too (one
- * compare a launch, a store only when the launching thread changes), so
- * that the watcher can tell a launching thread kept off the CPU from a
- * program with nothing to launch (activity.c). */
+ * at exit. Each counter names its thread, and the watcher keeps, on a
+ * line of its own, the count it saw last: the threads that launched
+ * lately, for activity.c to tell a launching thread kept off the CPU from
+ * a program with nothing to launch (nothing more on the launch path). */
 #include "interposer.h"
 
 #include <inttypes.h>
@@ -21,8 +21,6 @@
 
 bool gs__count_on;
 __thread struct gs__count *gs__count_mine GS__TLS;
-/* read by every counted launch: a line of its own */
-struct gs__count *gs__count_last __attribute__((aligned(64)));
 
 static struct {
 	pthread_mutex_t lock;
@@ -71,11 +69,25 @@ struct gs__count *gs__count_new(void)
 	return c;
 }
 
-/* The thread that launched last, 0 where none did or it ended. */
-int gs__count_last_tid(void)
+/* The watcher's: which counters moved since its last look. */
+void gs__count_look(void)
 {
-	struct gs__count *c = __atomic_load_n(&gs__count_last, __ATOMIC_RELAXED);
-	return c ? __atomic_load_n(&c->tid, __ATOMIC_RELAXED) : 0;
+	for (struct gs__count *c = __atomic_load_n(&C.all, __ATOMIC_ACQUIRE); c; c = c->next) {
+		uint64_t n = __atomic_load_n(&c->n, __ATOMIC_RELAXED);
+		c->recent = n != c->seen;
+		c->seen = n;
+	}
+}
+
+size_t gs__count_recent(int *tids, size_t max)
+{
+	size_t k = 0;
+	for (struct gs__count *c = __atomic_load_n(&C.all, __ATOMIC_ACQUIRE); c && k < max; c = c->next) {
+		int tid = __atomic_load_n(&c->tid, __ATOMIC_RELAXED);
+		if (c->recent && tid)
+			tids[k++] = tid;
+	}
+	return k;
 }
 
 static uint64_t total(void)
@@ -109,7 +121,6 @@ static void at_exit(void)
 static void forked_child(void)
 {
 	gs__count_on = false; /* a child is not registered: nobody to tell */
-	gs__count_last = NULL; /* the parent's threads are not the child's */
 	pthread_mutex_init(&C.lock, NULL);
 }
 

@@ -298,20 +298,24 @@ extern __thread unsigned gs__tls_gen GS__TLS;
 
 /* Launches counted per thread for the daemon's metrics (count.c):
  * gs__count_setup once registered; the launch hooks call gs__count_launch;
- * the watcher gs__count_report now and then, and gs__count_last_tid for
- * the thread that launched last (activity.c: is it kept off the CPU?). */
+ * the watcher gs__count_report now and then. At each look that saw
+ * launches the watcher calls gs__count_look, and gs__count_recent then
+ * names the threads that launched in the interval before it (activity.c:
+ * is one of them only kept off the CPU?). */
 struct gs__count {
-	uint64_t n;
+	uint64_t n;              /* its thread's line */
 	struct gs__count *next, *spare_next;
 	int tid;                 /* its thread's, 0 while spare */
+	uint64_t seen __attribute__((aligned(64))); /* the watcher's line: n at its last look */
+	bool recent;             /* n moved in the interval before that look */
 } __attribute__((aligned(64)));
 extern bool gs__count_on;
 extern __thread struct gs__count *gs__count_mine GS__TLS;
-extern struct gs__count *gs__count_last;
 struct gs__count *gs__count_new(void);
 void gs__count_setup(void);
 void gs__count_report(void);
-int gs__count_last_tid(void);
+void gs__count_look(void);
+size_t gs__count_recent(int *tids, size_t max);
 static inline void gs__count_launch(void)
 {
 	if (__builtin_expect(gs__count_on, 0)) {
@@ -320,10 +324,6 @@ static inline void gs__count_launch(void)
 			return;
 		/* only this thread writes it: a plain increment, stored whole for the watcher */
 		__atomic_store_n(&c->n, c->n + 1, __ATOMIC_RELAXED);
-		/* written when another thread launched last: one thread
-		 * launching reads a line nobody writes */
-		if (__builtin_expect(__atomic_load_n(&gs__count_last, __ATOMIC_RELAXED) != c, 0))
-			__atomic_store_n(&gs__count_last, c, __ATOMIC_RELAXED);
 	}
 }
 /* GPUSHARE_TRACE: count every wrapped call, logged at exit */

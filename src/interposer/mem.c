@@ -172,7 +172,10 @@ static CUresult charge_to(struct gs__slice *s, uint64_t bytes, bool reclaim)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	bool ledger_ok = gs_ledger_charge(s->ledger, bytes) == 0;
-	if (ledger_ok && !gs__guarantee_admits_in(s, gs_ledger_used(s->ledger))) {
+	/* the dead's charges, which the ledger reclaims only past the slice's
+	 * limit, count for nothing here either: reclaimed, then looked at again */
+	if (ledger_ok && !gs__guarantee_admits_in(s, gs_ledger_used(s->ledger)) &&
+	    (!gs_ledger_reclaim(s->ledger) || !gs__guarantee_admits_in(s, gs_ledger_used(s->ledger)))) {
 		gs_ledger_uncharge(s->ledger, bytes);
 		ledger_ok = false;
 	}

@@ -315,8 +315,9 @@ static void callback(CUpti_CallbackDomain domain, uint32_t cbid, int site, uint3
 	cb(C.userdata, domain, cbid, &data);
 }
 
-/* the played runtime call the thread is in, 0: none */
-static __thread uint32_t runtime_open;
+/* the played runtime call the thread is in, 0: none; and the id its
+ * driver call was given, for that call's exit */
+static __thread uint32_t runtime_open, driver_id;
 
 static uint32_t api_enter(uint32_t cbid)
 {
@@ -333,13 +334,15 @@ static uint32_t api_enter(uint32_t cbid)
 	runtime_open = id;
 	callback(CUPTI_CB_DOMAIN_RUNTIME_API, CBID_RUNTIME_LAUNCH, CUPTI_API_ENTER, id);
 	uint32_t driver = C.runtime == 2 ? __atomic_add_fetch(&C.next_correlation, 1, __ATOMIC_RELAXED) : id;
+	driver_id = driver;
 	callback(CUPTI_CB_DOMAIN_DRIVER_API, cbid, CUPTI_API_ENTER, driver);
 	return id; /* the record carries the outermost call's */
 }
 
 static void api_exit(uint32_t cbid, uint32_t correlation)
 {
-	callback(CUPTI_CB_DOMAIN_DRIVER_API, cbid, CUPTI_API_EXIT, correlation);
+	/* the driver call's own id, as at its entry */
+	callback(CUPTI_CB_DOMAIN_DRIVER_API, cbid, CUPTI_API_EXIT, runtime_open ? driver_id : correlation);
 }
 
 /* A record into the current buffer, a new one asked of the client when it

@@ -29,6 +29,11 @@ import json, sys
 c = [x for x in json.load(sys.stdin)['clients'] if x['pid'] == $1]
 print(c[0]['state'] if c else 'gone')"
 }
+used() { # used SLICE: MiB its ledger holds
+	q list_slices --json | "$py" -c "
+import json, sys
+print([x for x in json.load(sys.stdin)['slices'] if x['slice'] == '$1'][0]['used_bytes'] >> 20)"
+}
 gpu_used() { gpushare-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1; }
 
 "$ctl" -d
@@ -39,7 +44,7 @@ bg a "$x" hold 25000
 wait_for 'grep -q "^held" "$work/a.out" 2> /dev/null' 10
 bg b "$y" hold 25000
 sleep 0.5
-check "the second job, beside one that holds the turn, waits before it allocates anything" '! grep -q "^held" "$work/b.out" && [ "$(state "$b")" = suspended ] && [ "$(state "$a")" = running ]'
+check "the second job, beside one that holds the turn, waits before it allocates anything, its context's memory too ($(used "$y") MiB)" '! grep -q "^held" "$work/b.out" && [ "$(state "$b")" = suspended ] && [ "$(state "$a")" = running ] && [ "$(used "$y")" = 0 ]'
 check "the holder's time up: it is suspended, the other runs and gets its 25000 MiB" 'wait_for "grep -q \"^held\" \"$work/b.out\"" 10 && [ "$(state "$a")" = suspended ] && [ "$(state "$b")" = running ]'
 check "never both on the GPU: $(gpu_used) of 40960 MiB used" '[ "$(gpu_used)" -le 40960 ]'
 check "then the first again" 'wait_for "[ \"\$(state $a)\" = running ] && [ \"\$(state $b)\" = suspended ]" 10'
@@ -59,9 +64,9 @@ wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
 from=$(wc -l < "$work/log/control.log")
 since() { tail -n "+$((from + 1))" "$work/log/control.log"; } # this daemon's lines
 GPUSHARE_SIM_CHECKPOINT_MS=1000 "$ctl" -d
-bg a "$x" hold 12000
+bg a "$x" hold 25000
 wait_for 'grep -q "^held" "$work/a.out" 2> /dev/null' 10
-bg b "$y" hold 12000
+bg b "$y" hold 25000
 wait_for 'since | grep -A 100 "programs run again, [1-9]" | grep -q "memory turn is up"' 30 # that turn ended
 runs=$(since | "$py" -c "$(cat << 'EOF'
 import re, sys, datetime
@@ -93,7 +98,7 @@ wait_for 'grep -q "^held" "$work/a.out" 2> /dev/null' 10
 bg b "$y" hold 25000
 sleep 3
 check "a holder whose memory the host cannot take runs on past its turn, the other waits, control.log says why" \
-	'[ "$(state "$a")" = running ] && [ "$(state "$b")" = suspended ] && ! grep -q "^held" "$work/b.out" && grep -q "Client $a not suspended: its 25[0-9]* MiB do not fit in the host" "$work/log/control.log"'
+	'[ "$(state "$a")" = running ] && [ "$(state "$b")" = suspended ] && ! grep -q "^held" "$work/b.out" && grep -q "Client $a not suspended: its 25[0-9]* MiB do not fit in the host" "$work/log/control.log" && grep -q "slice $x keeps the memory turn: the host.s memory cannot take its programs.$" "$work/log/control.log"'
 kill -9 "$a" "$b"
 q quit > /dev/null
 wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10

@@ -85,7 +85,7 @@ for gpu in ${GPUS:-a100-sxm4-40gb h200-sxm-141gb}; do
 	# longest stretch without a launch says (on a busy host it also
 	# launches in fewer of the milliseconds, kept off the CPU)
 	gap=$(awk '/^at / { if (seen && $2 - last > gap) gap = $2 - last; last = $2; seen = 1 } END { print gap + 0 }' "$work/x.out")
-	check "$gpu: beside a program with nothing to launch that holds a turn of 1 s, one launches all the time ($n of 1500 ms, at most $gap ms apart)" '[ "$n" -ge 600 ] && [ "$gap" -le 200 ]'
+	check "$gpu: beside a program with nothing to launch that holds a turn of 1 s, one launches all the time ($n of 1500 ms, at most $gap ms apart)" '[ "$n" -ge 600 ] && [ "$gap" -le 100 ]'
 	kill -9 "$pid_h"
 	q set_slice_sm_policy "$t" -timeslice 40 > /dev/null
 	# the daemon gone while one waits: nobody gives the turn, the gate opens
