@@ -234,6 +234,7 @@ struct control_peer {
 	uint64_t susp_retry, susp_next_ns;       /* resuming: the wait before the next try, and when */
 	uint64_t susp_bytes;                     /* suspended: what it held, out of its slice's ledger */
 	uint64_t susp_expect;                    /* suspending or migrating: what it held when that began (the host's share) */
+	uint64_t susp_rss0;                      /* and its resident memory then */
 	bool host_refused;                       /* its last suspend was refused for the host's memory (said once) */
 	bool swap;                               /* told "swap 1": its interposer backs its memory so that it can move it */
 	bool susp_swap;                          /* suspended by its interposer's swap, not the checkpoint API */
@@ -468,11 +469,16 @@ int control_suspend_helper_done(struct control_peer *p, int *result);
  * of that start time, not exited. */
 bool control_helper_alive(pid_t pid, uint64_t start);
 /* Whether bytes more fit in the host's memory (MemAvailable, less what
- * suspends and migrations under way will still put there, less the
+ * suspends and migrations under way will still put there (what they held
+ * less what their resident memory grew since), less the
  * reserve GPUSHARE_CONTROL_HOST_RESERVE keeps free): 0, else -ENOMEM with
  * why. On the simulated GPU, its host is GPUSHARE_SIM_HOST_MIB, where set,
  * less what is suspended; unset, there is no check. */
 int control_host_room(struct control_state *s, uint64_t bytes, char *why, size_t len);
+/* A process's resident memory, 0 where unknown. */
+uint64_t control_rss_bytes(pid_t pid);
+/* The same for pid's bytes, also within its memory cgroups' limits. */
+int control_peer_host_room(struct control_state *s, pid_t pid, uint64_t bytes, char *why, size_t len);
 const char *control_suspend_why(int rc);
 void control_suspend_hold(struct control_state *s, struct control_peer *p, bool on);
 void control_suspend_save(struct control_state *s);

@@ -684,7 +684,7 @@ void control_migrate_command(struct control_state *s, struct control_peer *asker
 	else if (!rc && need + used > to.memory)
 		rc = gs_fail(why, sizeof why, -ENOMEM, "its %" PRIu64 " MiB do not fit in slice %s (%" PRIu64 " of its %" PRIu64
 			     " MiB free)", need >> 20, m.slice, used < to.memory ? (to.memory - used) >> 20 : 0, to.memory >> 20);
-	else if (!rc && (rc = control_host_room(s, need, why, sizeof why)))
+	else if (!rc && (rc = control_peer_host_room(s, p->pid, need, why, sizeof why)))
 		; /* a checkpoint goes through the host */
 	else if (!rc && !p->masked && p->sms && was.sms && (was.sm_start != to.sm_start || was.sms != to.sms))
 		rc = gs_fail(why, sizeof why, -EINVAL,
@@ -700,6 +700,7 @@ void control_migrate_command(struct control_state *s, struct control_peer *asker
 	m.t0 = gs_now_ns();
 	p->mig = m;
 	p->susp_expect = need;
+	p->susp_rss0 = control_rss_bytes(p->pid);
 	p->susp = CONTROL_MIGRATING;
 	p->susp_bytes = 0;
 	control_suspend_hold(s, p, true); /* its own allocations wait from now */

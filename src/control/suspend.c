@@ -516,11 +516,29 @@ struct host_use {
 	uint64_t moving, parked;
 };
 
+uint64_t control_rss_bytes(pid_t pid)
+{
+	char path[64];
+	unsigned long long pages = 0;
+	snprintf(path, sizeof path, "/proc/%ld/statm", (long)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%*u %llu", &pages) != 1)
+		pages = 0;
+	fclose(f);
+	return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 static void host_use_one(void *ctx, struct control_peer *p)
 {
 	struct host_use *u = ctx;
-	if (p->susp == CONTROL_SUSPENDING || p->susp == CONTROL_MIGRATING)
-		u->moving += p->susp_expect;
+	if (p->susp == CONTROL_SUSPENDING || p->susp == CONTROL_MIGRATING) {
+		/* what is still to come: the host copy grows in its own memory,
+		 * which MemAvailable counts already */
+		uint64_t rss = control_rss_bytes(p->pid), came = rss > p->susp_rss0 ? rss - p->susp_rss0 : 0;
+		u->moving += came < p->susp_expect ? p->susp_expect - came : 0;
+	}
 	else if (p->susp == CONTROL_SUSPENDED || p->susp == CONTROL_RESUMING)
 		u->parked += p->susp_bytes;
 }
@@ -559,8 +577,93 @@ static bool host_available(uint64_t parked, uint64_t *avail)
 	return found;
 }
 
+/* A number from a cgroup file ("max": none), false where unreadable. */
+static bool cg_number(const char *dir, const char *name, uint64_t *out)
+{
+	char path[PATH_MAX], buf[64];
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+		return false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	unsigned long long v;
+	if (strncmp(buf, "max", 3) == 0)
+		v = UINT64_MAX;
+	else if (sscanf(buf, "%llu", &v) != 1)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* The least room the memory cgroups of pid leave (its own and each above
+ * it: a checkpoint's or a swap's host copy is charged to the program's
+ * cgroup, and past its limit the kernel kills it): v2 memory.max less
+ * memory.current, v1 memory.limit_in_bytes less memory.usage_in_bytes.
+ * UINT64_MAX where nothing limits it; *where the cgroup that does. */
+static uint64_t cgroup_room(pid_t pid, char *where, size_t len)
+{
+	char path[64], line[1024], v2root[512];
+	uint64_t least = UINT64_MAX;
+	snprintf(path, sizeof path, "/proc/%ld/cgroup", (long)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return least;
+	control_cgroup_root(v2root, sizeof v2root);
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *rel = strchr(line, ':'), *cg;
+		if (!rel || !(cg = strchr(rel + 1, ':')))
+			continue;
+		bool v2 = strncmp(line, "0::", 3) == 0;
+		bool v1 = !v2 && (cg - rel - 1 == 6) && strncmp(rel + 1, "memory", 6) == 0;
+		if ((!v2 && !v1) || (v2 && !v2root[0]) || strstr(cg + 1, ".."))
+			continue;
+		char dir[PATH_MAX];
+		if ((size_t)snprintf(dir, sizeof dir, "%s%s", v2 ? v2root : "/sys/fs/cgroup/memory", cg + 1) >= sizeof dir)
+			continue;
+		/* the cgroup, then each one above it up to the mount */
+		size_t base = strlen(v2 ? v2root : "/sys/fs/cgroup/memory");
+		for (;;) {
+			uint64_t limit, used;
+			if (cg_number(dir, v2 ? "memory.max" : "memory.limit_in_bytes", &limit) &&
+			    cg_number(dir, v2 ? "memory.current" : "memory.usage_in_bytes", &used) && limit != UINT64_MAX &&
+			    limit < (1ull << 62)) { /* v1's "unlimited" is a page-rounded 2^63 */
+				uint64_t room = limit > used ? limit - used : 0;
+				if (room < least) {
+					least = room;
+					snprintf(where, len, "%s", dir);
+				}
+			}
+			char *slash = strrchr(dir, '/');
+			if (!slash || (size_t)(slash - dir) < base)
+				break;
+			*slash = '\0';
+			if (strlen(dir) < base)
+				break;
+		}
+	}
+	fclose(f);
+	return least;
+}
+
 int control_host_room(struct control_state *s, uint64_t bytes, char *why, size_t len)
 {
+	return control_peer_host_room(s, 0, bytes, why, len);
+}
+
+int control_peer_host_room(struct control_state *s, pid_t pid, uint64_t bytes, char *why, size_t len)
+{
+	char cg[PATH_MAX];
+	uint64_t cg_room = pid > 0 ? cgroup_room(pid, cg, sizeof cg) : UINT64_MAX;
+	if (bytes > cg_room)
+		return gs_fail(why, len, -ENOMEM,
+			       "its %" PRIu64 " MiB do not fit in its memory cgroup's limit: %" PRIu64 " MiB free in %s",
+			       bytes >> 20, cg_room >> 20, cg);
 	struct host_use u = { 0, 0 };
 	control_each_client(host_use_one, &u);
 	uint64_t avail, reserve = host_reserve(s);
@@ -588,7 +691,7 @@ static bool suspend_one(struct control_state *s, struct control_peer *p, char *w
 	char own[256];
 	if (!len)
 		why = own, len = sizeof own;
-	if (control_host_room(s, bytes, why, len)) {
+	if (control_peer_host_room(s, p->pid, bytes, why, len)) {
 		if (!p->host_refused)
 			control_log(s, "Client %ld not suspended: %s", (long)p->pid, why);
 		p->host_refused = true;
@@ -598,6 +701,7 @@ static bool suspend_one(struct control_state *s, struct control_peer *p, char *w
 		control_log(s, "Client %ld: the host has room for its memory now", (long)p->pid);
 	p->host_refused = false;
 	p->susp_expect = bytes;
+	p->susp_rss0 = control_rss_bytes(p->pid);
 	p->susp = CONTROL_SUSPENDING;
 	p->susp_bytes = 0;
 	p->susp_swap = use_swap(s, p);
@@ -664,16 +768,17 @@ static void act_on(void *ctx, struct control_peer *p)
 		t->skipped++;
 		return;
 	}
-	p->susp_turn = p->susp_lend = false; /* the command's, not a memory turn's or a reclaim's */
 	if (t->suspend) {
 		char why[256];
 		if (suspend_one(t->s, p, why, sizeof why)) {
 			t->n++;
+			p->susp_turn = p->susp_lend = false; /* the command's, not a memory turn's or a reclaim's */
 		} else if (!t->refused++) {
 			snprintf(t->why, sizeof t->why, "client %ld: %s", (long)p->pid, why);
 		}
 	} else {
 		t->n++;
+		p->susp_turn = p->susp_lend = false;
 		p->susp = CONTROL_RESUMING;
 		try_resume(t->s, p);
 	}
@@ -706,7 +811,8 @@ void control_suspend_command(struct control_state *s, bool suspend, const char *
 		return;
 	}
 	if (t.refused)
-		control_reply_line(r, "Suspending %u client(s), %u not: %s", t.n, t.refused, t.why);
+		control_reply_line(r, "Suspending %u client(s)%s, %u not: %s", t.n, t.skipped ? ", others not running" : "",
+				   t.refused, t.why);
 	else
 		control_reply_line(r, "%s %u client(s)%s", suspend ? "Suspending" : "Resuming", t.n,
 				   t.skipped ? suspend ? ", others not running" : ", others not suspended" : "");

@@ -12,9 +12,9 @@
 # - a bad target is refused; a user other than root may not suspend;
 # - a daemon killed while its helper checkpoints a program: the next one
 #   waits for that helper before it resumes it;
-# - a suspend whose memory would not fit in the host's is refused, saying
-#   so, and the program runs on; a bad GPUSHARE_CONTROL_HOST_RESERVE is
-#   named;
+# - a suspend whose memory would not fit in the host's, or past its memory
+#   cgroup's limit, is refused, saying so, and the program runs on; a bad
+#   GPUSHARE_CONTROL_HOST_RESERVE is named;
 # - with TPC masks, whose programs the driver refuses to checkpoint (the
 #   simulated one as the real one), a program not backed for the swap is
 #   refused, control.log saying why and what would do, and runs on.
@@ -193,6 +193,27 @@ check "with the first back on the GPU, there is room for it" '[ "$(q suspend "$h
 kill -9 "$h1" "$h2"
 q quit > /dev/null
 wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
+# its memory cgroup: the host copy is charged there, and past its limit the
+# kernel would kill it, so a suspend that would go past it is refused too
+v1=/sys/fs/cgroup/memory$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)
+mcg="$v1/gs-test-mem-$$"
+if [ -e "$v1/memory.limit_in_bytes" ] && mkdir "$mcg" 2> /dev/null; then
+	"$ctl" -d
+	bg h4 "$s4" pattern 1400
+	wait_for 'grep -qs "^held" "$work/h4.out"' 10
+	echo "$h4" > "$mcg/cgroup.procs"
+	echo $(($(cat "$mcg/memory.usage_in_bytes") + (256 << 20))) > "$mcg/memory.limit_in_bytes"
+	out=$(q suspend "$h4" 2>&1)
+	check "a suspend past its memory cgroup's limit is refused, saying so ($out)" \
+		'[[ "$out" == *"client $h4: its 1"*" MiB do not fit in its memory cgroup'"'"'s limit: "*" MiB free in $mcg" ]] && [ "$(state "$h4")" = "running 0" ]'
+	kill -9 "$h4"
+	wait "$h4" 2> /dev/null
+	q quit > /dev/null
+	wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
+	rmdir "$mcg"
+else
+	echo "skip a suspend past its memory cgroup's limit: no cgroup v1 memory hierarchy to make one in here"
+fi
 GPUSHARE_CONTROL_HOST_RESERVE=lots "$ctl" -d
 q list_slices > /dev/null
 check "a bad GPUSHARE_CONTROL_HOST_RESERVE is named in control.log, with what would be right" 'bg h3 "$s4" pattern 10; wait_for "grep -qs \"^held\" \"$work/h3.out\"" 10; q suspend "$h3" > /dev/null; grep -q "GPUSHARE_CONTROL_HOST_RESERVE=\"lots\" is no size (such as 4G or 512M): 2G kept free" "$work/log/control.log"'
