@@ -251,6 +251,7 @@ static void step(struct control_state *s, struct control_peer *p)
 			       "(a suspend refused, or a context left on the GPU); the next borrower is asked",
 			    (long)p->pid, p->slice, (was - p->lend_begun) >> 20);
 	struct pick k = { .s = s, .owner = p, .u = &u };
+	unsigned refused = 0; /* borrowers the host's memory cannot take */
 	for (;;) {
 		k.best = NULL;
 		k.in_flight = 0;
@@ -263,8 +264,12 @@ static void step(struct control_state *s, struct control_peer *p)
 			k.tried[k.n_tried++] = q;
 		else
 			break;
-		if (!b || !control_suspend_peer(s, q, false))
+		if (!b)
 			continue;
+		if (!control_suspend_peer(s, q, false)) {
+			refused += q->host_refused; /* said in control.log, once */
+			continue;
+		}
 		q->susp_lend = true;
 		q->lend_for = p->pid;
 		q->lend_for_start = p->pid_start;
@@ -283,6 +288,10 @@ static void step(struct control_state *s, struct control_peer *p)
 	if (p->lend_begun)
 		control_log(s, "Reclaim for client %ld (slice %s): %" PRIu64 " MiB of borrowers' memory off the GPU",
 			    (long)p->pid, p->slice, p->lend_begun >> 20);
+	else if (refused)
+		control_log(s, "Reclaim for client %ld (slice %s): %u borrower(s) hold memory on GPU %s, but the host's "
+			       "memory (or their cgroups') cannot take it; nothing taken back", (long)p->pid, p->slice, refused,
+			    p->gpu);
 	else
 		control_log(s, "Reclaim for client %ld (slice %s): no running borrower above its own guarantee holds "
 			       "memory on GPU %s; nothing more to take back", (long)p->pid, p->slice, p->gpu);

@@ -18,8 +18,9 @@
 #   right, the borrower resumed by the next daemon when it registers again;
 # - the driver refusing what the ledgers have room for (memory no slice
 #   accounts) while borrowers hold memory: the owner asks it back too;
-# - an owner whose borrowers cannot be suspended waits, then is refused
-#   after GPUSHARE_RECLAIM_WAIT seconds, saying why;
+# - an owner whose borrowers cannot be suspended (opted out of the swap, or
+#   more than the host's memory takes) waits, then is refused after
+#   GPUSHARE_RECLAIM_WAIT seconds, saying why;
 # - with TPC masks, whose programs the driver refuses to checkpoint (the
 #   simulated one as the real one), borrowers are backed for the swap and
 #   moved by their interposers; what a swap leaves on the GPU (a context)
@@ -231,6 +232,19 @@ wait_for 'grep -qs "waiting up to" "$work/o4.err"' 10
 gone "$o4"
 check "an owner killed while it waits: its charge gone, the borrower runs on untouched" 'wait_for "[ \"\$(used $o)\" -lt 10 ]" 5 && [ "$(state "$x1")" = running ] && [ "$(used "$b")" -ge 20000 ]'
 gone "$x1"
+q quit > /dev/null
+wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
+
+# a borrower whose memory the host cannot take (the simulated host: 4000
+# MiB) is not suspended: the owner waits, then is refused, and the reclaim
+# says why
+GPUSHARE_SIM_HOST_MIB=4000 "$ctl" -d
+bg x2 "$user2" lend-b hold 20000
+check "a borrower holds 20000 MiB, the owner's among them" 'held x2 && [ "$(used "$b")" -ge 20000 ]'
+out=$(GPUSHARE_RECLAIM_WAIT=2 fg "$user1" owner alloc 25000)
+check "an owner whose borrower the host cannot take waits, then is refused; control.log says the host's memory cannot take it" \
+	'[ "$out" != ok ] && grep -q "Client $x2 not suspended: its 20[0-9]* MiB do not fit in the host" "$log" && grep -q "1 borrower(s) hold memory on GPU .*, but the host.s memory (or their cgroups.) cannot take it; nothing taken back" "$log" && [ "$(state "$x2")" = running ]'
+gone "$x2"
 q quit > /dev/null
 wait_for '[ ! -e "$work/pipe/gpushare-control.pid" ]' 10
 
