@@ -329,9 +329,8 @@ static void reclaim_ledger(struct control_state *s, const struct control_peer *p
 void control_reclaim(struct control_state *s, const struct control_peer *p)
 {
 	reclaim_ledger(s, p);
-	uint64_t st;
-	if (gs_proc_start(p->pid, &st) || st != p->pid_start)
-		return; /* dead already: done */
+	if (gs_proc_start_time(p->pid) != p->pid_start)
+		return; /* dead already (a zombie too): done */
 	for (size_t i = 0; i < LATE_MAX; i++)
 		if (!late[i].pid) {
 			late[i] = (struct late){ .pid = p->pid, .start = p->pid_start, .until = gs_now_ns() + LATE_NS };
@@ -343,12 +342,11 @@ void control_reclaim(struct control_state *s, const struct control_peer *p)
 
 void control_reclaim_tick(struct control_state *s)
 {
-	uint64_t now = gs_now_ns(), st;
+	uint64_t now = gs_now_ns();
 	for (size_t i = 0; i < LATE_MAX; i++) {
 		if (!late[i].pid)
 			continue;
-		int rc = gs_proc_start(late[i].pid, &st);
-		bool dead = rc == -ESRCH || (rc == 0 && st != late[i].start);
+		bool dead = gs_proc_start_time(late[i].pid) != late[i].start;
 		if (!dead && now < late[i].until)
 			continue;
 		struct control_peer p = { .ledger_fd = -1 };

@@ -116,16 +116,8 @@ static void save_one(void *ctx, struct control_peer *p)
 
 bool control_helper_alive(pid_t pid, uint64_t start)
 {
-	char path[64], stat[256] = "";
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	FILE *f = pid > 0 ? fopen(path, "re") : NULL;
-	if (f) {
-		if (!fgets(stat, sizeof stat, f))
-			stat[0] = '\0';
-		fclose(f);
-	}
-	const char *state = strrchr(stat, ')'); /* an exited one no parent reaped yet is done */
-	return pid > 0 && gs_proc_start_time(pid) == start && state && state[1] == ' ' && state[2] != 'Z';
+	/* an exited one no parent reaped yet is done: a zombie has no start time */
+	return pid > 0 && start && gs_proc_start_time(pid) == start;
 }
 
 /* Written whole and synced, then renamed over: a reader never sees half. */
@@ -651,15 +643,10 @@ static uint64_t cgroup_room(pid_t pid, char *where, size_t len)
 	return least;
 }
 
-int control_host_room(struct control_state *s, uint64_t bytes, char *why, size_t len)
-{
-	return control_peer_host_room(s, 0, bytes, why, len);
-}
-
 int control_peer_host_room(struct control_state *s, pid_t pid, uint64_t bytes, char *why, size_t len)
 {
 	char cg[PATH_MAX];
-	uint64_t cg_room = pid > 0 ? cgroup_room(pid, cg, sizeof cg) : UINT64_MAX;
+	uint64_t cg_room = cgroup_room(pid, cg, sizeof cg);
 	if (bytes > cg_room)
 		return gs_fail(why, len, -ENOMEM,
 			       "its %" PRIu64 " MiB do not fit in its memory cgroup's limit: %" PRIu64 " MiB free in %s",
