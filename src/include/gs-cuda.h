@@ -115,6 +115,9 @@ typedef struct CUdevResource_st {
 	};
 } CUdevResource;
 #define CU_GREEN_CTX_DEFAULT_STREAM 0x1
+#define CU_MEMHOSTALLOC_PORTABLE 0x01
+#define CU_STREAM_NON_BLOCKING 0x1
+#define CU_EVENT_DISABLE_TIMING 0x2
 
 typedef struct CUlaunchConfig_st {
 	unsigned int gridDimX, gridDimY, gridDimZ;
@@ -300,6 +303,12 @@ CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs *args);
 	CU_PTDS(cuMemcpyHtoD, cuMemcpyHtoD_v2_ptds, 7000, (CUdeviceptr dst, const void *src, size_t n), (dst, src, n)) \
 	CU(cuMemcpyDtoH, cuMemcpyDtoH_v2, 3020, (void *dst, CUdeviceptr src, size_t n), (dst, src, n)) \
 	CU_PTDS(cuMemcpyDtoH, cuMemcpyDtoH_v2_ptds, 7000, (void *dst, CUdeviceptr src, size_t n), (dst, src, n)) \
+	CU(cuMemcpyHtoDAsync, cuMemcpyHtoDAsync_v2, 3020, (CUdeviceptr dst, const void *src, size_t n, CUstream s), (dst, src, n, s)) \
+	CU_PTDS(cuMemcpyHtoDAsync, cuMemcpyHtoDAsync_v2_ptsz, 7000, (CUdeviceptr dst, const void *src, size_t n, CUstream s), (dst, src, n, s)) \
+	CU(cuMemcpyDtoHAsync, cuMemcpyDtoHAsync_v2, 3020, (void *dst, CUdeviceptr src, size_t n, CUstream s), (dst, src, n, s)) \
+	CU_PTDS(cuMemcpyDtoHAsync, cuMemcpyDtoHAsync_v2_ptsz, 7000, (void *dst, CUdeviceptr src, size_t n, CUstream s), (dst, src, n, s)) \
+	CU(cuMemHostAlloc, cuMemHostAlloc, 2020, (void **pp, size_t bytes, unsigned int flags), (pp, bytes, flags)) \
+	CU(cuMemFreeHost, cuMemFreeHost, 2000, (void *p), (p)) \
 	CU(cuDeviceCanAccessPeer, cuDeviceCanAccessPeer, 4000, (int *can, CUdevice dev, CUdevice peer), (can, dev, peer)) \
 	CU(cuCtxEnablePeerAccess, cuCtxEnablePeerAccess, 4000, (CUcontext peer, unsigned int flags), (peer, flags)) \
 	CU(cuCtxDisablePeerAccess, cuCtxDisablePeerAccess, 4000, (CUcontext peer), (peer)) \

@@ -458,6 +458,18 @@ void gs__swap_command(bool out);
 /* The same at once, on the calling thread: the answer line into answer. */
 void gs__swap_now(bool out, char *answer, size_t len);
 void gs__swap_gate(void);
+
+/* The swap's copies, pipelined through pinned staging buffers and a few
+ * threads (swapcopy.c): gs__copy_begin gives NULL where the driver's own
+ * copies are to be used (GPUSHARE_SWAP_THREADS=0, a small total, no pinned
+ * memory); gs__copy_region copies one region in the current context (out:
+ * device to host), and may return before it is done; gs__copy_end waits
+ * for every copy, frees the pipeline and gives the first error. */
+struct gs__copy;
+struct gs__copy *gs__copy_begin(bool out, uint64_t total);
+CUresult gs__copy_region(struct gs__copy *c, void *host, CUdeviceptr dev, size_t size);
+CUresult gs__copy_end(struct gs__copy *c);
+int gs__copy_threads(const struct gs__copy *c);
 uint64_t gs__mem_charged(CUdeviceptr p);
 
 /* The lookup shared by dlsym and cuGetProcAddress (wrap.c): our wrapper for

@@ -344,6 +344,30 @@ static void say(char *out, size_t len, const char *fmt, ...)
 	gs__log("swap: %s", out);
 }
 
+/* The bytes a swap would copy: out, of the regions on the GPU; in, of
+ * those on the host. T.lock held. */
+static uint64_t to_move_locked(bool in)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < T.cap; i++)
+		if (T.slots[i].va > TOMB && !T.slots[i].host == !in)
+			n += T.slots[i].size;
+	return n;
+}
+
+/* Said once per direction: how the copies go. */
+static void log_pipe(const struct gs__copy *pipe, const char *dir)
+{
+	static bool said[2];
+	bool *s = &said[dir[0] == 'i'];
+	if (__atomic_exchange_n(s, true, __ATOMIC_RELAXED))
+		return;
+	if (pipe)
+		gs__log("swap: copies %s go through pinned staging buffers and %d threads", dir, gs__copy_threads(pipe));
+	else
+		gs__log("swap: copies %s are the driver's own (GPUSHARE_SWAP_THREADS=0, or too few bytes)", dir);
+}
+
 /* Out: the gate closed, every region's data on the host and its physical
  * memory released. All or nothing: a copy that fails gives back what was
  * copied, and the gate opens again. */
@@ -360,6 +384,7 @@ static void swap_out(char *out, size_t len)
 	CUcontext primary[GS__MAX_DEV] = { 0 };
 	CUresult rc = sync_all();
 	const char *why = "synchronize";
+	struct gs__copy *pipe = rc ? NULL : gs__copy_begin(true, to_move_locked(false));
 	size_t i;
 	for (i = 0; rc == CUDA_SUCCESS && i < T.cap; i++) {
 		struct region *r = &T.slots[i];
@@ -368,11 +393,17 @@ static void swap_out(char *out, size_t len)
 		if (!(r->host = host_alloc(r->size))) {
 			rc = CUDA_ERROR_OUT_OF_MEMORY;
 			why = "host memory";
-		} else if ((rc = use_ctx(r, primary)) || (rc = gs__real.cuMemcpyDtoH_v2(r->host, r->va, r->size))) {
+		} else if ((rc = use_ctx(r, primary)) ||
+			   (rc = pipe ? gs__copy_region(pipe, r->host, r->va, r->size)
+				      : gs__real.cuMemcpyDtoH_v2(r->host, r->va, r->size))) {
 			why = "copy to host";
-			host_free(r->host, r->size);
-			r->host = NULL;
 		}
+	}
+	log_pipe(pipe, "out");
+	CUresult copied = gs__copy_end(pipe); /* before a host copy is freed: the threads write them */
+	if (!rc && copied) {
+		rc = copied;
+		why = "copy to host";
 	}
 	if (rc) {
 		for (size_t k = 0; k < T.cap; k++)
@@ -419,14 +450,23 @@ static void swap_in(char *out, size_t len)
 	CUcontext primary[GS__MAX_DEV] = { 0 };
 	CUresult rc = CUDA_SUCCESS;
 	const char *why = "map";
+	struct gs__copy *pipe = T.out ? gs__copy_begin(false, to_move_locked(true)) : NULL;
 	for (size_t i = 0; T.out && rc == CUDA_SUCCESS && i < T.cap; i++) {
 		struct region *r = &T.slots[i];
 		if (r->va <= TOMB || !r->host)
 			continue;
 		if ((rc = back(r->va, r->phys, r->dev, &r->h)))
 			why = rc == CUDA_ERROR_OUT_OF_MEMORY ? "out of memory" : "map";
-		else if ((rc = use_ctx(r, primary)) || (rc = gs__real.cuMemcpyHtoD_v2(r->va, r->host, r->size)))
+		else if ((rc = use_ctx(r, primary)) ||
+			 (rc = pipe ? gs__copy_region(pipe, r->host, r->va, r->size)
+				    : gs__real.cuMemcpyHtoD_v2(r->va, r->host, r->size)))
 			why = "copy to the GPU";
+	}
+	log_pipe(pipe, "in");
+	CUresult copied = gs__copy_end(pipe); /* before a mapping is released: copies go to it */
+	if (!rc && copied) {
+		rc = copied;
+		why = "copy to the GPU";
 	}
 	if (rc) {
 		/* back out: what was mapped in this pass is released, the data stays on the host */

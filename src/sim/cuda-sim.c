@@ -1501,6 +1501,60 @@ EXPORT CUresult cuMemcpyDtoH_v2_ptds(void *dst, CUdeviceptr src, size_t n)
 	return cuMemcpyDtoH_v2(dst, src, n);
 }
 
+/* An asynchronous copy: done once its stream's work before it is (the
+ * simulated GPU copies at once, so the copy itself takes no time). */
+static CUresult copy_async(void *dst, const void *src, uintptr_t dev, size_t n, CUstream s)
+{
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	if (rc)
+		return rc;
+	struct CUstream_st *st = stream_of(s, c);
+	if (!st)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (!dst || !src || !dev_range_ok(dev, n))
+		return CUDA_ERROR_INVALID_VALUE;
+	sleep_until(st->busy_until);
+	memcpy(dst, src, n);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, CUstream s)
+{
+	return copy_async((void *)(uintptr_t)dst, src, (uintptr_t)dst, n, s);
+}
+
+EXPORT CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr dst, const void *src, size_t n, CUstream s)
+{
+	return cuMemcpyHtoDAsync_v2(dst, src, n, s);
+}
+
+EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, CUstream s)
+{
+	return copy_async(dst, (const void *)(uintptr_t)src, (uintptr_t)src, n, s);
+}
+
+EXPORT CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dst, CUdeviceptr src, size_t n, CUstream s)
+{
+	return cuMemcpyDtoHAsync_v2(dst, src, n, s);
+}
+
+/* Page-locked host memory: ordinary memory here. */
+EXPORT CUresult cuMemHostAlloc(void **pp, size_t bytes, unsigned int flags)
+{
+	NEED_INIT();
+	if (!pp || bytes == 0 || (flags & ~0xfu))
+		return CUDA_ERROR_INVALID_VALUE;
+	return (*pp = malloc(bytes)) ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+EXPORT CUresult cuMemFreeHost(void *p)
+{
+	NEED_INIT();
+	free(p);
+	return CUDA_SUCCESS;
+}
+
 EXPORT CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char v, size_t n)
 {
 	NEED_INIT();

@@ -8,7 +8,9 @@
 #   leave its slice's ledger (its context's stay) and the GPU, list_clients
 #   shows them on the host; another program uses that memory meanwhile;
 # - a call it makes while out waits, and succeeds once it is swapped in,
-#   its pattern intact bitwise (the program checks and prints "check ok");
+#   its pattern intact bitwise (the program checks and prints "check ok"),
+#   its copies pipelined through pinned buffers and threads, or the
+#   driver's own with GPUSHARE_SWAP_THREADS=0 (a bad value said);
 # - a swap in waits while the memory is not free;
 # - a program that exits while swapped out leaves the ledgers right;
 # - a daemon killed while a program is swapped out: the next one swaps it in
@@ -70,6 +72,7 @@ check "another program uses the memory meanwhile (it would not fit beside the 10
 check "resume <pid>" '[ "$(q resume "$a")" = "Resuming 1 client(s)" ] && wait_for "[ \"\$(state $a)\" = \"running 0\" ]" 10'
 check "swapped in: its waiting call went on, its pattern intact bitwise" 'wait_for "grep -q \"^check\" \"$work/a.out\"" 5 && grep -qx "check ok" "$work/a.out"'
 check "its memory is back in the ledger and on the GPU" '[ "$(used "$s")" -ge 1256 ] && [ "$(gpu_used)" -ge $((gpu_before - 10)) ]'
+check "both ways its copies went through pinned staging buffers and 4 threads (GPUSHARE_SWAP_THREADS's default)" 'grep -q "swap: copies out go through pinned staging buffers and 4 threads" "$work/tmp/a.log" && grep -q "swap: copies in go through pinned staging buffers and 4 threads" "$work/tmp/a.log"'
 
 # a swap in waits while the memory is not free
 q suspend "$s" > /dev/null
@@ -91,7 +94,7 @@ wait "$a" 2> /dev/null
 check "a swapped-out program killed: forgotten, the ledger and the GPU right, the file of suspended programs empty" 'wait_for "[ \"\$(state $a)\" = gone ] && [ ! -s \"$work/state/suspended\" ]" 5 && [ "$(used "$s")" -lt 100 ] && [ "$(gpu_used)" -le $((gpu_idle + 10)) ]'
 
 # the daemon killed while a program is swapped out
-bg d "$s" pattern 600
+GPUSHARE_SWAP_THREADS=0 bg d "$s" pattern 600
 wait_for 'grep -qs "^held" "$work/d.out"' 10
 q suspend "$d" > /dev/null
 suspended "$d"
@@ -105,6 +108,18 @@ check "a daemon killed while one is swapped out: the next one swaps it in when i
 check "its memory back in the ledger once" '[ "$(used "$s")" -ge 856 ] && [ "$(used "$s")" -lt 900 ]'
 kill -9 "$d"
 wait "$d" 2> /dev/null
+check "GPUSHARE_SWAP_THREADS=0: the driver's own copies, both ways" 'grep -q "swap: copies out are the driver.s own" "$work/tmp/d.log" && grep -q "swap: copies in are the driver.s own" "$work/tmp/d.log"'
+
+# a bad GPUSHARE_SWAP_THREADS is said, and the default kept
+GPUSHARE_SWAP_THREADS=many bg g "$s" pattern 200
+wait_for 'grep -qs "^held" "$work/g.out"' 10
+q suspend "$g" > /dev/null
+suspended "$g"
+kill -USR1 "$g"
+q resume "$g" > /dev/null
+check "GPUSHARE_SWAP_THREADS=many: said in the program's log, 4 threads copy, its pattern intact" 'wait_for "grep -q \"^check\" \"$work/g.out\"" 10 && grep -qx "check ok" "$work/g.out" && grep -q "GPUSHARE_SWAP_THREADS=\"many\" is not a number of threads from 0 (the driver.s own copy) to 16: 4" "$work/tmp/g.log" && grep -q "copies in go through pinned staging buffers and 4 threads" "$work/tmp/g.log"'
+kill -9 "$g"
+wait "$g" 2> /dev/null
 
 # a program that opted out of the swap
 GPUSHARE_SWAP=off bg e "$s" hold 500
