@@ -44,6 +44,7 @@ typedef struct CUctx_st *CUcontext;
 typedef struct CUmod_st *CUmodule;
 typedef struct CUfunc_st *CUfunction;
 typedef struct CUstream_st *CUstream;
+typedef void (*CUhostFn)(void *data);
 typedef struct CUevent_st *CUevent;
 typedef struct CUgreenCtx_st *CUgreenCtx;
 typedef struct CUgraphExec_st *CUgraphExec;
@@ -307,6 +308,22 @@ CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs *args);
 	CU_PTDS(cuMemcpyHtoDAsync, cuMemcpyHtoDAsync_v2_ptsz, 7000, (CUdeviceptr dst, const void *src, size_t n, CUstream s), (dst, src, n, s)) \
 	CU(cuMemcpyDtoHAsync, cuMemcpyDtoHAsync_v2, 3020, (void *dst, CUdeviceptr src, size_t n, CUstream s), (dst, src, n, s)) \
 	CU_PTDS(cuMemcpyDtoHAsync, cuMemcpyDtoHAsync_v2_ptsz, 7000, (void *dst, CUdeviceptr src, size_t n, CUstream s), (dst, src, n, s)) \
+	CU(cuMemcpy, cuMemcpy, 4000, (CUdeviceptr dst, CUdeviceptr src, size_t n), (dst, src, n)) \
+	CU_PTDS(cuMemcpy, cuMemcpy_ptds, 7000, (CUdeviceptr dst, CUdeviceptr src, size_t n), (dst, src, n)) \
+	CU(cuMemcpyAsync, cuMemcpyAsync, 4000, (CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s), (dst, src, n, s)) \
+	CU_PTDS(cuMemcpyAsync, cuMemcpyAsync_ptsz, 7000, (CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s), (dst, src, n, s)) \
+	CU(cuMemcpyDtoD, cuMemcpyDtoD_v2, 3020, (CUdeviceptr dst, CUdeviceptr src, size_t n), (dst, src, n)) \
+	CU_PTDS(cuMemcpyDtoD, cuMemcpyDtoD_v2_ptds, 7000, (CUdeviceptr dst, CUdeviceptr src, size_t n), (dst, src, n)) \
+	CU(cuMemcpyDtoDAsync, cuMemcpyDtoDAsync_v2, 3020, (CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s), (dst, src, n, s)) \
+	CU_PTDS(cuMemcpyDtoDAsync, cuMemcpyDtoDAsync_v2_ptsz, 7000, (CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s), (dst, src, n, s)) \
+	CU(cuMemsetD32, cuMemsetD32_v2, 3020, (CUdeviceptr dst, unsigned int v, size_t n), (dst, v, n)) \
+	CU_PTDS(cuMemsetD32, cuMemsetD32_v2_ptds, 7000, (CUdeviceptr dst, unsigned int v, size_t n), (dst, v, n)) \
+	CU(cuMemsetD8Async, cuMemsetD8Async, 3020, (CUdeviceptr dst, unsigned char v, size_t n, CUstream s), (dst, v, n, s)) \
+	CU_PTDS(cuMemsetD8Async, cuMemsetD8Async_ptsz, 7000, (CUdeviceptr dst, unsigned char v, size_t n, CUstream s), (dst, v, n, s)) \
+	CU(cuMemsetD32Async, cuMemsetD32Async, 3020, (CUdeviceptr dst, unsigned int v, size_t n, CUstream s), (dst, v, n, s)) \
+	CU_PTDS(cuMemsetD32Async, cuMemsetD32Async_ptsz, 7000, (CUdeviceptr dst, unsigned int v, size_t n, CUstream s), (dst, v, n, s)) \
+	CU(cuLaunchHostFunc, cuLaunchHostFunc, 10000, (CUstream s, CUhostFn fn, void *data), (s, fn, data)) \
+	CU_PTDS(cuLaunchHostFunc, cuLaunchHostFunc_ptsz, 10000, (CUstream s, CUhostFn fn, void *data), (s, fn, data)) \
 	CU(cuMemHostAlloc, cuMemHostAlloc, 2020, (void **pp, size_t bytes, unsigned int flags), (pp, bytes, flags)) \
 	CU(cuMemFreeHost, cuMemFreeHost, 2000, (void *p), (p)) \
 	CU(cuDeviceCanAccessPeer, cuDeviceCanAccessPeer, 4000, (int *can, CUdevice dev, CUdevice peer), (can, dev, peer)) \

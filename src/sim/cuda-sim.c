@@ -1539,6 +1539,83 @@ EXPORT CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dst, CUdeviceptr src, size_t n, 
 	return cuMemcpyDtoHAsync_v2(dst, src, n, s);
 }
 
+/* Copies and sets within device memory (unified addresses: the simulated
+ * device's memory is the process's), after the stream's work before them;
+ * s NULL: the synchronous call's (the NULL stream's). */
+static CUresult dev_op(CUstream s, bool async, uintptr_t dst, uintptr_t src, size_t n, int unit, unsigned int v)
+{
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	if (rc)
+		return rc;
+	struct CUstream_st *st = async ? stream_of(s, c) : &c->stream;
+	if (!st)
+		return CUDA_ERROR_INVALID_HANDLE;
+	size_t bytes = unit ? n * (size_t)unit : n;
+	if (unit && n > SIZE_MAX / (size_t)unit)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!dev_range_ok(dst, bytes) && (unit || !dev_range_ok(src, bytes)))
+		return CUDA_ERROR_INVALID_VALUE;
+	sleep_until(st->busy_until);
+	if (unit == 1)
+		memset((void *)dst, (int)v, bytes);
+	else if (unit == 4)
+		for (size_t i = 0; i < n; i++)
+			((uint32_t *)dst)[i] = v;
+	else
+		memmove((void *)dst, (const void *)src, bytes);
+	return CUDA_SUCCESS;
+}
+
+#define DEV_OP(sym, params, call) \
+	EXPORT CUresult sym params; \
+	EXPORT CUresult sym params { return call; }
+DEV_OP(cuMemcpy, (CUdeviceptr d, CUdeviceptr src, size_t n), dev_op(NULL, false, d, src, n, 0, 0))
+DEV_OP(cuMemcpy_ptds, (CUdeviceptr d, CUdeviceptr src, size_t n), dev_op(NULL, false, d, src, n, 0, 0))
+DEV_OP(cuMemcpyAsync, (CUdeviceptr d, CUdeviceptr src, size_t n, CUstream s), dev_op(s, true, d, src, n, 0, 0))
+DEV_OP(cuMemcpyAsync_ptsz, (CUdeviceptr d, CUdeviceptr src, size_t n, CUstream s), dev_op(s, true, d, src, n, 0, 0))
+DEV_OP(cuMemcpyDtoD_v2, (CUdeviceptr d, CUdeviceptr src, size_t n), dev_op(NULL, false, d, src, n, 0, 0))
+DEV_OP(cuMemcpyDtoD_v2_ptds, (CUdeviceptr d, CUdeviceptr src, size_t n), dev_op(NULL, false, d, src, n, 0, 0))
+DEV_OP(cuMemcpyDtoDAsync_v2, (CUdeviceptr d, CUdeviceptr src, size_t n, CUstream s), dev_op(s, true, d, src, n, 0, 0))
+DEV_OP(cuMemcpyDtoDAsync_v2_ptsz, (CUdeviceptr d, CUdeviceptr src, size_t n, CUstream s),
+       dev_op(s, true, d, src, n, 0, 0))
+DEV_OP(cuMemsetD32_v2, (CUdeviceptr d, unsigned int v, size_t n), dev_op(NULL, false, d, 0, n, 4, v))
+DEV_OP(cuMemsetD32_v2_ptds, (CUdeviceptr d, unsigned int v, size_t n), dev_op(NULL, false, d, 0, n, 4, v))
+DEV_OP(cuMemsetD8Async, (CUdeviceptr d, unsigned char v, size_t n, CUstream s), dev_op(s, true, d, 0, n, 1, v))
+DEV_OP(cuMemsetD8Async_ptsz, (CUdeviceptr d, unsigned char v, size_t n, CUstream s), dev_op(s, true, d, 0, n, 1, v))
+DEV_OP(cuMemsetD32Async, (CUdeviceptr d, unsigned int v, size_t n, CUstream s), dev_op(s, true, d, 0, n, 4, v))
+DEV_OP(cuMemsetD32Async_ptsz, (CUdeviceptr d, unsigned int v, size_t n, CUstream s), dev_op(s, true, d, 0, n, 4, v))
+#undef DEV_OP
+
+/* A host function on a stream: run once the stream's work before it is
+ * done, on the calling thread (NVIDIA's driver runs it on a thread of its
+ * own; a function that waits for the caller would hang here). */
+static CUresult host_func(CUstream s, CUhostFn fn, void *data)
+{
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c);
+	if (rc)
+		return rc;
+	struct CUstream_st *st = stream_of(s, c);
+	if (!st)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (!fn)
+		return CUDA_ERROR_INVALID_VALUE;
+	sleep_until(st->busy_until);
+	fn(data);
+	return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuLaunchHostFunc(CUstream s, CUhostFn fn, void *data)
+{
+	return host_func(s, fn, data);
+}
+
+EXPORT CUresult cuLaunchHostFunc_ptsz(CUstream s, CUhostFn fn, void *data)
+{
+	return host_func(s, fn, data);
+}
+
 /* Page-locked host memory: ordinary memory here. */
 EXPORT CUresult cuMemHostAlloc(void **pp, size_t bytes, unsigned int flags)
 {

@@ -44,7 +44,7 @@
  *   cuda-app [--via ...] vmm MiB              only cuMemCreate: prints "vmm <rc>", waits for SIGTERM
  *   cuda-app [--via ...] pattern MiB          MiB in two allocations and a small one, each filled with a
  *                                             known pattern: prints "held", then each SIGUSR1 reads them all
- *                                             back: "check ok" or "check bad <allocation> <offset>",
+ *                                             back (the first by cuMemcpyAsync): "check ok" or "check bad <allocation> <offset>",
  *                                             then "gpu GPU-<uuid>": its device 0's
  *   cuda-app [--via ...] twodev MiB0 MiB1 [hold]  two devices, each through its primary: "dev<d> sms <n> smid
  *                                             <distinct> <lo>-<hi> mem_total_mib <t> mem_free_mib <f>", then
@@ -273,7 +273,13 @@ static int pattern(size_t mib)
 		char bad[64];
 		for (size_t k = 0; k < 3 && verdict[0] == 'o'; k++) {
 			unsigned char *buf = malloc(size[k]);
-			CUresult rc = buf ? CALL(cuMemcpyDtoH, CUresult(*)(void *, CUdeviceptr, size_t), buf, p[k], size[k]) : 2;
+			/* the first by cuMemcpyAsync (as the runtime's cudaMemcpyAsync), the others by cuMemcpyDtoH */
+			CUresult rc = !buf ? 2
+				      : k ? CALL(cuMemcpyDtoH, CUresult(*)(void *, CUdeviceptr, size_t), buf, p[k], size[k])
+					  : CALL(cuMemcpyAsync, CUresult(*)(CUdeviceptr, CUdeviceptr, size_t, void *),
+						 (CUdeviceptr)(uintptr_t)buf, p[k], size[k], NULL);
+			if (!rc && !k)
+				rc = CALL(cuStreamSynchronize, CUresult(*)(void *), NULL);
 			for (size_t i = 0; !rc && i < size[k]; i++)
 				if (buf[i] != pattern_byte(k, i)) {
 					snprintf(bad, sizeof bad, "bad %zu %zu", k, i);
