@@ -468,15 +468,15 @@ int control_suspend_helper_done(struct control_peer *p, int *result);
 /* Whether a helper (of a daemon killed before this one) still runs: pid
  * of that start time, not exited. */
 bool control_helper_alive(pid_t pid, uint64_t start);
-/* A process's resident memory, 0 where unknown. */
-uint64_t control_rss_bytes(pid_t pid);
-/* Whether pid's bytes fit in the host's memory (MemAvailable, less what
- * suspends and migrations under way will still put there (what they held
- * less what their resident memory grew since), less the reserve
+/* hostroom.c: a process's resident memory, 0 where unknown; whether pid's
+ * bytes fit in the host's memory (MemAvailable, less what suspends and
+ * migrations under way will still put there (what they held less what
+ * their resident memory grew since), less the reserve
  * GPUSHARE_CONTROL_HOST_RESERVE keeps free) and in the room its memory
  * cgroups leave: 0, else -ENOMEM with why. On the simulated GPU, its host
  * is GPUSHARE_SIM_HOST_MIB, where set, less what is suspended; unset, only
  * the cgroups bound it. */
+uint64_t control_rss_bytes(pid_t pid);
 int control_peer_host_room(struct control_state *s, pid_t pid, uint64_t bytes, char *why, size_t len);
 const char *control_suspend_why(int rc);
 void control_suspend_hold(struct control_state *s, struct control_peer *p, bool on);
