@@ -1501,22 +1501,31 @@ EXPORT CUresult cuMemcpyDtoH_v2_ptds(void *dst, CUdeviceptr src, size_t n)
 	return cuMemcpyDtoH_v2(dst, src, n);
 }
 
-/* An asynchronous copy: done once its stream's work before it is (the
- * simulated GPU copies at once, so the copy itself takes no time). */
-static CUresult copy_async(void *dst, const void *src, uintptr_t dev, size_t n, CUstream s)
+/* Waits until the work queued on s before now is done (async false: the
+ * context's NULL stream, as a synchronous call does). */
+static CUresult stream_drain(CUstream s, bool async)
 {
 	struct CUctx_st *c;
 	CUresult rc = need_ctx(&c);
 	if (rc)
 		return rc;
-	struct CUstream_st *st = stream_of(s, c);
+	struct CUstream_st *st = async ? stream_of(s, c) : &c->stream;
 	if (!st)
 		return CUDA_ERROR_INVALID_HANDLE;
-	if (!dst || !src || !dev_range_ok(dev, n))
-		return CUDA_ERROR_INVALID_VALUE;
 	sleep_until(st->busy_until);
-	memcpy(dst, src, n);
 	return CUDA_SUCCESS;
+}
+
+/* An asynchronous copy: done once its stream's work before it is (the
+ * simulated GPU copies at once, so the copy itself takes no time). */
+static CUresult copy_async(void *dst, const void *src, uintptr_t dev, size_t n, CUstream s)
+{
+	if (!dst || !src || !dev_range_ok(dev, n))
+		return S.initialized ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_NOT_INITIALIZED;
+	CUresult rc = stream_drain(s, true);
+	if (!rc)
+		memcpy(dst, src, n);
+	return rc;
 }
 
 EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, CUstream s)
@@ -1544,19 +1553,14 @@ EXPORT CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dst, CUdeviceptr src, size_t n, 
  * s NULL: the synchronous call's (the NULL stream's). */
 static CUresult dev_op(CUstream s, bool async, uintptr_t dst, uintptr_t src, size_t n, int unit, unsigned int v)
 {
-	struct CUctx_st *c;
-	CUresult rc = need_ctx(&c);
-	if (rc)
-		return rc;
-	struct CUstream_st *st = async ? stream_of(s, c) : &c->stream;
-	if (!st)
-		return CUDA_ERROR_INVALID_HANDLE;
 	size_t bytes = unit ? n * (size_t)unit : n;
 	if (unit && n > SIZE_MAX / (size_t)unit)
 		return CUDA_ERROR_INVALID_VALUE;
 	if (!dev_range_ok(dst, bytes) && (unit || !dev_range_ok(src, bytes)))
-		return CUDA_ERROR_INVALID_VALUE;
-	sleep_until(st->busy_until);
+		return S.initialized ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_NOT_INITIALIZED;
+	CUresult rc = stream_drain(s, async);
+	if (rc)
+		return rc;
 	if (unit == 1)
 		memset((void *)dst, (int)v, bytes);
 	else if (unit == 4)
@@ -1592,18 +1596,10 @@ DEV_OP(cuMemsetD32Async_ptsz, (CUdeviceptr d, unsigned int v, size_t n, CUstream
  * own; a function that waits for the caller would hang here). */
 static CUresult host_func(CUstream s, CUhostFn fn, void *data)
 {
-	struct CUctx_st *c;
-	CUresult rc = need_ctx(&c);
-	if (rc)
-		return rc;
-	struct CUstream_st *st = stream_of(s, c);
-	if (!st)
-		return CUDA_ERROR_INVALID_HANDLE;
-	if (!fn)
-		return CUDA_ERROR_INVALID_VALUE;
-	sleep_until(st->busy_until);
-	fn(data);
-	return CUDA_SUCCESS;
+	CUresult rc = fn ? stream_drain(s, true) : CUDA_ERROR_INVALID_VALUE;
+	if (!rc)
+		fn(data);
+	return rc;
 }
 
 EXPORT CUresult cuLaunchHostFunc(CUstream s, CUhostFn fn, void *data)
