@@ -344,15 +344,51 @@ static void say(char *out, size_t len, const char *fmt, ...)
 	gs__log("swap: %s", out);
 }
 
-/* The bytes a swap would copy: out, of the regions on the GPU; in, of
- * those on the host. T.lock held. */
+/* Whether a region is still to move: out, on the GPU; in, on the host
+ * and not yet mapped again. */
+static bool to_move(const struct region *r, bool in)
+{
+	return r->va > TOMB && (in ? r->host && !r->h : !r->host);
+}
+
+/* The bytes a swap would copy. T.lock held. */
 static uint64_t to_move_locked(bool in)
 {
 	uint64_t n = 0;
 	for (size_t i = 0; i < T.cap; i++)
-		if (T.slots[i].va > TOMB && !T.slots[i].host == !in)
+		if (to_move(&T.slots[i], in))
 			n += T.slots[i].size;
 	return n;
+}
+
+/* Where a walk through the regions to move is: a context at a time, since
+ * the copy pipeline drains at a change of context. */
+struct walk {
+	size_t at;
+	bool in, group;          /* group: ctx and dev say whose regions come */
+	CUcontext ctx;
+	int dev;
+};
+
+/* The walk's next region: of the context being walked, the next still to
+ * move; when it has none left, the first still to move of any. Moving it
+ * makes it not to move, so each region comes once. T.lock held. */
+static struct region *next_to_move(struct walk *w)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (; w->group && w->at < T.cap; w->at++) {
+			struct region *r = &T.slots[w->at];
+			if (to_move(r, w->in) && r->ctx == w->ctx && (r->ctx || r->dev == w->dev)) {
+				w->at++;
+				return r;
+			}
+		}
+		w->group = false;
+		for (size_t i = 0; i < T.cap && !w->group; i++)
+			if (to_move(&T.slots[i], w->in))
+				*w = (struct walk){ i, w->in, true, T.slots[i].ctx, T.slots[i].dev };
+	}
+	return NULL;
 }
 
 /* Said once per direction: how the copies go. */
@@ -362,7 +398,7 @@ static void log_pipe(const struct gs__copy *pipe, const char *dir)
 	bool *s = &said[dir[0] == 'i'];
 	if (__atomic_exchange_n(s, true, __ATOMIC_RELAXED))
 		return;
-	if (pipe)
+	if (gs__copy_threads(pipe))
 		gs__log("swap: copies %s go through pinned staging buffers and %d threads", dir, gs__copy_threads(pipe));
 	else
 		gs__log("swap: copies %s are the driver's own (GPUSHARE_SWAP_THREADS=0, or too few bytes)", dir);
@@ -386,16 +422,14 @@ static void swap_out(char *out, size_t len)
 	const char *why = "synchronize";
 	struct gs__copy *pipe = rc ? NULL : gs__copy_begin(true, to_move_locked(false));
 	size_t i;
-	for (i = 0; rc == CUDA_SUCCESS && i < T.cap; i++) {
-		struct region *r = &T.slots[i];
-		if (r->va <= TOMB || r->host)
-			continue;
-		if (!(r->host = host_alloc(r->size))) {
+	struct region *m;
+	for (struct walk w = { .in = false }; rc == CUDA_SUCCESS && (m = next_to_move(&w));) {
+		if (!(m->host = host_alloc(m->size))) {
 			rc = CUDA_ERROR_OUT_OF_MEMORY;
 			why = "host memory";
-		} else if ((rc = use_ctx(r, primary)) ||
-			   (rc = pipe ? gs__copy_region(pipe, r->host, r->va, r->size)
-				      : gs__real.cuMemcpyDtoH_v2(r->host, r->va, r->size))) {
+		} else if ((rc = use_ctx(m, primary)) ||
+			   (rc = pipe ? gs__copy_region(pipe, m->host, m->va, m->size)
+				      : gs__real.cuMemcpyDtoH_v2(m->host, m->va, m->size))) {
 			why = "copy to host";
 		}
 	}
@@ -451,10 +485,8 @@ static void swap_in(char *out, size_t len)
 	CUresult rc = CUDA_SUCCESS;
 	const char *why = "map";
 	struct gs__copy *pipe = T.out ? gs__copy_begin(false, to_move_locked(true)) : NULL;
-	for (size_t i = 0; T.out && rc == CUDA_SUCCESS && i < T.cap; i++) {
-		struct region *r = &T.slots[i];
-		if (r->va <= TOMB || !r->host)
-			continue;
+	struct region *r;
+	for (struct walk w = { .in = true }; T.out && rc == CUDA_SUCCESS && (r = next_to_move(&w));) {
 		if ((rc = back(r->va, r->phys, r->dev, &r->h)))
 			why = rc == CUDA_ERROR_OUT_OF_MEMORY ? "out of memory" : "map";
 		else if ((rc = use_ctx(r, primary)) ||

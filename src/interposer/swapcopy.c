@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK ((size_t)32 << 20)
+#define CHUNK ((size_t)16 << 20)
 #define SLOTS 8
 #define MAX_THREADS 16
 /* out: copies in flight on the stream at once before the oldest is waited for */
@@ -52,6 +52,7 @@ struct gs__copy {
 	int queue[SLOTS];        /* slots for the threads, in order */
 	size_t qhead, qlen;
 	bool stop;
+	bool staged, direct;     /* the staging buffers made; none to be had */
 	CUcontext ctx;           /* the stream's and events' */
 	CUstream stream;
 	CUresult rc;
@@ -195,6 +196,9 @@ static void ctx_objects_free(struct gs__copy *c)
 	gs__real.cuCtxGetCurrent(&was);
 	gs__real.cuCtxSetCurrent(c->ctx);
 	drain(c);
+	/* a copy whose event could not be recorded is not waited for by its slot */
+	if (c->stream)
+		gs__real.cuStreamSynchronize(c->stream);
 	for (int i = 0; i < SLOTS; i++)
 		if (c->s[i].ev) {
 			gs__real.cuEventDestroy_v2(c->s[i].ev);
@@ -231,8 +235,8 @@ static CUresult ctx_objects(struct gs__copy *c)
 struct gs__copy *gs__copy_begin(bool out, uint64_t total)
 {
 	int threads = threads_wanted();
-	if (!threads || total < 2 * CHUNK || !gs__real.cuMemHostAlloc || !gs__real.cuMemcpyDtoHAsync_v2 ||
-	    !gs__real.cuMemcpyHtoDAsync_v2)
+	if (!threads || total < 2 * CHUNK || !gs__real.cuMemHostAlloc || !gs__real.cuMemFreeHost ||
+	    !gs__real.cuMemcpyDtoHAsync_v2 || !gs__real.cuMemcpyHtoDAsync_v2)
 		return NULL;
 	struct gs__copy *c = calloc(1, sizeof *c);
 	if (!c)
@@ -240,13 +244,6 @@ struct gs__copy *gs__copy_begin(bool out, uint64_t total)
 	c->out = out;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
-	for (int i = 0; i < SLOTS; i++)
-		if (gs__real.cuMemHostAlloc(&c->s[i].stage, CHUNK, CU_MEMHOSTALLOC_PORTABLE)) {
-			c->s[i].stage = NULL;
-			gs__log("swap: no pinned staging memory (%d MiB): the driver's own copies", SLOTS * 32);
-			gs__copy_end(c);
-			return NULL;
-		}
 	/* threads with every signal blocked: a signal of the program's is not theirs to take */
 	sigset_t all, was;
 	sigfillset(&all);
@@ -262,8 +259,30 @@ struct gs__copy *gs__copy_begin(bool out, uint64_t total)
 	return c;
 }
 
+/* The staging buffers, made at the first region (pinning needs a current
+ * context); false: none to be had, the driver's own copies then. */
+static bool staged(struct gs__copy *c)
+{
+	if (c->staged || c->direct)
+		return c->staged;
+	for (int i = 0; i < SLOTS; i++)
+		if (gs__real.cuMemHostAlloc(&c->s[i].stage, CHUNK, CU_MEMHOSTALLOC_PORTABLE)) {
+			c->s[i].stage = NULL;
+			gs__log("swap: no pinned staging memory (%zu MiB): the driver's own copies", (SLOTS * CHUNK) >> 20);
+			for (int k = 0; k < i; k++) {
+				gs__real.cuMemFreeHost(c->s[k].stage);
+				c->s[k].stage = NULL;
+			}
+			c->direct = true;
+			return false;
+		}
+	return c->staged = true;
+}
+
 CUresult gs__copy_region(struct gs__copy *c, void *host, CUdeviceptr dev, size_t size)
 {
+	if (!c->rc && !staged(c))
+		return c->out ? gs__real.cuMemcpyDtoH_v2(host, dev, size) : gs__real.cuMemcpyHtoD_v2(dev, host, size);
 	CUresult rc = c->rc ? c->rc : ctx_objects(c);
 	if (rc) {
 		c->rc = rc;
@@ -327,5 +346,5 @@ CUresult gs__copy_end(struct gs__copy *c)
 
 int gs__copy_threads(const struct gs__copy *c)
 {
-	return c ? c->threads : 0;
+	return c && !c->direct ? c->threads : 0;
 }

@@ -1551,12 +1551,24 @@ EXPORT CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dst, CUdeviceptr src, size_t n, 
 /* Copies and sets within device memory (unified addresses: the simulated
  * device's memory is the process's), after the stream's work before them;
  * s NULL: the synchronous call's (the NULL stream's). */
-static CUresult dev_op(CUstream s, bool async, uintptr_t dst, uintptr_t src, size_t n, int unit, unsigned int v)
+/* A side of a copy: host memory (unchecked, as the driver's unified
+ * copies take it), or device memory wholly. */
+static bool side_ok(uintptr_t p, size_t n)
 {
-	size_t bytes = unit ? n * (size_t)unit : n;
+	return p && (!dev_range_ok(p, 1) || dev_range_ok(p, n));
+}
+
+static CUresult dev_op(CUstream s, bool async, bool dtod, uintptr_t dst, uintptr_t src, size_t n, int unit,
+		       unsigned int v)
+{
 	if (unit && n > SIZE_MAX / (size_t)unit)
 		return CUDA_ERROR_INVALID_VALUE;
-	if (!dev_range_ok(dst, bytes) && (unit || !dev_range_ok(src, bytes)))
+	size_t bytes = unit ? n * (size_t)unit : n;
+	/* a set: all of it in device memory, aligned to its unit; a copy: each
+	 * side that starts in device memory all in it, and one side at least */
+	bool ok = unit ? dev_range_ok(dst, bytes) && dst % (uintptr_t)unit == 0
+		       : side_ok(dst, bytes) && side_ok(src, bytes) && (dev_range_ok(dst, 1) || dev_range_ok(src, 1));
+	if (!ok || (dtod && !(dev_range_ok(dst, bytes) && dev_range_ok(src, bytes))))
 		return S.initialized ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_NOT_INITIALIZED;
 	CUresult rc = stream_drain(s, async);
 	if (rc)
@@ -1574,21 +1586,21 @@ static CUresult dev_op(CUstream s, bool async, uintptr_t dst, uintptr_t src, siz
 #define DEV_OP(sym, params, call) \
 	EXPORT CUresult sym params; \
 	EXPORT CUresult sym params { return call; }
-DEV_OP(cuMemcpy, (CUdeviceptr d, CUdeviceptr src, size_t n), dev_op(NULL, false, d, src, n, 0, 0))
-DEV_OP(cuMemcpy_ptds, (CUdeviceptr d, CUdeviceptr src, size_t n), dev_op(NULL, false, d, src, n, 0, 0))
-DEV_OP(cuMemcpyAsync, (CUdeviceptr d, CUdeviceptr src, size_t n, CUstream s), dev_op(s, true, d, src, n, 0, 0))
-DEV_OP(cuMemcpyAsync_ptsz, (CUdeviceptr d, CUdeviceptr src, size_t n, CUstream s), dev_op(s, true, d, src, n, 0, 0))
-DEV_OP(cuMemcpyDtoD_v2, (CUdeviceptr d, CUdeviceptr src, size_t n), dev_op(NULL, false, d, src, n, 0, 0))
-DEV_OP(cuMemcpyDtoD_v2_ptds, (CUdeviceptr d, CUdeviceptr src, size_t n), dev_op(NULL, false, d, src, n, 0, 0))
-DEV_OP(cuMemcpyDtoDAsync_v2, (CUdeviceptr d, CUdeviceptr src, size_t n, CUstream s), dev_op(s, true, d, src, n, 0, 0))
+DEV_OP(cuMemcpy, (CUdeviceptr d, CUdeviceptr src, size_t n), dev_op(NULL, false, false, d, src, n, 0, 0))
+DEV_OP(cuMemcpy_ptds, (CUdeviceptr d, CUdeviceptr src, size_t n), dev_op(NULL, false, false, d, src, n, 0, 0))
+DEV_OP(cuMemcpyAsync, (CUdeviceptr d, CUdeviceptr src, size_t n, CUstream s), dev_op(s, true, false, d, src, n, 0, 0))
+DEV_OP(cuMemcpyAsync_ptsz, (CUdeviceptr d, CUdeviceptr src, size_t n, CUstream s), dev_op(s, true, false, d, src, n, 0, 0))
+DEV_OP(cuMemcpyDtoD_v2, (CUdeviceptr d, CUdeviceptr src, size_t n), dev_op(NULL, false, true, d, src, n, 0, 0))
+DEV_OP(cuMemcpyDtoD_v2_ptds, (CUdeviceptr d, CUdeviceptr src, size_t n), dev_op(NULL, false, true, d, src, n, 0, 0))
+DEV_OP(cuMemcpyDtoDAsync_v2, (CUdeviceptr d, CUdeviceptr src, size_t n, CUstream s), dev_op(s, true, true, d, src, n, 0, 0))
 DEV_OP(cuMemcpyDtoDAsync_v2_ptsz, (CUdeviceptr d, CUdeviceptr src, size_t n, CUstream s),
-       dev_op(s, true, d, src, n, 0, 0))
-DEV_OP(cuMemsetD32_v2, (CUdeviceptr d, unsigned int v, size_t n), dev_op(NULL, false, d, 0, n, 4, v))
-DEV_OP(cuMemsetD32_v2_ptds, (CUdeviceptr d, unsigned int v, size_t n), dev_op(NULL, false, d, 0, n, 4, v))
-DEV_OP(cuMemsetD8Async, (CUdeviceptr d, unsigned char v, size_t n, CUstream s), dev_op(s, true, d, 0, n, 1, v))
-DEV_OP(cuMemsetD8Async_ptsz, (CUdeviceptr d, unsigned char v, size_t n, CUstream s), dev_op(s, true, d, 0, n, 1, v))
-DEV_OP(cuMemsetD32Async, (CUdeviceptr d, unsigned int v, size_t n, CUstream s), dev_op(s, true, d, 0, n, 4, v))
-DEV_OP(cuMemsetD32Async_ptsz, (CUdeviceptr d, unsigned int v, size_t n, CUstream s), dev_op(s, true, d, 0, n, 4, v))
+       dev_op(s, true, true, d, src, n, 0, 0))
+DEV_OP(cuMemsetD32_v2, (CUdeviceptr d, unsigned int v, size_t n), dev_op(NULL, false, false, d, 0, n, 4, v))
+DEV_OP(cuMemsetD32_v2_ptds, (CUdeviceptr d, unsigned int v, size_t n), dev_op(NULL, false, false, d, 0, n, 4, v))
+DEV_OP(cuMemsetD8Async, (CUdeviceptr d, unsigned char v, size_t n, CUstream s), dev_op(s, true, false, d, 0, n, 1, v))
+DEV_OP(cuMemsetD8Async_ptsz, (CUdeviceptr d, unsigned char v, size_t n, CUstream s), dev_op(s, true, false, d, 0, n, 1, v))
+DEV_OP(cuMemsetD32Async, (CUdeviceptr d, unsigned int v, size_t n, CUstream s), dev_op(s, true, false, d, 0, n, 4, v))
+DEV_OP(cuMemsetD32Async_ptsz, (CUdeviceptr d, unsigned int v, size_t n, CUstream s), dev_op(s, true, false, d, 0, n, 4, v))
 #undef DEV_OP
 
 /* A host function on a stream: run once the stream's work before it is
@@ -1612,19 +1624,50 @@ EXPORT CUresult cuLaunchHostFunc_ptsz(CUstream s, CUhostFn fn, void *data)
 	return host_func(s, fn, data);
 }
 
-/* Page-locked host memory: ordinary memory here. */
+/* Page-locked host memory: ordinary memory here, each block kept in a
+ * list so that cuMemFreeHost refuses a pointer it did not give. */
+static struct host_block {
+	void *p;
+	struct host_block *next;
+} *host_blocks;
+static pthread_mutex_t host_lock = PTHREAD_MUTEX_INITIALIZER;
+
 EXPORT CUresult cuMemHostAlloc(void **pp, size_t bytes, unsigned int flags)
 {
-	NEED_INIT();
-	if (!pp || bytes == 0 || (flags & ~0xfu))
+	struct CUctx_st *c;
+	CUresult rc = need_ctx(&c); /* as NVIDIA's driver: pinning needs a current context */
+	if (rc)
+		return rc;
+	if (!pp || bytes == 0 || (flags & ~0x7u)) /* PORTABLE, DEVICEMAP, WRITECOMBINED */
 		return CUDA_ERROR_INVALID_VALUE;
-	return (*pp = malloc(bytes)) ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+	struct host_block *b = malloc(sizeof *b);
+	if (!b || !(b->p = malloc(bytes))) {
+		free(b);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	pthread_mutex_lock(&host_lock);
+	b->next = host_blocks;
+	host_blocks = b;
+	pthread_mutex_unlock(&host_lock);
+	*pp = b->p;
+	return CUDA_SUCCESS;
 }
 
 EXPORT CUresult cuMemFreeHost(void *p)
 {
 	NEED_INIT();
-	free(p);
+	pthread_mutex_lock(&host_lock);
+	struct host_block **at = &host_blocks;
+	while (*at && (*at)->p != p)
+		at = &(*at)->next;
+	struct host_block *b = *at;
+	if (b)
+		*at = b->next;
+	pthread_mutex_unlock(&host_lock);
+	if (!b)
+		return CUDA_ERROR_INVALID_VALUE;
+	free(b->p);
+	free(b);
 	return CUDA_SUCCESS;
 }
 
