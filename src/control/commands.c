@@ -540,7 +540,7 @@ const struct control_cmd control_internal_cmds[] = {
 	{ "gpu_idle", 1, 2, false, MPS_LOCAL, "<ns ago> [<ns idle untold>]", gpu_idle },
 	{ "launches", 1, 1, false, MPS_LOCAL, "<count>", launches },
 	{ "swapped", 1, 3, false, MPS_LOCAL, "out <bytes> <regions>|in", swap_answer },
-	{ "swap_failed", 1, 8, false, MPS_LOCAL, "<CUresult> <why>", swap_answer },
+	{ "swap_failed", 1, 32, false, MPS_LOCAL, "<CUresult> <why>", swap_answer },
 	{ "reclaim", 1, 1, false, MPS_LOCAL, "<bytes>", reclaim },
 	{ "slice_moved", 0, 0, false, MPS_LOCAL, "", slice_answer },
 	{ "slice_failed", 0, 8, false, MPS_LOCAL, "<why>", slice_answer },

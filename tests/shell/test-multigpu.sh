@@ -10,6 +10,8 @@
 # - two slices of one GPU, or slices mixed with a whole GPU, are refused
 #   with a message saying what would do; a list naming a slice its user may
 #   not use refuses the whole program (no registration of it stays);
+# - a suspend by the interposer's swap is refused for such a program, saying
+#   why;
 # - without the daemon, the same from the store.
 set -u
 build=${1:-build}
@@ -76,6 +78,21 @@ check "a list naming a slice its user may not use refuses the whole program" \
 check "and none of its registrations stays" '! q list_clients | grep -q " $user2 "'
 out=$(as "$user2" env PATH="$PATH" gpushare run --slice two-c,two-b -- "$app" info 2>&1)
 check "the same through gpushare run --slice" 'echo "$out" | grep -q "cuInit 100"'
+
+# a program of two slices is not moved by its interposer's swap: its suspend
+# is refused, saying why, and it runs on
+q quit > /dev/null
+wait_for '[ ! -e "$GPUSHARE_PIPE_DIRECTORY/gpushare-control.pid" ]' 10
+GPUSHARE_CONTROL_SWAP=all GPUSHARE_SIM_CHECKPOINT=refuse "$ctl" -d
+out="$work/twodev-swap.out"
+as "$user1" env PATH="$PATH" gpushare run --slice two-a,two-b -- "$app" twodev 100 100 hold > "$out" 2>&1 &
+pids+=($!)
+wait_for "grep -q held '$out'" 10
+pid=$(pgrep -u "$user1" -f "$app twodev 100" | head -1)
+q suspend "$pid" > /dev/null
+check "a suspend of a program of two slices by the swap is refused, saying why, and it runs on" \
+	'wait_for "grep -q \"Client $pid not suspended: its interposer could not move its memory: a program with several slices is not moved (801)\" \"$GPUSHARE_LOG_DIRECTORY/control.log\"" 5 && q list_clients --json | grep -q "\"pid\": $pid, .*\"state\": \"running\""'
+kill "$pid"
 
 # without the daemon: the slices from the store (root's: its ledgers are root's to write)
 q quit > /dev/null
