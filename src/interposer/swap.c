@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 /* calls that were past the gate when it closed: a few driver calls */
@@ -307,30 +308,108 @@ static void release_primaries(CUcontext primary[GS__MAX_DEV])
 			gs__real.cuDevicePrimaryCtxRelease_v2(d);
 }
 
+/* A swap's synchronisation, on a thread of its own so that the swap can
+ * give up on it: a kernel that runs for long, or a host function on a
+ * stream that waits for a thread the gate holds, would otherwise keep the
+ * gate closed for good. The thread frees the job where the swap gave up. */
+struct sync_job {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cv;
+	bool done, abandoned;
+	CUresult rc;
+	size_t n;
+	CUcontext ctx[32];
+};
+
+static void *sync_thread(void *arg)
+{
+	struct sync_job *j = arg;
+	CUresult rc = CUDA_SUCCESS;
+	for (size_t i = 0; i < j->n && rc == CUDA_SUCCESS; i++)
+		if ((rc = gs__real.cuCtxSetCurrent(j->ctx[i])) == CUDA_SUCCESS)
+			rc = gs__real.cuCtxSynchronize();
+	pthread_mutex_lock(&j->lock);
+	j->rc = rc;
+	j->done = true;
+	bool mine = j->abandoned;
+	pthread_cond_signal(&j->done_cv);
+	pthread_mutex_unlock(&j->lock);
+	if (mine)
+		free(j);
+	return NULL;
+}
+
+/* Seconds a swap waits for the program's work to finish
+ * (GPUSHARE_SWAP_SYNC_S, 1 to 86400, default 60). */
+static unsigned sync_limit_s(void)
+{
+	static unsigned limit;
+	unsigned v = __atomic_load_n(&limit, __ATOMIC_RELAXED);
+	if (v)
+		return v;
+	v = 60;
+	const char *env = secure_getenv("GPUSHARE_SWAP_SYNC_S");
+	if (env && *env) {
+		char *end;
+		long t = strtol(env, &end, 10);
+		if (*end || t < 1 || t > 86400)
+			gs__log("GPUSHARE_SWAP_SYNC_S=\"%.32s\" is not a number of seconds from 1 to 86400: %u", env, v);
+		else
+			v = (unsigned)t;
+	}
+	__atomic_store_n(&limit, v, __ATOMIC_RELAXED);
+	return v;
+}
+
 /* Every kernel and copy of the program done: each context its regions were
- * made in, once. T.lock held. */
+ * made in, once, within sync_limit_s() (CUDA_ERROR_TIMEOUT past it: the
+ * swap is given up, the program runs on). T.lock held. */
 static CUresult sync_all(void)
 {
-	CUcontext done[32];
-	size_t n = 0;
+	struct sync_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->done_cv, NULL);
 	for (size_t i = 0; i < T.cap; i++) {
 		struct region *r = &T.slots[i];
 		if (r->va <= TOMB || r->host || !r->ctx)
 			continue;
 		size_t k = 0;
-		while (k < n && done[k] != r->ctx)
+		while (k < j->n && j->ctx[k] != r->ctx)
 			k++;
-		if (k < n)
-			continue;
-		CUresult rc = gs__real.cuCtxSetCurrent(r->ctx);
-		if (rc == CUDA_SUCCESS)
-			rc = gs__real.cuCtxSynchronize();
-		if (rc)
-			return rc;
-		if (n < GS_ARRAY_LEN(done))
-			done[n++] = r->ctx;
+		if (k == j->n && j->n < GS_ARRAY_LEN(j->ctx))
+			j->ctx[j->n++] = r->ctx;
 	}
-	return CUDA_SUCCESS;
+	pthread_t t;
+	pthread_attr_t attr;
+	sigset_t all, was;
+	sigfillset(&all);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_sigmask(SIG_BLOCK, &all, &was);
+	bool started = pthread_create(&t, &attr, sync_thread, j) == 0;
+	pthread_sigmask(SIG_SETMASK, &was, NULL);
+	pthread_attr_destroy(&attr);
+	if (!started) {
+		sync_thread(j); /* here, without a limit */
+		CUresult rc = j->rc;
+		free(j);
+		return rc;
+	}
+	struct timespec end;
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += sync_limit_s();
+	pthread_mutex_lock(&j->lock);
+	while (!j->done && pthread_cond_timedwait(&j->done_cv, &j->lock, &end) == 0)
+		;
+	bool done = j->done;
+	CUresult rc = done ? j->rc : CUDA_ERROR_TIMEOUT;
+	j->abandoned = !done;
+	pthread_mutex_unlock(&j->lock);
+	if (done)
+		free(j);
+	return rc;
 }
 
 /* The answer line into out (len bytes), the log told too. */
@@ -419,7 +498,11 @@ static void swap_out(char *out, size_t len)
 	}
 	CUcontext primary[GS__MAX_DEV] = { 0 };
 	CUresult rc = sync_all();
-	const char *why = "synchronize";
+	char why_sync[96] = "synchronize";
+	if (rc == CUDA_ERROR_TIMEOUT)
+		snprintf(why_sync, sizeof why_sync, "its work did not finish within %u s (GPUSHARE_SWAP_SYNC_S)",
+			 sync_limit_s());
+	const char *why = why_sync;
 	struct gs__copy *pipe = rc ? NULL : gs__copy_begin(true, to_move_locked(false));
 	size_t i;
 	struct region *m;

@@ -13,6 +13,8 @@
 #   driver's own with GPUSHARE_SWAP_THREADS=0 (a bad value said);
 # - a swap in waits while the memory is not free;
 # - a program that exits while swapped out leaves the ledgers right;
+# - work that does not finish within GPUSHARE_SWAP_SYNC_S: the suspend is
+#   given up, saying why, and the program runs on;
 # - a daemon killed while a program is swapped out: the next one swaps it in
 #   when it registers again;
 # - a program that opted out (GPUSHARE_SWAP=off) is said not suspended and
@@ -123,6 +125,14 @@ q resume "$g" > /dev/null
 check "GPUSHARE_SWAP_THREADS=many: said in the program's log, the default kept, its pattern intact" 'wait_for "grep -q \"^check\" \"$work/g.out\"" 10 && grep -qx "check ok" "$work/g.out" && grep -q "GPUSHARE_SWAP_THREADS=\"many\" is not a number of threads from 0 (the driver.s own copy) to 16: $threads (half the CPUs, at most 8)" "$work/tmp/g.log" && grep -q "copies in go through pinned staging buffers and $threads threads" "$work/tmp/g.log"'
 kill -9 "$g"
 wait "$g" 2> /dev/null
+
+# work that does not finish in time: the swap is given up, the program runs on
+GPUSHARE_SWAP_SYNC_S=1 bg h "$s" pattern 200 4000
+wait_for 'grep -qs "^held" "$work/h.out"' 10
+q suspend "$h" > /dev/null
+check "a kernel still running after GPUSHARE_SWAP_SYNC_S=1: not suspended, saying why, and it runs on, its pattern intact" 'wait_for "grep -q \"Client $h not suspended: its interposer could not move its memory: its work did not finish within 1 s (GPUSHARE_SWAP_SYNC_S) (909)\" \"$work/log/control.log\"" 5 && [ "$(state "$h")" = "running 0" ] && kill -USR1 "$h" && wait_for "grep -qx \"check ok\" \"$work/h.out\"" 10'
+kill -9 "$h"
+wait "$h" 2> /dev/null
 
 # a program that opted out of the swap
 GPUSHARE_SWAP=off bg e "$s" hold 500

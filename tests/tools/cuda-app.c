@@ -42,7 +42,7 @@
  *   cuda-app [--via ...] fork MiB             the parent holds MiB, a forked child allocates too
  *   cuda-app [--via ...] idle                 only its context: prints "ready", waits for SIGTERM
  *   cuda-app [--via ...] vmm MiB              only cuMemCreate: prints "vmm <rc>", waits for SIGTERM
- *   cuda-app [--via ...] pattern MiB          MiB in two allocations and a small one, each filled with a
+ *   cuda-app [--via ...] pattern MiB [ms]     MiB in two allocations and a small one, each filled with a
  *                                             known pattern: prints "held", then each SIGUSR1 reads them all
  *                                             back (the first by cuMemcpyAsync): "check ok" or "check bad <allocation> <offset>",
  *                                             then "gpu GPU-<uuid>": its device 0's
@@ -247,7 +247,7 @@ static unsigned char pattern_byte(size_t k, size_t i)
 	return (unsigned char)(i * 131 + k * 7 + (i >> 16));
 }
 
-static int pattern(size_t mib)
+static int pattern(size_t mib, size_t kernel_ms)
 {
 	size_t size[3] = { (mib / 2 << 20) + 4097, (mib - mib / 2) << 20, 100 << 10 };
 	CUdeviceptr p[3];
@@ -261,6 +261,16 @@ static int pattern(size_t mib)
 		CHECK(CALL(cuMemAlloc, t_alloc, &p[k], size[k]));
 		CHECK(CALL(cuMemcpyHtoD, CUresult(*)(CUdeviceptr, const void *, size_t), p[k], buf, size[k]));
 		free(buf);
+	}
+	if (kernel_ms) { /* one kernel of kernel_ms, not waited for: work in flight */
+		char image[96];
+		snprintf(image, sizeof image, "gpushare-sim-module\nkernel work %zu\n", kernel_ms * 1000);
+		CUmodule mod;
+		CUfunction f;
+		CHECK(CALL(cuModuleLoadData, CUresult(*)(CUmodule *, const void *), &mod, image));
+		CHECK(CALL(cuModuleGetFunction, CUresult(*)(CUfunction *, CUmodule, const char *), &f, mod, "work"));
+		CHECK(CALL(cuLaunchKernel, CUresult(*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **),
+			   f, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL));
 	}
 	printf("held\n");
 	fflush(stdout);
@@ -940,7 +950,7 @@ int main(int argc, char **argv)
 		return seed(arg, strtod(argv[i + 2], NULL), strtod(argv[i + 3], NULL),
 			    (unsigned)strtoul(argv[i + 4], NULL, 10));
 	if (strcmp(cmd, "pattern") == 0)
-		return pattern(arg);
+		return pattern(arg, i + 2 < argc ? strtoull(argv[i + 2], NULL, 10) : 0);
 	if (strcmp(cmd, "twodev") == 0)
 		return twodev(arg, i + 2 < argc ? strtoull(argv[i + 2], NULL, 10) : 0,
 			      i + 3 < argc && strcmp(argv[i + 3], "hold") == 0);
